@@ -1,0 +1,48 @@
+# Front door: `make check` installs what is missing, builds with warnings as errors, runs ctest.
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+JOBS ?= $(shell nproc)
+
+.PHONY: all deps build demo check check-asan fuzz format format-check clean bench-store
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+# The README's first command: the main job end to end.
+demo: build
+	scripts/demo.sh
+
+check: build
+	cd $(BUILD) && ctest --output-on-failure
+
+# The unit tests once more under AddressSanitizer and UndefinedBehaviorSanitizer.
+check-asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DKILN_SANITIZE=ON >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && ctest --output-on-failure -L unit
+
+# libFuzzer targets, run briefly.
+FUZZ_SECONDS ?= 20
+fuzz: deps
+	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DKILN_FUZZ=ON -DKILN_WERROR=ON >/dev/null
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_manifest
+	mkdir -p build-fuzz/corpus-manifest
+	build-fuzz/tests/fuzz_manifest -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus-manifest
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
+bench-store: build
+	bench/store/run.sh
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

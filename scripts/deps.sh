@@ -1,0 +1,19 @@
+#!/bin/sh
+# Install what kiln needs to build and test, from Debian's packages, when any of it is missing.
+set -eu
+pkgs="build-essential cmake pkg-config libssl-dev libzstd-dev libsqlite3-dev libcmocka-dev
+clang python3 python3-pytest xfsprogs e2fsprogs util-linux bc"
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "deps: installing$missing"
+if [ "$(id -u)" != 0 ]; then
+	echo "deps: run as root (or install:$missing)" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

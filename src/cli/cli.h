@@ -1,0 +1,28 @@
+/* The kiln command: shared helpers of the subcommands. */
+#ifndef KILN_CLI_H
+#define KILN_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "util/kerr.h"
+
+/* Print "kiln: <message>" for err; returns the exit status for it (1). */
+int cli_fail(const struct kerr *err);
+/* Print "kiln: <message>" and a usage hint; returns 2. */
+int cli_usage(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A progress bar on stderr, drawn only when stderr is a terminal. */
+struct progress_bar {
+	const char *label;
+	int enabled;
+	uint64_t started_ns;
+	uint64_t last_ns;
+};
+void progress_bar_init(struct progress_bar *p, const char *label);
+void progress_bar_update(void *ctx, uint64_t done, uint64_t total);
+void progress_bar_finish(struct progress_bar *p);
+
+int cmd_store(int argc, char **argv);
+
+#endif

@@ -1,0 +1,337 @@
+/* kiln store: operate a block store directory directly (operators, benchmarks, tests). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "store/store.h"
+#include "util/cleanup.h"
+#include "util/banned.h"
+
+#define USAGE_STORE                                                                      \
+	"kiln store init DIR\n"                                                          \
+	"       kiln store snapshot DIR VOLUME_FILE [--parent SNAP_ID] [--shadow FILE]\n" \
+	"       kiln store restore DIR SNAP_ID OUT_FILE\n"                               \
+	"       kiln store delete DIR SNAP_ID\n"                                         \
+	"       kiln store ls DIR [--json]\n"                                            \
+	"       kiln store gc DIR\n"                                                     \
+	"       kiln store verify DIR\n"                                                 \
+	"       kiln store stats DIR [--json]"
+
+struct store_args {
+	const char *pos[3];
+	int npos;
+	const char *parent;
+	const char *shadow;
+	int json;
+};
+
+/* Parse DIR and the positional arguments, accepting only the options the subcommand takes. */
+static int parse(int argc, char **argv, int want, const char *opts, struct store_args *a)
+{
+	static const struct option longopts[] = {
+		{"parent", required_argument, NULL, 'p'},
+		{"shadow", required_argument, NULL, 's'},
+		{"json", no_argument, NULL, 'j'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+
+	memset(a, 0, sizeof(*a));
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (c == '?' || !strchr(opts, c))
+			return cli_usage(USAGE_STORE, "'store %s' does not take option '%s'", argv[0],
+					 argv[optind - 1]);
+		if (c == 'p')
+			a->parent = optarg;
+		else if (c == 's')
+			a->shadow = optarg;
+		else
+			a->json = 1;
+	}
+	if (argc - optind != want)
+		return cli_usage(USAGE_STORE, "'store %s' takes %d argument%s", argv[0], want,
+				 want == 1 ? "" : "s");
+	for (int i = 0; i < want; i++)
+		a->pos[i] = argv[optind + i];
+	a->npos = want;
+	return 0;
+}
+
+static int open_store(const char *dir, bool exclusive, struct store **s)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+
+	if (store_open(dir, exclusive, s, &err) < 0)
+		return cli_fail(err);
+	return 0;
+}
+
+static void format_time(uint64_t ns, char out[32])
+{
+	time_t t = (time_t)(ns / 1000000000u);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int do_init(int argc, char **argv)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	struct store_args a;
+	int r = parse(argc, argv, 1, "", &a);
+
+	if (r)
+		return r;
+	if (store_init(a.pos[0], &err) < 0)
+		return cli_fail(err);
+	return 0;
+}
+
+static int do_snapshot(int argc, char **argv)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	struct store_snapshot_result res;
+	struct progress_bar bar;
+	struct store_progress prog = {progress_bar_update, &bar};
+	struct store_snapshot_opts o = {0};
+	struct store *s;
+	struct store_args a;
+	int r = parse(argc, argv, 2, "ps", &a);
+
+	if (r)
+		return r;
+	if (a.shadow && !a.parent)
+		return cli_usage(USAGE_STORE, "--shadow needs --parent");
+	if ((r = open_store(a.pos[0], false, &s)))
+		return r;
+	progress_bar_init(&bar, "snapshot");
+	o.parent = a.parent;
+	o.shadow = a.shadow;
+	o.progress = &prog;
+	r = store_snapshot(s, a.pos[1], &o, &res, &err);
+	progress_bar_finish(&bar);
+	store_close(s);
+	if (r < 0)
+		return cli_fail(err);
+	printf("%s\n", res.id);
+	return 0;
+}
+
+static int do_restore(int argc, char **argv)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	struct progress_bar bar;
+	struct store_progress prog = {progress_bar_update, &bar};
+	struct store *s;
+	struct store_args a;
+	int r = parse(argc, argv, 3, "", &a);
+
+	if (r)
+		return r;
+	if ((r = open_store(a.pos[0], false, &s)))
+		return r;
+	progress_bar_init(&bar, "restore");
+	r = store_restore(s, a.pos[1], a.pos[2], &prog, &err);
+	progress_bar_finish(&bar);
+	store_close(s);
+	return r < 0 ? cli_fail(err) : 0;
+}
+
+static int do_delete(int argc, char **argv)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	struct store *s;
+	struct store_args a;
+	int r = parse(argc, argv, 2, "", &a);
+
+	if (r)
+		return r;
+	if ((r = open_store(a.pos[0], false, &s)))
+		return r;
+	r = store_delete(s, a.pos[1], &err);
+	store_close(s);
+	return r < 0 ? cli_fail(err) : 0;
+}
+
+static int do_gc(int argc, char **argv)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	struct store_gc_result res;
+	struct store *s;
+	struct store_args a;
+	int r = parse(argc, argv, 1, "", &a);
+
+	if (r)
+		return r;
+	if ((r = open_store(a.pos[0], true, &s)))
+		return r;
+	r = store_gc(s, &res, &err);
+	store_close(s);
+	if (r < 0)
+		return cli_fail(err);
+	printf("removed %llu packs, rewrote %llu, freed %llu bytes, cleared %llu leftovers\n",
+	       (unsigned long long)res.packs_removed, (unsigned long long)res.packs_rewritten,
+	       (unsigned long long)res.bytes_freed, (unsigned long long)res.leftovers_removed);
+	return 0;
+}
+
+static void print_line(void *ctx, const char *line)
+{
+	(void)ctx;
+	printf("%s\n", line);
+	fflush(stdout);
+}
+
+static int do_verify(int argc, char **argv)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	struct store_verify_result res;
+	struct store *s;
+	struct store_args a;
+	int r = parse(argc, argv, 1, "", &a);
+
+	if (r)
+		return r;
+	if ((r = open_store(a.pos[0], false, &s)))
+		return r;
+	r = store_verify(s, print_line, NULL, &res, &err);
+	store_close(s);
+	if (r < 0)
+		return cli_fail(err);
+	printf("ok: %llu chunks, %llu bytes checked\n", (unsigned long long)res.chunks_checked,
+	       (unsigned long long)res.bytes_checked);
+	return 0;
+}
+
+static double ratio(uint64_t a, uint64_t b)
+{
+	return b ? (double)a / (double)b : 0.0;
+}
+
+static void print_snap_json(const struct store_snap_info *i, int full)
+{
+	char when[32];
+
+	format_time(i->created_ns, when);
+	printf("{\"id\": \"%s\", \"parent\": %s%s%s, \"created\": \"%s\", \"volume_size\": %llu, "
+	       "\"chunks\": %llu, \"data_bytes\": %llu",
+	       i->id, i->parent[0] ? "\"" : "", i->parent[0] ? i->parent : "null", i->parent[0] ? "\"" : "",
+	       when, (unsigned long long)i->volume_size, (unsigned long long)i->chunks,
+	       (unsigned long long)i->data_bytes);
+	if (full)
+		printf(", \"stored_bytes\": %llu, \"new_bytes\": %llu", (unsigned long long)i->stored_bytes,
+		       (unsigned long long)i->new_bytes);
+	printf("}");
+}
+
+static int do_ls(int argc, char **argv)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	_cleanup_free_ struct store_snap_info *v = NULL;
+	struct store *s;
+	struct store_args a;
+	size_t n;
+	int r = parse(argc, argv, 1, "j", &a);
+
+	if (r)
+		return r;
+	if ((r = open_store(a.pos[0], false, &s)))
+		return r;
+	r = store_list(s, &v, &n, &err);
+	store_close(s);
+	if (r < 0)
+		return cli_fail(err);
+	if (a.json) {
+		printf("[");
+		for (size_t i = 0; i < n; i++) {
+			printf(i ? ",\n " : "");
+			print_snap_json(&v[i], 0);
+		}
+		printf("]\n");
+		return 0;
+	}
+	printf("%-22s %-22s %-20s %12s %12s\n", "SNAPSHOT", "PARENT", "CREATED", "VOLUME", "DATA");
+	for (size_t i = 0; i < n; i++) {
+		char when[32];
+		format_time(v[i].created_ns, when);
+		printf("%-22s %-22s %-20s %12llu %12llu\n", v[i].id, v[i].parent[0] ? v[i].parent : "-", when,
+		       (unsigned long long)v[i].volume_size, (unsigned long long)v[i].data_bytes);
+	}
+	return 0;
+}
+
+static int do_stats(int argc, char **argv)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	struct store_stats st;
+	struct store *s;
+	struct store_args a;
+	int r = parse(argc, argv, 1, "j", &a);
+
+	if (r)
+		return r;
+	if ((r = open_store(a.pos[0], false, &s)))
+		return r;
+	r = store_stats(s, &st, &err);
+	store_close(s);
+	if (r < 0)
+		return cli_fail(err);
+	if (a.json) {
+		printf("{\"total\": {\"snapshots\": %llu, \"volume_bytes\": %llu, \"logical_bytes\": %llu, "
+		       "\"unique_chunks\": %llu, \"unique_bytes\": %llu, \"stored_bytes\": %llu, "
+		       "\"pack_bytes\": %llu, \"garbage_bytes\": %llu, \"dedup_ratio\": %.3f, "
+		       "\"compression_ratio\": %.3f},\n \"snapshots\": [",
+		       (unsigned long long)st.snapshots, (unsigned long long)st.volume_bytes,
+		       (unsigned long long)st.logical_bytes, (unsigned long long)st.unique_chunks,
+		       (unsigned long long)st.unique_bytes, (unsigned long long)st.stored_bytes,
+		       (unsigned long long)st.pack_bytes, (unsigned long long)st.garbage_bytes,
+		       ratio(st.logical_bytes, st.unique_bytes), ratio(st.unique_bytes, st.stored_bytes));
+		for (size_t i = 0; i < st.nsnaps; i++) {
+			printf(i ? ",\n  " : "\n  ");
+			print_snap_json(&st.snaps[i], 1);
+		}
+		printf("]}\n");
+	} else {
+		printf("%-22s %12s %12s %12s %12s\n", "SNAPSHOT", "VOLUME", "DATA", "STORED", "NEW");
+		for (size_t i = 0; i < st.nsnaps; i++)
+			printf("%-22s %12llu %12llu %12llu %12llu\n", st.snaps[i].id,
+			       (unsigned long long)st.snaps[i].volume_size,
+			       (unsigned long long)st.snaps[i].data_bytes,
+			       (unsigned long long)st.snaps[i].stored_bytes,
+			       (unsigned long long)st.snaps[i].new_bytes);
+		printf("\nsnapshots %llu, logical %llu bytes, unique %llu chunks (%llu bytes), stored %llu bytes\n"
+		       "dedup %.2fx, compression %.2fx, packs %llu bytes (%llu garbage)\n",
+		       (unsigned long long)st.snapshots, (unsigned long long)st.logical_bytes,
+		       (unsigned long long)st.unique_chunks, (unsigned long long)st.unique_bytes,
+		       (unsigned long long)st.stored_bytes, ratio(st.logical_bytes, st.unique_bytes),
+		       ratio(st.unique_bytes, st.stored_bytes), (unsigned long long)st.pack_bytes,
+		       (unsigned long long)st.garbage_bytes);
+	}
+	store_stats_release(&st);
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+} subcommands[] = {
+	{"init", do_init},       {"snapshot", do_snapshot}, {"restore", do_restore},
+	{"delete", do_delete},   {"ls", do_ls},             {"gc", do_gc},
+	{"verify", do_verify},   {"stats", do_stats},
+};
+
+int cmd_store(int argc, char **argv)
+{
+	if (argc < 2)
+		return cli_usage(USAGE_STORE, "'store' needs a subcommand");
+	for (size_t i = 0; i < ARRAY_SIZE(subcommands); i++)
+		if (!strcmp(argv[1], subcommands[i].name))
+			return subcommands[i].fn(argc - 1, argv + 1);
+	return cli_usage(USAGE_STORE, "unknown store subcommand '%s'", argv[1]);
+}

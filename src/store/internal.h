@@ -1,0 +1,169 @@
+/* What the files of src/store share: the open store, packs, the chunk index, manifests. */
+#ifndef KILN_STORE_INTERNAL_H
+#define KILN_STORE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "store.h"
+#include "util/hash.h"
+
+#define STORE_MARKER "KILNSTORE"
+#define PACK_TARGET_SIZE (64u << 20)
+
+struct store {
+	char *path;
+	int dirfd;
+	int lockfd;
+	int packs_fd;
+	int index_fd;
+	int snaps_fd;
+	uint32_t chunk_size;
+};
+
+/* ---- packs (pack.c) ----
+ * header "KILNPACK" u32 version u32 chunk_size; records back to back; footer: one
+ * pack_entry per record, then count, footer offset, SHA-256 of the entries, "KILNPEND". */
+#define PACK_HEADER_SIZE 16
+#define PACK_ENTRY_SIZE 56
+#define PACK_TRAILER_SIZE 56
+#define PACK_FLAG_ZSTD 1u
+
+struct pack_entry {
+	uint8_t hash[HASH_LEN];
+	uint64_t off;
+	uint32_t clen;
+	uint32_t ulen;
+	uint32_t flags;
+};
+
+void pack_entry_encode(const struct pack_entry *e, uint8_t out[PACK_ENTRY_SIZE]);
+void pack_entry_decode(const uint8_t in[PACK_ENTRY_SIZE], struct pack_entry *e);
+void pack_name(uint64_t id, char out[32]); /* "<16 hex>.pack" */
+int pack_parse_name(const char *name, const char *suffix, uint64_t *id);
+
+/* Appends records to packs of about PACK_TARGET_SIZE, starting a new one when full;
+ * safe to call from several threads. */
+struct pack_writer {
+	pthread_mutex_t lock;
+	int packs_fd;
+	uint32_t chunk_size;
+	int fd;                  /* current pack, or -1 */
+	uint64_t id;             /* current pack */
+	uint64_t off;
+	struct pack_entry *e;    /* records of the current pack */
+	size_t n, cap;
+	struct pack_sealed {
+		uint64_t id;
+		struct pack_entry *e;
+		size_t n;
+	} *sealed;
+	size_t nsealed;
+	uint64_t bytes;          /* record bytes written, all packs */
+};
+
+void pack_writer_init(struct pack_writer *w, int packs_fd, uint32_t chunk_size);
+int pack_writer_add(struct pack_writer *w, const uint8_t hash[HASH_LEN], const void *data,
+		    uint32_t clen, uint32_t ulen, uint32_t flags, struct kerr **err);
+/* Seal the open pack and make every pack durable. */
+int pack_writer_finish(struct pack_writer *w, struct kerr **err);
+/* Remove every pack this writer created (only before their index is written). */
+void pack_writer_discard(struct pack_writer *w);
+void pack_writer_release(struct pack_writer *w);
+
+/* Read a pack's footer; fails with KERR_CORRUPT when it is missing or damaged. */
+int pack_read_footer(int fd, uint64_t *data_end, struct pack_entry **out, size_t *n,
+		     struct kerr **err);
+/* Read a record and return its uncompressed content, checked against its hash. */
+struct chunk_reader {
+	void *dctx;
+	uint8_t *cbuf;
+	size_t cbuf_cap;
+};
+void chunk_reader_init(struct chunk_reader *r);
+void chunk_reader_release(struct chunk_reader *r);
+int chunk_read(struct chunk_reader *r, int pack_fd, const struct pack_entry *e, uint8_t *out,
+	       uint32_t out_cap, struct kerr **err);
+
+/* ---- the chunk index (index.c) ----
+ * One immutable <pack>.idx per pack, sorted by hash; in memory, one sorted array of all. */
+struct chunk_loc {
+	uint8_t hash[HASH_LEN];
+	uint32_t pack; /* position in index.pack_ids */
+	uint32_t off;  /* packs stay far below 4 GiB */
+	uint32_t clen;
+	uint32_t ulen_flags; /* ulen << 1 | zstd */
+};
+
+struct index {
+	struct chunk_loc *v;
+	size_t n;
+	uint64_t *pack_ids;
+	size_t npacks;
+};
+
+int index_load(struct store *s, struct index *idx, struct kerr **err);
+const struct chunk_loc *index_find(const struct index *idx, const uint8_t hash[HASH_LEN]);
+void index_release(struct index *idx);
+void chunk_loc_entry(const struct chunk_loc *l, struct pack_entry *e);
+/* Write <pack>.idx for entries (sorted here) durably. */
+int index_write(struct store *s, uint64_t pack_id, struct pack_entry *e, size_t n,
+		struct kerr **err);
+int index_read_file(struct store *s, const char *name, uint64_t *pack_id,
+		    struct pack_entry **out, size_t *n, struct kerr **err);
+/* Open every pack of the index, read-only. fds[i] matches idx->pack_ids[i]. */
+int index_open_packs(struct store *s, const struct index *idx, int **fds, struct kerr **err);
+void index_close_packs(const struct index *idx, int *fds);
+
+/* ---- manifests (manifest.c) ---- */
+struct manifest_entry {
+	uint64_t chunk;
+	uint8_t hash[HASH_LEN];
+};
+
+struct manifest {
+	char id[ID_MAX];
+	char parent[ID_MAX];
+	uint32_t chunk_size;
+	uint64_t volume_size;
+	uint64_t created_ns;
+	struct manifest_entry *e; /* non-zero chunks, by increasing chunk number */
+	size_t n;
+};
+
+int manifest_encode(const struct manifest *m, uint8_t **out, size_t *len, struct kerr **err);
+int manifest_decode(const uint8_t *data, size_t len, struct manifest *m, struct kerr **err);
+int manifest_load(struct store *s, const char *id, struct manifest *m, struct kerr **err);
+/* The commit point of a snapshot: write-temp, fsync, rename, fsync-dir. */
+int manifest_save(struct store *s, const struct manifest *m, struct kerr **err);
+void manifest_release(struct manifest *m);
+/* All snapshot ids in the store, malloc'd array of ID_MAX strings. */
+int manifest_list(struct store *s, char (**ids)[ID_MAX], size_t *n, struct kerr **err);
+
+/* ---- a set of hashes (hashset.c) ---- */
+struct hashset {
+	uint8_t (*slot)[HASH_LEN];
+	uint8_t *used;
+	size_t cap, n;
+};
+void hashset_init(struct hashset *h);
+void hashset_release(struct hashset *h);
+/* 1 when added, 0 when it was there. */
+int hashset_add(struct hashset *h, const uint8_t hash[HASH_LEN]);
+int hashset_has(const struct hashset *h, const uint8_t hash[HASH_LEN]);
+
+/* ---- which chunks to read (extents.c) ---- */
+struct chunk_list {
+	uint64_t *v;
+	size_t n, cap;
+};
+void chunk_list_release(struct chunk_list *l);
+/* Chunks of fd that hold data (SEEK_DATA/SEEK_HOLE; holes are never read). */
+int extents_data_chunks(int fd, uint64_t size, uint32_t chunk_size, struct chunk_list *out,
+			struct kerr **err);
+/* Chunks whose physical blocks differ between fd and its reflink shadow (FIEMAP). */
+int extents_changed_chunks(int fd, uint64_t size, int shadow_fd, uint64_t shadow_size,
+			   uint32_t chunk_size, struct chunk_list *out, struct kerr **err);
+
+
+#endif

@@ -1,0 +1,294 @@
+/* Pack files: append-only runs of chunk records, sealed by a footer that lists them. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "util/cleanup.h"
+#include "util/endian.h"
+#include "util/fault.h"
+#include "util/fs.h"
+#include "util/id.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+static const char pack_magic[8] = "KILNPACK";
+static const char pack_end_magic[8] = "KILNPEND";
+
+void pack_entry_encode(const struct pack_entry *e, uint8_t out[PACK_ENTRY_SIZE])
+{
+	memcpy(out, e->hash, HASH_LEN);
+	put_le64(out + 32, e->off);
+	put_le32(out + 40, e->clen);
+	put_le32(out + 44, e->ulen);
+	put_le32(out + 48, e->flags);
+	put_le32(out + 52, 0);
+}
+
+void pack_entry_decode(const uint8_t in[PACK_ENTRY_SIZE], struct pack_entry *e)
+{
+	memcpy(e->hash, in, HASH_LEN);
+	e->off = get_le64(in + 32);
+	e->clen = get_le32(in + 40);
+	e->ulen = get_le32(in + 44);
+	e->flags = get_le32(in + 48);
+}
+
+void pack_name(uint64_t id, char out[32])
+{
+	snprintf(out, 32, "%016" PRIx64 ".pack", id);
+}
+
+int pack_parse_name(const char *name, const char *suffix, uint64_t *id)
+{
+	uint8_t raw[8];
+	char hex[17];
+
+	if (strlen(name) != 16 + strlen(suffix) || strcmp(name + 16, suffix) != 0)
+		return -1;
+	memcpy(hex, name, 16);
+	hex[16] = '\0';
+	if (hash_unhex(hex, raw, 8) < 0)
+		return -1;
+	*id = 0;
+	for (int i = 0; i < 8; i++)
+		*id = *id << 8 | raw[i];
+	return 0;
+}
+
+void pack_writer_init(struct pack_writer *w, int packs_fd, uint32_t chunk_size)
+{
+	memset(w, 0, sizeof(*w));
+	pthread_mutex_init(&w->lock, NULL);
+	w->packs_fd = packs_fd;
+	w->chunk_size = chunk_size;
+	w->fd = -1;
+}
+
+static int pack_start(struct pack_writer *w, struct kerr **err)
+{
+	uint8_t header[PACK_HEADER_SIZE];
+	char hex[17], name[32];
+
+	for (;;) {
+		id_random_hex(hex, 16);
+		uint8_t raw[8];
+		hash_unhex(hex, raw, 8);
+		w->id = 0;
+		for (int i = 0; i < 8; i++)
+			w->id = w->id << 8 | raw[i];
+		pack_name(w->id, name);
+		w->fd = openat(w->packs_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (w->fd >= 0)
+			break;
+		if (errno != EEXIST)
+			return kerr_errno(err, errno, "cannot create pack '%s'", name);
+	}
+	memcpy(header, pack_magic, 8);
+	put_le32(header + 8, 1);
+	put_le32(header + 12, w->chunk_size);
+	if (fs_pwrite_full(w->fd, header, sizeof(header), 0) < 0)
+		return kerr_errno(err, errno, "cannot write pack '%s'", name);
+	w->off = PACK_HEADER_SIZE;
+	w->n = 0;
+	return 0;
+}
+
+/* Footer, fsync; the pack joins the sealed list (its index is written later). */
+static int pack_seal(struct pack_writer *w, struct kerr **err)
+{
+	_cleanup_free_ uint8_t *footer = NULL;
+	size_t flen = w->n * PACK_ENTRY_SIZE + PACK_TRAILER_SIZE;
+	uint8_t *t;
+	char name[32];
+
+	pack_name(w->id, name);
+	footer = xmalloc(flen);
+	for (size_t i = 0; i < w->n; i++)
+		pack_entry_encode(&w->e[i], footer + i * PACK_ENTRY_SIZE);
+	t = footer + w->n * PACK_ENTRY_SIZE;
+	put_le64(t, w->n);
+	put_le64(t + 8, w->off);
+	hash_sha256(footer, w->n * PACK_ENTRY_SIZE, t + 16);
+	memcpy(t + 48, pack_end_magic, 8);
+	if (fs_pwrite_full(w->fd, footer, flen, (off_t)w->off) < 0)
+		return kerr_errno(err, errno, "cannot write pack '%s'", name);
+	fault_point("pack.sealed");
+	if (fsync(w->fd) < 0)
+		return kerr_errno(err, errno, "cannot sync pack '%s'", name);
+	fault_point("pack.synced");
+	close(w->fd);
+	w->fd = -1;
+	w->sealed = xreallocarray(w->sealed, w->nsealed + 1, sizeof(*w->sealed));
+	w->sealed[w->nsealed++] = (struct pack_sealed){.id = w->id, .e = w->e, .n = w->n};
+	w->e = NULL;
+	w->n = w->cap = 0;
+	return 0;
+}
+
+int pack_writer_add(struct pack_writer *w, const uint8_t hash[HASH_LEN], const void *data,
+		    uint32_t clen, uint32_t ulen, uint32_t flags, struct kerr **err)
+{
+	int r = -1;
+
+	pthread_mutex_lock(&w->lock);
+	if (w->fd >= 0 && w->off + clen > PACK_TARGET_SIZE && pack_seal(w, err) < 0)
+		goto out;
+	if (w->fd < 0 && pack_start(w, err) < 0)
+		goto out;
+	if (fs_pwrite_full(w->fd, data, clen, (off_t)w->off) < 0) {
+		char name[32];
+		pack_name(w->id, name);
+		kerr_errno(err, errno, "cannot write pack '%s'", name);
+		goto out;
+	}
+	if (w->n == w->cap) {
+		w->cap = w->cap ? 2 * w->cap : 256;
+		w->e = xreallocarray(w->e, w->cap, sizeof(*w->e));
+	}
+	w->e[w->n] = (struct pack_entry){.off = w->off, .clen = clen, .ulen = ulen, .flags = flags};
+	memcpy(w->e[w->n].hash, hash, HASH_LEN);
+	w->n++;
+	w->off += clen;
+	w->bytes += clen;
+	r = 0;
+	fault_point("pack.append");
+out:
+	pthread_mutex_unlock(&w->lock);
+	return r;
+}
+
+int pack_writer_finish(struct pack_writer *w, struct kerr **err)
+{
+	if (w->fd >= 0 && pack_seal(w, err) < 0)
+		return -1;
+	if (w->nsealed)
+		return fs_fsync_dir(w->packs_fd, err);
+	return 0;
+}
+
+void pack_writer_discard(struct pack_writer *w)
+{
+	char name[32];
+
+	if (w->fd >= 0) {
+		close(w->fd);
+		w->fd = -1;
+		pack_name(w->id, name);
+		unlinkat(w->packs_fd, name, 0);
+	}
+	for (size_t i = 0; i < w->nsealed; i++) {
+		pack_name(w->sealed[i].id, name);
+		unlinkat(w->packs_fd, name, 0);
+	}
+}
+
+void pack_writer_release(struct pack_writer *w)
+{
+	if (w->fd >= 0)
+		close(w->fd);
+	for (size_t i = 0; i < w->nsealed; i++)
+		free(w->sealed[i].e);
+	free(w->sealed);
+	free(w->e);
+	pthread_mutex_destroy(&w->lock);
+}
+
+int pack_read_footer(int fd, uint64_t *data_end, struct pack_entry **out, size_t *n,
+		     struct kerr **err)
+{
+	_cleanup_free_ uint8_t *raw = NULL;
+	_cleanup_free_ struct pack_entry *e = NULL;
+	uint8_t t[PACK_TRAILER_SIZE], sum[HASH_LEN];
+	uint64_t count, foff, flen;
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return kerr_errno(err, errno, "cannot stat pack");
+	if (st.st_size < PACK_HEADER_SIZE + PACK_TRAILER_SIZE ||
+	    fs_pread_full(fd, t, sizeof(t), st.st_size - PACK_TRAILER_SIZE) != sizeof(t) ||
+	    memcmp(t + 48, pack_end_magic, 8) != 0)
+		return kerr_set(err, KERR_CORRUPT, "pack has no footer");
+	count = get_le64(t);
+	foff = get_le64(t + 8);
+	if (__builtin_mul_overflow(count, PACK_ENTRY_SIZE, &flen) || foff < PACK_HEADER_SIZE ||
+	    foff + flen + PACK_TRAILER_SIZE != (uint64_t)st.st_size)
+		return kerr_set(err, KERR_CORRUPT, "pack footer has an impossible size");
+	raw = xmalloc(flen);
+	if (fs_pread_full(fd, raw, flen, (off_t)foff) != (ssize_t)flen)
+		return kerr_errno(err, errno ? errno : EIO, "cannot read pack footer");
+	hash_sha256(raw, flen, sum);
+	if (memcmp(sum, t + 16, HASH_LEN) != 0)
+		return kerr_set(err, KERR_CORRUPT, "pack footer checksum does not match");
+	e = xcalloc(count, sizeof(*e));
+	for (uint64_t i = 0; i < count; i++) {
+		pack_entry_decode(raw + i * PACK_ENTRY_SIZE, &e[i]);
+		if (e[i].off < PACK_HEADER_SIZE || e[i].off + e[i].clen > foff)
+			return kerr_set(err, KERR_CORRUPT, "pack footer entry %" PRIu64 " is out of range", i);
+	}
+	*data_end = foff;
+	*out = steal_ptr(e);
+	*n = count;
+	return 0;
+}
+
+void chunk_reader_init(struct chunk_reader *r)
+{
+	r->dctx = ZSTD_createDCtx();
+	if (!r->dctx)
+		abort();
+	r->cbuf = NULL;
+	r->cbuf_cap = 0;
+}
+
+void chunk_reader_release(struct chunk_reader *r)
+{
+	ZSTD_freeDCtx(r->dctx);
+	free(r->cbuf);
+}
+
+int chunk_read(struct chunk_reader *r, int pack_fd, const struct pack_entry *e, uint8_t *out,
+	       uint32_t out_cap, struct kerr **err)
+{
+	uint8_t sum[HASH_LEN];
+	char hex[HASH_HEX_LEN + 1];
+	ssize_t n;
+
+	if (e->ulen > out_cap || e->clen > out_cap + 1024u)
+		return kerr_set(err, KERR_CORRUPT, "chunk record has an impossible size");
+	if (e->flags & PACK_FLAG_ZSTD) {
+		if (r->cbuf_cap < e->clen) {
+			r->cbuf = xrealloc(r->cbuf, e->clen);
+			r->cbuf_cap = e->clen;
+		}
+		n = fs_pread_full(pack_fd, r->cbuf, e->clen, (off_t)e->off);
+		if (n < 0)
+			return kerr_errno(err, errno, "cannot read chunk");
+		if ((size_t)n != e->clen)
+			return kerr_set(err, KERR_CORRUPT, "chunk record is truncated");
+		size_t got = ZSTD_decompressDCtx(r->dctx, out, out_cap, r->cbuf, e->clen);
+		if (ZSTD_isError(got) || got != e->ulen)
+			goto damaged;
+	} else {
+		if (e->clen != e->ulen)
+			return kerr_set(err, KERR_CORRUPT, "chunk record has an impossible size");
+		n = fs_pread_full(pack_fd, out, e->ulen, (off_t)e->off);
+		if (n < 0)
+			return kerr_errno(err, errno, "cannot read chunk");
+		if ((size_t)n != e->ulen)
+			return kerr_set(err, KERR_CORRUPT, "chunk record is truncated");
+	}
+	hash_sha256(out, e->ulen, sum);
+	if (memcmp(sum, e->hash, HASH_LEN) == 0)
+		return 0;
+damaged:
+	hash_hex(e->hash, HASH_LEN, hex);
+	return kerr_set(err, KERR_CORRUPT, "chunk %s is damaged (its content does not match its hash)", hex);
+}

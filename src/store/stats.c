@@ -1,0 +1,106 @@
+/* Space accounting: what the snapshots describe, what the store keeps, and the ratios. */
+#include "internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/cleanup.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+static int pack_bytes(struct store *s, uint64_t *total, struct kerr **err)
+{
+	struct dirent *de;
+	DIR *d = fdopendir(dup(s->packs_fd));
+
+	*total = 0;
+	if (!d)
+		return kerr_errno(err, errno, "cannot read '%s/packs'", s->path);
+	rewinddir(d);
+	while ((de = readdir(d))) {
+		struct stat st;
+		if (de->d_name[0] != '.' && fstatat(s->packs_fd, de->d_name, &st, 0) == 0)
+			*total += (uint64_t)st.st_size;
+	}
+	closedir(d);
+	return 0;
+}
+
+static const struct store_snap_info *find_info(const struct store_stats *st, const char *id)
+{
+	for (size_t i = 0; i < st->nsnaps; i++)
+		if (!strcmp(st->snaps[i].id, id))
+			return &st->snaps[i];
+	return NULL;
+}
+
+int store_stats(struct store *s, struct store_stats *st, struct kerr **err)
+{
+	struct index idx = {0};
+	struct hashset all;
+	int r = -1;
+
+	memset(st, 0, sizeof(*st));
+	hashset_init(&all);
+	if (store_list(s, &st->snaps, &st->nsnaps, err) < 0 || index_load(s, &idx, err) < 0 ||
+	    pack_bytes(s, &st->pack_bytes, err) < 0)
+		goto out;
+	st->snapshots = st->nsnaps;
+	for (size_t i = 0; i < st->nsnaps; i++) {
+		struct store_snap_info *info = &st->snaps[i];
+		struct manifest m, parent = {0};
+		struct hashset mine, theirs;
+
+		if (manifest_load(s, info->id, &m, err) < 0)
+			goto out;
+		hashset_init(&mine);
+		hashset_init(&theirs);
+		if (info->parent[0] && find_info(st, info->parent) &&
+		    manifest_load(s, info->parent, &parent, NULL) == 0) {
+			for (size_t k = 0; k < parent.n; k++)
+				hashset_add(&theirs, parent.e[k].hash);
+			manifest_release(&parent);
+		}
+		st->volume_bytes += info->volume_size;
+		st->logical_bytes += info->data_bytes;
+		for (size_t k = 0; k < m.n; k++) {
+			const struct chunk_loc *l = index_find(&idx, m.e[k].hash);
+			uint32_t clen = l ? l->clen : 0;
+
+			if (hashset_add(&mine, m.e[k].hash)) {
+				info->stored_bytes += clen;
+				if (!hashset_has(&theirs, m.e[k].hash))
+					info->new_bytes += clen;
+			}
+			if (hashset_add(&all, m.e[k].hash) && l) {
+				st->unique_chunks++;
+				st->unique_bytes += l->ulen_flags >> 1;
+				st->stored_bytes += clen;
+			}
+		}
+		hashset_release(&mine);
+		hashset_release(&theirs);
+		manifest_release(&m);
+	}
+	for (size_t i = 0; i < idx.n; i++)
+		if (!hashset_has(&all, idx.v[i].hash) || index_find(&idx, idx.v[i].hash) != &idx.v[i])
+			st->garbage_bytes += idx.v[i].clen;
+	r = 0;
+out:
+	if (r < 0)
+		store_stats_release(st);
+	hashset_release(&all);
+	index_release(&idx);
+	return r;
+}
+
+void store_stats_release(struct store_stats *st)
+{
+	free(st->snaps);
+	st->snaps = NULL;
+	st->nsnaps = 0;
+}

@@ -1,0 +1,97 @@
+/* The regional block store: content-addressed, compressed, crash-safe volume snapshots.
+ * It knows volumes as files and snapshots as manifests of chunk hashes; nothing of EC2. */
+#ifndef KILN_STORE_H
+#define KILN_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/id.h"
+#include "util/kerr.h"
+
+#define STORE_CHUNK_SIZE (128u * 1024)
+
+struct store;
+
+/* Called from worker threads, serialized, with the work done so far. */
+struct store_progress {
+	void (*fn)(void *ctx, uint64_t done, uint64_t total);
+	void *ctx;
+};
+
+int store_init(const char *dir, struct kerr **err);
+/* exclusive: keep every other user of the store out (gc); others share. */
+int store_open(const char *dir, bool exclusive, struct store **out, struct kerr **err);
+void store_close(struct store *s);
+
+struct store_snapshot_opts {
+	const char *parent; /* snapshot id the volume descends from, or NULL */
+	const char *shadow; /* reflink clone of the volume taken at the parent's snapshot */
+	const struct store_progress *progress;
+};
+
+struct store_snapshot_result {
+	char id[ID_MAX];
+	uint64_t volume_size;
+	uint64_t chunks_read;   /* chunks read from the volume */
+	uint64_t chunks_new;    /* chunks the store did not have */
+	uint64_t bytes_stored;  /* bytes appended to packs for them */
+};
+
+int store_snapshot(struct store *s, const char *volume, const struct store_snapshot_opts *opts,
+		   struct store_snapshot_result *res, struct kerr **err);
+/* Write a sparse file byte-identical to the volume at snapshot time; every chunk is
+ * checked against its hash first, so damage fails the restore instead of writing it. */
+int store_restore(struct store *s, const char *snap_id, const char *out,
+		  const struct store_progress *progress, struct kerr **err);
+int store_delete(struct store *s, const char *snap_id, struct kerr **err);
+
+struct store_snap_info {
+	char id[ID_MAX];
+	char parent[ID_MAX];
+	uint64_t created_ns;
+	uint64_t volume_size;
+	uint64_t chunks;       /* non-zero chunks */
+	uint64_t data_bytes;   /* bytes those chunks cover */
+	uint64_t stored_bytes; /* compressed bytes of its distinct chunks */
+	uint64_t new_bytes;    /* of those, the ones its parent does not use */
+};
+
+struct store_stats {
+	uint64_t snapshots;
+	uint64_t volume_bytes;  /* sum of volume sizes */
+	uint64_t logical_bytes; /* sum of non-zero data the snapshots describe */
+	uint64_t unique_chunks; /* chunks the snapshots use, once each */
+	uint64_t unique_bytes;  /* their uncompressed size */
+	uint64_t stored_bytes;  /* their compressed size */
+	uint64_t pack_bytes;    /* size of all pack files, garbage included */
+	uint64_t garbage_bytes; /* stored bytes no snapshot uses (gc frees them) */
+	struct store_snap_info *snaps; /* sorted by creation time */
+	size_t nsnaps;
+};
+
+/* Snapshots sorted by creation time; only the header fields of store_snap_info. */
+int store_list(struct store *s, struct store_snap_info **out, size_t *n, struct kerr **err);
+int store_stats(struct store *s, struct store_stats *st, struct kerr **err);
+void store_stats_release(struct store_stats *st);
+
+struct store_gc_result {
+	uint64_t packs_removed;
+	uint64_t packs_rewritten;
+	uint64_t bytes_freed;
+	uint64_t leftovers_removed; /* temp files and packs of interrupted writers */
+};
+int store_gc(struct store *s, struct store_gc_result *res, struct kerr **err);
+
+/* report gets one line per problem. Returns 0 when the store is sound, else a
+ * KERR_CORRUPT error counting the problems. */
+struct store_verify_result {
+	uint64_t chunks_checked;
+	uint64_t bytes_checked;
+	uint64_t problems;
+};
+int store_verify(struct store *s, void (*report)(void *ctx, const char *line), void *ctx,
+		 struct store_verify_result *res, struct kerr **err);
+
+#endif

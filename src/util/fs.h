@@ -1,0 +1,29 @@
+/* File helpers: EINTR-safe full reads and writes, durable replace, directory sync. */
+#ifndef KILN_FS_H
+#define KILN_FS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "kerr.h"
+
+/* pread/pwrite the whole range; a short read past EOF returns the bytes read. */
+ssize_t fs_pread_full(int fd, void *buf, size_t len, off_t off);
+int fs_pwrite_full(int fd, const void *buf, size_t len, off_t off);
+int fs_write_full(int fd, const void *buf, size_t len);
+/* fsync the directory dirfd or path, so that a rename or create in it is durable. */
+int fs_fsync_dir(int dirfd, struct kerr **err);
+/* Write data to NAME in dirfd durably: NAME.tmp.<pid>, fsync, rename, fsync dir.
+ * fault_prefix names the fault points "<prefix>.tmp" and "<prefix>.renamed". */
+int fs_write_atomic(int dirfd, const char *name, const void *data, size_t len,
+		    const char *fault_prefix, struct kerr **err);
+/* Read a whole file of at most max bytes; *out is malloc'd. */
+int fs_read_file(int dirfd, const char *name, size_t max, uint8_t **out, size_t *len,
+		 struct kerr **err);
+/* Make a directory and its parents; existing ones are fine. */
+int fs_mkdir_p(const char *path, mode_t mode, struct kerr **err);
+/* True when name ends in suffix. */
+int fs_has_suffix(const char *name, const char *suffix);
+
+#endif

@@ -1,0 +1,21 @@
+/* Small string helpers. */
+#ifndef KILN_STR_H
+#define KILN_STR_H
+
+#include <stddef.h>
+#include <string.h>
+
+/* Copy src into dst of size bytes, cutting it short if needed; always NUL-terminates. */
+static inline size_t str_copy(char *dst, const char *src, size_t size)
+{
+	size_t n = strlen(src);
+
+	if (size) {
+		size_t k = n < size ? n : size - 1;
+		memcpy(dst, src, k);
+		dst[k] = '\0';
+	}
+	return n;
+}
+
+#endif

@@ -1,0 +1,85 @@
+/* Unit tests of src/util: buffers, errors, hex, ids. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "util/buf.h"
+#include "util/hash.h"
+#include "util/id.h"
+#include "util/kerr.h"
+
+static void test_buf_limit(void **state)
+{
+	struct buf b;
+	struct kerr *err = NULL;
+
+	(void)state;
+	buf_init(&b, 8);
+	assert_int_equal(buf_add(&b, "abcd", 4, &err), 0);
+	assert_int_equal(buf_printf(&b, &err, "%d", 1234), 0);
+	assert_string_equal(b.data, "abcd1234");
+	assert_int_equal(buf_add(&b, "x", 1, &err), -1);
+	assert_int_equal(err->kind, KERR_LIMIT);
+	assert_string_equal(b.data, "abcd1234"); /* unchanged on failure */
+	kerr_free(err);
+	buf_release(&b);
+	assert_string_equal(b.data, "");
+}
+
+static void test_kerr_wrap(void **state)
+{
+	struct kerr *err = NULL;
+
+	(void)state;
+	assert_int_equal(kerr_errno(&err, 2, "cannot open '%s'", "x"), -1);
+	assert_int_equal(err->kind, KERR_NOT_FOUND);
+	kerr_wrap(&err, "loading");
+	assert_string_equal(err->msg, "loading: cannot open 'x': No such file or directory");
+	kerr_free(err);
+	assert_int_equal(kerr_set(NULL, KERR_IO, "ignored"), -1);
+}
+
+static void test_hash(void **state)
+{
+	uint8_t h[HASH_LEN], back[HASH_LEN];
+	char hex[HASH_HEX_LEN + 1];
+
+	(void)state;
+	hash_sha256("abc", 3, h);
+	hash_hex(h, HASH_LEN, hex);
+	assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	assert_int_equal(hash_unhex(hex, back, HASH_LEN), 0);
+	assert_memory_equal(h, back, HASH_LEN);
+	assert_int_equal(hash_unhex("zz", back, 1), -1);
+	assert_int_equal(hash_unhex("abc", back, 1), -1);
+}
+
+static void test_ids(void **state)
+{
+	char a[ID_MAX], b[ID_MAX];
+
+	(void)state;
+	id_new("snap", a);
+	id_new("snap", b);
+	assert_true(id_valid("snap", a));
+	assert_string_not_equal(a, b);
+	assert_int_equal(strlen(a), strlen("snap-") + ID_HEX_DIGITS);
+	assert_false(id_valid("snap", "snap-0123"));
+	assert_false(id_valid("snap", "ami-0123456789abcdef0"));
+	assert_false(id_valid("snap", "snap-0123456789ABCDEF0"));
+	assert_true(id_valid("ami", "ami-0123456789abcdef0"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_buf_limit),
+		cmocka_unit_test(test_kerr_wrap),
+		cmocka_unit_test(test_hash),
+		cmocka_unit_test(test_ids),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
