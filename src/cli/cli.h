@@ -23,6 +23,17 @@ void progress_bar_init(struct progress_bar *p, const char *label);
 void progress_bar_update(void *ctx, uint64_t done, uint64_t total);
 void progress_bar_finish(struct progress_bar *p);
 
+/* "2G", "512M", "4096": bytes; -1 when it is not a size. */
+int cli_parse_size(const char *s, uint64_t *out);
+/* This binary's path, and kiln-init's (beside it, or $KILN_INIT); malloc'd. */
+char *cli_self_exe(void);
+char *cli_init_path(void);
+
 int cmd_store(int argc, char **argv);
+int cmd_runtime(int argc, char **argv);
+int cmd_host(int argc, char **argv);
+int cmd_image(int argc, char **argv);
+int cmd_pool(int argc, char **argv);
+int cmd_shim(int argc, char **argv);
 
 #endif

@@ -13,6 +13,11 @@ static const struct command {
 	const char *help;
 } commands[] = {
 	{"store", cmd_store, "operate a block store directly (init, snapshot, restore, ...)"},
+	{"pool", cmd_pool, "operate a volume pool directly (open, create, clone, grow, rm)"},
+	{"image", cmd_image, "build base image volumes (import a directory or tarball)"},
+	{"runtime", cmd_runtime, "run instances directly on this host (run, stop, exec, ...)"},
+	{"host", cmd_host, "set up or tear down what kiln needs on this host (up, down)"},
+	{"__shim", cmd_shim, NULL},
 };
 
 int cli_fail(const struct kerr *err)
@@ -37,7 +42,8 @@ static void usage(FILE *f)
 {
 	fputs("usage: kiln COMMAND [ARGS]\n\ncommands:\n", f);
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+		if (commands[i].help)
+			fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
 }
 
 int main(int argc, char **argv)

@@ -105,12 +105,8 @@ static int rewrite_pack(struct store *s, const struct index *idx, uint32_t pack,
 		struct pack_entry e;
 
 		chunk_loc_entry(&idx->v[live[i]], &e);
-		if (e.clen > s->chunk_size + 4096u) {
-			kerr_set(err, KERR_CORRUPT, "pack '%s' has an impossible record", name);
-			goto out;
-		}
-		if (fs_pread_full(fd, buf, e.clen, (off_t)e.off) != (ssize_t)e.clen) {
-			kerr_errno(err, errno ? errno : EIO, "cannot read pack '%s'", name);
+		if (pack_read_payload(fd, &e, buf, s->chunk_size + 4096u, err) < 0) {
+			kerr_wrap(err, "cannot rewrite pack '%s'", name);
 			goto out;
 		}
 		if (pack_writer_add(&w, e.hash, buf, e.clen, e.ulen, e.flags, err) < 0)

@@ -22,9 +22,12 @@ struct store {
 };
 
 /* ---- packs (pack.c) ----
- * header "KILNPACK" u32 version u32 chunk_size; records back to back; footer: one
- * pack_entry per record, then count, footer offset, SHA-256 of the entries, "KILNPEND". */
+ * header "KILNPACK" u32 version u32 chunk_size; records back to back, each the first 8 bytes
+ * of its chunk's hash then the payload; footer: one pack_entry per record, then count, footer
+ * offset, SHA-256 of the entries, "KILNPEND". An entry's off is its record's start, clen the
+ * payload's length. */
 #define PACK_HEADER_SIZE 16
+#define PACK_RECORD_HEADER 8
 #define PACK_ENTRY_SIZE 56
 #define PACK_TRAILER_SIZE 56
 #define PACK_FLAG_ZSTD 1u
@@ -74,16 +77,24 @@ void pack_writer_release(struct pack_writer *w);
 /* Read a pack's footer; fails with KERR_CORRUPT when it is missing or damaged. */
 int pack_read_footer(int fd, uint64_t *data_end, struct pack_entry **out, size_t *n,
 		     struct kerr **err);
-/* Read a record and return its uncompressed content, checked against its hash. */
+/* Read a record's stored payload (clen bytes, as written) into out, checking that the record
+ * is the entry's chunk. */
+int pack_read_payload(int pack_fd, const struct pack_entry *e, uint8_t *out, size_t cap, struct kerr **err);
+/* Per-thread state for reading records; a zeroed one is ready, set up on first use. */
 struct chunk_reader {
 	void *dctx;
 	uint8_t *cbuf;
-	size_t cbuf_cap;
+	uint8_t *buf; /* the last chunk read, chunk_size bytes */
+	uint32_t chunk_size;
 };
-void chunk_reader_init(struct chunk_reader *r);
+enum chunk_check {
+	CHUNK_CHECK_FAST, /* zstd's content checksum; SHA-256 only for raw records */
+	CHUNK_CHECK_HASH, /* SHA-256 of every chunk against its id */
+};
+/* Read a record into r->buf and check it; damage is a KERR_CORRUPT error naming the chunk. */
+int chunk_read(struct chunk_reader *r, uint32_t chunk_size, int pack_fd, const struct pack_entry *e,
+	       enum chunk_check check, struct kerr **err);
 void chunk_reader_release(struct chunk_reader *r);
-int chunk_read(struct chunk_reader *r, int pack_fd, const struct pack_entry *e, uint8_t *out,
-	       uint32_t out_cap, struct kerr **err);
 
 /* ---- the chunk index (index.c) ----
  * One immutable <pack>.idx per pack, sorted by hash; in memory, one sorted array of all. */

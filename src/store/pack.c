@@ -2,13 +2,16 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
+#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_getFrameHeader */
 #include <zstd.h>
 
 #include "util/cleanup.h"
@@ -139,11 +142,12 @@ int pack_writer_add(struct pack_writer *w, const uint8_t hash[HASH_LEN], const v
 	int r = -1;
 
 	pthread_mutex_lock(&w->lock);
-	if (w->fd >= 0 && w->off + clen > PACK_TARGET_SIZE && pack_seal(w, err) < 0)
+	if (w->fd >= 0 && w->off + PACK_RECORD_HEADER + clen > PACK_TARGET_SIZE && pack_seal(w, err) < 0)
 		goto out;
 	if (w->fd < 0 && pack_start(w, err) < 0)
 		goto out;
-	if (fs_pwrite_full(w->fd, data, clen, (off_t)w->off) < 0) {
+	if (fs_pwrite_full(w->fd, hash, PACK_RECORD_HEADER, (off_t)w->off) < 0 ||
+	    fs_pwrite_full(w->fd, data, clen, (off_t)(w->off + PACK_RECORD_HEADER)) < 0) {
 		char name[32];
 		pack_name(w->id, name);
 		kerr_errno(err, errno, "cannot write pack '%s'", name);
@@ -156,8 +160,8 @@ int pack_writer_add(struct pack_writer *w, const uint8_t hash[HASH_LEN], const v
 	w->e[w->n] = (struct pack_entry){.off = w->off, .clen = clen, .ulen = ulen, .flags = flags};
 	memcpy(w->e[w->n].hash, hash, HASH_LEN);
 	w->n++;
-	w->off += clen;
-	w->bytes += clen;
+	w->off += PACK_RECORD_HEADER + clen;
+	w->bytes += PACK_RECORD_HEADER + clen;
 	r = 0;
 	fault_point("pack.append");
 out:
@@ -230,7 +234,7 @@ int pack_read_footer(int fd, uint64_t *data_end, struct pack_entry **out, size_t
 	e = xcalloc(count, sizeof(*e));
 	for (uint64_t i = 0; i < count; i++) {
 		pack_entry_decode(raw + i * PACK_ENTRY_SIZE, &e[i]);
-		if (e[i].off < PACK_HEADER_SIZE || e[i].off + e[i].clen > foff)
+		if (e[i].off < PACK_HEADER_SIZE || e[i].off + PACK_RECORD_HEADER + e[i].clen > foff)
 			return kerr_set(err, KERR_CORRUPT, "pack footer entry %" PRIu64 " is out of range", i);
 	}
 	*data_end = foff;
@@ -239,56 +243,80 @@ int pack_read_footer(int fd, uint64_t *data_end, struct pack_entry **out, size_t
 	return 0;
 }
 
-void chunk_reader_init(struct chunk_reader *r)
-{
-	r->dctx = ZSTD_createDCtx();
-	if (!r->dctx)
-		abort();
-	r->cbuf = NULL;
-	r->cbuf_cap = 0;
-}
-
 void chunk_reader_release(struct chunk_reader *r)
 {
 	ZSTD_freeDCtx(r->dctx);
 	free(r->cbuf);
+	free(r->buf);
+	memset(r, 0, sizeof(*r));
 }
 
-int chunk_read(struct chunk_reader *r, int pack_fd, const struct pack_entry *e, uint8_t *out,
-	       uint32_t out_cap, struct kerr **err)
+/* Records hold at most a chunk, plus zstd's framing for a compressed one. */
+#define RECORD_MAX(cs) ((size_t)(cs) + 1024)
+
+int pack_read_payload(int pack_fd, const struct pack_entry *e, uint8_t *out, size_t cap, struct kerr **err)
 {
-	uint8_t sum[HASH_LEN];
-	char hex[HASH_HEX_LEN + 1];
+	uint8_t head[PACK_RECORD_HEADER];
+	struct iovec iov[2] = {{head, sizeof(head)}, {out, e->clen}};
 	ssize_t n;
 
-	if (e->ulen > out_cap || e->clen > out_cap + 1024u)
-		return kerr_set(err, KERR_CORRUPT, "chunk record has an impossible size");
-	if (e->flags & PACK_FLAG_ZSTD) {
-		if (r->cbuf_cap < e->clen) {
-			r->cbuf = xrealloc(r->cbuf, e->clen);
-			r->cbuf_cap = e->clen;
-		}
-		n = fs_pread_full(pack_fd, r->cbuf, e->clen, (off_t)e->off);
-		if (n < 0)
-			return kerr_errno(err, errno, "cannot read chunk");
-		if ((size_t)n != e->clen)
-			return kerr_set(err, KERR_CORRUPT, "chunk record is truncated");
-		size_t got = ZSTD_decompressDCtx(r->dctx, out, out_cap, r->cbuf, e->clen);
-		if (ZSTD_isError(got) || got != e->ulen)
-			goto damaged;
-	} else {
-		if (e->clen != e->ulen)
-			return kerr_set(err, KERR_CORRUPT, "chunk record has an impossible size");
-		n = fs_pread_full(pack_fd, out, e->ulen, (off_t)e->off);
-		if (n < 0)
-			return kerr_errno(err, errno, "cannot read chunk");
-		if ((size_t)n != e->ulen)
-			return kerr_set(err, KERR_CORRUPT, "chunk record is truncated");
+	if (e->clen > cap)
+		return kerr_set(err, KERR_CORRUPT, "its record has an impossible size");
+	do
+		n = preadv(pack_fd, iov, 2, (off_t)e->off);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return kerr_errno(err, errno, "cannot read its record");
+	if ((size_t)n != PACK_RECORD_HEADER + e->clen)
+		return kerr_set(err, KERR_CORRUPT, "its record is truncated");
+	/* The record names its chunk: an index entry pointing at another record is caught here. */
+	if (memcmp(head, e->hash, PACK_RECORD_HEADER) != 0)
+		return kerr_set(err, KERR_CORRUPT, "its record belongs to another chunk");
+	return 0;
+}
+
+int chunk_read(struct chunk_reader *r, uint32_t chunk_size, int pack_fd, const struct pack_entry *e,
+	       enum chunk_check check, struct kerr **err)
+{
+	_cleanup_kerr_ struct kerr *why = NULL;
+	bool zstd = e->flags & PACK_FLAG_ZSTD;
+	uint8_t sum[HASH_LEN];
+	char hex[HASH_HEX_LEN + 1];
+
+	if (!r->buf) {
+		r->chunk_size = chunk_size;
+		r->buf = xmalloc(chunk_size);
+		r->cbuf = xmalloc(RECORD_MAX(chunk_size));
+		r->dctx = ZSTD_createDCtx();
+		if (!r->dctx)
+			abort();
 	}
-	hash_sha256(out, e->ulen, sum);
+	if (e->ulen > r->chunk_size || (!zstd && e->clen != e->ulen)) {
+		kerr_set(&why, KERR_CORRUPT, "its record has an impossible size");
+		goto damaged;
+	}
+	if (pack_read_payload(pack_fd, e, zstd ? r->cbuf : r->buf, RECORD_MAX(r->chunk_size), &why) < 0)
+		goto damaged;
+	if (zstd) {
+		/* The frame carries a checksum of its content: decompression checks it. */
+		size_t got = ZSTD_decompressDCtx(r->dctx, r->buf, r->chunk_size, r->cbuf, e->clen);
+		ZSTD_frameHeader fh;
+		if (ZSTD_isError(got) || got != e->ulen) {
+			kerr_set(&why, KERR_CORRUPT, "it does not decompress");
+			goto damaged;
+		}
+		/* Trust the frame's checksum only if the (possibly damaged) header still has one. */
+		if (check == CHUNK_CHECK_FAST && ZSTD_getFrameHeader(&fh, r->cbuf, e->clen) == 0 &&
+		    fh.checksumFlag)
+			return 0;
+	}
+	hash_sha256(r->buf, e->ulen, sum);
 	if (memcmp(sum, e->hash, HASH_LEN) == 0)
 		return 0;
+	kerr_set(&why, KERR_CORRUPT, "its content does not match its hash");
 damaged:
 	hash_hex(e->hash, HASH_LEN, hex);
-	return kerr_set(err, KERR_CORRUPT, "chunk %s is damaged (its content does not match its hash)", hex);
+	if (why->kind != KERR_CORRUPT)
+		return kerr_set(err, why->kind, "cannot read chunk %s: %s", hex, why->msg);
+	return kerr_set(err, KERR_CORRUPT, "chunk %s is damaged: %s", hex, why->msg);
 }

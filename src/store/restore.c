@@ -23,7 +23,6 @@ struct restore_job {
 	int *pack_fds;
 	int out_fd;
 	struct chunk_reader r[PAR_MAX_THREADS];
-	uint8_t *buf[PAR_MAX_THREADS];
 	atomic_uint_fast64_t done;
 	pthread_mutex_t progress_lock;
 	const struct store_progress *progress;
@@ -45,19 +44,15 @@ static int restore_chunk(void *ctx, size_t i, unsigned tid, struct kerr **err)
 		return kerr_set(err, KERR_CORRUPT, "chunk %s (volume offset %llu) is missing from the store",
 				hex, (unsigned long long)off);
 	}
-	if (!j->buf[tid]) {
-		j->buf[tid] = xmalloc(j->m->chunk_size);
-		chunk_reader_init(&j->r[tid]);
-	}
 	chunk_loc_entry(loc, &e);
 	if (e.ulen != want) {
 		hash_hex(me->hash, HASH_LEN, hex);
 		return kerr_set(err, KERR_CORRUPT, "chunk %s has %u bytes where the volume needs %llu", hex,
 				e.ulen, (unsigned long long)want);
 	}
-	if (chunk_read(&j->r[tid], j->pack_fds[loc->pack], &e, j->buf[tid], j->m->chunk_size, err) < 0)
+	if (chunk_read(&j->r[tid], j->m->chunk_size, j->pack_fds[loc->pack], &e, CHUNK_CHECK_FAST, err) < 0)
 		return kerr_wrap(err, "volume offset %llu", (unsigned long long)off);
-	if (fs_pwrite_full(j->out_fd, j->buf[tid], e.ulen, (off_t)off) < 0)
+	if (fs_pwrite_full(j->out_fd, j->r[tid].buf, e.ulen, (off_t)off) < 0)
 		return kerr_errno(err, errno, "cannot write the restored volume");
 	if (j->progress) {
 		uint64_t d = atomic_fetch_add(&j->done, 1) + 1;
@@ -121,12 +116,8 @@ int store_restore(struct store *s, const char *snap_id, const char *out,
 out:
 	if (r < 0 && fd >= 0)
 		unlink(tmp);
-	for (size_t t = 0; t < PAR_MAX_THREADS; t++) {
-		if (j.buf[t]) {
-			free(j.buf[t]);
-			chunk_reader_release(&j.r[t]);
-		}
-	}
+	for (size_t t = 0; t < PAR_MAX_THREADS; t++)
+		chunk_reader_release(&j.r[t]);
 	if (j.m)
 		pthread_mutex_destroy(&j.progress_lock);
 	index_close_packs(&idx, j.pack_fds);

@@ -3,6 +3,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <stdatomic.h>
@@ -58,6 +59,31 @@ static bool all_zero(const uint8_t *p, size_t n)
 	return p[0] == 0 && memcmp(p, p + 1, n - 1) == 0;
 }
 
+/* Random-looking data (already compressed files, encrypted data) does not shrink; finding
+ * that out by compressing costs as much as compressing. A byte histogram over a sample tells
+ * almost for free: near 8 bits of entropy a byte, skip zstd. */
+static bool looks_incompressible(const uint8_t *p, size_t n)
+{
+	uint32_t hist[256] = {0};
+	size_t sampled = 0;
+	double bits = 0;
+
+	if (n < 16384)
+		return false;
+	for (size_t off = 0; off + 64 <= n; off += 256) {
+		for (size_t k = 0; k < 64; k++)
+			hist[p[off + k]]++;
+		sampled += 64;
+	}
+	for (int b = 0; b < 256; b++) {
+		if (hist[b]) {
+			double f = (double)hist[b] / (double)sampled;
+			bits -= f * log2(f);
+		}
+	}
+	return bits > 7.9;
+}
+
 static void report_progress(struct snap_job *j)
 {
 	uint64_t d = atomic_fetch_add(&j->done, 1) + 1;
@@ -86,6 +112,8 @@ static int snap_chunk(void *ctx, size_t i, unsigned tid, struct kerr **err)
 		if (!w->cctx)
 			abort();
 		ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, ZSTD_LEVEL);
+		/* A content checksum in every frame lets restore check chunks for the price of XXH64. */
+		ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
 	}
 	n = fs_pread_full(j->vfd, w->buf, want, (off_t)off);
 	if (n < 0)
@@ -108,7 +136,9 @@ static int snap_chunk(void *ctx, size_t i, unsigned tid, struct kerr **err)
 	added = hashset_add(&j->fresh, j->hash[i]);
 	pthread_mutex_unlock(&j->new_lock);
 	if (added) {
-		size_t clen = ZSTD_compress2(w->cctx, w->cbuf, w->cbuf_cap, w->buf, want);
+		size_t clen = looks_incompressible(w->buf, want)
+				      ? want
+				      : ZSTD_compress2(w->cctx, w->cbuf, w->cbuf_cap, w->buf, want);
 		bool z = !ZSTD_isError(clen) && WORTH_COMPRESSING(clen, want);
 
 		if (pack_writer_add(&j->pw, j->hash[i], z ? w->cbuf : w->buf, z ? (uint32_t)clen : (uint32_t)want,
@@ -139,7 +169,8 @@ static int open_volume(const char *path, int *fd, uint64_t *size, struct kerr **
 {
 	struct stat st;
 
-	*fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below. */
+	*fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (*fd < 0)
 		return kerr_errno(err, errno, "cannot open volume '%s'", path);
 	if (fstat(*fd, &st) < 0)

@@ -22,7 +22,6 @@ struct verify_job {
 	int *pack_fds;
 	uint8_t *damaged; /* per index entry */
 	struct chunk_reader r[PAR_MAX_THREADS];
-	uint8_t *buf[PAR_MAX_THREADS];
 	pthread_mutex_t lock;
 	void (*report)(void *ctx, const char *line);
 	void *ctx;
@@ -56,12 +55,8 @@ static int verify_chunk(void *ctx, size_t i, unsigned tid, struct kerr **err)
 	char hex[HASH_HEX_LEN + 1];
 
 	(void)err;
-	if (!j->buf[tid]) {
-		j->buf[tid] = xmalloc(j->s->chunk_size);
-		chunk_reader_init(&j->r[tid]);
-	}
 	chunk_loc_entry(l, &e);
-	if (chunk_read(&j->r[tid], j->pack_fds[l->pack], &e, j->buf[tid], j->s->chunk_size, &bad) < 0) {
+	if (chunk_read(&j->r[tid], j->s->chunk_size, j->pack_fds[l->pack], &e, CHUNK_CHECK_HASH, &bad) < 0) {
 		j->damaged[i] = 1;
 		hash_hex(l->hash, HASH_LEN, hex);
 		problem(j, "damaged chunk %s in pack %016" PRIx64 " at offset %u: %s", hex,
@@ -89,17 +84,13 @@ static void verify_packs(struct verify_job *j)
 	}
 }
 
-static void verify_manifests(struct verify_job *j)
+/* ids were listed before the index was loaded: a snapshot committed since then may use
+ * chunks this index does not know yet, so it is left for the next verify. */
+static void verify_manifests(struct verify_job *j, char (*ids)[ID_MAX], size_t n)
 {
-	_cleanup_free_ char(*ids)[ID_MAX] = NULL;
 	_cleanup_kerr_ struct kerr *bad = NULL;
 	char hex[HASH_HEX_LEN + 1];
-	size_t n;
 
-	if (manifest_list(j->s, &ids, &n, &bad) < 0) {
-		problem(j, "cannot list snapshots: %s", bad->msg);
-		return;
-	}
 	for (size_t i = 0; i < n; i++) {
 		struct manifest m;
 
@@ -128,12 +119,16 @@ int store_verify(struct store *s, void (*report)(void *ctx, const char *line), v
 		 struct store_verify_result *res, struct kerr **err)
 {
 	struct verify_job j = {.s = s, .report = report, .ctx = ctx};
+	_cleanup_free_ char(*ids)[ID_MAX] = NULL;
 	struct index idx = {0};
+	size_t nids;
 	int r = -1;
 
 	memset(res, 0, sizeof(*res));
 	pthread_mutex_init(&j.lock, NULL);
 	atomic_init(&j.bytes, 0);
+	if (manifest_list(s, &ids, &nids, err) < 0)
+		goto out;
 	if (index_load(s, &idx, err) < 0) {
 		kerr_wrap(err, "cannot load the chunk index");
 		goto out;
@@ -145,7 +140,7 @@ int store_verify(struct store *s, void (*report)(void *ctx, const char *line), v
 	verify_packs(&j);
 	if (par_for(idx.n, par_threads(), verify_chunk, &j, err) < 0)
 		goto out;
-	verify_manifests(&j);
+	verify_manifests(&j, ids, nids);
 	res->chunks_checked = idx.n;
 	res->bytes_checked = atomic_load(&j.bytes);
 	res->problems = j.problems;
@@ -155,12 +150,8 @@ int store_verify(struct store *s, void (*report)(void *ctx, const char *line), v
 	else
 		r = 0;
 out:
-	for (size_t t = 0; t < PAR_MAX_THREADS; t++) {
-		if (j.buf[t]) {
-			free(j.buf[t]);
-			chunk_reader_release(&j.r[t]);
-		}
-	}
+	for (size_t t = 0; t < PAR_MAX_THREADS; t++)
+		chunk_reader_release(&j.r[t]);
 	free(j.damaged);
 	index_close_packs(&idx, j.pack_fds);
 	index_release(&idx);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,4 +149,40 @@ int fs_has_suffix(const char *name, const char *suffix)
 	size_t n = strlen(name), s = strlen(suffix);
 
 	return n >= s && memcmp(name + n - s, suffix, s) == 0;
+}
+
+static int remove_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	return (type == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int fs_remove_tree(const char *path, struct kerr **err)
+{
+	if (access(path, F_OK) < 0 && errno == ENOENT)
+		return 0;
+	if (nftw(path, remove_one, 32, FTW_DEPTH | FTW_PHYS) != 0)
+		return kerr_errno(err, errno, "cannot remove '%s'", path);
+	return 0;
+}
+
+static uint64_t tree_bytes;
+
+static int count_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)path;
+	(void)type;
+	(void)ftw;
+	tree_bytes += (uint64_t)st->st_blocks * 512;
+	return 0;
+}
+
+int fs_tree_bytes(const char *path, uint64_t *bytes, struct kerr **err)
+{
+	tree_bytes = 0; /* nftw has no context argument; callers are not concurrent */
+	if (nftw(path, count_one, 32, FTW_PHYS) != 0)
+		return kerr_errno(err, errno, "cannot measure '%s'", path);
+	*bytes = tree_bytes;
+	return 0;
 }

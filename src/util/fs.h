@@ -23,6 +23,10 @@ int fs_read_file(int dirfd, const char *name, size_t max, uint8_t **out, size_t 
 		 struct kerr **err);
 /* Make a directory and its parents; existing ones are fine. */
 int fs_mkdir_p(const char *path, mode_t mode, struct kerr **err);
+/* Remove a directory tree without following links; a missing path is fine. */
+int fs_remove_tree(const char *path, struct kerr **err);
+/* Bytes allocated by the files below path (like du). */
+int fs_tree_bytes(const char *path, uint64_t *bytes, struct kerr **err);
 /* True when name ends in suffix. */
 int fs_has_suffix(const char *name, const char *suffix);
 

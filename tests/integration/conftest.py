@@ -1,7 +1,10 @@
 """Shared fixtures of the integration suite: the kiln binary, scratch directories, volumes."""
+import hashlib
+import json
 import os
 import random
 import shutil
+import struct
 import subprocess
 import tempfile
 
@@ -48,3 +51,96 @@ def store(tmp_path):
     d = tmp_path / "store"
     kiln("store", "init", d)
     return d
+
+
+# ---- helpers shared by the fault and crash tests ----
+
+PACK_HEADER = 16
+PACK_ENTRY = 56
+PACK_TRAILER = 56
+THREADS_ENV = {"KILN_THREADS": "2"}
+
+
+def need_root():
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+
+
+def snapshot(store, vol, *extra, env=None):
+    """Take a snapshot and return its id."""
+    return kiln("store", "snapshot", store, vol, *extra, env=env).stdout.strip()
+
+
+def snapshot_ids(store):
+    """Snapshot ids listed by `ls --json`, as a set."""
+    return {s["id"] for s in json.loads(kiln("store", "ls", store, "--json").stdout)}
+
+
+def assert_verify_ok(store):
+    r = kiln("store", "verify", store, check=False)
+    assert r.returncode == 0 and r.stdout.startswith("ok: ") and r.stderr == "", (
+        f"verify failed ({r.returncode}):\n{r.stdout}{r.stderr}")
+    return r
+
+
+def assert_restores(store, snap, vol, out):
+    """Restore snap to out and compare it with vol byte for byte."""
+    if os.path.exists(out):
+        os.unlink(out)
+    kiln("store", "restore", store, snap, out)
+    assert files_equal(vol, out), f"restore of {snap} differs from {vol}"
+    os.unlink(out)
+
+
+def store_files(store, sub, suffix):
+    return {n[:-len(suffix)] for n in os.listdir(os.path.join(store, sub)) if n.endswith(suffix)}
+
+
+def assert_no_orphans(store):
+    """Every pack has its index and every index its pack; no temp files are left."""
+    packs, idxs = store_files(store, "packs", ".pack"), store_files(store, "index", ".idx")
+    assert packs == idxs, f"packs without index: {packs - idxs}, index without pack: {idxs - packs}"
+    for sub in ("packs", "index", "snaps"):
+        left = [n for n in os.listdir(os.path.join(store, sub)) if ".tmp." in n]
+        assert not left, f"temp files left in {sub}: {left}"
+
+
+def random_volume(path, size, seed):
+    """A volume full of incompressible seeded random data."""
+    rnd = random.Random(seed)
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(left, 16 << 20)
+            f.write(rnd.randbytes(n))
+            left -= n
+
+
+def chunk_hashes(vol):
+    """{volume offset: sha256 hex} of the volume's non-zero chunks, as the manifest has them."""
+    out = {}
+    with open(vol, "rb") as f:
+        off = 0
+        while True:
+            b = f.read(CHUNK)
+            if not b:
+                break
+            if b.count(0) != len(b):
+                out[off] = hashlib.sha256(b).hexdigest()
+            off += len(b)
+    return out
+
+
+def read_pack_footer(path):
+    """The pack's record list in write order: dicts of hash (hex), off, clen, ulen, flags."""
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data[:8] == b"KILNPACK" and data[-8:] == b"KILNPEND", path
+    count, foff = struct.unpack_from("<QQ", data, len(data) - PACK_TRAILER)
+    entries = []
+    for i in range(count):
+        p = foff + i * PACK_ENTRY
+        h = data[p:p + 32].hex()
+        off, clen, ulen, flags = struct.unpack_from("<QIII", data, p + 32)
+        entries.append({"hash": h, "off": off, "clen": clen, "ulen": ulen, "flags": flags})
+    return entries

@@ -1,0 +1,61 @@
+#!/bin/sh
+# Build the debian-12 base image: Debian bookworm (minbase) with OpenSSH, as a tarball that
+# `kiln image import` turns into a root volume. Host keys are left out: kiln-init makes them at
+# each instance's first boot. Cached: an OUT newer than this script is kept (KILN_REBUILD=1 forces).
+# usage: images/debian-12/build.sh OUT.tar
+set -eu
+
+out=${1:?usage: images/debian-12/build.sh OUT.tar}
+case "$out" in
+*.tar) ;;
+*)
+	echo "debian-12: output must end in .tar: '$out'" >&2
+	exit 2
+	;;
+esac
+script=$(readlink -f "$0")
+if [ -s "$out" ] && [ "$out" -nt "$script" ] && [ "${KILN_REBUILD:-0}" = 0 ]; then
+	echo "debian-12: '$out' is up to date"
+	exit 0
+fi
+command -v mmdebstrap >/dev/null || {
+	echo "debian-12: mmdebstrap is missing (apt-get install mmdebstrap)" >&2
+	exit 1
+}
+
+mirror=${KILN_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+security=${KILN_DEBIAN_SECURITY:-http://deb.debian.org/debian-security}
+mkdir -p "$(dirname "$out")"
+tmp="${out%.tar}.tmp.$$.tar"
+trap 'rm -f "$tmp"' EXIT INT TERM
+
+# Lean on purpose: sshd (and sftp-server, which scp and Packer use), CA certificates, and the
+# everyday ip/ss/ps tools. Recommends are not installed (mmdebstrap's default); man pages, docs
+# (except copyrights) and translations are never unpacked. The merged-usr hook makes /bin, /lib
+# ... links as debootstrap does; without it the usrmerge package drags in all of perl (50 MB).
+start=$(date +%s)
+mmdebstrap --variant=minbase --format=tar \
+	--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
+	--include=openssh-server,openssh-sftp-server,ca-certificates,iproute2,procps,netbase \
+	--dpkgopt='path-exclude=/usr/share/man/*' \
+	--dpkgopt='path-exclude=/usr/share/info/*' \
+	--dpkgopt='path-exclude=/usr/share/locale/*' \
+	--dpkgopt='path-include=/usr/share/locale/locale.alias' \
+	--dpkgopt='path-exclude=/usr/share/doc/*' \
+	--dpkgopt='path-include=/usr/share/doc/*/copyright' \
+	--dpkgopt='path-exclude=/usr/share/lintian/*' \
+	--customize-hook='rm -f "$1"/etc/ssh/ssh_host_*' \
+	--customize-hook='rm -f "$1"/etc/resolv.conf' \
+	--customize-hook='echo debian > "$1"/etc/hostname' \
+	--customize-hook='printf "127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n" > "$1"/etc/hosts' \
+	--customize-hook='mkdir -p "$1"/etc/kiln/rc.d "$1"/var/lib/kiln' \
+	--customize-hook='printf "# kiln: root logs in with a key only; no passwords.\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n" > "$1"/etc/ssh/sshd_config.d/kiln.conf' \
+	--customize-hook='sed -i "s/^session\s\+required\s\+pam_loginuid.so/session optional pam_loginuid.so/" "$1"/etc/pam.d/sshd' \
+	--customize-hook='rm -rf "$1"/var/cache/debconf/*-old "$1"/var/lib/dpkg/*-old "$1"/var/cache/ldconfig/aux-cache' \
+	bookworm "$tmp" \
+	"deb $mirror bookworm main" \
+	"deb $mirror bookworm-updates main" \
+	"deb $security bookworm-security main"
+mv "$tmp" "$out"
+trap - EXIT INT TERM
+echo "debian-12: built '$out' ($(du -h "$out" | cut -f1)) in $(($(date +%s) - start)) s"

@@ -1,0 +1,65 @@
+/* Argument helpers shared by the subcommands. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+int cli_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	unsigned shift = 0;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -1;
+	switch (toupper((unsigned char)*end)) {
+	case 'K': shift = 10; break;
+	case 'M': shift = 20; break;
+	case 'G': shift = 30; break;
+	case 'T': shift = 40; break;
+	case '\0': break;
+	default: return -1;
+	}
+	if (*end && end[1] && !(toupper((unsigned char)end[1]) == 'I' && toupper((unsigned char)end[2]) == 'B' && !end[3]) &&
+	    !(toupper((unsigned char)end[1]) == 'B' && !end[2]))
+		return -1;
+	if (shift && v > (UINT64_MAX >> shift))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+char *cli_self_exe(void)
+{
+	char buf[4096];
+	ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+
+	if (n <= 0)
+		return xstrdup("kiln");
+	buf[n] = '\0';
+	return xstrdup(buf);
+}
+
+char *cli_init_path(void)
+{
+	const char *env = getenv("KILN_INIT");
+	char *self, *slash, *p;
+
+	if (env && *env)
+		return xstrdup(env);
+	self = cli_self_exe();
+	slash = strrchr(self, '/');
+	if (slash)
+		*slash = '\0';
+	p = xasprintf("%s/kiln-init", slash ? self : ".");
+	free(self);
+	return p;
+}

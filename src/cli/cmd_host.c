@@ -1,0 +1,131 @@
+/* kiln host: what the host carries for kiln (VPC route, forwarding, NAT, bridges, pools). */
+#include <dirent.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "net/net.h"
+#include "pool/pool.h"
+#include "runtime/runtime.h"
+#include "util/cleanup.h"
+#include "util/banned.h"
+
+#define USAGE_HOST                                                    \
+	"kiln host up [--vpc CIDR] [--no-nat]\n"                      \
+	"       kiln host down [--vpc CIDR] [--run DIR]... [--pool DIR]..."
+#define DEFAULT_VPC "172.31.0.0/16"
+
+static int host_up(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"vpc", required_argument, NULL, 'v'}, {"no-nat", no_argument, NULL, 'n'}, {NULL, 0, NULL, 0}};
+	_cleanup_kerr_ struct kerr *err = NULL;
+	const char *vpc = DEFAULT_VPC;
+	bool nat = true;
+	int c;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'v')
+			vpc = optarg;
+		else if (c == 'n')
+			nat = false;
+		else
+			return cli_usage(USAGE_HOST, "unknown option '%s'", argv[optind - 1]);
+	}
+	if (optind != argc)
+		return cli_usage(USAGE_HOST, "'host up' takes no arguments");
+	/* The route first: no packet for an instance address may ever take the default route. */
+	if (net_route_unreachable(vpc, true, &err) < 0 || net_forwarding_enable(&err) < 0 ||
+	    net_nat_set(vpc, nat, &err) < 0)
+		return cli_fail(err);
+	return 0;
+}
+
+/* Stop every instance of a run directory; forced after its stop timeout. */
+static int stop_all(const char *run_dir)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	_cleanup_free_ char(*ids)[ID_MAX] = NULL;
+	_cleanup_free_ char *self = cli_self_exe();
+	_cleanup_free_ char *init = cli_init_path();
+	struct runtime *rt;
+	size_t n;
+	int failed = 0;
+
+	if (runtime_open(run_dir, self, init, &rt, &err) < 0 || runtime_list(rt, &ids, &n, &err) < 0) {
+		runtime_close(rt);
+		return cli_fail(err);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (rt->ops->stop(rt, ids[i], false, 10, &err) < 0) {
+			cli_fail(err);
+			failed = 1;
+		}
+	}
+	runtime_close(rt);
+	return failed;
+}
+
+static int host_down(int argc, char **argv)
+{
+	static const struct option opts[] = {{"vpc", required_argument, NULL, 'v'},
+					     {"run", required_argument, NULL, 'r'},
+					     {"pool", required_argument, NULL, 'p'},
+					     {NULL, 0, NULL, 0}};
+	_cleanup_kerr_ struct kerr *err = NULL;
+	const char *vpc = DEFAULT_VPC;
+	struct dirent *de;
+	int c, failed = 0;
+	DIR *d;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'v')
+			vpc = optarg;
+		else if (c == 'r')
+			failed |= stop_all(optarg);
+		else if (c != 'p')
+			return cli_usage(USAGE_HOST, "unknown option '%s'", argv[optind - 1]);
+	}
+	if (optind != argc)
+		return cli_usage(USAGE_HOST, "'host down' takes no arguments");
+	/* Bridges, and any veth a crashed shim left. The route goes last of all. */
+	d = opendir("/sys/class/net");
+	while (d && (de = readdir(d))) {
+		if (strncmp(de->d_name, NET_BRIDGE_PREFIX, strlen(NET_BRIDGE_PREFIX)) &&
+		    strncmp(de->d_name, "kv", 2))
+			continue;
+		if (net_link_delete(de->d_name, &err) < 0) {
+			cli_fail(err);
+			failed = 1;
+		}
+	}
+	if (d)
+		closedir(d);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'p' && pool_unmount(optarg, &err) < 0) {
+			cli_fail(err);
+			failed = 1;
+		}
+	}
+	if (net_nat_set(vpc, false, &err) < 0 || net_route_unreachable(vpc, false, &err) < 0) {
+		cli_fail(err);
+		failed = 1;
+	}
+	return failed;
+}
+
+int cmd_host(int argc, char **argv)
+{
+	if (argc >= 2 && !strcmp(argv[1], "up"))
+		return host_up(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "down"))
+		return host_down(argc - 1, argv + 1);
+	return cli_usage(USAGE_HOST, "'host' needs 'up' or 'down'");
+}

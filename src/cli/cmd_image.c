@@ -1,0 +1,119 @@
+/* kiln image import: a directory or tarball becomes an ext4 volume in a pool and, with a
+ * store, a snapshot that the control plane can register as an image. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "pool/pool.h"
+#include "store/store.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include "util/id.h"
+#include "util/spawn.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+#define USAGE_IMAGE "kiln image import SOURCE_DIR_OR_TARBALL --pool DIR --name NAME [--size SIZE] [--store DIR]"
+#define GIB ((uint64_t)1 << 30)
+
+/* Room for the files and for what instances will add: 1.5x plus 256 MiB, whole GiB, >= 1 GiB. */
+static uint64_t default_size(uint64_t content)
+{
+	uint64_t want = content + content / 2 + (256u << 20);
+
+	return want < GIB ? GIB : (want + GIB - 1) / GIB * GIB;
+}
+
+static int import(const char *src, const char *pool_dir, const char *name, uint64_t size,
+		  const char *store_dir)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	_cleanup_free_ char *tmp = NULL;
+	struct store_snapshot_result res;
+	struct pool *p = NULL;
+	const char *tree = src;
+	struct stat st;
+	int r = -1;
+
+	if (stat(src, &st) < 0) {
+		kerr_errno(&err, errno, "cannot open '%s'", src);
+		return cli_fail(err);
+	}
+	if (pool_open(pool_dir, NULL, &p, &err) < 0)
+		return cli_fail(err);
+	if (!S_ISDIR(st.st_mode)) {
+		char hex[9];
+		id_random_hex(hex, 8);
+		tmp = xasprintf("%s/.import-%s", pool_dir, hex);
+		char *tar[] = {"tar", "--numeric-owner", "-xpf", (char *)src, "-C", tmp, NULL};
+		if (fs_mkdir_p(tmp, 0755, &err) < 0 || spawn_run(tar, &err) < 0) {
+			kerr_wrap(&err, "cannot unpack '%s'", src);
+			goto out;
+		}
+		tree = tmp;
+	}
+	if (!size) {
+		uint64_t content;
+		if (fs_tree_bytes(tree, &content, &err) < 0)
+			goto out;
+		size = default_size(content);
+	}
+	if (pool_create_volume(p, name, size, tree, &err) < 0)
+		goto out;
+	if (store_dir) {
+		_cleanup_free_ char *vol = pool_path(p, name);
+		struct store_snapshot_opts o = {0};
+		struct store *s;
+		if (store_open(store_dir, false, &s, &err) < 0)
+			goto out;
+		r = store_snapshot(s, vol, &o, &res, &err);
+		store_close(s);
+		if (r < 0)
+			goto out;
+		printf("%s\n", res.id);
+	}
+	r = 0;
+out:
+	if (tmp)
+		fs_remove_tree(tmp, NULL);
+	pool_close(p);
+	return r < 0 ? cli_fail(err) : 0;
+}
+
+int cmd_image(int argc, char **argv)
+{
+	static const struct option opts[] = {{"pool", required_argument, NULL, 'p'},
+					     {"name", required_argument, NULL, 'n'},
+					     {"size", required_argument, NULL, 's'},
+					     {"store", required_argument, NULL, 'S'},
+					     {NULL, 0, NULL, 0}};
+	const char *pool = NULL, *name = NULL, *store = NULL;
+	uint64_t size = 0;
+	int c;
+
+	if (argc < 2 || strcmp(argv[1], "import"))
+		return cli_usage(USAGE_IMAGE, "'image' needs 'import'");
+	argc--;
+	argv++;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'p')
+			pool = optarg;
+		else if (c == 'n')
+			name = optarg;
+		else if (c == 'S')
+			store = optarg;
+		else if (c == 's' && cli_parse_size(optarg, &size) == 0)
+			continue;
+		else
+			return cli_usage(USAGE_IMAGE, "bad option '%s'", argv[optind - 1]);
+	}
+	if (argc - optind != 1 || !pool || !name)
+		return cli_usage(USAGE_IMAGE, "'image import' takes SOURCE, --pool and --name");
+	return import(argv[optind], pool, name, size, store);
+}

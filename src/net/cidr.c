@@ -1,0 +1,135 @@
+/* Text forms of what src/net handles: IPv4 prefixes and addresses, MAC addresses, link names.
+ * Strict on purpose: these strings end up in netlink requests and nftables scripts. */
+#include "net.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util/banned.h"
+
+#define TEXT_MAX 64 /* how much of a bad string an error message quotes */
+
+int net_addr_parse(const char *s, struct in_addr *addr, struct kerr **err)
+{
+	if (strlen(s) >= INET_ADDRSTRLEN || inet_pton(AF_INET, s, addr) != 1)
+		return kerr_set(err, KERR_INVALID, "invalid ipv4 address '%.*s'", TEXT_MAX, s);
+	return 0;
+}
+
+int net_prefix_parse(const char *s, struct net_prefix *p, struct kerr **err)
+{
+	char addr[INET_ADDRSTRLEN];
+	const char *slash = strchr(s, '/');
+	const char *d;
+	size_t alen;
+	unsigned len = 0;
+
+	if (!slash)
+		goto invalid;
+	alen = (size_t)(slash - s);
+	if (alen == 0 || alen >= sizeof(addr))
+		goto invalid;
+	memcpy(addr, s, alen);
+	addr[alen] = '\0';
+	if (inet_pton(AF_INET, addr, &p->addr) != 1)
+		goto invalid;
+	d = slash + 1;
+	/* One or two digits, no sign, no leading zero, at most 32. */
+	if (d[0] < '0' || d[0] > '9' || (d[0] == '0' && d[1] != '\0'))
+		goto invalid;
+	for (; *d; d++) {
+		if (*d < '0' || *d > '9' || len > 3)
+			goto invalid;
+		len = len * 10 + (unsigned)(*d - '0');
+	}
+	if (len > 32)
+		goto invalid;
+	p->len = len;
+	return 0;
+invalid:
+	return kerr_set(err, KERR_INVALID, "invalid ipv4 prefix '%.*s'", TEXT_MAX, s);
+}
+
+static uint32_t prefix_mask(unsigned len)
+{
+	return len == 0 ? 0 : htonl(0xffffffffu << (32 - len));
+}
+
+bool net_prefix_is_network(const struct net_prefix *p)
+{
+	return (p->addr.s_addr & ~prefix_mask(p->len)) == 0;
+}
+
+bool net_prefix_contains(const struct net_prefix *p, struct in_addr addr)
+{
+	uint32_t mask = prefix_mask(p->len);
+
+	return (p->addr.s_addr & mask) == (addr.s_addr & mask);
+}
+
+void net_prefix_format(const struct net_prefix *p, char *out, size_t size)
+{
+	char a[INET_ADDRSTRLEN];
+
+	if (!inet_ntop(AF_INET, &p->addr, a, sizeof(a)))
+		a[0] = '\0';
+	snprintf(out, size, "%s/%u", a, p->len);
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int net_mac_parse(const char *s, uint8_t mac[NET_MAC_LEN], struct kerr **err)
+{
+	uint8_t m[NET_MAC_LEN];
+	unsigned any = 0;
+	int i;
+
+	if (strlen(s) != NET_MAC_STR - 1)
+		goto invalid;
+	for (i = 0; i < NET_MAC_LEN; i++) {
+		int hi = hexval(s[3 * i]), lo = hexval(s[3 * i + 1]);
+
+		if (hi < 0 || lo < 0 || (i < NET_MAC_LEN - 1 && s[3 * i + 2] != ':'))
+			goto invalid;
+		m[i] = (uint8_t)(hi << 4 | lo);
+		any |= m[i];
+	}
+	if ((m[0] & 1) || !any) /* multicast (or broadcast), or all zeros */
+		goto invalid;
+	memcpy(mac, m, sizeof(m));
+	return 0;
+invalid:
+	return kerr_set(err, KERR_INVALID, "invalid mac address '%.*s'", TEXT_MAX, s);
+}
+
+void net_mac_format(const uint8_t mac[NET_MAC_LEN], char out[NET_MAC_STR])
+{
+	snprintf(out, NET_MAC_STR, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
+		 mac[4], mac[5]);
+}
+
+bool net_ifname_valid(const char *name)
+{
+	size_t n = strnlen(name, NET_IFNAME_MAX);
+	size_t i;
+
+	if (n == 0 || n >= NET_IFNAME_MAX || !strcmp(name, ".") || !strcmp(name, ".."))
+		return false;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		if (c <= ' ' || c >= 0x7f || c == '/' || c == ':')
+			return false;
+	}
+	return true;
+}

@@ -1,0 +1,90 @@
+/* Inside src/net: the rtnetlink plumbing (bounded request building, talking to the kernel,
+ * checked parsing of replies) and the operations the public functions share. These helpers
+ * return 0 or a negative errno, so that callers can tell -EEXIST or -ENODEV apart and word the
+ * error themselves with nl_fail. */
+#ifndef KILN_NET_INTERNAL_H
+#define KILN_NET_INTERNAL_H
+
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "net.h"
+
+#define NL_REQ_MAX    1024  /* our requests are a few hundred bytes at most */
+#define NL_RECV_MAX   32768 /* the kernel never builds a netlink skb larger than this for us */
+#define NL_TIMEOUT_S  30    /* a reply slower than this means something is badly wrong */
+#define NL_EXTACK_MAX 160
+
+/* A request under construction. Appends past NL_REQ_MAX set overflow and are refused at send. */
+struct nl_req {
+	union {
+		struct nlmsghdr hdr;
+		uint8_t buf[NL_REQ_MAX];
+	} u;
+	bool overflow;
+	uint8_t scratch[64]; /* where reservations go once overflowed, so callers need no checks */
+};
+
+/* An rtnetlink socket, bound to the network namespace it was created in. */
+struct nl {
+	int fd;
+	uint32_t portid;
+	uint32_t seq;
+	uint8_t *rbuf;              /* NL_RECV_MAX bytes */
+	char extack[NL_EXTACK_MAX]; /* the kernel's words on the last failure, or "" */
+};
+
+/* A socket in the caller's network namespace, or around fd (a NETLINK_ROUTE socket, taken). */
+int nl_open(struct nl *nl);
+int nl_open_fd(struct nl *nl, int fd);
+void nl_close(struct nl *nl);
+static inline void nl_closep(struct nl *nl)
+{
+	nl_close(nl);
+}
+#define _cleanup_nl_ __attribute__((cleanup(nl_closep)))
+
+void nl_req_init(struct nl_req *r, uint16_t type, uint16_t flags);
+/* len zeroed bytes at the (aligned) end of the message, for a fixed header of at most
+ * sizeof(scratch) bytes; never NULL (past the end it is scratch, and the send is refused). */
+void *nl_req_put(struct nl_req *r, size_t len) __attribute__((returns_nonnull));
+void nl_attr_put(struct nl_req *r, uint16_t type, const void *data, size_t len);
+void nl_attr_put_u32(struct nl_req *r, uint16_t type, uint32_t v);
+void nl_attr_put_str(struct nl_req *r, uint16_t type, const char *s);
+struct rtattr *nl_nest_begin(struct nl_req *r, uint16_t type);
+void nl_nest_end(struct nl_req *r, struct rtattr *nest);
+
+/* Called for each reply message of the request; a negative errno stops the calls (the rest of
+ * the reply is still read) and becomes nl_talk's result. */
+typedef int (*nl_reply_fn)(const struct nlmsghdr *h, void *ctx);
+
+/* Send r (NLM_F_ACK is added unless it is a dump) and read replies until the ack, the end of
+ * the dump or an error. Replies of other requests are skipped. */
+int nl_talk(struct nl *nl, struct nl_req *r, nl_reply_fn fn, void *ctx);
+
+/* The attributes after a fixed header of hdrlen bytes: NULL when the message is too short. */
+const void *nl_msg_attrs(const struct nlmsghdr *h, size_t hdrlen, size_t *attrlen);
+/* Index attributes by type into tb[0..max] (later duplicates win); -EBADMSG when malformed. */
+int nl_attr_parse(const void *data, size_t len, const struct rtattr **tb, unsigned max);
+const void *nl_attr_data(const struct rtattr *a);
+size_t nl_attr_len(const struct rtattr *a);
+int nl_attr_get_u32(const struct rtattr *a, uint32_t *v);
+/* A NUL-terminated string attribute that fits in size bytes. */
+int nl_attr_get_str(const struct rtattr *a, char *out, size_t size);
+int nl_attr_get_in4(const struct rtattr *a, struct in_addr *v);
+
+/* kerr_errno for a negative errno from these helpers, with the kernel's extended ack (when it
+ * gave one) between the message and the strerror. ENODEV and ESRCH count as not found. */
+int nl_fail(struct nl *nl, struct kerr **err, int negerr, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Shared operations on an open socket, in whatever namespace it lives. */
+int nl_link_get(struct nl *nl, const char *name, struct net_link *link);
+int nl_link_set_up(struct nl *nl, const char *name);
+int nl_addr_add(struct nl *nl, int ifindex, const struct net_prefix *p);
+int nl_route_default(struct nl *nl, int oif, struct in_addr gateway);
+
+#endif

@@ -1,0 +1,319 @@
+/* Links over rtnetlink: lookup, up, delete, the zone bridges and the instances' veth pairs. */
+#include "net.h"
+
+#include <errno.h>
+#include <linux/if.h>
+#include <linux/if_link.h>
+#include <linux/veth.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+#include "util/hash.h"
+#include "util/banned.h"
+
+static int link_parse(const struct nlmsghdr *h, void *ctx)
+{
+	struct net_link *link = ctx;
+	const struct rtattr *tb[IFLA_MAX + 1], *info[IFLA_INFO_MAX + 1];
+	const struct ifinfomsg *ifi = NLMSG_DATA(h);
+	const void *attrs;
+	size_t len;
+	uint32_t v;
+	int r;
+
+	if (h->nlmsg_type != RTM_NEWLINK)
+		return 0;
+	attrs = nl_msg_attrs(h, sizeof(*ifi), &len);
+	if (!attrs || ifi->ifi_index <= 0)
+		return -EBADMSG;
+	r = nl_attr_parse(attrs, len, tb, IFLA_MAX);
+	if (r < 0)
+		return r;
+	memset(link, 0, sizeof(*link));
+	link->index = ifi->ifi_index;
+	link->flags = ifi->ifi_flags;
+	if (tb[IFLA_MASTER] && nl_attr_get_u32(tb[IFLA_MASTER], &v) == 0 && v <= INT32_MAX)
+		link->master = (int)v;
+	if (tb[IFLA_MTU] && nl_attr_get_u32(tb[IFLA_MTU], &v) == 0)
+		link->mtu = v;
+	if (tb[IFLA_ADDRESS] && nl_attr_len(tb[IFLA_ADDRESS]) == NET_MAC_LEN)
+		memcpy(link->mac, nl_attr_data(tb[IFLA_ADDRESS]), NET_MAC_LEN);
+	if (tb[IFLA_LINKINFO]) {
+		r = nl_attr_parse(nl_attr_data(tb[IFLA_LINKINFO]), nl_attr_len(tb[IFLA_LINKINFO]),
+				  info, IFLA_INFO_MAX);
+		if (r < 0)
+			return r;
+		if (info[IFLA_INFO_KIND] &&
+		    nl_attr_get_str(info[IFLA_INFO_KIND], link->kind, sizeof(link->kind)) < 0)
+			return -EBADMSG;
+	}
+	return 0;
+}
+
+int nl_link_get(struct nl *nl, const char *name, struct net_link *link)
+{
+	struct nl_req r;
+	struct ifinfomsg *ifi;
+	int rc;
+
+	nl_req_init(&r, RTM_GETLINK, 0);
+	ifi = nl_req_put(&r, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	nl_attr_put_str(&r, IFLA_IFNAME, name);
+	nl_attr_put_u32(&r, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+	link->index = 0;
+	rc = nl_talk(nl, &r, link_parse, link);
+	if (rc == 0 && link->index <= 0)
+		rc = -EBADMSG; /* acknowledged without an answer */
+	return rc;
+}
+
+static int link_set_flags(struct nl *nl, const char *name, unsigned flags, unsigned change)
+{
+	struct nl_req r;
+	struct ifinfomsg *ifi;
+
+	nl_req_init(&r, RTM_NEWLINK, 0);
+	ifi = nl_req_put(&r, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	ifi->ifi_flags = flags;
+	ifi->ifi_change = change;
+	nl_attr_put_str(&r, IFLA_IFNAME, name);
+	return nl_talk(nl, &r, NULL, NULL);
+}
+
+int nl_link_set_up(struct nl *nl, const char *name)
+{
+	return link_set_flags(nl, name, IFF_UP, IFF_UP);
+}
+
+static int check_name(const char *name, const char *what, struct kerr **err)
+{
+	if (!net_ifname_valid(name))
+		return kerr_set(err, KERR_INVALID, "invalid %s name '%.*s'", what,
+				NET_IFNAME_MAX * 2, name);
+	return 0;
+}
+
+static int open_nl(struct nl *nl, struct kerr **err)
+{
+	int rc = nl_open(nl);
+
+	if (rc < 0)
+		return nl_fail(NULL, err, rc, "cannot open a netlink socket");
+	return 0;
+}
+
+int net_link_get(const char *name, struct net_link *link, struct kerr **err)
+{
+	_cleanup_nl_ struct nl nl = {.fd = -1};
+	int rc;
+
+	if (check_name(name, "link", err) < 0 || open_nl(&nl, err) < 0)
+		return -1;
+	rc = nl_link_get(&nl, name, link);
+	if (rc < 0)
+		return nl_fail(&nl, err, rc, "cannot look up link '%s'", name);
+	return 0;
+}
+
+int net_link_exists(const char *name, bool *exists, struct kerr **err)
+{
+	_cleanup_nl_ struct nl nl = {.fd = -1};
+	struct net_link link;
+	int rc;
+
+	if (check_name(name, "link", err) < 0 || open_nl(&nl, err) < 0)
+		return -1;
+	rc = nl_link_get(&nl, name, &link);
+	if (rc < 0 && rc != -ENODEV)
+		return nl_fail(&nl, err, rc, "cannot look up link '%s'", name);
+	*exists = rc == 0;
+	return 0;
+}
+
+int net_link_set_up(const char *name, struct kerr **err)
+{
+	_cleanup_nl_ struct nl nl = {.fd = -1};
+	int rc;
+
+	if (check_name(name, "link", err) < 0 || open_nl(&nl, err) < 0)
+		return -1;
+	rc = nl_link_set_up(&nl, name);
+	if (rc < 0)
+		return nl_fail(&nl, err, rc, "cannot bring up link '%s'", name);
+	return 0;
+}
+
+static int link_delete(struct nl *nl, const char *name)
+{
+	struct nl_req r;
+	struct ifinfomsg *ifi;
+
+	nl_req_init(&r, RTM_DELLINK, 0);
+	ifi = nl_req_put(&r, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	nl_attr_put_str(&r, IFLA_IFNAME, name);
+	return nl_talk(nl, &r, NULL, NULL);
+}
+
+int net_link_delete(const char *name, struct kerr **err)
+{
+	_cleanup_nl_ struct nl nl = {.fd = -1};
+	int rc;
+
+	if (check_name(name, "link", err) < 0 || open_nl(&nl, err) < 0)
+		return -1;
+	rc = link_delete(&nl, name);
+	if (rc < 0 && rc != -ENODEV)
+		return nl_fail(&nl, err, rc, "cannot delete link '%s'", name);
+	return 0;
+}
+
+/* A bridge takes the lowest MAC of its ports unless it has one of its own, and every change
+ * of it makes the instances' ARP entries for the gateway stale. So: a locally administered
+ * unicast MAC, the same for the same name every time. */
+static void bridge_mac(const char *name, uint8_t mac[NET_MAC_LEN])
+{
+	char seed[64];
+	uint8_t h[HASH_LEN];
+	int n = snprintf(seed, sizeof(seed), "kiln bridge %s", name);
+
+	hash_sha256(seed, (size_t)n, h);
+	memcpy(mac, h, NET_MAC_LEN);
+	mac[0] = (uint8_t)((mac[0] & 0xfc) | 0x02);
+}
+
+static int bridge_create(struct nl *nl, const char *name)
+{
+	struct nl_req r;
+	struct ifinfomsg *ifi;
+	struct rtattr *linkinfo;
+	uint8_t mac[NET_MAC_LEN];
+
+	bridge_mac(name, mac);
+	nl_req_init(&r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+	ifi = nl_req_put(&r, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	nl_attr_put_str(&r, IFLA_IFNAME, name);
+	nl_attr_put(&r, IFLA_ADDRESS, mac, sizeof(mac));
+	linkinfo = nl_nest_begin(&r, IFLA_LINKINFO);
+	nl_attr_put_str(&r, IFLA_INFO_KIND, "bridge");
+	nl_nest_end(&r, linkinfo);
+	return nl_talk(nl, &r, NULL, NULL);
+}
+
+int net_bridge_ensure(const char *name, const char *gw_cidr, struct kerr **err)
+{
+	_cleanup_nl_ struct nl nl = {.fd = -1};
+	struct net_prefix gw;
+	struct net_link link;
+	int rc;
+
+	if (check_name(name, "bridge", err) < 0)
+		return -1;
+	if (net_prefix_parse(gw_cidr, &gw, err) < 0)
+		return kerr_wrap(err, "cannot create bridge '%s'", name);
+	if (gw.len > 30 || net_prefix_is_network(&gw))
+		return kerr_set(err, KERR_INVALID,
+				"cannot create bridge '%s': '%s' is not a host address in a subnet",
+				name, gw_cidr);
+	if (open_nl(&nl, err) < 0)
+		return -1;
+	rc = bridge_create(&nl, name);
+	if (rc == -EEXIST) {
+		rc = nl_link_get(&nl, name, &link);
+		if (rc < 0)
+			return nl_fail(&nl, err, rc, "cannot look up bridge '%s'", name);
+		if (strcmp(link.kind, "bridge") != 0)
+			return kerr_set(
+			    err, KERR_CONFLICT,
+			    "cannot create bridge '%s': a link of kind '%s' has that name", name,
+			    link.kind[0] ? link.kind : "device");
+	} else if (rc < 0) {
+		return nl_fail(&nl, err, rc, "cannot create bridge '%s'", name);
+	} else {
+		rc = nl_link_get(&nl, name, &link);
+		if (rc < 0)
+			return nl_fail(&nl, err, rc, "cannot look up bridge '%s'", name);
+	}
+	rc = nl_addr_add(&nl, link.index, &gw);
+	if (rc < 0)
+		return nl_fail(&nl, err, rc, "cannot add address '%s' to bridge '%s'", gw_cidr,
+			       name);
+	rc = nl_link_set_up(&nl, name);
+	if (rc < 0)
+		return nl_fail(&nl, err, rc, "cannot bring up bridge '%s'", name);
+	return 0;
+}
+
+static int veth_create(struct nl *nl, const char *host_if, int master, pid_t ns_pid,
+		       const char *peer_if, const uint8_t *mac)
+{
+	struct nl_req r;
+	struct ifinfomsg *ifi, *peer;
+	struct rtattr *linkinfo, *data, *peerinfo;
+
+	nl_req_init(&r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+	ifi = nl_req_put(&r, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	nl_attr_put_str(&r, IFLA_IFNAME, host_if);
+	nl_attr_put_u32(&r, IFLA_MASTER, (uint32_t)master);
+	linkinfo = nl_nest_begin(&r, IFLA_LINKINFO);
+	nl_attr_put_str(&r, IFLA_INFO_KIND, "veth");
+	data = nl_nest_begin(&r, IFLA_INFO_DATA);
+	/* The peer is an ifinfomsg with its own attributes; born in the instance's namespace, it
+	 * never exists in ours, so no name clash or half-moved state is possible. */
+	peerinfo = nl_nest_begin(&r, VETH_INFO_PEER);
+	peer = nl_req_put(&r, sizeof(*peer));
+	peer->ifi_family = AF_UNSPEC;
+	nl_attr_put_str(&r, IFLA_IFNAME, peer_if);
+	nl_attr_put_u32(&r, IFLA_NET_NS_PID, (uint32_t)ns_pid);
+	if (mac)
+		nl_attr_put(&r, IFLA_ADDRESS, mac, NET_MAC_LEN);
+	nl_nest_end(&r, peerinfo);
+	nl_nest_end(&r, data);
+	nl_nest_end(&r, linkinfo);
+	return nl_talk(nl, &r, NULL, NULL);
+}
+
+int net_veth_create(const char *host_if, const char *bridge, pid_t ns_pid, const char *peer_if,
+		    const uint8_t mac[NET_MAC_LEN], struct kerr **err)
+{
+	_cleanup_nl_ struct nl nl = {.fd = -1};
+	struct net_link br;
+	int rc;
+
+	if (check_name(host_if, "veth", err) < 0 || check_name(bridge, "bridge", err) < 0 ||
+	    check_name(peer_if, "veth", err) < 0)
+		return -1;
+	if (ns_pid <= 0)
+		return kerr_set(err, KERR_INVALID, "cannot create veth '%s': invalid pid %d",
+				host_if, (int)ns_pid);
+	if (mac && (mac[0] & 1))
+		return kerr_set(err, KERR_INVALID, "cannot create veth '%s': multicast mac address",
+				host_if);
+	if (open_nl(&nl, err) < 0)
+		return -1;
+	rc = nl_link_get(&nl, bridge, &br);
+	if (rc < 0)
+		return nl_fail(&nl, err, rc, "cannot create veth '%s': cannot look up bridge '%s'",
+			       host_if, bridge);
+	if (strcmp(br.kind, "bridge") != 0)
+		return kerr_set(err, KERR_INVALID, "cannot create veth '%s': '%s' is not a bridge",
+				host_if, bridge);
+	rc = veth_create(&nl, host_if, br.index, ns_pid, peer_if, mac);
+	if (rc < 0)
+		return nl_fail(&nl, err, rc, "cannot create veth '%s' for pid %d", host_if,
+			       (int)ns_pid);
+	rc = nl_link_set_up(&nl, host_if);
+	if (rc < 0) {
+		nl_fail(&nl, err, rc, "cannot bring up veth '%s'", host_if);
+		goto on_error;
+	}
+	return 0;
+on_error:
+	link_delete(&nl, host_if); /* takes the peer with it */
+	return -1;
+}

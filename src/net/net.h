@@ -1,0 +1,102 @@
+/* kiln's networking mechanisms: bridges, veth pairs, addresses and routes over rtnetlink, and
+ * forwarding and NAT on the host through nftables. IPv4 only. Knows links and prefixes, nothing
+ * of VPCs, zones or instances: src/cloud decides which bridge and which address. */
+#ifndef KILN_NET_H
+#define KILN_NET_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "util/kerr.h"
+
+#define NET_IFNAME_MAX 16 /* IFNAMSIZ: 15 characters and the NUL */
+#define NET_MAC_LEN    6
+#define NET_MAC_STR    18 /* "02:00:00:00:00:00" and the NUL */
+/* kiln's bridges are named with this prefix: the forward chain of net_nat_set matches on it. */
+#define NET_BRIDGE_PREFIX "kb-"
+
+/* An IPv4 address with a prefix length, "172.31.0.1/20"; addr in network byte order. */
+struct net_prefix {
+	struct in_addr addr;
+	unsigned len; /* 0..32 */
+};
+
+/* Strict dotted-quad "a.b.c.d/n" (no spaces, no leading zeros in n); host bits may be set. */
+int net_prefix_parse(const char *s, struct net_prefix *p, struct kerr **err);
+/* A dotted-quad address without a prefix length. */
+int net_addr_parse(const char *s, struct in_addr *addr, struct kerr **err);
+/* True when the host bits of p are zero, as a route or a NAT range must have them. */
+bool net_prefix_is_network(const struct net_prefix *p);
+bool net_prefix_contains(const struct net_prefix *p, struct in_addr addr);
+/* "172.31.0.0/16" into out (at least INET_ADDRSTRLEN + 3 bytes). */
+void net_prefix_format(const struct net_prefix *p, char *out, size_t size);
+/* "02:ab:cd:ef:01:23" (either case); a multicast address is refused. */
+int net_mac_parse(const char *s, uint8_t mac[NET_MAC_LEN], struct kerr **err);
+void net_mac_format(const uint8_t mac[NET_MAC_LEN], char out[NET_MAC_STR]);
+/* 1 to 15 characters, none of them '/', ':', whitespace or control; not "." or "..". */
+bool net_ifname_valid(const char *name);
+
+/* What the kernel says about one link of the caller's network namespace. */
+struct net_link {
+	int index;
+	unsigned flags; /* IFF_UP, IFF_LOWER_UP, ... */
+	int master;     /* ifindex of the bridge it is enslaved to, 0 when none */
+	unsigned mtu;
+	char kind[16]; /* "bridge", "veth", "" for a plain device such as lo */
+	uint8_t mac[NET_MAC_LEN];
+};
+
+/* Fails with KERR_NOT_FOUND when there is no such link. */
+int net_link_get(const char *name, struct net_link *link, struct kerr **err);
+int net_link_exists(const char *name, bool *exists, struct kerr **err);
+int net_link_set_up(const char *name, struct kerr **err);
+/* Deleting one end of a veth pair deletes both. A missing link is not an error. */
+int net_link_delete(const char *name, struct kerr **err);
+
+/* Create bridge name if missing (a link of that name that is not a bridge is a conflict), add
+ * gw_cidr ("172.31.0.1/20") to it, bring it up. Idempotent. The bridge gets a fixed MAC derived
+ * from its name, so it neither follows its ports' MACs nor changes when it is recreated. Other
+ * addresses already on the bridge are left alone. */
+int net_bridge_ensure(const char *name, const char *gw_cidr, struct kerr **err);
+
+/* Create the veth pair host_if <-> peer_if with peer_if made directly in the network namespace
+ * of ns_pid (with mac, when not NULL), host_if enslaved to bridge and up. On failure nothing is
+ * left behind. */
+int net_veth_create(const char *host_if, const char *bridge, pid_t ns_pid, const char *peer_if,
+		    const uint8_t mac[NET_MAC_LEN], struct kerr **err);
+
+/* Inside the network namespace of ns_pid: lo up, addr_cidr on ifname, ifname up, default route
+ * via gateway (which must lie inside addr_cidr). Idempotent. Safe in a multi-threaded caller. */
+int net_ns_configure(pid_t ns_pid, const char *ifname, const char *addr_cidr, const char *gateway,
+		     struct kerr **err);
+
+/* Is exactly addr_cidr ("172.31.0.1/20") an IPv4 address of link ifname? */
+int net_addr_exists(const char *ifname, const char *addr_cidr, bool *exists, struct kerr **err);
+
+/* A route of the main table, as net_route_get finds it. */
+struct net_route {
+	unsigned type; /* RTN_UNICAST, RTN_UNREACHABLE, ... (<linux/rtnetlink.h>) */
+	bool has_gateway;
+	struct in_addr gateway;
+	int oif; /* ifindex of the output link, 0 when none */
+};
+
+/* The main-table route whose destination is exactly cidr ("0.0.0.0/0" for the default route). */
+int net_route_get(const char *cidr, struct net_route *route, bool *exists, struct kerr **err);
+/* Add (idempotent) or delete (absence tolerated) an `unreachable` route for cidr in the main
+ * table. Adding fails with KERR_CONFLICT when another kind of route for exactly cidr exists. */
+int net_route_unreachable(const char *cidr, bool add, struct kerr **err);
+
+/* net.ipv4.ip_forward = 1 in the caller's network namespace. */
+int net_forwarding_enable(struct kerr **err);
+/* enable: (re)create the nftables table `ip kiln`: masquerade from vpc_cidr to anything outside
+ * it, and a forward chain that accepts established traffic and traffic between kiln bridges
+ * ("kb-*") and drops new connections from elsewhere into them. enable=false deletes the table.
+ * Both are atomic and idempotent. */
+int net_nat_set(const char *vpc_cidr, bool enable, struct kerr **err);
+/* The table `ip kiln` as `nft list` prints it, malloc'd; *ruleset is NULL when it is absent. */
+int net_nat_dump(char **ruleset, struct kerr **err);
+
+#endif

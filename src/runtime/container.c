@@ -1,0 +1,306 @@
+/* The container backend: start through a shim, stop by signalling PID 1, exec by joining the
+ * instance's namespaces and cgroups, freeze through /proc/<pid>/root. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "boot.h"
+#include "cgroup.h"
+#include "runtime.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include "util/kv.h"
+#include "util/str.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+#define START_TIMEOUT_MS 30000
+
+/* The pid is a live shim of this instance (not a recycled pid). */
+static bool shim_alive(const char *id, pid_t pid)
+{
+	char path[64], cmd[4096];
+	ssize_t n;
+	int fd;
+
+	if (pid <= 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, cmd, sizeof(cmd) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	cmd[n] = '\0';
+	for (ssize_t i = 0; i < n; i++)
+		if (!cmd[i])
+			cmd[i] = ' ';
+	return strstr(cmd, "__shim") && strstr(cmd, id);
+}
+
+static int container_status(struct runtime *rt, const char *id, struct instance_status *st, struct kerr **err)
+{
+	_cleanup_free_ char *dir = runtime_instance_path(rt, id, NULL);
+	_cleanup_close_ int dfd = -1;
+	struct kv kv = {0};
+	const char *state;
+
+	memset(st, 0, sizeof(*st));
+	st->exit_status = -1;
+	if (!id_valid("i", id))
+		return kerr_set(err, KERR_INVALID, "invalid instance id '%s'", id);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		if (errno == ENOENT)
+			return kerr_set(err, KERR_NOT_FOUND, "instance '%s' not found", id);
+		return kerr_errno(err, errno, "cannot open '%s'", dir);
+	}
+	if (faccessat(dfd, "state", F_OK, 0) < 0)
+		return 0; /* created, never started */
+	if (kv_load(&kv, dfd, "state", err) < 0)
+		return kerr_wrap(err, "instance '%s'", id);
+	state = kv_get(&kv, "state", "stopped");
+	for (int s = 0; s < RUN__COUNT; s++)
+		if (!strcmp(state, instance_run_state_names[s]))
+			st->state = (enum instance_run_state)s;
+	st->init_pid = (pid_t)strtol(kv_get(&kv, "init-pid", "0"), NULL, 10);
+	st->shim_pid = (pid_t)strtol(kv_get(&kv, "shim-pid", "0"), NULL, 10);
+	st->exit_status = (int)strtol(kv_get(&kv, "exit-status", "-1"), NULL, 10);
+	str_copy(st->reason, kv_get(&kv, "reason", ""), sizeof(st->reason));
+	kv_release(&kv);
+	if ((st->state == RUN_RUNNING || st->state == RUN_STARTING) && !shim_alive(id, st->shim_pid)) {
+		/* The shim died without writing an end state: the instance died with it. */
+		char name[64];
+		snprintf(name, sizeof(name), "kiln/%s", id);
+		cgroup_remove(name, NULL);
+		st->state = RUN_STOPPED;
+		st->init_pid = 0;
+		str_copy(st->reason, "Server.InternalError: the instance's supervisor ended", sizeof(st->reason));
+	} else if (st->state == RUN_RUNNING && faccessat(dfd, "stop-requested", F_OK, 0) == 0) {
+		st->state = RUN_STOPPING;
+	}
+	return 0;
+}
+
+static int container_start(struct runtime *rt, const struct instance_spec *spec, struct kerr **err)
+{
+	_cleanup_free_ char *dir = runtime_instance_path(rt, spec->id, NULL);
+	_cleanup_free_ char *log = runtime_instance_path(rt, spec->id, "shim.log");
+	struct instance_status st;
+	char fdarg[16], msg[1100];
+	int pipefd[2];
+	size_t len = 0;
+	pid_t pid;
+
+	if (container_status(rt, spec->id, &st, NULL) == 0 &&
+	    (st.state == RUN_RUNNING || st.state == RUN_STARTING || st.state == RUN_STOPPING))
+		return kerr_set(err, KERR_CONFLICT, "instance '%s' is %s", spec->id, instance_run_state_names[st.state]);
+	if (runtime_spec_save(rt, spec, err) < 0)
+		return -1;
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return kerr_errno(err, errno, "cannot start instance '%s'", spec->id);
+	snprintf(fdarg, sizeof(fdarg), "%d", 3);
+	char *argv[] = {rt->self_exe, "__shim", dir, fdarg, rt->init_path, NULL};
+	/* Double fork: the shim is nobody's child here, so it outlives this process. Only
+	 * async-signal-safe calls between fork and exec (the caller may have threads). */
+	pid = fork();
+	if (pid < 0)
+		return kerr_errno(err, errno, "cannot start instance '%s'", spec->id);
+	if (pid == 0) {
+		setsid();
+		if (fork() != 0)
+			_exit(0);
+		int null = open("/dev/null", O_RDWR);
+		int logfd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(logfd >= 0 ? logfd : null, 2);
+		dup2(pipefd[1], 3); /* dup2 clears close-on-exec on the copy */
+		syscall(SYS_close_range, 4, ~0U, 0); /* nothing of the caller's (sockets…) */
+		execv(rt->self_exe, argv);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	{
+		struct pollfd p = {.fd = pipefd[0], .events = POLLIN};
+		for (;;) {
+			int r = poll(&p, 1, START_TIMEOUT_MS);
+			ssize_t n;
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r == 0) {
+				close(pipefd[0]);
+				return kerr_set(err, KERR_IO, "instance '%s' did not boot within %d s", spec->id,
+						START_TIMEOUT_MS / 1000);
+			}
+			n = read(pipefd[0], msg + len, sizeof(msg) - 1 - len);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			len += (size_t)n;
+			if (len == sizeof(msg) - 1)
+				break;
+		}
+	}
+	close(pipefd[0]);
+	msg[len] = '\0';
+	if (!strcmp(msg, "ok"))
+		return 0;
+	if (!strncmp(msg, "error: ", 7))
+		return kerr_set(err, KERR_INVALID, "instance '%s' failed to boot: %s", spec->id, msg + 7);
+	return kerr_set(err, KERR_IO, "instance '%s' failed to boot (see %s)", spec->id, log);
+}
+
+/* Wait until the shim of the instance has exited (it writes the end state first). */
+static bool wait_shim(pid_t pid, const char *id, unsigned timeout_ms)
+{
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+	if (pfd < 0)
+		return !shim_alive(id, pid);
+	struct pollfd p = {.fd = pfd, .events = POLLIN};
+	int r;
+	while ((r = poll(&p, 1, (int)timeout_ms)) < 0 && errno == EINTR)
+		;
+	close(pfd);
+	return r > 0;
+}
+
+static int container_stop(struct runtime *rt, const char *id, bool force, unsigned timeout_s, struct kerr **err)
+{
+	_cleanup_free_ char *marker = runtime_instance_path(rt, id, "stop-requested");
+	struct instance_status st;
+	int fd;
+
+	if (container_status(rt, id, &st, err) < 0)
+		return -1;
+	if (st.state == RUN_STOPPED || st.state == RUN_FAILED)
+		return 0;
+	if (st.state == RUN_STARTING)
+		return kerr_set(err, KERR_CONFLICT, "instance '%s' is still starting", id);
+	fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
+	if (st.init_pid > 0)
+		kill(st.init_pid, force ? SIGKILL : SIGTERM);
+	/* kiln-init itself kills what is left after its timeout; give it that and a little more. */
+	if (!wait_shim(st.shim_pid, id, force ? 10000 : timeout_s * 1000 + 2000)) {
+		if (st.init_pid > 0)
+			kill(st.init_pid, SIGKILL);
+		if (!wait_shim(st.shim_pid, id, 10000))
+			return kerr_set(err, KERR_IO, "instance '%s' did not stop", id);
+	}
+	return 0;
+}
+
+static const char *const exec_namespaces[] = {"cgroup", "ipc", "uts", "net", "pid", "mnt"};
+
+static int container_exec(struct runtime *rt, const char *id, char *const argv[], int *exit_status,
+			  struct kerr **err)
+{
+	int nsfd[ARRAY_SIZE(exec_namespaces)];
+	struct instance_status st;
+	char cgname[64];
+	int status;
+	pid_t pid;
+
+	if (container_status(rt, id, &st, err) < 0)
+		return -1;
+	if (st.state != RUN_RUNNING)
+		return kerr_set(err, KERR_CONFLICT, "instance '%s' is %s, not running", id, instance_run_state_names[st.state]);
+	for (size_t i = 0; i < ARRAY_SIZE(exec_namespaces); i++) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)st.init_pid, exec_namespaces[i]);
+		nsfd[i] = open(path, O_RDONLY | O_CLOEXEC);
+		if (nsfd[i] < 0) {
+			int e = errno;
+			for (size_t k = 0; k < i; k++)
+				close(nsfd[k]);
+			return kerr_errno(err, e, "cannot enter instance '%s'", id);
+		}
+	}
+	snprintf(cgname, sizeof(cgname), "kiln/%s", id);
+	pid = fork();
+	if (pid < 0)
+		return kerr_errno(err, errno, "cannot enter instance '%s'", id);
+	if (pid == 0) {
+		/* Into its cgroups first (so the namespace view matches), then its namespaces. */
+		if (cgroup_attach(cgname, getpid(), NULL) < 0)
+			_exit(126);
+		for (size_t i = 0; i < ARRAY_SIZE(exec_namespaces); i++)
+			if (setns(nsfd[i], 0) < 0)
+				_exit(126);
+		if (chdir("/") < 0)
+			_exit(126);
+		boot_drop_capabilities();
+		pid_t inner = fork(); /* only children join the pid namespace */
+		if (inner < 0)
+			_exit(126);
+		if (inner == 0) {
+			char *envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+					"HOME=/root", "TERM=xterm", NULL};
+			execvpe(argv[0], argv, envp);
+			_exit(errno == ENOENT ? 127 : 126);
+		}
+		int s;
+		while (waitpid(inner, &s, 0) < 0)
+			if (errno != EINTR)
+				_exit(126);
+		_exit(WIFEXITED(s) ? WEXITSTATUS(s) : 128 + WTERMSIG(s));
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(exec_namespaces); i++)
+		close(nsfd[i]);
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return kerr_errno(err, errno, "cannot wait for the command in '%s'", id);
+	*exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	return 0;
+}
+
+static int container_freeze(struct runtime *rt, const char *id, bool freeze, struct kerr **err)
+{
+	struct instance_status st;
+	char path[64];
+	int fd;
+
+	if (container_status(rt, id, &st, err) < 0)
+		return -1;
+	if (st.state != RUN_RUNNING)
+		return kerr_set(err, KERR_CONFLICT, "instance '%s' is not running", id);
+	snprintf(path, sizeof(path), "/proc/%d/root", (int)st.init_pid);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return kerr_errno(err, errno, "cannot open the root of '%s'", id);
+	if (ioctl(fd, freeze ? FIFREEZE : FITHAW, 0) < 0 && !(!freeze && errno == EINVAL)) {
+		int e = errno;
+		close(fd);
+		return kerr_errno(err, e, "cannot %s the root filesystem of '%s'", freeze ? "freeze" : "thaw", id);
+	}
+	close(fd);
+	return 0;
+}
+
+const struct runtime_ops container_ops = {
+	.name = "container",
+	.start = container_start,
+	.stop = container_stop,
+	.status = container_status,
+	.exec = container_exec,
+	.freeze = container_freeze,
+};

@@ -1,0 +1,167 @@
+/* The run directory: one folder per instance with its spec, state and console log. */
+#include "runtime.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/kv.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include "util/str.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+const char *const instance_run_state_names[RUN__COUNT] = {
+	[RUN_STOPPED] = "stopped", [RUN_STARTING] = "starting", [RUN_RUNNING] = "running",
+	[RUN_STOPPING] = "stopping", [RUN_FAILED] = "failed",
+};
+
+int runtime_open(const char *run_dir, const char *self_exe, const char *init_path,
+		 struct runtime **out, struct kerr **err)
+{
+	struct runtime *rt;
+
+	if (access(init_path, X_OK) < 0)
+		return kerr_errno(err, errno, "cannot use kiln-init at '%s'", init_path);
+	if (fs_mkdir_p(run_dir, 0700, err) < 0)
+		return -1;
+	rt = xcalloc(1, sizeof(*rt));
+	rt->ops = &container_ops;
+	rt->run_dir = xstrdup(run_dir);
+	rt->self_exe = xstrdup(self_exe);
+	rt->init_path = xstrdup(init_path);
+	*out = rt;
+	return 0;
+}
+
+void runtime_close(struct runtime *rt)
+{
+	if (!rt)
+		return;
+	free(rt->run_dir);
+	free(rt->self_exe);
+	free(rt->init_path);
+	free(rt);
+}
+
+char *runtime_instance_path(const struct runtime *rt, const char *id, const char *file)
+{
+	return file ? xasprintf("%s/%s/%s", rt->run_dir, id, file) : xasprintf("%s/%s", rt->run_dir, id);
+}
+
+#define SPEC_FIELDS(X)                              \
+	X("id", id)                                 \
+	X("image-id", image_id)                     \
+	X("region", region)                         \
+	X("zone", zone)                             \
+	X("type", type)                             \
+	X("hostname", hostname)                     \
+	X("root-volume", root_volume)               \
+	X("bridge", bridge)                         \
+	X("address", address)                       \
+	X("gateway", gateway)                       \
+	X("mac", mac)                               \
+	X("user-data", user_data)
+
+int runtime_spec_save(struct runtime *rt, const struct instance_spec *spec, struct kerr **err)
+{
+	_cleanup_free_ char *dir = runtime_instance_path(rt, spec->id, NULL);
+	_cleanup_close_ int dfd = -1;
+	struct kv kv = {0};
+	int r;
+
+	if (!id_valid("i", spec->id))
+		return kerr_set(err, KERR_INVALID, "invalid instance id '%s'", spec->id);
+	if (fs_mkdir_p(dir, 0700, err) < 0)
+		return -1;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return kerr_errno(err, errno, "cannot open '%s'", dir);
+#define PUT(key, field) kv_set(&kv, key, spec->field);
+	SPEC_FIELDS(PUT)
+#undef PUT
+	kv_setf(&kv, "stop-timeout", "%u", spec->stop_timeout);
+	r = kv_save(&kv, dfd, "spec", err);
+	kv_release(&kv);
+	return r;
+}
+
+int runtime_spec_load(struct runtime *rt, const char *id, struct instance_spec *spec, struct kerr **err)
+{
+	_cleanup_free_ char *dir = runtime_instance_path(rt, id, NULL);
+	_cleanup_close_ int dfd = -1;
+	struct kv kv = {0};
+
+	memset(spec, 0, sizeof(*spec));
+	if (!id_valid("i", id))
+		return kerr_set(err, KERR_INVALID, "invalid instance id '%s'", id);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		if (errno == ENOENT)
+			return kerr_set(err, KERR_NOT_FOUND, "instance '%s' not found", id);
+		return kerr_errno(err, errno, "cannot open '%s'", dir);
+	}
+	if (kv_load(&kv, dfd, "spec", err) < 0)
+		return kerr_wrap(err, "instance '%s'", id);
+#define GET(key, field) str_copy(spec->field, kv_get(&kv, key, ""), sizeof(spec->field));
+	SPEC_FIELDS(GET)
+#undef GET
+	spec->stop_timeout = (unsigned)strtoul(kv_get(&kv, "stop-timeout", "10"), NULL, 10);
+	kv_release(&kv);
+	return 0;
+}
+
+int runtime_remove(struct runtime *rt, const char *id, struct kerr **err)
+{
+	_cleanup_free_ char *dir = runtime_instance_path(rt, id, NULL);
+	struct instance_status st;
+	struct dirent *de;
+	DIR *d;
+	int dfd;
+
+	if (rt->ops->status(rt, id, &st, err) < 0)
+		return -1;
+	if (st.state == RUN_RUNNING || st.state == RUN_STARTING || st.state == RUN_STOPPING)
+		return kerr_set(err, KERR_CONFLICT, "instance '%s' is %s", id, instance_run_state_names[st.state]);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return kerr_errno(err, errno, "cannot open '%s'", dir);
+	d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return kerr_errno(err, errno, "cannot read '%s'", dir);
+	}
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			unlinkat(dfd, de->d_name, de->d_type == DT_DIR ? AT_REMOVEDIR : 0);
+	closedir(d);
+	if (rmdir(dir) < 0)
+		return kerr_errno(err, errno, "cannot remove '%s'", dir);
+	return 0;
+}
+
+int runtime_list(struct runtime *rt, char (**ids)[ID_MAX], size_t *n, struct kerr **err)
+{
+	char(*v)[ID_MAX] = NULL;
+	struct dirent *de;
+	size_t count = 0;
+	DIR *d = opendir(rt->run_dir);
+
+	if (!d)
+		return kerr_errno(err, errno, "cannot read '%s'", rt->run_dir);
+	while ((de = readdir(d))) {
+		if (!id_valid("i", de->d_name))
+			continue;
+		v = xreallocarray(v, count + 1, sizeof(*v));
+		str_copy(v[count++], de->d_name, ID_MAX);
+	}
+	closedir(d);
+	*ids = v;
+	*n = count;
+	return 0;
+}

@@ -1,0 +1,100 @@
+/* Instance runtimes: start, stop, exec and inspect instances whose root is a volume file.
+ * Backends sit behind struct runtime_ops; the container backend is the default (and, on hosts
+ * whose /dev/kvm does not run guests, the only one). */
+#ifndef KILN_RUNTIME_H
+#define KILN_RUNTIME_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "util/id.h"
+#include "util/kerr.h"
+
+struct instance_type {
+	const char *name;
+	unsigned vcpus;
+	uint64_t memory_mib;
+};
+
+const struct instance_type *instance_type_find(const char *name);
+/* The table, NULL-terminated by name. */
+extern const struct instance_type instance_types[];
+
+/* Everything a runtime needs to boot an instance; stored as <run_dir>/<id>/spec. */
+struct instance_spec {
+	char id[ID_MAX];
+	char image_id[ID_MAX];
+	char region[32];
+	char zone[32];
+	char type[32];
+	char hostname[128];
+	char root_volume[4096]; /* host path of the root volume file */
+	char bridge[16];        /* host bridge of the zone */
+	char address[24];       /* "172.31.0.10/20" */
+	char gateway[16];       /* "172.31.0.1" */
+	char mac[18];           /* "02:…", may be empty */
+	char user_data[4096];   /* host path of the user-data file, may be empty */
+	unsigned stop_timeout;  /* seconds kiln-init waits before SIGKILL */
+};
+
+enum instance_run_state {
+	RUN_STOPPED = 0, /* never started, or ended */
+	RUN_STARTING,
+	RUN_RUNNING,
+	RUN_STOPPING,
+	RUN_FAILED, /* could not boot: reason says why */
+	RUN__COUNT
+};
+extern const char *const instance_run_state_names[RUN__COUNT];
+
+struct instance_status {
+	enum instance_run_state state;
+	pid_t init_pid;  /* host view of the instance's PID 1 */
+	pid_t shim_pid;
+	int exit_status; /* of PID 1 after it ended, or -1 */
+	char reason[512];
+};
+
+struct runtime;
+
+struct runtime_ops {
+	const char *name;
+	/* Boot; returns once PID 1 runs (0) or the boot failed (-1, and status FAILED). */
+	int (*start)(struct runtime *rt, const struct instance_spec *spec, struct kerr **err);
+	/* Ask PID 1 to shut down, SIGKILL after timeout_s (at once with force); returns stopped. */
+	int (*stop)(struct runtime *rt, const char *id, bool force, unsigned timeout_s, struct kerr **err);
+	int (*status)(struct runtime *rt, const char *id, struct instance_status *st, struct kerr **err);
+	/* Run argv inside the instance with the caller's stdio; *exit_status as from a shell. */
+	int (*exec)(struct runtime *rt, const char *id, char *const argv[], int *exit_status,
+		    struct kerr **err);
+	/* Freeze (or thaw) the root filesystem of a running instance: FIFREEZE via /proc/<pid>/root. */
+	int (*freeze)(struct runtime *rt, const char *id, bool freeze, struct kerr **err);
+};
+
+struct runtime {
+	const struct runtime_ops *ops;
+	char *run_dir;   /* <run_dir>/<id>/{spec,state,console.log} */
+	char *self_exe;  /* the binary whose "__shim DIR" runs runtime_shim_main */
+	char *init_path; /* host path of the static kiln-init */
+};
+
+int runtime_open(const char *run_dir, const char *self_exe, const char *init_path,
+		 struct runtime **out, struct kerr **err);
+void runtime_close(struct runtime *rt);
+/* The instance's private files; malloc'd. */
+char *runtime_instance_path(const struct runtime *rt, const char *id, const char *file);
+int runtime_spec_save(struct runtime *rt, const struct instance_spec *spec, struct kerr **err);
+int runtime_spec_load(struct runtime *rt, const char *id, struct instance_spec *spec, struct kerr **err);
+/* Forget a stopped instance: its run directory (console log included) goes. */
+int runtime_remove(struct runtime *rt, const char *id, struct kerr **err);
+/* Ids of every instance the run directory knows; malloc'd array. */
+int runtime_list(struct runtime *rt, char (**ids)[ID_MAX], size_t *n, struct kerr **err);
+
+/* The shim's body: boots the instance described in dir, waits for it, cleans up. ready_fd
+ * gets "ok" or the failure reason once the boot is decided. Returns the process exit code. */
+int runtime_shim_main(const char *dir, const char *init_path, int ready_fd);
+
+extern const struct runtime_ops container_ops;
+
+#endif

@@ -1,0 +1,66 @@
+/* posix_spawn with stdout discarded and stderr captured into the error message. */
+#include "spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "fs.h"
+#include "banned.h"
+
+extern char **environ;
+
+int spawn_run(char *const argv[], struct kerr **err)
+{
+	_cleanup_close_ int rd = -1, wr = -1;
+	posix_spawn_file_actions_t fa;
+	char out[2048];
+	size_t len = 0;
+	int pipefd[2], status, r;
+	pid_t pid;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return kerr_errno(err, errno, "cannot run '%s'", argv[0]);
+	rd = pipefd[0];
+	wr = pipefd[1];
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, wr, STDERR_FILENO);
+	r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (r != 0)
+		return kerr_errno(err, r, "cannot run '%s'", argv[0]);
+	close(steal_fd(&wr));
+	for (;;) {
+		ssize_t n = read(rd, out + len, sizeof(out) - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (len == sizeof(out) - 1) { /* keep the tail: the last line says what failed */
+			memmove(out, out + len / 2, len - len / 2);
+			len -= len / 2;
+		}
+	}
+	out[len] = '\0';
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return kerr_errno(err, errno, "cannot wait for '%s'", argv[0]);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	while (len && (out[len - 1] == '\n' || out[len - 1] == ' '))
+		out[--len] = '\0';
+	char *last = strrchr(out, '\n');
+	last = last ? last + 1 : out;
+	if (WIFSIGNALED(status))
+		return kerr_set(err, KERR_IO, "'%s' was killed by signal %d", argv[0], WTERMSIG(status));
+	return kerr_set(err, KERR_IO, "'%s' failed with status %d%s%s", argv[0], WEXITSTATUS(status),
+			*last ? ": " : "", last);
+}

@@ -1,0 +1,581 @@
+/* Unit tests of src/net. The process leaves the host's network namespace before the first test
+ * and every test starts in a fresh namespace of its own, so nothing here touches the host's
+ * links, routes or nftables, and a failing test leaves nothing behind: a namespace and all its
+ * links go when its last process does. "Instances" are forked children in namespaces of their
+ * own, killed in each test's teardown. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/rtnetlink.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "net/net.h"
+#include "util/kerr.h"
+
+#define VPC           "172.31.0.0/16"
+#define BRIDGE        "kb-test"
+#define GW_CIDR       "172.31.0.1/20"
+#define GW            "172.31.0.1"
+#define INST_CIDR     "172.31.0.10/20"
+#define INST_ADDR     "172.31.0.10"
+#define INST_PORT     7777
+#define MAX_INSTANCES 4
+
+static struct stat host_netns;
+static struct {
+	pid_t pid;
+	int ctl; /* closing it tells the instance to exit */
+} instances[MAX_INSTANCES];
+static int n_instances;
+
+/* Fail with the error's message when call (which takes &err) fails. */
+#define OK(call)                                                                                   \
+	do {                                                                                       \
+		if ((call) < 0)                                                                    \
+			fail_msg("%s: %s", #call, err ? err->msg : "(no error set)");              \
+	} while (0)
+
+/* The call must fail with kind; its message is left in err for the test to look at. */
+#define FAILS(call, want_kind)                                                                     \
+	do {                                                                                       \
+		kerr_free(err);                                                                    \
+		err = NULL;                                                                        \
+		assert_int_equal((call), -1);                                                      \
+		assert_non_null(err);                                                              \
+		if (err->kind != (want_kind))                                                      \
+			fail_msg("%s: kind %s, wanted %s: %s", #call, kerr_kind_name(err->kind),   \
+				 kerr_kind_name(want_kind), err->msg);                             \
+	} while (0)
+
+static bool in_host_netns(void)
+{
+	struct stat st;
+
+	if (stat("/proc/self/ns/net", &st) < 0)
+		return true; /* cannot tell: assume the worst */
+	return st.st_dev == host_netns.st_dev && st.st_ino == host_netns.st_ino;
+}
+
+static int fresh_netns(void **state)
+{
+	struct kerr *err = NULL;
+
+	(void)state;
+	if (unshare(CLONE_NEWNET) < 0 || in_host_netns())
+		return -1;
+	if (net_link_set_up("lo", &err) < 0) {
+		fprintf(stderr, "setup: %s\n", err->msg);
+		kerr_free(err);
+		return -1;
+	}
+	return 0;
+}
+
+static int stop_instances(void **state)
+{
+	(void)state;
+	for (int i = 0; i < n_instances; i++) {
+		kill(instances[i].pid, SIGKILL);
+		close(instances[i].ctl);
+		waitpid(instances[i].pid, NULL, 0);
+	}
+	n_instances = 0;
+	return 0;
+}
+
+/* A child in a network namespace of its own that answers "ok" to every TCP connection on port,
+ * whatever address it will get. */
+static pid_t instance_start(uint16_t port)
+{
+	int ready[2], ctl[2];
+	char b;
+	pid_t pid;
+
+	assert_true(n_instances < MAX_INSTANCES);
+	assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(ctl, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+		int one = 1, lfd;
+
+		close(ready[0]);
+		close(ctl[1]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		alarm(120); /* never outlive a stuck test */
+		if (unshare(CLONE_NEWNET) < 0)
+			_exit(2);
+		lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+		    bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 4) < 0)
+			_exit(3);
+		if (write(ready[1], "r", 1) != 1)
+			_exit(4);
+		for (;;) {
+			struct pollfd p[2] = {{.fd = lfd, .events = POLLIN},
+					      {.fd = ctl[0], .events = POLLIN}};
+			int c;
+
+			if (poll(p, 2, -1) < 0)
+				continue;
+			if (p[1].revents)
+				_exit(0);
+			if (p[0].revents & POLLIN) {
+				c = accept(lfd, NULL, NULL);
+				if (c >= 0) {
+					if (write(c, "ok", 2) != 2)
+						_exit(5);
+					close(c);
+				}
+			}
+		}
+	}
+	close(ready[1]);
+	close(ctl[0]);
+	instances[n_instances].pid = pid;
+	instances[n_instances].ctl = ctl[1];
+	n_instances++;
+	assert_int_equal(read(ready[0], &b, 1), 1);
+	close(ready[0]);
+	return pid;
+}
+
+/* Connect to addr:port (inside our private namespaces only) and read what it says. */
+static int tcp_probe(const char *addr, uint16_t port, char *got, size_t size)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	struct pollfd p;
+	int fd, soerr = 0;
+	socklen_t len = sizeof(soerr);
+	ssize_t n;
+
+	if (in_host_netns() || inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
+		return -1;
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS)
+		goto fail;
+	p = (struct pollfd){.fd = fd, .events = POLLOUT};
+	if (poll(&p, 1, 5000) != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0 ||
+	    soerr)
+		goto fail;
+	p = (struct pollfd){.fd = fd, .events = POLLIN};
+	if (poll(&p, 1, 5000) != 1)
+		goto fail;
+	n = read(fd, got, size - 1);
+	if (n < 0)
+		goto fail;
+	got[n] = '\0';
+	close(fd);
+	return 0;
+fail:
+	close(fd);
+	return -1;
+}
+
+static void test_parse(void **state)
+{
+	static const char *const bad_prefixes[] = {"172.31.0.1",
+						   "172.31.0.1/",
+						   "172.31.0.1/33",
+						   "172.31.0.1/020",
+						   "172.31.0.1/ 2",
+						   "172.31.1/20",
+						   "172.31.0.01/20",
+						   "a.b.c.d/1",
+						   "/20",
+						   "172.31.0.1/20/1",
+						   "172.31.0.1/-1",
+						   "172.31.0.1/100",
+						   " 172.31.0.1/20",
+						   "",
+						   "172.31.0.0/16; flush ruleset"};
+	static const char *const bad_macs[] = {
+	    "01:00:5e:00:00:01", "00:00:00:00:00:00",  "02:ab:cd:00:11",   "02-ab-cd-00-11-22",
+	    "02:ab:cd:00:11:2g", "02:ab:cd:00:11:223", "ff:ff:ff:ff:ff:ff"};
+	struct kerr *err = NULL;
+	struct net_prefix p;
+	struct in_addr a;
+	uint8_t mac[NET_MAC_LEN];
+	char text[128];
+
+	(void)state;
+	OK(net_prefix_parse(GW_CIDR, &p, &err));
+	assert_int_equal(p.len, 20);
+	assert_int_equal(ntohl(p.addr.s_addr), 0xac1f0001);
+	assert_false(net_prefix_is_network(&p));
+	OK(net_prefix_parse(VPC, &p, &err));
+	assert_true(net_prefix_is_network(&p));
+	OK(net_addr_parse("172.31.255.255", &a, &err));
+	assert_true(net_prefix_contains(&p, a));
+	OK(net_addr_parse("172.32.0.1", &a, &err));
+	assert_false(net_prefix_contains(&p, a));
+	net_prefix_format(&p, text, sizeof(text));
+	assert_string_equal(text, VPC);
+	OK(net_prefix_parse("0.0.0.0/0", &p, &err));
+	assert_true(net_prefix_is_network(&p));
+	assert_true(net_prefix_contains(&p, a));
+	for (size_t i = 0; i < sizeof(bad_prefixes) / sizeof(bad_prefixes[0]); i++) {
+		FAILS(net_prefix_parse(bad_prefixes[i], &p, &err), KERR_INVALID);
+		snprintf(text, sizeof(text), "invalid ipv4 prefix '%s'", bad_prefixes[i]);
+		assert_string_equal(err->msg, text);
+	}
+	FAILS(net_addr_parse("172.31.0.1/20", &a, &err), KERR_INVALID);
+
+	OK(net_mac_parse("02:AB:cd:00:11:22", mac, &err));
+	net_mac_format(mac, text);
+	assert_string_equal(text, "02:ab:cd:00:11:22");
+	for (size_t i = 0; i < sizeof(bad_macs) / sizeof(bad_macs[0]); i++)
+		FAILS(net_mac_parse(bad_macs[i], mac, &err), KERR_INVALID);
+
+	assert_true(net_ifname_valid("kb-use1a"));
+	assert_true(net_ifname_valid("012345678901234"));
+	assert_false(net_ifname_valid("0123456789abcdef"));
+	assert_false(net_ifname_valid(""));
+	assert_false(net_ifname_valid("a/b"));
+	assert_false(net_ifname_valid("a b"));
+	assert_false(net_ifname_valid("a:b"));
+	assert_false(net_ifname_valid("."));
+	assert_false(net_ifname_valid(".."));
+	kerr_free(err);
+}
+
+static void test_bridge(void **state)
+{
+	struct kerr *err = NULL;
+	struct net_link link, again;
+	bool exists;
+
+	(void)state;
+	assert_false(in_host_netns());
+	OK(net_bridge_ensure(BRIDGE, GW_CIDR, &err));
+	OK(net_link_get(BRIDGE, &link, &err));
+	assert_string_equal(link.kind, "bridge");
+	assert_true(link.flags & IFF_UP);
+	assert_int_equal(link.mac[0] & 0x03, 0x02); /* locally administered, unicast */
+	OK(net_addr_exists(BRIDGE, GW_CIDR, &exists, &err));
+	assert_true(exists);
+	OK(net_addr_exists(BRIDGE, "172.31.0.2/20", &exists, &err));
+	assert_false(exists);
+	OK(net_addr_exists(BRIDGE, "172.31.0.1/16", &exists, &err));
+	assert_false(exists);
+
+	/* Idempotent: same link, same address, nothing new. */
+	OK(net_bridge_ensure(BRIDGE, GW_CIDR, &err));
+	OK(net_link_get(BRIDGE, &again, &err));
+	assert_int_equal(again.index, link.index);
+	OK(net_addr_exists(BRIDGE, GW_CIDR, &exists, &err));
+	assert_true(exists);
+
+	/* Recreated, it gets the same MAC: instances keep their ARP entry for the gateway. */
+	OK(net_link_delete(BRIDGE, &err));
+	OK(net_bridge_ensure(BRIDGE, GW_CIDR, &err));
+	OK(net_link_get(BRIDGE, &again, &err));
+	assert_int_not_equal(again.index, link.index);
+	assert_memory_equal(again.mac, link.mac, NET_MAC_LEN);
+
+	FAILS(net_bridge_ensure("lo", GW_CIDR, &err), KERR_CONFLICT);
+	assert_string_equal(err->msg,
+			    "cannot create bridge 'lo': a link of kind 'device' has that name");
+	FAILS(net_bridge_ensure("kb-x", "172.31.0.0/20", &err), KERR_INVALID);
+	FAILS(net_bridge_ensure("kb-x", "172.31.0.1", &err), KERR_INVALID);
+	assert_string_equal(err->msg,
+			    "cannot create bridge 'kb-x': invalid ipv4 prefix '172.31.0.1'");
+	OK(net_link_exists("kb-x", &exists, &err));
+	assert_false(exists);
+	FAILS(net_bridge_ensure("kb-name-much-too-long", GW_CIDR, &err), KERR_INVALID);
+	kerr_free(err);
+}
+
+static void test_link_delete(void **state)
+{
+	struct kerr *err = NULL;
+	struct net_link link;
+	bool exists = true;
+
+	(void)state;
+	assert_false(in_host_netns());
+	OK(net_link_exists("kb-none", &exists, &err));
+	assert_false(exists);
+	OK(net_link_delete("kb-none", &err));
+	FAILS(net_link_get("kb-none", &link, &err), KERR_NOT_FOUND);
+	assert_string_equal(err->msg, "cannot look up link 'kb-none': No such device");
+	FAILS(net_link_set_up("kb-none", &err), KERR_NOT_FOUND);
+
+	OK(net_bridge_ensure(BRIDGE, GW_CIDR, &err));
+	OK(net_link_exists(BRIDGE, &exists, &err));
+	assert_true(exists);
+	OK(net_link_delete(BRIDGE, &err));
+	OK(net_link_exists(BRIDGE, &exists, &err));
+	assert_false(exists);
+	OK(net_link_delete(BRIDGE, &err));
+	FAILS(net_link_delete("bad/name", &err), KERR_INVALID);
+	kerr_free(err);
+}
+
+static void test_route_unreachable(void **state)
+{
+	struct kerr *err = NULL;
+	struct net_route route;
+	struct net_link link;
+	bool exists = true;
+
+	(void)state;
+	assert_false(in_host_netns());
+	OK(net_route_get(VPC, &route, &exists, &err));
+	assert_false(exists);
+	OK(net_route_unreachable(VPC, true, &err));
+	OK(net_route_unreachable(VPC, true, &err));
+	OK(net_route_get(VPC, &route, &exists, &err));
+	assert_true(exists);
+	assert_int_equal(route.type, RTN_UNREACHABLE);
+	assert_false(route.has_gateway);
+
+	/* A zone's bridge routes its subnet past the unreachable range. */
+	OK(net_bridge_ensure(BRIDGE, GW_CIDR, &err));
+	OK(net_link_get(BRIDGE, &link, &err));
+	OK(net_route_get("172.31.0.0/20", &route, &exists, &err));
+	assert_true(exists);
+	assert_int_equal(route.type, RTN_UNICAST);
+	assert_int_equal(route.oif, link.index);
+
+	OK(net_route_unreachable(VPC, false, &err));
+	OK(net_route_get(VPC, &route, &exists, &err));
+	assert_false(exists);
+	OK(net_route_unreachable(VPC, false, &err));
+
+	/* Never replaced or deleted: a route for the same range that is not ours. */
+	OK(net_bridge_ensure("kb-other", "10.99.0.1/16", &err));
+	FAILS(net_route_unreachable("10.99.0.0/16", true, &err), KERR_CONFLICT);
+	assert_string_equal(
+	    err->msg, "cannot add unreachable route '10.99.0.0/16': another route for it exists");
+	OK(net_route_unreachable("10.99.0.0/16", false, &err));
+	OK(net_route_get("10.99.0.0/16", &route, &exists, &err));
+	assert_true(exists);
+	assert_int_equal(route.type, RTN_UNICAST);
+
+	FAILS(net_route_unreachable("172.31.0.1/16", true, &err), KERR_INVALID);
+	FAILS(net_route_unreachable("172.31.0.0", true, &err), KERR_INVALID);
+	assert_string_equal(err->msg,
+			    "cannot add unreachable route: invalid ipv4 prefix '172.31.0.0'");
+	kerr_free(err);
+}
+
+/* Read back, from inside the namespace of pid, what net_ns_configure set up. */
+struct inside {
+	struct net_link eth0, lo;
+	bool has_addr;
+	bool has_route;
+	struct net_route route;
+};
+
+static void look_inside(pid_t pid, struct inside *in)
+{
+	struct kerr *err = NULL;
+	char path[64];
+	int home, fd;
+
+	home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(home >= 0 && fd >= 0);
+	assert_int_equal(setns(fd, CLONE_NEWNET), 0);
+	OK(net_link_get("eth0", &in->eth0, &err));
+	OK(net_link_get("lo", &in->lo, &err));
+	OK(net_addr_exists("eth0", INST_CIDR, &in->has_addr, &err));
+	OK(net_route_get("0.0.0.0/0", &in->route, &in->has_route, &err));
+	assert_int_equal(setns(home, CLONE_NEWNET), 0);
+	assert_false(in_host_netns());
+	close(fd);
+	close(home);
+}
+
+static void test_veth_into_namespace(void **state)
+{
+	static const uint8_t mac[NET_MAC_LEN] = {0x02, 0x00, 0x00, 0xaa, 0xbb, 0xcc};
+	struct kerr *err = NULL;
+	struct net_link br, host;
+	struct inside in;
+	struct in_addr gw;
+	char got[8];
+	bool exists = true;
+	pid_t pid;
+	int i;
+
+	(void)state;
+	assert_false(in_host_netns());
+	/* The order kiln keeps on a real host: the range goes nowhere before anything in it exists.
+	 */
+	OK(net_route_unreachable(VPC, true, &err));
+	OK(net_bridge_ensure(BRIDGE, GW_CIDR, &err));
+	OK(net_link_get(BRIDGE, &br, &err));
+	pid = instance_start(INST_PORT);
+
+	OK(net_veth_create("kv-test", BRIDGE, pid, "eth0", mac, &err));
+	OK(net_link_get("kv-test", &host, &err));
+	assert_string_equal(host.kind, "veth");
+	assert_int_equal(host.master, br.index);
+	assert_true(host.flags & IFF_UP);
+	OK(net_link_exists("eth0", &exists, &err)); /* born in the instance's namespace, not here */
+	assert_false(exists);
+
+	OK(net_ns_configure(pid, "eth0", INST_CIDR, GW, &err));
+	OK(net_ns_configure(pid, "eth0", INST_CIDR, GW, &err)); /* idempotent */
+	look_inside(pid, &in);
+	assert_string_equal(in.eth0.kind, "veth");
+	assert_memory_equal(in.eth0.mac, mac, NET_MAC_LEN);
+	assert_true(in.eth0.flags & IFF_UP);
+	assert_true(in.lo.flags & IFF_UP);
+	assert_true(in.has_addr);
+	assert_true(in.has_route);
+	assert_int_equal(in.route.type, RTN_UNICAST);
+	assert_true(in.route.has_gateway);
+	assert_int_equal(inet_pton(AF_INET, GW, &gw), 1);
+	assert_int_equal(in.route.gateway.s_addr, gw.s_addr);
+	assert_int_equal(in.route.oif, in.eth0.index);
+
+	/* Bridge side to instance, over the instance's address. */
+	assert_int_equal(tcp_probe(INST_ADDR, INST_PORT, got, sizeof(got)), 0);
+	assert_string_equal(got, "ok");
+
+	/* Refusals. */
+	FAILS(net_veth_create("kv-test", BRIDGE, pid, "eth1", NULL, &err), KERR_CONFLICT);
+	FAILS(net_veth_create("kv-two", "kb-none", pid, "eth1", NULL, &err), KERR_NOT_FOUND);
+	assert_string_equal(err->msg,
+			    "cannot create veth 'kv-two': cannot look up bridge 'kb-none': "
+			    "No such device");
+	FAILS(net_veth_create("kv-two", "lo", pid, "eth1", NULL, &err), KERR_INVALID);
+	FAILS(net_ns_configure(pid, "eth0", INST_CIDR, "10.0.0.1", &err), KERR_INVALID);
+	FAILS(net_ns_configure(pid, "eth0", "172.31.0.0/20", GW, &err), KERR_INVALID);
+	FAILS(net_ns_configure(pid, "eth9", INST_CIDR, GW, &err), KERR_NOT_FOUND);
+	OK(net_link_exists("kv-two", &exists, &err));
+	assert_false(exists);
+
+	/* Without a MAC, into a second instance; then the first one ends and its pair goes with
+	 * its namespace. */
+	OK(net_veth_create("kv-two", BRIDGE, instance_start(INST_PORT + 1), "eth0", NULL, &err));
+	OK(net_link_get("kv-two", &host, &err));
+	assert_int_equal(host.master, br.index);
+	kill(pid, SIGKILL);
+	for (i = 0; i < 100; i++) {
+		OK(net_link_exists("kv-test", &exists, &err));
+		if (!exists)
+			break;
+		usleep(50 * 1000);
+	}
+	assert_false(exists);
+	OK(net_link_delete("kv-two", &err));
+	OK(net_link_exists("kv-two", &exists, &err));
+	assert_false(exists);
+	kerr_free(err);
+}
+
+static void test_forwarding(void **state)
+{
+	struct kerr *err = NULL;
+	char v[8] = "";
+	int fd;
+
+	(void)state;
+	assert_false(in_host_netns()); /* the sysctl is per namespace */
+	OK(net_forwarding_enable(&err));
+	OK(net_forwarding_enable(&err));
+	fd = open("/proc/sys/net/ipv4/ip_forward", O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_true(read(fd, v, sizeof(v) - 1) > 0);
+	close(fd);
+	assert_string_equal(v, "1\n");
+}
+
+static void test_nat(void **state)
+{
+	struct kerr *err = NULL;
+	char *rules = NULL;
+
+	(void)state;
+	assert_false(in_host_netns());
+	OK(net_nat_dump(&rules, &err));
+	assert_null(rules);
+
+	OK(net_nat_set(VPC, true, &err));
+	OK(net_nat_set(VPC, true, &err));
+	OK(net_nat_dump(&rules, &err));
+	assert_non_null(rules);
+	assert_non_null(strstr(rules, "table ip kiln"));
+	assert_non_null(strstr(rules, "type nat hook postrouting"));
+	assert_non_null(
+	    strstr(rules, "ip saddr 172.31.0.0/16 ip daddr != 172.31.0.0/16 masquerade"));
+	assert_non_null(strstr(rules, "type filter hook forward"));
+	assert_non_null(strstr(rules, "ct state established,related accept"));
+	assert_non_null(strstr(rules, "iifname \"kb-*\" oifname \"kb-*\" accept"));
+	assert_non_null(strstr(rules, "oifname \"kb-*\" drop"));
+	/* One table, however often it is set. */
+	assert_null(strstr(strstr(rules, "masquerade") + 1, "masquerade"));
+	free(rules);
+
+	/* Set again for another range: replaced, not added to. */
+	OK(net_nat_set("10.200.0.0/16", true, &err));
+	OK(net_nat_dump(&rules, &err));
+	assert_non_null(rules);
+	assert_non_null(strstr(rules, "ip saddr 10.200.0.0/16"));
+	assert_null(strstr(rules, "172.31."));
+	free(rules);
+
+	OK(net_nat_set(VPC, false, &err));
+	OK(net_nat_dump(&rules, &err));
+	assert_null(rules);
+	OK(net_nat_set(VPC, false, &err));
+
+	FAILS(net_nat_set("172.31.0.1/16", true, &err), KERR_INVALID);
+	FAILS(net_nat_set("172.31.0.0/16; flush ruleset", true, &err), KERR_INVALID);
+	FAILS(net_nat_set("0.0.0.0/0", true, &err), KERR_INVALID);
+	OK(net_nat_dump(&rules, &err));
+	assert_null(rules);
+	kerr_free(err);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_parse),
+	    cmocka_unit_test_setup_teardown(test_bridge, fresh_netns, stop_instances),
+	    cmocka_unit_test_setup_teardown(test_link_delete, fresh_netns, stop_instances),
+	    cmocka_unit_test_setup_teardown(test_route_unreachable, fresh_netns, stop_instances),
+	    cmocka_unit_test_setup_teardown(test_veth_into_namespace, fresh_netns, stop_instances),
+	    cmocka_unit_test_setup_teardown(test_forwarding, fresh_netns, stop_instances),
+	    cmocka_unit_test_setup_teardown(test_nat, fresh_netns, stop_instances),
+	};
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "test_net: needs root, skipped\n");
+		return 77;
+	}
+	if (stat("/proc/self/ns/net", &host_netns) < 0)
+		return 1;
+	/* Out of the host's namespace before anything else happens. */
+	if (unshare(CLONE_NEWNET) < 0) {
+		fprintf(stderr, "test_net: cannot unshare a network namespace: %s\n",
+			strerror(errno));
+		return errno == EPERM ? 77 : 1;
+	}
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
