@@ -3,7 +3,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build demo check check-asan fuzz format format-check clean bench-store
+.PHONY: all deps build demo images check check-asan fuzz format format-check clean bench-store
 
 all: build
 
@@ -18,7 +18,14 @@ build: deps
 demo: build
 	scripts/demo.sh
 
-check: build
+# Base images the tests boot. debian-12 needs Debian's mirror; without it, its tests skip.
+images: build
+	@mkdir -p $(BUILD)/images
+	@images/busybox/build.sh $(BUILD)/images/busybox.tar >/dev/null
+	@images/debian-12/build.sh $(BUILD)/images/debian-12.tar >/dev/null 2>$(BUILD)/images/debian-12.log || \
+		echo "images: debian-12 did not build (see $(BUILD)/images/debian-12.log); its tests will skip"
+
+check: build images
 	cd $(BUILD) && ctest --output-on-failure
 
 # The unit tests once more under AddressSanitizer and UndefinedBehaviorSanitizer.

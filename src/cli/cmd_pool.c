@@ -14,6 +14,7 @@
 	"       kiln pool clone DIR SOURCE_FILE NAME\n"                        \
 	"       kiln pool grow DIR NAME SIZE\n"                                \
 	"       kiln pool rm DIR NAME\n"                                       \
+	"       kiln pool shadow DIR NAME\n"                                   \
 	"       kiln pool unmount DIR"
 
 int cmd_pool(int argc, char **argv)
@@ -56,7 +57,7 @@ int cmd_pool(int argc, char **argv)
 	static const struct {
 		const char *name;
 		int nargs;
-	} shapes[] = {{"open", 1}, {"create", 3}, {"clone", 3}, {"grow", 3}, {"rm", 2}};
+	} shapes[] = {{"open", 1}, {"create", 3}, {"clone", 3}, {"grow", 3}, {"rm", 2}, {"shadow", 2}};
 	size_t k;
 	for (k = 0; k < ARRAY_SIZE(shapes); k++)
 		if (!strcmp(sub, shapes[k].name))
@@ -78,6 +79,8 @@ int cmd_pool(int argc, char **argv)
 		r = pool_clone(p, a[1], a[2], &err);
 	else if (!strcmp(sub, "grow"))
 		r = pool_grow(p, a[1], size, &err);
+	else if (!strcmp(sub, "shadow"))
+		r = pool_take_shadow(p, a[1], &err);
 	else
 		r = pool_remove(p, a[1], &err);
 	pool_close(p);

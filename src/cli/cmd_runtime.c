@@ -18,7 +18,8 @@
 #define USAGE_RUNTIME                                                                           \
 	"kiln runtime run RUN_DIR --volume FILE --address IP/PREFIX --gateway IP --bridge NAME\n" \
 	"                 [--id i-…] [--type t2.micro] [--zone Z] [--region R] [--image-id ami-…]\n" \
-	"                 [--hostname H] [--user-data FILE] [--mac MAC] [--stop-timeout S]\n"      \
+	"                 [--hostname H] [--user-data FILE] [--ssh-key PUBKEY_FILE] [--mac MAC]\n"   \
+	"                 [--stop-timeout S]\n"                                               \
 	"       kiln runtime start|reboot RUN_DIR ID\n"                                          \
 	"       kiln runtime stop RUN_DIR ID [--force] [--timeout S]\n"                          \
 	"       kiln runtime exec RUN_DIR ID -- COMMAND [ARG...]\n"                              \
@@ -62,7 +63,8 @@ static int do_run(int argc, char **argv)
 		{"zone", required_argument, NULL, 'z'},     {"region", required_argument, NULL, 'r'},
 		{"image-id", required_argument, NULL, 'm'}, {"hostname", required_argument, NULL, 'h'},
 		{"user-data", required_argument, NULL, 'u'}, {"mac", required_argument, NULL, 'M'},
-		{"stop-timeout", required_argument, NULL, 's'}, {NULL, 0, NULL, 0},
+		{"stop-timeout", required_argument, NULL, 's'}, {"ssh-key", required_argument, NULL, 'k'},
+		{NULL, 0, NULL, 0},
 	};
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct instance_spec spec = {.stop_timeout = 10};
@@ -89,6 +91,7 @@ static int do_run(int argc, char **argv)
 		case 'u': str_copy(spec.user_data, optarg, sizeof(spec.user_data)); break;
 		case 'M': str_copy(spec.mac, optarg, sizeof(spec.mac)); break;
 		case 's': spec.stop_timeout = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'k': str_copy(spec.public_key, optarg, sizeof(spec.public_key)); break;
 		default: return cli_usage(USAGE_RUNTIME, "unknown option '%s'", argv[optind - 1]);
 		}
 	}

@@ -312,7 +312,38 @@ int pool_grow(struct pool *p, const char *name, uint64_t size, struct kerr **err
 
 int pool_remove(struct pool *p, const char *name, struct kerr **err)
 {
+	_cleanup_free_ char *shadow = pool_shadow_name(name);
+
 	if (unlinkat(p->dirfd, name, 0) < 0 && errno != ENOENT)
 		return kerr_errno(err, errno, "cannot remove '%s' from pool '%s'", name, p->dir);
+	if (unlinkat(p->dirfd, shadow, 0) < 0 && errno != ENOENT)
+		return kerr_errno(err, errno, "cannot remove '%s' from pool '%s'", shadow, p->dir);
+	return 0;
+}
+
+char *pool_shadow_name(const char *name)
+{
+	return xasprintf("%s.shadow", name);
+}
+
+int pool_take_shadow(struct pool *p, const char *name, struct kerr **err)
+{
+	_cleanup_free_ char *shadow = pool_shadow_name(name);
+	_cleanup_free_ char *tmp = tmp_name(shadow);
+	_cleanup_close_ int src = -1, fd = -1;
+
+	if (!p->reflink)
+		return kerr_set(err, KERR_INVALID, "pool '%s' cannot reflink: no shadow for '%s'", p->dir, name);
+	src = openat(p->dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (src < 0)
+		return kerr_errno(err, errno, "cannot open volume '%s'", name);
+	fd = openat(p->dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return kerr_errno(err, errno, "cannot create the shadow of '%s'", name);
+	if (ioctl(fd, FICLONE, src) < 0 || renameat(p->dirfd, tmp, p->dirfd, shadow) < 0) {
+		int e = errno;
+		unlinkat(p->dirfd, tmp, 0);
+		return kerr_errno(err, e, "cannot take the shadow of '%s'", name);
+	}
 	return 0;
 }

@@ -27,6 +27,7 @@
 
 #define INIT_MAX_BYTES (16u << 20)
 #define USER_DATA_MAX (16u << 10) /* EC2's limit on user data */
+#define PUBLIC_KEY_MAX (16u << 10)
 
 __attribute__((noreturn, format(printf, 2, 3))) static void fail(const struct boot_config *c, const char *fmt, ...)
 {
@@ -207,6 +208,10 @@ void boot_container(const struct boot_config *c)
 	copy_in(c, c->init_path, AT_FDCWD, init, 0755, INIT_MAX_BYTES);
 	if (spec->user_data[0])
 		copy_in(c, spec->user_data, AT_FDCWD, udata, 0600, USER_DATA_MAX);
+	if (spec->public_key[0]) {
+		_cleanup_free_ char *key = xasprintf("%s/run/kiln/openssh-key", root);
+		copy_in(c, spec->public_key, AT_FDCWD, key, 0644, PUBLIC_KEY_MAX);
+	}
 	share_resolver(c, root, rootfd);
 
 	if (chdir(root) < 0 || syscall(SYS_pivot_root, ".", ".") < 0)

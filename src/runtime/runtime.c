@@ -66,7 +66,8 @@ char *runtime_instance_path(const struct runtime *rt, const char *id, const char
 	X("address", address)                       \
 	X("gateway", gateway)                       \
 	X("mac", mac)                               \
-	X("user-data", user_data)
+	X("user-data", user_data)                   \
+	X("public-key", public_key)
 
 int runtime_spec_save(struct runtime *rt, const struct instance_spec *spec, struct kerr **err)
 {

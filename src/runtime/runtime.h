@@ -35,6 +35,7 @@ struct instance_spec {
 	char gateway[16];       /* "172.31.0.1" */
 	char mac[18];           /* "02:…", may be empty */
 	char user_data[4096];   /* host path of the user-data file, may be empty */
+	char public_key[4096];  /* host path of the key pair's OpenSSH public key, may be empty */
 	unsigned stop_timeout;  /* seconds kiln-init waits before SIGKILL */
 };
 
