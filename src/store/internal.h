@@ -54,6 +54,7 @@ struct pack_writer {
 	int fd;                  /* current pack, or -1 */
 	uint64_t id;             /* current pack */
 	uint64_t off;
+	uint64_t flushed;        /* writeback started up to here */
 	struct pack_entry *e;    /* records of the current pack */
 	size_t n, cap;
 	struct pack_sealed {
