@@ -32,6 +32,7 @@ char *cli_init_path(void);
 int cmd_store(int argc, char **argv);
 int cmd_runtime(int argc, char **argv);
 int cmd_host(int argc, char **argv);
+int cmd_down(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 int cmd_pool(int argc, char **argv);
 int cmd_shim(int argc, char **argv);

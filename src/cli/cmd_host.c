@@ -121,6 +121,12 @@ static int host_down(int argc, char **argv)
 	return failed;
 }
 
+/* kiln down: the same as kiln host down. */
+int cmd_down(int argc, char **argv)
+{
+	return host_down(argc, argv);
+}
+
 int cmd_host(int argc, char **argv)
 {
 	if (argc >= 2 && !strcmp(argv[1], "up"))

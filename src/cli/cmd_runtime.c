@@ -25,7 +25,8 @@
 	"       kiln runtime exec RUN_DIR ID -- COMMAND [ARG...]\n"                              \
 	"       kiln runtime status RUN_DIR [ID]\n"                                              \
 	"       kiln runtime console RUN_DIR ID\n"                                               \
-	"       kiln runtime rm RUN_DIR ID"
+	"       kiln runtime rm RUN_DIR ID\n"                                              \
+	"       kiln runtime clone-root RUN_DIR ID DEST_FILE"
 
 static int open_runtime(const char *dir, struct runtime **rt)
 {
@@ -247,6 +248,21 @@ static int do_console(int argc, char **argv)
 	return 0;
 }
 
+static int do_clone_root(int argc, char **argv)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	struct runtime *rt;
+	int r;
+
+	if (argc != 4)
+		return cli_usage(USAGE_RUNTIME, "'runtime clone-root' takes RUN_DIR ID DEST_FILE");
+	if ((r = open_runtime(argv[1], &rt)))
+		return r;
+	r = runtime_clone_root(rt, argv[2], argv[3], &err);
+	runtime_close(rt);
+	return r < 0 ? cli_fail(err) : 0;
+}
+
 static int do_start(int argc, char **argv) { return simple(argc, argv, "start"); }
 static int do_stop(int argc, char **argv) { return simple(argc, argv, "stop"); }
 static int do_reboot(int argc, char **argv) { return simple(argc, argv, "reboot"); }
@@ -258,6 +274,7 @@ static const struct {
 } subcommands[] = {
 	{"run", do_run},       {"start", do_start},   {"stop", do_stop},       {"reboot", do_reboot},
 	{"exec", do_exec},     {"status", do_status}, {"console", do_console}, {"rm", do_rm},
+	{"clone-root", do_clone_root},
 };
 
 int cmd_runtime(int argc, char **argv)

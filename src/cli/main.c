@@ -17,6 +17,7 @@ static const struct command {
 	{"image", cmd_image, "build base image volumes (import a directory or tarball)"},
 	{"runtime", cmd_runtime, "run instances directly on this host (run, stop, exec, ...)"},
 	{"host", cmd_host, "set up or tear down what kiln needs on this host (up, down)"},
+	{"down", cmd_down, "stop every instance and remove what kiln put on this host"},
 	{"__shim", cmd_shim, NULL},
 };
 

@@ -4,6 +4,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <sys/ioctl.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,4 +170,108 @@ int runtime_list(struct runtime *rt, char (**ids)[ID_MAX], size_t *n, struct ker
 	*ids = v;
 	*n = count;
 	return 0;
+}
+
+struct watchdog {
+	struct runtime *rt;
+	const char *id;
+	unsigned max_ms;
+	pthread_mutex_t lock;
+	pthread_cond_t done_cond;
+	bool done;
+	bool fired;
+};
+
+static void *watchdog_run(void *arg)
+{
+	struct watchdog *w = arg;
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += w->max_ms / 1000;
+	until.tv_nsec += (long)(w->max_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&w->lock);
+	while (!w->done)
+		if (pthread_cond_timedwait(&w->done_cond, &w->lock, &until) != 0)
+			break;
+	if (!w->done) {
+		w->fired = true;
+		w->rt->ops->freeze(w->rt, w->id, false, NULL);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+int runtime_frozen(struct runtime *rt, const char *id, unsigned max_ms,
+		   int (*fn)(void *ctx, struct kerr **err), void *ctx, struct kerr **err)
+{
+	struct watchdog w = {.rt = rt, .id = id, .max_ms = max_ms};
+	pthread_t tid;
+	int r;
+
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.done_cond, NULL);
+	if (rt->ops->freeze(rt, id, true, err) < 0)
+		return -1;
+	if (pthread_create(&tid, NULL, watchdog_run, &w) != 0) {
+		rt->ops->freeze(rt, id, false, NULL);
+		return kerr_set(err, KERR_LIMIT, "cannot start the thaw watchdog for '%s'", id);
+	}
+	r = fn(ctx, err);
+	pthread_mutex_lock(&w.lock);
+	w.done = true;
+	pthread_cond_signal(&w.done_cond);
+	pthread_mutex_unlock(&w.lock);
+	pthread_join(tid, NULL);
+	if (!w.fired && rt->ops->freeze(rt, id, false, r < 0 ? NULL : err) < 0)
+		r = -1;
+	if (w.fired && r == 0)
+		r = kerr_set(err, KERR_IO, "the root of '%s' stayed frozen longer than %u ms: thawed", id, max_ms);
+	pthread_cond_destroy(&w.done_cond);
+	pthread_mutex_destroy(&w.lock);
+	return r;
+}
+
+struct clone_ctx {
+	int src, dst;
+};
+
+static int clone_now(void *ctx, struct kerr **err)
+{
+	struct clone_ctx *c = ctx;
+
+	if (ioctl(c->dst, FICLONE, c->src) < 0)
+		return kerr_errno(err, errno, "cannot clone the root volume");
+	return 0;
+}
+
+#define FREEZE_MAX_MS 10000
+
+int runtime_clone_root(struct runtime *rt, const char *id, const char *dest, struct kerr **err)
+{
+	struct instance_spec spec;
+	struct instance_status st;
+	struct clone_ctx c = {-1, -1};
+	int r;
+
+	if (runtime_spec_load(rt, id, &spec, err) < 0 || rt->ops->status(rt, id, &st, err) < 0)
+		return -1;
+	c.src = open(spec.root_volume, O_RDONLY | O_CLOEXEC);
+	if (c.src < 0)
+		return kerr_errno(err, errno, "cannot open the root volume of '%s'", id);
+	c.dst = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (c.dst < 0) {
+		close(c.src);
+		return kerr_errno(err, errno, "cannot create '%s'", dest);
+	}
+	r = st.state == RUN_RUNNING ? runtime_frozen(rt, id, FREEZE_MAX_MS, clone_now, &c, err) : clone_now(&c, err);
+	close(c.src);
+	close(c.dst);
+	if (r < 0)
+		unlink(dest);
+	return r;
 }

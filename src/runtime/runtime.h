@@ -92,6 +92,15 @@ int runtime_remove(struct runtime *rt, const char *id, struct kerr **err);
 /* Ids of every instance the run directory knows; malloc'd array. */
 int runtime_list(struct runtime *rt, char (**ids)[ID_MAX], size_t *n, struct kerr **err);
 
+/* Run fn while the instance's root filesystem is frozen (FIFREEZE: consistent on disk, writers
+ * wait). It is thawed on every path; a watchdog thaws it after max_ms even if fn hangs, and the
+ * call then fails, since what fn did may not be a consistent point in time. */
+int runtime_frozen(struct runtime *rt, const char *id, unsigned max_ms,
+		   int (*fn)(void *ctx, struct kerr **err), void *ctx, struct kerr **err);
+/* A point-in-time copy of the root volume into dest (a new file on the same reflink
+ * filesystem): frozen FICLONE while the instance runs, a plain FICLONE when it is stopped. */
+int runtime_clone_root(struct runtime *rt, const char *id, const char *dest, struct kerr **err);
+
 /* The shim's body: boots the instance described in dir, waits for it, cleans up. ready_fd
  * gets "ok" or the failure reason once the boot is decided. Returns the process exit code. */
 int runtime_shim_main(const char *dir, const char *init_path, int ready_fd);

@@ -77,9 +77,11 @@ static int shim_network(struct shim *s, pid_t pid, struct kerr **err)
 	uint8_t mac[6], *macp = NULL;
 
 	gateway_cidr(&s->spec, gw, sizeof(gw));
-	if (s->spec.mac[0] && sscanf(s->spec.mac, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1], &mac[2],
-				     &mac[3], &mac[4], &mac[5]) == 6)
+	if (s->spec.mac[0]) {
+		if (net_mac_parse(s->spec.mac, mac, err) < 0)
+			return -1;
 		macp = mac;
+	}
 	/* The whole VPC range goes nowhere before any address in it is used (HOST-NOTES). */
 	if (net_route_unreachable(VPC_CIDR, true, err) < 0 || net_bridge_ensure(s->spec.bridge, gw, err) < 0 ||
 	    net_veth_create(s->host_if, s->spec.bridge, pid, "eth0", macp, err) < 0 ||

@@ -213,3 +213,26 @@ def test_full_pool_fails_writes_not_the_host(host, tmp_path):
         other.remove()
     finally:
         kiln("pool", "unmount", small, check=False)
+
+
+def test_frozen_clone_of_a_busy_instance_is_consistent(host):
+    inst = Instance(host, "busy", host_nr=60)
+    assert inst.run_result.returncode == 0, inst.run_result.stderr
+    inst.wait_console("kiln-init: ready")
+    # a writer that never stops: files appear and grow while the clones are taken
+    inst.sh("(i=0; while :; do i=$((i+1)); echo $i >> /root/log; "
+            "dd if=/dev/urandom of=/root/f$((i%50)) bs=64k count=4 2>/dev/null; done) "
+            ">/dev/null 2>&1 &")
+    time.sleep(0.3)
+    for n in range(3):
+        clone = os.path.join(host["pool"], f"busy-clone-{n}.img")
+        kiln("runtime", "clone-root", host["run"], inst.id, clone)
+        fsck = subprocess.run(["e2fsck", "-fn", clone], capture_output=True, text=True)
+        assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+        os.unlink(clone)
+        time.sleep(0.1)
+    # thawed: the writer goes on
+    before = int(inst.sh("wc -l < /root/log").stdout)
+    time.sleep(0.3)
+    assert int(inst.sh("wc -l < /root/log").stdout) > before
+    inst.remove()
