@@ -33,6 +33,10 @@ int cmd_store(int argc, char **argv);
 int cmd_runtime(int argc, char **argv);
 int cmd_host(int argc, char **argv);
 int cmd_down(int argc, char **argv);
+int cmd_init(int argc, char **argv);
+int cmd_account(int argc, char **argv);
+/* --data, else $KILN_DATA, else /var/lib/kiln. */
+const char *cli_data_dir(const char *given);
 int cmd_image(int argc, char **argv);
 int cmd_pool(int argc, char **argv);
 int cmd_shim(int argc, char **argv);

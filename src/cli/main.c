@@ -12,6 +12,8 @@ static const struct command {
 	int (*fn)(int argc, char **argv);
 	const char *help;
 } commands[] = {
+	{"init", cmd_init, "create a data directory: database, regions, accounts, aws CLI files"},
+	{"account", cmd_account, "create and list accounts and their access keys"},
 	{"store", cmd_store, "operate a block store directly (init, snapshot, restore, ...)"},
 	{"pool", cmd_pool, "operate a volume pool directly (open, create, clone, grow, rm)"},
 	{"image", cmd_image, "build base image volumes (import a directory or tarball)"},

@@ -1,0 +1,362 @@
+/* The data directory: its database, topology and accounts, and the aws CLI files. */
+#include "cloud.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/store.h"
+#include "util/buf.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include "util/str.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+#define PROVIDER_ACCOUNT_ID "100000000001"
+#define DEFAULT_ACCOUNT_NAME "default"
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* n random characters of alphabet into out (n+1 bytes); unbiased by rejection. */
+static void random_string(const char *alphabet, char *out, size_t n)
+{
+	size_t k = strlen(alphabet), i = 0;
+	unsigned limit = 256 - 256 % (unsigned)k;
+
+	while (i < n) {
+		unsigned char b[64];
+		if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+			abort();
+		for (size_t j = 0; j < sizeof(b) && i < n; j++)
+			if (b[j] < limit)
+				out[i++] = alphabet[b[j] % k];
+	}
+	out[n] = '\0';
+}
+
+static bool all_digits(const char *s, size_t n)
+{
+	if (strlen(s) != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+static bool valid_key(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 16 || n > 128)
+		return false;
+	for (const char *c = s; *c; c++)
+		if (!((*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')))
+			return false;
+	return true;
+}
+
+int cloud_account_create(struct cloud *c, const char *name, const char *id, const char *access_key,
+			 const char *secret, struct account *out, char secret_out[SECRET_KEY_LEN + 1],
+			 struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *acct = NULL;
+	_cleanup_stmt_ sqlite3_stmt *key = NULL;
+	_cleanup_kerr_ struct kerr *why = NULL;
+	char gen_id[ACCOUNT_ID_LEN + 1], gen_key[ACCESS_KEY_LEN + 1], gen_secret[SECRET_KEY_LEN + 1];
+
+	if (!name[0] || strlen(name) >= sizeof(out->name))
+		return kerr_set(err, KERR_INVALID, "invalid account name '%s'", name);
+	if (id && !all_digits(id, ACCOUNT_ID_LEN))
+		return kerr_set(err, KERR_INVALID, "invalid account id '%s': 12 digits", id);
+	if (!!access_key != !!secret)
+		return kerr_set(err, KERR_INVALID, "an access key and its secret go together");
+	if (access_key && !valid_key(access_key))
+		return kerr_set(err, KERR_INVALID, "invalid access key '%s': 16 to 128 of A-Z and 0-9", access_key);
+	if (secret && (strlen(secret) < 16 || strlen(secret) > SECRET_KEY_LEN))
+		return kerr_set(err, KERR_INVALID, "invalid secret key: 16 to %d characters", SECRET_KEY_LEN);
+	if (!id) {
+		random_string("0123456789", gen_id, ACCOUNT_ID_LEN);
+		gen_id[0] = (char)('1' + gen_id[0] % 9); /* no leading zero, to read well */
+		id = gen_id;
+	}
+	if (!access_key) {
+		memcpy(gen_key, "AKIA", 4);
+		random_string("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", gen_key + 4, ACCESS_KEY_LEN - 4);
+		random_string("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", gen_secret,
+			      SECRET_KEY_LEN);
+		access_key = gen_key;
+		secret = gen_secret;
+	}
+	if (db_begin(c->db, err) < 0)
+		return -1;
+	if (db_prepare(c->db, "INSERT INTO accounts (id, name, alias, created_ms) VALUES (?, ?, ?, ?)", &acct,
+		       err) < 0 ||
+	    db_prepare(c->db, "INSERT INTO access_keys (access_key, secret, account, created_ms) VALUES (?, ?, ?, ?)",
+		       &key, err) < 0)
+		goto on_error;
+	db_bind_text(acct, 1, id);
+	db_bind_text(acct, 2, name);
+	db_bind_text(acct, 3, strcmp(name, PROVIDER_ACCOUNT_NAME) ? NULL : PROVIDER_ALIAS);
+	sqlite3_bind_int64(acct, 4, (sqlite3_int64)now_ms());
+	db_bind_text(key, 1, access_key);
+	db_bind_text(key, 2, secret);
+	db_bind_text(key, 3, id);
+	sqlite3_bind_int64(key, 4, (sqlite3_int64)now_ms());
+	if (db_step_done(c->db, acct, &why) < 0) {
+		if (why->kind == KERR_CONFLICT)
+			kerr_set(err, KERR_CONFLICT, "an account named '%s' or with id '%s' exists already", name, id);
+		else
+			kerr_pass(err, steal_ptr(why));
+		goto on_error;
+	}
+	if (db_step_done(c->db, key, &why) < 0) {
+		if (why->kind == KERR_CONFLICT)
+			kerr_set(err, KERR_CONFLICT, "access key '%s' exists already", access_key);
+		else
+			kerr_pass(err, steal_ptr(why));
+		goto on_error;
+	}
+	if (db_commit(c->db, err) < 0)
+		goto on_error;
+	if (out) {
+		memset(out, 0, sizeof(*out));
+		str_copy(out->id, id, sizeof(out->id));
+		str_copy(out->name, name, sizeof(out->name));
+		str_copy(out->access_key, access_key, sizeof(out->access_key));
+	}
+	if (secret_out)
+		str_copy(secret_out, secret, SECRET_KEY_LEN + 1);
+	return 0;
+
+on_error:
+	db_rollback(c->db);
+	return -1;
+}
+
+int cloud_account_list(struct cloud *c, struct account **out, size_t *n, struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	struct account *v = NULL;
+	size_t count = 0;
+	int r;
+
+	if (db_prepare(c->db,
+		       "SELECT a.id, a.name, COALESCE(a.alias, ''), COALESCE(MIN(k.access_key), '') FROM accounts a "
+		       "LEFT JOIN access_keys k ON k.account = a.id GROUP BY a.id ORDER BY a.created_ms, a.name",
+		       &st, err) < 0)
+		return -1;
+	while ((r = db_step_row(c->db, st, err)) == 1) {
+		v = xreallocarray(v, count + 1, sizeof(*v));
+		memset(&v[count], 0, sizeof(*v));
+		str_copy(v[count].id, db_text(st, 0), sizeof(v->id));
+		str_copy(v[count].name, db_text(st, 1), sizeof(v->name));
+		str_copy(v[count].alias, db_text(st, 2), sizeof(v->alias));
+		str_copy(v[count].access_key, db_text(st, 3), sizeof(v->access_key));
+		count++;
+	}
+	if (r < 0) {
+		free(v);
+		return -1;
+	}
+	*out = v;
+	*n = count;
+	return 0;
+}
+
+int cloud_account_by_key(struct cloud *c, const char *access_key, struct account *acct,
+			 char secret[SECRET_KEY_LEN + 1], struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r;
+
+	if (db_prepare(c->db,
+		       "SELECT a.id, a.name, COALESCE(a.alias, ''), k.secret FROM access_keys k "
+		       "JOIN accounts a ON a.id = k.account WHERE k.access_key = ?",
+		       &st, err) < 0)
+		return -1;
+	db_bind_text(st, 1, access_key);
+	r = db_step_row(c->db, st, err);
+	if (r < 0)
+		return -1;
+	if (r == 0)
+		return kerr_set(err, KERR_NOT_FOUND, "access key '%s' is not known", access_key);
+	memset(acct, 0, sizeof(*acct));
+	str_copy(acct->id, db_text(st, 0), sizeof(acct->id));
+	str_copy(acct->name, db_text(st, 1), sizeof(acct->name));
+	str_copy(acct->alias, db_text(st, 2), sizeof(acct->alias));
+	str_copy(acct->access_key, access_key, sizeof(acct->access_key));
+	str_copy(secret, db_text(st, 3), SECRET_KEY_LEN + 1);
+	return 0;
+}
+
+int cloud_regions(struct cloud *c, struct topology *t, struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *rs = NULL;
+	_cleanup_stmt_ sqlite3_stmt *zs = NULL;
+	int r;
+
+	memset(t, 0, sizeof(*t));
+	if (db_prepare(c->db, "SELECT name FROM regions ORDER BY position", &rs, err) < 0 ||
+	    db_prepare(c->db, "SELECT z.name, z.region, z.zone_id, z.subnet, z.bridge FROM zones z "
+			      "JOIN regions r ON r.name = z.region ORDER BY r.position, z.name",
+		       &zs, err) < 0)
+		return -1;
+	while ((r = db_step_row(c->db, rs, err)) == 1) {
+		t->regions = xreallocarray(t->regions, t->nregions + 1, sizeof(*t->regions));
+		str_copy(t->regions[t->nregions++], db_text(rs, 0), sizeof(*t->regions));
+	}
+	while (r == 0 && (r = db_step_row(c->db, zs, err)) == 1) {
+		struct zone *z;
+		t->zones = xreallocarray(t->zones, t->nzones + 1, sizeof(*t->zones));
+		z = &t->zones[t->nzones++];
+		str_copy(z->name, db_text(zs, 0), sizeof(z->name));
+		str_copy(z->region, db_text(zs, 1), sizeof(z->region));
+		str_copy(z->zone_id, db_text(zs, 2), sizeof(z->zone_id));
+		str_copy(z->subnet, db_text(zs, 3), sizeof(z->subnet));
+		str_copy(z->bridge, db_text(zs, 4), sizeof(z->bridge));
+	}
+	if (r < 0) {
+		topology_release(t);
+		return -1;
+	}
+	return 0;
+}
+
+static int save_topology(struct cloud *c, const struct topology *t, struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *rs = NULL;
+	_cleanup_stmt_ sqlite3_stmt *zs = NULL;
+
+	if (db_prepare(c->db, "INSERT INTO regions (name, position) VALUES (?, ?)", &rs, err) < 0 ||
+	    db_prepare(c->db, "INSERT INTO zones (name, region, zone_id, subnet, bridge) VALUES (?, ?, ?, ?, ?)", &zs,
+		       err) < 0)
+		return -1;
+	for (size_t i = 0; i < t->nregions; i++) {
+		sqlite3_reset(rs);
+		db_bind_text(rs, 1, t->regions[i]);
+		sqlite3_bind_int(rs, 2, (int)i);
+		if (db_step_done(c->db, rs, err) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < t->nzones; i++) {
+		const struct zone *z = &t->zones[i];
+		sqlite3_reset(zs);
+		db_bind_text(zs, 1, z->name);
+		db_bind_text(zs, 2, z->region);
+		db_bind_text(zs, 3, z->zone_id);
+		db_bind_text(zs, 4, z->subnet);
+		db_bind_text(zs, 5, z->bridge);
+		if (db_step_done(c->db, zs, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* DIR/credentials and DIR/config in the aws CLI's formats, readable by the owner only. */
+static int write_cli_files(const char *dir, const char *key, const char *secret, const char *region,
+			   struct kerr **err)
+{
+	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_buf_ struct buf cred = BUF_INIT;
+	_cleanup_buf_ struct buf conf = BUF_INIT;
+
+	if (dfd < 0)
+		return kerr_errno(err, errno, "cannot open '%s'", dir);
+	buf_addf(&cred, "[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", key, secret);
+	buf_addf(&conf, "[default]\nregion = %s\noutput = json\n", region);
+	if (fs_write_atomic(dfd, "credentials", cred.data, cred.len, "credentials", err) < 0 ||
+	    fs_write_atomic(dfd, "config", conf.data, conf.len, "config", err) < 0)
+		return -1;
+	fchmodat(dfd, "credentials", 0600, 0);
+	return 0;
+}
+
+int cloud_init(const char *data_dir, const char *topology_text, struct kerr **err)
+{
+	_cleanup_free_ char *dbpath = xasprintf("%s/kiln.db", data_dir);
+	struct cloud c = {.data_dir = (char *)data_dir};
+	struct topology t = {0};
+	struct account def;
+	char secret[SECRET_KEY_LEN + 1];
+	int r = -1;
+
+	if (access(dbpath, F_OK) == 0)
+		return kerr_set(err, KERR_CONFLICT, "'%s' is initialized already", data_dir);
+	if (fs_mkdir_p(data_dir, 0700, err) < 0)
+		return -1;
+	if ((topology_text ? topology_parse(topology_text, &t, err) : topology_default(&t, err)) < 0)
+		return -1;
+	if (db_open(dbpath, &c.db, err) < 0)
+		goto out;
+	if (db_begin(c.db, err) < 0)
+		goto out;
+	if (save_topology(&c, &t, err) < 0) {
+		db_rollback(c.db);
+		goto out;
+	}
+	if (db_commit(c.db, err) < 0)
+		goto out;
+	for (size_t i = 0; i < t.nregions; i++) {
+		_cleanup_free_ char *store = xasprintf("%s/regions/%s/store", data_dir, t.regions[i]);
+		if (store_init(store, err) < 0)
+			goto out;
+	}
+	if (cloud_account_create(&c, PROVIDER_ACCOUNT_NAME, PROVIDER_ACCOUNT_ID, NULL, NULL, NULL, NULL, err) < 0 ||
+	    cloud_account_create(&c, DEFAULT_ACCOUNT_NAME, NULL, NULL, NULL, &def, secret, err) < 0 ||
+	    write_cli_files(data_dir, def.access_key, secret, t.regions[0], err) < 0)
+		goto out;
+	r = 0;
+out:
+	db_close(c.db);
+	topology_release(&t);
+	if (r < 0) { /* leave nothing half made: a second init must be able to start over */
+		static const char *const files[] = {"kiln.db", "kiln.db-wal", "kiln.db-shm", "credentials", "config"};
+		_cleanup_free_ char *regions = xasprintf("%s/regions", data_dir);
+		for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+			_cleanup_free_ char *f = xasprintf("%s/%s", data_dir, files[i]);
+			unlink(f);
+		}
+		fs_remove_tree(regions, NULL);
+	}
+	return r;
+}
+
+int cloud_open(const char *data_dir, struct cloud **out, struct kerr **err)
+{
+	_cleanup_free_ char *dbpath = xasprintf("%s/kiln.db", data_dir);
+	struct cloud *c;
+
+	if (access(dbpath, F_OK) < 0)
+		return kerr_set(err, KERR_NOT_FOUND, "'%s' is not a kiln data directory (run 'kiln init')", data_dir);
+	c = xcalloc(1, sizeof(*c));
+	c->data_dir = xstrdup(data_dir);
+	if (db_open(dbpath, &c->db, err) < 0) {
+		cloud_close(c);
+		return -1;
+	}
+	*out = c;
+	return 0;
+}
+
+void cloud_close(struct cloud *c)
+{
+	if (!c)
+		return;
+	db_close(c->db);
+	free(c->data_dir);
+	free(c);
+}

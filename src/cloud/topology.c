@@ -1,0 +1,122 @@
+/* Regions and zones: names, EC2-style zone ids, one /20 of the default VPC and one bridge each. */
+#include "cloud.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/cleanup.h"
+#include "util/str.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+#define DEFAULT_TOPOLOGY "us-east-1 a b c\neu-west-1 a b\n"
+#define VPC_ZONES_MAX 16 /* /20s in 172.31.0.0/16 */
+
+void topology_release(struct topology *t)
+{
+	free(t->regions);
+	free(t->zones);
+	memset(t, 0, sizeof(*t));
+}
+
+/* "us-east-1" → "use1", "eu-west-1" → "euw1": the first word, the initial of each middle word,
+ * the last word (as EC2's zone ids abbreviate regions). */
+static void region_short(const char *region, char *out, size_t size)
+{
+	const char *first_dash = strchr(region, '-'), *last_dash = strrchr(region, '-');
+	size_t n = 0;
+
+	for (const char *p = region; p < first_dash && n + 1 < size; p++)
+		out[n++] = *p;
+	for (const char *p = first_dash; p && p < last_dash && n + 1 < size; p = strchr(p + 1, '-'))
+		out[n++] = p[1];
+	for (const char *p = last_dash + 1; *p && n + 1 < size; p++)
+		out[n++] = *p;
+	out[n] = '\0';
+}
+
+static bool valid_region(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 3 || n > 24 || !islower((unsigned char)s[0]) || !isdigit((unsigned char)s[n - 1]))
+		return false;
+	for (const char *c = s; *c; c++)
+		if (!islower((unsigned char)*c) && !isdigit((unsigned char)*c) && *c != '-')
+			return false;
+	return strchr(s, '-') != NULL;
+}
+
+int topology_parse(const char *text, struct topology *t, struct kerr **err)
+{
+	_cleanup_free_ char *copy = xstrdup(text);
+	char *line, *save = NULL;
+	int lineno = 0;
+
+	memset(t, 0, sizeof(*t));
+	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *tok, *tsave = NULL, *hash = strchr(line, '#');
+		char region[32], shortname[16];
+		int zone_no = 0;
+
+		lineno++;
+		if (hash)
+			*hash = '\0';
+		tok = strtok_r(line, " \t\r", &tsave);
+		if (!tok)
+			continue;
+		if (!valid_region(tok) || strlen(tok) >= sizeof(region)) {
+			topology_release(t);
+			return kerr_set(err, KERR_INVALID, "topology line %d: '%s' is not a region name", lineno, tok);
+		}
+		for (size_t i = 0; i < t->nregions; i++)
+			if (!strcmp(t->regions[i], tok)) {
+				topology_release(t);
+				return kerr_set(err, KERR_INVALID, "topology line %d: region '%s' twice", lineno, tok);
+			}
+		str_copy(region, tok, sizeof(region));
+		region_short(region, shortname, sizeof(shortname));
+		t->regions = xreallocarray(t->regions, t->nregions + 1, sizeof(*t->regions));
+		str_copy(t->regions[t->nregions++], region, sizeof(*t->regions));
+		while ((tok = strtok_r(NULL, " \t\r", &tsave))) {
+			struct zone *z;
+
+			if (strlen(tok) != 1 || !islower((unsigned char)tok[0])) {
+				topology_release(t);
+				return kerr_set(err, KERR_INVALID, "topology line %d: zone '%s' is not a letter", lineno, tok);
+			}
+			if (t->nzones == VPC_ZONES_MAX) {
+				topology_release(t);
+				return kerr_set(err, KERR_LIMIT, "topology: at most %d zones fit the default VPC", VPC_ZONES_MAX);
+			}
+			t->zones = xreallocarray(t->zones, t->nzones + 1, sizeof(*t->zones));
+			z = &t->zones[t->nzones];
+			memset(z, 0, sizeof(*z));
+			snprintf(z->name, sizeof(z->name), "%s%c", region, tok[0]);
+			for (size_t i = 0; i < t->nzones; i++)
+				if (!strcmp(t->zones[i].name, z->name)) {
+					topology_release(t);
+					return kerr_set(err, KERR_INVALID, "topology line %d: zone '%s' twice", lineno, tok);
+				}
+			str_copy(z->region, region, sizeof(z->region));
+			snprintf(z->zone_id, sizeof(z->zone_id), "%s-az%d", shortname, ++zone_no);
+			snprintf(z->subnet, sizeof(z->subnet), "172.31.%zu.0/20", t->nzones * 16);
+			snprintf(z->bridge, sizeof(z->bridge), "kb-%.8s%c", shortname, tok[0]);
+			t->nzones++;
+		}
+		if (!zone_no) {
+			topology_release(t);
+			return kerr_set(err, KERR_INVALID, "topology line %d: region '%s' has no zones", lineno, region);
+		}
+	}
+	if (!t->nregions)
+		return kerr_set(err, KERR_INVALID, "topology names no region");
+	return 0;
+}
+
+int topology_default(struct topology *t, struct kerr **err)
+{
+	return topology_parse(DEFAULT_TOPOLOGY, t, err);
+}

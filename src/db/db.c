@@ -1,0 +1,145 @@
+/* SQLite handle, WAL mode, busy timeout, migrations by PRAGMA user_version. */
+#include "db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "schema.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+#define DB_BUSY_TIMEOUT_MS 5000
+
+static int db_fail(struct db *db, const char *what, struct kerr **err)
+{
+	int code = sqlite3_extended_errcode(db->h);
+	enum kerr_kind kind = (code & 0xff) == SQLITE_CONSTRAINT ? KERR_CONFLICT
+			      : (code & 0xff) == SQLITE_FULL     ? KERR_NOSPACE
+			      : (code & 0xff) == SQLITE_CORRUPT  ? KERR_CORRUPT
+								 : KERR_IO;
+
+	return kerr_set(err, kind, "%s in '%s': %s", what, db->path, sqlite3_errmsg(db->h));
+}
+
+int db_exec(struct db *db, const char *sql, struct kerr **err)
+{
+	if (sqlite3_exec(db->h, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return db_fail(db, "cannot run a statement", err);
+	return 0;
+}
+
+int db_prepare(struct db *db, const char *sql, sqlite3_stmt **stmt, struct kerr **err)
+{
+	if (sqlite3_prepare_v2(db->h, sql, -1, stmt, NULL) != SQLITE_OK)
+		return db_fail(db, "cannot prepare a statement", err);
+	return 0;
+}
+
+int db_step_done(struct db *db, sqlite3_stmt *stmt, struct kerr **err)
+{
+	int r = sqlite3_step(stmt);
+
+	if (r != SQLITE_DONE && r != SQLITE_ROW)
+		return db_fail(db, "cannot write", err);
+	return 0;
+}
+
+int db_step_row(struct db *db, sqlite3_stmt *stmt, struct kerr **err)
+{
+	int r = sqlite3_step(stmt);
+
+	if (r == SQLITE_ROW)
+		return 1;
+	if (r == SQLITE_DONE)
+		return 0;
+	return db_fail(db, "cannot read", err);
+}
+
+int db_begin(struct db *db, struct kerr **err)
+{
+	return db_exec(db, "BEGIN IMMEDIATE", err);
+}
+
+int db_commit(struct db *db, struct kerr **err)
+{
+	return db_exec(db, "COMMIT", err);
+}
+
+void db_rollback(struct db *db)
+{
+	sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int db_bind_text(sqlite3_stmt *stmt, int idx, const char *s)
+{
+	return s ? sqlite3_bind_text(stmt, idx, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(stmt, idx);
+}
+
+const char *db_text(sqlite3_stmt *stmt, int col)
+{
+	const unsigned char *t = sqlite3_column_text(stmt, col);
+
+	return t ? (const char *)t : "";
+}
+
+static int migrate(struct db *db, struct kerr **err)
+{
+	sqlite3_stmt *stmt;
+	int version;
+
+	if (db_prepare(db, "PRAGMA user_version", &stmt, err) < 0)
+		return -1;
+	version = db_step_row(db, stmt, err) == 1 ? sqlite3_column_int(stmt, 0) : 0;
+	sqlite3_finalize(stmt);
+	if ((size_t)version > db_migrations_count)
+		return kerr_set(err, KERR_INVALID, "'%s' has schema version %d, newer than this kiln (%zu)",
+				db->path, version, db_migrations_count);
+	for (size_t v = (size_t)version; v < db_migrations_count; v++) {
+		char pragma[64];
+
+		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %zu", v + 1);
+		if (db_begin(db, err) < 0)
+			return -1;
+		if (db_exec(db, db_migrations[v], err) < 0 || db_exec(db, pragma, err) < 0) {
+			db_rollback(db);
+			return kerr_wrap(err, "cannot migrate to schema version %zu", v + 1);
+		}
+		if (db_commit(db, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int db_open(const char *path, struct db **out, struct kerr **err)
+{
+	struct db *db = xcalloc(1, sizeof(*db));
+
+	db->path = xstrdup(path);
+	if (sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+			    NULL) != SQLITE_OK) {
+		kerr_set(err, KERR_IO, "cannot open database '%s': %s", path,
+			 db->h ? sqlite3_errmsg(db->h) : "out of memory");
+		goto on_error;
+	}
+	sqlite3_busy_timeout(db->h, DB_BUSY_TIMEOUT_MS);
+	if (db_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON",
+		    err) < 0 ||
+	    migrate(db, err) < 0)
+		goto on_error;
+	*out = db;
+	return 0;
+
+on_error:
+	db_close(db);
+	return -1;
+}
+
+void db_close(struct db *db)
+{
+	if (!db)
+		return;
+	sqlite3_close(db->h);
+	free(db->path);
+	free(db);
+}

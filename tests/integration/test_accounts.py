@@ -1,0 +1,66 @@
+"""kiln init and kiln account: the data directory, its topology and accounts."""
+import configparser
+import os
+import sqlite3
+
+from conftest import kiln
+
+
+def test_init_writes_topology_accounts_and_cli_files(tmp_path):
+    data = tmp_path / "data"
+    kiln("init", "--data", data)
+    db = sqlite3.connect(data / "kiln.db")
+    zones = db.execute("SELECT name, zone_id, subnet, bridge FROM zones ORDER BY subnet").fetchall()
+    assert [z[0] for z in zones] == ["us-east-1a", "us-east-1b", "us-east-1c", "eu-west-1a", "eu-west-1b"]
+    assert zones[0][1:] == ("use1-az1", "172.31.0.0/20", "kb-use1a")
+    assert zones[4][1:] == ("euw1-az2", "172.31.64.0/20", "kb-euw1b")
+    assert (data / "regions" / "us-east-1" / "store" / "KILNSTORE").exists()
+    assert (data / "regions" / "eu-west-1" / "store" / "KILNSTORE").exists()
+    cred = configparser.ConfigParser()
+    cred.read(data / "credentials")
+    key = cred["default"]["aws_access_key_id"]
+    assert key.startswith("AKIA") and len(key) == 20
+    assert len(cred["default"]["aws_secret_access_key"]) == 40
+    assert os.stat(data / "credentials").st_mode & 0o077 == 0
+    conf = configparser.ConfigParser()
+    conf.read(data / "config")
+    assert conf["default"]["region"] == "us-east-1"
+    ls = kiln("account", "ls", "--data", data).stdout
+    assert "provider" in ls and "amazon" in ls and key in ls
+    r = kiln("init", "--data", data, check=False)
+    assert r.returncode == 1 and "initialized already" in r.stderr
+
+
+def test_accounts_with_known_keys_and_clear_conflicts(tmp_path):
+    data = tmp_path / "data"
+    kiln("init", "--data", data)
+    out = kiln("account", "create", "ci", "--account-id", "123456789012", "--access-key",
+               "AKIAEXAMPLEEXAMPLE12", "--secret-key", "ci-secret-ci-secret-ci", "--data", data).stdout
+    assert "123456789012" in out and "AKIAEXAMPLEEXAMPLE12" in out
+    for args, words in [
+        (["ci"], "exists already"),
+        (["other", "--account-id", "123456789012"], "exists already"),
+        (["bad", "--account-id", "12345"], "12 digits"),
+        (["half", "--access-key", "AKIAEXAMPLEEXAMPLE99"], "go together"),
+        (["dup", "--access-key", "AKIAEXAMPLEEXAMPLE12", "--secret-key", "another-secret-12345"],
+         "exists already"),
+    ]:
+        r = kiln("account", "create", *args, "--data", data, check=False)
+        assert r.returncode == 1 and words in r.stderr, (args, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_topology_file_and_its_errors(tmp_path):
+    topo = tmp_path / "topo"
+    topo.write_text("# two regions\nap-southeast-2 a b\nus-west-2 a\n")
+    kiln("init", "--data", tmp_path / "d1", "--topology", topo)
+    db = sqlite3.connect(tmp_path / "d1" / "kiln.db")
+    assert db.execute("SELECT name FROM regions ORDER BY position").fetchall() == [
+        ("ap-southeast-2",), ("us-west-2",)]
+    assert db.execute("SELECT zone_id FROM zones WHERE name='us-west-2a'").fetchone() == ("usw2-az1",)
+    topo.write_text("us-east-1 a\nus-east-1 b\n")
+    r = kiln("init", "--data", tmp_path / "d2", "--topology", topo, check=False)
+    assert r.returncode == 1 and "twice" in r.stderr
+    assert not (tmp_path / "d2" / "kiln.db").exists()
+    r = kiln("account", "ls", "--data", tmp_path / "nothing", check=False)
+    assert r.returncode == 1 and "kiln init" in r.stderr
