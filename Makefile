@@ -38,9 +38,11 @@ check-asan: deps
 FUZZ_SECONDS ?= 20
 fuzz: deps
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DKILN_FUZZ=ON -DKILN_WERROR=ON >/dev/null
-	@cmake --build build-fuzz -j $(JOBS) --target fuzz_manifest
-	mkdir -p build-fuzz/corpus-manifest
-	build-fuzz/tests/fuzz_manifest -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus-manifest
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_manifest fuzz_query fuzz_sigv4
+	for f in manifest query sigv4; do \
+		mkdir -p build-fuzz/corpus-$$f && \
+		build-fuzz/tests/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus-$$f || exit 1; \
+	done
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

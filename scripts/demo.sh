@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The block store end to end on a real ext4 volume: full snapshot, a change through the
 # filesystem, incremental snapshots (by scan and by reflink shadow), restores checked with cmp,
-# verify, delete and gc. Needs root (loop mounts). Cleans up after itself.
+# verify, delete and gc; then real instances: boot busybox with user data, stop it, snapshot its
+# volume, restore it as a new volume and boot that. Needs root. Cleans up after itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KILN=${KILN:-$PWD/build/kiln}
@@ -13,6 +14,7 @@ pool=$work/pool
 cleanup() {
 	set +e
 	mountpoint -q "$work/mnt" && umount "$work/mnt"
+	[ -d "$work/run" ] && "$KILN" down --run "$work/run" >/dev/null
 	mountpoint -q "$pool" && umount "$pool"
 	rm -rf "$work"
 }
@@ -80,5 +82,34 @@ step "delete the first snapshot and collect garbage"
 "$KILN" store gc "$store"
 "$KILN" store verify "$store"
 "$KILN" store restore "$store" "$s3" "$work/restored.img" && cmp "$vol" "$work/restored.img"
+
+step "an instance: busybox booted from its own root volume (namespaces, cgroups, a veth)"
+"$KILN" host up
+images/busybox/build.sh "$work/busybox-root" >/dev/null
+"$KILN" image import "$work/busybox-root" --pool "$pool" --name busybox.img --size 256M
+"$KILN" pool clone "$pool" "$pool/busybox.img" web.img
+printf '#!/bin/sh\nmkdir -p /var/www\necho "baked at $(date -u +%%T) on $(hostname)" > /var/www/index.html\n' >"$work/ud"
+t=$(now)
+iid=$("$KILN" runtime run "$work/run" --volume "$pool/web.img" --address 172.31.250.10/24 \
+	--gateway 172.31.250.1 --bridge kb-demo --type t2.micro --user-data "$work/ud")
+echo "$iid running in $(took "$t")"
+until "$KILN" runtime console "$work/run" "$iid" | grep -q "kiln-init: ready"; do sleep 0.05; done
+"$KILN" runtime console "$work/run" "$iid"
+echo "inside: $("$KILN" runtime exec "$work/run" "$iid" -- cat /var/www/index.html)"
+
+step "stop it, snapshot its root volume into the store, restore it as a new volume, boot that"
+"$KILN" runtime stop "$work/run" "$iid"
+t=$(now); s4=$("$KILN" store snapshot "$store" "$pool/web.img"); echo "$s4 in $(took "$t")"
+"$KILN" store restore "$store" "$s4" "$pool/copy.img"
+iid2=$("$KILN" runtime run "$work/run" --volume "$pool/copy.img" --address 172.31.250.11/24 \
+	--gateway 172.31.250.1 --bridge kb-demo --type t2.micro)
+until "$KILN" runtime console "$work/run" "$iid2" | grep -q "kiln-init: ready"; do sleep 0.05; done
+echo "the copy serves what the first one wrote: $("$KILN" runtime exec "$work/run" "$iid2" -- cat /var/www/index.html)"
+echo "and reaches the first by its private address:"
+"$KILN" runtime start "$work/run" "$iid"
+"$KILN" runtime exec "$work/run" "$iid2" -- ping -c 1 -W 2 172.31.250.10
+"$KILN" runtime status "$work/run"
+"$KILN" runtime stop "$work/run" "$iid"
+"$KILN" runtime stop "$work/run" "$iid2"
 echo
 echo "demo: done"

@@ -34,6 +34,7 @@ int cmd_runtime(int argc, char **argv);
 int cmd_host(int argc, char **argv);
 int cmd_down(int argc, char **argv);
 int cmd_init(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 int cmd_account(int argc, char **argv);
 /* --data, else $KILN_DATA, else /var/lib/kiln. */
 const char *cli_data_dir(const char *given);

@@ -13,6 +13,7 @@ static const struct command {
 	const char *help;
 } commands[] = {
 	{"init", cmd_init, "create a data directory: database, regions, accounts, aws CLI files"},
+	{"serve", cmd_serve, "serve the EC2 Query API for every region of a data directory"},
 	{"account", cmd_account, "create and list accounts and their access keys"},
 	{"store", cmd_store, "operate a block store directly (init, snapshot, restore, ...)"},
 	{"pool", cmd_pool, "operate a volume pool directly (open, create, clone, grow, rm)"},

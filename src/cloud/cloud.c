@@ -219,7 +219,7 @@ int cloud_regions(struct cloud *c, struct topology *t, struct kerr **err)
 		t->regions = xreallocarray(t->regions, t->nregions + 1, sizeof(*t->regions));
 		str_copy(t->regions[t->nregions++], db_text(rs, 0), sizeof(*t->regions));
 	}
-	while (r == 0 && (r = db_step_row(c->db, zs, err)) == 1) {
+	for (; r == 0 && (r = db_step_row(c->db, zs, err)) == 1; r = 0) {
 		struct zone *z;
 		t->zones = xreallocarray(t->zones, t->nzones + 1, sizeof(*t->zones));
 		z = &t->zones[t->nzones++];

@@ -94,7 +94,7 @@ int topology_parse(const char *text, struct topology *t, struct kerr **err)
 			t->zones = xreallocarray(t->zones, t->nzones + 1, sizeof(*t->zones));
 			z = &t->zones[t->nzones];
 			memset(z, 0, sizeof(*z));
-			snprintf(z->name, sizeof(z->name), "%s%c", region, tok[0]);
+			snprintf(z->name, sizeof(z->name), "%.24s%c", region, tok[0]); /* regions are at most 24 */
 			for (size_t i = 0; i < t->nzones; i++)
 				if (!strcmp(t->zones[i].name, z->name)) {
 					topology_release(t);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/str.h"
 #include "util/banned.h"
 
 #define TEXT_MAX 64 /* how much of a bad string an error message quotes */
@@ -77,17 +78,6 @@ void net_prefix_format(const struct net_prefix *p, char *out, size_t size)
 	snprintf(out, size, "%s/%u", a, p->len);
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int net_mac_parse(const char *s, uint8_t mac[NET_MAC_LEN], struct kerr **err)
 {
 	uint8_t m[NET_MAC_LEN];
@@ -97,7 +87,7 @@ int net_mac_parse(const char *s, uint8_t mac[NET_MAC_LEN], struct kerr **err)
 	if (strlen(s) != NET_MAC_STR - 1)
 		goto invalid;
 	for (i = 0; i < NET_MAC_LEN; i++) {
-		int hi = hexval(s[3 * i]), lo = hexval(s[3 * i + 1]);
+		int hi = hex_digit(s[3 * i]), lo = hex_digit(s[3 * i + 1]);
 
 		if (hi < 0 || lo < 0 || (i < NET_MAC_LEN - 1 && s[3 * i + 2] != ':'))
 			goto invalid;

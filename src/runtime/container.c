@@ -53,21 +53,14 @@ static bool shim_alive(const char *id, pid_t pid)
 
 static int container_status(struct runtime *rt, const char *id, struct instance_status *st, struct kerr **err)
 {
-	_cleanup_free_ char *dir = runtime_instance_path(rt, id, NULL);
 	_cleanup_close_ int dfd = -1;
 	struct kv kv = {0};
 	const char *state;
 
 	memset(st, 0, sizeof(*st));
 	st->exit_status = -1;
-	if (!id_valid("i", id))
-		return kerr_set(err, KERR_INVALID, "invalid instance id '%s'", id);
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0) {
-		if (errno == ENOENT)
-			return kerr_set(err, KERR_NOT_FOUND, "instance '%s' not found", id);
-		return kerr_errno(err, errno, "cannot open '%s'", dir);
-	}
+	if (runtime_open_instance(rt, id, &dfd, err) < 0)
+		return -1;
 	if (faccessat(dfd, "state", F_OK, 0) < 0)
 		return 0; /* created, never started */
 	if (kv_load(&kv, dfd, "state", err) < 0)

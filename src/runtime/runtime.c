@@ -97,21 +97,30 @@ int runtime_spec_save(struct runtime *rt, const struct instance_spec *spec, stru
 	return r;
 }
 
-int runtime_spec_load(struct runtime *rt, const char *id, struct instance_spec *spec, struct kerr **err)
+int runtime_open_instance(const struct runtime *rt, const char *id, int *dfd, struct kerr **err)
 {
-	_cleanup_free_ char *dir = runtime_instance_path(rt, id, NULL);
-	_cleanup_close_ int dfd = -1;
-	struct kv kv = {0};
+	_cleanup_free_ char *dir = NULL;
 
-	memset(spec, 0, sizeof(*spec));
 	if (!id_valid("i", id))
 		return kerr_set(err, KERR_INVALID, "invalid instance id '%s'", id);
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0) {
+	dir = runtime_instance_path(rt, id, NULL);
+	*dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*dfd < 0) {
 		if (errno == ENOENT)
 			return kerr_set(err, KERR_NOT_FOUND, "instance '%s' not found", id);
 		return kerr_errno(err, errno, "cannot open '%s'", dir);
 	}
+	return 0;
+}
+
+int runtime_spec_load(struct runtime *rt, const char *id, struct instance_spec *spec, struct kerr **err)
+{
+	_cleanup_close_ int dfd = -1;
+	struct kv kv = {0};
+
+	memset(spec, 0, sizeof(*spec));
+	if (runtime_open_instance(rt, id, &dfd, err) < 0)
+		return -1;
 	if (kv_load(&kv, dfd, "spec", err) < 0)
 		return kerr_wrap(err, "instance '%s'", id);
 #define GET(key, field) str_copy(spec->field, kv_get(&kv, key, ""), sizeof(spec->field));

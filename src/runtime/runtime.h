@@ -85,6 +85,9 @@ int runtime_open(const char *run_dir, const char *self_exe, const char *init_pat
 void runtime_close(struct runtime *rt);
 /* The instance's private files; malloc'd. */
 char *runtime_instance_path(const struct runtime *rt, const char *id, const char *file);
+/* Open the instance's run directory: KERR_INVALID for a malformed id, KERR_NOT_FOUND when the
+ * run directory does not know it. */
+int runtime_open_instance(const struct runtime *rt, const char *id, int *dfd, struct kerr **err);
 int runtime_spec_save(struct runtime *rt, const struct instance_spec *spec, struct kerr **err);
 int runtime_spec_load(struct runtime *rt, const char *id, struct instance_spec *spec, struct kerr **err);
 /* Forget a stopped instance: its run directory (console log included) goes. */

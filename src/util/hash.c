@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "str.h"
 #include "banned.h"
 
 static EVP_MD *sha256_md;
@@ -38,23 +39,12 @@ void hash_hex(const uint8_t *in, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
-static int nibble(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int hash_unhex(const char *in, uint8_t *out, size_t len)
 {
 	if (strlen(in) != 2 * len)
 		return -1;
 	for (size_t i = 0; i < len; i++) {
-		int hi = nibble(in[2 * i]), lo = nibble(in[2 * i + 1]);
+		int hi = hex_digit(in[2 * i]), lo = hex_digit(in[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return -1;
 		out[i] = (uint8_t)(hi << 4 | lo);

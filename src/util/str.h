@@ -18,4 +18,16 @@ static inline size_t str_copy(char *dst, const char *src, size_t size)
 	return n;
 }
 
+/* The value of a hex digit (either case), or -1. */
+static inline int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 #endif

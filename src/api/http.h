@@ -1,0 +1,67 @@
+/* The HTTP/1.1 front door of the API, on libmicrohttpd: it hands each complete request (raw path
+ * and query, headers as received, body) to one callback and sends back what the callback built.
+ * It knows nothing of EC2 beyond answering its own refusals (body too large) in EC2's XML. */
+#ifndef KILN_API_HTTP_H
+#define KILN_API_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+#include "util/kerr.h"
+
+struct api_header {
+	const char *name;  /* as received (any case) */
+	const char *value; /* as received, leading whitespace dropped */
+};
+
+struct api_http_request {
+	const char *method;
+	const char *path;                 /* raw, still percent-encoded, without the query */
+	const char *query;                /* raw, after '?' ("" when none) */
+	const struct api_header *headers; /* in the order received; repeated names repeat */
+	size_t nheaders;
+	const char *body; /* NUL-terminated; body_len bytes (may hold NULs) */
+	size_t body_len;
+	const char *remote_addr; /* "127.0.0.1", or "" */
+};
+
+struct api_http_response {
+	int status;             /* 200 when the handler leaves it */
+	char content_type[128]; /* "text/xml;charset=UTF-8" when the handler leaves it */
+	struct buf body;
+};
+
+/* Return 0 after filling resp; anything else answers 500 InternalError (EC2 XML). Called from
+ * several threads at once; req and everything it points to live only during the call. */
+typedef int (*api_http_handler)(void *ctx, const struct api_http_request *req,
+                                struct api_http_response *resp);
+
+struct api_http_config {
+	const char *listen; /* "127.0.0.1:8773", "[::1]:8773", "0.0.0.0:0" (port 0: any free) */
+	api_http_handler handle;
+	void *ctx;
+	size_t max_body;          /* 0: API_HTTP_MAX_BODY_DEFAULT */
+	unsigned max_connections; /* 0: API_HTTP_MAX_CONNECTIONS_DEFAULT */
+	unsigned idle_timeout_s;  /* 0: API_HTTP_IDLE_TIMEOUT_DEFAULT */
+};
+
+#define API_HTTP_MAX_BODY_DEFAULT        ((size_t)1 << 20)
+#define API_HTTP_MAX_CONNECTIONS_DEFAULT 64
+#define API_HTTP_IDLE_TIMEOUT_DEFAULT    60
+
+struct api_http_server;
+
+/* Bind, listen and start serving in background threads. */
+int api_http_start(const struct api_http_config *cfg, struct api_http_server **out,
+                   struct kerr **err) __attribute__((warn_unused_result));
+/* The port actually bound (the chosen one when the config said 0). */
+uint16_t api_http_port(const struct api_http_server *s);
+/* Graceful stop: stop accepting, let requests in progress finish (up to grace_ms), then close
+ * every connection and free s. NULL is fine. */
+void api_http_stop(struct api_http_server *s, unsigned grace_ms);
+
+/* The first header with this name (case-insensitive), or NULL. */
+const char *api_http_header(const struct api_http_request *req, const char *name);
+
+#endif

@@ -1,0 +1,138 @@
+/* DescribeInstanceTypes: the runtime's table, in EC2's shape. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/runtime.h"
+#include "server.h"
+#include "util/cleanup.h"
+#include "util/banned.h"
+
+static bool burstable(const struct instance_type *t)
+{
+	return t->name[0] == 't';
+}
+
+static int type_filter(void *ctx, const struct api_filter *f, struct kerr **err)
+{
+	const struct instance_type *t = ctx;
+	char v[32];
+
+	if (!strcmp(f->name, "instance-type"))
+		return api_filter_match(f, t->name);
+	if (!strcmp(f->name, "vcpu-info.default-vcpus")) {
+		snprintf(v, sizeof(v), "%u", t->vcpus);
+		return api_filter_match(f, v);
+	}
+	if (!strcmp(f->name, "memory-info.size-in-mib")) {
+		snprintf(v, sizeof(v), "%" PRIu64, t->memory_mib);
+		return api_filter_match(f, v);
+	}
+	if (!strcmp(f->name, "current-generation") ||
+	    !strcmp(f->name, "burstable-performance-supported"))
+		return api_filter_match(
+		    f, !strcmp(f->name, "current-generation") || burstable(t) ? "true" : "false");
+	if (!strcmp(f->name, "processor-info.supported-architecture"))
+		return api_filter_match(f, "x86_64");
+	if (!strcmp(f->name, "supported-root-device-type"))
+		return api_filter_match(f, "ebs");
+	if (!strcmp(f->name, "supported-virtualization-type"))
+		return api_filter_match(f, "hvm");
+	return kerr_set(err, KERR_INVALID, "The filter '%s' is invalid", f->name);
+}
+
+static void write_type(struct api_xml *x, const struct instance_type *t)
+{
+	static const char *const usage[] = {"on-demand"};
+	static const char *const roots[] = {"ebs"};
+	static const char *const virt[] = {"hvm"};
+	static const char *const arch[] = {"x86_64"};
+
+	api_xml_item(x);
+	api_xml_elem(x, "instanceType", t->name);
+	api_xml_bool(x, "currentGeneration", true);
+	api_xml_bool(x, "freeTierEligible",
+	             !strcmp(t->name, "t2.micro") || !strcmp(t->name, "t3.micro"));
+	api_xml_string_set(x, "supportedUsageClasses", "item", usage, 1);
+	api_xml_string_set(x, "supportedRootDeviceTypes", "item", roots, 1);
+	api_xml_string_set(x, "supportedVirtualizationTypes", "item", virt, 1);
+	api_xml_bool(x, "bareMetal", false);
+	api_xml_open(x, "processorInfo");
+	api_xml_string_set(x, "supportedArchitectures", "item", arch, 1);
+	api_xml_close(x);
+	api_xml_open(x, "vCpuInfo");
+	api_xml_int(x, "defaultVCpus", t->vcpus);
+	api_xml_int(x, "defaultCores", t->vcpus);
+	api_xml_int(x, "defaultThreadsPerCore", 1);
+	api_xml_close(x);
+	api_xml_open(x, "memoryInfo");
+	api_xml_int(x, "sizeInMiB", (int64_t)t->memory_mib);
+	api_xml_close(x);
+	api_xml_bool(x, "instanceStorageSupported", false);
+	api_xml_bool(x, "hibernationSupported", false);
+	api_xml_bool(x, "burstablePerformanceSupported", burstable(t));
+	api_xml_close(x);
+}
+
+int api_describe_instance_types(struct api_call *c, struct api_error *e)
+{
+	_cleanup_free_ const char **names = NULL;
+	_cleanup_kerr_ struct kerr *err = NULL;
+	struct api_filters filters = {0};
+	size_t nnames = api_node_strings(&c->root, "InstanceType", &names);
+	const char *token = api_node_str(&c->root, "NextToken");
+	int64_t max = 100, start = 0;
+	size_t shown = 0, i;
+	int r = -1;
+
+	if (api_call_filters(c, &filters, e) < 0)
+		goto out;
+	if (api_node_int(&c->root, "MaxResults", 5, 100, &max, &err) < 0) {
+		api_error_from_kerr(e, err, "InvalidParameterValue");
+		goto out;
+	}
+	if (token) {
+		char *end;
+		start = strtoll(token, &end, 10);
+		if (*end || start < 0 || start > 1000) {
+			api_error_set(e, "InvalidParameterValue", "Invalid NextToken '%s'", token);
+			goto out;
+		}
+	}
+	for (size_t k = 0; k < nnames; k++) {
+		if (!instance_type_find(names[k])) {
+			api_error_set(e, "InvalidInstanceType",
+			              "The following supplied instance types do not exist: [%s]",
+			              names[k]);
+			goto out;
+		}
+	}
+	api_xml_open(c->xml, "instanceTypeSet");
+	for (i = (size_t)start; instance_types[i].name && shown < (size_t)max; i++) {
+		const struct instance_type *t = &instance_types[i];
+		bool wanted = nnames == 0;
+		int m;
+
+		for (size_t k = 0; k < nnames && !wanted; k++)
+			wanted = !strcmp(names[k], t->name);
+		if (!wanted)
+			continue;
+		m = api_call_filter_match(&filters, type_filter, (void *)t, e);
+		if (m < 0)
+			goto out;
+		if (!m)
+			continue;
+		write_type(c->xml, t);
+		shown++;
+	}
+	api_xml_close(c->xml);
+	/* More may follow: the token is where to go on (opaque to clients, checked on the way in).
+	 */
+	if (instance_types[i].name && shown == (size_t)max)
+		api_xml_elemf(c->xml, "nextToken", "%zu", i);
+	r = 0;
+out:
+	api_filters_release(&filters);
+	return r;
+}

@@ -1,0 +1,194 @@
+/* DescribeRegions and DescribeAvailabilityZones: the topology of this kiln. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server.h"
+#include "util/cleanup.h"
+#include "util/banned.h"
+
+/* Regions and zones need no opt-in here. */
+#define OPT_IN "opt-in-not-required"
+
+static int load_topology(struct api_call *c, struct topology *t, struct api_error *e)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+
+	if (cloud_regions(c->cloud, t, &err) < 0) {
+		api_error_from_kerr(e, err, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+/* Every name in list must be one of names (count n, stride apart). */
+static const char *first_unknown(const char **list, size_t nlist, const char *names, size_t n,
+                                 size_t stride)
+{
+	for (size_t i = 0; i < nlist; i++) {
+		bool found = false;
+		for (size_t k = 0; k < n && !found; k++)
+			found = !strcmp(list[i], names + k * stride);
+		if (!found)
+			return list[i];
+	}
+	return NULL;
+}
+
+static bool listed(const char **list, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(list[i], name))
+			return true;
+	return n == 0;
+}
+
+struct region_view {
+	const char *name;
+	const char *endpoint;
+};
+
+static int region_filter(void *ctx, const struct api_filter *f, struct kerr **err)
+{
+	const struct region_view *r = ctx;
+
+	if (!strcmp(f->name, "region-name"))
+		return api_filter_match(f, r->name);
+	if (!strcmp(f->name, "endpoint"))
+		return api_filter_match(f, r->endpoint);
+	if (!strcmp(f->name, "opt-in-status"))
+		return api_filter_match(f, OPT_IN);
+	return kerr_set(err, KERR_INVALID, "The filter '%s' is invalid", f->name);
+}
+
+int api_describe_regions(struct api_call *c, struct api_error *e)
+{
+	_cleanup_free_ const char **names = NULL;
+	struct api_filters filters = {0};
+	struct topology t;
+	const char *unknown;
+	size_t nnames = api_node_strings(&c->root, "RegionName", &names);
+	int r = -1;
+
+	if (load_topology(c, &t, e) < 0)
+		return -1;
+	if (api_call_filters(c, &filters, e) < 0)
+		goto out;
+	unknown = first_unknown(names, nnames, t.regions[0], t.nregions, sizeof(*t.regions));
+	if (unknown) {
+		api_error_set(e, "InvalidParameterValue", "Invalid region: %s", unknown);
+		goto out;
+	}
+	api_xml_open(c->xml, "regionInfo");
+	for (size_t i = 0; i < t.nregions; i++) {
+		struct region_view v = {t.regions[i], c->host ? c->host : ""};
+		int m;
+
+		if (!listed(names, nnames, t.regions[i]))
+			continue;
+		m = api_call_filter_match(&filters, region_filter, &v, e);
+		if (m < 0)
+			goto out;
+		if (!m)
+			continue;
+		api_xml_item(c->xml);
+		api_xml_elem(c->xml, "regionName", v.name);
+		api_xml_elem(c->xml, "regionEndpoint", v.endpoint);
+		api_xml_elem(c->xml, "optInStatus", OPT_IN);
+		api_xml_close(c->xml);
+	}
+	api_xml_close(c->xml);
+	r = 0;
+out:
+	api_filters_release(&filters);
+	topology_release(&t);
+	return r;
+}
+
+static int zone_filter(void *ctx, const struct api_filter *f, struct kerr **err)
+{
+	const struct zone *z = ctx;
+
+	if (!strcmp(f->name, "zone-name"))
+		return api_filter_match(f, z->name);
+	if (!strcmp(f->name, "zone-id"))
+		return api_filter_match(f, z->zone_id);
+	if (!strcmp(f->name, "region-name") || !strcmp(f->name, "group-name") ||
+	    !strcmp(f->name, "network-border-group"))
+		return api_filter_match(f, z->region);
+	if (!strcmp(f->name, "state"))
+		return api_filter_match(f, "available");
+	if (!strcmp(f->name, "zone-type"))
+		return api_filter_match(f, "availability-zone");
+	if (!strcmp(f->name, "opt-in-status"))
+		return api_filter_match(f, OPT_IN);
+	return kerr_set(err, KERR_INVALID, "The filter '%s' is invalid", f->name);
+}
+
+int api_describe_availability_zones(struct api_call *c, struct api_error *e)
+{
+	_cleanup_free_ const char **names = NULL;
+	_cleanup_free_ const char **ids = NULL;
+	_cleanup_kerr_ struct kerr *err = NULL;
+	struct api_filters filters = {0};
+	struct topology t;
+	size_t nnames = api_node_strings(&c->root, "ZoneName", &names);
+	size_t nids = api_node_strings(&c->root, "ZoneId", &ids);
+	bool all = false;
+	int r = -1;
+
+	if (load_topology(c, &t, e) < 0)
+		return -1;
+	if (api_call_filters(c, &filters, e) < 0)
+		goto out;
+	if (api_node_bool(&c->root, "AllAvailabilityZones", &all, &err) < 0) {
+		api_error_from_kerr(e, err, "InvalidParameterValue");
+		goto out;
+	}
+	/* Every zone asked for by name or id must exist in the caller's region. */
+	for (size_t i = 0; i < nnames + nids; i++) {
+		const char *want = i < nnames ? names[i] : ids[i - nnames];
+		bool found = false;
+		for (size_t k = 0; k < t.nzones && !found; k++)
+			found = !strcmp(t.zones[k].region, c->region) &&
+			        !strcmp(i < nnames ? t.zones[k].name : t.zones[k].zone_id, want);
+		if (!found) {
+			api_error_set(e, "InvalidParameterValue", "Invalid availability zone: [%s]",
+			              want);
+			goto out;
+		}
+	}
+	api_xml_open(c->xml, "availabilityZoneInfo");
+	for (size_t k = 0; k < t.nzones; k++) {
+		const struct zone *z = &t.zones[k];
+		int m;
+
+		if (strcmp(z->region, c->region))
+			continue;
+		if ((nnames || nids) && !(nnames && listed(names, nnames, z->name)) &&
+		    !(nids && listed(ids, nids, z->zone_id)))
+			continue;
+		m = api_call_filter_match(&filters, zone_filter, (void *)z, e);
+		if (m < 0)
+			goto out;
+		if (!m)
+			continue;
+		api_xml_item(c->xml);
+		api_xml_elem(c->xml, "zoneName", z->name);
+		api_xml_elem(c->xml, "zoneState", "available");
+		api_xml_elem(c->xml, "regionName", z->region);
+		api_xml_elem(c->xml, "zoneId", z->zone_id);
+		api_xml_elem(c->xml, "zoneType", "availability-zone");
+		api_xml_elem(c->xml, "optInStatus", OPT_IN);
+		api_xml_elem(c->xml, "groupName", z->region);
+		api_xml_elem(c->xml, "networkBorderGroup", z->region);
+		api_xml_open(c->xml, "messageSet");
+		api_xml_close(c->xml);
+		api_xml_close(c->xml);
+	}
+	api_xml_close(c->xml);
+	r = 0;
+out:
+	api_filters_release(&filters);
+	topology_release(&t);
+	return r;
+}

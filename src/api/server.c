@@ -1,0 +1,222 @@
+/* Request flow: decode parameters, verify the signature, find the action, check the region and
+ * DryRun once for every action, run the handler, render XML. Nothing here knows a resource. */
+#include "server.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "api/http.h"
+#include "api/sigv4.h"
+#include "util/cleanup.h"
+#include "util/str.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+static const struct api_action actions[] = {
+    {"DescribeAvailabilityZones", api_describe_availability_zones, API_READ},
+    {"DescribeInstanceTypes", api_describe_instance_types, API_READ},
+    {"DescribeRegions", api_describe_regions, API_READ},
+};
+
+struct api_server {
+	struct cloud *cloud;
+	struct api_http_server *http;
+};
+
+static const struct api_action *find_action(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(actions); i++)
+		if (!strcmp(actions[i].name, name))
+			return &actions[i];
+	return NULL;
+}
+
+struct key_lookup {
+	struct cloud *cloud;
+	struct account *account;
+};
+
+static int lookup_secret(void *ctx, const char *access_key, char *secret, size_t size,
+                         struct kerr **err)
+{
+	struct key_lookup *k = ctx;
+	_cleanup_kerr_ struct kerr *why = NULL;
+	char s[SECRET_KEY_LEN + 1];
+
+	if (cloud_account_by_key(k->cloud, access_key, k->account, s, &why) < 0) {
+		if (why->kind == KERR_NOT_FOUND)
+			return 0;
+		return kerr_pass(err, steal_ptr(why));
+	}
+	str_copy(secret, s, size);
+	return 1;
+}
+
+static bool region_known(struct cloud *cloud, const char *region)
+{
+	struct topology t;
+	bool found = false;
+
+	if (cloud_regions(cloud, &t, NULL) < 0)
+		return false;
+	for (size_t i = 0; i < t.nregions && !found; i++)
+		found = !strcmp(t.regions[i], region);
+	topology_release(&t);
+	return found;
+}
+
+static int decode_params(const struct api_http_request *req, struct api_params *params,
+                         struct kerr **err)
+{
+	const char *ctype = api_http_header(req, "Content-Type");
+
+	if (req->query[0] &&
+	    api_params_decode(params, req->query, strlen(req->query), NULL, err) < 0)
+		return -1;
+	if (!strcasecmp(req->method, "POST") && req->body_len &&
+	    (!ctype || !strncasecmp(ctype, "application/x-www-form-urlencoded", 33)) &&
+	    api_params_decode(params, req->body, req->body_len, NULL, err) < 0)
+		return -1;
+	return 0;
+}
+
+/* Authenticate, dispatch, render: 0 with the body in resp; e set (and -1) on an EC2 error. */
+static int serve(struct api_server *s, const struct api_http_request *req, struct buf *out,
+                 const char *request_id, struct api_error *e)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	struct api_params params;
+	struct api_call call = {.cloud = s->cloud};
+	struct key_lookup k = {s->cloud, &call.account};
+	struct api_sigv4_params sp = {.now = time(NULL), .lookup = lookup_secret, .lookup_ctx = &k};
+	struct api_sigv4_result auth;
+	const struct api_action *a;
+	struct api_xml x;
+	bool dry = false;
+	int r = -1;
+
+	api_params_init(&params);
+	if (decode_params(req, &params, &err) < 0) {
+		api_error_from_kerr(e, err,
+		                    err->kind == KERR_LIMIT ? "RequestLimitExceeded"
+		                                            : "InvalidParameterValue");
+		goto out;
+	}
+	if (api_sigv4_verify(req, &sp, &auth, &err) < 0) {
+		api_error_from_sigv4(e, auth.status, err);
+		goto out;
+	}
+	api_params_root(&params, &call.root);
+	call.action = api_node_str(&call.root, "Action");
+	if (!call.action) {
+		api_error_set(e, "MissingAction", "The request must contain the parameter Action");
+		goto out;
+	}
+	a = find_action(call.action);
+	if (!a) {
+		api_error_invalid_action(e, call.action);
+		goto out;
+	}
+	if (!region_known(s->cloud, auth.auth.region)) {
+		api_error_full(e, 401, "AuthFailure", "The region '%s' is not served here",
+		               auth.auth.region);
+		goto out;
+	}
+	if (api_node_bool(&call.root, "DryRun", &dry, &err) < 0) {
+		api_error_from_kerr(e, err, "InvalidParameterValue");
+		goto out;
+	}
+	if (dry && !(a->flags & API_MUTATING)) {
+		api_error_dry_run(e);
+		goto out;
+	}
+	call.region = auth.auth.region;
+	call.dry_run = dry;
+	call.host = api_http_header(req, "Host");
+	api_xml_init(&x, out);
+	call.xml = &x;
+	api_xml_begin(&x, a->name, request_id);
+	if (a->fn(&call, e) < 0) {
+		api_xml_release(&x);
+		buf_reset(out);
+		goto out;
+	}
+	if (api_xml_end(&x, &err) < 0) {
+		api_xml_release(&x);
+		buf_reset(out);
+		api_error_from_kerr(e, err, NULL);
+		goto out;
+	}
+	api_xml_release(&x);
+	r = 0;
+out:
+	api_params_release(&params);
+	return r;
+}
+
+int api_call_filters(struct api_call *c, struct api_filters *out, struct api_error *e)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+
+	if (api_filters_parse(&c->root, "Filter", out, &err) < 0) {
+		api_error_from_kerr(e, err, "InvalidParameterValue");
+		return -1;
+	}
+	return 0;
+}
+
+int api_call_filter_match(const struct api_filters *f, api_filter_test_fn test, void *obj,
+                          struct api_error *e)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	int m = api_filters_match(f, test, obj, &err);
+
+	if (m < 0)
+		api_error_from_kerr(e, err, "InvalidParameterValue");
+	return m;
+}
+
+static int handle(void *ctx, const struct api_http_request *req, struct api_http_response *resp)
+{
+	struct api_error e = {0};
+	char request_id[API_REQUEST_ID_LEN + 1];
+
+	api_request_id(request_id);
+	if (serve(ctx, req, &resp->body, request_id, &e) == 0) {
+		resp->status = 200;
+		return 0;
+	}
+	buf_reset(&resp->body);
+	resp->status = e.status;
+	return api_error_render(&e, request_id, &resp->body, NULL) < 0 ? -1 : 0;
+}
+
+int api_server_start(struct cloud *cloud, const char *listen, struct api_server **out,
+                     struct kerr **err)
+{
+	struct api_server *s = xcalloc(1, sizeof(*s));
+	struct api_http_config cfg = {.listen = listen, .handle = handle, .ctx = s};
+
+	s->cloud = cloud;
+	if (api_http_start(&cfg, &s->http, err) < 0) {
+		free(s);
+		return -1;
+	}
+	*out = s;
+	return 0;
+}
+
+uint16_t api_server_port(const struct api_server *s)
+{
+	return api_http_port(s->http);
+}
+
+void api_server_stop(struct api_server *s)
+{
+	if (!s)
+		return;
+	api_http_stop(s->http, 5000);
+	free(s);
+}

@@ -1,0 +1,59 @@
+/* The EC2 Query API server: authenticates every request (SigV4, account from the access key,
+ * region from the credential scope), dispatches by Action through one table, and answers in
+ * EC2's XML. Handlers live one file per resource (regions.c, instance_types.c, ...). */
+#ifndef KILN_API_SERVER_H
+#define KILN_API_SERVER_H
+
+#include <stdbool.h>
+
+#include "api/errors.h"
+#include "api/query.h"
+#include "api/xml.h"
+#include "cloud/cloud.h"
+
+/* One request, as a handler sees it. */
+struct api_call {
+	struct cloud *cloud;
+	struct account account; /* the caller */
+	const char *region;     /* from the credential scope, known to the topology */
+	const char *action;
+	const char *host;     /* the Host header: where the client reached us */
+	struct api_node root; /* the parameters */
+	bool dry_run;
+	struct api_xml *xml; /* the response body, inside the envelope */
+};
+
+/* 0 with the response members written, or -1 with e set (nothing of xml is sent). */
+typedef int (*api_action_fn)(struct api_call *c, struct api_error *e);
+
+enum api_action_flags {
+	API_READ = 0,
+	API_MUTATING = 1, /* the handler checks DryRun itself, after validating */
+};
+
+struct api_action {
+	const char *name;
+	api_action_fn fn;
+	unsigned flags;
+};
+
+struct api_server;
+
+int api_server_start(struct cloud *cloud, const char *listen, struct api_server **out,
+                     struct kerr **err) __attribute__((warn_unused_result));
+uint16_t api_server_port(const struct api_server *s);
+void api_server_stop(struct api_server *s);
+
+/* Shared steps of handlers. Each sets e and returns -1 on failure. */
+/* The Filter.N parameters of the request. */
+int api_call_filters(struct api_call *c, struct api_filters *out, struct api_error *e);
+/* 1 when obj passes every filter, 0 when not; an unknown filter name is InvalidParameterValue. */
+int api_call_filter_match(const struct api_filters *f, api_filter_test_fn test, void *obj,
+                          struct api_error *e);
+
+/* The handlers (one file per resource). */
+int api_describe_regions(struct api_call *c, struct api_error *e);
+int api_describe_availability_zones(struct api_call *c, struct api_error *e);
+int api_describe_instance_types(struct api_call *c, struct api_error *e);
+
+#endif

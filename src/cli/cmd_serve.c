@@ -1,0 +1,56 @@
+/* kiln serve: the EC2 Query API daemon for every region of a data directory. */
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api/server.h"
+#include "cli.h"
+#include "util/cleanup.h"
+#include "util/banned.h"
+
+#define USAGE_SERVE "kiln serve [--data DIR] [--listen 127.0.0.1:8773]"
+
+int cmd_serve(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"data", required_argument, NULL, 'd'}, {"listen", required_argument, NULL, 'l'}, {NULL, 0, NULL, 0}};
+	_cleanup_kerr_ struct kerr *err = NULL;
+	const char *data = NULL, *listen = "127.0.0.1:8773";
+	struct api_server *srv;
+	struct cloud *cloud;
+	sigset_t stop;
+	int c, sig;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'd')
+			data = optarg;
+		else if (c == 'l')
+			listen = optarg;
+		else
+			return cli_usage(USAGE_SERVE, "unknown option '%s'", argv[optind - 1]);
+	}
+	if (optind != argc)
+		return cli_usage(USAGE_SERVE, "'serve' takes no arguments");
+	/* Block the stop signals before any thread starts, so that only sigwait sees them. */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (cloud_open(cli_data_dir(data), &cloud, &err) < 0)
+		return cli_fail(err);
+	if (api_server_start(cloud, listen, &srv, &err) < 0) {
+		cloud_close(cloud);
+		return cli_fail(err);
+	}
+	printf("kiln: serving %s on port %u\n", cli_data_dir(data), (unsigned)api_server_port(srv));
+	fflush(stdout);
+	sigwait(&stop, &sig);
+	api_server_stop(srv);
+	cloud_close(cloud);
+	return 0;
+}

@@ -1,0 +1,144 @@
+"""The EC2 Query API as real clients see it: boto3 and the aws CLI against `kiln serve` on a
+loopback port, with SigV4 on every request."""
+import concurrent.futures
+import json
+import os
+import subprocess
+import urllib.request
+
+import boto3
+import botocore
+import pytest
+from botocore.config import Config
+
+from conftest import KILN, kiln
+
+AWS = "/usr/bin/aws"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    data = tmp_path_factory.mktemp("api") / "data"
+    kiln("init", "--data", data)
+    kiln("account", "create", "other", "--account-id", "222233334444", "--access-key",
+         "AKIAOTHEROTHEROTHER1", "--secret-key", "other-secret-other-secret", "--data", data)
+    proc = subprocess.Popen([KILN, "serve", "--data", str(data), "--listen", "127.0.0.1:0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    assert "serving" in line, proc.stderr.read()
+    port = int(line.split()[-1])
+    yield {"url": f"http://127.0.0.1:{port}", "data": str(data)}
+    proc.terminate()
+    assert proc.wait(timeout=10) == 0
+
+
+def client(server, region="us-east-1", key=None, secret=None, retries=0):
+    import configparser
+    cred = configparser.ConfigParser()
+    cred.read(os.path.join(server["data"], "credentials"))
+    return boto3.client(
+        "ec2", region_name=region, endpoint_url=server["url"],
+        aws_access_key_id=key or cred["default"]["aws_access_key_id"],
+        aws_secret_access_key=secret or cred["default"]["aws_secret_access_key"],
+        config=Config(retries={"max_attempts": retries + 1, "mode": "standard"}))
+
+
+def error_of(call):
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        call()
+    return e.value.response["Error"]["Code"], e.value.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def test_regions_and_zones(server):
+    ec2 = client(server)
+    regions = [r["RegionName"] for r in ec2.describe_regions()["Regions"]]
+    assert regions == ["us-east-1", "eu-west-1"]
+    zones = ec2.describe_availability_zones()["AvailabilityZones"]
+    assert [(z["ZoneName"], z["ZoneId"], z["State"]) for z in zones] == [
+        ("us-east-1a", "use1-az1", "available"), ("us-east-1b", "use1-az2", "available"),
+        ("us-east-1c", "use1-az3", "available")]
+    eu = client(server, "eu-west-1").describe_availability_zones()["AvailabilityZones"]
+    assert [z["ZoneName"] for z in eu] == ["eu-west-1a", "eu-west-1b"]
+    got = ec2.describe_availability_zones(Filters=[{"Name": "zone-name", "Values": ["*b", "*c"]}])
+    assert [z["ZoneName"] for z in got["AvailabilityZones"]] == ["us-east-1b", "us-east-1c"]
+    got = ec2.describe_regions(RegionNames=["eu-west-1"])["Regions"]
+    assert [r["RegionName"] for r in got] == ["eu-west-1"]
+    assert error_of(lambda: ec2.describe_regions(RegionNames=["mars-north-1"])) == (
+        "InvalidParameterValue", 400)
+    assert error_of(lambda: ec2.describe_availability_zones(ZoneNames=["eu-west-1a"])) == (
+        "InvalidParameterValue", 400)
+    assert error_of(lambda: ec2.describe_regions(Filters=[{"Name": "bogus", "Values": ["x"]}])) == (
+        "InvalidParameterValue", 400)
+
+
+def test_instance_types_with_filters_and_pages(server):
+    ec2 = client(server)
+    got = ec2.describe_instance_types(InstanceTypes=["t2.nano", "m5.large"])["InstanceTypes"]
+    assert {t["InstanceType"]: (t["VCpuInfo"]["DefaultVCpus"], t["MemoryInfo"]["SizeInMiB"])
+            for t in got} == {"t2.nano": (1, 512), "m5.large": (2, 8192)}
+    two = ec2.describe_instance_types(Filters=[{"Name": "vcpu-info.default-vcpus", "Values": ["4"]}])
+    assert all(t["VCpuInfo"]["DefaultVCpus"] == 4 for t in two["InstanceTypes"])
+    assert len(two["InstanceTypes"]) >= 3
+    pages = list(ec2.get_paginator("describe_instance_types").paginate(PaginationConfig={"PageSize": 5}))
+    names = [t["InstanceType"] for p in pages for t in p["InstanceTypes"]]
+    assert len(pages) >= 3 and len(names) == len(set(names)) >= 14
+    assert error_of(lambda: ec2.describe_instance_types(InstanceTypes=["z9.huge"])) == (
+        "InvalidInstanceType", 400)
+
+
+def test_authentication_errors(server):
+    assert error_of(lambda: client(server, key="AKIANOBODYNOBODYNOB1", secret="x" * 40)
+                    .describe_regions()) == ("AuthFailure", 401)
+    import configparser
+    cred = configparser.ConfigParser()
+    cred.read(os.path.join(server["data"], "credentials"))
+    wrong = client(server, key=cred["default"]["aws_access_key_id"], secret="y" * 40)
+    assert error_of(lambda: wrong.describe_regions()) == ("SignatureDoesNotMatch", 403)
+    assert error_of(lambda: client(server, region="mars-north-1").describe_regions()) == (
+        "AuthFailure", 401)
+    # unsigned: no credentials at all
+    req = urllib.request.Request(server["url"] + "/", data=b"Action=DescribeRegions",
+                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req)
+    assert e.value.code == 401 and b"<Code>MissingAuthenticationToken</Code>" in e.value.read()
+
+
+def test_unimplemented_actions_and_dry_run(server):
+    ec2 = client(server)
+    assert error_of(lambda: ec2.describe_regions(DryRun=True)) == ("DryRunOperation", 412)
+    # an action kiln does not serve yet is a clean 400, never a 5xx (botocore would retry it)
+    code, status = error_of(lambda: ec2.describe_vpcs())
+    assert (code, status) == ("InvalidAction", 400)
+
+
+def test_oversize_body_is_refused(server):
+    ec2 = client(server)
+    code, status = error_of(lambda: ec2.describe_regions(RegionNames=["x" * 1000] * 2000))
+    assert status in (400, 413) and code in ("RequestEntityTooLarge", "RequestLimitExceeded")
+
+
+def test_concurrent_requests_all_answered(server):
+    def one(i):
+        ec2 = client(server, "us-east-1" if i % 2 else "eu-west-1")
+        return len(ec2.describe_availability_zones()["AvailabilityZones"])
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        counts = list(pool.map(one, range(200)))
+    assert counts.count(3) == 100 and counts.count(2) == 100
+
+
+def test_aws_cli_v2(server):
+    env = dict(os.environ, AWS_SHARED_CREDENTIALS_FILE=os.path.join(server["data"], "credentials"),
+               AWS_CONFIG_FILE=os.path.join(server["data"], "config"))
+    env.pop("AWS_ACCESS_KEY_ID", None)
+    env.pop("AWS_SECRET_ACCESS_KEY", None)
+    out = subprocess.run([AWS, "--endpoint-url", server["url"], "ec2", "describe-availability-zones",
+                          "--region", "eu-west-1", "--output", "json"],
+                         capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert [z["ZoneName"] for z in json.loads(out.stdout)["AvailabilityZones"]] == [
+        "eu-west-1a", "eu-west-1b"]
+    bad = subprocess.run([AWS, "--endpoint-url", server["url"], "ec2", "describe-vpcs"],
+                         capture_output=True, text=True, env=env)
+    assert bad.returncode != 0 and "InvalidAction" in bad.stderr
