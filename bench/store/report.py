@@ -12,6 +12,9 @@ import re
 import statistics
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from results import f_x, ratio, splice, verdict  # noqa: E402
+
 HEADING = "## Block store (bench/store)"
 MiB = 1 << 20
 VOLUME = 2 * 1024 ** 3          # GB/s figures are 2 GiB of volume / wall time, GB = 1e9 bytes
@@ -78,12 +81,10 @@ def gbps(t):
     return None if not t else VOLUME / t / 1e9
 
 
-def f_x(v):
-    return "–" if v is None else "%.2fx" % v
 
 
-def ratio(a, b):
-    return None if a is None or b is None or b == 0 else a / b
+
+
 
 
 def both(a, b):
@@ -92,8 +93,7 @@ def both(a, b):
     return "%s / %s" % (a, b)
 
 
-def verdict(ok):
-    return "n/a (not measured)" if ok is None else ("**met**" if ok else "**not met**")
+
 
 
 def kiln_stats(res):
@@ -370,32 +370,7 @@ def section(res, inputs_path):
     return "\n".join(out) + "\n"
 
 
-def splice(path, text):
-    if os.path.exists(path):
-        lines = open(path).read().splitlines(keepends=True)
-    else:
-        lines = ["# kiln benchmark results\n", "\n"]
-    start = None
-    for i, l in enumerate(lines):
-        if l.rstrip() == HEADING:
-            start = i
-            break
-    if start is None:
-        if lines and lines[-1].strip():
-            lines.append("\n")
-        lines.append(text)
-    else:
-        end = len(lines)
-        for j in range(start + 1, len(lines)):
-            if lines[j].startswith("## "):
-                end = j
-                break
-        tail = lines[end:]
-        lines = lines[:start] + [text] + tail
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write("".join(lines))
-    os.replace(tmp, path)
+
 
 
 def main():
@@ -405,7 +380,7 @@ def main():
     if sys.argv[3] == "-":
         sys.stdout.write(text)
     else:
-        splice(sys.argv[3], text)
+        splice(sys.argv[3], HEADING, text)
 
 
 if __name__ == "__main__":

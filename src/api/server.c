@@ -16,6 +16,7 @@
 
 static const struct api_action actions[] = {
     {"DescribeAvailabilityZones", api_describe_availability_zones, API_READ},
+    {"DescribeImages", api_describe_images, API_READ},
     {"DescribeInstanceTypes", api_describe_instance_types, API_READ},
     {"DescribeRegions", api_describe_regions, API_READ},
 };

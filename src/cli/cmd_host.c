@@ -4,17 +4,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "cloud/cloud.h"
 #include "net/net.h"
 #include "pool/pool.h"
 #include "runtime/runtime.h"
 #include "util/cleanup.h"
+#include "util/xalloc.h"
 #include "util/banned.h"
 
-#define USAGE_HOST                                                    \
-	"kiln host up [--vpc CIDR] [--no-nat]\n"                      \
-	"       kiln host down [--vpc CIDR] [--run DIR]... [--pool DIR]..."
+#define USAGE_HOST                                                             \
+	"kiln host up [--vpc CIDR] [--no-nat]\n"                               \
+	"       kiln host down [--data DIR] [--vpc CIDR] [--run DIR]... [--pool DIR]..."
 #define DEFAULT_VPC "172.31.0.0/16"
 
 static int host_up(int argc, char **argv)
@@ -70,11 +73,42 @@ static int stop_all(const char *run_dir)
 	return failed;
 }
 
+/* A data directory's instances (first pass) or pools (second pass, after the links are gone). */
+static int data_down(const char *data, bool pools)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	struct cloud *cl;
+	struct topology t;
+	int failed = 0;
+
+	if (!pools) {
+		_cleanup_free_ char *run = xasprintf("%s/run", data);
+		return access(run, F_OK) == 0 ? stop_all(run) : 0;
+	}
+	if (cloud_open(data, &cl, &err) < 0)
+		return cli_fail(err);
+	if (cloud_regions(cl, &t, &err) < 0) {
+		cloud_close(cl);
+		return cli_fail(err);
+	}
+	for (size_t i = 0; i < t.nzones; i++) {
+		_cleanup_free_ char *dir = cloud_zone_pool_dir(cl, t.zones[i].region, t.zones[i].name);
+		if (pool_unmount(dir, &err) < 0) {
+			cli_fail(err);
+			failed = 1;
+		}
+	}
+	topology_release(&t);
+	cloud_close(cl);
+	return failed;
+}
+
 static int host_down(int argc, char **argv)
 {
 	static const struct option opts[] = {{"vpc", required_argument, NULL, 'v'},
 					     {"run", required_argument, NULL, 'r'},
 					     {"pool", required_argument, NULL, 'p'},
+					     {"data", required_argument, NULL, 'd'},
 					     {NULL, 0, NULL, 0}};
 	_cleanup_kerr_ struct kerr *err = NULL;
 	const char *vpc = DEFAULT_VPC;
@@ -89,6 +123,8 @@ static int host_down(int argc, char **argv)
 			vpc = optarg;
 		else if (c == 'r')
 			failed |= stop_all(optarg);
+		else if (c == 'd')
+			failed |= data_down(optarg, false);
 		else if (c != 'p')
 			return cli_usage(USAGE_HOST, "unknown option '%s'", argv[optind - 1]);
 	}
@@ -113,6 +149,8 @@ static int host_down(int argc, char **argv)
 			cli_fail(err);
 			failed = 1;
 		}
+		if (c == 'd')
+			failed |= data_down(optarg, true);
 	}
 	if (net_nat_set(vpc, false, &err) < 0 || net_route_unreachable(vpc, false, &err) < 0) {
 		cli_fail(err);

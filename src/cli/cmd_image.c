@@ -18,51 +18,17 @@
 #include "util/banned.h"
 
 #define USAGE_IMAGE "kiln image import SOURCE_DIR_OR_TARBALL --pool DIR --name NAME [--size SIZE] [--store DIR]"
-#define GIB ((uint64_t)1 << 30)
-
-/* Room for the files and for what instances will add: 1.5x plus 256 MiB, whole GiB, >= 1 GiB. */
-static uint64_t default_size(uint64_t content)
-{
-	uint64_t want = content + content / 2 + (256u << 20);
-
-	return want < GIB ? GIB : (want + GIB - 1) / GIB * GIB;
-}
-
 static int import(const char *src, const char *pool_dir, const char *name, uint64_t size,
 		  const char *store_dir)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
-	_cleanup_free_ char *tmp = NULL;
 	struct store_snapshot_result res;
 	struct pool *p = NULL;
-	const char *tree = src;
-	struct stat st;
 	int r = -1;
 
-	if (stat(src, &st) < 0) {
-		kerr_errno(&err, errno, "cannot open '%s'", src);
-		return cli_fail(err);
-	}
 	if (pool_open(pool_dir, NULL, &p, &err) < 0)
 		return cli_fail(err);
-	if (!S_ISDIR(st.st_mode)) {
-		char hex[9];
-		id_random_hex(hex, 8);
-		tmp = xasprintf("%s/.import-%s", pool_dir, hex);
-		char *tar[] = {"tar", "--numeric-owner", "-xpf", (char *)src, "-C", tmp, NULL};
-		if (fs_mkdir_p(tmp, 0755, &err) < 0 || spawn_run(tar, &err) < 0) {
-			kerr_wrap(&err, "cannot unpack '%s'", src);
-			goto out;
-		}
-		tree = tmp;
-	}
-	if (!size) {
-		uint64_t content;
-		if (fs_tree_bytes(tree, &content, &err) < 0)
-			goto out;
-		size = default_size(content);
-	}
-	if (pool_create_volume(p, name, size, tree, &err) < 0)
+	if (pool_import(p, name, src, size, &err) < 0)
 		goto out;
 	if (store_dir) {
 		_cleanup_free_ char *vol = pool_path(p, name);
@@ -78,8 +44,6 @@ static int import(const char *src, const char *pool_dir, const char *name, uint6
 	}
 	r = 0;
 out:
-	if (tmp)
-		fs_remove_tree(tmp, NULL);
 	pool_close(p);
 	return r < 0 ? cli_fail(err) : 0;
 }

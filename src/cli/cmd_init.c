@@ -4,14 +4,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "cloud/cloud.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include "util/xalloc.h"
 #include "util/banned.h"
 
-#define USAGE_INIT "kiln init [--data DIR] [--topology FILE]"
+#define USAGE_INIT "kiln init [--data DIR] [--topology FILE] [--images DIR | --no-images]"
 #define USAGE_ACCOUNT                                                                              \
 	"kiln account create NAME [--account-id ID] [--access-key KEY --secret-key SECRET] [--data DIR]\n" \
 	"       kiln account ls [--data DIR]"
@@ -26,10 +28,14 @@ const char *cli_data_dir(const char *given)
 int cmd_init(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"data", required_argument, NULL, 'd'}, {"topology", required_argument, NULL, 't'}, {NULL, 0, NULL, 0}};
+		{"data", required_argument, NULL, 'd'},   {"topology", required_argument, NULL, 't'},
+		{"images", required_argument, NULL, 'i'}, {"no-images", no_argument, NULL, 'n'},
+		{NULL, 0, NULL, 0}};
 	_cleanup_kerr_ struct kerr *err = NULL;
 	_cleanup_free_ uint8_t *topo = NULL;
-	const char *data = NULL, *topo_file = NULL;
+	_cleanup_free_ char *default_images = NULL;
+	const char *data = NULL, *topo_file = NULL, *images = NULL;
+	bool no_images = false;
 	size_t len;
 	int c;
 
@@ -40,6 +46,10 @@ int cmd_init(int argc, char **argv)
 			data = optarg;
 		else if (c == 't')
 			topo_file = optarg;
+		else if (c == 'i')
+			images = optarg;
+		else if (c == 'n')
+			no_images = true;
 		else
 			return cli_usage(USAGE_INIT, "unknown option '%s'", argv[optind - 1]);
 	}
@@ -48,7 +58,17 @@ int cmd_init(int argc, char **argv)
 	data = cli_data_dir(data);
 	if (topo_file && fs_read_file(AT_FDCWD, topo_file, 1 << 20, &topo, &len, &err) < 0)
 		return cli_fail(err);
-	if (cloud_init(data, (const char *)topo, &err) < 0)
+	if (!images && !no_images) {
+		/* The images `make images` built beside this binary, when there are any. */
+		_cleanup_free_ char *self = cli_self_exe();
+		char *slash = strrchr(self, '/');
+		if (slash)
+			*slash = '\0';
+		default_images = xasprintf("%s/images", slash ? self : ".");
+		if (access(default_images, R_OK) == 0)
+			images = default_images;
+	}
+	if (cloud_init(data, (const char *)topo, no_images ? NULL : images, &err) < 0)
 		return cli_fail(err);
 	printf("initialized %s\n"
 	       "  export AWS_SHARED_CREDENTIALS_FILE=%s/credentials AWS_CONFIG_FILE=%s/config\n",

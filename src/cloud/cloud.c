@@ -19,7 +19,6 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-#define PROVIDER_ACCOUNT_ID "100000000001"
 #define DEFAULT_ACCOUNT_NAME "default"
 
 static uint64_t now_ms(void)
@@ -285,7 +284,7 @@ static int write_cli_files(const char *dir, const char *key, const char *secret,
 	return 0;
 }
 
-int cloud_init(const char *data_dir, const char *topology_text, struct kerr **err)
+int cloud_init(const char *data_dir, const char *topology_text, const char *images_dir, struct kerr **err)
 {
 	_cleanup_free_ char *dbpath = xasprintf("%s/kiln.db", data_dir);
 	struct cloud c = {.data_dir = (char *)data_dir};
@@ -315,9 +314,11 @@ int cloud_init(const char *data_dir, const char *topology_text, struct kerr **er
 		if (store_init(store, err) < 0)
 			goto out;
 	}
-	if (cloud_account_create(&c, PROVIDER_ACCOUNT_NAME, PROVIDER_ACCOUNT_ID, NULL, NULL, NULL, NULL, err) < 0 ||
+	if (cloud_account_create(&c, PROVIDER_ACCOUNT_NAME, CLOUD_PROVIDER_ACCOUNT_ID, NULL, NULL, NULL, NULL, err) < 0 ||
 	    cloud_account_create(&c, DEFAULT_ACCOUNT_NAME, NULL, NULL, NULL, &def, secret, err) < 0 ||
 	    write_cli_files(data_dir, def.access_key, secret, t.regions[0], err) < 0)
+		goto out;
+	if (images_dir && cloud_import_public_images(&c, images_dir, err) < 0)
 		goto out;
 	r = 0;
 out:

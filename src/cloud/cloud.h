@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "db/db.h"
+#include "util/id.h"
 #include "util/kerr.h"
 
 #define ACCOUNT_ID_LEN 12
@@ -15,6 +16,7 @@
 #define SECRET_KEY_LEN 40
 /* The account that owns the public base images; clients know it by the alias "amazon". */
 #define PROVIDER_ACCOUNT_NAME "provider"
+#define CLOUD_PROVIDER_ACCOUNT_ID "100000000001"
 #define PROVIDER_ALIAS "amazon"
 
 struct cloud {
@@ -51,9 +53,10 @@ struct account {
 	char access_key[ACCESS_KEY_LEN + 1]; /* the first key, when listed */
 };
 
-/* Create the data directory: database, topology, provider and default accounts, and the
- * default account's keys in DIR/credentials and DIR/config (the aws CLI's formats). */
-int cloud_init(const char *data_dir, const char *topology_text, struct kerr **err);
+/* Create the data directory: database, topology, provider and default accounts, the default
+ * account's keys in DIR/credentials and DIR/config (the aws CLI's formats), and, from images_dir
+ * when not NULL, the public base images in every region. */
+int cloud_init(const char *data_dir, const char *topology_text, const char *images_dir, struct kerr **err);
 int cloud_open(const char *data_dir, struct cloud **out, struct kerr **err);
 void cloud_close(struct cloud *c);
 
@@ -66,5 +69,42 @@ int cloud_account_list(struct cloud *c, struct account **out, size_t *n, struct 
 /* The account and secret of an access key; KERR_NOT_FOUND when unknown. */
 int cloud_account_by_key(struct cloud *c, const char *access_key, struct account *acct,
 			 char secret[SECRET_KEY_LEN + 1], struct kerr **err);
+
+/* Where things live in the data directory; malloc'd. */
+char *cloud_zone_pool_dir(const struct cloud *c, const char *region, const char *zone);
+char *cloud_store_dir(const struct cloud *c, const char *region);
+/* The pool file that holds a snapshot's content, for reflink launches. */
+char *cloud_base_name(const char *snapshot_id);
+int64_t cloud_now_ms(void);
+
+struct image {
+	char id[ID_MAX];
+	char region[32];
+	char owner[ACCOUNT_ID_LEN + 1];
+	char owner_alias[64];
+	char name[128];
+	char description[256];
+	char state[16];
+	bool public;
+	char architecture[16];
+	char root_device_name[32];
+	char root_snapshot[ID_MAX];
+	uint64_t root_size_gib;
+	int64_t creation_ms;
+};
+
+/* Import a root filesystem (directory or tarball) as a public image of the provider account in
+ * region: a volume in the region's first zone pool (kept as that zone's base), a snapshot in the
+ * region's store, and the image and snapshot records. */
+int cloud_import_public_image(struct cloud *c, const char *region, const char *name, const char *description,
+			      const char *source, struct kerr **err);
+/* busybox.tar and debian-12.tar from images_dir (those present) into every region. */
+int cloud_import_public_images(struct cloud *c, const char *images_dir, struct kerr **err);
+/* Images account may see in region: its own and the public ones, oldest first. */
+int cloud_images_visible(struct cloud *c, const char *account, const char *region, struct image **out,
+			 size_t *n, struct kerr **err);
+/* One image, if account may see it; KERR_NOT_FOUND otherwise. */
+int cloud_image_get(struct cloud *c, const char *account, const char *region, const char *id, struct image *out,
+		    struct kerr **err);
 
 #endif

@@ -96,6 +96,7 @@ static sigset_t kiln_waited;
 static bool kiln_stopping;
 static long kiln_stop_timeout = KILN_STOP_DEFAULT;
 static pid_t kiln_sshd_pid; /* reported on the console should it ever exit */
+static pid_t kiln_keygen_pid; /* the slow host keys, made while the instance boots on */
 static const char *kiln_sshd_name;
 
 static int kiln_write_full(int fd, const void *data, size_t len)
@@ -298,6 +299,14 @@ static int kiln_reap(pid_t want, int *status)
 		if (pid == want) {
 			*status = st;
 			found = 1;
+		}
+		if (pid == kiln_keygen_pid) {
+			/* The other host keys exist now: sshd reloads them on SIGHUP (same pid). */
+			kiln_keygen_pid = 0;
+			if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && kiln_sshd_pid > 0)
+				kill(kiln_sshd_pid, SIGHUP);
+			else
+				kiln_report("ssh-keygen -A", st);
 		}
 		if (pid == kiln_sshd_pid && !kiln_stopping) {
 			kiln_report(kiln_sshd_name, st);
@@ -576,7 +585,10 @@ on_error:
 
 /* sshd (or dropbear) before the user data, so that SSH answers as soon as possible. Both stay in
  * the foreground as children of PID 1: a plain `sshd` whose parent is PID 1 and which leads its
- * session takes itself for already daemonized and never returns, so it is not waited for. */
+ * session takes itself for already daemonized and never returns, so it is not waited for.
+ * Fresh host keys: an Ed25519 key takes milliseconds and every current client accepts it, so
+ * sshd starts with that one; the RSA and ECDSA keys (RSA alone takes a few hundred ms) are made
+ * in the background and sshd reloads them when they are ready. */
 static void kiln_start_ssh(void)
 {
 	char keygen[PATH_MAX];
@@ -585,9 +597,11 @@ static void kiln_start_ssh(void)
 	if (kiln_is_executable(KILN_SSHD)) {
 		if (!kiln_match_files("/etc/ssh", "ssh_host_*_key", false) &&
 		    kiln_which("ssh-keygen", keygen, sizeof(keygen))) {
-			st = kiln_run((char *[]){keygen, "-A", NULL});
+			st = kiln_run((char *[]){keygen, "-q", "-t", "ed25519", "-N", "", "-f",
+						 "/etc/ssh/ssh_host_ed25519_key", NULL});
 			if (st > 0)
-				kiln_report("ssh-keygen -A", st);
+				kiln_report("ssh-keygen -t ed25519", st);
+			kiln_keygen_pid = kiln_spawn((char *[]){keygen, "-A", NULL});
 		}
 		if (kiln_mkdir_p("/run/sshd", 0755) < 0)
 			kiln_log("cannot create '/run/sshd': %s", strerror(errno));

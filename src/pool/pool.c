@@ -17,6 +17,7 @@
 #include "util/id.h"
 #include "util/loop.h"
 #include "util/spawn.h"
+#include "util/str.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
@@ -346,4 +347,46 @@ int pool_take_shadow(struct pool *p, const char *name, struct kerr **err)
 		return kerr_errno(err, e, "cannot take the shadow of '%s'", name);
 	}
 	return 0;
+}
+
+#define GIB ((uint64_t)1 << 30)
+
+static uint64_t import_size(uint64_t content)
+{
+	uint64_t want = content + content / 2 + (256u << 20);
+
+	return want < GIB ? GIB : (want + GIB - 1) / GIB * GIB;
+}
+
+int pool_import(struct pool *p, const char *name, const char *source, uint64_t size, struct kerr **err)
+{
+	_cleanup_free_ char *tmp = NULL;
+	const char *tree = source;
+	struct stat st;
+	int r = -1;
+
+	if (stat(source, &st) < 0)
+		return kerr_errno(err, errno, "cannot open '%s'", source);
+	if (!S_ISDIR(st.st_mode)) {
+		char hex[9];
+		id_random_hex(hex, 8);
+		tmp = xasprintf("%s/.import-%s", p->dir, hex);
+		char *tar[] = {"tar", "--numeric-owner", "-xpf", (char *)source, "-C", tmp, NULL};
+		if (fs_mkdir_p(tmp, 0755, err) < 0 || spawn_run(tar, err) < 0) {
+			kerr_wrap(err, "cannot unpack '%s'", source);
+			goto out;
+		}
+		tree = tmp;
+	}
+	if (!size) {
+		uint64_t content;
+		if (fs_tree_bytes(tree, &content, err) < 0)
+			goto out;
+		size = import_size(content);
+	}
+	r = pool_create_volume(p, name, size, tree, err);
+out:
+	if (tmp)
+		fs_remove_tree(tmp, NULL);
+	return r;
 }

@@ -8,7 +8,7 @@ from conftest import kiln
 
 def test_init_writes_topology_accounts_and_cli_files(tmp_path):
     data = tmp_path / "data"
-    kiln("init", "--data", data)
+    kiln("init", "--data", data, "--no-images")
     db = sqlite3.connect(data / "kiln.db")
     zones = db.execute("SELECT name, zone_id, subnet, bridge FROM zones ORDER BY subnet").fetchall()
     assert [z[0] for z in zones] == ["us-east-1a", "us-east-1b", "us-east-1c", "eu-west-1a", "eu-west-1b"]
@@ -33,7 +33,7 @@ def test_init_writes_topology_accounts_and_cli_files(tmp_path):
 
 def test_accounts_with_known_keys_and_clear_conflicts(tmp_path):
     data = tmp_path / "data"
-    kiln("init", "--data", data)
+    kiln("init", "--data", data, "--no-images")
     out = kiln("account", "create", "ci", "--account-id", "123456789012", "--access-key",
                "AKIAEXAMPLEEXAMPLE12", "--secret-key", "ci-secret-ci-secret-ci", "--data", data).stdout
     assert "123456789012" in out and "AKIAEXAMPLEEXAMPLE12" in out
@@ -53,13 +53,13 @@ def test_accounts_with_known_keys_and_clear_conflicts(tmp_path):
 def test_topology_file_and_its_errors(tmp_path):
     topo = tmp_path / "topo"
     topo.write_text("# two regions\nap-southeast-2 a b\nus-west-2 a\n")
-    kiln("init", "--data", tmp_path / "d1", "--topology", topo)
+    kiln("init", "--data", tmp_path / "d1", "--topology", topo, "--no-images")
     db = sqlite3.connect(tmp_path / "d1" / "kiln.db")
     assert db.execute("SELECT name FROM regions ORDER BY position").fetchall() == [
         ("ap-southeast-2",), ("us-west-2",)]
     assert db.execute("SELECT zone_id FROM zones WHERE name='us-west-2a'").fetchone() == ("usw2-az1",)
     topo.write_text("us-east-1 a\nus-east-1 b\n")
-    r = kiln("init", "--data", tmp_path / "d2", "--topology", topo, check=False)
+    r = kiln("init", "--data", tmp_path / "d2", "--topology", topo, "--no-images", check=False)
     assert r.returncode == 1 and "twice" in r.stderr
     assert not (tmp_path / "d2" / "kiln.db").exists()
     r = kiln("account", "ls", "--data", tmp_path / "nothing", check=False)

@@ -30,6 +30,7 @@ def server(tmp_path_factory):
     yield {"url": f"http://127.0.0.1:{port}", "data": str(data)}
     proc.terminate()
     assert proc.wait(timeout=10) == 0
+    kiln("down", "--data", data)
 
 
 def client(server, region="us-east-1", key=None, secret=None, retries=0):
@@ -142,3 +143,29 @@ def test_aws_cli_v2(server):
     bad = subprocess.run([AWS, "--endpoint-url", server["url"], "ec2", "describe-vpcs"],
                          capture_output=True, text=True, env=env)
     assert bad.returncode != 0 and "InvalidAction" in bad.stderr
+
+
+def test_public_base_images(server):
+    ec2 = client(server)
+    images = ec2.describe_images(Owners=["amazon"])["Images"]
+    names = sorted(i["Name"] for i in images)
+    assert "kiln-busybox" in names
+    bb = next(i for i in images if i["Name"] == "kiln-busybox")
+    assert bb["State"] == "available" and bb["Public"] and bb["ImageOwnerAlias"] == "amazon"
+    assert bb["RootDeviceType"] == "ebs" and bb["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"].startswith("snap-")
+    assert bb["CreationDate"].endswith("Z")
+    got = ec2.describe_images(Filters=[{"Name": "name", "Values": ["kiln-busy*"]}])["Images"]
+    assert [i["ImageId"] for i in got] == [bb["ImageId"]]
+    assert ec2.describe_images(Owners=["self"])["Images"] == []
+    # each region has its own copy, with its own id
+    eu = client(server, "eu-west-1").describe_images(Owners=["amazon"])["Images"]
+    assert bb["ImageId"] not in [i["ImageId"] for i in eu]
+    assert error_of(lambda: ec2.describe_images(ImageIds=["ami-00000000000000000"])) == (
+        "InvalidAMIID.NotFound", 400)
+    assert error_of(lambda: ec2.describe_images(ImageIds=["bogus"])) == ("InvalidAMIID.Malformed", 400)
+    # the aws CLI's waiter, as Packer-style scripts use it
+    env = dict(os.environ, AWS_SHARED_CREDENTIALS_FILE=os.path.join(server["data"], "credentials"),
+               AWS_CONFIG_FILE=os.path.join(server["data"], "config"))
+    w = subprocess.run([AWS, "--endpoint-url", server["url"], "ec2", "wait", "image-available",
+                        "--image-ids", bb["ImageId"]], capture_output=True, text=True, env=env)
+    assert w.returncode == 0, w.stderr
