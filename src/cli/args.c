@@ -48,9 +48,10 @@ char *cli_self_exe(void)
 	return xstrdup(buf);
 }
 
-char *cli_init_path(void)
+/* A helper binary: $ENV_VAR, or NAME beside this binary. */
+static char *helper_path(const char *name, const char *env_var)
 {
-	const char *env = getenv("KILN_INIT");
+	const char *env = getenv(env_var);
 	char *self, *slash, *p;
 
 	if (env && *env)
@@ -59,7 +60,17 @@ char *cli_init_path(void)
 	slash = strrchr(self, '/');
 	if (slash)
 		*slash = '\0';
-	p = xasprintf("%s/kiln-init", slash ? self : ".");
+	p = xasprintf("%s/%s", slash ? self : ".", name);
 	free(self);
 	return p;
+}
+
+char *cli_init_path(void)
+{
+	return helper_path("kiln-init", "KILN_INIT");
+}
+
+char *cli_shim_path(void)
+{
+	return helper_path("kiln-shim", "KILN_SHIM");
 }

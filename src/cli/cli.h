@@ -28,6 +28,7 @@ int cli_parse_size(const char *s, uint64_t *out);
 /* This binary's path, and kiln-init's (beside it, or $KILN_INIT); malloc'd. */
 char *cli_self_exe(void);
 char *cli_init_path(void);
+char *cli_shim_path(void);
 
 int cmd_store(int argc, char **argv);
 int cmd_runtime(int argc, char **argv);
@@ -40,6 +41,5 @@ int cmd_account(int argc, char **argv);
 const char *cli_data_dir(const char *given);
 int cmd_image(int argc, char **argv);
 int cmd_pool(int argc, char **argv);
-int cmd_shim(int argc, char **argv);
 
 #endif

@@ -53,7 +53,7 @@ static int stop_all(const char *run_dir)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
 	_cleanup_free_ char(*ids)[ID_MAX] = NULL;
-	_cleanup_free_ char *self = cli_self_exe();
+	_cleanup_free_ char *self = cli_shim_path();
 	_cleanup_free_ char *init = cli_init_path();
 	struct runtime *rt;
 	size_t n;

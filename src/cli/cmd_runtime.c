@@ -31,7 +31,7 @@
 static int open_runtime(const char *dir, struct runtime **rt)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
-	_cleanup_free_ char *self = cli_self_exe();
+	_cleanup_free_ char *self = cli_shim_path();
 	_cleanup_free_ char *init = cli_init_path();
 
 	if (runtime_open(dir, self, init, rt, &err) < 0)
@@ -285,12 +285,4 @@ int cmd_runtime(int argc, char **argv)
 		if (!strcmp(argv[1], subcommands[i].name))
 			return subcommands[i].fn(argc - 1, argv + 1);
 	return cli_usage(USAGE_RUNTIME, "unknown runtime subcommand '%s'", argv[1]);
-}
-
-/* Hidden: kiln __shim DIR READY_FD INIT_PATH, started by the runtime. */
-int cmd_shim(int argc, char **argv)
-{
-	if (argc != 4)
-		return 2;
-	return runtime_shim_main(argv[1], argv[3], (int)strtol(argv[2], NULL, 10));
 }

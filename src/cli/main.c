@@ -21,7 +21,6 @@ static const struct command {
 	{"runtime", cmd_runtime, "run instances directly on this host (run, stop, exec, ...)"},
 	{"host", cmd_host, "set up or tear down what kiln needs on this host (up, down)"},
 	{"down", cmd_down, "stop every instance and remove what kiln put on this host"},
-	{"__shim", cmd_shim, NULL},
 };
 
 int cli_fail(const struct kerr *err)

@@ -106,7 +106,7 @@ static int container_start(struct runtime *rt, const struct instance_spec *spec,
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		return kerr_errno(err, errno, "cannot start instance '%s'", spec->id);
 	snprintf(fdarg, sizeof(fdarg), "%d", 3);
-	char *argv[] = {rt->self_exe, "__shim", dir, fdarg, rt->init_path, NULL};
+	char *argv[] = {rt->shim_path, "__shim", dir, fdarg, rt->init_path, NULL};
 	/* Double fork: the shim is nobody's child here, so it outlives this process. Only
 	 * async-signal-safe calls between fork and exec (the caller may have threads). */
 	pid = fork();
@@ -123,7 +123,7 @@ static int container_start(struct runtime *rt, const struct instance_spec *spec,
 		dup2(logfd >= 0 ? logfd : null, 2);
 		dup2(pipefd[1], 3); /* dup2 clears close-on-exec on the copy */
 		syscall(SYS_close_range, 4, ~0U, 0); /* nothing of the caller's (sockets…) */
-		execv(rt->self_exe, argv);
+		execv(rt->shim_path, argv);
 		_exit(127);
 	}
 	close(pipefd[1]);

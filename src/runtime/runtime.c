@@ -26,19 +26,21 @@ const char *const instance_run_state_names[RUN__COUNT] = {
 	[RUN_STOPPING] = "stopping", [RUN_FAILED] = "failed",
 };
 
-int runtime_open(const char *run_dir, const char *self_exe, const char *init_path,
+int runtime_open(const char *run_dir, const char *shim_path, const char *init_path,
 		 struct runtime **out, struct kerr **err)
 {
 	struct runtime *rt;
 
 	if (access(init_path, X_OK) < 0)
 		return kerr_errno(err, errno, "cannot use kiln-init at '%s'", init_path);
+	if (access(shim_path, X_OK) < 0)
+		return kerr_errno(err, errno, "cannot use kiln-shim at '%s'", shim_path);
 	if (fs_mkdir_p(run_dir, 0700, err) < 0)
 		return -1;
 	rt = xcalloc(1, sizeof(*rt));
 	rt->ops = &container_ops;
 	rt->run_dir = xstrdup(run_dir);
-	rt->self_exe = xstrdup(self_exe);
+	rt->shim_path = xstrdup(shim_path);
 	rt->init_path = xstrdup(init_path);
 	*out = rt;
 	return 0;
@@ -49,7 +51,7 @@ void runtime_close(struct runtime *rt)
 	if (!rt)
 		return;
 	free(rt->run_dir);
-	free(rt->self_exe);
+	free(rt->shim_path);
 	free(rt->init_path);
 	free(rt);
 }

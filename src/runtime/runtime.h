@@ -76,11 +76,11 @@ struct runtime_ops {
 struct runtime {
 	const struct runtime_ops *ops;
 	char *run_dir;   /* <run_dir>/<id>/{spec,state,console.log} */
-	char *self_exe;  /* the binary whose "__shim DIR" runs runtime_shim_main */
+	char *shim_path; /* the kiln-shim binary, whose "__shim DIR" runs runtime_shim_main */
 	char *init_path; /* host path of the static kiln-init */
 };
 
-int runtime_open(const char *run_dir, const char *self_exe, const char *init_path,
+int runtime_open(const char *run_dir, const char *shim_path, const char *init_path,
 		 struct runtime **out, struct kerr **err);
 void runtime_close(struct runtime *rt);
 /* The instance's private files; malloc'd. */

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -90,6 +91,42 @@ static int shim_network(struct shim *s, pid_t pid, struct kerr **err)
 	return 0;
 }
 
+struct attach_job {
+	const char *cgroup;
+	pid_t pid;
+	struct kerr *err;
+	int r;
+};
+
+static void *attach_thread(void *arg)
+{
+	struct attach_job *a = arg;
+
+	a->r = cgroup_attach(a->cgroup, a->pid, &a->err);
+	return NULL;
+}
+
+static int shim_cgroup_and_network(struct shim *s, pid_t pid, struct kerr **err)
+{
+	struct attach_job a = {.cgroup = s->cgroup, .pid = pid};
+	pthread_t tid;
+	bool threaded = pthread_create(&tid, NULL, attach_thread, &a) == 0;
+	int r;
+
+	if (!threaded)
+		attach_thread(&a);
+	r = shim_network(s, pid, err);
+	if (threaded)
+		pthread_join(tid, NULL);
+	if (a.r < 0) {
+		if (r == 0)
+			kerr_pass(err, steal_ptr(a.err));
+		r = -1;
+	}
+	kerr_free(a.err);
+	return r;
+}
+
 static pid_t clone_container(void)
 {
 	return (pid_t)syscall(SYS_clone, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | SIGCHLD,
@@ -164,9 +201,15 @@ int runtime_shim_main(const char *dir, const char *init_path, int ready_fd)
 		boot_container(&boot);        /* does not return */
 	}
 	close(sv[1]);
-	/* Sync point 1: the child waits until it is in its cgroup and its network exists. */
-	if (cgroup_attach(s.cgroup, pid, &err) < 0 || shim_network(&s, pid, &err) < 0) {
+	/* Sync point 1: the child mounts its root meanwhile, then waits until it is in its cgroup
+	 * and its network exists. The cgroup move (slow on v1) runs beside the network setup. */
+	if (shim_cgroup_and_network(&s, pid, &err) < 0) {
 		kill(pid, SIGKILL);
+		/* A failed boot inside the child says more than what it did to us. */
+		if ((n = recv(sv[0], msg, sizeof(msg) - 1, MSG_DONTWAIT)) > 0) {
+			msg[n] = '\0';
+			kerr_set(&err, KERR_INVALID, "%s", msg);
+		}
 		goto boot_wait;
 	}
 	if (send(sv[0], "go", 2, MSG_NOSIGNAL) != 2) {

@@ -99,6 +99,22 @@ int fs_write_atomic(int dirfd, const char *name, const void *data, size_t len,
 	return fs_fsync_dir(dirfd, err);
 }
 
+int fs_write_replace(int dirfd, const char *name, const void *data, size_t len, struct kerr **err)
+{
+	_cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", name, (int)getpid());
+	_cleanup_close_ int fd = -1;
+
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return kerr_errno(err, errno, "cannot create '%s'", tmp);
+	if (fs_write_full(fd, data, len) < 0 || renameat(dirfd, tmp, dirfd, name) < 0) {
+		int e = errno;
+		unlinkat(dirfd, tmp, 0);
+		return kerr_errno(err, e, "cannot write '%s'", name);
+	}
+	return 0;
+}
+
 int fs_read_file(int dirfd, const char *name, size_t max, uint8_t **out, size_t *len,
 		 struct kerr **err)
 {

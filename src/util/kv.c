@@ -60,7 +60,7 @@ int kv_save(const struct kv *kv, int dirfd, const char *name, struct kerr **err)
 			if (b.data[k] == '\n')
 				b.data[k] = ' ';
 	}
-	return fs_write_atomic(dirfd, name, b.data, b.len, "kv", err);
+	return fs_write_replace(dirfd, name, b.data, b.len, err);
 }
 
 int kv_load(struct kv *kv, int dirfd, const char *name, struct kerr **err)

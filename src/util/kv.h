@@ -15,7 +15,8 @@ struct kv {
 void kv_set(struct kv *kv, const char *key, const char *value);
 void kv_setf(struct kv *kv, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 const char *kv_get(const struct kv *kv, const char *key, const char *fallback);
-/* Values may not hold newlines: they are replaced by spaces. */
+/* Replaced atomically but not synced (state that is rebuilt after a crash). Values may not hold
+ * newlines: they are replaced by spaces. */
 int kv_save(const struct kv *kv, int dirfd, const char *name, struct kerr **err);
 int kv_load(struct kv *kv, int dirfd, const char *name, struct kerr **err);
 void kv_release(struct kv *kv);
