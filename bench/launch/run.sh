@@ -24,6 +24,7 @@ BENCH=${BENCH_DIR:-/var/tmp/kiln-bench-launch}
 RUNS=${RUNS:-5}
 KILN_SRC=${KILN:-$ROOT/build/kiln}
 KILN_INIT_SRC=${KILN_INIT:-$(dirname "$KILN_SRC")/kiln-init}
+KILN_SHIM_SRC=${KILN_SHIM:-$(dirname "$KILN_SRC")/kiln-shim}
 SETTLE=${SETTLE:-0.3}
 WARMUP=${WARMUP:-1}
 HOST_DOWN=${HOST_DOWN:-auto}
@@ -61,6 +62,7 @@ done
 [[ -x $PY ]] || die "missing $PY"
 [[ -x $KILN_SRC ]] || die "kiln binary not found at $KILN_SRC (make -C $ROOT build)"
 [[ -x $KILN_INIT_SRC ]] || die "kiln-init not found at $KILN_INIT_SRC"
+[[ -x $KILN_SHIM_SRC ]] || die "kiln-shim not found at $KILN_SHIM_SRC"
 [[ $(findmnt -n -o FSTYPE --target "$(dirname "$BENCH")") == ext4 ]] \
   || die "$(dirname "$BENCH") must be on the ext4 root filesystem (the cp + mount baseline and nspawn -D use it)"
 
@@ -71,8 +73,9 @@ mkdir -p "$RES/bin"
 # measure private copies, so a concurrent rebuild of build/ cannot mix versions
 cp "$KILN_SRC" "$RES/bin/kiln"
 cp "$KILN_INIT_SRC" "$RES/bin/kiln-init"
+cp "$KILN_SHIM_SRC" "$RES/bin/kiln-shim"
 KILN=$RES/bin/kiln
-export KILN_INIT=$RES/bin/kiln-init
+export KILN_INIT=$RES/bin/kiln-init KILN_SHIM=$RES/bin/kiln-shim
 RAW=$RES/raw.jsonl
 META=$RES/meta.tsv
 : > "$RAW"
