@@ -18,7 +18,12 @@ static const struct api_action actions[] = {
     {"DescribeAvailabilityZones", api_describe_availability_zones, API_READ},
     {"DescribeImages", api_describe_images, API_READ},
     {"DescribeInstanceTypes", api_describe_instance_types, API_READ},
+    {"DescribeInstances", api_describe_instances, API_READ},
     {"DescribeRegions", api_describe_regions, API_READ},
+    {"RunInstances", api_run_instances, API_MUTATING},
+    {"StartInstances", api_start_instances, API_MUTATING},
+    {"StopInstances", api_stop_instances, API_MUTATING},
+    {"TerminateInstances", api_terminate_instances, API_MUTATING},
 };
 
 struct api_server {

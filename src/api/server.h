@@ -54,6 +54,11 @@ int api_call_filter_match(const struct api_filters *f, api_filter_test_fn test, 
 /* The handlers (one file per resource). */
 int api_describe_regions(struct api_call *c, struct api_error *e);
 int api_describe_images(struct api_call *c, struct api_error *e);
+int api_run_instances(struct api_call *c, struct api_error *e);
+int api_describe_instances(struct api_call *c, struct api_error *e);
+int api_start_instances(struct api_call *c, struct api_error *e);
+int api_stop_instances(struct api_call *c, struct api_error *e);
+int api_terminate_instances(struct api_call *c, struct api_error *e);
 int api_describe_availability_zones(struct api_call *c, struct api_error *e);
 int api_describe_instance_types(struct api_call *c, struct api_error *e);
 

@@ -7,9 +7,11 @@
 
 #include "api/server.h"
 #include "cli.h"
+#include "net/net.h"
 #include "util/cleanup.h"
 #include "util/banned.h"
 
+#define VPC_CIDR "172.31.0.0/16"
 #define USAGE_SERVE "kiln serve [--data DIR] [--listen 127.0.0.1:8773]"
 
 int cmd_serve(int argc, char **argv)
@@ -43,6 +45,18 @@ int cmd_serve(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (cloud_open(cli_data_dir(data), &cloud, &err) < 0)
 		return cli_fail(err);
+	{
+		_cleanup_free_ char *shim = cli_shim_path();
+		_cleanup_free_ char *init = cli_init_path();
+		/* The host first (the VPC range routed nowhere before any instance exists), then
+		 * whatever was in flight when the daemon last stopped. */
+		if (net_route_unreachable(VPC_CIDR, true, &err) < 0 || net_forwarding_enable(&err) < 0 ||
+		    net_nat_set(VPC_CIDR, true, &err) < 0 || cloud_attach_runtime(cloud, shim, init, &err) < 0 ||
+		    cloud_reconcile(cloud, &err) < 0) {
+			cloud_close(cloud);
+			return cli_fail(err);
+		}
+	}
 	if (api_server_start(cloud, listen, &srv, &err) < 0) {
 		cloud_close(cloud);
 		return cli_fail(err);

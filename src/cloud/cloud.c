@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "runtime/runtime.h"
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
@@ -357,6 +358,7 @@ void cloud_close(struct cloud *c)
 {
 	if (!c)
 		return;
+	runtime_close(c->rt);
 	db_close(c->db);
 	free(c->data_dir);
 	free(c);

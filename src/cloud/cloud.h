@@ -19,9 +19,12 @@
 #define CLOUD_PROVIDER_ACCOUNT_ID "100000000001"
 #define PROVIDER_ALIAS "amazon"
 
+struct runtime;
+
 struct cloud {
 	char *data_dir;
 	struct db *db;
+	struct runtime *rt; /* for instances; see cloud_attach_runtime */
 };
 
 struct zone {
@@ -106,5 +109,59 @@ int cloud_images_visible(struct cloud *c, const char *account, const char *regio
 /* One image, if account may see it; KERR_NOT_FOUND otherwise. */
 int cloud_image_get(struct cloud *c, const char *account, const char *region, const char *id, struct image *out,
 		    struct kerr **err);
+
+/* Instances. */
+struct instance {
+	char id[ID_MAX];
+	char region[32];
+	char zone[32];
+	char owner[ACCOUNT_ID_LEN + 1];
+	char image[ID_MAX];
+	char type[32];
+	char state[16];
+	char state_reason[1100];
+	char private_ip[16];
+	char reservation[ID_MAX];
+	int launch_index;
+	int64_t launch_ms;
+	char root_volume[ID_MAX];
+	uint64_t root_size_gib;
+	bool delete_on_termination;
+	char key_name[256];
+};
+
+struct run_request {
+	const char *region;
+	const char *image;
+	const char *type;
+	const char *zone; /* NULL: the region's first */
+	int min_count, max_count;
+	const char *key_name;
+	const uint8_t *user_data; /* decoded */
+	size_t user_data_len;
+	uint64_t root_size_gib; /* 0: the image's */
+};
+
+struct state_change {
+	char id[ID_MAX];
+	char previous[16];
+	char current[16];
+};
+
+/* EC2's numeric state codes (pending 0, running 16, ...). */
+int cloud_instance_state_code(const char *state);
+/* Instances need the runtime: kiln-shim and kiln-init, and DIR/run for their state. */
+int cloud_attach_runtime(struct cloud *c, const char *shim_path, const char *init_path, struct kerr **err);
+/* Record the instances as pending and start booting them; *out lists them. */
+int cloud_run_instances(struct cloud *c, const char *owner, const struct run_request *req, struct instance **out,
+			size_t *n, struct kerr **err);
+/* The caller's instances in region (terminated ones for an hour), oldest first. */
+int cloud_instances_list(struct cloud *c, const char *owner, const char *region, struct instance **out,
+			 size_t *n, struct kerr **err);
+/* action: "start", "stop" or "terminate"; all ids are checked before any changes. */
+int cloud_instances_change(struct cloud *c, const char *owner, const char *region, const char *action,
+			   const char **ids, size_t n, bool force, struct state_change **out, struct kerr **err);
+/* After a (re)start of the daemon: finish every change that was in flight. */
+int cloud_reconcile(struct cloud *c, struct kerr **err);
 
 #endif

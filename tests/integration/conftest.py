@@ -10,6 +10,8 @@ import tempfile
 
 import pytest
 
+AWS = "/usr/bin/aws"
+
 KILN = os.environ.get("KILN_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "kiln")
 CHUNK = 128 * 1024
@@ -144,3 +146,42 @@ def read_pack_footer(path):
         off, clen, ulen, flags = struct.unpack_from("<QIII", data, p + 32)
         entries.append({"hash": h, "off": off, "clen": clen, "ulen": ulen, "flags": flags})
     return entries
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`kiln serve` on a free loopback port over a new data directory (public images included),
+    with a second account "other" (222233334444)."""
+    data = tmp_path_factory.mktemp("api") / "data"
+    kiln("init", "--data", data)
+    kiln("account", "create", "other", "--account-id", "222233334444", "--access-key",
+         "AKIAOTHEROTHEROTHER1", "--secret-key", "other-secret-other-secret", "--data", data)
+    proc = subprocess.Popen([KILN, "serve", "--data", str(data), "--listen", "127.0.0.1:0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    assert "serving" in line, proc.stderr.read()
+    port = int(line.split()[-1])
+    yield {"url": f"http://127.0.0.1:{port}", "data": str(data)}
+    proc.terminate()
+    assert proc.wait(timeout=30) == 0
+    kiln("down", "--data", data)
+
+
+def client(server, region="us-east-1", key=None, secret=None, retries=0):
+    import configparser
+    import boto3
+    from botocore.config import Config
+    cred = configparser.ConfigParser()
+    cred.read(os.path.join(server["data"], "credentials"))
+    return boto3.client(
+        "ec2", region_name=region, endpoint_url=server["url"],
+        aws_access_key_id=key or cred["default"]["aws_access_key_id"],
+        aws_secret_access_key=secret or cred["default"]["aws_secret_access_key"],
+        config=Config(retries={"max_attempts": retries + 1, "mode": "standard"}))
+
+
+def error_of(call):
+    import botocore
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        call()
+    return e.value.response["Error"]["Code"], e.value.response["ResponseMetadata"]["HTTPStatusCode"]

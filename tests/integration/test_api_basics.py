@@ -6,48 +6,9 @@ import os
 import subprocess
 import urllib.request
 
-import boto3
-import botocore
 import pytest
-from botocore.config import Config
 
-from conftest import KILN, kiln
-
-AWS = "/usr/bin/aws"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    data = tmp_path_factory.mktemp("api") / "data"
-    kiln("init", "--data", data)
-    kiln("account", "create", "other", "--account-id", "222233334444", "--access-key",
-         "AKIAOTHEROTHEROTHER1", "--secret-key", "other-secret-other-secret", "--data", data)
-    proc = subprocess.Popen([KILN, "serve", "--data", str(data), "--listen", "127.0.0.1:0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()
-    assert "serving" in line, proc.stderr.read()
-    port = int(line.split()[-1])
-    yield {"url": f"http://127.0.0.1:{port}", "data": str(data)}
-    proc.terminate()
-    assert proc.wait(timeout=10) == 0
-    kiln("down", "--data", data)
-
-
-def client(server, region="us-east-1", key=None, secret=None, retries=0):
-    import configparser
-    cred = configparser.ConfigParser()
-    cred.read(os.path.join(server["data"], "credentials"))
-    return boto3.client(
-        "ec2", region_name=region, endpoint_url=server["url"],
-        aws_access_key_id=key or cred["default"]["aws_access_key_id"],
-        aws_secret_access_key=secret or cred["default"]["aws_secret_access_key"],
-        config=Config(retries={"max_attempts": retries + 1, "mode": "standard"}))
-
-
-def error_of(call):
-    with pytest.raises(botocore.exceptions.ClientError) as e:
-        call()
-    return e.value.response["Error"]["Code"], e.value.response["ResponseMetadata"]["HTTPStatusCode"]
+from conftest import AWS, client, error_of, kiln
 
 
 def test_regions_and_zones(server):

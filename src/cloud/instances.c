@@ -1,0 +1,553 @@
+/* Instances: RunInstances, their states and transitions, backed by the real runtime. The API
+ * call records the change and returns; a worker thread acts (clone, boot, stop, terminate) and
+ * records the end state, which is how EC2's pending/stopping/shutting-down states arise. */
+#include "cloud.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "net/net.h"
+#include "pool/pool.h"
+#include "runtime/runtime.h"
+#include "store/store.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include "util/str.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+#define GIB ((uint64_t)1 << 30)
+#define INSTANCE_STOP_TIMEOUT 10
+
+static const char *const state_codes[][2] = {
+	{"pending", "0"}, {"running", "16"}, {"shutting-down", "32"}, {"terminated", "48"},
+	{"stopping", "64"}, {"stopped", "80"},
+};
+
+int cloud_instance_state_code(const char *state)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(state_codes); i++)
+		if (!strcmp(state_codes[i][0], state))
+			return (int)strtol(state_codes[i][1], NULL, 10);
+	return 0;
+}
+
+int cloud_attach_runtime(struct cloud *c, const char *shim_path, const char *init_path, struct kerr **err)
+{
+	_cleanup_free_ char *run = xasprintf("%s/run", c->data_dir);
+
+	return runtime_open(run, shim_path, init_path, &c->rt, err);
+}
+
+static void instance_from_row(sqlite3_stmt *st, struct instance *in)
+{
+	memset(in, 0, sizeof(*in));
+	str_copy(in->id, db_text(st, 0), sizeof(in->id));
+	str_copy(in->region, db_text(st, 1), sizeof(in->region));
+	str_copy(in->zone, db_text(st, 2), sizeof(in->zone));
+	str_copy(in->owner, db_text(st, 3), sizeof(in->owner));
+	str_copy(in->image, db_text(st, 4), sizeof(in->image));
+	str_copy(in->type, db_text(st, 5), sizeof(in->type));
+	str_copy(in->state, db_text(st, 6), sizeof(in->state));
+	str_copy(in->state_reason, db_text(st, 7), sizeof(in->state_reason));
+	str_copy(in->private_ip, db_text(st, 8), sizeof(in->private_ip));
+	str_copy(in->reservation, db_text(st, 9), sizeof(in->reservation));
+	in->launch_index = sqlite3_column_int(st, 10);
+	in->launch_ms = sqlite3_column_int64(st, 11);
+	str_copy(in->root_volume, db_text(st, 12), sizeof(in->root_volume));
+	in->root_size_gib = (uint64_t)sqlite3_column_int64(st, 13);
+	in->delete_on_termination = sqlite3_column_int(st, 14) != 0;
+	str_copy(in->key_name, db_text(st, 15), sizeof(in->key_name));
+}
+
+#define INSTANCE_COLUMNS                                                                          \
+	"id, region, zone, owner, image, type, state, state_reason, private_ip, reservation, "       \
+	"launch_index, launch_ms, root_volume, root_size, delete_on_termination, COALESCE(key_name, '') " \
+	"FROM instances "
+
+/* Terminated instances stay visible for an hour, as in EC2. */
+#define TERMINATED_VISIBLE_MS (3600 * 1000)
+
+int cloud_instances_list(struct cloud *c, const char *owner, const char *region, struct instance **out,
+			 size_t *n, struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	struct instance *v = NULL;
+	size_t count = 0;
+	int r;
+
+	if (db_prepare(c->db, "SELECT " INSTANCE_COLUMNS "WHERE owner = ? AND region = ? AND "
+			      "(ended_ms IS NULL OR ended_ms > ?) ORDER BY launch_ms, reservation, launch_index",
+		       &st, err) < 0)
+		return -1;
+	db_bind_text(st, 1, owner);
+	db_bind_text(st, 2, region);
+	sqlite3_bind_int64(st, 3, cloud_now_ms() - TERMINATED_VISIBLE_MS);
+	while ((r = db_step_row(c->db, st, err)) == 1) {
+		v = xreallocarray(v, count + 1, sizeof(*v));
+		instance_from_row(st, &v[count++]);
+	}
+	if (r < 0) {
+		free(v);
+		return -1;
+	}
+	*out = v;
+	*n = count;
+	return 0;
+}
+
+static int instance_get(struct cloud *c, const char *id, struct instance *in, struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r;
+
+	if (db_prepare(c->db, "SELECT " INSTANCE_COLUMNS "WHERE id = ?", &st, err) < 0)
+		return -1;
+	db_bind_text(st, 1, id);
+	r = db_step_row(c->db, st, err);
+	if (r < 0)
+		return -1;
+	if (r == 0)
+		return kerr_set(err, KERR_NOT_FOUND, "The instance ID '%s' does not exist", id);
+	instance_from_row(st, in);
+	return 0;
+}
+
+static int set_state(struct cloud *c, const char *id, const char *state, const char *reason, bool ended,
+		     struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+	if (db_prepare(c->db, "UPDATE instances SET state = ?, state_reason = ?, "
+			      "ended_ms = CASE WHEN ? THEN ? ELSE ended_ms END WHERE id = ?", &st, err) < 0)
+		return -1;
+	db_bind_text(st, 1, state);
+	db_bind_text(st, 2, reason ? reason : "");
+	sqlite3_bind_int(st, 3, ended);
+	sqlite3_bind_int64(st, 4, cloud_now_ms());
+	db_bind_text(st, 5, id);
+	return db_step_done(c->db, st, err);
+}
+
+static int find_zone(struct cloud *c, const char *region, const char *want, struct zone *out, struct kerr **err)
+{
+	struct topology t;
+	int r = -1;
+
+	if (cloud_regions(c, &t, err) < 0)
+		return -1;
+	for (size_t i = 0; i < t.nzones && r < 0; i++) {
+		if (strcmp(t.zones[i].region, region) || (want && strcmp(t.zones[i].name, want)))
+			continue;
+		*out = t.zones[i];
+		r = 0;
+	}
+	topology_release(&t);
+	if (r < 0)
+		return kerr_set(err, KERR_INVALID, "Invalid availability zone: [%s]", want ? want : "");
+	return 0;
+}
+
+/* The lowest free address of the zone's subnet, from .4 (EC2 keeps .0 to .3; .1 is ours). */
+static int allocate_address(struct cloud *c, const struct zone *z, char *out, size_t size, struct kerr **err)
+{
+	struct net_prefix p;
+	uint32_t base, count;
+
+	if (net_prefix_parse(z->subnet, &p, err) < 0)
+		return -1;
+	base = ntohl(p.addr.s_addr);
+	count = p.len >= 32 ? 1 : (1u << (32 - p.len));
+	for (uint32_t host = 4; host + 1 < count; host++) {
+		_cleanup_stmt_ sqlite3_stmt *st = NULL;
+		struct in_addr a = {.s_addr = htonl(base + host)};
+		char ip[INET_ADDRSTRLEN];
+		int r;
+
+		inet_ntop(AF_INET, &a, ip, sizeof(ip));
+		if (db_prepare(c->db, "SELECT 1 FROM instances WHERE zone = ? AND private_ip = ? AND state != 'terminated'",
+			       &st, err) < 0)
+			return -1;
+		db_bind_text(st, 1, z->name);
+		db_bind_text(st, 2, ip);
+		r = db_step_row(c->db, st, err);
+		if (r < 0)
+			return -1;
+		if (r == 0) {
+			str_copy(out, ip, size);
+			return 0;
+		}
+	}
+	return kerr_set(err, KERR_LIMIT, "no free address in subnet %s of %s", z->subnet, z->name);
+}
+
+/* One lock per stripe of instance ids: a job holds its instance's for its whole length, so a
+ * terminate waits for the launch it interrupts. */
+#define JOB_STRIPES 64
+static pthread_mutex_t job_locks[JOB_STRIPES] = {[0 ... JOB_STRIPES - 1] = PTHREAD_MUTEX_INITIALIZER};
+
+static pthread_mutex_t *job_lock(const char *id)
+{
+	unsigned h = 5381;
+
+	for (const char *p = id; *p; p++)
+		h = h * 33 + (unsigned char)*p;
+	return &job_locks[h % JOB_STRIPES];
+}
+
+enum job_kind { JOB_LAUNCH, JOB_START, JOB_STOP, JOB_TERMINATE };
+
+struct job {
+	struct cloud *c;
+	char id[ID_MAX];
+	enum job_kind kind;
+	bool force;
+};
+
+static char *user_data_path(const struct cloud *c, const char *id)
+{
+	return xasprintf("%s/user-data/%s", c->data_dir, id);
+}
+
+static void hostname_of(const char *region, const char *ip, char *out, size_t size)
+{
+	char dashed[INET_ADDRSTRLEN];
+
+	str_copy(dashed, ip, sizeof(dashed));
+	for (char *p = dashed; *p; p++)
+		if (*p == '.')
+			*p = '-';
+	if (!strcmp(region, "us-east-1"))
+		snprintf(out, size, "ip-%s.ec2.internal", dashed);
+	else
+		snprintf(out, size, "ip-%s.%s.compute.internal", dashed, region);
+}
+
+/* Make the root volume (a reflink clone of the zone's base of the image) and boot it. */
+static int do_launch(struct cloud *c, const struct instance *in, struct kerr **err)
+{
+	_cleanup_free_ char *pool_dir = cloud_zone_pool_dir(c, in->region, in->zone);
+	_cleanup_free_ char *vol_name = xasprintf("%s.img", in->root_volume);
+	_cleanup_free_ char *base = NULL, *base_path = NULL, *ud = user_data_path(c, in->id);
+	struct instance_spec spec = {.stop_timeout = INSTANCE_STOP_TIMEOUT};
+	struct instance_status st;
+	struct pool *p = NULL;
+	struct image im;
+	struct zone z;
+	struct net_prefix net;
+	int r = -1;
+
+	if (c->rt->ops->status(c->rt, in->id, &st, NULL) == 0 && st.state == RUN_RUNNING)
+		return 0; /* resumed after a restart: it booted already */
+	if (cloud_image_get(c, in->owner, in->region, in->image, &im, err) < 0 ||
+	    find_zone(c, in->region, in->zone, &z, err) < 0 || net_prefix_parse(z.subnet, &net, err) < 0)
+		return -1;
+	if (pool_open(pool_dir, NULL, &p, err) < 0)
+		return -1;
+	base = cloud_base_name(im.root_snapshot);
+	base_path = pool_path(p, base);
+	if (!pool_exists(p, base)) {
+		/* First launch of this image in this zone: restore its base once from the store. */
+		_cleanup_free_ char *store_dir = cloud_store_dir(c, in->region);
+		struct store *s;
+		if (store_open(store_dir, false, &s, err) < 0)
+			goto out;
+		r = store_restore(s, im.root_snapshot, base_path, NULL, err);
+		store_close(s);
+		if (r < 0)
+			goto out;
+		r = -1;
+	}
+	if (!pool_exists(p, vol_name) && pool_clone(p, base_path, vol_name, err) < 0)
+		goto out;
+	if (in->root_size_gib > im.root_size_gib && pool_grow(p, vol_name, in->root_size_gib * GIB, err) < 0)
+		goto out;
+	{
+		struct in_addr gw = {.s_addr = htonl(ntohl(net.addr.s_addr) + 1)};
+		_cleanup_free_ char *vol_path = pool_path(p, vol_name);
+		str_copy(spec.id, in->id, sizeof(spec.id));
+		str_copy(spec.image_id, in->image, sizeof(spec.image_id));
+		str_copy(spec.region, in->region, sizeof(spec.region));
+		str_copy(spec.zone, in->zone, sizeof(spec.zone));
+		str_copy(spec.type, in->type, sizeof(spec.type));
+		hostname_of(in->region, in->private_ip, spec.hostname, sizeof(spec.hostname));
+		str_copy(spec.root_volume, vol_path, sizeof(spec.root_volume));
+		str_copy(spec.bridge, z.bridge, sizeof(spec.bridge));
+		snprintf(spec.address, sizeof(spec.address), "%s/%u", in->private_ip, net.len);
+		inet_ntop(AF_INET, &gw, spec.gateway, sizeof(spec.gateway));
+		if (access(ud, R_OK) == 0)
+			str_copy(spec.user_data, ud, sizeof(spec.user_data));
+	}
+	r = c->rt->ops->start(c->rt, &spec, err);
+out:
+	pool_close(p);
+	return r;
+}
+
+static int do_terminate(struct cloud *c, const struct instance *in, struct kerr **err)
+{
+	_cleanup_free_ char *pool_dir = cloud_zone_pool_dir(c, in->region, in->zone);
+	_cleanup_free_ char *vol_name = xasprintf("%s.img", in->root_volume);
+	_cleanup_free_ char *ud = user_data_path(c, in->id);
+	_cleanup_kerr_ struct kerr *why = NULL;
+	struct pool *p = NULL;
+	int r;
+
+	if (c->rt->ops->stop(c->rt, in->id, false, INSTANCE_STOP_TIMEOUT, err) < 0)
+		return -1;
+	if (runtime_remove(c->rt, in->id, &why) < 0 && why->kind != KERR_NOT_FOUND)
+		return kerr_pass(err, steal_ptr(why));
+	unlink(ud);
+	if (!in->delete_on_termination)
+		return 0;
+	if (pool_open(pool_dir, NULL, &p, err) < 0)
+		return -1;
+	r = pool_remove(p, vol_name, err);
+	pool_close(p);
+	return r;
+}
+
+static void *job_run(void *arg)
+{
+	struct job *j = arg;
+	_cleanup_kerr_ struct kerr *err = NULL;
+	pthread_mutex_t *lock = job_lock(j->id);
+	struct instance in;
+
+	pthread_mutex_lock(lock);
+	if (instance_get(j->c, j->id, &in, &err) == 0) {
+		switch (j->kind) {
+		case JOB_LAUNCH:
+		case JOB_START:
+			if (do_launch(j->c, &in, &err) == 0) {
+				set_state(j->c, in.id, "running", NULL, false, NULL);
+			} else if (j->kind == JOB_START) {
+				set_state(j->c, in.id, "stopped", err->msg, false, NULL);
+			} else {
+				/* A launch that cannot boot ends terminated, as in EC2, and leaves nothing. */
+				char reason[1100];
+				snprintf(reason, sizeof(reason), "Server.InternalError: %s", err->msg);
+				do_terminate(j->c, &in, NULL);
+				set_state(j->c, in.id, "terminated", reason, true, NULL);
+			}
+			break;
+		case JOB_STOP:
+			if (j->c->rt->ops->stop(j->c->rt, in.id, j->force, INSTANCE_STOP_TIMEOUT, &err) == 0)
+				set_state(j->c, in.id, "stopped", "Client.UserInitiatedShutdown: User initiated shutdown",
+					  false, NULL);
+			break;
+		case JOB_TERMINATE:
+			if (do_terminate(j->c, &in, &err) == 0)
+				set_state(j->c, in.id, "terminated", "Client.UserInitiatedShutdown: User initiated shutdown",
+					  true, NULL);
+			break;
+		}
+	}
+	pthread_mutex_unlock(lock);
+	free(j);
+	return NULL;
+}
+
+static int submit(struct cloud *c, const char *id, enum job_kind kind, bool force, struct kerr **err)
+{
+	struct job *j = xcalloc(1, sizeof(*j));
+	pthread_attr_t attr;
+	pthread_t tid;
+	int r;
+
+	j->c = c;
+	j->kind = kind;
+	j->force = force;
+	str_copy(j->id, id, sizeof(j->id));
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	r = pthread_create(&tid, &attr, job_run, j);
+	pthread_attr_destroy(&attr);
+	if (r != 0) {
+		free(j);
+		return kerr_errno(err, r, "cannot start the work for '%s'", id);
+	}
+	return 0;
+}
+
+int cloud_run_instances(struct cloud *c, const char *owner, const struct run_request *req, struct instance **out,
+			size_t *n, struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *ins = NULL;
+	struct instance *v = NULL;
+	struct image im;
+	struct zone z;
+	char reservation[ID_MAX];
+	int64_t now = cloud_now_ms();
+
+	if (!instance_type_find(req->type))
+		return kerr_set(err, KERR_INVALID, "The instance type '%s' does not exist", req->type);
+	if (req->min_count < 1 || req->max_count < req->min_count || req->max_count > 20)
+		return kerr_set(err, KERR_INVALID, "MinCount and MaxCount must be 1 to 20, MinCount at most MaxCount");
+	if (cloud_image_get(c, owner, req->region, req->image, &im, err) < 0)
+		return -1;
+	if (strcmp(im.state, "available"))
+		return kerr_set(err, KERR_CONFLICT, "Image '%s' is %s, not available", im.id, im.state);
+	if (req->root_size_gib && req->root_size_gib < im.root_size_gib)
+		return kerr_set(err, KERR_INVALID, "Volume of %llu GiB is smaller than snapshot '%s' (%llu GiB)",
+				(unsigned long long)req->root_size_gib, im.root_snapshot,
+				(unsigned long long)im.root_size_gib);
+	if (find_zone(c, req->region, req->zone, &z, err) < 0)
+		return -1;
+	id_new("r", reservation);
+	if (db_begin(c->db, err) < 0)
+		return -1;
+	if (db_prepare(c->db, "INSERT INTO instances (id, region, zone, owner, image, type, state, private_ip, "
+			      "reservation, launch_index, launch_ms, key_name, root_volume, root_size, "
+			      "delete_on_termination) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, 1)",
+		       &ins, err) < 0)
+		goto on_error;
+	v = xcalloc((size_t)req->max_count, sizeof(*v));
+	for (int i = 0; i < req->max_count; i++) {
+		struct instance *in = &v[i];
+		str_copy(in->region, req->region, sizeof(in->region));
+		str_copy(in->zone, z.name, sizeof(in->zone));
+		str_copy(in->owner, owner, sizeof(in->owner));
+		str_copy(in->image, im.id, sizeof(in->image));
+		str_copy(in->type, req->type, sizeof(in->type));
+		str_copy(in->state, "pending", sizeof(in->state));
+		str_copy(in->reservation, reservation, sizeof(in->reservation));
+		str_copy(in->key_name, req->key_name ? req->key_name : "", sizeof(in->key_name));
+		in->launch_index = i;
+		in->launch_ms = now;
+		in->root_size_gib = req->root_size_gib ? req->root_size_gib : im.root_size_gib;
+		in->delete_on_termination = true;
+		id_new("i", in->id);
+		id_new("vol", in->root_volume);
+		if (allocate_address(c, &z, in->private_ip, sizeof(in->private_ip), err) < 0) {
+			if (i >= req->min_count)
+				break; /* EC2 launches as many as fit between MinCount and MaxCount */
+			goto on_error;
+		}
+		sqlite3_reset(ins);
+		db_bind_text(ins, 1, in->id);
+		db_bind_text(ins, 2, in->region);
+		db_bind_text(ins, 3, in->zone);
+		db_bind_text(ins, 4, owner);
+		db_bind_text(ins, 5, in->image);
+		db_bind_text(ins, 6, in->type);
+		db_bind_text(ins, 7, in->private_ip);
+		db_bind_text(ins, 8, reservation);
+		sqlite3_bind_int(ins, 9, i);
+		sqlite3_bind_int64(ins, 10, now);
+		db_bind_text(ins, 11, req->key_name);
+		db_bind_text(ins, 12, in->root_volume);
+		sqlite3_bind_int64(ins, 13, (sqlite3_int64)in->root_size_gib);
+		if (db_step_done(c->db, ins, err) < 0)
+			goto on_error;
+		*n = (size_t)i + 1;
+	}
+	if (db_commit(c->db, err) < 0)
+		goto on_error;
+	for (size_t i = 0; i < *n; i++) {
+		if (req->user_data && req->user_data_len) {
+			_cleanup_free_ char *dir = xasprintf("%s/user-data", c->data_dir);
+			_cleanup_close_ int dfd = -1;
+			if (fs_mkdir_p(dir, 0700, NULL) == 0 && (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0)
+				fs_write_atomic(dfd, v[i].id, req->user_data, req->user_data_len, "user-data", NULL);
+		}
+		submit(c, v[i].id, JOB_LAUNCH, false, NULL);
+	}
+	*out = v;
+	return 0;
+
+on_error:
+	db_rollback(c->db);
+	free(v);
+	*n = 0;
+	return -1;
+}
+
+/* States from which each change may start, as EC2 allows them. */
+static bool allowed(enum job_kind kind, const char *state)
+{
+	switch (kind) {
+	case JOB_START:
+		return !strcmp(state, "stopped") || !strcmp(state, "pending") || !strcmp(state, "running");
+	case JOB_STOP:
+		return !strcmp(state, "running") || !strcmp(state, "stopping") || !strcmp(state, "stopped");
+	case JOB_TERMINATE:
+		return true;
+	case JOB_LAUNCH:
+		break;
+	}
+	return false;
+}
+
+int cloud_instances_change(struct cloud *c, const char *owner, const char *region, const char *action,
+			   const char **ids, size_t n, bool force, struct state_change **out, struct kerr **err)
+{
+	enum job_kind kind = !strcmp(action, "start") ? JOB_START : !strcmp(action, "stop") ? JOB_STOP : JOB_TERMINATE;
+	const char *next = kind == JOB_START ? "pending" : kind == JOB_STOP ? "stopping" : "shutting-down";
+	struct state_change *v = xcalloc(n ? n : 1, sizeof(*v));
+	struct instance *in = xcalloc(n ? n : 1, sizeof(*in));
+	int r = -1;
+
+	/* All or nothing: every id must exist, be the caller's and be in a state that allows it. */
+	for (size_t i = 0; i < n; i++) {
+		if (instance_get(c, ids[i], &in[i], err) < 0 || strcmp(in[i].owner, owner) || strcmp(in[i].region, region)) {
+			kerr_set(err, KERR_NOT_FOUND, "The instance ID '%s' does not exist", ids[i]);
+			goto out;
+		}
+		if (!allowed(kind, in[i].state)) {
+			kerr_set(err, KERR_CONFLICT, "The instance '%s' is not in a state from which it can be %s",
+				 ids[i], kind == JOB_START ? "started" : "stopped");
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *now = in[i].state;
+		bool settled = (kind == JOB_START && (!strcmp(now, "running") || !strcmp(now, "pending"))) ||
+			       (kind == JOB_STOP && (!strcmp(now, "stopped") || !strcmp(now, "stopping"))) ||
+			       (kind == JOB_TERMINATE && !strcmp(now, "terminated"));
+		str_copy(v[i].id, ids[i], sizeof(v[i].id));
+		str_copy(v[i].previous, now, sizeof(v[i].previous));
+		str_copy(v[i].current, settled ? now : next, sizeof(v[i].current));
+		if (settled && !(kind == JOB_STOP && force))
+			continue;
+		if (set_state(c, ids[i], next, NULL, false, err) < 0 || submit(c, ids[i], kind, force, err) < 0)
+			goto out;
+	}
+	*out = v;
+	v = NULL;
+	r = 0;
+out:
+	free(v);
+	free(in);
+	return r;
+}
+
+int cloud_reconcile(struct cloud *c, struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r;
+
+	if (db_prepare(c->db, "SELECT id, state FROM instances WHERE state IN ('pending', 'stopping', "
+			      "'shutting-down', 'running')", &st, err) < 0)
+		return -1;
+	while ((r = db_step_row(c->db, st, err)) == 1) {
+		const char *id = db_text(st, 0), *state = db_text(st, 1);
+		struct instance_status rs;
+
+		if (!strcmp(state, "running")) {
+			/* After a host restart the instance is gone: say so, as a stop. */
+			if (c->rt->ops->status(c->rt, id, &rs, NULL) == 0 && rs.state != RUN_RUNNING)
+				set_state(c, id, "stopped", "Server.InternalError: the host restarted", false, NULL);
+			continue;
+		}
+		submit(c, id, !strcmp(state, "pending") ? JOB_START : !strcmp(state, "stopping") ? JOB_STOP : JOB_TERMINATE,
+		       false, NULL);
+	}
+	return r < 0 ? -1 : 0;
+}
