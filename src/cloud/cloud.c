@@ -130,8 +130,8 @@ int cloud_account_create(struct cloud *c, const char *name, const char *id, cons
 			kerr_pass(err, steal_ptr(why));
 		goto on_error;
 	}
-	if (db_commit(c->db, err) < 0)
-		goto on_error;
+	if (db_commit(c->db, err) < 0) /* it rolled back itself */
+		return -1;
 	if (out) {
 		memset(out, 0, sizeof(*out));
 		str_copy(out->id, id, sizeof(out->id));
@@ -346,6 +346,7 @@ int cloud_open(const char *data_dir, struct cloud **out, struct kerr **err)
 		return kerr_set(err, KERR_NOT_FOUND, "'%s' is not a kiln data directory (run 'kiln init')", data_dir);
 	c = xcalloc(1, sizeof(*c));
 	c->data_dir = xstrdup(data_dir);
+	pthread_mutex_init(&c->volumes_lock, NULL);
 	if (db_open(dbpath, &c->db, err) < 0) {
 		cloud_close(c);
 		return -1;
@@ -359,6 +360,7 @@ void cloud_close(struct cloud *c)
 	if (!c)
 		return;
 	runtime_close(c->rt);
+	pthread_mutex_destroy(&c->volumes_lock);
 	db_close(c->db);
 	free(c->data_dir);
 	free(c);

@@ -3,6 +3,7 @@
 #ifndef KILN_CLOUD_H
 #define KILN_CLOUD_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +26,7 @@ struct cloud {
 	char *data_dir;
 	struct db *db;
 	struct runtime *rt; /* for instances; see cloud_attach_runtime */
+	pthread_mutex_t volumes_lock; /* making pools, bases and root volumes */
 };
 
 struct zone {

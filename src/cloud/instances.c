@@ -241,6 +241,7 @@ static int do_launch(struct cloud *c, const struct instance *in, struct kerr **e
 	struct image im;
 	struct zone z;
 	struct net_prefix net;
+	bool locked = true;
 	int r = -1;
 
 	if (c->rt->ops->status(c->rt, in->id, &st, NULL) == 0 && st.state == RUN_RUNNING)
@@ -248,8 +249,14 @@ static int do_launch(struct cloud *c, const struct instance *in, struct kerr **e
 	if (cloud_image_get(c, in->owner, in->region, in->image, &im, err) < 0 ||
 	    find_zone(c, in->region, in->zone, &z, err) < 0 || net_prefix_parse(z.subnet, &net, err) < 0)
 		return -1;
-	if (pool_open(pool_dir, NULL, &p, err) < 0)
+	/* One launch at a time makes a zone's pool, an image's base in it and the root volume: the
+	 * first launches of an image in a new zone would race for all three. The clone itself is
+	 * constant time, so this costs little. */
+	pthread_mutex_lock(&c->volumes_lock);
+	if (pool_open(pool_dir, NULL, &p, err) < 0) {
+		pthread_mutex_unlock(&c->volumes_lock);
 		return -1;
+	}
 	base = cloud_base_name(im.root_snapshot);
 	base_path = pool_path(p, base);
 	if (!pool_exists(p, base)) {
@@ -268,6 +275,8 @@ static int do_launch(struct cloud *c, const struct instance *in, struct kerr **e
 		goto out;
 	if (in->root_size_gib > im.root_size_gib && pool_grow(p, vol_name, in->root_size_gib * GIB, err) < 0)
 		goto out;
+	pthread_mutex_unlock(&c->volumes_lock);
+	locked = false;
 	{
 		struct in_addr gw = {.s_addr = htonl(ntohl(net.addr.s_addr) + 1)};
 		_cleanup_free_ char *vol_path = pool_path(p, vol_name);
@@ -286,6 +295,8 @@ static int do_launch(struct cloud *c, const struct instance *in, struct kerr **e
 	}
 	r = c->rt->ops->start(c->rt, &spec, err);
 out:
+	if (locked)
+		pthread_mutex_unlock(&c->volumes_lock);
 	pool_close(p);
 	return r;
 }
@@ -386,6 +397,7 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 	char reservation[ID_MAX];
 	int64_t now = cloud_now_ms();
 
+	*n = 0;
 	if (!instance_type_find(req->type))
 		return kerr_set(err, KERR_INVALID, "The instance type '%s' does not exist", req->type);
 	if (req->min_count < 1 || req->max_count < req->min_count || req->max_count > 20)
@@ -448,8 +460,11 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 			goto on_error;
 		*n = (size_t)i + 1;
 	}
-	if (db_commit(c->db, err) < 0)
-		goto on_error;
+	if (db_commit(c->db, err) < 0) { /* it rolled back itself */
+		free(v);
+		*n = 0;
+		return -1;
+	}
 	for (size_t i = 0; i < *n; i++) {
 		if (req->user_data && req->user_data_len) {
 			_cleanup_free_ char *dir = xasprintf("%s/user-data", c->data_dir);

@@ -24,9 +24,13 @@ static int db_fail(struct db *db, const char *what, struct kerr **err)
 
 int db_exec(struct db *db, const char *sql, struct kerr **err)
 {
+	int r = 0;
+
+	pthread_mutex_lock(&db->lock);
 	if (sqlite3_exec(db->h, sql, NULL, NULL, NULL) != SQLITE_OK)
-		return db_fail(db, "cannot run a statement", err);
-	return 0;
+		r = db_fail(db, "cannot run a statement", err);
+	pthread_mutex_unlock(&db->lock);
+	return r;
 }
 
 int db_prepare(struct db *db, const char *sql, sqlite3_stmt **stmt, struct kerr **err)
@@ -38,37 +42,53 @@ int db_prepare(struct db *db, const char *sql, sqlite3_stmt **stmt, struct kerr 
 
 int db_step_done(struct db *db, sqlite3_stmt *stmt, struct kerr **err)
 {
-	int r = sqlite3_step(stmt);
+	int r;
 
+	pthread_mutex_lock(&db->lock);
+	r = sqlite3_step(stmt);
 	if (r != SQLITE_DONE && r != SQLITE_ROW)
-		return db_fail(db, "cannot write", err);
-	return 0;
+		r = db_fail(db, "cannot write", err);
+	else
+		r = 0;
+	pthread_mutex_unlock(&db->lock);
+	return r;
 }
 
 int db_step_row(struct db *db, sqlite3_stmt *stmt, struct kerr **err)
 {
-	int r = sqlite3_step(stmt);
+	int r;
 
-	if (r == SQLITE_ROW)
-		return 1;
-	if (r == SQLITE_DONE)
-		return 0;
-	return db_fail(db, "cannot read", err);
+	pthread_mutex_lock(&db->lock);
+	r = sqlite3_step(stmt);
+	r = r == SQLITE_ROW ? 1 : r == SQLITE_DONE ? 0 : db_fail(db, "cannot read", err);
+	pthread_mutex_unlock(&db->lock);
+	return r;
 }
 
 int db_begin(struct db *db, struct kerr **err)
 {
-	return db_exec(db, "BEGIN IMMEDIATE", err);
+	pthread_mutex_lock(&db->lock);
+	if (db_exec(db, "BEGIN IMMEDIATE", err) < 0) {
+		pthread_mutex_unlock(&db->lock);
+		return -1;
+	}
+	return 0; /* held until db_commit or db_rollback */
 }
 
 int db_commit(struct db *db, struct kerr **err)
 {
-	return db_exec(db, "COMMIT", err);
+	int r = db_exec(db, "COMMIT", err);
+
+	if (r < 0)
+		sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+	pthread_mutex_unlock(&db->lock);
+	return r;
 }
 
 void db_rollback(struct db *db)
 {
 	sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+	pthread_mutex_unlock(&db->lock);
 }
 
 int db_bind_text(sqlite3_stmt *stmt, int idx, const char *s)
@@ -116,6 +136,13 @@ int db_open(const char *path, struct db **out, struct kerr **err)
 	struct db *db = xcalloc(1, sizeof(*db));
 
 	db->path = xstrdup(path);
+	{
+		pthread_mutexattr_t a;
+		pthread_mutexattr_init(&a);
+		pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+		pthread_mutex_init(&db->lock, &a);
+		pthread_mutexattr_destroy(&a);
+	}
 	if (sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
 			    NULL) != SQLITE_OK) {
 		kerr_set(err, KERR_IO, "cannot open database '%s': %s", path,
@@ -140,6 +167,7 @@ void db_close(struct db *db)
 	if (!db)
 		return;
 	sqlite3_close(db->h);
+	pthread_mutex_destroy(&db->lock);
 	free(db->path);
 	free(db);
 }

@@ -3,15 +3,20 @@
 #ifndef KILN_DB_H
 #define KILN_DB_H
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "util/kerr.h"
 
+/* One connection shared by the daemon's threads. A transaction belongs to the thread that
+ * began it: the lock (recursive) is held from db_begin to db_commit/db_rollback, and every
+ * statement takes it, so no other thread's statement lands inside someone's transaction. */
 struct db {
 	sqlite3 *h;
 	char *path;
+	pthread_mutex_t lock;
 };
 
 /* Open (creating) path and bring its schema to the newest version. */
@@ -27,6 +32,7 @@ int db_step_done(struct db *db, sqlite3_stmt *stmt, struct kerr **err);
 /* 1 with a row, 0 at the end, -1 on error. */
 int db_step_row(struct db *db, sqlite3_stmt *stmt, struct kerr **err);
 int db_begin(struct db *db, struct kerr **err);
+/* A failed commit rolls back: the caller must not call db_rollback after it. */
 int db_commit(struct db *db, struct kerr **err);
 void db_rollback(struct db *db);
 /* Bind text that may be NULL (binds SQL NULL). */

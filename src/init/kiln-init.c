@@ -352,7 +352,15 @@ static void kiln_env_init(void)
 
 /* Starts argv[0] (an absolute path); returns its pid, or -1 when it could not start or a stop
  * has begun. */
+static pid_t kiln_spawn_to(char *const argv[], bool silent);
+
 static pid_t kiln_spawn(char *const argv[])
+{
+	return kiln_spawn_to(argv, false);
+}
+
+/* silent: stdout to /dev/null (stderr stays on the console, for errors). */
+static pid_t kiln_spawn_to(char *const argv[], bool silent)
 {
 	pid_t pid;
 
@@ -365,6 +373,13 @@ static pid_t kiln_spawn(char *const argv[])
 	}
 	if (pid == 0) {
 		kiln_child_setup();
+		if (silent) {
+			int null = open("/dev/null", O_WRONLY);
+			if (null >= 0 && null != STDOUT_FILENO) {
+				dup2(null, STDOUT_FILENO);
+				close(null);
+			}
+		}
 		execve(argv[0], argv, kiln_child_env);
 		kiln_log("cannot run '%s': %s", argv[0], strerror(errno));
 		_exit(127);
@@ -601,7 +616,8 @@ static void kiln_start_ssh(void)
 						 "/etc/ssh/ssh_host_ed25519_key", NULL});
 			if (st > 0)
 				kiln_report("ssh-keygen -t ed25519", st);
-			kiln_keygen_pid = kiln_spawn((char *[]){keygen, "-A", NULL});
+			/* Silent: its progress line would split the user data's lines on the console. */
+			kiln_keygen_pid = kiln_spawn_to((char *[]){keygen, "-A", NULL}, true);
 		}
 		if (kiln_mkdir_p("/run/sshd", 0755) < 0)
 			kiln_log("cannot create '/run/sshd': %s", strerror(errno));

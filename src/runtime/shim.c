@@ -127,6 +127,19 @@ static int shim_cgroup_and_network(struct shim *s, pid_t pid, struct kerr **err)
 	return r;
 }
 
+/* The child fails before the go when its root volume is unusable; what it said about that
+ * explains more than what its death did to the shim, so it replaces err. */
+static void child_reason(int sock, struct kerr **err)
+{
+	char msg[1024];
+	ssize_t n = recv(sock, msg, sizeof(msg) - 1, MSG_DONTWAIT);
+
+	if (n > 0) {
+		msg[n] = '\0';
+		kerr_set(err, KERR_INVALID, "%s", msg);
+	}
+}
+
 static pid_t clone_container(void)
 {
 	return (pid_t)syscall(SYS_clone, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | SIGCHLD,
@@ -205,16 +218,13 @@ int runtime_shim_main(const char *dir, const char *init_path, int ready_fd)
 	 * and its network exists. The cgroup move (slow on v1) runs beside the network setup. */
 	if (shim_cgroup_and_network(&s, pid, &err) < 0) {
 		kill(pid, SIGKILL);
-		/* A failed boot inside the child says more than what it did to us. */
-		if ((n = recv(sv[0], msg, sizeof(msg) - 1, MSG_DONTWAIT)) > 0) {
-			msg[n] = '\0';
-			kerr_set(&err, KERR_INVALID, "%s", msg);
-		}
+		child_reason(sv[0], &err);
 		goto boot_wait;
 	}
 	if (send(sv[0], "go", 2, MSG_NOSIGNAL) != 2) {
 		kerr_errno(&err, errno, "cannot start the instance");
 		kill(pid, SIGKILL);
+		child_reason(sv[0], &err);
 		goto boot_wait;
 	}
 	/* Sync point 2: end of file means PID 1 was exec'd; a message is the reason it was not. */

@@ -103,3 +103,24 @@ def test_instance_errors_and_isolation(server):
     ec2.terminate_instances(InstanceIds=[iid])
     wait(ec2, "instance_terminated", iid)
     assert error_of(lambda: ec2.stop_instances(InstanceIds=[iid])) == ("IncorrectInstanceState", 400)
+
+
+def test_concurrent_launches_get_distinct_addresses(server):
+    import concurrent.futures
+    ec2 = client(server)
+    ami = busybox(ec2)
+
+    def launch(_):
+        return client(server).run_instances(ImageId=ami, MinCount=1, MaxCount=2,
+                                            Placement={"AvailabilityZone": "us-east-1c"})["Instances"]
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        launched = [i for batch in pool.map(launch, range(6)) for i in batch]
+    ids = [i["InstanceId"] for i in launched]
+    ips = [i["PrivateIpAddress"] for i in launched]
+    assert len(ids) == 12 and len(set(ips)) == 12
+    for iid in ids:
+        wait(ec2, "instance_running", iid)
+    ec2.terminate_instances(InstanceIds=ids)
+    for iid in ids:
+        wait(ec2, "instance_terminated", iid)
