@@ -104,6 +104,7 @@ int api_describe_images(struct api_call *c, struct api_error *e)
 	_cleanup_free_ struct image *v = NULL;
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct api_filters filters = {0};
+	const char *missing;
 	size_t nids = api_node_strings(&c->root, "ImageId", &ids);
 	size_t nowners = api_node_strings(&c->root, "Owner", &owners);
 	size_t n;
@@ -121,23 +122,15 @@ int api_describe_images(struct api_call *c, struct api_error *e)
 		goto out;
 	}
 	/* Every id asked for must be visible, as EC2 answers. */
-	for (size_t i = 0; i < nids; i++) {
-		bool found = false;
-		for (size_t k = 0; k < n && !found; k++)
-			found = !strcmp(v[k].id, ids[i]);
-		if (!found) {
-			api_error_set(e, "InvalidAMIID.NotFound", "The image id '[%s]' does not exist", ids[i]);
-			goto out;
-		}
+	if ((missing = api_first_missing(ids, nids, v, n, sizeof(*v)))) {
+		api_error_set(e, "InvalidAMIID.NotFound", "The image id '[%s]' does not exist", missing);
+		goto out;
 	}
 	api_xml_open(c->xml, "imagesSet");
 	for (size_t k = 0; k < n; k++) {
-		bool wanted = nids == 0;
 		int m;
 
-		for (size_t i = 0; i < nids && !wanted; i++)
-			wanted = !strcmp(v[k].id, ids[i]);
-		if (!wanted || !owned_by(&v[k], owners, nowners, c->account.id))
+		if (!api_selected(ids, nids, v[k].id) || !owned_by(&v[k], owners, nowners, c->account.id))
 			continue;
 		m = api_call_filter_match(&filters, image_filter, &v[k], e);
 		if (m < 0)

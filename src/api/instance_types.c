@@ -111,12 +111,9 @@ int api_describe_instance_types(struct api_call *c, struct api_error *e)
 	api_xml_open(c->xml, "instanceTypeSet");
 	for (i = (size_t)start; instance_types[i].name && shown < (size_t)max; i++) {
 		const struct instance_type *t = &instance_types[i];
-		bool wanted = nnames == 0;
 		int m;
 
-		for (size_t k = 0; k < nnames && !wanted; k++)
-			wanted = !strcmp(names[k], t->name);
-		if (!wanted)
+		if (!api_selected(names, nnames, t->name))
 			continue;
 		m = api_call_filter_match(&filters, type_filter, (void *)t, e);
 		if (m < 0)

@@ -226,7 +226,7 @@ int api_describe_instances(struct api_call *c, struct api_error *e)
 	_cleanup_free_ struct instance *v = NULL;
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct api_filters filters = {0};
-	const char *open_reservation = NULL;
+	const char *open_reservation = NULL, *missing;
 	size_t nids, n;
 	int r = -1;
 
@@ -236,23 +236,15 @@ int api_describe_instances(struct api_call *c, struct api_error *e)
 		api_error_from_kerr(e, err, NULL);
 		goto out;
 	}
-	for (size_t i = 0; i < nids; i++) {
-		bool found = false;
-		for (size_t k = 0; k < n && !found; k++)
-			found = !strcmp(v[k].id, ids[i]);
-		if (!found) {
-			api_error_set(e, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", ids[i]);
-			goto out;
-		}
+	if ((missing = api_first_missing(ids, nids, v, n, sizeof(*v)))) {
+		api_error_set(e, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", missing);
+		goto out;
 	}
 	api_xml_open(c->xml, "reservationSet");
 	for (size_t k = 0; k < n; k++) {
-		bool wanted = nids == 0;
 		int m;
 
-		for (size_t i = 0; i < nids && !wanted; i++)
-			wanted = !strcmp(v[k].id, ids[i]);
-		if (!wanted)
+		if (!api_selected(ids, nids, v[k].id))
 			continue;
 		m = api_call_filter_match(&filters, instance_filter, &v[k], e);
 		if (m < 0)

@@ -20,28 +20,6 @@ static int load_topology(struct api_call *c, struct topology *t, struct api_erro
 	return 0;
 }
 
-/* Every name in list must be one of names (count n, stride apart). */
-static const char *first_unknown(const char **list, size_t nlist, const char *names, size_t n,
-                                 size_t stride)
-{
-	for (size_t i = 0; i < nlist; i++) {
-		bool found = false;
-		for (size_t k = 0; k < n && !found; k++)
-			found = !strcmp(list[i], names + k * stride);
-		if (!found)
-			return list[i];
-	}
-	return NULL;
-}
-
-static bool listed(const char **list, size_t n, const char *name)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(list[i], name))
-			return true;
-	return n == 0;
-}
-
 struct region_view {
 	const char *name;
 	const char *endpoint;
@@ -73,7 +51,7 @@ int api_describe_regions(struct api_call *c, struct api_error *e)
 		return -1;
 	if (api_call_filters(c, &filters, e) < 0)
 		goto out;
-	unknown = first_unknown(names, nnames, t.regions[0], t.nregions, sizeof(*t.regions));
+	unknown = api_first_missing(names, nnames, t.regions, t.nregions, sizeof(*t.regions));
 	if (unknown) {
 		api_error_set(e, "InvalidParameterValue", "Invalid region: %s", unknown);
 		goto out;
@@ -83,7 +61,7 @@ int api_describe_regions(struct api_call *c, struct api_error *e)
 		struct region_view v = {t.regions[i], c->host ? c->host : ""};
 		int m;
 
-		if (!listed(names, nnames, t.regions[i]))
+		if (!api_selected(names, nnames, t.regions[i]))
 			continue;
 		m = api_call_filter_match(&filters, region_filter, &v, e);
 		if (m < 0)
@@ -164,8 +142,8 @@ int api_describe_availability_zones(struct api_call *c, struct api_error *e)
 
 		if (strcmp(z->region, c->region))
 			continue;
-		if ((nnames || nids) && !(nnames && listed(names, nnames, z->name)) &&
-		    !(nids && listed(ids, nids, z->zone_id)))
+		if ((nnames || nids) && !(nnames && api_selected(names, nnames, z->name)) &&
+		    !(nids && api_selected(ids, nids, z->zone_id)))
 			continue;
 		m = api_call_filter_match(&filters, zone_filter, (void *)z, e);
 		if (m < 0)

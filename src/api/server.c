@@ -184,6 +184,26 @@ int api_call_filter_match(const struct api_filters *f, api_filter_test_fn test, 
 	return m;
 }
 
+bool api_selected(const char *const *list, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(list[i], name))
+			return true;
+	return n == 0;
+}
+
+const char *api_first_missing(const char *const *list, size_t nlist, const void *items, size_t n, size_t size)
+{
+	for (size_t i = 0; i < nlist; i++) {
+		bool found = false;
+		for (size_t k = 0; k < n && !found; k++)
+			found = !strcmp((const char *)items + k * size, list[i]);
+		if (!found)
+			return list[i];
+	}
+	return NULL;
+}
+
 static int handle(void *ctx, const struct api_http_request *req, struct api_http_response *resp)
 {
 	struct api_error e = {0};

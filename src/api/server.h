@@ -51,6 +51,13 @@ int api_call_filters(struct api_call *c, struct api_filters *out, struct api_err
 int api_call_filter_match(const struct api_filters *f, api_filter_test_fn test, void *obj,
                           struct api_error *e);
 
+/* Selection by id or name lists (ImageId.N, InstanceId.N, ZoneName.N): true when the list is
+ * empty (everything is selected) or names it. */
+bool api_selected(const char *const *list, size_t n, const char *name);
+/* The first id of the list that none of the n items (each starting with its char id[ID_MAX],
+ * size bytes apart) has, or NULL: EC2 answers ….NotFound for it. */
+const char *api_first_missing(const char *const *list, size_t nlist, const void *items, size_t n, size_t size);
+
 /* The handlers (one file per resource). */
 int api_describe_regions(struct api_call *c, struct api_error *e);
 int api_describe_images(struct api_call *c, struct api_error *e);
