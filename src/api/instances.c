@@ -321,6 +321,60 @@ int api_stop_instances(struct api_call *c, struct api_error *e)
 	return change(c, e, "stop", "instancesSet");
 }
 
+int api_reboot_instances(struct api_call *c, struct api_error *e)
+{
+	_cleanup_free_ const char **ids = NULL;
+	_cleanup_free_ struct state_change *v = NULL;
+	_cleanup_kerr_ struct kerr *err = NULL;
+	size_t n;
+
+	if (instance_ids(c, &ids, &n, true, e) < 0)
+		return -1;
+	if (c->dry_run) {
+		api_error_dry_run(e);
+		return -1;
+	}
+	if (cloud_instances_change(c->cloud, c->account.id, c->region, "reboot", ids, n, false, &v, &err) < 0) {
+		api_error_from_kerr(e, err, err->kind == KERR_NOT_FOUND ? "InvalidInstanceID.NotFound"
+					    : err->kind == KERR_CONFLICT ? "IncorrectInstanceState"
+									: NULL);
+		return -1;
+	}
+	api_xml_bool(c->xml, "return", true);
+	return 0;
+}
+
+#define CONSOLE_MAX (64 << 10) /* EC2 returns the last 64 KiB */
+
+int api_get_console_output(struct api_call *c, struct api_error *e)
+{
+	_cleanup_free_ uint8_t *out = NULL;
+	_cleanup_free_ char *b64 = NULL;
+	_cleanup_kerr_ struct kerr *err = NULL;
+	const char *id = api_node_str(&c->root, "InstanceId");
+	size_t len, from;
+
+	if (!id) {
+		api_error_missing_parameter(e, "InstanceId");
+		return -1;
+	}
+	if (!id_valid("i", id)) {
+		api_error_set(e, "InvalidInstanceID.Malformed", "Invalid id: \"%s\"", id);
+		return -1;
+	}
+	if (cloud_instance_console(c->cloud, c->account.id, c->region, id, &out, &len, &err) < 0) {
+		api_error_from_kerr(e, err, err->kind == KERR_NOT_FOUND ? "InvalidInstanceID.NotFound" : NULL);
+		return -1;
+	}
+	from = len > CONSOLE_MAX ? len - CONSOLE_MAX : 0;
+	b64 = xmalloc((len - from + 2) / 3 * 4 + 1);
+	EVP_EncodeBlock((unsigned char *)b64, out + from, (int)(len - from));
+	api_xml_elem(c->xml, "instanceId", id);
+	api_xml_time(c->xml, "timestamp", cloud_now_ms());
+	api_xml_elem(c->xml, "output", b64);
+	return 0;
+}
+
 int api_terminate_instances(struct api_call *c, struct api_error *e)
 {
 	return change(c, e, "terminate", "instancesSet");

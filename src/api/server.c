@@ -20,6 +20,8 @@ static const struct api_action actions[] = {
     {"DescribeInstanceTypes", api_describe_instance_types, API_READ},
     {"DescribeInstances", api_describe_instances, API_READ},
     {"DescribeRegions", api_describe_regions, API_READ},
+    {"GetConsoleOutput", api_get_console_output, API_READ},
+    {"RebootInstances", api_reboot_instances, API_MUTATING},
     {"RunInstances", api_run_instances, API_MUTATING},
     {"StartInstances", api_start_instances, API_MUTATING},
     {"StopInstances", api_stop_instances, API_MUTATING},

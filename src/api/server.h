@@ -66,6 +66,8 @@ int api_describe_instances(struct api_call *c, struct api_error *e);
 int api_start_instances(struct api_call *c, struct api_error *e);
 int api_stop_instances(struct api_call *c, struct api_error *e);
 int api_terminate_instances(struct api_call *c, struct api_error *e);
+int api_reboot_instances(struct api_call *c, struct api_error *e);
+int api_get_console_output(struct api_call *c, struct api_error *e);
 int api_describe_availability_zones(struct api_call *c, struct api_error *e);
 int api_describe_instance_types(struct api_call *c, struct api_error *e);
 

@@ -160,9 +160,12 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 /* The caller's instances in region (terminated ones for an hour), oldest first. */
 int cloud_instances_list(struct cloud *c, const char *owner, const char *region, struct instance **out,
 			 size_t *n, struct kerr **err);
-/* action: "start", "stop" or "terminate"; all ids are checked before any changes. */
+/* action: "start", "stop", "reboot" or "terminate"; all ids are checked before any changes. */
 int cloud_instances_change(struct cloud *c, const char *owner, const char *region, const char *action,
 			   const char **ids, size_t n, bool force, struct state_change **out, struct kerr **err);
+/* The console output of an instance (all of it; the API keeps the last 64 KiB). */
+int cloud_instance_console(struct cloud *c, const char *owner, const char *region, const char *id,
+			   uint8_t **out, size_t *len, struct kerr **err);
 /* After a (re)start of the daemon: finish every change that was in flight. */
 int cloud_reconcile(struct cloud *c, struct kerr **err);
 

@@ -201,7 +201,7 @@ static pthread_mutex_t *job_lock(const char *id)
 	return &job_locks[h % JOB_STRIPES];
 }
 
-enum job_kind { JOB_LAUNCH, JOB_START, JOB_STOP, JOB_TERMINATE };
+enum job_kind { JOB_LAUNCH, JOB_START, JOB_STOP, JOB_TERMINATE, JOB_REBOOT };
 
 struct job {
 	struct cloud *c;
@@ -347,6 +347,12 @@ static void *job_run(void *arg)
 				do_terminate(j->c, &in, NULL);
 				set_state(j->c, in.id, "terminated", reason, true, NULL);
 			}
+			break;
+		case JOB_REBOOT:
+			/* EC2 shows a rebooting instance as running throughout. */
+			if (j->c->rt->ops->stop(j->c->rt, in.id, false, INSTANCE_STOP_TIMEOUT, &err) < 0 ||
+			    do_launch(j->c, &in, &err) < 0)
+				set_state(j->c, in.id, "stopped", err ? err->msg : "reboot failed", false, NULL);
 			break;
 		case JOB_STOP:
 			if (j->c->rt->ops->stop(j->c->rt, in.id, j->force, INSTANCE_STOP_TIMEOUT, &err) == 0)
@@ -494,6 +500,8 @@ static bool allowed(enum job_kind kind, const char *state)
 		return !strcmp(state, "running") || !strcmp(state, "stopping") || !strcmp(state, "stopped");
 	case JOB_TERMINATE:
 		return true;
+	case JOB_REBOOT:
+		return !strcmp(state, "running");
 	case JOB_LAUNCH:
 		break;
 	}
@@ -503,8 +511,14 @@ static bool allowed(enum job_kind kind, const char *state)
 int cloud_instances_change(struct cloud *c, const char *owner, const char *region, const char *action,
 			   const char **ids, size_t n, bool force, struct state_change **out, struct kerr **err)
 {
-	enum job_kind kind = !strcmp(action, "start") ? JOB_START : !strcmp(action, "stop") ? JOB_STOP : JOB_TERMINATE;
-	const char *next = kind == JOB_START ? "pending" : kind == JOB_STOP ? "stopping" : "shutting-down";
+	enum job_kind kind = !strcmp(action, "start")  ? JOB_START
+			     : !strcmp(action, "stop")   ? JOB_STOP
+			     : !strcmp(action, "reboot") ? JOB_REBOOT
+							 : JOB_TERMINATE;
+	const char *next = kind == JOB_START ? "pending"
+			   : kind == JOB_STOP ? "stopping"
+			   : kind == JOB_REBOOT ? "running"
+						: "shutting-down";
 	struct state_change *v = xcalloc(n ? n : 1, sizeof(*v));
 	struct instance *in = xcalloc(n ? n : 1, sizeof(*in));
 	int r = -1;
@@ -517,7 +531,7 @@ int cloud_instances_change(struct cloud *c, const char *owner, const char *regio
 		}
 		if (!allowed(kind, in[i].state)) {
 			kerr_set(err, KERR_CONFLICT, "The instance '%s' is not in a state from which it can be %s",
-				 ids[i], kind == JOB_START ? "started" : "stopped");
+				 ids[i], kind == JOB_START ? "started" : kind == JOB_REBOOT ? "rebooted" : "stopped");
 			goto out;
 		}
 	}
@@ -531,7 +545,8 @@ int cloud_instances_change(struct cloud *c, const char *owner, const char *regio
 		str_copy(v[i].current, settled ? now : next, sizeof(v[i].current));
 		if (settled && !(kind == JOB_STOP && force))
 			continue;
-		if (set_state(c, ids[i], next, NULL, false, err) < 0 || submit(c, ids[i], kind, force, err) < 0)
+		if ((kind != JOB_REBOOT && set_state(c, ids[i], next, NULL, false, err) < 0) ||
+		    submit(c, ids[i], kind, force, err) < 0)
 			goto out;
 	}
 	*out = v;
@@ -565,4 +580,25 @@ int cloud_reconcile(struct cloud *c, struct kerr **err)
 		       false, NULL);
 	}
 	return r < 0 ? -1 : 0;
+}
+
+int cloud_instance_console(struct cloud *c, const char *owner, const char *region, const char *id,
+			   uint8_t **out, size_t *len, struct kerr **err)
+{
+	_cleanup_free_ char *path = NULL;
+	_cleanup_kerr_ struct kerr *why = NULL;
+	struct instance in;
+
+	if (instance_get(c, id, &in, err) < 0)
+		return -1;
+	if (strcmp(in.owner, owner) || strcmp(in.region, region))
+		return kerr_set(err, KERR_NOT_FOUND, "The instance ID '%s' does not exist", id);
+	path = runtime_instance_path(c->rt, id, "console.log");
+	if (fs_read_file(AT_FDCWD, path, (size_t)64 << 20, out, len, &why) < 0) {
+		if (why->kind != KERR_NOT_FOUND)
+			return kerr_pass(err, steal_ptr(why));
+		*out = xcalloc(1, 1); /* never booted: no output yet */
+		*len = 0;
+	}
+	return 0;
 }

@@ -1,6 +1,5 @@
 """Instances through the EC2 API: RunInstances really boots the public busybox image, the
 waiters see real state changes, and stop/start/terminate act on the real instance."""
-import base64
 import os
 import subprocess
 
@@ -64,6 +63,18 @@ def test_run_stop_start_terminate(server):
     assert inside(server, iid, "cat", "/root/kept").stdout == "kept\n"
     assert console(server, iid).count("user-data-ran") == 1  # once per instance, not per boot
 
+    out = ec2.get_console_output(InstanceId=iid)["Output"]  # botocore decodes the base64
+    assert "kiln-init: booting " + iid in out and out.count("user-data-ran") == 1
+    inside(server, iid, "sh", "-c", "echo gone-after-reboot > /run/marker")
+    assert ec2.reboot_instances(InstanceIds=[iid])["ResponseMetadata"]["HTTPStatusCode"] == 200
+    for _ in range(200):  # the tmpfs /run is new after the reboot; files on the volume stay
+        if inside(server, iid, "cat", "/run/marker").returncode != 0 and \
+                inside(server, iid, "cat", "/root/kept").stdout == "kept\n":
+            break
+        subprocess.run(["sleep", "0.05"])
+    else:
+        raise AssertionError("the instance did not come back from its reboot")
+    wait(ec2, "instance_running", iid)
     filt = ec2.describe_instances(Filters=[{"Name": "instance-state-name", "Values": ["running"]},
                                           {"Name": "availability-zone", "Values": ["us-east-1b"]}])
     assert iid in [i["InstanceId"] for res in filt["Reservations"] for i in res["Instances"]]
@@ -103,6 +114,9 @@ def test_instance_errors_and_isolation(server):
     ec2.terminate_instances(InstanceIds=[iid])
     wait(ec2, "instance_terminated", iid)
     assert error_of(lambda: ec2.stop_instances(InstanceIds=[iid])) == ("IncorrectInstanceState", 400)
+    assert error_of(lambda: ec2.reboot_instances(InstanceIds=[iid])) == ("IncorrectInstanceState", 400)
+    assert error_of(lambda: ec2.get_console_output(InstanceId="i-00000000000000000")) == (
+        "InvalidInstanceID.NotFound", 400)
 
 
 def test_concurrent_launches_get_distinct_addresses(server):
