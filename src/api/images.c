@@ -7,45 +7,36 @@
 #include "util/cleanup.h"
 #include "util/banned.h"
 
-static int image_filter(void *ctx, const struct api_filter *f, struct kerr **err)
+static const char *image_public(const void *obj, char *buf, size_t size)
 {
-	const struct image *im = ctx;
-	char size[24];
-
-	if (!strcmp(f->name, "image-id"))
-		return api_filter_match(f, im->id);
-	if (!strcmp(f->name, "name"))
-		return api_filter_match(f, im->name);
-	if (!strcmp(f->name, "description"))
-		return api_filter_match(f, im->description);
-	if (!strcmp(f->name, "state"))
-		return api_filter_match(f, im->state);
-	if (!strcmp(f->name, "owner-id"))
-		return api_filter_match(f, im->owner);
-	if (!strcmp(f->name, "owner-alias"))
-		return api_filter_match(f, im->owner_alias);
-	if (!strcmp(f->name, "is-public"))
-		return api_filter_match(f, im->public ? "true" : "false");
-	if (!strcmp(f->name, "architecture"))
-		return api_filter_match(f, im->architecture);
-	if (!strcmp(f->name, "root-device-type"))
-		return api_filter_match(f, "ebs");
-	if (!strcmp(f->name, "root-device-name"))
-		return api_filter_match(f, im->root_device_name);
-	if (!strcmp(f->name, "virtualization-type"))
-		return api_filter_match(f, "hvm");
-	if (!strcmp(f->name, "platform-details"))
-		return api_filter_match(f, "Linux/UNIX");
-	if (!strcmp(f->name, "block-device-mapping.snapshot-id"))
-		return api_filter_match(f, im->root_snapshot);
-	if (!strcmp(f->name, "block-device-mapping.volume-size")) {
-		snprintf(size, sizeof(size), "%llu", (unsigned long long)im->root_size_gib);
-		return api_filter_match(f, size);
-	}
-	if (!strcmp(f->name, "image-type"))
-		return api_filter_match(f, "machine");
-	return kerr_set(err, KERR_INVALID, "The filter '%s' is invalid", f->name);
+	(void)buf;
+	(void)size;
+	return ((const struct image *)obj)->public ? "true" : "false";
 }
+
+static const char *image_size(const void *obj, char *buf, size_t size)
+{
+	snprintf(buf, size, "%llu", (unsigned long long)((const struct image *)obj)->root_size_gib);
+	return buf;
+}
+
+static const struct api_filter_field image_fields[] = {
+	API_FIELD_TEXT_OF("image-id", struct image, id),
+	API_FIELD_TEXT_OF("name", struct image, name),
+	API_FIELD_TEXT_OF("description", struct image, description),
+	API_FIELD_TEXT_OF("state", struct image, state),
+	API_FIELD_TEXT_OF("owner-id", struct image, owner),
+	API_FIELD_TEXT_OF("owner-alias", struct image, owner_alias),
+	API_FIELD_COMPUTED_OF("is-public", image_public),
+	API_FIELD_TEXT_OF("architecture", struct image, architecture),
+	API_FIELD_CONST_OF("root-device-type", "ebs"),
+	API_FIELD_TEXT_OF("root-device-name", struct image, root_device_name),
+	API_FIELD_CONST_OF("virtualization-type", "hvm"),
+	API_FIELD_CONST_OF("platform-details", "Linux/UNIX"),
+	API_FIELD_TEXT_OF("block-device-mapping.snapshot-id", struct image, root_snapshot),
+	API_FIELD_COMPUTED_OF("block-device-mapping.volume-size", image_size),
+	API_FIELD_CONST_OF("image-type", "machine"),
+};
 
 /* Owners: self, amazon (the provider's alias), aws-marketplace, or account ids. */
 static bool owned_by(const struct image *im, const char **owners, size_t n, const char *caller)
@@ -132,7 +123,7 @@ int api_describe_images(struct api_call *c, struct api_error *e)
 
 		if (!api_selected(ids, nids, v[k].id) || !owned_by(&v[k], owners, nowners, c->account.id))
 			continue;
-		m = api_call_filter_match(&filters, image_filter, &v[k], e);
+		m = api_call_filter_match(&filters, image_fields, ARRAY_SIZE(image_fields), &v[k], e);
 		if (m < 0)
 			goto out;
 		if (m)

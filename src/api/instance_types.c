@@ -14,33 +14,42 @@ static bool burstable(const struct instance_type *t)
 	return t->name[0] == 't';
 }
 
-static int type_filter(void *ctx, const struct api_filter *f, struct kerr **err)
+static const char *type_name(const void *obj, char *buf, size_t size)
 {
-	const struct instance_type *t = ctx;
-	char v[32];
-
-	if (!strcmp(f->name, "instance-type"))
-		return api_filter_match(f, t->name);
-	if (!strcmp(f->name, "vcpu-info.default-vcpus")) {
-		snprintf(v, sizeof(v), "%u", t->vcpus);
-		return api_filter_match(f, v);
-	}
-	if (!strcmp(f->name, "memory-info.size-in-mib")) {
-		snprintf(v, sizeof(v), "%" PRIu64, t->memory_mib);
-		return api_filter_match(f, v);
-	}
-	if (!strcmp(f->name, "current-generation") ||
-	    !strcmp(f->name, "burstable-performance-supported"))
-		return api_filter_match(
-		    f, !strcmp(f->name, "current-generation") || burstable(t) ? "true" : "false");
-	if (!strcmp(f->name, "processor-info.supported-architecture"))
-		return api_filter_match(f, "x86_64");
-	if (!strcmp(f->name, "supported-root-device-type"))
-		return api_filter_match(f, "ebs");
-	if (!strcmp(f->name, "supported-virtualization-type"))
-		return api_filter_match(f, "hvm");
-	return kerr_set(err, KERR_INVALID, "The filter '%s' is invalid", f->name);
+	(void)buf;
+	(void)size;
+	return ((const struct instance_type *)obj)->name;
 }
+
+static const char *type_vcpus(const void *obj, char *buf, size_t size)
+{
+	snprintf(buf, size, "%u", ((const struct instance_type *)obj)->vcpus);
+	return buf;
+}
+
+static const char *type_memory(const void *obj, char *buf, size_t size)
+{
+	snprintf(buf, size, "%" PRIu64, ((const struct instance_type *)obj)->memory_mib);
+	return buf;
+}
+
+static const char *type_burstable(const void *obj, char *buf, size_t size)
+{
+	(void)buf;
+	(void)size;
+	return burstable(obj) ? "true" : "false";
+}
+
+static const struct api_filter_field type_fields[] = {
+	API_FIELD_COMPUTED_OF("instance-type", type_name),
+	API_FIELD_COMPUTED_OF("vcpu-info.default-vcpus", type_vcpus),
+	API_FIELD_COMPUTED_OF("memory-info.size-in-mib", type_memory),
+	API_FIELD_CONST_OF("current-generation", "true"),
+	API_FIELD_COMPUTED_OF("burstable-performance-supported", type_burstable),
+	API_FIELD_CONST_OF("processor-info.supported-architecture", "x86_64"),
+	API_FIELD_CONST_OF("supported-root-device-type", "ebs"),
+	API_FIELD_CONST_OF("supported-virtualization-type", "hvm"),
+};
 
 static void write_type(struct api_xml *x, const struct instance_type *t)
 {
@@ -115,7 +124,7 @@ int api_describe_instance_types(struct api_call *c, struct api_error *e)
 
 		if (!api_selected(names, nnames, t->name))
 			continue;
-		m = api_call_filter_match(&filters, type_filter, (void *)t, e);
+		m = api_call_filter_match(&filters, type_fields, ARRAY_SIZE(type_fields), t, e);
 		if (m < 0)
 			goto out;
 		if (!m)

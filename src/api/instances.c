@@ -197,28 +197,16 @@ int api_run_instances(struct api_call *c, struct api_error *e)
 	return 0;
 }
 
-static int instance_filter(void *ctx, const struct api_filter *f, struct kerr **err)
-{
-	const struct instance *in = ctx;
-
-	if (!strcmp(f->name, "instance-id"))
-		return api_filter_match(f, in->id);
-	if (!strcmp(f->name, "instance-state-name"))
-		return api_filter_match(f, in->state);
-	if (!strcmp(f->name, "image-id"))
-		return api_filter_match(f, in->image);
-	if (!strcmp(f->name, "availability-zone"))
-		return api_filter_match(f, in->zone);
-	if (!strcmp(f->name, "instance-type"))
-		return api_filter_match(f, in->type);
-	if (!strcmp(f->name, "private-ip-address"))
-		return api_filter_match(f, in->private_ip);
-	if (!strcmp(f->name, "reservation-id"))
-		return api_filter_match(f, in->reservation);
-	if (!strcmp(f->name, "key-name"))
-		return api_filter_match(f, in->key_name);
-	return kerr_set(err, KERR_INVALID, "The filter '%s' is invalid", f->name);
-}
+static const struct api_filter_field instance_fields[] = {
+	API_FIELD_TEXT_OF("instance-id", struct instance, id),
+	API_FIELD_TEXT_OF("instance-state-name", struct instance, state),
+	API_FIELD_TEXT_OF("image-id", struct instance, image),
+	API_FIELD_TEXT_OF("availability-zone", struct instance, zone),
+	API_FIELD_TEXT_OF("instance-type", struct instance, type),
+	API_FIELD_TEXT_OF("private-ip-address", struct instance, private_ip),
+	API_FIELD_TEXT_OF("reservation-id", struct instance, reservation),
+	API_FIELD_TEXT_OF("key-name", struct instance, key_name),
+};
 
 int api_describe_instances(struct api_call *c, struct api_error *e)
 {
@@ -246,7 +234,7 @@ int api_describe_instances(struct api_call *c, struct api_error *e)
 
 		if (!api_selected(ids, nids, v[k].id))
 			continue;
-		m = api_call_filter_match(&filters, instance_filter, &v[k], e);
+		m = api_call_filter_match(&filters, instance_fields, ARRAY_SIZE(instance_fields), &v[k], e);
 		if (m < 0)
 			goto out;
 		if (!m)

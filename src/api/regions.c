@@ -4,6 +4,7 @@
 
 #include "server.h"
 #include "util/cleanup.h"
+#include "util/str.h"
 #include "util/banned.h"
 
 /* Regions and zones need no opt-in here. */
@@ -21,22 +22,15 @@ static int load_topology(struct api_call *c, struct topology *t, struct api_erro
 }
 
 struct region_view {
-	const char *name;
-	const char *endpoint;
+	char name[32];
+	char endpoint[256];
 };
 
-static int region_filter(void *ctx, const struct api_filter *f, struct kerr **err)
-{
-	const struct region_view *r = ctx;
-
-	if (!strcmp(f->name, "region-name"))
-		return api_filter_match(f, r->name);
-	if (!strcmp(f->name, "endpoint"))
-		return api_filter_match(f, r->endpoint);
-	if (!strcmp(f->name, "opt-in-status"))
-		return api_filter_match(f, OPT_IN);
-	return kerr_set(err, KERR_INVALID, "The filter '%s' is invalid", f->name);
-}
+static const struct api_filter_field region_fields[] = {
+	API_FIELD_TEXT_OF("region-name", struct region_view, name),
+	API_FIELD_TEXT_OF("endpoint", struct region_view, endpoint),
+	API_FIELD_CONST_OF("opt-in-status", OPT_IN),
+};
 
 int api_describe_regions(struct api_call *c, struct api_error *e)
 {
@@ -58,12 +52,14 @@ int api_describe_regions(struct api_call *c, struct api_error *e)
 	}
 	api_xml_open(c->xml, "regionInfo");
 	for (size_t i = 0; i < t.nregions; i++) {
-		struct region_view v = {t.regions[i], c->host ? c->host : ""};
+		struct region_view v;
 		int m;
 
 		if (!api_selected(names, nnames, t.regions[i]))
 			continue;
-		m = api_call_filter_match(&filters, region_filter, &v, e);
+		str_copy(v.name, t.regions[i], sizeof(v.name));
+		str_copy(v.endpoint, c->host ? c->host : "", sizeof(v.endpoint));
+		m = api_call_filter_match(&filters, region_fields, ARRAY_SIZE(region_fields), &v, e);
 		if (m < 0)
 			goto out;
 		if (!m)
@@ -82,25 +78,16 @@ out:
 	return r;
 }
 
-static int zone_filter(void *ctx, const struct api_filter *f, struct kerr **err)
-{
-	const struct zone *z = ctx;
-
-	if (!strcmp(f->name, "zone-name"))
-		return api_filter_match(f, z->name);
-	if (!strcmp(f->name, "zone-id"))
-		return api_filter_match(f, z->zone_id);
-	if (!strcmp(f->name, "region-name") || !strcmp(f->name, "group-name") ||
-	    !strcmp(f->name, "network-border-group"))
-		return api_filter_match(f, z->region);
-	if (!strcmp(f->name, "state"))
-		return api_filter_match(f, "available");
-	if (!strcmp(f->name, "zone-type"))
-		return api_filter_match(f, "availability-zone");
-	if (!strcmp(f->name, "opt-in-status"))
-		return api_filter_match(f, OPT_IN);
-	return kerr_set(err, KERR_INVALID, "The filter '%s' is invalid", f->name);
-}
+static const struct api_filter_field zone_fields[] = {
+	API_FIELD_TEXT_OF("zone-name", struct zone, name),
+	API_FIELD_TEXT_OF("zone-id", struct zone, zone_id),
+	API_FIELD_TEXT_OF("region-name", struct zone, region),
+	API_FIELD_TEXT_OF("group-name", struct zone, region),
+	API_FIELD_TEXT_OF("network-border-group", struct zone, region),
+	API_FIELD_CONST_OF("state", "available"),
+	API_FIELD_CONST_OF("zone-type", "availability-zone"),
+	API_FIELD_CONST_OF("opt-in-status", OPT_IN),
+};
 
 int api_describe_availability_zones(struct api_call *c, struct api_error *e)
 {
@@ -145,7 +132,7 @@ int api_describe_availability_zones(struct api_call *c, struct api_error *e)
 		if ((nnames || nids) && !(nnames && api_selected(names, nnames, z->name)) &&
 		    !(nids && api_selected(ids, nids, z->zone_id)))
 			continue;
-		m = api_call_filter_match(&filters, zone_filter, (void *)z, e);
+		m = api_call_filter_match(&filters, zone_fields, ARRAY_SIZE(zone_fields), z, e);
 		if (m < 0)
 			goto out;
 		if (!m)

@@ -175,11 +175,34 @@ int api_call_filters(struct api_call *c, struct api_filters *out, struct api_err
 	return 0;
 }
 
-int api_call_filter_match(const struct api_filters *f, api_filter_test_fn test, void *obj,
-                          struct api_error *e)
+struct field_match {
+	const struct api_filter_field *fields;
+	size_t n;
+	const void *obj;
+};
+
+static int match_field(void *ctx, const struct api_filter *f, struct kerr **err)
+{
+	const struct field_match *m = ctx;
+	char buf[64];
+
+	for (size_t i = 0; i < m->n; i++) {
+		const struct api_filter_field *fd = &m->fields[i];
+		if (strcmp(fd->name, f->name))
+			continue;
+		return api_filter_match(f, fd->kind == API_FIELD_TEXT    ? (const char *)m->obj + fd->offset
+					   : fd->kind == API_FIELD_CONST ? fd->constant
+									 : fd->compute(m->obj, buf, sizeof(buf)));
+	}
+	return kerr_set(err, KERR_INVALID, "The filter '%s' is invalid", f->name);
+}
+
+int api_call_filter_match(const struct api_filters *f, const struct api_filter_field *fields, size_t nfields,
+			  const void *obj, struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
-	int m = api_filters_match(f, test, obj, &err);
+	struct field_match ctx = {fields, nfields, obj};
+	int m = api_filters_match(f, match_field, &ctx, &err);
 
 	if (m < 0)
 		api_error_from_kerr(e, err, "InvalidParameterValue");

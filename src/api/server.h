@@ -5,6 +5,7 @@
 #define KILN_API_SERVER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "api/errors.h"
 #include "api/query.h"
@@ -47,9 +48,22 @@ void api_server_stop(struct api_server *s);
 /* Shared steps of handlers. Each sets e and returns -1 on failure. */
 /* The Filter.N parameters of the request. */
 int api_call_filters(struct api_call *c, struct api_filters *out, struct api_error *e);
-/* 1 when obj passes every filter, 0 when not; an unknown filter name is InvalidParameterValue. */
-int api_call_filter_match(const struct api_filters *f, api_filter_test_fn test, void *obj,
-                          struct api_error *e);
+/* What a filter name reads from a resource: a char array member, a constant, or a computed
+ * value (buf has room for numbers). One table per resource type. */
+struct api_filter_field {
+	const char *name;
+	enum { API_FIELD_TEXT, API_FIELD_CONST, API_FIELD_COMPUTED } kind;
+	size_t offset;
+	const char *constant;
+	const char *(*compute)(const void *obj, char *buf, size_t size);
+};
+#define API_FIELD_TEXT_OF(n, type, member) {n, API_FIELD_TEXT, offsetof(type, member), NULL, NULL}
+#define API_FIELD_CONST_OF(n, value) {n, API_FIELD_CONST, 0, value, NULL}
+#define API_FIELD_COMPUTED_OF(n, fn) {n, API_FIELD_COMPUTED, 0, NULL, fn}
+
+/* 1 when obj passes every filter, 0 when not; a name the table lacks is InvalidParameterValue. */
+int api_call_filter_match(const struct api_filters *f, const struct api_filter_field *fields, size_t nfields,
+			  const void *obj, struct api_error *e);
 
 /* Selection by id or name lists (ImageId.N, InstanceId.N, ZoneName.N): true when the list is
  * empty (everything is selected) or names it. */
