@@ -301,11 +301,8 @@ static int kiln_reap(pid_t want, int *status)
 			found = 1;
 		}
 		if (pid == kiln_keygen_pid) {
-			/* The other host keys exist now: sshd reloads them on SIGHUP (same pid). */
 			kiln_keygen_pid = 0;
-			if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && kiln_sshd_pid > 0)
-				kill(kiln_sshd_pid, SIGHUP);
-			else
+			if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 				kiln_report("ssh-keygen -A", st);
 		}
 		if (pid == kiln_sshd_pid && !kiln_stopping) {
@@ -601,9 +598,10 @@ on_error:
 /* sshd (or dropbear) before the user data, so that SSH answers as soon as possible. Both stay in
  * the foreground as children of PID 1: a plain `sshd` whose parent is PID 1 and which leads its
  * session takes itself for already daemonized and never returns, so it is not waited for.
- * Fresh host keys: an Ed25519 key takes milliseconds and every current client accepts it, so
- * sshd starts with that one; the RSA and ECDSA keys (RSA alone takes a few hundred ms) are made
- * in the background and sshd reloads them when they are ready. */
+ * Fresh host keys: Ed25519 and ECDSA keys take milliseconds and every current client accepts
+ * them, so sshd starts with those. The RSA key takes a few hundred ms: it is made in the
+ * background and serves from the next boot on (a SIGHUP to load it now would make sshd close
+ * its socket while it re-executes, refusing whoever connects in that moment). */
 static void kiln_start_ssh(void)
 {
 	char keygen[PATH_MAX];
@@ -616,6 +614,10 @@ static void kiln_start_ssh(void)
 						 "/etc/ssh/ssh_host_ed25519_key", NULL});
 			if (st > 0)
 				kiln_report("ssh-keygen -t ed25519", st);
+			st = kiln_run((char *[]){keygen, "-q", "-t", "ecdsa", "-N", "", "-f",
+						 "/etc/ssh/ssh_host_ecdsa_key", NULL});
+			if (st > 0)
+				kiln_report("ssh-keygen -t ecdsa", st);
 			/* Silent: its progress line would split the user data's lines on the console. */
 			kiln_keygen_pid = kiln_spawn_to((char *[]){keygen, "-A", NULL}, true);
 		}

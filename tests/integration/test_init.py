@@ -383,7 +383,7 @@ def test_debian_12_boots_sshd(boot, tmp_path):
     while "00000000:0016 00000000:0000 0A" not in open(f"/proc/{inst.pid1}/net/tcp").read():
         assert time.monotonic() < deadline, f"sshd is not listening:\n{inst.console()}"
         time.sleep(0.05)
-    # sshd starts on a fresh Ed25519 key; the slow RSA and ECDSA keys follow in the background
+    # sshd starts on fresh Ed25519 and ECDSA keys; the slow RSA key follows in the background
     assert "etc/ssh/ssh_host_ed25519_key" in host_keys(root)
     while len([k for k in host_keys(root) if k.endswith("_key")]) < 3:
         assert time.monotonic() < deadline + 20, f"host keys never completed: {host_keys(root)}"
