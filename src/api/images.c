@@ -51,7 +51,7 @@ static bool owned_by(const struct image *im, const char **owners, size_t n, cons
 	return false;
 }
 
-static void write_image(struct api_xml *x, const struct image *im)
+static void write_image(struct api_xml *x, const struct image *im, const struct tag_set *tags)
 {
 	api_xml_item(x);
 	api_xml_elem(x, "imageId", im->id);
@@ -85,6 +85,7 @@ static void write_image(struct api_xml *x, const struct image *im)
 	api_xml_elem(x, "platformDetails", "Linux/UNIX");
 	api_xml_elem(x, "usageOperation", "RunInstances");
 	api_xml_elem(x, "bootMode", "uefi-preferred");
+	api_write_tag_set(x, tags, im->id);
 	api_xml_close(x);
 }
 
@@ -95,6 +96,8 @@ int api_describe_images(struct api_call *c, struct api_error *e)
 	_cleanup_free_ struct image *v = NULL;
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct api_filters filters = {0};
+	struct tag_set tags = {0};
+	struct api_page page;
 	const char *missing;
 	size_t nids = api_node_strings(&c->root, "ImageId", &ids);
 	size_t nowners = api_node_strings(&c->root, "Owner", &owners);
@@ -106,9 +109,10 @@ int api_describe_images(struct api_call *c, struct api_error *e)
 			api_error_set(e, "InvalidAMIID.Malformed", "Invalid id: \"%s\" (expecting \"ami-...\")", ids[i]);
 			return -1;
 		}
-	if (api_call_filters(c, &filters, e) < 0)
+	if (api_call_page(c, 5, 1000, &page, e) < 0 || api_call_filters(c, &filters, e) < 0)
 		return -1;
-	if (cloud_images_visible(c->cloud, c->account.id, c->region, &v, &n, &err) < 0) {
+	if (cloud_images_visible(c->cloud, c->account.id, c->region, &v, &n, &err) < 0 ||
+	    cloud_tags_list(c->cloud, c->account.id, c->region, &tags, &err) < 0) {
 		api_error_from_kerr(e, err, NULL);
 		goto out;
 	}
@@ -123,15 +127,17 @@ int api_describe_images(struct api_call *c, struct api_error *e)
 
 		if (!api_selected(ids, nids, v[k].id) || !owned_by(&v[k], owners, nowners, c->account.id))
 			continue;
-		m = api_call_filter_match(&filters, image_fields, ARRAY_SIZE(image_fields), &v[k], e);
+		m = api_call_filter_match(&filters, image_fields, ARRAY_SIZE(image_fields), &v[k], &tags, e);
 		if (m < 0)
 			goto out;
-		if (m)
-			write_image(c->xml, &v[k]);
+		if (m && api_page_take(&page))
+			write_image(c->xml, &v[k], &tags);
 	}
 	api_xml_close(c->xml);
+	api_page_end(c, &page);
 	r = 0;
 out:
 	api_filters_release(&filters);
+	tag_set_release(&tags);
 	return r;
 }

@@ -124,7 +124,7 @@ int api_describe_instance_types(struct api_call *c, struct api_error *e)
 
 		if (!api_selected(names, nnames, t->name))
 			continue;
-		m = api_call_filter_match(&filters, type_fields, ARRAY_SIZE(type_fields), t, e);
+		m = api_call_filter_match(&filters, type_fields, ARRAY_SIZE(type_fields), t, NULL, e);
 		if (m < 0)
 			goto out;
 		if (!m)

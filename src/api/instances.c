@@ -20,7 +20,33 @@ static void write_state(struct api_xml *x, const char *name, const char *state)
 	api_xml_close(x);
 }
 
-static void write_instance(struct api_xml *x, const struct instance *in)
+/* What DescribeInstances shows beside each instance: its tags and attached volumes. */
+struct instance_extras {
+	struct tag_set tags;
+	struct volume *volumes;
+	size_t nvolumes;
+};
+
+static int extras_load(struct api_call *c, struct instance_extras *x, struct api_error *e)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+
+	memset(x, 0, sizeof(*x));
+	if (cloud_tags_list(c->cloud, c->account.id, c->region, &x->tags, &err) < 0 ||
+	    cloud_volumes_list(c->cloud, c->account.id, c->region, &x->volumes, &x->nvolumes, &err) < 0) {
+		api_error_from_kerr(e, err, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+static void extras_release(struct instance_extras *x)
+{
+	tag_set_release(&x->tags);
+	free(x->volumes);
+}
+
+static void write_instance(struct api_xml *x, const struct instance *in, const struct instance_extras *ex)
 {
 	char dns[96], dashed[16];
 	size_t k;
@@ -57,14 +83,17 @@ static void write_instance(struct api_xml *x, const struct instance *in)
 	api_xml_elem(x, "rootDeviceType", "ebs");
 	api_xml_elem(x, "rootDeviceName", "/dev/xvda");
 	api_xml_open(x, "blockDeviceMapping");
-	if (strcmp(in->state, "terminated")) {
+	for (size_t i = 0; i < ex->nvolumes; i++) {
+		const struct volume *v = &ex->volumes[i];
+		if (strcmp(v->instance, in->id))
+			continue;
 		api_xml_item(x);
-		api_xml_elem(x, "deviceName", "/dev/xvda");
+		api_xml_elem(x, "deviceName", v->device);
 		api_xml_open(x, "ebs");
-		api_xml_elem(x, "volumeId", in->root_volume);
-		api_xml_elem(x, "status", "attached");
-		api_xml_time(x, "attachTime", in->launch_ms);
-		api_xml_bool(x, "deleteOnTermination", in->delete_on_termination);
+		api_xml_elem(x, "volumeId", v->id);
+		api_xml_elem(x, "status", v->attach_state);
+		api_xml_time(x, "attachTime", v->attach_ms);
+		api_xml_bool(x, "deleteOnTermination", v->delete_on_termination);
 		api_xml_close(x);
 		api_xml_close(x);
 	}
@@ -81,6 +110,7 @@ static void write_instance(struct api_xml *x, const struct instance *in)
 		api_xml_elem(x, "message", in->state_reason);
 		api_xml_close(x);
 	}
+	api_write_tag_set(x, &ex->tags, in->id);
 	api_xml_close(x);
 }
 
@@ -108,12 +138,42 @@ static int instance_ids(struct api_call *c, const char ***ids, size_t *n, bool r
 	return 0;
 }
 
+/* UserData: base64 of at most 16 KiB. */
+static int user_data_decode(const char *b64, uint8_t **out, size_t *n, struct api_error *e)
+{
+	size_t len = strlen(b64);
+	int got;
+
+	if (len > (USER_DATA_MAX / 3 + 1) * 4) {
+		api_error_set(e, "InvalidParameterValue", "User data is limited to %d bytes", USER_DATA_MAX);
+		return -1;
+	}
+	*out = xmalloc(len / 4 * 3 + 3);
+	got = EVP_DecodeBlock(*out, (const unsigned char *)b64, (int)len);
+	if (got < 0 || len % 4) {
+		free(*out);
+		*out = NULL;
+		api_error_set(e, "InvalidParameterValue", "Invalid BASE64 encoding of user data");
+		return -1;
+	}
+	/* EVP_DecodeBlock counts the padding as data: take it back off. */
+	while (len && b64[len - 1] == '=' && got > 0) {
+		len--;
+		got--;
+	}
+	*n = (size_t)got;
+	return 0;
+}
+
 int api_run_instances(struct api_call *c, struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
 	_cleanup_free_ struct instance *v = NULL;
 	_cleanup_free_ uint8_t *ud = NULL;
+	_cleanup_free_ struct tag *itags = NULL, *vtags = NULL;
+	static const char *const tag_types[] = {"instance", "volume"};
 	struct run_request req = {.region = c->region};
+	struct instance_extras ex;
 	struct api_node bdm;
 	int64_t min = 0, max = 0, size = 0;
 	size_t n = 0;
@@ -155,28 +215,20 @@ int api_run_instances(struct api_call *c, struct api_error *e)
 		return -1;
 	}
 	req.root_size_gib = (uint64_t)size;
-	if (api_node_str(&c->root, "UserData")) {
-		const char *b64 = api_node_str(&c->root, "UserData");
-		size_t len = strlen(b64);
-		int out;
-		if (len > (USER_DATA_MAX / 3 + 1) * 4) {
-			api_error_set(e, "InvalidParameterValue", "User data is limited to %d bytes", USER_DATA_MAX);
-			return -1;
-		}
-		ud = xmalloc(len / 4 * 3 + 3);
-		out = EVP_DecodeBlock(ud, (const unsigned char *)b64, (int)len);
-		if (out < 0 || len % 4) {
-			api_error_set(e, "InvalidParameterValue", "Invalid BASE64 encoding of user data");
-			return -1;
-		}
-		/* EVP_DecodeBlock counts the padding as data: take it back off. */
-		while (len && b64[len - 1] == '=' && out > 0) {
-			len--;
-			out--;
-		}
-		req.user_data = ud;
-		req.user_data_len = (size_t)out;
+	if (api_node_str(&c->root, "UserData") &&
+	    user_data_decode(api_node_str(&c->root, "UserData"), &ud, &req.user_data_len, e) < 0)
+		return -1;
+	req.user_data = ud;
+	req.client_token = api_node_str(&c->root, "ClientToken");
+	if (req.client_token && strlen(req.client_token) > 64) {
+		api_error_set(e, "InvalidParameterValue", "ClientToken may be at most 64 characters long");
+		return -1;
 	}
+	if (api_call_tag_specs(c, tag_types, 2, "instance", &itags, &req.ninstance_tags, e) < 0 ||
+	    api_call_tag_specs(c, tag_types, 2, "volume", &vtags, &req.nvolume_tags, e) < 0)
+		return -1;
+	req.instance_tags = itags;
+	req.volume_tags = vtags;
 	if (c->dry_run) {
 		api_error_dry_run(e);
 		return -1;
@@ -186,14 +238,18 @@ int api_run_instances(struct api_call *c, struct api_error *e)
 					    : strstr(err->msg, "instance type") ? "InvalidInstanceType"
 					    : strstr(err->msg, "availability zone") ? "InvalidParameterValue"
 					    : err->kind == KERR_LIMIT ? "InsufficientInstanceCapacity"
+					    : err->kind == KERR_CONFLICT && req.client_token ? "IdempotentParameterMismatch"
 								       : NULL);
 		return -1;
 	}
+	if (extras_load(c, &ex, e) < 0)
+		return -1;
 	write_reservation_head(c->xml, &v[0]);
 	api_xml_open(c->xml, "instancesSet");
 	for (size_t i = 0; i < n; i++)
-		write_instance(c->xml, &v[i]);
+		write_instance(c->xml, &v[i], &ex);
 	api_xml_close(c->xml);
+	extras_release(&ex);
 	return 0;
 }
 
@@ -214,16 +270,26 @@ int api_describe_instances(struct api_call *c, struct api_error *e)
 	_cleanup_free_ struct instance *v = NULL;
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct api_filters filters = {0};
+	struct instance_extras ex = {0};
+	struct api_page page;
 	const char *open_reservation = NULL, *missing;
 	size_t nids, n;
 	int r = -1;
 
-	if (instance_ids(c, &ids, &nids, false, e) < 0 || api_call_filters(c, &filters, e) < 0)
+	if (instance_ids(c, &ids, &nids, false, e) < 0 || api_call_filters(c, &filters, e) < 0 ||
+	    api_call_page(c, 5, 1000, &page, e) < 0)
 		goto out;
+	if (nids && page.max) {
+		api_error_set(e, "InvalidParameterCombination",
+			      "The parameter instancesSet cannot be used with the parameter maxResults");
+		goto out;
+	}
 	if (cloud_instances_list(c->cloud, c->account.id, c->region, &v, &n, &err) < 0) {
 		api_error_from_kerr(e, err, NULL);
 		goto out;
 	}
+	if (extras_load(c, &ex, e) < 0)
+		goto out;
 	if ((missing = api_first_missing(ids, nids, v, n, sizeof(*v)))) {
 		api_error_set(e, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", missing);
 		goto out;
@@ -234,10 +300,10 @@ int api_describe_instances(struct api_call *c, struct api_error *e)
 
 		if (!api_selected(ids, nids, v[k].id))
 			continue;
-		m = api_call_filter_match(&filters, instance_fields, ARRAY_SIZE(instance_fields), &v[k], e);
+		m = api_call_filter_match(&filters, instance_fields, ARRAY_SIZE(instance_fields), &v[k], &ex.tags, e);
 		if (m < 0)
 			goto out;
-		if (!m)
+		if (!m || !api_page_take(&page))
 			continue;
 		/* Instances come grouped by reservation (the list is ordered that way). */
 		if (!open_reservation || strcmp(open_reservation, v[k].reservation)) {
@@ -250,16 +316,18 @@ int api_describe_instances(struct api_call *c, struct api_error *e)
 			api_xml_open(c->xml, "instancesSet");
 			open_reservation = v[k].reservation;
 		}
-		write_instance(c->xml, &v[k]);
+		write_instance(c->xml, &v[k], &ex);
 	}
 	if (open_reservation) {
 		api_xml_close(c->xml);
 		api_xml_close(c->xml);
 	}
 	api_xml_close(c->xml);
+	api_page_end(c, &page);
 	r = 0;
 out:
 	api_filters_release(&filters);
+	extras_release(&ex);
 	return r;
 }
 
@@ -366,4 +434,147 @@ int api_get_console_output(struct api_call *c, struct api_error *e)
 int api_terminate_instances(struct api_call *c, struct api_error *e)
 {
 	return change(c, e, "terminate", "instancesSet");
+}
+
+static const struct api_filter_field status_fields[] = {
+	API_FIELD_TEXT_OF("availability-zone", struct instance, zone),
+	API_FIELD_TEXT_OF("instance-state-name", struct instance, state),
+};
+
+int api_describe_instance_status(struct api_call *c, struct api_error *e)
+{
+	_cleanup_free_ const char **ids = NULL;
+	_cleanup_free_ struct instance *v = NULL;
+	_cleanup_kerr_ struct kerr *err = NULL;
+	struct api_filters filters = {0};
+	struct api_page page;
+	const char *missing;
+	bool all = false;
+	size_t nids, n;
+	int r = -1;
+
+	if (instance_ids(c, &ids, &nids, false, e) < 0 || api_call_page(c, 5, 1000, &page, e) < 0)
+		return -1;
+	if (api_node_bool(&c->root, "IncludeAllInstances", &all, &err) < 0) {
+		api_error_from_kerr(e, err, "InvalidParameterValue");
+		return -1;
+	}
+	if (api_call_filters(c, &filters, e) < 0)
+		return -1;
+	if (cloud_instances_list(c->cloud, c->account.id, c->region, &v, &n, &err) < 0) {
+		api_error_from_kerr(e, err, NULL);
+		goto out;
+	}
+	if ((missing = api_first_missing(ids, nids, v, n, sizeof(*v)))) {
+		api_error_set(e, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", missing);
+		goto out;
+	}
+	api_xml_open(c->xml, "instanceStatusSet");
+	for (size_t k = 0; k < n; k++) {
+		const char *sys, *inst;
+		int m;
+
+		/* Without IncludeAllInstances, only running instances have a status, as in EC2. */
+		if (!api_selected(ids, nids, v[k].id) || (!all && strcmp(v[k].state, "running")))
+			continue;
+		m = api_call_filter_match(&filters, status_fields, ARRAY_SIZE(status_fields), &v[k], NULL, e);
+		if (m < 0)
+			goto out;
+		if (!m || !api_page_take(&page))
+			continue;
+		cloud_instance_health(c->cloud, &v[k], &sys, &inst);
+		api_xml_item(c->xml);
+		api_xml_elem(c->xml, "instanceId", v[k].id);
+		api_xml_elem(c->xml, "availabilityZone", v[k].zone);
+		write_state(c->xml, "instanceState", v[k].state);
+		for (int i = 0; i < 2; i++) {
+			const char *status = i ? inst : sys;
+			api_xml_open(c->xml, i ? "instanceStatus" : "systemStatus");
+			api_xml_elem(c->xml, "status", status);
+			api_xml_open(c->xml, "details");
+			if (strcmp(status, "not-applicable")) {
+				api_xml_item(c->xml);
+				api_xml_elem(c->xml, "name", "reachability");
+				api_xml_elem(c->xml, "status", strcmp(status, "ok") ? "failed" : "passed");
+				api_xml_close(c->xml);
+			}
+			api_xml_close(c->xml);
+			api_xml_close(c->xml);
+		}
+		api_xml_open(c->xml, "eventsSet");
+		api_xml_close(c->xml);
+		api_xml_close(c->xml);
+	}
+	api_xml_close(c->xml);
+	api_page_end(c, &page);
+	r = 0;
+out:
+	api_filters_release(&filters);
+	return r;
+}
+
+/* ModifyInstanceAttribute: instanceType and userData of a stopped instance, given as
+ * InstanceType.Value / UserData.Value or as Attribute + Value. */
+int api_modify_instance_attribute(struct api_call *c, struct api_error *e)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	_cleanup_free_ uint8_t *ud = NULL;
+	const char *id = api_node_str(&c->root, "InstanceId"), *attr = api_node_str(&c->root, "Attribute");
+	const char *type = api_node_str(&c->root, "InstanceType.Value");
+	const char *user_data = api_node_str(&c->root, "UserData.Value");
+	static const char *const refused[] = {"SourceDestCheck", "DisableApiTermination", "DisableApiStop", "EbsOptimized",
+					      "EnaSupport", "GroupId", "InstanceInitiatedShutdownBehavior", "Kernel",
+					      "Ramdisk", "SriovNetSupport", "BlockDeviceMapping"};
+	size_t ud_len = 0;
+
+	if (!id) {
+		api_error_missing_parameter(e, "InstanceId");
+		return -1;
+	}
+	if (!id_valid("i", id)) {
+		api_error_set(e, "InvalidInstanceID.Malformed", "Invalid id: \"%s\"", id);
+		return -1;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(refused); i++)
+		if (api_node_present(&c->root, refused[i])) {
+			api_error_set(e, "InvalidParameterValue", "kiln does not change the attribute %s", refused[i]);
+			return -1;
+		}
+	if (attr) {
+		const char *value = api_node_str(&c->root, "Value");
+		if (strcmp(attr, "instanceType") && strcmp(attr, "userData")) {
+			api_error_set(e, "InvalidParameterValue", "kiln does not change the attribute %s", attr);
+			return -1;
+		}
+		if (!value && strcmp(attr, "userData")) {
+			api_error_missing_parameter(e, "Value");
+			return -1;
+		}
+		if (!strcmp(attr, "instanceType"))
+			type = value;
+		else
+			user_data = value ? value : "";
+	}
+	if (!type && !user_data && !api_node_present(&c->root, "UserData")) {
+		api_error_missing_parameter(e, "Attribute");
+		return -1;
+	}
+	if (user_data && user_data[0] && user_data_decode(user_data, &ud, &ud_len, e) < 0)
+		return -1;
+	if (!user_data && api_node_present(&c->root, "UserData"))
+		user_data = ""; /* UserData with an empty value removes it */
+	if (c->dry_run) {
+		api_error_dry_run(e);
+		return -1;
+	}
+	if (cloud_instance_modify(c->cloud, c->account.id, c->region, id, type,
+				  user_data ? (ud ? ud : (const uint8_t *)"") : NULL, ud_len, &err) < 0) {
+		api_error_from_kerr(e, err, err->kind == KERR_NOT_FOUND  ? "InvalidInstanceID.NotFound"
+					    : err->kind == KERR_CONFLICT ? "IncorrectInstanceState"
+					    : err->kind == KERR_INVALID  ? "InvalidInstanceAttributeValue"
+									 : NULL);
+		return -1;
+	}
+	api_xml_bool(c->xml, "return", true);
+	return 0;
 }

@@ -59,7 +59,7 @@ int api_describe_regions(struct api_call *c, struct api_error *e)
 			continue;
 		str_copy(v.name, t.regions[i], sizeof(v.name));
 		str_copy(v.endpoint, c->host ? c->host : "", sizeof(v.endpoint));
-		m = api_call_filter_match(&filters, region_fields, ARRAY_SIZE(region_fields), &v, e);
+		m = api_call_filter_match(&filters, region_fields, ARRAY_SIZE(region_fields), &v, NULL, e);
 		if (m < 0)
 			goto out;
 		if (!m)
@@ -132,7 +132,7 @@ int api_describe_availability_zones(struct api_call *c, struct api_error *e)
 		if ((nnames || nids) && !(nnames && api_selected(names, nnames, z->name)) &&
 		    !(nids && api_selected(ids, nids, z->zone_id)))
 			continue;
-		m = api_call_filter_match(&filters, zone_fields, ARRAY_SIZE(zone_fields), z, e);
+		m = api_call_filter_match(&filters, zone_fields, ARRAY_SIZE(zone_fields), z, NULL, e);
 		if (m < 0)
 			goto out;
 		if (!m)

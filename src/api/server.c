@@ -15,12 +15,27 @@
 #include "util/banned.h"
 
 static const struct api_action actions[] = {
+    {"AttachVolume", api_attach_volume, API_MUTATING},
+    {"CreateSnapshot", api_create_snapshot, API_MUTATING},
+    {"CreateTags", api_create_tags, API_MUTATING},
+    {"CreateVolume", api_create_volume, API_MUTATING},
+    {"DeleteSnapshot", api_delete_snapshot, API_MUTATING},
+    {"DeleteTags", api_delete_tags, API_MUTATING},
+    {"DeleteVolume", api_delete_volume, API_MUTATING},
     {"DescribeAvailabilityZones", api_describe_availability_zones, API_READ},
     {"DescribeImages", api_describe_images, API_READ},
+    {"DescribeInstanceStatus", api_describe_instance_status, API_READ},
     {"DescribeInstanceTypes", api_describe_instance_types, API_READ},
     {"DescribeInstances", api_describe_instances, API_READ},
     {"DescribeRegions", api_describe_regions, API_READ},
+    {"DescribeSnapshotAttribute", api_describe_snapshot_attribute, API_READ},
+    {"DescribeSnapshots", api_describe_snapshots, API_READ},
+    {"DescribeTags", api_describe_tags, API_READ},
+    {"DescribeVolumes", api_describe_volumes, API_READ},
+    {"DetachVolume", api_detach_volume, API_MUTATING},
     {"GetConsoleOutput", api_get_console_output, API_READ},
+    {"ModifyInstanceAttribute", api_modify_instance_attribute, API_MUTATING},
+    {"ModifySnapshotAttribute", api_modify_snapshot_attribute, API_MUTATING},
     {"RebootInstances", api_reboot_instances, API_MUTATING},
     {"RunInstances", api_run_instances, API_MUTATING},
     {"StartInstances", api_start_instances, API_MUTATING},
@@ -179,13 +194,33 @@ struct field_match {
 	const struct api_filter_field *fields;
 	size_t n;
 	const void *obj;
+	const struct tag *tags;
+	size_t ntags;
 };
+
+/* tag:KEY (the value of that tag), tag-key and tag-value (any of the resource's tags). */
+static int match_tag(const struct field_match *m, const struct api_filter *f)
+{
+	bool key = !strcmp(f->name, "tag-key");
+
+	for (size_t i = 0; i < m->ntags; i++) {
+		if (!strncmp(f->name, "tag:", 4)) {
+			if (!strcmp(m->tags[i].key, f->name + 4))
+				return api_filter_match(f, m->tags[i].value);
+		} else if (api_filter_match(f, key ? m->tags[i].key : m->tags[i].value)) {
+			return 1;
+		}
+	}
+	return 0;
+}
 
 static int match_field(void *ctx, const struct api_filter *f, struct kerr **err)
 {
 	const struct field_match *m = ctx;
 	char buf[64];
 
+	if (!strncmp(f->name, "tag:", 4) || !strcmp(f->name, "tag-key") || !strcmp(f->name, "tag-value"))
+		return match_tag(m, f);
 	for (size_t i = 0; i < m->n; i++) {
 		const struct api_filter_field *fd = &m->fields[i];
 		if (strcmp(fd->name, f->name))
@@ -198,15 +233,62 @@ static int match_field(void *ctx, const struct api_filter *f, struct kerr **err)
 }
 
 int api_call_filter_match(const struct api_filters *f, const struct api_filter_field *fields, size_t nfields,
-			  const void *obj, struct api_error *e)
+			  const void *obj, const struct tag_set *tags, struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
-	struct field_match ctx = {fields, nfields, obj};
-	int m = api_filters_match(f, match_field, &ctx, &err);
+	struct field_match ctx = {fields, nfields, obj, NULL, 0};
+	int m;
 
+	if (tags)
+		ctx.tags = tag_set_of(tags, (const char *)obj, &ctx.ntags);
+	m = api_filters_match(f, match_field, &ctx, &err);
 	if (m < 0)
 		api_error_from_kerr(e, err, "InvalidParameterValue");
 	return m;
+}
+
+/* Pages of a list: NextToken is the position of the first item of the page, as "p<N>". */
+int api_call_page(struct api_call *c, int64_t min, int64_t max, struct api_page *p, struct api_error *e)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	const char *token = api_node_str(&c->root, "NextToken");
+	int64_t size = 0;
+
+	memset(p, 0, sizeof(*p));
+	if (api_node_int(&c->root, "MaxResults", min, max, &size, &err) < 0) {
+		api_error_from_kerr(e, err, "InvalidParameterValue");
+		return -1;
+	}
+	p->max = (size_t)size;
+	if (token) {
+		char *end;
+		unsigned long long at = token[0] == 'p' ? strtoull(token + 1, &end, 10) : 0;
+		if (token[0] != 'p' || !token[1] || *end || token[1] < '0' || token[1] > '9') {
+			api_error_set(e, "InvalidParameterValue", "The token '%s' is invalid", token);
+			return -1;
+		}
+		p->start = (size_t)at;
+	}
+	return 0;
+}
+
+bool api_page_take(struct api_page *p)
+{
+	size_t at = p->seen++;
+
+	if (at < p->start)
+		return false;
+	if (p->max && at >= p->start + p->max) {
+		p->more = true;
+		return false;
+	}
+	return true;
+}
+
+void api_page_end(struct api_call *c, const struct api_page *p)
+{
+	if (p->more)
+		api_xml_elemf(c->xml, "nextToken", "p%zu", p->start + p->max);
 }
 
 bool api_selected(const char *const *list, size_t n, const char *name)

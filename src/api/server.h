@@ -61,9 +61,33 @@ struct api_filter_field {
 #define API_FIELD_CONST_OF(n, value) {n, API_FIELD_CONST, 0, value, NULL}
 #define API_FIELD_COMPUTED_OF(n, fn) {n, API_FIELD_COMPUTED, 0, NULL, fn}
 
-/* 1 when obj passes every filter, 0 when not; a name the table lacks is InvalidParameterValue. */
+/* 1 when obj passes every filter, 0 when not; a name the table lacks is InvalidParameterValue.
+ * With tags (obj then starts with its char id[ID_MAX]), tag:KEY, tag-key and tag-value work. */
 int api_call_filter_match(const struct api_filters *f, const struct api_filter_field *fields, size_t nfields,
-			  const void *obj, struct api_error *e);
+			  const void *obj, const struct tag_set *tags, struct api_error *e);
+
+/* MaxResults (min..max; absent: everything) and NextToken. Call api_page_take for each item
+ * that passes the filters, in a stable order: true when it belongs on this page. api_page_end
+ * writes nextToken when more follow. */
+struct api_page {
+	size_t start, max, seen;
+	bool more;
+};
+int api_call_page(struct api_call *c, int64_t min, int64_t max, struct api_page *p, struct api_error *e);
+bool api_page_take(struct api_page *p);
+void api_page_end(struct api_call *c, const struct api_page *p);
+
+/* Tag.N.Key / Tag.N.Value under name ("Tag"); values may be absent (with_value false) when
+ * allow_no_value, as DeleteTags allows. Arrays the caller frees. */
+int api_call_tags(struct api_call *c, const struct api_node *under, const char *name, bool allow_no_value,
+		  struct tag **tags, bool **with_value, size_t *n, struct api_error *e);
+/* TagSpecification.N with ResourceType type (others refused: InvalidParameterValue); the
+ * array the caller frees. */
+int api_call_tag_specs(struct api_call *c, const char *const *types, size_t ntypes, const char *type,
+		       struct tag **tags, size_t *n, struct api_error *e);
+void api_write_tag_set(struct api_xml *x, const struct tag_set *tags, const char *resource);
+/* The EC2 code for "no such resource", by the id's prefix. */
+const char *api_not_found_code(const char *id);
 
 /* Selection by id or name lists (ImageId.N, InstanceId.N, ZoneName.N): true when the list is
  * empty (everything is selected) or names it. */
@@ -84,5 +108,23 @@ int api_reboot_instances(struct api_call *c, struct api_error *e);
 int api_get_console_output(struct api_call *c, struct api_error *e);
 int api_describe_availability_zones(struct api_call *c, struct api_error *e);
 int api_describe_instance_types(struct api_call *c, struct api_error *e);
+int api_describe_instance_status(struct api_call *c, struct api_error *e);
+int api_modify_instance_attribute(struct api_call *c, struct api_error *e);
+int api_create_tags(struct api_call *c, struct api_error *e);
+int api_delete_tags(struct api_call *c, struct api_error *e);
+int api_describe_tags(struct api_call *c, struct api_error *e);
+int api_create_volume(struct api_call *c, struct api_error *e);
+int api_describe_volumes(struct api_call *c, struct api_error *e);
+int api_attach_volume(struct api_call *c, struct api_error *e);
+int api_detach_volume(struct api_call *c, struct api_error *e);
+int api_delete_volume(struct api_call *c, struct api_error *e);
+int api_create_snapshot(struct api_call *c, struct api_error *e);
+int api_describe_snapshots(struct api_call *c, struct api_error *e);
+int api_delete_snapshot(struct api_call *c, struct api_error *e);
+int api_modify_snapshot_attribute(struct api_call *c, struct api_error *e);
+int api_describe_snapshot_attribute(struct api_call *c, struct api_error *e);
+
+/* The members of a VolumeAttachment (AttachVolume, DetachVolume, instances' mappings). */
+void api_write_attachment(struct api_xml *x, const struct volume *v);
 
 #endif

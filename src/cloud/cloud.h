@@ -142,6 +142,9 @@ struct run_request {
 	const uint8_t *user_data; /* decoded */
 	size_t user_data_len;
 	uint64_t root_size_gib; /* 0: the image's */
+	const char *client_token; /* NULL, or: a repeat answers what the first request did */
+	const struct tag *instance_tags, *volume_tags; /* TagSpecification */
+	size_t ninstance_tags, nvolume_tags;
 };
 
 struct state_change {
@@ -166,7 +169,134 @@ int cloud_instances_change(struct cloud *c, const char *owner, const char *regio
 /* The console output of an instance (all of it; the API keeps the last 64 KiB). */
 int cloud_instance_console(struct cloud *c, const char *owner, const char *region, const char *id,
 			   uint8_t **out, size_t *len, struct kerr **err);
+/* ModifyInstanceAttribute: a stopped instance's type (NULL: unchanged) and user data (NULL:
+ * unchanged; empty: removed). KERR_CONFLICT unless stopped. */
+int cloud_instance_modify(struct cloud *c, const char *owner, const char *region, const char *id, const char *type,
+			  const uint8_t *user_data, size_t user_data_len, struct kerr **err);
+/* The status checks: "ok" or "impaired" for a running instance (system: its shim holds it;
+ * instance: its PID 1 lives), "not-applicable" otherwise. */
+void cloud_instance_health(struct cloud *c, const struct instance *in, const char **system, const char **instance);
 /* After a (re)start of the daemon: finish every change that was in flight. */
 int cloud_reconcile(struct cloud *c, struct kerr **err);
+
+/* Volumes (EBS): files in a zone's pool; root volumes of instances are volumes too. */
+struct volume {
+	char id[ID_MAX];
+	char region[32];
+	char zone[32];
+	char owner[ACCOUNT_ID_LEN + 1];
+	uint64_t size_gib;
+	char snapshot[ID_MAX]; /* what it was made from, or "" */
+	char type[16];
+	char state[16];        /* creating, available, in-use, deleting, error */
+	char state_reason[512];
+	int64_t create_ms;
+	char instance[ID_MAX]; /* attachment, or "" */
+	char device[32];
+	char attach_state[16]; /* attaching, attached, detaching */
+	int64_t attach_ms;
+	bool delete_on_termination;
+	char last_snapshot[ID_MAX]; /* the newest snapshot, the parent of the next */
+};
+
+struct volume_request {
+	const char *region, *zone;
+	uint64_t size_gib;    /* 0: the snapshot's */
+	const char *snapshot; /* or NULL for a blank volume */
+	const char *type;     /* NULL: gp3 */
+	const struct tag *tags;
+	size_t ntags;
+};
+
+int cloud_volumes_list(struct cloud *c, const char *owner, const char *region, struct volume **out, size_t *n,
+		       struct kerr **err);
+int cloud_volume_get(struct cloud *c, const char *owner, const char *region, const char *id, struct volume *out,
+		     struct kerr **err);
+/* The new volume is "creating"; a worker makes its file (a clone of the zone's base of the
+ * snapshot, or a blank sparse file) and makes it "available". */
+int cloud_volume_create(struct cloud *c, const char *owner, const struct volume_request *req, struct volume *out,
+			struct kerr **err);
+/* device: "/dev/sdf" or "/dev/xvdf". On failure *why says which rule refused it. */
+enum attach_refusal { ATTACH_VOLUME, ATTACH_INSTANCE, ATTACH_DEVICE, ATTACH_ZONE };
+int cloud_volume_attach(struct cloud *c, const char *owner, const char *region, const char *volume,
+			const char *instance, const char *device, struct volume *out, enum attach_refusal *why,
+			struct kerr **err);
+int cloud_volume_detach(struct cloud *c, const char *owner, const char *region, const char *volume,
+			const char *instance, bool force, struct volume *out, struct kerr **err);
+int cloud_volume_delete(struct cloud *c, const char *owner, const char *region, const char *volume,
+			struct kerr **err);
+
+/* Snapshots (EBS): manifests in the region's block store, each incremental against the
+ * volume's previous one; only the blocks that changed since are read (the pool's shadow). */
+struct snapshot {
+	char id[ID_MAX];
+	char region[32];
+	char owner[ACCOUNT_ID_LEN + 1];
+	char owner_alias[64];
+	char volume[ID_MAX];
+	uint64_t volume_size_gib;
+	char state[16]; /* pending, completed, error */
+	int progress;   /* percent */
+	char description[256];
+	char state_message[512];
+	int64_t start_ms;
+	bool public;     /* createVolumePermission has the group all */
+	bool restorable; /* by the caller: its own, shared with it, or public */
+};
+
+/* The snapshot is "pending" at once and a point-in-time copy of the volume (a frozen reflink
+ * of a running root, a reflink otherwise); a worker stores it and makes it "completed". */
+int cloud_snapshot_create(struct cloud *c, const char *owner, const char *region, const char *volume,
+			  const char *description, const struct tag *tags, size_t ntags, struct snapshot *out,
+			  struct kerr **err);
+/* What the caller may see in region: its own, those shared with it, the public ones. */
+int cloud_snapshots_visible(struct cloud *c, const char *caller, const char *region, struct snapshot **out,
+			    size_t *n, struct kerr **err);
+/* KERR_CONFLICT with the image's id in the message when an image uses it. */
+int cloud_snapshot_delete(struct cloud *c, const char *owner, const char *region, const char *id,
+			  struct kerr **err);
+/* createVolumePermission: the grantees (account ids, or "all" for the public). */
+int cloud_snapshot_permissions(struct cloud *c, const char *owner, const char *region, const char *id,
+			       char (**grantees)[ACCOUNT_ID_LEN + 1], size_t *n, struct kerr **err);
+int cloud_snapshot_permit(struct cloud *c, const char *owner, const char *region, const char *id,
+			  const char *const *add, size_t nadd, const char *const *remove, size_t nremove,
+			  struct kerr **err);
+
+/* Tags. */
+#define TAG_KEY_MAX 128
+#define TAG_VALUE_MAX 256
+
+struct tag {
+	char resource[ID_MAX]; /* unused where tags are given for a resource */
+	char key[TAG_KEY_MAX + 1];
+	char value[TAG_VALUE_MAX + 1];
+};
+
+struct tag_set {
+	struct tag *v; /* by resource, then key */
+	size_t n;
+};
+
+/* "instance", "volume", "snapshot", "image", or NULL for an id of nothing taggable. */
+const char *cloud_resource_type(const char *id);
+/* KERR_INVALID for a key or value EC2 refuses. */
+int cloud_tag_check(const struct tag *t, struct kerr **err);
+/* Set tags on one resource known to be the owner's (inside the caller's transaction or not):
+ * KERR_LIMIT past 50 tags. */
+int cloud_tags_put(struct cloud *c, const char *owner, const char *region, const char *id, const struct tag *tags,
+		   size_t n, struct kerr **err);
+/* CreateTags: every id must be the owner's (KERR_NOT_FOUND names the first that is not). */
+int cloud_tags_create(struct cloud *c, const char *owner, const char *region, const char **ids, size_t nids,
+		      const struct tag *tags, size_t ntags, struct kerr **err);
+/* DeleteTags: a key removes its tag, with_value[k] only when the value matches too; no tags
+ * at all removes every tag of the resources. */
+int cloud_tags_delete(struct cloud *c, const char *owner, const char *region, const char **ids, size_t nids,
+		      const struct tag *tags, const bool *with_value, size_t ntags, struct kerr **err);
+/* Every tag the owner has set in region. */
+int cloud_tags_list(struct cloud *c, const char *owner, const char *region, struct tag_set *out,
+		    struct kerr **err);
+void tag_set_release(struct tag_set *s);
+/* The tags of one resource (n of them, or NULL). */
+const struct tag *tag_set_of(const struct tag_set *s, const char *resource, size_t *n);
 
 #endif

@@ -1,12 +1,13 @@
 /* Instances: RunInstances, their states and transitions, backed by the real runtime. The API
  * call records the change and returns; a worker thread acts (clone, boot, stop, terminate) and
  * records the end state, which is how EC2's pending/stopping/shutting-down states arise. */
-#include "cloud.h"
+#include "internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,6 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-#define GIB ((uint64_t)1 << 30)
 #define INSTANCE_STOP_TIMEOUT 10
 
 static const char *const state_codes[][2] = {
@@ -102,7 +102,7 @@ int cloud_instances_list(struct cloud *c, const char *owner, const char *region,
 	return 0;
 }
 
-static int instance_get(struct cloud *c, const char *id, struct instance *in, struct kerr **err)
+int cloud_instance_get(struct cloud *c, const char *id, struct instance *in, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
@@ -135,7 +135,7 @@ static int set_state(struct cloud *c, const char *id, const char *state, const c
 	return db_step_done(c->db, st, err);
 }
 
-static int find_zone(struct cloud *c, const char *region, const char *want, struct zone *out, struct kerr **err)
+int cloud_find_zone(struct cloud *c, const char *region, const char *want, struct zone *out, struct kerr **err)
 {
 	struct topology t;
 	int r = -1;
@@ -187,28 +187,7 @@ static int allocate_address(struct cloud *c, const struct zone *z, char *out, si
 	return kerr_set(err, KERR_LIMIT, "no free address in subnet %s of %s", z->subnet, z->name);
 }
 
-/* One lock per stripe of instance ids: a job holds its instance's for its whole length, so a
- * terminate waits for the launch it interrupts. */
-#define JOB_STRIPES 64
-static pthread_mutex_t job_locks[JOB_STRIPES] = {[0 ... JOB_STRIPES - 1] = PTHREAD_MUTEX_INITIALIZER};
-
-static pthread_mutex_t *job_lock(const char *id)
-{
-	unsigned h = 5381;
-
-	for (const char *p = id; *p; p++)
-		h = h * 33 + (unsigned char)*p;
-	return &job_locks[h % JOB_STRIPES];
-}
-
 enum job_kind { JOB_LAUNCH, JOB_START, JOB_STOP, JOB_TERMINATE, JOB_REBOOT };
-
-struct job {
-	struct cloud *c;
-	char id[ID_MAX];
-	enum job_kind kind;
-	bool force;
-};
 
 static char *user_data_path(const struct cloud *c, const char *id)
 {
@@ -233,8 +212,8 @@ static void hostname_of(const char *region, const char *ip, char *out, size_t si
 static int do_launch(struct cloud *c, const struct instance *in, struct kerr **err)
 {
 	_cleanup_free_ char *pool_dir = cloud_zone_pool_dir(c, in->region, in->zone);
-	_cleanup_free_ char *vol_name = xasprintf("%s.img", in->root_volume);
-	_cleanup_free_ char *base = NULL, *base_path = NULL, *ud = user_data_path(c, in->id);
+	_cleanup_free_ char *vol_name = cloud_volume_file(in->root_volume);
+	_cleanup_free_ char *base_path = NULL, *ud = user_data_path(c, in->id);
 	struct instance_spec spec = {.stop_timeout = INSTANCE_STOP_TIMEOUT};
 	struct instance_status st;
 	struct pool *p = NULL;
@@ -247,7 +226,7 @@ static int do_launch(struct cloud *c, const struct instance *in, struct kerr **e
 	if (c->rt->ops->status(c->rt, in->id, &st, NULL) == 0 && st.state == RUN_RUNNING)
 		return 0; /* resumed after a restart: it booted already */
 	if (cloud_image_get(c, in->owner, in->region, in->image, &im, err) < 0 ||
-	    find_zone(c, in->region, in->zone, &z, err) < 0 || net_prefix_parse(z.subnet, &net, err) < 0)
+	    cloud_find_zone(c, in->region, in->zone, &z, err) < 0 || net_prefix_parse(z.subnet, &net, err) < 0)
 		return -1;
 	/* One launch at a time makes a zone's pool, an image's base in it and the root volume: the
 	 * first launches of an image in a new zone would race for all three. The clone itself is
@@ -257,20 +236,8 @@ static int do_launch(struct cloud *c, const struct instance *in, struct kerr **e
 		pthread_mutex_unlock(&c->volumes_lock);
 		return -1;
 	}
-	base = cloud_base_name(im.root_snapshot);
-	base_path = pool_path(p, base);
-	if (!pool_exists(p, base)) {
-		/* First launch of this image in this zone: restore its base once from the store. */
-		_cleanup_free_ char *store_dir = cloud_store_dir(c, in->region);
-		struct store *s;
-		if (store_open(store_dir, false, &s, err) < 0)
-			goto out;
-		r = store_restore(s, im.root_snapshot, base_path, NULL, err);
-		store_close(s);
-		if (r < 0)
-			goto out;
-		r = -1;
-	}
+	if (cloud_zone_base(c, p, in->region, im.root_snapshot, &base_path, err) < 0)
+		goto out;
 	if (!pool_exists(p, vol_name) && pool_clone(p, base_path, vol_name, err) < 0)
 		goto out;
 	if (in->root_size_gib > im.root_size_gib && pool_grow(p, vol_name, in->root_size_gib * GIB, err) < 0)
@@ -293,6 +260,8 @@ static int do_launch(struct cloud *c, const struct instance *in, struct kerr **e
 		if (access(ud, R_OK) == 0)
 			str_copy(spec.user_data, ud, sizeof(spec.user_data));
 	}
+	if (cloud_instance_sync_volumes(c, in->id, err) < 0)
+		goto out;
 	r = c->rt->ops->start(c->rt, &spec, err);
 out:
 	if (locked)
@@ -303,94 +272,96 @@ out:
 
 static int do_terminate(struct cloud *c, const struct instance *in, struct kerr **err)
 {
-	_cleanup_free_ char *pool_dir = cloud_zone_pool_dir(c, in->region, in->zone);
-	_cleanup_free_ char *vol_name = xasprintf("%s.img", in->root_volume);
 	_cleanup_free_ char *ud = user_data_path(c, in->id);
 	_cleanup_kerr_ struct kerr *why = NULL;
-	struct pool *p = NULL;
-	int r;
 
 	if (c->rt->ops->stop(c->rt, in->id, false, INSTANCE_STOP_TIMEOUT, err) < 0)
 		return -1;
 	if (runtime_remove(c->rt, in->id, &why) < 0 && why->kind != KERR_NOT_FOUND)
 		return kerr_pass(err, steal_ptr(why));
 	unlink(ud);
-	if (!in->delete_on_termination)
-		return 0;
-	if (pool_open(pool_dir, NULL, &p, err) < 0)
-		return -1;
-	r = pool_remove(p, vol_name, err);
-	pool_close(p);
-	return r;
+	return cloud_instance_release_volumes(c, in, err);
 }
 
-static void *job_run(void *arg)
+static void job_run(struct cloud *c, const char *id, int kind, bool force)
 {
-	struct job *j = arg;
 	_cleanup_kerr_ struct kerr *err = NULL;
-	pthread_mutex_t *lock = job_lock(j->id);
 	struct instance in;
 
-	pthread_mutex_lock(lock);
-	if (instance_get(j->c, j->id, &in, &err) == 0) {
-		switch (j->kind) {
-		case JOB_LAUNCH:
-		case JOB_START:
-			if (do_launch(j->c, &in, &err) == 0) {
-				set_state(j->c, in.id, "running", NULL, false, NULL);
-			} else if (j->kind == JOB_START) {
-				set_state(j->c, in.id, "stopped", err->msg, false, NULL);
-			} else {
-				/* A launch that cannot boot ends terminated, as in EC2, and leaves nothing. */
-				char reason[1100];
-				snprintf(reason, sizeof(reason), "Server.InternalError: %s", err->msg);
-				do_terminate(j->c, &in, NULL);
-				set_state(j->c, in.id, "terminated", reason, true, NULL);
-			}
-			break;
-		case JOB_REBOOT:
-			/* EC2 shows a rebooting instance as running throughout. */
-			if (j->c->rt->ops->stop(j->c->rt, in.id, false, INSTANCE_STOP_TIMEOUT, &err) < 0 ||
-			    do_launch(j->c, &in, &err) < 0)
-				set_state(j->c, in.id, "stopped", err ? err->msg : "reboot failed", false, NULL);
-			break;
-		case JOB_STOP:
-			if (j->c->rt->ops->stop(j->c->rt, in.id, j->force, INSTANCE_STOP_TIMEOUT, &err) == 0)
-				set_state(j->c, in.id, "stopped", "Client.UserInitiatedShutdown: User initiated shutdown",
-					  false, NULL);
-			break;
-		case JOB_TERMINATE:
-			if (do_terminate(j->c, &in, &err) == 0)
-				set_state(j->c, in.id, "terminated", "Client.UserInitiatedShutdown: User initiated shutdown",
-					  true, NULL);
-			break;
+	if (cloud_instance_get(c, id, &in, &err) < 0)
+		return;
+	switch ((enum job_kind)kind) {
+	case JOB_LAUNCH:
+	case JOB_START:
+		if (do_launch(c, &in, &err) == 0) {
+			set_state(c, in.id, "running", NULL, false, NULL);
+		} else if (kind == JOB_START) {
+			set_state(c, in.id, "stopped", err->msg, false, NULL);
+		} else {
+			/* A launch that cannot boot ends terminated, as in EC2, and leaves nothing. */
+			char reason[1100];
+			snprintf(reason, sizeof(reason), "Server.InternalError: %s", err->msg);
+			do_terminate(c, &in, NULL);
+			set_state(c, in.id, "terminated", reason, true, NULL);
 		}
+		break;
+	case JOB_REBOOT:
+		/* EC2 shows a rebooting instance as running throughout. */
+		if (c->rt->ops->stop(c->rt, in.id, false, INSTANCE_STOP_TIMEOUT, &err) < 0 ||
+		    do_launch(c, &in, &err) < 0)
+			set_state(c, in.id, "stopped", err ? err->msg : "reboot failed", false, NULL);
+		break;
+	case JOB_STOP:
+		if (c->rt->ops->stop(c->rt, in.id, force, INSTANCE_STOP_TIMEOUT, &err) == 0)
+			set_state(c, in.id, "stopped", "Client.UserInitiatedShutdown: User initiated shutdown",
+				  false, NULL);
+		break;
+	case JOB_TERMINATE:
+		if (do_terminate(c, &in, &err) == 0)
+			set_state(c, in.id, "terminated", "Client.UserInitiatedShutdown: User initiated shutdown",
+				  true, NULL);
+		break;
 	}
-	pthread_mutex_unlock(lock);
-	free(j);
-	return NULL;
 }
 
 static int submit(struct cloud *c, const char *id, enum job_kind kind, bool force, struct kerr **err)
 {
-	struct job *j = xcalloc(1, sizeof(*j));
-	pthread_attr_t attr;
-	pthread_t tid;
+	return cloud_submit(c, id, id, job_run, kind, force, err);
+}
+
+/* ClientToken: a request seen before answers what it did then. 1 with *out set (or -1 when the
+ * parameters differ), 0 for a new token. */
+static int token_replay(struct cloud *c, const char *owner, const struct run_request *req, struct instance **out,
+			size_t *n, struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	struct instance *v = NULL;
+	size_t count = 0;
 	int r;
 
-	j->c = c;
-	j->kind = kind;
-	j->force = force;
-	str_copy(j->id, id, sizeof(j->id));
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	r = pthread_create(&tid, &attr, job_run, j);
-	pthread_attr_destroy(&attr);
-	if (r != 0) {
-		free(j);
-		return kerr_errno(err, r, "cannot start the work for '%s'", id);
+	if (db_prepare(c->db, "SELECT " INSTANCE_COLUMNS "WHERE owner = ? AND region = ? AND client_token = ? "
+			      "ORDER BY launch_index", &st, err) < 0)
+		return -1;
+	db_bind_text(st, 1, owner);
+	db_bind_text(st, 2, req->region);
+	db_bind_text(st, 3, req->client_token);
+	while ((r = db_step_row(c->db, st, err)) == 1) {
+		v = xreallocarray(v, count + 1, sizeof(*v));
+		instance_from_row(st, &v[count++]);
 	}
-	return 0;
+	if (r < 0 || !count) {
+		free(v);
+		return r;
+	}
+	if (strcmp(v[0].image, req->image) || strcmp(v[0].type, req->type) || count < (size_t)req->min_count ||
+	    count > (size_t)req->max_count) {
+		free(v);
+		return kerr_set(err, KERR_CONFLICT, "The client token '%s' was used with other parameters",
+				req->client_token);
+	}
+	*out = v;
+	*n = count;
+	return 1;
 }
 
 int cloud_run_instances(struct cloud *c, const char *owner, const struct run_request *req, struct instance **out,
@@ -416,14 +387,16 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 		return kerr_set(err, KERR_INVALID, "Volume of %llu GiB is smaller than snapshot '%s' (%llu GiB)",
 				(unsigned long long)req->root_size_gib, im.root_snapshot,
 				(unsigned long long)im.root_size_gib);
-	if (find_zone(c, req->region, req->zone, &z, err) < 0)
+	if (req->client_token && token_replay(c, owner, req, out, n, err) != 0)
+		return *n ? 0 : -1;
+	if (cloud_find_zone(c, req->region, req->zone, &z, err) < 0)
 		return -1;
 	id_new("r", reservation);
 	if (db_begin(c->db, err) < 0)
 		return -1;
 	if (db_prepare(c->db, "INSERT INTO instances (id, region, zone, owner, image, type, state, private_ip, "
 			      "reservation, launch_index, launch_ms, key_name, root_volume, root_size, "
-			      "delete_on_termination) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, 1)",
+			      "delete_on_termination, client_token) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, 1, ?)",
 		       &ins, err) < 0)
 		goto on_error;
 	v = xcalloc((size_t)req->max_count, sizeof(*v));
@@ -462,7 +435,10 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 		db_bind_text(ins, 11, req->key_name);
 		db_bind_text(ins, 12, in->root_volume);
 		sqlite3_bind_int64(ins, 13, (sqlite3_int64)in->root_size_gib);
-		if (db_step_done(c->db, ins, err) < 0)
+		db_bind_text(ins, 14, req->client_token);
+		if (db_step_done(c->db, ins, err) < 0 ||
+		    cloud_volume_insert_root(c, in, im.root_snapshot, req->volume_tags, req->nvolume_tags, err) < 0 ||
+		    cloud_tags_put(c, owner, in->region, in->id, req->instance_tags, req->ninstance_tags, err) < 0)
 			goto on_error;
 		*n = (size_t)i + 1;
 	}
@@ -525,7 +501,7 @@ int cloud_instances_change(struct cloud *c, const char *owner, const char *regio
 
 	/* All or nothing: every id must exist, be the caller's and be in a state that allows it. */
 	for (size_t i = 0; i < n; i++) {
-		if (instance_get(c, ids[i], &in[i], err) < 0 || strcmp(in[i].owner, owner) || strcmp(in[i].region, region)) {
+		if (cloud_instance_get(c, ids[i], &in[i], err) < 0 || strcmp(in[i].owner, owner) || strcmp(in[i].region, region)) {
 			kerr_set(err, KERR_NOT_FOUND, "The instance ID '%s' does not exist", ids[i]);
 			goto out;
 		}
@@ -579,7 +555,9 @@ int cloud_reconcile(struct cloud *c, struct kerr **err)
 		submit(c, id, !strcmp(state, "pending") ? JOB_START : !strcmp(state, "stopping") ? JOB_STOP : JOB_TERMINATE,
 		       false, NULL);
 	}
-	return r < 0 ? -1 : 0;
+	if (r < 0 || cloud_volumes_reconcile(c, err) < 0 || cloud_snapshots_reconcile(c, err) < 0)
+		return -1;
+	return 0;
 }
 
 int cloud_instance_console(struct cloud *c, const char *owner, const char *region, const char *id,
@@ -589,7 +567,7 @@ int cloud_instance_console(struct cloud *c, const char *owner, const char *regio
 	_cleanup_kerr_ struct kerr *why = NULL;
 	struct instance in;
 
-	if (instance_get(c, id, &in, err) < 0)
+	if (cloud_instance_get(c, id, &in, err) < 0)
 		return -1;
 	if (strcmp(in.owner, owner) || strcmp(in.region, region))
 		return kerr_set(err, KERR_NOT_FOUND, "The instance ID '%s' does not exist", id);
@@ -601,4 +579,70 @@ int cloud_instance_console(struct cloud *c, const char *owner, const char *regio
 		*len = 0;
 	}
 	return 0;
+}
+
+int cloud_instance_modify(struct cloud *c, const char *owner, const char *region, const char *id, const char *type,
+			  const uint8_t *user_data, size_t user_data_len, struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	pthread_mutex_t *lock = cloud_job_lock(id);
+	struct instance in;
+	int r = -1;
+
+	if (type && !instance_type_find(type))
+		return kerr_set(err, KERR_INVALID, "The instance type '%s' does not exist", type);
+	/* No start may begin while the change is made. */
+	pthread_mutex_lock(lock);
+	if (cloud_instance_get(c, id, &in, err) < 0 || strcmp(in.owner, owner) || strcmp(in.region, region)) {
+		kerr_set(err, KERR_NOT_FOUND, "The instance ID '%s' does not exist", id);
+		goto out;
+	}
+	if (strcmp(in.state, "stopped")) {
+		kerr_set(err, KERR_CONFLICT, "The instance '%s' is not in the 'stopped' state.", id);
+		goto out;
+	}
+	if (type) {
+		if (db_prepare(c->db, "UPDATE instances SET type = ? WHERE id = ?", &st, err) < 0)
+			goto out;
+		db_bind_text(st, 1, type);
+		db_bind_text(st, 2, id);
+		if (db_step_done(c->db, st, err) < 0)
+			goto out;
+	}
+	if (user_data) {
+		_cleanup_free_ char *dir = xasprintf("%s/user-data", c->data_dir);
+		_cleanup_close_ int dfd = -1;
+		if (fs_mkdir_p(dir, 0700, err) < 0)
+			goto out;
+		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0) {
+			kerr_errno(err, errno, "cannot open '%s'", dir);
+			goto out;
+		}
+		if (user_data_len && fs_write_atomic(dfd, id, user_data, user_data_len, "user-data", err) < 0)
+			goto out;
+		if (!user_data_len && unlinkat(dfd, id, 0) < 0 && errno != ENOENT) {
+			kerr_errno(err, errno, "cannot remove the user data of '%s'", id);
+			goto out;
+		}
+	}
+	r = 0;
+out:
+	pthread_mutex_unlock(lock);
+	return r;
+}
+
+void cloud_instance_health(struct cloud *c, const struct instance *in, const char **system, const char **instance)
+{
+	struct instance_status st;
+
+	*system = *instance = "not-applicable";
+	if (strcmp(in->state, "running"))
+		return;
+	if (c->rt->ops->status(c->rt, in->id, &st, NULL) < 0 || st.state != RUN_RUNNING) {
+		*system = *instance = "impaired";
+		return;
+	}
+	*system = "ok"; /* the shim holds the instance */
+	*instance = st.init_pid > 0 && kill(st.init_pid, 0) == 0 ? "ok" : "impaired";
 }

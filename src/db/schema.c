@@ -32,6 +32,31 @@ const char *const db_migrations[] = {
 	"  client_token TEXT);\n"
 	"CREATE UNIQUE INDEX instances_address ON instances (zone, private_ip) WHERE state != 'terminated';\n"
 	"CREATE INDEX instances_owner ON instances (owner, region);\n",
+	/* 3: tags, volumes (root volumes of live instances included), snapshot permissions */
+	"CREATE TABLE tags (resource TEXT NOT NULL, owner TEXT NOT NULL REFERENCES accounts(id),\n"
+	"  region TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (resource, owner, key));\n"
+	"CREATE INDEX tags_owner ON tags (owner, region);\n"
+	"CREATE TABLE volumes (id TEXT PRIMARY KEY, region TEXT NOT NULL REFERENCES regions(name),\n"
+	"  zone TEXT NOT NULL REFERENCES zones(name), owner TEXT NOT NULL REFERENCES accounts(id),\n"
+	"  size INTEGER NOT NULL, snapshot TEXT NOT NULL DEFAULT '', volume_type TEXT NOT NULL DEFAULT 'gp3',\n"
+	"  state TEXT NOT NULL, state_reason TEXT NOT NULL DEFAULT '', create_ms INTEGER NOT NULL,\n"
+	"  instance TEXT, device TEXT, attach_state TEXT, attach_ms INTEGER,\n"
+	"  delete_on_termination INTEGER NOT NULL DEFAULT 0, last_snapshot TEXT NOT NULL DEFAULT '',\n"
+	"  client_token TEXT);\n"
+	"CREATE INDEX volumes_owner ON volumes (owner, region);\n"
+	"CREATE UNIQUE INDEX volumes_device ON volumes (instance, device) WHERE instance IS NOT NULL;\n"
+	"INSERT INTO volumes (id, region, zone, owner, size, snapshot, state, create_ms, instance, device,\n"
+	"  attach_state, attach_ms, delete_on_termination, last_snapshot)\n"
+	"  SELECT n.root_volume, n.region, n.zone, n.owner, n.root_size, COALESCE(i.root_snapshot, ''), 'in-use',\n"
+	"  n.launch_ms, n.id, '/dev/xvda', 'attached', n.launch_ms, n.delete_on_termination,\n"
+	"  COALESCE(i.root_snapshot, '') FROM instances n LEFT JOIN images i ON i.id = n.image\n"
+	"  WHERE n.state != 'terminated';\n"
+	"ALTER TABLE snapshots ADD COLUMN state_message TEXT NOT NULL DEFAULT '';\n"
+	"ALTER TABLE snapshots ADD COLUMN parent TEXT NOT NULL DEFAULT '';\n"
+	"ALTER TABLE snapshots ADD COLUMN client_token TEXT;\n"
+	"ALTER TABLE snapshots ADD COLUMN source TEXT NOT NULL DEFAULT '';\n"
+	"CREATE TABLE snapshot_permissions (snapshot TEXT NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,\n"
+	"  grantee TEXT NOT NULL, PRIMARY KEY (snapshot, grantee));\n",
 };
 
 const size_t db_migrations_count = ARRAY_SIZE(db_migrations);

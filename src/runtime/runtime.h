@@ -110,4 +110,29 @@ int runtime_shim_main(const char *dir, const char *init_path, int ready_fd);
 
 extern const struct runtime_ops container_ops;
 
+/* Data volumes (volumes.c). Device names are what follows /dev/: "xvdf", "sdg". */
+struct kv;
+bool runtime_device_name_valid(const char *name);
+/* The instance's data volumes become wanted (device -> volume file); a running instance gets
+ * them (and loses the others) before this returns; a stopped one at its next boot. */
+int runtime_volumes_set(struct runtime *rt, const char *id, const struct kv *wanted, struct kerr **err);
+
+/* Write what the instance wrote to a data volume through to its file (before a reflink). */
+int runtime_volume_flush(struct runtime *rt, const char *id, const char *name, struct kerr **err);
+
+#define SHIM_VOLUMES_MAX 24
+struct shim_volume {
+	char name[16];
+	char path[4096];
+	char loop[32];
+	int fd; /* held open: the loop device lives while the shim does */
+};
+struct shim_volumes {
+	struct shim_volume v[SHIM_VOLUMES_MAX];
+	size_t n;
+};
+/* In the shim: make the instance's devices match <dir>/volumes. */
+void shim_volumes_sync(struct shim_volumes *sv, int dirfd, pid_t init_pid);
+void shim_volumes_release(struct shim_volumes *sv, int dirfd);
+
 #endif

@@ -40,6 +40,7 @@ struct shim {
 	struct instance_spec spec;
 	char cgroup[64];
 	char host_if[16];
+	struct shim_volumes volumes;
 };
 
 static void shim_state(struct shim *s, enum instance_run_state state, pid_t init_pid, int exit_status,
@@ -140,6 +141,32 @@ static void child_reason(int sock, struct kerr **err)
 	}
 }
 
+static void shim_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGCHLD);
+	sigaddset(set, SIGUSR1);
+}
+
+/* Wait for PID 1 to end; SIGUSR1 meanwhile means the wanted data volumes changed. Both signals
+ * are blocked (after the clone, so the instance does not inherit that) before the state says
+ * running, which is when the daemon starts to send SIGUSR1; a child that ended before is found
+ * by the first WNOHANG. */
+static void shim_wait(struct shim *s, pid_t pid, int *status)
+{
+	struct timespec tick = {1, 0};
+	sigset_t set;
+
+	shim_signals(&set);
+	for (;;) {
+		pid_t r = waitpid(pid, status, WNOHANG);
+		if (r == pid || (r < 0 && errno != EINTR))
+			return;
+		if (sigtimedwait(&set, NULL, &tick) == SIGUSR1)
+			shim_volumes_sync(&s->volumes, s->dirfd, pid);
+	}
+}
+
 static pid_t clone_container(void)
 {
 	return (pid_t)syscall(SYS_clone, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | SIGCHLD,
@@ -156,6 +183,7 @@ int runtime_shim_main(const char *dir, const char *init_path, int ready_fd)
 	struct cgroup_limits limits;
 	struct boot_config boot;
 	char dev[32], msg[1100];
+	sigset_t blocked;
 	int sv[2], status = -1;
 	pid_t pid;
 	ssize_t n;
@@ -237,10 +265,13 @@ int runtime_shim_main(const char *dir, const char *init_path, int ready_fd)
 	}
 	close(sv[0]);
 	close(steal_fd(&loopfd)); /* the mount holds the device now; autoclear at unmount */
+	shim_signals(&blocked);
+	sigprocmask(SIG_BLOCK, &blocked, NULL);
 	shim_state(&s, RUN_RUNNING, pid, -1, NULL);
+	shim_volumes_sync(&s.volumes, s.dirfd, pid);
 	ready(ready_fd, "ok");
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	shim_wait(&s, pid, &status);
+	shim_volumes_release(&s.volumes, s.dirfd);
 	{
 		const char *reason = faccessat(s.dirfd, "stop-requested", F_OK, 0) == 0
 					     ? "Client.UserInitiatedShutdown: User initiated shutdown"

@@ -242,6 +242,10 @@ int store_snapshot(struct store *s, const char *volume, const struct store_snaps
 	pthread_mutex_init(&j.progress_lock, NULL);
 	hashset_init(&j.fresh);
 
+	if (opts->id && !id_valid("snap", opts->id)) {
+		kerr_set(err, KERR_INVALID, "invalid snapshot id '%s'", opts->id);
+		goto out;
+	}
 	if (opts->shadow && !have_parent) {
 		kerr_set(err, KERR_INVALID, "a shadow needs the parent snapshot it was taken with");
 		goto out;
@@ -300,7 +304,10 @@ int store_snapshot(struct store *s, const char *volume, const struct store_snaps
 			goto out;
 		indexed = true;
 	}
-	id_new("snap", m.id);
+	if (opts->id)
+		str_copy(m.id, opts->id, sizeof(m.id));
+	else
+		id_new("snap", m.id);
 	str_copy(m.parent, have_parent ? opts->parent : "", sizeof(m.parent));
 	m.chunk_size = s->chunk_size;
 	m.volume_size = j.volume_size;

@@ -29,6 +29,7 @@ struct store_snapshot_opts {
 	const char *parent; /* snapshot id the volume descends from, or NULL */
 	const char *shadow; /* reflink clone of the volume taken at the parent's snapshot */
 	const struct store_progress *progress;
+	const char *id; /* the new snapshot's id (snap-…), or NULL for a fresh one */
 };
 
 struct store_snapshot_result {

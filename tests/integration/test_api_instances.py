@@ -138,3 +138,41 @@ def test_concurrent_launches_get_distinct_addresses(server):
     ec2.terminate_instances(InstanceIds=ids)
     for iid in ids:
         wait(ec2, "instance_terminated", iid)
+
+
+def test_status_modify_and_client_token(server):
+    ec2 = client(server)
+    ami = busybox(ec2)
+    args = dict(ImageId=ami, InstanceType="t2.nano", MinCount=1, MaxCount=1, ClientToken="kiln-token-1")
+    first = ec2.run_instances(**args)["Instances"][0]["InstanceId"]
+    again = ec2.run_instances(**args)["Instances"][0]["InstanceId"]
+    assert again == first  # the same token launches nothing new
+    assert error_of(lambda: ec2.run_instances(**dict(args, InstanceType="t2.micro")))[0] == (
+        "IdempotentParameterMismatch")
+    ec2.get_waiter("instance_status_ok").wait(InstanceIds=[first], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    st = ec2.describe_instance_status(InstanceIds=[first])["InstanceStatuses"][0]
+    assert st["InstanceState"]["Name"] == "running"
+    assert st["InstanceStatus"]["Status"] == "ok" and st["SystemStatus"]["Status"] == "ok"
+    assert st["InstanceStatus"]["Details"] == [{"Name": "reachability", "Status": "passed"}]
+
+    assert error_of(lambda: ec2.modify_instance_attribute(InstanceId=first, InstanceType={"Value": "t3.small"}))[0] == (
+        "IncorrectInstanceState")
+    ec2.stop_instances(InstanceIds=[first])
+    wait(ec2, "instance_stopped", first)
+    assert ec2.describe_instance_status(InstanceIds=[first])["InstanceStatuses"] == []
+    st = ec2.describe_instance_status(InstanceIds=[first], IncludeAllInstances=True)["InstanceStatuses"][0]
+    assert st["InstanceStatus"]["Status"] == "not-applicable"
+    ec2.modify_instance_attribute(InstanceId=first, InstanceType={"Value": "t3.small"})
+    ec2.modify_instance_attribute(InstanceId=first, Attribute="userData", Value="IyEvYmluL3NoCg==")
+    assert error_of(lambda: ec2.modify_instance_attribute(InstanceId=first, InstanceType={"Value": "t9.huge"}))[0] == (
+        "InvalidInstanceAttributeValue")
+    assert error_of(lambda: ec2.modify_instance_attribute(InstanceId=first, SourceDestCheck={"Value": False}))[0] == (
+        "InvalidParameterValue")
+    ec2.start_instances(InstanceIds=[first])
+    wait(ec2, "instance_running", first)
+    d = ec2.describe_instances(InstanceIds=[first])["Reservations"][0]["Instances"][0]
+    assert d["InstanceType"] == "t3.small"
+    # the new type is the running instance's: 2 vCPUs of quota
+    assert inside(server, first, "cat", "/run/kiln/meta/instance-type").stdout == "t3.small"
+    ec2.terminate_instances(InstanceIds=[first])
+    wait(ec2, "instance_terminated", first)

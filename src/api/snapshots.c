@@ -1,0 +1,366 @@
+/* CreateSnapshot, DescribeSnapshots, DeleteSnapshot, ModifySnapshotAttribute,
+ * DescribeSnapshotAttribute (createVolumePermission). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server.h"
+#include "util/cleanup.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+static void write_snapshot(struct api_xml *x, const struct snapshot *s, const struct tag_set *tags)
+{
+	api_xml_elem(x, "snapshotId", s->id);
+	api_xml_elem(x, "volumeId", s->volume);
+	api_xml_elem(x, "status", s->state);
+	if (s->state_message[0])
+		api_xml_elem(x, "statusMessage", s->state_message);
+	api_xml_time(x, "startTime", s->start_ms);
+	api_xml_elemf(x, "progress", "%d%%", s->progress);
+	api_xml_elem(x, "ownerId", s->owner);
+	if (s->owner_alias[0])
+		api_xml_elem(x, "ownerAlias", s->owner_alias);
+	api_xml_int(x, "volumeSize", (int64_t)s->volume_size_gib);
+	api_xml_elem(x, "description", s->description);
+	api_xml_bool(x, "encrypted", false);
+	api_xml_elem(x, "storageTier", "standard");
+	if (tags)
+		api_write_tag_set(x, tags, s->id);
+}
+
+static int snapshot_id(struct api_call *c, const char **id, struct api_error *e)
+{
+	*id = api_node_str(&c->root, "SnapshotId");
+	if (!*id) {
+		api_error_missing_parameter(e, "SnapshotId");
+		return -1;
+	}
+	if (!id_valid("snap", *id)) {
+		api_error_set(e, "InvalidSnapshotID.Malformed",
+		              "Invalid id: \"%s\" (expecting \"snap-...\")", *id);
+		return -1;
+	}
+	return 0;
+}
+
+int api_create_snapshot(struct api_call *c, struct api_error *e)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	_cleanup_free_ struct tag *tags = NULL;
+	static const char *const tag_types[] = {"snapshot"};
+	const char *vol = api_node_str(&c->root, "VolumeId"),
+	           *desc = api_node_str(&c->root, "Description");
+	struct tag_set set = {0};
+	struct snapshot s;
+	size_t ntags;
+
+	if (!vol) {
+		api_error_missing_parameter(e, "VolumeId");
+		return -1;
+	}
+	if (!id_valid("vol", vol)) {
+		api_error_set(e, "InvalidVolumeID.Malformed",
+		              "Invalid id: \"%s\" (expecting \"vol-...\")", vol);
+		return -1;
+	}
+	if (desc && strlen(desc) > 255) {
+		api_error_set(e, "InvalidParameterValue",
+		              "The description may be at most 255 characters long");
+		return -1;
+	}
+	if (api_call_tag_specs(c, tag_types, 1, "snapshot", &tags, &ntags, e) < 0)
+		return -1;
+	if (c->dry_run) {
+		api_error_dry_run(e);
+		return -1;
+	}
+	if (cloud_snapshot_create(c->cloud, c->account.id, c->region, vol, desc, tags, ntags, &s,
+	                          &err) < 0) {
+		api_error_from_kerr(e, err,
+		                    err->kind == KERR_NOT_FOUND  ? "InvalidVolume.NotFound"
+		                    : err->kind == KERR_CONFLICT ? "IncorrectState"
+		                                                 : NULL);
+		return -1;
+	}
+	if (cloud_tags_list(c->cloud, c->account.id, c->region, &set, &err) < 0) {
+		api_error_from_kerr(e, err, NULL);
+		return -1;
+	}
+	write_snapshot(c->xml, &s, &set);
+	tag_set_release(&set);
+	return 0;
+}
+
+static const char *snapshot_progress(const void *obj, char *buf, size_t size)
+{
+	snprintf(buf, size, "%d%%", ((const struct snapshot *)obj)->progress);
+	return buf;
+}
+
+static const char *snapshot_size(const void *obj, char *buf, size_t size)
+{
+	snprintf(buf, size, "%llu",
+	         (unsigned long long)((const struct snapshot *)obj)->volume_size_gib);
+	return buf;
+}
+
+static const struct api_filter_field snapshot_fields[] = {
+    API_FIELD_TEXT_OF("snapshot-id", struct snapshot, id),
+    API_FIELD_TEXT_OF("volume-id", struct snapshot, volume),
+    API_FIELD_TEXT_OF("status", struct snapshot, state),
+    API_FIELD_TEXT_OF("owner-id", struct snapshot, owner),
+    API_FIELD_TEXT_OF("owner-alias", struct snapshot, owner_alias),
+    API_FIELD_TEXT_OF("description", struct snapshot, description),
+    API_FIELD_COMPUTED_OF("progress", snapshot_progress),
+    API_FIELD_COMPUTED_OF("volume-size", snapshot_size),
+    API_FIELD_CONST_OF("encrypted", "false"),
+    API_FIELD_CONST_OF("storage-tier", "standard"),
+};
+
+/* Owner.N: self, an alias (amazon) or account ids. */
+static bool owner_selected(const struct snapshot *s, const char **owners, size_t n,
+                           const char *caller)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(owners[i], "self")
+		        ? !strcmp(s->owner, caller)
+		        : !strcmp(owners[i], s->owner) || !strcmp(owners[i], s->owner_alias))
+			return true;
+	return n == 0;
+}
+
+/* RestorableBy.N: all (public), self or the caller's id (anything it may restore), other ids
+ * (only what is shared with those, which kiln answers for the caller's own snapshots). */
+static bool restorable_selected(const struct snapshot *s, const char **by, size_t n,
+                                const char *caller)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(by[i], "all")                              ? s->public
+		    : !strcmp(by[i], "self") || !strcmp(by[i], caller) ? s->restorable
+		                                                       : !strcmp(s->owner, caller))
+			return true;
+	return n == 0;
+}
+
+int api_describe_snapshots(struct api_call *c, struct api_error *e)
+{
+	_cleanup_free_ const char **ids = NULL, **owners = NULL, **by = NULL;
+	_cleanup_free_ struct snapshot *v = NULL;
+	_cleanup_kerr_ struct kerr *err = NULL;
+	struct api_filters filters = {0};
+	struct tag_set tags = {0};
+	struct api_page page;
+	const char *missing;
+	size_t nids = api_node_strings(&c->root, "SnapshotId", &ids), n;
+	size_t nowners = api_node_strings(&c->root, "Owner", &owners);
+	size_t nby = api_node_strings(&c->root, "RestorableBy", &by);
+	int r = -1;
+
+	for (size_t i = 0; i < nids; i++)
+		if (!id_valid("snap", ids[i])) {
+			api_error_set(e, "InvalidSnapshotID.Malformed",
+			              "Invalid id: \"%s\" (expecting \"snap-...\")", ids[i]);
+			return -1;
+		}
+	if (api_call_page(c, 5, 1000, &page, e) < 0 || api_call_filters(c, &filters, e) < 0)
+		return -1;
+	if (cloud_snapshots_visible(c->cloud, c->account.id, c->region, &v, &n, &err) < 0 ||
+	    cloud_tags_list(c->cloud, c->account.id, c->region, &tags, &err) < 0) {
+		api_error_from_kerr(e, err, NULL);
+		goto out;
+	}
+	if ((missing = api_first_missing(ids, nids, v, n, sizeof(*v)))) {
+		api_error_set(e, "InvalidSnapshot.NotFound", "The snapshot '%s' does not exist.",
+		              missing);
+		goto out;
+	}
+	api_xml_open(c->xml, "snapshotSet");
+	for (size_t k = 0; k < n; k++) {
+		int m;
+
+		if (!api_selected(ids, nids, v[k].id) ||
+		    !owner_selected(&v[k], owners, nowners, c->account.id) ||
+		    !restorable_selected(&v[k], by, nby, c->account.id))
+			continue;
+		m = api_call_filter_match(&filters, snapshot_fields, ARRAY_SIZE(snapshot_fields),
+		                          &v[k], &tags, e);
+		if (m < 0)
+			goto out;
+		if (!m || !api_page_take(&page))
+			continue;
+		api_xml_item(c->xml);
+		write_snapshot(c->xml, &v[k], &tags);
+		api_xml_close(c->xml);
+	}
+	api_xml_close(c->xml);
+	api_page_end(c, &page);
+	r = 0;
+out:
+	api_filters_release(&filters);
+	tag_set_release(&tags);
+	return r;
+}
+
+int api_delete_snapshot(struct api_call *c, struct api_error *e)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	const char *id;
+
+	if (snapshot_id(c, &id, e) < 0)
+		return -1;
+	if (c->dry_run) {
+		api_error_dry_run(e);
+		return -1;
+	}
+	if (cloud_snapshot_delete(c->cloud, c->account.id, c->region, id, &err) < 0) {
+		api_error_from_kerr(e, err,
+		                    err->kind == KERR_NOT_FOUND  ? "InvalidSnapshot.NotFound"
+		                    : err->kind == KERR_CONFLICT ? "InvalidSnapshot.InUse"
+		                                                 : NULL);
+		return -1;
+	}
+	api_xml_bool(c->xml, "return", true);
+	return 0;
+}
+
+static int attribute_of(struct api_call *c, struct api_error *e)
+{
+	const char *a = api_node_str(&c->root, "Attribute");
+
+	if (!a) {
+		api_error_missing_parameter(e, "Attribute");
+		return -1;
+	}
+	if (strcmp(a, "createVolumePermission") && strcmp(a, "productCodes")) {
+		api_error_set(e, "InvalidParameterValue",
+		              "Value (%s) for parameter attribute is invalid", a);
+		return -1;
+	}
+	return !strcmp(a, "productCodes");
+}
+
+/* A grantee: "all" or a 12-digit account id. */
+static bool grantee_valid(const char *g)
+{
+	if (!strcmp(g, "all"))
+		return true;
+	if (strlen(g) != ACCOUNT_ID_LEN)
+		return false;
+	for (const char *p = g; *p; p++)
+		if (*p < '0' || *p > '9')
+			return false;
+	return true;
+}
+
+/* Grantees of one operation: CreateVolumePermission.<Op>.N.UserId/Group, or (with
+ * OperationType op) UserId.N and UserGroup.N. */
+static int grantees(struct api_call *c, const char *op, const char ***out, size_t *n,
+                    struct api_error *e)
+{
+	const char *type = api_node_str(&c->root, "OperationType");
+	char list[64];
+	size_t count;
+
+	snprintf(list, sizeof(list), "CreateVolumePermission.%s", op);
+	count = api_node_count(&c->root, list);
+	*out = xcalloc(count + 32, sizeof(**out));
+	*n = 0;
+	for (size_t i = 1; i <= count; i++) {
+		struct api_node item;
+		const char *user, *group;
+
+		api_node_item(&c->root, list, i, &item);
+		user = api_node_str(&item, "UserId");
+		group = api_node_str(&item, "Group");
+		if (user || group)
+			(*out)[(*n)++] = user ? user : group;
+	}
+	if (type && !strcasecmp(type, op)) {
+		_cleanup_free_ const char **users = NULL, **groups = NULL;
+		size_t nu = api_node_strings(&c->root, "UserId", &users),
+		       ng = api_node_strings(&c->root, "UserGroup", &groups);
+		*out = xreallocarray(*out, *n + nu + ng + 1, sizeof(**out));
+		for (size_t i = 0; i < nu; i++)
+			(*out)[(*n)++] = users[i];
+		for (size_t i = 0; i < ng; i++)
+			(*out)[(*n)++] = groups[i];
+	}
+	for (size_t i = 0; i < *n; i++)
+		if (!grantee_valid((*out)[i])) {
+			api_error_set(e, "InvalidUserID.Malformed",
+			              "User ID '%s' is not a valid account id or the group 'all'",
+			              (*out)[i]);
+			return -1;
+		}
+	return 0;
+}
+
+int api_modify_snapshot_attribute(struct api_call *c, struct api_error *e)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	_cleanup_free_ const char **add = NULL, **remove = NULL;
+	const char *id, *type = api_node_str(&c->root, "OperationType");
+	size_t nadd = 0, nremove = 0;
+	int attr;
+
+	if (snapshot_id(c, &id, e) < 0)
+		return -1;
+	if (api_node_present(&c->root, "Attribute") && (attr = attribute_of(c, e)) != 0) {
+		if (attr > 0)
+			api_error_set(e, "InvalidParameterValue",
+			              "The attribute productCodes cannot be modified");
+		return -1;
+	}
+	if (type && strcasecmp(type, "add") && strcasecmp(type, "remove")) {
+		api_error_set(e, "InvalidParameterValue",
+		              "Value (%s) for parameter operationType is invalid", type);
+		return -1;
+	}
+	if (grantees(c, "Add", &add, &nadd, e) < 0 ||
+	    grantees(c, "Remove", &remove, &nremove, e) < 0)
+		return -1;
+	if (!nadd && !nremove) {
+		api_error_missing_parameter(e, "CreateVolumePermission");
+		return -1;
+	}
+	if (c->dry_run) {
+		api_error_dry_run(e);
+		return -1;
+	}
+	if (cloud_snapshot_permit(c->cloud, c->account.id, c->region, id, add, nadd, remove,
+	                          nremove, &err) < 0) {
+		api_error_from_kerr(
+		    e, err, err->kind == KERR_NOT_FOUND ? "InvalidSnapshot.NotFound" : NULL);
+		return -1;
+	}
+	api_xml_bool(c->xml, "return", true);
+	return 0;
+}
+
+int api_describe_snapshot_attribute(struct api_call *c, struct api_error *e)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	_cleanup_free_ char(*who)[ACCOUNT_ID_LEN + 1] = NULL;
+	const char *id;
+	size_t n;
+	int attr;
+
+	if (snapshot_id(c, &id, e) < 0 || (attr = attribute_of(c, e)) < 0)
+		return -1;
+	if (cloud_snapshot_permissions(c->cloud, c->account.id, c->region, id, &who, &n, &err) <
+	    0) {
+		api_error_from_kerr(
+		    e, err, err->kind == KERR_NOT_FOUND ? "InvalidSnapshot.NotFound" : NULL);
+		return -1;
+	}
+	api_xml_elem(c->xml, "snapshotId", id);
+	api_xml_open(c->xml, attr ? "productCodes" : "createVolumePermission");
+	for (size_t i = 0; i < n && !attr; i++) {
+		api_xml_item(c->xml);
+		api_xml_elem(c->xml, strcmp(who[i], "all") ? "userId" : "group", who[i]);
+		api_xml_close(c->xml);
+	}
+	api_xml_close(c->xml);
+	return 0;
+}

@@ -1,0 +1,305 @@
+/* CreateVolume, DescribeVolumes, AttachVolume, DetachVolume, DeleteVolume. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server.h"
+#include "util/cleanup.h"
+#include "util/banned.h"
+
+static const char *const volume_types[] = {"gp2", "gp3", "io1", "io2", "st1", "sc1", "standard"};
+
+void api_write_attachment(struct api_xml *x, const struct volume *v)
+{
+	api_xml_elem(x, "volumeId", v->id);
+	api_xml_elem(x, "instanceId", v->instance);
+	api_xml_elem(x, "device", v->device);
+	api_xml_elem(x, "status", v->attach_state);
+	api_xml_time(x, "attachTime", v->attach_ms);
+	api_xml_bool(x, "deleteOnTermination", v->delete_on_termination);
+}
+
+static void write_volume(struct api_xml *x, const struct volume *v, const struct tag_set *tags)
+{
+	api_xml_elem(x, "volumeId", v->id);
+	api_xml_int(x, "size", (int64_t)v->size_gib);
+	api_xml_elem(x, "snapshotId", v->snapshot);
+	api_xml_elem(x, "availabilityZone", v->zone);
+	api_xml_elem(x, "status", v->state);
+	api_xml_time(x, "createTime", v->create_ms);
+	api_xml_open(x, "attachmentSet");
+	if (v->instance[0]) {
+		api_xml_item(x);
+		api_write_attachment(x, v);
+		api_xml_close(x);
+	}
+	api_xml_close(x);
+	api_xml_elem(x, "volumeType", v->type);
+	if (!strcmp(v->type, "gp3"))
+		api_xml_int(x, "iops", 3000);
+	api_xml_bool(x, "encrypted", false);
+	api_xml_bool(x, "multiAttachEnabled", false);
+	if (tags)
+		api_write_tag_set(x, tags, v->id);
+}
+
+static int volume_id(struct api_call *c, const char *name, const char **id, struct api_error *e)
+{
+	*id = api_node_str(&c->root, name);
+	if (!*id) {
+		api_error_missing_parameter(e, name);
+		return -1;
+	}
+	if (!id_valid("vol", *id)) {
+		api_error_set(e, "InvalidVolumeID.Malformed",
+		              "Invalid id: \"%s\" (expecting \"vol-...\")", *id);
+		return -1;
+	}
+	return 0;
+}
+
+static int volume_error(struct api_error *e, const struct kerr *err, const char *conflict_code)
+{
+	api_error_from_kerr(e, err,
+	                    err->kind == KERR_NOT_FOUND && strstr(err->msg, "snapshot")
+	                        ? "InvalidSnapshot.NotFound"
+	                    : err->kind == KERR_NOT_FOUND && strstr(err->msg, "instance")
+	                        ? "InvalidInstanceID.NotFound"
+	                    : err->kind == KERR_NOT_FOUND ? "InvalidVolume.NotFound"
+	                    : err->kind == KERR_CONFLICT  ? conflict_code
+	                    : err->kind == KERR_INVALID   ? "InvalidParameterValue"
+	                                                  : NULL);
+	return -1;
+}
+
+int api_create_volume(struct api_call *c, struct api_error *e)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	_cleanup_free_ struct tag *tags = NULL;
+	static const char *const tag_types[] = {"volume"};
+	struct volume_request req = {.region = c->region};
+	struct tag_set set = {0};
+	struct volume v;
+	int64_t size = 0;
+	bool encrypted = false, known = false;
+
+	req.zone = api_node_str(&c->root, "AvailabilityZone");
+	req.snapshot = api_node_str(&c->root, "SnapshotId");
+	req.type = api_node_str(&c->root, "VolumeType");
+	if (!req.zone) {
+		api_error_missing_parameter(e, "AvailabilityZone");
+		return -1;
+	}
+	if (api_node_int(&c->root, "Size", 1, 16384, &size, &err) < 0 ||
+	    api_node_bool(&c->root, "Encrypted", &encrypted, &err) < 0) {
+		api_error_from_kerr(e, err, "InvalidParameterValue");
+		return -1;
+	}
+	req.size_gib = (uint64_t)size;
+	if (!req.size_gib && !req.snapshot) {
+		api_error_missing_parameter(e, "size");
+		return -1;
+	}
+	if (req.snapshot && !id_valid("snap", req.snapshot)) {
+		api_error_set(e, "InvalidSnapshotID.Malformed",
+		              "Invalid id: \"%s\" (expecting \"snap-...\")", req.snapshot);
+		return -1;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(volume_types) && req.type; i++)
+		known = known || !strcmp(volume_types[i], req.type);
+	if (req.type && !known) {
+		api_error_set(e, "InvalidParameterValue",
+		              "Value (%s) for parameter volumeType is invalid", req.type);
+		return -1;
+	}
+	if (encrypted) {
+		api_error_set(e, "InvalidParameterValue",
+		              "kiln does not encrypt volumes; Encrypted must be false");
+		return -1;
+	}
+	if (api_call_tag_specs(c, tag_types, 1, "volume", &tags, &req.ntags, e) < 0)
+		return -1;
+	req.tags = tags;
+	if (c->dry_run) {
+		api_error_dry_run(e);
+		return -1;
+	}
+	if (cloud_volume_create(c->cloud, c->account.id, &req, &v, &err) < 0) {
+		if (err->kind == KERR_INVALID && strstr(err->msg, "availability zone"))
+			return api_error_from_kerr(e, err, "InvalidZone.NotFound"), -1;
+		return volume_error(e, err, "IncorrectState");
+	}
+	if (cloud_tags_list(c->cloud, c->account.id, c->region, &set, &err) < 0)
+		return api_error_from_kerr(e, err, NULL), -1;
+	write_volume(c->xml, &v, &set);
+	tag_set_release(&set);
+	return 0;
+}
+
+static const char *volume_size(const void *obj, char *buf, size_t size)
+{
+	snprintf(buf, size, "%llu", (unsigned long long)((const struct volume *)obj)->size_gib);
+	return buf;
+}
+
+static const char *volume_dot(const void *obj, char *buf, size_t size)
+{
+	(void)buf;
+	(void)size;
+	return ((const struct volume *)obj)->delete_on_termination ? "true" : "false";
+}
+
+static const struct api_filter_field volume_fields[] = {
+    API_FIELD_TEXT_OF("volume-id", struct volume, id),
+    API_FIELD_TEXT_OF("status", struct volume, state),
+    API_FIELD_TEXT_OF("availability-zone", struct volume, zone),
+    API_FIELD_COMPUTED_OF("size", volume_size),
+    API_FIELD_TEXT_OF("snapshot-id", struct volume, snapshot),
+    API_FIELD_TEXT_OF("volume-type", struct volume, type),
+    API_FIELD_TEXT_OF("attachment.instance-id", struct volume, instance),
+    API_FIELD_TEXT_OF("attachment.device", struct volume, device),
+    API_FIELD_TEXT_OF("attachment.status", struct volume, attach_state),
+    API_FIELD_COMPUTED_OF("attachment.delete-on-termination", volume_dot),
+    API_FIELD_CONST_OF("encrypted", "false"),
+    API_FIELD_CONST_OF("multi-attach-enabled", "false"),
+};
+
+int api_describe_volumes(struct api_call *c, struct api_error *e)
+{
+	_cleanup_free_ const char **ids = NULL;
+	_cleanup_free_ struct volume *v = NULL;
+	_cleanup_kerr_ struct kerr *err = NULL;
+	struct api_filters filters = {0};
+	struct tag_set tags = {0};
+	struct api_page page;
+	const char *missing;
+	size_t nids = api_node_strings(&c->root, "VolumeId", &ids), n;
+	int r = -1;
+
+	for (size_t i = 0; i < nids; i++)
+		if (!id_valid("vol", ids[i])) {
+			api_error_set(e, "InvalidVolumeID.Malformed",
+			              "Invalid id: \"%s\" (expecting \"vol-...\")", ids[i]);
+			return -1;
+		}
+	if (api_call_page(c, 5, 500, &page, e) < 0 || api_call_filters(c, &filters, e) < 0)
+		return -1;
+	if (cloud_volumes_list(c->cloud, c->account.id, c->region, &v, &n, &err) < 0 ||
+	    cloud_tags_list(c->cloud, c->account.id, c->region, &tags, &err) < 0) {
+		api_error_from_kerr(e, err, NULL);
+		goto out;
+	}
+	if ((missing = api_first_missing(ids, nids, v, n, sizeof(*v)))) {
+		api_error_set(e, "InvalidVolume.NotFound", "The volume '%s' does not exist.",
+		              missing);
+		goto out;
+	}
+	api_xml_open(c->xml, "volumeSet");
+	for (size_t k = 0; k < n; k++) {
+		int m;
+
+		if (!api_selected(ids, nids, v[k].id))
+			continue;
+		m = api_call_filter_match(&filters, volume_fields, ARRAY_SIZE(volume_fields), &v[k],
+		                          &tags, e);
+		if (m < 0)
+			goto out;
+		if (!m || !api_page_take(&page))
+			continue;
+		api_xml_item(c->xml);
+		write_volume(c->xml, &v[k], &tags);
+		api_xml_close(c->xml);
+	}
+	api_xml_close(c->xml);
+	api_page_end(c, &page);
+	r = 0;
+out:
+	api_filters_release(&filters);
+	tag_set_release(&tags);
+	return r;
+}
+
+int api_attach_volume(struct api_call *c, struct api_error *e)
+{
+	static const char *const codes[] = {[ATTACH_VOLUME] = "IncorrectState",
+	                                    [ATTACH_INSTANCE] = "IncorrectInstanceState",
+	                                    [ATTACH_DEVICE] = "InvalidParameterValue",
+	                                    [ATTACH_ZONE] = "InvalidVolume.ZoneMismatch"};
+	_cleanup_kerr_ struct kerr *err = NULL;
+	const char *vol, *inst = api_node_str(&c->root, "InstanceId"),
+	                 *device = api_node_str(&c->root, "Device");
+	enum attach_refusal why = ATTACH_VOLUME;
+	struct volume v;
+
+	if (volume_id(c, "VolumeId", &vol, e) < 0)
+		return -1;
+	if (!inst || !device) {
+		api_error_missing_parameter(e, !inst ? "InstanceId" : "Device");
+		return -1;
+	}
+	if (!id_valid("i", inst)) {
+		api_error_set(e, "InvalidInstanceID.Malformed", "Invalid id: \"%s\"", inst);
+		return -1;
+	}
+	if (c->dry_run) {
+		api_error_dry_run(e);
+		return -1;
+	}
+	if (cloud_volume_attach(c->cloud, c->account.id, c->region, vol, inst, device, &v, &why,
+	                        &err) < 0) {
+		if (err->kind == KERR_INVALID || err->kind == KERR_CONFLICT)
+			return api_error_from_kerr(e, err, codes[why]), -1;
+		return volume_error(e, err, NULL);
+	}
+	api_write_attachment(c->xml, &v);
+	return 0;
+}
+
+int api_detach_volume(struct api_call *c, struct api_error *e)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	const char *vol, *inst = api_node_str(&c->root, "InstanceId");
+	bool force = false;
+	struct volume v;
+
+	if (volume_id(c, "VolumeId", &vol, e) < 0)
+		return -1;
+	if (inst && !id_valid("i", inst)) {
+		api_error_set(e, "InvalidInstanceID.Malformed", "Invalid id: \"%s\"", inst);
+		return -1;
+	}
+	if (api_node_bool(&c->root, "Force", &force, &err) < 0) {
+		api_error_from_kerr(e, err, "InvalidParameterValue");
+		return -1;
+	}
+	if (c->dry_run) {
+		api_error_dry_run(e);
+		return -1;
+	}
+	if (cloud_volume_detach(c->cloud, c->account.id, c->region, vol, inst, force, &v, &err) <
+	    0) {
+		if (err->kind == KERR_AUTH)
+			return api_error_from_kerr(e, err, "OperationNotPermitted"), -1;
+		return volume_error(e, err, "IncorrectState");
+	}
+	api_write_attachment(c->xml, &v);
+	return 0;
+}
+
+int api_delete_volume(struct api_call *c, struct api_error *e)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	const char *vol;
+
+	if (volume_id(c, "VolumeId", &vol, e) < 0)
+		return -1;
+	if (c->dry_run) {
+		api_error_dry_run(e);
+		return -1;
+	}
+	if (cloud_volume_delete(c->cloud, c->account.id, c->region, vol, &err) < 0)
+		return volume_error(
+		    e, err, strstr(err->msg, "attached") ? "VolumeInUse" : "IncorrectState");
+	api_xml_bool(c->xml, "return", true);
+	return 0;
+}

@@ -1,0 +1,500 @@
+/* Snapshots: CreateSnapshot takes a point-in-time reflink of the volume at once (frozen when
+ * it is the root of a running instance) and a worker stores it in the region's block store,
+ * incremental against the volume's previous snapshot. That reflink then stays in the pool as
+ * the volume's shadow, so the next snapshot reads only the extents that changed since. */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pool/pool.h"
+#include "runtime/runtime.h"
+#include "store/store.h"
+#include "util/cleanup.h"
+#include "util/str.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+/* The point-in-time copy of volume taken for snapshot: later the volume's shadow. */
+static char *shadow_file(const char *volume, const char *snapshot)
+{
+	return xasprintf("%s.%s.shadow", volume, snapshot);
+}
+
+static void snapshot_from_row(sqlite3_stmt *st, struct snapshot *s)
+{
+	memset(s, 0, sizeof(*s));
+	str_copy(s->id, db_text(st, 0), sizeof(s->id));
+	str_copy(s->region, db_text(st, 1), sizeof(s->region));
+	str_copy(s->owner, db_text(st, 2), sizeof(s->owner));
+	str_copy(s->owner_alias, db_text(st, 3), sizeof(s->owner_alias));
+	str_copy(s->volume, db_text(st, 4), sizeof(s->volume));
+	s->volume_size_gib = (uint64_t)sqlite3_column_int64(st, 5);
+	str_copy(s->state, db_text(st, 6), sizeof(s->state));
+	s->progress = sqlite3_column_int(st, 7);
+	str_copy(s->description, db_text(st, 8), sizeof(s->description));
+	str_copy(s->state_message, db_text(st, 9), sizeof(s->state_message));
+	s->start_ms = sqlite3_column_int64(st, 10);
+	s->public = sqlite3_column_int(st, 11) != 0;
+	s->restorable = sqlite3_column_int(st, 12) != 0;
+}
+
+#define SNAPSHOT_COLUMNS                                                                           \
+	"s.id, s.region, s.owner, COALESCE(a.alias, ''), COALESCE(s.volume_id, ''), "              \
+	"s.volume_size, s.state, "                                                                 \
+	"s.progress, s.description, s.state_message, s.start_ms, "                                 \
+	"EXISTS (SELECT 1 FROM snapshot_permissions p WHERE p.snapshot = s.id AND p.grantee = "    \
+	"'all'), "                                                                                 \
+	"(s.owner = ?2 OR EXISTS (SELECT 1 FROM snapshot_permissions p WHERE p.snapshot = s.id "   \
+	"AND "                                                                                     \
+	"p.grantee IN (?2, 'all'))) FROM snapshots s JOIN accounts a ON a.id = s.owner "
+
+static int snapshots_query(struct cloud *c, const char *where, const char *region,
+                           const char *caller, const char *id, struct snapshot **out, size_t *n,
+                           struct kerr **err)
+{
+	_cleanup_free_ char *sql =
+	    xasprintf("SELECT " SNAPSHOT_COLUMNS "WHERE s.region = ?1 AND %s "
+	              "ORDER BY s.start_ms, s.id",
+	              where);
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	struct snapshot *v = NULL;
+	size_t count = 0;
+	int r;
+
+	if (db_prepare(c->db, sql, &st, err) < 0)
+		return -1;
+	db_bind_text(st, 1, region);
+	db_bind_text(st, 2, caller);
+	db_bind_text(st, 3, id);
+	while ((r = db_step_row(c->db, st, err)) == 1) {
+		v = xreallocarray(v, count + 1, sizeof(*v));
+		snapshot_from_row(st, &v[count++]);
+	}
+	if (r < 0) {
+		free(v);
+		return -1;
+	}
+	*out = v;
+	*n = count;
+	return 0;
+}
+
+int cloud_snapshots_visible(struct cloud *c, const char *caller, const char *region,
+                            struct snapshot **out, size_t *n, struct kerr **err)
+{
+	return snapshots_query(
+	    c,
+	    "(s.owner = ?2 OR EXISTS (SELECT 1 FROM snapshot_permissions p WHERE "
+	    "p.snapshot = s.id AND p.grantee IN (?2, 'all')))",
+	    region, caller, NULL, out, n, err);
+}
+
+/* The caller's own snapshot. */
+static int snapshot_owned(struct cloud *c, const char *owner, const char *region, const char *id,
+                          struct snapshot *out, struct kerr **err)
+{
+	_cleanup_free_ struct snapshot *v = NULL;
+	size_t n;
+
+	if (snapshots_query(c, "s.owner = ?2 AND s.id = ?3", region, owner, id, &v, &n, err) < 0)
+		return -1;
+	if (!n)
+		return kerr_set(err, KERR_NOT_FOUND, "The snapshot '%s' does not exist.", id);
+	*out = v[0];
+	return 0;
+}
+
+static int snapshot_set(struct cloud *c, const char *id, const char *set, int64_t num,
+                        const char *text, struct kerr **err)
+{
+	_cleanup_free_ char *sql = xasprintf("UPDATE snapshots SET %s WHERE id = ?3", set);
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+	if (db_prepare(c->db, sql, &st, err) < 0)
+		return -1;
+	sqlite3_bind_int64(st, 1, num);
+	db_bind_text(st, 2, text);
+	db_bind_text(st, 3, id);
+	return db_step_done(c->db, st, err);
+}
+
+/* Parent: the volume's newest snapshot when it is still there and complete. */
+static void parent_of(struct cloud *c, const struct volume *v, char out[ID_MAX])
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+	out[0] = '\0';
+	if (!v->last_snapshot[0] ||
+	    db_prepare(c->db, "SELECT 1 FROM snapshots WHERE id = ? AND state = 'completed'", &st,
+	               NULL) < 0)
+		return;
+	db_bind_text(st, 1, v->last_snapshot);
+	if (db_step_row(c->db, st, NULL) == 1)
+		str_copy(out, v->last_snapshot, ID_MAX);
+}
+
+/* The point-in-time copy, under the job lock of the instance it is attached to (no start or
+ * stop meanwhile). */
+static int take_copy(struct cloud *c, const struct volume *v, struct pool *p, const char *dest,
+                     struct kerr **err)
+{
+	_cleanup_free_ char *file = cloud_volume_file(v->id);
+	_cleanup_free_ char *src = pool_path(p, file), *dest_path = pool_path(p, dest);
+	pthread_mutex_t *lock = v->instance[0] ? cloud_job_lock(v->instance) : NULL;
+	struct instance_status st = {0};
+	int r;
+
+	if (lock)
+		pthread_mutex_lock(lock);
+	if (v->instance[0])
+		c->rt->ops->status(c->rt, v->instance, &st, NULL);
+	if (st.state != RUN_RUNNING)
+		r = pool_clone(p, src, dest, err);
+	else if (!strcmp(v->device, ROOT_DEVICE))
+		r = runtime_clone_root(c->rt, v->instance, dest_path, err);
+	else
+		r = runtime_volume_flush(c->rt, v->instance, v->device + strlen("/dev/"), err) < 0
+		        ? -1
+		        : pool_clone(p, src, dest, err);
+	if (lock)
+		pthread_mutex_unlock(lock);
+	return r;
+}
+
+static void snapshot_job(struct cloud *c, const char *id, int kind, bool force);
+
+int cloud_snapshot_create(struct cloud *c, const char *owner, const char *region,
+                          const char *volume, const char *description, const struct tag *tags,
+                          size_t ntags, struct snapshot *out, struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	_cleanup_free_ char *dir = NULL, *dest = NULL;
+	struct volume v;
+	struct pool *p = NULL;
+	char parent[ID_MAX];
+
+	if (cloud_volume_get(c, owner, region, volume, &v, err) < 0)
+		return -1;
+	if (strcmp(v.state, "available") && strcmp(v.state, "in-use"))
+		return kerr_set(err, KERR_CONFLICT, "Volume '%s' is %s", volume, v.state);
+	memset(out, 0, sizeof(*out));
+	id_new("snap", out->id);
+	str_copy(out->region, region, sizeof(out->region));
+	str_copy(out->owner, owner, sizeof(out->owner));
+	str_copy(out->volume, volume, sizeof(out->volume));
+	str_copy(out->description, description ? description : "", sizeof(out->description));
+	str_copy(out->state, "pending", sizeof(out->state));
+	out->volume_size_gib = v.size_gib;
+	out->start_ms = cloud_now_ms();
+	out->restorable = true;
+	parent_of(c, &v, parent);
+	dir = cloud_zone_pool_dir(c, region, v.zone);
+	dest = shadow_file(volume, out->id);
+	if (pool_open(dir, NULL, &p, err) < 0)
+		return -1;
+	if (take_copy(c, &v, p, dest, err) < 0) {
+		pool_close(p);
+		return kerr_wrap(err, "cannot take a point-in-time copy of '%s'", volume);
+	}
+	if (db_begin(c->db, err) < 0)
+		goto on_error;
+	if (db_prepare(c->db,
+	               "INSERT INTO snapshots (id, region, owner, volume_id, volume_size, state, "
+	               "progress, "
+	               "description, start_ms, parent, source) VALUES (?, ?, ?, ?, ?, 'pending', "
+	               "0, ?, ?, ?, ?)",
+	               &st, err) < 0) {
+		db_rollback(c->db);
+		goto on_error;
+	}
+	db_bind_text(st, 1, out->id);
+	db_bind_text(st, 2, region);
+	db_bind_text(st, 3, owner);
+	db_bind_text(st, 4, volume);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)v.size_gib);
+	db_bind_text(st, 6, out->description);
+	sqlite3_bind_int64(st, 7, out->start_ms);
+	db_bind_text(st, 8, parent);
+	db_bind_text(st, 9, v.zone);
+	if (db_step_done(c->db, st, err) < 0 ||
+	    cloud_tags_put(c, owner, region, out->id, tags, ntags, err) < 0) {
+		db_rollback(c->db);
+		goto on_error;
+	}
+	if (db_commit(c->db, err) < 0)
+		goto on_error;
+	pool_close(p);
+	return cloud_submit(c, volume, out->id, snapshot_job, 0, false, err);
+
+on_error:
+	pool_remove(p, dest, NULL);
+	pool_close(p);
+	return -1;
+}
+
+struct progress_ctx {
+	struct cloud *c;
+	const char *id;
+	int last;
+};
+
+static void on_progress(void *ctx, uint64_t done, uint64_t total)
+{
+	struct progress_ctx *pc = ctx;
+	int pct = total ? (int)(done * 99 / total) : 0; /* 100 only once committed */
+
+	if (pct >= pc->last + 5) {
+		pc->last = pct;
+		snapshot_set(pc->c, pc->id, "progress = ?1", pct, NULL, NULL);
+	}
+}
+
+/* Store the point-in-time copy: what the snapshot row says, from its source zone's pool. */
+static int store_copy(struct cloud *c, const char *id, const char *volume, const char *zone,
+                      const char *region, const char *parent, struct kerr **err)
+{
+	_cleanup_free_ char *dir = cloud_zone_pool_dir(c, region, zone),
+	                    *store_dir = cloud_store_dir(c, region);
+	_cleanup_free_ char *dest = shadow_file(volume, id), *copy = NULL, *shadow = NULL;
+	_cleanup_free_ char *parent_shadow = parent[0] ? shadow_file(volume, parent) : NULL;
+	_cleanup_free_ char *parent_base = parent[0] ? cloud_base_name(parent) : NULL;
+	struct progress_ctx pc = {c, id, 0};
+	struct store_progress progress = {on_progress, &pc};
+	struct store_snapshot_opts o = {
+	    .id = id, .parent = parent[0] ? parent : NULL, .progress = &progress};
+	struct store_snapshot_result res;
+	struct store *s = NULL;
+	struct pool *p = NULL;
+	int r = -1;
+
+	if (pool_open(dir, NULL, &p, err) < 0)
+		return -1;
+	if (!pool_exists(p, dest)) {
+		kerr_set(err, KERR_NOT_FOUND, "the point-in-time copy of '%s' is gone", volume);
+		goto out;
+	}
+	copy = pool_path(p, dest);
+	/* A reflink taken at the parent shows which extents changed since: the volume's own shadow,
+	 * or the zone's base of the parent when the volume was made from it. */
+	if (p->reflink && parent[0])
+		shadow = pool_exists(p, parent_shadow) ? pool_path(p, parent_shadow)
+		         : pool_exists(p, parent_base) ? pool_path(p, parent_base)
+		                                       : NULL;
+	o.shadow = shadow;
+	if (store_open(store_dir, false, &s, err) < 0)
+		goto out;
+	r = store_snapshot(s, copy, &o, &res, err);
+out:
+	store_close(s);
+	pool_close(p);
+	return r;
+}
+
+static void snapshot_job(struct cloud *c, const char *id, int kind, bool force)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL, *adv = NULL;
+	_cleanup_kerr_ struct kerr *err = NULL;
+	char volume[ID_MAX], zone[32], region[32], parent[ID_MAX];
+	_cleanup_free_ char *dir = NULL, *dest = NULL, *old = NULL;
+	struct pool *p = NULL;
+	bool advanced = false;
+
+	(void)kind;
+	(void)force;
+	if (db_prepare(c->db,
+	               "SELECT volume_id, source, region, parent FROM snapshots WHERE id = ? AND "
+	               "state = 'pending'",
+	               &st, NULL) < 0)
+		return;
+	db_bind_text(st, 1, id);
+	if (db_step_row(c->db, st, NULL) != 1)
+		return;
+	str_copy(volume, db_text(st, 0), sizeof(volume));
+	str_copy(zone, db_text(st, 1), sizeof(zone));
+	str_copy(region, db_text(st, 2), sizeof(region));
+	str_copy(parent, db_text(st, 3), sizeof(parent));
+	dir = cloud_zone_pool_dir(c, region, zone);
+	dest = shadow_file(volume, id);
+	if (store_copy(c, id, volume, zone, region, parent, &err) < 0) {
+		snapshot_set(c, id, "state = 'error', state_message = ?2", 0, err->msg, NULL);
+		if (pool_open(dir, NULL, &p, NULL) == 0)
+			pool_remove(p, dest, NULL);
+		pool_close(p);
+		return;
+	}
+	snapshot_set(c, id, "state = 'completed', progress = 100", 0, NULL, NULL);
+	/* The copy becomes the volume's shadow when this snapshot continues its chain; otherwise
+	 * (the volume is gone, or another snapshot moved on) it goes. */
+	if (db_prepare(c->db,
+	               "UPDATE volumes SET last_snapshot = ?1 WHERE id = ?2 AND last_snapshot = ?3 "
+	               "RETURNING id",
+	               &adv, NULL) == 0) {
+		db_bind_text(adv, 1, id);
+		db_bind_text(adv, 2, volume);
+		db_bind_text(adv, 3, parent);
+		advanced = db_step_row(c->db, adv, NULL) == 1;
+	}
+	if (pool_open(dir, NULL, &p, NULL) == 0) {
+		old = parent[0] ? shadow_file(volume, parent) : NULL;
+		if (!advanced)
+			pool_remove(p, dest, NULL);
+		else if (old)
+			pool_remove(p, old, NULL);
+	}
+	pool_close(p);
+}
+
+int cloud_snapshots_reconcile(struct cloud *c, struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r;
+
+	if (db_prepare(c->db, "SELECT id, volume_id FROM snapshots WHERE state = 'pending'", &st,
+	               err) < 0)
+		return -1;
+	while ((r = db_step_row(c->db, st, err)) == 1)
+		cloud_submit(c, db_text(st, 1), db_text(st, 0), snapshot_job, 0, false, NULL);
+	return r < 0 ? -1 : 0;
+}
+
+/* Zone pools of region that exist (a pool is made on first use, not by looking). */
+static void remove_bases(struct cloud *c, const char *region, const char *id)
+{
+	_cleanup_free_ char *base = cloud_base_name(id);
+	struct topology t;
+
+	if (cloud_regions(c, &t, NULL) < 0)
+		return;
+	pthread_mutex_lock(&c->volumes_lock);
+	for (size_t i = 0; i < t.nzones; i++) {
+		_cleanup_free_ char *dir = NULL;
+		struct pool *p = NULL;
+
+		if (strcmp(t.zones[i].region, region))
+			continue;
+		dir = cloud_zone_pool_dir(c, region, t.zones[i].name);
+		if (access(dir, F_OK) == 0 && pool_open(dir, NULL, &p, NULL) == 0)
+			pool_remove(p, base, NULL);
+		pool_close(p);
+	}
+	pthread_mutex_unlock(&c->volumes_lock);
+	topology_release(&t);
+}
+
+int cloud_snapshot_delete(struct cloud *c, const char *owner, const char *region, const char *id,
+                          struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *img = NULL, *del = NULL, *tags = NULL, *vols = NULL;
+	_cleanup_free_ char *store_dir = cloud_store_dir(c, region);
+	_cleanup_kerr_ struct kerr *why = NULL;
+	struct snapshot snap;
+	struct store *s;
+	int r;
+
+	if (snapshot_owned(c, owner, region, id, &snap, err) < 0)
+		return -1;
+	if (!strcmp(snap.state, "pending"))
+		return kerr_set(err, KERR_CONFLICT, "The snapshot '%s' is still pending", id);
+	if (db_prepare(c->db,
+	               "SELECT id FROM images WHERE root_snapshot = ? AND state != 'deregistered'",
+	               &img, err) < 0)
+		return -1;
+	db_bind_text(img, 1, id);
+	r = db_step_row(c->db, img, err);
+	if (r < 0)
+		return -1;
+	if (r == 1)
+		return kerr_set(err, KERR_CONFLICT, "The snapshot %s is currently in use by %s", id,
+		                db_text(img, 0));
+	if (!strcmp(snap.state, "completed")) {
+		if (store_open(store_dir, false, &s, err) < 0)
+			return -1;
+		r = store_delete(s, id, &why);
+		store_close(s);
+		if (r < 0 && why->kind != KERR_NOT_FOUND)
+			return kerr_pass(err, steal_ptr(why));
+	}
+	/* A volume whose newest snapshot this was starts a new chain (and loses the shadow). */
+	if (db_prepare(c->db, "SELECT id, zone FROM volumes WHERE last_snapshot = ?", &vols, err) <
+	    0)
+		return -1;
+	db_bind_text(vols, 1, id);
+	while (db_step_row(c->db, vols, NULL) == 1) {
+		_cleanup_free_ char *dir = cloud_zone_pool_dir(c, region, db_text(vols, 1));
+		_cleanup_free_ char *shadow = shadow_file(db_text(vols, 0), id);
+		struct pool *p = NULL;
+		if (pool_open(dir, NULL, &p, NULL) == 0)
+			pool_remove(p, shadow, NULL);
+		pool_close(p);
+	}
+	remove_bases(c, region, id);
+	if (db_prepare(c->db, "DELETE FROM snapshots WHERE id = ?", &del, err) < 0 ||
+	    db_prepare(c->db, "DELETE FROM tags WHERE resource = ?", &tags, err) < 0)
+		return -1;
+	db_bind_text(del, 1, id);
+	db_bind_text(tags, 1, id);
+	if (db_step_done(c->db, tags, err) < 0 || db_step_done(c->db, del, err) < 0)
+		return -1;
+	return db_exec(c->db,
+	               "UPDATE volumes SET last_snapshot = '' WHERE last_snapshot != '' AND "
+	               "last_snapshot NOT IN "
+	               "(SELECT id FROM snapshots)",
+	               err);
+}
+
+int cloud_snapshot_permissions(struct cloud *c, const char *owner, const char *region,
+                               const char *id, char (**grantees)[ACCOUNT_ID_LEN + 1], size_t *n,
+                               struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	struct snapshot snap;
+	int r;
+
+	*grantees = NULL;
+	*n = 0;
+	if (snapshot_owned(c, owner, region, id, &snap, err) < 0 ||
+	    db_prepare(
+	        c->db,
+	        "SELECT grantee FROM snapshot_permissions WHERE snapshot = ? ORDER BY grantee", &st,
+	        err) < 0)
+		return -1;
+	db_bind_text(st, 1, id);
+	while ((r = db_step_row(c->db, st, err)) == 1) {
+		*grantees = xreallocarray(*grantees, *n + 1, sizeof(**grantees));
+		str_copy((*grantees)[(*n)++], db_text(st, 0), ACCOUNT_ID_LEN + 1);
+	}
+	return r < 0 ? -1 : 0;
+}
+
+int cloud_snapshot_permit(struct cloud *c, const char *owner, const char *region, const char *id,
+                          const char *const *add, size_t nadd, const char *const *remove,
+                          size_t nremove, struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *ins = NULL, *del = NULL;
+	struct snapshot snap;
+
+	if (snapshot_owned(c, owner, region, id, &snap, err) < 0)
+		return -1;
+	if (db_prepare(
+	        c->db,
+	        "INSERT OR IGNORE INTO snapshot_permissions (snapshot, grantee) VALUES (?, ?)",
+	        &ins, err) < 0 ||
+	    db_prepare(c->db, "DELETE FROM snapshot_permissions WHERE snapshot = ? AND grantee = ?",
+	               &del, err) < 0 ||
+	    db_begin(c->db, err) < 0)
+		return -1;
+	for (size_t i = 0; i < nadd + nremove; i++) {
+		sqlite3_stmt *st = i < nadd ? ins : del;
+		sqlite3_reset(st);
+		db_bind_text(st, 1, id);
+		db_bind_text(st, 2, i < nadd ? add[i] : remove[i - nadd]);
+		if (db_step_done(c->db, st, err) < 0) {
+			db_rollback(c->db);
+			return -1;
+		}
+	}
+	return db_commit(c->db, err);
+}
