@@ -59,12 +59,19 @@ int cmd_init(int argc, char **argv)
 	if (topo_file && fs_read_file(AT_FDCWD, topo_file, 1 << 20, &topo, &len, &err) < 0)
 		return cli_fail(err);
 	if (!images && !no_images) {
-		/* The images `make images` built beside this binary, when there are any. */
+		/* The images `make images` built beside this binary, or those an install put in
+		 * PREFIX/share/kiln/images, when there are any. */
 		_cleanup_free_ char *self = cli_self_exe();
+		_cleanup_free_ char *installed = NULL;
 		char *slash = strrchr(self, '/');
 		if (slash)
 			*slash = '\0';
 		default_images = xasprintf("%s/images", slash ? self : ".");
+		installed = xasprintf("%s/../share/kiln/images", slash ? self : ".");
+		if (access(default_images, R_OK) < 0) {
+			free(default_images);
+			default_images = steal_ptr(installed);
+		}
 		if (access(default_images, R_OK) == 0)
 			images = default_images;
 	}
