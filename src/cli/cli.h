@@ -40,6 +40,12 @@ int cmd_account(int argc, char **argv);
 /* --data, else $KILN_DATA, else /var/lib/kiln. */
 const char *cli_data_dir(const char *given);
 int cmd_image(int argc, char **argv);
+/* Clients of `kiln serve` (remote.h). */
+int cmd_run(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_change(int argc, char **argv);
+int cmd_console(int argc, char **argv);
+int cmd_list(int argc, char **argv);
 int cmd_pool(int argc, char **argv);
 
 #endif

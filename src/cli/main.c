@@ -12,6 +12,16 @@ static const struct command {
 	int (*fn)(int argc, char **argv);
 	const char *help;
 } commands[] = {
+	{"run", cmd_run, "launch instances of an image (by id or name) and wait until they run"},
+	{"ls", cmd_ls, "list your instances in a region"},
+	{"start", cmd_change, "start stopped instances"},
+	{"stop", cmd_change, "stop instances (their volumes stay)"},
+	{"reboot", cmd_change, "reboot running instances"},
+	{"rm", cmd_change, "terminate instances"},
+	{"console", cmd_console, "print an instance's console output"},
+	{"images", cmd_list, "list the images you may launch"},
+	{"volumes", cmd_list, "list your volumes"},
+	{"snapshots", cmd_list, "list the snapshots you may restore"},
 	{"init", cmd_init, "create a data directory: database, regions, accounts, aws CLI files"},
 	{"serve", cmd_serve, "serve the EC2 Query API for every region of a data directory"},
 	{"account", cmd_account, "create and list accounts and their access keys"},

@@ -30,4 +30,17 @@ static inline int hex_digit(char c)
 	return -1;
 }
 
+/* s without leading and trailing blanks (spaces, tabs, CR); trims in place. */
+static inline char *str_trim(char *s)
+{
+	size_t n;
+
+	while (*s == ' ' || *s == '\t' || *s == '\r')
+		s++;
+	n = strlen(s);
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+		s[--n] = '\0';
+	return s;
+}
+
 #endif

@@ -1,0 +1,399 @@
+/* kiln run, ls, start, stop, reboot, rm, console: instances through the API, for people. */
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "remote.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+#define USAGE_RUN                                                                                  \
+	"kiln run IMAGE [--type T] [--zone Z] [--count N] [--name NAME] [--user-data FILE] [--size GiB]\n" \
+	"                [--key NAME] [--no-wait] " REMOTE_USAGE
+#define USAGE_LS "kiln ls [--all] " REMOTE_USAGE
+#define USAGE_CHANGE "kiln start|stop|reboot|rm INSTANCE... [--wait] [--force] " REMOTE_USAGE
+#define USAGE_CONSOLE "kiln console INSTANCE " REMOTE_USAGE
+#define WAIT_SECONDS 300
+
+static const char *const heads[] = {"ID", "NAME", "STATE", "TYPE", "ZONE", "ADDRESS", "IMAGE", "LAUNCHED"};
+static const char *const keys[] = {"id", "name", "state", "type", "zone", "address", "image", "launched"};
+
+static const char *name_tag(const struct xml_node *inst)
+{
+	const struct xml_node *t;
+
+	for (size_t i = 0; (t = xml_item(inst, "tagSet", i)); i++)
+		if (!strcmp(xml_text(t, "key", ""), "Name"))
+			return xml_text(t, "value", "");
+	return "";
+}
+
+static void add_instance(struct table *t, const struct xml_node *inst)
+{
+	table_add(t, xml_text(inst, "instanceId", ""), name_tag(inst), xml_text(inst, "instanceState/name", ""),
+		  xml_text(inst, "instanceType", ""), xml_text(inst, "placement/availabilityZone", ""),
+		  xml_text(inst, "privateIpAddress", ""), xml_text(inst, "imageId", ""), xml_text(inst, "launchTime", ""));
+}
+
+/* Each instance of a DescribeInstances or RunInstances answer. */
+static void each_instance(const struct xml_node *doc, void (*fn)(void *ctx, const struct xml_node *inst), void *ctx)
+{
+	const struct xml_node *res, *inst;
+
+	if (xml_child(doc, "reservationSet")) {
+		for (size_t r = 0; (res = xml_item(doc, "reservationSet", r)); r++)
+			for (size_t i = 0; (inst = xml_item(res, "instancesSet", i)); i++)
+				fn(ctx, inst);
+	} else {
+		for (size_t i = 0; (inst = xml_item(doc, "instancesSet", i)); i++)
+			fn(ctx, inst);
+	}
+}
+
+struct collect {
+	struct table *t;
+	bool all;
+	char **ids;
+	size_t n;
+	const char *want; /* for waits: the state every one must reach */
+	size_t reached;
+	bool failed;
+};
+
+static void collect_one(void *ctx, const struct xml_node *inst)
+{
+	struct collect *c = ctx;
+	const char *state = xml_text(inst, "instanceState/name", "");
+
+	if (c->want) {
+		c->reached += !strcmp(state, c->want);
+		c->failed = c->failed || (strcmp(c->want, "terminated") && !strcmp(state, "terminated"));
+	}
+	if (c->ids) {
+		c->ids = xreallocarray(c->ids, c->n + 1, sizeof(*c->ids));
+		c->ids[c->n++] = xstrdup(xml_text(inst, "instanceId", ""));
+	}
+	if (c->t && (c->all || strcmp(state, "terminated")))
+		add_instance(c->t, inst);
+}
+
+/* Poll until every instance is in state want; prints the table at the end. */
+static int wait_for(struct api_client *cl, char **ids, size_t n, const char *want, struct table *t)
+{
+	struct timespec pause = {0, 200 * 1000 * 1000};
+	time_t until = time(NULL) + WAIT_SECONDS;
+	bool tty = isatty(STDERR_FILENO);
+
+	for (;;) {
+		struct collect c = {.want = want, .all = true};
+		struct xml_node *doc;
+		struct api_args a;
+
+		api_args_init(&a, "DescribeInstances");
+		api_args_list(&a, "InstanceId", ids, n);
+		if (remote_call(cl, &a, &doc) < 0) {
+			api_args_release(&a);
+			return -1;
+		}
+		api_args_release(&a);
+		c.t = t;
+		if (t)
+			table_release(t);
+		each_instance(doc, collect_one, &c);
+		xml_free(doc);
+		if (c.reached == n || c.failed || time(NULL) > until) {
+			if (tty)
+				fputs("\r\033[K", stderr);
+			if (c.reached == n)
+				return 0;
+			fprintf(stderr, "kiln: %s\n", c.failed ? "an instance ended terminated (see kiln ls --all and kiln console)"
+							   : "gave up waiting");
+			return -1;
+		}
+		if (tty)
+			fprintf(stderr, "\rwaiting: %zu of %zu %s", c.reached, n, want);
+		nanosleep(&pause, NULL);
+	}
+}
+
+/* IMAGE: an id, or the name of an image the caller may see (the newest of that name). */
+static int resolve_image(struct api_client *cl, const char *image, char *out, size_t size)
+{
+	struct xml_node *doc;
+	const struct xml_node *im;
+	struct api_args a;
+	const char *best = NULL, *best_date = "";
+
+	if (!strncmp(image, "ami-", 4)) {
+		snprintf(out, size, "%s", image);
+		return 0;
+	}
+	api_args_init(&a, "DescribeImages");
+	api_args_add(&a, "Filter.1.Name", "name");
+	api_args_add(&a, "Filter.1.Value.1", image);
+	if (remote_call(cl, &a, &doc) < 0) {
+		api_args_release(&a);
+		return -1;
+	}
+	api_args_release(&a);
+	for (size_t i = 0; (im = xml_item(doc, "imagesSet", i)); i++)
+		if (strcmp(xml_text(im, "creationDate", ""), best_date) >= 0) {
+			best = xml_text(im, "imageId", "");
+			best_date = xml_text(im, "creationDate", "");
+		}
+	if (best)
+		snprintf(out, size, "%s", best);
+	xml_free(doc);
+	if (!best) {
+		fprintf(stderr, "kiln: no image named '%s' (see kiln images)\n", image);
+		return -1;
+	}
+	return 0;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"type", required_argument, NULL, 't'}, {"zone", required_argument, NULL, 'z'},
+		{"count", required_argument, NULL, 'c'}, {"name", required_argument, NULL, 'n'},
+		{"user-data", required_argument, NULL, 'u'}, {"size", required_argument, NULL, 's'},
+		{"key", required_argument, NULL, 'k'}, {"no-wait", no_argument, NULL, 'W'},
+		REMOTE_OPTIONS, {NULL, 0, NULL, 0}};
+	_cleanup_kerr_ struct kerr *err = NULL;
+	struct remote_opts ro = {0};
+	const char *type = "t2.micro", *zone = NULL, *count = "1", *name = NULL, *ud = NULL, *size = NULL, *key = NULL;
+	struct api_client *cl = NULL;
+	struct collect c = {0};
+	struct table t;
+	struct xml_node *doc = NULL;
+	struct api_args a;
+	char image[64];
+	bool wait = true;
+	int opt, r = 1;
+
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case 't': type = optarg; break;
+		case 'z': zone = optarg; break;
+		case 'c': count = optarg; break;
+		case 'n': name = optarg; break;
+		case 'u': ud = optarg; break;
+		case 's': size = optarg; break;
+		case 'k': key = optarg; break;
+		case 'W': wait = false; break;
+		default:
+			if (!remote_option(&ro, opt, optarg))
+				return cli_usage(USAGE_RUN, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind + 1 != argc)
+		return cli_usage(USAGE_RUN, "'run' takes one image (an id or a name)");
+	if (remote_connect(&ro, &cl, &err) < 0)
+		return cli_fail(err);
+	if (resolve_image(cl, argv[optind], image, sizeof(image)) < 0)
+		goto out;
+	api_args_init(&a, "RunInstances");
+	api_args_add(&a, "ImageId", image);
+	api_args_add(&a, "InstanceType", type);
+	api_args_add(&a, "MinCount", count);
+	api_args_add(&a, "MaxCount", count);
+	if (zone)
+		api_args_add(&a, "Placement.AvailabilityZone", zone);
+	if (key)
+		api_args_add(&a, "KeyName", key);
+	if (size)
+		api_args_add(&a, "BlockDeviceMapping.1.Ebs.VolumeSize", size);
+	if (name) {
+		api_args_add(&a, "TagSpecification.1.ResourceType", "instance");
+		api_args_add(&a, "TagSpecification.1.Tag.1.Key", "Name");
+		api_args_add(&a, "TagSpecification.1.Tag.1.Value", name);
+	}
+	if (ud) {
+		_cleanup_free_ uint8_t *data = NULL;
+		_cleanup_free_ char *b64 = NULL;
+		size_t len;
+		if (fs_read_file(AT_FDCWD, ud, 16 << 10, &data, &len, &err) < 0) {
+			api_args_release(&a);
+			cli_fail(err);
+			goto out;
+		}
+		b64 = xmalloc((len + 2) / 3 * 4 + 1);
+		EVP_EncodeBlock((unsigned char *)b64, data, (int)len);
+		api_args_add(&a, "UserData", b64);
+	}
+	if (remote_call(cl, &a, &doc) < 0) {
+		api_args_release(&a);
+		goto out;
+	}
+	api_args_release(&a);
+	table_init(&t, ARRAY_SIZE(heads), heads, keys);
+	c.t = &t;
+	c.all = true;
+	c.ids = xcalloc(1, sizeof(*c.ids));
+	each_instance(doc, collect_one, &c);
+	xml_free(doc);
+	r = 0;
+	if (wait && wait_for(cl, c.ids, c.n, "running", &t) < 0)
+		r = 1;
+	table_print(&t, ro.json);
+	table_release(&t);
+	for (size_t i = 0; i < c.n; i++)
+		free(c.ids[i]);
+	free(c.ids);
+out:
+	api_client_close(cl);
+	return r;
+}
+
+int cmd_ls(int argc, char **argv)
+{
+	static const struct option opts[] = {{"all", no_argument, NULL, 'a'}, REMOTE_OPTIONS, {NULL, 0, NULL, 0}};
+	_cleanup_kerr_ struct kerr *err = NULL;
+	struct remote_opts ro = {0};
+	struct api_client *cl = NULL;
+	struct collect c = {0};
+	struct xml_node *doc;
+	struct api_args a;
+	struct table t;
+	int opt, r = 1;
+
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (opt == 'a')
+			c.all = true;
+		else if (!remote_option(&ro, opt, optarg))
+			return cli_usage(USAGE_LS, "unknown option '%s'", argv[optind - 1]);
+	}
+	if (optind != argc)
+		return cli_usage(USAGE_LS, "'ls' takes no arguments");
+	if (remote_connect(&ro, &cl, &err) < 0)
+		return cli_fail(err);
+	api_args_init(&a, "DescribeInstances");
+	if (remote_call(cl, &a, &doc) == 0) {
+		table_init(&t, ARRAY_SIZE(heads), heads, keys);
+		c.t = &t;
+		each_instance(doc, collect_one, &c);
+		xml_free(doc);
+		table_print(&t, ro.json);
+		table_release(&t);
+		r = 0;
+	}
+	api_args_release(&a);
+	api_client_close(cl);
+	return r;
+}
+
+/* start, stop, reboot, rm: argv[0] says which. */
+int cmd_change(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"wait", no_argument, NULL, 'w'}, {"force", no_argument, NULL, 'f'}, REMOTE_OPTIONS, {NULL, 0, NULL, 0}};
+	static const struct {
+		const char *command, *action, *set, *settles;
+	} kinds[] = {
+		{"start", "StartInstances", "instancesSet", "running"},
+		{"stop", "StopInstances", "instancesSet", "stopped"},
+		{"reboot", "RebootInstances", NULL, "running"},
+		{"rm", "TerminateInstances", "instancesSet", "terminated"},
+	};
+	_cleanup_kerr_ struct kerr *err = NULL;
+	struct remote_opts ro = {0};
+	struct api_client *cl = NULL;
+	struct xml_node *doc;
+	struct api_args a;
+	size_t k = 0;
+	bool wait = false, force = false;
+	int opt, r = 1;
+
+	while (k < ARRAY_SIZE(kinds) && strcmp(kinds[k].command, argv[0]))
+		k++;
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (opt == 'w')
+			wait = true;
+		else if (opt == 'f')
+			force = true;
+		else if (!remote_option(&ro, opt, optarg))
+			return cli_usage(USAGE_CHANGE, "unknown option '%s'", argv[optind - 1]);
+	}
+	if (optind == argc)
+		return cli_usage(USAGE_CHANGE, "'%s' needs at least one instance id", argv[0]);
+	if (remote_connect(&ro, &cl, &err) < 0)
+		return cli_fail(err);
+	api_args_init(&a, kinds[k].action);
+	api_args_list(&a, "InstanceId", argv + optind, (size_t)(argc - optind));
+	if (force && k == 1)
+		api_args_add(&a, "Force", "true");
+	if (remote_call(cl, &a, &doc) == 0) {
+		const struct xml_node *ch;
+		for (size_t i = 0; kinds[k].set && (ch = xml_item(doc, kinds[k].set, i)); i++)
+			if (!ro.json)
+				printf("%s: %s -> %s\n", xml_text(ch, "instanceId", ""), xml_text(ch, "previousState/name", ""),
+				       xml_text(ch, "currentState/name", ""));
+		xml_free(doc);
+		r = wait && wait_for(cl, argv + optind, (size_t)(argc - optind), kinds[k].settles, NULL) < 0 ? 1 : 0;
+		if (ro.json) {
+			struct table t;
+			static const char *const h[] = {"ID"}, *const kk[] = {"id"};
+			table_init(&t, 1, h, kk);
+			for (int i = optind; i < argc; i++)
+				table_add(&t, argv[i]);
+			table_print(&t, true);
+			table_release(&t);
+		}
+	}
+	api_args_release(&a);
+	api_client_close(cl);
+	return r;
+}
+
+int cmd_console(int argc, char **argv)
+{
+	static const struct option opts[] = {REMOTE_OPTIONS, {NULL, 0, NULL, 0}};
+	_cleanup_kerr_ struct kerr *err = NULL;
+	struct remote_opts ro = {0};
+	struct api_client *cl = NULL;
+	struct xml_node *doc;
+	struct api_args a;
+	int opt, r = 1;
+
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
+		if (!remote_option(&ro, opt, optarg))
+			return cli_usage(USAGE_CONSOLE, "unknown option '%s'", argv[optind - 1]);
+	if (optind + 1 != argc)
+		return cli_usage(USAGE_CONSOLE, "'console' takes one instance id");
+	if (remote_connect(&ro, &cl, &err) < 0)
+		return cli_fail(err);
+	api_args_init(&a, "GetConsoleOutput");
+	api_args_add(&a, "InstanceId", argv[optind]);
+	if (remote_call(cl, &a, &doc) == 0) {
+		const char *b64 = xml_text(doc, "output", "");
+		size_t len = strlen(b64);
+		_cleanup_free_ unsigned char *out = xmalloc(len / 4 * 3 + 3);
+		int n = EVP_DecodeBlock(out, (const unsigned char *)b64, (int)len);
+		while (n > 0 && len && b64[len - 1] == '=') { /* the padding is not output */
+			n--;
+			len--;
+		}
+		if (n > 0)
+			fwrite(out, 1, (size_t)n, stdout);
+		xml_free(doc);
+		r = 0;
+	}
+	api_args_release(&a);
+	api_client_close(cl);
+	return r;
+}

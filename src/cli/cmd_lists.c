@@ -1,0 +1,102 @@
+/* kiln images, volumes, snapshots: what the caller may see in a region, as tables. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "remote.h"
+#include "util/cleanup.h"
+#include "util/banned.h"
+
+/* One listing: the action, the list element, and how an item becomes a row. */
+struct listing {
+	const char *command, *action, *set;
+	size_t ncols;
+	const char *const *heads, *const *keys;
+	void (*row)(struct table *t, const struct xml_node *item);
+};
+
+static void image_row(struct table *t, const struct xml_node *im)
+{
+	const char *alias = xml_text(im, "imageOwnerAlias", "");
+
+	table_add(t, xml_text(im, "imageId", ""), xml_text(im, "name", ""), xml_text(im, "imageState", ""),
+		  alias[0] ? alias : xml_text(im, "imageOwnerId", ""), xml_text(im, "isPublic", ""),
+		  xml_text(im, "blockDeviceMapping/item/ebs/volumeSize", ""), xml_text(im, "creationDate", ""));
+}
+
+static void volume_row(struct table *t, const struct xml_node *v)
+{
+	const struct xml_node *att = xml_item(v, "attachmentSet", 0);
+	char attached[96] = "";
+
+	if (att)
+		snprintf(attached, sizeof(attached), "%s %s", xml_text(att, "instanceId", ""), xml_text(att, "device", ""));
+	table_add(t, xml_text(v, "volumeId", ""), xml_text(v, "status", ""), xml_text(v, "size", ""),
+		  xml_text(v, "availabilityZone", ""), attached, xml_text(v, "snapshotId", ""), xml_text(v, "createTime", ""));
+}
+
+static void snapshot_row(struct table *t, const struct xml_node *s)
+{
+	table_add(t, xml_text(s, "snapshotId", ""), xml_text(s, "status", ""), xml_text(s, "progress", ""),
+		  xml_text(s, "volumeId", ""), xml_text(s, "volumeSize", ""), xml_text(s, "ownerId", ""),
+		  xml_text(s, "startTime", ""), xml_text(s, "description", ""));
+}
+
+static const char *const image_heads[] = {"ID", "NAME", "STATE", "OWNER", "PUBLIC", "GIB", "CREATED"};
+static const char *const image_keys[] = {"id", "name", "state", "owner", "public", "size_gib", "created"};
+static const char *const volume_heads[] = {"ID", "STATE", "GIB", "ZONE", "ATTACHED", "SNAPSHOT", "CREATED"};
+static const char *const volume_keys[] = {"id", "state", "size_gib", "zone", "attached", "snapshot", "created"};
+static const char *const snapshot_heads[] = {"ID", "STATE", "PROGRESS", "VOLUME", "GIB", "OWNER", "STARTED",
+					     "DESCRIPTION"};
+static const char *const snapshot_keys[] = {"id", "state", "progress", "volume", "size_gib", "owner", "started",
+					    "description"};
+
+static const struct listing listings[] = {
+	{"images", "DescribeImages", "imagesSet", ARRAY_SIZE(image_heads), image_heads, image_keys, image_row},
+	{"volumes", "DescribeVolumes", "volumeSet", ARRAY_SIZE(volume_heads), volume_heads, volume_keys, volume_row},
+	{"snapshots", "DescribeSnapshots", "snapshotSet", ARRAY_SIZE(snapshot_heads), snapshot_heads, snapshot_keys,
+	 snapshot_row},
+};
+
+/* images, volumes, snapshots: argv[0] says which. */
+int cmd_list(int argc, char **argv)
+{
+	static const struct option opts[] = {REMOTE_OPTIONS, {NULL, 0, NULL, 0}};
+	_cleanup_kerr_ struct kerr *err = NULL;
+	const struct listing *l = &listings[0];
+	const struct xml_node *item;
+	struct remote_opts ro = {0};
+	struct api_client *cl = NULL;
+	struct xml_node *doc;
+	struct api_args a;
+	struct table t;
+	char usage[128];
+	int opt, r = 1;
+
+	for (size_t i = 0; i < ARRAY_SIZE(listings); i++)
+		if (!strcmp(listings[i].command, argv[0]))
+			l = &listings[i];
+	snprintf(usage, sizeof(usage), "kiln %s %s", l->command, REMOTE_USAGE);
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
+		if (!remote_option(&ro, opt, optarg))
+			return cli_usage(usage, "unknown option '%s'", argv[optind - 1]);
+	if (optind != argc)
+		return cli_usage(usage, "'%s' takes no arguments", l->command);
+	if (remote_connect(&ro, &cl, &err) < 0)
+		return cli_fail(err);
+	api_args_init(&a, l->action);
+	if (remote_call(cl, &a, &doc) == 0) {
+		table_init(&t, l->ncols, l->heads, l->keys);
+		for (size_t i = 0; (item = xml_item(doc, l->set, i)); i++)
+			l->row(&t, item);
+		table_print(&t, ro.json);
+		table_release(&t);
+		xml_free(doc);
+		r = 0;
+	}
+	api_args_release(&a);
+	api_client_close(cl);
+	return r;
+}

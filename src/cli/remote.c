@@ -1,0 +1,205 @@
+/* Reaching the daemon: options, credentials and region as the aws CLI finds them, calls with
+ * one-line errors, and the table and JSON output of the API commands. */
+#include "remote.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include "util/str.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+#define DEFAULT_ENDPOINT "http://127.0.0.1:8773"
+
+bool remote_option(struct remote_opts *o, int c, const char *arg)
+{
+	switch (c) {
+	case 'R': o->region = arg; return true;
+	case 'E': o->endpoint = arg; return true;
+	case 'P': o->profile = arg; return true;
+	case 'D': o->data = arg; return true;
+	case 'J': o->json = true; return true;
+	}
+	return false;
+}
+
+/* key in [section] of an INI file (the aws CLI's credentials and config); malloc'd or NULL. */
+static char *ini_get(const char *path, const char *section, const char *key)
+{
+	_cleanup_free_ uint8_t *data = NULL;
+	size_t len;
+	bool inside = false;
+	char *line, *save = NULL;
+
+	if (!path || fs_read_file(AT_FDCWD, path, 1 << 20, &data, &len, NULL) < 0)
+		return NULL;
+	for (line = strtok_r((char *)data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *eq, *k, *v;
+		line = str_trim(line);
+		if (*line == '[') {
+			char *end = strchr(line, ']');
+			if (end)
+				*end = '\0';
+			inside = !strcmp(str_trim(line + 1), section);
+			continue;
+		}
+		if (!inside || !(eq = strchr(line, '=')))
+			continue;
+		*eq = '\0';
+		k = str_trim(line);
+		v = str_trim(eq + 1);
+		if (!strcmp(k, key))
+			return xstrdup(v);
+	}
+	return NULL;
+}
+
+static char *aws_file(const char *env, const struct remote_opts *o, const char *name)
+{
+	const char *e = getenv(env), *home = getenv("HOME");
+	char *p;
+
+	if (e && *e)
+		return xstrdup(e);
+	p = xasprintf("%s/%s", cli_data_dir(o->data), name);
+	if (access(p, R_OK) == 0)
+		return p;
+	free(p);
+	return home ? xasprintf("%s/.aws/%s", home, name) : NULL;
+}
+
+int remote_connect(const struct remote_opts *o, struct api_client **out, struct kerr **err)
+{
+	const char *profile = o->profile ? o->profile : getenv("AWS_PROFILE") ? getenv("AWS_PROFILE") : "default";
+	_cleanup_free_ char *creds = aws_file("AWS_SHARED_CREDENTIALS_FILE", o, "credentials");
+	_cleanup_free_ char *config = aws_file("AWS_CONFIG_FILE", o, "config");
+	_cleanup_free_ char *config_section = !strcmp(profile, "default") ? xstrdup("default")
+									   : xasprintf("profile %s", profile);
+	_cleanup_free_ char *key = NULL, *secret = NULL, *region = NULL;
+	struct api_client_config cfg = {0};
+
+	if (getenv("AWS_ACCESS_KEY_ID") && getenv("AWS_SECRET_ACCESS_KEY")) {
+		key = xstrdup(getenv("AWS_ACCESS_KEY_ID"));
+		secret = xstrdup(getenv("AWS_SECRET_ACCESS_KEY"));
+	} else {
+		key = ini_get(creds, profile, "aws_access_key_id");
+		secret = ini_get(creds, profile, "aws_secret_access_key");
+	}
+	if (!key || !secret)
+		return kerr_set(err, KERR_AUTH, "no keys for profile '%s' in %s (kiln init writes them to DIR/credentials)",
+				profile, creds ? creds : "~/.aws/credentials");
+	cfg.region = o->region;
+	if (!cfg.region)
+		cfg.region = getenv("AWS_REGION") && *getenv("AWS_REGION") ? getenv("AWS_REGION") : getenv("AWS_DEFAULT_REGION");
+	if (!cfg.region || !*cfg.region)
+		cfg.region = region = ini_get(config, config_section, "region");
+	if (!cfg.region)
+		cfg.region = "us-east-1";
+	cfg.endpoint = o->endpoint ? o->endpoint
+		       : getenv("KILN_ENDPOINT") && *getenv("KILN_ENDPOINT") ? getenv("KILN_ENDPOINT")
+									 : DEFAULT_ENDPOINT;
+	cfg.access_key = key;
+	cfg.secret_key = secret;
+	return api_client_open(&cfg, out, err);
+}
+
+int remote_call(struct api_client *c, const struct api_args *a, struct xml_node **doc)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+
+	if (api_client_call(c, a, doc, NULL, &err) < 0) {
+		cli_fail(err);
+		return -1;
+	}
+	return 0;
+}
+
+void table_init(struct table *t, size_t ncols, const char *const *heads, const char *const *keys)
+{
+	memset(t, 0, sizeof(*t));
+	t->ncols = ncols;
+	t->heads = heads;
+	t->keys = keys;
+}
+
+void table_add(struct table *t, ...)
+{
+	va_list ap;
+
+	t->cells = xreallocarray(t->cells, (t->nrows + 1) * t->ncols, sizeof(*t->cells));
+	va_start(ap, t);
+	for (size_t i = 0; i < t->ncols; i++) {
+		const char *v = va_arg(ap, const char *);
+		t->cells[t->nrows * t->ncols + i] = xstrdup(v ? v : "");
+	}
+	va_end(ap);
+	t->nrows++;
+}
+
+static void json_string(const char *s)
+{
+	putchar('"');
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p < 0x20)
+			printf("\\u%04x", *p);
+		else
+			putchar(*p);
+	}
+	putchar('"');
+}
+
+void table_print(const struct table *t, bool json)
+{
+	size_t *width;
+
+	if (json) {
+		fputs("[", stdout);
+		for (size_t r = 0; r < t->nrows; r++) {
+			fputs(r ? ",\n {" : "\n {", stdout);
+			for (size_t i = 0; i < t->ncols; i++) {
+				if (i)
+					fputs(", ", stdout);
+				json_string(t->keys[i]);
+				fputs(": ", stdout);
+				json_string(t->cells[r * t->ncols + i]);
+			}
+			fputs("}", stdout);
+		}
+		fputs(t->nrows ? "\n]\n" : "]\n", stdout);
+		return;
+	}
+	width = xcalloc(t->ncols, sizeof(*width));
+	for (size_t i = 0; i < t->ncols; i++) {
+		width[i] = strlen(t->heads[i]);
+		for (size_t r = 0; r < t->nrows; r++)
+			if (strlen(t->cells[r * t->ncols + i]) > width[i])
+				width[i] = strlen(t->cells[r * t->ncols + i]);
+	}
+	for (size_t r = 0; r <= t->nrows; r++)
+		for (size_t i = 0; i < t->ncols; i++) {
+			const char *v = r ? t->cells[(r - 1) * t->ncols + i] : t->heads[i];
+			if (i + 1 < t->ncols)
+				printf("%-*s  ", (int)width[i], v);
+			else
+				printf("%s\n", v);
+		}
+	free(width);
+}
+
+void table_release(struct table *t)
+{
+	for (size_t i = 0; i < t->nrows * t->ncols; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	t->cells = NULL;
+	t->nrows = 0;
+}

@@ -1,0 +1,69 @@
+"""The kiln CLI as a client of `kiln serve`: it signs with the same credentials files as the aws
+CLI, shows tables or --json, and says what went wrong in one line."""
+import json
+import os
+import subprocess
+
+import pytest
+
+from conftest import KILN
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="instances need root")
+
+
+def cli(server, *args, check=True, env=None):
+    e = dict(os.environ, KILN_ENDPOINT=server["url"], KILN_DATA=server["data"], **(env or {}))
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SHARED_CREDENTIALS_FILE", "AWS_PROFILE",
+                "AWS_REGION", "AWS_DEFAULT_REGION"):
+        if var not in (env or {}):
+            e.pop(var, None)
+    r = subprocess.run([KILN, *args], capture_output=True, text=True, env=e)
+    if check:
+        assert r.returncode == 0, r.stderr
+    return r
+
+
+def test_run_ls_stop_start_rm(server):
+    imgs = json.loads(cli(server, "images", "--json").stdout)
+    assert {"kiln-busybox", "kiln-debian-12"} <= {i["name"] for i in imgs}
+    out = json.loads(cli(server, "run", "kiln-busybox", "--name", "cli-1", "--type", "t2.nano",
+                         "--zone", "us-east-1c", "--json").stdout)
+    assert len(out) == 1 and out[0]["state"] == "running" and out[0]["name"] == "cli-1"
+    assert out[0]["zone"] == "us-east-1c" and out[0]["address"].startswith("172.31.32.")
+    iid = out[0]["id"]
+    table = cli(server, "ls").stdout.splitlines()
+    assert table[0].split()[:3] == ["ID", "NAME", "STATE"] and any(iid in line for line in table[1:])
+    vols = json.loads(cli(server, "volumes", "--json").stdout)
+    assert any(v["attached"] == f"{iid} /dev/xvda" for v in vols)
+
+    r = cli(server, "stop", iid, "--wait")
+    assert r.stdout == f"{iid}: running -> stopping\n"
+    assert [i["state"] for i in json.loads(cli(server, "ls", "--json").stdout) if i["id"] == iid] == ["stopped"]
+    cli(server, "start", iid, "--wait")
+    assert "kiln-init" in cli(server, "console", iid).stdout
+    cli(server, "rm", iid, "--wait")
+    assert iid not in cli(server, "ls").stdout
+    assert iid in cli(server, "ls", "--all").stdout
+    # another region is another world
+    assert iid not in cli(server, "ls", "--all", "--region", "eu-west-1").stdout
+
+
+def test_credentials_and_errors(server):
+    r = cli(server, "stop", "i-0123456789abcdef0", check=False)
+    assert r.returncode == 1 and r.stderr == (
+        "kiln: InvalidInstanceID.NotFound: The instance ID 'i-0123456789abcdef0' does not exist\n")
+    r = cli(server, "run", "no-such-image", check=False)
+    assert r.returncode == 1 and r.stderr == "kiln: no image named 'no-such-image' (see kiln images)\n"
+    # keys from the environment win over the files; a wrong secret is refused by the daemon
+    r = cli(server, "ls", check=False, env={"AWS_ACCESS_KEY_ID": "AKIAOTHEROTHEROTHER1",
+                                            "AWS_SECRET_ACCESS_KEY": "wrong"})
+    assert r.returncode == 1 and r.stderr.startswith("kiln: SignatureDoesNotMatch: ")
+    r = cli(server, "ls", "--json", env={"AWS_ACCESS_KEY_ID": "AKIAOTHEROTHEROTHER1",
+                                         "AWS_SECRET_ACCESS_KEY": "other-secret-other-secret"})
+    assert json.loads(r.stdout) == [] or all(i["state"] for i in json.loads(r.stdout))
+    r = cli(server, "ls", "--profile", "nobody", check=False)
+    assert r.returncode == 1 and "no keys for profile 'nobody'" in r.stderr
+    r = cli(server, "ls", "--endpoint", "http://127.0.0.1:9", check=False)
+    assert r.returncode == 1 and "cannot reach http://127.0.0.1:9" in r.stderr
+    r = cli(server, "ls", "--bogus", check=False)
+    assert r.returncode == 2 and r.stderr.startswith("kiln: unknown option '--bogus'")
