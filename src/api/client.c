@@ -2,6 +2,7 @@
 #include "client.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +78,15 @@ void api_args_release(struct api_args *a)
 	buf_release(&a->body);
 }
 
+/* libcurl's global state, set up once for the process (not thread-safe itself). */
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_ready;
+
+static void curl_setup(void)
+{
+	curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
 int api_client_open(const struct api_client_config *cfg, struct api_client **out, struct kerr **err)
 {
 	struct api_client *c;
@@ -84,7 +94,8 @@ int api_client_open(const struct api_client_config *cfg, struct api_client **out
 
 	if (strncmp(cfg->endpoint, "http://", 7) && strncmp(cfg->endpoint, "https://", 8))
 		return kerr_set(err, KERR_INVALID, "the endpoint '%s' is not an http:// or https:// URL", cfg->endpoint);
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+	pthread_once(&curl_once, curl_setup);
+	if (curl_ready != CURLE_OK)
 		return kerr_set(err, KERR_INTERNAL, "cannot initialize libcurl");
 	c = xcalloc(1, sizeof(*c));
 	c->curl = curl_easy_init();
@@ -113,7 +124,6 @@ void api_client_close(struct api_client *c)
 	free(c->access_key);
 	free(c->secret_key);
 	free(c);
-	curl_global_cleanup();
 }
 
 /* The Authorization header of a POST of body, signed now. */
@@ -165,19 +175,14 @@ static size_t on_data(char *data, size_t size, size_t n, void *ctx)
 	return buf_add(b, data, size * n, NULL) < 0 ? 0 : size * n;
 }
 
-int api_client_call(struct api_client *c, const struct api_args *a, struct xml_node **doc,
-		    struct api_client_error *ec, struct kerr **err)
+int api_client_send(struct api_client *c, const struct api_args *a, long *status, struct buf *body,
+		    struct kerr **err)
 {
-	_cleanup_buf_ struct buf resp = BUF_INIT;
 	_cleanup_free_ char *authorization = NULL, *date_header = NULL;
 	struct curl_slist *headers = NULL;
-	struct xml_node *root = NULL;
 	char amz_date[17];
-	long status = 0;
 	CURLcode rc;
 
-	*doc = NULL;
-	buf_init(&resp, RESPONSE_MAX);
 	if (sign(c, &a->body, amz_date, &authorization, err) < 0)
 		return -1;
 	date_header = xasprintf("X-Amz-Date: %s", amz_date);
@@ -191,7 +196,7 @@ int api_client_call(struct api_client *c, const struct api_args *a, struct xml_n
 	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, a->body.data);
 	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, (long)a->body.len);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &resp);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, body);
 	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, 120L);
 	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
 	rc = curl_easy_perform(c->curl);
@@ -199,7 +204,21 @@ int api_client_call(struct api_client *c, const struct api_args *a, struct xml_n
 	if (rc != CURLE_OK)
 		return kerr_set(err, KERR_IO, "cannot reach %s: %s (is `kiln serve` running?)", c->endpoint,
 				curl_easy_strerror(rc));
-	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, status);
+	return 0;
+}
+
+int api_client_call(struct api_client *c, const struct api_args *a, struct xml_node **doc,
+		    struct api_client_error *ec, struct kerr **err)
+{
+	_cleanup_buf_ struct buf resp = BUF_INIT;
+	struct xml_node *root = NULL;
+	long status = 0;
+
+	*doc = NULL;
+	buf_init(&resp, RESPONSE_MAX);
+	if (api_client_send(c, a, &status, &resp, err) < 0)
+		return -1;
 	if (xml_parse(resp.data, resp.len, &root, err) < 0)
 		return kerr_wrap(err, "HTTP %ld from %s", status, c->endpoint);
 	if (status != 200) {

@@ -40,6 +40,9 @@ struct api_client_error {
 	char code[64];
 };
 
+/* Send and keep the raw answer: 0 with *status and body (appended), -1 when no answer came. */
+int api_client_send(struct api_client *c, const struct api_args *a, long *status, struct buf *body,
+		    struct kerr **err);
 /* Send; 0 with *doc the response (the caller frees it with xml_free), -1 with err (and, for an
  * EC2 error answer, ec filled when not NULL). */
 int api_client_call(struct api_client *c, const struct api_args *a, struct xml_node **doc,

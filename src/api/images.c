@@ -1,4 +1,4 @@
-/* DescribeImages: the images the caller may see in the region, with EC2's selectors. */
+/* DescribeImages, RegisterImage, DeregisterImage. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,4 +140,120 @@ out:
 	api_filters_release(&filters);
 	tag_set_release(&tags);
 	return r;
+}
+
+static int image_id(struct api_call *c, const char **id, struct api_error *e)
+{
+	*id = api_node_str(&c->root, "ImageId");
+	if (!*id) {
+		api_error_missing_parameter(e, "ImageId");
+		return -1;
+	}
+	if (!id_valid("ami", *id)) {
+		api_error_set(e, "InvalidAMIID.Malformed", "Invalid id: \"%s\" (expecting \"ami-...\")", *id);
+		return -1;
+	}
+	return 0;
+}
+
+/* RegisterImage from a snapshot: one block-device mapping, the root. */
+int api_register_image(struct api_call *c, struct api_error *e)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	_cleanup_free_ struct tag *tags = NULL;
+	static const char *const tag_types[] = {"image"};
+	struct image_request req = {.region = c->region};
+	const char *arch = api_node_str(&c->root, "Architecture"), *virt = api_node_str(&c->root, "VirtualizationType");
+	struct api_node bdm;
+	struct image im;
+	int64_t size = 0;
+	size_t nbdm = api_node_count(&c->root, "BlockDeviceMapping");
+
+	req.name = api_node_str(&c->root, "Name");
+	req.description = api_node_str(&c->root, "Description");
+	req.root_device_name = api_node_str(&c->root, "RootDeviceName");
+	if (!req.name) {
+		api_error_missing_parameter(e, "Name");
+		return -1;
+	}
+	if (api_node_present(&c->root, "ImageLocation")) {
+		api_error_set(e, "InvalidParameterValue", "kiln registers images from snapshots, not from ImageLocation");
+		return -1;
+	}
+	if ((arch && strcmp(arch, "x86_64")) || (virt && strcmp(virt, "hvm"))) {
+		api_error_set(e, "InvalidParameterValue", "kiln runs x86_64 hvm images only (asked: %s %s)",
+			      arch ? arch : "x86_64", virt ? virt : "hvm");
+		return -1;
+	}
+	if (req.description && strlen(req.description) > 255) {
+		api_error_set(e, "InvalidParameterValue", "The description may be at most 255 characters long");
+		return -1;
+	}
+	if (!req.root_device_name)
+		req.root_device_name = "/dev/xvda";
+	/* The mapping of the root device; kiln images have no other volumes yet. */
+	for (size_t i = 1; i <= nbdm; i++) {
+		const char *dev;
+		api_node_item(&c->root, "BlockDeviceMapping", i, &bdm);
+		dev = api_node_str(&bdm, "DeviceName");
+		if (!dev || strcmp(dev, req.root_device_name)) {
+			api_error_set(e, "InvalidParameterValue",
+				      "kiln images have one volume, the root device %s; mapping %s is refused",
+				      req.root_device_name, dev ? dev : "(no DeviceName)");
+			return -1;
+		}
+		req.root_snapshot = api_node_str(&bdm, "Ebs.SnapshotId");
+		if (api_node_int(&bdm, "Ebs.VolumeSize", 1, 16384, &size, &err) < 0) {
+			api_error_from_kerr(e, err, "InvalidParameterValue");
+			return -1;
+		}
+	}
+	if (!req.root_snapshot) {
+		api_error_missing_parameter(e, "BlockDeviceMapping.1.Ebs.SnapshotId");
+		return -1;
+	}
+	if (!id_valid("snap", req.root_snapshot)) {
+		api_error_set(e, "InvalidSnapshotID.Malformed", "Invalid id: \"%s\" (expecting \"snap-...\")", req.root_snapshot);
+		return -1;
+	}
+	req.root_size_gib = (uint64_t)size;
+	if (api_call_tag_specs(c, tag_types, 1, "image", &tags, &req.ntags, e) < 0)
+		return -1;
+	req.tags = tags;
+	if (c->dry_run) {
+		api_error_dry_run(e);
+		return -1;
+	}
+	if (cloud_image_register(c->cloud, c->account.id, &req, &im, &err) < 0) {
+		api_error_from_kerr(e, err, err->kind == KERR_NOT_FOUND  ? "InvalidSnapshot.NotFound"
+					    : err->kind == KERR_CONFLICT && strstr(err->msg, "AMI name") ? "InvalidAMIName.Duplicate"
+					    : err->kind == KERR_CONFLICT ? "IncorrectState"
+					    : err->kind == KERR_INVALID && strstr(err->msg, "AMI names") ? "InvalidAMIName.Malformed"
+					    : err->kind == KERR_INVALID ? "InvalidParameterValue"
+									: NULL);
+		return -1;
+	}
+	api_xml_elem(c->xml, "imageId", im.id);
+	return 0;
+}
+
+int api_deregister_image(struct api_call *c, struct api_error *e)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	const char *id;
+
+	if (image_id(c, &id, e) < 0)
+		return -1;
+	if (c->dry_run) {
+		api_error_dry_run(e);
+		return -1;
+	}
+	if (cloud_image_deregister(c->cloud, c->account.id, c->region, id, &err) < 0) {
+		api_error_from_kerr(e, err, err->kind == KERR_NOT_FOUND ? "InvalidAMIID.NotFound"
+					    : err->kind == KERR_AUTH    ? "AuthFailure"
+									: NULL);
+		return -1;
+	}
+	api_xml_bool(c->xml, "return", true);
+	return 0;
 }

@@ -27,6 +27,14 @@ struct instance_extras {
 	size_t nvolumes;
 };
 
+static int by_instance(const void *a, const void *b)
+{
+	const struct volume *x = a, *y = b;
+	int c = strcmp(x->instance, y->instance);
+
+	return c ? c : strcmp(x->device, y->device);
+}
+
 static int extras_load(struct api_call *c, struct instance_extras *x, struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
@@ -37,7 +45,26 @@ static int extras_load(struct api_call *c, struct instance_extras *x, struct api
 		api_error_from_kerr(e, err, NULL);
 		return -1;
 	}
+	qsort(x->volumes, x->nvolumes, sizeof(*x->volumes), by_instance);
 	return 0;
+}
+
+/* The volumes attached to instance id: a run of the sorted list. */
+static const struct volume *volumes_of(const struct instance_extras *x, const char *id, size_t *n)
+{
+	size_t lo = 0, hi = x->nvolumes;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(x->volumes[mid].instance, id) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (hi = lo; hi < x->nvolumes && !strcmp(x->volumes[hi].instance, id); hi++)
+		;
+	*n = hi - lo;
+	return x->volumes + lo;
 }
 
 static void extras_release(struct instance_extras *x)
@@ -48,16 +75,11 @@ static void extras_release(struct instance_extras *x)
 
 static void write_instance(struct api_xml *x, const struct instance *in, const struct instance_extras *ex)
 {
-	char dns[96], dashed[16];
-	size_t k;
+	const struct volume *vols;
+	char dns[96];
+	size_t nvols;
 
-	for (k = 0; in->private_ip[k] && k + 1 < sizeof(dashed); k++)
-		dashed[k] = in->private_ip[k] == '.' ? '-' : in->private_ip[k];
-	dashed[k] = '\0';
-	if (!strcmp(in->region, "us-east-1"))
-		snprintf(dns, sizeof(dns), "ip-%s.ec2.internal", dashed);
-	else
-		snprintf(dns, sizeof(dns), "ip-%s.%s.compute.internal", dashed, in->region);
+	cloud_private_dns_name(in->region, in->private_ip, dns, sizeof(dns));
 	api_xml_item(x);
 	api_xml_elem(x, "instanceId", in->id);
 	api_xml_elem(x, "imageId", in->image);
@@ -83,10 +105,9 @@ static void write_instance(struct api_xml *x, const struct instance *in, const s
 	api_xml_elem(x, "rootDeviceType", "ebs");
 	api_xml_elem(x, "rootDeviceName", "/dev/xvda");
 	api_xml_open(x, "blockDeviceMapping");
-	for (size_t i = 0; i < ex->nvolumes; i++) {
-		const struct volume *v = &ex->volumes[i];
-		if (strcmp(v->instance, in->id))
-			continue;
+	vols = volumes_of(ex, in->id, &nvols);
+	for (size_t i = 0; i < nvols; i++) {
+		const struct volume *v = &vols[i];
 		api_xml_item(x);
 		api_xml_elem(x, "deviceName", v->device);
 		api_xml_open(x, "ebs");

@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "api/cache.h"
 #include "api/http.h"
 #include "api/sigv4.h"
 #include "util/cleanup.h"
@@ -22,21 +23,23 @@ static const struct api_action actions[] = {
     {"DeleteSnapshot", api_delete_snapshot, API_MUTATING},
     {"DeleteTags", api_delete_tags, API_MUTATING},
     {"DeleteVolume", api_delete_volume, API_MUTATING},
-    {"DescribeAvailabilityZones", api_describe_availability_zones, API_READ},
-    {"DescribeImages", api_describe_images, API_READ},
+    {"DeregisterImage", api_deregister_image, API_MUTATING},
+    {"DescribeAvailabilityZones", api_describe_availability_zones, API_READ | API_CACHED},
+    {"DescribeImages", api_describe_images, API_READ | API_CACHED},
     {"DescribeInstanceStatus", api_describe_instance_status, API_READ},
-    {"DescribeInstanceTypes", api_describe_instance_types, API_READ},
-    {"DescribeInstances", api_describe_instances, API_READ},
-    {"DescribeRegions", api_describe_regions, API_READ},
-    {"DescribeSnapshotAttribute", api_describe_snapshot_attribute, API_READ},
-    {"DescribeSnapshots", api_describe_snapshots, API_READ},
-    {"DescribeTags", api_describe_tags, API_READ},
-    {"DescribeVolumes", api_describe_volumes, API_READ},
+    {"DescribeInstanceTypes", api_describe_instance_types, API_READ | API_CACHED},
+    {"DescribeInstances", api_describe_instances, API_READ | API_CACHED},
+    {"DescribeRegions", api_describe_regions, API_READ | API_CACHED},
+    {"DescribeSnapshotAttribute", api_describe_snapshot_attribute, API_READ | API_CACHED},
+    {"DescribeSnapshots", api_describe_snapshots, API_READ | API_CACHED},
+    {"DescribeTags", api_describe_tags, API_READ | API_CACHED},
+    {"DescribeVolumes", api_describe_volumes, API_READ | API_CACHED},
     {"DetachVolume", api_detach_volume, API_MUTATING},
     {"GetConsoleOutput", api_get_console_output, API_READ},
     {"ModifyInstanceAttribute", api_modify_instance_attribute, API_MUTATING},
     {"ModifySnapshotAttribute", api_modify_snapshot_attribute, API_MUTATING},
     {"RebootInstances", api_reboot_instances, API_MUTATING},
+    {"RegisterImage", api_register_image, API_MUTATING},
     {"RunInstances", api_run_instances, API_MUTATING},
     {"StartInstances", api_start_instances, API_MUTATING},
     {"StopInstances", api_stop_instances, API_MUTATING},
@@ -46,7 +49,26 @@ static const struct api_action actions[] = {
 struct api_server {
 	struct cloud *cloud;
 	struct api_http_server *http;
+	struct api_cache *cache;
 };
+
+#define CACHE_BYTES ((size_t)64 << 20)
+#define CACHE_MAX_AGE_MS 1000
+
+/* What an answer depends on besides the database: the caller, the region, the host it reached
+ * (DescribeRegions names it) and every parameter but the signature's. */
+static char *cache_key(const struct api_call *call, const struct api_params *p)
+{
+	struct buf key = BUF_INIT;
+
+	buf_addf(&key, "%s\n%s\n%s\n", call->account.id, call->region, call->host ? call->host : "");
+	for (size_t i = 0; i < p->n; i++) {
+		const struct api_param *it = &p->items[p->sorted[i]];
+		if (strncmp(it->name, "X-Amz-", 6))
+			buf_addf(&key, "%s=%s\n", it->name, it->value);
+	}
+	return buf_detach(&key);
+}
 
 static const struct api_action *find_action(const char *name)
 {
@@ -117,6 +139,8 @@ static int serve(struct api_server *s, const struct api_http_request *req, struc
 	struct api_sigv4_result auth;
 	const struct api_action *a;
 	struct api_xml x;
+	char *key = NULL;
+	uint64_t gen = 0;
 	bool dry = false;
 	int r = -1;
 
@@ -158,6 +182,14 @@ static int serve(struct api_server *s, const struct api_http_request *req, struc
 	call.region = auth.auth.region;
 	call.dry_run = dry;
 	call.host = api_http_header(req, "Host");
+	if (a->flags & API_CACHED) {
+		key = cache_key(&call, &params);
+		gen = db_generation(s->cloud->db); /* before the query: see db_generation */
+		if (api_cache_get(s->cache, key, gen, request_id, out)) {
+			r = 0;
+			goto out;
+		}
+	}
 	api_xml_init(&x, out);
 	call.xml = &x;
 	api_xml_begin(&x, a->name, request_id);
@@ -173,8 +205,14 @@ static int serve(struct api_server *s, const struct api_http_request *req, struc
 		goto out;
 	}
 	api_xml_release(&x);
+	if (key) {
+		const char *at = strstr(out->data, request_id);
+		if (at)
+			api_cache_put(s->cache, key, gen, out->data, out->len, (size_t)(at - out->data));
+	}
 	r = 0;
 out:
+	free(key);
 	api_params_release(&params);
 	return r;
 }
@@ -333,7 +371,9 @@ int api_server_start(struct cloud *cloud, const char *listen, struct api_server 
 	struct api_http_config cfg = {.listen = listen, .handle = handle, .ctx = s};
 
 	s->cloud = cloud;
+	s->cache = api_cache_new(CACHE_BYTES, CACHE_MAX_AGE_MS);
 	if (api_http_start(&cfg, &s->http, err) < 0) {
+		api_cache_free(s->cache);
 		free(s);
 		return -1;
 	}
@@ -351,5 +391,6 @@ void api_server_stop(struct api_server *s)
 	if (!s)
 		return;
 	api_http_stop(s->http, 5000);
+	api_cache_free(s->cache);
 	free(s);
 }

@@ -30,6 +30,7 @@ typedef int (*api_action_fn)(struct api_call *c, struct api_error *e);
 enum api_action_flags {
 	API_READ = 0,
 	API_MUTATING = 1, /* the handler checks DryRun itself, after validating */
+	API_CACHED = 2,   /* the answer depends only on the database, the caller and the request */
 };
 
 struct api_action {
@@ -99,6 +100,8 @@ const char *api_first_missing(const char *const *list, size_t nlist, const void 
 /* The handlers (one file per resource). */
 int api_describe_regions(struct api_call *c, struct api_error *e);
 int api_describe_images(struct api_call *c, struct api_error *e);
+int api_register_image(struct api_call *c, struct api_error *e);
+int api_deregister_image(struct api_call *c, struct api_error *e);
 int api_run_instances(struct api_call *c, struct api_error *e);
 int api_describe_instances(struct api_call *c, struct api_error *e);
 int api_start_instances(struct api_call *c, struct api_error *e);

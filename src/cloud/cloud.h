@@ -112,6 +112,22 @@ int cloud_images_visible(struct cloud *c, const char *account, const char *regio
 int cloud_image_get(struct cloud *c, const char *account, const char *region, const char *id, struct image *out,
 		    struct kerr **err);
 
+/* RegisterImage from a snapshot the caller may use (its own or shared with it): a private
+ * image, available at once. KERR_INVALID for a bad name or size, KERR_CONFLICT for a name the
+ * owner has in the region already, KERR_NOT_FOUND for the snapshot. */
+struct image_request {
+	const char *region, *name, *description, *root_device_name;
+	const char *root_snapshot;
+	uint64_t root_size_gib; /* 0: the snapshot's */
+	const struct tag *tags;
+	size_t ntags;
+};
+int cloud_image_register(struct cloud *c, const char *owner, const struct image_request *req, struct image *out,
+			 struct kerr **err);
+/* DeregisterImage: the image goes; its snapshots stay, as in EC2. KERR_AUTH when not the owner's. */
+int cloud_image_deregister(struct cloud *c, const char *owner, const char *region, const char *id,
+			   struct kerr **err);
+
 /* Instances. */
 struct instance {
 	char id[ID_MAX];
@@ -153,6 +169,9 @@ struct state_change {
 	char current[16];
 };
 
+/* The private DNS name of an address, as EC2 names it: ip-172-31-0-4.ec2.internal in
+ * us-east-1, ip-….REGION.compute.internal elsewhere. */
+void cloud_private_dns_name(const char *region, const char *ip, char *out, size_t size);
 /* EC2's numeric state codes (pending 0, running 16, ...). */
 int cloud_instance_state_code(const char *state);
 /* Instances need the runtime: kiln-shim and kiln-init, and DIR/run for their state. */

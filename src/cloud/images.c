@@ -1,5 +1,5 @@
 /* Images: the public base images imported at init, and what an account may see and launch. */
-#include "cloud.h"
+#include "internal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -16,7 +16,6 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-#define GIB ((uint64_t)1 << 30)
 
 char *cloud_zone_pool_dir(const struct cloud *c, const char *region, const char *zone)
 {
@@ -221,4 +220,103 @@ int cloud_import_public_images(struct cloud *c, const char *images_dir, struct k
 	}
 	topology_release(&t);
 	return r;
+}
+
+/* EC2's rule for AMI names: 3 to 128 of letters, digits and ( ) [ ] space . / - ' @ _ */
+static bool image_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n < 3 || n > 128)
+		return false;
+	for (const char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      strchr("()[] ./-'@_", *p)))
+			return false;
+	return true;
+}
+
+int cloud_image_register(struct cloud *c, const char *owner, const struct image_request *req, struct image *out,
+			 struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *last = NULL, *ins = NULL;
+	uint64_t snap_size;
+	int64_t now = cloud_now_ms();
+
+	if (!image_name_valid(req->name))
+		return kerr_set(err, KERR_INVALID, "AMI names must be 3 to 128 characters of letters, numbers and "
+				"( ) [ ] . / - ' @ _ or spaces: '%s'", req->name);
+	if (cloud_snapshot_usable(c, owner, req->region, req->root_snapshot, &snap_size, err) < 0)
+		return -1;
+	if (req->root_size_gib && req->root_size_gib < snap_size)
+		return kerr_set(err, KERR_INVALID, "Volume of %llu GiB is smaller than snapshot '%s', expect size >= %llu GiB",
+				(unsigned long long)req->root_size_gib, req->root_snapshot, (unsigned long long)snap_size);
+	memset(out, 0, sizeof(*out));
+	id_new("ami", out->id);
+	str_copy(out->region, req->region, sizeof(out->region));
+	str_copy(out->owner, owner, sizeof(out->owner));
+	str_copy(out->name, req->name, sizeof(out->name));
+	str_copy(out->description, req->description ? req->description : "", sizeof(out->description));
+	str_copy(out->state, "available", sizeof(out->state));
+	str_copy(out->architecture, "x86_64", sizeof(out->architecture));
+	str_copy(out->root_device_name, req->root_device_name ? req->root_device_name : "/dev/xvda",
+		 sizeof(out->root_device_name));
+	str_copy(out->root_snapshot, req->root_snapshot, sizeof(out->root_snapshot));
+	out->root_size_gib = req->root_size_gib ? req->root_size_gib : snap_size;
+	if (db_begin(c->db, err) < 0)
+		return -1;
+	/* Creation dates are distinct and increasing, so "the most recent image" is well defined. */
+	if (db_prepare(c->db, "SELECT COALESCE(MAX(creation_ms), 0) FROM images", &last, err) < 0 ||
+	    db_step_row(c->db, last, err) < 0)
+		goto on_error;
+	out->creation_ms = now > sqlite3_column_int64(last, 0) ? now : sqlite3_column_int64(last, 0) + 1;
+	if (db_prepare(c->db, "INSERT INTO images (id, region, owner, name, description, state, public, root_device_name, "
+			      "root_snapshot, root_size, creation_ms) VALUES (?, ?, ?, ?, ?, 'available', 0, ?, ?, ?, ?)",
+		       &ins, err) < 0)
+		goto on_error;
+	db_bind_text(ins, 1, out->id);
+	db_bind_text(ins, 2, out->region);
+	db_bind_text(ins, 3, owner);
+	db_bind_text(ins, 4, out->name);
+	db_bind_text(ins, 5, out->description);
+	db_bind_text(ins, 6, out->root_device_name);
+	db_bind_text(ins, 7, out->root_snapshot);
+	sqlite3_bind_int64(ins, 8, (sqlite3_int64)out->root_size_gib);
+	sqlite3_bind_int64(ins, 9, out->creation_ms);
+	if (db_step_done(c->db, ins, err) < 0) {
+		if ((*err)->kind == KERR_CONFLICT)
+			kerr_set(err, KERR_CONFLICT, "AMI name '%s' is already in use by an image you own", req->name);
+		goto on_error;
+	}
+	if (cloud_tags_put(c, owner, req->region, out->id, req->tags, req->ntags, err) < 0)
+		goto on_error;
+	return db_commit(c->db, err);
+
+on_error:
+	db_rollback(c->db);
+	return -1;
+}
+
+int cloud_image_deregister(struct cloud *c, const char *owner, const char *region, const char *id,
+			   struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *img = NULL, *tags = NULL;
+	struct image im;
+
+	if (cloud_image_get(c, owner, region, id, &im, err) < 0)
+		return -1;
+	if (strcmp(im.owner, owner))
+		return kerr_set(err, KERR_AUTH, "You do not own the image '%s'", id);
+	if (db_prepare(c->db, "DELETE FROM images WHERE id = ?", &img, err) < 0 ||
+	    db_prepare(c->db, "DELETE FROM tags WHERE resource = ?", &tags, err) < 0)
+		return -1;
+	db_bind_text(img, 1, id);
+	db_bind_text(tags, 1, id);
+	if (db_begin(c->db, err) < 0)
+		return -1;
+	if (db_step_done(c->db, tags, err) < 0 || db_step_done(c->db, img, err) < 0) {
+		db_rollback(c->db);
+		return -1;
+	}
+	return db_commit(c->db, err);
 }

@@ -194,7 +194,7 @@ static char *user_data_path(const struct cloud *c, const char *id)
 	return xasprintf("%s/user-data/%s", c->data_dir, id);
 }
 
-static void hostname_of(const char *region, const char *ip, char *out, size_t size)
+void cloud_private_dns_name(const char *region, const char *ip, char *out, size_t size)
 {
 	char dashed[INET_ADDRSTRLEN];
 
@@ -252,7 +252,7 @@ static int do_launch(struct cloud *c, const struct instance *in, struct kerr **e
 		str_copy(spec.region, in->region, sizeof(spec.region));
 		str_copy(spec.zone, in->zone, sizeof(spec.zone));
 		str_copy(spec.type, in->type, sizeof(spec.type));
-		hostname_of(in->region, in->private_ip, spec.hostname, sizeof(spec.hostname));
+		cloud_private_dns_name(in->region, in->private_ip, spec.hostname, sizeof(spec.hostname));
 		str_copy(spec.root_volume, vol_path, sizeof(spec.root_volume));
 		str_copy(spec.bridge, z.bridge, sizeof(spec.bridge));
 		snprintf(spec.address, sizeof(spec.address), "%s/%u", in->private_ip, net.len);

@@ -28,6 +28,11 @@ int cloud_zone_base(struct cloud *c, struct pool *p, const char *region, const c
 /* The volume file of an id in its zone's pool: "<id>.img". */
 char *cloud_volume_file(const char *id);
 
+/* May owner use snapshot (its own, shared with it, or public)? KERR_NOT_FOUND when not,
+ * KERR_CONFLICT while it is not completed; *size_gib is its volume's size. */
+int cloud_snapshot_usable(struct cloud *c, const char *owner, const char *region, const char *id,
+			  uint64_t *size_gib, struct kerr **err);
+
 /* Volumes of instances. */
 /* The root volume's record, inside the caller's transaction. */
 int cloud_volume_insert_root(struct cloud *c, const struct instance *in, const char *snapshot,

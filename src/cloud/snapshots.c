@@ -164,6 +164,34 @@ static int take_copy(struct cloud *c, const struct volume *v, struct pool *p, co
 	return r;
 }
 
+int cloud_snapshot_usable(struct cloud *c, const char *owner, const char *region, const char *id,
+                           uint64_t *size_gib, struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r;
+
+	if (db_prepare(
+	        c->db,
+	        "SELECT volume_size, state FROM snapshots s WHERE id = ?1 AND region = ?2 AND "
+	        "(owner = ?3 OR EXISTS (SELECT 1 FROM snapshot_permissions p WHERE p.snapshot = "
+	        "s.id "
+	        "AND p.grantee IN (?3, 'all')))",
+	        &st, err) < 0)
+		return -1;
+	db_bind_text(st, 1, id);
+	db_bind_text(st, 2, region);
+	db_bind_text(st, 3, owner);
+	r = db_step_row(c->db, st, err);
+	if (r < 0)
+		return -1;
+	if (r == 0)
+		return kerr_set(err, KERR_NOT_FOUND, "The snapshot '%s' does not exist.", id);
+	if (strcmp(db_text(st, 1), "completed"))
+		return kerr_set(err, KERR_CONFLICT, "Snapshot '%s' is not completed", id);
+	*size_gib = (uint64_t)sqlite3_column_int64(st, 0);
+	return 0;
+}
+
 static void snapshot_job(struct cloud *c, const char *id, int kind, bool force);
 
 int cloud_snapshot_create(struct cloud *c, const char *owner, const char *region,

@@ -236,35 +236,6 @@ int cloud_instance_release_volumes(struct cloud *c, const struct instance *in, s
 	return r;
 }
 
-/* May owner make a volume from snapshot? Its own, shared with it, or public. */
-static int snapshot_usable(struct cloud *c, const char *owner, const char *region, const char *id,
-                           uint64_t *size_gib, struct kerr **err)
-{
-	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r;
-
-	if (db_prepare(
-	        c->db,
-	        "SELECT volume_size, state FROM snapshots s WHERE id = ?1 AND region = ?2 AND "
-	        "(owner = ?3 OR EXISTS (SELECT 1 FROM snapshot_permissions p WHERE p.snapshot = "
-	        "s.id "
-	        "AND p.grantee IN (?3, 'all')))",
-	        &st, err) < 0)
-		return -1;
-	db_bind_text(st, 1, id);
-	db_bind_text(st, 2, region);
-	db_bind_text(st, 3, owner);
-	r = db_step_row(c->db, st, err);
-	if (r < 0)
-		return -1;
-	if (r == 0)
-		return kerr_set(err, KERR_NOT_FOUND, "The snapshot '%s' does not exist.", id);
-	if (strcmp(db_text(st, 1), "completed"))
-		return kerr_set(err, KERR_CONFLICT, "Snapshot '%s' is not completed", id);
-	*size_gib = (uint64_t)sqlite3_column_int64(st, 0);
-	return 0;
-}
-
 static void volume_job(struct cloud *c, const char *id, int kind, bool force);
 
 int cloud_volume_create(struct cloud *c, const char *owner, const struct volume_request *req,
@@ -277,7 +248,7 @@ int cloud_volume_create(struct cloud *c, const char *owner, const struct volume_
 	if (cloud_find_zone(c, req->region, req->zone, &z, err) < 0)
 		return -1;
 	if (req->snapshot &&
-	    snapshot_usable(c, owner, req->region, req->snapshot, &snap_size, err) < 0)
+	    cloud_snapshot_usable(c, owner, req->region, req->snapshot, &snap_size, err) < 0)
 		return -1;
 	if (!req->snapshot && !req->size_gib)
 		return kerr_set(err, KERR_INVALID,

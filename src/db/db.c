@@ -1,6 +1,7 @@
 /* SQLite handle, WAL mode, busy timeout, migrations by PRAGMA user_version. */
 #include "db.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,18 @@ static int db_fail(struct db *db, const char *what, struct kerr **err)
 	return kerr_set(err, kind, "%s in '%s': %s", what, db->path, sqlite3_errmsg(db->h));
 }
 
+uint64_t db_generation(struct db *db)
+{
+	return atomic_load(&db->generation);
+}
+
+/* After a write has happened (or committed): never before, or a reader could keep the old
+ * answer under the new generation. */
+static void moved_on(struct db *db)
+{
+	atomic_fetch_add(&db->generation, 1);
+}
+
 int db_exec(struct db *db, const char *sql, struct kerr **err)
 {
 	int r = 0;
@@ -29,6 +42,7 @@ int db_exec(struct db *db, const char *sql, struct kerr **err)
 	pthread_mutex_lock(&db->lock);
 	if (sqlite3_exec(db->h, sql, NULL, NULL, NULL) != SQLITE_OK)
 		r = db_fail(db, "cannot run a statement", err);
+	moved_on(db);
 	pthread_mutex_unlock(&db->lock);
 	return r;
 }
@@ -50,6 +64,8 @@ int db_step_done(struct db *db, sqlite3_stmt *stmt, struct kerr **err)
 		r = db_fail(db, "cannot write", err);
 	else
 		r = 0;
+	if (!sqlite3_stmt_readonly(stmt))
+		moved_on(db);
 	pthread_mutex_unlock(&db->lock);
 	return r;
 }
@@ -61,6 +77,8 @@ int db_step_row(struct db *db, sqlite3_stmt *stmt, struct kerr **err)
 	pthread_mutex_lock(&db->lock);
 	r = sqlite3_step(stmt);
 	r = r == SQLITE_ROW ? 1 : r == SQLITE_DONE ? 0 : db_fail(db, "cannot read", err);
+	if (!sqlite3_stmt_readonly(stmt))
+		moved_on(db);
 	pthread_mutex_unlock(&db->lock);
 	return r;
 }
@@ -81,6 +99,7 @@ int db_commit(struct db *db, struct kerr **err)
 
 	if (r < 0)
 		sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+	moved_on(db);
 	pthread_mutex_unlock(&db->lock);
 	return r;
 }

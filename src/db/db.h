@@ -17,7 +17,12 @@ struct db {
 	sqlite3 *h;
 	char *path;
 	pthread_mutex_t lock;
+	_Atomic uint64_t generation; /* moves on after every write: caches of reads compare it */
 };
+
+/* Read before a query whose answer is kept: a write that lands later moves it on, so what was
+ * kept under the old value is known stale. */
+uint64_t db_generation(struct db *db);
 
 /* Open (creating) path and bring its schema to the newest version. */
 int db_open(const char *path, struct db **out, struct kerr **err);

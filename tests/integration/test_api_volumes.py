@@ -278,3 +278,43 @@ def test_volumes_with_the_aws_cli(server):
     aws("delete-volume", "--volume-id", vid)
     aws("wait", "volume-deleted", "--volume-ids", vid)
     aws("delete-snapshot", "--snapshot-id", sid)
+
+
+def test_register_image_from_a_root_snapshot_and_launch_it_elsewhere(server):
+    ec2 = client(server)
+    iid = launch(ec2, "us-east-1a")
+    inside(server, iid, "sh", "-c", "echo baked-in > /root/baked && sync")
+    ec2.stop_instances(InstanceIds=[iid])
+    wait(ec2, "instance_stopped", iid)
+    sid = ec2.create_snapshot(VolumeId=root_volume(ec2, iid), Description="golden")["SnapshotId"]
+    swait(ec2, sid)
+    bdm = [{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": sid}}]
+    ami = ec2.register_image(Name="golden-1", RootDeviceName="/dev/xvda", BlockDeviceMappings=bdm,
+                             Architecture="x86_64", VirtualizationType="hvm")["ImageId"]
+    im = ec2.describe_images(ImageIds=[ami])["Images"][0]
+    assert (im["State"], im["Public"], im["Name"]) == ("available", False, "golden-1")
+    assert im["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"] == sid
+    assert [i["ImageId"] for i in ec2.describe_images(Owners=["self"])["Images"]] == [ami]
+    # private: another account cannot see or launch it
+    other = client(server, **OTHER)
+    assert ami not in [i["ImageId"] for i in other.describe_images()["Images"]]
+    assert error_of(lambda: other.run_instances(ImageId=ami, MinCount=1, MaxCount=1))[0] == "InvalidAMIID.NotFound"
+
+    r = ec2.run_instances(ImageId=ami, InstanceType="t2.nano", MinCount=1, MaxCount=1,
+                          Placement={"AvailabilityZone": "us-east-1b"})
+    copy = r["Instances"][0]["InstanceId"]
+    wait(ec2, "instance_running", copy)
+    assert inside(server, copy, "cat", "/root/baked").stdout == "baked-in\n"
+
+    assert error_of(lambda: ec2.register_image(Name="golden-1", RootDeviceName="/dev/xvda",
+                                               BlockDeviceMappings=bdm))[0] == "InvalidAMIName.Duplicate"
+    assert error_of(lambda: ec2.register_image(Name="x", BlockDeviceMappings=bdm))[0] == "InvalidAMIName.Malformed"
+    assert error_of(lambda: ec2.register_image(Name="arm-1", Architecture="arm64", BlockDeviceMappings=bdm))[0] == (
+        "InvalidParameterValue")
+    assert error_of(lambda: ec2.delete_snapshot(SnapshotId=sid))[0] == "InvalidSnapshot.InUse"
+    ec2.deregister_image(ImageId=ami)
+    assert error_of(lambda: ec2.describe_images(ImageIds=[ami]))[0] == "InvalidAMIID.NotFound"
+    ec2.terminate_instances(InstanceIds=[iid, copy])
+    wait(ec2, "instance_terminated", iid)
+    wait(ec2, "instance_terminated", copy)
+    ec2.delete_snapshot(SnapshotId=sid)  # the image is gone: the snapshot is free to go
