@@ -5,6 +5,7 @@
 
 #include "server.h"
 #include "util/cleanup.h"
+#include "util/xalloc.h"
 #include "util/banned.h"
 
 static const char *image_public(const void *obj, char *buf, size_t size)
@@ -18,6 +19,23 @@ static const char *image_size(const void *obj, char *buf, size_t size)
 {
 	snprintf(buf, size, "%llu", (unsigned long long)((const struct image *)obj)->root_size_gib);
 	return buf;
+}
+
+static const char *image_created(const void *obj, char *buf, size_t size)
+{
+	char t[25];
+
+	if (api_xml_format_time(((const struct image *)obj)->creation_ms, t) < 0)
+		t[0] = '\0';
+	snprintf(buf, size, "%s", t);
+	return buf;
+}
+
+static const char *image_root_device(const void *obj, char *buf, size_t size)
+{
+	(void)buf;
+	(void)size;
+	return ((const struct image *)obj)->root_device_name;
 }
 
 static const struct api_filter_field image_fields[] = {
@@ -36,6 +54,11 @@ static const struct api_filter_field image_fields[] = {
 	API_FIELD_TEXT_OF("block-device-mapping.snapshot-id", struct image, root_snapshot),
 	API_FIELD_COMPUTED_OF("block-device-mapping.volume-size", image_size),
 	API_FIELD_CONST_OF("image-type", "machine"),
+	API_FIELD_TEXT_OF("source-instance-id", struct image, source_instance),
+	API_FIELD_COMPUTED_OF("creation-date", image_created),
+	API_FIELD_COMPUTED_OF("block-device-mapping.device-name", image_root_device),
+	API_FIELD_CONST_OF("hypervisor", "xen"),
+	API_FIELD_CONST_OF("boot-mode", "uefi-preferred"),
 };
 
 /* Owners: self, amazon (the provider's alias), aws-marketplace, or account ids. */
@@ -49,6 +72,20 @@ static bool owned_by(const struct image *im, const char **owners, size_t n, cons
 			return true;
 	}
 	return false;
+}
+
+static void write_mapping(struct api_xml *x, const char *device, const char *snapshot, uint64_t size, bool dot)
+{
+	api_xml_item(x);
+	api_xml_elem(x, "deviceName", device);
+	api_xml_open(x, "ebs");
+	api_xml_elem(x, "snapshotId", snapshot);
+	api_xml_int(x, "volumeSize", (int64_t)size);
+	api_xml_bool(x, "deleteOnTermination", dot);
+	api_xml_elem(x, "volumeType", "gp3");
+	api_xml_bool(x, "encrypted", false);
+	api_xml_close(x);
+	api_xml_close(x);
 }
 
 static void write_image(struct api_xml *x, const struct image *im, const struct tag_set *tags)
@@ -69,22 +106,24 @@ static void write_image(struct api_xml *x, const struct image *im, const struct 
 	api_xml_elem(x, "rootDeviceType", "ebs");
 	api_xml_elem(x, "rootDeviceName", im->root_device_name);
 	api_xml_open(x, "blockDeviceMapping");
-	api_xml_item(x);
-	api_xml_elem(x, "deviceName", im->root_device_name);
-	api_xml_open(x, "ebs");
-	api_xml_elem(x, "snapshotId", im->root_snapshot);
-	api_xml_int(x, "volumeSize", (int64_t)im->root_size_gib);
-	api_xml_bool(x, "deleteOnTermination", true);
-	api_xml_elem(x, "volumeType", "gp3");
-	api_xml_bool(x, "encrypted", false);
-	api_xml_close(x);
-	api_xml_close(x);
+	write_mapping(x, im->root_device_name, im->root_snapshot, im->root_size_gib, true);
+	for (size_t i = 0; i < im->nvolumes; i++)
+		write_mapping(x, im->volumes[i].device, im->volumes[i].snapshot, im->volumes[i].size_gib,
+			      im->volumes[i].delete_on_termination);
 	api_xml_close(x);
 	api_xml_elem(x, "virtualizationType", "hvm");
 	api_xml_elem(x, "hypervisor", "xen");
 	api_xml_elem(x, "platformDetails", "Linux/UNIX");
 	api_xml_elem(x, "usageOperation", "RunInstances");
 	api_xml_elem(x, "bootMode", "uefi-preferred");
+	if (im->source_instance[0])
+		api_xml_elem(x, "sourceInstanceId", im->source_instance);
+	if (im->state_reason[0]) {
+		api_xml_open(x, "stateReason");
+		api_xml_elemf(x, "code", "%.*s", (int)strcspn(im->state_reason, ":"), im->state_reason);
+		api_xml_elem(x, "message", im->state_reason);
+		api_xml_close(x);
+	}
 	api_write_tag_set(x, tags, im->id);
 	api_xml_close(x);
 }
@@ -255,5 +294,75 @@ int api_deregister_image(struct api_call *c, struct api_error *e)
 		return -1;
 	}
 	api_xml_bool(c->xml, "return", true);
+	return 0;
+}
+
+int api_create_image(struct api_call *c, struct api_error *e)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	_cleanup_free_ struct tag *itags = NULL, *stags = NULL;
+	_cleanup_free_ const char **no_device = NULL;
+	static const char *const tag_types[] = {"image", "snapshot"};
+	struct create_image_request req = {.region = c->region};
+	size_t nbdm = api_node_count(&c->root, "BlockDeviceMapping");
+	struct image im;
+
+	req.instance = api_node_str(&c->root, "InstanceId");
+	req.name = api_node_str(&c->root, "Name");
+	req.description = api_node_str(&c->root, "Description");
+	if (!req.instance || !req.name) {
+		api_error_missing_parameter(e, !req.instance ? "InstanceId" : "Name");
+		return -1;
+	}
+	if (!id_valid("i", req.instance)) {
+		api_error_set(e, "InvalidInstanceID.Malformed", "Invalid id: \"%s\"", req.instance);
+		return -1;
+	}
+	if (req.description && strlen(req.description) > 255) {
+		api_error_set(e, "InvalidParameterValue", "The description may be at most 255 characters long");
+		return -1;
+	}
+	if (api_node_bool(&c->root, "NoReboot", &req.no_reboot, &err) < 0) {
+		api_error_from_kerr(e, err, "InvalidParameterValue");
+		return -1;
+	}
+	/* BlockDeviceMapping: NoDevice leaves a data volume out; nothing else changes here. */
+	no_device = xcalloc(nbdm + 1, sizeof(*no_device));
+	for (size_t i = 1; i <= nbdm; i++) {
+		struct api_node bdm;
+		const char *dev;
+		api_node_item(&c->root, "BlockDeviceMapping", i, &bdm);
+		dev = api_node_str(&bdm, "DeviceName");
+		if (!dev) {
+			api_error_missing_parameter(e, "BlockDeviceMapping.DeviceName");
+			return -1;
+		}
+		if (!api_node_present(&bdm, "NoDevice") && api_node_present(&bdm, "Ebs")) {
+			api_error_set(e, "InvalidParameterValue",
+				      "kiln images take the instance's volumes as they are; only NoDevice is accepted for %s", dev);
+			return -1;
+		}
+		no_device[req.nno_device++] = dev;
+	}
+	req.no_device = no_device;
+	if (api_call_tag_specs(c, tag_types, 2, "image", &itags, &req.nimage_tags, e) < 0 ||
+	    api_call_tag_specs(c, tag_types, 2, "snapshot", &stags, &req.nsnapshot_tags, e) < 0)
+		return -1;
+	req.image_tags = itags;
+	req.snapshot_tags = stags;
+	if (c->dry_run) {
+		api_error_dry_run(e);
+		return -1;
+	}
+	if (cloud_image_create(c->cloud, c->account.id, &req, &im, &err) < 0) {
+		api_error_from_kerr(e, err, err->kind == KERR_NOT_FOUND  ? "InvalidInstanceID.NotFound"
+					    : err->kind == KERR_CONFLICT && strstr(err->msg, "AMI name") ? "InvalidAMIName.Duplicate"
+					    : err->kind == KERR_CONFLICT ? "IncorrectInstanceState"
+					    : err->kind == KERR_INVALID ? "InvalidAMIName.Malformed"
+					    : err->kind == KERR_LIMIT   ? "InvalidParameterValue"
+									: NULL);
+		return -1;
+	}
+	api_xml_elem(c->xml, "imageId", im.id);
 	return 0;
 }

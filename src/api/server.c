@@ -17,6 +17,7 @@
 
 static const struct api_action actions[] = {
     {"AttachVolume", api_attach_volume, API_MUTATING},
+    {"CreateImage", api_create_image, API_MUTATING},
     {"CreateSnapshot", api_create_snapshot, API_MUTATING},
     {"CreateTags", api_create_tags, API_MUTATING},
     {"CreateVolume", api_create_volume, API_MUTATING},

@@ -101,6 +101,7 @@ const char *api_first_missing(const char *const *list, size_t nlist, const void 
 int api_describe_regions(struct api_call *c, struct api_error *e);
 int api_describe_images(struct api_call *c, struct api_error *e);
 int api_register_image(struct api_call *c, struct api_error *e);
+int api_create_image(struct api_call *c, struct api_error *e);
 int api_deregister_image(struct api_call *c, struct api_error *e);
 int api_run_instances(struct api_call *c, struct api_error *e);
 int api_describe_instances(struct api_call *c, struct api_error *e);

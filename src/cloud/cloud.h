@@ -82,6 +82,14 @@ char *cloud_store_dir(const struct cloud *c, const char *region);
 char *cloud_base_name(const char *snapshot_id);
 int64_t cloud_now_ms(void);
 
+#define IMAGE_VOLUMES_MAX 8
+struct image_volume {
+	char device[32];
+	char snapshot[ID_MAX];
+	uint64_t size_gib;
+	bool delete_on_termination;
+};
+
 struct image {
 	char id[ID_MAX];
 	char region[32];
@@ -96,6 +104,10 @@ struct image {
 	char root_snapshot[ID_MAX];
 	uint64_t root_size_gib;
 	int64_t creation_ms;
+	char source_instance[ID_MAX]; /* CreateImage's, or "" */
+	char state_reason[512];        /* why it failed */
+	struct image_volume volumes[IMAGE_VOLUMES_MAX]; /* mappings beside the root */
+	size_t nvolumes;
 };
 
 /* Import a root filesystem (directory or tarball) as a public image of the provider account in
@@ -124,6 +136,20 @@ struct image_request {
 };
 int cloud_image_register(struct cloud *c, const char *owner, const struct image_request *req, struct image *out,
 			 struct kerr **err);
+/* CreateImage: every volume attached to the instance (but those named in no_device) becomes a
+ * snapshot. The image is "pending" at once; a worker stops a running instance (unless
+ * no_reboot: then the root is frozen only while its copy is taken), takes the copies, starts it
+ * again, stores the snapshots and makes the image "available", or "failed" with a reason. */
+struct create_image_request {
+	const char *region, *instance, *name, *description;
+	bool no_reboot;
+	const char *const *no_device; /* device names not to include */
+	size_t nno_device;
+	const struct tag *image_tags, *snapshot_tags;
+	size_t nimage_tags, nsnapshot_tags;
+};
+int cloud_image_create(struct cloud *c, const char *owner, const struct create_image_request *req, struct image *out,
+		       struct kerr **err);
 /* DeregisterImage: the image goes; its snapshots stay, as in EC2. KERR_AUTH when not the owner's. */
 int cloud_image_deregister(struct cloud *c, const char *owner, const char *region, const char *id,
 			   struct kerr **err);

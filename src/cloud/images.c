@@ -144,12 +144,54 @@ static void image_from_row(sqlite3_stmt *st, struct image *im)
 	str_copy(im->root_snapshot, db_text(st, 10), sizeof(im->root_snapshot));
 	im->root_size_gib = (uint64_t)sqlite3_column_int64(st, 11);
 	im->creation_ms = sqlite3_column_int64(st, 12);
+	str_copy(im->source_instance, db_text(st, 13), sizeof(im->source_instance));
+	str_copy(im->state_reason, db_text(st, 14), sizeof(im->state_reason));
 }
+
+/* ?2 may see the image: its own, public, or launch permission given to it. */
+#define IMAGE_VISIBLE                                                                              \
+	"(i.owner = ?2 OR i.public = 1 OR EXISTS (SELECT 1 FROM image_permissions p WHERE p.image = i.id " \
+	"AND p.grantee IN (?2, 'all'))) "
 
 #define IMAGE_COLUMNS                                                                                  \
 	"i.id, i.region, i.owner, COALESCE(a.alias, ''), i.name, i.description, i.state, i.public, "        \
-	"i.architecture, i.root_device_name, i.root_snapshot, i.root_size, i.creation_ms FROM images i "     \
+	"i.architecture, i.root_device_name, i.root_snapshot, i.root_size, i.creation_ms, "                  \
+	"i.source_instance, i.state_reason FROM images i "                                                   \
 	"JOIN accounts a ON a.id = i.owner "
+
+/* The mappings beside the root of the images of v: one query for the region (or the one id). */
+static int load_volumes(struct cloud *c, const char *region, const char *account, const char *id,
+			struct image *v, size_t n, struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r;
+
+	if (!n)
+		return 0;
+	if (db_prepare(c->db, "SELECT iv.image, iv.device, iv.snapshot, iv.size, iv.delete_on_termination "
+			      "FROM image_volumes iv JOIN images i ON i.id = iv.image WHERE i.region = ?1 AND "
+			      "(?3 IS NULL OR i.id = ?3) AND " IMAGE_VISIBLE "ORDER BY iv.image, iv.device",
+		       &st, err) < 0)
+		return -1;
+	db_bind_text(st, 1, region);
+	db_bind_text(st, 2, account);
+	db_bind_text(st, 3, id);
+	while ((r = db_step_row(c->db, st, err)) == 1) {
+		for (size_t i = 0; i < n; i++) {
+			struct image_volume *iv;
+			if (strcmp(v[i].id, db_text(st, 0)) || v[i].nvolumes == IMAGE_VOLUMES_MAX)
+				continue;
+			iv = &v[i].volumes[v[i].nvolumes++];
+			str_copy(iv->device, db_text(st, 1), sizeof(iv->device));
+			str_copy(iv->snapshot, db_text(st, 2), sizeof(iv->snapshot));
+			iv->size_gib = (uint64_t)sqlite3_column_int64(st, 3);
+			iv->delete_on_termination = sqlite3_column_int(st, 4) != 0;
+			break;
+		}
+	}
+	return r < 0 ? -1 : 0;
+}
+
 
 int cloud_images_visible(struct cloud *c, const char *account, const char *region, struct image **out,
 			 size_t *n, struct kerr **err)
@@ -159,7 +201,7 @@ int cloud_images_visible(struct cloud *c, const char *account, const char *regio
 	size_t count = 0;
 	int r;
 
-	if (db_prepare(c->db, "SELECT " IMAGE_COLUMNS "WHERE i.region = ? AND (i.owner = ? OR i.public = 1) "
+	if (db_prepare(c->db, "SELECT " IMAGE_COLUMNS "WHERE i.region = ?1 AND " IMAGE_VISIBLE
 			      "ORDER BY i.creation_ms, i.id", &st, err) < 0)
 		return -1;
 	db_bind_text(st, 1, region);
@@ -168,7 +210,7 @@ int cloud_images_visible(struct cloud *c, const char *account, const char *regio
 		v = xreallocarray(v, count + 1, sizeof(*v));
 		image_from_row(st, &v[count++]);
 	}
-	if (r < 0) {
+	if (r < 0 || load_volumes(c, region, account, NULL, v, count, err) < 0) {
 		free(v);
 		return -1;
 	}
@@ -183,19 +225,19 @@ int cloud_image_get(struct cloud *c, const char *account, const char *region, co
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
 
-	if (db_prepare(c->db, "SELECT " IMAGE_COLUMNS "WHERE i.id = ? AND i.region = ? AND (i.owner = ? OR i.public = 1)",
-		       &st, err) < 0)
+	if (db_prepare(c->db, "SELECT " IMAGE_COLUMNS "WHERE i.region = ?1 AND i.id = ?3 AND " IMAGE_VISIBLE, &st,
+		       err) < 0)
 		return -1;
-	db_bind_text(st, 1, id);
-	db_bind_text(st, 2, region);
-	db_bind_text(st, 3, account);
+	db_bind_text(st, 1, region);
+	db_bind_text(st, 2, account);
+	db_bind_text(st, 3, id);
 	r = db_step_row(c->db, st, err);
 	if (r < 0)
 		return -1;
 	if (r == 0)
 		return kerr_set(err, KERR_NOT_FOUND, "The image id '[%s]' does not exist", id);
 	image_from_row(st, out);
-	return 0;
+	return load_volumes(c, region, account, id, out, 1, err);
 }
 
 int cloud_import_public_images(struct cloud *c, const char *images_dir, struct kerr **err)
@@ -222,8 +264,19 @@ int cloud_import_public_images(struct cloud *c, const char *images_dir, struct k
 	return r;
 }
 
+int64_t cloud_next_creation_ms(struct cloud *c)
+{
+	_cleanup_stmt_ sqlite3_stmt *last = NULL;
+	int64_t now = cloud_now_ms(), max = 0;
+
+	if (db_prepare(c->db, "SELECT COALESCE(MAX(creation_ms), 0) FROM images", &last, NULL) == 0 &&
+	    db_step_row(c->db, last, NULL) == 1)
+		max = sqlite3_column_int64(last, 0);
+	return now > max ? now : max + 1;
+}
+
 /* EC2's rule for AMI names: 3 to 128 of letters, digits and ( ) [ ] space . / - ' @ _ */
-static bool image_name_valid(const char *name)
+bool cloud_image_name_valid(const char *name)
 {
 	size_t n = strlen(name);
 
@@ -239,11 +292,10 @@ static bool image_name_valid(const char *name)
 int cloud_image_register(struct cloud *c, const char *owner, const struct image_request *req, struct image *out,
 			 struct kerr **err)
 {
-	_cleanup_stmt_ sqlite3_stmt *last = NULL, *ins = NULL;
+	_cleanup_stmt_ sqlite3_stmt *ins = NULL;
 	uint64_t snap_size;
-	int64_t now = cloud_now_ms();
 
-	if (!image_name_valid(req->name))
+	if (!cloud_image_name_valid(req->name))
 		return kerr_set(err, KERR_INVALID, "AMI names must be 3 to 128 characters of letters, numbers and "
 				"( ) [ ] . / - ' @ _ or spaces: '%s'", req->name);
 	if (cloud_snapshot_usable(c, owner, req->region, req->root_snapshot, &snap_size, err) < 0)
@@ -265,11 +317,7 @@ int cloud_image_register(struct cloud *c, const char *owner, const struct image_
 	out->root_size_gib = req->root_size_gib ? req->root_size_gib : snap_size;
 	if (db_begin(c->db, err) < 0)
 		return -1;
-	/* Creation dates are distinct and increasing, so "the most recent image" is well defined. */
-	if (db_prepare(c->db, "SELECT COALESCE(MAX(creation_ms), 0) FROM images", &last, err) < 0 ||
-	    db_step_row(c->db, last, err) < 0)
-		goto on_error;
-	out->creation_ms = now > sqlite3_column_int64(last, 0) ? now : sqlite3_column_int64(last, 0) + 1;
+	out->creation_ms = cloud_next_creation_ms(c);
 	if (db_prepare(c->db, "INSERT INTO images (id, region, owner, name, description, state, public, root_device_name, "
 			      "root_snapshot, root_size, creation_ms) VALUES (?, ?, ?, ?, ?, 'available', 0, ?, ?, ?, ?)",
 		       &ins, err) < 0)

@@ -242,6 +242,8 @@ static int do_launch(struct cloud *c, const struct instance *in, struct kerr **e
 		goto out;
 	if (in->root_size_gib > im.root_size_gib && pool_grow(p, vol_name, in->root_size_gib * GIB, err) < 0)
 		goto out;
+	if (cloud_instance_make_volumes(c, in, p, err) < 0)
+		goto out;
 	pthread_mutex_unlock(&c->volumes_lock);
 	locked = false;
 	{
@@ -281,6 +283,27 @@ static int do_terminate(struct cloud *c, const struct instance *in, struct kerr 
 		return kerr_pass(err, steal_ptr(why));
 	unlink(ud);
 	return cloud_instance_release_volumes(c, in, err);
+}
+
+int cloud_instance_halt(struct cloud *c, const char *id, struct kerr **err)
+{
+	if (set_state(c, id, "stopping", NULL, false, err) < 0 ||
+	    c->rt->ops->stop(c->rt, id, false, INSTANCE_STOP_TIMEOUT, err) < 0)
+		return -1;
+	return set_state(c, id, "stopped", "Client.UserInitiatedShutdown: User initiated shutdown", false, err);
+}
+
+int cloud_instance_boot(struct cloud *c, const char *id, struct kerr **err)
+{
+	struct instance in;
+
+	if (cloud_instance_get(c, id, &in, err) < 0 || set_state(c, id, "pending", NULL, false, err) < 0)
+		return -1;
+	if (do_launch(c, &in, err) < 0) {
+		set_state(c, id, "stopped", (*err)->msg, false, NULL);
+		return -1;
+	}
+	return set_state(c, id, "running", NULL, false, err);
 }
 
 static void job_run(struct cloud *c, const char *id, int kind, bool force)
@@ -327,6 +350,21 @@ static void job_run(struct cloud *c, const char *id, int kind, bool force)
 static int submit(struct cloud *c, const char *id, enum job_kind kind, bool force, struct kerr **err)
 {
 	return cloud_submit(c, id, id, job_run, kind, force, err);
+}
+
+/* The data volumes of the image's mappings, one new volume each. */
+static int insert_mapped(struct cloud *c, const struct instance *in, const struct image *im,
+			 const struct run_request *req, struct kerr **err)
+{
+	for (size_t k = 0; k < im->nvolumes; k++) {
+		char vol[ID_MAX];
+		id_new("vol", vol);
+		if (cloud_volume_insert_attached(c, in, vol, im->volumes[k].device, im->volumes[k].snapshot,
+						 im->volumes[k].size_gib, im->volumes[k].delete_on_termination,
+						 req->volume_tags, req->nvolume_tags, err) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* ClientToken: a request seen before answers what it did then. 1 with *out set (or -1 when the
@@ -437,7 +475,9 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 		sqlite3_bind_int64(ins, 13, (sqlite3_int64)in->root_size_gib);
 		db_bind_text(ins, 14, req->client_token);
 		if (db_step_done(c->db, ins, err) < 0 ||
-		    cloud_volume_insert_root(c, in, im.root_snapshot, req->volume_tags, req->nvolume_tags, err) < 0 ||
+		    cloud_volume_insert_attached(c, in, in->root_volume, ROOT_DEVICE, im.root_snapshot, in->root_size_gib,
+						 true, req->volume_tags, req->nvolume_tags, err) < 0 ||
+		    insert_mapped(c, in, &im, req, err) < 0 ||
 		    cloud_tags_put(c, owner, in->region, in->id, req->instance_tags, req->ninstance_tags, err) < 0)
 			goto on_error;
 		*n = (size_t)i + 1;
@@ -555,7 +595,8 @@ int cloud_reconcile(struct cloud *c, struct kerr **err)
 		submit(c, id, !strcmp(state, "pending") ? JOB_START : !strcmp(state, "stopping") ? JOB_STOP : JOB_TERMINATE,
 		       false, NULL);
 	}
-	if (r < 0 || cloud_volumes_reconcile(c, err) < 0 || cloud_snapshots_reconcile(c, err) < 0)
+	if (r < 0 || cloud_volumes_reconcile(c, err) < 0 || cloud_snapshots_reconcile(c, err) < 0 ||
+	    cloud_images_reconcile(c, err) < 0)
 		return -1;
 	return 0;
 }

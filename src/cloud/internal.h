@@ -18,6 +18,17 @@ pthread_mutex_t *cloud_job_lock(const char *id);
 
 /* Any instance by id, whoever owns it. */
 int cloud_instance_get(struct cloud *c, const char *id, struct instance *in, struct kerr **err);
+/* With the instance's job lock held: stop it now (stopping, then stopped), or boot it
+ * (pending, then running; stopped with the reason when it cannot). */
+int cloud_instance_halt(struct cloud *c, const char *id, struct kerr **err);
+int cloud_instance_boot(struct cloud *c, const char *id, struct kerr **err);
+/* EC2's rule for AMI names: 3 to 128 of letters, digits and ( ) [ ] space . / - ' @ _ */
+bool cloud_image_name_valid(const char *name);
+/* The creation time of a new image: now, or just after the newest (inside the caller's
+ * transaction, so dates stay distinct and increasing and "most recent" is well defined). */
+int64_t cloud_next_creation_ms(struct cloud *c);
+/* After a restart: finish every CreateImage in flight. */
+int cloud_images_reconcile(struct cloud *c, struct kerr **err);
 /* The zone of region named want (NULL: the region's first). */
 int cloud_find_zone(struct cloud *c, const char *region, const char *want, struct zone *out,
                     struct kerr **err);
@@ -33,10 +44,30 @@ char *cloud_volume_file(const char *id);
 int cloud_snapshot_usable(struct cloud *c, const char *owner, const char *region, const char *id,
 			  uint64_t *size_gib, struct kerr **err);
 
+/* Snapshots in steps, for CreateImage: a pending row (inside the caller's transaction), the
+ * point-in-time copy (the caller holds the job lock of the volume's instance), the store (0 when
+ * completed; error recorded on the snapshot otherwise). */
+int cloud_snapshot_insert(struct cloud *c, const char *owner, const struct volume *v, const char *description,
+                          const char *for_image, char id[ID_MAX], struct kerr **err);
+int cloud_snapshot_copy(struct cloud *c, const char *id, struct kerr **err);
+int cloud_snapshot_store(struct cloud *c, const char *id, struct kerr **err);
+/* A pending snapshot that will not be stored: error with reason, its copy removed. */
+void cloud_snapshot_abandon(struct cloud *c, const char *id, const char *reason);
+/* The lock of a volume's chain of snapshots (innermost: never held around a job lock). */
+pthread_mutex_t *cloud_chain_lock(const char *volume);
+
 /* Volumes of instances. */
-/* The root volume's record, inside the caller's transaction. */
-int cloud_volume_insert_root(struct cloud *c, const struct instance *in, const char *snapshot,
-                             const struct tag *tags, size_t ntags, struct kerr **err);
+/* The record of a volume attached at launch (the root, or a mapping of the image), inside the
+ * caller's transaction; its file is made by cloud_instance_make_volumes. */
+int cloud_volume_insert_attached(struct cloud *c, const struct instance *in, const char *id, const char *device,
+				 const char *snapshot, uint64_t size_gib, bool delete_on_termination,
+				 const struct tag *tags, size_t ntags, struct kerr **err);
+/* The files of an instance's mapped data volumes that do not exist yet: clones of the zone's
+ * bases of their snapshots (caller holds volumes_lock). */
+int cloud_instance_make_volumes(struct cloud *c, const struct instance *in, struct pool *p, struct kerr **err);
+/* The volumes attached to an instance, the root among them. */
+int cloud_instance_volumes(struct cloud *c, const char *instance, struct volume **out, size_t *n,
+			   struct kerr **err);
 /* Tell the runtime which data volumes the instance has (before a boot, after a change). */
 int cloud_instance_sync_volumes(struct cloud *c, const char *instance, struct kerr **err);
 /* After a terminate: volumes marked DeleteOnTermination go, the others become available. */

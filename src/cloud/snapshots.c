@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "pool/pool.h"
@@ -137,13 +138,13 @@ static void parent_of(struct cloud *c, const struct volume *v, char out[ID_MAX])
 }
 
 /* The point-in-time copy, under the job lock of the instance it is attached to (no start or
- * stop meanwhile). */
+ * stop meanwhile), which the caller holds already when locked. */
 static int take_copy(struct cloud *c, const struct volume *v, struct pool *p, const char *dest,
-                     struct kerr **err)
+                     bool locked, struct kerr **err)
 {
 	_cleanup_free_ char *file = cloud_volume_file(v->id);
 	_cleanup_free_ char *src = pool_path(p, file), *dest_path = pool_path(p, dest);
-	pthread_mutex_t *lock = v->instance[0] ? cloud_job_lock(v->instance) : NULL;
+	pthread_mutex_t *lock = v->instance[0] && !locked ? cloud_job_lock(v->instance) : NULL;
 	struct instance_status st = {0};
 	int r;
 
@@ -193,16 +194,85 @@ int cloud_snapshot_usable(struct cloud *c, const char *owner, const char *region
 }
 
 static void snapshot_job(struct cloud *c, const char *id, int kind, bool force);
+static int store_pending(struct cloud *c, const char *id, struct kerr **err);
 
-int cloud_snapshot_create(struct cloud *c, const char *owner, const char *region,
-                          const char *volume, const char *description, const struct tag *tags,
-                          size_t ntags, struct snapshot *out, struct kerr **err)
+/* The row of a pending snapshot of v (in the caller's transaction, if any). */
+static int snapshot_insert(struct cloud *c, const char *owner, const struct volume *v, const char *id,
+                           const char *description, const char *for_image, int64_t start_ms,
+                           struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	char parent[ID_MAX];
+
+	parent_of(c, v, parent);
+	if (db_prepare(c->db,
+	               "INSERT INTO snapshots (id, region, owner, volume_id, volume_size, state, progress, "
+	               "description, start_ms, parent, source, for_image) "
+	               "VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?)",
+	               &st, err) < 0)
+		return -1;
+	db_bind_text(st, 1, id);
+	db_bind_text(st, 2, v->region);
+	db_bind_text(st, 3, owner);
+	db_bind_text(st, 4, v->id);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)v->size_gib);
+	db_bind_text(st, 6, description ? description : "");
+	sqlite3_bind_int64(st, 7, start_ms);
+	db_bind_text(st, 8, parent);
+	db_bind_text(st, 9, v->zone);
+	db_bind_text(st, 10, for_image ? for_image : "");
+	return db_step_done(c->db, st, err);
+}
+
+int cloud_snapshot_insert(struct cloud *c, const char *owner, const struct volume *v, const char *description,
+                          const char *for_image, char id[ID_MAX], struct kerr **err)
+{
+	id_new("snap", id);
+	return snapshot_insert(c, owner, v, id, description, for_image, cloud_now_ms(), err);
+}
+
+int cloud_snapshot_copy(struct cloud *c, const char *id, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	_cleanup_free_ char *dir = NULL, *dest = NULL;
 	struct volume v;
 	struct pool *p = NULL;
-	char parent[ID_MAX];
+	int r;
+
+	if (db_prepare(c->db, "SELECT volume_id, owner, region FROM snapshots WHERE id = ?", &st, err) < 0)
+		return -1;
+	db_bind_text(st, 1, id);
+	r = db_step_row(c->db, st, err);
+	if (r <= 0)
+		return r < 0 ? -1 : kerr_set(err, KERR_NOT_FOUND, "The snapshot '%s' does not exist.", id);
+	if (cloud_volume_get(c, db_text(st, 1), db_text(st, 2), db_text(st, 0), &v, err) < 0)
+		return -1;
+	dir = cloud_zone_pool_dir(c, v.region, v.zone);
+	dest = shadow_file(v.id, id);
+	if (pool_open(dir, NULL, &p, err) < 0)
+		return -1;
+	{
+		/* Resumed after a crash: a whole copy taken then is the point in time; a partial one goes. */
+		_cleanup_free_ char *path = pool_path(p, dest), *vol = cloud_volume_file(v.id), *vpath = pool_path(p, vol);
+		struct stat a, b;
+		if (stat(path, &a) == 0 && stat(vpath, &b) == 0 && a.st_size == b.st_size && a.st_size > 0) {
+			pool_close(p);
+			return 0;
+		}
+	}
+	pool_remove(p, dest, NULL);
+	r = take_copy(c, &v, p, dest, true, err);
+	pool_close(p);
+	return r < 0 ? kerr_wrap(err, "cannot take a point-in-time copy of '%s'", v.id) : 0;
+}
+
+int cloud_snapshot_create(struct cloud *c, const char *owner, const char *region,
+                          const char *volume, const char *description, const struct tag *tags,
+                          size_t ntags, struct snapshot *out, struct kerr **err)
+{
+	_cleanup_free_ char *dir = NULL, *dest = NULL;
+	struct volume v;
+	struct pool *p = NULL;
 
 	if (cloud_volume_get(c, owner, region, volume, &v, err) < 0)
 		return -1;
@@ -218,36 +288,18 @@ int cloud_snapshot_create(struct cloud *c, const char *owner, const char *region
 	out->volume_size_gib = v.size_gib;
 	out->start_ms = cloud_now_ms();
 	out->restorable = true;
-	parent_of(c, &v, parent);
 	dir = cloud_zone_pool_dir(c, region, v.zone);
 	dest = shadow_file(volume, out->id);
 	if (pool_open(dir, NULL, &p, err) < 0)
 		return -1;
-	if (take_copy(c, &v, p, dest, err) < 0) {
+	/* The point in time is now, during the request. */
+	if (take_copy(c, &v, p, dest, false, err) < 0) {
 		pool_close(p);
 		return kerr_wrap(err, "cannot take a point-in-time copy of '%s'", volume);
 	}
 	if (db_begin(c->db, err) < 0)
 		goto on_error;
-	if (db_prepare(c->db,
-	               "INSERT INTO snapshots (id, region, owner, volume_id, volume_size, state, "
-	               "progress, "
-	               "description, start_ms, parent, source) VALUES (?, ?, ?, ?, ?, 'pending', "
-	               "0, ?, ?, ?, ?)",
-	               &st, err) < 0) {
-		db_rollback(c->db);
-		goto on_error;
-	}
-	db_bind_text(st, 1, out->id);
-	db_bind_text(st, 2, region);
-	db_bind_text(st, 3, owner);
-	db_bind_text(st, 4, volume);
-	sqlite3_bind_int64(st, 5, (sqlite3_int64)v.size_gib);
-	db_bind_text(st, 6, out->description);
-	sqlite3_bind_int64(st, 7, out->start_ms);
-	db_bind_text(st, 8, parent);
-	db_bind_text(st, 9, v.zone);
-	if (db_step_done(c->db, st, err) < 0 ||
+	if (snapshot_insert(c, owner, &v, out->id, out->description, NULL, out->start_ms, err) < 0 ||
 	    cloud_tags_put(c, owner, region, out->id, tags, ntags, err) < 0) {
 		db_rollback(c->db);
 		goto on_error;
@@ -255,7 +307,7 @@ int cloud_snapshot_create(struct cloud *c, const char *owner, const char *region
 	if (db_commit(c->db, err) < 0)
 		goto on_error;
 	pool_close(p);
-	return cloud_submit(c, volume, out->id, snapshot_job, 0, false, err);
+	return cloud_submit(c, out->id, out->id, snapshot_job, 0, false, err);
 
 on_error:
 	pool_remove(p, dest, NULL);
@@ -321,37 +373,82 @@ out:
 	return r;
 }
 
+/* One chain of snapshots per volume at a time: they share the volume's shadow. Taken inside any
+ * job lock, never around one. */
+#define CHAIN_STRIPES 64
+static pthread_mutex_t chain_locks[CHAIN_STRIPES] = {[0 ... CHAIN_STRIPES - 1] = PTHREAD_MUTEX_INITIALIZER};
+
+pthread_mutex_t *cloud_chain_lock(const char *volume)
+{
+	unsigned h = 5381;
+
+	for (const char *p = volume; *p; p++)
+		h = h * 33 + (unsigned char)*p;
+	return &chain_locks[h % CHAIN_STRIPES];
+}
+
+int cloud_snapshot_store(struct cloud *c, const char *id, struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	char volume[ID_MAX];
+	pthread_mutex_t *lock;
+	int r;
+
+	if (db_prepare(c->db, "SELECT volume_id FROM snapshots WHERE id = ?", &st, err) < 0)
+		return -1;
+	db_bind_text(st, 1, id);
+	r = db_step_row(c->db, st, err);
+	if (r <= 0)
+		return r < 0 ? -1 : kerr_set(err, KERR_NOT_FOUND, "The snapshot '%s' does not exist.", id);
+	str_copy(volume, db_text(st, 0), sizeof(volume));
+	lock = cloud_chain_lock(volume);
+	pthread_mutex_lock(lock);
+	r = store_pending(c, id, err);
+	pthread_mutex_unlock(lock);
+	return r;
+}
+
 static void snapshot_job(struct cloud *c, const char *id, int kind, bool force)
 {
+	(void)kind;
+	(void)force;
+	cloud_snapshot_store(c, id, NULL);
+}
+
+/* The body of cloud_snapshot_store, under the chain lock: 0 when completed. */
+static int store_pending(struct cloud *c, const char *id, struct kerr **err)
+{
 	_cleanup_stmt_ sqlite3_stmt *st = NULL, *adv = NULL;
-	_cleanup_kerr_ struct kerr *err = NULL;
+	_cleanup_kerr_ struct kerr *why = NULL;
 	char volume[ID_MAX], zone[32], region[32], parent[ID_MAX];
 	_cleanup_free_ char *dir = NULL, *dest = NULL, *old = NULL;
 	struct pool *p = NULL;
 	bool advanced = false;
+	int r;
 
-	(void)kind;
-	(void)force;
 	if (db_prepare(c->db,
-	               "SELECT volume_id, source, region, parent FROM snapshots WHERE id = ? AND "
-	               "state = 'pending'",
-	               &st, NULL) < 0)
-		return;
+	               "SELECT volume_id, source, region, parent, state FROM snapshots WHERE id = ?",
+	               &st, err) < 0)
+		return -1;
 	db_bind_text(st, 1, id);
-	if (db_step_row(c->db, st, NULL) != 1)
-		return;
+	r = db_step_row(c->db, st, err);
+	if (r <= 0)
+		return r < 0 ? -1 : kerr_set(err, KERR_NOT_FOUND, "The snapshot '%s' does not exist.", id);
+	if (strcmp(db_text(st, 4), "pending"))
+		return !strcmp(db_text(st, 4), "completed") ? 0
+		       : kerr_set(err, KERR_IO, "snapshot '%s' is %s", id, db_text(st, 4));
 	str_copy(volume, db_text(st, 0), sizeof(volume));
 	str_copy(zone, db_text(st, 1), sizeof(zone));
 	str_copy(region, db_text(st, 2), sizeof(region));
 	str_copy(parent, db_text(st, 3), sizeof(parent));
 	dir = cloud_zone_pool_dir(c, region, zone);
 	dest = shadow_file(volume, id);
-	if (store_copy(c, id, volume, zone, region, parent, &err) < 0) {
-		snapshot_set(c, id, "state = 'error', state_message = ?2", 0, err->msg, NULL);
+	if (store_copy(c, id, volume, zone, region, parent, &why) < 0) {
+		snapshot_set(c, id, "state = 'error', state_message = ?2", 0, why->msg, NULL);
 		if (pool_open(dir, NULL, &p, NULL) == 0)
 			pool_remove(p, dest, NULL);
 		pool_close(p);
-		return;
+		return kerr_pass(err, steal_ptr(why));
 	}
 	snapshot_set(c, id, "state = 'completed', progress = 100", 0, NULL, NULL);
 	/* The copy becomes the volume's shadow when this snapshot continues its chain; otherwise
@@ -373,6 +470,31 @@ static void snapshot_job(struct cloud *c, const char *id, int kind, bool force)
 			pool_remove(p, old, NULL);
 	}
 	pool_close(p);
+	return 0;
+}
+
+void cloud_snapshot_abandon(struct cloud *c, const char *id, const char *reason)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	char volume[ID_MAX], zone[32], region[32];
+
+	if (db_prepare(c->db, "SELECT volume_id, source, region FROM snapshots WHERE id = ? AND state = 'pending'", &st,
+		       NULL) < 0)
+		return;
+	db_bind_text(st, 1, id);
+	if (db_step_row(c->db, st, NULL) != 1)
+		return;
+	str_copy(volume, db_text(st, 0), sizeof(volume));
+	str_copy(zone, db_text(st, 1), sizeof(zone));
+	str_copy(region, db_text(st, 2), sizeof(region));
+	snapshot_set(c, id, "state = 'error', state_message = ?2", 0, reason, NULL);
+	{
+		_cleanup_free_ char *dir = cloud_zone_pool_dir(c, region, zone), *dest = shadow_file(volume, id);
+		struct pool *p = NULL;
+		if (pool_open(dir, NULL, &p, NULL) == 0)
+			pool_remove(p, dest, NULL);
+		pool_close(p);
+	}
 }
 
 int cloud_snapshots_reconcile(struct cloud *c, struct kerr **err)
@@ -380,11 +502,12 @@ int cloud_snapshots_reconcile(struct cloud *c, struct kerr **err)
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
 
-	if (db_prepare(c->db, "SELECT id, volume_id FROM snapshots WHERE state = 'pending'", &st,
+	/* Those of CreateImage are its job's to finish (cloud_images_reconcile). */
+	if (db_prepare(c->db, "SELECT id FROM snapshots WHERE state = 'pending' AND for_image = ''", &st,
 	               err) < 0)
 		return -1;
 	while ((r = db_step_row(c->db, st, err)) == 1)
-		cloud_submit(c, db_text(st, 1), db_text(st, 0), snapshot_job, 0, false, NULL);
+		cloud_submit(c, db_text(st, 0), db_text(st, 0), snapshot_job, 0, false, NULL);
 	return r < 0 ? -1 : 0;
 }
 
@@ -427,7 +550,8 @@ int cloud_snapshot_delete(struct cloud *c, const char *owner, const char *region
 	if (!strcmp(snap.state, "pending"))
 		return kerr_set(err, KERR_CONFLICT, "The snapshot '%s' is still pending", id);
 	if (db_prepare(c->db,
-	               "SELECT id FROM images WHERE root_snapshot = ? AND state != 'deregistered'",
+	               "SELECT id FROM images WHERE root_snapshot = ?1 UNION "
+	               "SELECT image FROM image_volumes WHERE snapshot = ?1",
 	               &img, err) < 0)
 		return -1;
 	db_bind_text(img, 1, id);

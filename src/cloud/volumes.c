@@ -2,6 +2,7 @@
  * zone's base of a snapshot, attached to instances as block devices (runtime_volumes_set). */
 #include "internal.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,6 +106,12 @@ int cloud_volumes_list(struct cloud *c, const char *owner, const char *region, s
 	return volumes_query(c, "owner = ?1 AND region = ?2", owner, region, NULL, out, n, err);
 }
 
+int cloud_instance_volumes(struct cloud *c, const char *instance, struct volume **out, size_t *n,
+			   struct kerr **err)
+{
+	return volumes_query(c, "instance = ?1", instance, NULL, NULL, out, n, err);
+}
+
 static int volume_by_id(struct cloud *c, const char *id, struct volume *out, struct kerr **err)
 {
 	_cleanup_free_ struct volume *v = NULL;
@@ -154,31 +161,51 @@ static int volume_forget(struct cloud *c, const struct volume *v, struct kerr **
 	return db_step_done(c->db, tags, err) < 0 ? -1 : db_step_done(c->db, vol, err);
 }
 
-int cloud_volume_insert_root(struct cloud *c, const struct instance *in, const char *snapshot,
-                             const struct tag *tags, size_t ntags, struct kerr **err)
+int cloud_volume_insert_attached(struct cloud *c, const struct instance *in, const char *id, const char *device,
+				 const char *snapshot, uint64_t size_gib, bool delete_on_termination,
+				 const struct tag *tags, size_t ntags, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 
-	if (db_prepare(
-	        c->db,
-	        "INSERT INTO volumes (id, region, zone, owner, size, snapshot, state, create_ms, "
-	        "instance, device, attach_state, attach_ms, delete_on_termination, last_snapshot) "
-	        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'in-use', ?7, ?8, ?9, 'attached', ?7, ?10, ?6)",
-	        &st, err) < 0)
+	if (db_prepare(c->db, "INSERT INTO volumes (id, region, zone, owner, size, snapshot, state, create_ms, "
+			      "instance, device, attach_state, attach_ms, delete_on_termination, last_snapshot) "
+			      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'in-use', ?7, ?8, ?9, 'attached', ?7, ?10, ?6)",
+		       &st, err) < 0)
 		return -1;
-	db_bind_text(st, 1, in->root_volume);
+	db_bind_text(st, 1, id);
 	db_bind_text(st, 2, in->region);
 	db_bind_text(st, 3, in->zone);
 	db_bind_text(st, 4, in->owner);
-	sqlite3_bind_int64(st, 5, (sqlite3_int64)in->root_size_gib);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)size_gib);
 	db_bind_text(st, 6, snapshot);
 	sqlite3_bind_int64(st, 7, in->launch_ms);
 	db_bind_text(st, 8, in->id);
-	db_bind_text(st, 9, ROOT_DEVICE);
-	sqlite3_bind_int(st, 10, in->delete_on_termination);
+	db_bind_text(st, 9, device);
+	sqlite3_bind_int(st, 10, delete_on_termination);
 	if (db_step_done(c->db, st, err) < 0)
 		return -1;
-	return cloud_tags_put(c, in->owner, in->region, in->root_volume, tags, ntags, err);
+	return cloud_tags_put(c, in->owner, in->region, id, tags, ntags, err);
+}
+
+int cloud_instance_make_volumes(struct cloud *c, const struct instance *in, struct pool *p, struct kerr **err)
+{
+	_cleanup_free_ struct volume *v = NULL;
+	size_t n;
+
+	if (cloud_instance_volumes(c, in->id, &v, &n, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *file = cloud_volume_file(v[i].id), *base = NULL, *path = NULL;
+		if (!strcmp(v[i].device, ROOT_DEVICE) || pool_exists(p, file) || !v[i].snapshot[0])
+			continue;
+		if (cloud_zone_base(c, p, v[i].region, v[i].snapshot, &base, err) < 0 ||
+		    pool_clone(p, base, file, err) < 0)
+			return -1;
+		path = pool_path(p, file);
+		if (truncate(path, (off_t)(v[i].size_gib * GIB)) < 0)
+			return kerr_errno(err, errno, "cannot size '%s'", path);
+	}
+	return 0;
 }
 
 int cloud_instance_sync_volumes(struct cloud *c, const char *instance, struct kerr **err)
@@ -481,7 +508,9 @@ static void volume_job(struct cloud *c, const char *id, int kind, bool force)
 	case VOLUME_DELETE: {
 		_cleanup_free_ char *dir = cloud_zone_pool_dir(c, v.region, v.zone);
 		_cleanup_free_ char *file = cloud_volume_file(v.id);
+		pthread_mutex_t *chain = cloud_chain_lock(v.id);
 		struct pool *p = NULL;
+		pthread_mutex_lock(chain); /* no snapshot of it reads its shadow meanwhile */
 		if (pool_open(dir, NULL, &p, &err) == 0 && pool_remove(p, file, &err) == 0) {
 			if (v.last_snapshot[0]) {
 				_cleanup_free_ char *shadow =
@@ -491,6 +520,7 @@ static void volume_job(struct cloud *c, const char *id, int kind, bool force)
 			volume_forget(c, &v, NULL);
 		}
 		pool_close(p);
+		pthread_mutex_unlock(chain);
 		break;
 	}
 	}

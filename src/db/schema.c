@@ -57,6 +57,17 @@ const char *const db_migrations[] = {
 	"ALTER TABLE snapshots ADD COLUMN source TEXT NOT NULL DEFAULT '';\n"
 	"CREATE TABLE snapshot_permissions (snapshot TEXT NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,\n"
 	"  grantee TEXT NOT NULL, PRIMARY KEY (snapshot, grantee));\n",
+	/* 4: CreateImage, images with several volumes, launch permissions */
+	"ALTER TABLE images ADD COLUMN source_instance TEXT NOT NULL DEFAULT '';\n"
+	"ALTER TABLE images ADD COLUMN state_reason TEXT NOT NULL DEFAULT '';\n"
+	"ALTER TABLE images ADD COLUMN no_reboot INTEGER NOT NULL DEFAULT 0;\n"
+	"ALTER TABLE images ADD COLUMN restart_instance INTEGER NOT NULL DEFAULT 0;\n"
+	"ALTER TABLE snapshots ADD COLUMN for_image TEXT NOT NULL DEFAULT '';\n"
+	"CREATE TABLE image_volumes (image TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,\n"
+	"  device TEXT NOT NULL, snapshot TEXT NOT NULL REFERENCES snapshots(id), size INTEGER NOT NULL,\n"
+	"  delete_on_termination INTEGER NOT NULL DEFAULT 1, PRIMARY KEY (image, device));\n"
+	"CREATE TABLE image_permissions (image TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,\n"
+	"  grantee TEXT NOT NULL, PRIMARY KEY (image, grantee));\n",
 };
 
 const size_t db_migrations_count = ARRAY_SIZE(db_migrations);

@@ -1,0 +1,113 @@
+"""CreateImage for real: every attached volume becomes a snapshot, a running instance is stopped
+for the copy and started again (or frozen only, with NoReboot), and the image launches in
+another zone with the files and the data volume of the original."""
+import os
+import time
+
+import pytest
+
+from conftest import client, error_of
+from test_api_instances import inside, wait
+from test_api_volumes import attached, launch, swait, vwait
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="instances need root")
+
+
+def iwait(ec2, ami):
+    ec2.get_waiter("image_available").wait(ImageIds=[ami], WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+
+
+def state(ec2, iid):
+    return ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["State"]["Name"]
+
+
+def test_create_image_of_a_running_instance_with_a_data_volume(server):
+    ec2 = client(server)
+    iid = launch(ec2, "us-east-1a")
+    inside(server, iid, "sh", "-c", "echo configured > /root/config && sync")
+    vid = ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)["VolumeId"]
+    vwait(ec2, "volume_available", vid)
+    ec2.attach_volume(VolumeId=vid, InstanceId=iid, Device="/dev/sdf")
+    attached(ec2, vid)
+    inside(server, iid, "sh", "-c", "echo data-on-sdf | dd of=/dev/sdf bs=512 conv=sync,fsync 2>/dev/null")
+
+    ami = ec2.create_image(InstanceId=iid, Name="web-v1", Description="web server",
+                           TagSpecifications=[{"ResourceType": "image", "Tags": [{"Key": "app", "Value": "web"}]},
+                                              {"ResourceType": "snapshot", "Tags": [{"Key": "app", "Value": "web"}]}]
+                           )["ImageId"]
+    im = ec2.describe_images(ImageIds=[ami])["Images"][0]
+    assert im["State"] == "pending"
+    # (Debian's botocore predates the sourceInstanceId member; the filter shows it)
+    assert [i["ImageId"] for i in ec2.describe_images(
+        Filters=[{"Name": "source-instance-id", "Values": [iid]}])["Images"]] == [ami]
+    iwait(ec2, ami)
+    im = ec2.describe_images(ImageIds=[ami])["Images"][0]
+    maps = {m["DeviceName"]: m["Ebs"] for m in im["BlockDeviceMappings"]}
+    assert set(maps) == {"/dev/xvda", "/dev/sdf"} and {t["Key"]: t["Value"] for t in im["Tags"]} == {"app": "web"}
+    snaps = ec2.describe_snapshots(SnapshotIds=[m["SnapshotId"] for m in maps.values()])["Snapshots"]
+    assert all(s["State"] == "completed" and s["Description"].startswith(f"Created by CreateImage({iid}) for {ami}")
+               for s in snaps)
+    assert all({t["Key"]: t["Value"] for t in s["Tags"]} == {"app": "web"} for s in snaps)
+    # the instance was stopped for the copy and runs again
+    wait(ec2, "instance_running", iid)
+    assert inside(server, iid, "cat", "/root/config").stdout == "configured\n"
+
+    # launched in another zone: the same files, and the data volume with its bytes
+    r = ec2.run_instances(ImageId=ami, InstanceType="t2.nano", MinCount=1, MaxCount=1,
+                          Placement={"AvailabilityZone": "us-east-1b"})
+    copy = r["Instances"][0]["InstanceId"]
+    wait(ec2, "instance_running", copy)
+    assert inside(server, copy, "cat", "/root/config").stdout == "configured\n"
+    assert inside(server, copy, "sh", "-c", "dd if=/dev/sdf bs=512 count=1 2>/dev/null").stdout.startswith(
+        "data-on-sdf")
+    vols = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [copy]}])["Volumes"]
+    assert sorted(v["Attachments"][0]["Device"] for v in vols) == ["/dev/sdf", "/dev/xvda"]
+    assert all(v["AvailabilityZone"] == "us-east-1b" for v in vols)
+
+    assert error_of(lambda: ec2.create_image(InstanceId=iid, Name="web-v1"))[0] == "InvalidAMIName.Duplicate"
+    assert error_of(lambda: ec2.create_image(InstanceId=iid, Name="a"))[0] == "InvalidAMIName.Malformed"
+    assert error_of(lambda: ec2.create_image(InstanceId="i-0123456789abcdef0", Name="x-1"))[0] == (
+        "InvalidInstanceID.NotFound")
+    assert error_of(lambda: ec2.delete_snapshot(SnapshotId=maps["/dev/sdf"]["SnapshotId"]))[0] == (
+        "InvalidSnapshot.InUse")
+
+    ec2.terminate_instances(InstanceIds=[iid, copy])
+    wait(ec2, "instance_terminated", copy)
+    wait(ec2, "instance_terminated", iid)
+    assert error_of(lambda: ec2.create_image(InstanceId=iid, Name="too-late"))[0] == "IncorrectInstanceState"
+    # the copy's volumes went with it (DeleteOnTermination from the image); the original's
+    # data volume stays
+    assert not ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [copy]}])["Volumes"]
+    vwait(ec2, "volume_available", vid)
+    ec2.delete_volume(VolumeId=vid)
+
+
+def test_no_reboot_and_stopped_instances_stay_as_they_are(server):
+    ec2 = client(server)
+    iid = launch(ec2, "us-east-1c")
+    inside(server, iid, "sh", "-c", "echo live > /root/live")  # not synced: the freeze flushes it
+    ami = ec2.create_image(InstanceId=iid, Name="live-1", NoReboot=True)["ImageId"]
+    seen = set()
+    for _ in range(200):
+        seen.add(state(ec2, iid))
+        if ec2.describe_images(ImageIds=[ami])["Images"][0]["State"] != "pending":
+            break
+        time.sleep(0.05)
+    iwait(ec2, ami)
+    assert seen == {"running"}  # never stopped
+    ec2.stop_instances(InstanceIds=[iid])
+    wait(ec2, "instance_stopped", iid)
+    ami2 = ec2.create_image(InstanceId=iid, Name="stopped-1")["ImageId"]
+    iwait(ec2, ami2)
+    assert state(ec2, iid) == "stopped"
+    r = ec2.run_instances(ImageId=ami, InstanceType="t2.nano", MinCount=1, MaxCount=1,
+                          Placement={"AvailabilityZone": "us-east-1a"})
+    copy = r["Instances"][0]["InstanceId"]
+    wait(ec2, "instance_running", copy)
+    assert inside(server, copy, "cat", "/root/live").stdout == "live\n"
+    # the newest image of a name prefix is the last made: creation dates increase
+    ims = ec2.describe_images(ImageIds=[ami, ami2])["Images"]
+    assert max(ims, key=lambda i: i["CreationDate"])["ImageId"] == ami2
+    ec2.terminate_instances(InstanceIds=[iid, copy])
+    wait(ec2, "instance_terminated", copy)
+    wait(ec2, "instance_terminated", iid)
