@@ -41,6 +41,7 @@ fuzz: deps
 	@cmake --build build-fuzz -j $(JOBS) --target fuzz_manifest fuzz_query fuzz_sigv4 fuzz_xmlread
 	for f in manifest query sigv4 xmlread; do \
 		mkdir -p build-fuzz/corpus-$$f && \
+		{ [ ! -d tests/fuzz/seeds/$$f ] || cp -n tests/fuzz/seeds/$$f/* build-fuzz/corpus-$$f/; } && \
 		build-fuzz/tests/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus-$$f || exit 1; \
 	done
 

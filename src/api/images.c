@@ -74,6 +74,18 @@ static bool owned_by(const struct image *im, const char **owners, size_t n, cons
 	return false;
 }
 
+/* ExecutableBy.N: all (public images), self (the caller's own and those shared with it), or
+ * account ids (images shared with them; only their owner can tell, so the caller's own). */
+static bool executable_by(const struct image *im, const char **users, size_t n, const char *caller)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(users[i], "all") ? im->public
+		    : !strcmp(users[i], "self") ? !strcmp(im->owner, caller) || im->granted
+						: !strcmp(im->owner, caller))
+			return true;
+	return n == 0;
+}
+
 static void write_mapping(struct api_xml *x, const char *device, const char *snapshot, uint64_t size, bool dot)
 {
 	api_xml_item(x);
@@ -86,6 +98,14 @@ static void write_mapping(struct api_xml *x, const char *device, const char *sna
 	api_xml_bool(x, "encrypted", false);
 	api_xml_close(x);
 	api_xml_close(x);
+}
+
+void api_write_image_mappings(struct api_xml *x, const struct image *im)
+{
+	write_mapping(x, im->root_device_name, im->root_snapshot, im->root_size_gib, true);
+	for (size_t i = 0; i < im->nvolumes; i++)
+		write_mapping(x, im->volumes[i].device, im->volumes[i].snapshot, im->volumes[i].size_gib,
+			      im->volumes[i].delete_on_termination);
 }
 
 static void write_image(struct api_xml *x, const struct image *im, const struct tag_set *tags)
@@ -106,10 +126,7 @@ static void write_image(struct api_xml *x, const struct image *im, const struct 
 	api_xml_elem(x, "rootDeviceType", "ebs");
 	api_xml_elem(x, "rootDeviceName", im->root_device_name);
 	api_xml_open(x, "blockDeviceMapping");
-	write_mapping(x, im->root_device_name, im->root_snapshot, im->root_size_gib, true);
-	for (size_t i = 0; i < im->nvolumes; i++)
-		write_mapping(x, im->volumes[i].device, im->volumes[i].snapshot, im->volumes[i].size_gib,
-			      im->volumes[i].delete_on_termination);
+	api_write_image_mappings(x, im);
 	api_xml_close(x);
 	api_xml_elem(x, "virtualizationType", "hvm");
 	api_xml_elem(x, "hypervisor", "xen");
@@ -140,6 +157,8 @@ int api_describe_images(struct api_call *c, struct api_error *e)
 	const char *missing;
 	size_t nids = api_node_strings(&c->root, "ImageId", &ids);
 	size_t nowners = api_node_strings(&c->root, "Owner", &owners);
+	_cleanup_free_ const char **users = NULL;
+	size_t nusers = api_node_strings(&c->root, "ExecutableBy", &users);
 	size_t n;
 	int r = -1;
 
@@ -164,7 +183,8 @@ int api_describe_images(struct api_call *c, struct api_error *e)
 	for (size_t k = 0; k < n; k++) {
 		int m;
 
-		if (!api_selected(ids, nids, v[k].id) || !owned_by(&v[k], owners, nowners, c->account.id))
+		if (!api_selected(ids, nids, v[k].id) || !owned_by(&v[k], owners, nowners, c->account.id) ||
+		    !executable_by(&v[k], users, nusers, c->account.id))
 			continue;
 		m = api_call_filter_match(&filters, image_fields, ARRAY_SIZE(image_fields), &v[k], &tags, e);
 		if (m < 0)

@@ -87,6 +87,12 @@ int api_call_tags(struct api_call *c, const struct api_node *under, const char *
 int api_call_tag_specs(struct api_call *c, const char *const *types, size_t ntypes, const char *type,
 		       struct tag **tags, size_t *n, struct api_error *e);
 void api_write_tag_set(struct api_xml *x, const struct tag_set *tags, const char *resource);
+/* Grantees of one operation of a permission attribute: <attribute>.<op>.N.UserId / .Group
+ * ("LaunchPermission", "Add"), or, when OperationType is op, UserId.N and UserGroup.N. Each
+ * must be a 12-digit account id or the group all (InvalidUserID.Malformed). The array the
+ * caller frees. */
+int api_call_grantees(struct api_call *c, const char *attribute, const char *op, const char ***out, size_t *n,
+		      struct api_error *e);
 /* The EC2 code for "no such resource", by the id's prefix. */
 const char *api_not_found_code(const char *id);
 
@@ -102,6 +108,11 @@ int api_describe_regions(struct api_call *c, struct api_error *e);
 int api_describe_images(struct api_call *c, struct api_error *e);
 int api_register_image(struct api_call *c, struct api_error *e);
 int api_create_image(struct api_call *c, struct api_error *e);
+int api_modify_image_attribute(struct api_call *c, struct api_error *e);
+int api_describe_image_attribute(struct api_call *c, struct api_error *e);
+int api_reset_image_attribute(struct api_call *c, struct api_error *e);
+/* The items of an image's blockDeviceMapping: the root, then the other volumes. */
+void api_write_image_mappings(struct api_xml *x, const struct image *im);
 int api_deregister_image(struct api_call *c, struct api_error *e);
 int api_run_instances(struct api_call *c, struct api_error *e);
 int api_describe_instances(struct api_call *c, struct api_error *e);

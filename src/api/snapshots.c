@@ -240,62 +240,6 @@ static int attribute_of(struct api_call *c, struct api_error *e)
 	return !strcmp(a, "productCodes");
 }
 
-/* A grantee: "all" or a 12-digit account id. */
-static bool grantee_valid(const char *g)
-{
-	if (!strcmp(g, "all"))
-		return true;
-	if (strlen(g) != ACCOUNT_ID_LEN)
-		return false;
-	for (const char *p = g; *p; p++)
-		if (*p < '0' || *p > '9')
-			return false;
-	return true;
-}
-
-/* Grantees of one operation: CreateVolumePermission.<Op>.N.UserId/Group, or (with
- * OperationType op) UserId.N and UserGroup.N. */
-static int grantees(struct api_call *c, const char *op, const char ***out, size_t *n,
-                    struct api_error *e)
-{
-	const char *type = api_node_str(&c->root, "OperationType");
-	char list[64];
-	size_t count;
-
-	snprintf(list, sizeof(list), "CreateVolumePermission.%s", op);
-	count = api_node_count(&c->root, list);
-	*out = xcalloc(count + 32, sizeof(**out));
-	*n = 0;
-	for (size_t i = 1; i <= count; i++) {
-		struct api_node item;
-		const char *user, *group;
-
-		api_node_item(&c->root, list, i, &item);
-		user = api_node_str(&item, "UserId");
-		group = api_node_str(&item, "Group");
-		if (user || group)
-			(*out)[(*n)++] = user ? user : group;
-	}
-	if (type && !strcasecmp(type, op)) {
-		_cleanup_free_ const char **users = NULL, **groups = NULL;
-		size_t nu = api_node_strings(&c->root, "UserId", &users),
-		       ng = api_node_strings(&c->root, "UserGroup", &groups);
-		*out = xreallocarray(*out, *n + nu + ng + 1, sizeof(**out));
-		for (size_t i = 0; i < nu; i++)
-			(*out)[(*n)++] = users[i];
-		for (size_t i = 0; i < ng; i++)
-			(*out)[(*n)++] = groups[i];
-	}
-	for (size_t i = 0; i < *n; i++)
-		if (!grantee_valid((*out)[i])) {
-			api_error_set(e, "InvalidUserID.Malformed",
-			              "User ID '%s' is not a valid account id or the group 'all'",
-			              (*out)[i]);
-			return -1;
-		}
-	return 0;
-}
-
 int api_modify_snapshot_attribute(struct api_call *c, struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
@@ -317,8 +261,8 @@ int api_modify_snapshot_attribute(struct api_call *c, struct api_error *e)
 		              "Value (%s) for parameter operationType is invalid", type);
 		return -1;
 	}
-	if (grantees(c, "Add", &add, &nadd, e) < 0 ||
-	    grantees(c, "Remove", &remove, &nremove, e) < 0)
+	if (api_call_grantees(c, "CreateVolumePermission", "Add", &add, &nadd, e) < 0 ||
+	    api_call_grantees(c, "CreateVolumePermission", "Remove", &remove, &nremove, e) < 0)
 		return -1;
 	if (!nadd && !nremove) {
 		api_error_missing_parameter(e, "CreateVolumePermission");

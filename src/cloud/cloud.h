@@ -108,6 +108,7 @@ struct image {
 	char state_reason[512];        /* why it failed */
 	struct image_volume volumes[IMAGE_VOLUMES_MAX]; /* mappings beside the root */
 	size_t nvolumes;
+	bool granted; /* launch permission given to the caller by account id */
 };
 
 /* Import a root filesystem (directory or tarball) as a public image of the provider account in
@@ -150,6 +151,16 @@ struct create_image_request {
 };
 int cloud_image_create(struct cloud *c, const char *owner, const struct create_image_request *req, struct image *out,
 		       struct kerr **err);
+/* launchPermission of the owner's image: account ids, and "all" when it is public. A shared
+ * image is visible to and launchable by the grantee; KERR_AUTH for another's image. */
+int cloud_image_permissions(struct cloud *c, const char *owner, const char *region, const char *id,
+			    char (**grantees)[ACCOUNT_ID_LEN + 1], size_t *n, struct kerr **err);
+/* Add and remove grantees ("all" makes it public); reset first removes them all. */
+int cloud_image_permit(struct cloud *c, const char *owner, const char *region, const char *id,
+		       const char *const *add, size_t nadd, const char *const *remove, size_t nremove, bool reset,
+		       struct kerr **err);
+int cloud_image_describe(struct cloud *c, const char *owner, const char *region, const char *id,
+			 const char *description, struct kerr **err);
 /* DeregisterImage: the image goes; its snapshots stay, as in EC2. KERR_AUTH when not the owner's. */
 int cloud_image_deregister(struct cloud *c, const char *owner, const char *region, const char *id,
 			   struct kerr **err);

@@ -146,6 +146,7 @@ static void image_from_row(sqlite3_stmt *st, struct image *im)
 	im->creation_ms = sqlite3_column_int64(st, 12);
 	str_copy(im->source_instance, db_text(st, 13), sizeof(im->source_instance));
 	str_copy(im->state_reason, db_text(st, 14), sizeof(im->state_reason));
+	im->granted = sqlite3_column_int(st, 15) != 0;
 }
 
 /* ?2 may see the image: its own, public, or launch permission given to it. */
@@ -156,7 +157,8 @@ static void image_from_row(sqlite3_stmt *st, struct image *im)
 #define IMAGE_COLUMNS                                                                                  \
 	"i.id, i.region, i.owner, COALESCE(a.alias, ''), i.name, i.description, i.state, i.public, "        \
 	"i.architecture, i.root_device_name, i.root_snapshot, i.root_size, i.creation_ms, "                  \
-	"i.source_instance, i.state_reason FROM images i "                                                   \
+	"i.source_instance, i.state_reason, "                                                               \
+	"EXISTS (SELECT 1 FROM image_permissions g WHERE g.image = i.id AND g.grantee = ?2) FROM images i "                                                   \
 	"JOIN accounts a ON a.id = i.owner "
 
 /* The mappings beside the root of the images of v: one query for the region (or the one id). */
@@ -367,4 +369,57 @@ int cloud_image_deregister(struct cloud *c, const char *owner, const char *regio
 		return -1;
 	}
 	return db_commit(c->db, err);
+}
+
+static const struct grant_table image_grants = {
+	"image_permissions", "image",
+	"UPDATE images SET public = EXISTS (SELECT 1 FROM image_permissions WHERE image = ?1 AND grantee = 'all') "
+	"WHERE id = ?1"};
+
+/* The caller's own image: KERR_NOT_FOUND when it cannot see it, KERR_AUTH when it is another's. */
+static int image_owned(struct cloud *c, const char *owner, const char *region, const char *id, struct image *out,
+		       struct kerr **err)
+{
+	if (cloud_image_get(c, owner, region, id, out, err) < 0)
+		return -1;
+	if (strcmp(out->owner, owner))
+		return kerr_set(err, KERR_AUTH, "Not authorized for image: %s", id);
+	return 0;
+}
+
+int cloud_image_permissions(struct cloud *c, const char *owner, const char *region, const char *id,
+			    char (**grantees)[ACCOUNT_ID_LEN + 1], size_t *n, struct kerr **err)
+{
+	struct image im;
+
+	*grantees = NULL;
+	*n = 0;
+	if (image_owned(c, owner, region, id, &im, err) < 0)
+		return -1;
+	return cloud_grants_list(c, &image_grants, id, grantees, n, err);
+}
+
+int cloud_image_permit(struct cloud *c, const char *owner, const char *region, const char *id,
+		       const char *const *add, size_t nadd, const char *const *remove, size_t nremove, bool reset,
+		       struct kerr **err)
+{
+	struct image im;
+
+	if (image_owned(c, owner, region, id, &im, err) < 0)
+		return -1;
+	return cloud_grants_change(c, &image_grants, id, add, nadd, remove, nremove, reset, err);
+}
+
+int cloud_image_describe(struct cloud *c, const char *owner, const char *region, const char *id,
+			 const char *description, struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	struct image im;
+
+	if (image_owned(c, owner, region, id, &im, err) < 0 ||
+	    db_prepare(c->db, "UPDATE images SET description = ? WHERE id = ?", &st, err) < 0)
+		return -1;
+	db_bind_text(st, 1, description);
+	db_bind_text(st, 2, id);
+	return db_step_done(c->db, st, err);
 }

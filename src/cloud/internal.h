@@ -56,6 +56,17 @@ void cloud_snapshot_abandon(struct cloud *c, const char *id, const char *reason)
 /* The lock of a volume's chain of snapshots (innermost: never held around a job lock). */
 pthread_mutex_t *cloud_chain_lock(const char *volume);
 
+/* Permission rows (grants.c): table (resource column, grantee), and a statement run after each
+ * change with ?1 the resource (NULL: none). */
+struct grant_table {
+	const char *table, *column, *after;
+};
+int cloud_grants_list(struct cloud *c, const struct grant_table *t, const char *id,
+		      char (**grantees)[ACCOUNT_ID_LEN + 1], size_t *n, struct kerr **err);
+/* Add and remove grantees (after removing them all, with reset), in one transaction. */
+int cloud_grants_change(struct cloud *c, const struct grant_table *t, const char *id, const char *const *add,
+			size_t nadd, const char *const *remove, size_t nremove, bool reset, struct kerr **err);
+
 /* Volumes of instances. */
 /* The record of a volume attached at launch (the root, or a mapping of the image), inside the
  * caller's transaction; its file is made by cloud_instance_make_volumes. */

@@ -597,56 +597,27 @@ int cloud_snapshot_delete(struct cloud *c, const char *owner, const char *region
 	               err);
 }
 
-int cloud_snapshot_permissions(struct cloud *c, const char *owner, const char *region,
-                               const char *id, char (**grantees)[ACCOUNT_ID_LEN + 1], size_t *n,
-                               struct kerr **err)
+static const struct grant_table snapshot_grants = {"snapshot_permissions", "snapshot", NULL};
+
+int cloud_snapshot_permissions(struct cloud *c, const char *owner, const char *region, const char *id,
+                               char (**grantees)[ACCOUNT_ID_LEN + 1], size_t *n, struct kerr **err)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	struct snapshot snap;
-	int r;
 
 	*grantees = NULL;
 	*n = 0;
-	if (snapshot_owned(c, owner, region, id, &snap, err) < 0 ||
-	    db_prepare(
-	        c->db,
-	        "SELECT grantee FROM snapshot_permissions WHERE snapshot = ? ORDER BY grantee", &st,
-	        err) < 0)
+	if (snapshot_owned(c, owner, region, id, &snap, err) < 0)
 		return -1;
-	db_bind_text(st, 1, id);
-	while ((r = db_step_row(c->db, st, err)) == 1) {
-		*grantees = xreallocarray(*grantees, *n + 1, sizeof(**grantees));
-		str_copy((*grantees)[(*n)++], db_text(st, 0), ACCOUNT_ID_LEN + 1);
-	}
-	return r < 0 ? -1 : 0;
+	return cloud_grants_list(c, &snapshot_grants, id, grantees, n, err);
 }
 
 int cloud_snapshot_permit(struct cloud *c, const char *owner, const char *region, const char *id,
                           const char *const *add, size_t nadd, const char *const *remove,
                           size_t nremove, struct kerr **err)
 {
-	_cleanup_stmt_ sqlite3_stmt *ins = NULL, *del = NULL;
 	struct snapshot snap;
 
 	if (snapshot_owned(c, owner, region, id, &snap, err) < 0)
 		return -1;
-	if (db_prepare(
-	        c->db,
-	        "INSERT OR IGNORE INTO snapshot_permissions (snapshot, grantee) VALUES (?, ?)",
-	        &ins, err) < 0 ||
-	    db_prepare(c->db, "DELETE FROM snapshot_permissions WHERE snapshot = ? AND grantee = ?",
-	               &del, err) < 0 ||
-	    db_begin(c->db, err) < 0)
-		return -1;
-	for (size_t i = 0; i < nadd + nremove; i++) {
-		sqlite3_stmt *st = i < nadd ? ins : del;
-		sqlite3_reset(st);
-		db_bind_text(st, 1, id);
-		db_bind_text(st, 2, i < nadd ? add[i] : remove[i - nadd]);
-		if (db_step_done(c->db, st, err) < 0) {
-			db_rollback(c->db);
-			return -1;
-		}
-	}
-	return db_commit(c->db, err);
+	return cloud_grants_change(c, &snapshot_grants, id, add, nadd, remove, nremove, false, err);
 }

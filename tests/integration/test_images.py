@@ -111,3 +111,53 @@ def test_no_reboot_and_stopped_instances_stay_as_they_are(server):
     ec2.terminate_instances(InstanceIds=[iid, copy])
     wait(ec2, "instance_terminated", copy)
     wait(ec2, "instance_terminated", iid)
+
+
+def test_sharing_across_three_accounts(server):
+    from conftest import KILN, kiln
+    from test_api_volumes import OTHER
+    kiln("account", "create", "third", "--account-id", "333344445555", "--access-key", "AKIATHIRDTHIRDTHIRD1",
+         "--secret-key", "third-secret-third-secret", "--data", server["data"])
+    ec2, other = client(server), client(server, **OTHER)
+    third = client(server, key="AKIATHIRDTHIRDTHIRD1", secret="third-secret-third-secret")
+    iid = launch(ec2, "us-east-1a")
+    inside(server, iid, "sh", "-c", "echo shared > /root/shared && sync")
+    ami = ec2.create_image(InstanceId=iid, Name="shared-1")["ImageId"]
+    iwait(ec2, ami)
+
+    def sees(c):
+        return ami in [i["ImageId"] for i in c.describe_images()["Images"]]
+
+    assert sees(ec2) and not sees(other) and not sees(third)
+    ec2.modify_image_attribute(ImageId=ami, LaunchPermission={"Add": [{"UserId": "222233334444"}]})
+    assert sees(other) and not sees(third)
+    assert [i["ImageId"] for i in other.describe_images(ExecutableUsers=["self"])["Images"]] == [ami]
+    assert ami not in [i["ImageId"] for i in other.describe_images(Owners=["self"])["Images"]]
+    perm = ec2.describe_image_attribute(ImageId=ami, Attribute="launchPermission")["LaunchPermissions"]
+    assert perm == [{"UserId": "222233334444"}]
+    assert error_of(lambda: other.describe_image_attribute(ImageId=ami, Attribute="launchPermission"))[0] == (
+        "AuthFailure")
+    assert error_of(lambda: other.modify_image_attribute(
+        ImageId=ami, LaunchPermission={"Add": [{"Group": "all"}]}))[0] == "AuthFailure"
+    assert error_of(lambda: third.run_instances(ImageId=ami, MinCount=1, MaxCount=1))[0] == "InvalidAMIID.NotFound"
+    # the account it is shared with launches it, in its own name
+    r = other.run_instances(ImageId=ami, InstanceType="t2.nano", MinCount=1, MaxCount=1,
+                            Placement={"AvailabilityZone": "us-east-1b"})
+    theirs = r["Instances"][0]["InstanceId"]
+    wait(other, "instance_running", theirs)
+    assert inside(server, theirs, "cat", "/root/shared").stdout == "shared\n"
+    assert error_of(lambda: ec2.describe_instances(InstanceIds=[theirs]))[0] == "InvalidInstanceID.NotFound"
+
+    ec2.modify_image_attribute(ImageId=ami, Attribute="launchPermission", OperationType="add", UserGroups=["all"])
+    assert sees(third) and third.describe_images(ImageIds=[ami])["Images"][0]["Public"] is True
+    ec2.modify_image_attribute(ImageId=ami, Description={"Value": "now public"})
+    assert ec2.describe_image_attribute(ImageId=ami, Attribute="description")["Description"]["Value"] == "now public"
+    ec2.reset_image_attribute(ImageId=ami, Attribute="launchPermission")
+    assert sees(ec2) and not sees(other) and not sees(third)
+    assert ec2.describe_images(ImageIds=[ami])["Images"][0]["Public"] is False
+    assert error_of(lambda: ec2.modify_image_attribute(
+        ImageId=ami, LaunchPermission={"Add": [{"UserId": "12"}]}))[0] == "InvalidUserID.Malformed"
+    other.terminate_instances(InstanceIds=[theirs])
+    ec2.terminate_instances(InstanceIds=[iid])
+    wait(other, "instance_terminated", theirs)
+    wait(ec2, "instance_terminated", iid)

@@ -1,0 +1,159 @@
+/* ModifyImageAttribute, DescribeImageAttribute, ResetImageAttribute: who may launch an image
+ * (launchPermission) and its description. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "server.h"
+#include "util/cleanup.h"
+#include "util/banned.h"
+
+static int image_arg(struct api_call *c, const char **id, struct api_error *e)
+{
+	*id = api_node_str(&c->root, "ImageId");
+	if (!*id) {
+		api_error_missing_parameter(e, "ImageId");
+		return -1;
+	}
+	if (!id_valid("ami", *id)) {
+		api_error_set(e, "InvalidAMIID.Malformed", "Invalid id: \"%s\" (expecting \"ami-...\")", *id);
+		return -1;
+	}
+	return 0;
+}
+
+static int image_error(struct api_error *e, const struct kerr *err)
+{
+	api_error_from_kerr(e, err, err->kind == KERR_NOT_FOUND ? "InvalidAMIID.NotFound"
+				    : err->kind == KERR_AUTH    ? "AuthFailure"
+								: NULL);
+	return -1;
+}
+
+int api_modify_image_attribute(struct api_call *c, struct api_error *e)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	_cleanup_free_ const char **add = NULL, **remove = NULL;
+	const char *id, *attr = api_node_str(&c->root, "Attribute"), *type = api_node_str(&c->root, "OperationType");
+	const char *desc = api_node_str(&c->root, "Description.Value");
+	size_t nadd = 0, nremove = 0;
+
+	if (image_arg(c, &id, e) < 0)
+		return -1;
+	if (attr && strcmp(attr, "launchPermission") && strcmp(attr, "description")) {
+		api_error_set(e, "InvalidParameterValue", "kiln does not change the attribute %s of an image", attr);
+		return -1;
+	}
+	if (attr && !strcmp(attr, "description"))
+		desc = api_node_str(&c->root, "Value") ? api_node_str(&c->root, "Value") : "";
+	if (type && strcasecmp(type, "add") && strcasecmp(type, "remove")) {
+		api_error_set(e, "InvalidParameterValue", "Value (%s) for parameter operationType is invalid", type);
+		return -1;
+	}
+	if (api_call_grantees(c, "LaunchPermission", "Add", &add, &nadd, e) < 0 ||
+	    api_call_grantees(c, "LaunchPermission", "Remove", &remove, &nremove, e) < 0)
+		return -1;
+	if (!nadd && !nremove && !desc) {
+		api_error_missing_parameter(e, "LaunchPermission");
+		return -1;
+	}
+	if (desc && strlen(desc) > 255) {
+		api_error_set(e, "InvalidParameterValue", "The description may be at most 255 characters long");
+		return -1;
+	}
+	if (c->dry_run) {
+		api_error_dry_run(e);
+		return -1;
+	}
+	if ((desc && cloud_image_describe(c->cloud, c->account.id, c->region, id, desc, &err) < 0) ||
+	    ((nadd || nremove) &&
+	     cloud_image_permit(c->cloud, c->account.id, c->region, id, add, nadd, remove, nremove, false, &err) < 0))
+		return image_error(e, err);
+	api_xml_bool(c->xml, "return", true);
+	return 0;
+}
+
+int api_reset_image_attribute(struct api_call *c, struct api_error *e)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	const char *id, *attr = api_node_str(&c->root, "Attribute");
+
+	if (image_arg(c, &id, e) < 0)
+		return -1;
+	if (!attr) {
+		api_error_missing_parameter(e, "Attribute");
+		return -1;
+	}
+	if (strcmp(attr, "launchPermission")) {
+		api_error_set(e, "InvalidParameterValue", "Only launchPermission can be reset, not %s", attr);
+		return -1;
+	}
+	if (c->dry_run) {
+		api_error_dry_run(e);
+		return -1;
+	}
+	if (cloud_image_permit(c->cloud, c->account.id, c->region, id, NULL, 0, NULL, 0, true, &err) < 0)
+		return image_error(e, err);
+	api_xml_bool(c->xml, "return", true);
+	return 0;
+}
+
+int api_describe_image_attribute(struct api_call *c, struct api_error *e)
+{
+	static const char *const known[] = {"description", "launchPermission", "blockDeviceMapping", "productCodes",
+					    "lastLaunchedTime", "bootMode", "kernel", "ramdisk", "sriovNetSupport"};
+	_cleanup_kerr_ struct kerr *err = NULL;
+	_cleanup_free_ char(*who)[ACCOUNT_ID_LEN + 1] = NULL;
+	const char *id, *attr = api_node_str(&c->root, "Attribute");
+	struct image im;
+	bool ok = false;
+	size_t n = 0;
+
+	if (image_arg(c, &id, e) < 0)
+		return -1;
+	if (!attr) {
+		api_error_missing_parameter(e, "Attribute");
+		return -1;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(known); i++)
+		ok = ok || !strcmp(known[i], attr);
+	if (!ok) {
+		api_error_set(e, "InvalidParameterValue", "Value (%s) for parameter attribute is invalid", attr);
+		return -1;
+	}
+	/* Only the owner reads an image's attributes, as in EC2. */
+	if (cloud_image_permissions(c->cloud, c->account.id, c->region, id, &who, &n, &err) < 0 ||
+	    cloud_image_get(c->cloud, c->account.id, c->region, id, &im, &err) < 0)
+		return image_error(e, err);
+	api_xml_elem(c->xml, "imageId", id);
+	if (!strcmp(attr, "launchPermission")) {
+		api_xml_open(c->xml, "launchPermission");
+		for (size_t i = 0; i < n; i++) {
+			api_xml_item(c->xml);
+			api_xml_elem(c->xml, strcmp(who[i], "all") ? "userId" : "group", who[i]);
+			api_xml_close(c->xml);
+		}
+		api_xml_close(c->xml);
+	} else if (!strcmp(attr, "description")) {
+		api_xml_open(c->xml, "description");
+		api_xml_elem(c->xml, "value", im.description);
+		api_xml_close(c->xml);
+	} else if (!strcmp(attr, "blockDeviceMapping")) {
+		api_xml_open(c->xml, "blockDeviceMapping");
+		api_write_image_mappings(c->xml, &im);
+		api_xml_close(c->xml);
+	} else if (!strcmp(attr, "productCodes")) {
+		api_xml_open(c->xml, "productCodes");
+		api_xml_close(c->xml);
+	} else if (!strcmp(attr, "bootMode")) {
+		api_xml_open(c->xml, "bootMode");
+		api_xml_elem(c->xml, "value", "uefi-preferred");
+		api_xml_close(c->xml);
+	} else {
+		/* lastLaunchedTime, kernel, ramdisk, sriovNetSupport: kiln records none of them. */
+		api_xml_open(c->xml, attr);
+		api_xml_close(c->xml);
+	}
+	return 0;
+}
