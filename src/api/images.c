@@ -386,3 +386,53 @@ int api_create_image(struct api_call *c, struct api_error *e)
 	api_xml_elem(c->xml, "imageId", im.id);
 	return 0;
 }
+
+int api_copy_image(struct api_call *c, struct api_error *e)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	_cleanup_free_ struct tag *tags = NULL;
+	static const char *const tag_types[] = {"image"};
+	struct copy_image_request req = {.region = c->region};
+	bool encrypted = false;
+	struct image im;
+
+	req.src_region = api_node_str(&c->root, "SourceRegion");
+	req.src_image = api_node_str(&c->root, "SourceImageId");
+	req.name = api_node_str(&c->root, "Name");
+	req.description = api_node_str(&c->root, "Description");
+	req.client_token = api_node_str(&c->root, "ClientToken");
+	if (!req.src_region || !req.src_image || !req.name) {
+		api_error_missing_parameter(e, !req.src_region ? "SourceRegion" : !req.src_image ? "SourceImageId" : "Name");
+		return -1;
+	}
+	if (!id_valid("ami", req.src_image)) {
+		api_error_set(e, "InvalidAMIID.Malformed", "Invalid id: \"%s\" (expecting \"ami-...\")", req.src_image);
+		return -1;
+	}
+	if (api_node_bool(&c->root, "Encrypted", &encrypted, &err) < 0) {
+		api_error_from_kerr(e, err, "InvalidParameterValue");
+		return -1;
+	}
+	if (encrypted) {
+		api_error_set(e, "InvalidParameterValue", "kiln does not encrypt snapshots; Encrypted must be false");
+		return -1;
+	}
+	if (api_call_tag_specs(c, tag_types, 1, "image", &tags, &req.ntags, e) < 0)
+		return -1;
+	req.tags = tags;
+	if (c->dry_run) {
+		api_error_dry_run(e);
+		return -1;
+	}
+	if (cloud_image_copy(c->cloud, c->account.id, &req, &im, &err) < 0) {
+		api_error_from_kerr(e, err, err->kind == KERR_NOT_FOUND  ? "InvalidAMIID.NotFound"
+					    : err->kind == KERR_CONFLICT && strstr(err->msg, "AMI name") ? "InvalidAMIName.Duplicate"
+					    : err->kind == KERR_CONFLICT ? "IncorrectState"
+					    : err->kind == KERR_INVALID && strstr(err->msg, "AMI names") ? "InvalidAMIName.Malformed"
+					    : err->kind == KERR_INVALID ? "InvalidRegion"
+									: NULL);
+		return -1;
+	}
+	api_xml_elem(c->xml, "imageId", im.id);
+	return 0;
+}

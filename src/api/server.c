@@ -17,6 +17,8 @@
 
 static const struct api_action actions[] = {
     {"AttachVolume", api_attach_volume, API_MUTATING},
+    {"CopyImage", api_copy_image, API_MUTATING},
+    {"CopySnapshot", api_copy_snapshot, API_MUTATING},
     {"CreateImage", api_create_image, API_MUTATING},
     {"CreateSnapshot", api_create_snapshot, API_MUTATING},
     {"CreateTags", api_create_tags, API_MUTATING},

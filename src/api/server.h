@@ -108,6 +108,8 @@ int api_describe_regions(struct api_call *c, struct api_error *e);
 int api_describe_images(struct api_call *c, struct api_error *e);
 int api_register_image(struct api_call *c, struct api_error *e);
 int api_create_image(struct api_call *c, struct api_error *e);
+int api_copy_image(struct api_call *c, struct api_error *e);
+int api_copy_snapshot(struct api_call *c, struct api_error *e);
 int api_modify_image_attribute(struct api_call *c, struct api_error *e);
 int api_describe_image_attribute(struct api_call *c, struct api_error *e);
 int api_reset_image_attribute(struct api_call *c, struct api_error *e);

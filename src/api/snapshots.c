@@ -308,3 +308,58 @@ int api_describe_snapshot_attribute(struct api_call *c, struct api_error *e)
 	api_xml_close(c->xml);
 	return 0;
 }
+
+int api_copy_snapshot(struct api_call *c, struct api_error *e)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	_cleanup_free_ struct tag *tags = NULL;
+	static const char *const tag_types[] = {"snapshot"};
+	const char *src_region = api_node_str(&c->root, "SourceRegion");
+	const char *src = api_node_str(&c->root, "SourceSnapshotId");
+	const char *dest = api_node_str(&c->root, "DestinationRegion");
+	const char *desc = api_node_str(&c->root, "Description");
+	char id[ID_MAX];
+	bool encrypted = false;
+	size_t ntags;
+
+	if (!src_region || !src) {
+		api_error_missing_parameter(e, !src_region ? "SourceRegion" : "SourceSnapshotId");
+		return -1;
+	}
+	if (!id_valid("snap", src)) {
+		api_error_set(e, "InvalidSnapshotID.Malformed", "Invalid id: \"%s\" (expecting \"snap-...\")", src);
+		return -1;
+	}
+	if (dest && strcmp(dest, c->region)) {
+		api_error_set(e, "InvalidParameterValue", "DestinationRegion '%s' is not the region of the request (%s)",
+			      dest, c->region);
+		return -1;
+	}
+	if (api_node_bool(&c->root, "Encrypted", &encrypted, &err) < 0) {
+		api_error_from_kerr(e, err, "InvalidParameterValue");
+		return -1;
+	}
+	if (encrypted) {
+		api_error_set(e, "InvalidParameterValue", "kiln does not encrypt snapshots; Encrypted must be false");
+		return -1;
+	}
+	if (desc && strlen(desc) > 255) {
+		api_error_set(e, "InvalidParameterValue", "The description may be at most 255 characters long");
+		return -1;
+	}
+	if (api_call_tag_specs(c, tag_types, 1, "snapshot", &tags, &ntags, e) < 0)
+		return -1;
+	if (c->dry_run) {
+		api_error_dry_run(e);
+		return -1;
+	}
+	if (cloud_snapshot_copy_from(c->cloud, c->account.id, c->region, src_region, src, desc, tags, ntags, id, &err) < 0) {
+		api_error_from_kerr(e, err, err->kind == KERR_NOT_FOUND  ? "InvalidSnapshot.NotFound"
+					    : err->kind == KERR_CONFLICT ? "IncorrectState"
+					    : err->kind == KERR_INVALID  ? "InvalidRegion"
+									 : NULL);
+		return -1;
+	}
+	api_xml_elem(c->xml, "snapshotId", id);
+	return 0;
+}

@@ -161,6 +161,20 @@ int cloud_image_permit(struct cloud *c, const char *owner, const char *region, c
 		       struct kerr **err);
 int cloud_image_describe(struct cloud *c, const char *owner, const char *region, const char *id,
 			 const char *description, struct kerr **err);
+/* CopyImage into req->region from another region: the image and a copy of each of its
+ * snapshots, pending at once; a worker moves only the chunks this region's store lacks. A
+ * client token seen before answers the image it made. */
+struct copy_image_request {
+	const char *region, *src_region, *src_image, *name, *description, *client_token;
+	const struct tag *tags;
+	size_t ntags;
+};
+int cloud_image_copy(struct cloud *c, const char *owner, const struct copy_image_request *req, struct image *out,
+		     struct kerr **err);
+/* CopySnapshot into region of a snapshot of src_region the owner may restore. */
+int cloud_snapshot_copy_from(struct cloud *c, const char *owner, const char *region, const char *src_region,
+			     const char *src, const char *description, const struct tag *tags, size_t ntags,
+			     char id[ID_MAX], struct kerr **err);
 /* DeregisterImage: the image goes; its snapshots stay, as in EC2. KERR_AUTH when not the owner's. */
 int cloud_image_deregister(struct cloud *c, const char *owner, const char *region, const char *id,
 			   struct kerr **err);

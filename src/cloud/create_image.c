@@ -252,7 +252,8 @@ int cloud_images_reconcile(struct cloud *c, struct kerr **err)
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
 
-	if (db_prepare(c->db, "SELECT id, source_instance FROM images WHERE state = 'pending'", &st, err) < 0)
+	if (db_prepare(c->db, "SELECT id, source_instance FROM images WHERE state = 'pending' AND source_instance != ''",
+		       &st, err) < 0)
 		return -1;
 	while ((r = db_step_row(c->db, st, err)) == 1)
 		cloud_submit(c, db_text(st, 1), db_text(st, 0), image_job, 0, false, NULL);

@@ -596,7 +596,7 @@ int cloud_reconcile(struct cloud *c, struct kerr **err)
 		       false, NULL);
 	}
 	if (r < 0 || cloud_volumes_reconcile(c, err) < 0 || cloud_snapshots_reconcile(c, err) < 0 ||
-	    cloud_images_reconcile(c, err) < 0)
+	    cloud_images_reconcile(c, err) < 0 || cloud_copies_reconcile(c, err) < 0)
 		return -1;
 	return 0;
 }

@@ -27,8 +27,9 @@ bool cloud_image_name_valid(const char *name);
 /* The creation time of a new image: now, or just after the newest (inside the caller's
  * transaction, so dates stay distinct and increasing and "most recent" is well defined). */
 int64_t cloud_next_creation_ms(struct cloud *c);
-/* After a restart: finish every CreateImage in flight. */
+/* After a restart: finish every CreateImage and CopyImage in flight. */
 int cloud_images_reconcile(struct cloud *c, struct kerr **err);
+int cloud_copies_reconcile(struct cloud *c, struct kerr **err);
 /* The zone of region named want (NULL: the region's first). */
 int cloud_find_zone(struct cloud *c, const char *region, const char *want, struct zone *out,
                     struct kerr **err);

@@ -333,7 +333,7 @@ static void on_progress(void *ctx, uint64_t done, uint64_t total)
 }
 
 /* Store the point-in-time copy: what the snapshot row says, from its source zone's pool. */
-static int store_copy(struct cloud *c, const char *id, const char *volume, const char *zone,
+static int store_point_in_time(struct cloud *c, const char *id, const char *volume, const char *zone,
                       const char *region, const char *parent, struct kerr **err)
 {
 	_cleanup_free_ char *dir = cloud_zone_pool_dir(c, region, zone),
@@ -415,6 +415,36 @@ static void snapshot_job(struct cloud *c, const char *id, int kind, bool force)
 	cloud_snapshot_store(c, id, NULL);
 }
 
+/* A copy from another region's store ("region/snap-…"): only the chunks this one lacks move. */
+static int store_copy_of(struct cloud *c, const char *id, const char *region, const char *copy_of,
+                         struct kerr **err)
+{
+	_cleanup_kerr_ struct kerr *why = NULL;
+	_cleanup_free_ char *src_region = xstrdup(copy_of), *dst_dir = cloud_store_dir(c, region);
+	_cleanup_free_ char *src_dir = NULL;
+	char *slash = strchr(src_region, '/');
+	struct progress_ctx pc = {c, id, 0};
+	struct store_progress progress = {on_progress, &pc};
+	struct store_copy_result res;
+	struct store *src = NULL, *dst = NULL;
+	int r = -1;
+
+	if (!slash)
+		return kerr_set(err, KERR_CORRUPT, "snapshot '%s' copies '%s', which names no snapshot", id, copy_of);
+	*slash = '\0';
+	src_dir = cloud_store_dir(c, src_region);
+	if (store_open(src_dir, false, &src, &why) == 0 && store_open(dst_dir, false, &dst, &why) == 0)
+		r = store_copy(src, dst, slash + 1, id, &progress, &res, &why);
+	store_close(src);
+	store_close(dst);
+	if (r < 0) {
+		snapshot_set(c, id, "state = 'error', state_message = ?2", 0, why->msg, NULL);
+		return kerr_pass(err, steal_ptr(why));
+	}
+	return snapshot_set(c, id, "state = 'completed', progress = 100, bytes_sent = ?1", (int64_t)res.bytes_sent,
+	                    NULL, err);
+}
+
 /* The body of cloud_snapshot_store, under the chain lock: 0 when completed. */
 static int store_pending(struct cloud *c, const char *id, struct kerr **err)
 {
@@ -427,7 +457,7 @@ static int store_pending(struct cloud *c, const char *id, struct kerr **err)
 	int r;
 
 	if (db_prepare(c->db,
-	               "SELECT volume_id, source, region, parent, state FROM snapshots WHERE id = ?",
+	               "SELECT volume_id, source, region, parent, state, copy_of FROM snapshots WHERE id = ?",
 	               &st, err) < 0)
 		return -1;
 	db_bind_text(st, 1, id);
@@ -437,13 +467,15 @@ static int store_pending(struct cloud *c, const char *id, struct kerr **err)
 	if (strcmp(db_text(st, 4), "pending"))
 		return !strcmp(db_text(st, 4), "completed") ? 0
 		       : kerr_set(err, KERR_IO, "snapshot '%s' is %s", id, db_text(st, 4));
+	if (db_text(st, 5)[0])
+		return store_copy_of(c, id, db_text(st, 2), db_text(st, 5), err);
 	str_copy(volume, db_text(st, 0), sizeof(volume));
 	str_copy(zone, db_text(st, 1), sizeof(zone));
 	str_copy(region, db_text(st, 2), sizeof(region));
 	str_copy(parent, db_text(st, 3), sizeof(parent));
 	dir = cloud_zone_pool_dir(c, region, zone);
 	dest = shadow_file(volume, id);
-	if (store_copy(c, id, volume, zone, region, parent, &why) < 0) {
+	if (store_point_in_time(c, id, volume, zone, region, parent, &why) < 0) {
 		snapshot_set(c, id, "state = 'error', state_message = ?2", 0, why->msg, NULL);
 		if (pool_open(dir, NULL, &p, NULL) == 0)
 			pool_remove(p, dest, NULL);

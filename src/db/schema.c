@@ -68,6 +68,11 @@ const char *const db_migrations[] = {
 	"  delete_on_termination INTEGER NOT NULL DEFAULT 1, PRIMARY KEY (image, device));\n"
 	"CREATE TABLE image_permissions (image TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,\n"
 	"  grantee TEXT NOT NULL, PRIMARY KEY (image, grantee));\n",
+	/* 5: copies across regions */
+	"ALTER TABLE snapshots ADD COLUMN copy_of TEXT NOT NULL DEFAULT '';\n"
+	"ALTER TABLE snapshots ADD COLUMN bytes_sent INTEGER NOT NULL DEFAULT 0;\n"
+	"ALTER TABLE images ADD COLUMN copy_of TEXT NOT NULL DEFAULT '';\n"
+	"ALTER TABLE images ADD COLUMN client_token TEXT;\n",
 };
 
 const size_t db_migrations_count = ARRAY_SIZE(db_migrations);

@@ -48,6 +48,16 @@ int store_restore(struct store *s, const char *snap_id, const char *out,
 		  const struct store_progress *progress, struct kerr **err);
 int store_delete(struct store *s, const char *snap_id, struct kerr **err);
 
+/* Copy snapshot id of src into dst as new_id, sending only the chunks dst lacks (read as stored,
+ * compressed, and checked first). The manifest written last is the commit point. */
+struct store_copy_result {
+	uint64_t chunks;      /* non-zero chunks of the snapshot */
+	uint64_t chunks_sent; /* of those, the ones dst lacked */
+	uint64_t bytes_sent;  /* their stored (compressed) bytes */
+};
+int store_copy(struct store *src, struct store *dst, const char *id, const char *new_id,
+	       const struct store_progress *progress, struct store_copy_result *res, struct kerr **err);
+
 struct store_snap_info {
 	char id[ID_MAX];
 	char parent[ID_MAX];

@@ -161,3 +161,68 @@ def test_sharing_across_three_accounts(server):
     ec2.terminate_instances(InstanceIds=[iid])
     wait(other, "instance_terminated", theirs)
     wait(ec2, "instance_terminated", iid)
+
+
+def pack_bytes(server, region):
+    import json
+    import subprocess
+    from conftest import KILN
+    out = subprocess.run([KILN, "store", "stats", os.path.join(server["data"], "regions", region, "store"), "--json"],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)["total"]["pack_bytes"]
+
+
+def test_copy_image_to_another_region_moves_only_missing_chunks(server):
+    ec2, eu = client(server), client(server, region="eu-west-1")
+    iid = launch(ec2, "us-east-1a")
+    inside(server, iid, "sh", "-c", "head -c 3000000 /dev/urandom > /root/blob && echo v1 > /root/version && sync")
+    ami = ec2.create_image(InstanceId=iid, Name="copy-src-1")["ImageId"]
+    iwait(ec2, ami)
+    before = pack_bytes(server, "eu-west-1")
+    copied = eu.copy_image(SourceRegion="us-east-1", SourceImageId=ami, Name="copy-dst-1",
+                           ClientToken="copy-token-1")["ImageId"]
+    assert eu.copy_image(SourceRegion="us-east-1", SourceImageId=ami, Name="copy-dst-1",
+                         ClientToken="copy-token-1")["ImageId"] == copied  # idempotent
+    im = eu.describe_images(ImageIds=[copied])["Images"][0]
+    assert im["State"] in ("pending", "available") and im["Name"] == "copy-dst-1"
+    iwait(eu, copied)
+    first = pack_bytes(server, "eu-west-1") - before
+    # eu-west-1 already holds the busybox base the image came from: only the changes moved
+    # (3 MB of random data and what the boot wrote), not the whole image
+    assert 3_000_000 <= first < 8_000_000, first
+    snap = eu.describe_images(ImageIds=[copied])["Images"][0]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    s = eu.describe_snapshots(SnapshotIds=[snap])["Snapshots"][0]
+    assert (s["State"], s["Progress"]) == ("completed", "100%") and "SourceAmi " + ami in s["Description"]
+    assert error_of(lambda: ec2.describe_images(ImageIds=[copied]))[0] == "InvalidAMIID.NotFound"
+
+    r = eu.run_instances(ImageId=copied, InstanceType="t2.nano", MinCount=1, MaxCount=1,
+                         Placement={"AvailabilityZone": "eu-west-1b"})
+    there = r["Instances"][0]["InstanceId"]
+    wait(eu, "instance_running", there)
+    assert inside(server, there, "cat", "/root/version").stdout == "v1\n"
+    assert r["Instances"][0]["PrivateDnsName"].endswith(".eu-west-1.compute.internal")
+
+    # a derived image: one small change; its copy moves a few chunks only
+    inside(server, iid, "sh", "-c", "echo v2 > /root/version && sync")
+    ami2 = ec2.create_image(InstanceId=iid, Name="copy-src-2")["ImageId"]
+    iwait(ec2, ami2)
+    before = pack_bytes(server, "eu-west-1")
+    copied2 = eu.copy_image(SourceRegion="us-east-1", SourceImageId=ami2, Name="copy-dst-2")["ImageId"]
+    iwait(eu, copied2)
+    assert pack_bytes(server, "eu-west-1") - before < 1_000_000
+
+    # CopySnapshot, and the errors
+    sid = ec2.describe_images(ImageIds=[ami2])["Images"][0]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    sc = eu.copy_snapshot(SourceRegion="us-east-1", SourceSnapshotId=sid, Description="one more")["SnapshotId"]
+    swait(eu, sc)
+    assert eu.describe_snapshots(SnapshotIds=[sc])["Snapshots"][0]["Description"] == "one more"
+    assert error_of(lambda: eu.copy_image(SourceRegion="us-east-1", SourceImageId="ami-0123456789abcdef0",
+                                          Name="nope-1"))[0] == "InvalidAMIID.NotFound"
+    assert error_of(lambda: eu.copy_image(SourceRegion="us-east-1", SourceImageId=ami, Name="copy-dst-1"))[0] == (
+        "InvalidAMIName.Duplicate")
+    assert error_of(lambda: eu.copy_snapshot(SourceRegion="us-east-1",
+                                             SourceSnapshotId="snap-0123456789abcdef0"))[0] == "InvalidSnapshot.NotFound"
+    eu.terminate_instances(InstanceIds=[there])
+    ec2.terminate_instances(InstanceIds=[iid])
+    wait(eu, "instance_terminated", there)
+    wait(ec2, "instance_terminated", iid)
