@@ -3,7 +3,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build demo images check check-asan fuzz format format-check clean bench-store
+.PHONY: all deps build demo demo-store images check check-asan fuzz format format-check clean bench-store
 
 all: build
 
@@ -15,8 +15,11 @@ build: deps
 	@cmake --build $(BUILD) -j $(JOBS)
 
 # The README's first command: the main job end to end.
-demo: build
+demo: build images
 	scripts/demo.sh
+
+demo-store: build images
+	scripts/demo-store.sh
 
 # Base images the tests boot. debian-12 needs Debian's mirror; without it, its tests skip.
 images: build

@@ -1,115 +1,167 @@
 #!/usr/bin/env bash
-# The block store end to end on a real ext4 volume: full snapshot, a change through the
-# filesystem, incremental snapshots (by scan and by reflink shadow), restores checked with cmp,
-# verify, delete and gc; then real instances: boot busybox with user data, stop it, snapshot its
-# volume, restore it as a new volume and boot that. Needs root. Cleans up after itself.
+# The machine-image workflow end to end, with the aws CLI (v2) against a real `kiln serve`:
+# launch the debian-12 base image in us-east-1a, customize it with user data (install and enable
+# a web server, write a page), stop it, create an image, launch that in us-east-1b and fetch the
+# page from the new instance's private address; copy the image to eu-west-1 and launch it there;
+# share it with a second account, which launches it; print the timings; clean everything up.
+# Needs root (instances are real). `make demo` builds and installs what it needs first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KILN=${KILN:-$PWD/build/kiln}
-[ "$(id -u)" = 0 ] || { echo "demo: run as root (it loop-mounts a volume)" >&2; exit 1; }
+AWS_BIN=/usr/bin/aws
+[ "$(id -u)" = 0 ] || { echo "demo: run as root (instances are real)" >&2; exit 1; }
 [ -x "$KILN" ] || { echo "demo: $KILN is missing; run 'make build'" >&2; exit 1; }
+[ -x "$AWS_BIN" ] || { echo "demo: $AWS_BIN (Debian's awscli) is missing" >&2; exit 1; }
+[ -f build/images/debian-12.tar ] || { echo "demo: build/images/debian-12.tar is missing ('make images' needs Debian's mirror)" >&2; exit 1; }
 
 work=$(mktemp -d /var/tmp/kiln-demo.XXXXXX)
-pool=$work/pool
+data=$work/data
+port=${KILN_DEMO_PORT:-8779}
+url=http://127.0.0.1:$port
+serve_pid=
 cleanup() {
 	set +e
-	mountpoint -q "$work/mnt" && umount "$work/mnt"
-	[ -d "$work/run" ] && "$KILN" down --run "$work/run" >/dev/null
-	mountpoint -q "$pool" && umount "$pool"
+	if [ -n "$serve_pid" ]; then
+		for r in us-east-1 eu-west-1; do
+			for p in default friend; do
+				ids=$(aws_as "$p" "$r" ec2 describe-instances --query 'Reservations[].Instances[].InstanceId' --output text 2>/dev/null)
+				[ -n "$ids" ] && aws_as "$p" "$r" ec2 terminate-instances --instance-ids $ids >/dev/null 2>&1
+			done
+		done
+		sleep 1
+		kill "$serve_pid" 2>/dev/null; wait "$serve_pid" 2>/dev/null
+	fi
+	"$KILN" down --data "$data" >/dev/null 2>&1
 	rm -rf "$work"
 }
 trap cleanup EXIT
+
+export AWS_SHARED_CREDENTIALS_FILE=$data/credentials AWS_CONFIG_FILE=$data/config AWS_PAGER=""
+aws_as() { local profile=$1 region=$2; shift 2; "$AWS_BIN" --profile "$profile" --region "$region" --endpoint-url "$url" "$@"; }
+ec2() { aws_as default us-east-1 ec2 "$@"; }
 step() { printf '\n== %s\n' "$*"; }
 now() { date +%s.%N; }
-took() { printf '%.3f s' "$(echo "$(now) - $1" | bc -l)"; }
+since() { printf '%.1f' "$(echo "$(now) - $1" | bc -l)"; }
+declare -a timings=()
+record() { timings+=("$(printf '%-52s %8s s' "$1" "$2")"); }
+# Wait until the page answers at an address (the instance's web server is up); give up at once
+# when the instance's user data failed (its console says so).
+wait_page() {
+	local ip=$1 console=$data/run/$2/console.log t=0
+	until curl -s --max-time 1 "http://$ip/" >"$work/page" 2>/dev/null && grep -q kiln "$work/page"; do
+		if grep -q "user-data exited with status [1-9]" "$console" 2>/dev/null; then
+			echo "demo: the user data of $2 failed; its console:" >&2
+			tail -25 "$console" >&2
+			return 1
+		fi
+		t=$((t + 1))
+		[ $t -lt 600 ] || { echo "demo: no page at http://$ip/ after 5 minutes" >&2; return 1; }
+		sleep 0.5
+	done
+}
+ip_of() { aws_as "$1" "$2" ec2 describe-instances --instance-ids "$3" --query 'Reservations[0].Instances[0].PrivateIpAddress' --output text; }
 
-step "a reflink-capable pool: a 4 GiB sparse XFS file, loop-mounted"
-mkdir -p "$pool" "$work/mnt"
-truncate -s 4G "$work/pool.xfs"
-mkfs.xfs -q -m reflink=1 "$work/pool.xfs"
-mount -o loop "$work/pool.xfs" "$pool"
+step "a data directory, a second account, and the daemon"
+"$KILN" init --data "$data" >/dev/null
+"$KILN" account create friend --account-id 222233334444 --data "$data" >"$work/friend"
+{ printf '\n[friend]\n'; grep '^aws_' "$work/friend"; } >>"$data/credentials"
+"$KILN" serve --data "$data" --listen "127.0.0.1:$port" >"$work/serve.log" 2>&1 &
+serve_pid=$!
+for _ in $(seq 100); do curl -s "$url" >/dev/null 2>&1 && break; sleep 0.1; done
+base=$(ec2 describe-images --owners amazon --filters Name=name,Values=kiln-debian-12 --query 'Images[0].ImageId' --output text)
+echo "debian-12 base image: $base"
 
-step "a 1 GiB ext4 volume with real files"
-vol=$pool/vol.img
-truncate -s 1G "$vol"
-mkfs.ext4 -q -F "$vol"
-mount -o loop "$vol" "$work/mnt"
-cp -a /usr/include "$work/mnt/include"
-cp -a /usr/share/doc "$work/mnt/doc" 2>/dev/null || true
-head -c 64M /dev/urandom >"$work/mnt/random.bin"
-umount "$work/mnt"
-echo "volume: $(du -h --apparent-size "$vol" | cut -f1) with $(du -h "$vol" | cut -f1) allocated"
+cat >"$work/user-data" <<'UD'
+#!/bin/sh
+# Customize: a web server (busybox httpd, from Debian), enabled at every boot, and a page.
+set -e
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends busybox
+mkdir -p /var/www /etc/kiln/rc.d
+echo "<h1>baked by kiln on $(hostname)</h1>" > /var/www/index.html
+cat > /etc/kiln/rc.d/50-web <<'RC'
+#!/bin/sh
+busybox httpd -p 80 -h /var/www
+RC
+chmod +x /etc/kiln/rc.d/50-web
+/etc/kiln/rc.d/50-web
+UD
 
-step "kiln store init"
-store=$work/store
-"$KILN" store init "$store"
+step "launch the base image in us-east-1a and customize it (apt-get install inside the instance)"
+t0=$(now)
+i1=$(ec2 run-instances --image-id "$base" --instance-type t3.small --count 1 \
+	--placement AvailabilityZone=us-east-1a --user-data "file://$work/user-data" \
+	--tag-specifications 'ResourceType=instance,Tags=[{Key=Name,Value=builder}]' \
+	--query 'Instances[0].InstanceId' --output text)
+ec2 wait instance-running --instance-ids "$i1"
+ip1=$(ip_of default us-east-1 "$i1")
+echo "$i1 runs at $ip1; waiting for the customization"
+wait_page "$ip1" "$i1"
+t_custom=$(since "$t0")
+record "launch + customize from the base image (to page)" "$t_custom"
+echo "page: $(cat "$work/page")"
 
-step "full snapshot"
-t=$(now); s1=$("$KILN" store snapshot "$store" "$vol"); echo "$s1 in $(took "$t")"
-cp --reflink=always "$vol" "$pool/vol.shadow"   # what the pool keeps for the next increment
-cp --sparse=always "$vol" "$work/vol-v1.img"     # for checking the restore later
+step "stop it and create the image"
+t0=$(now)
+ec2 stop-instances --instance-ids "$i1" >/dev/null
+ec2 wait instance-stopped --instance-ids "$i1"
+record "stop the instance" "$(since "$t0")"
+t0=$(now)
+ami=$(ec2 create-image --instance-id "$i1" --name web-server-v1 --description "debian-12 with a web server" \
+	--query ImageId --output text)
+ec2 wait image-available --image-ids "$ami"
+record "create-image to available" "$(since "$t0")"
+echo "image: $ami"
 
-step "change about 1% through the filesystem"
-mount -o loop "$vol" "$work/mnt"
-mapfile -t headers < <(find "$work/mnt/include" -name '*.h' | sort | head -300)
-for f in "${headers[@]}"; do echo "// changed" >>"$f"; done
-head -c 8M /dev/urandom >"$work/mnt/new-package.bin"
-rm -rf "$work/mnt/doc/"[a-c]* 2>/dev/null || true
-umount "$work/mnt"
+step "launch the image in us-east-1b: the customization is there"
+t0=$(now)
+i2=$(ec2 run-instances --image-id "$ami" --instance-type t3.small --count 1 \
+	--placement AvailabilityZone=us-east-1b --query 'Instances[0].InstanceId' --output text)
+ec2 wait instance-running --instance-ids "$i2"
+record "run-instances from the image to running (us-east-1b)" "$(since "$t0")"
+ip2=$(ip_of default us-east-1 "$i2")
+wait_page "$ip2" "$i2"
+t_baked=$(since "$t0")
+record "launch from the image (to page)" "$t_baked"
+echo "http://$ip2/ says: $(cat "$work/page")"
 
-step "incremental snapshot, scanning the volume"
-t=$(now); s2=$("$KILN" store snapshot "$store" "$vol" --parent "$s1"); echo "$s2 in $(took "$t")"
-step "incremental snapshot, from the extents that moved since the shadow (FIEMAP)"
-t=$(now); s3=$("$KILN" store snapshot "$store" "$vol" --parent "$s1" --shadow "$pool/vol.shadow"); echo "$s3 in $(took "$t")"
+step "copy the image to eu-west-1 and launch it there"
+t0=$(now)
+ami_eu=$(aws_as default eu-west-1 ec2 copy-image --source-region us-east-1 --source-image-id "$ami" \
+	--name web-server-v1 --query ImageId --output text)
+aws_as default eu-west-1 ec2 wait image-available --image-ids "$ami_eu"
+record "copy-image to eu-west-1 (to available)" "$(since "$t0")"
+t0=$(now)
+i3=$(aws_as default eu-west-1 ec2 run-instances --image-id "$ami_eu" --instance-type t3.small --count 1 \
+	--placement AvailabilityZone=eu-west-1a --query 'Instances[0].InstanceId' --output text)
+aws_as default eu-west-1 ec2 wait instance-running --instance-ids "$i3"
+ip3=$(ip_of default eu-west-1 "$i3")
+wait_page "$ip3" "$i3"
+record "launch in eu-west-1 (to page)" "$(since "$t0")"
+echo "http://$ip3/ (eu-west-1) says: $(cat "$work/page")"
 
-step "restore all three and compare byte for byte"
-for s in "$s1" "$s2" "$s3"; do
-	t=$(now); "$KILN" store restore "$store" "$s" "$work/restored.img"; echo "$s restored in $(took "$t")"
-	if [ "$s" = "$s1" ]; then cmp "$work/vol-v1.img" "$work/restored.img"; else cmp "$vol" "$work/restored.img"; fi
-	echo "  identical to the volume at snapshot time"
-done
+step "share the image with account 222233334444, which launches it"
+ec2 modify-image-attribute --image-id "$ami" --launch-permission 'Add=[{UserId=222233334444}]'
+t0=$(now)
+i4=$(aws_as friend us-east-1 ec2 run-instances --image-id "$ami" --instance-type t3.small --count 1 \
+	--placement AvailabilityZone=us-east-1c --query 'Instances[0].InstanceId' --output text)
+aws_as friend us-east-1 ec2 wait instance-running --instance-ids "$i4"
+ip4=$(ip_of friend us-east-1 "$i4")
+wait_page "$ip4" "$i4"
+record "the other account's launch (to page)" "$(since "$t0")"
+echo "http://$ip4/ (account 222233334444) says: $(cat "$work/page")"
 
-step "what the store holds"
-"$KILN" store ls "$store"
-echo
-"$KILN" store stats "$store"
+step "timings"
+printf '%s\n' "${timings[@]}"
+printf '\nthe image saves %.1f s per machine: %.1f s from the base image, %.1f s from the baked one\n' \
+	"$(echo "$t_custom - $t_baked" | bc -l)" "$t_custom" "$t_baked"
 
-step "verify rereads and rehashes every chunk"
-"$KILN" store verify "$store"
-
-step "delete the first snapshot and collect garbage"
-"$KILN" store delete "$store" "$s1"
-"$KILN" store gc "$store"
-"$KILN" store verify "$store"
-"$KILN" store restore "$store" "$s3" "$work/restored.img" && cmp "$vol" "$work/restored.img"
-
-step "an instance: busybox booted from its own root volume (namespaces, cgroups, a veth)"
-"$KILN" host up
-images/busybox/build.sh "$work/busybox-root" >/dev/null
-"$KILN" image import "$work/busybox-root" --pool "$pool" --name busybox.img --size 256M
-"$KILN" pool clone "$pool" "$pool/busybox.img" web.img
-printf '#!/bin/sh\nmkdir -p /var/www\necho "baked at $(date -u +%%T) on $(hostname)" > /var/www/index.html\n' >"$work/ud"
-t=$(now)
-iid=$("$KILN" runtime run "$work/run" --volume "$pool/web.img" --address 172.31.250.10/24 \
-	--gateway 172.31.250.1 --bridge kb-demo --type t2.micro --user-data "$work/ud")
-echo "$iid running in $(took "$t")"
-until "$KILN" runtime console "$work/run" "$iid" | grep -q "kiln-init: ready"; do sleep 0.05; done
-"$KILN" runtime console "$work/run" "$iid"
-echo "inside: $("$KILN" runtime exec "$work/run" "$iid" -- cat /var/www/index.html)"
-
-step "stop it, snapshot its root volume into the store, restore it as a new volume, boot that"
-"$KILN" runtime stop "$work/run" "$iid"
-t=$(now); s4=$("$KILN" store snapshot "$store" "$pool/web.img"); echo "$s4 in $(took "$t")"
-"$KILN" store restore "$store" "$s4" "$pool/copy.img"
-iid2=$("$KILN" runtime run "$work/run" --volume "$pool/copy.img" --address 172.31.250.11/24 \
-	--gateway 172.31.250.1 --bridge kb-demo --type t2.micro)
-until "$KILN" runtime console "$work/run" "$iid2" | grep -q "kiln-init: ready"; do sleep 0.05; done
-echo "the copy serves what the first one wrote: $("$KILN" runtime exec "$work/run" "$iid2" -- cat /var/www/index.html)"
-echo "and reaches the first by its private address:"
-"$KILN" runtime start "$work/run" "$iid"
-"$KILN" runtime exec "$work/run" "$iid2" -- ping -c 1 -W 2 172.31.250.10
-"$KILN" runtime status "$work/run"
-"$KILN" runtime stop "$work/run" "$iid"
-"$KILN" runtime stop "$work/run" "$iid2"
-echo
-echo "demo: done"
+step "clean up"
+ec2 terminate-instances --instance-ids "$i1" "$i2" >/dev/null
+aws_as default eu-west-1 ec2 terminate-instances --instance-ids "$i3" >/dev/null
+aws_as friend us-east-1 ec2 terminate-instances --instance-ids "$i4" >/dev/null
+ec2 wait instance-terminated --instance-ids "$i1" "$i2"
+ec2 deregister-image --image-id "$ami"
+aws_as default eu-west-1 ec2 deregister-image --image-id "$ami_eu"
+echo "done"

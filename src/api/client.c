@@ -113,6 +113,11 @@ int api_client_open(const struct api_client_config *cfg, struct api_client **out
 	return 0;
 }
 
+const char *api_client_region(const struct api_client *c)
+{
+	return c->region;
+}
+
 void api_client_close(struct api_client *c)
 {
 	if (!c)

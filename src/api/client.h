@@ -21,6 +21,8 @@ struct api_client;
 
 int api_client_open(const struct api_client_config *cfg, struct api_client **out, struct kerr **err);
 void api_client_close(struct api_client *c);
+/* The region the client signs for. */
+const char *api_client_region(const struct api_client *c);
 
 /* The parameters of one call, form-encoded as they are added. */
 struct api_args {

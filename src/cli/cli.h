@@ -46,6 +46,10 @@ int cmd_ls(int argc, char **argv);
 int cmd_change(int argc, char **argv);
 int cmd_console(int argc, char **argv);
 int cmd_list(int argc, char **argv);
+int cmd_bake(int argc, char **argv);
+int cmd_copy_image(int argc, char **argv);
+int cmd_share(int argc, char **argv);
+int cmd_exec(int argc, char **argv);
 int cmd_pool(int argc, char **argv);
 
 #endif

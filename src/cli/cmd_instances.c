@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "remote.h"
+#include "runtime/runtime.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/xalloc.h"
@@ -20,6 +21,7 @@
 #define USAGE_LS "kiln ls [--all] " REMOTE_USAGE
 #define USAGE_CHANGE "kiln start|stop|reboot|rm INSTANCE... [--wait] [--force] " REMOTE_USAGE
 #define USAGE_CONSOLE "kiln console INSTANCE " REMOTE_USAGE
+#define USAGE_EXEC "kiln exec INSTANCE [--] COMMAND [ARG...] " REMOTE_USAGE
 #define WAIT_SECONDS 300
 
 static const char *const heads[] = {"ID", "NAME", "STATE", "TYPE", "ZONE", "ADDRESS", "IMAGE", "LAUNCHED"};
@@ -396,4 +398,56 @@ int cmd_console(int argc, char **argv)
 	api_args_release(&a);
 	api_client_close(cl);
 	return r;
+}
+
+/* exec: the instance must be the caller's and running (asked through the API); the command
+ * then runs in it through this host's runtime, with this terminal's stdio. */
+int cmd_exec(int argc, char **argv)
+{
+	static const struct option opts[] = {REMOTE_OPTIONS, {NULL, 0, NULL, 0}};
+	_cleanup_kerr_ struct kerr *err = NULL;
+	_cleanup_free_ char *run = NULL, *shim = cli_shim_path(), *init = cli_init_path();
+	struct remote_opts ro = {0};
+	struct api_client *cl = NULL;
+	struct runtime *rt = NULL;
+	struct collect c = {.want = "running"};
+	struct xml_node *doc;
+	struct api_args a;
+	int opt, status = 1;
+
+	optind = 1;
+	opterr = 0;
+	/* Options stop at the instance id: what follows "--" is the command's. */
+	while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1)
+		if (!remote_option(&ro, opt, optarg))
+			return cli_usage(USAGE_EXEC, "unknown option '%s'", argv[optind - 1]);
+	if (optind + 2 > argc || (strcmp(argv[optind + 1], "--") == 0 && optind + 3 > argc))
+		return cli_usage(USAGE_EXEC, "'exec' takes an instance id and a command");
+	if (remote_connect(&ro, &cl, &err) < 0)
+		return cli_fail(err);
+	api_args_init(&a, "DescribeInstances");
+	api_args_add(&a, "InstanceId.1", argv[optind]);
+	if (remote_call(cl, &a, &doc) < 0)
+		goto out;
+	each_instance(doc, collect_one, &c);
+	xml_free(doc);
+	if (c.reached != 1) {
+		fprintf(stderr, "kiln: %s is not running\n", argv[optind]);
+		goto out;
+	}
+	run = xasprintf("%s/run", cli_data_dir(ro.data));
+	if (runtime_open(run, shim, init, &rt, &err) < 0) {
+		cli_fail(err);
+		goto out;
+	}
+	fflush(stdout);
+	if (rt->ops->exec(rt, argv[optind], argv + optind + (strcmp(argv[optind + 1], "--") ? 1 : 2), &status, &err) < 0) {
+		cli_fail(err);
+		status = 1;
+	}
+	runtime_close(rt);
+out:
+	api_args_release(&a);
+	api_client_close(cl);
+	return status;
 }

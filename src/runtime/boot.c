@@ -113,7 +113,10 @@ static void make_dev(const struct boot_config *c, const char *root)
 	do_mount(c, "tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=65536k");
 	dfd = open(dev, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	for (size_t i = 0; i < ARRAY_SIZE(nodes); i++)
-		if (mknodat(dfd, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)) < 0)
+		/* mknod honours the umask; every user of the instance must reach these (apt's
+		 * sandbox user writes /dev/null), so the mode is set again after. */
+		if (mknodat(dfd, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)) < 0 ||
+		    fchmodat(dfd, nodes[i].name, 0666, 0) < 0)
 			fail(c, "cannot create /dev/%s: %s", nodes[i].name, strerror(errno));
 	for (size_t i = 0; i < ARRAY_SIZE(links); i++)
 		symlinkat(links[i][0], dfd, links[i][1]);

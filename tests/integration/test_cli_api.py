@@ -67,3 +67,27 @@ def test_credentials_and_errors(server):
     assert r.returncode == 1 and "cannot reach http://127.0.0.1:9" in r.stderr
     r = cli(server, "ls", "--bogus", check=False)
     assert r.returncode == 2 and r.stderr.startswith("kiln: unknown option '--bogus'")
+
+
+def test_exec_bake_share_copy(server):
+    out = json.loads(cli(server, "run", "kiln-busybox", "--type", "t2.nano", "--json").stdout)
+    iid = out[0]["id"]
+    r = cli(server, "exec", iid, "--", "sh", "-c", "echo from-cli > /root/cli && cat /root/cli")
+    assert r.stdout == "from-cli\n"
+    assert cli(server, "exec", iid, "--", "false", check=False).returncode == 1
+    baked = json.loads(cli(server, "bake", iid, "--name", "cli-baked-1", "--json").stdout)
+    assert baked[0]["state"] == "available" and baked[0]["name"] == "cli-baked-1"
+    ami = baked[0]["id"]
+    assert ami in [i["id"] for i in json.loads(cli(server, "images", "--json").stdout)]
+    r = cli(server, "share", ami, "222233334444")
+    assert r.stdout == f"{ami}: shared with 222233334444\n"
+    other = {"AWS_ACCESS_KEY_ID": "AKIAOTHEROTHEROTHER1", "AWS_SECRET_ACCESS_KEY": "other-secret-other-secret"}
+    assert ami in cli(server, "images", env=other).stdout
+    copied = json.loads(cli(server, "copy-image", ami, "--to", "eu-west-1", "--json").stdout)
+    assert copied[0]["state"] == "available" and copied[0]["region"] == "eu-west-1"
+    assert copied[0]["id"] in cli(server, "images", "--region", "eu-west-1").stdout
+    r = cli(server, "share", "ami-0123456789abcdef0", "all", check=False)
+    assert r.returncode == 1 and r.stderr.startswith("kiln: InvalidAMIID.NotFound: ")
+    r = cli(server, "exec", "i-0123456789abcdef0", "--", "true", check=False)
+    assert r.returncode == 1 and "InvalidInstanceID.NotFound" in r.stderr
+    cli(server, "rm", iid, "--wait")
