@@ -111,6 +111,7 @@ static void image_copy_job(struct cloud *c, const char *id, int kind, bool force
 		r = cloud_snapshot_store(c, snaps[i], &err);
 	if (r == 0) {
 		image_state(c, id, "available", NULL);
+		cloud_image_prewarm(c, id);
 	} else {
 		char reason[1100];
 		snprintf(reason, sizeof(reason), "Server.InternalError: %.1000s", err ? err->msg : "the copy failed");

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "util/cleanup.h"
+#include "util/fault.h"
 #include "util/str.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -200,6 +201,7 @@ static int take_copies(struct cloud *c, const struct image *im, bool no_reboot, 
 	}
 	for (size_t i = 0; i < n && r == 0; i++)
 		r = cloud_snapshot_copy(c, snaps[i], err);
+	fault_point("image.copied");
 	if (restart || im_restart_pending(c, im->id)) {
 		_cleanup_kerr_ struct kerr *why = NULL;
 		if (cloud_instance_boot(c, in.id, &why) == 0)
@@ -235,6 +237,7 @@ static void image_job(struct cloud *c, const char *id, int kind, bool force)
 		r = cloud_snapshot_store(c, snaps[i], &err);
 	if (r == 0) {
 		image_set(c, id, "state = 'available'", NULL, NULL);
+		cloud_image_prewarm(c, id);
 		return;
 	}
 	{
@@ -245,6 +248,34 @@ static void image_job(struct cloud *c, const char *id, int kind, bool force)
 		for (size_t i = 0; i < n; i++)
 			cloud_snapshot_abandon(c, snaps[i], reason);
 	}
+}
+
+static void prewarm_job(struct cloud *c, const char *id, int kind, bool force)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	char (*snaps)[ID_MAX] = NULL, region[32] = "";
+	size_t n = 0;
+
+	(void)kind;
+	(void)force;
+	if (db_prepare(c->db, "SELECT region, root_snapshot FROM images WHERE id = ?1 UNION ALL "
+			      "SELECT i.region, v.snapshot FROM image_volumes v JOIN images i ON i.id = v.image "
+			      "WHERE v.image = ?1", &st, NULL) < 0)
+		return;
+	db_bind_text(st, 1, id);
+	while (db_step_row(c->db, st, NULL) == 1) {
+		str_copy(region, db_text(st, 0), sizeof(region));
+		snaps = xreallocarray(snaps, n + 1, sizeof(*snaps));
+		str_copy(snaps[n++], db_text(st, 1), ID_MAX);
+	}
+	for (size_t i = 0; i < n; i++)
+		cloud_zone_prewarm(c, region, snaps[i], NULL);
+	free(snaps);
+}
+
+void cloud_image_prewarm(struct cloud *c, const char *image)
+{
+	cloud_submit(c, image, image, prewarm_job, 0, false, NULL);
 }
 
 int cloud_images_reconcile(struct cloud *c, struct kerr **err)

@@ -340,7 +340,10 @@ int cloud_image_register(struct cloud *c, const char *owner, const struct image_
 	}
 	if (cloud_tags_put(c, owner, req->region, out->id, req->tags, req->ntags, err) < 0)
 		goto on_error;
-	return db_commit(c->db, err);
+	if (db_commit(c->db, err) < 0)
+		return -1;
+	cloud_image_prewarm(c, out->id);
+	return 0;
 
 on_error:
 	db_rollback(c->db);

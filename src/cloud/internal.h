@@ -37,6 +37,11 @@ int cloud_find_zone(struct cloud *c, const char *region, const char *want, struc
  * caller holds volumes_lock. *path is malloc'd. */
 int cloud_zone_base(struct cloud *c, struct pool *p, const char *region, const char *snapshot,
                     char **path, struct kerr **err);
+/* Make the base of snapshot in every zone pool of region that lacks it (restored from the
+ * store, renamed into place when whole), so that launches there are clones. */
+int cloud_zone_prewarm(struct cloud *c, const char *region, const char *snapshot, struct kerr **err);
+/* After an image becomes available: its bases in every zone of its region, in the background. */
+void cloud_image_prewarm(struct cloud *c, const char *image);
 /* The volume file of an id in its zone's pool: "<id>.img". */
 char *cloud_volume_file(const char *id);
 

@@ -445,6 +445,25 @@ static int store_copy_of(struct cloud *c, const char *id, const char *region, co
 	                    NULL, err);
 }
 
+/* A snapshot of an image: its copy is the zone's base of it already (a reflink, constant time),
+ * so launches in the zone it was taken in never restore it. */
+static void keep_base(struct cloud *c, const char *id, const char *dir, const char *copy)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	_cleanup_free_ char *base = cloud_base_name(id), *path = NULL;
+	struct pool *p = NULL;
+
+	if (db_prepare(c->db, "SELECT 1 FROM snapshots WHERE id = ? AND for_image != ''", &st, NULL) < 0)
+		return;
+	db_bind_text(st, 1, id);
+	if (db_step_row(c->db, st, NULL) != 1 || pool_open(dir, NULL, &p, NULL) < 0)
+		return;
+	path = pool_path(p, copy);
+	if (p->reflink && !pool_exists(p, base))
+		pool_clone(p, path, base, NULL);
+	pool_close(p);
+}
+
 /* The body of cloud_snapshot_store, under the chain lock: 0 when completed. */
 static int store_pending(struct cloud *c, const char *id, struct kerr **err)
 {
@@ -483,6 +502,7 @@ static int store_pending(struct cloud *c, const char *id, struct kerr **err)
 		return kerr_pass(err, steal_ptr(why));
 	}
 	snapshot_set(c, id, "state = 'completed', progress = 100", 0, NULL, NULL);
+	keep_base(c, id, dir, dest);
 	/* The copy becomes the volume's shadow when this snapshot continues its chain; otherwise
 	 * (the volume is gone, or another snapshot moved on) it goes. */
 	if (db_prepare(c->db,

@@ -45,6 +45,36 @@ int cloud_zone_base(struct cloud *c, struct pool *p, const char *region, const c
 	return r;
 }
 
+int cloud_zone_prewarm(struct cloud *c, const char *region, const char *snapshot, struct kerr **err)
+{
+	/* One pre-warm at a time: many images of one snapshot must not restore it many times. */
+	static pthread_mutex_t one = PTHREAD_MUTEX_INITIALIZER;
+	struct topology t;
+	int r = 0;
+
+	if (cloud_regions(c, &t, err) < 0)
+		return -1;
+	pthread_mutex_lock(&one);
+	for (size_t i = 0; i < t.nzones && r == 0; i++) {
+		_cleanup_free_ char *dir = NULL, *base = NULL;
+		struct pool *p = NULL;
+
+		if (strcmp(t.zones[i].region, region))
+			continue;
+		dir = cloud_zone_pool_dir(c, region, t.zones[i].name);
+		/* Making a pool is what the lock is for; the restore itself renames into place. */
+		pthread_mutex_lock(&c->volumes_lock);
+		r = pool_open(dir, NULL, &p, err);
+		pthread_mutex_unlock(&c->volumes_lock);
+		if (r == 0)
+			r = cloud_zone_base(c, p, region, snapshot, &base, err);
+		pool_close(p);
+	}
+	pthread_mutex_unlock(&one);
+	topology_release(&t);
+	return r;
+}
+
 static void volume_from_row(sqlite3_stmt *st, struct volume *v)
 {
 	memset(v, 0, sizeof(*v));

@@ -1,0 +1,130 @@
+"""kill -9 of the daemon in the middle of CreateImage and CopyImage (fault injection at named
+points): after a restart the image ends available (the job resumed from its records), the
+instance that was stopped for the copy runs again, and the stores verify."""
+import configparser
+import os
+import subprocess
+import time
+
+import pytest
+
+from conftest import KILN, kiln
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="instances need root")
+
+
+def start(data, fault=None):
+    env = dict(os.environ)
+    env.pop("KILN_FAULT", None)
+    if fault:
+        env["KILN_FAULT"] = fault
+    proc = subprocess.Popen([KILN, "serve", "--data", str(data), "--listen", "127.0.0.1:0"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    assert "serving" in line, proc.stderr.read()
+    return proc, f"http://127.0.0.1:{int(line.split()[-1])}"
+
+
+def ec2_for(data, url, region="us-east-1"):
+    import boto3
+    from botocore.config import Config
+    cred = configparser.ConfigParser()
+    cred.read(os.path.join(data, "credentials"))
+    return boto3.client("ec2", region_name=region, endpoint_url=url,
+                        aws_access_key_id=cred["default"]["aws_access_key_id"],
+                        aws_secret_access_key=cred["default"]["aws_secret_access_key"],
+                        config=Config(retries={"max_attempts": 1}))
+
+
+def until(fn, what, seconds=60):
+    end = time.time() + seconds
+    while time.time() < end:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def image_state(ec2, ami):
+    return ec2.describe_images(ImageIds=[ami])["Images"][0]["State"]
+
+
+def instance_state(ec2, iid):
+    return ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["State"]["Name"]
+
+
+@pytest.fixture
+def data(tmp_path):
+    d = tmp_path / "data"
+    kiln("init", "--data", d)
+    yield d
+    kiln("down", "--data", d)
+
+
+def verify(data, region):
+    r = kiln("store", "verify", os.path.join(data, "regions", region, "store"), check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("fault", ["image.copied", "snapshot.commit"])
+def test_create_image_survives_a_killed_daemon(data, fault):
+    proc, url = start(data)
+    ec2 = ec2_for(data, url)
+    base = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": ["kiln-busybox"]}])
+    iid = ec2.run_instances(ImageId=base["Images"][0]["ImageId"], InstanceType="t2.nano", MinCount=1,
+                            MaxCount=1)["Instances"][0]["InstanceId"]
+    until(lambda: instance_state(ec2, iid) == "running", "the instance to run")
+    proc.terminate()
+    assert proc.wait(timeout=30) == 0
+    # the daemon kills itself at the fault point, in the middle of the CreateImage job
+    proc, url = start(data, fault)
+    ec2 = ec2_for(data, url)
+    ami = ec2.create_image(InstanceId=iid, Name="crash-1")["ImageId"]
+    assert proc.wait(timeout=60) == -9
+    proc, url = start(data)
+    try:
+        ec2 = ec2_for(data, url)
+        until(lambda: image_state(ec2, ami) != "pending", "the image to settle")
+        assert image_state(ec2, ami) == "available"
+        # the instance stopped for the copy runs again
+        until(lambda: instance_state(ec2, iid) == "running", "the instance to run again")
+        snaps = ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]
+        assert snaps and all(s["State"] == "completed" for s in snaps)
+        verify(data, "us-east-1")
+        ec2.terminate_instances(InstanceIds=[iid])
+        until(lambda: instance_state(ec2, iid) == "terminated", "the instance to go")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_copy_image_survives_a_killed_daemon(data):
+    proc, url = start(data)
+    ec2 = ec2_for(data, url)
+    base = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": ["kiln-busybox"]}])
+    iid = ec2.run_instances(ImageId=base["Images"][0]["ImageId"], InstanceType="t2.nano", MinCount=1,
+                            MaxCount=1)["Instances"][0]["InstanceId"]
+    until(lambda: instance_state(ec2, iid) == "running", "the instance to run")
+    ec2.stop_instances(InstanceIds=[iid])
+    until(lambda: instance_state(ec2, iid) == "stopped", "the instance to stop")
+    ami = ec2.create_image(InstanceId=iid, Name="to-copy-1")["ImageId"]
+    until(lambda: image_state(ec2, ami) == "available", "the image")
+    proc.terminate()
+    assert proc.wait(timeout=30) == 0
+    proc, url = start(data, "copy.commit")
+    eu = ec2_for(data, url, "eu-west-1")
+    copied = eu.copy_image(SourceRegion="us-east-1", SourceImageId=ami, Name="copied-1")["ImageId"]
+    assert proc.wait(timeout=60) == -9
+    proc, url = start(data)
+    try:
+        eu = ec2_for(data, url, "eu-west-1")
+        until(lambda: image_state(eu, copied) != "pending", "the copy to settle")
+        assert image_state(eu, copied) == "available"
+        verify(data, "eu-west-1")
+        ec2 = ec2_for(data, url)
+        ec2.terminate_instances(InstanceIds=[iid])
+        until(lambda: instance_state(ec2, iid) == "terminated", "the instance to go")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
