@@ -93,16 +93,31 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "e:r:k:s:a:c:t:")) != -1) {
 		switch (opt) {
-		case 'e': cfg.endpoint = optarg; break;
-		case 'r': cfg.region = optarg; break;
-		case 'k': cfg.access_key = optarg; break;
-		case 's': cfg.secret_key = optarg; break;
-		case 'a': action = optarg; break;
-		case 'c': clients = atoi(optarg); break;
-		case 't': seconds = atof(optarg); break;
+		case 'e':
+			cfg.endpoint = optarg;
+			break;
+		case 'r':
+			cfg.region = optarg;
+			break;
+		case 'k':
+			cfg.access_key = optarg;
+			break;
+		case 's':
+			cfg.secret_key = optarg;
+			break;
+		case 'a':
+			action = optarg;
+			break;
+		case 'c':
+			clients = atoi(optarg);
+			break;
+		case 't':
+			seconds = atof(optarg);
+			break;
 		default:
-			fprintf(stderr, "usage: loadgen -e URL -k KEY -s SECRET [-r REGION] -a ACTION [-c CLIENTS] "
-					"[-t SECONDS] [Name=Value ...]\n");
+			fprintf(stderr, "usage: loadgen -e URL -k KEY -s SECRET [-r REGION] -a "
+			                "ACTION [-c CLIENTS] "
+			                "[-t SECONDS] [Name=Value ...]\n");
 			return 2;
 		}
 	}
@@ -111,8 +126,11 @@ int main(int argc, char **argv)
 	w = xcalloc((size_t)clients, sizeof(*w));
 	start = now_s();
 	for (int i = 0; i < clients; i++) {
-		w[i] = (struct worker){.cfg = &cfg, .action = action, .params = argv + optind,
-				       .nparams = (size_t)(argc - optind), .deadline = start + seconds};
+		w[i] = (struct worker){.cfg = &cfg,
+		                       .action = action,
+		                       .params = argv + optind,
+		                       .nparams = (size_t)(argc - optind),
+		                       .deadline = start + seconds};
 		pthread_create(&w[i].tid, NULL, work, &w[i]);
 	}
 	for (int i = 0; i < clients; i++) {
@@ -130,10 +148,12 @@ int main(int argc, char **argv)
 		free(w[i].lat);
 	}
 	qsort(all, total, sizeof(*all), cmp);
-	printf("{\"action\": \"%s\", \"clients\": %d, \"requests\": %zu, \"errors\": %zu, \"seconds\": %.3f, "
+	printf("{\"action\": \"%s\", \"clients\": %d, \"requests\": %zu, \"errors\": %zu, "
+	       "\"seconds\": %.3f, "
 	       "\"rps\": %.1f, \"p50_ms\": %.3f, \"p99_ms\": %.3f, \"bytes_per_response\": %zu}\n",
 	       action, clients, total, errors, seconds, (double)total / seconds,
-	       total ? all[total / 2] * 1e3 : 0.0, total ? all[(size_t)((double)(total - 1) * 0.99)] * 1e3 : 0.0,
+	       total ? all[total / 2] * 1e3 : 0.0,
+	       total ? all[(size_t)((double)(total - 1) * 0.99)] * 1e3 : 0.0,
 	       total ? bytes / total : 0);
 	free(all);
 	free(w);

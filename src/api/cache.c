@@ -73,7 +73,8 @@ static struct entry *find(struct api_cache *c, const char *key)
 	return NULL;
 }
 
-bool api_cache_get(struct api_cache *c, const char *key, uint64_t gen, const char *request_id, struct buf *out)
+bool api_cache_get(struct api_cache *c, const char *key, uint64_t gen, const char *request_id,
+                   struct buf *out)
 {
 	struct entry *e;
 	bool hit = false;
@@ -85,7 +86,8 @@ bool api_cache_get(struct api_cache *c, const char *key, uint64_t gen, const cha
 		e = NULL;
 	}
 	if (e && buf_add(out, e->body, e->len, NULL) == 0) {
-		memcpy(out->data + out->len - e->len + e->request_id_at, request_id, API_REQUEST_ID_LEN);
+		memcpy(out->data + out->len - e->len + e->request_id_at, request_id,
+		       API_REQUEST_ID_LEN);
 		e->used = ++c->clock;
 		hit = true;
 	}
@@ -94,7 +96,7 @@ bool api_cache_get(struct api_cache *c, const char *key, uint64_t gen, const cha
 }
 
 void api_cache_put(struct api_cache *c, const char *key, uint64_t gen, const char *body, size_t len,
-		   size_t request_id_at)
+                   size_t request_id_at)
 {
 	struct entry *e;
 

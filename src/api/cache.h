@@ -20,9 +20,10 @@ void api_cache_free(struct api_cache *c);
 
 /* The answer kept for key under generation gen, appended to out with the request id at
  * *request_id_at replaced by request_id (same length); false when there is none. */
-bool api_cache_get(struct api_cache *c, const char *key, uint64_t gen, const char *request_id, struct buf *out);
+bool api_cache_get(struct api_cache *c, const char *key, uint64_t gen, const char *request_id,
+                   struct buf *out);
 /* Keep body (whose request id starts at request_id_at) for key under generation gen. */
 void api_cache_put(struct api_cache *c, const char *key, uint64_t gen, const char *body, size_t len,
-		   size_t request_id_at);
+                   size_t request_id_at);
 
 #endif

@@ -17,7 +17,7 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-#define API_VERSION "2016-11-15"
+#define API_VERSION  "2016-11-15"
 #define RESPONSE_MAX ((size_t)64 << 20)
 
 struct api_client {
@@ -28,8 +28,8 @@ struct api_client {
 static void add_encoded(struct buf *b, const char *s)
 {
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' ||
-		    *p == '_' || *p == '.' || *p == '~')
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.' || *p == '~')
 			buf_addf(b, "%c", *p);
 		else
 			buf_addf(b, "%%%02X", *p);
@@ -93,7 +93,9 @@ int api_client_open(const struct api_client_config *cfg, struct api_client **out
 	const char *host;
 
 	if (strncmp(cfg->endpoint, "http://", 7) && strncmp(cfg->endpoint, "https://", 8))
-		return kerr_set(err, KERR_INVALID, "the endpoint '%s' is not an http:// or https:// URL", cfg->endpoint);
+		return kerr_set(err, KERR_INVALID,
+		                "the endpoint '%s' is not an http:// or https:// URL",
+		                cfg->endpoint);
 	pthread_once(&curl_once, curl_setup);
 	if (curl_ready != CURLE_OK)
 		return kerr_set(err, KERR_INTERNAL, "cannot initialize libcurl");
@@ -132,15 +134,16 @@ void api_client_close(struct api_client *c)
 }
 
 /* The Authorization header of a POST of body, signed now. */
-static int sign(struct api_client *c, const struct buf *body, char amz_date[17], char **authorization,
-		struct kerr **err)
+static int sign(struct api_client *c, const struct buf *body, char amz_date[17],
+                char **authorization, struct kerr **err)
 {
 	static const char ctype[] = "application/x-www-form-urlencoded; charset=utf-8";
 	_cleanup_buf_ struct buf canonical = BUF_INIT;
 	_cleanup_free_ char *to_sign = NULL;
 	struct api_sigv4_auth auth = {0};
 	struct api_header headers[3];
-	struct api_http_request req = {.method = "POST", .path = "/", .query = "", .headers = headers, .nheaders = 3};
+	struct api_http_request req = {
+	    .method = "POST", .path = "/", .query = "", .headers = headers, .nheaders = 3};
 	uint8_t digest[HASH_LEN];
 	char payload[2 * HASH_LEN + 1], canon_hash[2 * HASH_LEN + 1], signature[65];
 	time_t now = time(NULL);
@@ -164,12 +167,13 @@ static int sign(struct api_client *c, const struct buf *body, char amz_date[17],
 		return -1;
 	hash_sha256(canonical.data, canonical.len, digest);
 	hash_hex(digest, HASH_LEN, canon_hash);
-	to_sign = xasprintf("AWS4-HMAC-SHA256\n%s\n%s/%s/ec2/aws4_request\n%s", amz_date, auth.date, c->region,
-			    canon_hash);
+	to_sign = xasprintf("AWS4-HMAC-SHA256\n%s\n%s/%s/ec2/aws4_request\n%s", amz_date, auth.date,
+	                    c->region, canon_hash);
 	api_sigv4_sign(c->secret_key, auth.date, c->region, "ec2", to_sign, signature);
-	*authorization = xasprintf("Authorization: AWS4-HMAC-SHA256 Credential=%s/%s/%s/ec2/aws4_request, "
-				   "SignedHeaders=%s, Signature=%s",
-				   c->access_key, auth.date, c->region, auth.signed_headers, signature);
+	*authorization =
+	    xasprintf("Authorization: AWS4-HMAC-SHA256 Credential=%s/%s/%s/ec2/aws4_request, "
+	              "SignedHeaders=%s, Signature=%s",
+	              c->access_key, auth.date, c->region, auth.signed_headers, signature);
 	return 0;
 }
 
@@ -181,7 +185,7 @@ static size_t on_data(char *data, size_t size, size_t n, void *ctx)
 }
 
 int api_client_send(struct api_client *c, const struct api_args *a, long *status, struct buf *body,
-		    struct kerr **err)
+                    struct kerr **err)
 {
 	_cleanup_free_ char *authorization = NULL, *date_header = NULL;
 	struct curl_slist *headers = NULL;
@@ -191,7 +195,8 @@ int api_client_send(struct api_client *c, const struct api_args *a, long *status
 	if (sign(c, &a->body, amz_date, &authorization, err) < 0)
 		return -1;
 	date_header = xasprintf("X-Amz-Date: %s", amz_date);
-	headers = curl_slist_append(headers, "Content-Type: application/x-www-form-urlencoded; charset=utf-8");
+	headers = curl_slist_append(
+	    headers, "Content-Type: application/x-www-form-urlencoded; charset=utf-8");
 	headers = curl_slist_append(headers, date_header);
 	headers = curl_slist_append(headers, authorization);
 	headers = curl_slist_append(headers, "Expect:");
@@ -207,14 +212,14 @@ int api_client_send(struct api_client *c, const struct api_args *a, long *status
 	rc = curl_easy_perform(c->curl);
 	curl_slist_free_all(headers);
 	if (rc != CURLE_OK)
-		return kerr_set(err, KERR_IO, "cannot reach %s: %s (is `kiln serve` running?)", c->endpoint,
-				curl_easy_strerror(rc));
+		return kerr_set(err, KERR_IO, "cannot reach %s: %s (is `kiln serve` running?)",
+		                c->endpoint, curl_easy_strerror(rc));
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, status);
 	return 0;
 }
 
 int api_client_call(struct api_client *c, const struct api_args *a, struct xml_node **doc,
-		    struct api_client_error *ec, struct kerr **err)
+                    struct api_client_error *ec, struct kerr **err)
 {
 	_cleanup_buf_ struct buf resp = BUF_INIT;
 	struct xml_node *root = NULL;
@@ -230,9 +235,9 @@ int api_client_call(struct api_client *c, const struct api_args *a, struct xml_n
 		const char *code = xml_text(root, "Errors/Error/Code", "HTTP error");
 		const char *msg = xml_text(root, "Errors/Error/Message", "");
 		enum kerr_kind kind = status == 401 || status == 403 ? KERR_AUTH
-				      : strstr(code, "NotFound")      ? KERR_NOT_FOUND
-				      : status >= 500                 ? KERR_IO
-								      : KERR_INVALID;
+		                      : strstr(code, "NotFound")     ? KERR_NOT_FOUND
+		                      : status >= 500                ? KERR_IO
+		                                                     : KERR_INVALID;
 		if (ec) {
 			ec->status = (int)status;
 			str_copy(ec->code, code, sizeof(ec->code));

@@ -19,7 +19,8 @@ struct api_client_config {
 
 struct api_client;
 
-int api_client_open(const struct api_client_config *cfg, struct api_client **out, struct kerr **err);
+int api_client_open(const struct api_client_config *cfg, struct api_client **out,
+                    struct kerr **err);
 void api_client_close(struct api_client *c);
 /* The region the client signs for. */
 const char *api_client_region(const struct api_client *c);
@@ -30,7 +31,8 @@ struct api_args {
 };
 void api_args_init(struct api_args *a, const char *action);
 void api_args_add(struct api_args *a, const char *name, const char *value);
-void api_args_addf(struct api_args *a, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void api_args_addf(struct api_args *a, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* prefix.1, prefix.2, ... = values. */
 void api_args_list(struct api_args *a, const char *prefix, char *const *values, size_t n);
 void api_args_release(struct api_args *a);
@@ -44,10 +46,10 @@ struct api_client_error {
 
 /* Send and keep the raw answer: 0 with *status and body (appended), -1 when no answer came. */
 int api_client_send(struct api_client *c, const struct api_args *a, long *status, struct buf *body,
-		    struct kerr **err);
+                    struct kerr **err);
 /* Send; 0 with *doc the response (the caller frees it with xml_free), -1 with err (and, for an
  * EC2 error answer, ec filled when not NULL). */
 int api_client_call(struct api_client *c, const struct api_args *a, struct xml_node **doc,
-		    struct api_client_error *ec, struct kerr **err);
+                    struct api_client_error *ec, struct kerr **err);
 
 #endif

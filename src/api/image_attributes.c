@@ -11,23 +11,15 @@
 
 static int image_arg(struct api_call *c, const char **id, struct api_error *e)
 {
-	*id = api_node_str(&c->root, "ImageId");
-	if (!*id) {
-		api_error_missing_parameter(e, "ImageId");
-		return -1;
-	}
-	if (!id_valid("ami", *id)) {
-		api_error_set(e, "InvalidAMIID.Malformed", "Invalid id: \"%s\" (expecting \"ami-...\")", *id);
-		return -1;
-	}
-	return 0;
+	return api_call_id(c, "ImageId", "ami", true, id, e);
 }
 
 static int image_error(struct api_error *e, const struct kerr *err)
 {
-	api_error_from_kerr(e, err, err->kind == KERR_NOT_FOUND ? "InvalidAMIID.NotFound"
-				    : err->kind == KERR_AUTH    ? "AuthFailure"
-								: NULL);
+	api_error_from_kerr(e, err,
+	                    err->kind == KERR_NOT_FOUND ? "InvalidAMIID.NotFound"
+	                    : err->kind == KERR_AUTH    ? "AuthFailure"
+	                                                : NULL);
 	return -1;
 }
 
@@ -35,20 +27,23 @@ int api_modify_image_attribute(struct api_call *c, struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
 	_cleanup_free_ const char **add = NULL, **remove = NULL;
-	const char *id, *attr = api_node_str(&c->root, "Attribute"), *type = api_node_str(&c->root, "OperationType");
+	const char *id, *attr = api_node_str(&c->root, "Attribute"),
+	                *type = api_node_str(&c->root, "OperationType");
 	const char *desc = api_node_str(&c->root, "Description.Value");
 	size_t nadd = 0, nremove = 0;
 
 	if (image_arg(c, &id, e) < 0)
 		return -1;
 	if (attr && strcmp(attr, "launchPermission") && strcmp(attr, "description")) {
-		api_error_set(e, "InvalidParameterValue", "kiln does not change the attribute %s of an image", attr);
+		api_error_set(e, "InvalidParameterValue",
+		              "kiln does not change the attribute %s of an image", attr);
 		return -1;
 	}
 	if (attr && !strcmp(attr, "description"))
 		desc = api_node_str(&c->root, "Value") ? api_node_str(&c->root, "Value") : "";
 	if (type && strcasecmp(type, "add") && strcasecmp(type, "remove")) {
-		api_error_set(e, "InvalidParameterValue", "Value (%s) for parameter operationType is invalid", type);
+		api_error_set(e, "InvalidParameterValue",
+		              "Value (%s) for parameter operationType is invalid", type);
 		return -1;
 	}
 	if (api_call_grantees(c, "LaunchPermission", "Add", &add, &nadd, e) < 0 ||
@@ -59,16 +54,18 @@ int api_modify_image_attribute(struct api_call *c, struct api_error *e)
 		return -1;
 	}
 	if (desc && strlen(desc) > 255) {
-		api_error_set(e, "InvalidParameterValue", "The description may be at most 255 characters long");
+		api_error_set(e, "InvalidParameterValue",
+		              "The description may be at most 255 characters long");
 		return -1;
 	}
 	if (c->dry_run) {
 		api_error_dry_run(e);
 		return -1;
 	}
-	if ((desc && cloud_image_describe(c->cloud, c->account.id, c->region, id, desc, &err) < 0) ||
-	    ((nadd || nremove) &&
-	     cloud_image_permit(c->cloud, c->account.id, c->region, id, add, nadd, remove, nremove, false, &err) < 0))
+	if ((desc &&
+	     cloud_image_describe(c->cloud, c->account.id, c->region, id, desc, &err) < 0) ||
+	    ((nadd || nremove) && cloud_image_permit(c->cloud, c->account.id, c->region, id, add,
+	                                             nadd, remove, nremove, false, &err) < 0))
 		return image_error(e, err);
 	api_xml_bool(c->xml, "return", true);
 	return 0;
@@ -86,14 +83,16 @@ int api_reset_image_attribute(struct api_call *c, struct api_error *e)
 		return -1;
 	}
 	if (strcmp(attr, "launchPermission")) {
-		api_error_set(e, "InvalidParameterValue", "Only launchPermission can be reset, not %s", attr);
+		api_error_set(e, "InvalidParameterValue",
+		              "Only launchPermission can be reset, not %s", attr);
 		return -1;
 	}
 	if (c->dry_run) {
 		api_error_dry_run(e);
 		return -1;
 	}
-	if (cloud_image_permit(c->cloud, c->account.id, c->region, id, NULL, 0, NULL, 0, true, &err) < 0)
+	if (cloud_image_permit(c->cloud, c->account.id, c->region, id, NULL, 0, NULL, 0, true,
+	                       &err) < 0)
 		return image_error(e, err);
 	api_xml_bool(c->xml, "return", true);
 	return 0;
@@ -101,8 +100,10 @@ int api_reset_image_attribute(struct api_call *c, struct api_error *e)
 
 int api_describe_image_attribute(struct api_call *c, struct api_error *e)
 {
-	static const char *const known[] = {"description", "launchPermission", "blockDeviceMapping", "productCodes",
-					    "lastLaunchedTime", "bootMode", "kernel", "ramdisk", "sriovNetSupport"};
+	static const char *const known[] = {
+	    "description",  "launchPermission", "blockDeviceMapping",
+	    "productCodes", "lastLaunchedTime", "bootMode",
+	    "kernel",       "ramdisk",          "sriovNetSupport"};
 	_cleanup_kerr_ struct kerr *err = NULL;
 	_cleanup_free_ char(*who)[ACCOUNT_ID_LEN + 1] = NULL;
 	const char *id, *attr = api_node_str(&c->root, "Attribute");
@@ -119,7 +120,8 @@ int api_describe_image_attribute(struct api_call *c, struct api_error *e)
 	for (size_t i = 0; i < ARRAY_SIZE(known); i++)
 		ok = ok || !strcmp(known[i], attr);
 	if (!ok) {
-		api_error_set(e, "InvalidParameterValue", "Value (%s) for parameter attribute is invalid", attr);
+		api_error_set(e, "InvalidParameterValue",
+		              "Value (%s) for parameter attribute is invalid", attr);
 		return -1;
 	}
 	/* Only the owner reads an image's attributes, as in EC2. */

@@ -110,7 +110,6 @@ void api_write_image_mappings(struct api_xml *x, const struct image *im)
 
 static void write_image(struct api_xml *x, const struct image *im, const struct tag_set *tags)
 {
-	api_xml_item(x);
 	api_xml_elem(x, "imageId", im->id);
 	api_xml_elemf(x, "imageLocation", "%s/%s", im->owner_alias[0] ? im->owner_alias : im->owner, im->name);
 	api_xml_elem(x, "imageState", im->state);
@@ -142,77 +141,66 @@ static void write_image(struct api_xml *x, const struct image *im, const struct 
 		api_xml_close(x);
 	}
 	api_write_tag_set(x, tags, im->id);
-	api_xml_close(x);
+}
+
+struct image_selection {
+	const char **owners, **users;
+	size_t nowners, nusers;
+};
+
+static int load_images(struct api_call *c, void **items, size_t *n, struct kerr **err)
+{
+	return cloud_images_visible(c->cloud, c->account.id, c->region, (struct image **)items, n, err);
+}
+
+static bool keep_image(struct api_call *c, const void *item, void *ctx)
+{
+	const struct image_selection *sel = ctx;
+
+	return owned_by(item, sel->owners, sel->nowners, c->account.id) &&
+	       executable_by(item, sel->users, sel->nusers, c->account.id);
+}
+
+static void write_image_item(struct api_xml *x, const void *item, const struct tag_set *tags)
+{
+	write_image(x, item, tags);
 }
 
 int api_describe_images(struct api_call *c, struct api_error *e)
 {
-	_cleanup_free_ const char **ids = NULL;
-	_cleanup_free_ const char **owners = NULL;
-	_cleanup_free_ struct image *v = NULL;
-	_cleanup_kerr_ struct kerr *err = NULL;
-	struct api_filters filters = {0};
-	struct tag_set tags = {0};
-	struct api_page page;
-	const char *missing;
-	size_t nids = api_node_strings(&c->root, "ImageId", &ids);
-	size_t nowners = api_node_strings(&c->root, "Owner", &owners);
-	_cleanup_free_ const char **users = NULL;
-	size_t nusers = api_node_strings(&c->root, "ExecutableBy", &users);
-	size_t n;
-	int r = -1;
+	_cleanup_free_ const char **owners = NULL, **users = NULL;
+	struct image_selection sel = {
+		.nowners = api_node_strings(&c->root, "Owner", &owners),
+		.nusers = api_node_strings(&c->root, "ExecutableBy", &users),
+	};
+	const struct api_list l = {
+		.id_param = "ImageId", .prefix = "ami", .max_results = 1000, .set = "imagesSet",
+		.not_found_code = "InvalidAMIID.NotFound", .noun = "image id", .brackets = true,
+		.fields = image_fields, .nfields = ARRAY_SIZE(image_fields), .size = sizeof(struct image),
+		.load = load_images, .keep = keep_image, .write = write_image_item, .ctx = &sel,
+	};
 
-	for (size_t i = 0; i < nids; i++)
-		if (!id_valid("ami", ids[i])) {
-			api_error_set(e, "InvalidAMIID.Malformed", "Invalid id: \"%s\" (expecting \"ami-...\")", ids[i]);
-			return -1;
-		}
-	if (api_call_page(c, 5, 1000, &page, e) < 0 || api_call_filters(c, &filters, e) < 0)
-		return -1;
-	if (cloud_images_visible(c->cloud, c->account.id, c->region, &v, &n, &err) < 0 ||
-	    cloud_tags_list(c->cloud, c->account.id, c->region, &tags, &err) < 0) {
-		api_error_from_kerr(e, err, NULL);
-		goto out;
-	}
-	/* Every id asked for must be visible, as EC2 answers. */
-	if ((missing = api_first_missing(ids, nids, v, n, sizeof(*v)))) {
-		api_error_set(e, "InvalidAMIID.NotFound", "The image id '[%s]' does not exist", missing);
-		goto out;
-	}
-	api_xml_open(c->xml, "imagesSet");
-	for (size_t k = 0; k < n; k++) {
-		int m;
-
-		if (!api_selected(ids, nids, v[k].id) || !owned_by(&v[k], owners, nowners, c->account.id) ||
-		    !executable_by(&v[k], users, nusers, c->account.id))
-			continue;
-		m = api_call_filter_match(&filters, image_fields, ARRAY_SIZE(image_fields), &v[k], &tags, e);
-		if (m < 0)
-			goto out;
-		if (m && api_page_take(&page))
-			write_image(c->xml, &v[k], &tags);
-	}
-	api_xml_close(c->xml);
-	api_page_end(c, &page);
-	r = 0;
-out:
-	api_filters_release(&filters);
-	tag_set_release(&tags);
-	return r;
+	sel.owners = owners;
+	sel.users = users;
+	return api_describe_list(c, &l, e);
 }
 
 static int image_id(struct api_call *c, const char **id, struct api_error *e)
 {
-	*id = api_node_str(&c->root, "ImageId");
-	if (!*id) {
-		api_error_missing_parameter(e, "ImageId");
-		return -1;
-	}
-	if (!id_valid("ami", *id)) {
-		api_error_set(e, "InvalidAMIID.Malformed", "Invalid id: \"%s\" (expecting \"ami-...\")", *id);
-		return -1;
-	}
-	return 0;
+	return api_call_id(c, "ImageId", "ami", true, id, e);
+}
+
+/* The EC2 code of a failed RegisterImage, CreateImage or CopyImage. */
+static const char *image_request_code(const struct kerr *err, const char *not_found, const char *conflict,
+				      const char *invalid)
+{
+	if (err->kind == KERR_NOT_FOUND)
+		return not_found;
+	if (err->kind == KERR_CONFLICT)
+		return strstr(err->msg, "AMI name") ? "InvalidAMIName.Duplicate" : conflict;
+	if (err->kind == KERR_INVALID)
+		return strstr(err->msg, "AMI names") ? "InvalidAMIName.Malformed" : invalid;
+	return err->kind == KERR_LIMIT ? "InvalidParameterValue" : NULL;
 }
 
 /* RegisterImage from a snapshot: one block-device mapping, the root. */
@@ -284,12 +272,8 @@ int api_register_image(struct api_call *c, struct api_error *e)
 		return -1;
 	}
 	if (cloud_image_register(c->cloud, c->account.id, &req, &im, &err) < 0) {
-		api_error_from_kerr(e, err, err->kind == KERR_NOT_FOUND  ? "InvalidSnapshot.NotFound"
-					    : err->kind == KERR_CONFLICT && strstr(err->msg, "AMI name") ? "InvalidAMIName.Duplicate"
-					    : err->kind == KERR_CONFLICT ? "IncorrectState"
-					    : err->kind == KERR_INVALID && strstr(err->msg, "AMI names") ? "InvalidAMIName.Malformed"
-					    : err->kind == KERR_INVALID ? "InvalidParameterValue"
-									: NULL);
+		api_error_from_kerr(e, err,
+				    image_request_code(err, "InvalidSnapshot.NotFound", "IncorrectState", "InvalidParameterValue"));
 		return -1;
 	}
 	api_xml_elem(c->xml, "imageId", im.id);
@@ -375,12 +359,8 @@ int api_create_image(struct api_call *c, struct api_error *e)
 		return -1;
 	}
 	if (cloud_image_create(c->cloud, c->account.id, &req, &im, &err) < 0) {
-		api_error_from_kerr(e, err, err->kind == KERR_NOT_FOUND  ? "InvalidInstanceID.NotFound"
-					    : err->kind == KERR_CONFLICT && strstr(err->msg, "AMI name") ? "InvalidAMIName.Duplicate"
-					    : err->kind == KERR_CONFLICT ? "IncorrectInstanceState"
-					    : err->kind == KERR_INVALID ? "InvalidAMIName.Malformed"
-					    : err->kind == KERR_LIMIT   ? "InvalidParameterValue"
-									: NULL);
+		api_error_from_kerr(e, err, image_request_code(err, "InvalidInstanceID.NotFound", "IncorrectInstanceState",
+							       "InvalidAMIName.Malformed"));
 		return -1;
 	}
 	api_xml_elem(c->xml, "imageId", im.id);
@@ -425,12 +405,7 @@ int api_copy_image(struct api_call *c, struct api_error *e)
 		return -1;
 	}
 	if (cloud_image_copy(c->cloud, c->account.id, &req, &im, &err) < 0) {
-		api_error_from_kerr(e, err, err->kind == KERR_NOT_FOUND  ? "InvalidAMIID.NotFound"
-					    : err->kind == KERR_CONFLICT && strstr(err->msg, "AMI name") ? "InvalidAMIName.Duplicate"
-					    : err->kind == KERR_CONFLICT ? "IncorrectState"
-					    : err->kind == KERR_INVALID && strstr(err->msg, "AMI names") ? "InvalidAMIName.Malformed"
-					    : err->kind == KERR_INVALID ? "InvalidRegion"
-									: NULL);
+		api_error_from_kerr(e, err, image_request_code(err, "InvalidAMIID.NotFound", "IncorrectState", "InvalidRegion"));
 		return -1;
 	}
 	api_xml_elem(c->xml, "imageId", im.id);

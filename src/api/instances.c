@@ -146,16 +146,12 @@ static void write_reservation_head(struct api_xml *x, const struct instance *in)
 /* InstanceId.N, checked for shape: InvalidInstanceID.Malformed. */
 static int instance_ids(struct api_call *c, const char ***ids, size_t *n, bool required, struct api_error *e)
 {
-	*n = api_node_strings(&c->root, "InstanceId", ids);
+	if (api_call_id_list(c, "InstanceId", "i", ids, n, e) < 0)
+		return -1;
 	if (required && !*n) {
 		api_error_missing_parameter(e, "InstanceId");
 		return -1;
 	}
-	for (size_t i = 0; i < *n; i++)
-		if (!id_valid("i", (*ids)[i])) {
-			api_error_set(e, "InvalidInstanceID.Malformed", "Invalid id: \"%s\"", (*ids)[i]);
-			return -1;
-		}
 	return 0;
 }
 
@@ -203,14 +199,8 @@ int api_run_instances(struct api_call *c, struct api_error *e)
 	req.type = api_node_str(&c->root, "InstanceType");
 	req.zone = api_node_str(&c->root, "Placement.AvailabilityZone");
 	req.key_name = api_node_str(&c->root, "KeyName");
-	if (!req.image) {
-		api_error_missing_parameter(e, "ImageId");
+	if (api_call_id(c, "ImageId", "ami", true, &req.image, e) < 0)
 		return -1;
-	}
-	if (!id_valid("ami", req.image)) {
-		api_error_set(e, "InvalidAMIID.Malformed", "Invalid id: \"%s\" (expecting \"ami-...\")", req.image);
-		return -1;
-	}
 	if (!req.type)
 		req.type = "t2.micro";
 	if (!api_node_present(&c->root, "MinCount") || !api_node_present(&c->root, "MaxCount")) {
@@ -431,14 +421,8 @@ int api_get_console_output(struct api_call *c, struct api_error *e)
 	const char *id = api_node_str(&c->root, "InstanceId");
 	size_t len, from;
 
-	if (!id) {
-		api_error_missing_parameter(e, "InstanceId");
+	if (api_call_id(c, "InstanceId", "i", true, &id, e) < 0)
 		return -1;
-	}
-	if (!id_valid("i", id)) {
-		api_error_set(e, "InvalidInstanceID.Malformed", "Invalid id: \"%s\"", id);
-		return -1;
-	}
 	if (cloud_instance_console(c->cloud, c->account.id, c->region, id, &out, &len, &err) < 0) {
 		api_error_from_kerr(e, err, err->kind == KERR_NOT_FOUND ? "InvalidInstanceID.NotFound" : NULL);
 		return -1;
@@ -548,14 +532,8 @@ int api_modify_instance_attribute(struct api_call *c, struct api_error *e)
 					      "Ramdisk", "SriovNetSupport", "BlockDeviceMapping"};
 	size_t ud_len = 0;
 
-	if (!id) {
-		api_error_missing_parameter(e, "InstanceId");
+	if (api_call_id(c, "InstanceId", "i", true, &id, e) < 0)
 		return -1;
-	}
-	if (!id_valid("i", id)) {
-		api_error_set(e, "InvalidInstanceID.Malformed", "Invalid id: \"%s\"", id);
-		return -1;
-	}
 	for (size_t i = 0; i < ARRAY_SIZE(refused); i++)
 		if (api_node_present(&c->root, refused[i])) {
 			api_error_set(e, "InvalidParameterValue", "kiln does not change the attribute %s", refused[i]);

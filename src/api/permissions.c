@@ -23,8 +23,8 @@ static bool grantee_valid(const char *g)
 	return true;
 }
 
-int api_call_grantees(struct api_call *c, const char *attribute, const char *op, const char ***out, size_t *n,
-		      struct api_error *e)
+int api_call_grantees(struct api_call *c, const char *attribute, const char *op, const char ***out,
+                      size_t *n, struct api_error *e)
 {
 	const char *type = api_node_str(&c->root, "OperationType");
 	char list[64];
@@ -63,4 +63,3 @@ int api_call_grantees(struct api_call *c, const char *attribute, const char *op,
 		}
 	return 0;
 }
-

@@ -335,6 +335,52 @@ void api_page_end(struct api_call *c, const struct api_page *p)
 		api_xml_elemf(c->xml, "nextToken", "p%zu", p->start + p->max);
 }
 
+/* EC2's code for an id of the wrong shape, by prefix. */
+static const struct {
+	const char *prefix, *code;
+} malformed[] = {
+	{"ami", "InvalidAMIID.Malformed"},
+	{"i", "InvalidInstanceID.Malformed"},
+	{"vol", "InvalidVolumeID.Malformed"},
+	{"snap", "InvalidSnapshotID.Malformed"},
+};
+
+bool api_id_ok(const char *prefix, const char *id, struct api_error *e)
+{
+	const char *code = "InvalidParameterValue";
+
+	if (id_valid(prefix, id))
+		return true;
+	for (size_t i = 0; i < ARRAY_SIZE(malformed); i++)
+		if (!strcmp(malformed[i].prefix, prefix))
+			code = malformed[i].code;
+	api_error_set(e, code, "Invalid id: \"%s\" (expecting \"%s-...\")", id, prefix);
+	return false;
+}
+
+int api_call_id(struct api_call *c, const char *name, const char *prefix, bool required, const char **id,
+		struct api_error *e)
+{
+	*id = api_node_str(&c->root, name);
+	if (!*id) {
+		if (!required)
+			return 0;
+		api_error_missing_parameter(e, name);
+		return -1;
+	}
+	return api_id_ok(prefix, *id, e) ? 0 : -1;
+}
+
+int api_call_id_list(struct api_call *c, const char *name, const char *prefix, const char ***ids, size_t *n,
+		     struct api_error *e)
+{
+	*n = api_node_strings(&c->root, name, ids);
+	for (size_t i = 0; i < *n; i++)
+		if (!api_id_ok(prefix, (*ids)[i], e))
+			return -1;
+	return 0;
+}
+
 bool api_selected(const char *const *list, size_t n, const char *name)
 {
 	for (size_t i = 0; i < n; i++)
@@ -353,6 +399,57 @@ const char *api_first_missing(const char *const *list, size_t nlist, const void 
 			return list[i];
 	}
 	return NULL;
+}
+
+int api_describe_list(struct api_call *c, const struct api_list *l, struct api_error *e)
+{
+	_cleanup_free_ const char **ids = NULL;
+	_cleanup_kerr_ struct kerr *err = NULL;
+	struct api_filters filters = {0};
+	struct tag_set tags = {0};
+	struct api_page page;
+	const char *missing;
+	void *items = NULL;
+	size_t nids, n = 0;
+	int r = -1;
+
+	if (api_call_id_list(c, l->id_param, l->prefix, &ids, &nids, e) < 0 ||
+	    api_call_page(c, 5, l->max_results, &page, e) < 0 || api_call_filters(c, &filters, e) < 0)
+		goto out;
+	if (l->load(c, &items, &n, &err) < 0 || cloud_tags_list(c->cloud, c->account.id, c->region, &tags, &err) < 0) {
+		api_error_from_kerr(e, err, NULL);
+		goto out;
+	}
+	/* Every id asked for must be there, as EC2 answers. */
+	if ((missing = api_first_missing(ids, nids, items, n, l->size))) {
+		api_error_set(e, l->not_found_code, "The %s '%s%s%s' does not exist", l->noun, l->brackets ? "[" : "",
+			      missing, l->brackets ? "]" : "");
+		goto out;
+	}
+	api_xml_open(c->xml, l->set);
+	for (size_t k = 0; k < n; k++) {
+		const void *item = (const char *)items + k * l->size;
+		int m;
+
+		if (!api_selected(ids, nids, item) || (l->keep && !l->keep(c, item, l->ctx)))
+			continue;
+		m = api_call_filter_match(&filters, l->fields, l->nfields, item, &tags, e);
+		if (m < 0)
+			goto out;
+		if (!m || !api_page_take(&page))
+			continue;
+		api_xml_item(c->xml);
+		l->write(c->xml, item, &tags);
+		api_xml_close(c->xml);
+	}
+	api_xml_close(c->xml);
+	api_page_end(c, &page);
+	r = 0;
+out:
+	free(items);
+	api_filters_release(&filters);
+	tag_set_release(&tags);
+	return r;
 }
 
 static int handle(void *ctx, const struct api_http_request *req, struct api_http_response *resp)

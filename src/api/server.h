@@ -96,12 +96,44 @@ int api_call_grantees(struct api_call *c, const char *attribute, const char *op,
 /* The EC2 code for "no such resource", by the id's prefix. */
 const char *api_not_found_code(const char *id);
 
+/* Ids: true when id has prefix's shape, else e is the EC2 ….Malformed error. */
+bool api_id_ok(const char *prefix, const char *id, struct api_error *e);
+/* The id parameter name (MissingParameter when required and absent; *id NULL when optional and
+ * absent), checked for shape. */
+int api_call_id(struct api_call *c, const char *name, const char *prefix, bool required, const char **id,
+		struct api_error *e);
+/* The list name.1, name.2, … (caller frees the array), each checked for shape. */
+int api_call_id_list(struct api_call *c, const char *name, const char *prefix, const char ***ids, size_t *n,
+		     struct api_error *e);
+
 /* Selection by id or name lists (ImageId.N, InstanceId.N, ZoneName.N): true when the list is
  * empty (everything is selected) or names it. */
 bool api_selected(const char *const *list, size_t n, const char *name);
 /* The first id of the list that none of the n items (each starting with its char id[ID_MAX],
  * size bytes apart) has, or NULL: EC2 answers ….NotFound for it. */
 const char *api_first_missing(const char *const *list, size_t nlist, const void *items, size_t n, size_t size);
+
+/* The body of a Describe action: the Id.N selection (unknown ids are not-found errors),
+ * MaxResults/NextToken, filters (tags included), one <item> per resource. */
+struct api_list {
+	const char *id_param, *prefix; /* "VolumeId", "vol" */
+	int64_t max_results;           /* the largest MaxResults */
+	const char *set;               /* "volumeSet" */
+	const char *not_found_code;    /* "InvalidVolume.NotFound" */
+	const char *noun;              /* "The volume 'vol-…' does not exist" */
+	bool brackets;                 /* "The image id '[ami-…]' does not exist" */
+	const struct api_filter_field *fields;
+	size_t nfields;
+	size_t size; /* of one item; each starts with its char id[ID_MAX] */
+	/* What the caller may see: a malloc'd array of n items. */
+	int (*load)(struct api_call *c, void **items, size_t *n, struct kerr **err);
+	/* Further selection (owners, …), or NULL. */
+	bool (*keep)(struct api_call *c, const void *item, void *ctx);
+	/* The members of one item. */
+	void (*write)(struct api_xml *x, const void *item, const struct tag_set *tags);
+	void *ctx;
+};
+int api_describe_list(struct api_call *c, const struct api_list *l, struct api_error *e);
 
 /* The handlers (one file per resource). */
 int api_describe_regions(struct api_call *c, struct api_error *e);

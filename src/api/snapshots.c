@@ -31,17 +31,7 @@ static void write_snapshot(struct api_xml *x, const struct snapshot *s, const st
 
 static int snapshot_id(struct api_call *c, const char **id, struct api_error *e)
 {
-	*id = api_node_str(&c->root, "SnapshotId");
-	if (!*id) {
-		api_error_missing_parameter(e, "SnapshotId");
-		return -1;
-	}
-	if (!id_valid("snap", *id)) {
-		api_error_set(e, "InvalidSnapshotID.Malformed",
-		              "Invalid id: \"%s\" (expecting \"snap-...\")", *id);
-		return -1;
-	}
-	return 0;
+	return api_call_id(c, "SnapshotId", "snap", true, id, e);
 }
 
 int api_create_snapshot(struct api_call *c, struct api_error *e)
@@ -143,63 +133,46 @@ static bool restorable_selected(const struct snapshot *s, const char **by, size_
 	return n == 0;
 }
 
+struct snapshot_selection {
+	const char **owners, **by;
+	size_t nowners, nby;
+};
+
+static int load_snapshots(struct api_call *c, void **items, size_t *n, struct kerr **err)
+{
+	return cloud_snapshots_visible(c->cloud, c->account.id, c->region, (struct snapshot **)items, n, err);
+}
+
+static bool keep_snapshot(struct api_call *c, const void *item, void *ctx)
+{
+	const struct snapshot_selection *sel = ctx;
+
+	return owner_selected(item, sel->owners, sel->nowners, c->account.id) &&
+	       restorable_selected(item, sel->by, sel->nby, c->account.id);
+}
+
+static void write_snapshot_item(struct api_xml *x, const void *item, const struct tag_set *tags)
+{
+	write_snapshot(x, item, tags);
+}
+
 int api_describe_snapshots(struct api_call *c, struct api_error *e)
 {
-	_cleanup_free_ const char **ids = NULL, **owners = NULL, **by = NULL;
-	_cleanup_free_ struct snapshot *v = NULL;
-	_cleanup_kerr_ struct kerr *err = NULL;
-	struct api_filters filters = {0};
-	struct tag_set tags = {0};
-	struct api_page page;
-	const char *missing;
-	size_t nids = api_node_strings(&c->root, "SnapshotId", &ids), n;
-	size_t nowners = api_node_strings(&c->root, "Owner", &owners);
-	size_t nby = api_node_strings(&c->root, "RestorableBy", &by);
-	int r = -1;
+	_cleanup_free_ const char **owners = NULL, **by = NULL;
+	struct snapshot_selection sel = {
+		.nowners = api_node_strings(&c->root, "Owner", &owners),
+		.nby = api_node_strings(&c->root, "RestorableBy", &by),
+	};
+	const struct api_list l = {
+		.id_param = "SnapshotId", .prefix = "snap", .max_results = 1000, .set = "snapshotSet",
+		.not_found_code = "InvalidSnapshot.NotFound", .noun = "snapshot", .fields = snapshot_fields,
+		.nfields = ARRAY_SIZE(snapshot_fields), .size = sizeof(struct snapshot), .load = load_snapshots,
+		.keep = keep_snapshot, .write = write_snapshot_item, .ctx = &sel,
+	};
 
-	for (size_t i = 0; i < nids; i++)
-		if (!id_valid("snap", ids[i])) {
-			api_error_set(e, "InvalidSnapshotID.Malformed",
-			              "Invalid id: \"%s\" (expecting \"snap-...\")", ids[i]);
-			return -1;
-		}
-	if (api_call_page(c, 5, 1000, &page, e) < 0 || api_call_filters(c, &filters, e) < 0)
-		return -1;
-	if (cloud_snapshots_visible(c->cloud, c->account.id, c->region, &v, &n, &err) < 0 ||
-	    cloud_tags_list(c->cloud, c->account.id, c->region, &tags, &err) < 0) {
-		api_error_from_kerr(e, err, NULL);
-		goto out;
-	}
-	if ((missing = api_first_missing(ids, nids, v, n, sizeof(*v)))) {
-		api_error_set(e, "InvalidSnapshot.NotFound", "The snapshot '%s' does not exist.",
-		              missing);
-		goto out;
-	}
-	api_xml_open(c->xml, "snapshotSet");
-	for (size_t k = 0; k < n; k++) {
-		int m;
-
-		if (!api_selected(ids, nids, v[k].id) ||
-		    !owner_selected(&v[k], owners, nowners, c->account.id) ||
-		    !restorable_selected(&v[k], by, nby, c->account.id))
-			continue;
-		m = api_call_filter_match(&filters, snapshot_fields, ARRAY_SIZE(snapshot_fields),
-		                          &v[k], &tags, e);
-		if (m < 0)
-			goto out;
-		if (!m || !api_page_take(&page))
-			continue;
-		api_xml_item(c->xml);
-		write_snapshot(c->xml, &v[k], &tags);
-		api_xml_close(c->xml);
-	}
-	api_xml_close(c->xml);
-	api_page_end(c, &page);
-	r = 0;
-out:
-	api_filters_release(&filters);
-	tag_set_release(&tags);
-	return r;
+	sel.owners = owners;
+	sel.by = by;
+	return api_describe_list(c, &l, e);
 }
 
 int api_delete_snapshot(struct api_call *c, struct api_error *e)

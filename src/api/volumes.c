@@ -45,17 +45,7 @@ static void write_volume(struct api_xml *x, const struct volume *v, const struct
 
 static int volume_id(struct api_call *c, const char *name, const char **id, struct api_error *e)
 {
-	*id = api_node_str(&c->root, name);
-	if (!*id) {
-		api_error_missing_parameter(e, name);
-		return -1;
-	}
-	if (!id_valid("vol", *id)) {
-		api_error_set(e, "InvalidVolumeID.Malformed",
-		              "Invalid id: \"%s\" (expecting \"vol-...\")", *id);
-		return -1;
-	}
-	return 0;
+	return api_call_id(c, name, "vol", true, id, e);
 }
 
 static int volume_error(struct api_error *e, const struct kerr *err, const char *conflict_code)
@@ -164,59 +154,26 @@ static const struct api_filter_field volume_fields[] = {
     API_FIELD_CONST_OF("multi-attach-enabled", "false"),
 };
 
+static int load_volumes(struct api_call *c, void **items, size_t *n, struct kerr **err)
+{
+	return cloud_volumes_list(c->cloud, c->account.id, c->region, (struct volume **)items, n, err);
+}
+
+static void write_volume_item(struct api_xml *x, const void *item, const struct tag_set *tags)
+{
+	write_volume(x, item, tags);
+}
+
 int api_describe_volumes(struct api_call *c, struct api_error *e)
 {
-	_cleanup_free_ const char **ids = NULL;
-	_cleanup_free_ struct volume *v = NULL;
-	_cleanup_kerr_ struct kerr *err = NULL;
-	struct api_filters filters = {0};
-	struct tag_set tags = {0};
-	struct api_page page;
-	const char *missing;
-	size_t nids = api_node_strings(&c->root, "VolumeId", &ids), n;
-	int r = -1;
+	const struct api_list l = {
+		.id_param = "VolumeId", .prefix = "vol", .max_results = 500, .set = "volumeSet",
+		.not_found_code = "InvalidVolume.NotFound", .noun = "volume", .fields = volume_fields,
+		.nfields = ARRAY_SIZE(volume_fields), .size = sizeof(struct volume), .load = load_volumes,
+		.write = write_volume_item,
+	};
 
-	for (size_t i = 0; i < nids; i++)
-		if (!id_valid("vol", ids[i])) {
-			api_error_set(e, "InvalidVolumeID.Malformed",
-			              "Invalid id: \"%s\" (expecting \"vol-...\")", ids[i]);
-			return -1;
-		}
-	if (api_call_page(c, 5, 500, &page, e) < 0 || api_call_filters(c, &filters, e) < 0)
-		return -1;
-	if (cloud_volumes_list(c->cloud, c->account.id, c->region, &v, &n, &err) < 0 ||
-	    cloud_tags_list(c->cloud, c->account.id, c->region, &tags, &err) < 0) {
-		api_error_from_kerr(e, err, NULL);
-		goto out;
-	}
-	if ((missing = api_first_missing(ids, nids, v, n, sizeof(*v)))) {
-		api_error_set(e, "InvalidVolume.NotFound", "The volume '%s' does not exist.",
-		              missing);
-		goto out;
-	}
-	api_xml_open(c->xml, "volumeSet");
-	for (size_t k = 0; k < n; k++) {
-		int m;
-
-		if (!api_selected(ids, nids, v[k].id))
-			continue;
-		m = api_call_filter_match(&filters, volume_fields, ARRAY_SIZE(volume_fields), &v[k],
-		                          &tags, e);
-		if (m < 0)
-			goto out;
-		if (!m || !api_page_take(&page))
-			continue;
-		api_xml_item(c->xml);
-		write_volume(c->xml, &v[k], &tags);
-		api_xml_close(c->xml);
-	}
-	api_xml_close(c->xml);
-	api_page_end(c, &page);
-	r = 0;
-out:
-	api_filters_release(&filters);
-	tag_set_release(&tags);
-	return r;
+	return api_describe_list(c, &l, e);
 }
 
 int api_attach_volume(struct api_call *c, struct api_error *e)

@@ -88,11 +88,12 @@ int xml_parse(const char *data, size_t len, struct xml_node **out, struct kerr *
 	ok = XML_Parse(b.parser, data, (int)len, XML_TRUE) == XML_STATUS_OK;
 	if (!ok || !b.root) {
 		if (b.too_deep)
-			kerr_set(err, KERR_INVALID, "the response nests deeper than %d elements", XML_DEPTH_MAX);
+			kerr_set(err, KERR_INVALID, "the response nests deeper than %d elements",
+			         XML_DEPTH_MAX);
 		else
 			kerr_set(err, KERR_INVALID, "the response is not XML: %s at line %lu",
-				 XML_ErrorString(XML_GetErrorCode(b.parser)),
-				 (unsigned long)XML_GetCurrentLineNumber(b.parser));
+			         XML_ErrorString(XML_GetErrorCode(b.parser)),
+			         (unsigned long)XML_GetCurrentLineNumber(b.parser));
 		XML_ParserFree(b.parser);
 		xml_free(b.root);
 		return -1;

@@ -9,17 +9,19 @@
 #include "util/cleanup.h"
 #include "util/banned.h"
 
-#define USAGE_BAKE "kiln bake INSTANCE --name NAME [--description TEXT] [--no-reboot] [--no-wait] " REMOTE_USAGE
-#define USAGE_COPY "kiln copy-image IMAGE --to REGION [--name NAME] [--no-wait] " REMOTE_USAGE
-#define USAGE_SHARE "kiln share IMAGE ACCOUNT|all [--remove] " REMOTE_USAGE
+#define USAGE_BAKE                                                                                 \
+	"kiln bake INSTANCE --name NAME [--description TEXT] [--no-reboot] "                       \
+	"[--no-wait] " REMOTE_USAGE
+#define USAGE_COPY   "kiln copy-image IMAGE --to REGION [--name NAME] [--no-wait] " REMOTE_USAGE
+#define USAGE_SHARE  "kiln share IMAGE ACCOUNT|all [--remove] " REMOTE_USAGE
 #define WAIT_SECONDS 1800
 
 static const char *const heads[] = {"ID", "NAME", "STATE", "REGION", "SNAPSHOTS"};
 static const char *const keys[] = {"id", "name", "state", "region", "snapshots"};
 
 /* The image's state, and the mean progress of its snapshots (percent). */
-static int image_progress(struct api_client *cl, const char *ami, char *state, size_t size, char *name,
-			  size_t nsize, char *snaps, size_t ssize, int *pct)
+static int image_progress(struct api_client *cl, const char *ami, char *state, size_t size,
+                          char *name, size_t nsize, char *snaps, size_t ssize, int *pct)
 {
 	const struct xml_node *im, *m, *s;
 	struct xml_node *doc = NULL, *sdoc = NULL;
@@ -35,7 +37,8 @@ static int image_progress(struct api_client *cl, const char *ami, char *state, s
 	snprintf(state, size, "%s", xml_text(im, "imageState", "?"));
 	snprintf(name, nsize, "%s", xml_text(im, "name", ""));
 	if (!strcmp(state, "failed"))
-		fprintf(stderr, "kiln: %s failed: %s\n", ami, xml_text(im, "stateReason/message", "no reason given"));
+		fprintf(stderr, "kiln: %s failed: %s\n", ami,
+		        xml_text(im, "stateReason/message", "no reason given"));
 	api_args_release(&a);
 	api_args_init(&a, "DescribeSnapshots");
 	snaps[0] = '\0';
@@ -43,7 +46,8 @@ static int image_progress(struct api_client *cl, const char *ami, char *state, s
 		char pname[32];
 		snprintf(pname, sizeof(pname), "SnapshotId.%zu", i + 1);
 		api_args_add(&a, pname, xml_text(m, "ebs/snapshotId", ""));
-		snprintf(snaps + strlen(snaps), ssize - strlen(snaps), "%s%s", i ? " " : "", xml_text(m, "ebs/snapshotId", ""));
+		snprintf(snaps + strlen(snaps), ssize - strlen(snaps), "%s%s", i ? " " : "",
+		         xml_text(m, "ebs/snapshotId", ""));
 	}
 	if (remote_call(cl, &a, &sdoc) < 0)
 		goto out;
@@ -59,8 +63,8 @@ out:
 }
 
 /* Wait for the image with a progress bar (on a terminal); print it as a table. */
-static int wait_image(struct api_client *cl, const char *ami, const char *region, const char *label, bool wait,
-		      bool json)
+static int wait_image(struct api_client *cl, const char *ami, const char *region, const char *label,
+                      bool wait, bool json)
 {
 	struct timespec pause = {0, 250 * 1000 * 1000};
 	time_t until = time(NULL) + WAIT_SECONDS;
@@ -71,7 +75,8 @@ static int wait_image(struct api_client *cl, const char *ami, const char *region
 
 	progress_bar_init(&bar, label);
 	for (;;) {
-		if (image_progress(cl, ami, state, sizeof(state), name, sizeof(name), snaps, sizeof(snaps), &pct) < 0)
+		if (image_progress(cl, ami, state, sizeof(state), name, sizeof(name), snaps,
+		                   sizeof(snaps), &pct) < 0)
 			return 1;
 		if (!wait || strcmp(state, "pending") || time(NULL) > until)
 			break;
@@ -88,7 +93,8 @@ static int wait_image(struct api_client *cl, const char *ami, const char *region
 	return !strcmp(state, "failed") || (wait && strcmp(state, "available")) ? 1 : 0;
 }
 
-static int one_call(struct api_client *cl, struct api_args *a, const char *element, char *out, size_t size)
+static int one_call(struct api_client *cl, struct api_args *a, const char *element, char *out,
+                    size_t size)
 {
 	struct xml_node *doc;
 
@@ -102,11 +108,11 @@ static int one_call(struct api_client *cl, struct api_args *a, const char *eleme
 int cmd_bake(int argc, char **argv)
 {
 	static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
-					     {"description", required_argument, NULL, 'd'},
-					     {"no-reboot", no_argument, NULL, 'r'},
-					     {"no-wait", no_argument, NULL, 'W'},
-					     REMOTE_OPTIONS,
-					     {NULL, 0, NULL, 0}};
+	                                     {"description", required_argument, NULL, 'd'},
+	                                     {"no-reboot", no_argument, NULL, 'r'},
+	                                     {"no-wait", no_argument, NULL, 'W'},
+	                                     REMOTE_OPTIONS,
+	                                     {NULL, 0, NULL, 0}};
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct remote_opts ro = {0};
 	const char *name = NULL, *desc = NULL;
@@ -120,13 +126,22 @@ int cmd_bake(int argc, char **argv)
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'n': name = optarg; break;
-		case 'd': desc = optarg; break;
-		case 'r': no_reboot = true; break;
-		case 'W': wait = false; break;
+		case 'n':
+			name = optarg;
+			break;
+		case 'd':
+			desc = optarg;
+			break;
+		case 'r':
+			no_reboot = true;
+			break;
+		case 'W':
+			wait = false;
+			break;
 		default:
 			if (!remote_option(&ro, opt, optarg))
-				return cli_usage(USAGE_BAKE, "unknown option '%s'", argv[optind - 1]);
+				return cli_usage(USAGE_BAKE, "unknown option '%s'",
+				                 argv[optind - 1]);
 		}
 	}
 	if (optind + 1 != argc || !name)
@@ -150,10 +165,10 @@ int cmd_bake(int argc, char **argv)
 int cmd_copy_image(int argc, char **argv)
 {
 	static const struct option opts[] = {{"to", required_argument, NULL, 't'},
-					     {"name", required_argument, NULL, 'n'},
-					     {"no-wait", no_argument, NULL, 'W'},
-					     REMOTE_OPTIONS,
-					     {NULL, 0, NULL, 0}};
+	                                     {"name", required_argument, NULL, 'n'},
+	                                     {"no-wait", no_argument, NULL, 'W'},
+	                                     REMOTE_OPTIONS,
+	                                     {NULL, 0, NULL, 0}};
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct remote_opts ro = {0}, dest;
 	const char *to = NULL, *name = NULL;
@@ -168,12 +183,19 @@ int cmd_copy_image(int argc, char **argv)
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
-		case 't': to = optarg; break;
-		case 'n': name = optarg; break;
-		case 'W': wait = false; break;
+		case 't':
+			to = optarg;
+			break;
+		case 'n':
+			name = optarg;
+			break;
+		case 'W':
+			wait = false;
+			break;
 		default:
 			if (!remote_option(&ro, opt, optarg))
-				return cli_usage(USAGE_COPY, "unknown option '%s'", argv[optind - 1]);
+				return cli_usage(USAGE_COPY, "unknown option '%s'",
+				                 argv[optind - 1]);
 		}
 	}
 	if (optind + 1 != argc || !to)
@@ -189,7 +211,8 @@ int cmd_copy_image(int argc, char **argv)
 	api_args_add(&a, "ImageId.1", argv[optind]);
 	if (remote_call(src, &a, &doc) == 0) {
 		char src_name[160];
-		snprintf(src_name, sizeof(src_name), "%s", xml_text(xml_item(doc, "imagesSet", 0), "name", ""));
+		snprintf(src_name, sizeof(src_name), "%s",
+		         xml_text(xml_item(doc, "imagesSet", 0), "name", ""));
 		api_args_release(&a);
 		api_args_init(&a, "CopyImage");
 		api_args_add(&a, "SourceRegion", api_client_region(src));
@@ -207,7 +230,8 @@ int cmd_copy_image(int argc, char **argv)
 
 int cmd_share(int argc, char **argv)
 {
-	static const struct option opts[] = {{"remove", no_argument, NULL, 'x'}, REMOTE_OPTIONS, {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+	    {"remove", no_argument, NULL, 'x'}, REMOTE_OPTIONS, {NULL, 0, NULL, 0}};
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct remote_opts ro = {0};
 	struct api_client *cl = NULL;
@@ -230,19 +254,24 @@ int cmd_share(int argc, char **argv)
 		return cli_fail(err);
 	api_args_init(&a, "ModifyImageAttribute");
 	api_args_add(&a, "ImageId", argv[optind]);
-	api_args_add(&a, remove ? "LaunchPermission.Remove.1.Group" : "LaunchPermission.Add.1.Group", "all");
+	api_args_add(
+	    &a, remove ? "LaunchPermission.Remove.1.Group" : "LaunchPermission.Add.1.Group", "all");
 	if (strcmp(argv[optind + 1], "all")) {
 		api_args_release(&a);
 		api_args_init(&a, "ModifyImageAttribute");
 		api_args_add(&a, "ImageId", argv[optind]);
-		api_args_add(&a, remove ? "LaunchPermission.Remove.1.UserId" : "LaunchPermission.Add.1.UserId",
-			     argv[optind + 1]);
+		api_args_add(&a,
+		             remove ? "LaunchPermission.Remove.1.UserId"
+		                    : "LaunchPermission.Add.1.UserId",
+		             argv[optind + 1]);
 	}
 	if (remote_call(cl, &a, &doc) == 0) {
 		xml_free(doc);
 		if (!ro.json)
-			printf("%s: %s %s\n", argv[optind], remove ? "no longer shared with" : "shared with",
-			       strcmp(argv[optind + 1], "all") ? argv[optind + 1] : "everyone (public)");
+			printf("%s: %s %s\n", argv[optind],
+			       remove ? "no longer shared with" : "shared with",
+			       strcmp(argv[optind + 1], "all") ? argv[optind + 1]
+			                                       : "everyone (public)");
 		r = 0;
 	}
 	api_args_release(&a);

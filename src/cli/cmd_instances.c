@@ -16,16 +16,19 @@
 #include "util/banned.h"
 
 #define USAGE_RUN                                                                                  \
-	"kiln run IMAGE [--type T] [--zone Z] [--count N] [--name NAME] [--user-data FILE] [--size GiB]\n" \
+	"kiln run IMAGE [--type T] [--zone Z] [--count N] [--name NAME] [--user-data FILE] "       \
+	"[--size GiB]\n"                                                                           \
 	"                [--key NAME] [--no-wait] " REMOTE_USAGE
-#define USAGE_LS "kiln ls [--all] " REMOTE_USAGE
-#define USAGE_CHANGE "kiln start|stop|reboot|rm INSTANCE... [--wait] [--force] " REMOTE_USAGE
+#define USAGE_LS      "kiln ls [--all] " REMOTE_USAGE
+#define USAGE_CHANGE  "kiln start|stop|reboot|rm INSTANCE... [--wait] [--force] " REMOTE_USAGE
 #define USAGE_CONSOLE "kiln console INSTANCE " REMOTE_USAGE
-#define USAGE_EXEC "kiln exec INSTANCE [--] COMMAND [ARG...] " REMOTE_USAGE
-#define WAIT_SECONDS 300
+#define USAGE_EXEC    "kiln exec INSTANCE [--] COMMAND [ARG...] " REMOTE_USAGE
+#define WAIT_SECONDS  300
 
-static const char *const heads[] = {"ID", "NAME", "STATE", "TYPE", "ZONE", "ADDRESS", "IMAGE", "LAUNCHED"};
-static const char *const keys[] = {"id", "name", "state", "type", "zone", "address", "image", "launched"};
+static const char *const heads[] = {"ID",   "NAME",    "STATE", "TYPE",
+                                    "ZONE", "ADDRESS", "IMAGE", "LAUNCHED"};
+static const char *const keys[] = {"id",   "name",    "state", "type",
+                                   "zone", "address", "image", "launched"};
 
 static const char *name_tag(const struct xml_node *inst)
 {
@@ -39,13 +42,16 @@ static const char *name_tag(const struct xml_node *inst)
 
 static void add_instance(struct table *t, const struct xml_node *inst)
 {
-	table_add(t, xml_text(inst, "instanceId", ""), name_tag(inst), xml_text(inst, "instanceState/name", ""),
-		  xml_text(inst, "instanceType", ""), xml_text(inst, "placement/availabilityZone", ""),
-		  xml_text(inst, "privateIpAddress", ""), xml_text(inst, "imageId", ""), xml_text(inst, "launchTime", ""));
+	table_add(t, xml_text(inst, "instanceId", ""), name_tag(inst),
+	          xml_text(inst, "instanceState/name", ""), xml_text(inst, "instanceType", ""),
+	          xml_text(inst, "placement/availabilityZone", ""),
+	          xml_text(inst, "privateIpAddress", ""), xml_text(inst, "imageId", ""),
+	          xml_text(inst, "launchTime", ""));
 }
 
 /* Each instance of a DescribeInstances or RunInstances answer. */
-static void each_instance(const struct xml_node *doc, void (*fn)(void *ctx, const struct xml_node *inst), void *ctx)
+static void each_instance(const struct xml_node *doc,
+                          void (*fn)(void *ctx, const struct xml_node *inst), void *ctx)
 {
 	const struct xml_node *res, *inst;
 
@@ -76,7 +82,8 @@ static void collect_one(void *ctx, const struct xml_node *inst)
 
 	if (c->want) {
 		c->reached += !strcmp(state, c->want);
-		c->failed = c->failed || (strcmp(c->want, "terminated") && !strcmp(state, "terminated"));
+		c->failed =
+		    c->failed || (strcmp(c->want, "terminated") && !strcmp(state, "terminated"));
 	}
 	if (c->ids) {
 		c->ids = xreallocarray(c->ids, c->n + 1, sizeof(*c->ids));
@@ -115,8 +122,10 @@ static int wait_for(struct api_client *cl, char **ids, size_t n, const char *wan
 				fputs("\r\033[K", stderr);
 			if (c.reached == n)
 				return 0;
-			fprintf(stderr, "kiln: %s\n", c.failed ? "an instance ended terminated (see kiln ls --all and kiln console)"
-							   : "gave up waiting");
+			fprintf(stderr, "kiln: %s\n",
+			        c.failed ? "an instance ended terminated (see kiln ls --all and "
+			                   "kiln console)"
+			                 : "gave up waiting");
 			return -1;
 		}
 		if (tty)
@@ -162,15 +171,20 @@ static int resolve_image(struct api_client *cl, const char *image, char *out, si
 
 int cmd_run(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"type", required_argument, NULL, 't'}, {"zone", required_argument, NULL, 'z'},
-		{"count", required_argument, NULL, 'c'}, {"name", required_argument, NULL, 'n'},
-		{"user-data", required_argument, NULL, 'u'}, {"size", required_argument, NULL, 's'},
-		{"key", required_argument, NULL, 'k'}, {"no-wait", no_argument, NULL, 'W'},
-		REMOTE_OPTIONS, {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"type", required_argument, NULL, 't'},
+	                                     {"zone", required_argument, NULL, 'z'},
+	                                     {"count", required_argument, NULL, 'c'},
+	                                     {"name", required_argument, NULL, 'n'},
+	                                     {"user-data", required_argument, NULL, 'u'},
+	                                     {"size", required_argument, NULL, 's'},
+	                                     {"key", required_argument, NULL, 'k'},
+	                                     {"no-wait", no_argument, NULL, 'W'},
+	                                     REMOTE_OPTIONS,
+	                                     {NULL, 0, NULL, 0}};
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct remote_opts ro = {0};
-	const char *type = "t2.micro", *zone = NULL, *count = "1", *name = NULL, *ud = NULL, *size = NULL, *key = NULL;
+	const char *type = "t2.micro", *zone = NULL, *count = "1", *name = NULL, *ud = NULL,
+	           *size = NULL, *key = NULL;
 	struct api_client *cl = NULL;
 	struct collect c = {0};
 	struct table t;
@@ -184,17 +198,34 @@ int cmd_run(int argc, char **argv)
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
-		case 't': type = optarg; break;
-		case 'z': zone = optarg; break;
-		case 'c': count = optarg; break;
-		case 'n': name = optarg; break;
-		case 'u': ud = optarg; break;
-		case 's': size = optarg; break;
-		case 'k': key = optarg; break;
-		case 'W': wait = false; break;
+		case 't':
+			type = optarg;
+			break;
+		case 'z':
+			zone = optarg;
+			break;
+		case 'c':
+			count = optarg;
+			break;
+		case 'n':
+			name = optarg;
+			break;
+		case 'u':
+			ud = optarg;
+			break;
+		case 's':
+			size = optarg;
+			break;
+		case 'k':
+			key = optarg;
+			break;
+		case 'W':
+			wait = false;
+			break;
 		default:
 			if (!remote_option(&ro, opt, optarg))
-				return cli_usage(USAGE_RUN, "unknown option '%s'", argv[optind - 1]);
+				return cli_usage(USAGE_RUN, "unknown option '%s'",
+				                 argv[optind - 1]);
 		}
 	}
 	if (optind + 1 != argc)
@@ -258,7 +289,8 @@ out:
 
 int cmd_ls(int argc, char **argv)
 {
-	static const struct option opts[] = {{"all", no_argument, NULL, 'a'}, REMOTE_OPTIONS, {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+	    {"all", no_argument, NULL, 'a'}, REMOTE_OPTIONS, {NULL, 0, NULL, 0}};
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct remote_opts ro = {0};
 	struct api_client *cl = NULL;
@@ -298,15 +330,17 @@ int cmd_ls(int argc, char **argv)
 /* start, stop, reboot, rm: argv[0] says which. */
 int cmd_change(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"wait", no_argument, NULL, 'w'}, {"force", no_argument, NULL, 'f'}, REMOTE_OPTIONS, {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"wait", no_argument, NULL, 'w'},
+	                                     {"force", no_argument, NULL, 'f'},
+	                                     REMOTE_OPTIONS,
+	                                     {NULL, 0, NULL, 0}};
 	static const struct {
 		const char *command, *action, *set, *settles;
 	} kinds[] = {
-		{"start", "StartInstances", "instancesSet", "running"},
-		{"stop", "StopInstances", "instancesSet", "stopped"},
-		{"reboot", "RebootInstances", NULL, "running"},
-		{"rm", "TerminateInstances", "instancesSet", "terminated"},
+	    {"start", "StartInstances", "instancesSet", "running"},
+	    {"stop", "StopInstances", "instancesSet", "stopped"},
+	    {"reboot", "RebootInstances", NULL, "running"},
+	    {"rm", "TerminateInstances", "instancesSet", "terminated"},
 	};
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct remote_opts ro = {0};
@@ -341,10 +375,14 @@ int cmd_change(int argc, char **argv)
 		const struct xml_node *ch;
 		for (size_t i = 0; kinds[k].set && (ch = xml_item(doc, kinds[k].set, i)); i++)
 			if (!ro.json)
-				printf("%s: %s -> %s\n", xml_text(ch, "instanceId", ""), xml_text(ch, "previousState/name", ""),
+				printf("%s: %s -> %s\n", xml_text(ch, "instanceId", ""),
+				       xml_text(ch, "previousState/name", ""),
 				       xml_text(ch, "currentState/name", ""));
 		xml_free(doc);
-		r = wait && wait_for(cl, argv + optind, (size_t)(argc - optind), kinds[k].settles, NULL) < 0 ? 1 : 0;
+		r = wait && wait_for(cl, argv + optind, (size_t)(argc - optind), kinds[k].settles,
+		                     NULL) < 0
+		        ? 1
+		        : 0;
 		if (ro.json) {
 			struct table t;
 			static const char *const h[] = {"ID"}, *const kk[] = {"id"};
@@ -441,7 +479,9 @@ int cmd_exec(int argc, char **argv)
 		goto out;
 	}
 	fflush(stdout);
-	if (rt->ops->exec(rt, argv[optind], argv + optind + (strcmp(argv[optind + 1], "--") ? 1 : 2), &status, &err) < 0) {
+	if (rt->ops->exec(rt, argv[optind],
+	                  argv + optind + (strcmp(argv[optind + 1], "--") ? 1 : 2), &status,
+	                  &err) < 0) {
 		cli_fail(err);
 		status = 1;
 	}

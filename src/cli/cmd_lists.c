@@ -19,9 +19,11 @@ static void image_row(struct table *t, const struct xml_node *im)
 {
 	const char *alias = xml_text(im, "imageOwnerAlias", "");
 
-	table_add(t, xml_text(im, "imageId", ""), xml_text(im, "name", ""), xml_text(im, "imageState", ""),
-		  alias[0] ? alias : xml_text(im, "imageOwnerId", ""), xml_text(im, "isPublic", ""),
-		  xml_text(im, "blockDeviceMapping/item/ebs/volumeSize", ""), xml_text(im, "creationDate", ""));
+	table_add(t, xml_text(im, "imageId", ""), xml_text(im, "name", ""),
+	          xml_text(im, "imageState", ""),
+	          alias[0] ? alias : xml_text(im, "imageOwnerId", ""), xml_text(im, "isPublic", ""),
+	          xml_text(im, "blockDeviceMapping/item/ebs/volumeSize", ""),
+	          xml_text(im, "creationDate", ""));
 }
 
 static void volume_row(struct table *t, const struct xml_node *v)
@@ -30,32 +32,41 @@ static void volume_row(struct table *t, const struct xml_node *v)
 	char attached[96] = "";
 
 	if (att)
-		snprintf(attached, sizeof(attached), "%s %s", xml_text(att, "instanceId", ""), xml_text(att, "device", ""));
-	table_add(t, xml_text(v, "volumeId", ""), xml_text(v, "status", ""), xml_text(v, "size", ""),
-		  xml_text(v, "availabilityZone", ""), attached, xml_text(v, "snapshotId", ""), xml_text(v, "createTime", ""));
+		snprintf(attached, sizeof(attached), "%s %s", xml_text(att, "instanceId", ""),
+		         xml_text(att, "device", ""));
+	table_add(t, xml_text(v, "volumeId", ""), xml_text(v, "status", ""),
+	          xml_text(v, "size", ""), xml_text(v, "availabilityZone", ""), attached,
+	          xml_text(v, "snapshotId", ""), xml_text(v, "createTime", ""));
 }
 
 static void snapshot_row(struct table *t, const struct xml_node *s)
 {
-	table_add(t, xml_text(s, "snapshotId", ""), xml_text(s, "status", ""), xml_text(s, "progress", ""),
-		  xml_text(s, "volumeId", ""), xml_text(s, "volumeSize", ""), xml_text(s, "ownerId", ""),
-		  xml_text(s, "startTime", ""), xml_text(s, "description", ""));
+	table_add(t, xml_text(s, "snapshotId", ""), xml_text(s, "status", ""),
+	          xml_text(s, "progress", ""), xml_text(s, "volumeId", ""),
+	          xml_text(s, "volumeSize", ""), xml_text(s, "ownerId", ""),
+	          xml_text(s, "startTime", ""), xml_text(s, "description", ""));
 }
 
-static const char *const image_heads[] = {"ID", "NAME", "STATE", "OWNER", "PUBLIC", "GIB", "CREATED"};
-static const char *const image_keys[] = {"id", "name", "state", "owner", "public", "size_gib", "created"};
-static const char *const volume_heads[] = {"ID", "STATE", "GIB", "ZONE", "ATTACHED", "SNAPSHOT", "CREATED"};
-static const char *const volume_keys[] = {"id", "state", "size_gib", "zone", "attached", "snapshot", "created"};
-static const char *const snapshot_heads[] = {"ID", "STATE", "PROGRESS", "VOLUME", "GIB", "OWNER", "STARTED",
-					     "DESCRIPTION"};
-static const char *const snapshot_keys[] = {"id", "state", "progress", "volume", "size_gib", "owner", "started",
-					    "description"};
+static const char *const image_heads[] = {"ID",     "NAME", "STATE",  "OWNER",
+                                          "PUBLIC", "GIB",  "CREATED"};
+static const char *const image_keys[] = {"id",     "name",     "state",  "owner",
+                                         "public", "size_gib", "created"};
+static const char *const volume_heads[] = {"ID",       "STATE",    "GIB",    "ZONE",
+                                           "ATTACHED", "SNAPSHOT", "CREATED"};
+static const char *const volume_keys[] = {"id",       "state",    "size_gib", "zone",
+                                          "attached", "snapshot", "created"};
+static const char *const snapshot_heads[] = {"ID",  "STATE", "PROGRESS", "VOLUME",
+                                             "GIB", "OWNER", "STARTED",  "DESCRIPTION"};
+static const char *const snapshot_keys[] = {"id",       "state", "progress", "volume",
+                                            "size_gib", "owner", "started",  "description"};
 
 static const struct listing listings[] = {
-	{"images", "DescribeImages", "imagesSet", ARRAY_SIZE(image_heads), image_heads, image_keys, image_row},
-	{"volumes", "DescribeVolumes", "volumeSet", ARRAY_SIZE(volume_heads), volume_heads, volume_keys, volume_row},
-	{"snapshots", "DescribeSnapshots", "snapshotSet", ARRAY_SIZE(snapshot_heads), snapshot_heads, snapshot_keys,
-	 snapshot_row},
+    {"images", "DescribeImages", "imagesSet", ARRAY_SIZE(image_heads), image_heads, image_keys,
+     image_row},
+    {"volumes", "DescribeVolumes", "volumeSet", ARRAY_SIZE(volume_heads), volume_heads, volume_keys,
+     volume_row},
+    {"snapshots", "DescribeSnapshots", "snapshotSet", ARRAY_SIZE(snapshot_heads), snapshot_heads,
+     snapshot_keys, snapshot_row},
 };
 
 /* images, volumes, snapshots: argv[0] says which. */

@@ -21,11 +21,21 @@
 bool remote_option(struct remote_opts *o, int c, const char *arg)
 {
 	switch (c) {
-	case 'R': o->region = arg; return true;
-	case 'E': o->endpoint = arg; return true;
-	case 'P': o->profile = arg; return true;
-	case 'D': o->data = arg; return true;
-	case 'J': o->json = true; return true;
+	case 'R':
+		o->region = arg;
+		return true;
+	case 'E':
+		o->endpoint = arg;
+		return true;
+	case 'P':
+		o->profile = arg;
+		return true;
+	case 'D':
+		o->data = arg;
+		return true;
+	case 'J':
+		o->json = true;
+		return true;
 	}
 	return false;
 }
@@ -77,11 +87,13 @@ static char *aws_file(const char *env, const struct remote_opts *o, const char *
 
 int remote_connect(const struct remote_opts *o, struct api_client **out, struct kerr **err)
 {
-	const char *profile = o->profile ? o->profile : getenv("AWS_PROFILE") ? getenv("AWS_PROFILE") : "default";
+	const char *profile = o->profile              ? o->profile
+	                      : getenv("AWS_PROFILE") ? getenv("AWS_PROFILE")
+	                                              : "default";
 	_cleanup_free_ char *creds = aws_file("AWS_SHARED_CREDENTIALS_FILE", o, "credentials");
 	_cleanup_free_ char *config = aws_file("AWS_CONFIG_FILE", o, "config");
-	_cleanup_free_ char *config_section = !strcmp(profile, "default") ? xstrdup("default")
-									   : xasprintf("profile %s", profile);
+	_cleanup_free_ char *config_section =
+	    !strcmp(profile, "default") ? xstrdup("default") : xasprintf("profile %s", profile);
 	_cleanup_free_ char *key = NULL, *secret = NULL, *region = NULL;
 	struct api_client_config cfg = {0};
 
@@ -93,18 +105,23 @@ int remote_connect(const struct remote_opts *o, struct api_client **out, struct 
 		secret = ini_get(creds, profile, "aws_secret_access_key");
 	}
 	if (!key || !secret)
-		return kerr_set(err, KERR_AUTH, "no keys for profile '%s' in %s (kiln init writes them to DIR/credentials)",
-				profile, creds ? creds : "~/.aws/credentials");
+		return kerr_set(
+		    err, KERR_AUTH,
+		    "no keys for profile '%s' in %s (kiln init writes them to DIR/credentials)",
+		    profile, creds ? creds : "~/.aws/credentials");
 	cfg.region = o->region;
 	if (!cfg.region)
-		cfg.region = getenv("AWS_REGION") && *getenv("AWS_REGION") ? getenv("AWS_REGION") : getenv("AWS_DEFAULT_REGION");
+		cfg.region = getenv("AWS_REGION") && *getenv("AWS_REGION")
+		                 ? getenv("AWS_REGION")
+		                 : getenv("AWS_DEFAULT_REGION");
 	if (!cfg.region || !*cfg.region)
 		cfg.region = region = ini_get(config, config_section, "region");
 	if (!cfg.region)
 		cfg.region = "us-east-1";
 	cfg.endpoint = o->endpoint ? o->endpoint
-		       : getenv("KILN_ENDPOINT") && *getenv("KILN_ENDPOINT") ? getenv("KILN_ENDPOINT")
-									 : DEFAULT_ENDPOINT;
+	               : getenv("KILN_ENDPOINT") && *getenv("KILN_ENDPOINT")
+	                   ? getenv("KILN_ENDPOINT")
+	                   : DEFAULT_ENDPOINT;
 	cfg.access_key = key;
 	cfg.secret_key = secret;
 	return api_client_open(&cfg, out, err);

@@ -10,16 +10,18 @@
 
 /* Options every such command takes. */
 struct remote_opts {
-	const char *region;   /* --region, $AWS_REGION, $AWS_DEFAULT_REGION, the config file, us-east-1 */
+	const char
+	    *region; /* --region, $AWS_REGION, $AWS_DEFAULT_REGION, the config file, us-east-1 */
 	const char *endpoint; /* --endpoint, $KILN_ENDPOINT, http://127.0.0.1:8773 */
 	const char *profile;  /* --profile, $AWS_PROFILE, default */
-	const char *data;     /* --data: its credentials and config files, when the aws CLI's are unset */
+	const char
+	    *data; /* --data: its credentials and config files, when the aws CLI's are unset */
 	bool json;
 };
 
-#define REMOTE_OPTIONS                                                                         \
-	{"region", required_argument, NULL, 'R'}, {"endpoint", required_argument, NULL, 'E'},     \
-	    {"profile", required_argument, NULL, 'P'}, {"data", required_argument, NULL, 'D'},    \
+#define REMOTE_OPTIONS                                                                             \
+	{"region", required_argument, NULL, 'R'}, {"endpoint", required_argument, NULL, 'E'},      \
+	    {"profile", required_argument, NULL, 'P'}, {"data", required_argument, NULL, 'D'},     \
 	{                                                                                          \
 		"json", no_argument, NULL, 'J'                                                     \
 	}

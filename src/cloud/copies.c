@@ -26,17 +26,22 @@ static bool region_known(struct cloud *c, const char *region)
 }
 
 /* The row of a pending copy of src_region/src (inside the caller's transaction). */
-static int copy_insert(struct cloud *c, const char *owner, const char *region, const char *src_region, const char *src,
-		       uint64_t size_gib, const char *description, const char *for_image, char id[ID_MAX],
-		       struct kerr **err)
+static int copy_insert(struct cloud *c, const char *owner, const char *region,
+                       const char *src_region, const char *src, uint64_t size_gib,
+                       const char *description, const char *for_image, char id[ID_MAX],
+                       struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	_cleanup_free_ char *copy_of = xasprintf("%s/%s", src_region, src);
 
 	id_new("snap", id);
-	if (db_prepare(c->db, "INSERT INTO snapshots (id, region, owner, volume_id, volume_size, state, progress, "
-			      "description, start_ms, for_image, copy_of) VALUES (?, ?, ?, 'vol-ffffffff', ?, 'pending', 0, "
-			      "?, ?, ?, ?)", &st, err) < 0)
+	if (db_prepare(c->db,
+	               "INSERT INTO snapshots (id, region, owner, volume_id, volume_size, state, "
+	               "progress, "
+	               "description, start_ms, for_image, copy_of) VALUES (?, ?, ?, "
+	               "'vol-ffffffff', ?, 'pending', 0, "
+	               "?, ?, ?, ?)",
+	               &st, err) < 0)
 		return -1;
 	db_bind_text(st, 1, id);
 	db_bind_text(st, 2, region);
@@ -56,14 +61,16 @@ static void snapshot_copy_job(struct cloud *c, const char *id, int kind, bool fo
 	cloud_snapshot_store(c, id, NULL);
 }
 
-int cloud_snapshot_copy_from(struct cloud *c, const char *owner, const char *region, const char *src_region,
-			     const char *src, const char *description, const struct tag *tags, size_t ntags,
-			     char id[ID_MAX], struct kerr **err)
+int cloud_snapshot_copy_from(struct cloud *c, const char *owner, const char *region,
+                             const char *src_region, const char *src, const char *description,
+                             const struct tag *tags, size_t ntags, char id[ID_MAX],
+                             struct kerr **err)
 {
 	uint64_t size;
 
 	if (!region_known(c, src_region))
-		return kerr_set(err, KERR_INVALID, "The source region '%s' is not served here", src_region);
+		return kerr_set(err, KERR_INVALID, "The source region '%s' is not served here",
+		                src_region);
 	if (cloud_snapshot_usable(c, owner, src_region, src, &size, err) < 0)
 		return -1;
 	if (db_begin(c->db, err) < 0)
@@ -82,7 +89,8 @@ static int image_state(struct cloud *c, const char *id, const char *state, const
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 
-	if (db_prepare(c->db, "UPDATE images SET state = ?, state_reason = ? WHERE id = ?", &st, NULL) < 0)
+	if (db_prepare(c->db, "UPDATE images SET state = ?, state_reason = ? WHERE id = ?", &st,
+	               NULL) < 0)
 		return -1;
 	db_bind_text(st, 1, state);
 	db_bind_text(st, 2, reason ? reason : "");
@@ -94,13 +102,14 @@ static void image_copy_job(struct cloud *c, const char *id, int kind, bool force
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	_cleanup_kerr_ struct kerr *err = NULL;
-	char (*snaps)[ID_MAX] = NULL;
+	char(*snaps)[ID_MAX] = NULL;
 	size_t n = 0;
 	int r = 0;
 
 	(void)kind;
 	(void)force;
-	if (db_prepare(c->db, "SELECT id FROM snapshots WHERE for_image = ? ORDER BY id", &st, NULL) < 0)
+	if (db_prepare(c->db, "SELECT id FROM snapshots WHERE for_image = ? ORDER BY id", &st,
+	               NULL) < 0)
 		return;
 	db_bind_text(st, 1, id);
 	while (db_step_row(c->db, st, NULL) == 1) {
@@ -114,7 +123,8 @@ static void image_copy_job(struct cloud *c, const char *id, int kind, bool force
 		cloud_image_prewarm(c, id);
 	} else {
 		char reason[1100];
-		snprintf(reason, sizeof(reason), "Server.InternalError: %.1000s", err ? err->msg : "the copy failed");
+		snprintf(reason, sizeof(reason), "Server.InternalError: %.1000s",
+		         err ? err->msg : "the copy failed");
 		for (size_t i = 0; i < n; i++)
 			cloud_snapshot_abandon(c, snaps[i], reason);
 		image_state(c, id, "failed", reason);
@@ -123,20 +133,24 @@ static void image_copy_job(struct cloud *c, const char *id, int kind, bool force
 }
 
 /* How EC2 describes the snapshots of a copied image. */
-static char *copy_description(const char *ami, const struct image *src, const char *src_region, const char *snap)
+static char *copy_description(const char *ami, const struct image *src, const char *src_region,
+                              const char *snap)
 {
-	return xasprintf("Copied for DestinationAmi %s from SourceAmi %s for SourceSnapshot %s. Task created on %s.", ami,
-			 src->id, snap, src_region);
+	return xasprintf("Copied for DestinationAmi %s from SourceAmi %s for SourceSnapshot %s. "
+	                 "Task created on %s.",
+	                 ami, src->id, snap, src_region);
 }
 
 /* ClientToken: the image a request with this token made before, if any. */
-static int token_image(struct cloud *c, const char *owner, const char *region, const char *token, char id[ID_MAX],
-		       struct kerr **err)
+static int token_image(struct cloud *c, const char *owner, const char *region, const char *token,
+                       char id[ID_MAX], struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
 
-	if (db_prepare(c->db, "SELECT id FROM images WHERE owner = ? AND region = ? AND client_token = ?", &st, err) < 0)
+	if (db_prepare(c->db,
+	               "SELECT id FROM images WHERE owner = ? AND region = ? AND client_token = ?",
+	               &st, err) < 0)
 		return -1;
 	db_bind_text(st, 1, owner);
 	db_bind_text(st, 2, region);
@@ -147,19 +161,21 @@ static int token_image(struct cloud *c, const char *owner, const char *region, c
 	return r;
 }
 
-int cloud_image_copy(struct cloud *c, const char *owner, const struct copy_image_request *req, struct image *out,
-		     struct kerr **err)
+int cloud_image_copy(struct cloud *c, const char *owner, const struct copy_image_request *req,
+                     struct image *out, struct kerr **err)
 {
-	_cleanup_stmt_ sqlite3_stmt *img = NULL, *map = NULL;
 	struct image src;
 	char root[ID_MAX];
 	int r;
 
 	if (!region_known(c, req->src_region))
-		return kerr_set(err, KERR_INVALID, "The source region '%s' is not served here", req->src_region);
+		return kerr_set(err, KERR_INVALID, "The source region '%s' is not served here",
+		                req->src_region);
 	if (!cloud_image_name_valid(req->name))
-		return kerr_set(err, KERR_INVALID, "AMI names must be 3 to 128 characters of letters, numbers and "
-				"( ) [ ] . / - ' @ _ or spaces: '%s'", req->name);
+		return kerr_set(err, KERR_INVALID,
+		                "AMI names must be 3 to 128 characters of letters, numbers and "
+		                "( ) [ ] . / - ' @ _ or spaces: '%s'",
+		                req->name);
 	if (req->client_token) {
 		char done[ID_MAX];
 		r = token_image(c, owner, req->region, req->client_token, done, err);
@@ -171,14 +187,16 @@ int cloud_image_copy(struct cloud *c, const char *owner, const struct copy_image
 	if (cloud_image_get(c, owner, req->src_region, req->src_image, &src, err) < 0)
 		return -1;
 	if (strcmp(src.state, "available"))
-		return kerr_set(err, KERR_CONFLICT, "Image '%s' is %s, not available", src.id, src.state);
+		return kerr_set(err, KERR_CONFLICT, "Image '%s' is %s, not available", src.id,
+		                src.state);
 	*out = src;
 	id_new("ami", out->id);
 	str_copy(out->region, req->region, sizeof(out->region));
 	str_copy(out->owner, owner, sizeof(out->owner));
 	out->owner_alias[0] = '\0';
 	str_copy(out->name, req->name, sizeof(out->name));
-	str_copy(out->description, req->description ? req->description : src.description, sizeof(out->description));
+	str_copy(out->description, req->description ? req->description : src.description,
+	         sizeof(out->description));
 	str_copy(out->state, "pending", sizeof(out->state));
 	out->public = out->granted = false;
 	out->source_instance[0] = out->state_reason[0] = '\0';
@@ -186,49 +204,23 @@ int cloud_image_copy(struct cloud *c, const char *owner, const struct copy_image
 		return -1;
 	out->creation_ms = cloud_next_creation_ms(c);
 	{
-		_cleanup_free_ char *d = copy_description(out->id, &src, req->src_region, src.root_snapshot);
-		if (copy_insert(c, owner, req->region, req->src_region, src.root_snapshot, src.root_size_gib, d, out->id,
-				root, err) < 0)
+		_cleanup_free_ char *d =
+		    copy_description(out->id, &src, req->src_region, src.root_snapshot);
+		if (copy_insert(c, owner, req->region, req->src_region, src.root_snapshot,
+		                src.root_size_gib, d, out->id, root, err) < 0)
 			goto on_error;
 	}
 	str_copy(out->root_snapshot, root, sizeof(out->root_snapshot));
-	if (db_prepare(c->db, "INSERT INTO images (id, region, owner, name, description, state, public, root_device_name, "
-			      "root_snapshot, root_size, creation_ms, copy_of, client_token) "
-			      "VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?)", &img, err) < 0 ||
-	    db_prepare(c->db, "INSERT INTO image_volumes (image, device, snapshot, size, delete_on_termination) "
-			      "VALUES (?, ?, ?, ?, ?)", &map, err) < 0)
-		goto on_error;
-	db_bind_text(img, 1, out->id);
-	db_bind_text(img, 2, req->region);
-	db_bind_text(img, 3, owner);
-	db_bind_text(img, 4, out->name);
-	db_bind_text(img, 5, out->description);
-	db_bind_text(img, 6, out->root_device_name);
-	db_bind_text(img, 7, root);
-	sqlite3_bind_int64(img, 8, (sqlite3_int64)out->root_size_gib);
-	sqlite3_bind_int64(img, 9, out->creation_ms);
-	{
-		_cleanup_free_ char *copy_of = xasprintf("%s/%s", req->src_region, src.id);
-		db_bind_text(img, 10, copy_of);
-	}
-	db_bind_text(img, 11, req->client_token);
-	if (db_step_done(c->db, img, err) < 0) {
-		if ((*err)->kind == KERR_CONFLICT)
-			kerr_set(err, KERR_CONFLICT, "AMI name '%s' is already in use by an image you own", req->name);
-		goto on_error;
-	}
 	for (size_t i = 0; i < src.nvolumes; i++) {
 		_cleanup_free_ char *d = copy_description(out->id, &src, req->src_region, src.volumes[i].snapshot);
-		if (copy_insert(c, owner, req->region, req->src_region, src.volumes[i].snapshot, src.volumes[i].size_gib, d,
-				out->id, out->volumes[i].snapshot, err) < 0)
+		if (copy_insert(c, owner, req->region, req->src_region, src.volumes[i].snapshot,
+		                src.volumes[i].size_gib, d, out->id, out->volumes[i].snapshot, err) < 0)
 			goto on_error;
-		sqlite3_reset(map);
-		db_bind_text(map, 1, out->id);
-		db_bind_text(map, 2, out->volumes[i].device);
-		db_bind_text(map, 3, out->volumes[i].snapshot);
-		sqlite3_bind_int64(map, 4, (sqlite3_int64)out->volumes[i].size_gib);
-		sqlite3_bind_int(map, 5, out->volumes[i].delete_on_termination);
-		if (db_step_done(c->db, map, err) < 0)
+	}
+	{
+		_cleanup_free_ char *copy_of = xasprintf("%s/%s", req->src_region, src.id);
+		const struct image_origin from = {.copy_of = copy_of, .client_token = req->client_token};
+		if (cloud_image_insert(c, out, &from, err) < 0)
 			goto on_error;
 	}
 	if (cloud_tags_put(c, owner, req->region, out->id, req->tags, req->ntags, err) < 0)
@@ -247,7 +239,8 @@ int cloud_copies_reconcile(struct cloud *c, struct kerr **err)
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
 
-	if (db_prepare(c->db, "SELECT id FROM images WHERE state = 'pending' AND copy_of != ''", &st, err) < 0)
+	if (db_prepare(c->db, "SELECT id FROM images WHERE state = 'pending' AND copy_of != ''",
+	               &st, err) < 0)
 		return -1;
 	while ((r = db_step_row(c->db, st, err)) == 1)
 		cloud_submit(c, db_text(st, 0), db_text(st, 0), image_copy_job, 0, false, NULL);

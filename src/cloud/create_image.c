@@ -24,7 +24,8 @@ static bool excluded(const struct create_image_request *req, const char *device)
 	return false;
 }
 
-static int image_set(struct cloud *c, const char *id, const char *set, const char *text, struct kerr **err)
+static int image_set(struct cloud *c, const char *id, const char *set, const char *text,
+                     struct kerr **err)
 {
 	_cleanup_free_ char *sql = xasprintf("UPDATE images SET %s WHERE id = ?2", set);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
@@ -51,17 +52,18 @@ static bool im_restart_pending(struct cloud *c, const char *id)
 
 /* Rows of the image and its pending snapshots, in the caller's transaction. */
 static int record(struct cloud *c, const char *owner, const struct create_image_request *req,
-		  const struct instance *in, const struct volume *vols, size_t n, struct image *out, struct kerr **err)
+                  const struct instance *in, const struct volume *vols, size_t n, struct image *out,
+                  struct kerr **err)
 {
-	_cleanup_stmt_ sqlite3_stmt *img = NULL, *map = NULL;
 	char snaps[IMAGE_VOLUMES_MAX + 1][ID_MAX];
 	size_t root = n;
 
 	for (size_t i = 0; i < n; i++) {
-		_cleanup_free_ char *desc = xasprintf("Created by CreateImage(%s) for %s from %s", in->id, out->id,
-						      vols[i].id);
+		_cleanup_free_ char *desc = xasprintf("Created by CreateImage(%s) for %s from %s",
+		                                      in->id, out->id, vols[i].id);
 		if (cloud_snapshot_insert(c, owner, &vols[i], desc, out->id, snaps[i], err) < 0 ||
-		    cloud_tags_put(c, owner, req->region, snaps[i], req->snapshot_tags, req->nsnapshot_tags, err) < 0)
+		    cloud_tags_put(c, owner, req->region, snaps[i], req->snapshot_tags,
+		                   req->nsnapshot_tags, err) < 0)
 			return -1;
 		if (!strcmp(vols[i].device, ROOT_DEVICE))
 			root = i;
@@ -70,28 +72,6 @@ static int record(struct cloud *c, const char *owner, const struct create_image_
 		return kerr_set(err, KERR_CONFLICT, "The instance '%s' has no root volume", in->id);
 	str_copy(out->root_snapshot, snaps[root], sizeof(out->root_snapshot));
 	out->root_size_gib = vols[root].size_gib;
-	if (db_prepare(c->db, "INSERT INTO images (id, region, owner, name, description, state, public, root_device_name, "
-			      "root_snapshot, root_size, creation_ms, source_instance, no_reboot) "
-			      "VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?)", &img, err) < 0 ||
-	    db_prepare(c->db, "INSERT INTO image_volumes (image, device, snapshot, size, delete_on_termination) "
-			      "VALUES (?, ?, ?, ?, ?)", &map, err) < 0)
-		return -1;
-	db_bind_text(img, 1, out->id);
-	db_bind_text(img, 2, req->region);
-	db_bind_text(img, 3, owner);
-	db_bind_text(img, 4, req->name);
-	db_bind_text(img, 5, out->description);
-	db_bind_text(img, 6, ROOT_DEVICE);
-	db_bind_text(img, 7, out->root_snapshot);
-	sqlite3_bind_int64(img, 8, (sqlite3_int64)out->root_size_gib);
-	sqlite3_bind_int64(img, 9, out->creation_ms);
-	db_bind_text(img, 10, in->id);
-	sqlite3_bind_int(img, 11, req->no_reboot);
-	if (db_step_done(c->db, img, err) < 0) {
-		if ((*err)->kind == KERR_CONFLICT)
-			kerr_set(err, KERR_CONFLICT, "AMI name '%s' is already in use by an image you own", req->name);
-		return -1;
-	}
 	for (size_t i = 0; i < n; i++) {
 		struct image_volume *iv;
 		if (i == root)
@@ -101,20 +81,18 @@ static int record(struct cloud *c, const char *owner, const struct create_image_
 		str_copy(iv->snapshot, snaps[i], sizeof(iv->snapshot));
 		iv->size_gib = vols[i].size_gib;
 		iv->delete_on_termination = true;
-		sqlite3_reset(map);
-		db_bind_text(map, 1, out->id);
-		db_bind_text(map, 2, iv->device);
-		db_bind_text(map, 3, iv->snapshot);
-		sqlite3_bind_int64(map, 4, (sqlite3_int64)iv->size_gib);
-		sqlite3_bind_int(map, 5, 1);
-		if (db_step_done(c->db, map, err) < 0)
+	}
+	{
+		const struct image_origin from = {.instance = in->id, .no_reboot = req->no_reboot};
+		if (cloud_image_insert(c, out, &from, err) < 0)
 			return -1;
 	}
-	return cloud_tags_put(c, owner, req->region, out->id, req->image_tags, req->nimage_tags, err);
+	return cloud_tags_put(c, owner, req->region, out->id, req->image_tags, req->nimage_tags,
+	                      err);
 }
 
-int cloud_image_create(struct cloud *c, const char *owner, const struct create_image_request *req, struct image *out,
-		       struct kerr **err)
+int cloud_image_create(struct cloud *c, const char *owner, const struct create_image_request *req,
+                       struct image *out, struct kerr **err)
 {
 	_cleanup_free_ struct volume *all = NULL;
 	struct volume vols[IMAGE_VOLUMES_MAX + 1];
@@ -122,22 +100,29 @@ int cloud_image_create(struct cloud *c, const char *owner, const struct create_i
 	size_t n = 0, nall;
 
 	if (!cloud_image_name_valid(req->name))
-		return kerr_set(err, KERR_INVALID, "AMI names must be 3 to 128 characters of letters, numbers and "
-				"( ) [ ] . / - ' @ _ or spaces: '%s'", req->name);
+		return kerr_set(err, KERR_INVALID,
+		                "AMI names must be 3 to 128 characters of letters, numbers and "
+		                "( ) [ ] . / - ' @ _ or spaces: '%s'",
+		                req->name);
 	if (cloud_instance_get(c, req->instance, &in, err) < 0 || strcmp(in.owner, owner) ||
 	    strcmp(in.region, req->region))
-		return kerr_set(err, KERR_NOT_FOUND, "The instance ID '%s' does not exist", req->instance);
+		return kerr_set(err, KERR_NOT_FOUND, "The instance ID '%s' does not exist",
+		                req->instance);
 	if (strcmp(in.state, "running") && strcmp(in.state, "stopped"))
-		return kerr_set(err, KERR_CONFLICT, "The instance '%s' is not in a state from which an image can be made "
-				"(%s)", in.id, in.state);
+		return kerr_set(
+		    err, KERR_CONFLICT,
+		    "The instance '%s' is not in a state from which an image can be made "
+		    "(%s)",
+		    in.id, in.state);
 	if (cloud_instance_volumes(c, in.id, &all, &nall, err) < 0)
 		return -1;
 	for (size_t i = 0; i < nall; i++) {
-		if (!strcmp(all[i].attach_state, "detaching") || (strcmp(all[i].device, ROOT_DEVICE) &&
-								   excluded(req, all[i].device)))
+		if (!strcmp(all[i].attach_state, "detaching") ||
+		    (strcmp(all[i].device, ROOT_DEVICE) && excluded(req, all[i].device)))
 			continue;
 		if (n == IMAGE_VOLUMES_MAX + 1)
-			return kerr_set(err, KERR_LIMIT, "kiln images hold at most %d volumes", IMAGE_VOLUMES_MAX + 1);
+			return kerr_set(err, KERR_LIMIT, "kiln images hold at most %d volumes",
+			                IMAGE_VOLUMES_MAX + 1);
 		vols[n++] = all[i];
 	}
 	memset(out, 0, sizeof(*out));
@@ -145,7 +130,8 @@ int cloud_image_create(struct cloud *c, const char *owner, const struct create_i
 	str_copy(out->region, req->region, sizeof(out->region));
 	str_copy(out->owner, owner, sizeof(out->owner));
 	str_copy(out->name, req->name, sizeof(out->name));
-	str_copy(out->description, req->description ? req->description : "", sizeof(out->description));
+	str_copy(out->description, req->description ? req->description : "",
+	         sizeof(out->description));
 	str_copy(out->state, "pending", sizeof(out->state));
 	str_copy(out->architecture, "x86_64", sizeof(out->architecture));
 	str_copy(out->root_device_name, ROOT_DEVICE, sizeof(out->root_device_name));
@@ -163,14 +149,16 @@ int cloud_image_create(struct cloud *c, const char *owner, const struct create_i
 }
 
 /* The snapshots of image, pending or not. */
-static int snapshots_of(struct cloud *c, const char *image, char (**ids)[ID_MAX], size_t *n, struct kerr **err)
+static int snapshots_of(struct cloud *c, const char *image, char (**ids)[ID_MAX], size_t *n,
+                        struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
 
 	*ids = NULL;
 	*n = 0;
-	if (db_prepare(c->db, "SELECT id FROM snapshots WHERE for_image = ? ORDER BY id", &st, err) < 0)
+	if (db_prepare(c->db, "SELECT id FROM snapshots WHERE for_image = ? ORDER BY id", &st,
+	               err) < 0)
 		return -1;
 	db_bind_text(st, 1, image);
 	while ((r = db_step_row(c->db, st, err)) == 1) {
@@ -181,8 +169,8 @@ static int snapshots_of(struct cloud *c, const char *image, char (**ids)[ID_MAX]
 }
 
 /* Take the copies: the instance stopped for them unless no_reboot, started again after. */
-static int take_copies(struct cloud *c, const struct image *im, bool no_reboot, char (*snaps)[ID_MAX], size_t n,
-		       struct kerr **err)
+static int take_copies(struct cloud *c, const struct image *im, bool no_reboot,
+                       char (*snaps)[ID_MAX], size_t n, struct kerr **err)
 {
 	struct instance in;
 	bool restart = false;
@@ -222,8 +210,10 @@ static void image_job(struct cloud *c, const char *id, int kind, bool force)
 
 	(void)kind;
 	(void)force;
-	if (db_prepare(c->db, "SELECT no_reboot, owner, region FROM images WHERE id = ? AND state = 'pending'", &st,
-		       NULL) < 0 ||
+	if (db_prepare(
+	        c->db,
+	        "SELECT no_reboot, owner, region FROM images WHERE id = ? AND state = 'pending'",
+	        &st, NULL) < 0 ||
 	    (db_bind_text(st, 1, id), db_step_row(c->db, st, NULL)) != 1)
 		return;
 	no_reboot = sqlite3_column_int(st, 0) != 0;
@@ -242,9 +232,11 @@ static void image_job(struct cloud *c, const char *id, int kind, bool force)
 	}
 	{
 		char reason[1100];
-		snprintf(reason, sizeof(reason), "Server.InternalError: %.1000s", err ? err->msg : "unknown error");
+		snprintf(reason, sizeof(reason), "Server.InternalError: %.1000s",
+		         err ? err->msg : "unknown error");
 		image_set(c, id, "state = 'failed', state_reason = ?1", reason, NULL);
-		/* Its snapshots that did not complete are of no use: they end in error, copies gone. */
+		/* Its snapshots that did not complete are of no use: they end in error, copies
+		 * gone. */
 		for (size_t i = 0; i < n; i++)
 			cloud_snapshot_abandon(c, snaps[i], reason);
 	}
@@ -253,14 +245,17 @@ static void image_job(struct cloud *c, const char *id, int kind, bool force)
 static void prewarm_job(struct cloud *c, const char *id, int kind, bool force)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	char (*snaps)[ID_MAX] = NULL, region[32] = "";
+	char(*snaps)[ID_MAX] = NULL, region[32] = "";
 	size_t n = 0;
 
 	(void)kind;
 	(void)force;
-	if (db_prepare(c->db, "SELECT region, root_snapshot FROM images WHERE id = ?1 UNION ALL "
-			      "SELECT i.region, v.snapshot FROM image_volumes v JOIN images i ON i.id = v.image "
-			      "WHERE v.image = ?1", &st, NULL) < 0)
+	if (db_prepare(
+	        c->db,
+	        "SELECT region, root_snapshot FROM images WHERE id = ?1 UNION ALL "
+	        "SELECT i.region, v.snapshot FROM image_volumes v JOIN images i ON i.id = v.image "
+	        "WHERE v.image = ?1",
+	        &st, NULL) < 0)
 		return;
 	db_bind_text(st, 1, id);
 	while (db_step_row(c->db, st, NULL) == 1) {
@@ -283,8 +278,10 @@ int cloud_images_reconcile(struct cloud *c, struct kerr **err)
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
 
-	if (db_prepare(c->db, "SELECT id, source_instance FROM images WHERE state = 'pending' AND source_instance != ''",
-		       &st, err) < 0)
+	if (db_prepare(c->db,
+	               "SELECT id, source_instance FROM images WHERE state = 'pending' AND "
+	               "source_instance != ''",
+	               &st, err) < 0)
 		return -1;
 	while ((r = db_step_row(c->db, st, err)) == 1)
 		cloud_submit(c, db_text(st, 1), db_text(st, 0), image_job, 0, false, NULL);

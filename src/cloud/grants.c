@@ -12,9 +12,10 @@
 #include "util/banned.h"
 
 int cloud_grants_list(struct cloud *c, const struct grant_table *t, const char *id,
-		      char (**grantees)[ACCOUNT_ID_LEN + 1], size_t *n, struct kerr **err)
+                      char (**grantees)[ACCOUNT_ID_LEN + 1], size_t *n, struct kerr **err)
 {
-	_cleanup_free_ char *sql = xasprintf("SELECT grantee FROM %s WHERE %s = ? ORDER BY grantee", t->table, t->column);
+	_cleanup_free_ char *sql =
+	    xasprintf("SELECT grantee FROM %s WHERE %s = ? ORDER BY grantee", t->table, t->column);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
 
@@ -35,17 +36,18 @@ int cloud_grants_list(struct cloud *c, const struct grant_table *t, const char *
 	return 0;
 }
 
-int cloud_grants_change(struct cloud *c, const struct grant_table *t, const char *id, const char *const *add,
-			size_t nadd, const char *const *remove, size_t nremove, bool reset, struct kerr **err)
+int cloud_grants_change(struct cloud *c, const struct grant_table *t, const char *id,
+                        const char *const *add, size_t nadd, const char *const *remove,
+                        size_t nremove, bool reset, struct kerr **err)
 {
-	_cleanup_free_ char *ins_sql = xasprintf("INSERT OR IGNORE INTO %s (%s, grantee) VALUES (?, ?)", t->table,
-						 t->column);
-	_cleanup_free_ char *del_sql = xasprintf("DELETE FROM %s WHERE %s = ?1 AND (?2 IS NULL OR grantee = ?2)",
-						 t->table, t->column);
+	_cleanup_free_ char *ins_sql =
+	    xasprintf("INSERT OR IGNORE INTO %s (%s, grantee) VALUES (?, ?)", t->table, t->column);
+	_cleanup_free_ char *del_sql = xasprintf(
+	    "DELETE FROM %s WHERE %s = ?1 AND (?2 IS NULL OR grantee = ?2)", t->table, t->column);
 	_cleanup_stmt_ sqlite3_stmt *ins = NULL, *del = NULL;
 
-	if (db_prepare(c->db, ins_sql, &ins, err) < 0 || db_prepare(c->db, del_sql, &del, err) < 0 ||
-	    db_begin(c->db, err) < 0)
+	if (db_prepare(c->db, ins_sql, &ins, err) < 0 ||
+	    db_prepare(c->db, del_sql, &del, err) < 0 || db_begin(c->db, err) < 0)
 		return -1;
 	if (reset) {
 		db_bind_text(del, 1, id);

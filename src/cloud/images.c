@@ -291,10 +291,51 @@ bool cloud_image_name_valid(const char *name)
 	return true;
 }
 
+int cloud_image_insert(struct cloud *c, const struct image *im, const struct image_origin *from, struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *img = NULL, *map = NULL;
+
+	if (db_prepare(c->db, "INSERT INTO images (id, region, owner, name, description, state, public, root_device_name, "
+			      "root_snapshot, root_size, creation_ms, source_instance, no_reboot, copy_of, client_token) "
+			      "VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)", &img, err) < 0 ||
+	    db_prepare(c->db, "INSERT INTO image_volumes (image, device, snapshot, size, delete_on_termination) "
+			      "VALUES (?, ?, ?, ?, ?)", &map, err) < 0)
+		return -1;
+	db_bind_text(img, 1, im->id);
+	db_bind_text(img, 2, im->region);
+	db_bind_text(img, 3, im->owner);
+	db_bind_text(img, 4, im->name);
+	db_bind_text(img, 5, im->description);
+	db_bind_text(img, 6, im->state);
+	db_bind_text(img, 7, im->root_device_name);
+	db_bind_text(img, 8, im->root_snapshot);
+	sqlite3_bind_int64(img, 9, (sqlite3_int64)im->root_size_gib);
+	sqlite3_bind_int64(img, 10, im->creation_ms);
+	db_bind_text(img, 11, from && from->instance ? from->instance : "");
+	sqlite3_bind_int(img, 12, from && from->no_reboot);
+	db_bind_text(img, 13, from && from->copy_of ? from->copy_of : "");
+	db_bind_text(img, 14, from ? from->client_token : NULL);
+	if (db_step_done(c->db, img, err) < 0) {
+		if ((*err)->kind == KERR_CONFLICT)
+			kerr_set(err, KERR_CONFLICT, "AMI name '%s' is already in use by an image you own", im->name);
+		return -1;
+	}
+	for (size_t i = 0; i < im->nvolumes; i++) {
+		sqlite3_reset(map);
+		db_bind_text(map, 1, im->id);
+		db_bind_text(map, 2, im->volumes[i].device);
+		db_bind_text(map, 3, im->volumes[i].snapshot);
+		sqlite3_bind_int64(map, 4, (sqlite3_int64)im->volumes[i].size_gib);
+		sqlite3_bind_int(map, 5, im->volumes[i].delete_on_termination);
+		if (db_step_done(c->db, map, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int cloud_image_register(struct cloud *c, const char *owner, const struct image_request *req, struct image *out,
 			 struct kerr **err)
 {
-	_cleanup_stmt_ sqlite3_stmt *ins = NULL;
 	uint64_t snap_size;
 
 	if (!cloud_image_name_valid(req->name))
@@ -320,24 +361,8 @@ int cloud_image_register(struct cloud *c, const char *owner, const struct image_
 	if (db_begin(c->db, err) < 0)
 		return -1;
 	out->creation_ms = cloud_next_creation_ms(c);
-	if (db_prepare(c->db, "INSERT INTO images (id, region, owner, name, description, state, public, root_device_name, "
-			      "root_snapshot, root_size, creation_ms) VALUES (?, ?, ?, ?, ?, 'available', 0, ?, ?, ?, ?)",
-		       &ins, err) < 0)
+	if (cloud_image_insert(c, out, NULL, err) < 0)
 		goto on_error;
-	db_bind_text(ins, 1, out->id);
-	db_bind_text(ins, 2, out->region);
-	db_bind_text(ins, 3, owner);
-	db_bind_text(ins, 4, out->name);
-	db_bind_text(ins, 5, out->description);
-	db_bind_text(ins, 6, out->root_device_name);
-	db_bind_text(ins, 7, out->root_snapshot);
-	sqlite3_bind_int64(ins, 8, (sqlite3_int64)out->root_size_gib);
-	sqlite3_bind_int64(ins, 9, out->creation_ms);
-	if (db_step_done(c->db, ins, err) < 0) {
-		if ((*err)->kind == KERR_CONFLICT)
-			kerr_set(err, KERR_CONFLICT, "AMI name '%s' is already in use by an image you own", req->name);
-		goto on_error;
-	}
 	if (cloud_tags_put(c, owner, req->region, out->id, req->tags, req->ntags, err) < 0)
 		goto on_error;
 	if (db_commit(c->db, err) < 0)

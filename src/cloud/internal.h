@@ -27,6 +27,15 @@ bool cloud_image_name_valid(const char *name);
 /* The creation time of a new image: now, or just after the newest (inside the caller's
  * transaction, so dates stay distinct and increasing and "most recent" is well defined). */
 int64_t cloud_next_creation_ms(struct cloud *c);
+/* The rows of a new image (its state as im says, its mappings beside the root), inside the
+ * caller's transaction; KERR_CONFLICT for a name the owner has in the region. */
+struct image_origin {
+	const char *instance;     /* CreateImage's */
+	bool no_reboot;
+	const char *copy_of;      /* CopyImage's "region/ami-…" */
+	const char *client_token; /* CopyImage's, or NULL */
+};
+int cloud_image_insert(struct cloud *c, const struct image *im, const struct image_origin *from, struct kerr **err);
 /* After a restart: finish every CreateImage and CopyImage in flight. */
 int cloud_images_reconcile(struct cloud *c, struct kerr **err);
 int cloud_copies_reconcile(struct cloud *c, struct kerr **err);

@@ -13,7 +13,8 @@
 #include "util/banned.h"
 
 int store_copy(struct store *src, struct store *dst, const char *id, const char *new_id,
-	       const struct store_progress *progress, struct store_copy_result *res, struct kerr **err)
+               const struct store_progress *progress, struct store_copy_result *res,
+               struct kerr **err)
 {
 	struct manifest m = {0};
 	struct index sidx = {0}, didx = {0};
@@ -32,12 +33,12 @@ int store_copy(struct store *src, struct store *dst, const char *id, const char 
 		goto out;
 	}
 	if (src->chunk_size != dst->chunk_size) {
-		kerr_set(err, KERR_INVALID, "the stores have different chunk sizes (%u, %u)", src->chunk_size,
-			 dst->chunk_size);
+		kerr_set(err, KERR_INVALID, "the stores have different chunk sizes (%u, %u)",
+		         src->chunk_size, dst->chunk_size);
 		goto out;
 	}
-	if (manifest_load(src, id, &m, err) < 0 || index_load(src, &sidx, err) < 0 || index_load(dst, &didx, err) < 0 ||
-	    index_open_packs(src, &sidx, &fds, err) < 0)
+	if (manifest_load(src, id, &m, err) < 0 || index_load(src, &sidx, err) < 0 ||
+	    index_load(dst, &didx, err) < 0 || index_open_packs(src, &sidx, &fds, err) < 0)
 		goto out;
 	res->chunks = m.n;
 	for (size_t i = 0; i < m.n; i++) {
@@ -54,14 +55,18 @@ int store_copy(struct store *src, struct store *dst, const char *id, const char 
 		if (!loc) {
 			char hex[HASH_HEX_LEN + 1];
 			hash_hex(hash, HASH_LEN, hex);
-			kerr_set(err, KERR_CORRUPT, "snapshot '%s' uses chunk %s, which its store does not have", id, hex);
+			kerr_set(err, KERR_CORRUPT,
+			         "snapshot '%s' uses chunk %s, which its store does not have", id,
+			         hex);
 			goto out;
 		}
 		chunk_loc_entry(loc, &pe);
 		/* Checked on the way out: damage is not carried to another region. */
-		if (chunk_read(&reader, src->chunk_size, fds[loc->pack], &pe, CHUNK_CHECK_FAST, err) < 0)
+		if (chunk_read(&reader, src->chunk_size, fds[loc->pack], &pe, CHUNK_CHECK_FAST,
+		               err) < 0)
 			goto out;
-		payload = pe.flags & PACK_FLAG_ZSTD ? (const void *)reader.cbuf : (const void *)reader.buf;
+		payload = pe.flags & PACK_FLAG_ZSTD ? (const void *)reader.cbuf
+		                                    : (const void *)reader.buf;
 		if (pack_writer_add(&pw, hash, payload, pe.clen, pe.ulen, pe.flags, err) < 0)
 			goto out;
 		res->chunks_sent++;
