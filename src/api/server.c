@@ -105,19 +105,6 @@ static int lookup_secret(void *ctx, const char *access_key, char *secret, size_t
 	return 1;
 }
 
-static bool region_known(struct cloud *cloud, const char *region)
-{
-	struct topology t;
-	bool found = false;
-
-	if (cloud_regions(cloud, &t, NULL) < 0)
-		return false;
-	for (size_t i = 0; i < t.nregions && !found; i++)
-		found = !strcmp(t.regions[i], region);
-	topology_release(&t);
-	return found;
-}
-
 static int decode_params(const struct api_http_request *req, struct api_params *params,
                          struct kerr **err)
 {
@@ -172,7 +159,7 @@ static int serve(struct api_server *s, const struct api_http_request *req, struc
 		api_error_invalid_action(e, call.action);
 		goto out;
 	}
-	if (!region_known(s->cloud, auth.auth.region)) {
+	if (!cloud_region_known(s->cloud, auth.auth.region)) {
 		api_error_full(e, 401, "AuthFailure", "The region '%s' is not served here",
 		               auth.auth.region);
 		goto out;

@@ -76,6 +76,7 @@ int api_create_volume(struct api_call *c, struct api_error *e)
 	req.zone = api_node_str(&c->root, "AvailabilityZone");
 	req.snapshot = api_node_str(&c->root, "SnapshotId");
 	req.type = api_node_str(&c->root, "VolumeType");
+	req.client_token = api_node_str(&c->root, "ClientToken");
 	if (!req.zone) {
 		api_error_missing_parameter(e, "AvailabilityZone");
 		return -1;

@@ -66,6 +66,7 @@ int cloud_open(const char *data_dir, struct cloud **out, struct kerr **err);
 void cloud_close(struct cloud *c);
 
 int cloud_regions(struct cloud *c, struct topology *t, struct kerr **err);
+bool cloud_region_known(struct cloud *c, const char *region);
 /* New account; id, access key and secret are generated when NULL. */
 int cloud_account_create(struct cloud *c, const char *name, const char *id, const char *access_key,
 			 const char *secret, struct account *out, char secret_out[SECRET_KEY_LEN + 1],
@@ -274,6 +275,7 @@ struct volume_request {
 	uint64_t size_gib;    /* 0: the snapshot's */
 	const char *snapshot; /* or NULL for a blank volume */
 	const char *type;     /* NULL: gp3 */
+	const char *client_token; /* NULL, or: a repeat answers the volume it made */
 	const struct tag *tags;
 	size_t ntags;
 };

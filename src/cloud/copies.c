@@ -12,19 +12,6 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-static bool region_known(struct cloud *c, const char *region)
-{
-	struct topology t;
-	bool found = false;
-
-	if (cloud_regions(c, &t, NULL) < 0)
-		return false;
-	for (size_t i = 0; i < t.nregions && !found; i++)
-		found = !strcmp(t.regions[i], region);
-	topology_release(&t);
-	return found;
-}
-
 /* The row of a pending copy of src_region/src (inside the caller's transaction). */
 static int copy_insert(struct cloud *c, const char *owner, const char *region,
                        const char *src_region, const char *src, uint64_t size_gib,
@@ -68,7 +55,7 @@ int cloud_snapshot_copy_from(struct cloud *c, const char *owner, const char *reg
 {
 	uint64_t size;
 
-	if (!region_known(c, src_region))
+	if (!cloud_region_known(c, src_region))
 		return kerr_set(err, KERR_INVALID, "The source region '%s' is not served here",
 		                src_region);
 	if (cloud_snapshot_usable(c, owner, src_region, src, &size, err) < 0)
@@ -168,7 +155,7 @@ int cloud_image_copy(struct cloud *c, const char *owner, const struct copy_image
 	char root[ID_MAX];
 	int r;
 
-	if (!region_known(c, req->src_region))
+	if (!cloud_region_known(c, req->src_region))
 		return kerr_set(err, KERR_INVALID, "The source region '%s' is not served here",
 		                req->src_region);
 	if (!cloud_image_name_valid(req->name))

@@ -120,3 +120,16 @@ int topology_default(struct topology *t, struct kerr **err)
 {
 	return topology_parse(DEFAULT_TOPOLOGY, t, err);
 }
+
+bool cloud_region_known(struct cloud *c, const char *region)
+{
+	struct topology t;
+	bool found = false;
+
+	if (cloud_regions(c, &t, NULL) < 0)
+		return false;
+	for (size_t i = 0; i < t.nregions && !found; i++)
+		found = !strcmp(t.regions[i], region);
+	topology_release(&t);
+	return found;
+}

@@ -302,6 +302,22 @@ int cloud_volume_create(struct cloud *c, const char *owner, const struct volume_
 	struct zone z;
 	uint64_t snap_size = 0;
 
+	if (req->client_token) {
+		/* The same token again: the volume it made then. */
+		_cleanup_stmt_ sqlite3_stmt *tok = NULL;
+		int r;
+		if (db_prepare(c->db, "SELECT id FROM volumes WHERE owner = ? AND region = ? AND client_token = ?", &tok,
+			       err) < 0)
+			return -1;
+		db_bind_text(tok, 1, owner);
+		db_bind_text(tok, 2, req->region);
+		db_bind_text(tok, 3, req->client_token);
+		r = db_step_row(c->db, tok, err);
+		if (r < 0)
+			return -1;
+		if (r == 1)
+			return cloud_volume_get(c, owner, req->region, db_text(tok, 0), out, err);
+	}
 	if (cloud_find_zone(c, req->region, req->zone, &z, err) < 0)
 		return -1;
 	if (req->snapshot &&
@@ -332,7 +348,8 @@ int cloud_volume_create(struct cloud *c, const char *owner, const struct volume_
 	if (db_prepare(
 	        c->db,
 	        "INSERT INTO volumes (id, region, zone, owner, size, snapshot, volume_type, state, "
-	        "create_ms, last_snapshot) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'creating', ?8, ?6)",
+	        "create_ms, last_snapshot, client_token) "
+	        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'creating', ?8, ?6, ?9)",
 	        &st, err) < 0)
 		goto on_error;
 	db_bind_text(st, 1, out->id);
@@ -343,6 +360,7 @@ int cloud_volume_create(struct cloud *c, const char *owner, const struct volume_
 	db_bind_text(st, 6, out->snapshot);
 	db_bind_text(st, 7, out->type);
 	sqlite3_bind_int64(st, 8, out->create_ms);
+	db_bind_text(st, 9, req->client_token);
 	if (db_step_done(c->db, st, err) < 0 ||
 	    cloud_tags_put(c, owner, req->region, out->id, req->tags, req->ntags, err) < 0)
 		goto on_error;

@@ -214,7 +214,8 @@ def test_root_snapshots_are_incremental_and_consistent(server, tmp_path):
 
 def test_snapshot_sharing_and_errors(server):
     ec2, other = client(server), client(server, **OTHER)
-    vid = ec2.create_volume(AvailabilityZone="us-east-1c", Size=1)["VolumeId"]
+    vid = ec2.create_volume(AvailabilityZone="us-east-1c", Size=1, ClientToken="vol-token-1")["VolumeId"]
+    assert ec2.create_volume(AvailabilityZone="us-east-1c", Size=1, ClientToken="vol-token-1")["VolumeId"] == vid
     vwait(ec2, "volume_available", vid)
     sid = ec2.create_snapshot(VolumeId=vid, TagSpecifications=[
         {"ResourceType": "snapshot", "Tags": [{"Key": "k", "Value": "v"}]}])["SnapshotId"]
