@@ -120,14 +120,15 @@ def main():
             t_inst, t_img = load(ec2, name == "kiln")
             loaded[name] = {"instances_s": t_inst, "images_s": t_img, "counts": counts(ec2)}
             print(f"bench/api: {name} loaded {loaded[name]['counts']} in {t_inst:.0f} s + {t_img:.0f} s", flush=True)
-        cases = [("DescribeImages", ["Owner.1=self"]), ("DescribeInstances", [])]
+        cases = [("DescribeImages", ["Owner.1=self"]), ("DescribeInstances", []),
+                 ("DescribeImages", ["Owner.1=self", "MaxResults=100"]), ("DescribeInstances", ["MaxResults=100"])]
         samples = {}
         for run in range(RUNS):
             for action, params in cases:
                 for clients in (1, 16):
                     for name, (url, k, s) in servers.items():
                         m = measure(url, k, s, action, clients, params)
-                        samples.setdefault((name, action, clients), []).append(m)
+                        samples.setdefault((name, action + page_of(params), clients), []).append(m)
                         print(f"bench/api: run {run + 1} {name} {action} x{clients}: {m['rps']:.1f}/s "
                               f"p99 {m['p99_ms']:.1f} ms", flush=True)
         report(samples, loaded, cases)
@@ -139,6 +140,10 @@ def main():
             except subprocess.TimeoutExpired:
                 p.kill()
         subprocess.run([KILN, "down", "--data", data], stdout=subprocess.DEVNULL)
+
+
+def page_of(params):
+    return " (pages of 100)" if any(p.startswith("MaxResults") for p in params) else ""
 
 
 def report(samples, loaded, cases):
@@ -154,17 +159,21 @@ def report(samples, loaded, cases):
              "| action | clients | kiln req/s | moto req/s | kiln/moto | kiln p50 | kiln p99 | moto p99 | bytes/answer (kiln, moto) |\n",
              "|---|---|---|---|---|---|---|---|---|\n"]
     ok = []
-    for action, _ in cases:
+    for action, params in cases:
+        action = action + page_of(params)
         for clients in (1, 16):
             k_rps, m_rps = med("kiln", action, clients, "rps"), med("moto", action, clients, "rps")
             k_p99 = med("kiln", action, clients, "p99_ms")
-            ok.append((ratio(k_rps, m_rps) or 0) >= 20 and k_p99 <= 10)
+            if not page_of(params):
+                ok.append((ratio(k_rps, m_rps) or 0) >= 20 and k_p99 <= 10)
             lines.append(f"| {action} | {clients} | {k_rps:.1f} | {m_rps:.2f} | {f_x(ratio(k_rps, m_rps))} | "
                          f"{med('kiln', action, clients, 'p50_ms'):.2f} ms | {k_p99:.2f} ms | "
                          f"{med('moto', action, clients, 'p99_ms'):.1f} ms | "
                          f"{int(med('kiln', action, clients, 'bytes_per_response'))}, "
                          f"{int(med('moto', action, clients, 'bytes_per_response'))} |\n")
-    lines += ["\n", f"Target (at least 20x moto's throughput and p99 at most 10 ms, every row): {verdict(all(ok))}.\n",
+    lines += ["\n", f"Target (at least 20x moto's throughput and p99 at most 10 ms, every row of the whole "
+              f"lists): {verdict(all(ok))}. The rows in pages of 100 (`MaxResults=100`, the first page) are "
+              "for comparison.\n",
               "\n", f"Loading took kiln {loaded['kiln']['instances_s']:.0f} s for the instances (real boots and "
               f"stops) and {loaded['kiln']['images_s']:.1f} s for the images; moto "
               f"{loaded['moto']['instances_s']:.1f} s and {loaded['moto']['images_s']:.1f} s.\n", "\n"]

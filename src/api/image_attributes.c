@@ -1,9 +1,11 @@
 /* ModifyImageAttribute, DescribeImageAttribute, ResetImageAttribute: who may launch an image
- * (launchPermission) and its description. */
+ * (launchPermission) and its description; EnableImageDeprecation, DisableImageDeprecation,
+ * DisableImage, EnableImage. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "server.h"
 #include "util/cleanup.h"
@@ -158,4 +160,94 @@ int api_describe_image_attribute(struct api_call *c, struct api_error *e)
 		api_xml_close(c->xml);
 	}
 	return 0;
+}
+
+/* "2026-12-01T10:00:00Z", with or without ".000": Unix milliseconds, or -1. */
+static int64_t parse_time(const char *s)
+{
+	struct tm tm = {0};
+	const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+
+	if (!end)
+		return -1;
+	if (*end == '.')
+		for (end++; *end >= '0' && *end <= '9'; end++)
+			;
+	if (strcmp(end, "Z") && strcmp(end, "+00:00") && *end)
+		return -1;
+	return (int64_t)timegm(&tm) * 1000;
+}
+
+int api_enable_image_deprecation(struct api_call *c, struct api_error *e)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	const char *id, *at = api_node_str(&c->root, "DeprecateAt");
+	int64_t ms;
+
+	if (image_arg(c, &id, e) < 0)
+		return -1;
+	if (!at) {
+		api_error_missing_parameter(e, "DeprecateAt");
+		return -1;
+	}
+	ms = parse_time(at);
+	if (ms <= 0) {
+		api_error_set(e, "InvalidParameterValue", "Value (%s) for parameter DeprecateAt is invalid", at);
+		return -1;
+	}
+	if (c->dry_run) {
+		api_error_dry_run(e);
+		return -1;
+	}
+	if (cloud_image_deprecate(c->cloud, c->account.id, c->region, id, ms, &err) < 0)
+		return image_error(e, err);
+	api_xml_bool(c->xml, "return", true);
+	return 0;
+}
+
+int api_disable_image_deprecation(struct api_call *c, struct api_error *e)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	const char *id;
+
+	if (image_arg(c, &id, e) < 0)
+		return -1;
+	if (c->dry_run) {
+		api_error_dry_run(e);
+		return -1;
+	}
+	if (cloud_image_deprecate(c->cloud, c->account.id, c->region, id, 0, &err) < 0)
+		return image_error(e, err);
+	api_xml_bool(c->xml, "return", true);
+	return 0;
+}
+
+static int enable(struct api_call *c, struct api_error *e, bool on)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	const char *id;
+
+	if (image_arg(c, &id, e) < 0)
+		return -1;
+	if (c->dry_run) {
+		api_error_dry_run(e);
+		return -1;
+	}
+	if (cloud_image_enable(c->cloud, c->account.id, c->region, id, on, &err) < 0) {
+		if (err->kind == KERR_CONFLICT)
+			return api_error_from_kerr(e, err, "IncorrectState"), -1;
+		return image_error(e, err);
+	}
+	api_xml_bool(c->xml, "return", true);
+	return 0;
+}
+
+int api_disable_image(struct api_call *c, struct api_error *e)
+{
+	return enable(c, e, false);
+}
+
+int api_enable_image(struct api_call *c, struct api_error *e)
+{
+	return enable(c, e, true);
 }

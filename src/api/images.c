@@ -31,6 +31,14 @@ static const char *image_created(const void *obj, char *buf, size_t size)
 	return buf;
 }
 
+static const char *no_product_code(const void *obj, char *buf, size_t size)
+{
+	(void)obj;
+	(void)buf;
+	(void)size;
+	return NULL; /* no image has one until the marketplace exists: nothing matches */
+}
+
 static const char *image_root_device(const void *obj, char *buf, size_t size)
 {
 	(void)buf;
@@ -59,6 +67,8 @@ static const struct api_filter_field image_fields[] = {
 	API_FIELD_COMPUTED_OF("block-device-mapping.device-name", image_root_device),
 	API_FIELD_CONST_OF("hypervisor", "xen"),
 	API_FIELD_CONST_OF("boot-mode", "uefi-preferred"),
+	API_FIELD_COMPUTED_OF("product-code", no_product_code),
+	API_FIELD_COMPUTED_OF("product-code.type", no_product_code),
 };
 
 /* Owners: self, amazon (the provider's alias), aws-marketplace, or account ids. */
@@ -134,6 +144,8 @@ static void write_image(struct api_xml *x, const struct image *im, const struct 
 	api_xml_elem(x, "bootMode", "uefi-preferred");
 	if (im->source_instance[0])
 		api_xml_elem(x, "sourceInstanceId", im->source_instance);
+	if (im->deprecation_ms)
+		api_xml_time(x, "deprecationTime", im->deprecation_ms);
 	if (im->state_reason[0]) {
 		api_xml_open(x, "stateReason");
 		api_xml_elemf(x, "code", "%.*s", (int)strcspn(im->state_reason, ":"), im->state_reason);
@@ -146,6 +158,8 @@ static void write_image(struct api_xml *x, const struct image *im, const struct 
 struct image_selection {
 	const char **owners, **users;
 	size_t nowners, nusers;
+	bool deprecated, disabled; /* IncludeDeprecated, IncludeDisabled */
+	int64_t now_ms;
 };
 
 static int load_images(struct api_call *c, void **items, size_t *n, struct kerr **err)
@@ -157,6 +171,14 @@ static bool keep_image(struct api_call *c, const void *item, void *ctx)
 {
 	const struct image_selection *sel = ctx;
 
+	const struct image *im = item;
+	bool mine = !strcmp(im->owner, c->account.id);
+
+	/* Deprecated images show to their owner always, to others when asked for; disabled ones
+	 * (private to their owner) only when asked for. */
+	if ((!sel->deprecated && !mine && im->deprecation_ms && im->deprecation_ms <= sel->now_ms) ||
+	    (!sel->disabled && !strcmp(im->state, "disabled")))
+		return false;
 	return owned_by(item, sel->owners, sel->nowners, c->account.id) &&
 	       executable_by(item, sel->users, sel->nusers, c->account.id);
 }
@@ -180,8 +202,16 @@ int api_describe_images(struct api_call *c, struct api_error *e)
 		.load = load_images, .keep = keep_image, .write = write_image_item, .ctx = &sel,
 	};
 
+	_cleanup_kerr_ struct kerr *err = NULL;
+
 	sel.owners = owners;
 	sel.users = users;
+	sel.now_ms = cloud_now_ms();
+	if (api_node_bool(&c->root, "IncludeDeprecated", &sel.deprecated, &err) < 0 ||
+	    api_node_bool(&c->root, "IncludeDisabled", &sel.disabled, &err) < 0) {
+		api_error_from_kerr(e, err, "InvalidParameterValue");
+		return -1;
+	}
 	return api_describe_list(c, &l, e);
 }
 

@@ -249,7 +249,8 @@ int api_run_instances(struct api_call *c, struct api_error *e)
 					    : strstr(err->msg, "instance type") ? "InvalidInstanceType"
 					    : strstr(err->msg, "availability zone") ? "InvalidParameterValue"
 					    : err->kind == KERR_LIMIT ? "InsufficientInstanceCapacity"
-					    : err->kind == KERR_CONFLICT && req.client_token ? "IdempotentParameterMismatch"
+					    : err->kind == KERR_CONFLICT && strstr(err->msg, "client token") ? "IdempotentParameterMismatch"
+					    : err->kind == KERR_CONFLICT ? "InvalidAMIID.Unavailable"
 								       : NULL);
 		return -1;
 	}

@@ -145,6 +145,10 @@ int api_copy_snapshot(struct api_call *c, struct api_error *e);
 int api_modify_image_attribute(struct api_call *c, struct api_error *e);
 int api_describe_image_attribute(struct api_call *c, struct api_error *e);
 int api_reset_image_attribute(struct api_call *c, struct api_error *e);
+int api_enable_image_deprecation(struct api_call *c, struct api_error *e);
+int api_disable_image_deprecation(struct api_call *c, struct api_error *e);
+int api_disable_image(struct api_call *c, struct api_error *e);
+int api_enable_image(struct api_call *c, struct api_error *e);
 /* The items of an image's blockDeviceMapping: the root, then the other volumes. */
 void api_write_image_mappings(struct api_xml *x, const struct image *im);
 int api_deregister_image(struct api_call *c, struct api_error *e);

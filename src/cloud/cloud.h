@@ -110,6 +110,7 @@ struct image {
 	struct image_volume volumes[IMAGE_VOLUMES_MAX]; /* mappings beside the root */
 	size_t nvolumes;
 	bool granted; /* launch permission given to the caller by account id */
+	int64_t deprecation_ms; /* when it is (or was) deprecated, 0: never */
 };
 
 /* Import a root filesystem (directory or tarball) as a public image of the provider account in
@@ -176,6 +177,13 @@ int cloud_image_copy(struct cloud *c, const char *owner, const struct copy_image
 int cloud_snapshot_copy_from(struct cloud *c, const char *owner, const char *region, const char *src_region,
 			     const char *src, const char *description, const struct tag *tags, size_t ntags,
 			     char id[ID_MAX], struct kerr **err);
+/* EnableImageDeprecation (at_ms) and DisableImageDeprecation (0): the owner's image only. */
+int cloud_image_deprecate(struct cloud *c, const char *owner, const char *region, const char *id, int64_t at_ms,
+			  struct kerr **err);
+/* DisableImage: "disabled", private again (every grant goes) and not launchable; EnableImage
+ * makes it "available" again. The owner's image only; KERR_CONFLICT from the wrong state. */
+int cloud_image_enable(struct cloud *c, const char *owner, const char *region, const char *id, bool enable,
+		       struct kerr **err);
 /* DeregisterImage: the image goes; its snapshots stay, as in EC2. KERR_AUTH when not the owner's. */
 int cloud_image_deregister(struct cloud *c, const char *owner, const char *region, const char *id,
 			   struct kerr **err);

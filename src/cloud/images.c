@@ -147,6 +147,7 @@ static void image_from_row(sqlite3_stmt *st, struct image *im)
 	str_copy(im->source_instance, db_text(st, 13), sizeof(im->source_instance));
 	str_copy(im->state_reason, db_text(st, 14), sizeof(im->state_reason));
 	im->granted = sqlite3_column_int(st, 15) != 0;
+	im->deprecation_ms = sqlite3_column_int64(st, 16);
 }
 
 /* ?2 may see the image: its own, public, or launch permission given to it. */
@@ -158,7 +159,8 @@ static void image_from_row(sqlite3_stmt *st, struct image *im)
 	"i.id, i.region, i.owner, COALESCE(a.alias, ''), i.name, i.description, i.state, i.public, "        \
 	"i.architecture, i.root_device_name, i.root_snapshot, i.root_size, i.creation_ms, "                  \
 	"i.source_instance, i.state_reason, "                                                               \
-	"EXISTS (SELECT 1 FROM image_permissions g WHERE g.image = i.id AND g.grantee = ?2) FROM images i "                                                   \
+	"EXISTS (SELECT 1 FROM image_permissions g WHERE g.image = i.id AND g.grantee = ?2), i.deprecation_ms "  \
+	"FROM images i "                                                   \
 	"JOIN accounts a ON a.id = i.owner "
 
 /* The mappings beside the root of the images of v: one query for the region (or the one id). */
@@ -450,4 +452,43 @@ int cloud_image_describe(struct cloud *c, const char *owner, const char *region,
 	db_bind_text(st, 1, description);
 	db_bind_text(st, 2, id);
 	return db_step_done(c->db, st, err);
+}
+
+static int image_update(struct cloud *c, const char *id, const char *set, int64_t num, struct kerr **err)
+{
+	_cleanup_free_ char *sql = xasprintf("UPDATE images SET %s WHERE id = ?2", set);
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+	if (db_prepare(c->db, sql, &st, err) < 0)
+		return -1;
+	sqlite3_bind_int64(st, 1, num);
+	db_bind_text(st, 2, id);
+	return db_step_done(c->db, st, err);
+}
+
+int cloud_image_deprecate(struct cloud *c, const char *owner, const char *region, const char *id, int64_t at_ms,
+			  struct kerr **err)
+{
+	struct image im;
+
+	if (image_owned(c, owner, region, id, &im, err) < 0)
+		return -1;
+	return image_update(c, id, "deprecation_ms = ?1", at_ms, err);
+}
+
+int cloud_image_enable(struct cloud *c, const char *owner, const char *region, const char *id, bool enable,
+		       struct kerr **err)
+{
+	struct image im;
+
+	if (image_owned(c, owner, region, id, &im, err) < 0)
+		return -1;
+	if (strcmp(im.state, enable ? "disabled" : "available"))
+		return kerr_set(err, KERR_CONFLICT, "The image '%s' is %s", id, im.state);
+	if (enable)
+		return image_update(c, id, "state = 'available'", 0, err);
+	/* Disabled, it is private: its grants go, as EC2 does it. */
+	if (cloud_grants_change(c, &image_grants, id, NULL, 0, NULL, 0, true, err) < 0)
+		return -1;
+	return image_update(c, id, "state = 'disabled'", 0, err);
 }

@@ -73,6 +73,8 @@ const char *const db_migrations[] = {
 	"ALTER TABLE snapshots ADD COLUMN bytes_sent INTEGER NOT NULL DEFAULT 0;\n"
 	"ALTER TABLE images ADD COLUMN copy_of TEXT NOT NULL DEFAULT '';\n"
 	"ALTER TABLE images ADD COLUMN client_token TEXT;\n",
+	/* 6: image deprecation */
+	"ALTER TABLE images ADD COLUMN deprecation_ms INTEGER NOT NULL DEFAULT 0;\n",
 };
 
 const size_t db_migrations_count = ARRAY_SIZE(db_migrations);

@@ -226,3 +226,63 @@ def test_copy_image_to_another_region_moves_only_missing_chunks(server):
     ec2.terminate_instances(InstanceIds=[iid])
     wait(eu, "instance_terminated", there)
     wait(ec2, "instance_terminated", iid)
+
+
+def raw_call(server, action, **params):
+    """An action Debian's botocore does not know yet (DisableImage, EnableImage), signed by hand."""
+    import configparser
+    import urllib.parse
+    import urllib.request
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    cred = configparser.ConfigParser()
+    cred.read(os.path.join(server["data"], "credentials"))
+    body = urllib.parse.urlencode(dict(Action=action, Version="2016-11-15", **params))
+    req = AWSRequest("POST", server["url"] + "/", data=body,
+                     headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+    SigV4Auth(Credentials(cred["default"]["aws_access_key_id"], cred["default"]["aws_secret_access_key"]),
+              "ec2", "us-east-1").add_auth(req)
+    r = urllib.request.Request(req.url, data=body.encode(), headers=dict(req.headers), method="POST")
+    try:
+        with urllib.request.urlopen(r) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_deprecation_and_disabling(server):
+    from test_api_volumes import OTHER
+    ec2, other = client(server), client(server, **OTHER)
+    iid = launch(ec2, "us-east-1a")
+    ec2.stop_instances(InstanceIds=[iid])
+    wait(ec2, "instance_stopped", iid)
+    ami = ec2.create_image(InstanceId=iid, Name="old-1")["ImageId"]
+    iwait(ec2, ami)
+    ec2.modify_image_attribute(ImageId=ami, LaunchPermission={"Add": [{"UserId": "222233334444"}]})
+    ec2.enable_image_deprecation(ImageId=ami, DeprecateAt="2020-01-01T00:00:00Z")
+    im = ec2.describe_images(ImageIds=[ami])["Images"][0]
+    assert im["DeprecationTime"].startswith("2020-01-01T00:00:00")
+    # deprecated: others see it only when they ask for deprecated images; the owner always
+    assert ami not in [i["ImageId"] for i in other.describe_images(ExecutableUsers=["self"])["Images"]]
+    assert ami in [i["ImageId"] for i in other.describe_images(ExecutableUsers=["self"], IncludeDeprecated=True)["Images"]]
+    ec2.disable_image_deprecation(ImageId=ami)
+    assert ami in [i["ImageId"] for i in other.describe_images(ExecutableUsers=["self"])["Images"]]
+    status, body = raw_call(server, "EnableImageDeprecation", ImageId=ami, DeprecateAt="soon")
+    assert status == 400 and "InvalidParameterValue" in body
+
+    status, body = raw_call(server, "DisableImage", ImageId=ami)
+    assert status == 200 and "<return>true</return>" in body
+    # disabled: private again, not launchable, listed only when asked for
+    assert ami not in [i["ImageId"] for i in ec2.describe_images(Owners=["self"])["Images"]]
+    assert error_of(lambda: ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1))[0] == "InvalidAMIID.Unavailable"
+    assert ami not in [i["ImageId"] for i in other.describe_images()["Images"]]
+    status, body = raw_call(server, "DisableImage", ImageId=ami)
+    assert status == 400 and "IncorrectState" in body
+    status, body = raw_call(server, "EnableImage", ImageId=ami)
+    assert status == 200
+    assert ec2.describe_images(ImageIds=[ami])["Images"][0]["State"] == "available"
+    assert ami not in [i["ImageId"] for i in other.describe_images()["Images"]]  # its grants went
+    assert ec2.describe_images(Filters=[{"Name": "product-code", "Values": ["*"]}])["Images"] == []
+    ec2.terminate_instances(InstanceIds=[iid])
+    wait(ec2, "instance_terminated", iid)
