@@ -219,11 +219,26 @@ int api_run_instances(struct api_call *c, struct api_error *e)
 	}
 	req.min_count = (int)min;
 	req.max_count = (int)max;
-	api_node_item(&c->root, "BlockDeviceMapping", 1, &bdm);
-	if (api_node_present(&bdm, "Ebs.VolumeSize") &&
-	    api_node_int(&bdm, "Ebs.VolumeSize", 1, 16384, &size, &err) < 0) {
-		api_error_from_kerr(e, err, "InvalidParameterValue");
-		return -1;
+	/* BlockDeviceMapping: the root's size and DeleteOnTermination (the image's mappings come
+	 * as they are; volumes beyond them are CreateVolume and AttachVolume). */
+	for (size_t i = 1; i <= api_node_count(&c->root, "BlockDeviceMapping"); i++) {
+		const char *dev;
+		bool dot = true;
+		api_node_item(&c->root, "BlockDeviceMapping", i, &bdm);
+		dev = api_node_str(&bdm, "DeviceName");
+		if (dev && strcmp(dev, "/dev/xvda") && strcmp(dev, "/dev/sda1")) {
+			api_error_set(e, "InvalidParameterValue",
+				      "kiln maps the root device (/dev/xvda) at launch; attach %s with CreateVolume and "
+				      "AttachVolume", dev);
+			return -1;
+		}
+		if ((api_node_present(&bdm, "Ebs.VolumeSize") &&
+		     api_node_int(&bdm, "Ebs.VolumeSize", 1, 16384, &size, &err) < 0) ||
+		    api_node_bool(&bdm, "Ebs.DeleteOnTermination", &dot, &err) < 0) {
+			api_error_from_kerr(e, err, "InvalidParameterValue");
+			return -1;
+		}
+		req.keep_root = !dot;
 	}
 	req.root_size_gib = (uint64_t)size;
 	if (api_node_str(&c->root, "UserData") &&

@@ -218,6 +218,7 @@ struct run_request {
 	const uint8_t *user_data; /* decoded */
 	size_t user_data_len;
 	uint64_t root_size_gib; /* 0: the image's */
+	bool keep_root;         /* DeleteOnTermination false: the root volume outlives the instance */
 	const char *client_token; /* NULL, or: a repeat answers what the first request did */
 	const struct tag *instance_tags, *volume_tags; /* TagSpecification */
 	size_t ninstance_tags, nvolume_tags;

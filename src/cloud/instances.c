@@ -434,7 +434,7 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 		return -1;
 	if (db_prepare(c->db, "INSERT INTO instances (id, region, zone, owner, image, type, state, private_ip, "
 			      "reservation, launch_index, launch_ms, key_name, root_volume, root_size, "
-			      "delete_on_termination, client_token) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, 1, ?)",
+			      "delete_on_termination, client_token) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		       &ins, err) < 0)
 		goto on_error;
 	v = xcalloc((size_t)req->max_count, sizeof(*v));
@@ -451,7 +451,7 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 		in->launch_index = i;
 		in->launch_ms = now;
 		in->root_size_gib = req->root_size_gib ? req->root_size_gib : im.root_size_gib;
-		in->delete_on_termination = true;
+		in->delete_on_termination = !req->keep_root;
 		id_new("i", in->id);
 		id_new("vol", in->root_volume);
 		if (allocate_address(c, &z, in->private_ip, sizeof(in->private_ip), err) < 0) {
@@ -473,10 +473,11 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 		db_bind_text(ins, 11, req->key_name);
 		db_bind_text(ins, 12, in->root_volume);
 		sqlite3_bind_int64(ins, 13, (sqlite3_int64)in->root_size_gib);
-		db_bind_text(ins, 14, req->client_token);
+		sqlite3_bind_int(ins, 14, in->delete_on_termination);
+		db_bind_text(ins, 15, req->client_token);
 		if (db_step_done(c->db, ins, err) < 0 ||
 		    cloud_volume_insert_attached(c, in, in->root_volume, ROOT_DEVICE, im.root_snapshot, in->root_size_gib,
-						 true, req->volume_tags, req->nvolume_tags, err) < 0 ||
+						 in->delete_on_termination, req->volume_tags, req->nvolume_tags, err) < 0 ||
 		    insert_mapped(c, in, &im, req, err) < 0 ||
 		    cloud_tags_put(c, owner, in->region, in->id, req->instance_tags, req->ninstance_tags, err) < 0)
 			goto on_error;

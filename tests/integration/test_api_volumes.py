@@ -319,3 +319,19 @@ def test_register_image_from_a_root_snapshot_and_launch_it_elsewhere(server):
     wait(ec2, "instance_terminated", iid)
     wait(ec2, "instance_terminated", copy)
     ec2.delete_snapshot(SnapshotId=sid)  # the image is gone: the snapshot is free to go
+
+
+def test_root_volume_kept_when_asked(server):
+    ec2 = client(server)
+    iid = launch(ec2, "us-east-1a", BlockDeviceMappings=[
+        {"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 2, "DeleteOnTermination": False}}])
+    vid = root_volume(ec2, iid)
+    v = ec2.describe_volumes(VolumeIds=[vid])["Volumes"][0]
+    assert v["Size"] == 2 and v["Attachments"][0]["DeleteOnTermination"] is False
+    assert int(inside(server, iid, "sh", "-c", "df -k / | tail -1").stdout.split()[1]) > 1_500_000  # grown
+    ec2.terminate_instances(InstanceIds=[iid])
+    wait(ec2, "instance_terminated", iid)
+    vwait(ec2, "volume_available", vid)  # it outlived its instance
+    assert error_of(lambda: ec2.run_instances(ImageId=busybox(ec2), MinCount=1, MaxCount=1, BlockDeviceMappings=[
+        {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 1}}]))[0] == "InvalidParameterValue"
+    ec2.delete_volume(VolumeId=vid)
