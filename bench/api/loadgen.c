@@ -3,6 +3,7 @@
  * latency percentiles as one JSON object. The same client measures kiln and its peers. */
 #include <getopt.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,10 +44,13 @@ static void *work(void *arg)
 	}
 	api_args_init(&a, w->action);
 	for (size_t i = 0; i < w->nparams; i++) {
-		char *eq = strchr(w->params[i], '=');
-		*eq = '\0';
-		api_args_add(&a, w->params[i], eq + 1);
-		*eq = '=';
+		/* The threads share argv: split a copy of each Name=Value. */
+		char *pair = xstrdup(w->params[i]), *eq = strchr(pair, '=');
+		if (eq) {
+			*eq = '\0';
+			api_args_add(&a, pair, eq + 1);
+		}
+		free(pair);
 	}
 	struct buf body = BUF_INIT; /* reused: its room stays between answers */
 
@@ -123,6 +127,9 @@ int main(int argc, char **argv)
 	}
 	if (!cfg.access_key || !cfg.secret_key || clients < 1)
 		return fprintf(stderr, "loadgen: -k and -s are needed, -c at least 1\n"), 2;
+	/* A server that closes a kept-alive connection must not kill the run with SIGPIPE (libcurl
+	 * leaves that to the program when it runs without signals). */
+	signal(SIGPIPE, SIG_IGN);
 	w = xcalloc((size_t)clients, sizeof(*w));
 	start = now_s();
 	for (int i = 0; i < clients; i++) {

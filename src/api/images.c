@@ -118,8 +118,11 @@ void api_write_image_mappings(struct api_xml *x, const struct image *im)
 			      im->volumes[i].delete_on_termination);
 }
 
-static void write_image(struct api_xml *x, const struct image *im, const struct tag_set *tags)
+/* The members of one image (an item of a list, or a whole answer). */
+static void write_image(struct api_xml *x, const void *item, const struct tag_set *tags)
 {
+	const struct image *im = item;
+
 	api_xml_elem(x, "imageId", im->id);
 	api_xml_elemf(x, "imageLocation", "%s/%s", im->owner_alias[0] ? im->owner_alias : im->owner, im->name);
 	api_xml_elem(x, "imageState", im->state);
@@ -183,11 +186,6 @@ static bool keep_image(struct api_call *c, const void *item, void *ctx)
 	       executable_by(item, sel->users, sel->nusers, c->account.id);
 }
 
-static void write_image_item(struct api_xml *x, const void *item, const struct tag_set *tags)
-{
-	write_image(x, item, tags);
-}
-
 int api_describe_images(struct api_call *c, struct api_error *e)
 {
 	_cleanup_free_ const char **owners = NULL, **users = NULL;
@@ -199,7 +197,7 @@ int api_describe_images(struct api_call *c, struct api_error *e)
 		.id_param = "ImageId", .prefix = "ami", .max_results = 1000, .set = "imagesSet",
 		.not_found_code = "InvalidAMIID.NotFound", .noun = "image id", .brackets = true,
 		.fields = image_fields, .nfields = ARRAY_SIZE(image_fields), .size = sizeof(struct image),
-		.load = load_images, .keep = keep_image, .write = write_image_item, .ctx = &sel,
+		.load = load_images, .keep = keep_image, .write = write_image, .ctx = &sel,
 	};
 
 	_cleanup_kerr_ struct kerr *err = NULL;
@@ -268,32 +266,56 @@ int api_register_image(struct api_call *c, struct api_error *e)
 	}
 	if (!req.root_device_name)
 		req.root_device_name = "/dev/xvda";
-	/* The mapping of the root device; kiln images have no other volumes yet. */
+	/* The root device's mapping, and further ones from snapshots (NoDevice ones are left out). */
 	for (size_t i = 1; i <= nbdm; i++) {
-		const char *dev;
+		const char *dev, *snap;
+		bool dot = true;
 		api_node_item(&c->root, "BlockDeviceMapping", i, &bdm);
 		dev = api_node_str(&bdm, "DeviceName");
-		if (!dev || strcmp(dev, req.root_device_name)) {
-			api_error_set(e, "InvalidParameterValue",
-				      "kiln images have one volume, the root device %s; mapping %s is refused",
-				      req.root_device_name, dev ? dev : "(no DeviceName)");
+		snap = api_node_str(&bdm, "Ebs.SnapshotId");
+		if (!dev) {
+			api_error_missing_parameter(e, "BlockDeviceMapping.DeviceName");
 			return -1;
 		}
-		req.root_snapshot = api_node_str(&bdm, "Ebs.SnapshotId");
-		if (api_node_int(&bdm, "Ebs.VolumeSize", 1, 16384, &size, &err) < 0) {
+		{
+			/* NoDevice comes with an empty value: its presence is what counts. */
+			char path[API_PARAM_NAME_MAX + 1];
+			if (api_params_find(c->root.params, api_node_path(&bdm, "NoDevice", path)))
+				continue;
+		}
+		if (!snap || api_node_present(&bdm, "VirtualName")) {
+			api_error_set(e, "InvalidParameterValue",
+				      "kiln maps volumes from snapshots: %s needs Ebs.SnapshotId (instance stores are refused)",
+				      dev);
+			return -1;
+		}
+		if (!api_id_ok("snap", snap, e))
+			return -1;
+		if (api_node_int(&bdm, "Ebs.VolumeSize", 1, 16384, &size, &err) < 0 ||
+		    api_node_bool(&bdm, "Ebs.DeleteOnTermination", &dot, &err) < 0) {
 			api_error_from_kerr(e, err, "InvalidParameterValue");
 			return -1;
 		}
+		if (!strcmp(dev, req.root_device_name)) {
+			req.root_snapshot = snap;
+			req.root_size_gib = (uint64_t)size;
+		} else if (req.nvolumes == IMAGE_VOLUMES_MAX) {
+			api_error_set(e, "InvalidParameterValue", "kiln images have at most %d volumes besides the root",
+				      IMAGE_VOLUMES_MAX);
+			return -1;
+		} else {
+			struct image_volume *iv = &req.volumes[req.nvolumes++];
+			snprintf(iv->device, sizeof(iv->device), "%s", dev);
+			snprintf(iv->snapshot, sizeof(iv->snapshot), "%s", snap);
+			iv->size_gib = (uint64_t)size;
+			iv->delete_on_termination = dot;
+		}
+		size = 0;
 	}
 	if (!req.root_snapshot) {
 		api_error_missing_parameter(e, "BlockDeviceMapping.1.Ebs.SnapshotId");
 		return -1;
 	}
-	if (!id_valid("snap", req.root_snapshot)) {
-		api_error_set(e, "InvalidSnapshotID.Malformed", "Invalid id: \"%s\" (expecting \"snap-...\")", req.root_snapshot);
-		return -1;
-	}
-	req.root_size_gib = (uint64_t)size;
 	if (api_call_tag_specs(c, tag_types, 1, "image", &tags, &req.ntags, e) < 0)
 		return -1;
 	req.tags = tags;

@@ -9,8 +9,11 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-static void write_snapshot(struct api_xml *x, const struct snapshot *s, const struct tag_set *tags)
+/* The members of one snapshot (an item of a list, or a whole answer). */
+static void write_snapshot(struct api_xml *x, const void *item, const struct tag_set *tags)
 {
+	const struct snapshot *s = item;
+
 	api_xml_elem(x, "snapshotId", s->id);
 	api_xml_elem(x, "volumeId", s->volume);
 	api_xml_elem(x, "status", s->state);
@@ -151,11 +154,6 @@ static bool keep_snapshot(struct api_call *c, const void *item, void *ctx)
 	       restorable_selected(item, sel->by, sel->nby, c->account.id);
 }
 
-static void write_snapshot_item(struct api_xml *x, const void *item, const struct tag_set *tags)
-{
-	write_snapshot(x, item, tags);
-}
-
 int api_describe_snapshots(struct api_call *c, struct api_error *e)
 {
 	_cleanup_free_ const char **owners = NULL, **by = NULL;
@@ -167,7 +165,7 @@ int api_describe_snapshots(struct api_call *c, struct api_error *e)
 		.id_param = "SnapshotId", .prefix = "snap", .max_results = 1000, .set = "snapshotSet",
 		.not_found_code = "InvalidSnapshot.NotFound", .noun = "snapshot", .fields = snapshot_fields,
 		.nfields = ARRAY_SIZE(snapshot_fields), .size = sizeof(struct snapshot), .load = load_snapshots,
-		.keep = keep_snapshot, .write = write_snapshot_item, .ctx = &sel,
+		.keep = keep_snapshot, .write = write_snapshot, .ctx = &sel,
 	};
 
 	sel.owners = owners;

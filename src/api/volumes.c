@@ -19,8 +19,11 @@ void api_write_attachment(struct api_xml *x, const struct volume *v)
 	api_xml_bool(x, "deleteOnTermination", v->delete_on_termination);
 }
 
-static void write_volume(struct api_xml *x, const struct volume *v, const struct tag_set *tags)
+/* The members of one volume (an item of a list, or a whole answer). */
+static void write_volume(struct api_xml *x, const void *item, const struct tag_set *tags)
 {
+	const struct volume *v = item;
+
 	api_xml_elem(x, "volumeId", v->id);
 	api_xml_int(x, "size", (int64_t)v->size_gib);
 	api_xml_elem(x, "snapshotId", v->snapshot);
@@ -160,18 +163,13 @@ static int load_volumes(struct api_call *c, void **items, size_t *n, struct kerr
 	return cloud_volumes_list(c->cloud, c->account.id, c->region, (struct volume **)items, n, err);
 }
 
-static void write_volume_item(struct api_xml *x, const void *item, const struct tag_set *tags)
-{
-	write_volume(x, item, tags);
-}
-
 int api_describe_volumes(struct api_call *c, struct api_error *e)
 {
 	const struct api_list l = {
 		.id_param = "VolumeId", .prefix = "vol", .max_results = 500, .set = "volumeSet",
 		.not_found_code = "InvalidVolume.NotFound", .noun = "volume", .fields = volume_fields,
 		.nfields = ARRAY_SIZE(volume_fields), .size = sizeof(struct volume), .load = load_volumes,
-		.write = write_volume_item,
+		.write = write_volume,
 	};
 
 	return api_describe_list(c, &l, e);

@@ -3,6 +3,7 @@
 #include "remote.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,6 +125,9 @@ int remote_connect(const struct remote_opts *o, struct api_client **out, struct 
 	                   : DEFAULT_ENDPOINT;
 	cfg.access_key = key;
 	cfg.secret_key = secret;
+	/* A daemon that closes a kept-alive connection must not kill the command (libcurl runs
+	 * without signals here and leaves SIGPIPE to the program). */
+	signal(SIGPIPE, SIG_IGN);
 	return api_client_open(&cfg, out, err);
 }
 

@@ -134,9 +134,13 @@ struct image_request {
 	const char *region, *name, *description, *root_device_name;
 	const char *root_snapshot;
 	uint64_t root_size_gib; /* 0: the snapshot's */
+	struct image_volume volumes[IMAGE_VOLUMES_MAX]; /* further mappings (size 0: the snapshot's) */
+	size_t nvolumes;
 	const struct tag *tags;
 	size_t ntags;
 };
+/* "/dev/sdb" .. "/dev/sdz", "/dev/xvdb" .. "/dev/xvdz": the names EC2 takes for data volumes. */
+bool cloud_device_name_valid(const char *device);
 int cloud_image_register(struct cloud *c, const char *owner, const struct image_request *req, struct image *out,
 			 struct kerr **err);
 /* CreateImage: every volume attached to the instance (but those named in no_device) becomes a

@@ -360,6 +360,20 @@ int cloud_image_register(struct cloud *c, const char *owner, const struct image_
 		 sizeof(out->root_device_name));
 	str_copy(out->root_snapshot, req->root_snapshot, sizeof(out->root_snapshot));
 	out->root_size_gib = req->root_size_gib ? req->root_size_gib : snap_size;
+	for (size_t i = 0; i < req->nvolumes; i++) {
+		const struct image_volume *iv = &req->volumes[i];
+		if (!cloud_device_name_valid(iv->device))
+			return kerr_set(err, KERR_INVALID, "Invalid device name %s", iv->device);
+		if (cloud_snapshot_usable(c, owner, req->region, iv->snapshot, &snap_size, err) < 0)
+			return -1;
+		if (iv->size_gib && iv->size_gib < snap_size)
+			return kerr_set(err, KERR_INVALID, "Volume of %llu GiB is smaller than snapshot '%s', expect size >= "
+					"%llu GiB", (unsigned long long)iv->size_gib, iv->snapshot, (unsigned long long)snap_size);
+		out->volumes[out->nvolumes] = *iv;
+		if (!iv->size_gib)
+			out->volumes[out->nvolumes].size_gib = snap_size;
+		out->nvolumes++;
+	}
 	if (db_begin(c->db, err) < 0)
 		return -1;
 	out->creation_ms = cloud_next_creation_ms(c);

@@ -373,8 +373,7 @@ on_error:
 	return -1;
 }
 
-/* "/dev/sdf" .. "/dev/sdp", "/dev/xvdb" .. "/dev/xvdz": the names EC2 takes for data volumes. */
-static bool device_valid(const char *device)
+bool cloud_device_name_valid(const char *device)
 {
 	const char *name = !strncmp(device, "/dev/", 5) ? device + 5 : NULL;
 
@@ -402,7 +401,7 @@ int cloud_volume_attach(struct cloud *c, const char *owner, const char *region, 
 		return kerr_set(err, KERR_NOT_FOUND, "The instance ID '%s' does not exist",
 		                instance);
 	*why = ATTACH_DEVICE;
-	if (!device_valid(device))
+	if (!cloud_device_name_valid(device))
 		return kerr_set(err, KERR_INVALID,
 		                "Value (%s) for parameter device is invalid. %s is not a valid EBS "
 		                "device name.",

@@ -286,3 +286,59 @@ def test_deprecation_and_disabling(server):
     assert ec2.describe_images(Filters=[{"Name": "product-code", "Values": ["*"]}])["Images"] == []
     ec2.terminate_instances(InstanceIds=[iid])
     wait(ec2, "instance_terminated", iid)
+
+
+def test_register_image_with_a_data_volume_and_the_aws_cli(server):
+    """RegisterImage with a second mapping; then the image workflow through /usr/bin/aws (v2)."""
+    import json
+    import subprocess
+    from conftest import AWS
+    ec2 = client(server)
+    iid = launch(ec2, "us-east-1a")
+    vid = ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)["VolumeId"]
+    vwait(ec2, "volume_available", vid)
+    ec2.attach_volume(VolumeId=vid, InstanceId=iid, Device="/dev/sdg")
+    attached(ec2, vid)
+    inside(server, iid, "sh", "-c", "echo registered-data | dd of=/dev/sdg bs=512 conv=sync,fsync 2>/dev/null")
+    ec2.stop_instances(InstanceIds=[iid])
+    wait(ec2, "instance_stopped", iid)
+    root = ec2.create_snapshot(VolumeId=[m["Ebs"]["VolumeId"] for m in ec2.describe_instances(
+        InstanceIds=[iid])["Reservations"][0]["Instances"][0]["BlockDeviceMappings"] if m["DeviceName"] == "/dev/xvda"][0])
+    data = ec2.create_snapshot(VolumeId=vid)
+    swait(ec2, root["SnapshotId"])
+    swait(ec2, data["SnapshotId"])
+    ami = ec2.register_image(Name="registered-2", RootDeviceName="/dev/xvda", BlockDeviceMappings=[
+        {"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": root["SnapshotId"]}},
+        {"DeviceName": "/dev/sdg", "Ebs": {"SnapshotId": data["SnapshotId"], "VolumeSize": 2}},
+        {"DeviceName": "/dev/sdh", "NoDevice": ""}])["ImageId"]
+    maps = {m["DeviceName"]: m["Ebs"] for m in ec2.describe_images(ImageIds=[ami])["Images"][0]["BlockDeviceMappings"]}
+    assert set(maps) == {"/dev/xvda", "/dev/sdg"} and maps["/dev/sdg"]["VolumeSize"] == 2
+    assert error_of(lambda: ec2.register_image(Name="registered-3", RootDeviceName="/dev/xvda", BlockDeviceMappings=[
+        {"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": root["SnapshotId"]}},
+        {"DeviceName": "/dev/sdg", "Ebs": {"VolumeSize": 2}}]))[0] == "InvalidParameterValue"
+
+    env = dict(os.environ, AWS_SHARED_CREDENTIALS_FILE=os.path.join(server["data"], "credentials"),
+               AWS_CONFIG_FILE=os.path.join(server["data"], "config"), AWS_PAGER="")
+
+    def aws(*args, region="us-east-1"):
+        r = subprocess.run([AWS, "--endpoint-url", server["url"], "--region", region, "--output", "json", "ec2",
+                            *args], capture_output=True, text=True, env=env)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout) if r.stdout.strip() else None
+
+    out = aws("run-instances", "--image-id", ami, "--count", "1", "--instance-type", "t2.nano",
+              "--placement", "AvailabilityZone=us-east-1b")
+    copy = out["Instances"][0]["InstanceId"]
+    aws("wait", "instance-running", "--instance-ids", copy)
+    assert inside(server, copy, "sh", "-c", "dd if=/dev/sdg bs=512 count=1 2>/dev/null").stdout.startswith(
+        "registered-data")
+    baked = aws("create-image", "--instance-id", copy, "--name", "cli-made-1", "--no-reboot")["ImageId"]
+    aws("wait", "image-available", "--image-ids", baked)
+    eu = aws("copy-image", "--source-region", "us-east-1", "--source-image-id", baked, "--name", "cli-made-1",
+             region="eu-west-1")["ImageId"]
+    aws("wait", "image-available", "--image-ids", eu, region="eu-west-1")
+    aws("modify-image-attribute", "--image-id", baked, "--launch-permission", "Add=[{Group=all}]")
+    assert aws("describe-images", "--image-ids", baked)["Images"][0]["Public"] is True
+    aws("deregister-image", "--image-id", eu, region="eu-west-1")
+    aws("terminate-instances", "--instance-ids", copy, iid)
+    aws("wait", "instance-terminated", "--instance-ids", copy, iid)
