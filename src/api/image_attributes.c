@@ -55,11 +55,8 @@ int api_modify_image_attribute(struct api_call *c, struct api_error *e)
 		api_error_missing_parameter(e, "LaunchPermission");
 		return -1;
 	}
-	if (desc && strlen(desc) > 255) {
-		api_error_set(e, "InvalidParameterValue",
-		              "The description may be at most 255 characters long");
+	if (!api_description_ok(desc, e))
 		return -1;
-	}
 	if (c->dry_run) {
 		api_error_dry_run(e);
 		return -1;

@@ -260,10 +260,8 @@ int api_register_image(struct api_call *c, struct api_error *e)
 			      arch ? arch : "x86_64", virt ? virt : "hvm");
 		return -1;
 	}
-	if (req.description && strlen(req.description) > 255) {
-		api_error_set(e, "InvalidParameterValue", "The description may be at most 255 characters long");
+	if (!api_description_ok(req.description, e))
 		return -1;
-	}
 	if (!req.root_device_name)
 		req.root_device_name = "/dev/xvda";
 	/* The root device's mapping, and further ones from snapshots (NoDevice ones are left out). */
@@ -374,10 +372,8 @@ int api_create_image(struct api_call *c, struct api_error *e)
 		api_error_set(e, "InvalidInstanceID.Malformed", "Invalid id: \"%s\"", req.instance);
 		return -1;
 	}
-	if (req.description && strlen(req.description) > 255) {
-		api_error_set(e, "InvalidParameterValue", "The description may be at most 255 characters long");
+	if (!api_description_ok(req.description, e))
 		return -1;
-	}
 	if (api_node_bool(&c->root, "NoReboot", &req.no_reboot, &err) < 0) {
 		api_error_from_kerr(e, err, "InvalidParameterValue");
 		return -1;
@@ -425,7 +421,6 @@ int api_copy_image(struct api_call *c, struct api_error *e)
 	_cleanup_free_ struct tag *tags = NULL;
 	static const char *const tag_types[] = {"image"};
 	struct copy_image_request req = {.region = c->region};
-	bool encrypted = false;
 	struct image im;
 
 	req.src_region = api_node_str(&c->root, "SourceRegion");
@@ -441,14 +436,8 @@ int api_copy_image(struct api_call *c, struct api_error *e)
 		api_error_set(e, "InvalidAMIID.Malformed", "Invalid id: \"%s\" (expecting \"ami-...\")", req.src_image);
 		return -1;
 	}
-	if (api_node_bool(&c->root, "Encrypted", &encrypted, &err) < 0) {
-		api_error_from_kerr(e, err, "InvalidParameterValue");
+	if (api_call_unencrypted(c, e) < 0)
 		return -1;
-	}
-	if (encrypted) {
-		api_error_set(e, "InvalidParameterValue", "kiln does not encrypt snapshots; Encrypted must be false");
-		return -1;
-	}
 	if (api_call_tag_specs(c, tag_types, 1, "image", &tags, &req.ntags, e) < 0)
 		return -1;
 	req.tags = tags;

@@ -106,6 +106,11 @@ int api_call_id(struct api_call *c, const char *name, const char *prefix, bool r
 int api_call_id_list(struct api_call *c, const char *name, const char *prefix, const char ***ids, size_t *n,
 		     struct api_error *e);
 
+/* Descriptions: at most 255 characters (InvalidParameterValue). */
+bool api_description_ok(const char *desc, struct api_error *e);
+/* Encrypted: absent or false; kiln has no encryption to offer (InvalidParameterValue). */
+int api_call_unencrypted(struct api_call *c, struct api_error *e);
+
 /* Selection by id or name lists (ImageId.N, InstanceId.N, ZoneName.N): true when the list is
  * empty (everything is selected) or names it. */
 bool api_selected(const char *const *list, size_t n, const char *name);

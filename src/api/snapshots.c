@@ -57,11 +57,8 @@ int api_create_snapshot(struct api_call *c, struct api_error *e)
 		              "Invalid id: \"%s\" (expecting \"vol-...\")", vol);
 		return -1;
 	}
-	if (desc && strlen(desc) > 255) {
-		api_error_set(e, "InvalidParameterValue",
-		              "The description may be at most 255 characters long");
+	if (!api_description_ok(desc, e))
 		return -1;
-	}
 	if (api_call_tag_specs(c, tag_types, 1, "snapshot", &tags, &ntags, e) < 0)
 		return -1;
 	if (c->dry_run) {
@@ -290,7 +287,6 @@ int api_copy_snapshot(struct api_call *c, struct api_error *e)
 	const char *dest = api_node_str(&c->root, "DestinationRegion");
 	const char *desc = api_node_str(&c->root, "Description");
 	char id[ID_MAX];
-	bool encrypted = false;
 	size_t ntags;
 
 	if (!src_region || !src) {
@@ -306,18 +302,10 @@ int api_copy_snapshot(struct api_call *c, struct api_error *e)
 			      dest, c->region);
 		return -1;
 	}
-	if (api_node_bool(&c->root, "Encrypted", &encrypted, &err) < 0) {
-		api_error_from_kerr(e, err, "InvalidParameterValue");
+	if (api_call_unencrypted(c, e) < 0)
 		return -1;
-	}
-	if (encrypted) {
-		api_error_set(e, "InvalidParameterValue", "kiln does not encrypt snapshots; Encrypted must be false");
+	if (!api_description_ok(desc, e))
 		return -1;
-	}
-	if (desc && strlen(desc) > 255) {
-		api_error_set(e, "InvalidParameterValue", "The description may be at most 255 characters long");
-		return -1;
-	}
 	if (api_call_tag_specs(c, tag_types, 1, "snapshot", &tags, &ntags, e) < 0)
 		return -1;
 	if (c->dry_run) {

@@ -74,7 +74,7 @@ int api_create_volume(struct api_call *c, struct api_error *e)
 	struct tag_set set = {0};
 	struct volume v;
 	int64_t size = 0;
-	bool encrypted = false, known = false;
+	bool known = false;
 
 	req.zone = api_node_str(&c->root, "AvailabilityZone");
 	req.snapshot = api_node_str(&c->root, "SnapshotId");
@@ -84,8 +84,7 @@ int api_create_volume(struct api_call *c, struct api_error *e)
 		api_error_missing_parameter(e, "AvailabilityZone");
 		return -1;
 	}
-	if (api_node_int(&c->root, "Size", 1, 16384, &size, &err) < 0 ||
-	    api_node_bool(&c->root, "Encrypted", &encrypted, &err) < 0) {
+	if (api_node_int(&c->root, "Size", 1, 16384, &size, &err) < 0) {
 		api_error_from_kerr(e, err, "InvalidParameterValue");
 		return -1;
 	}
@@ -106,11 +105,8 @@ int api_create_volume(struct api_call *c, struct api_error *e)
 		              "Value (%s) for parameter volumeType is invalid", req.type);
 		return -1;
 	}
-	if (encrypted) {
-		api_error_set(e, "InvalidParameterValue",
-		              "kiln does not encrypt volumes; Encrypted must be false");
+	if (api_call_unencrypted(c, e) < 0)
 		return -1;
-	}
 	if (api_call_tag_specs(c, tag_types, 1, "volume", &tags, &req.ntags, e) < 0)
 		return -1;
 	req.tags = tags;
