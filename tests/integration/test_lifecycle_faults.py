@@ -1,6 +1,7 @@
 """kill -9 of the daemon in the middle of CreateImage and CopyImage (fault injection at named
 points): after a restart the image ends available (the job resumed from its records), the
-instance that was stopped for the copy runs again, and the stores verify."""
+instance that was stopped for the copy runs again, nothing leaks (volume files, mounts, loop
+devices), and the stores verify and collect no garbage."""
 import configparser
 import os
 import subprocess
@@ -67,6 +68,36 @@ def verify(data, region):
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def assert_stores_clean(data):
+    """With the daemon stopped (gc keeps everyone else out): the stores verify, and hold no
+    garbage once collected."""
+    import json
+    for region in ("us-east-1", "eu-west-1"):
+        store = os.path.join(data, "regions", region, "store")
+        verify(data, region)
+        kiln("store", "gc", store)
+        assert json.loads(kiln("store", "stats", store, "--json").stdout)["total"]["garbage_bytes"] == 0
+        verify(data, region)
+
+
+def assert_no_leaks(data, ec2s):
+    """After the crash and the recovery: every volume file in the pools is a volume the API
+    knows, and the only mounts and loop devices under the data directory are the pools'."""
+    import json
+    known = {v["VolumeId"] for ec2 in ec2s for v in ec2.describe_volumes()["Volumes"]}
+    for root, _, files in os.walk(os.path.join(data, "regions")):
+        for f in files:
+            if f.startswith("vol-") and f.endswith(".img"):
+                assert f[:-4] in known, f"{f} in {root} is no volume the API knows"
+    with open("/proc/mounts") as m:
+        mounts = [line.split()[1] for line in m if str(data) in line.split()[1]]
+    assert all("/pools/" in p for p in mounts), mounts
+    loops = json.loads(subprocess.run(["losetup", "-J", "-l"], capture_output=True, text=True).stdout or
+                       '{"loopdevices": []}')["loopdevices"]
+    backing = [d.get("back-file") or "" for d in loops if str(data) in (d.get("back-file") or "")]
+    assert all(b.endswith(".xfs") for b in backing), backing
+
+
 @pytest.mark.parametrize("fault", ["image.copied", "snapshot.commit"])
 def test_create_image_survives_a_killed_daemon(data, fault):
     proc, url = start(data)
@@ -91,12 +122,13 @@ def test_create_image_survives_a_killed_daemon(data, fault):
         until(lambda: instance_state(ec2, iid) == "running", "the instance to run again")
         snaps = ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]
         assert snaps and all(s["State"] == "completed" for s in snaps)
-        verify(data, "us-east-1")
         ec2.terminate_instances(InstanceIds=[iid])
         until(lambda: instance_state(ec2, iid) == "terminated", "the instance to go")
+        assert_no_leaks(data, [ec2])
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    assert_stores_clean(data)
 
 
 def test_copy_image_survives_a_killed_daemon(data):
@@ -121,10 +153,11 @@ def test_copy_image_survives_a_killed_daemon(data):
         eu = ec2_for(data, url, "eu-west-1")
         until(lambda: image_state(eu, copied) != "pending", "the copy to settle")
         assert image_state(eu, copied) == "available"
-        verify(data, "eu-west-1")
         ec2 = ec2_for(data, url)
         ec2.terminate_instances(InstanceIds=[iid])
         until(lambda: instance_state(ec2, iid) == "terminated", "the instance to go")
+        assert_no_leaks(data, [ec2, eu])
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    assert_stores_clean(data)
