@@ -368,10 +368,8 @@ int api_create_image(struct api_call *c, struct api_error *e)
 		api_error_missing_parameter(e, !req.instance ? "InstanceId" : "Name");
 		return -1;
 	}
-	if (!id_valid("i", req.instance)) {
-		api_error_set(e, "InvalidInstanceID.Malformed", "Invalid id: \"%s\"", req.instance);
+	if (!api_id_ok("i", req.instance, e))
 		return -1;
-	}
 	if (!api_description_ok(req.description, e))
 		return -1;
 	if (api_node_bool(&c->root, "NoReboot", &req.no_reboot, &err) < 0) {
@@ -432,10 +430,8 @@ int api_copy_image(struct api_call *c, struct api_error *e)
 		api_error_missing_parameter(e, !req.src_region ? "SourceRegion" : !req.src_image ? "SourceImageId" : "Name");
 		return -1;
 	}
-	if (!id_valid("ami", req.src_image)) {
-		api_error_set(e, "InvalidAMIID.Malformed", "Invalid id: \"%s\" (expecting \"ami-...\")", req.src_image);
+	if (!api_id_ok("ami", req.src_image, e))
 		return -1;
-	}
 	if (api_call_unencrypted(c, e) < 0)
 		return -1;
 	if (api_call_tag_specs(c, tag_types, 1, "image", &tags, &req.ntags, e) < 0)

@@ -52,11 +52,8 @@ int api_create_snapshot(struct api_call *c, struct api_error *e)
 		api_error_missing_parameter(e, "VolumeId");
 		return -1;
 	}
-	if (!id_valid("vol", vol)) {
-		api_error_set(e, "InvalidVolumeID.Malformed",
-		              "Invalid id: \"%s\" (expecting \"vol-...\")", vol);
+	if (!api_id_ok("vol", vol, e))
 		return -1;
-	}
 	if (!api_description_ok(desc, e))
 		return -1;
 	if (api_call_tag_specs(c, tag_types, 1, "snapshot", &tags, &ntags, e) < 0)
@@ -293,10 +290,8 @@ int api_copy_snapshot(struct api_call *c, struct api_error *e)
 		api_error_missing_parameter(e, !src_region ? "SourceRegion" : "SourceSnapshotId");
 		return -1;
 	}
-	if (!id_valid("snap", src)) {
-		api_error_set(e, "InvalidSnapshotID.Malformed", "Invalid id: \"%s\" (expecting \"snap-...\")", src);
+	if (!api_id_ok("snap", src, e))
 		return -1;
-	}
 	if (dest && strcmp(dest, c->region)) {
 		api_error_set(e, "InvalidParameterValue", "DestinationRegion '%s' is not the region of the request (%s)",
 			      dest, c->region);

@@ -93,11 +93,8 @@ int api_create_volume(struct api_call *c, struct api_error *e)
 		api_error_missing_parameter(e, "size");
 		return -1;
 	}
-	if (req.snapshot && !id_valid("snap", req.snapshot)) {
-		api_error_set(e, "InvalidSnapshotID.Malformed",
-		              "Invalid id: \"%s\" (expecting \"snap-...\")", req.snapshot);
+	if (req.snapshot && !api_id_ok("snap", req.snapshot, e))
 		return -1;
-	}
 	for (size_t i = 0; i < ARRAY_SIZE(volume_types) && req.type; i++)
 		known = known || !strcmp(volume_types[i], req.type);
 	if (req.type && !known) {
@@ -189,10 +186,8 @@ int api_attach_volume(struct api_call *c, struct api_error *e)
 		api_error_missing_parameter(e, !inst ? "InstanceId" : "Device");
 		return -1;
 	}
-	if (!id_valid("i", inst)) {
-		api_error_set(e, "InvalidInstanceID.Malformed", "Invalid id: \"%s\"", inst);
+	if (!api_id_ok("i", inst, e))
 		return -1;
-	}
 	if (c->dry_run) {
 		api_error_dry_run(e);
 		return -1;
@@ -216,10 +211,8 @@ int api_detach_volume(struct api_call *c, struct api_error *e)
 
 	if (volume_id(c, "VolumeId", &vol, e) < 0)
 		return -1;
-	if (inst && !id_valid("i", inst)) {
-		api_error_set(e, "InvalidInstanceID.Malformed", "Invalid id: \"%s\"", inst);
+	if (inst && !api_id_ok("i", inst, e))
 		return -1;
-	}
 	if (api_node_bool(&c->root, "Force", &force, &err) < 0) {
 		api_error_from_kerr(e, err, "InvalidParameterValue");
 		return -1;
