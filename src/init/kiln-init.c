@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/close_range.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -759,6 +760,8 @@ int main(void)
 		kiln_log("must run as PID 1 of an instance");
 		return 1;
 	}
+	/* Run from a memfd, the kernel names it "memfd:kiln-init": tools look for "kiln-init". */
+	prctl(PR_SET_NAME, "kiln-init");
 	/* Whatever the runtime left open is not for the services. */
 	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
 	umask(022);

@@ -1,5 +1,6 @@
-/* cgroup v1 and v2 drivers. v1 keeps one directory per controller (cpu, memory, pids);
- * v2 one directory with the controllers enabled from the parent's subtree_control. */
+/* cgroup v1 and v2 drivers. v1 keeps one directory per controller (cpu, memory, pids, devices);
+ * v2 one directory with the controllers enabled from the parent's subtree_control. The device
+ * allow-list exists on v1 only (v2 would need a BPF program: not done yet). */
 #include "cgroup.h"
 
 #include <errno.h>
@@ -20,7 +21,7 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-static const char *const v1_controllers[] = {"cpu", "memory", "pids"};
+static const char *const v1_controllers[] = {"cpu", "memory", "pids", "devices"};
 
 /* Where the v2 hierarchy is mounted with controllers, or NULL when the host uses v1. */
 static const char *v2_root(void)
@@ -120,16 +121,31 @@ static int write_value(const char *dir, const char *file, const char *value, str
 	return 0;
 }
 
+/* /dev/null, zero, full, random, urandom, tty, ptmx and the pseudo terminals. */
+static const char *const default_devices[] = {
+	"c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm", "c 5:2 rwm", "c 136:* rwm",
+};
+
 static int apply_v1(const char *dir, const char *controller, const struct cgroup_limits *l,
 		    struct kerr **err)
 {
 	char v[64];
 
 	if (!strcmp(controller, "cpu") && l->vcpus) {
+		char shares[32];
 		snprintf(v, sizeof(v), "%u", l->vcpus * 100000u);
+		snprintf(shares, sizeof(shares), "%u", l->vcpus * 1024u);
 		if (write_value(dir, "cpu.cfs_period_us", "100000", err) < 0 ||
-		    write_value(dir, "cpu.cfs_quota_us", v, err) < 0)
+		    write_value(dir, "cpu.cfs_quota_us", v, err) < 0 || write_value(dir, "cpu.shares", shares, err) < 0)
 			return -1;
+	}
+	if (!strcmp(controller, "devices")) {
+		/* Nothing but the nodes of the instance's own /dev; volumes are added one by one. */
+		if (write_value(dir, "devices.deny", "a", err) < 0)
+			return -1;
+		for (size_t i = 0; i < ARRAY_SIZE(default_devices); i++)
+			if (write_value(dir, "devices.allow", default_devices[i], err) < 0)
+				return -1;
 	}
 	if (!strcmp(controller, "memory") && l->memory_bytes) {
 		snprintf(v, sizeof(v), "%" PRIu64, l->memory_bytes);
@@ -153,8 +169,10 @@ static int apply_v2(const char *dir, const struct cgroup_limits *l, struct kerr 
 	char v[64];
 
 	if (l->vcpus) {
+		char weight[32];
 		snprintf(v, sizeof(v), "%u 100000", l->vcpus * 100000u);
-		if (write_value(dir, "cpu.max", v, err) < 0)
+		snprintf(weight, sizeof(weight), "%u", l->vcpus * 100u);
+		if (write_value(dir, "cpu.max", v, err) < 0 || write_value(dir, "cpu.weight", weight, err) < 0)
 			return -1;
 	}
 	if (l->memory_bytes) {
@@ -216,6 +234,21 @@ int cgroup_attach(const char *name, pid_t pid, struct kerr **err)
 		if (write_value(paths[i], "cgroup.procs", v, err) < 0)
 			return -1;
 	return 0;
+}
+
+int cgroup_device(const char *name, char type, unsigned major, unsigned minor, bool allow, struct kerr **err)
+{
+	char paths[ARRAY_SIZE(v1_controllers)][4096];
+	int n = cgroup_paths(name, paths, (int)ARRAY_SIZE(v1_controllers));
+	char rule[64];
+
+	if (v2_root())
+		return 0; /* no device controller to write to (see the top of this file) */
+	snprintf(rule, sizeof(rule), "%c %u:%u rw", type, major, minor);
+	for (int i = 0; i < n; i++)
+		if (strstr(paths[i], "/sys/fs/cgroup/devices/") == paths[i])
+			return write_value(paths[i], allow ? "devices.allow" : "devices.deny", rule, err);
+	return kerr_set(err, KERR_IO, "no devices cgroup for '%s'", name);
 }
 
 /* Kill every process left in dir and wait (briefly) until it is empty. */

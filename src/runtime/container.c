@@ -1,5 +1,6 @@
-/* The container backend: start through a shim, stop by signalling PID 1, exec by joining the
- * instance's namespaces and cgroups, freeze through /proc/<pid>/root. */
+/* The container backend: start through a shim, stop by signalling PID 1, exec through a fresh
+ * kiln-shim that joins the instance's cgroups, namespaces and confinement, freeze through the
+ * descriptor of the root that the shim took before the instance ran. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -15,7 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "boot.h"
 #include "cgroup.h"
 #include "runtime.h"
 #include "util/cleanup.h"
@@ -101,12 +101,15 @@ static int container_start(struct runtime *rt, const struct instance_spec *spec,
 	if (container_status(rt, spec->id, &st, NULL) == 0 &&
 	    (st.state == RUN_RUNNING || st.state == RUN_STARTING || st.state == RUN_STOPPING))
 		return kerr_set(err, KERR_CONFLICT, "instance '%s' is %s", spec->id, instance_run_state_names[st.state]);
-	if (runtime_spec_save(rt, spec, err) < 0)
-		return -1;
+	{
+		struct instance_spec own = *spec;
+		if (runtime_ids_assign(rt, &own, err) < 0 || runtime_spec_save(rt, &own, err) < 0)
+			return -1;
+	}
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		return kerr_errno(err, errno, "cannot start instance '%s'", spec->id);
 	snprintf(fdarg, sizeof(fdarg), "%d", 3);
-	char *argv[] = {rt->shim_path, "__shim", dir, fdarg, rt->init_path, NULL};
+	char *argv[] = {rt->shim_path, "__shim", dir, fdarg, "fd:4", NULL};
 	/* Double fork: the shim is nobody's child here, so it outlives this process. Only
 	 * async-signal-safe calls between fork and exec (the caller may have threads). */
 	pid = fork();
@@ -121,8 +124,11 @@ static int container_start(struct runtime *rt, const struct instance_spec *spec,
 		dup2(null, 0);
 		dup2(null, 1);
 		dup2(logfd >= 0 ? logfd : null, 2);
-		dup2(pipefd[1], 3); /* dup2 clears close-on-exec on the copy */
-		syscall(SYS_close_range, 4, ~0U, 0); /* nothing of the caller's (sockets…) */
+		/* Above 4 first: either may sit at 3 or 4 now. dup2 clears close-on-exec. */
+		int ready_fd = fcntl(pipefd[1], F_DUPFD, 5), init_fd = fcntl(rt->init_fd, F_DUPFD, 5);
+		dup2(ready_fd, 3);
+		dup2(init_fd, 4);
+		syscall(SYS_close_range, 5, ~0U, 0); /* nothing of the caller's (sockets…) */
 		execv(rt->shim_path, argv);
 		_exit(127);
 	}
@@ -202,14 +208,12 @@ static int container_stop(struct runtime *rt, const char *id, bool force, unsign
 	return 0;
 }
 
-static const char *const exec_namespaces[] = {"cgroup", "ipc", "uts", "net", "pid", "mnt"};
-
 static int container_exec(struct runtime *rt, const char *id, char *const argv[], int *exit_status,
 			  struct kerr **err)
 {
-	int nsfd[ARRAY_SIZE(exec_namespaces)];
+	_cleanup_free_ char *dir = runtime_instance_path(rt, id, NULL);
 	struct instance_status st;
-	char cgname[64];
+	size_t argc = 0;
 	int status;
 	pid_t pid;
 
@@ -217,48 +221,25 @@ static int container_exec(struct runtime *rt, const char *id, char *const argv[]
 		return -1;
 	if (st.state != RUN_RUNNING)
 		return kerr_set(err, KERR_CONFLICT, "instance '%s' is %s, not running", id, instance_run_state_names[st.state]);
-	for (size_t i = 0; i < ARRAY_SIZE(exec_namespaces); i++) {
-		char path[64];
-		snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)st.init_pid, exec_namespaces[i]);
-		nsfd[i] = open(path, O_RDONLY | O_CLOEXEC);
-		if (nsfd[i] < 0) {
-			int e = errno;
-			for (size_t k = 0; k < i; k++)
-				close(nsfd[k]);
-			return kerr_errno(err, e, "cannot enter instance '%s'", id);
-		}
-	}
-	snprintf(cgname, sizeof(cgname), "kiln/%s", id);
+	while (argv[argc])
+		argc++;
+	/* A new program, not a fork of this one: nothing of the caller's memory goes inside. */
+	char **args = xcalloc(argc + 4, sizeof(*args));
+	args[0] = rt->shim_path;
+	args[1] = "__exec";
+	args[2] = dir;
+	memcpy(args + 3, argv, argc * sizeof(*args));
 	pid = fork();
-	if (pid < 0)
+	if (pid < 0) {
+		free(args);
 		return kerr_errno(err, errno, "cannot enter instance '%s'", id);
-	if (pid == 0) {
-		/* Into its cgroups first (so the namespace view matches), then its namespaces. */
-		if (cgroup_attach(cgname, getpid(), NULL) < 0)
-			_exit(126);
-		for (size_t i = 0; i < ARRAY_SIZE(exec_namespaces); i++)
-			if (setns(nsfd[i], 0) < 0)
-				_exit(126);
-		if (chdir("/") < 0)
-			_exit(126);
-		boot_drop_capabilities();
-		pid_t inner = fork(); /* only children join the pid namespace */
-		if (inner < 0)
-			_exit(126);
-		if (inner == 0) {
-			char *envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-					"HOME=/root", "TERM=xterm", NULL};
-			execvpe(argv[0], argv, envp);
-			_exit(errno == ENOENT ? 127 : 126);
-		}
-		int s;
-		while (waitpid(inner, &s, 0) < 0)
-			if (errno != EINTR)
-				_exit(126);
-		_exit(WIFEXITED(s) ? WEXITSTATUS(s) : 128 + WTERMSIG(s));
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(exec_namespaces); i++)
-		close(nsfd[i]);
+	if (pid == 0) {
+		syscall(SYS_close_range, 3, ~0U, 0);
+		execv(rt->shim_path, args);
+		_exit(126);
+	}
+	free(args);
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			return kerr_errno(err, errno, "cannot wait for the command in '%s'", id);
@@ -266,26 +247,43 @@ static int container_exec(struct runtime *rt, const char *id, char *const argv[]
 	return 0;
 }
 
+/* A duplicate of the shim's descriptor of the instance's root. */
+static int shim_root_fd(struct runtime *rt, const char *id, const struct instance_status *st, struct kerr **err)
+{
+	_cleanup_close_ int dfd = -1, pidfd = -1;
+	struct kv kv = {0};
+	int num, fd;
+
+	if (runtime_open_instance(rt, id, &dfd, err) < 0)
+		return -1;
+	if (kv_load(&kv, dfd, "state", err) < 0)
+		return -1;
+	num = (int)strtol(kv_get(&kv, "root-fd", "-1"), NULL, 10);
+	kv_release(&kv);
+	pidfd = (int)syscall(SYS_pidfd_open, st->shim_pid, 0);
+	/* The pidfd pins the pid: checked after it is taken, the shim cannot be a recycled pid. */
+	if (pidfd < 0 || num < 0 || !shim_alive(id, st->shim_pid))
+		return kerr_set(err, KERR_CONFLICT, "the supervisor of '%s' holds no root", id);
+	fd = (int)syscall(SYS_pidfd_getfd, pidfd, num, 0);
+	if (fd < 0)
+		return kerr_errno(err, errno, "cannot take the root of '%s' from its supervisor", id);
+	return fd;
+}
+
 static int container_freeze(struct runtime *rt, const char *id, bool freeze, struct kerr **err)
 {
 	struct instance_status st;
-	char path[64];
-	int fd;
+	_cleanup_close_ int fd = -1;
 
 	if (container_status(rt, id, &st, err) < 0)
 		return -1;
 	if (st.state != RUN_RUNNING)
 		return kerr_set(err, KERR_CONFLICT, "instance '%s' is not running", id);
-	snprintf(path, sizeof(path), "/proc/%d/root", (int)st.init_pid);
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = shim_root_fd(rt, id, &st, err);
 	if (fd < 0)
-		return kerr_errno(err, errno, "cannot open the root of '%s'", id);
-	if (ioctl(fd, freeze ? FIFREEZE : FITHAW, 0) < 0 && !(!freeze && errno == EINVAL)) {
-		int e = errno;
-		close(fd);
-		return kerr_errno(err, e, "cannot %s the root filesystem of '%s'", freeze ? "freeze" : "thaw", id);
-	}
-	close(fd);
+		return -1;
+	if (ioctl(fd, freeze ? FIFREEZE : FITHAW, 0) < 0 && !(!freeze && errno == EINVAL))
+		return kerr_errno(err, errno, "cannot %s the root filesystem of '%s'", freeze ? "freeze" : "thaw", id);
 	return 0;
 }
 

@@ -8,12 +8,16 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "confine.h"
 #include "util/kv.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -26,18 +30,46 @@ const char *const instance_run_state_names[RUN__COUNT] = {
 	[RUN_STOPPING] = "stopping", [RUN_FAILED] = "failed",
 };
 
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U /* <linux/memfd.h> of Linux 6.3; Debian 12's headers predate it */
+#endif
+
+int runtime_init_memfd(const char *init_path, int *out, struct kerr **err)
+{
+	_cleanup_close_ int src = open(init_path, O_RDONLY | O_CLOEXEC), fd = -1;
+	struct stat st;
+	off_t off = 0;
+
+	if (src < 0 || fstat(src, &st) < 0)
+		return kerr_errno(err, errno, "cannot open kiln-init at '%s'", init_path);
+	fd = memfd_create("kiln-init", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+	if (fd < 0 && errno == EINVAL) /* kernels before 6.3 know no MFD_EXEC */
+		fd = memfd_create("kiln-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return kerr_errno(err, errno, "cannot create a memfd for kiln-init");
+	while (off < st.st_size)
+		if (sendfile(fd, src, &off, (size_t)(st.st_size - off)) <= 0)
+			return kerr_errno(err, errno, "cannot copy kiln-init");
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+		return kerr_errno(err, errno, "cannot seal kiln-init");
+	*out = steal_fd(&fd);
+	return 0;
+}
+
 int runtime_open(const char *run_dir, const char *shim_path, const char *init_path,
 		 struct runtime **out, struct kerr **err)
 {
 	struct runtime *rt;
+	int init_fd;
 
 	if (access(init_path, X_OK) < 0)
 		return kerr_errno(err, errno, "cannot use kiln-init at '%s'", init_path);
 	if (access(shim_path, X_OK) < 0)
 		return kerr_errno(err, errno, "cannot use kiln-shim at '%s'", shim_path);
-	if (fs_mkdir_p(run_dir, 0700, err) < 0)
+	if (fs_mkdir_p(run_dir, 0700, err) < 0 || runtime_init_memfd(init_path, &init_fd, err) < 0)
 		return -1;
 	rt = xcalloc(1, sizeof(*rt));
+	rt->init_fd = init_fd;
 	rt->ops = &container_ops;
 	rt->run_dir = xstrdup(run_dir);
 	rt->shim_path = xstrdup(shim_path);
@@ -50,6 +82,7 @@ void runtime_close(struct runtime *rt)
 {
 	if (!rt)
 		return;
+	close(rt->init_fd);
 	free(rt->run_dir);
 	free(rt->shim_path);
 	free(rt->init_path);
@@ -94,6 +127,7 @@ int runtime_spec_save(struct runtime *rt, const struct instance_spec *spec, stru
 	SPEC_FIELDS(PUT)
 #undef PUT
 	kv_setf(&kv, "stop-timeout", "%u", spec->stop_timeout);
+	kv_setf(&kv, "id-base", "%u", spec->id_base);
 	r = kv_save(&kv, dfd, "spec", err);
 	kv_release(&kv);
 	return r;
@@ -129,8 +163,76 @@ int runtime_spec_load(struct runtime *rt, const char *id, struct instance_spec *
 	SPEC_FIELDS(GET)
 #undef GET
 	spec->stop_timeout = (unsigned)strtoul(kv_get(&kv, "stop-timeout", "10"), NULL, 10);
+	spec->id_base = (unsigned)strtoul(kv_get(&kv, "id-base", "0"), NULL, 10);
 	kv_release(&kv);
 	return 0;
+}
+
+/* Host id ranges: slot n is <run_dir>/ids/<n>, created exclusively and naming the instance that
+ * holds it, from its first start until it is removed. No two instances share one. */
+static char *slot_path(const struct runtime *rt, unsigned slot)
+{
+	return slot == UINT32_MAX ? xasprintf("%s/ids", rt->run_dir) : xasprintf("%s/ids/%u", rt->run_dir, slot);
+}
+
+static unsigned slot_of(unsigned id_base)
+{
+	return id_base >= CONFINE_ID_FIRST ? (id_base - CONFINE_ID_FIRST) / CONFINE_ID_RANGE : UINT32_MAX;
+}
+
+static bool slot_held_by(const struct runtime *rt, unsigned slot, const char *id)
+{
+	_cleanup_free_ char *path = slot_path(rt, slot);
+	_cleanup_free_ uint8_t *owner = NULL;
+	size_t len;
+
+	return slot < CONFINE_ID_SLOTS && fs_read_file(AT_FDCWD, path, ID_MAX, &owner, &len, NULL) == 0 &&
+	       !strcmp((char *)owner, id);
+}
+
+int runtime_ids_assign(struct runtime *rt, struct instance_spec *spec, struct kerr **err)
+{
+	_cleanup_free_ char *dir = slot_path(rt, UINT32_MAX);
+	struct instance_spec saved;
+	unsigned first;
+
+	if (runtime_spec_load(rt, spec->id, &saved, NULL) == 0 && slot_held_by(rt, slot_of(saved.id_base), spec->id)) {
+		spec->id_base = saved.id_base;
+		return 0;
+	}
+	if (fs_mkdir_p(dir, 0700, err) < 0)
+		return -1;
+	/* Ids are random: their last digits spread the first tries over the slots. */
+	first = (unsigned)strtoul(spec->id + strlen(spec->id) - 4, NULL, 16) % CONFINE_ID_SLOTS;
+	for (unsigned i = 0; i < CONFINE_ID_SLOTS; i++) {
+		unsigned slot = (first + i) % CONFINE_ID_SLOTS;
+		_cleanup_free_ char *path = slot_path(rt, slot);
+		_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+		if (fd < 0) {
+			if (errno == EEXIST)
+				continue;
+			return kerr_errno(err, errno, "cannot record the id range of '%s'", spec->id);
+		}
+		if (fs_write_full(fd, spec->id, strlen(spec->id)) < 0) {
+			int e = errno;
+			unlink(path);
+			return kerr_errno(err, e, "cannot record the id range of '%s'", spec->id);
+		}
+		spec->id_base = CONFINE_ID_FIRST + slot * CONFINE_ID_RANGE;
+		return 0;
+	}
+	return kerr_set(err, KERR_LIMIT, "every host id range is taken (%u instances)", CONFINE_ID_SLOTS);
+}
+
+static void ids_release(struct runtime *rt, const char *id)
+{
+	struct instance_spec spec;
+
+	if (runtime_spec_load(rt, id, &spec, NULL) == 0 && slot_held_by(rt, slot_of(spec.id_base), id)) {
+		_cleanup_free_ char *path = slot_path(rt, slot_of(spec.id_base));
+		unlink(path);
+	}
 }
 
 int runtime_remove(struct runtime *rt, const char *id, struct kerr **err)
@@ -148,6 +250,7 @@ int runtime_remove(struct runtime *rt, const char *id, struct kerr **err)
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return kerr_errno(err, errno, "cannot open '%s'", dir);
+	ids_release(rt, id);
 	d = fdopendir(dfd);
 	if (!d) {
 		close(dfd);

@@ -17,6 +17,9 @@ struct instance_type {
 	uint64_t memory_mib;
 };
 
+/* The most processes and threads an instance of the type may have at once. */
+uint64_t instance_type_pids(const struct instance_type *t);
+
 const struct instance_type *instance_type_find(const char *name);
 /* The table, NULL-terminated by name. */
 extern const struct instance_type instance_types[];
@@ -37,6 +40,7 @@ struct instance_spec {
 	char user_data[4096];   /* host path of the user-data file, may be empty */
 	char public_key[4096];  /* host path of the key pair's OpenSSH public key, may be empty */
 	unsigned stop_timeout;  /* seconds kiln-init waits before SIGKILL */
+	unsigned id_base;       /* first host uid/gid of the instance's own range (set by start) */
 };
 
 enum instance_run_state {
@@ -69,7 +73,8 @@ struct runtime_ops {
 	/* Run argv inside the instance with the caller's stdio; *exit_status as from a shell. */
 	int (*exec)(struct runtime *rt, const char *id, char *const argv[], int *exit_status,
 		    struct kerr **err);
-	/* Freeze (or thaw) the root filesystem of a running instance: FIFREEZE via /proc/<pid>/root. */
+	/* Freeze (or thaw) the root filesystem of a running instance, through the descriptor of its
+	 * root that the shim holds since before the instance ran. */
 	int (*freeze)(struct runtime *rt, const char *id, bool freeze, struct kerr **err);
 };
 
@@ -78,7 +83,12 @@ struct runtime {
 	char *run_dir;   /* <run_dir>/<id>/{spec,state,console.log} */
 	char *shim_path; /* the kiln-shim binary, whose "__shim DIR" runs runtime_shim_main */
 	char *init_path; /* host path of the static kiln-init */
+	int init_fd;     /* kiln-init in a sealed memfd, shared by every instance started here */
 };
+
+/* kiln-init copied into a sealed memfd: instances run it without any host file behind it and
+ * cannot write to it through /proc/1/exe. */
+int runtime_init_memfd(const char *init_path, int *fd, struct kerr **err);
 
 int runtime_open(const char *run_dir, const char *shim_path, const char *init_path,
 		 struct runtime **out, struct kerr **err);
@@ -90,6 +100,8 @@ char *runtime_instance_path(const struct runtime *rt, const char *id, const char
 int runtime_open_instance(const struct runtime *rt, const char *id, int *dfd, struct kerr **err);
 int runtime_spec_save(struct runtime *rt, const struct instance_spec *spec, struct kerr **err);
 int runtime_spec_load(struct runtime *rt, const char *id, struct instance_spec *spec, struct kerr **err);
+/* Give spec the host uid/gid range it keeps until runtime_remove (the one it had, if any). */
+int runtime_ids_assign(struct runtime *rt, struct instance_spec *spec, struct kerr **err);
 /* Forget a stopped instance: its run directory (console log included) goes. */
 int runtime_remove(struct runtime *rt, const char *id, struct kerr **err);
 /* Ids of every instance the run directory knows; malloc'd array. */
@@ -107,6 +119,10 @@ int runtime_clone_root(struct runtime *rt, const char *id, const char *dest, str
 /* The shim's body: boots the instance described in dir, waits for it, cleans up. ready_fd
  * gets "ok" or the failure reason once the boot is decided. Returns the process exit code. */
 int runtime_shim_main(const char *dir, const char *init_path, int ready_fd);
+/* `kiln exec`'s body, in a freshly exec'd kiln-shim (so nothing of the caller's memory enters
+ * the instance): joins the instance's cgroups, namespaces, user, capabilities and seccomp
+ * filter, then runs argv. Returns the exit code as a shell would. */
+int runtime_exec_main(const char *dir, char *const argv[]);
 
 extern const struct runtime_ops container_ops;
 
@@ -130,9 +146,12 @@ struct shim_volume {
 struct shim_volumes {
 	struct shim_volume v[SHIM_VOLUMES_MAX];
 	size_t n;
+	int devfd;          /* the instance's /dev, opened before it ran */
+	const char *cgroup; /* whose device allow-list admits the volumes */
+	unsigned owner;     /* host uid and gid of the instance's root */
 };
 /* In the shim: make the instance's devices match <dir>/volumes. */
-void shim_volumes_sync(struct shim_volumes *sv, int dirfd, pid_t init_pid);
+void shim_volumes_sync(struct shim_volumes *sv, int dirfd);
 void shim_volumes_release(struct shim_volumes *sv, int dirfd);
 
 #endif

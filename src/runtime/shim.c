@@ -1,7 +1,8 @@
 /* The shim: one small process per running instance. It boots the container (cgroup, loop
- * device, namespaces, network), reports the outcome, stays the parent of the instance's PID 1,
- * and tears everything down when PID 1 ends. Because the mounts live only in the instance's
- * mount namespace and the loop device is autoclear, nothing outlives the instance. */
+ * device, user namespace and the namespaces it owns, network), reports the outcome, stays the
+ * parent of the instance's PID 1, copies its console into a capped log, and tears everything
+ * down when PID 1 ends. Because the mounts live only in the instance's mount namespace and the
+ * loop device is autoclear, nothing outlives the instance. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -12,15 +13,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "boot.h"
 #include "cgroup.h"
+#include "confine.h"
 #include "net/net.h"
 #include "runtime.h"
 #include "util/cleanup.h"
@@ -31,8 +37,12 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-#define PIDS_MAX 4096
 #define VPC_CIDR "172.31.0.0/16"
+/* The console log keeps the last CONSOLE_KEEP bytes, trimmed once it reaches twice that. */
+#define CONSOLE_KEEP ((off_t)1 << 20)
+
+enum { NS_USER, NS_NET, NS_UTS, NS_IPC, NS__COUNT };
+static const char *const ns_names[NS__COUNT] = {"user", "net", "uts", "ipc"};
 
 struct shim {
 	const char *dir;
@@ -41,6 +51,12 @@ struct shim {
 	char cgroup[64];
 	char host_if[16];
 	struct shim_volumes volumes;
+	int rootfd;          /* the instance's root, received before it ran: freezes go through it */
+	pid_t holder;        /* keeps the new namespaces until the instance is in them */
+	int ns[NS__COUNT];   /* user namespace and the namespaces it owns */
+	int console;         /* console.log */
+	int console_in;      /* the read end of the pipe the instance writes its console to */
+	off_t console_size;
 };
 
 static void shim_state(struct shim *s, enum instance_run_state state, pid_t init_pid, int exit_status,
@@ -53,6 +69,8 @@ static void shim_state(struct shim *s, enum instance_run_state state, pid_t init
 	kv_setf(&kv, "init-pid", "%d", (int)init_pid);
 	kv_setf(&kv, "exit-status", "%d", exit_status);
 	kv_set(&kv, "reason", reason ? reason : "");
+	if (state == RUN_RUNNING)
+		kv_setf(&kv, "root-fd", "%d", s->rootfd);
 	kv_save(&kv, s->dirfd, "state", NULL);
 	kv_release(&kv);
 }
@@ -107,6 +125,7 @@ static void *attach_thread(void *arg)
 	return NULL;
 }
 
+/* The child pid goes into the cgroup; the network is made in the namespace the holder keeps. */
 static int shim_cgroup_and_network(struct shim *s, pid_t pid, struct kerr **err)
 {
 	struct attach_job a = {.cgroup = s->cgroup, .pid = pid};
@@ -116,7 +135,7 @@ static int shim_cgroup_and_network(struct shim *s, pid_t pid, struct kerr **err)
 
 	if (!threaded)
 		attach_thread(&a);
-	r = shim_network(s, pid, err);
+	r = shim_network(s, s->holder, err);
 	if (threaded)
 		pthread_join(tid, NULL);
 	if (a.r < 0) {
@@ -126,6 +145,116 @@ static int shim_cgroup_and_network(struct shim *s, pid_t pid, struct kerr **err)
 	}
 	kerr_free(a.err);
 	return r;
+}
+
+/* A child that makes the instance's user namespace (mapped to its host id range) and the
+ * network, host name and IPC namespaces owned by it, then waits to be killed: the shim holds
+ * the namespaces by descriptor, and builds the network in them meanwhile. */
+static int holder_start(struct shim *s, struct kerr **err)
+{
+	int p[2];
+	char ok = 0;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return kerr_errno(err, errno, "cannot create a pipe");
+	s->holder = fork();
+	if (s->holder < 0) {
+		close(p[0]);
+		close(p[1]);
+		return kerr_errno(err, errno, "cannot fork the namespace holder");
+	}
+	if (s->holder == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		ok = unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC) == 0 ? 'y' : 'n';
+		if (write(p[1], &ok, 1) != 1 || ok != 'y')
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(p[1]);
+	if (read(p[0], &ok, 1) != 1 || ok != 'y') {
+		close(p[0]);
+		return kerr_set(err, KERR_IO, "cannot create the instance's user namespace");
+	}
+	close(p[0]);
+	if (confine_idmap_write(s->holder, s->spec.id_base, err) < 0)
+		return -1;
+	for (int i = 0; i < NS__COUNT; i++) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)s->holder, ns_names[i]);
+		s->ns[i] = open(path, O_RDONLY | O_CLOEXEC);
+		if (s->ns[i] < 0)
+			return kerr_errno(err, errno, "cannot open '%s'", path);
+	}
+	return 0;
+}
+
+static void holder_stop(struct shim *s)
+{
+	if (s->holder > 0) {
+		kill(s->holder, SIGKILL);
+		while (waitpid(s->holder, NULL, 0) < 0 && errno == EINTR)
+			;
+		s->holder = 0;
+	}
+	for (int i = 0; i < NS__COUNT; i++)
+		if (s->ns[i] >= 0) {
+			close(s->ns[i]);
+			s->ns[i] = -1;
+		}
+}
+
+/* "fd:N" is the runtime's sealed memfd of kiln-init (runtime_init_memfd), shared by every
+ * instance; a path is copied into a memfd of this instance's own. */
+static int shim_init(const char *init, int *fd, struct kerr **err)
+{
+	if (strncmp(init, "fd:", 3) != 0)
+		return runtime_init_memfd(init, fd, err);
+	*fd = (int)strtol(init + 3, NULL, 10);
+	if (fcntl(*fd, F_GET_SEALS) != (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) ||
+	    fcntl(*fd, F_SETFD, FD_CLOEXEC) < 0)
+		return kerr_set(err, KERR_INVALID, "kiln-init is not a sealed memfd");
+	return 0;
+}
+
+/* Keep the last CONSOLE_KEEP bytes, from the first line start in them. */
+static void console_trim(struct shim *s)
+{
+	_cleanup_free_ char *tail = xmalloc((size_t)CONSOLE_KEEP);
+	ssize_t n = fs_pread_full(s->console, tail, (size_t)CONSOLE_KEEP, s->console_size - CONSOLE_KEEP);
+	_cleanup_close_ int fd = -1;
+	char *start;
+
+	if (n <= 0)
+		return;
+	start = memchr(tail, '\n', (size_t)n);
+	start = start ? start + 1 : tail;
+	fd = openat(s->dirfd, "console.log.new", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || fs_write_full(fd, start, (size_t)(tail + n - start)) < 0 ||
+	    renameat(s->dirfd, "console.log.new", s->dirfd, "console.log") < 0)
+		return;
+	close(s->console);
+	s->console = steal_fd(&fd);
+	lseek(s->console, 0, SEEK_END);
+	s->console_size = tail + n - start;
+}
+
+/* Copy what the instance wrote; false once every writer is gone. */
+static bool console_pump(struct shim *s)
+{
+	char buf[65536];
+
+	for (;;) {
+		ssize_t n = read(s->console_in, buf, sizeof(buf));
+		if (n == 0)
+			return false;
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR;
+		if (fs_write_full(s->console, buf, (size_t)n) == 0)
+			s->console_size += n;
+		if (s->console_size >= 2 * CONSOLE_KEEP)
+			console_trim(s);
+	}
 }
 
 /* The child fails before the go when its root volume is unusable; what it said about that
@@ -141,6 +270,42 @@ static void child_reason(int sock, struct kerr **err)
 	}
 }
 
+/* Sync point 1: "mounted" with the root and /dev descriptors, or the reason the child failed. */
+static int recv_mounted(struct shim *s, int sock, struct kerr **err)
+{
+	char msg[1024], cbuf[CMSG_SPACE(2 * sizeof(int))];
+	struct iovec iov = {.iov_base = msg, .iov_len = sizeof(msg) - 1};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	while ((n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+		;
+	cm = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL;
+	if (cm && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(2 * sizeof(int))) {
+		int fds[2];
+		memcpy(fds, CMSG_DATA(cm), sizeof(fds));
+		s->rootfd = fds[0];
+		s->volumes.devfd = fds[1];
+		return 0;
+	}
+	if (n <= 0)
+		return kerr_set(err, KERR_IO, "the instance ended while its root was mounted");
+	msg[n] = '\0';
+	return kerr_set(err, KERR_INVALID, "%s", msg);
+}
+
+/* The child mounts the root volume's loop device inside the device allow-list of the cgroup it
+ * is moved into meanwhile; once mounted, the device is refused again (only opens are checked). */
+static int root_device(struct shim *s, int loopfd, bool allow, struct kerr **err)
+{
+	struct stat st;
+
+	if (fstat(loopfd, &st) < 0)
+		return kerr_errno(err, errno, "cannot inspect the root volume's loop device");
+	return cgroup_device(s->cgroup, 'b', major(st.st_rdev), minor(st.st_rdev), allow, err);
+}
+
 static void shim_signals(sigset_t *set)
 {
 	sigemptyset(set);
@@ -148,46 +313,72 @@ static void shim_signals(sigset_t *set)
 	sigaddset(set, SIGUSR1);
 }
 
-/* Wait for PID 1 to end; SIGUSR1 meanwhile means the wanted data volumes changed. Both signals
- * are blocked (after the clone, so the instance does not inherit that) before the state says
- * running, which is when the daemon starts to send SIGUSR1; a child that ended before is found
- * by the first WNOHANG. */
+/* Wait for PID 1 to end, copying the console meanwhile; SIGUSR1 means the wanted data volumes
+ * changed. Both signals are blocked (after the clone, so the instance does not inherit that)
+ * before the state says running, which is when the daemon starts to send SIGUSR1; a child that
+ * ended before is found by the first WNOHANG. */
 static void shim_wait(struct shim *s, pid_t pid, int *status)
 {
-	struct timespec tick = {1, 0};
 	sigset_t set;
+	_cleanup_close_ int sfd = -1;
+	struct pollfd p[2];
 
 	shim_signals(&set);
+	sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	p[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
+	p[1] = (struct pollfd){.fd = s->console_in, .events = POLLIN};
 	for (;;) {
+		struct signalfd_siginfo si;
+		bool resync = false;
 		pid_t r = waitpid(pid, status, WNOHANG);
+
 		if (r == pid || (r < 0 && errno != EINTR))
-			return;
-		if (sigtimedwait(&set, NULL, &tick) == SIGUSR1)
-			shim_volumes_sync(&s->volumes, s->dirfd, pid);
+			break;
+		if (poll(p, 2, 1000) < 0 && errno != EINTR)
+			break;
+		if (p[1].revents && !console_pump(s))
+			p[1].fd = -1; /* every writer is gone: PID 1 is ending */
+		while (sfd >= 0 && read(sfd, &si, sizeof(si)) == sizeof(si))
+			resync |= si.ssi_signo == SIGUSR1;
+		if (resync)
+			shim_volumes_sync(&s->volumes, s->dirfd);
 	}
+	console_pump(s);
 }
 
 static pid_t clone_container(void)
 {
-	return (pid_t)syscall(SYS_clone, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | SIGCHLD,
-			      NULL, NULL, NULL, NULL);
+	/* Mount and PID namespaces owned by the host's user namespace: the instance's root cannot
+	 * change its mounts; the rest is owned by the instance's user namespace (holder_start). */
+	return (pid_t)syscall(SYS_clone, CLONE_NEWNS | CLONE_NEWPID | SIGCHLD, NULL, NULL, NULL, NULL);
+}
+
+static void shim_release(struct shim *s)
+{
+	holder_stop(s);
+	if (s->rootfd >= 0)
+		close(s->rootfd);
+	if (s->volumes.devfd >= 0)
+		close(s->volumes.devfd);
+	s->rootfd = s->volumes.devfd = -1;
 }
 
 int runtime_shim_main(const char *dir, const char *init_path, int ready_fd)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
-	_cleanup_close_ int console = -1, loopfd = -1;
+	_cleanup_close_ int loopfd = -1, initfd = -1;
 	_cleanup_free_ char *copy = xstrdup(dir);
-	struct shim s = {.dir = dir};
+	struct shim s = {.dir = dir, .rootfd = -1, .console = -1, .console_in = -1, .ns = {-1, -1, -1, -1}};
 	const struct instance_type *type;
 	struct cgroup_limits limits;
 	struct boot_config boot;
 	char dev[32], msg[1100];
 	sigset_t blocked;
-	int sv[2], status = -1;
+	int sv[2], cpipe[2], status = -1;
 	pid_t pid;
 	ssize_t n;
 
+	s.volumes.devfd = -1;
 	/* The instance must not inherit the ready pipe: its reader waits for end of file. */
 	fcntl(ready_fd, F_SETFD, FD_CLOEXEC);
 	s.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -203,6 +394,8 @@ int runtime_shim_main(const char *dir, const char *init_path, int ready_fd)
 	}
 	snprintf(s.cgroup, sizeof(s.cgroup), "kiln/%s", s.spec.id);
 	snprintf(s.host_if, sizeof(s.host_if), "kv%.12s", s.spec.id + 2);
+	s.volumes.cgroup = s.cgroup;
+	s.volumes.owner = s.spec.id_base;
 	shim_state(&s, RUN_STARTING, 0, -1, NULL);
 	unlinkat(s.dirfd, "stop-requested", 0);
 
@@ -211,29 +404,55 @@ int runtime_shim_main(const char *dir, const char *init_path, int ready_fd)
 		kerr_set(&err, KERR_INVALID, "unknown instance type '%s'", s.spec.type);
 		goto boot_failed;
 	}
-	console = openat(s.dirfd, "console.log", O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-	if (console < 0) {
+	if (s.spec.id_base < CONFINE_ID_FIRST) {
+		kerr_set(&err, KERR_INVALID, "the instance has no host id range of its own");
+		goto boot_failed;
+	}
+	s.console = openat(s.dirfd, "console.log", O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (s.console < 0) {
 		kerr_errno(&err, errno, "cannot open the console log");
 		goto boot_failed;
 	}
-	limits = (struct cgroup_limits){type->vcpus, type->memory_mib << 20, PIDS_MAX};
-	if (cgroup_create(s.cgroup, &limits, &err) < 0)
+	s.console_size = lseek(s.console, 0, SEEK_END);
+	if (pipe2(cpipe, O_CLOEXEC) < 0) {
+		kerr_errno(&err, errno, "cannot create the console pipe");
 		goto boot_failed;
-	if (loop_attach(s.spec.root_volume, false, &loopfd, dev, &err) < 0) {
+	}
+	s.console_in = cpipe[0];
+	fcntl(s.console_in, F_SETFL, O_NONBLOCK);
+	limits = (struct cgroup_limits){type->vcpus, type->memory_mib << 20, instance_type_pids(type)};
+	if (cgroup_create(s.cgroup, &limits, &err) < 0 || shim_init(init_path, &initfd, &err) < 0 ||
+	    holder_start(&s, &err) < 0) {
+		close(cpipe[1]);
+		goto boot_failed;
+	}
+	if (loop_attach(s.spec.root_volume, false, &loopfd, dev, &err) < 0 || root_device(&s, loopfd, true, &err) < 0) {
 		kerr_wrap(&err, "cannot attach the root volume");
+		close(cpipe[1]);
 		goto boot_failed;
 	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		kerr_errno(&err, errno, "cannot create a socket pair");
+		close(cpipe[1]);
 		goto boot_failed;
 	}
-	boot = (struct boot_config){.spec = &s.spec, .dirfd = s.dirfd, .dir = dir, .device = dev, .init_path = init_path,
-				    .console_fd = console, .sync_fd = sv[1]};
+	boot = (struct boot_config){.spec = &s.spec,
+				    .dir = dir,
+				    .device = dev,
+				    .init_fd = initfd,
+				    .console_fd = cpipe[1],
+				    .sync_fd = sv[1],
+				    .userns_fd = s.ns[NS_USER],
+				    .netns_fd = s.ns[NS_NET],
+				    .utsns_fd = s.ns[NS_UTS],
+				    .ipcns_fd = s.ns[NS_IPC],
+				    .id_base = s.spec.id_base};
 	pid = clone_container();
 	if (pid < 0) {
 		kerr_errno(&err, errno, "cannot create the instance's namespaces");
 		close(sv[0]);
 		close(sv[1]);
+		close(cpipe[1]);
 		goto boot_failed;
 	}
 	if (pid == 0) {
@@ -242,11 +461,16 @@ int runtime_shim_main(const char *dir, const char *init_path, int ready_fd)
 		boot_container(&boot);        /* does not return */
 	}
 	close(sv[1]);
-	/* Sync point 1: the child mounts its root meanwhile, then waits until it is in its cgroup
-	 * and its network exists. The cgroup move (slow on v1) runs beside the network setup. */
+	close(cpipe[1]);
+	/* The child mounts its root meanwhile, then waits until it is in its cgroup and its network
+	 * exists. The cgroup move (slow on v1) runs beside the network setup. */
 	if (shim_cgroup_and_network(&s, pid, &err) < 0) {
 		kill(pid, SIGKILL);
 		child_reason(sv[0], &err);
+		goto boot_wait;
+	}
+	if (recv_mounted(&s, sv[0], &err) < 0 || root_device(&s, loopfd, false, &err) < 0) {
+		kill(pid, SIGKILL);
 		goto boot_wait;
 	}
 	if (send(sv[0], "go", 2, MSG_NOSIGNAL) != 2) {
@@ -264,14 +488,17 @@ int runtime_shim_main(const char *dir, const char *init_path, int ready_fd)
 		goto boot_wait;
 	}
 	close(sv[0]);
+	holder_stop(&s); /* the instance holds its namespaces itself now */
+	close(steal_fd(&initfd));
 	close(steal_fd(&loopfd)); /* the mount holds the device now; autoclear at unmount */
 	shim_signals(&blocked);
 	sigprocmask(SIG_BLOCK, &blocked, NULL);
 	shim_state(&s, RUN_RUNNING, pid, -1, NULL);
-	shim_volumes_sync(&s.volumes, s.dirfd, pid);
+	shim_volumes_sync(&s.volumes, s.dirfd);
 	ready(ready_fd, "ok");
 	shim_wait(&s, pid, &status);
 	shim_volumes_release(&s.volumes, s.dirfd);
+	shim_release(&s); /* the descriptors of its root would keep the loop device */
 	{
 		const char *reason = faccessat(s.dirfd, "stop-requested", F_OK, 0) == 0
 					     ? "Client.UserInitiatedShutdown: User initiated shutdown"
@@ -289,6 +516,7 @@ boot_wait:
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 		;
 boot_failed:
+	shim_release(&s);
 	if (loopfd >= 0)
 		close(steal_fd(&loopfd));
 	cgroup_remove(s.cgroup, NULL);
@@ -296,8 +524,8 @@ boot_failed:
 	if (s.spec.root_volume[0])
 		loop_wait_released(s.spec.root_volume, 30000, NULL);
 	snprintf(msg, sizeof(msg), "error: %s", err ? err->msg : "unknown error");
-	if (console >= 0)
-		dprintf(console, "kiln: instance failed to boot: %s\n", err ? err->msg : "unknown error");
+	if (s.console >= 0)
+		dprintf(s.console, "kiln: instance failed to boot: %s\n", err ? err->msg : "unknown error");
 	shim_state(&s, RUN_FAILED, 0, -1, err ? err->msg : "unknown error");
 	ready(ready_fd, msg);
 	return 1;

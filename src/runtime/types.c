@@ -20,3 +20,9 @@ const struct instance_type *instance_type_find(const char *name)
 			return t;
 	return NULL;
 }
+
+/* Enough for a busy server of that size; a fork bomb stops there, inside the instance. */
+uint64_t instance_type_pids(const struct instance_type *t)
+{
+	return t->memory_mib < 512 ? 256 : t->memory_mib / 2;
+}

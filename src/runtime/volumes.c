@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "runtime.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -94,38 +95,54 @@ int runtime_volumes_set(struct runtime *rt, const char *id, const struct kv *wan
 	return kerr_set(err, KERR_IO, "the shim of '%s' did not attach its volumes in time", id);
 }
 
-/* The shim's side. */
-static int device_dir(pid_t init_pid)
+/* The shim's side: nodes in the /dev the shim opened before the instance ran, each admitted by
+ * the instance's device allow-list while it is attached and refused again before its loop
+ * device can serve anything else (a hard link made inside opens nothing after that). */
+static void volume_drop(struct shim_volumes *sv, size_t i)
 {
-	char path[64];
+	struct stat st;
 
-	snprintf(path, sizeof(path), "/proc/%d/root/dev", (int)init_pid);
-	return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-}
-
-static void volume_drop(struct shim_volumes *sv, size_t i, int devfd)
-{
-	if (devfd >= 0)
-		unlinkat(devfd, sv->v[i].name, 0); /* before the loop device can be reused */
+	unlinkat(sv->devfd, sv->v[i].name, 0);
+	if (fstat(sv->v[i].fd, &st) == 0)
+		cgroup_device(sv->cgroup, 'b', major(st.st_rdev), minor(st.st_rdev), false, NULL);
 	close(sv->v[i].fd);
 	sv->v[i] = sv->v[--sv->n];
 }
 
-void shim_volumes_sync(struct shim_volumes *sv, int dirfd, pid_t init_pid)
+static int volume_node(struct shim_volumes *sv, struct shim_volume *v, struct kerr **err)
 {
-	_cleanup_close_ int devfd = device_dir(init_pid);
+	struct stat st;
+
+	if (fstat(v->fd, &st) < 0)
+		return kerr_errno(err, errno, "cannot inspect '%s'", v->loop);
+	/* Whatever the instance put under that name goes first. */
+	if (unlinkat(sv->devfd, v->name, 0) < 0 && errno != ENOENT)
+		return kerr_errno(err, errno, "cannot replace /dev/%s", v->name);
+	if (cgroup_device(sv->cgroup, 'b', major(st.st_rdev), minor(st.st_rdev), true, err) < 0)
+		return -1;
+	if (mknodat(sv->devfd, v->name, S_IFBLK | 0660, st.st_rdev) < 0 ||
+	    fchownat(sv->devfd, v->name, sv->owner, sv->owner, AT_SYMLINK_NOFOLLOW) < 0) {
+		int e = errno;
+		unlinkat(sv->devfd, v->name, 0);
+		cgroup_device(sv->cgroup, 'b', major(st.st_rdev), minor(st.st_rdev), false, NULL);
+		return kerr_errno(err, e, "cannot create /dev/%s", v->name);
+	}
+	return 0;
+}
+
+void shim_volumes_sync(struct shim_volumes *sv, int dirfd)
+{
 	struct kv wanted = {0}, record = {0};
 
 	kv_load(&wanted, dirfd, "volumes", NULL);
 	for (size_t i = sv->n; i-- > 0;) {
 		const char *path = kv_get(&wanted, sv->v[i].name, NULL);
 		if (!path || strcmp(path, sv->v[i].path))
-			volume_drop(sv, i, devfd);
+			volume_drop(sv, i);
 	}
 	for (size_t k = 0; k < wanted.n; k++) {
 		_cleanup_kerr_ struct kerr *err = NULL;
 		struct shim_volume *v;
-		struct stat st;
 		bool have = false;
 
 		for (size_t i = 0; i < sv->n && !have; i++)
@@ -145,10 +162,8 @@ void shim_volumes_sync(struct shim_volumes *sv, int dirfd, pid_t init_pid)
 			kv_setf(&record, v->name, "error: %s", err->msg);
 			continue;
 		}
-		if (fstat(v->fd, &st) < 0 || devfd < 0 ||
-		    (mknodat(devfd, v->name, S_IFBLK | 0660, st.st_rdev) < 0 && errno != EEXIST)) {
-			kv_setf(&record, v->name, "error: cannot create /dev/%s: %s", v->name,
-			        strerror(errno));
+		if (volume_node(sv, v, &err) < 0) {
+			kv_setf(&record, v->name, "error: %s", err->msg);
 			close(v->fd);
 			continue;
 		}
@@ -164,7 +179,7 @@ void shim_volumes_sync(struct shim_volumes *sv, int dirfd, pid_t init_pid)
 void shim_volumes_release(struct shim_volumes *sv, int dirfd)
 {
 	while (sv->n)
-		volume_drop(sv, sv->n - 1, -1);
+		volume_drop(sv, sv->n - 1);
 	unlinkat(dirfd, "attached", 0);
 }
 
