@@ -5,7 +5,8 @@
  * a while (SQLite commits, fsync, freezing a filesystem); in a fixed pool each MHD thread
  * multiplexes many connections, so one slow handler would stall every client that happens to
  * share its thread. Clients keep few connections alive (boto3's pool holds 10), so a thread each
- * is cheap, and the cap bounds it.
+ * is cheap, and the caps bound it: in total, and per client address, so that one client opening
+ * connections and sending nothing (or dribbling a request) cannot take every slot.
  *
  * The raw request-target comes from MHD's URI log callback (MHD unescapes the path it passes to
  * the access handler; SigV4 needs it as sent). */
@@ -36,6 +37,7 @@ struct api_http_server {
 	api_http_handler handle;
 	void *ctx;
 	size_t max_body;
+	unsigned timeout_s;
 	uint16_t port;
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
@@ -47,6 +49,7 @@ struct http_req {
 	struct api_http_server *srv;
 	char *target; /* raw request-target */
 	struct buf body;
+	struct timespec start; /* when the request line came (CLOCK_MONOTONIC) */
 	size_t discarded;
 	bool started;
 	bool too_large;
@@ -67,6 +70,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 
 	(void)c;
 	r->srv = s;
+	clock_gettime(CLOCK_MONOTONIC, &r->start);
 	r->target = xstrdup(uri ? uri : "/");
 	buf_init(&r->body, s->max_body);
 	pthread_mutex_lock(&s->lock);
@@ -266,8 +270,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	}
 	if (*upload_data_size) {
 		size_t n = *upload_data_size;
+		struct timespec now;
 
 		*upload_data_size = 0;
+		/* The idle timeout alone would let a body dribble in forever: cut it. */
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((now.tv_sec - r->start.tv_sec) * 1000 + (now.tv_nsec - r->start.tv_nsec) / 1000000 >
+		    (long)s->timeout_s * 1000)
+			return MHD_NO;
 		if (!r->too_large && buf_add(&r->body, upload_data, n, NULL) == 0)
 			return MHD_YES;
 		/* A chunked body past the limit: drop what follows and answer 413 at its end, but
@@ -362,6 +372,7 @@ int api_http_start(const struct api_http_config *cfg, struct api_http_server **o
 	s->handle = cfg->handle;
 	s->ctx = cfg->ctx;
 	s->max_body = cfg->max_body ? cfg->max_body : API_HTTP_MAX_BODY_DEFAULT;
+	s->timeout_s = cfg->timeout_s ? cfg->timeout_s : API_HTTP_TIMEOUT_DEFAULT;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -381,9 +392,10 @@ int api_http_start(const struct api_http_config *cfg, struct api_http_server **o
 	    MHD_OPTION_CONNECTION_LIMIT,
 	    (unsigned)(cfg->max_connections ? cfg->max_connections
 	                                    : API_HTTP_MAX_CONNECTIONS_DEFAULT),
-	    MHD_OPTION_CONNECTION_TIMEOUT,
-	    (unsigned)(cfg->idle_timeout_s ? cfg->idle_timeout_s : API_HTTP_IDLE_TIMEOUT_DEFAULT),
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 << 10), MHD_OPTION_END);
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    (unsigned)(cfg->max_per_ip ? cfg->max_per_ip : API_HTTP_MAX_PER_IP_DEFAULT),
+	    MHD_OPTION_CONNECTION_TIMEOUT, s->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)(128 << 10), MHD_OPTION_END);
 	if (!s->daemon) {
 		int e = errno;
 

@@ -37,18 +37,24 @@ struct api_http_response {
 typedef int (*api_http_handler)(void *ctx, const struct api_http_request *req,
                                 struct api_http_response *resp);
 
+/* Slow clients cannot starve the others: each address holds at most max_per_ip of the
+ * max_connections (further ones are closed at once); a connection idle for timeout_s is closed,
+ * and so is one whose request (line, headers and body) has not all arrived timeout_s after its
+ * request line. */
 struct api_http_config {
 	const char *listen; /* "127.0.0.1:8773", "[::1]:8773", "0.0.0.0:0" (port 0: any free) */
 	api_http_handler handle;
 	void *ctx;
 	size_t max_body;          /* 0: API_HTTP_MAX_BODY_DEFAULT */
 	unsigned max_connections; /* 0: API_HTTP_MAX_CONNECTIONS_DEFAULT */
-	unsigned idle_timeout_s;  /* 0: API_HTTP_IDLE_TIMEOUT_DEFAULT */
+	unsigned max_per_ip;      /* 0: API_HTTP_MAX_PER_IP_DEFAULT */
+	unsigned timeout_s;       /* 0: API_HTTP_TIMEOUT_DEFAULT */
 };
 
 #define API_HTTP_MAX_BODY_DEFAULT        ((size_t)1 << 20)
-#define API_HTTP_MAX_CONNECTIONS_DEFAULT 64
-#define API_HTTP_IDLE_TIMEOUT_DEFAULT    60
+#define API_HTTP_MAX_CONNECTIONS_DEFAULT 256
+#define API_HTTP_MAX_PER_IP_DEFAULT      32
+#define API_HTTP_TIMEOUT_DEFAULT         30
 
 struct api_http_server;
 

@@ -228,6 +228,8 @@ static const char *image_request_code(const struct kerr *err, const char *not_fo
 		return strstr(err->msg, "AMI name") ? "InvalidAMIName.Duplicate" : conflict;
 	if (err->kind == KERR_INVALID)
 		return strstr(err->msg, "AMI names") ? "InvalidAMIName.Malformed" : invalid;
+	if (err->kind == KERR_AUTH) /* a snapshot only shared with the caller */
+		return "OperationNotPermitted";
 	return err->kind == KERR_LIMIT ? "InvalidParameterValue" : NULL;
 }
 
@@ -322,8 +324,8 @@ int api_register_image(struct api_call *c, struct api_error *e)
 		return -1;
 	}
 	if (cloud_image_register(c->cloud, c->account.id, &req, &im, &err) < 0) {
-		api_error_from_kerr(e, err,
-				    image_request_code(err, "InvalidSnapshot.NotFound", "IncorrectState", "InvalidParameterValue"));
+		api_error_from_cloud(e, err,
+				     image_request_code(err, "InvalidSnapshot.NotFound", "IncorrectState", "InvalidParameterValue"));
 		return -1;
 	}
 	api_xml_elem(c->xml, "imageId", im.id);
@@ -405,8 +407,8 @@ int api_create_image(struct api_call *c, struct api_error *e)
 		return -1;
 	}
 	if (cloud_image_create(c->cloud, c->account.id, &req, &im, &err) < 0) {
-		api_error_from_kerr(e, err, image_request_code(err, "InvalidInstanceID.NotFound", "IncorrectInstanceState",
-							       "InvalidAMIName.Malformed"));
+		api_error_from_cloud(e, err, image_request_code(err, "InvalidInstanceID.NotFound", "IncorrectInstanceState",
+								"InvalidAMIName.Malformed"));
 		return -1;
 	}
 	api_xml_elem(c->xml, "imageId", im.id);
@@ -442,7 +444,7 @@ int api_copy_image(struct api_call *c, struct api_error *e)
 		return -1;
 	}
 	if (cloud_image_copy(c->cloud, c->account.id, &req, &im, &err) < 0) {
-		api_error_from_kerr(e, err, image_request_code(err, "InvalidAMIID.NotFound", "IncorrectState", "InvalidRegion"));
+		api_error_from_cloud(e, err, image_request_code(err, "InvalidAMIID.NotFound", "IncorrectState", "InvalidRegion"));
 		return -1;
 	}
 	api_xml_elem(c->xml, "imageId", im.id);

@@ -260,7 +260,7 @@ int api_run_instances(struct api_call *c, struct api_error *e)
 		return -1;
 	}
 	if (cloud_run_instances(c->cloud, c->account.id, &req, &v, &n, &err) < 0) {
-		api_error_from_kerr(e, err, err->kind == KERR_NOT_FOUND  ? "InvalidAMIID.NotFound"
+		api_error_from_cloud(e, err, err->kind == KERR_NOT_FOUND  ? "InvalidAMIID.NotFound"
 					    : strstr(err->msg, "instance type") ? "InvalidInstanceType"
 					    : strstr(err->msg, "availability zone") ? "InvalidParameterValue"
 					    : err->kind == KERR_LIMIT ? "InsufficientInstanceCapacity"
@@ -377,7 +377,7 @@ static int change(struct api_call *c, struct api_error *e, const char *action, c
 		return -1;
 	}
 	if (cloud_instances_change(c->cloud, c->account.id, c->region, action, ids, n, force, &v, &err) < 0) {
-		api_error_from_kerr(e, err, err->kind == KERR_NOT_FOUND ? "InvalidInstanceID.NotFound"
+		api_error_from_cloud(e, err, err->kind == KERR_NOT_FOUND ? "InvalidInstanceID.NotFound"
 					    : err->kind == KERR_CONFLICT ? "IncorrectInstanceState"
 									: NULL);
 		return -1;

@@ -396,6 +396,20 @@ int api_call_unencrypted(struct api_call *c, struct api_error *e)
 	return 0;
 }
 
+/* EC2's codes for its quotas, whichever action went past one. */
+static const char *const quota_codes[QUOTA__COUNT] = {
+    [QUOTA_VCPUS] = "VcpuLimitExceeded",         [QUOTA_VOLUMES] = "VolumeLimitExceeded",
+    [QUOTA_VOLUME_GIB] = "VolumeLimitExceeded",  [QUOTA_SNAPSHOTS] = "SnapshotLimitExceeded",
+    [QUOTA_IMAGES] = "ResourceLimitExceeded",
+};
+
+void api_error_from_cloud(struct api_error *e, const struct kerr *err, const char *code)
+{
+	int q = cloud_quota_of(err);
+
+	api_error_from_kerr(e, err, q < 0 ? code : quota_codes[q]);
+}
+
 bool api_selected(const char *const *list, size_t n, const char *name)
 {
 	for (size_t i = 0; i < n; i++)
@@ -482,11 +496,14 @@ static int handle(void *ctx, const struct api_http_request *req, struct api_http
 	return api_error_render(&e, request_id, &resp->body, NULL) < 0 ? -1 : 0;
 }
 
-int api_server_start(struct cloud *cloud, const char *listen, struct api_server **out,
-                     struct kerr **err)
+int api_server_start(struct cloud *cloud, const struct api_http_config *http,
+                     struct api_server **out, struct kerr **err)
 {
 	struct api_server *s = xcalloc(1, sizeof(*s));
-	struct api_http_config cfg = {.listen = listen, .handle = handle, .ctx = s};
+	struct api_http_config cfg = *http;
+
+	cfg.handle = handle;
+	cfg.ctx = s;
 
 	s->cloud = cloud;
 	s->cache = api_cache_new(CACHE_BYTES, CACHE_MAX_AGE_MS);

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "api/errors.h"
+#include "api/http.h"
 #include "api/query.h"
 #include "api/xml.h"
 #include "cloud/cloud.h"
@@ -41,8 +42,9 @@ struct api_action {
 
 struct api_server;
 
-int api_server_start(struct cloud *cloud, const char *listen, struct api_server **out,
-                     struct kerr **err) __attribute__((warn_unused_result));
+/* Serve on http->listen with its limits (its handler and context are the server's own). */
+int api_server_start(struct cloud *cloud, const struct api_http_config *http,
+                     struct api_server **out, struct kerr **err) __attribute__((warn_unused_result));
 uint16_t api_server_port(const struct api_server *s);
 void api_server_stop(struct api_server *s);
 
@@ -110,6 +112,9 @@ int api_call_id_list(struct api_call *c, const char *name, const char *prefix, c
 bool api_description_ok(const char *desc, struct api_error *e);
 /* Encrypted: absent or false; kiln has no encryption to offer (InvalidParameterValue). */
 int api_call_unencrypted(struct api_call *c, struct api_error *e);
+/* api_error_from_kerr for an action that adds resources: past a quota, the quota's own code
+ * (VcpuLimitExceeded, VolumeLimitExceeded, SnapshotLimitExceeded, ResourceLimitExceeded). */
+void api_error_from_cloud(struct api_error *e, const struct kerr *err, const char *code);
 
 /* Selection by id or name lists (ImageId.N, InstanceId.N, ZoneName.N): true when the list is
  * empty (everything is selected) or names it. */

@@ -64,7 +64,7 @@ int api_create_snapshot(struct api_call *c, struct api_error *e)
 	}
 	if (cloud_snapshot_create(c->cloud, c->account.id, c->region, vol, desc, tags, ntags, &s,
 	                          &err) < 0) {
-		api_error_from_kerr(e, err,
+		api_error_from_cloud(e, err,
 		                    err->kind == KERR_NOT_FOUND  ? "InvalidVolume.NotFound"
 		                    : err->kind == KERR_CONFLICT ? "IncorrectState"
 		                                                 : NULL);
@@ -308,10 +308,10 @@ int api_copy_snapshot(struct api_call *c, struct api_error *e)
 		return -1;
 	}
 	if (cloud_snapshot_copy_from(c->cloud, c->account.id, c->region, src_region, src, desc, tags, ntags, id, &err) < 0) {
-		api_error_from_kerr(e, err, err->kind == KERR_NOT_FOUND  ? "InvalidSnapshot.NotFound"
-					    : err->kind == KERR_CONFLICT ? "IncorrectState"
-					    : err->kind == KERR_INVALID  ? "InvalidRegion"
-									 : NULL);
+		api_error_from_cloud(e, err, err->kind == KERR_NOT_FOUND  ? "InvalidSnapshot.NotFound"
+					     : err->kind == KERR_CONFLICT ? "IncorrectState"
+					     : err->kind == KERR_INVALID  ? "InvalidRegion"
+									  : NULL);
 		return -1;
 	}
 	api_xml_elem(c->xml, "snapshotId", id);

@@ -53,7 +53,7 @@ static int volume_id(struct api_call *c, const char *name, const char **id, stru
 
 static int volume_error(struct api_error *e, const struct kerr *err, const char *conflict_code)
 {
-	api_error_from_kerr(e, err,
+	api_error_from_cloud(e, err,
 	                    err->kind == KERR_NOT_FOUND && strstr(err->msg, "snapshot")
 	                        ? "InvalidSnapshot.NotFound"
 	                    : err->kind == KERR_NOT_FOUND && strstr(err->msg, "instance")

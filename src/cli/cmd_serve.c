@@ -13,28 +13,52 @@
 #include "util/banned.h"
 
 #define VPC_CIDR "172.31.0.0/16"
-#define USAGE_SERVE "kiln serve [--data DIR] [--listen 127.0.0.1:8773]"
+#define USAGE_SERVE                                                                                \
+	"kiln serve [--data DIR] [--listen 127.0.0.1:8773] [--max-connections N]\n"                 \
+	"       [--max-connections-per-ip N] [--timeout SECONDS]"
+
+/* The number of a limit option: 1 to max. */
+static int limit_arg(const char *s, unsigned max, unsigned *out)
+{
+	uint64_t v;
+
+	if (cli_parse_size(s, &v) < 0 || !v || v > max)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
 
 int cmd_serve(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"data", required_argument, NULL, 'd'}, {"listen", required_argument, NULL, 'l'}, {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"data", required_argument, NULL, 'd'},
+					     {"listen", required_argument, NULL, 'l'},
+					     {"max-connections", required_argument, NULL, 'c'},
+					     {"max-connections-per-ip", required_argument, NULL, 'p'},
+					     {"timeout", required_argument, NULL, 't'},
+					     {NULL, 0, NULL, 0}};
 	_cleanup_kerr_ struct kerr *err = NULL;
-	const char *data = NULL, *listen = "127.0.0.1:8773";
+	const char *data = NULL;
+	struct api_http_config http = {.listen = "127.0.0.1:8773"};
 	struct api_server *srv;
 	struct cloud *cloud;
 	sigset_t stop;
-	int c, sig;
+	int c, sig, idx = 0;
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+		unsigned *limit = c == 'c'   ? &http.max_connections
+				  : c == 'p' ? &http.max_per_ip
+				  : c == 't' ? &http.timeout_s
+					     : NULL;
 		if (c == 'd')
 			data = optarg;
 		else if (c == 'l')
-			listen = optarg;
-		else
+			http.listen = optarg;
+		else if (!limit)
 			return cli_usage(USAGE_SERVE, "unknown option '%s'", argv[optind - 1]);
+		else if (limit_arg(optarg, c == 't' ? 86400 : 65536, limit) < 0)
+			return cli_usage(USAGE_SERVE, "bad value '%s' for '--%s'", optarg, opts[idx].name);
 	}
 	if (optind != argc)
 		return cli_usage(USAGE_SERVE, "'serve' takes no arguments");
@@ -62,7 +86,7 @@ int cmd_serve(int argc, char **argv)
 			return cli_fail(err);
 		}
 	}
-	if (api_server_start(cloud, listen, &srv, &err) < 0) {
+	if (api_server_start(cloud, &http, &srv, &err) < 0) {
 		cloud_close(cloud);
 		return cli_fail(err);
 	}

@@ -1,5 +1,5 @@
 /* The data directory: its database, topology and accounts, and the aws CLI files. */
-#include "cloud.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -266,7 +266,8 @@ static int save_topology(struct cloud *c, const struct topology *t, struct kerr 
 	return 0;
 }
 
-/* DIR/credentials and DIR/config in the aws CLI's formats, readable by the owner only. */
+/* DIR/credentials and DIR/config in the aws CLI's formats, readable by the owner only (from
+ * their creation on: fs_write_atomic makes them 0600). */
 static int write_cli_files(const char *dir, const char *key, const char *secret, const char *region,
 			   struct kerr **err)
 {
@@ -278,11 +279,9 @@ static int write_cli_files(const char *dir, const char *key, const char *secret,
 		return kerr_errno(err, errno, "cannot open '%s'", dir);
 	buf_addf(&cred, "[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", key, secret);
 	buf_addf(&conf, "[default]\nregion = %s\noutput = json\n", region);
-	if (fs_write_atomic(dfd, "credentials", cred.data, cred.len, "credentials", err) < 0 ||
-	    fs_write_atomic(dfd, "config", conf.data, conf.len, "config", err) < 0)
+	if (fs_write_atomic(dfd, "credentials", cred.data, cred.len, "credentials", err) < 0)
 		return -1;
-	fchmodat(dfd, "credentials", 0600, 0);
-	return 0;
+	return fs_write_atomic(dfd, "config", conf.data, conf.len, "config", err);
 }
 
 int cloud_init(const char *data_dir, const char *topology_text, const char *images_dir, struct kerr **err)
@@ -296,15 +295,18 @@ int cloud_init(const char *data_dir, const char *topology_text, const char *imag
 
 	if (access(dbpath, F_OK) == 0)
 		return kerr_set(err, KERR_CONFLICT, "'%s' is initialized already", data_dir);
+	/* The directory holds every account's keys: kiln's alone, even when it existed before. */
 	if (fs_mkdir_p(data_dir, 0700, err) < 0)
 		return -1;
+	if (chmod(data_dir, 0700) < 0)
+		return kerr_errno(err, errno, "cannot make '%s' private", data_dir);
 	if ((topology_text ? topology_parse(topology_text, &t, err) : topology_default(&t, err)) < 0)
 		return -1;
 	if (db_open(dbpath, &c.db, err) < 0)
 		goto out;
 	if (db_begin(c.db, err) < 0)
 		goto out;
-	if (save_topology(&c, &t, err) < 0) {
+	if (save_topology(&c, &t, err) < 0 || cloud_quota_save(&c, t.quotas, err) < 0) {
 		db_rollback(c.db);
 		goto out;
 	}

@@ -34,7 +34,17 @@ struct zone {
 	char region[32];  /* us-east-1 */
 	char zone_id[32]; /* use1-az1 */
 	char subnet[24];  /* 172.31.0.0/20 */
-	char bridge[16];  /* kb-use1a */
+	char bridge[16];  /* kb-use1a: recorded, no link; instances use cloud_zone_bridge's */
+};
+
+/* Per-account quotas, each counted per region as EC2 counts them. */
+enum quota {
+	QUOTA_VCPUS,      /* "running-vcpus": vCPUs of instances neither stopped nor terminated */
+	QUOTA_VOLUMES,    /* "volumes": how many */
+	QUOTA_VOLUME_GIB, /* "volume-gib": their total size */
+	QUOTA_SNAPSHOTS,  /* "snapshots" */
+	QUOTA_IMAGES,     /* "images" */
+	QUOTA__COUNT
 };
 
 struct topology {
@@ -42,11 +52,13 @@ struct topology {
 	size_t nregions;
 	struct zone *zones;
 	size_t nzones;
+	uint64_t quotas[QUOTA__COUNT];
 };
 
 /* The default: us-east-1 (a, b, c) and eu-west-1 (a, b). A topology file has one line per
- * region, "us-east-1 a b c"; '#' starts a comment. Zones get /20 subnets of 172.31.0.0/16 in
- * order, as EC2's default VPC does. */
+ * region, "us-east-1 a b c", and lines "quota NAME VALUE" ("quota running-vcpus 64"); '#'
+ * starts a comment. Zones get /20 subnets of 172.31.0.0/16 in order, as EC2's default VPC
+ * does. Quotas not named keep EC2's defaults (see quotas.c). */
 int topology_default(struct topology *t, struct kerr **err);
 int topology_parse(const char *text, struct topology *t, struct kerr **err);
 void topology_release(struct topology *t);
@@ -65,7 +77,10 @@ int cloud_init(const char *data_dir, const char *topology_text, const char *imag
 int cloud_open(const char *data_dir, struct cloud **out, struct kerr **err);
 void cloud_close(struct cloud *c);
 
+/* The regions and zones (not the quotas: see cloud_quota_check). */
 int cloud_regions(struct cloud *c, struct topology *t, struct kerr **err);
+/* The quota a request went past, when err is that refusal (KERR_LIMIT); -1 otherwise. */
+int cloud_quota_of(const struct kerr *err);
 bool cloud_region_known(struct cloud *c, const char *region);
 /* New account; id, access key and secret are generated when NULL. */
 int cloud_account_create(struct cloud *c, const char *name, const char *id, const char *access_key,
@@ -127,9 +142,10 @@ int cloud_images_visible(struct cloud *c, const char *account, const char *regio
 int cloud_image_get(struct cloud *c, const char *account, const char *region, const char *id, struct image *out,
 		    struct kerr **err);
 
-/* RegisterImage from a snapshot the caller may use (its own or shared with it): a private
- * image, available at once. KERR_INVALID for a bad name or size, KERR_CONFLICT for a name the
- * owner has in the region already, KERR_NOT_FOUND for the snapshot. */
+/* RegisterImage from snapshots the caller owns: a private image, available at once.
+ * KERR_INVALID for a bad name or size, KERR_CONFLICT for a name the owner has in the region
+ * already, KERR_NOT_FOUND for a snapshot it cannot see, KERR_AUTH for one only shared with it
+ * (CopySnapshot makes it the caller's), KERR_LIMIT past the images quota. */
 struct image_request {
 	const char *region, *name, *description, *root_device_name;
 	const char *root_snapshot;

@@ -20,7 +20,10 @@ static int copy_insert(struct cloud *c, const char *owner, const char *region,
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	_cleanup_free_ char *copy_of = xasprintf("%s/%s", src_region, src);
+	const uint64_t need[QUOTA__COUNT] = {[QUOTA_SNAPSHOTS] = 1};
 
+	if (cloud_quota_check(c, owner, region, need, err) < 0)
+		return -1;
 	id_new("snap", id);
 	if (db_prepare(c->db,
 	               "INSERT INTO snapshots (id, region, owner, volume_id, volume_size, state, "
@@ -58,7 +61,7 @@ int cloud_snapshot_copy_from(struct cloud *c, const char *owner, const char *reg
 	if (!cloud_region_known(c, src_region))
 		return kerr_set(err, KERR_INVALID, "The source region '%s' is not served here",
 		                src_region);
-	if (cloud_snapshot_usable(c, owner, src_region, src, &size, err) < 0)
+	if (cloud_snapshot_usable(c, owner, src_region, src, false, &size, err) < 0)
 		return -1;
 	if (db_begin(c->db, err) < 0)
 		return -1;

@@ -296,7 +296,10 @@ bool cloud_image_name_valid(const char *name)
 int cloud_image_insert(struct cloud *c, const struct image *im, const struct image_origin *from, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *img = NULL, *map = NULL;
+	const uint64_t need[QUOTA__COUNT] = {[QUOTA_IMAGES] = 1};
 
+	if (cloud_quota_check(c, im->owner, im->region, need, err) < 0)
+		return -1;
 	if (db_prepare(c->db, "INSERT INTO images (id, region, owner, name, description, state, public, root_device_name, "
 			      "root_snapshot, root_size, creation_ms, source_instance, no_reboot, copy_of, client_token) "
 			      "VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)", &img, err) < 0 ||
@@ -343,7 +346,7 @@ int cloud_image_register(struct cloud *c, const char *owner, const struct image_
 	if (!cloud_image_name_valid(req->name))
 		return kerr_set(err, KERR_INVALID, "AMI names must be 3 to 128 characters of letters, numbers and "
 				"( ) [ ] . / - ' @ _ or spaces: '%s'", req->name);
-	if (cloud_snapshot_usable(c, owner, req->region, req->root_snapshot, &snap_size, err) < 0)
+	if (cloud_snapshot_usable(c, owner, req->region, req->root_snapshot, true, &snap_size, err) < 0)
 		return -1;
 	if (req->root_size_gib && req->root_size_gib < snap_size)
 		return kerr_set(err, KERR_INVALID, "Volume of %llu GiB is smaller than snapshot '%s', expect size >= %llu GiB",
@@ -364,7 +367,7 @@ int cloud_image_register(struct cloud *c, const char *owner, const struct image_
 		const struct image_volume *iv = &req->volumes[i];
 		if (!cloud_device_name_valid(iv->device))
 			return kerr_set(err, KERR_INVALID, "Invalid device name %s", iv->device);
-		if (cloud_snapshot_usable(c, owner, req->region, iv->snapshot, &snap_size, err) < 0)
+		if (cloud_snapshot_usable(c, owner, req->region, iv->snapshot, true, &snap_size, err) < 0)
 			return -1;
 		if (iv->size_gib && iv->size_gib < snap_size)
 			return kerr_set(err, KERR_INVALID, "Volume of %llu GiB is smaller than snapshot '%s', expect size >= "

@@ -406,6 +406,8 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 			size_t *n, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *ins = NULL;
+	const struct instance_type *type = instance_type_find(req->type);
+	uint64_t need[QUOTA__COUNT] = {0};
 	struct instance *v = NULL;
 	struct image im;
 	struct zone z;
@@ -413,7 +415,7 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 	int64_t now = cloud_now_ms();
 
 	*n = 0;
-	if (!instance_type_find(req->type))
+	if (!type)
 		return kerr_set(err, KERR_INVALID, "The instance type '%s' does not exist", req->type);
 	if (req->min_count < 1 || req->max_count < req->min_count || req->max_count > 20)
 		return kerr_set(err, KERR_INVALID, "MinCount and MaxCount must be 1 to 20, MinCount at most MaxCount");
@@ -429,6 +431,12 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 		return *n ? 0 : -1;
 	if (cloud_find_zone(c, req->region, req->zone, &z, err) < 0)
 		return -1;
+	/* What each instance takes of the quotas: its vCPUs, its root and mapped volumes. */
+	need[QUOTA_VCPUS] = type->vcpus;
+	need[QUOTA_VOLUMES] = 1 + im.nvolumes;
+	need[QUOTA_VOLUME_GIB] = req->root_size_gib ? req->root_size_gib : im.root_size_gib;
+	for (size_t k = 0; k < im.nvolumes; k++)
+		need[QUOTA_VOLUME_GIB] += im.volumes[k].size_gib;
 	id_new("r", reservation);
 	if (db_begin(c->db, err) < 0)
 		return -1;
@@ -454,7 +462,8 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 		in->delete_on_termination = !req->keep_root;
 		id_new("i", in->id);
 		id_new("vol", in->root_volume);
-		if (allocate_address(c, &z, in->private_ip, sizeof(in->private_ip), err) < 0) {
+		if (cloud_quota_check(c, owner, req->region, need, err) < 0 ||
+		    allocate_address(c, &z, in->private_ip, sizeof(in->private_ip), err) < 0) {
 			if (i >= req->min_count)
 				break; /* EC2 launches as many as fit between MinCount and MaxCount */
 			goto on_error;
@@ -525,6 +534,37 @@ static bool allowed(enum job_kind kind, const char *state)
 	return false;
 }
 
+/* Is the change already where it leads (a start of a running instance, …)? */
+static bool settled(enum job_kind kind, const char *state)
+{
+	return (kind == JOB_START && (!strcmp(state, "running") || !strcmp(state, "pending"))) ||
+	       (kind == JOB_STOP && (!strcmp(state, "stopped") || !strcmp(state, "stopping"))) ||
+	       (kind == JOB_TERMINATE && !strcmp(state, "terminated"));
+}
+
+/* Does the change need a job? A forced stop does even when stopping. */
+static bool acts(enum job_kind kind, const char *state, bool force)
+{
+	return !settled(kind, state) || (kind == JOB_STOP && force);
+}
+
+/* The vCPUs that starting these instances adds: those of the stopped ones, each id once. */
+static uint64_t start_vcpus(const struct instance *in, size_t n)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct instance_type *t = instance_type_find(in[i].type);
+		bool again = false;
+
+		for (size_t j = 0; j < i && !again; j++)
+			again = !strcmp(in[j].id, in[i].id);
+		if (!again && !strcmp(in[i].state, "stopped"))
+			sum += t ? t->vcpus : 1;
+	}
+	return sum;
+}
+
 int cloud_instances_change(struct cloud *c, const char *owner, const char *region, const char *action,
 			   const char **ids, size_t n, bool force, struct state_change **out, struct kerr **err)
 {
@@ -538,6 +578,7 @@ int cloud_instances_change(struct cloud *c, const char *owner, const char *regio
 						: "shutting-down";
 	struct state_change *v = xcalloc(n ? n : 1, sizeof(*v));
 	struct instance *in = xcalloc(n ? n : 1, sizeof(*in));
+	uint64_t need[QUOTA__COUNT] = {0};
 	int r = -1;
 
 	/* All or nothing: every id must exist, be the caller's and be in a state that allows it. */
@@ -552,20 +593,31 @@ int cloud_instances_change(struct cloud *c, const char *owner, const char *regio
 			goto out;
 		}
 	}
+	/* The new states and the quota check in one transaction; the jobs after it. */
+	if (db_begin(c->db, err) < 0)
+		goto out;
+	need[QUOTA_VCPUS] = kind == JOB_START ? start_vcpus(in, n) : 0;
+	if (cloud_quota_check(c, owner, region, need, err) < 0) {
+		db_rollback(c->db);
+		goto out;
+	}
 	for (size_t i = 0; i < n; i++) {
 		const char *now = in[i].state;
-		bool settled = (kind == JOB_START && (!strcmp(now, "running") || !strcmp(now, "pending"))) ||
-			       (kind == JOB_STOP && (!strcmp(now, "stopped") || !strcmp(now, "stopping"))) ||
-			       (kind == JOB_TERMINATE && !strcmp(now, "terminated"));
 		str_copy(v[i].id, ids[i], sizeof(v[i].id));
 		str_copy(v[i].previous, now, sizeof(v[i].previous));
-		str_copy(v[i].current, settled ? now : next, sizeof(v[i].current));
-		if (settled && !(kind == JOB_STOP && force))
+		str_copy(v[i].current, settled(kind, now) ? now : next, sizeof(v[i].current));
+		if (!acts(kind, now, force) || kind == JOB_REBOOT)
 			continue;
-		if ((kind != JOB_REBOOT && set_state(c, ids[i], next, NULL, false, err) < 0) ||
-		    submit(c, ids[i], kind, force, err) < 0)
+		if (set_state(c, ids[i], next, NULL, false, err) < 0) {
+			db_rollback(c->db);
 			goto out;
+		}
 	}
+	if (db_commit(c->db, err) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		if (acts(kind, in[i].state, force) && submit(c, ids[i], kind, force, err) < 0)
+			goto out;
 	*out = v;
 	v = NULL;
 	r = 0;

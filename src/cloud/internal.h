@@ -55,9 +55,21 @@ void cloud_image_prewarm(struct cloud *c, const char *image);
 char *cloud_volume_file(const char *id);
 
 /* May owner use snapshot (its own, shared with it, or public)? KERR_NOT_FOUND when not,
- * KERR_CONFLICT while it is not completed; *size_gib is its volume's size. */
+ * KERR_CONFLICT while it is not completed, KERR_AUTH when own_only and it is another's;
+ * *size_gib is its volume's size. */
 int cloud_snapshot_usable(struct cloud *c, const char *owner, const char *region, const char *id,
-			  uint64_t *size_gib, struct kerr **err);
+			  bool own_only, uint64_t *size_gib, struct kerr **err);
+
+/* Quotas (quotas.c). EC2's defaults into limits; one "quota NAME VALUE" of a topology. */
+void cloud_quota_defaults(uint64_t limits[QUOTA__COUNT]);
+int cloud_quota_set(uint64_t limits[QUOTA__COUNT], const char *name, const char *value,
+		    struct kerr **err);
+/* Record the limits (cloud_init, in its transaction). */
+int cloud_quota_save(struct cloud *c, const uint64_t limits[QUOTA__COUNT], struct kerr **err);
+/* Would need[q] more of each quota fit what owner has in region? KERR_LIMIT naming the first
+ * that would not. Call it inside the transaction that adds them. */
+int cloud_quota_check(struct cloud *c, const char *owner, const char *region,
+		      const uint64_t need[QUOTA__COUNT], struct kerr **err);
 
 /* Snapshots in steps, for CreateImage: a pending row (inside the caller's transaction), the
  * point-in-time copy (the caller holds the job lock of the volume's instance), the store (0 when

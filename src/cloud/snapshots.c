@@ -166,14 +166,14 @@ static int take_copy(struct cloud *c, const struct volume *v, struct pool *p, co
 }
 
 int cloud_snapshot_usable(struct cloud *c, const char *owner, const char *region, const char *id,
-                           uint64_t *size_gib, struct kerr **err)
+                          bool own_only, uint64_t *size_gib, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
 
 	if (db_prepare(
 	        c->db,
-	        "SELECT volume_size, state FROM snapshots s WHERE id = ?1 AND region = ?2 AND "
+	        "SELECT volume_size, state, owner = ?3 FROM snapshots s WHERE id = ?1 AND region = ?2 AND "
 	        "(owner = ?3 OR EXISTS (SELECT 1 FROM snapshot_permissions p WHERE p.snapshot = "
 	        "s.id "
 	        "AND p.grantee IN (?3, 'all')))",
@@ -187,6 +187,12 @@ int cloud_snapshot_usable(struct cloud *c, const char *owner, const char *region
 		return -1;
 	if (r == 0)
 		return kerr_set(err, KERR_NOT_FOUND, "The snapshot '%s' does not exist.", id);
+	/* A snapshot shared with the caller is its owner's: the caller copies it first (as on
+	 * EC2), or an image of the caller would pin another account's snapshot. */
+	if (own_only && !sqlite3_column_int(st, 2))
+		return kerr_set(err, KERR_AUTH,
+		                "The snapshot '%s' is not owned by you: copy it with CopySnapshot first",
+		                id);
 	if (strcmp(db_text(st, 1), "completed"))
 		return kerr_set(err, KERR_CONFLICT, "Snapshot '%s' is not completed", id);
 	*size_gib = (uint64_t)sqlite3_column_int64(st, 0);
@@ -202,8 +208,11 @@ static int snapshot_insert(struct cloud *c, const char *owner, const struct volu
                            struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	const uint64_t need[QUOTA__COUNT] = {[QUOTA_SNAPSHOTS] = 1};
 	char parent[ID_MAX];
 
+	if (cloud_quota_check(c, owner, v->region, need, err) < 0)
+		return -1;
 	parent_of(c, v, parent);
 	if (db_prepare(c->db,
 	               "INSERT INTO snapshots (id, region, owner, volume_id, volume_size, state, progress, "

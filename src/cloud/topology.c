@@ -1,5 +1,6 @@
-/* Regions and zones: names, EC2-style zone ids, one /20 of the default VPC and one bridge each. */
-#include "cloud.h"
+/* Regions and zones: names, EC2-style zone ids, one /20 of the default VPC each, and a bridge
+ * per account in it; and the accounts' quotas. */
+#include "internal.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -56,6 +57,7 @@ int topology_parse(const char *text, struct topology *t, struct kerr **err)
 	int lineno = 0;
 
 	memset(t, 0, sizeof(*t));
+	cloud_quota_defaults(t->quotas);
 	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char *tok, *tsave = NULL, *hash = strchr(line, '#');
 		char region[32], shortname[16];
@@ -67,6 +69,18 @@ int topology_parse(const char *text, struct topology *t, struct kerr **err)
 		tok = strtok_r(line, " \t\r", &tsave);
 		if (!tok)
 			continue;
+		if (!strcmp(tok, "quota")) {
+			const char *name = strtok_r(NULL, " \t\r", &tsave);
+			const char *value = strtok_r(NULL, " \t\r", &tsave);
+			int r = strtok_r(NULL, " \t\r", &tsave)
+			            ? kerr_set(err, KERR_INVALID, "a quota line is 'quota NAME VALUE'")
+			            : cloud_quota_set(t->quotas, name, value, err);
+			if (r < 0) {
+				topology_release(t);
+				return kerr_wrap(err, "topology line %d", lineno);
+			}
+			continue;
+		}
 		if (!valid_region(tok) || strlen(tok) >= sizeof(region)) {
 			topology_release(t);
 			return kerr_set(err, KERR_INVALID, "topology line %d: '%s' is not a region name", lineno, tok);

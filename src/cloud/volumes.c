@@ -299,6 +299,7 @@ int cloud_volume_create(struct cloud *c, const char *owner, const struct volume_
                         struct volume *out, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	uint64_t need[QUOTA__COUNT] = {[QUOTA_VOLUMES] = 1};
 	struct zone z;
 	uint64_t snap_size = 0;
 
@@ -321,7 +322,7 @@ int cloud_volume_create(struct cloud *c, const char *owner, const struct volume_
 	if (cloud_find_zone(c, req->region, req->zone, &z, err) < 0)
 		return -1;
 	if (req->snapshot &&
-	    cloud_snapshot_usable(c, owner, req->region, req->snapshot, &snap_size, err) < 0)
+	    cloud_snapshot_usable(c, owner, req->region, req->snapshot, false, &snap_size, err) < 0)
 		return -1;
 	if (!req->snapshot && !req->size_gib)
 		return kerr_set(err, KERR_INVALID,
@@ -345,7 +346,9 @@ int cloud_volume_create(struct cloud *c, const char *owner, const struct volume_
 	out->create_ms = cloud_now_ms();
 	if (db_begin(c->db, err) < 0)
 		return -1;
-	if (db_prepare(
+	need[QUOTA_VOLUME_GIB] = out->size_gib;
+	if (cloud_quota_check(c, owner, req->region, need, err) < 0 ||
+	    db_prepare(
 	        c->db,
 	        "INSERT INTO volumes (id, region, zone, owner, size, snapshot, volume_type, state, "
 	        "create_ms, last_snapshot, client_token) "

@@ -1,12 +1,16 @@
 /* SQLite handle, WAL mode, busy timeout, migrations by PRAGMA user_version. */
 #include "db.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "schema.h"
+#include "util/cleanup.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
@@ -150,10 +154,31 @@ static int migrate(struct db *db, struct kerr **err)
 	return 0;
 }
 
+/* The database holds every account's secret keys: it is the owner's alone (0600) from its
+ * first byte, made so before SQLite creates it. SQLite gives the -wal, -shm and -journal files
+ * it creates the database's mode; those an older kiln left are tightened too. */
+static int make_private(const char *path, struct kerr **err)
+{
+	static const char *const sidecars[] = {"-wal", "-shm", "-journal"};
+	_cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+	if (fd < 0 || fchmod(fd, 0600) < 0)
+		return kerr_errno(err, errno, "cannot open database '%s'", path);
+	for (size_t i = 0; i < ARRAY_SIZE(sidecars); i++) {
+		_cleanup_free_ char *side = xasprintf("%s%s", path, sidecars[i]);
+		if (chmod(side, 0600) < 0 && errno != ENOENT)
+			return kerr_errno(err, errno, "cannot make '%s' private", side);
+	}
+	return 0;
+}
+
 int db_open(const char *path, struct db **out, struct kerr **err)
 {
-	struct db *db = xcalloc(1, sizeof(*db));
+	struct db *db;
 
+	if (make_private(path, err) < 0)
+		return -1;
+	db = xcalloc(1, sizeof(*db));
 	db->path = xstrdup(path);
 	{
 		pthread_mutexattr_t a;

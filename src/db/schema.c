@@ -75,6 +75,8 @@ const char *const db_migrations[] = {
 	"ALTER TABLE images ADD COLUMN client_token TEXT;\n",
 	/* 6: image deprecation */
 	"ALTER TABLE images ADD COLUMN deprecation_ms INTEGER NOT NULL DEFAULT 0;\n",
+	/* 7: per-account quotas of the topology (a quota without a row has its default) */
+	"CREATE TABLE quotas (name TEXT PRIMARY KEY, value INTEGER NOT NULL);\n",
 };
 
 const size_t db_migrations_count = ARRAY_SIZE(db_migrations);

@@ -79,7 +79,7 @@ int fs_write_atomic(int dirfd, const char *name, const void *data, size_t len,
 	_cleanup_close_ int fd = -1;
 	char point[128];
 
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return kerr_errno(err, errno, "cannot create '%s'", tmp);
 	if (fs_write_full(fd, data, len) < 0 || fsync(fd) < 0) {

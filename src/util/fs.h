@@ -14,7 +14,8 @@ int fs_pwrite_full(int fd, const void *buf, size_t len, off_t off);
 int fs_write_full(int fd, const void *buf, size_t len);
 /* fsync the directory dirfd or path, so that a rename or create in it is durable. */
 int fs_fsync_dir(int dirfd, struct kerr **err);
-/* Write data to NAME in dirfd durably: NAME.tmp.<pid>, fsync, rename, fsync dir.
+/* Write data to NAME in dirfd durably: NAME.tmp.<pid>, fsync, rename, fsync dir. The file is
+ * the owner's alone (0600) from its creation on: credentials and user data go this way.
  * fault_prefix names the fault points "<prefix>.tmp" and "<prefix>.renamed". */
 int fs_write_atomic(int dirfd, const char *name, const void *data, size_t len,
 		    const char *fault_prefix, struct kerr **err);

@@ -148,15 +148,10 @@ def read_pack_footer(path):
     return entries
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """`kiln serve` on a free loopback port over a new data directory (public images included),
-    with a second account "other" (222233334444)."""
-    data = tmp_path_factory.mktemp("api") / "data"
-    kiln("init", "--data", data)
-    kiln("account", "create", "other", "--account-id", "222233334444", "--access-key",
-         "AKIAOTHEROTHEROTHER1", "--secret-key", "other-secret-other-secret", "--data", data)
-    proc = subprocess.Popen([KILN, "serve", "--data", str(data), "--listen", "127.0.0.1:0"],
+def serving(data, *options):
+    """`kiln serve` (with options) on a free loopback port over an initialized data directory:
+    a generator that yields {"url", "data"} and stops the daemon and its instances after."""
+    proc = subprocess.Popen([KILN, "serve", "--data", str(data), "--listen", "127.0.0.1:0", *options],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     assert "serving" in line, proc.stderr.read()
@@ -167,7 +162,18 @@ def server(tmp_path_factory):
     kiln("down", "--data", data)
 
 
-def client(server, region="us-east-1", key=None, secret=None, retries=0):
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`kiln serve` on a free loopback port over a new data directory (public images included),
+    with a second account "other" (222233334444)."""
+    data = tmp_path_factory.mktemp("api") / "data"
+    kiln("init", "--data", data)
+    kiln("account", "create", "other", "--account-id", "222233334444", "--access-key",
+         "AKIAOTHEROTHEROTHER1", "--secret-key", "other-secret-other-secret", "--data", data)
+    yield from serving(data)
+
+
+def client(server, region="us-east-1", key=None, secret=None, retries=0, timeout=60):
     import configparser
     import boto3
     from botocore.config import Config
@@ -177,7 +183,8 @@ def client(server, region="us-east-1", key=None, secret=None, retries=0):
         "ec2", region_name=region, endpoint_url=server["url"],
         aws_access_key_id=key or cred["default"]["aws_access_key_id"],
         aws_secret_access_key=secret or cred["default"]["aws_secret_access_key"],
-        config=Config(retries={"max_attempts": retries + 1, "mode": "standard"}))
+        config=Config(retries={"max_attempts": retries + 1, "mode": "standard"}, connect_timeout=timeout,
+                      read_timeout=timeout))
 
 
 def error_of(call):
