@@ -91,7 +91,7 @@ images/busybox/build.sh "$work/busybox-root" >/dev/null
 printf '#!/bin/sh\nmkdir -p /var/www\necho "baked at $(date -u +%%T) on $(hostname)" > /var/www/index.html\n' >"$work/ud"
 t=$(now)
 iid=$("$KILN" runtime run "$work/run" --volume "$pool/web.img" --address 172.31.250.10/24 \
-	--gateway 172.31.250.1 --bridge kb-demo --type t2.micro --user-data "$work/ud")
+	--gateway 172.31.250.1 --bridge kb-demo-0 --type t2.micro --user-data "$work/ud")
 echo "$iid running in $(took "$t")"
 until "$KILN" runtime console "$work/run" "$iid" | grep -q "kiln-init: ready"; do sleep 0.05; done
 "$KILN" runtime console "$work/run" "$iid"
@@ -102,7 +102,7 @@ step "stop it, snapshot its root volume into the store, restore it as a new volu
 t=$(now); s4=$("$KILN" store snapshot "$store" "$pool/web.img"); echo "$s4 in $(took "$t")"
 "$KILN" store restore "$store" "$s4" "$pool/copy.img"
 iid2=$("$KILN" runtime run "$work/run" --volume "$pool/copy.img" --address 172.31.250.11/24 \
-	--gateway 172.31.250.1 --bridge kb-demo --type t2.micro)
+	--gateway 172.31.250.1 --bridge kb-demo-0 --type t2.micro)
 until "$KILN" runtime console "$work/run" "$iid2" | grep -q "kiln-init: ready"; do sleep 0.05; done
 echo "the copy serves what the first one wrote: $("$KILN" runtime exec "$work/run" "$iid2" -- cat /var/www/index.html)"
 echo "and reaches the first by its private address:"

@@ -317,7 +317,7 @@ def section(res):
     out.append("")
     out.append("- kiln: `kiln pool clone POOL BASE NAME` (FICLONE on the loop-mounted XFS pool) then `kiln runtime "
                "run RUN --id ID --volume POOL/NAME --address 172.31.208.x/20 --gateway 172.31.208.1 --bridge "
-               "kb-lbench --type t3.micro --user-data FILE`; the clock stops when the line is complete in "
+               "kb-lbench-0 --type t3.micro --user-data FILE`; the clock stops when the line is complete in "
                "`RUN/ID/console.log`. Every launch gets an address never used before in the run (no stale "
                "neighbour entry). Afterwards, untimed: `kiln runtime stop`, `kiln runtime rm`, `kiln pool rm`.")
     out.append("- systemd-nspawn: `systemd-nspawn --quiet --register=no --keep-unit --pipe --machine=kbl-… -D ROOT "

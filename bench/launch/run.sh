@@ -40,8 +40,8 @@ MNT=$BENCH/mnt
 IMAGES="busybox debian-12"
 SIZES="1G 8G"
 VPC=172.31.0.0/16
-# kiln instances: bridge kb-lbench, 172.31.208.0/20, a fresh address for every launch
-BRIDGE=kb-lbench
+# kiln instances: bridge kb-lbench-0 (group "lbench"), 172.31.208.0/20, a fresh address for every launch
+BRIDGE=kb-lbench-0
 GATEWAY=172.31.208.1
 # systemd-nspawn containers with a network: our own bridge (not kb-*, so no `kiln host down`
 # run by someone else removes it), 172.31.224.0/24

@@ -1,4 +1,5 @@
-/* kiln host: what the host carries for kiln (VPC route, forwarding, NAT, bridges, pools). */
+/* kiln host: what the host carries for kiln (VPC route, forwarding, the filter and NAT, bridges
+ * and the routes through them, pools). */
 #include <dirent.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -43,7 +44,7 @@ static int host_up(int argc, char **argv)
 		return cli_usage(USAGE_HOST, "'host up' takes no arguments");
 	/* The route first: no packet for an instance address may ever take the default route. */
 	if (net_route_unreachable(vpc, true, &err) < 0 || net_forwarding_enable(&err) < 0 ||
-	    net_nat_set(vpc, nat, &err) < 0)
+	    net_firewall_set(vpc, nat, &err) < 0)
 		return cli_fail(err);
 	return 0;
 }
@@ -130,11 +131,12 @@ static int host_down(int argc, char **argv)
 	}
 	if (optind != argc)
 		return cli_usage(USAGE_HOST, "'host down' takes no arguments");
-	/* Bridges, and any veth a crashed shim left. The route goes last of all. */
+	/* Bridges (with the routes to instances through them), and any veth a crashed shim left.
+	 * The filter and the VPC route go last of all. */
 	d = opendir("/sys/class/net");
 	while (d && (de = readdir(d))) {
 		if (strncmp(de->d_name, NET_BRIDGE_PREFIX, strlen(NET_BRIDGE_PREFIX)) &&
-		    strncmp(de->d_name, "kv", 2))
+		    strncmp(de->d_name, NET_PORT_PREFIX, strlen(NET_PORT_PREFIX)))
 			continue;
 		if (net_link_delete(de->d_name, &err) < 0) {
 			cli_fail(err);
@@ -152,7 +154,7 @@ static int host_down(int argc, char **argv)
 		if (c == 'd')
 			failed |= data_down(optarg, true);
 	}
-	if (net_nat_set(vpc, false, &err) < 0 || net_route_unreachable(vpc, false, &err) < 0) {
+	if (net_firewall_delete(&err) < 0 || net_route_unreachable(vpc, false, &err) < 0) {
 		cli_fail(err);
 		failed = 1;
 	}

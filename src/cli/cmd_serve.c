@@ -80,7 +80,7 @@ int cmd_serve(int argc, char **argv)
 		/* The host first (the VPC range routed nowhere before any instance exists), then
 		 * whatever was in flight when the daemon last stopped. */
 		if (net_route_unreachable(VPC_CIDR, true, &err) < 0 || net_forwarding_enable(&err) < 0 ||
-		    net_nat_set(VPC_CIDR, true, &err) < 0 || cloud_attach_runtime(cloud, shim, init, &err) < 0 ||
+		    net_firewall_set(VPC_CIDR, true, &err) < 0 || cloud_attach_runtime(cloud, shim, init, &err) < 0 ||
 		    cloud_reconcile(cloud, &err) < 0) {
 			cloud_close(cloud);
 			return cli_fail(err);

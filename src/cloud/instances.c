@@ -256,13 +256,13 @@ static int do_launch(struct cloud *c, const struct instance *in, struct kerr **e
 		str_copy(spec.type, in->type, sizeof(spec.type));
 		cloud_private_dns_name(in->region, in->private_ip, spec.hostname, sizeof(spec.hostname));
 		str_copy(spec.root_volume, vol_path, sizeof(spec.root_volume));
-		str_copy(spec.bridge, z.bridge, sizeof(spec.bridge));
 		snprintf(spec.address, sizeof(spec.address), "%s/%u", in->private_ip, net.len);
 		inet_ntop(AF_INET, &gw, spec.gateway, sizeof(spec.gateway));
 		if (access(ud, R_OK) == 0)
 			str_copy(spec.user_data, ud, sizeof(spec.user_data));
 	}
-	if (cloud_instance_sync_volumes(c, in->id, err) < 0)
+	if (cloud_zone_bridge(c, in->owner, &z, spec.bridge, sizeof(spec.bridge), err) < 0 ||
+	    cloud_instance_sync_volumes(c, in->id, err) < 0)
 		goto out;
 	r = c->rt->ops->start(c->rt, &spec, err);
 out:

@@ -22,6 +22,10 @@ int cloud_instance_get(struct cloud *c, const char *id, struct instance *in, str
  * (pending, then running; stopped with the reason when it cannot). */
 int cloud_instance_halt(struct cloud *c, const char *id, struct kerr **err);
 int cloud_instance_boot(struct cloud *c, const char *id, struct kerr **err);
+/* The bridge of owner's instances in zone z, "kb-<account number>-<zone number>": an account's
+ * bridges are a group (net_bridge_group) that reaches no other account's, as VPCs do. */
+int cloud_zone_bridge(struct cloud *c, const char *owner, const struct zone *z, char *out, size_t size,
+		      struct kerr **err);
 /* EC2's rule for AMI names: 3 to 128 of letters, digits and ( ) [ ] space . / - ' @ _ */
 bool cloud_image_name_valid(const char *name);
 /* The creation time of a new image: now, or just after the newest (inside the caller's

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net/net.h"
 #include "util/cleanup.h"
 #include "util/str.h"
 #include "util/xalloc.h"
@@ -146,4 +147,31 @@ bool cloud_region_known(struct cloud *c, const char *region)
 		found = !strcmp(t.regions[i], region);
 	topology_release(&t);
 	return found;
+}
+
+int cloud_zone_bridge(struct cloud *c, const char *owner, const struct zone *z, char *out, size_t size,
+		      struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	struct net_prefix subnet;
+	int r;
+
+	if (net_prefix_parse(z->subnet, &subnet, err) < 0)
+		return kerr_wrap(err, "zone '%s'", z->name);
+	/* The account's rowid: accounts are never deleted and the database is never vacuumed, so
+	 * it stays the account's number for good. */
+	if (db_prepare(c->db, "SELECT rowid FROM accounts WHERE id = ?", &st, err) < 0)
+		return -1;
+	db_bind_text(st, 1, owner);
+	r = db_step_row(c->db, st, err);
+	if (r < 0)
+		return -1;
+	if (r == 0)
+		return kerr_set(err, KERR_NOT_FOUND, "account '%s' not found", owner);
+	/* The zone's number is that of its /20 in the VPC's /16. */
+	r = snprintf(out, size, "%s%lld-%u", NET_BRIDGE_PREFIX, (long long)sqlite3_column_int64(st, 0),
+		     (unsigned)(ntohl(subnet.addr.s_addr) >> 12) & 0xf);
+	if (r < 0 || (size_t)r >= size || (size_t)r >= NET_IFNAME_MAX)
+		return kerr_set(err, KERR_LIMIT, "no bridge name for account '%s' in zone '%s'", owner, z->name);
+	return 0;
 }

@@ -3,7 +3,9 @@
 #include "net.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/str.h"
@@ -122,4 +124,55 @@ bool net_ifname_valid(const char *name)
 			return false;
 	}
 	return true;
+}
+
+bool net_bridge_group(const char *name, char *out, size_t size)
+{
+	size_t pre = strlen(NET_BRIDGE_PREFIX), n = strnlen(name, NET_IFNAME_MAX), dash = 0;
+
+	if (n >= NET_IFNAME_MAX || strncmp(name, NET_BRIDGE_PREFIX, pre) != 0)
+		return false;
+	for (size_t i = pre; i < n; i++) {
+		char c = name[i];
+
+		if (c == '-' && !dash)
+			dash = i;
+		else if (!isalnum((unsigned char)c) && c != '_' && c != '.')
+			return false;
+	}
+	/* A group and a member, neither empty. These characters also make a valid nftables
+	 * chain name of the group. */
+	if (!dash || dash == pre || dash + 1 == n || dash + 2 > size)
+		return false;
+	memcpy(out, name, dash + 1);
+	out[dash + 1] = '\0';
+	return true;
+}
+
+static int prefix_cmp(const void *a, const void *b)
+{
+	const struct net_prefix *x = a, *y = b;
+	uint32_t ax = ntohl(x->addr.s_addr), ay = ntohl(y->addr.s_addr);
+
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return ax < ay ? -1 : ax > ay;
+}
+
+size_t net_prefixes_merge(struct net_prefix *prefixes, size_t n)
+{
+	size_t kept = 0;
+
+	/* Shortest first: a prefix is dropped when one kept before it holds it. */
+	if (n)
+		qsort(prefixes, n, sizeof(*prefixes), prefix_cmp);
+	for (size_t i = 0; i < n; i++) {
+		bool covered = false;
+
+		for (size_t j = 0; j < kept && !covered; j++)
+			covered = net_prefix_contains(&prefixes[j], prefixes[i].addr);
+		if (!covered)
+			prefixes[kept++] = prefixes[i];
+	}
+	return kept;
 }

@@ -64,6 +64,8 @@ typedef int (*nl_reply_fn)(const struct nlmsghdr *h, void *ctx);
 /* Send r (NLM_F_ACK is added unless it is a dump) and read replies until the ack, the end of
  * the dump or an error. Replies of other requests are skipped. */
 int nl_talk(struct nl *nl, struct nl_req *r, nl_reply_fn fn, void *ctx);
+/* On a NETLINK_NETFILTER socket: r (one nf_tables change) in a batch of its own, acked. */
+int nl_talk_batch(struct nl *nl, struct nl_req *r);
 
 /* The attributes after a fixed header of hdrlen bytes: NULL when the message is too short. */
 const void *nl_msg_attrs(const struct nlmsghdr *h, size_t hdrlen, size_t *attrlen);
@@ -84,7 +86,32 @@ int nl_fail(struct nl *nl, struct kerr **err, int negerr, const char *fmt, ...)
 /* Shared operations on an open socket, in whatever namespace it lives. */
 int nl_link_get(struct nl *nl, const char *name, struct net_link *link);
 int nl_link_set_up(struct nl *nl, const char *name);
+int nl_link_delete(struct nl *nl, const char *name);
 int nl_addr_add(struct nl *nl, int ifindex, const struct net_prefix *p);
 int nl_route_default(struct nl *nl, int oif, struct in_addr gateway);
+/* Add (replacing) or delete the main-table route for exactly dst/32 through oif. */
+int nl_route_host(struct nl *nl, struct in_addr dst, int oif, bool add);
+/* The networks of the IPv4 addresses on links not named "kb-*" or "kv*" (kiln's), malloc'd;
+ * some may repeat or hold others (net_prefixes_merge), as when a dump is read again after an
+ * interruption. */
+int nl_host_networks(struct nl *nl, struct net_prefix **out, size_t *n);
+
+/* The same, wording their own errors. */
+int nl_open_kerr(struct nl *nl, struct kerr **err);
+/* net_bridge_ensure on an open socket; *index gets the bridge's. */
+int nl_bridge_ensure(struct nl *nl, const char *name, const struct net_prefix *gw, int *index,
+		     struct kerr **err);
+
+/* A locally administered unicast MAC, the same for the same (kind, name) every time. */
+void net_name_mac(const char *kind, const char *name, uint8_t mac[NET_MAC_LEN]);
+
+/* nftables (nat.c): kiln's tables and the names inside them that attach and detach use. */
+#define NFT_TABLE  "kiln"
+#define NFT_GROUPS "groups" /* ip kiln: bridge name -> jump to the chain of its group */
+#define NFT_PORTS  "ports"  /* bridge kiln: host_if . MAC . address an instance may send from */
+/* Run script in one transaction; on success *out (when asked) gets nft's output, malloc'd. On
+ * failure the message is what, then the first line of nft's complaint; a missing table, chain
+ * or element is KERR_NOT_FOUND. */
+int nft_run(const char *script, char **out, const char *what, struct kerr **err);
 
 #endif

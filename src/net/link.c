@@ -1,4 +1,4 @@
-/* Links over rtnetlink: lookup, up, delete, the zone bridges and the instances' veth pairs. */
+/* Links over rtnetlink: lookup, up, delete, kiln's bridges and the instances' veth pairs. */
 #include "net.h"
 
 #include <errno.h>
@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "internal.h"
-#include "util/hash.h"
 #include "util/banned.h"
 
 static int link_parse(const struct nlmsghdr *h, void *ctx)
@@ -96,21 +95,12 @@ static int check_name(const char *name, const char *what, struct kerr **err)
 	return 0;
 }
 
-static int open_nl(struct nl *nl, struct kerr **err)
-{
-	int rc = nl_open(nl);
-
-	if (rc < 0)
-		return nl_fail(NULL, err, rc, "cannot open a netlink socket");
-	return 0;
-}
-
 int net_link_get(const char *name, struct net_link *link, struct kerr **err)
 {
 	_cleanup_nl_ struct nl nl = {.fd = -1};
 	int rc;
 
-	if (check_name(name, "link", err) < 0 || open_nl(&nl, err) < 0)
+	if (check_name(name, "link", err) < 0 || nl_open_kerr(&nl, err) < 0)
 		return -1;
 	rc = nl_link_get(&nl, name, link);
 	if (rc < 0)
@@ -124,7 +114,7 @@ int net_link_exists(const char *name, bool *exists, struct kerr **err)
 	struct net_link link;
 	int rc;
 
-	if (check_name(name, "link", err) < 0 || open_nl(&nl, err) < 0)
+	if (check_name(name, "link", err) < 0 || nl_open_kerr(&nl, err) < 0)
 		return -1;
 	rc = nl_link_get(&nl, name, &link);
 	if (rc < 0 && rc != -ENODEV)
@@ -138,7 +128,7 @@ int net_link_set_up(const char *name, struct kerr **err)
 	_cleanup_nl_ struct nl nl = {.fd = -1};
 	int rc;
 
-	if (check_name(name, "link", err) < 0 || open_nl(&nl, err) < 0)
+	if (check_name(name, "link", err) < 0 || nl_open_kerr(&nl, err) < 0)
 		return -1;
 	rc = nl_link_set_up(&nl, name);
 	if (rc < 0)
@@ -146,7 +136,7 @@ int net_link_set_up(const char *name, struct kerr **err)
 	return 0;
 }
 
-static int link_delete(struct nl *nl, const char *name)
+int nl_link_delete(struct nl *nl, const char *name)
 {
 	struct nl_req r;
 	struct ifinfomsg *ifi;
@@ -163,25 +153,29 @@ int net_link_delete(const char *name, struct kerr **err)
 	_cleanup_nl_ struct nl nl = {.fd = -1};
 	int rc;
 
-	if (check_name(name, "link", err) < 0 || open_nl(&nl, err) < 0)
+	if (check_name(name, "link", err) < 0 || nl_open_kerr(&nl, err) < 0)
 		return -1;
-	rc = link_delete(&nl, name);
+	rc = nl_link_delete(&nl, name);
 	if (rc < 0 && rc != -ENODEV)
 		return nl_fail(&nl, err, rc, "cannot delete link '%s'", name);
 	return 0;
 }
 
-/* A bridge takes the lowest MAC of its ports unless it has one of its own, and every change
- * of it makes the instances' ARP entries for the gateway stale. So: a locally administered
- * unicast MAC, the same for the same name every time. */
-static void bridge_mac(const char *name, uint8_t mac[NET_MAC_LEN])
+void net_name_mac(const char *kind, const char *name, uint8_t mac[NET_MAC_LEN])
 {
 	char seed[64];
-	uint8_t h[HASH_LEN];
-	int n = snprintf(seed, sizeof(seed), "kiln bridge %s", name);
+	int n = snprintf(seed, sizeof(seed), "kiln %s %s", kind, name);
+	uint64_t h = 0xcbf29ce484222325u;
 
-	hash_sha256(seed, (size_t)n, h);
-	memcpy(mac, h, NET_MAC_LEN);
+	/* FNV-1a and murmur3's finaliser: a name's MAC needs spreading, not secrecy (and the shim
+	 * would otherwise set up OpenSSL for this alone). */
+	for (int i = 0; i < n && i < (int)sizeof(seed); i++)
+		h = (h ^ (uint8_t)seed[i]) * 0x100000001b3u;
+	h = (h ^ (h >> 33)) * 0xff51afd7ed558ccdu;
+	h = (h ^ (h >> 33)) * 0xc4ceb9fe1a85ec53u;
+	h ^= h >> 33;
+	for (int i = 0; i < NET_MAC_LEN; i++)
+		mac[i] = (uint8_t)(h >> (8 * i));
 	mac[0] = (uint8_t)((mac[0] & 0xfc) | 0x02);
 }
 
@@ -192,7 +186,9 @@ static int bridge_create(struct nl *nl, const char *name)
 	struct rtattr *linkinfo;
 	uint8_t mac[NET_MAC_LEN];
 
-	bridge_mac(name, mac);
+	/* A bridge takes the lowest MAC of its ports unless it has one of its own, and every
+	 * change of it makes the instances' ARP entries for the gateway stale. */
+	net_name_mac("bridge", name, mac);
 	nl_req_init(&r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
 	ifi = nl_req_put(&r, sizeof(*ifi));
 	ifi->ifi_family = AF_UNSPEC;
@@ -204,48 +200,53 @@ static int bridge_create(struct nl *nl, const char *name)
 	return nl_talk(nl, &r, NULL, NULL);
 }
 
+int nl_bridge_ensure(struct nl *nl, const char *name, const struct net_prefix *gw, int *index,
+		     struct kerr **err)
+{
+	char gw_cidr[32];
+	struct net_link link;
+	int rc = bridge_create(nl, name);
+
+	if (rc < 0 && rc != -EEXIST)
+		return nl_fail(nl, err, rc, "cannot create bridge '%s'", name);
+	rc = nl_link_get(nl, name, &link);
+	if (rc < 0)
+		return nl_fail(nl, err, rc, "cannot look up bridge '%s'", name);
+	if (strcmp(link.kind, "bridge") != 0)
+		return kerr_set(err, KERR_CONFLICT,
+				"cannot create bridge '%s': a link of kind '%s' has that name",
+				name, link.kind[0] ? link.kind : "device");
+	rc = nl_addr_add(nl, link.index, gw);
+	if (rc < 0) {
+		net_prefix_format(gw, gw_cidr, sizeof(gw_cidr));
+		return nl_fail(nl, err, rc, "cannot add address '%s' to bridge '%s'", gw_cidr,
+			       name);
+	}
+	rc = nl_link_set_up(nl, name);
+	if (rc < 0)
+		return nl_fail(nl, err, rc, "cannot bring up bridge '%s'", name);
+	*index = link.index;
+	return 0;
+}
+
 int net_bridge_ensure(const char *name, const char *gw_cidr, struct kerr **err)
 {
 	_cleanup_nl_ struct nl nl = {.fd = -1};
 	struct net_prefix gw;
-	struct net_link link;
-	int rc;
+	int index;
 
 	if (check_name(name, "bridge", err) < 0)
 		return -1;
 	if (net_prefix_parse(gw_cidr, &gw, err) < 0)
 		return kerr_wrap(err, "cannot create bridge '%s'", name);
-	if (gw.len > 30 || net_prefix_is_network(&gw))
+	/* A host address in a subnet, or alone as a /32. */
+	if (gw.len == 31 || (gw.len < 31 && net_prefix_is_network(&gw)))
 		return kerr_set(err, KERR_INVALID,
 				"cannot create bridge '%s': '%s' is not a host address in a subnet",
 				name, gw_cidr);
-	if (open_nl(&nl, err) < 0)
+	if (nl_open_kerr(&nl, err) < 0)
 		return -1;
-	rc = bridge_create(&nl, name);
-	if (rc == -EEXIST) {
-		rc = nl_link_get(&nl, name, &link);
-		if (rc < 0)
-			return nl_fail(&nl, err, rc, "cannot look up bridge '%s'", name);
-		if (strcmp(link.kind, "bridge") != 0)
-			return kerr_set(
-			    err, KERR_CONFLICT,
-			    "cannot create bridge '%s': a link of kind '%s' has that name", name,
-			    link.kind[0] ? link.kind : "device");
-	} else if (rc < 0) {
-		return nl_fail(&nl, err, rc, "cannot create bridge '%s'", name);
-	} else {
-		rc = nl_link_get(&nl, name, &link);
-		if (rc < 0)
-			return nl_fail(&nl, err, rc, "cannot look up bridge '%s'", name);
-	}
-	rc = nl_addr_add(&nl, link.index, &gw);
-	if (rc < 0)
-		return nl_fail(&nl, err, rc, "cannot add address '%s' to bridge '%s'", gw_cidr,
-			       name);
-	rc = nl_link_set_up(&nl, name);
-	if (rc < 0)
-		return nl_fail(&nl, err, rc, "cannot bring up bridge '%s'", name);
-	return 0;
+	return nl_bridge_ensure(&nl, name, &gw, &index, err);
 }
 
 static int veth_create(struct nl *nl, const char *host_if, int master, pid_t ns_pid,
@@ -294,7 +295,7 @@ int net_veth_create(const char *host_if, const char *bridge, pid_t ns_pid, const
 	if (mac && (mac[0] & 1))
 		return kerr_set(err, KERR_INVALID, "cannot create veth '%s': multicast mac address",
 				host_if);
-	if (open_nl(&nl, err) < 0)
+	if (nl_open_kerr(&nl, err) < 0)
 		return -1;
 	rc = nl_link_get(&nl, bridge, &br);
 	if (rc < 0)
@@ -314,6 +315,6 @@ int net_veth_create(const char *host_if, const char *bridge, pid_t ns_pid, const
 	}
 	return 0;
 on_error:
-	link_delete(&nl, host_if); /* takes the peer with it */
+	nl_link_delete(&nl, host_if); /* takes the peer with it */
 	return -1;
 }

@@ -1,22 +1,31 @@
-/* The host side of instances' outbound traffic: IPv4 forwarding, and the nftables table
- * `ip kiln` (masquerade out of the VPC range, forwarding rules for kiln's bridges), written
- * through libnftables as one atomic script each time. */
+/* The host's side of instances' traffic: IPv4 forwarding, and the nftables tables `ip kiln`
+ * (NAT, what may be forwarded from and to kiln's bridges, nothing from them to the host) and
+ * `bridge kiln` (anti-spoofing on instance ports), written through libnftables, each change one
+ * atomic script. */
 #include "net.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <nftables/libnftables.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "internal.h"
+#include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include "util/str.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-#define IP_FORWARD "/proc/sys/net/ipv4/ip_forward"
-#define NFT_TABLE  "kiln"
+#define IP_FORWARD  "/proc/sys/net/ipv4/ip_forward"
+#define RESOLV_CONF "/etc/resolv.conf"
+#define RESOLVERS_MAX 8
+#define BR NET_BRIDGE_PREFIX "*"
+#define PORT NET_PORT_PREFIX "*"
 
 static int read_flag(int fd, char *c)
 {
@@ -49,12 +58,11 @@ static void nft_ctx_freep(struct nft_ctx **ctx)
 		nft_ctx_free(*ctx);
 }
 
-/* Run script in one transaction; on success *out (when asked) gets nft's output, malloc'd. On
- * failure the message is what, then the first line of nft's complaint. */
-static int nft_run(const char *script, char **out, const char *what, struct kerr **err)
+int nft_run(const char *script, char **out, const char *what, struct kerr **err)
 {
 	__attribute__((cleanup(nft_ctx_freep))) struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
 	const char *msg, *eol;
+	enum kerr_kind kind = KERR_IO;
 	size_t n;
 
 	if (!nft)
@@ -70,8 +78,11 @@ static int nft_run(const char *script, char **out, const char *what, struct kerr
 		n = eol ? (size_t)(eol - msg) : strlen(msg);
 		if (n > 400)
 			n = 400;
-		return kerr_set(err, strstr(msg, "Operation not permitted") ? KERR_AUTH : KERR_IO,
-				"%s: %.*s", what, (int)n, n ? msg : "nftables failed");
+		if (strstr(msg, "Operation not permitted"))
+			kind = KERR_AUTH;
+		else if (strstr(msg, "No such file or directory"))
+			kind = KERR_NOT_FOUND;
+		return kerr_set(err, kind, "%s: %.*s", what, (int)n, n ? msg : "nftables failed");
 	}
 	if (out) {
 		msg = nft_ctx_get_output_buffer(nft);
@@ -80,46 +91,142 @@ static int nft_run(const char *script, char **out, const char *what, struct kerr
 	return 0;
 }
 
-int net_nat_set(const char *vpc_cidr, bool enable, struct kerr **err)
+/* The IPv4 name servers of the host's resolv.conf but loopback ones, as "a.b.c.d, …" (empty
+ * when none): instances share the host's resolver (src/runtime/boot.c), through the NAT. */
+static void resolvers(struct buf *out)
 {
-	char what[128], cidr[32], script[1536];
+	_cleanup_free_ uint8_t *conf = NULL;
+	char *line, *save = NULL;
+	size_t len, n = 0;
+
+	if (fs_read_file(AT_FDCWD, RESOLV_CONF, 65536, &conf, &len, NULL) < 0)
+		return;
+	for (line = strtok_r((char *)conf, "\n", &save); line && n < RESOLVERS_MAX;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char word[16], addr[INET_ADDRSTRLEN];
+		struct in_addr a;
+
+		if (sscanf(line, " %15s %15s", word, addr) != 2 || strcmp(word, "nameserver") ||
+		    inet_pton(AF_INET, addr, &a) != 1 || (ntohl(a.s_addr) >> 24) == 127)
+			continue;
+		/* Re-printed: nothing raw reaches nft. */
+		inet_ntop(AF_INET, &a, addr, sizeof(addr));
+		buf_addf(out, "%s%s", n++ ? ", " : "", addr);
+	}
+}
+
+/* "169.254.0.0/16, 192.0.2.0/24, …": where instances' traffic may never go: the link-local
+ * range (a cloud's metadata service) and the networks of the host's own addresses. */
+static int forbidden(struct buf *out, struct kerr **err)
+{
+	_cleanup_nl_ struct nl nl = {.fd = -1};
+	_cleanup_free_ struct net_prefix *v = NULL;
+	size_t n;
+	int rc;
+
+	if (nl_open_kerr(&nl, err) < 0)
+		return -1;
+	rc = nl_host_networks(&nl, &v, &n);
+	if (rc < 0)
+		return nl_fail(&nl, err, rc, "cannot list the host's addresses");
+	/* Merged (a host address may be link-local): the rule says each network once. */
+	v = xreallocarray(v, n + 1, sizeof(*v));
+	v[n++] = (struct net_prefix){.addr.s_addr = htonl(0xa9fe0000), .len = 16};
+	n = net_prefixes_merge(v, n);
+	for (size_t i = 0; i < n; i++) {
+		char p[32];
+
+		net_prefix_format(&v[i], p, sizeof(p));
+		buf_addf(out, "%s%s", i ? ", " : "", p);
+	}
+	return 0;
+}
+
+int net_firewall_set(const char *vpc_cidr, bool nat, struct kerr **err)
+{
+	_cleanup_buf_ struct buf script = BUF_INIT, dns = BUF_INIT, never = BUF_INIT;
+	char what[128], cidr[32];
 	struct net_prefix p;
 
-	snprintf(what, sizeof(what), "cannot %s nat for '%.64s'", enable ? "enable" : "disable",
-		 vpc_cidr);
+	snprintf(what, sizeof(what), "cannot set up the host's filter for '%.64s'", vpc_cidr);
 	if (net_prefix_parse(vpc_cidr, &p, err) < 0)
 		return kerr_wrap(err, "%s", what);
 	if (!net_prefix_is_network(&p) || p.len == 0)
 		return kerr_set(err, KERR_INVALID, "%s: not a network prefix", what);
 	/* Re-printed from the parsed value: nothing from the caller reaches the script as is. */
 	net_prefix_format(&p, cidr, sizeof(cidr));
+	if (forbidden(&never, err) < 0)
+		return kerr_wrap(err, "%s", what);
+	resolvers(&dns);
 
-	/* "add" then "delete" makes the delete succeed whether or not the table was there; the
-	 * new definition follows in the same transaction, so there is no moment without it. */
-	if (!enable)
-		return nft_run("add table ip " NFT_TABLE "\ndelete table ip " NFT_TABLE "\n", NULL,
-			       what, err);
-	snprintf(script, sizeof(script),
-		 "add table ip " NFT_TABLE "\n"
-		 "delete table ip " NFT_TABLE "\n"
-		 "table ip " NFT_TABLE " {\n"
-		 "\tchain postrouting {\n"
-		 "\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
-		 "\t\tip saddr %s ip daddr != %s masquerade\n"
-		 "\t}\n"
-		 "\tchain forward {\n"
-		 "\t\ttype filter hook forward priority filter; policy accept;\n"
-		 "\t\tct state established,related accept\n"
-		 "\t\tiifname \"" NET_BRIDGE_PREFIX "*\" oifname \"" NET_BRIDGE_PREFIX
-		 "*\" accept\n"
-		 /* Instances' own connections out, to be masqueraded. */
-		 "\t\tiifname \"" NET_BRIDGE_PREFIX "*\" accept\n"
+	/* "add" leaves what exists (the set's elements, the groups' chains and the map that leads
+	 * to them: the state of running instances); each hook's chain is flushed and written anew
+	 * in the same transaction, so no packet sees it half done. */
+	buf_addstr(&script,
+		   "add table ip " NFT_TABLE "\n"
+		   "add map ip " NFT_TABLE " " NFT_GROUPS " { type ifname : verdict; }\n"
+		   "add chain ip " NFT_TABLE " postrouting"
+		   " { type nat hook postrouting priority srcnat; policy accept; }\n"
+		   "flush chain ip " NFT_TABLE " postrouting\n");
+	if (nat)
+		buf_addf(&script,
+			 "add rule ip " NFT_TABLE " postrouting"
+			 " ip saddr %s ip daddr != %s masquerade\n",
+			 cidr, cidr);
+	buf_addstr(&script,
+		   "add chain ip " NFT_TABLE " forward"
+		   " { type filter hook forward priority filter; policy accept; }\n"
+		   "flush chain ip " NFT_TABLE " forward\n"
+		   "add rule ip " NFT_TABLE " forward ct state established,related accept\n"
+		   /* Between bridges: within a group (its chain accepts), else nothing. */
+		   "add rule ip " NFT_TABLE " forward iifname \"" BR "\" oifname \"" BR "\""
+		   " iifname vmap @" NFT_GROUPS "\n"
+		   "add rule ip " NFT_TABLE " forward iifname \"" BR "\" oifname \"" BR "\""
+		   " drop\n");
+	if (dns.len)
+		buf_addf(&script,
+			 "add rule ip " NFT_TABLE " forward iifname \"" BR "\" ip daddr { %s }"
+			 " meta l4proto { tcp, udp } th dport 53 accept\n",
+			 dns.data);
+	buf_addf(&script,
+		 "add rule ip " NFT_TABLE " forward iifname \"" BR "\" ip daddr { %s } drop\n"
+		 /* Instances' own connections out (masqueraded), unless NAT is off. */
+		 "add rule ip " NFT_TABLE " forward iifname \"" BR "\" %s\n"
 		 /* Like EC2 private addresses: nothing outside the host opens a connection in. */
-		 "\t\toifname \"" NET_BRIDGE_PREFIX "*\" drop\n"
-		 "\t}\n"
-		 "}\n",
-		 cidr, cidr);
-	return nft_run(script, NULL, what, err);
+		 "add rule ip " NFT_TABLE " forward oifname \"" BR "\" drop\n"
+		 "add chain ip " NFT_TABLE " input"
+		 " { type filter hook input priority filter; policy accept; }\n"
+		 "flush chain ip " NFT_TABLE " input\n"
+		 /* Replies to what the host opened (ssh to an instance), and nothing else. */
+		 "add rule ip " NFT_TABLE " input iifname \"" BR "\" ct state established,related"
+		 " accept\n"
+		 "add rule ip " NFT_TABLE " input iifname \"" BR "\" drop\n",
+		 never.data, nat ? "accept" : "drop");
+	buf_addstr(&script,
+		   "add table bridge " NFT_TABLE "\n"
+		   "add set bridge " NFT_TABLE " " NFT_PORTS
+		   " { type ifname . ether_addr . ipv4_addr; }\n"
+		   "add chain bridge " NFT_TABLE " prerouting"
+		   " { type filter hook prerouting priority filter; policy accept; }\n"
+		   "flush chain bridge " NFT_TABLE " prerouting\n"
+		   "add rule bridge " NFT_TABLE " prerouting iifname != \"" PORT "\" accept\n"
+		   /* ARP: the frame's and ARP's sender MAC, both the port's, and its address. */
+		   "add rule bridge " NFT_TABLE " prerouting ether type arp"
+		   " iifname . ether saddr . arp saddr ip @" NFT_PORTS
+		   " iifname . arp saddr ether . arp saddr ip @" NFT_PORTS " accept\n"
+		   "add rule bridge " NFT_TABLE " prerouting ether type ip"
+		   " iifname . ether saddr . ip saddr @" NFT_PORTS " accept\n"
+		   /* Anything else from an instance port: other addresses, IPv6, the rest. */
+		   "add rule bridge " NFT_TABLE " prerouting drop\n");
+	return nft_run(script.data, NULL, what, err);
+}
+
+int net_firewall_delete(struct kerr **err)
+{
+	/* "add" then "delete" makes the delete succeed whether or not the table was there. */
+	return nft_run("add table ip " NFT_TABLE "\ndelete table ip " NFT_TABLE "\n"
+		       "add table bridge " NFT_TABLE "\ndelete table bridge " NFT_TABLE "\n",
+		       NULL, "cannot delete the host's filter", err);
 }
 
 static bool has_line(const char *text, const char *want)
@@ -138,15 +245,28 @@ static bool has_line(const char *text, const char *want)
 	return false;
 }
 
-int net_nat_dump(char **ruleset, struct kerr **err)
+int net_firewall_dump(char **ruleset, struct kerr **err)
 {
+	static const char *const families[] = {"ip", "bridge"};
 	_cleanup_free_ char *tables = NULL;
+	_cleanup_buf_ struct buf all = BUF_INIT;
 
 	*ruleset = NULL;
-	if (nft_run("list tables ip", &tables, "cannot list nftables tables", err) < 0)
+	if (nft_run("list tables", &tables, "cannot list nftables tables", err) < 0)
 		return -1;
-	if (!has_line(tables, "table ip " NFT_TABLE))
-		return 0;
-	return nft_run("list table ip " NFT_TABLE, ruleset, "cannot list nftables table 'ip kiln'",
-		       err);
+	for (size_t i = 0; i < ARRAY_SIZE(families); i++) {
+		_cleanup_free_ char *one = NULL;
+		char want[64], cmd[64];
+
+		snprintf(want, sizeof(want), "table %s " NFT_TABLE, families[i]);
+		if (!has_line(tables, want))
+			continue;
+		snprintf(cmd, sizeof(cmd), "list table %s " NFT_TABLE, families[i]);
+		if (nft_run(cmd, &one, "cannot list kiln's nftables tables", err) < 0)
+			return -1;
+		buf_addstr(&all, one);
+	}
+	if (all.len)
+		*ruleset = buf_detach(&all);
+	return 0;
 }

@@ -1,6 +1,7 @@
 /* kiln's networking mechanisms: bridges, veth pairs, addresses and routes over rtnetlink, and
- * forwarding and NAT on the host through nftables. IPv4 only. Knows links and prefixes, nothing
- * of VPCs, zones or instances: src/cloud decides which bridge and which address. */
+ * the host's filter, NAT and anti-spoofing through nftables. IPv4 only. Knows links, prefixes
+ * and groups of bridges, nothing of VPCs, zones or accounts: src/cloud decides which bridge and
+ * which address. */
 #ifndef KILN_NET_H
 #define KILN_NET_H
 
@@ -14,8 +15,10 @@
 #define NET_IFNAME_MAX 16 /* IFNAMSIZ: 15 characters and the NUL */
 #define NET_MAC_LEN    6
 #define NET_MAC_STR    18 /* "02:00:00:00:00:00" and the NUL */
-/* kiln's bridges are named with this prefix: the forward chain of net_nat_set matches on it. */
+/* kiln's bridges are named with this prefix, the host ends of instances' veth pairs with the
+ * other: the host's filter (net_firewall_set) matches on both. */
 #define NET_BRIDGE_PREFIX "kb-"
+#define NET_PORT_PREFIX   "kv"
 
 /* An IPv4 address with a prefix length, "172.31.0.1/20"; addr in network byte order. */
 struct net_prefix {
@@ -37,6 +40,14 @@ int net_mac_parse(const char *s, uint8_t mac[NET_MAC_LEN], struct kerr **err);
 void net_mac_format(const uint8_t mac[NET_MAC_LEN], char out[NET_MAC_STR]);
 /* 1 to 15 characters, none of them '/', ':', whitespace or control; not "." or "..". */
 bool net_ifname_valid(const char *name);
+/* Bridges that instances use are named "kb-GROUP-MEMBER" (GROUP and MEMBER of letters, digits,
+ * '_' and '.'): the bridges of one group forward to each other and to no other group's. Writes
+ * the group's prefix, "kb-GROUP-", to out (at least NET_IFNAME_MAX bytes); false when name has
+ * not that shape. */
+bool net_bridge_group(const char *name, char *out, size_t size);
+/* Sort prefixes (shortest first) and drop those inside another one, duplicates included;
+ * returns how many are left. The host bits must be zero. */
+size_t net_prefixes_merge(struct net_prefix *prefixes, size_t n);
 
 /* What the kernel says about one link of the caller's network namespace. */
 struct net_link {
@@ -56,9 +67,9 @@ int net_link_set_up(const char *name, struct kerr **err);
 int net_link_delete(const char *name, struct kerr **err);
 
 /* Create bridge name if missing (a link of that name that is not a bridge is a conflict), add
- * gw_cidr ("172.31.0.1/20") to it, bring it up. Idempotent. The bridge gets a fixed MAC derived
- * from its name, so it neither follows its ports' MACs nor changes when it is recreated. Other
- * addresses already on the bridge are left alone. */
+ * gw_cidr ("172.31.0.1/20", or a lone "172.31.0.1/32") to it, bring it up. Idempotent. The bridge
+ * gets a fixed MAC derived from its name, so it neither follows its ports' MACs nor changes when
+ * it is recreated. Other addresses already on the bridge are left alone. */
 int net_bridge_ensure(const char *name, const char *gw_cidr, struct kerr **err);
 
 /* Create the veth pair host_if <-> peer_if with peer_if made directly in the network namespace
@@ -91,12 +102,41 @@ int net_route_unreachable(const char *cidr, bool add, struct kerr **err);
 
 /* net.ipv4.ip_forward = 1 in the caller's network namespace. */
 int net_forwarding_enable(struct kerr **err);
-/* enable: (re)create the nftables table `ip kiln`: masquerade from vpc_cidr to anything outside
- * it, and a forward chain that accepts established traffic and traffic between kiln bridges
- * ("kb-*") and drops new connections from elsewhere into them. enable=false deletes the table.
- * Both are atomic and idempotent. */
-int net_nat_set(const char *vpc_cidr, bool enable, struct kerr **err);
-/* The table `ip kiln` as `nft list` prints it, malloc'd; *ruleset is NULL when it is absent. */
-int net_nat_dump(char **ruleset, struct kerr **err);
+/* The host's filter, in the nftables tables `ip kiln` and `bridge kiln`, for bridges "kb-*" and
+ * instance ports "kv*":
+ * - forward: established traffic passes; between bridges only within a group (the rules that
+ *   net_instance_attach adds); from the bridges, never to 169.254.0.0/16 or to the networks of
+ *   the host's own addresses (read now, on every link but kiln's; the DNS servers of
+ *   /etc/resolv.conf stay reachable on port 53), and the rest out, masqueraded from vpc_cidr
+ *   when nat (dropped without); nothing new from elsewhere into the bridges;
+ * - input: nothing from the bridges but replies to what the host opened;
+ * - bridge prerouting: an instance port sends only IPv4 and ARP from the MAC and address of its
+ *   element in the set `ports`.
+ * Set again (a restart), it rewrites its chains but keeps the set's elements and the groups'
+ * rules, so that running instances stay as they were. One transaction; idempotent. */
+int net_firewall_set(const char *vpc_cidr, bool nat, struct kerr **err);
+/* Delete both tables (absence is fine). */
+int net_firewall_delete(struct kerr **err);
+/* Both tables as `nft list` prints them, malloc'd; *ruleset is NULL when neither exists. */
+int net_firewall_dump(char **ruleset, struct kerr **err);
+
+/* An instance's port on a bridge of kiln's, as the host sees it. Strings, as an instance spec
+ * has them. */
+struct net_instance {
+	const char *host_if; /* "kv…": the host end of the instance's veth pair */
+	const char *bridge;  /* "kb-GROUP-MEMBER" (net_bridge_group) */
+	const char *address; /* the instance's "172.31.0.10/20" */
+	const char *gateway; /* "172.31.0.1": the bridge carries it as a /32 */
+	const char *mac;     /* the instance's "02:…"; NULL or "" for one derived from host_if */
+};
+/* Before the instance's veth pair exists: the bridge (up, with the gateway as a /32), the rule
+ * that lets the bridges of its group forward to each other, the anti-spoofing element
+ * (host_if, MAC, address) and a /32 route to the address through the bridge. *mac gets the MAC
+ * the instance's end must have. Fails when net_firewall_set has not run: instances are never
+ * unfiltered. Idempotent; on failure the element and route are gone again. */
+int net_instance_attach(const struct net_instance *ni, uint8_t mac[NET_MAC_LEN], struct kerr **err);
+/* Undo it for one instance: its veth pair (if still there), element and route. The bridge and
+ * its group's rule stay. What is already gone is no error. */
+int net_instance_detach(const struct net_instance *ni, struct kerr **err);
 
 #endif

@@ -2,7 +2,9 @@
  * length is checked before it is believed. */
 #include "internal.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <linux/netfilter/nfnetlink.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -261,28 +263,11 @@ static void save_extack(struct nl *nl, const struct nlmsghdr *h, const struct nl
 	nl->extack[n] = '\0';
 }
 
-int nl_talk(struct nl *nl, struct nl_req *r, nl_reply_fn fn, void *ctx)
+/* Read replies to the request of seq until its ack, the end of its dump or an error. */
+static int nl_wait(struct nl *nl, uint32_t seq, nl_reply_fn fn, void *ctx)
 {
-	struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
-	bool dump = (r->u.hdr.nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP;
 	int result = 0;
 	ssize_t n;
-
-	nl->extack[0] = '\0';
-	if (r->overflow)
-		return -EMSGSIZE;
-	if (!dump)
-		r->u.hdr.nlmsg_flags |= NLM_F_ACK;
-	r->u.hdr.nlmsg_seq = ++nl->seq;
-	r->u.hdr.nlmsg_pid = 0;
-	do
-		n = sendto(nl->fd, r->u.buf, r->u.hdr.nlmsg_len, 0, (struct sockaddr *)&kernel,
-			   sizeof(kernel));
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	if ((size_t)n != r->u.hdr.nlmsg_len)
-		return -EMSGSIZE;
 
 	for (;;) {
 		struct sockaddr_nl from;
@@ -314,7 +299,7 @@ int nl_talk(struct nl *nl, struct nl_req *r, nl_reply_fn fn, void *ctx)
 			step = NLMSG_ALIGN(h->nlmsg_len);
 			p += step < left ? step : left;
 			left -= step < left ? step : left;
-			if (h->nlmsg_seq != r->u.hdr.nlmsg_seq || h->nlmsg_pid != nl->portid)
+			if (h->nlmsg_seq != seq || h->nlmsg_pid != nl->portid)
 				continue; /* a late reply to an earlier request */
 			if (h->nlmsg_type == NLMSG_ERROR) {
 				const struct nlmsgerr *e = NLMSG_DATA(h);
@@ -350,6 +335,70 @@ int nl_talk(struct nl *nl, struct nl_req *r, nl_reply_fn fn, void *ctx)
 	}
 }
 
+static int nl_send(struct nl *nl, struct iovec *iov, size_t niov)
+{
+	struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+	struct msghdr mh = {.msg_name = &kernel,
+			    .msg_namelen = sizeof(kernel),
+			    .msg_iov = iov,
+			    .msg_iovlen = niov};
+	size_t total = 0;
+	ssize_t n;
+
+	for (size_t i = 0; i < niov; i++)
+		total += iov[i].iov_len;
+	do
+		n = sendmsg(nl->fd, &mh, 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return (size_t)n == total ? 0 : -EMSGSIZE;
+}
+
+int nl_talk(struct nl *nl, struct nl_req *r, nl_reply_fn fn, void *ctx)
+{
+	bool dump = (r->u.hdr.nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP;
+	struct iovec iov = {.iov_base = r->u.buf, .iov_len = r->u.hdr.nlmsg_len};
+	int rc;
+
+	nl->extack[0] = '\0';
+	if (r->overflow)
+		return -EMSGSIZE;
+	if (!dump)
+		r->u.hdr.nlmsg_flags |= NLM_F_ACK;
+	r->u.hdr.nlmsg_seq = ++nl->seq;
+	r->u.hdr.nlmsg_pid = 0;
+	rc = nl_send(nl, &iov, 1);
+	return rc < 0 ? rc : nl_wait(nl, r->u.hdr.nlmsg_seq, fn, ctx);
+}
+
+int nl_talk_batch(struct nl *nl, struct nl_req *r)
+{
+	/* nf_tables takes changes only between these two; all three carry the request's
+	 * sequence number, so that an error about any of them ends the wait. */
+	struct {
+		struct nlmsghdr h;
+		struct nfgenmsg g;
+	} begin = {.h = {.nlmsg_len = NLMSG_LENGTH(sizeof(struct nfgenmsg)),
+			 .nlmsg_type = NFNL_MSG_BATCH_BEGIN,
+			 .nlmsg_flags = NLM_F_REQUEST},
+		   .g = {.version = NFNETLINK_V0, .res_id = htons(NFNL_SUBSYS_NFTABLES)}},
+	  end = begin;
+	struct iovec iov[3] = {{&begin, sizeof(begin)}, {r->u.buf, 0}, {&end, sizeof(end)}};
+	int rc;
+
+	nl->extack[0] = '\0';
+	if (r->overflow)
+		return -EMSGSIZE;
+	r->u.hdr.nlmsg_flags |= NLM_F_ACK;
+	r->u.hdr.nlmsg_seq = begin.h.nlmsg_seq = end.h.nlmsg_seq = ++nl->seq;
+	r->u.hdr.nlmsg_pid = 0;
+	end.h.nlmsg_type = NFNL_MSG_BATCH_END;
+	iov[1].iov_len = r->u.hdr.nlmsg_len;
+	rc = nl_send(nl, iov, 3);
+	return rc < 0 ? rc : nl_wait(nl, r->u.hdr.nlmsg_seq, NULL, NULL);
+}
+
 int nl_fail(struct nl *nl, struct kerr **err, int negerr, const char *fmt, ...)
 {
 	char head[640];
@@ -368,4 +417,13 @@ int nl_fail(struct nl *nl, struct kerr **err, int negerr, const char *fmt, ...)
 	if (errnum == ENODEV || errnum == ESRCH)
 		(*err)->kind = KERR_NOT_FOUND;
 	return -1;
+}
+
+int nl_open_kerr(struct nl *nl, struct kerr **err)
+{
+	int rc = nl_open(nl);
+
+	if (rc < 0)
+		return nl_fail(NULL, err, rc, "cannot open a netlink socket");
+	return 0;
 }

@@ -1,12 +1,15 @@
 /* IPv4 addresses and main-table routes over rtnetlink: the gateway address of a bridge, an
- * instance's default route, and the `unreachable` route that keeps the VPC range on the host. */
+ * instance's default route, the host routes to instances, the `unreachable` route that keeps
+ * the VPC range on the host, and the networks of the host's own addresses. */
 #include "net.h"
 
 #include <errno.h>
 #include <linux/if_addr.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+#include "util/xalloc.h"
 #include "util/banned.h"
 
 #define DUMP_TRIES 3 /* a dump interrupted by a concurrent change is read again */
@@ -51,13 +54,24 @@ int nl_route_default(struct nl *nl, int oif, struct in_addr gateway)
 	return nl_talk(nl, &r, NULL, NULL);
 }
 
-static int open_nl(struct nl *nl, struct kerr **err)
+int nl_route_host(struct nl *nl, struct in_addr dst, int oif, bool add)
 {
-	int rc = nl_open(nl);
+	struct nl_req r;
+	struct rtmsg *rtm;
 
-	if (rc < 0)
-		return nl_fail(NULL, err, rc, "cannot open a netlink socket");
-	return 0;
+	/* REPLACE: a route that a crashed shim left for the address is taken over. */
+	nl_req_init(&r, add ? RTM_NEWROUTE : RTM_DELROUTE, add ? NLM_F_CREATE | NLM_F_REPLACE : 0);
+	rtm = nl_req_put(&r, sizeof(*rtm));
+	rtm->rtm_family = AF_INET;
+	rtm->rtm_dst_len = 32;
+	rtm->rtm_table = RT_TABLE_MAIN;
+	rtm->rtm_type = RTN_UNICAST;
+	/* Deleting: any protocol and scope, but only the route of this address through oif. */
+	rtm->rtm_protocol = add ? RTPROT_STATIC : RTPROT_UNSPEC;
+	rtm->rtm_scope = add ? RT_SCOPE_LINK : RT_SCOPE_NOWHERE;
+	nl_attr_put(&r, RTA_DST, &dst, sizeof(dst));
+	nl_attr_put_u32(&r, RTA_OIF, (uint32_t)oif);
+	return nl_talk(nl, &r, NULL, NULL);
 }
 
 /* Dump kind (RTM_GETADDR or RTM_GETROUTE) for AF_INET, reading again when interrupted. */
@@ -84,6 +98,41 @@ static int dump_inet(struct nl *nl, uint16_t kind, nl_reply_fn fn, void *ctx, bo
 	return rc;
 }
 
+/* One address of an RTM_GETADDR dump. */
+struct addr_info {
+	int index;
+	unsigned len;
+	struct in_addr addr;
+	char label[NET_IFNAME_MAX + 8]; /* the link's name (":alias" after it for an old alias) */
+};
+
+/* 0 for an IPv4 address, 1 for a message to skip, or -EBADMSG. */
+static int addr_parse(const struct nlmsghdr *h, struct addr_info *a)
+{
+	const struct ifaddrmsg *ifa = NLMSG_DATA(h);
+	const struct rtattr *tb[IFA_MAX + 1], *local;
+	const void *attrs;
+	size_t len;
+
+	if (h->nlmsg_type != RTM_NEWADDR)
+		return 1;
+	attrs = nl_msg_attrs(h, sizeof(*ifa), &len);
+	if (!attrs || nl_attr_parse(attrs, len, tb, IFA_MAX) < 0)
+		return -EBADMSG;
+	if (ifa->ifa_family != AF_INET)
+		return 1;
+	local = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
+	if (!local || nl_attr_get_in4(local, &a->addr) < 0 || ifa->ifa_prefixlen > 32 ||
+	    ifa->ifa_index > INT32_MAX)
+		return -EBADMSG;
+	a->index = (int)ifa->ifa_index;
+	a->len = ifa->ifa_prefixlen;
+	a->label[0] = '\0';
+	if (tb[IFA_LABEL] && nl_attr_get_str(tb[IFA_LABEL], a->label, sizeof(a->label)) < 0)
+		return -EBADMSG;
+	return 0;
+}
+
 struct addr_find {
 	int index;
 	struct net_prefix want;
@@ -93,26 +142,13 @@ struct addr_find {
 static int addr_match(const struct nlmsghdr *h, void *ctx)
 {
 	struct addr_find *f = ctx;
-	const struct ifaddrmsg *ifa = NLMSG_DATA(h);
-	const struct rtattr *tb[IFA_MAX + 1], *local;
-	struct in_addr a;
-	const void *attrs;
-	size_t len;
+	struct addr_info a;
+	int rc = addr_parse(h, &a);
 
-	if (h->nlmsg_type != RTM_NEWADDR)
-		return 0;
-	attrs = nl_msg_attrs(h, sizeof(*ifa), &len);
-	if (!attrs || nl_attr_parse(attrs, len, tb, IFA_MAX) < 0)
-		return -EBADMSG;
-	if (ifa->ifa_family != AF_INET || ifa->ifa_index != (uint32_t)f->index ||
-	    ifa->ifa_prefixlen != f->want.len)
-		return 0;
-	local = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
-	if (!local || nl_attr_get_in4(local, &a) < 0)
-		return -EBADMSG;
-	if (a.s_addr == f->want.addr.s_addr)
+	if (rc == 0 && a.index == f->index && a.len == f->want.len &&
+	    a.addr.s_addr == f->want.addr.s_addr)
 		f->found = true;
-	return 0;
+	return rc < 0 ? rc : 0;
 }
 
 int net_addr_exists(const char *ifname, const char *addr_cidr, bool *exists, struct kerr **err)
@@ -124,7 +160,7 @@ int net_addr_exists(const char *ifname, const char *addr_cidr, bool *exists, str
 
 	if (!net_ifname_valid(ifname))
 		return kerr_set(err, KERR_INVALID, "invalid link name '%.32s'", ifname);
-	if (net_prefix_parse(addr_cidr, &f.want, err) < 0 || open_nl(&nl, err) < 0)
+	if (net_prefix_parse(addr_cidr, &f.want, err) < 0 || nl_open_kerr(&nl, err) < 0)
 		return -1;
 	rc = nl_link_get(&nl, ifname, &link);
 	if (rc < 0)
@@ -206,7 +242,7 @@ int net_route_get(const char *cidr, struct net_route *route, bool *exists, struc
 	if (!net_prefix_is_network(&p))
 		return kerr_set(err, KERR_INVALID, "invalid route destination '%s': host bits set",
 				cidr);
-	if (open_nl(&nl, err) < 0)
+	if (nl_open_kerr(&nl, err) < 0)
 		return -1;
 	rc = route_find(&nl, &p, route, exists);
 	if (rc < 0)
@@ -249,7 +285,7 @@ int net_route_unreachable(const char *cidr, bool add, struct kerr **err)
 	if (!net_prefix_is_network(&p))
 		return kerr_set(err, KERR_INVALID,
 				"cannot %s unreachable route '%s': host bits set", op, cidr);
-	if (open_nl(&nl, err) < 0)
+	if (nl_open_kerr(&nl, err) < 0)
 		return -1;
 	rc = route_unreachable(&nl, &p, add);
 	if (add && rc == -EEXIST) {
@@ -267,5 +303,45 @@ int net_route_unreachable(const char *cidr, bool add, struct kerr **err)
 		return 0;
 	if (rc < 0)
 		return nl_fail(&nl, err, rc, "cannot %s unreachable route '%s'", op, cidr);
+	return 0;
+}
+
+struct host_networks {
+	struct net_prefix *v;
+	size_t n;
+	bool unused; /* dump_inet's "found" */
+};
+
+static bool kiln_link(const char *name)
+{
+	return !strncmp(name, NET_BRIDGE_PREFIX, strlen(NET_BRIDGE_PREFIX)) ||
+	       !strncmp(name, NET_PORT_PREFIX, strlen(NET_PORT_PREFIX));
+}
+
+static int host_network_add(const struct nlmsghdr *h, void *ctx)
+{
+	struct host_networks *hn = ctx;
+	struct addr_info a;
+	int rc = addr_parse(h, &a);
+
+	if (rc != 0 || kiln_link(a.label))
+		return rc < 0 ? rc : 0;
+	a.addr.s_addr &= a.len ? htonl(0xffffffffu << (32 - a.len)) : 0;
+	hn->v = xreallocarray(hn->v, hn->n + 1, sizeof(*hn->v));
+	hn->v[hn->n++] = (struct net_prefix){.addr = a.addr, .len = a.len};
+	return 0;
+}
+
+int nl_host_networks(struct nl *nl, struct net_prefix **out, size_t *n)
+{
+	struct host_networks hn = {0};
+	int rc = dump_inet(nl, RTM_GETADDR, host_network_add, &hn, &hn.unused);
+
+	if (rc < 0) {
+		free(hn.v);
+		return rc;
+	}
+	*n = hn.n;
+	*out = hn.v;
 	return 0;
 }

@@ -83,31 +83,32 @@ static void ready(int fd, const char *msg)
 	}
 }
 
-/* "172.31.0.10/20" and "172.31.0.1" give the bridge address "172.31.0.1/20". */
-static void gateway_cidr(const struct instance_spec *spec, char *out, size_t size)
+/* The instance's port as the host keeps it (bridge, route, anti-spoofing element). */
+static struct net_instance shim_port(const struct shim *s)
 {
-	const char *slash = strchr(spec->address, '/');
-
-	snprintf(out, size, "%s%s", spec->gateway, slash ? slash : "/20");
+	return (struct net_instance){.host_if = s->host_if, .bridge = s->spec.bridge, .address = s->spec.address,
+				     .gateway = s->spec.gateway, .mac = s->spec.mac};
 }
 
 static int shim_network(struct shim *s, pid_t pid, struct kerr **err)
 {
-	char gw[40];
-	uint8_t mac[6], *macp = NULL;
+	const struct net_instance port = shim_port(s);
+	uint8_t mac[NET_MAC_LEN];
 
-	gateway_cidr(&s->spec, gw, sizeof(gw));
-	if (s->spec.mac[0]) {
-		if (net_mac_parse(s->spec.mac, mac, err) < 0)
-			return -1;
-		macp = mac;
-	}
-	/* The whole VPC range goes nowhere before any address in it is used (HOST-NOTES). */
-	if (net_route_unreachable(VPC_CIDR, true, err) < 0 || net_bridge_ensure(s->spec.bridge, gw, err) < 0 ||
-	    net_veth_create(s->host_if, s->spec.bridge, pid, "eth0", macp, err) < 0 ||
+	/* The whole VPC range goes nowhere before any address in it is used (HOST-NOTES); the
+	 * port's filter and route exist before the instance's end of it does. */
+	if (net_route_unreachable(VPC_CIDR, true, err) < 0 || net_instance_attach(&port, mac, err) < 0 ||
+	    net_veth_create(s->host_if, s->spec.bridge, pid, "eth0", mac, err) < 0 ||
 	    net_ns_configure(pid, "eth0", s->spec.address, s->spec.gateway, err) < 0)
 		return kerr_wrap(err, "cannot set up the network of '%s'", s->spec.id);
 	return 0;
+}
+
+static void shim_network_release(const struct shim *s)
+{
+	const struct net_instance port = shim_port(s);
+
+	net_instance_detach(&port, NULL);
 }
 
 struct attach_job {
@@ -499,6 +500,7 @@ int runtime_shim_main(const char *dir, const char *init_path, int ready_fd)
 	shim_wait(&s, pid, &status);
 	shim_volumes_release(&s.volumes, s.dirfd);
 	shim_release(&s); /* the descriptors of its root would keep the loop device */
+	shim_network_release(&s); /* before the state says stopped: a start may follow at once */
 	{
 		const char *reason = faccessat(s.dirfd, "stop-requested", F_OK, 0) == 0
 					     ? "Client.UserInitiatedShutdown: User initiated shutdown"
@@ -520,7 +522,7 @@ boot_failed:
 	if (loopfd >= 0)
 		close(steal_fd(&loopfd));
 	cgroup_remove(s.cgroup, NULL);
-	net_link_delete(s.host_if, NULL);
+	shim_network_release(&s);
 	if (s.spec.root_volume[0])
 		loop_wait_released(s.spec.root_volume, 30000, NULL);
 	snprintf(msg, sizeof(msg), "error: %s", err ? err->msg : "unknown error");

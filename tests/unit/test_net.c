@@ -15,17 +15,20 @@
 #include <linux/if.h>
 #include <linux/rtnetlink.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "net/internal.h" /* nl_route_default, to give the test's host a default route */
 #include "net/net.h"
 #include "util/kerr.h"
 
@@ -36,7 +39,7 @@
 #define INST_CIDR     "172.31.0.10/20"
 #define INST_ADDR     "172.31.0.10"
 #define INST_PORT     7777
-#define MAX_INSTANCES 4
+#define MAX_INSTANCES 6
 
 static struct stat host_netns;
 static struct {
@@ -256,6 +259,51 @@ static void test_parse(void **state)
 	assert_false(net_ifname_valid("a:b"));
 	assert_false(net_ifname_valid("."));
 	assert_false(net_ifname_valid(".."));
+	kerr_free(err);
+}
+
+static void test_bridge_group(void **state)
+{
+	static const char *const bad[] = {"kb-1",   "kb--0",           "kb-1-",       "kb-1-0-2",
+	                                  "kv-1-0", "kb-1 -0",         "kb-1-0\"*\"", "kb-a/b-0",
+	                                  "",       "kb-12345678901-0"};
+	char group[NET_IFNAME_MAX];
+
+	(void)state;
+	assert_true(net_bridge_group("kb-1-0", group, sizeof(group)));
+	assert_string_equal(group, "kb-1-");
+	assert_true(net_bridge_group("kb-12345-15", group, sizeof(group)));
+	assert_string_equal(group, "kb-12345-");
+	assert_true(net_bridge_group("kb-test-a", group, sizeof(group)));
+	assert_string_equal(group, "kb-test-");
+	assert_false(net_bridge_group("kb-1-0", group, 5)); /* "kb-1-" and its NUL need 6 */
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (net_bridge_group(bad[i], group, sizeof(group)))
+			fail_msg("'%s' taken as a bridge of a group", bad[i]);
+}
+
+static void test_prefixes_merge(void **state)
+{
+	static const char *const in[] = {"192.0.2.0/24", "10.1.0.0/16", "10.0.0.0/8",
+	                                 "192.0.2.0/24", "10.2.3.0/24", "127.0.0.0/8",
+	                                 "192.0.3.0/24", "10.0.0.0/8"};
+	static const char *const want[] = {"10.0.0.0/8", "127.0.0.0/8", "192.0.2.0/24",
+	                                   "192.0.3.0/24"};
+	struct net_prefix p[sizeof(in) / sizeof(in[0])];
+	struct kerr *err = NULL;
+	char text[32];
+	size_t n;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++)
+		OK(net_prefix_parse(in[i], &p[i], &err));
+	n = net_prefixes_merge(p, sizeof(in) / sizeof(in[0]));
+	assert_int_equal(n, sizeof(want) / sizeof(want[0]));
+	for (size_t i = 0; i < n; i++) {
+		net_prefix_format(&p[i], text, sizeof(text));
+		assert_string_equal(text, want[i]);
+	}
+	assert_int_equal(net_prefixes_merge(p, 0), 0);
 	kerr_free(err);
 }
 
@@ -506,19 +554,25 @@ static void test_forwarding(void **state)
 	assert_string_equal(v, "1\n");
 }
 
-static void test_nat(void **state)
+static void test_firewall(void **state)
 {
 	struct kerr *err = NULL;
 	char *rules = NULL;
 
 	(void)state;
 	assert_false(in_host_netns());
-	OK(net_nat_dump(&rules, &err));
+	OK(net_firewall_dump(&rules, &err));
 	assert_null(rules);
+	/* A link of the host's own (not kiln's) whose network instances must never reach. */
+	OK(net_bridge_ensure("up0", "192.0.2.2/24", &err));
+	OK(net_bridge_ensure("kb-1-0", "172.31.0.1/32", &err)); /* kiln's: not a host network */
+	/* Inside the link-local range and inside another network: merged, not refused by nft. */
+	OK(net_bridge_ensure("up1", "169.254.7.1/24", &err));
+	OK(net_bridge_ensure("up2", "192.0.2.130/25", &err));
 
-	OK(net_nat_set(VPC, true, &err));
-	OK(net_nat_set(VPC, true, &err));
-	OK(net_nat_dump(&rules, &err));
+	OK(net_firewall_set(VPC, true, &err));
+	OK(net_firewall_set(VPC, true, &err));
+	OK(net_firewall_dump(&rules, &err));
 	assert_non_null(rules);
 	assert_non_null(strstr(rules, "table ip kiln"));
 	assert_non_null(strstr(rules, "type nat hook postrouting"));
@@ -526,30 +580,294 @@ static void test_nat(void **state)
 	    strstr(rules, "ip saddr 172.31.0.0/16 ip daddr != 172.31.0.0/16 masquerade"));
 	assert_non_null(strstr(rules, "type filter hook forward"));
 	assert_non_null(strstr(rules, "ct state established,related accept"));
-	assert_non_null(strstr(rules, "iifname \"kb-*\" oifname \"kb-*\" accept"));
+	assert_non_null(strstr(rules, "iifname \"kb-*\" oifname \"kb-*\" iifname vmap @groups"));
+	assert_non_null(strstr(rules, "iifname \"kb-*\" oifname \"kb-*\" drop"));
+	assert_non_null(strstr(rules, "169.254.0.0/16"));
+	assert_non_null(strstr(rules, "192.0.2.0/24"));
+	assert_null(strstr(rules, "169.254.7.0/24"));
+	assert_null(strstr(rules, "192.0.2.128/25"));
+	assert_null(strstr(rules, "172.31.0.1"));
+	assert_non_null(strstr(rules, "iifname \"kb-*\" accept"));
 	assert_non_null(strstr(rules, "oifname \"kb-*\" drop"));
-	/* One table, however often it is set. */
+	assert_non_null(strstr(rules, "type filter hook input"));
+	assert_non_null(strstr(rules, "iifname \"kb-*\" ct state established,related accept"));
+	assert_non_null(strstr(rules, "table bridge kiln"));
+	assert_non_null(strstr(rules, "type ifname . ether_addr . ipv4_addr"));
+	assert_non_null(strstr(rules, "iifname != \"kv*\" accept"));
+	assert_non_null(strstr(rules, "iifname . ether saddr . ip saddr @ports accept"));
+	/* One of each, however often it is set. */
 	assert_null(strstr(strstr(rules, "masquerade") + 1, "masquerade"));
+	assert_null(strstr(strstr(rules, "table bridge kiln") + 1, "table bridge kiln"));
 	free(rules);
 
-	/* Set again for another range: replaced, not added to. */
-	OK(net_nat_set("10.200.0.0/16", true, &err));
-	OK(net_nat_dump(&rules, &err));
+	/* Set again for another range, without NAT: replaced, not added to; nothing leaves. */
+	OK(net_firewall_set("10.200.0.0/16", false, &err));
+	OK(net_firewall_dump(&rules, &err));
 	assert_non_null(rules);
-	assert_non_null(strstr(rules, "ip saddr 10.200.0.0/16"));
-	assert_null(strstr(rules, "172.31."));
+	assert_null(strstr(rules, "masquerade"));
+	assert_null(strstr(rules, "iifname \"kb-*\" accept"));
 	free(rules);
 
-	OK(net_nat_set(VPC, false, &err));
-	OK(net_nat_dump(&rules, &err));
+	OK(net_firewall_delete(&err));
+	OK(net_firewall_dump(&rules, &err));
 	assert_null(rules);
-	OK(net_nat_set(VPC, false, &err));
+	OK(net_firewall_delete(&err));
 
-	FAILS(net_nat_set("172.31.0.1/16", true, &err), KERR_INVALID);
-	FAILS(net_nat_set("172.31.0.0/16; flush ruleset", true, &err), KERR_INVALID);
-	FAILS(net_nat_set("0.0.0.0/0", true, &err), KERR_INVALID);
-	OK(net_nat_dump(&rules, &err));
+	FAILS(net_firewall_set("172.31.0.1/16", true, &err), KERR_INVALID);
+	FAILS(net_firewall_set("172.31.0.0/16; flush ruleset", true, &err), KERR_INVALID);
+	FAILS(net_firewall_set("0.0.0.0/0", true, &err), KERR_INVALID);
+	OK(net_firewall_dump(&rules, &err));
 	assert_null(rules);
+	kerr_free(err);
+}
+
+/* Work inside the network namespace of pid, on a thread of its own (setns changes only the
+ * calling thread), as an instance would. */
+struct inside_job {
+	pid_t pid;
+	const char *src, *dst; /* the address to send from (NULL: any), and where to connect */
+	uint16_t port;
+	const uint8_t *mac; /* when set: eth0 gets this MAC instead */
+	int r;
+};
+
+static void *inside_thread(void *arg)
+{
+	struct inside_job *j = arg;
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(j->port)};
+	struct sockaddr_in from = {.sin_family = AF_INET};
+	char path[64];
+	struct pollfd p;
+	int nsfd, fd, soerr = 1;
+	socklen_t len = sizeof(soerr);
+
+	j->r = -1;
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)j->pid);
+	nsfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (nsfd < 0 || setns(nsfd, CLONE_NEWNET) < 0)
+		return NULL;
+	close(nsfd);
+	if (j->mac) {
+		struct ifreq ifr = {0};
+
+		fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "eth0");
+		ifr.ifr_hwaddr.sa_family = 1; /* ARPHRD_ETHER */
+		memcpy(ifr.ifr_hwaddr.sa_data, j->mac, NET_MAC_LEN);
+		j->r = ioctl(fd, SIOCSIFHWADDR, &ifr);
+		close(fd);
+		return NULL;
+	}
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 || inet_pton(AF_INET, j->dst, &sa.sin_addr) != 1)
+		return NULL;
+	if (j->src && (inet_pton(AF_INET, j->src, &from.sin_addr) != 1 ||
+		       bind(fd, (struct sockaddr *)&from, sizeof(from)) < 0))
+		goto out;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS)
+		goto out;
+	/* A dropped SYN is retried after a second: 2.5 s tell "dropped" from "slow". */
+	p = (struct pollfd){.fd = fd, .events = POLLOUT};
+	if (poll(&p, 1, 2500) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 &&
+	    soerr == 0)
+		j->r = 0;
+out:
+	close(fd);
+	return NULL;
+}
+
+static int inside(struct inside_job *j)
+{
+	pthread_t t;
+
+	assert_int_equal(pthread_create(&t, NULL, inside_thread, j), 0);
+	pthread_join(t, NULL);
+	return j->r;
+}
+
+/* Can the instance pid open a TCP connection to dst:port (from src, when not NULL)? */
+static bool reaches(pid_t pid, const char *src, const char *dst, uint16_t port)
+{
+	struct inside_job j = {.pid = pid, .src = src, .dst = dst, .port = port};
+
+	return inside(&j) == 0;
+}
+
+struct test_instance {
+	const char *host_if, *bridge, *cidr, *addr, *gw;
+	pid_t pid;
+	uint8_t mac[NET_MAC_LEN];
+};
+
+static void attach(struct test_instance *ti, uint16_t port)
+{
+	const struct net_instance ni = {
+	    .host_if = ti->host_if, .bridge = ti->bridge, .address = ti->cidr, .gateway = ti->gw};
+	struct kerr *err = NULL;
+
+	ti->pid = instance_start(port);
+	OK(net_instance_attach(&ni, ti->mac, &err));
+	OK(net_instance_attach(&ni, ti->mac, &err)); /* idempotent */
+	OK(net_veth_create(ti->host_if, ti->bridge, ti->pid, "eth0", ti->mac, &err));
+	OK(net_ns_configure(ti->pid, "eth0", ti->cidr, ti->gw, &err));
+	kerr_free(err);
+}
+
+static void test_instances_isolated(void **state)
+{
+	/* Accounts 1 and 2 in zone 0 (172.31.0.0/20), account 1 also in zone 1. */
+	struct test_instance a1 = {"kv-a1", "kb-1-0", "172.31.0.10/20", "172.31.0.10", GW, 0, {0}};
+	struct test_instance a2 = {"kv-a2", "kb-1-0", "172.31.0.11/20", "172.31.0.11", GW, 0, {0}};
+	struct test_instance b1 = {"kv-b1", "kb-2-0", "172.31.0.12/20", "172.31.0.12", GW, 0, {0}};
+	struct test_instance a3 = {"kv-a3",        "kb-1-1",      "172.31.16.10/20",
+				   "172.31.16.10", "172.31.16.1", 0,
+				   {0}};
+	const struct net_instance a2_port = {.host_if = "kv-a2", .bridge = "kb-1-0",
+					     .address = a2.cidr, .gateway = GW};
+	static const uint8_t other_mac[NET_MAC_LEN] = {0x02, 0, 0, 0, 0, 0x99};
+	const char *const all[] = {a1.addr, a2.addr, b1.addr, a3.addr, NULL};
+	struct kerr *err = NULL;
+	struct inside_job j;
+	struct net_route route;
+	char *rules = NULL, got[8];
+	const char *once;
+	uint8_t mac[NET_MAC_LEN];
+	bool exists;
+	int lfd, one = 1;
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(INST_PORT + 10)};
+
+	(void)state;
+	assert_false(in_host_netns());
+	OK(net_route_unreachable(VPC, true, &err));
+	OK(net_forwarding_enable(&err));
+	OK(net_bridge_ensure("up0", "192.0.2.2/24", &err)); /* stands for the host's own network */
+	/* Never an instance without the filter. */
+	FAILS(net_instance_attach(&a2_port, mac, &err), KERR_NOT_FOUND);
+	assert_non_null(strstr(err->msg, "the host's filter is not set up"));
+	OK(net_route_get("172.31.0.11/32", &route, &exists, &err));
+	assert_false(exists);
+
+	OK(net_firewall_set(VPC, true, &err));
+	attach(&a1, INST_PORT);
+	attach(&a2, INST_PORT);
+	attach(&b1, INST_PORT);
+	attach(&a3, INST_PORT);
+	/* The host reaches each, through the /32 route of its own. */
+	OK(net_route_get("172.31.0.12/32", &route, &exists, &err));
+	assert_true(exists);
+	assert_int_equal(route.type, RTN_UNICAST);
+	for (const char *const *addr = all; *addr; addr++) {
+		assert_int_equal(tcp_probe(*addr, INST_PORT, got, sizeof(got)), 0);
+		assert_string_equal(got, "ok");
+	}
+	/* An account's instances reach each other, in a zone and across zones. */
+	assert_true(reaches(a1.pid, NULL, a2.addr, INST_PORT));
+	assert_true(reaches(a1.pid, NULL, a3.addr, INST_PORT));
+	assert_true(reaches(a3.pid, NULL, a1.addr, INST_PORT));
+	/* Another account's, neither. */
+	assert_false(reaches(a1.pid, NULL, b1.addr, INST_PORT));
+	assert_false(reaches(b1.pid, NULL, a1.addr, INST_PORT));
+	assert_false(reaches(b1.pid, NULL, a3.addr, INST_PORT));
+	/* The host's services, on no address of it. */
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 8), 0);
+	assert_true(reaches(a1.pid, NULL, "127.0.0.1", INST_PORT)); /* its own, not the host's */
+	assert_false(reaches(a1.pid, NULL, GW, INST_PORT + 10));
+	assert_false(reaches(a1.pid, NULL, "172.31.16.1", INST_PORT + 10));
+	assert_false(reaches(a1.pid, NULL, "192.0.2.2", INST_PORT + 10));
+	close(lfd);
+	/* Not from an address or a MAC of someone else's. */
+	OK(net_ns_configure(a1.pid, "eth0", "172.31.0.99/20", GW, &err));
+	assert_false(reaches(a1.pid, "172.31.0.99", a2.addr, INST_PORT));
+	assert_true(reaches(a1.pid, a1.addr, a2.addr, INST_PORT));
+	j = (struct inside_job){.pid = a1.pid, .mac = other_mac};
+	assert_int_equal(inside(&j), 0);
+	assert_false(reaches(a1.pid, a1.addr, a2.addr, INST_PORT));
+	j.mac = a1.mac;
+	assert_int_equal(inside(&j), 0);
+	assert_true(reaches(a1.pid, a1.addr, a2.addr, INST_PORT));
+
+	/* Detached: route, element and veth go; the others stay as they were. */
+	OK(net_instance_detach(&a2_port, &err));
+	OK(net_instance_detach(&a2_port, &err));
+	OK(net_route_get("172.31.0.11/32", &route, &exists, &err));
+	assert_false(exists);
+	OK(net_link_exists("kv-a2", &exists, &err));
+	assert_false(exists);
+	OK(net_firewall_dump(&rules, &err));
+	assert_null(strstr(rules, "\"kv-a2\""));
+	assert_non_null(strstr(rules, "\"kv-a1\""));
+	assert_non_null(strstr(rules, "jump kb-1-"));
+	free(rules);
+	/* A restart of the daemon sets the filter again: running instances keep theirs. */
+	OK(net_firewall_set(VPC, true, &err));
+	OK(net_firewall_dump(&rules, &err));
+	assert_non_null(strstr(rules, "\"kv-b1\""));
+	/* The group's rule once, however many instances attached. */
+	once = strstr(rules, "oifname \"kb-1-*\" accept");
+	assert_non_null(once);
+	assert_null(strstr(once + 1, "oifname \"kb-1-*\""));
+	free(rules);
+	assert_false(reaches(a3.pid, NULL, b1.addr, INST_PORT));
+	assert_true(reaches(a3.pid, NULL, a1.addr, INST_PORT));
+	assert_int_equal(tcp_probe(b1.addr, INST_PORT, got, sizeof(got)), 0);
+
+	/* Refusals: a port the filter would not see, a bridge of no group. */
+	FAILS(net_instance_attach(&(struct net_instance){.host_if = "veth9", .bridge = "kb-1-0",
+							 .address = a2.cidr, .gateway = GW},
+				  mac, &err),
+	      KERR_INVALID);
+	FAILS(net_instance_attach(&(struct net_instance){.host_if = "kv-x", .bridge = "kb-use1a",
+							 .address = a2.cidr, .gateway = GW},
+				  mac, &err),
+	      KERR_INVALID);
+	kerr_free(err);
+}
+
+/* Out through the host's default route, masqueraded; never to the host's own network or to
+ * 169.254.0.0/16. The world outside is a child "router" on the host's network up0 that also
+ * holds a far address and a link-local one, and can answer only the host's own address. */
+static void test_instances_go_out_by_nat(void **state)
+{
+	struct test_instance a1 = {"kv-a1", "kb-1-0", "172.31.0.10/20", "172.31.0.10", GW, 0, {0}};
+	struct kerr *err = NULL;
+	struct net_link up;
+	struct nl nl;
+	char got[8];
+	pid_t router;
+
+	(void)state;
+	assert_false(in_host_netns());
+	OK(net_route_unreachable(VPC, true, &err));
+	OK(net_forwarding_enable(&err));
+	OK(net_bridge_ensure("up0", "192.0.2.2/24", &err));
+	router = instance_start(INST_PORT);
+	OK(net_veth_create("up-r", "up0", router, "eth0", NULL, &err));
+	/* Its default route goes nowhere: it answers 192.0.2.2, and nothing in 172.31.0.0/16. */
+	OK(net_ns_configure(router, "eth0", "192.0.2.1/24", "192.0.2.254", &err));
+	OK(net_ns_configure(router, "eth0", "198.51.100.7/24", "198.51.100.254", &err));
+	OK(net_ns_configure(router, "eth0", "169.254.1.1/16", "169.254.0.254", &err));
+	assert_int_equal(nl_open(&nl), 0);
+	assert_int_equal(nl_link_get(&nl, "up0", &up), 0);
+	assert_int_equal(nl_route_default(&nl, up.index, (struct in_addr){htonl(0xc0000201)}), 0);
+	nl_close(&nl);
+	/* The host itself reaches all three. */
+	assert_int_equal(tcp_probe("198.51.100.7", INST_PORT, got, sizeof(got)), 0);
+	assert_int_equal(tcp_probe("169.254.1.1", INST_PORT, got, sizeof(got)), 0);
+	assert_int_equal(tcp_probe("192.0.2.1", INST_PORT, got, sizeof(got)), 0);
+
+	OK(net_firewall_set(VPC, true, &err));
+	attach(&a1, INST_PORT);
+	assert_true(reaches(a1.pid, NULL, "198.51.100.7", INST_PORT));
+	assert_false(reaches(a1.pid, NULL, "192.0.2.1", INST_PORT));
+	assert_false(reaches(a1.pid, NULL, "169.254.1.1", INST_PORT));
+	/* Without NAT nothing leaves (not even unmasqueraded). */
+	OK(net_firewall_set(VPC, false, &err));
+	assert_false(reaches(a1.pid, NULL, "198.51.100.7", INST_PORT));
+	assert_int_equal(tcp_probe(a1.addr, INST_PORT, got, sizeof(got)), 0);
 	kerr_free(err);
 }
 
@@ -557,12 +875,17 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_parse),
+	    cmocka_unit_test(test_bridge_group),
+	    cmocka_unit_test(test_prefixes_merge),
 	    cmocka_unit_test_setup_teardown(test_bridge, fresh_netns, stop_instances),
 	    cmocka_unit_test_setup_teardown(test_link_delete, fresh_netns, stop_instances),
 	    cmocka_unit_test_setup_teardown(test_route_unreachable, fresh_netns, stop_instances),
 	    cmocka_unit_test_setup_teardown(test_veth_into_namespace, fresh_netns, stop_instances),
 	    cmocka_unit_test_setup_teardown(test_forwarding, fresh_netns, stop_instances),
-	    cmocka_unit_test_setup_teardown(test_nat, fresh_netns, stop_instances),
+	    cmocka_unit_test_setup_teardown(test_firewall, fresh_netns, stop_instances),
+	    cmocka_unit_test_setup_teardown(test_instances_isolated, fresh_netns, stop_instances),
+	    cmocka_unit_test_setup_teardown(test_instances_go_out_by_nat, fresh_netns,
+					    stop_instances),
 	};
 
 	if (geteuid() != 0) {
