@@ -12,6 +12,8 @@
 #include "util/str.h"
 #include "util/banned.h"
 
+const struct cli_option cli_no_options[] = {OPT_END()};
+
 static void help(const struct cli_option *opts, const char *usage)
 {
 	printf("usage: %s\n", usage);

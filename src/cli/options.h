@@ -34,6 +34,9 @@ struct cli_option {
 #define OPT_UINT(n, a, v, h)    {CLI_OPT_UINT, (n), 0, (a), (v), 0, (h)}
 #define OPT_END()               {CLI_OPT_END, NULL, 0, NULL, NULL, 0, NULL}
 
+/* The table of a command that takes no options. */
+extern const struct cli_option cli_no_options[];
+
 /* Options end at the first argument: what follows is a command's (kiln exec). */
 #define CLI_STOP_AT_ARG 1u
 
