@@ -9,7 +9,8 @@
 #include "util/banned.h"
 
 #define USAGE_ACCOUNT                                                                              \
-	"kiln account create NAME [--account-id ID] [--access-key KEY --secret-key SECRET] [--data DIR]\n" \
+	"kiln account create NAME [--account-id ID] [--access-key KEY --secret-key SECRET] "       \
+	"[--data DIR]\n"                                                                           \
 	"       kiln account ls [--data DIR]"
 
 int cmd_account(int argc, char **argv)
@@ -21,9 +22,12 @@ int cmd_account(int argc, char **argv)
 	    OPT_STRING("access-key", "KEY", &key, "the access key id (else a new one)"),
 	    OPT_STRING("secret-key", "SECRET", &secret, "the secret key (with --access-key)"),
 	    OPT_STRING("data", "DIR", &data, "the data directory"),
-	    OPT_END()};
-	const struct cli_option ls_opts[] = {OPT_STRING("data", "DIR", &data, "the data directory"),
-	                                     OPT_END()};
+	    OPT_END(),
+	};
+	const struct cli_option ls_opts[] = {
+	    OPT_STRING("data", "DIR", &data, "the data directory"),
+	    OPT_END(),
+	};
 	bool create;
 	struct cloud *cl;
 	int r;
@@ -33,8 +37,8 @@ int cmd_account(int argc, char **argv)
 	create = !strcmp(argv[1], "create");
 	if (!create && strcmp(argv[1], "ls"))
 		return cli_usage(USAGE_ACCOUNT, "unknown account subcommand '%s'", argv[1]);
-	if (cli_parse_options(argc - 1, argv + 1, create ? create_opts : ls_opts, USAGE_ACCOUNT, 0) !=
-	    (create ? 1 : 0))
+	if (cli_parse_options(argc - 1, argv + 1, create ? create_opts : ls_opts, USAGE_ACCOUNT,
+	                      0) != (create ? 1 : 0))
 		return cli_usage(USAGE_ACCOUNT, "'account %s' takes %s", argv[1],
 		                 create ? "NAME" : "no arguments");
 	if (cloud_open(cli_data_dir(data), &cl, &err) < 0)
@@ -44,8 +48,9 @@ int cmd_account(int argc, char **argv)
 		char sec[SECRET_KEY_LEN + 1];
 		r = cloud_account_create(cl, argv[2], id, key, secret, &a, sec, &err);
 		if (r == 0)
-			printf("account %s (%s)\naws_access_key_id = %s\naws_secret_access_key = %s\n", a.name, a.id,
-			       a.access_key, sec);
+			printf(
+			    "account %s (%s)\naws_access_key_id = %s\naws_secret_access_key = %s\n",
+			    a.name, a.id, a.access_key, sec);
 	} else {
 		_cleanup_free_ struct account *v = NULL;
 		size_t n;
@@ -53,8 +58,8 @@ int cmd_account(int argc, char **argv)
 		if (r == 0) {
 			printf("%-14s %-20s %-10s %s\n", "ACCOUNT", "NAME", "ALIAS", "ACCESS KEY");
 			for (size_t i = 0; i < n; i++)
-				printf("%-14s %-20s %-10s %s\n", v[i].id, v[i].name, v[i].alias[0] ? v[i].alias : "-",
-				       v[i].access_key);
+				printf("%-14s %-20s %-10s %s\n", v[i].id, v[i].name,
+				       v[i].alias[0] ? v[i].alias : "-", v[i].access_key);
 		}
 	}
 	cloud_close(cl);

@@ -57,7 +57,8 @@ int cmd_image(int argc, char **argv)
 	    OPT_STRING("name", "NAME", &name, "the volume's name in the pool"),
 	    OPT_SIZE("size", "SIZE", &size, "the volume's size (else what the files need)"),
 	    OPT_STRING("store", "DIR", &store, "also snapshot it into this store"),
-	    OPT_END()};
+	    OPT_END(),
+	};
 
 	if (argc < 2 || strcmp(argv[1], "import"))
 		return cli_usage(USAGE_IMAGE, "'image' needs 'import'");

@@ -117,7 +117,8 @@ int cmd_bake(int argc, char **argv)
 	    OPT_BOOL("no-reboot", &no_reboot, "do not stop the instance for a consistent image"),
 	    OPT_BOOL("no-wait", &no_wait, "do not wait until the image is available"),
 	    OPT_REMOTE(&ro),
-	    OPT_END()};
+	    OPT_END(),
+	};
 	struct api_client *cl = NULL;
 	struct api_args a;
 	char ami[64];
@@ -152,7 +153,8 @@ int cmd_copy_image(int argc, char **argv)
 	    OPT_STRING("name", "NAME", &name, "the copy's name (else the source's)"),
 	    OPT_BOOL("no-wait", &no_wait, "do not wait until the copy is available"),
 	    OPT_REMOTE(&ro),
-	    OPT_END()};
+	    OPT_END(),
+	};
 	struct api_client *src = NULL, *dst = NULL;
 	struct xml_node *doc = NULL;
 	struct api_args a;
@@ -195,7 +197,10 @@ int cmd_share(int argc, char **argv)
 	struct remote_opts ro = {0};
 	bool remove = false;
 	const struct cli_option opts[] = {
-	    OPT_BOOL("remove", &remove, "take the permission away"), OPT_REMOTE(&ro), OPT_END()};
+	    OPT_BOOL("remove", &remove, "take the permission away"),
+	    OPT_REMOTE(&ro),
+	    OPT_END(),
+	};
 	struct api_client *cl = NULL;
 	struct xml_node *doc;
 	struct api_args a;
@@ -223,8 +228,7 @@ int cmd_share(int argc, char **argv)
 		if (!ro.json)
 			printf("%s: %s %s\n", argv[1],
 			       remove ? "no longer shared with" : "shared with",
-			       strcmp(argv[2], "all") ? argv[2]
-			                                       : "everyone (public)");
+			       strcmp(argv[2], "all") ? argv[2] : "everyone (public)");
 		r = 0;
 	}
 	api_args_release(&a);

@@ -32,9 +32,11 @@ int cmd_init(int argc, char **argv)
 	const struct cli_option opts[] = {
 	    OPT_STRING("data", "DIR", &data, "the data directory (else $KILN_DATA, /var/lib/kiln)"),
 	    OPT_STRING("topology", "FILE", &topo_file, "regions, zones and limits"),
-	    OPT_STRING("images", "DIR", &images, "base images to register (else those built or installed)"),
+	    OPT_STRING("images", "DIR", &images,
+	               "base images to register (else those built or installed)"),
 	    OPT_BOOL("no-images", &no_images, "register no base images"),
-	    OPT_END()};
+	    OPT_END(),
+	};
 	size_t len;
 
 	if (cli_parse_options(argc, argv, opts, USAGE_INIT, 0) != 0)

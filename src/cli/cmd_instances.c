@@ -186,7 +186,8 @@ int cmd_run(int argc, char **argv)
 	    OPT_STRING("key", "NAME", &key, "key pair whose public key to install"),
 	    OPT_BOOL("no-wait", &no_wait, "do not wait until they run"),
 	    OPT_REMOTE(&ro),
-	    OPT_END()};
+	    OPT_END(),
+	};
 	struct api_client *cl = NULL;
 	struct collect c = {0};
 	struct table t;
@@ -260,7 +261,10 @@ int cmd_ls(int argc, char **argv)
 	struct remote_opts ro = {0};
 	struct collect c = {0};
 	const struct cli_option opts[] = {
-	    OPT_BOOL("all", &c.all, "terminated instances too"), OPT_REMOTE(&ro), OPT_END()};
+	    OPT_BOOL("all", &c.all, "terminated instances too"),
+	    OPT_REMOTE(&ro),
+	    OPT_END(),
+	};
 	struct api_client *cl = NULL;
 	struct xml_node *doc;
 	struct api_args a;
@@ -304,19 +308,19 @@ int cmd_change(int argc, char **argv)
 	    OPT_BOOL("wait", &wait, "wait until they settle (running, stopped, terminated)"),
 	    OPT_BOOL("force", &force, "stop: do not wait for a clean shutdown"),
 	    OPT_REMOTE(&ro),
-	    OPT_END()};
-	const char *command = argv[0];
+	    OPT_END(),
+	};
 	struct api_client *cl = NULL;
 	struct xml_node *doc;
 	struct api_args a;
 	size_t k = 0, n;
 	int r = 1;
 
-	while (k < ARRAY_SIZE(kinds) && strcmp(kinds[k].command, command))
+	while (k < ARRAY_SIZE(kinds) && strcmp(kinds[k].command, argv[0]))
 		k++;
 	n = (size_t)cli_parse_options(argc, argv, opts, USAGE_CHANGE, 0);
 	if (n == 0)
-		return cli_usage(USAGE_CHANGE, "'%s' needs at least one instance id", command);
+		return cli_usage(USAGE_CHANGE, "'%s' needs at least one instance id", argv[0]);
 	if (remote_connect(&ro, &cl, &err) < 0)
 		return cli_fail(err);
 	api_args_init(&a, kinds[k].action);
@@ -331,9 +335,7 @@ int cmd_change(int argc, char **argv)
 				       xml_text(ch, "previousState/name", ""),
 				       xml_text(ch, "currentState/name", ""));
 		xml_free(doc);
-		r = wait && wait_for(cl, argv + 1, n, kinds[k].settles, NULL) < 0
-		        ? 1
-		        : 0;
+		r = wait && wait_for(cl, argv + 1, n, kinds[k].settles, NULL) < 0 ? 1 : 0;
 		if (ro.json) {
 			struct table t;
 			static const char *const h[] = {"ID"}, *const kk[] = {"id"};
@@ -353,7 +355,10 @@ int cmd_console(int argc, char **argv)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct remote_opts ro = {0};
-	const struct cli_option opts[] = {OPT_REMOTE(&ro), OPT_END()};
+	const struct cli_option opts[] = {
+	    OPT_REMOTE(&ro),
+	    OPT_END(),
+	};
 	struct api_client *cl = NULL;
 	struct xml_node *doc;
 	struct api_args a;
@@ -391,7 +396,10 @@ int cmd_exec(int argc, char **argv)
 	_cleanup_kerr_ struct kerr *err = NULL;
 	_cleanup_free_ char *run = NULL, *shim = NULL, *init = NULL;
 	struct remote_opts ro = {0};
-	const struct cli_option opts[] = {OPT_REMOTE(&ro), OPT_END()};
+	const struct cli_option opts[] = {
+	    OPT_REMOTE(&ro),
+	    OPT_END(),
+	};
 	struct api_client *cl = NULL;
 	struct runtime *rt = NULL;
 	struct collect c = {.want = "running"};

@@ -76,7 +76,10 @@ int cmd_list(int argc, char **argv)
 	const struct listing *l = &listings[0];
 	const struct xml_node *item;
 	struct remote_opts ro = {0};
-	const struct cli_option opts[] = {OPT_REMOTE(&ro), OPT_END()};
+	const struct cli_option opts[] = {
+	    OPT_REMOTE(&ro),
+	    OPT_END(),
+	};
 	struct api_client *cl = NULL;
 	struct xml_node *doc;
 	struct api_args a;

@@ -25,15 +25,17 @@ int cmd_pool(int argc, char **argv)
 	const struct cli_option open_opts[] = {
 	    OPT_SIZE("size", "SIZE", &po.loop_size, "the loop-mounted XFS file's size"),
 	    OPT_BOOL("no-loop", &po.no_loop, "use the directory as it is, without a loop mount"),
-	    OPT_END()};
+	    OPT_END(),
+	};
 	const struct cli_option create_opts[] = {
 	    OPT_STRING("from", "DIR", &from, "copy the files of DIR into the new volume"),
-	    OPT_END()};
+	    OPT_END(),
+	};
 	static const struct {
 		const char *name;
 		int nargs;
-	} shapes[] = {{"open", 1},   {"create", 3}, {"clone", 3},  {"grow", 3},
-	              {"rm", 2},     {"shadow", 2}, {"unmount", 1}};
+	} shapes[] = {{"open", 1}, {"create", 3}, {"clone", 3},  {"grow", 3},
+	              {"rm", 2},   {"shadow", 2}, {"unmount", 1}};
 	struct pool *p = NULL;
 	uint64_t size = 0;
 	int r = 0, nargs;

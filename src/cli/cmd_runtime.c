@@ -74,7 +74,8 @@ static int do_run(int argc, char **argv)
 	    OPT_BUF("ssh-key", "PUBKEY_FILE", spec.public_key, "public key to install"),
 	    OPT_BUF("mac", "MAC", spec.mac, "the veth's MAC address"),
 	    OPT_UINT("stop-timeout", "S", &spec.stop_timeout, "seconds a clean stop may take (10)"),
-	    OPT_END()};
+	    OPT_END(),
+	};
 	struct runtime *rt;
 	int r;
 
@@ -118,12 +119,13 @@ static int simple(int argc, char **argv, const char *what)
 	const struct cli_option stop_opts[] = {
 	    OPT_BOOL("force", &force, "kill at once, without a clean shutdown"),
 	    OPT_UINT("timeout", "S", &timeout, "seconds a clean stop may take (the instance's)"),
-	    OPT_END()};
+	    OPT_END(),
+	};
 	const char *id;
 	int r;
 
-	if (cli_parse_options(argc, argv, strcmp(what, "stop") ? cli_no_options : stop_opts, USAGE_RUNTIME,
-	                      0) != 2)
+	if (cli_parse_options(argc, argv, strcmp(what, "stop") ? cli_no_options : stop_opts,
+	                      USAGE_RUNTIME, 0) != 2)
 		return cli_usage(USAGE_RUNTIME, "'runtime %s' takes RUN_DIR ID", what);
 	if ((r = open_runtime(argv[1], &rt)))
 		return r;

@@ -265,18 +265,26 @@ int cmd_store(int argc, char **argv)
 	    OPT_STRING("parent", "SNAP_ID", &a.parent, "store only what changed since SNAP_ID"),
 	    OPT_STRING("shadow", "FILE", &a.shadow,
 	               "a reflink copy of the volume taken at --parent: read only moved extents"),
-	    OPT_END()};
-	const struct cli_option json_opts[] = {OPT_BOOL("json", &a.json, "print JSON"), OPT_END()};
+	    OPT_END(),
+	};
+	const struct cli_option json_opts[] = {
+	    OPT_BOOL("json", &a.json, "print JSON"),
+	    OPT_END(),
+	};
 	const struct {
 		const char *name;
 		int (*fn)(const struct store_args *a);
 		int nargs;
 		const struct cli_option *opts;
 	} subcommands[] = {
-	    {"init", do_init, 1, cli_no_options},       {"snapshot", do_snapshot, 2, snapshot_opts},
-	    {"restore", do_restore, 3, cli_no_options}, {"delete", do_delete, 2, cli_no_options},
-	    {"ls", do_ls, 1, json_opts},         {"gc", do_gc, 1, cli_no_options},
-	    {"verify", do_verify, 1, cli_no_options},   {"stats", do_stats, 1, json_opts},
+	    {"init", do_init, 1, cli_no_options},
+	    {"snapshot", do_snapshot, 2, snapshot_opts},
+	    {"restore", do_restore, 3, cli_no_options},
+	    {"delete", do_delete, 2, cli_no_options},
+	    {"ls", do_ls, 1, json_opts},
+	    {"gc", do_gc, 1, cli_no_options},
+	    {"verify", do_verify, 1, cli_no_options},
+	    {"stats", do_stats, 1, json_opts},
 	};
 
 	if (argc < 2)
@@ -285,9 +293,10 @@ int cmd_store(int argc, char **argv)
 		int want = subcommands[i].nargs;
 		if (strcmp(argv[1], subcommands[i].name))
 			continue;
-		if (cli_parse_options(argc - 1, argv + 1, subcommands[i].opts, USAGE_STORE, 0) != want)
-			return cli_usage(USAGE_STORE, "'store %s' takes %d argument%s", argv[1], want,
-			                 want == 1 ? "" : "s");
+		if (cli_parse_options(argc - 1, argv + 1, subcommands[i].opts, USAGE_STORE, 0) !=
+		    want)
+			return cli_usage(USAGE_STORE, "'store %s' takes %d argument%s", argv[1],
+			                 want, want == 1 ? "" : "s");
 		a.pos = argv + 2;
 		return subcommands[i].fn(&a);
 	}

@@ -12,7 +12,9 @@
 #include "util/str.h"
 #include "util/banned.h"
 
-const struct cli_option cli_no_options[] = {OPT_END()};
+const struct cli_option cli_no_options[] = {
+    OPT_END(),
+};
 
 static void help(const struct cli_option *opts, const char *usage)
 {
@@ -28,8 +30,8 @@ static void help(const struct cli_option *opts, const char *usage)
 	exit(0);
 }
 
-static __attribute__((noreturn, format(printf, 2, 3))) void fail(const char *usage,
-                                                                  const char *fmt, ...)
+static __attribute__((noreturn, format(printf, 2, 3))) void fail(const char *usage, const char *fmt,
+                                                                 ...)
 {
 	char msg[512];
 	va_list ap;

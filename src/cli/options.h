@@ -19,20 +19,22 @@ enum cli_opt_type {
 
 struct cli_option {
 	enum cli_opt_type type;
-	const char *name;       /* the long name, without "--" */
-	char short_name;        /* -x, or 0 */
-	const char *argh;       /* the value's name in the help ("DIR"); NULL for a flag */
-	void *value;            /* where the option goes, by type */
-	size_t size;            /* CLI_OPT_BUF: the buffer's size */
+	const char *name; /* the long name, without "--" */
+	char short_name;  /* -x, or 0 */
+	const char *argh; /* the value's name in the help ("DIR"); NULL for a flag */
+	void *value;      /* where the option goes, by type */
+	size_t size;      /* CLI_OPT_BUF: the buffer's size */
 	const char *help;
 };
 
-#define OPT_BOOL(n, v, h)       {CLI_OPT_BOOL, (n), 0, NULL, (v), 0, (h)}
-#define OPT_STRING(n, a, v, h)  {CLI_OPT_STRING, (n), 0, (a), (v), 0, (h)}
-#define OPT_BUF(n, a, v, h)     {CLI_OPT_BUF, (n), 0, (a), (v), sizeof(v), (h)}
-#define OPT_SIZE(n, a, v, h)    {CLI_OPT_SIZE, (n), 0, (a), (v), 0, (h)}
-#define OPT_UINT(n, a, v, h)    {CLI_OPT_UINT, (n), 0, (a), (v), 0, (h)}
-#define OPT_END()               {CLI_OPT_END, NULL, 0, NULL, NULL, 0, NULL}
+/* clang-format off */
+#define OPT_BOOL(n, v, h)      {CLI_OPT_BOOL, (n), 0, NULL, (v), 0, (h)}
+#define OPT_STRING(n, a, v, h) {CLI_OPT_STRING, (n), 0, (a), (v), 0, (h)}
+#define OPT_BUF(n, a, v, h)    {CLI_OPT_BUF, (n), 0, (a), (v), sizeof(v), (h)}
+#define OPT_SIZE(n, a, v, h)   {CLI_OPT_SIZE, (n), 0, (a), (v), 0, (h)}
+#define OPT_UINT(n, a, v, h)   {CLI_OPT_UINT, (n), 0, (a), (v), 0, (h)}
+#define OPT_END()              {CLI_OPT_END, NULL, 0, NULL, NULL, 0, NULL}
+/* clang-format on */
 
 /* The table of a command that takes no options. */
 extern const struct cli_option cli_no_options[];

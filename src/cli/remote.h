@@ -21,7 +21,7 @@ struct remote_opts {
 
 /* The entries of an option table (options.h) for these options, stored in *ro. */
 #define OPT_REMOTE(ro)                                                                             \
-	OPT_STRING("region", "R", &(ro)->region, "the region (else $AWS_REGION, the profile's)"), \
+	OPT_STRING("region", "R", &(ro)->region, "the region (else $AWS_REGION, the profile's)"),  \
 	    OPT_STRING("endpoint", "URL", &(ro)->endpoint,                                         \
 	               "the daemon (else $KILN_ENDPOINT, http://127.0.0.1:8773)"),                 \
 	    OPT_STRING("profile", "P", &(ro)->profile, "whose keys (else $AWS_PROFILE, default)"), \
