@@ -1,13 +1,13 @@
 /* kiln image import: a directory or tarball becomes an ext4 volume in a pool and, with a
  * store, a snapshot that the control plane can register as an image. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "options.h"
 #include "pool/pool.h"
 #include "store/store.h"
 #include "util/cleanup.h"
@@ -50,34 +50,19 @@ out:
 
 int cmd_image(int argc, char **argv)
 {
-	static const struct option opts[] = {{"pool", required_argument, NULL, 'p'},
-					     {"name", required_argument, NULL, 'n'},
-					     {"size", required_argument, NULL, 's'},
-					     {"store", required_argument, NULL, 'S'},
-					     {NULL, 0, NULL, 0}};
 	const char *pool = NULL, *name = NULL, *store = NULL;
 	uint64_t size = 0;
-	int c;
+	const struct cli_option opts[] = {
+	    OPT_STRING("pool", "DIR", &pool, "the pool to make the volume in"),
+	    OPT_STRING("name", "NAME", &name, "the volume's name in the pool"),
+	    OPT_SIZE("size", "SIZE", &size, "the volume's size (else what the files need)"),
+	    OPT_STRING("store", "DIR", &store, "also snapshot it into this store"),
+	    OPT_END(),
+	};
 
 	if (argc < 2 || strcmp(argv[1], "import"))
 		return cli_usage(USAGE_IMAGE, "'image' needs 'import'");
-	argc--;
-	argv++;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c == 'p')
-			pool = optarg;
-		else if (c == 'n')
-			name = optarg;
-		else if (c == 'S')
-			store = optarg;
-		else if (c == 's' && cli_parse_size(optarg, &size) == 0)
-			continue;
-		else
-			return cli_usage(USAGE_IMAGE, "bad option '%s'", argv[optind - 1]);
-	}
-	if (argc - optind != 1 || !pool || !name)
+	if (cli_parse_options(argc - 1, argv + 1, opts, USAGE_IMAGE, 0) != 1 || !pool || !name)
 		return cli_usage(USAGE_IMAGE, "'image import' takes SOURCE, --pool and --name");
-	return import(argv[optind], pool, name, size, store);
+	return import(argv[2], pool, name, size, store);
 }

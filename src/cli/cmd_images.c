@@ -107,56 +107,36 @@ static int one_call(struct api_client *cl, struct api_args *a, const char *eleme
 
 int cmd_bake(int argc, char **argv)
 {
-	static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
-	                                     {"description", required_argument, NULL, 'd'},
-	                                     {"no-reboot", no_argument, NULL, 'r'},
-	                                     {"no-wait", no_argument, NULL, 'W'},
-	                                     REMOTE_OPTIONS,
-	                                     {NULL, 0, NULL, 0}};
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct remote_opts ro = {0};
 	const char *name = NULL, *desc = NULL;
+	bool no_reboot = false, no_wait = false;
+	const struct cli_option opts[] = {
+	    OPT_STRING("name", "NAME", &name, "the image's name"),
+	    OPT_STRING("description", "TEXT", &desc, "the image's description"),
+	    OPT_BOOL("no-reboot", &no_reboot, "do not stop the instance for a consistent image"),
+	    OPT_BOOL("no-wait", &no_wait, "do not wait until the image is available"),
+	    OPT_REMOTE(&ro),
+	    OPT_END(),
+	};
 	struct api_client *cl = NULL;
 	struct api_args a;
-	bool no_reboot = false, wait = true;
 	char ami[64];
-	int opt, r = 1;
+	int r = 1;
 
-	optind = 1;
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'n':
-			name = optarg;
-			break;
-		case 'd':
-			desc = optarg;
-			break;
-		case 'r':
-			no_reboot = true;
-			break;
-		case 'W':
-			wait = false;
-			break;
-		default:
-			if (!remote_option(&ro, opt, optarg))
-				return cli_usage(USAGE_BAKE, "unknown option '%s'",
-				                 argv[optind - 1]);
-		}
-	}
-	if (optind + 1 != argc || !name)
+	if (cli_parse_options(argc, argv, opts, USAGE_BAKE, 0) != 1 || !name)
 		return cli_usage(USAGE_BAKE, "'bake' takes one instance and --name");
 	if (remote_connect(&ro, &cl, &err) < 0)
 		return cli_fail(err);
 	api_args_init(&a, "CreateImage");
-	api_args_add(&a, "InstanceId", argv[optind]);
+	api_args_add(&a, "InstanceId", argv[1]);
 	api_args_add(&a, "Name", name);
 	if (desc)
 		api_args_add(&a, "Description", desc);
 	if (no_reboot)
 		api_args_add(&a, "NoReboot", "true");
 	if (one_call(cl, &a, "imageId", ami, sizeof(ami)) == 0)
-		r = wait_image(cl, ami, api_client_region(cl), "baking", wait, ro.json);
+		r = wait_image(cl, ami, api_client_region(cl), "baking", !no_wait, ro.json);
 	api_args_release(&a);
 	api_client_close(cl);
 	return r;
@@ -164,41 +144,24 @@ int cmd_bake(int argc, char **argv)
 
 int cmd_copy_image(int argc, char **argv)
 {
-	static const struct option opts[] = {{"to", required_argument, NULL, 't'},
-	                                     {"name", required_argument, NULL, 'n'},
-	                                     {"no-wait", no_argument, NULL, 'W'},
-	                                     REMOTE_OPTIONS,
-	                                     {NULL, 0, NULL, 0}};
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct remote_opts ro = {0}, dest;
 	const char *to = NULL, *name = NULL;
+	bool no_wait = false;
+	const struct cli_option opts[] = {
+	    OPT_STRING("to", "REGION", &to, "the region to copy to"),
+	    OPT_STRING("name", "NAME", &name, "the copy's name (else the source's)"),
+	    OPT_BOOL("no-wait", &no_wait, "do not wait until the copy is available"),
+	    OPT_REMOTE(&ro),
+	    OPT_END(),
+	};
 	struct api_client *src = NULL, *dst = NULL;
 	struct xml_node *doc = NULL;
 	struct api_args a;
-	bool wait = true;
 	char ami[64];
-	int opt, r = 1;
+	int r = 1;
 
-	optind = 1;
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (opt) {
-		case 't':
-			to = optarg;
-			break;
-		case 'n':
-			name = optarg;
-			break;
-		case 'W':
-			wait = false;
-			break;
-		default:
-			if (!remote_option(&ro, opt, optarg))
-				return cli_usage(USAGE_COPY, "unknown option '%s'",
-				                 argv[optind - 1]);
-		}
-	}
-	if (optind + 1 != argc || !to)
+	if (cli_parse_options(argc, argv, opts, USAGE_COPY, 0) != 1 || !to)
 		return cli_usage(USAGE_COPY, "'copy-image' takes one image and --to REGION");
 	dest = ro;
 	dest.region = to;
@@ -208,7 +171,7 @@ int cmd_copy_image(int argc, char **argv)
 	}
 	/* The name stays unless another is given: the source image's. */
 	api_args_init(&a, "DescribeImages");
-	api_args_add(&a, "ImageId.1", argv[optind]);
+	api_args_add(&a, "ImageId.1", argv[1]);
 	if (remote_call(src, &a, &doc) == 0) {
 		char src_name[160];
 		snprintf(src_name, sizeof(src_name), "%s",
@@ -216,10 +179,10 @@ int cmd_copy_image(int argc, char **argv)
 		api_args_release(&a);
 		api_args_init(&a, "CopyImage");
 		api_args_add(&a, "SourceRegion", api_client_region(src));
-		api_args_add(&a, "SourceImageId", argv[optind]);
+		api_args_add(&a, "SourceImageId", argv[1]);
 		api_args_add(&a, "Name", name ? name : src_name);
 		if (one_call(dst, &a, "imageId", ami, sizeof(ami)) == 0)
-			r = wait_image(dst, ami, to, "copying", wait, ro.json);
+			r = wait_image(dst, ami, to, "copying", !no_wait, ro.json);
 	}
 	xml_free(doc);
 	api_args_release(&a);
@@ -230,48 +193,42 @@ int cmd_copy_image(int argc, char **argv)
 
 int cmd_share(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"remove", no_argument, NULL, 'x'}, REMOTE_OPTIONS, {NULL, 0, NULL, 0}};
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct remote_opts ro = {0};
+	bool remove = false;
+	const struct cli_option opts[] = {
+	    OPT_BOOL("remove", &remove, "take the permission away"),
+	    OPT_REMOTE(&ro),
+	    OPT_END(),
+	};
 	struct api_client *cl = NULL;
 	struct xml_node *doc;
 	struct api_args a;
-	bool remove = false;
-	int opt, r = 1;
+	int r = 1;
 
-	optind = 1;
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (opt == 'x')
-			remove = true;
-		else if (!remote_option(&ro, opt, optarg))
-			return cli_usage(USAGE_SHARE, "unknown option '%s'", argv[optind - 1]);
-	}
-	if (optind + 2 != argc)
+	if (cli_parse_options(argc, argv, opts, USAGE_SHARE, 0) != 2)
 		return cli_usage(USAGE_SHARE, "'share' takes an image and an account id (or all)");
 	if (remote_connect(&ro, &cl, &err) < 0)
 		return cli_fail(err);
 	api_args_init(&a, "ModifyImageAttribute");
-	api_args_add(&a, "ImageId", argv[optind]);
+	api_args_add(&a, "ImageId", argv[1]);
 	api_args_add(
 	    &a, remove ? "LaunchPermission.Remove.1.Group" : "LaunchPermission.Add.1.Group", "all");
-	if (strcmp(argv[optind + 1], "all")) {
+	if (strcmp(argv[2], "all")) {
 		api_args_release(&a);
 		api_args_init(&a, "ModifyImageAttribute");
-		api_args_add(&a, "ImageId", argv[optind]);
+		api_args_add(&a, "ImageId", argv[1]);
 		api_args_add(&a,
 		             remove ? "LaunchPermission.Remove.1.UserId"
 		                    : "LaunchPermission.Add.1.UserId",
-		             argv[optind + 1]);
+		             argv[2]);
 	}
 	if (remote_call(cl, &a, &doc) == 0) {
 		xml_free(doc);
 		if (!ro.json)
-			printf("%s: %s %s\n", argv[optind],
+			printf("%s: %s %s\n", argv[1],
 			       remove ? "no longer shared with" : "shared with",
-			       strcmp(argv[optind + 1], "all") ? argv[optind + 1]
-			                                       : "everyone (public)");
+			       strcmp(argv[2], "all") ? argv[2] : "everyone (public)");
 		r = 0;
 	}
 	api_args_release(&a);

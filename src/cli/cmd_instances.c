@@ -171,68 +171,36 @@ static int resolve_image(struct api_client *cl, const char *image, char *out, si
 
 int cmd_run(int argc, char **argv)
 {
-	static const struct option opts[] = {{"type", required_argument, NULL, 't'},
-	                                     {"zone", required_argument, NULL, 'z'},
-	                                     {"count", required_argument, NULL, 'c'},
-	                                     {"name", required_argument, NULL, 'n'},
-	                                     {"user-data", required_argument, NULL, 'u'},
-	                                     {"size", required_argument, NULL, 's'},
-	                                     {"key", required_argument, NULL, 'k'},
-	                                     {"no-wait", no_argument, NULL, 'W'},
-	                                     REMOTE_OPTIONS,
-	                                     {NULL, 0, NULL, 0}};
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct remote_opts ro = {0};
 	const char *type = "t2.micro", *zone = NULL, *count = "1", *name = NULL, *ud = NULL,
 	           *size = NULL, *key = NULL;
+	bool no_wait = false;
+	const struct cli_option opts[] = {
+	    OPT_STRING("type", "T", &type, "instance type (t2.micro)"),
+	    OPT_STRING("zone", "Z", &zone, "availability zone"),
+	    OPT_STRING("count", "N", &count, "how many instances (1)"),
+	    OPT_STRING("name", "NAME", &name, "their Name tag"),
+	    OPT_STRING("user-data", "FILE", &ud, "user data (at most 16 KiB)"),
+	    OPT_STRING("size", "GiB", &size, "root volume size"),
+	    OPT_STRING("key", "NAME", &key, "key pair whose public key to install"),
+	    OPT_BOOL("no-wait", &no_wait, "do not wait until they run"),
+	    OPT_REMOTE(&ro),
+	    OPT_END(),
+	};
 	struct api_client *cl = NULL;
 	struct collect c = {0};
 	struct table t;
 	struct xml_node *doc = NULL;
 	struct api_args a;
 	char image[64];
-	bool wait = true;
-	int opt, r = 1;
+	int r = 1;
 
-	optind = 1;
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (opt) {
-		case 't':
-			type = optarg;
-			break;
-		case 'z':
-			zone = optarg;
-			break;
-		case 'c':
-			count = optarg;
-			break;
-		case 'n':
-			name = optarg;
-			break;
-		case 'u':
-			ud = optarg;
-			break;
-		case 's':
-			size = optarg;
-			break;
-		case 'k':
-			key = optarg;
-			break;
-		case 'W':
-			wait = false;
-			break;
-		default:
-			if (!remote_option(&ro, opt, optarg))
-				return cli_usage(USAGE_RUN, "unknown option '%s'",
-				                 argv[optind - 1]);
-		}
-	}
-	if (optind + 1 != argc)
+	if (cli_parse_options(argc, argv, opts, USAGE_RUN, 0) != 1)
 		return cli_usage(USAGE_RUN, "'run' takes one image (an id or a name)");
 	if (remote_connect(&ro, &cl, &err) < 0)
 		return cli_fail(err);
-	if (resolve_image(cl, argv[optind], image, sizeof(image)) < 0)
+	if (resolve_image(cl, argv[1], image, sizeof(image)) < 0)
 		goto out;
 	api_args_init(&a, "RunInstances");
 	api_args_add(&a, "ImageId", image);
@@ -275,7 +243,7 @@ int cmd_run(int argc, char **argv)
 	each_instance(doc, collect_one, &c);
 	xml_free(doc);
 	r = 0;
-	if (wait && wait_for(cl, c.ids, c.n, "running", &t) < 0)
+	if (!no_wait && wait_for(cl, c.ids, c.n, "running", &t) < 0)
 		r = 1;
 	table_print(&t, ro.json);
 	table_release(&t);
@@ -289,26 +257,21 @@ out:
 
 int cmd_ls(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"all", no_argument, NULL, 'a'}, REMOTE_OPTIONS, {NULL, 0, NULL, 0}};
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct remote_opts ro = {0};
-	struct api_client *cl = NULL;
 	struct collect c = {0};
+	const struct cli_option opts[] = {
+	    OPT_BOOL("all", &c.all, "terminated instances too"),
+	    OPT_REMOTE(&ro),
+	    OPT_END(),
+	};
+	struct api_client *cl = NULL;
 	struct xml_node *doc;
 	struct api_args a;
 	struct table t;
-	int opt, r = 1;
+	int r = 1;
 
-	optind = 1;
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (opt == 'a')
-			c.all = true;
-		else if (!remote_option(&ro, opt, optarg))
-			return cli_usage(USAGE_LS, "unknown option '%s'", argv[optind - 1]);
-	}
-	if (optind != argc)
+	if (cli_parse_options(argc, argv, opts, USAGE_LS, 0) != 0)
 		return cli_usage(USAGE_LS, "'ls' takes no arguments");
 	if (remote_connect(&ro, &cl, &err) < 0)
 		return cli_fail(err);
@@ -330,10 +293,6 @@ int cmd_ls(int argc, char **argv)
 /* start, stop, reboot, rm: argv[0] says which. */
 int cmd_change(int argc, char **argv)
 {
-	static const struct option opts[] = {{"wait", no_argument, NULL, 'w'},
-	                                     {"force", no_argument, NULL, 'f'},
-	                                     REMOTE_OPTIONS,
-	                                     {NULL, 0, NULL, 0}};
 	static const struct {
 		const char *command, *action, *set, *settles;
 	} kinds[] = {
@@ -344,31 +303,28 @@ int cmd_change(int argc, char **argv)
 	};
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct remote_opts ro = {0};
+	bool wait = false, force = false;
+	const struct cli_option opts[] = {
+	    OPT_BOOL("wait", &wait, "wait until they settle (running, stopped, terminated)"),
+	    OPT_BOOL("force", &force, "stop: do not wait for a clean shutdown"),
+	    OPT_REMOTE(&ro),
+	    OPT_END(),
+	};
 	struct api_client *cl = NULL;
 	struct xml_node *doc;
 	struct api_args a;
-	size_t k = 0;
-	bool wait = false, force = false;
-	int opt, r = 1;
+	size_t k = 0, n;
+	int r = 1;
 
 	while (k < ARRAY_SIZE(kinds) && strcmp(kinds[k].command, argv[0]))
 		k++;
-	optind = 1;
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (opt == 'w')
-			wait = true;
-		else if (opt == 'f')
-			force = true;
-		else if (!remote_option(&ro, opt, optarg))
-			return cli_usage(USAGE_CHANGE, "unknown option '%s'", argv[optind - 1]);
-	}
-	if (optind == argc)
+	n = (size_t)cli_parse_options(argc, argv, opts, USAGE_CHANGE, 0);
+	if (n == 0)
 		return cli_usage(USAGE_CHANGE, "'%s' needs at least one instance id", argv[0]);
 	if (remote_connect(&ro, &cl, &err) < 0)
 		return cli_fail(err);
 	api_args_init(&a, kinds[k].action);
-	api_args_list(&a, "InstanceId", argv + optind, (size_t)(argc - optind));
+	api_args_list(&a, "InstanceId", argv + 1, n);
 	if (force && k == 1)
 		api_args_add(&a, "Force", "true");
 	if (remote_call(cl, &a, &doc) == 0) {
@@ -379,15 +335,12 @@ int cmd_change(int argc, char **argv)
 				       xml_text(ch, "previousState/name", ""),
 				       xml_text(ch, "currentState/name", ""));
 		xml_free(doc);
-		r = wait && wait_for(cl, argv + optind, (size_t)(argc - optind), kinds[k].settles,
-		                     NULL) < 0
-		        ? 1
-		        : 0;
+		r = wait && wait_for(cl, argv + 1, n, kinds[k].settles, NULL) < 0 ? 1 : 0;
 		if (ro.json) {
 			struct table t;
 			static const char *const h[] = {"ID"}, *const kk[] = {"id"};
 			table_init(&t, 1, h, kk);
-			for (int i = optind; i < argc; i++)
+			for (size_t i = 1; i <= n; i++)
 				table_add(&t, argv[i]);
 			table_print(&t, true);
 			table_release(&t);
@@ -400,25 +353,23 @@ int cmd_change(int argc, char **argv)
 
 int cmd_console(int argc, char **argv)
 {
-	static const struct option opts[] = {REMOTE_OPTIONS, {NULL, 0, NULL, 0}};
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct remote_opts ro = {0};
+	const struct cli_option opts[] = {
+	    OPT_REMOTE(&ro),
+	    OPT_END(),
+	};
 	struct api_client *cl = NULL;
 	struct xml_node *doc;
 	struct api_args a;
-	int opt, r = 1;
+	int r = 1;
 
-	optind = 1;
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
-		if (!remote_option(&ro, opt, optarg))
-			return cli_usage(USAGE_CONSOLE, "unknown option '%s'", argv[optind - 1]);
-	if (optind + 1 != argc)
+	if (cli_parse_options(argc, argv, opts, USAGE_CONSOLE, 0) != 1)
 		return cli_usage(USAGE_CONSOLE, "'console' takes one instance id");
 	if (remote_connect(&ro, &cl, &err) < 0)
 		return cli_fail(err);
 	api_args_init(&a, "GetConsoleOutput");
-	api_args_add(&a, "InstanceId", argv[optind]);
+	api_args_add(&a, "InstanceId", argv[1]);
 	if (remote_call(cl, &a, &doc) == 0) {
 		const char *b64 = xml_text(doc, "output", "");
 		size_t len = strlen(b64);
@@ -442,46 +393,48 @@ int cmd_console(int argc, char **argv)
  * then runs in it through this host's runtime, with this terminal's stdio. */
 int cmd_exec(int argc, char **argv)
 {
-	static const struct option opts[] = {REMOTE_OPTIONS, {NULL, 0, NULL, 0}};
 	_cleanup_kerr_ struct kerr *err = NULL;
-	_cleanup_free_ char *run = NULL, *shim = cli_shim_path(), *init = cli_init_path();
+	_cleanup_free_ char *run = NULL, *shim = NULL, *init = NULL;
 	struct remote_opts ro = {0};
+	const struct cli_option opts[] = {
+	    OPT_REMOTE(&ro),
+	    OPT_END(),
+	};
 	struct api_client *cl = NULL;
 	struct runtime *rt = NULL;
 	struct collect c = {.want = "running"};
 	struct xml_node *doc;
 	struct api_args a;
-	int opt, status = 1;
+	char **cmd;
+	int n, status = 1;
 
-	optind = 1;
-	opterr = 0;
-	/* Options stop at the instance id: what follows "--" is the command's. */
-	while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1)
-		if (!remote_option(&ro, opt, optarg))
-			return cli_usage(USAGE_EXEC, "unknown option '%s'", argv[optind - 1]);
-	if (optind + 2 > argc || (strcmp(argv[optind + 1], "--") == 0 && optind + 3 > argc))
+	/* Options stop at the instance id: what follows (after an optional "--") is the
+	 * command's. */
+	n = cli_parse_options(argc, argv, opts, USAGE_EXEC, CLI_STOP_AT_ARG);
+	cmd = argv + (n >= 2 && !strcmp(argv[2], "--") ? 3 : 2);
+	if (n < 2 || !*cmd)
 		return cli_usage(USAGE_EXEC, "'exec' takes an instance id and a command");
 	if (remote_connect(&ro, &cl, &err) < 0)
 		return cli_fail(err);
 	api_args_init(&a, "DescribeInstances");
-	api_args_add(&a, "InstanceId.1", argv[optind]);
+	api_args_add(&a, "InstanceId.1", argv[1]);
 	if (remote_call(cl, &a, &doc) < 0)
 		goto out;
 	each_instance(doc, collect_one, &c);
 	xml_free(doc);
 	if (c.reached != 1) {
-		fprintf(stderr, "kiln: %s is not running\n", argv[optind]);
+		fprintf(stderr, "kiln: %s is not running\n", argv[1]);
 		goto out;
 	}
 	run = xasprintf("%s/run", cli_data_dir(ro.data));
+	shim = cli_shim_path();
+	init = cli_init_path();
 	if (runtime_open(run, shim, init, &rt, &err) < 0) {
 		cli_fail(err);
 		goto out;
 	}
 	fflush(stdout);
-	if (rt->ops->exec(rt, argv[optind],
-	                  argv + optind + (strcmp(argv[optind + 1], "--") ? 1 : 2), &status,
-	                  &err) < 0) {
+	if (rt->ops->exec(rt, argv[1], cmd, &status, &err) < 0) {
 		cli_fail(err);
 		status = 1;
 	}

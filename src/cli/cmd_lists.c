@@ -72,28 +72,26 @@ static const struct listing listings[] = {
 /* images, volumes, snapshots: argv[0] says which. */
 int cmd_list(int argc, char **argv)
 {
-	static const struct option opts[] = {REMOTE_OPTIONS, {NULL, 0, NULL, 0}};
 	_cleanup_kerr_ struct kerr *err = NULL;
 	const struct listing *l = &listings[0];
 	const struct xml_node *item;
 	struct remote_opts ro = {0};
+	const struct cli_option opts[] = {
+	    OPT_REMOTE(&ro),
+	    OPT_END(),
+	};
 	struct api_client *cl = NULL;
 	struct xml_node *doc;
 	struct api_args a;
 	struct table t;
 	char usage[128];
-	int opt, r = 1;
+	int r = 1;
 
 	for (size_t i = 0; i < ARRAY_SIZE(listings); i++)
 		if (!strcmp(listings[i].command, argv[0]))
 			l = &listings[i];
 	snprintf(usage, sizeof(usage), "kiln %s %s", l->command, REMOTE_USAGE);
-	optind = 1;
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
-		if (!remote_option(&ro, opt, optarg))
-			return cli_usage(usage, "unknown option '%s'", argv[optind - 1]);
-	if (optind != argc)
+	if (cli_parse_options(argc, argv, opts, usage, 0) != 0)
 		return cli_usage(usage, "'%s' takes no arguments", l->command);
 	if (remote_connect(&ro, &cl, &err) < 0)
 		return cli_fail(err);

@@ -1,9 +1,9 @@
 /* kiln pool: operate a volume pool directly (operators, tests, benchmarks). */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
+#include "options.h"
 #include "pool/pool.h"
 #include "util/cleanup.h"
 #include "util/banned.h"
@@ -19,51 +19,48 @@
 
 int cmd_pool(int argc, char **argv)
 {
-	static const struct option opts[] = {{"size", required_argument, NULL, 's'},
-					     {"no-loop", no_argument, NULL, 'n'},
-					     {"from", required_argument, NULL, 'f'},
-					     {NULL, 0, NULL, 0}};
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct pool_opts po = {0};
 	const char *from = NULL, *sub;
+	const struct cli_option open_opts[] = {
+	    OPT_SIZE("size", "SIZE", &po.loop_size, "the loop-mounted XFS file's size"),
+	    OPT_BOOL("no-loop", &po.no_loop, "use the directory as it is, without a loop mount"),
+	    OPT_END(),
+	};
+	const struct cli_option create_opts[] = {
+	    OPT_STRING("from", "DIR", &from, "copy the files of DIR into the new volume"),
+	    OPT_END(),
+	};
+	static const struct {
+		const char *name;
+		int nargs;
+	} shapes[] = {{"open", 1}, {"create", 3}, {"clone", 3},  {"grow", 3},
+	              {"rm", 2},   {"shadow", 2}, {"unmount", 1}};
 	struct pool *p = NULL;
 	uint64_t size = 0;
-	int c, r = 0, nargs;
+	int r = 0, nargs;
+	char **a;
+	size_t k;
 
 	if (argc < 2)
 		return cli_usage(USAGE_POOL, "'pool' needs a subcommand");
 	sub = argv[1];
-	argc--;
-	argv++;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c == 's' && !strcmp(sub, "open") && cli_parse_size(optarg, &po.loop_size) == 0)
-			continue;
-		if (c == 'n' && !strcmp(sub, "open"))
-			po.no_loop = true;
-		else if (c == 'f' && !strcmp(sub, "create"))
-			from = optarg;
-		else
-			return cli_usage(USAGE_POOL, "bad option '%s' for 'pool %s'", argv[optind - 1], sub);
-	}
-	nargs = argc - optind;
-	char **a = argv + optind;
-	if (!strcmp(sub, "unmount")) {
-		if (nargs != 1)
-			return cli_usage(USAGE_POOL, "'pool unmount' takes DIR");
-		return pool_unmount(a[0], &err) < 0 ? cli_fail(err) : 0;
-	}
-	static const struct {
-		const char *name;
-		int nargs;
-	} shapes[] = {{"open", 1}, {"create", 3}, {"clone", 3}, {"grow", 3}, {"rm", 2}, {"shadow", 2}};
-	size_t k;
 	for (k = 0; k < ARRAY_SIZE(shapes); k++)
 		if (!strcmp(sub, shapes[k].name))
 			break;
 	if (k == ARRAY_SIZE(shapes))
 		return cli_usage(USAGE_POOL, "unknown pool subcommand '%s'", sub);
+	nargs = cli_parse_options(argc - 1, argv + 1,
+	                          !strcmp(sub, "open")     ? open_opts
+	                          : !strcmp(sub, "create") ? create_opts
+	                                                   : cli_no_options,
+	                          USAGE_POOL, 0);
+	a = argv + 2;
+	if (!strcmp(sub, "unmount")) {
+		if (nargs != 1)
+			return cli_usage(USAGE_POOL, "'pool unmount' takes DIR");
+		return pool_unmount(a[0], &err) < 0 ? cli_fail(err) : 0;
+	}
 	if (nargs != shapes[k].nargs)
 		return cli_usage(USAGE_POOL, "'pool %s' takes %d arguments", sub, shapes[k].nargs);
 	if ((!strcmp(sub, "create") || !strcmp(sub, "grow")) && cli_parse_size(a[2], &size) < 0)

@@ -1,7 +1,6 @@
 /* kiln runtime: run instances directly on this host, without the control plane (operators,
  * tests, benchmarks). Addresses, bridges and ids are the caller's to choose. */
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "options.h"
 #include "runtime/runtime.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -57,46 +57,32 @@ static void default_hostname(const struct instance_spec *spec, char *out, size_t
 
 static int do_run(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"id", required_argument, NULL, 'i'},       {"volume", required_argument, NULL, 'v'},
-		{"address", required_argument, NULL, 'a'},  {"gateway", required_argument, NULL, 'g'},
-		{"bridge", required_argument, NULL, 'b'},   {"type", required_argument, NULL, 't'},
-		{"zone", required_argument, NULL, 'z'},     {"region", required_argument, NULL, 'r'},
-		{"image-id", required_argument, NULL, 'm'}, {"hostname", required_argument, NULL, 'h'},
-		{"user-data", required_argument, NULL, 'u'}, {"mac", required_argument, NULL, 'M'},
-		{"stop-timeout", required_argument, NULL, 's'}, {"ssh-key", required_argument, NULL, 'k'},
-		{NULL, 0, NULL, 0},
-	};
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct instance_spec spec = {.stop_timeout = 10};
+	const struct cli_option opts[] = {
+	    OPT_BUF("volume", "FILE", spec.root_volume, "the root volume"),
+	    OPT_BUF("address", "IP/PREFIX", spec.address, "the instance's address"),
+	    OPT_BUF("gateway", "IP", spec.gateway, "its default route"),
+	    OPT_BUF("bridge", "NAME", spec.bridge, "the bridge its veth joins"),
+	    OPT_BUF("id", "i-…", spec.id, "its id (else a new one)"),
+	    OPT_BUF("type", "T", spec.type, "instance type (t2.micro)"),
+	    OPT_BUF("zone", "Z", spec.zone, "availability zone (us-east-1a)"),
+	    OPT_BUF("region", "R", spec.region, "region (us-east-1)"),
+	    OPT_BUF("image-id", "ami-…", spec.image_id, "the image id the instance reports"),
+	    OPT_BUF("hostname", "H", spec.hostname, "host name (else EC2's name for the address)"),
+	    OPT_BUF("user-data", "FILE", spec.user_data, "user data"),
+	    OPT_BUF("ssh-key", "PUBKEY_FILE", spec.public_key, "public key to install"),
+	    OPT_BUF("mac", "MAC", spec.mac, "the veth's MAC address"),
+	    OPT_UINT("stop-timeout", "S", &spec.stop_timeout, "seconds a clean stop may take (10)"),
+	    OPT_END(),
+	};
 	struct runtime *rt;
-	int c, r;
+	int r;
 
 	str_copy(spec.type, "t2.micro", sizeof(spec.type));
 	str_copy(spec.region, "us-east-1", sizeof(spec.region));
 	str_copy(spec.zone, "us-east-1a", sizeof(spec.zone));
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'i': str_copy(spec.id, optarg, sizeof(spec.id)); break;
-		case 'v': str_copy(spec.root_volume, optarg, sizeof(spec.root_volume)); break;
-		case 'a': str_copy(spec.address, optarg, sizeof(spec.address)); break;
-		case 'g': str_copy(spec.gateway, optarg, sizeof(spec.gateway)); break;
-		case 'b': str_copy(spec.bridge, optarg, sizeof(spec.bridge)); break;
-		case 't': str_copy(spec.type, optarg, sizeof(spec.type)); break;
-		case 'z': str_copy(spec.zone, optarg, sizeof(spec.zone)); break;
-		case 'r': str_copy(spec.region, optarg, sizeof(spec.region)); break;
-		case 'm': str_copy(spec.image_id, optarg, sizeof(spec.image_id)); break;
-		case 'h': str_copy(spec.hostname, optarg, sizeof(spec.hostname)); break;
-		case 'u': str_copy(spec.user_data, optarg, sizeof(spec.user_data)); break;
-		case 'M': str_copy(spec.mac, optarg, sizeof(spec.mac)); break;
-		case 's': spec.stop_timeout = (unsigned)strtoul(optarg, NULL, 10); break;
-		case 'k': str_copy(spec.public_key, optarg, sizeof(spec.public_key)); break;
-		default: return cli_usage(USAGE_RUNTIME, "unknown option '%s'", argv[optind - 1]);
-		}
-	}
-	if (argc - optind != 1)
+	if (cli_parse_options(argc, argv, opts, USAGE_RUNTIME, 0) != 1)
 		return cli_usage(USAGE_RUNTIME, "'runtime run' takes RUN_DIR");
 	if (!spec.root_volume[0] || !spec.address[0] || !spec.gateway[0] || !spec.bridge[0])
 		return cli_usage(USAGE_RUNTIME, "'runtime run' needs --volume, --address, --gateway and --bridge");
@@ -112,7 +98,7 @@ static int do_run(int argc, char **argv)
 			return cli_usage(USAGE_RUNTIME, "no volume '%s'", spec.root_volume);
 		str_copy(spec.root_volume, abs, sizeof(spec.root_volume));
 	}
-	if ((r = open_runtime(argv[optind], &rt)))
+	if ((r = open_runtime(argv[1], &rt)))
 		return r;
 	r = rt->ops->start(rt, &spec, &err);
 	runtime_close(rt);
@@ -125,30 +111,25 @@ static int do_run(int argc, char **argv)
 /* RUN_DIR ID, with --force/--timeout for stop. */
 static int simple(int argc, char **argv, const char *what)
 {
-	static const struct option opts[] = {
-		{"force", no_argument, NULL, 'f'}, {"timeout", required_argument, NULL, 't'}, {NULL, 0, NULL, 0}};
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct instance_spec spec;
 	struct runtime *rt;
 	unsigned timeout = 0;
 	bool force = false;
-	int c, r;
+	const struct cli_option stop_opts[] = {
+	    OPT_BOOL("force", &force, "kill at once, without a clean shutdown"),
+	    OPT_UINT("timeout", "S", &timeout, "seconds a clean stop may take (the instance's)"),
+	    OPT_END(),
+	};
+	const char *id;
+	int r;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c == 'f' && !strcmp(what, "stop"))
-			force = true;
-		else if (c == 't' && !strcmp(what, "stop"))
-			timeout = (unsigned)strtoul(optarg, NULL, 10);
-		else
-			return cli_usage(USAGE_RUNTIME, "unknown option '%s'", argv[optind - 1]);
-	}
-	if (argc - optind != 2)
+	if (cli_parse_options(argc, argv, strcmp(what, "stop") ? cli_no_options : stop_opts,
+	                      USAGE_RUNTIME, 0) != 2)
 		return cli_usage(USAGE_RUNTIME, "'runtime %s' takes RUN_DIR ID", what);
-	if ((r = open_runtime(argv[optind], &rt)))
+	if ((r = open_runtime(argv[1], &rt)))
 		return r;
-	const char *id = argv[optind + 1];
+	id = argv[2];
 	if (!strcmp(what, "rm")) {
 		r = runtime_remove(rt, id, &err);
 	} else if (runtime_spec_load(rt, id, &spec, &err) < 0) {
@@ -173,6 +154,8 @@ static int do_exec(int argc, char **argv)
 	struct runtime *rt;
 	int status = 0, r, cmd = 3;
 
+	/* Nothing after RUN_DIR is an option: the command's arguments follow. */
+	argc = 1 + cli_parse_options(argc, argv, cli_no_options, USAGE_RUNTIME, CLI_STOP_AT_ARG);
 	if (argc >= 4 && !strcmp(argv[3], "--"))
 		cmd = 4;
 	if (argc <= cmd)
@@ -207,6 +190,7 @@ static int do_status(int argc, char **argv)
 	size_t n = 0;
 	int r;
 
+	argc = 1 + cli_parse_options(argc, argv, cli_no_options, USAGE_RUNTIME, 0);
 	if (argc != 2 && argc != 3)
 		return cli_usage(USAGE_RUNTIME, "'runtime status' takes RUN_DIR [ID]");
 	if ((r = open_runtime(argv[1], &rt)))
@@ -234,6 +218,7 @@ static int do_console(int argc, char **argv)
 	size_t len;
 	int r;
 
+	argc = 1 + cli_parse_options(argc, argv, cli_no_options, USAGE_RUNTIME, 0);
 	if (argc != 3)
 		return cli_usage(USAGE_RUNTIME, "'runtime console' takes RUN_DIR ID");
 	if ((r = open_runtime(argv[1], &rt)))
@@ -254,6 +239,7 @@ static int do_clone_root(int argc, char **argv)
 	struct runtime *rt;
 	int r;
 
+	argc = 1 + cli_parse_options(argc, argv, cli_no_options, USAGE_RUNTIME, 0);
 	if (argc != 4)
 		return cli_usage(USAGE_RUNTIME, "'runtime clone-root' takes RUN_DIR ID DEST_FILE");
 	if ((r = open_runtime(argv[1], &rt)))

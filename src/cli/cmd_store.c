@@ -1,11 +1,11 @@
 /* kiln store: operate a block store directory directly (operators, benchmarks, tests). */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "cli.h"
+#include "options.h"
 #include "store/store.h"
 #include "util/cleanup.h"
 #include "util/banned.h"
@@ -20,47 +20,13 @@
 	"       kiln store verify DIR\n"                                                 \
 	"       kiln store stats DIR [--json]"
 
+/* What a subcommand was given: its arguments (DIR first) and options. */
 struct store_args {
-	const char *pos[3];
-	int npos;
+	char **pos;
 	const char *parent;
 	const char *shadow;
-	int json;
+	bool json;
 };
-
-/* Parse DIR and the positional arguments, accepting only the options the subcommand takes. */
-static int parse(int argc, char **argv, int want, const char *opts, struct store_args *a)
-{
-	static const struct option longopts[] = {
-		{"parent", required_argument, NULL, 'p'},
-		{"shadow", required_argument, NULL, 's'},
-		{"json", no_argument, NULL, 'j'},
-		{NULL, 0, NULL, 0},
-	};
-	int c;
-
-	memset(a, 0, sizeof(*a));
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (c == '?' || !strchr(opts, c))
-			return cli_usage(USAGE_STORE, "'store %s' does not take option '%s'", argv[0],
-					 argv[optind - 1]);
-		if (c == 'p')
-			a->parent = optarg;
-		else if (c == 's')
-			a->shadow = optarg;
-		else
-			a->json = 1;
-	}
-	if (argc - optind != want)
-		return cli_usage(USAGE_STORE, "'store %s' takes %d argument%s", argv[0], want,
-				 want == 1 ? "" : "s");
-	for (int i = 0; i < want; i++)
-		a->pos[i] = argv[optind + i];
-	a->npos = want;
-	return 0;
-}
 
 static int open_store(const char *dir, bool exclusive, struct store **s)
 {
@@ -80,20 +46,16 @@ static void format_time(uint64_t ns, char out[32])
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static int do_init(int argc, char **argv)
+static int do_init(const struct store_args *a)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
-	struct store_args a;
-	int r = parse(argc, argv, 1, "", &a);
 
-	if (r)
-		return r;
-	if (store_init(a.pos[0], &err) < 0)
+	if (store_init(a->pos[0], &err) < 0)
 		return cli_fail(err);
 	return 0;
 }
 
-static int do_snapshot(int argc, char **argv)
+static int do_snapshot(const struct store_args *a)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct store_snapshot_result res;
@@ -101,20 +63,17 @@ static int do_snapshot(int argc, char **argv)
 	struct store_progress prog = {progress_bar_update, &bar};
 	struct store_snapshot_opts o = {0};
 	struct store *s;
-	struct store_args a;
-	int r = parse(argc, argv, 2, "ps", &a);
+	int r;
 
-	if (r)
-		return r;
-	if (a.shadow && !a.parent)
+	if (a->shadow && !a->parent)
 		return cli_usage(USAGE_STORE, "--shadow needs --parent");
-	if ((r = open_store(a.pos[0], false, &s)))
+	if ((r = open_store(a->pos[0], false, &s)))
 		return r;
 	progress_bar_init(&bar, "snapshot");
-	o.parent = a.parent;
-	o.shadow = a.shadow;
+	o.parent = a->parent;
+	o.shadow = a->shadow;
 	o.progress = &prog;
-	r = store_snapshot(s, a.pos[1], &o, &res, &err);
+	r = store_snapshot(s, a->pos[1], &o, &res, &err);
 	progress_bar_finish(&bar);
 	store_close(s);
 	if (r < 0)
@@ -123,53 +82,44 @@ static int do_snapshot(int argc, char **argv)
 	return 0;
 }
 
-static int do_restore(int argc, char **argv)
+static int do_restore(const struct store_args *a)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct progress_bar bar;
 	struct store_progress prog = {progress_bar_update, &bar};
 	struct store *s;
-	struct store_args a;
-	int r = parse(argc, argv, 3, "", &a);
+	int r;
 
-	if (r)
-		return r;
-	if ((r = open_store(a.pos[0], false, &s)))
+	if ((r = open_store(a->pos[0], false, &s)))
 		return r;
 	progress_bar_init(&bar, "restore");
-	r = store_restore(s, a.pos[1], a.pos[2], &prog, &err);
+	r = store_restore(s, a->pos[1], a->pos[2], &prog, &err);
 	progress_bar_finish(&bar);
 	store_close(s);
 	return r < 0 ? cli_fail(err) : 0;
 }
 
-static int do_delete(int argc, char **argv)
+static int do_delete(const struct store_args *a)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct store *s;
-	struct store_args a;
-	int r = parse(argc, argv, 2, "", &a);
+	int r;
 
-	if (r)
+	if ((r = open_store(a->pos[0], false, &s)))
 		return r;
-	if ((r = open_store(a.pos[0], false, &s)))
-		return r;
-	r = store_delete(s, a.pos[1], &err);
+	r = store_delete(s, a->pos[1], &err);
 	store_close(s);
 	return r < 0 ? cli_fail(err) : 0;
 }
 
-static int do_gc(int argc, char **argv)
+static int do_gc(const struct store_args *a)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct store_gc_result res;
 	struct store *s;
-	struct store_args a;
-	int r = parse(argc, argv, 1, "", &a);
+	int r;
 
-	if (r)
-		return r;
-	if ((r = open_store(a.pos[0], true, &s)))
+	if ((r = open_store(a->pos[0], true, &s)))
 		return r;
 	r = store_gc(s, &res, &err);
 	store_close(s);
@@ -188,17 +138,14 @@ static void print_line(void *ctx, const char *line)
 	fflush(stdout);
 }
 
-static int do_verify(int argc, char **argv)
+static int do_verify(const struct store_args *a)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct store_verify_result res;
 	struct store *s;
-	struct store_args a;
-	int r = parse(argc, argv, 1, "", &a);
+	int r;
 
-	if (r)
-		return r;
-	if ((r = open_store(a.pos[0], false, &s)))
+	if ((r = open_store(a->pos[0], false, &s)))
 		return r;
 	r = store_verify(s, print_line, NULL, &res, &err);
 	store_close(s);
@@ -230,24 +177,21 @@ static void print_snap_json(const struct store_snap_info *i, int full)
 	printf("}");
 }
 
-static int do_ls(int argc, char **argv)
+static int do_ls(const struct store_args *a)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
 	_cleanup_free_ struct store_snap_info *v = NULL;
 	struct store *s;
-	struct store_args a;
 	size_t n;
-	int r = parse(argc, argv, 1, "j", &a);
+	int r;
 
-	if (r)
-		return r;
-	if ((r = open_store(a.pos[0], false, &s)))
+	if ((r = open_store(a->pos[0], false, &s)))
 		return r;
 	r = store_list(s, &v, &n, &err);
 	store_close(s);
 	if (r < 0)
 		return cli_fail(err);
-	if (a.json) {
+	if (a->json) {
 		printf("[");
 		for (size_t i = 0; i < n; i++) {
 			printf(i ? ",\n " : "");
@@ -266,23 +210,20 @@ static int do_ls(int argc, char **argv)
 	return 0;
 }
 
-static int do_stats(int argc, char **argv)
+static int do_stats(const struct store_args *a)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct store_stats st;
 	struct store *s;
-	struct store_args a;
-	int r = parse(argc, argv, 1, "j", &a);
+	int r;
 
-	if (r)
-		return r;
-	if ((r = open_store(a.pos[0], false, &s)))
+	if ((r = open_store(a->pos[0], false, &s)))
 		return r;
 	r = store_stats(s, &st, &err);
 	store_close(s);
 	if (r < 0)
 		return cli_fail(err);
-	if (a.json) {
+	if (a->json) {
 		printf("{\"total\": {\"snapshots\": %llu, \"volume_bytes\": %llu, \"logical_bytes\": %llu, "
 		       "\"unique_chunks\": %llu, \"unique_bytes\": %llu, \"stored_bytes\": %llu, "
 		       "\"pack_bytes\": %llu, \"garbage_bytes\": %llu, \"dedup_ratio\": %.3f, "
@@ -317,21 +258,47 @@ static int do_stats(int argc, char **argv)
 	return 0;
 }
 
-static const struct {
-	const char *name;
-	int (*fn)(int argc, char **argv);
-} subcommands[] = {
-	{"init", do_init},       {"snapshot", do_snapshot}, {"restore", do_restore},
-	{"delete", do_delete},   {"ls", do_ls},             {"gc", do_gc},
-	{"verify", do_verify},   {"stats", do_stats},
-};
-
 int cmd_store(int argc, char **argv)
 {
+	struct store_args a = {0};
+	const struct cli_option snapshot_opts[] = {
+	    OPT_STRING("parent", "SNAP_ID", &a.parent, "store only what changed since SNAP_ID"),
+	    OPT_STRING("shadow", "FILE", &a.shadow,
+	               "a reflink copy of the volume taken at --parent: read only moved extents"),
+	    OPT_END(),
+	};
+	const struct cli_option json_opts[] = {
+	    OPT_BOOL("json", &a.json, "print JSON"),
+	    OPT_END(),
+	};
+	const struct {
+		const char *name;
+		int (*fn)(const struct store_args *a);
+		int nargs;
+		const struct cli_option *opts;
+	} subcommands[] = {
+	    {"init", do_init, 1, cli_no_options},
+	    {"snapshot", do_snapshot, 2, snapshot_opts},
+	    {"restore", do_restore, 3, cli_no_options},
+	    {"delete", do_delete, 2, cli_no_options},
+	    {"ls", do_ls, 1, json_opts},
+	    {"gc", do_gc, 1, cli_no_options},
+	    {"verify", do_verify, 1, cli_no_options},
+	    {"stats", do_stats, 1, json_opts},
+	};
+
 	if (argc < 2)
 		return cli_usage(USAGE_STORE, "'store' needs a subcommand");
-	for (size_t i = 0; i < ARRAY_SIZE(subcommands); i++)
-		if (!strcmp(argv[1], subcommands[i].name))
-			return subcommands[i].fn(argc - 1, argv + 1);
+	for (size_t i = 0; i < ARRAY_SIZE(subcommands); i++) {
+		int want = subcommands[i].nargs;
+		if (strcmp(argv[1], subcommands[i].name))
+			continue;
+		if (cli_parse_options(argc - 1, argv + 1, subcommands[i].opts, USAGE_STORE, 0) !=
+		    want)
+			return cli_usage(USAGE_STORE, "'store %s' takes %d argument%s", argv[1],
+			                 want, want == 1 ? "" : "s");
+		a.pos = argv + 2;
+		return subcommands[i].fn(&a);
+	}
 	return cli_usage(USAGE_STORE, "unknown store subcommand '%s'", argv[1]);
 }

@@ -19,28 +19,6 @@
 
 #define DEFAULT_ENDPOINT "http://127.0.0.1:8773"
 
-bool remote_option(struct remote_opts *o, int c, const char *arg)
-{
-	switch (c) {
-	case 'R':
-		o->region = arg;
-		return true;
-	case 'E':
-		o->endpoint = arg;
-		return true;
-	case 'P':
-		o->profile = arg;
-		return true;
-	case 'D':
-		o->data = arg;
-		return true;
-	case 'J':
-		o->json = true;
-		return true;
-	}
-	return false;
-}
-
 /* key in [section] of an INI file (the aws CLI's credentials and config); malloc'd or NULL. */
 static char *ini_get(const char *path, const char *section, const char *key)
 {

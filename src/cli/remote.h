@@ -3,10 +3,10 @@
 #ifndef KILN_CLI_REMOTE_H
 #define KILN_CLI_REMOTE_H
 
-#include <getopt.h>
 #include <stdbool.h>
 
 #include "api/client.h"
+#include "options.h"
 
 /* Options every such command takes. */
 struct remote_opts {
@@ -19,16 +19,16 @@ struct remote_opts {
 	bool json;
 };
 
-#define REMOTE_OPTIONS                                                                             \
-	{"region", required_argument, NULL, 'R'}, {"endpoint", required_argument, NULL, 'E'},      \
-	    {"profile", required_argument, NULL, 'P'}, {"data", required_argument, NULL, 'D'},     \
-	{                                                                                          \
-		"json", no_argument, NULL, 'J'                                                     \
-	}
+/* The entries of an option table (options.h) for these options, stored in *ro. */
+#define OPT_REMOTE(ro)                                                                             \
+	OPT_STRING("region", "R", &(ro)->region, "the region (else $AWS_REGION, the profile's)"),  \
+	    OPT_STRING("endpoint", "URL", &(ro)->endpoint,                                         \
+	               "the daemon (else $KILN_ENDPOINT, http://127.0.0.1:8773)"),                 \
+	    OPT_STRING("profile", "P", &(ro)->profile, "whose keys (else $AWS_PROFILE, default)"), \
+	    OPT_STRING("data", "DIR", &(ro)->data, "the data directory whose credentials to use"), \
+	    OPT_BOOL("json", &(ro)->json, "print JSON instead of a table")
 #define REMOTE_USAGE "[--region R] [--endpoint URL] [--profile P] [--data DIR] [--json]"
 
-/* true when c was one of REMOTE_OPTIONS (and is now in o). */
-bool remote_option(struct remote_opts *o, int c, const char *arg);
 /* A client for o: keys from $AWS_ACCESS_KEY_ID/$AWS_SECRET_ACCESS_KEY, else the profile of
  * $AWS_SHARED_CREDENTIALS_FILE, else of DATA/credentials, else of ~/.aws/credentials. */
 int remote_connect(const struct remote_opts *o, struct api_client **out, struct kerr **err);
