@@ -306,45 +306,52 @@ int cloud_instance_boot(struct cloud *c, const char *id, struct kerr **err)
 	return set_state(c, id, "running", NULL, false, err);
 }
 
-static void job_run(struct cloud *c, const char *id, int kind, bool force)
+static int job_run(struct cloud *c, const char *id, int kind, bool force, struct kerr **err)
 {
-	_cleanup_kerr_ struct kerr *err = NULL;
+	_cleanup_kerr_ struct kerr *why = NULL;
 	struct instance in;
+	int r = 0;
 
-	if (cloud_instance_get(c, id, &in, &err) < 0)
-		return;
+	if (cloud_instance_get(c, id, &in, err) < 0)
+		return -1;
 	switch ((enum job_kind)kind) {
 	case JOB_LAUNCH:
 	case JOB_START:
-		if (do_launch(c, &in, &err) == 0) {
-			set_state(c, in.id, "running", NULL, false, NULL);
+		if ((r = do_launch(c, &in, err)) == 0) {
+			r = set_state(c, in.id, "running", NULL, false, err);
 		} else if (kind == JOB_START) {
-			set_state(c, in.id, "stopped", err->msg, false, NULL);
+			if (set_state(c, in.id, "stopped", (*err)->msg, false, &why) < 0)
+				cloud_log_failure(in.id, why, "cannot record the failed start");
 		} else {
 			/* A launch that cannot boot ends terminated, as in EC2, and leaves nothing. */
 			char reason[1100];
-			snprintf(reason, sizeof(reason), "Server.InternalError: %s", err->msg);
-			do_terminate(c, &in, NULL);
-			set_state(c, in.id, "terminated", reason, true, NULL);
+			snprintf(reason, sizeof(reason), "Server.InternalError: %s", (*err)->msg);
+			if (do_terminate(c, &in, &why) < 0)
+				cloud_log_failure(in.id, why, "cannot clean up the failed launch");
+			kerr_free(steal_ptr(why));
+			if (set_state(c, in.id, "terminated", reason, true, &why) < 0)
+				cloud_log_failure(in.id, why, "cannot record the failed launch");
 		}
 		break;
 	case JOB_REBOOT:
 		/* EC2 shows a rebooting instance as running throughout. */
-		if (c->rt->ops->stop(c->rt, in.id, false, INSTANCE_STOP_TIMEOUT, &err) < 0 ||
-		    do_launch(c, &in, &err) < 0)
-			set_state(c, in.id, "stopped", err ? err->msg : "reboot failed", false, NULL);
+		if ((r = c->rt->ops->stop(c->rt, in.id, false, INSTANCE_STOP_TIMEOUT, err)) < 0 ||
+		    (r = do_launch(c, &in, err)) < 0)
+			if (set_state(c, in.id, "stopped", *err ? (*err)->msg : "reboot failed", false, &why) < 0)
+				cloud_log_failure(in.id, why, "cannot record the failed reboot");
 		break;
 	case JOB_STOP:
-		if (c->rt->ops->stop(c->rt, in.id, force, INSTANCE_STOP_TIMEOUT, &err) == 0)
-			set_state(c, in.id, "stopped", "Client.UserInitiatedShutdown: User initiated shutdown",
-				  false, NULL);
+		if ((r = c->rt->ops->stop(c->rt, in.id, force, INSTANCE_STOP_TIMEOUT, err)) == 0)
+			r = set_state(c, in.id, "stopped", "Client.UserInitiatedShutdown: User initiated shutdown",
+				      false, err);
 		break;
 	case JOB_TERMINATE:
-		if (do_terminate(c, &in, &err) == 0)
-			set_state(c, in.id, "terminated", "Client.UserInitiatedShutdown: User initiated shutdown",
-				  true, NULL);
+		if ((r = do_terminate(c, &in, err)) == 0)
+			r = set_state(c, in.id, "terminated", "Client.UserInitiatedShutdown: User initiated shutdown",
+				      true, err);
 		break;
 	}
+	return r;
 }
 
 static int submit(struct cloud *c, const char *id, enum job_kind kind, bool force, struct kerr **err)

@@ -199,7 +199,7 @@ int cloud_snapshot_usable(struct cloud *c, const char *owner, const char *region
 	return 0;
 }
 
-static void snapshot_job(struct cloud *c, const char *id, int kind, bool force);
+static int snapshot_job(struct cloud *c, const char *id, int kind, bool force, struct kerr **err);
 static int store_pending(struct cloud *c, const char *id, struct kerr **err);
 
 /* The row of a pending snapshot of v (in the caller's transaction, if any). */
@@ -417,11 +417,11 @@ int cloud_snapshot_store(struct cloud *c, const char *id, struct kerr **err)
 	return r;
 }
 
-static void snapshot_job(struct cloud *c, const char *id, int kind, bool force)
+static int snapshot_job(struct cloud *c, const char *id, int kind, bool force, struct kerr **err)
 {
 	(void)kind;
 	(void)force;
-	cloud_snapshot_store(c, id, NULL);
+	return cloud_snapshot_store(c, id, err);
 }
 
 /* A copy from another region's store ("region/snap-…"): only the chunks this one lacks move. */
@@ -568,7 +568,8 @@ int cloud_snapshots_reconcile(struct cloud *c, struct kerr **err)
 	               err) < 0)
 		return -1;
 	while ((r = db_step_row(c->db, st, err)) == 1)
-		cloud_submit(c, db_text(st, 0), db_text(st, 0), snapshot_job, 0, false, NULL);
+		if (cloud_submit(c, db_text(st, 0), db_text(st, 0), snapshot_job, 0, false, err) < 0)
+			return -1;
 	return r < 0 ? -1 : 0;
 }
 
