@@ -135,7 +135,7 @@ static void note_request(struct http_req *r, const struct api_http_request *req,
 static void log_request(const struct http_req *r, enum MHD_RequestTerminationCode toe)
 {
 	struct timespec now;
-	struct log_ctx ctx = {.request_id = r->request_id, .account = r->access_key, .action = r->action};
+	struct log_ctx ctx = {.request_id = r->request_id, .access_key = r->access_key, .action = r->action};
 	long ms;
 
 	if (!log_enabled(LOG_LEVEL_INFO) || !r->started)

@@ -191,8 +191,10 @@ static int take_copies(struct cloud *c, const struct image *im, bool no_reboot,
 	fault_point("image.copied");
 	if (restart || im_restart_pending(c, im->id)) {
 		_cleanup_kerr_ struct kerr *why = NULL;
-		if (cloud_instance_boot(c, in.id, &why) == 0)
-			image_set(c, im->id, "restart_instance = 0", NULL, NULL);
+		if (cloud_instance_boot(c, in.id, &why) < 0)
+			cloud_log_failure(in.id, why, "cannot start the instance again after its image's copies");
+		else if (image_set(c, im->id, "restart_instance = 0", NULL, &why) < 0)
+			cloud_log_failure(im->id, why, "cannot record the restart of the instance");
 	}
 	return r;
 }

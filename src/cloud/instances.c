@@ -300,7 +300,9 @@ int cloud_instance_boot(struct cloud *c, const char *id, struct kerr **err)
 	if (cloud_instance_get(c, id, &in, err) < 0 || set_state(c, id, "pending", NULL, false, err) < 0)
 		return -1;
 	if (do_launch(c, &in, err) < 0) {
-		set_state(c, id, "stopped", (*err)->msg, false, NULL);
+		_cleanup_kerr_ struct kerr *why = NULL;
+		if (set_state(c, id, "stopped", (*err)->msg, false, &why) < 0)
+			cloud_log_failure(id, why, "cannot record the failed boot");
 		return -1;
 	}
 	return set_state(c, id, "running", NULL, false, err);
@@ -505,13 +507,19 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 		return -1;
 	}
 	for (size_t i = 0; i < *n; i++) {
+		_cleanup_kerr_ struct kerr *why = NULL;
 		if (req->user_data && req->user_data_len) {
 			_cleanup_free_ char *dir = xasprintf("%s/user-data", c->data_dir);
 			_cleanup_close_ int dfd = -1;
-			if (fs_mkdir_p(dir, 0700, NULL) == 0 && (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0)
-				fs_write_atomic(dfd, v[i].id, req->user_data, req->user_data_len, "user-data", NULL);
+			if (fs_mkdir_p(dir, 0700, &why) < 0 ||
+			    (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+			    fs_write_atomic(dfd, v[i].id, req->user_data, req->user_data_len, "user-data", &why) < 0)
+				cloud_log_failure(v[i].id, why, "cannot keep the user data of the instance");
+			kerr_free(steal_ptr(why));
 		}
-		submit(c, v[i].id, JOB_LAUNCH, false, NULL);
+		/* Refused only at shutdown: the next start boots it (it is pending). */
+		if (submit(c, v[i].id, JOB_LAUNCH, false, &why) < 0)
+			cloud_log_failure(v[i].id, why, "cannot start the launch");
 	}
 	*out = v;
 	return 0;
@@ -648,12 +656,14 @@ int cloud_reconcile(struct cloud *c, struct kerr **err)
 
 		if (!strcmp(state, "running")) {
 			/* After a host restart the instance is gone: say so, as a stop. */
-			if (c->rt->ops->status(c->rt, id, &rs, NULL) == 0 && rs.state != RUN_RUNNING)
-				set_state(c, id, "stopped", "Server.InternalError: the host restarted", false, NULL);
+			if (c->rt->ops->status(c->rt, id, &rs, NULL) == 0 && rs.state != RUN_RUNNING &&
+			    set_state(c, id, "stopped", "Server.InternalError: the host restarted", false, err) < 0)
+				return -1;
 			continue;
 		}
-		submit(c, id, !strcmp(state, "pending") ? JOB_START : !strcmp(state, "stopping") ? JOB_STOP : JOB_TERMINATE,
-		       false, NULL);
+		if (submit(c, id, !strcmp(state, "pending") ? JOB_START : !strcmp(state, "stopping") ? JOB_STOP : JOB_TERMINATE,
+		           false, err) < 0)
+			return -1;
 	}
 	if (r < 0 || cloud_volumes_reconcile(c, err) < 0 || cloud_snapshots_reconcile(c, err) < 0 ||
 	    cloud_images_reconcile(c, err) < 0 || cloud_copies_reconcile(c, err) < 0)

@@ -120,6 +120,7 @@ __attribute__((format(printf, 4, 0))) static void emit(enum log_level level, con
 	if (ctx) {
 		at = field(line, at, "request", ctx->request_id);
 		at = field(line, at, "account", ctx->account);
+		at = field(line, at, "key", ctx->access_key);
 		at = field(line, at, "action", ctx->action);
 		at = field(line, at, "resource", ctx->resource);
 	}
@@ -138,17 +139,6 @@ __attribute__((format(printf, 4, 0))) static void emit(enum log_level level, con
 			break;
 		done += (size_t)w;
 	}
-}
-
-void log_event(enum log_level level, const struct log_ctx *ctx, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!log_enabled(level))
-		return;
-	va_start(ap, fmt);
-	emit(level, ctx, NULL, fmt, ap);
-	va_end(ap);
 }
 
 void log_kerr(enum log_level level, const struct log_ctx *ctx, const struct kerr *e, const char *fmt,

@@ -20,6 +20,7 @@ enum log_level {
 struct log_ctx {
 	const char *request_id;
 	const char *account;
+	const char *access_key; /* the caller's, where the account is not known yet */
 	const char *action;
 	const char *resource;
 };
@@ -34,11 +35,10 @@ const char *log_level_name(enum log_level level);
 int log_level_parse(const char *name);
 bool log_enabled(enum log_level level);
 
-/* One line: level, the context's ids, then the message. */
-void log_event(enum log_level level, const struct log_ctx *ctx, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-/* An error that nobody above will see: the message, then ": " and the error's (kind too). */
+/* One line: level, the context's ids, the message, then (e not NULL) ": " and the error's
+ * message and kind: for an error that nobody above will see. */
 void log_kerr(enum log_level level, const struct log_ctx *ctx, const struct kerr *e, const char *fmt,
 	      ...) __attribute__((format(printf, 4, 5)));
+#define log_event(level, ctx, ...) log_kerr(level, ctx, NULL, __VA_ARGS__)
 
 #endif

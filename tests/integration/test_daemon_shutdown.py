@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from conftest import KILN, kiln
-from test_lifecycle_faults import ec2_for, image_state, until
+from conftest import KILN
+from test_lifecycle_faults import data, ec2_for, image_state, until  # noqa: F401 (data: a fixture)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the daemon sets up the host network")
 
@@ -25,14 +25,6 @@ def start(data, log, fault=None):
     line = proc.stdout.readline()
     assert "serving" in line, open(log).read()
     return proc, f"http://127.0.0.1:{int(line.split()[-1])}"
-
-
-@pytest.fixture
-def data(tmp_path):
-    d = tmp_path / "data"
-    kiln("init", "--data", d)
-    yield d
-    kiln("down", "--data", d)
 
 
 def busybox(ec2):
