@@ -293,8 +293,8 @@ void cloud_image_prewarm(struct cloud *c, const char *image)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
 
-	/* Refused at shutdown: launches restore what is not warm. */
-	if (cloud_submit(c, image, image, prewarm_job, 0, false, &err) < 0)
+	/* Not at shutdown: launches restore what is not warm. */
+	if (!cloud_jobs_stopping(c) && cloud_submit(c, image, image, prewarm_job, 0, false, &err) < 0)
 		cloud_log_failure(image, err, "cannot prewarm the image");
 }
 
