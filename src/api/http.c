@@ -13,6 +13,7 @@
 #include "api/http.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -28,6 +29,7 @@
 
 #include "api/xml.h"
 #include "util/cleanup.h"
+#include "util/log.h"
 #include "util/str.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -53,6 +55,12 @@ struct http_req {
 	size_t discarded;
 	bool started;
 	bool too_large;
+	/* For the request's log line (filled only when info is logged). */
+	int status;
+	char method[16];
+	char action[64];
+	char request_id[64];
+	char access_key[32];
 };
 
 const char *api_http_header(const struct api_http_request *req, const char *name)
@@ -79,6 +87,65 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	return r;
 }
 
+/* The value of name=… in form data (an action name or an access key: letters and digits only). */
+static void form_word(const char *data, size_t len, const char *name, char *out, size_t size)
+{
+	size_t nl = strlen(name), i = 0;
+
+	for (const char *p = data; p && p + nl < data + len; p = memchr(p, '&', (size_t)(data + len - p))) {
+		if (*p == '&')
+			p++;
+		if ((size_t)(data + len - p) > nl && !memcmp(p, name, nl) && p[nl] == '=') {
+			for (p += nl + 1; i + 1 < size && p < data + len && isalnum((unsigned char)*p); p++)
+				out[i++] = *p;
+			break;
+		}
+	}
+	out[i] = '\0';
+}
+
+/* What the log line of a request says beside its status: method, action, the caller's access
+ * key (from SigV4's Authorization header) and the request id the answer carries. */
+static void note_request(struct http_req *r, const struct api_http_request *req,
+                         const struct buf *answer)
+{
+	static const char *const id_tags[] = {"<requestId>", "<RequestID>", "<RequestId>"};
+	const char *auth = api_http_header(req, "Authorization");
+	const char *cred = auth ? strstr(auth, "Credential=") : NULL;
+
+	str_copy(r->method, req->method ? req->method : "", sizeof(r->method));
+	form_word(req->query, strlen(req->query), "Action", r->action, sizeof(r->action));
+	if (!r->action[0])
+		form_word(req->body, req->body_len, "Action", r->action, sizeof(r->action));
+	if (cred)
+		form_word(cred, strlen(cred), "Credential", r->access_key, sizeof(r->access_key));
+	for (size_t i = 0; i < sizeof(id_tags) / sizeof(id_tags[0]) && !r->request_id[0]; i++) {
+		const char *at = memmem(answer->data, answer->len, id_tags[i], strlen(id_tags[i]));
+		size_t k = 0;
+		if (!at)
+			continue;
+		for (at += strlen(id_tags[i]);
+		     k + 1 < sizeof(r->request_id) && at < answer->data + answer->len && *at != '<'; at++)
+			r->request_id[k++] = *at;
+		r->request_id[k] = '\0';
+	}
+}
+
+/* One line per request once it is answered (or cut): method, action, status, duration. */
+static void log_request(const struct http_req *r, enum MHD_RequestTerminationCode toe)
+{
+	struct timespec now;
+	struct log_ctx ctx = {.request_id = r->request_id, .access_key = r->access_key, .action = r->action};
+	long ms;
+
+	if (!log_enabled(LOG_LEVEL_INFO) || !r->started)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (now.tv_sec - r->start.tv_sec) * 1000 + (now.tv_nsec - r->start.tv_nsec) / 1000000;
+	log_event(LOG_LEVEL_INFO, &ctx, "%s %d %ldms%s", r->method[0] ? r->method : "-", r->status, ms,
+	          toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection cut)");
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -86,10 +153,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	struct http_req *r = *req_cls;
 
 	(void)c;
-	(void)toe;
 	if (!r)
 		return;
 	*req_cls = NULL;
+	log_request(r, toe);
 	buf_release(&r->body);
 	free(r->target);
 	free(r);
@@ -227,6 +294,9 @@ static enum MHD_Result dispatch(struct api_http_server *s, struct MHD_Connection
 	buf_init(&resp.body, BUF_MAX_DEFAULT);
 
 	rc = s->handle(s->ctx, &req, &resp);
+	r->status = rc != 0 || resp.status < 100 || resp.status > 599 ? 500 : resp.status;
+	if (log_enabled(LOG_LEVEL_INFO))
+		note_request(r, &req, &resp.body);
 	free(h.v);
 	if (rc != 0 || resp.status < 100 || resp.status > 599) {
 		buf_release(&resp.body);
@@ -263,8 +333,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			errno = 0;
 			n = strtoull(cl, &end, 10);
 			/* Refuse before reading a byte of the body (and before "100 Continue"). */
-			if (errno || end == cl || n > s->max_body)
+			if (errno || end == cl || n > s->max_body) {
+				r->status = 413;
+				str_copy(r->method, method, sizeof(r->method));
 				return too_large(c, s->max_body);
+			}
 		}
 		return MHD_YES;
 	}
@@ -286,8 +359,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		r->discarded += n;
 		return r->discarded > s->max_body ? MHD_NO : MHD_YES;
 	}
-	if (r->too_large)
+	if (r->too_large) {
+		r->status = 413;
+		str_copy(r->method, method, sizeof(r->method));
 		return too_large(c, s->max_body);
+	}
 	return dispatch(s, c, r, method);
 }
 

@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "cloud/cloud.h"
+#include "daemon/daemon.h"
 #include "net/net.h"
 #include "pool/pool.h"
 #include "runtime/runtime.h"
@@ -19,7 +20,7 @@
 #define USAGE_HOST                                                             \
 	"kiln host up [--vpc CIDR] [--no-nat]\n"                               \
 	"       kiln host down [--data DIR] [--vpc CIDR] [--run DIR]... [--pool DIR]..."
-#define DEFAULT_VPC "172.31.0.0/16"
+#define DEFAULT_VPC DAEMON_VPC_DEFAULT
 
 static int host_up(int argc, char **argv)
 {
@@ -42,9 +43,7 @@ static int host_up(int argc, char **argv)
 	}
 	if (optind != argc)
 		return cli_usage(USAGE_HOST, "'host up' takes no arguments");
-	/* The route first: no packet for an instance address may ever take the default route. */
-	if (net_route_unreachable(vpc, true, &err) < 0 || net_forwarding_enable(&err) < 0 ||
-	    net_firewall_set(vpc, nat, &err) < 0)
+	if (daemon_host_up(vpc, nat, &err) < 0)
 		return cli_fail(err);
 	return 0;
 }

@@ -27,6 +27,7 @@ struct cloud {
 	struct db *db;
 	struct runtime *rt; /* for instances; see cloud_attach_runtime */
 	pthread_mutex_t volumes_lock; /* making pools, bases and root volumes */
+	struct cloud_jobs *jobs;      /* the background jobs running (jobs.c) */
 };
 
 struct zone {
@@ -75,7 +76,12 @@ struct account {
  * when not NULL, the public base images in every region. */
 int cloud_init(const char *data_dir, const char *topology_text, const char *images_dir, struct kerr **err);
 int cloud_open(const char *data_dir, struct cloud **out, struct kerr **err);
+/* Waits for the jobs still running (cloud_jobs_stop), then frees c. */
 void cloud_close(struct cloud *c);
+/* Shutdown: refuse new jobs, let the running ones reach their next checkpoint and join them.
+ * What a job leaves unfinished stays recorded in its resource's state; cloud_reconcile resumes
+ * it at the next start. */
+void cloud_jobs_stop(struct cloud *c);
 
 /* The regions and zones (not the quotas: see cloud_quota_check). */
 int cloud_regions(struct cloud *c, struct topology *t, struct kerr **err);

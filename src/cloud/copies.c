@@ -44,11 +44,11 @@ static int copy_insert(struct cloud *c, const char *owner, const char *region,
 	return db_step_done(c->db, st, err);
 }
 
-static void snapshot_copy_job(struct cloud *c, const char *id, int kind, bool force)
+static int snapshot_copy_job(struct cloud *c, const char *id, int kind, bool force, struct kerr **err)
 {
 	(void)kind;
 	(void)force;
-	cloud_snapshot_store(c, id, NULL);
+	return cloud_snapshot_store(c, id, err);
 }
 
 int cloud_snapshot_copy_from(struct cloud *c, const char *owner, const char *region,
@@ -75,51 +75,54 @@ int cloud_snapshot_copy_from(struct cloud *c, const char *owner, const char *reg
 	return cloud_submit(c, id, id, snapshot_copy_job, 0, false, err);
 }
 
-static int image_state(struct cloud *c, const char *id, const char *state, const char *reason)
+static int image_state(struct cloud *c, const char *id, const char *state, const char *reason,
+                       struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 
 	if (db_prepare(c->db, "UPDATE images SET state = ?, state_reason = ? WHERE id = ?", &st,
-	               NULL) < 0)
+	               err) < 0)
 		return -1;
 	db_bind_text(st, 1, state);
 	db_bind_text(st, 2, reason ? reason : "");
 	db_bind_text(st, 3, id);
-	return db_step_done(c->db, st, NULL);
+	return db_step_done(c->db, st, err);
 }
 
-static void image_copy_job(struct cloud *c, const char *id, int kind, bool force)
+/* Every snapshot of the image, then the image available; on failure the image is failed with
+ * the reason, its snapshots abandoned. Stopped at shutdown between two snapshots, it stays
+ * pending (the next start resumes it: stored snapshots are skipped). */
+static int image_copy_job(struct cloud *c, const char *id, int kind, bool force, struct kerr **err)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	_cleanup_kerr_ struct kerr *err = NULL;
-	char(*snaps)[ID_MAX] = NULL;
+	_cleanup_free_ char(*snaps)[ID_MAX] = NULL;
+	char reason[1100];
 	size_t n = 0;
-	int r = 0;
+	int r;
 
 	(void)kind;
 	(void)force;
-	if (db_prepare(c->db, "SELECT id FROM snapshots WHERE for_image = ? ORDER BY id", &st,
-	               NULL) < 0)
-		return;
-	db_bind_text(st, 1, id);
-	while (db_step_row(c->db, st, NULL) == 1) {
-		snaps = xreallocarray(snaps, n + 1, sizeof(*snaps));
-		str_copy(snaps[n++], db_text(st, 0), ID_MAX);
+	r = cloud_image_snapshots(c, id, &snaps, &n, err);
+	for (size_t i = 0; i < n && r == 0; i++) {
+		if (cloud_jobs_stopping(c))
+			return 0;
+		r = cloud_snapshot_store(c, snaps[i], err);
 	}
-	for (size_t i = 0; i < n && r == 0; i++)
-		r = cloud_snapshot_store(c, snaps[i], &err);
 	if (r == 0) {
-		image_state(c, id, "available", NULL);
+		if (image_state(c, id, "available", NULL, err) < 0)
+			return -1;
 		cloud_image_prewarm(c, id);
-	} else {
-		char reason[1100];
-		snprintf(reason, sizeof(reason), "Server.InternalError: %.1000s",
-		         err ? err->msg : "the copy failed");
-		for (size_t i = 0; i < n; i++)
-			cloud_snapshot_abandon(c, snaps[i], reason);
-		image_state(c, id, "failed", reason);
+		return 0;
 	}
-	free(snaps);
+	snprintf(reason, sizeof(reason), "Server.InternalError: %.1000s",
+	         *err ? (*err)->msg : "the copy failed");
+	for (size_t i = 0; i < n; i++)
+		cloud_snapshot_abandon(c, snaps[i], reason);
+	{
+		_cleanup_kerr_ struct kerr *why = NULL;
+		if (image_state(c, id, "failed", reason, &why) < 0)
+			cloud_log_failure(id, why, "cannot record the failure of the copy");
+	}
+	return -1;
 }
 
 /* How EC2 describes the snapshots of a copied image. */
@@ -233,6 +236,7 @@ int cloud_copies_reconcile(struct cloud *c, struct kerr **err)
 	               &st, err) < 0)
 		return -1;
 	while ((r = db_step_row(c->db, st, err)) == 1)
-		cloud_submit(c, db_text(st, 0), db_text(st, 0), image_copy_job, 0, false, NULL);
+		if (cloud_submit(c, db_text(st, 0), db_text(st, 0), image_copy_job, 0, false, err) < 0)
+			return -1;
 	return r < 0 ? -1 : 0;
 }

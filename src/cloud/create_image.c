@@ -37,7 +37,7 @@ static int image_set(struct cloud *c, const char *id, const char *set, const cha
 	return db_step_done(c->db, st, err);
 }
 
-static void image_job(struct cloud *c, const char *id, int kind, bool force);
+static int image_job(struct cloud *c, const char *id, int kind, bool force, struct kerr **err);
 
 /* The job stopped the instance and has not started it again (a crash came between). */
 static bool im_restart_pending(struct cloud *c, const char *id)
@@ -148,8 +148,7 @@ int cloud_image_create(struct cloud *c, const char *owner, const struct create_i
 	return cloud_submit(c, in.id, out->id, image_job, 0, false, err);
 }
 
-/* The snapshots of image, pending or not. */
-static int snapshots_of(struct cloud *c, const char *image, char (**ids)[ID_MAX], size_t *n,
+int cloud_image_snapshots(struct cloud *c, const char *image, char (**ids)[ID_MAX], size_t *n,
                         struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
@@ -192,20 +191,36 @@ static int take_copies(struct cloud *c, const struct image *im, bool no_reboot,
 	fault_point("image.copied");
 	if (restart || im_restart_pending(c, im->id)) {
 		_cleanup_kerr_ struct kerr *why = NULL;
-		if (cloud_instance_boot(c, in.id, &why) == 0)
-			image_set(c, im->id, "restart_instance = 0", NULL, NULL);
+		if (cloud_instance_boot(c, in.id, &why) < 0)
+			cloud_log_failure(in.id, why, "cannot start the instance again after its image's copies");
+		else if (image_set(c, im->id, "restart_instance = 0", NULL, &why) < 0)
+			cloud_log_failure(im->id, why, "cannot record the restart of the instance");
 	}
 	return r;
 }
 
-static void image_job(struct cloud *c, const char *id, int kind, bool force)
+/* Record the failure of the image (and of its snapshots still pending) with the reason. */
+static void image_failed(struct cloud *c, const char *id, char (*snaps)[ID_MAX], size_t n,
+                         const struct kerr *e)
+{
+	_cleanup_kerr_ struct kerr *why = NULL;
+	char reason[1100];
+
+	snprintf(reason, sizeof(reason), "Server.InternalError: %.1000s", e ? e->msg : "unknown error");
+	if (image_set(c, id, "state = 'failed', state_reason = ?1", reason, &why) < 0)
+		cloud_log_failure(id, why, "cannot record the failure of the image");
+	/* Its snapshots that did not complete are of no use: they end in error, copies gone. */
+	for (size_t i = 0; i < n; i++)
+		cloud_snapshot_abandon(c, snaps[i], reason);
+}
+
+static int image_job(struct cloud *c, const char *id, int kind, bool force, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	_cleanup_kerr_ struct kerr *err = NULL;
 	_cleanup_free_ char(*snaps)[ID_MAX] = NULL;
 	struct image im;
 	bool no_reboot = false;
-	size_t n;
+	size_t n = 0;
 	int r;
 
 	(void)kind;
@@ -213,40 +228,42 @@ static void image_job(struct cloud *c, const char *id, int kind, bool force)
 	if (db_prepare(
 	        c->db,
 	        "SELECT no_reboot, owner, region FROM images WHERE id = ? AND state = 'pending'",
-	        &st, NULL) < 0 ||
-	    (db_bind_text(st, 1, id), db_step_row(c->db, st, NULL)) != 1)
-		return;
+	        &st, err) < 0)
+		return -1;
+	db_bind_text(st, 1, id);
+	r = db_step_row(c->db, st, err);
+	if (r <= 0)
+		return r; /* done already */
 	no_reboot = sqlite3_column_int(st, 0) != 0;
-	if (cloud_image_get(c, db_text(st, 1), db_text(st, 2), id, &im, &err) < 0 ||
-	    snapshots_of(c, id, &snaps, &n, &err) < 0) {
-		image_set(c, id, "state = 'failed', state_reason = ?1", err->msg, NULL);
-		return;
+	if (cloud_image_get(c, db_text(st, 1), db_text(st, 2), id, &im, err) < 0 ||
+	    cloud_image_snapshots(c, id, &snaps, &n, err) < 0) {
+		image_failed(c, id, NULL, 0, *err);
+		return -1;
 	}
-	r = take_copies(c, &im, no_reboot, snaps, n, &err);
-	for (size_t i = 0; i < n && r == 0; i++)
-		r = cloud_snapshot_store(c, snaps[i], &err);
-	if (r == 0) {
-		image_set(c, id, "state = 'available'", NULL, NULL);
-		cloud_image_prewarm(c, id);
-		return;
+	r = take_copies(c, &im, no_reboot, snaps, n, err);
+	for (size_t i = 0; i < n && r == 0; i++) {
+		/* Shutdown: the rest waits for the next start (stored snapshots are skipped). */
+		if (cloud_jobs_stopping(c))
+			return 0;
+		r = cloud_snapshot_store(c, snaps[i], err);
 	}
-	{
-		char reason[1100];
-		snprintf(reason, sizeof(reason), "Server.InternalError: %.1000s",
-		         err ? err->msg : "unknown error");
-		image_set(c, id, "state = 'failed', state_reason = ?1", reason, NULL);
-		/* Its snapshots that did not complete are of no use: they end in error, copies
-		 * gone. */
-		for (size_t i = 0; i < n; i++)
-			cloud_snapshot_abandon(c, snaps[i], reason);
+	if (r < 0) {
+		image_failed(c, id, snaps, n, *err);
+		return -1;
 	}
+	if (image_set(c, id, "state = 'available'", NULL, err) < 0)
+		return -1;
+	cloud_image_prewarm(c, id);
+	return 0;
 }
 
-static void prewarm_job(struct cloud *c, const char *id, int kind, bool force)
+static int prewarm_job(struct cloud *c, const char *id, int kind, bool force, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	char(*snaps)[ID_MAX] = NULL, region[32] = "";
+	_cleanup_free_ char(*snaps)[ID_MAX] = NULL;
+	char region[32] = "";
 	size_t n = 0;
+	int r;
 
 	(void)kind;
 	(void)force;
@@ -255,22 +272,30 @@ static void prewarm_job(struct cloud *c, const char *id, int kind, bool force)
 	        "SELECT region, root_snapshot FROM images WHERE id = ?1 UNION ALL "
 	        "SELECT i.region, v.snapshot FROM image_volumes v JOIN images i ON i.id = v.image "
 	        "WHERE v.image = ?1",
-	        &st, NULL) < 0)
-		return;
+	        &st, err) < 0)
+		return -1;
 	db_bind_text(st, 1, id);
-	while (db_step_row(c->db, st, NULL) == 1) {
+	while ((r = db_step_row(c->db, st, err)) == 1) {
 		str_copy(region, db_text(st, 0), sizeof(region));
 		snaps = xreallocarray(snaps, n + 1, sizeof(*snaps));
 		str_copy(snaps[n++], db_text(st, 1), ID_MAX);
 	}
-	for (size_t i = 0; i < n; i++)
-		cloud_zone_prewarm(c, region, snaps[i], NULL);
-	free(snaps);
+	if (r < 0)
+		return -1;
+	/* Best effort: a launch restores what is not warm. */
+	for (size_t i = 0; i < n && !cloud_jobs_stopping(c); i++)
+		if (cloud_zone_prewarm(c, region, snaps[i], err) < 0)
+			return -1;
+	return 0;
 }
 
 void cloud_image_prewarm(struct cloud *c, const char *image)
 {
-	cloud_submit(c, image, image, prewarm_job, 0, false, NULL);
+	_cleanup_kerr_ struct kerr *err = NULL;
+
+	/* Not at shutdown: launches restore what is not warm. */
+	if (!cloud_jobs_stopping(c) && cloud_submit(c, image, image, prewarm_job, 0, false, &err) < 0)
+		cloud_log_failure(image, err, "cannot prewarm the image");
 }
 
 int cloud_images_reconcile(struct cloud *c, struct kerr **err)
@@ -284,6 +309,7 @@ int cloud_images_reconcile(struct cloud *c, struct kerr **err)
 	               &st, err) < 0)
 		return -1;
 	while ((r = db_step_row(c->db, st, err)) == 1)
-		cloud_submit(c, db_text(st, 1), db_text(st, 0), image_job, 0, false, NULL);
+		if (cloud_submit(c, db_text(st, 1), db_text(st, 0), image_job, 0, false, err) < 0)
+			return -1;
 	return r < 0 ? -1 : 0;
 }

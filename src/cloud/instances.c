@@ -300,51 +300,60 @@ int cloud_instance_boot(struct cloud *c, const char *id, struct kerr **err)
 	if (cloud_instance_get(c, id, &in, err) < 0 || set_state(c, id, "pending", NULL, false, err) < 0)
 		return -1;
 	if (do_launch(c, &in, err) < 0) {
-		set_state(c, id, "stopped", (*err)->msg, false, NULL);
+		_cleanup_kerr_ struct kerr *why = NULL;
+		if (set_state(c, id, "stopped", (*err)->msg, false, &why) < 0)
+			cloud_log_failure(id, why, "cannot record the failed boot");
 		return -1;
 	}
 	return set_state(c, id, "running", NULL, false, err);
 }
 
-static void job_run(struct cloud *c, const char *id, int kind, bool force)
+static int job_run(struct cloud *c, const char *id, int kind, bool force, struct kerr **err)
 {
-	_cleanup_kerr_ struct kerr *err = NULL;
+	_cleanup_kerr_ struct kerr *why = NULL;
 	struct instance in;
+	int r = 0;
 
-	if (cloud_instance_get(c, id, &in, &err) < 0)
-		return;
+	if (cloud_instance_get(c, id, &in, err) < 0)
+		return -1;
 	switch ((enum job_kind)kind) {
 	case JOB_LAUNCH:
 	case JOB_START:
-		if (do_launch(c, &in, &err) == 0) {
-			set_state(c, in.id, "running", NULL, false, NULL);
+		if ((r = do_launch(c, &in, err)) == 0) {
+			r = set_state(c, in.id, "running", NULL, false, err);
 		} else if (kind == JOB_START) {
-			set_state(c, in.id, "stopped", err->msg, false, NULL);
+			if (set_state(c, in.id, "stopped", (*err)->msg, false, &why) < 0)
+				cloud_log_failure(in.id, why, "cannot record the failed start");
 		} else {
 			/* A launch that cannot boot ends terminated, as in EC2, and leaves nothing. */
 			char reason[1100];
-			snprintf(reason, sizeof(reason), "Server.InternalError: %s", err->msg);
-			do_terminate(c, &in, NULL);
-			set_state(c, in.id, "terminated", reason, true, NULL);
+			snprintf(reason, sizeof(reason), "Server.InternalError: %s", (*err)->msg);
+			if (do_terminate(c, &in, &why) < 0)
+				cloud_log_failure(in.id, why, "cannot clean up the failed launch");
+			kerr_free(steal_ptr(why));
+			if (set_state(c, in.id, "terminated", reason, true, &why) < 0)
+				cloud_log_failure(in.id, why, "cannot record the failed launch");
 		}
 		break;
 	case JOB_REBOOT:
 		/* EC2 shows a rebooting instance as running throughout. */
-		if (c->rt->ops->stop(c->rt, in.id, false, INSTANCE_STOP_TIMEOUT, &err) < 0 ||
-		    do_launch(c, &in, &err) < 0)
-			set_state(c, in.id, "stopped", err ? err->msg : "reboot failed", false, NULL);
+		if ((r = c->rt->ops->stop(c->rt, in.id, false, INSTANCE_STOP_TIMEOUT, err)) < 0 ||
+		    (r = do_launch(c, &in, err)) < 0)
+			if (set_state(c, in.id, "stopped", *err ? (*err)->msg : "reboot failed", false, &why) < 0)
+				cloud_log_failure(in.id, why, "cannot record the failed reboot");
 		break;
 	case JOB_STOP:
-		if (c->rt->ops->stop(c->rt, in.id, force, INSTANCE_STOP_TIMEOUT, &err) == 0)
-			set_state(c, in.id, "stopped", "Client.UserInitiatedShutdown: User initiated shutdown",
-				  false, NULL);
+		if ((r = c->rt->ops->stop(c->rt, in.id, force, INSTANCE_STOP_TIMEOUT, err)) == 0)
+			r = set_state(c, in.id, "stopped", "Client.UserInitiatedShutdown: User initiated shutdown",
+				      false, err);
 		break;
 	case JOB_TERMINATE:
-		if (do_terminate(c, &in, &err) == 0)
-			set_state(c, in.id, "terminated", "Client.UserInitiatedShutdown: User initiated shutdown",
-				  true, NULL);
+		if ((r = do_terminate(c, &in, err)) == 0)
+			r = set_state(c, in.id, "terminated", "Client.UserInitiatedShutdown: User initiated shutdown",
+				      true, err);
 		break;
 	}
+	return r;
 }
 
 static int submit(struct cloud *c, const char *id, enum job_kind kind, bool force, struct kerr **err)
@@ -498,13 +507,19 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 		return -1;
 	}
 	for (size_t i = 0; i < *n; i++) {
+		_cleanup_kerr_ struct kerr *why = NULL;
 		if (req->user_data && req->user_data_len) {
 			_cleanup_free_ char *dir = xasprintf("%s/user-data", c->data_dir);
 			_cleanup_close_ int dfd = -1;
-			if (fs_mkdir_p(dir, 0700, NULL) == 0 && (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0)
-				fs_write_atomic(dfd, v[i].id, req->user_data, req->user_data_len, "user-data", NULL);
+			if (fs_mkdir_p(dir, 0700, &why) < 0 ||
+			    (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+			    fs_write_atomic(dfd, v[i].id, req->user_data, req->user_data_len, "user-data", &why) < 0)
+				cloud_log_failure(v[i].id, why, "cannot keep the user data of the instance");
+			kerr_free(steal_ptr(why));
 		}
-		submit(c, v[i].id, JOB_LAUNCH, false, NULL);
+		/* Refused only at shutdown: the next start boots it (it is pending). */
+		if (submit(c, v[i].id, JOB_LAUNCH, false, &why) < 0)
+			cloud_log_failure(v[i].id, why, "cannot start the launch");
 	}
 	*out = v;
 	return 0;
@@ -641,12 +656,14 @@ int cloud_reconcile(struct cloud *c, struct kerr **err)
 
 		if (!strcmp(state, "running")) {
 			/* After a host restart the instance is gone: say so, as a stop. */
-			if (c->rt->ops->status(c->rt, id, &rs, NULL) == 0 && rs.state != RUN_RUNNING)
-				set_state(c, id, "stopped", "Server.InternalError: the host restarted", false, NULL);
+			if (c->rt->ops->status(c->rt, id, &rs, NULL) == 0 && rs.state != RUN_RUNNING &&
+			    set_state(c, id, "stopped", "Server.InternalError: the host restarted", false, err) < 0)
+				return -1;
 			continue;
 		}
-		submit(c, id, !strcmp(state, "pending") ? JOB_START : !strcmp(state, "stopping") ? JOB_STOP : JOB_TERMINATE,
-		       false, NULL);
+		if (submit(c, id, !strcmp(state, "pending") ? JOB_START : !strcmp(state, "stopping") ? JOB_STOP : JOB_TERMINATE,
+		           false, err) < 0)
+			return -1;
 	}
 	if (r < 0 || cloud_volumes_reconcile(c, err) < 0 || cloud_snapshots_reconcile(c, err) < 0 ||
 	    cloud_images_reconcile(c, err) < 0 || cloud_copies_reconcile(c, err) < 0)

@@ -10,11 +10,24 @@ struct pool;
 #define ROOT_DEVICE "/dev/xvda"
 
 /* Background work: fn runs in a worker thread holding the job lock of lock_id (an instance
- * or volume id), so two jobs on one resource never overlap. */
-typedef void (*cloud_job_fn)(struct cloud *c, const char *id, int kind, bool force);
-int cloud_submit(struct cloud *c, const char *lock_id, const char *id, cloud_job_fn fn, int kind,
-                 bool force, struct kerr **err);
+ * or volume id), so two jobs on one resource never overlap. A job records its outcome in its
+ * resource (state, stateReason) and returns its error, which the worker logs. At shutdown a
+ * job that sees cloud_jobs_stopping at a checkpoint returns at once, leaving its resource in
+ * its transitional state for cloud_reconcile to resume. */
+typedef int (*cloud_job_fn)(struct cloud *c, const char *id, int kind, bool force, struct kerr **err);
+int cloud_job_start(struct cloud *c, const char *lock_id, const char *id, cloud_job_fn fn,
+                    const char *name, int kind, bool force, struct kerr **err);
+/* The job's name in the log is its function's. */
+#define cloud_submit(c, lock_id, id, fn, kind, force, err)                                        \
+	cloud_job_start(c, lock_id, id, fn, #fn, kind, force, err)
 pthread_mutex_t *cloud_job_lock(const char *id);
+void cloud_jobs_init(struct cloud *c);
+void cloud_jobs_free(struct cloud *c);
+/* Shutdown has begun: a job should stop at its next checkpoint. */
+bool cloud_jobs_stopping(struct cloud *c);
+/* A job of the background that fails where nobody waits for it: log what failed (resource id
+ * and error), for calls whose failure is not otherwise recorded. */
+void cloud_log_failure(const char *resource, const struct kerr *e, const char *what);
 
 /* Any instance by id, whoever owns it. */
 int cloud_instance_get(struct cloud *c, const char *id, struct instance *in, struct kerr **err);
@@ -40,6 +53,10 @@ struct image_origin {
 	const char *client_token; /* CopyImage's, or NULL */
 };
 int cloud_image_insert(struct cloud *c, const struct image *im, const struct image_origin *from, struct kerr **err);
+/* The snapshots made for image (CreateImage's or CopyImage's), pending or not; *ids is
+ * malloc'd. */
+int cloud_image_snapshots(struct cloud *c, const char *image, char (**ids)[ID_MAX], size_t *n,
+                          struct kerr **err);
 /* After a restart: finish every CreateImage and CopyImage in flight. */
 int cloud_images_reconcile(struct cloud *c, struct kerr **err);
 int cloud_copies_reconcile(struct cloud *c, struct kerr **err);

@@ -1,11 +1,13 @@
-/* Background work of the domain: one detached thread per job, serialized per resource by a
- * striped lock. The database row of the resource records the job (its transitional state),
- * so a restarted daemon finds and resumes what was in flight (the reconcile functions). */
+/* Background work of the domain: one thread per job, serialized per resource by a striped lock,
+ * and a registry of the running ones so that shutdown can stop and join them. The database row
+ * of the resource records the job (its transitional state), so a restarted daemon finds and
+ * resumes what was in flight (the reconcile functions). */
 #include "internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/log.h"
 #include "util/str.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -25,46 +27,146 @@ pthread_mutex_t *cloud_job_lock(const char *id)
 
 struct job {
 	struct cloud *c;
+	struct job *next;
+	pthread_t tid;
+	bool done; /* the thread has finished its work: joining it does not wait */
 	char lock_id[ID_MAX];
 	char id[ID_MAX];
 	cloud_job_fn fn;
+	const char *name;
 	int kind;
 	bool force;
 };
 
+struct cloud_jobs {
+	pthread_mutex_t lock;
+	struct job *running; /* started and not joined yet */
+	bool stopping;
+};
+
+void cloud_jobs_init(struct cloud *c)
+{
+	c->jobs = xcalloc(1, sizeof(*c->jobs));
+	pthread_mutex_init(&c->jobs->lock, NULL);
+}
+
+void cloud_jobs_free(struct cloud *c)
+{
+	if (!c->jobs)
+		return;
+	pthread_mutex_destroy(&c->jobs->lock);
+	free(c->jobs);
+	c->jobs = NULL;
+}
+
+bool cloud_jobs_stopping(struct cloud *c)
+{
+	bool r;
+
+	pthread_mutex_lock(&c->jobs->lock);
+	r = c->jobs->stopping;
+	pthread_mutex_unlock(&c->jobs->lock);
+	return r;
+}
+
+void cloud_log_failure(const char *resource, const struct kerr *e, const char *what)
+{
+	const struct log_ctx ctx = {.resource = resource};
+
+	if (e)
+		log_kerr(LOG_LEVEL_ERROR, &ctx, e, "%s", what);
+	else
+		log_event(LOG_LEVEL_ERROR, &ctx, "%s", what);
+}
+
 static void *job_run(void *arg)
 {
 	struct job *j = arg;
+	struct cloud_jobs *jobs = j->c->jobs;
 	pthread_mutex_t *lock = cloud_job_lock(j->lock_id);
+	struct kerr *err = NULL;
+	const struct log_ctx ctx = {.action = j->name, .resource = j->id};
 
 	pthread_mutex_lock(lock);
-	j->fn(j->c, j->id, j->kind, j->force);
+	if (j->fn(j->c, j->id, j->kind, j->force, &err) < 0)
+		log_kerr(LOG_LEVEL_ERROR, &ctx, err, "job failed");
+	else
+		log_event(LOG_LEVEL_DEBUG, &ctx, "job done");
 	pthread_mutex_unlock(lock);
-	free(j);
+	kerr_free(err);
+	pthread_mutex_lock(&jobs->lock);
+	j->done = true;
+	pthread_mutex_unlock(&jobs->lock);
 	return NULL;
 }
 
-int cloud_submit(struct cloud *c, const char *lock_id, const char *id, cloud_job_fn fn, int kind,
-                 bool force, struct kerr **err)
+/* Join the jobs that are done (with jobs->lock held): their threads have nothing left to do. */
+static void reap(struct cloud_jobs *jobs)
 {
-	struct job *j = xcalloc(1, sizeof(*j));
-	pthread_attr_t attr;
-	pthread_t tid;
+	for (struct job **p = &jobs->running; *p;) {
+		struct job *j = *p;
+		if (!j->done) {
+			p = &j->next;
+			continue;
+		}
+		*p = j->next;
+		pthread_join(j->tid, NULL);
+		free(j);
+	}
+}
+
+int cloud_job_start(struct cloud *c, const char *lock_id, const char *id, cloud_job_fn fn,
+                    const char *name, int kind, bool force, struct kerr **err)
+{
+	struct cloud_jobs *jobs = c->jobs;
+	struct job *j;
 	int r;
 
+	pthread_mutex_lock(&jobs->lock);
+	reap(jobs);
+	if (jobs->stopping) {
+		pthread_mutex_unlock(&jobs->lock);
+		/* Its resource keeps its transitional state: the next start resumes it. */
+		return kerr_set(err, KERR_CONFLICT, "cannot start the work for '%s': shutting down", id);
+	}
+	j = xcalloc(1, sizeof(*j));
 	j->c = c;
 	j->fn = fn;
+	j->name = name;
 	j->kind = kind;
 	j->force = force;
 	str_copy(j->lock_id, lock_id, sizeof(j->lock_id));
 	str_copy(j->id, id, sizeof(j->id));
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	r = pthread_create(&tid, &attr, job_run, j);
-	pthread_attr_destroy(&attr);
+	r = pthread_create(&j->tid, NULL, job_run, j);
 	if (r != 0) {
+		pthread_mutex_unlock(&jobs->lock);
 		free(j);
 		return kerr_errno(err, r, "cannot start the work for '%s'", id);
 	}
+	j->next = jobs->running;
+	jobs->running = j;
+	pthread_mutex_unlock(&jobs->lock);
 	return 0;
+}
+
+void cloud_jobs_stop(struct cloud *c)
+{
+	struct cloud_jobs *jobs = c->jobs;
+	struct job *list;
+
+	if (!jobs)
+		return;
+	pthread_mutex_lock(&jobs->lock);
+	jobs->stopping = true;
+	list = jobs->running;
+	jobs->running = NULL;
+	pthread_mutex_unlock(&jobs->lock);
+	/* No job starts from now on, so the list is all there is; a job that submits another
+	 * while finishing gets a refusal, not a thread. */
+	while (list) {
+		struct job *j = list;
+		list = j->next;
+		pthread_join(j->tid, NULL);
+		free(j);
+	}
 }

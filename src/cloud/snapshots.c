@@ -122,6 +122,15 @@ static int snapshot_set(struct cloud *c, const char *id, const char *set, int64_
 	return db_step_done(c->db, st, err);
 }
 
+/* A state the snapshot must show though the work failed: a failure to record it is logged. */
+static void snapshot_note(struct cloud *c, const char *id, const char *set, const char *text)
+{
+	_cleanup_kerr_ struct kerr *why = NULL;
+
+	if (snapshot_set(c, id, set, 0, text, &why) < 0)
+		cloud_log_failure(id, why, "cannot record the state of the snapshot");
+}
+
 /* Parent: the volume's newest snapshot when it is still there and complete. */
 static void parent_of(struct cloud *c, const struct volume *v, char out[ID_MAX])
 {
@@ -199,7 +208,7 @@ int cloud_snapshot_usable(struct cloud *c, const char *owner, const char *region
 	return 0;
 }
 
-static void snapshot_job(struct cloud *c, const char *id, int kind, bool force);
+static int snapshot_job(struct cloud *c, const char *id, int kind, bool force, struct kerr **err);
 static int store_pending(struct cloud *c, const char *id, struct kerr **err);
 
 /* The row of a pending snapshot of v (in the caller's transaction, if any). */
@@ -417,11 +426,11 @@ int cloud_snapshot_store(struct cloud *c, const char *id, struct kerr **err)
 	return r;
 }
 
-static void snapshot_job(struct cloud *c, const char *id, int kind, bool force)
+static int snapshot_job(struct cloud *c, const char *id, int kind, bool force, struct kerr **err)
 {
 	(void)kind;
 	(void)force;
-	cloud_snapshot_store(c, id, NULL);
+	return cloud_snapshot_store(c, id, err);
 }
 
 /* A copy from another region's store ("region/snap-…"): only the chunks this one lacks move. */
@@ -447,7 +456,7 @@ static int store_copy_of(struct cloud *c, const char *id, const char *region, co
 	store_close(src);
 	store_close(dst);
 	if (r < 0) {
-		snapshot_set(c, id, "state = 'error', state_message = ?2", 0, why->msg, NULL);
+		snapshot_note(c, id, "state = 'error', state_message = ?2", why->msg);
 		return kerr_pass(err, steal_ptr(why));
 	}
 	return snapshot_set(c, id, "state = 'completed', progress = 100, bytes_sent = ?1", (int64_t)res.bytes_sent,
@@ -504,13 +513,14 @@ static int store_pending(struct cloud *c, const char *id, struct kerr **err)
 	dir = cloud_zone_pool_dir(c, region, zone);
 	dest = shadow_file(volume, id);
 	if (store_point_in_time(c, id, volume, zone, region, parent, &why) < 0) {
-		snapshot_set(c, id, "state = 'error', state_message = ?2", 0, why->msg, NULL);
+		snapshot_note(c, id, "state = 'error', state_message = ?2", why->msg);
 		if (pool_open(dir, NULL, &p, NULL) == 0)
 			pool_remove(p, dest, NULL);
 		pool_close(p);
 		return kerr_pass(err, steal_ptr(why));
 	}
-	snapshot_set(c, id, "state = 'completed', progress = 100", 0, NULL, NULL);
+	if (snapshot_set(c, id, "state = 'completed', progress = 100", 0, NULL, err) < 0)
+		return -1;
 	keep_base(c, id, dir, dest);
 	/* The copy becomes the volume's shadow when this snapshot continues its chain; otherwise
 	 * (the volume is gone, or another snapshot moved on) it goes. */
@@ -548,7 +558,7 @@ void cloud_snapshot_abandon(struct cloud *c, const char *id, const char *reason)
 	str_copy(volume, db_text(st, 0), sizeof(volume));
 	str_copy(zone, db_text(st, 1), sizeof(zone));
 	str_copy(region, db_text(st, 2), sizeof(region));
-	snapshot_set(c, id, "state = 'error', state_message = ?2", 0, reason, NULL);
+	snapshot_note(c, id, "state = 'error', state_message = ?2", reason);
 	{
 		_cleanup_free_ char *dir = cloud_zone_pool_dir(c, region, zone), *dest = shadow_file(volume, id);
 		struct pool *p = NULL;
@@ -568,7 +578,8 @@ int cloud_snapshots_reconcile(struct cloud *c, struct kerr **err)
 	               err) < 0)
 		return -1;
 	while ((r = db_step_row(c->db, st, err)) == 1)
-		cloud_submit(c, db_text(st, 0), db_text(st, 0), snapshot_job, 0, false, NULL);
+		if (cloud_submit(c, db_text(st, 0), db_text(st, 0), snapshot_job, 0, false, err) < 0)
+			return -1;
 	return r < 0 ? -1 : 0;
 }
 

@@ -293,7 +293,7 @@ int cloud_instance_release_volumes(struct cloud *c, const struct instance *in, s
 	return r;
 }
 
-static void volume_job(struct cloud *c, const char *id, int kind, bool force);
+static int volume_job(struct cloud *c, const char *id, int kind, bool force, struct kerr **err);
 
 int cloud_volume_create(struct cloud *c, const char *owner, const struct volume_request *req,
                         struct volume *out, struct kerr **err)
@@ -519,41 +519,45 @@ out:
 	return r;
 }
 
-static void volume_job(struct cloud *c, const char *id, int kind, bool force)
+static int volume_job(struct cloud *c, const char *id, int kind, bool force, struct kerr **err)
 {
-	_cleanup_kerr_ struct kerr *err = NULL;
+	_cleanup_kerr_ struct kerr *why = NULL;
 	struct volume v;
+	int r = 0;
 
 	(void)force;
-	if (volume_by_id(c, id, &v, &err) < 0)
-		return;
+	if (volume_by_id(c, id, &v, err) < 0)
+		return -1;
 	switch ((enum volume_job)kind) {
 	case VOLUME_CREATE:
-		if (make_volume(c, &v, &err) == 0)
-			volume_update(c, id, "state = 'available'", NULL, NULL, NULL);
-		else
-			volume_update(c, id, "state = 'error', state_reason = ?1", err->msg, NULL,
-			              NULL);
+		if ((r = make_volume(c, &v, err)) == 0)
+			r = volume_update(c, id, "state = 'available'", NULL, NULL, err);
+		else if (volume_update(c, id, "state = 'error', state_reason = ?1", (*err)->msg, NULL,
+		                       &why) < 0)
+			cloud_log_failure(id, why, "cannot record the failure of the volume");
 		break;
 	case VOLUME_ATTACH:
-		if (cloud_instance_sync_volumes(c, v.instance, &err) == 0) {
-			volume_update(c, id, "attach_state = 'attached'", NULL, NULL, NULL);
+		if ((r = cloud_instance_sync_volumes(c, v.instance, err)) == 0) {
+			r = volume_update(c, id, "attach_state = 'attached'", NULL, NULL, err);
 		} else {
-			volume_update(c, id,
-			              "state = 'available', instance = NULL, device = NULL, "
-			              "attach_state = NULL, "
-			              "attach_ms = NULL, state_reason = ?1",
-			              err->msg, NULL, NULL);
-			cloud_instance_sync_volumes(c, v.instance, NULL);
+			if (volume_update(c, id,
+			                  "state = 'available', instance = NULL, device = NULL, "
+			                  "attach_state = NULL, "
+			                  "attach_ms = NULL, state_reason = ?1",
+			                  (*err)->msg, NULL, &why) < 0)
+				cloud_log_failure(id, why, "cannot record the failed attachment");
+			kerr_free(steal_ptr(why));
+			if (cloud_instance_sync_volumes(c, v.instance, &why) < 0)
+				cloud_log_failure(v.instance, why, "cannot undo the failed attachment");
 		}
 		break;
 	case VOLUME_DETACH:
-		if (cloud_instance_sync_volumes(c, v.instance, &err) == 0)
-			volume_update(c, id,
-			              "state = 'available', instance = NULL, device = NULL, "
-			              "attach_state = NULL, "
-			              "attach_ms = NULL",
-			              NULL, NULL, NULL);
+		if ((r = cloud_instance_sync_volumes(c, v.instance, err)) == 0)
+			r = volume_update(c, id,
+			                  "state = 'available', instance = NULL, device = NULL, "
+			                  "attach_state = NULL, "
+			                  "attach_ms = NULL",
+			                  NULL, NULL, err);
 		break;
 	case VOLUME_DELETE: {
 		_cleanup_free_ char *dir = cloud_zone_pool_dir(c, v.region, v.zone);
@@ -561,19 +565,22 @@ static void volume_job(struct cloud *c, const char *id, int kind, bool force)
 		pthread_mutex_t *chain = cloud_chain_lock(v.id);
 		struct pool *p = NULL;
 		pthread_mutex_lock(chain); /* no snapshot of it reads its shadow meanwhile */
-		if (pool_open(dir, NULL, &p, &err) == 0 && pool_remove(p, file, &err) == 0) {
+		r = -1;
+		if (pool_open(dir, NULL, &p, err) == 0 && pool_remove(p, file, err) == 0) {
 			if (v.last_snapshot[0]) {
 				_cleanup_free_ char *shadow =
 				    xasprintf("%s.%s.shadow", v.id, v.last_snapshot);
-				pool_remove(p, shadow, NULL);
+				if (pool_remove(p, shadow, &why) < 0)
+					cloud_log_failure(v.id, why, "cannot remove the shadow of the volume");
 			}
-			volume_forget(c, &v, NULL);
+			r = volume_forget(c, &v, err);
 		}
 		pool_close(p);
 		pthread_mutex_unlock(chain);
 		break;
 	}
 	}
+	return r;
 }
 
 int cloud_volumes_reconcile(struct cloud *c, struct kerr **err)
@@ -605,14 +612,16 @@ int cloud_volumes_reconcile(struct cloud *c, struct kerr **err)
 					pool_remove(p, file, NULL);
 				pool_close(p);
 			}
-			cloud_submit(c, id, id, volume_job, VOLUME_CREATE, false, NULL);
+			r = cloud_submit(c, id, id, volume_job, VOLUME_CREATE, false, err);
 		} else if (!strcmp(state, "deleting")) {
-			cloud_submit(c, id, id, volume_job, VOLUME_DELETE, false, NULL);
+			r = cloud_submit(c, id, id, volume_job, VOLUME_DELETE, false, err);
 		} else {
-			cloud_submit(c, inst, id, volume_job,
-			             !strcmp(att, "attaching") ? VOLUME_ATTACH : VOLUME_DETACH,
-			             false, NULL);
+			r = cloud_submit(c, inst, id, volume_job,
+			                 !strcmp(att, "attaching") ? VOLUME_ATTACH : VOLUME_DETACH,
+			                 false, err);
 		}
+		if (r < 0)
+			return -1;
 	}
 	return r < 0 ? -1 : 0;
 }

@@ -1,15 +1,19 @@
-/* Unit tests of src/util: buffers, errors, hex, ids. */
+/* Unit tests of src/util: buffers, errors, hex, ids, the log. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "util/buf.h"
 #include "util/hash.h"
 #include "util/id.h"
 #include "util/kerr.h"
+#include "util/log.h"
 
 static void test_buf_limit(void **state)
 {
@@ -73,6 +77,52 @@ static void test_ids(void **state)
 	assert_true(id_valid("ami", "ami-0123456789abcdef0"));
 }
 
+/* What the log writes to stderr while fn runs, into out. */
+static void capture_stderr(void (*fn)(void), char *out, size_t size)
+{
+	int fds[2], saved = dup(STDERR_FILENO);
+	ssize_t n;
+
+	assert_int_equal(pipe(fds), 0);
+	dup2(fds[1], STDERR_FILENO);
+	close(fds[1]);
+	fn();
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	n = read(fds[0], out, size - 1);
+	close(fds[0]);
+	out[n > 0 ? n : 0] = '\0';
+}
+
+static void log_some(void)
+{
+	const struct log_ctx ctx = {.request_id = "r-1", .action = "CopyImage", .resource = "ami-1"};
+	struct kerr *e = NULL;
+
+	log_event(LOG_LEVEL_DEBUG, &ctx, "not shown at info");
+	log_event(LOG_LEVEL_INFO, &ctx, "two\nlines");
+	kerr_set(&e, KERR_IO, "cannot read 'x'");
+	log_kerr(LOG_LEVEL_ERROR, NULL, e, "job failed");
+	kerr_free(e);
+}
+
+static void test_log(void **state)
+{
+	char out[1024];
+
+	(void)state;
+	unsetenv("JOURNAL_STREAM");
+	setenv("KILN_LOG_LEVEL", "info", 1);
+	log_setup();
+	capture_stderr(log_some, out, sizeof(out));
+	assert_null(strstr(out, "not shown"));
+	assert_non_null(strstr(out, " kiln info request=r-1 action=CopyImage resource=ami-1: two lines\n"));
+	assert_non_null(strstr(out, " kiln error: job failed: cannot read 'x' (io)\n"));
+	assert_int_equal(log_level_parse("WARNING"), LOG_LEVEL_WARNING);
+	assert_int_equal(log_level_parse("loud"), -1);
+	unsetenv("KILN_LOG_LEVEL");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -80,6 +130,7 @@ int main(void)
 		cmocka_unit_test(test_kerr_wrap),
 		cmocka_unit_test(test_hash),
 		cmocka_unit_test(test_ids),
+		cmocka_unit_test(test_log),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

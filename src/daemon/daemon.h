@@ -1,0 +1,37 @@
+/* The kiln daemon: what the host carries for kiln (VPC route, forwarding, the filter and NAT),
+ * and the API server's life: start-up over a data directory, stop signals, and a shutdown that
+ * stops taking requests, then lets the running jobs reach a checkpoint and joins them. */
+#ifndef KILN_DAEMON_H
+#define KILN_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "api/http.h"
+#include "util/kerr.h"
+
+#define DAEMON_VPC_DEFAULT "172.31.0.0/16"
+
+/* The host's part, idempotent: the VPC range routed nowhere first (no packet for an instance
+ * address may ever take the default route), forwarding on, the filter (and NAT when asked). */
+int daemon_host_up(const char *vpc, bool nat, struct kerr **err) __attribute__((warn_unused_result));
+
+struct daemon_config {
+	const char *data_dir;
+	const char *shim; /* the runtime's shim and kiln-init binaries */
+	const char *init;
+	struct api_http_config http; /* handle and ctx are the daemon's */
+	int log_level;               /* an enum log_level, or -1 for log_setup's choice */
+};
+
+struct daemon;
+
+/* Block the stop signals (before any thread starts), set up the log and the host, open the
+ * data directory, resume what was in flight when the daemon last stopped, and serve. */
+int daemon_start(const struct daemon_config *cfg, struct daemon **out, struct kerr **err)
+	__attribute__((warn_unused_result));
+uint16_t daemon_port(const struct daemon *d);
+/* Wait for SIGINT or SIGTERM, then shut down in order and free d. */
+void daemon_wait(struct daemon *d);
+
+#endif
