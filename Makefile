@@ -31,11 +31,14 @@ images: build
 check: build images
 	cd $(BUILD) && ctest --output-on-failure
 
-# The unit tests once more under AddressSanitizer and UndefinedBehaviorSanitizer.
-check-asan: deps
+# Every test once more against a build under AddressSanitizer and UndefinedBehaviorSanitizer:
+# the unit tests, and the integration suite with the daemon, the CLI and the shim sanitized
+# (leak reports off: the CLI exits without freeing what the kernel frees anyway).
+check-asan: images
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DKILN_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
-	cd $(ASAN_BUILD) && ctest --output-on-failure -L unit
+	@ln -sfn $(abspath $(BUILD))/images $(ASAN_BUILD)/images
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=0 ctest --output-on-failure
 
 # libFuzzer targets, run briefly.
 FUZZ_SECONDS ?= 20

@@ -45,7 +45,8 @@ static int extras_load(struct api_call *c, struct instance_extras *x, struct api
 		api_error_from_kerr(e, err, NULL);
 		return -1;
 	}
-	qsort(x->volumes, x->nvolumes, sizeof(*x->volumes), by_instance);
+	if (x->nvolumes) /* qsort of no array at all (NULL) is undefined */
+		qsort(x->volumes, x->nvolumes, sizeof(*x->volumes), by_instance);
 	return 0;
 }
 

@@ -158,7 +158,8 @@ def serving(data, *options):
     port = int(line.split()[-1])
     yield {"url": f"http://127.0.0.1:{port}", "data": str(data)}
     proc.terminate()
-    assert proc.wait(timeout=30) == 0
+    rc = proc.wait(timeout=30)
+    assert rc == 0, f"kiln serve ended with {rc}: {proc.stderr.read()[-6000:]}"
     kiln("down", "--data", data)
 
 

@@ -424,15 +424,21 @@ static void caps_of(const char *pid, const char *comm)
 		say_blocked("within Docker's default set", "pid %s (%s): CapBnd %s", pid, comm, v);
 }
 
-static int cmd_caps(const char *name UNUSED, char **args UNUSED)
+/* This process's status for the log, then fn on every process the instance has. */
+static int status_and_each(void (*fn)(const char *pid, const char *comm))
 {
 	char status[8192];
 
 	if (read_file("/proc/self/status", status, sizeof(status)) < 0)
 		die("cannot read /proc/self/status: %s", strerror(errno));
 	print_status(status);
-	each_process(caps_of);
+	each_process(fn);
 	return verdict();
+}
+
+static int cmd_caps(const char *name UNUSED, char **args UNUSED)
+{
+	return status_and_each(caps_of);
 }
 
 /* Root inside must not be root outside: no uid or gid map line may take inside 0 to outside 0. */
@@ -488,13 +494,7 @@ static void seccomp_of(const char *pid, const char *comm)
 
 static int cmd_seccomp(const char *name UNUSED, char **args UNUSED)
 {
-	char status[8192];
-
-	if (read_file("/proc/self/status", status, sizeof(status)) < 0)
-		die("cannot read /proc/self/status: %s", strerror(errno));
-	print_status(status);
-	each_process(seccomp_of);
-	return verdict();
+	return status_and_each(seccomp_of);
 }
 
 /* ---- /proc and /sys ---- */
