@@ -1,6 +1,6 @@
-/* The EC2 Query API server: authenticates every request (SigV4, account from the access key,
- * region from the credential scope), dispatches by Action through one table, and answers in
- * EC2's XML. Handlers live one file per resource (regions.c, instance_types.c, ...). */
+/* The EC2 Query API: what handlers share (the call, the action table's row, filters, paging, ids,
+ * Describe lists, tags) and the server (api_server_start). The dispatcher is dispatch.c; handlers
+ * live one file per resource (regions.c, instance_types.c, ...). */
 #ifndef KILN_API_SERVER_H
 #define KILN_API_SERVER_H
 
