@@ -43,7 +43,7 @@ int api_describe_list(struct api_call *c, const struct api_list *l, struct api_e
 	    api_call_page(c, 5, l->max_results, &page, e) < 0 || api_call_filters(c, &filters, e) < 0)
 		goto out;
 	if (l->load(c, &items, &n, &err) < 0 || cloud_tags_list(c->cloud, c->account.id, c->region, &tags, &err) < 0) {
-		api_error_from_kerr(e, err, NULL);
+		api_error_from_cloud(e, c->action, err);
 		goto out;
 	}
 	/* Every id asked for must be there, as EC2 answers. */

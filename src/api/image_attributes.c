@@ -16,15 +16,6 @@ static int image_arg(struct api_call *c, const char **id, struct api_error *e)
 	return api_call_id(c, "ImageId", "ami", true, id, e);
 }
 
-static int image_error(struct api_error *e, const struct kerr *err)
-{
-	api_error_from_kerr(e, err,
-	                    err->kind == KERR_NOT_FOUND ? "InvalidAMIID.NotFound"
-	                    : err->kind == KERR_AUTH    ? "AuthFailure"
-	                                                : NULL);
-	return -1;
-}
-
 int api_modify_image_attribute(struct api_call *c, struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
@@ -65,7 +56,7 @@ int api_modify_image_attribute(struct api_call *c, struct api_error *e)
 	     cloud_image_describe(c->cloud, c->account.id, c->region, id, desc, &err) < 0) ||
 	    ((nadd || nremove) && cloud_image_permit(c->cloud, c->account.id, c->region, id, add,
 	                                             nadd, remove, nremove, false, &err) < 0))
-		return image_error(e, err);
+		return api_error_from_cloud(e, c->action, err), -1;
 	api_xml_bool(c->xml, "return", true);
 	return 0;
 }
@@ -92,7 +83,7 @@ int api_reset_image_attribute(struct api_call *c, struct api_error *e)
 	}
 	if (cloud_image_permit(c->cloud, c->account.id, c->region, id, NULL, 0, NULL, 0, true,
 	                       &err) < 0)
-		return image_error(e, err);
+		return api_error_from_cloud(e, c->action, err), -1;
 	api_xml_bool(c->xml, "return", true);
 	return 0;
 }
@@ -126,7 +117,7 @@ int api_describe_image_attribute(struct api_call *c, struct api_error *e)
 	/* Only the owner reads an image's attributes, as in EC2. */
 	if (cloud_image_permissions(c->cloud, c->account.id, c->region, id, &who, &n, &err) < 0 ||
 	    cloud_image_get(c->cloud, c->account.id, c->region, id, &im, &err) < 0)
-		return image_error(e, err);
+		return api_error_from_cloud(e, c->action, err), -1;
 	api_xml_elem(c->xml, "imageId", id);
 	if (!strcmp(attr, "launchPermission")) {
 		api_xml_open(c->xml, "launchPermission");
@@ -197,7 +188,7 @@ int api_enable_image_deprecation(struct api_call *c, struct api_error *e)
 		return -1;
 	}
 	if (cloud_image_deprecate(c->cloud, c->account.id, c->region, id, ms, &err) < 0)
-		return image_error(e, err);
+		return api_error_from_cloud(e, c->action, err), -1;
 	api_xml_bool(c->xml, "return", true);
 	return 0;
 }
@@ -214,7 +205,7 @@ int api_disable_image_deprecation(struct api_call *c, struct api_error *e)
 		return -1;
 	}
 	if (cloud_image_deprecate(c->cloud, c->account.id, c->region, id, 0, &err) < 0)
-		return image_error(e, err);
+		return api_error_from_cloud(e, c->action, err), -1;
 	api_xml_bool(c->xml, "return", true);
 	return 0;
 }
@@ -231,9 +222,7 @@ static int enable(struct api_call *c, struct api_error *e, bool on)
 		return -1;
 	}
 	if (cloud_image_enable(c->cloud, c->account.id, c->region, id, on, &err) < 0) {
-		if (err->kind == KERR_CONFLICT)
-			return api_error_from_kerr(e, err, "IncorrectState"), -1;
-		return image_error(e, err);
+		return api_error_from_cloud(e, c->action, err), -1;
 	}
 	api_xml_bool(c->xml, "return", true);
 	return 0;

@@ -218,21 +218,6 @@ static int image_id(struct api_call *c, const char **id, struct api_error *e)
 	return api_call_id(c, "ImageId", "ami", true, id, e);
 }
 
-/* The EC2 code of a failed RegisterImage, CreateImage or CopyImage. */
-static const char *image_request_code(const struct kerr *err, const char *not_found, const char *conflict,
-				      const char *invalid)
-{
-	if (err->kind == KERR_NOT_FOUND)
-		return not_found;
-	if (err->kind == KERR_CONFLICT)
-		return strstr(err->msg, "AMI name") ? "InvalidAMIName.Duplicate" : conflict;
-	if (err->kind == KERR_INVALID)
-		return strstr(err->msg, "AMI names") ? "InvalidAMIName.Malformed" : invalid;
-	if (err->kind == KERR_AUTH) /* a snapshot only shared with the caller */
-		return "OperationNotPermitted";
-	return err->kind == KERR_LIMIT ? "InvalidParameterValue" : NULL;
-}
-
 /* RegisterImage from a snapshot: one block-device mapping, the root. */
 int api_register_image(struct api_call *c, struct api_error *e)
 {
@@ -324,8 +309,7 @@ int api_register_image(struct api_call *c, struct api_error *e)
 		return -1;
 	}
 	if (cloud_image_register(c->cloud, c->account.id, &req, &im, &err) < 0) {
-		api_error_from_cloud(e, err,
-				     image_request_code(err, "InvalidSnapshot.NotFound", "IncorrectState", "InvalidParameterValue"));
+		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
 	api_xml_elem(c->xml, "imageId", im.id);
@@ -344,9 +328,7 @@ int api_deregister_image(struct api_call *c, struct api_error *e)
 		return -1;
 	}
 	if (cloud_image_deregister(c->cloud, c->account.id, c->region, id, &err) < 0) {
-		api_error_from_kerr(e, err, err->kind == KERR_NOT_FOUND ? "InvalidAMIID.NotFound"
-					    : err->kind == KERR_AUTH    ? "AuthFailure"
-									: NULL);
+		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
 	api_xml_bool(c->xml, "return", true);
@@ -407,8 +389,7 @@ int api_create_image(struct api_call *c, struct api_error *e)
 		return -1;
 	}
 	if (cloud_image_create(c->cloud, c->account.id, &req, &im, &err) < 0) {
-		api_error_from_cloud(e, err, image_request_code(err, "InvalidInstanceID.NotFound", "IncorrectInstanceState",
-								"InvalidAMIName.Malformed"));
+		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
 	api_xml_elem(c->xml, "imageId", im.id);
@@ -444,7 +425,7 @@ int api_copy_image(struct api_call *c, struct api_error *e)
 		return -1;
 	}
 	if (cloud_image_copy(c->cloud, c->account.id, &req, &im, &err) < 0) {
-		api_error_from_cloud(e, err, image_request_code(err, "InvalidAMIID.NotFound", "IncorrectState", "InvalidRegion"));
+		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
 	api_xml_elem(c->xml, "imageId", im.id);

@@ -42,7 +42,7 @@ static int extras_load(struct api_call *c, struct instance_extras *x, struct api
 	memset(x, 0, sizeof(*x));
 	if (cloud_tags_list(c->cloud, c->account.id, c->region, &x->tags, &err) < 0 ||
 	    cloud_volumes_list(c->cloud, c->account.id, c->region, &x->volumes, &x->nvolumes, &err) < 0) {
-		api_error_from_kerr(e, err, NULL);
+		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
 	qsort(x->volumes, x->nvolumes, sizeof(*x->volumes), by_instance);
@@ -260,13 +260,7 @@ int api_run_instances(struct api_call *c, struct api_error *e)
 		return -1;
 	}
 	if (cloud_run_instances(c->cloud, c->account.id, &req, &v, &n, &err) < 0) {
-		api_error_from_cloud(e, err, err->kind == KERR_NOT_FOUND  ? "InvalidAMIID.NotFound"
-					    : strstr(err->msg, "instance type") ? "InvalidInstanceType"
-					    : strstr(err->msg, "availability zone") ? "InvalidParameterValue"
-					    : err->kind == KERR_LIMIT ? "InsufficientInstanceCapacity"
-					    : err->kind == KERR_CONFLICT && strstr(err->msg, "client token") ? "IdempotentParameterMismatch"
-					    : err->kind == KERR_CONFLICT ? "InvalidAMIID.Unavailable"
-								       : NULL);
+		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
 	if (extras_load(c, &ex, e) < 0)
@@ -312,7 +306,7 @@ int api_describe_instances(struct api_call *c, struct api_error *e)
 		goto out;
 	}
 	if (cloud_instances_list(c->cloud, c->account.id, c->region, &v, &n, &err) < 0) {
-		api_error_from_kerr(e, err, NULL);
+		api_error_from_cloud(e, c->action, err);
 		goto out;
 	}
 	if (extras_load(c, &ex, e) < 0)
@@ -377,9 +371,7 @@ static int change(struct api_call *c, struct api_error *e, const char *action, c
 		return -1;
 	}
 	if (cloud_instances_change(c->cloud, c->account.id, c->region, action, ids, n, force, &v, &err) < 0) {
-		api_error_from_cloud(e, err, err->kind == KERR_NOT_FOUND ? "InvalidInstanceID.NotFound"
-					    : err->kind == KERR_CONFLICT ? "IncorrectInstanceState"
-									: NULL);
+		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
 	api_xml_open(c->xml, set);
@@ -418,9 +410,7 @@ int api_reboot_instances(struct api_call *c, struct api_error *e)
 		return -1;
 	}
 	if (cloud_instances_change(c->cloud, c->account.id, c->region, "reboot", ids, n, false, &v, &err) < 0) {
-		api_error_from_kerr(e, err, err->kind == KERR_NOT_FOUND ? "InvalidInstanceID.NotFound"
-					    : err->kind == KERR_CONFLICT ? "IncorrectInstanceState"
-									: NULL);
+		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
 	api_xml_bool(c->xml, "return", true);
@@ -440,7 +430,7 @@ int api_get_console_output(struct api_call *c, struct api_error *e)
 	if (api_call_id(c, "InstanceId", "i", true, &id, e) < 0)
 		return -1;
 	if (cloud_instance_console(c->cloud, c->account.id, c->region, id, &out, &len, &err) < 0) {
-		api_error_from_kerr(e, err, err->kind == KERR_NOT_FOUND ? "InvalidInstanceID.NotFound" : NULL);
+		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
 	from = len > CONSOLE_MAX ? len - CONSOLE_MAX : 0;
@@ -483,7 +473,7 @@ int api_describe_instance_status(struct api_call *c, struct api_error *e)
 	if (api_call_filters(c, &filters, e) < 0)
 		return -1;
 	if (cloud_instances_list(c->cloud, c->account.id, c->region, &v, &n, &err) < 0) {
-		api_error_from_kerr(e, err, NULL);
+		api_error_from_cloud(e, c->action, err);
 		goto out;
 	}
 	if ((missing = api_first_missing(ids, nids, v, n, sizeof(*v)))) {
@@ -584,10 +574,7 @@ int api_modify_instance_attribute(struct api_call *c, struct api_error *e)
 	}
 	if (cloud_instance_modify(c->cloud, c->account.id, c->region, id, type,
 				  user_data ? (ud ? ud : (const uint8_t *)"") : NULL, ud_len, &err) < 0) {
-		api_error_from_kerr(e, err, err->kind == KERR_NOT_FOUND  ? "InvalidInstanceID.NotFound"
-					    : err->kind == KERR_CONFLICT ? "IncorrectInstanceState"
-					    : err->kind == KERR_INVALID  ? "InvalidInstanceAttributeValue"
-									 : NULL);
+		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
 	api_xml_bool(c->xml, "return", true);

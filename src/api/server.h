@@ -95,8 +95,6 @@ void api_write_tag_set(struct api_xml *x, const struct tag_set *tags, const char
  * caller frees. */
 int api_call_grantees(struct api_call *c, const char *attribute, const char *op, const char ***out, size_t *n,
 		      struct api_error *e);
-/* The EC2 code for "no such resource", by the id's prefix. */
-const char *api_not_found_code(const char *id);
 
 /* Ids: true when id has prefix's shape, else e is the EC2 ….Malformed error. */
 bool api_id_ok(const char *prefix, const char *id, struct api_error *e);
@@ -112,9 +110,6 @@ int api_call_id_list(struct api_call *c, const char *name, const char *prefix, c
 bool api_description_ok(const char *desc, struct api_error *e);
 /* Encrypted: absent or false; kiln has no encryption to offer (InvalidParameterValue). */
 int api_call_unencrypted(struct api_call *c, struct api_error *e);
-/* api_error_from_kerr for an action that adds resources: past a quota, the quota's own code
- * (VcpuLimitExceeded, VolumeLimitExceeded, SnapshotLimitExceeded, ResourceLimitExceeded). */
-void api_error_from_cloud(struct api_error *e, const struct kerr *err, const char *code);
 
 /* Selection by id or name lists (ImageId.N, InstanceId.N, ZoneName.N): true when the list is
  * empty (everything is selected) or names it. */

@@ -64,14 +64,11 @@ int api_create_snapshot(struct api_call *c, struct api_error *e)
 	}
 	if (cloud_snapshot_create(c->cloud, c->account.id, c->region, vol, desc, tags, ntags, &s,
 	                          &err) < 0) {
-		api_error_from_cloud(e, err,
-		                    err->kind == KERR_NOT_FOUND  ? "InvalidVolume.NotFound"
-		                    : err->kind == KERR_CONFLICT ? "IncorrectState"
-		                                                 : NULL);
+		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
 	if (cloud_tags_list(c->cloud, c->account.id, c->region, &set, &err) < 0) {
-		api_error_from_kerr(e, err, NULL);
+		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
 	write_snapshot(c->xml, &s, &set);
@@ -179,10 +176,7 @@ int api_delete_snapshot(struct api_call *c, struct api_error *e)
 		return -1;
 	}
 	if (cloud_snapshot_delete(c->cloud, c->account.id, c->region, id, &err) < 0) {
-		api_error_from_kerr(e, err,
-		                    err->kind == KERR_NOT_FOUND  ? "InvalidSnapshot.NotFound"
-		                    : err->kind == KERR_CONFLICT ? "InvalidSnapshot.InUse"
-		                                                 : NULL);
+		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
 	api_xml_bool(c->xml, "return", true);
@@ -239,8 +233,7 @@ int api_modify_snapshot_attribute(struct api_call *c, struct api_error *e)
 	}
 	if (cloud_snapshot_permit(c->cloud, c->account.id, c->region, id, add, nadd, remove,
 	                          nremove, &err) < 0) {
-		api_error_from_kerr(
-		    e, err, err->kind == KERR_NOT_FOUND ? "InvalidSnapshot.NotFound" : NULL);
+		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
 	api_xml_bool(c->xml, "return", true);
@@ -259,8 +252,7 @@ int api_describe_snapshot_attribute(struct api_call *c, struct api_error *e)
 		return -1;
 	if (cloud_snapshot_permissions(c->cloud, c->account.id, c->region, id, &who, &n, &err) <
 	    0) {
-		api_error_from_kerr(
-		    e, err, err->kind == KERR_NOT_FOUND ? "InvalidSnapshot.NotFound" : NULL);
+		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
 	api_xml_elem(c->xml, "snapshotId", id);
@@ -308,10 +300,7 @@ int api_copy_snapshot(struct api_call *c, struct api_error *e)
 		return -1;
 	}
 	if (cloud_snapshot_copy_from(c->cloud, c->account.id, c->region, src_region, src, desc, tags, ntags, id, &err) < 0) {
-		api_error_from_cloud(e, err, err->kind == KERR_NOT_FOUND  ? "InvalidSnapshot.NotFound"
-					     : err->kind == KERR_CONFLICT ? "IncorrectState"
-					     : err->kind == KERR_INVALID  ? "InvalidRegion"
-									  : NULL);
+		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
 	api_xml_elem(c->xml, "snapshotId", id);

@@ -10,17 +10,6 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-const char *api_not_found_code(const char *id)
-{
-	const char *type = cloud_resource_type(id);
-
-	return !type                       ? "InvalidID"
-	       : !strcmp(type, "instance") ? "InvalidInstanceID.NotFound"
-	       : !strcmp(type, "volume")   ? "InvalidVolume.NotFound"
-	       : !strcmp(type, "snapshot") ? "InvalidSnapshot.NotFound"
-	                                   : "InvalidAMIID.NotFound";
-}
-
 int api_call_tags(struct api_call *c, const struct api_node *under, const char *name,
                   bool allow_no_value, struct tag **tags, bool **with_value, size_t *n,
                   struct api_error *e)
@@ -150,21 +139,6 @@ static int resource_ids(struct api_call *c, const char ***ids, size_t *n, struct
 	return 0;
 }
 
-static int tag_error(struct api_error *e, const struct kerr *err)
-{
-	const char *id = strchr(err->msg, '\'');
-	char first[ID_MAX] = "";
-
-	if (id)
-		snprintf(first, sizeof(first), "%.*s", (int)strcspn(id + 1, "'"), id + 1);
-	api_error_from_kerr(e, err,
-	                    err->kind == KERR_NOT_FOUND ? api_not_found_code(first)
-	                    : err->kind == KERR_LIMIT   ? "TagLimitExceeded"
-	                    : err->kind == KERR_INVALID ? "InvalidParameterValue"
-	                                                : NULL);
-	return -1;
-}
-
 int api_create_tags(struct api_call *c, struct api_error *e)
 {
 	_cleanup_free_ const char **ids = NULL;
@@ -184,7 +158,7 @@ int api_create_tags(struct api_call *c, struct api_error *e)
 		return -1;
 	}
 	if (cloud_tags_create(c->cloud, c->account.id, c->region, ids, nids, tags, ntags, &err) < 0)
-		return tag_error(e, err);
+		return api_error_from_cloud(e, c->action, err), -1;
 	api_xml_bool(c->xml, "return", true);
 	return 0;
 }
@@ -206,7 +180,7 @@ int api_delete_tags(struct api_call *c, struct api_error *e)
 	}
 	if (cloud_tags_delete(c->cloud, c->account.id, c->region, ids, nids, tags, with_value,
 	                      ntags, &err) < 0)
-		return tag_error(e, err);
+		return api_error_from_cloud(e, c->action, err), -1;
 	api_xml_bool(c->xml, "return", true);
 	return 0;
 }
@@ -237,7 +211,7 @@ int api_describe_tags(struct api_call *c, struct api_error *e)
 	if (api_call_page(c, 5, 1000, &page, e) < 0 || api_call_filters(c, &filters, e) < 0)
 		return -1;
 	if (cloud_tags_list(c->cloud, c->account.id, c->region, &tags, &err) < 0) {
-		api_error_from_kerr(e, err, NULL);
+		api_error_from_cloud(e, c->action, err);
 		goto out;
 	}
 	api_xml_open(c->xml, "tagSet");

@@ -51,20 +51,6 @@ static int volume_id(struct api_call *c, const char *name, const char **id, stru
 	return api_call_id(c, name, "vol", true, id, e);
 }
 
-static int volume_error(struct api_error *e, const struct kerr *err, const char *conflict_code)
-{
-	api_error_from_cloud(e, err,
-	                    err->kind == KERR_NOT_FOUND && strstr(err->msg, "snapshot")
-	                        ? "InvalidSnapshot.NotFound"
-	                    : err->kind == KERR_NOT_FOUND && strstr(err->msg, "instance")
-	                        ? "InvalidInstanceID.NotFound"
-	                    : err->kind == KERR_NOT_FOUND ? "InvalidVolume.NotFound"
-	                    : err->kind == KERR_CONFLICT  ? conflict_code
-	                    : err->kind == KERR_INVALID   ? "InvalidParameterValue"
-	                                                  : NULL);
-	return -1;
-}
-
 int api_create_volume(struct api_call *c, struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
@@ -112,12 +98,10 @@ int api_create_volume(struct api_call *c, struct api_error *e)
 		return -1;
 	}
 	if (cloud_volume_create(c->cloud, c->account.id, &req, &v, &err) < 0) {
-		if (err->kind == KERR_INVALID && strstr(err->msg, "availability zone"))
-			return api_error_from_kerr(e, err, "InvalidZone.NotFound"), -1;
-		return volume_error(e, err, "IncorrectState");
+		return api_error_from_cloud(e, c->action, err), -1;
 	}
 	if (cloud_tags_list(c->cloud, c->account.id, c->region, &set, &err) < 0)
-		return api_error_from_kerr(e, err, NULL), -1;
+		return api_error_from_cloud(e, c->action, err), -1;
 	write_volume(c->xml, &v, &set);
 	tag_set_release(&set);
 	return 0;
@@ -170,14 +154,9 @@ int api_describe_volumes(struct api_call *c, struct api_error *e)
 
 int api_attach_volume(struct api_call *c, struct api_error *e)
 {
-	static const char *const codes[] = {[ATTACH_VOLUME] = "IncorrectState",
-	                                    [ATTACH_INSTANCE] = "IncorrectInstanceState",
-	                                    [ATTACH_DEVICE] = "InvalidParameterValue",
-	                                    [ATTACH_ZONE] = "InvalidVolume.ZoneMismatch"};
 	_cleanup_kerr_ struct kerr *err = NULL;
 	const char *vol, *inst = api_node_str(&c->root, "InstanceId"),
 	                 *device = api_node_str(&c->root, "Device");
-	enum attach_refusal why = ATTACH_VOLUME;
 	struct volume v;
 
 	if (volume_id(c, "VolumeId", &vol, e) < 0)
@@ -192,12 +171,8 @@ int api_attach_volume(struct api_call *c, struct api_error *e)
 		api_error_dry_run(e);
 		return -1;
 	}
-	if (cloud_volume_attach(c->cloud, c->account.id, c->region, vol, inst, device, &v, &why,
-	                        &err) < 0) {
-		if (err->kind == KERR_INVALID || err->kind == KERR_CONFLICT)
-			return api_error_from_kerr(e, err, codes[why]), -1;
-		return volume_error(e, err, NULL);
-	}
+	if (cloud_volume_attach(c->cloud, c->account.id, c->region, vol, inst, device, &v, &err) < 0)
+		return api_error_from_cloud(e, c->action, err), -1;
 	api_write_attachment(c->xml, &v);
 	return 0;
 }
@@ -222,11 +197,8 @@ int api_detach_volume(struct api_call *c, struct api_error *e)
 		return -1;
 	}
 	if (cloud_volume_detach(c->cloud, c->account.id, c->region, vol, inst, force, &v, &err) <
-	    0) {
-		if (err->kind == KERR_AUTH)
-			return api_error_from_kerr(e, err, "OperationNotPermitted"), -1;
-		return volume_error(e, err, "IncorrectState");
-	}
+	    0)
+		return api_error_from_cloud(e, c->action, err), -1;
 	api_write_attachment(c->xml, &v);
 	return 0;
 }
@@ -243,8 +215,7 @@ int api_delete_volume(struct api_call *c, struct api_error *e)
 		return -1;
 	}
 	if (cloud_volume_delete(c->cloud, c->account.id, c->region, vol, &err) < 0)
-		return volume_error(
-		    e, err, strstr(err->msg, "attached") ? "VolumeInUse" : "IncorrectState");
+		return api_error_from_cloud(e, c->action, err), -1;
 	api_xml_bool(c->xml, "return", true);
 	return 0;
 }
