@@ -13,46 +13,116 @@
 #include "util/str.h"
 #include "util/banned.h"
 
+#define MUT API_MUTATING
+#define ACTION(n, f, fl) .name = n, .fn = f, .flags = fl
+#define REQ(...) .required = {__VA_ARGS__}
+#define IDS(...) .ids = {__VA_ARGS__}
+#define TAGS(...) .tag_types = {__VA_ARGS__}
+#define ID(name, prefix) {name, prefix, false}
+#define ID_LIST(name, prefix) {name, prefix, true}
+
+/* The actions and the checks the dispatcher makes for each before its handler (struct
+ * api_action): the handlers keep only what is particular to them. */
 static const struct api_action actions[] = {
-    {"AttachVolume", api_attach_volume, API_MUTATING},
-    {"CopyImage", api_copy_image, API_MUTATING},
-    {"CopySnapshot", api_copy_snapshot, API_MUTATING},
-    {"CreateImage", api_create_image, API_MUTATING},
-    {"CreateSnapshot", api_create_snapshot, API_MUTATING},
-    {"CreateTags", api_create_tags, API_MUTATING},
-    {"CreateVolume", api_create_volume, API_MUTATING},
-    {"DeleteSnapshot", api_delete_snapshot, API_MUTATING},
-    {"DeleteTags", api_delete_tags, API_MUTATING},
-    {"DeleteVolume", api_delete_volume, API_MUTATING},
-    {"DeregisterImage", api_deregister_image, API_MUTATING},
-    {"DescribeAvailabilityZones", api_describe_availability_zones, API_READ | API_CACHED},
-    {"DescribeImageAttribute", api_describe_image_attribute, API_READ | API_CACHED},
-    {"DescribeImages", api_describe_images, API_READ | API_CACHED},
-    {"DescribeInstanceStatus", api_describe_instance_status, API_READ},
-    {"DescribeInstanceTypes", api_describe_instance_types, API_READ | API_CACHED},
-    {"DescribeInstances", api_describe_instances, API_READ | API_CACHED},
-    {"DescribeRegions", api_describe_regions, API_READ | API_CACHED},
-    {"DescribeSnapshotAttribute", api_describe_snapshot_attribute, API_READ | API_CACHED},
-    {"DescribeSnapshots", api_describe_snapshots, API_READ | API_CACHED},
-    {"DescribeTags", api_describe_tags, API_READ | API_CACHED},
-    {"DescribeVolumes", api_describe_volumes, API_READ | API_CACHED},
-    {"DetachVolume", api_detach_volume, API_MUTATING},
-    {"DisableImage", api_disable_image, API_MUTATING},
-    {"DisableImageDeprecation", api_disable_image_deprecation, API_MUTATING},
-    {"EnableImage", api_enable_image, API_MUTATING},
-    {"EnableImageDeprecation", api_enable_image_deprecation, API_MUTATING},
-    {"GetConsoleOutput", api_get_console_output, API_READ},
-    {"ModifyImageAttribute", api_modify_image_attribute, API_MUTATING},
-    {"ModifyInstanceAttribute", api_modify_instance_attribute, API_MUTATING},
-    {"ModifySnapshotAttribute", api_modify_snapshot_attribute, API_MUTATING},
-    {"RebootInstances", api_reboot_instances, API_MUTATING},
-    {"RegisterImage", api_register_image, API_MUTATING},
-    {"ResetImageAttribute", api_reset_image_attribute, API_MUTATING},
-    {"RunInstances", api_run_instances, API_MUTATING},
-    {"StartInstances", api_start_instances, API_MUTATING},
-    {"StopInstances", api_stop_instances, API_MUTATING},
-    {"TerminateInstances", api_terminate_instances, API_MUTATING},
+    {ACTION("AttachVolume", api_attach_volume, MUT), REQ("VolumeId", "InstanceId", "Device"),
+     IDS(ID("VolumeId", "vol"), ID("InstanceId", "i"))},
+    {ACTION("CopyImage", api_copy_image, MUT | API_DESCRIPTION | API_UNENCRYPTED),
+     REQ("SourceRegion", "SourceImageId", "Name"), IDS(ID("SourceImageId", "ami")), TAGS("image")},
+    {ACTION("CopySnapshot", api_copy_snapshot, MUT | API_DESCRIPTION | API_UNENCRYPTED),
+     REQ("SourceRegion", "SourceSnapshotId"), IDS(ID("SourceSnapshotId", "snap")), TAGS("snapshot")},
+    {ACTION("CreateImage", api_create_image, MUT | API_DESCRIPTION), REQ("InstanceId", "Name"),
+     IDS(ID("InstanceId", "i")), TAGS("image", "snapshot")},
+    {ACTION("CreateSnapshot", api_create_snapshot, MUT | API_DESCRIPTION), REQ("VolumeId"),
+     IDS(ID("VolumeId", "vol")), TAGS("snapshot")},
+    {ACTION("CreateTags", api_create_tags, MUT), REQ("ResourceId", "Tag")},
+    {ACTION("CreateVolume", api_create_volume, MUT | API_UNENCRYPTED), REQ("AvailabilityZone"),
+     IDS(ID("SnapshotId", "snap")), TAGS("volume")},
+    {ACTION("DeleteSnapshot", api_delete_snapshot, MUT), REQ("SnapshotId"), IDS(ID("SnapshotId", "snap"))},
+    {ACTION("DeleteTags", api_delete_tags, MUT), REQ("ResourceId")},
+    {ACTION("DeleteVolume", api_delete_volume, MUT), REQ("VolumeId"), IDS(ID("VolumeId", "vol"))},
+    {ACTION("DeregisterImage", api_deregister_image, MUT), REQ("ImageId"), IDS(ID("ImageId", "ami"))},
+    {ACTION("DescribeAvailabilityZones", api_describe_availability_zones, API_READ | API_CACHED)},
+    {ACTION("DescribeImageAttribute", api_describe_image_attribute, API_READ | API_CACHED),
+     REQ("ImageId", "Attribute"), IDS(ID("ImageId", "ami"))},
+    {ACTION("DescribeImages", api_describe_images, API_READ | API_CACHED)},
+    {ACTION("DescribeInstanceStatus", api_describe_instance_status, API_READ)},
+    {ACTION("DescribeInstanceTypes", api_describe_instance_types, API_READ | API_CACHED)},
+    {ACTION("DescribeInstances", api_describe_instances, API_READ | API_CACHED)},
+    {ACTION("DescribeRegions", api_describe_regions, API_READ | API_CACHED)},
+    {ACTION("DescribeSnapshotAttribute", api_describe_snapshot_attribute, API_READ | API_CACHED),
+     REQ("SnapshotId", "Attribute"), IDS(ID("SnapshotId", "snap"))},
+    {ACTION("DescribeSnapshots", api_describe_snapshots, API_READ | API_CACHED)},
+    {ACTION("DescribeTags", api_describe_tags, API_READ | API_CACHED)},
+    {ACTION("DescribeVolumes", api_describe_volumes, API_READ | API_CACHED)},
+    {ACTION("DetachVolume", api_detach_volume, MUT), REQ("VolumeId"),
+     IDS(ID("VolumeId", "vol"), ID("InstanceId", "i"))},
+    {ACTION("DisableImage", api_disable_image, MUT), REQ("ImageId"), IDS(ID("ImageId", "ami"))},
+    {ACTION("DisableImageDeprecation", api_disable_image_deprecation, MUT), REQ("ImageId"),
+     IDS(ID("ImageId", "ami"))},
+    {ACTION("EnableImage", api_enable_image, MUT), REQ("ImageId"), IDS(ID("ImageId", "ami"))},
+    {ACTION("EnableImageDeprecation", api_enable_image_deprecation, MUT), REQ("ImageId", "DeprecateAt"),
+     IDS(ID("ImageId", "ami"))},
+    {ACTION("GetConsoleOutput", api_get_console_output, API_READ), REQ("InstanceId"),
+     IDS(ID("InstanceId", "i"))},
+    {ACTION("ModifyImageAttribute", api_modify_image_attribute, MUT), REQ("ImageId"),
+     IDS(ID("ImageId", "ami"))},
+    {ACTION("ModifyInstanceAttribute", api_modify_instance_attribute, MUT), REQ("InstanceId"),
+     IDS(ID("InstanceId", "i"))},
+    {ACTION("ModifySnapshotAttribute", api_modify_snapshot_attribute, MUT), REQ("SnapshotId"),
+     IDS(ID("SnapshotId", "snap"))},
+    {ACTION("RebootInstances", api_reboot_instances, MUT), REQ("InstanceId"), IDS(ID_LIST("InstanceId", "i"))},
+    {ACTION("RegisterImage", api_register_image, MUT | API_DESCRIPTION), REQ("Name"), TAGS("image")},
+    {ACTION("ResetImageAttribute", api_reset_image_attribute, MUT), REQ("ImageId", "Attribute"),
+     IDS(ID("ImageId", "ami"))},
+    {ACTION("RunInstances", api_run_instances, MUT), REQ("ImageId", "MinCount", "MaxCount"),
+     IDS(ID("ImageId", "ami")), TAGS("instance", "volume")},
+    {ACTION("StartInstances", api_start_instances, MUT), REQ("InstanceId"), IDS(ID_LIST("InstanceId", "i"))},
+    {ACTION("StopInstances", api_stop_instances, MUT), REQ("InstanceId"), IDS(ID_LIST("InstanceId", "i"))},
+    {ACTION("TerminateInstances", api_terminate_instances, MUT), REQ("InstanceId"),
+     IDS(ID_LIST("InstanceId", "i"))},
 };
+
+/* The checks a's row declares, in its order, then DryRun. */
+static int check_declared(const struct api_action *a, struct api_call *c, struct api_error *e)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	bool dry = false;
+	size_t ntypes = 0;
+
+	for (size_t i = 0; i < API_ACTION_PARAMS_MAX && a->required[i]; i++)
+		if (!api_node_present(&c->root, a->required[i]) &&
+		    !api_node_count(&c->root, a->required[i])) {
+			api_error_missing_parameter(e, a->required[i]);
+			return -1;
+		}
+	for (size_t i = 0; i < API_ACTION_PARAMS_MAX && a->ids[i].name; i++) {
+		_cleanup_free_ const char **ids = NULL;
+		const char *id;
+		size_t n;
+
+		if (a->ids[i].list ? api_call_id_list(c, a->ids[i].name, a->ids[i].prefix, &ids, &n, e) < 0
+		                   : api_call_id(c, a->ids[i].name, a->ids[i].prefix, &id, e) < 0)
+			return -1;
+	}
+	if ((a->flags & API_DESCRIPTION) &&
+	    !api_description_ok(api_node_str(&c->root, "Description"), e))
+		return -1;
+	if ((a->flags & API_UNENCRYPTED) && api_call_unencrypted(c, e) < 0)
+		return -1;
+	while (ntypes < API_ACTION_PARAMS_MAX && a->tag_types[ntypes])
+		ntypes++;
+	if (ntypes && api_call_tag_types(c, a->tag_types, ntypes, e) < 0)
+		return -1;
+	if (api_node_bool(&c->root, "DryRun", &dry, &err) < 0) {
+		api_error_from_kerr(e, err, "InvalidParameterValue");
+		return -1;
+	}
+	if (dry) {
+		api_error_dry_run(e);
+		return -1;
+	}
+	return 0;
+}
 
 /* What an answer depends on besides the database: the caller, the region, the host it reached
  * (DescribeRegions names it) and every parameter but the signature's. */
@@ -126,7 +196,6 @@ int api_dispatch(struct cloud *cloud, struct api_cache *cache, const struct api_
 	struct api_xml x;
 	char *key = NULL;
 	uint64_t gen = 0;
-	bool dry = false;
 	int r = -1;
 
 	api_params_init(&params);
@@ -156,16 +225,9 @@ int api_dispatch(struct cloud *cloud, struct api_cache *cache, const struct api_
 		               auth.auth.region);
 		goto out;
 	}
-	if (api_node_bool(&call.root, "DryRun", &dry, &err) < 0) {
-		api_error_from_kerr(e, err, "InvalidParameterValue");
-		goto out;
-	}
-	if (dry && !(a->flags & API_MUTATING)) {
-		api_error_dry_run(e);
-		goto out;
-	}
 	call.region = auth.auth.region;
-	call.dry_run = dry;
+	if (check_declared(a, &call, e) < 0)
+		goto out;
 	call.host = api_http_header(req, "Host");
 	if (a->flags & API_CACHED) {
 		key = cache_key(&call, &params);

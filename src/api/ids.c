@@ -31,17 +31,11 @@ bool api_id_ok(const char *prefix, const char *id, struct api_error *e)
 	return false;
 }
 
-int api_call_id(struct api_call *c, const char *name, const char *prefix, bool required, const char **id,
+int api_call_id(struct api_call *c, const char *name, const char *prefix, const char **id,
 		struct api_error *e)
 {
 	*id = api_node_str(&c->root, name);
-	if (!*id) {
-		if (!required)
-			return 0;
-		api_error_missing_parameter(e, name);
-		return -1;
-	}
-	return api_id_ok(prefix, *id, e) ? 0 : -1;
+	return !*id || api_id_ok(prefix, *id, e) ? 0 : -1;
 }
 
 int api_call_id_list(struct api_call *c, const char *name, const char *prefix, const char ***ids, size_t *n,

@@ -11,11 +11,6 @@
 #include "util/cleanup.h"
 #include "util/banned.h"
 
-static int image_arg(struct api_call *c, const char **id, struct api_error *e)
-{
-	return api_call_id(c, "ImageId", "ami", true, id, e);
-}
-
 int api_modify_image_attribute(struct api_call *c, struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
@@ -25,8 +20,7 @@ int api_modify_image_attribute(struct api_call *c, struct api_error *e)
 	const char *desc = api_node_str(&c->root, "Description.Value");
 	size_t nadd = 0, nremove = 0;
 
-	if (image_arg(c, &id, e) < 0)
-		return -1;
+	id = api_node_str(&c->root, "ImageId");
 	if (attr && strcmp(attr, "launchPermission") && strcmp(attr, "description")) {
 		api_error_set(e, "InvalidParameterValue",
 		              "kiln does not change the attribute %s of an image", attr);
@@ -48,10 +42,6 @@ int api_modify_image_attribute(struct api_call *c, struct api_error *e)
 	}
 	if (!api_description_ok(desc, e))
 		return -1;
-	if (c->dry_run) {
-		api_error_dry_run(e);
-		return -1;
-	}
 	if ((desc &&
 	     cloud_image_describe(c->cloud, c->account.id, c->region, id, desc, &err) < 0) ||
 	    ((nadd || nremove) && cloud_image_permit(c->cloud, c->account.id, c->region, id, add,
@@ -66,19 +56,10 @@ int api_reset_image_attribute(struct api_call *c, struct api_error *e)
 	_cleanup_kerr_ struct kerr *err = NULL;
 	const char *id, *attr = api_node_str(&c->root, "Attribute");
 
-	if (image_arg(c, &id, e) < 0)
-		return -1;
-	if (!attr) {
-		api_error_missing_parameter(e, "Attribute");
-		return -1;
-	}
+	id = api_node_str(&c->root, "ImageId");
 	if (strcmp(attr, "launchPermission")) {
 		api_error_set(e, "InvalidParameterValue",
 		              "Only launchPermission can be reset, not %s", attr);
-		return -1;
-	}
-	if (c->dry_run) {
-		api_error_dry_run(e);
 		return -1;
 	}
 	if (cloud_image_permit(c->cloud, c->account.id, c->region, id, NULL, 0, NULL, 0, true,
@@ -101,12 +82,7 @@ int api_describe_image_attribute(struct api_call *c, struct api_error *e)
 	bool ok = false;
 	size_t n = 0;
 
-	if (image_arg(c, &id, e) < 0)
-		return -1;
-	if (!attr) {
-		api_error_missing_parameter(e, "Attribute");
-		return -1;
-	}
+	id = api_node_str(&c->root, "ImageId");
 	for (size_t i = 0; i < ARRAY_SIZE(known); i++)
 		ok = ok || !strcmp(known[i], attr);
 	if (!ok) {
@@ -172,19 +148,10 @@ int api_enable_image_deprecation(struct api_call *c, struct api_error *e)
 	const char *id, *at = api_node_str(&c->root, "DeprecateAt");
 	int64_t ms;
 
-	if (image_arg(c, &id, e) < 0)
-		return -1;
-	if (!at) {
-		api_error_missing_parameter(e, "DeprecateAt");
-		return -1;
-	}
+	id = api_node_str(&c->root, "ImageId");
 	ms = parse_time(at);
 	if (ms <= 0) {
 		api_error_set(e, "InvalidParameterValue", "Value (%s) for parameter DeprecateAt is invalid", at);
-		return -1;
-	}
-	if (c->dry_run) {
-		api_error_dry_run(e);
 		return -1;
 	}
 	if (cloud_image_deprecate(c->cloud, c->account.id, c->region, id, ms, &err) < 0)
@@ -196,14 +163,8 @@ int api_enable_image_deprecation(struct api_call *c, struct api_error *e)
 int api_disable_image_deprecation(struct api_call *c, struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
-	const char *id;
+	const char *id = api_node_str(&c->root, "ImageId");
 
-	if (image_arg(c, &id, e) < 0)
-		return -1;
-	if (c->dry_run) {
-		api_error_dry_run(e);
-		return -1;
-	}
 	if (cloud_image_deprecate(c->cloud, c->account.id, c->region, id, 0, &err) < 0)
 		return api_error_from_cloud(e, c->action, err), -1;
 	api_xml_bool(c->xml, "return", true);
@@ -213,14 +174,8 @@ int api_disable_image_deprecation(struct api_call *c, struct api_error *e)
 static int enable(struct api_call *c, struct api_error *e, bool on)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
-	const char *id;
+	const char *id = api_node_str(&c->root, "ImageId");
 
-	if (image_arg(c, &id, e) < 0)
-		return -1;
-	if (c->dry_run) {
-		api_error_dry_run(e);
-		return -1;
-	}
 	if (cloud_image_enable(c->cloud, c->account.id, c->region, id, on, &err) < 0) {
 		return api_error_from_cloud(e, c->action, err), -1;
 	}

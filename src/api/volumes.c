@@ -46,16 +46,10 @@ static void write_volume(struct api_xml *x, const void *item, const struct tag_s
 		api_write_tag_set(x, tags, v->id);
 }
 
-static int volume_id(struct api_call *c, const char *name, const char **id, struct api_error *e)
-{
-	return api_call_id(c, name, "vol", true, id, e);
-}
-
 int api_create_volume(struct api_call *c, struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
 	_cleanup_free_ struct tag *tags = NULL;
-	static const char *const tag_types[] = {"volume"};
 	struct volume_request req = {.region = c->region};
 	struct tag_set set = {0};
 	struct volume v;
@@ -66,10 +60,6 @@ int api_create_volume(struct api_call *c, struct api_error *e)
 	req.snapshot = api_node_str(&c->root, "SnapshotId");
 	req.type = api_node_str(&c->root, "VolumeType");
 	req.client_token = api_node_str(&c->root, "ClientToken");
-	if (!req.zone) {
-		api_error_missing_parameter(e, "AvailabilityZone");
-		return -1;
-	}
 	if (api_node_int(&c->root, "Size", 1, 16384, &size, &err) < 0) {
 		api_error_from_kerr(e, err, "InvalidParameterValue");
 		return -1;
@@ -79,8 +69,6 @@ int api_create_volume(struct api_call *c, struct api_error *e)
 		api_error_missing_parameter(e, "size");
 		return -1;
 	}
-	if (req.snapshot && !api_id_ok("snap", req.snapshot, e))
-		return -1;
 	for (size_t i = 0; i < ARRAY_SIZE(volume_types) && req.type; i++)
 		known = known || !strcmp(volume_types[i], req.type);
 	if (req.type && !known) {
@@ -88,18 +76,11 @@ int api_create_volume(struct api_call *c, struct api_error *e)
 		              "Value (%s) for parameter volumeType is invalid", req.type);
 		return -1;
 	}
-	if (api_call_unencrypted(c, e) < 0)
-		return -1;
-	if (api_call_tag_specs(c, tag_types, 1, "volume", &tags, &req.ntags, e) < 0)
+	if (api_call_tag_specs(c, "volume", &tags, &req.ntags, e) < 0)
 		return -1;
 	req.tags = tags;
-	if (c->dry_run) {
-		api_error_dry_run(e);
-		return -1;
-	}
-	if (cloud_volume_create(c->cloud, c->account.id, &req, &v, &err) < 0) {
+	if (cloud_volume_create(c->cloud, c->account.id, &req, &v, &err) < 0)
 		return api_error_from_cloud(e, c->action, err), -1;
-	}
 	if (cloud_tags_list(c->cloud, c->account.id, c->region, &set, &err) < 0)
 		return api_error_from_cloud(e, c->action, err), -1;
 	write_volume(c->xml, &v, &set);
@@ -155,22 +136,11 @@ int api_describe_volumes(struct api_call *c, struct api_error *e)
 int api_attach_volume(struct api_call *c, struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
-	const char *vol, *inst = api_node_str(&c->root, "InstanceId"),
-	                 *device = api_node_str(&c->root, "Device");
+	const char *vol = api_node_str(&c->root, "VolumeId"),
+		   *inst = api_node_str(&c->root, "InstanceId"),
+		   *device = api_node_str(&c->root, "Device");
 	struct volume v;
 
-	if (volume_id(c, "VolumeId", &vol, e) < 0)
-		return -1;
-	if (!inst || !device) {
-		api_error_missing_parameter(e, !inst ? "InstanceId" : "Device");
-		return -1;
-	}
-	if (!api_id_ok("i", inst, e))
-		return -1;
-	if (c->dry_run) {
-		api_error_dry_run(e);
-		return -1;
-	}
 	if (cloud_volume_attach(c->cloud, c->account.id, c->region, vol, inst, device, &v, &err) < 0)
 		return api_error_from_cloud(e, c->action, err), -1;
 	api_write_attachment(c->xml, &v);
@@ -180,20 +150,13 @@ int api_attach_volume(struct api_call *c, struct api_error *e)
 int api_detach_volume(struct api_call *c, struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
-	const char *vol, *inst = api_node_str(&c->root, "InstanceId");
+	const char *vol = api_node_str(&c->root, "VolumeId"),
+		   *inst = api_node_str(&c->root, "InstanceId");
 	bool force = false;
 	struct volume v;
 
-	if (volume_id(c, "VolumeId", &vol, e) < 0)
-		return -1;
-	if (inst && !api_id_ok("i", inst, e))
-		return -1;
 	if (api_node_bool(&c->root, "Force", &force, &err) < 0) {
 		api_error_from_kerr(e, err, "InvalidParameterValue");
-		return -1;
-	}
-	if (c->dry_run) {
-		api_error_dry_run(e);
 		return -1;
 	}
 	if (cloud_volume_detach(c->cloud, c->account.id, c->region, vol, inst, force, &v, &err) <
@@ -206,14 +169,8 @@ int api_detach_volume(struct api_call *c, struct api_error *e)
 int api_delete_volume(struct api_call *c, struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
-	const char *vol;
+	const char *vol = api_node_str(&c->root, "VolumeId");
 
-	if (volume_id(c, "VolumeId", &vol, e) < 0)
-		return -1;
-	if (c->dry_run) {
-		api_error_dry_run(e);
-		return -1;
-	}
 	if (cloud_volume_delete(c->cloud, c->account.id, c->region, vol, &err) < 0)
 		return api_error_from_cloud(e, c->action, err), -1;
 	api_xml_bool(c->xml, "return", true);
