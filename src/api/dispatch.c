@@ -1,6 +1,6 @@
 /* Request flow: decode parameters, verify the signature, find the action in the action table,
- * check the region and DryRun once for every action, run the handler, render XML. Nothing here
- * knows a resource. */
+ * check the region, make the checks the action's row declares and answer DryRun, run the handler,
+ * render XML. Nothing here knows what an action does. */
 #include "api/dispatch.h"
 
 #include <stdlib.h>
