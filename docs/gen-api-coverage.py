@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Regenerate the list of refused actions in docs/api-coverage.md from botocore's EC2 model and
-kiln's action table (src/api/server.c). Run: python3 docs/gen-api-coverage.py"""
+kiln's action table (src/api/dispatch.c). Run: python3 docs/gen-api-coverage.py"""
 import os
 import re
 
@@ -9,8 +9,8 @@ import botocore.session
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MARK = "<!-- generated below by docs/gen-api-coverage.py -->"
 
-served = set(re.findall(r'\{"(\w+)", api_\w+, API_[\w |]+\}',
-                        open(os.path.join(ROOT, "src", "api", "server.c")).read()))
+served = set(re.findall(r'ACTION\("(\w+)", api_\w+',
+                        open(os.path.join(ROOT, "src", "api", "dispatch.c")).read()))
 model = botocore.session.get_session().get_service_model("ec2")
 refused = [op for op in model.operation_names if op not in served]
 path = os.path.join(ROOT, "docs", "api-coverage.md")

@@ -9,21 +9,91 @@
 #include "util/str.h"
 #include "util/banned.h"
 
-/* docs/design/errors.md: one row per kind. Handlers name precise codes (….NotFound,
- * IncorrectInstanceState) through api_error_set or api_error_from_kerr's code. */
-static const struct {
+/* The one table from kiln's errors to EC2's codes: a row matches the error's kind, its subject
+ * (or any) and the action (or any); the most precise row wins, the subject before the action,
+ * and every kind has a row for any subject and action. The message is EC2's wording with the
+ * subject's id for %s, or kiln's own message when the row has none. docs/design/errors.md. */
+#define ANY_SUBJECT KERR_SUBJECT__COUNT
+static const struct ec2_code {
+	enum kerr_kind kind;
+	unsigned subject; /* enum kerr_subject, or ANY_SUBJECT */
+	const char *action; /* NULL: any */
 	const char *code;
-	int status;
-} kind_map[KERR__COUNT] = {
-    [KERR_INTERNAL] = {"InternalError", 500},
-    [KERR_INVALID] = {"InvalidParameterValue", 400},
-    [KERR_NOT_FOUND] = {"InvalidParameterValue", 400},
-    [KERR_CONFLICT] = {"IncorrectState", 400},
-    [KERR_LIMIT] = {"ResourceLimitExceeded", 400},
-    [KERR_AUTH] = {"UnauthorizedOperation", 403},
-    [KERR_IO] = {"InternalError", 500},
-    [KERR_NOSPACE] = {"InsufficientCapacity", 500},
-    [KERR_CORRUPT] = {"InternalError", 500},
+	const char *message;
+} ec2_codes[] = {
+    /* Each kind's default. */
+    {KERR_INTERNAL, ANY_SUBJECT, NULL, "InternalError", NULL},
+    {KERR_INVALID, ANY_SUBJECT, NULL, "InvalidParameterValue", NULL},
+    {KERR_NOT_FOUND, ANY_SUBJECT, NULL, "InvalidParameterValue", NULL},
+    {KERR_CONFLICT, ANY_SUBJECT, NULL, "IncorrectState", NULL},
+    {KERR_LIMIT, ANY_SUBJECT, NULL, "ResourceLimitExceeded", NULL},
+    {KERR_AUTH, ANY_SUBJECT, NULL, "UnauthorizedOperation", NULL},
+    {KERR_IO, ANY_SUBJECT, NULL, "InternalError", NULL},
+    {KERR_NOSPACE, ANY_SUBJECT, NULL, "InsufficientCapacity", NULL},
+    {KERR_CORRUPT, ANY_SUBJECT, NULL, "InternalError", NULL},
+
+    /* By subject, whatever the action. */
+    {KERR_NOT_FOUND, KERR_SUBJECT_INSTANCE, NULL, "InvalidInstanceID.NotFound",
+     "The instance ID '%s' does not exist"},
+    {KERR_NOT_FOUND, KERR_SUBJECT_IMAGE, NULL, "InvalidAMIID.NotFound",
+     "The image id '[%s]' does not exist"},
+    {KERR_NOT_FOUND, KERR_SUBJECT_SNAPSHOT, NULL, "InvalidSnapshot.NotFound",
+     "The snapshot '%s' does not exist."},
+    {KERR_NOT_FOUND, KERR_SUBJECT_VOLUME, NULL, "InvalidVolume.NotFound",
+     "The volume '%s' does not exist."},
+    {KERR_INVALID, KERR_SUBJECT_INSTANCE_TYPE, NULL, "InvalidInstanceType",
+     "The instance type '%s' does not exist"},
+    {KERR_INVALID, KERR_SUBJECT_IMAGE_NAME, NULL, "InvalidAMIName.Malformed",
+     "AMI names must be 3 to 128 characters of letters, numbers and ( ) [ ] . / - ' @ _ or "
+     "spaces: '%s'"},
+    {KERR_INVALID, KERR_SUBJECT_ZONE, NULL, "InvalidZone.NotFound",
+     "Invalid availability zone: [%s]"},
+    {KERR_INVALID, KERR_SUBJECT_REGION, NULL, "InvalidRegion",
+     "The source region '%s' is not served here"},
+    {KERR_CONFLICT, KERR_SUBJECT_INSTANCE, NULL, "IncorrectInstanceState", NULL},
+    {KERR_CONFLICT, KERR_SUBJECT_IMAGE_NAME, NULL, "InvalidAMIName.Duplicate",
+     "AMI name '%s' is already in use by an image you own"},
+    {KERR_CONFLICT, KERR_SUBJECT_ATTACHMENT, NULL, "VolumeInUse", NULL},
+    {KERR_CONFLICT, KERR_SUBJECT_CLIENT_TOKEN, NULL, "IdempotentParameterMismatch",
+     "The client token '%s' was used with other parameters"},
+    {KERR_AUTH, KERR_SUBJECT_IMAGE, NULL, "AuthFailure", "Not authorized for image: %s"},
+    {KERR_AUTH, KERR_SUBJECT_VOLUME, NULL, "OperationNotPermitted", NULL},
+    {KERR_LIMIT, KERR_SUBJECT_TAG, NULL, "TagLimitExceeded", NULL},
+    {KERR_LIMIT, KERR_SUBJECT_QUOTA_VCPUS, NULL, "VcpuLimitExceeded", NULL},
+    {KERR_LIMIT, KERR_SUBJECT_QUOTA_VOLUMES, NULL, "VolumeLimitExceeded", NULL},
+    {KERR_LIMIT, KERR_SUBJECT_QUOTA_VOLUME_GIB, NULL, "VolumeLimitExceeded", NULL},
+    {KERR_LIMIT, KERR_SUBJECT_QUOTA_SNAPSHOTS, NULL, "SnapshotLimitExceeded", NULL},
+    {KERR_LIMIT, KERR_SUBJECT_QUOTA_IMAGES, NULL, "ResourceLimitExceeded", NULL},
+
+    /* Where an action names the same error otherwise. */
+    {KERR_NOT_FOUND, ANY_SUBJECT, "RunInstances", "InvalidAMIID.NotFound", NULL},
+    {KERR_INVALID, KERR_SUBJECT_ZONE, "RunInstances", "InvalidParameterValue",
+     "Invalid availability zone: [%s]"},
+    {KERR_CONFLICT, ANY_SUBJECT, "RunInstances", "InvalidAMIID.Unavailable", NULL},
+    {KERR_CONFLICT, KERR_SUBJECT_IMAGE, "RunInstances", "InvalidAMIID.Unavailable", NULL},
+    {KERR_LIMIT, ANY_SUBJECT, "RunInstances", "InsufficientInstanceCapacity", NULL},
+    {KERR_INVALID, ANY_SUBJECT, "ModifyInstanceAttribute", "InvalidInstanceAttributeValue", NULL},
+    {KERR_INVALID, KERR_SUBJECT_INSTANCE_TYPE, "ModifyInstanceAttribute",
+     "InvalidInstanceAttributeValue", "The instance type '%s' does not exist"},
+    {KERR_AUTH, KERR_SUBJECT_IMAGE, "DeregisterImage", "AuthFailure",
+     "You do not own the image '%s'"},
+    {KERR_NOT_FOUND, ANY_SUBJECT, "RegisterImage", "InvalidSnapshot.NotFound", NULL},
+    {KERR_AUTH, ANY_SUBJECT, "RegisterImage", "OperationNotPermitted", NULL},
+    {KERR_LIMIT, ANY_SUBJECT, "RegisterImage", "InvalidParameterValue", NULL},
+    {KERR_NOT_FOUND, ANY_SUBJECT, "CreateImage", "InvalidInstanceID.NotFound", NULL},
+    {KERR_INVALID, ANY_SUBJECT, "CreateImage", "InvalidAMIName.Malformed", NULL},
+    {KERR_CONFLICT, ANY_SUBJECT, "CreateImage", "IncorrectInstanceState", NULL},
+    {KERR_AUTH, ANY_SUBJECT, "CreateImage", "OperationNotPermitted", NULL},
+    {KERR_LIMIT, ANY_SUBJECT, "CreateImage", "InvalidParameterValue", NULL},
+    {KERR_NOT_FOUND, ANY_SUBJECT, "CopyImage", "InvalidAMIID.NotFound", NULL},
+    {KERR_INVALID, ANY_SUBJECT, "CopyImage", "InvalidRegion", NULL},
+    {KERR_AUTH, ANY_SUBJECT, "CopyImage", "OperationNotPermitted", NULL},
+    {KERR_LIMIT, ANY_SUBJECT, "CopyImage", "InvalidParameterValue", NULL},
+    {KERR_INVALID, ANY_SUBJECT, "CopySnapshot", "InvalidRegion", NULL},
+    {KERR_NOT_FOUND, ANY_SUBJECT, "CreateSnapshot", "InvalidVolume.NotFound", NULL},
+    {KERR_CONFLICT, ANY_SUBJECT, "DeleteSnapshot", "InvalidSnapshot.InUse", NULL},
+    {KERR_CONFLICT, KERR_SUBJECT_SNAPSHOT, "DeleteSnapshot", "InvalidSnapshot.InUse", NULL},
+    {KERR_INVALID, KERR_SUBJECT_ZONE, "AttachVolume", "InvalidVolume.ZoneMismatch", NULL},
 };
 
 /* Codes whose status is not 400 (AWS's errors-overview; botocore retries 5xx, so only the
@@ -61,13 +131,38 @@ int api_error_status_of(const char *code)
 	return 400;
 }
 
-const char *api_error_code_of_kind(enum kerr_kind kind, int *status)
+/* The row for an error of kind about subject in action (NULL: no action's own rows). */
+static const struct ec2_code *ec2_code_of(enum kerr_kind kind, enum kerr_subject subject,
+                                          const char *action)
 {
+	const struct ec2_code *best = NULL;
+	int best_score = -1;
+
 	if ((unsigned)kind >= KERR__COUNT)
 		kind = KERR_INTERNAL;
+	for (size_t i = 0; i < sizeof(ec2_codes) / sizeof(ec2_codes[0]); i++) {
+		const struct ec2_code *r = &ec2_codes[i];
+		int score;
+
+		if (r->kind != kind || (r->subject != ANY_SUBJECT && r->subject != subject) ||
+		    (r->action && (!action || strcmp(r->action, action))))
+			continue;
+		score = (r->subject != ANY_SUBJECT ? 2 : 0) + (r->action ? 1 : 0);
+		if (score > best_score) {
+			best = r;
+			best_score = score;
+		}
+	}
+	return best; /* never NULL: every kind has its default row */
+}
+
+const char *api_error_code_of_kind(enum kerr_kind kind, int *status)
+{
+	const char *code = ec2_code_of(kind, KERR_SUBJECT_NONE, NULL)->code;
+
 	if (status)
-		*status = kind_map[kind].status;
-	return kind_map[kind].code;
+		*status = api_error_status_of(code);
+	return code;
 }
 
 __attribute__((format(printf, 4, 0))) static void
@@ -98,15 +193,41 @@ void api_error_full(struct api_error *e, int status, const char *code, const cha
 
 void api_error_from_kerr(struct api_error *e, const struct kerr *k, const char *code)
 {
-	int status;
 	const char *msg = k ? k->msg : "an internal error has occurred";
 
-	if (code) {
-		api_error_set(e, code, "%s", msg);
+	if (!code)
+		code = api_error_code_of_kind(k ? k->kind : KERR_INTERNAL, NULL);
+	api_error_set(e, code, "%s", msg);
+}
+
+/* EC2's wording of a row with the subject's id in place of its one %s. */
+static void format_message(struct api_error *e, const char *wording, const char *id)
+{
+	const char *at = strstr(wording, "%s");
+
+	if (!at)
+		at = wording + strlen(wording);
+	snprintf(e->message, sizeof(e->message), "%.*s%s%s", (int)(at - wording), wording,
+	         *at ? id : "", *at ? at + 2 : "");
+}
+
+void api_error_from_cloud(struct api_error *e, const char *action, const struct kerr *k)
+{
+	const struct ec2_code *r;
+
+	if (!k) {
+		api_error_from_kerr(e, NULL, NULL);
 		return;
 	}
-	code = api_error_code_of_kind(k ? k->kind : KERR_INTERNAL, &status);
-	api_error_full(e, status, code, "%s", msg);
+	r = ec2_code_of(k->kind, k->subject, action);
+	if (r->message && k->id[0]) {
+		/* The row's wording takes the subject's id, and only that. */
+		e->status = api_error_status_of(r->code);
+		str_copy(e->code, r->code, sizeof(e->code));
+		format_message(e, r->message, k->id);
+		return;
+	}
+	api_error_set(e, r->code, "%s", k->msg);
 }
 
 void api_error_from_sigv4(struct api_error *e, enum api_sigv4_status s, const struct kerr *k)

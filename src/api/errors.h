@@ -1,5 +1,5 @@
-/* EC2 errors: the one table from kiln's error kinds to EC2 codes and HTTP statuses, the statuses
- * of the codes that are not 400, and constructors so a handler can name a precise code. */
+/* EC2 errors: the one table from kiln's errors (kind, subject) to EC2 codes, wording and HTTP
+ * statuses, the statuses of the codes that are not 400, and constructors for the API's own. */
 #ifndef KILN_API_ERRORS_H
 #define KILN_API_ERRORS_H
 
@@ -19,9 +19,13 @@ void api_error_set(struct api_error *e, const char *code, const char *fmt, ...)
 /* Status, code and message all given. */
 void api_error_full(struct api_error *e, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-/* From a kiln error: the code is `code` when not NULL (its status from the code), else the
- * kind's default from the table; the message is k's. A NULL k is an internal error. */
+/* From an error the API made itself (a parameter that does not parse): the code is `code` when
+ * not NULL (its status from the code), else the kind's default from the table; the message is
+ * k's. A NULL k is an internal error. */
 void api_error_from_kerr(struct api_error *e, const struct kerr *k, const char *code);
+/* From an error of the cloud in action (its name, "RunInstances"): the code and status from the
+ * table of (kind, subject, action) in errors.c, EC2's wording when the table has it. */
+void api_error_from_cloud(struct api_error *e, const char *action, const struct kerr *k);
 /* From a failed signature check (status and message from the verifier). */
 void api_error_from_sigv4(struct api_error *e, enum api_sigv4_status s, const struct kerr *k);
 

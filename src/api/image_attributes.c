@@ -11,20 +11,6 @@
 #include "util/cleanup.h"
 #include "util/banned.h"
 
-static int image_arg(struct api_call *c, const char **id, struct api_error *e)
-{
-	return api_call_id(c, "ImageId", "ami", true, id, e);
-}
-
-static int image_error(struct api_error *e, const struct kerr *err)
-{
-	api_error_from_kerr(e, err,
-	                    err->kind == KERR_NOT_FOUND ? "InvalidAMIID.NotFound"
-	                    : err->kind == KERR_AUTH    ? "AuthFailure"
-	                                                : NULL);
-	return -1;
-}
-
 int api_modify_image_attribute(struct api_call *c, struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
@@ -34,8 +20,7 @@ int api_modify_image_attribute(struct api_call *c, struct api_error *e)
 	const char *desc = api_node_str(&c->root, "Description.Value");
 	size_t nadd = 0, nremove = 0;
 
-	if (image_arg(c, &id, e) < 0)
-		return -1;
+	id = api_node_str(&c->root, "ImageId");
 	if (attr && strcmp(attr, "launchPermission") && strcmp(attr, "description")) {
 		api_error_set(e, "InvalidParameterValue",
 		              "kiln does not change the attribute %s of an image", attr);
@@ -57,15 +42,11 @@ int api_modify_image_attribute(struct api_call *c, struct api_error *e)
 	}
 	if (!api_description_ok(desc, e))
 		return -1;
-	if (c->dry_run) {
-		api_error_dry_run(e);
-		return -1;
-	}
 	if ((desc &&
 	     cloud_image_describe(c->cloud, c->account.id, c->region, id, desc, &err) < 0) ||
 	    ((nadd || nremove) && cloud_image_permit(c->cloud, c->account.id, c->region, id, add,
 	                                             nadd, remove, nremove, false, &err) < 0))
-		return image_error(e, err);
+		return api_error_from_cloud(e, c->action, err), -1;
 	api_xml_bool(c->xml, "return", true);
 	return 0;
 }
@@ -75,24 +56,15 @@ int api_reset_image_attribute(struct api_call *c, struct api_error *e)
 	_cleanup_kerr_ struct kerr *err = NULL;
 	const char *id, *attr = api_node_str(&c->root, "Attribute");
 
-	if (image_arg(c, &id, e) < 0)
-		return -1;
-	if (!attr) {
-		api_error_missing_parameter(e, "Attribute");
-		return -1;
-	}
+	id = api_node_str(&c->root, "ImageId");
 	if (strcmp(attr, "launchPermission")) {
 		api_error_set(e, "InvalidParameterValue",
 		              "Only launchPermission can be reset, not %s", attr);
 		return -1;
 	}
-	if (c->dry_run) {
-		api_error_dry_run(e);
-		return -1;
-	}
 	if (cloud_image_permit(c->cloud, c->account.id, c->region, id, NULL, 0, NULL, 0, true,
 	                       &err) < 0)
-		return image_error(e, err);
+		return api_error_from_cloud(e, c->action, err), -1;
 	api_xml_bool(c->xml, "return", true);
 	return 0;
 }
@@ -110,12 +82,7 @@ int api_describe_image_attribute(struct api_call *c, struct api_error *e)
 	bool ok = false;
 	size_t n = 0;
 
-	if (image_arg(c, &id, e) < 0)
-		return -1;
-	if (!attr) {
-		api_error_missing_parameter(e, "Attribute");
-		return -1;
-	}
+	id = api_node_str(&c->root, "ImageId");
 	for (size_t i = 0; i < ARRAY_SIZE(known); i++)
 		ok = ok || !strcmp(known[i], attr);
 	if (!ok) {
@@ -126,7 +93,7 @@ int api_describe_image_attribute(struct api_call *c, struct api_error *e)
 	/* Only the owner reads an image's attributes, as in EC2. */
 	if (cloud_image_permissions(c->cloud, c->account.id, c->region, id, &who, &n, &err) < 0 ||
 	    cloud_image_get(c->cloud, c->account.id, c->region, id, &im, &err) < 0)
-		return image_error(e, err);
+		return api_error_from_cloud(e, c->action, err), -1;
 	api_xml_elem(c->xml, "imageId", id);
 	if (!strcmp(attr, "launchPermission")) {
 		api_xml_open(c->xml, "launchPermission");
@@ -181,23 +148,14 @@ int api_enable_image_deprecation(struct api_call *c, struct api_error *e)
 	const char *id, *at = api_node_str(&c->root, "DeprecateAt");
 	int64_t ms;
 
-	if (image_arg(c, &id, e) < 0)
-		return -1;
-	if (!at) {
-		api_error_missing_parameter(e, "DeprecateAt");
-		return -1;
-	}
+	id = api_node_str(&c->root, "ImageId");
 	ms = parse_time(at);
 	if (ms <= 0) {
 		api_error_set(e, "InvalidParameterValue", "Value (%s) for parameter DeprecateAt is invalid", at);
 		return -1;
 	}
-	if (c->dry_run) {
-		api_error_dry_run(e);
-		return -1;
-	}
 	if (cloud_image_deprecate(c->cloud, c->account.id, c->region, id, ms, &err) < 0)
-		return image_error(e, err);
+		return api_error_from_cloud(e, c->action, err), -1;
 	api_xml_bool(c->xml, "return", true);
 	return 0;
 }
@@ -205,16 +163,10 @@ int api_enable_image_deprecation(struct api_call *c, struct api_error *e)
 int api_disable_image_deprecation(struct api_call *c, struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
-	const char *id;
+	const char *id = api_node_str(&c->root, "ImageId");
 
-	if (image_arg(c, &id, e) < 0)
-		return -1;
-	if (c->dry_run) {
-		api_error_dry_run(e);
-		return -1;
-	}
 	if (cloud_image_deprecate(c->cloud, c->account.id, c->region, id, 0, &err) < 0)
-		return image_error(e, err);
+		return api_error_from_cloud(e, c->action, err), -1;
 	api_xml_bool(c->xml, "return", true);
 	return 0;
 }
@@ -222,18 +174,10 @@ int api_disable_image_deprecation(struct api_call *c, struct api_error *e)
 static int enable(struct api_call *c, struct api_error *e, bool on)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
-	const char *id;
+	const char *id = api_node_str(&c->root, "ImageId");
 
-	if (image_arg(c, &id, e) < 0)
-		return -1;
-	if (c->dry_run) {
-		api_error_dry_run(e);
-		return -1;
-	}
 	if (cloud_image_enable(c->cloud, c->account.id, c->region, id, on, &err) < 0) {
-		if (err->kind == KERR_CONFLICT)
-			return api_error_from_kerr(e, err, "IncorrectState"), -1;
-		return image_error(e, err);
+		return api_error_from_cloud(e, c->action, err), -1;
 	}
 	api_xml_bool(c->xml, "return", true);
 	return 0;

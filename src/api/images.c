@@ -213,32 +213,11 @@ int api_describe_images(struct api_call *c, struct api_error *e)
 	return api_describe_list(c, &l, e);
 }
 
-static int image_id(struct api_call *c, const char **id, struct api_error *e)
-{
-	return api_call_id(c, "ImageId", "ami", true, id, e);
-}
-
-/* The EC2 code of a failed RegisterImage, CreateImage or CopyImage. */
-static const char *image_request_code(const struct kerr *err, const char *not_found, const char *conflict,
-				      const char *invalid)
-{
-	if (err->kind == KERR_NOT_FOUND)
-		return not_found;
-	if (err->kind == KERR_CONFLICT)
-		return strstr(err->msg, "AMI name") ? "InvalidAMIName.Duplicate" : conflict;
-	if (err->kind == KERR_INVALID)
-		return strstr(err->msg, "AMI names") ? "InvalidAMIName.Malformed" : invalid;
-	if (err->kind == KERR_AUTH) /* a snapshot only shared with the caller */
-		return "OperationNotPermitted";
-	return err->kind == KERR_LIMIT ? "InvalidParameterValue" : NULL;
-}
-
 /* RegisterImage from a snapshot: one block-device mapping, the root. */
 int api_register_image(struct api_call *c, struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
 	_cleanup_free_ struct tag *tags = NULL;
-	static const char *const tag_types[] = {"image"};
 	struct image_request req = {.region = c->region};
 	const char *arch = api_node_str(&c->root, "Architecture"), *virt = api_node_str(&c->root, "VirtualizationType");
 	struct api_node bdm;
@@ -249,10 +228,6 @@ int api_register_image(struct api_call *c, struct api_error *e)
 	req.name = api_node_str(&c->root, "Name");
 	req.description = api_node_str(&c->root, "Description");
 	req.root_device_name = api_node_str(&c->root, "RootDeviceName");
-	if (!req.name) {
-		api_error_missing_parameter(e, "Name");
-		return -1;
-	}
 	if (api_node_present(&c->root, "ImageLocation")) {
 		api_error_set(e, "InvalidParameterValue", "kiln registers images from snapshots, not from ImageLocation");
 		return -1;
@@ -262,8 +237,6 @@ int api_register_image(struct api_call *c, struct api_error *e)
 			      arch ? arch : "x86_64", virt ? virt : "hvm");
 		return -1;
 	}
-	if (!api_description_ok(req.description, e))
-		return -1;
 	if (!req.root_device_name)
 		req.root_device_name = "/dev/xvda";
 	/* The root device's mapping, and further ones from snapshots (NoDevice ones are left out). */
@@ -316,16 +289,11 @@ int api_register_image(struct api_call *c, struct api_error *e)
 		api_error_missing_parameter(e, "BlockDeviceMapping.1.Ebs.SnapshotId");
 		return -1;
 	}
-	if (api_call_tag_specs(c, tag_types, 1, "image", &tags, &req.ntags, e) < 0)
+	if (api_call_tag_specs(c, "image", &tags, &req.ntags, e) < 0)
 		return -1;
 	req.tags = tags;
-	if (c->dry_run) {
-		api_error_dry_run(e);
-		return -1;
-	}
 	if (cloud_image_register(c->cloud, c->account.id, &req, &im, &err) < 0) {
-		api_error_from_cloud(e, err,
-				     image_request_code(err, "InvalidSnapshot.NotFound", "IncorrectState", "InvalidParameterValue"));
+		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
 	api_xml_elem(c->xml, "imageId", im.id);
@@ -335,18 +303,10 @@ int api_register_image(struct api_call *c, struct api_error *e)
 int api_deregister_image(struct api_call *c, struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
-	const char *id;
+	const char *id = api_node_str(&c->root, "ImageId");
 
-	if (image_id(c, &id, e) < 0)
-		return -1;
-	if (c->dry_run) {
-		api_error_dry_run(e);
-		return -1;
-	}
 	if (cloud_image_deregister(c->cloud, c->account.id, c->region, id, &err) < 0) {
-		api_error_from_kerr(e, err, err->kind == KERR_NOT_FOUND ? "InvalidAMIID.NotFound"
-					    : err->kind == KERR_AUTH    ? "AuthFailure"
-									: NULL);
+		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
 	api_xml_bool(c->xml, "return", true);
@@ -358,7 +318,6 @@ int api_create_image(struct api_call *c, struct api_error *e)
 	_cleanup_kerr_ struct kerr *err = NULL;
 	_cleanup_free_ struct tag *itags = NULL, *stags = NULL;
 	_cleanup_free_ const char **no_device = NULL;
-	static const char *const tag_types[] = {"image", "snapshot"};
 	struct create_image_request req = {.region = c->region};
 	size_t nbdm = api_node_count(&c->root, "BlockDeviceMapping");
 	struct image im;
@@ -366,14 +325,6 @@ int api_create_image(struct api_call *c, struct api_error *e)
 	req.instance = api_node_str(&c->root, "InstanceId");
 	req.name = api_node_str(&c->root, "Name");
 	req.description = api_node_str(&c->root, "Description");
-	if (!req.instance || !req.name) {
-		api_error_missing_parameter(e, !req.instance ? "InstanceId" : "Name");
-		return -1;
-	}
-	if (!api_id_ok("i", req.instance, e))
-		return -1;
-	if (!api_description_ok(req.description, e))
-		return -1;
 	if (api_node_bool(&c->root, "NoReboot", &req.no_reboot, &err) < 0) {
 		api_error_from_kerr(e, err, "InvalidParameterValue");
 		return -1;
@@ -397,18 +348,13 @@ int api_create_image(struct api_call *c, struct api_error *e)
 		no_device[req.nno_device++] = dev;
 	}
 	req.no_device = no_device;
-	if (api_call_tag_specs(c, tag_types, 2, "image", &itags, &req.nimage_tags, e) < 0 ||
-	    api_call_tag_specs(c, tag_types, 2, "snapshot", &stags, &req.nsnapshot_tags, e) < 0)
+	if (api_call_tag_specs(c, "image", &itags, &req.nimage_tags, e) < 0 ||
+	    api_call_tag_specs(c, "snapshot", &stags, &req.nsnapshot_tags, e) < 0)
 		return -1;
 	req.image_tags = itags;
 	req.snapshot_tags = stags;
-	if (c->dry_run) {
-		api_error_dry_run(e);
-		return -1;
-	}
 	if (cloud_image_create(c->cloud, c->account.id, &req, &im, &err) < 0) {
-		api_error_from_cloud(e, err, image_request_code(err, "InvalidInstanceID.NotFound", "IncorrectInstanceState",
-								"InvalidAMIName.Malformed"));
+		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
 	api_xml_elem(c->xml, "imageId", im.id);
@@ -419,7 +365,6 @@ int api_copy_image(struct api_call *c, struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
 	_cleanup_free_ struct tag *tags = NULL;
-	static const char *const tag_types[] = {"image"};
 	struct copy_image_request req = {.region = c->region};
 	struct image im;
 
@@ -428,23 +373,11 @@ int api_copy_image(struct api_call *c, struct api_error *e)
 	req.name = api_node_str(&c->root, "Name");
 	req.description = api_node_str(&c->root, "Description");
 	req.client_token = api_node_str(&c->root, "ClientToken");
-	if (!req.src_region || !req.src_image || !req.name) {
-		api_error_missing_parameter(e, !req.src_region ? "SourceRegion" : !req.src_image ? "SourceImageId" : "Name");
-		return -1;
-	}
-	if (!api_id_ok("ami", req.src_image, e))
-		return -1;
-	if (api_call_unencrypted(c, e) < 0)
-		return -1;
-	if (api_call_tag_specs(c, tag_types, 1, "image", &tags, &req.ntags, e) < 0)
+	if (api_call_tag_specs(c, "image", &tags, &req.ntags, e) < 0)
 		return -1;
 	req.tags = tags;
-	if (c->dry_run) {
-		api_error_dry_run(e);
-		return -1;
-	}
 	if (cloud_image_copy(c->cloud, c->account.id, &req, &im, &err) < 0) {
-		api_error_from_cloud(e, err, image_request_code(err, "InvalidAMIID.NotFound", "IncorrectState", "InvalidRegion"));
+		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
 	api_xml_elem(c->xml, "imageId", im.id);

@@ -42,7 +42,7 @@ static int extras_load(struct api_call *c, struct instance_extras *x, struct api
 	memset(x, 0, sizeof(*x));
 	if (cloud_tags_list(c->cloud, c->account.id, c->region, &x->tags, &err) < 0 ||
 	    cloud_volumes_list(c->cloud, c->account.id, c->region, &x->volumes, &x->nvolumes, &err) < 0) {
-		api_error_from_kerr(e, err, NULL);
+		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
 	if (x->nvolumes) /* qsort of no array at all (NULL) is undefined */
@@ -145,15 +145,9 @@ static void write_reservation_head(struct api_xml *x, const struct instance *in)
 }
 
 /* InstanceId.N, checked for shape: InvalidInstanceID.Malformed. */
-static int instance_ids(struct api_call *c, const char ***ids, size_t *n, bool required, struct api_error *e)
+static int instance_ids(struct api_call *c, const char ***ids, size_t *n, struct api_error *e)
 {
-	if (api_call_id_list(c, "InstanceId", "i", ids, n, e) < 0)
-		return -1;
-	if (required && !*n) {
-		api_error_missing_parameter(e, "InstanceId");
-		return -1;
-	}
-	return 0;
+	return api_call_id_list(c, "InstanceId", "i", ids, n, e);
 }
 
 /* UserData: base64 of at most 16 KiB. */
@@ -189,7 +183,6 @@ int api_run_instances(struct api_call *c, struct api_error *e)
 	_cleanup_free_ struct instance *v = NULL;
 	_cleanup_free_ uint8_t *ud = NULL;
 	_cleanup_free_ struct tag *itags = NULL, *vtags = NULL;
-	static const char *const tag_types[] = {"instance", "volume"};
 	struct run_request req = {.region = c->region};
 	struct instance_extras ex;
 	struct api_node bdm;
@@ -200,14 +193,8 @@ int api_run_instances(struct api_call *c, struct api_error *e)
 	req.type = api_node_str(&c->root, "InstanceType");
 	req.zone = api_node_str(&c->root, "Placement.AvailabilityZone");
 	req.key_name = api_node_str(&c->root, "KeyName");
-	if (api_call_id(c, "ImageId", "ami", true, &req.image, e) < 0)
-		return -1;
 	if (!req.type)
 		req.type = "t2.micro";
-	if (!api_node_present(&c->root, "MinCount") || !api_node_present(&c->root, "MaxCount")) {
-		api_error_missing_parameter(e, !api_node_present(&c->root, "MinCount") ? "MinCount" : "MaxCount");
-		return -1;
-	}
 	if (api_node_int(&c->root, "MinCount", 1, 20, &min, &err) < 0 ||
 	    api_node_int(&c->root, "MaxCount", 1, 20, &max, &err) < 0) {
 		api_error_from_kerr(e, err, "InvalidParameterValue");
@@ -251,23 +238,13 @@ int api_run_instances(struct api_call *c, struct api_error *e)
 		api_error_set(e, "InvalidParameterValue", "ClientToken may be at most 64 characters long");
 		return -1;
 	}
-	if (api_call_tag_specs(c, tag_types, 2, "instance", &itags, &req.ninstance_tags, e) < 0 ||
-	    api_call_tag_specs(c, tag_types, 2, "volume", &vtags, &req.nvolume_tags, e) < 0)
+	if (api_call_tag_specs(c, "instance", &itags, &req.ninstance_tags, e) < 0 ||
+	    api_call_tag_specs(c, "volume", &vtags, &req.nvolume_tags, e) < 0)
 		return -1;
 	req.instance_tags = itags;
 	req.volume_tags = vtags;
-	if (c->dry_run) {
-		api_error_dry_run(e);
-		return -1;
-	}
 	if (cloud_run_instances(c->cloud, c->account.id, &req, &v, &n, &err) < 0) {
-		api_error_from_cloud(e, err, err->kind == KERR_NOT_FOUND  ? "InvalidAMIID.NotFound"
-					    : strstr(err->msg, "instance type") ? "InvalidInstanceType"
-					    : strstr(err->msg, "availability zone") ? "InvalidParameterValue"
-					    : err->kind == KERR_LIMIT ? "InsufficientInstanceCapacity"
-					    : err->kind == KERR_CONFLICT && strstr(err->msg, "client token") ? "IdempotentParameterMismatch"
-					    : err->kind == KERR_CONFLICT ? "InvalidAMIID.Unavailable"
-								       : NULL);
+		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
 	if (extras_load(c, &ex, e) < 0)
@@ -304,7 +281,7 @@ int api_describe_instances(struct api_call *c, struct api_error *e)
 	size_t nids, n;
 	int r = -1;
 
-	if (instance_ids(c, &ids, &nids, false, e) < 0 || api_call_filters(c, &filters, e) < 0 ||
+	if (instance_ids(c, &ids, &nids, e) < 0 || api_call_filters(c, &filters, e) < 0 ||
 	    api_call_page(c, 5, 1000, &page, e) < 0)
 		goto out;
 	if (nids && page.max) {
@@ -313,7 +290,7 @@ int api_describe_instances(struct api_call *c, struct api_error *e)
 		goto out;
 	}
 	if (cloud_instances_list(c->cloud, c->account.id, c->region, &v, &n, &err) < 0) {
-		api_error_from_kerr(e, err, NULL);
+		api_error_from_cloud(e, c->action, err);
 		goto out;
 	}
 	if (extras_load(c, &ex, e) < 0)
@@ -367,20 +344,13 @@ static int change(struct api_call *c, struct api_error *e, const char *action, c
 	bool force = false;
 	size_t n;
 
-	if (instance_ids(c, &ids, &n, true, e) < 0)
-		return -1;
+	n = api_node_strings(&c->root, "InstanceId", &ids);
 	if (!strcmp(action, "stop") && api_node_bool(&c->root, "Force", &force, &err) < 0) {
 		api_error_from_kerr(e, err, "InvalidParameterValue");
 		return -1;
 	}
-	if (c->dry_run) {
-		api_error_dry_run(e);
-		return -1;
-	}
 	if (cloud_instances_change(c->cloud, c->account.id, c->region, action, ids, n, force, &v, &err) < 0) {
-		api_error_from_cloud(e, err, err->kind == KERR_NOT_FOUND ? "InvalidInstanceID.NotFound"
-					    : err->kind == KERR_CONFLICT ? "IncorrectInstanceState"
-									: NULL);
+		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
 	api_xml_open(c->xml, set);
@@ -412,16 +382,9 @@ int api_reboot_instances(struct api_call *c, struct api_error *e)
 	_cleanup_kerr_ struct kerr *err = NULL;
 	size_t n;
 
-	if (instance_ids(c, &ids, &n, true, e) < 0)
-		return -1;
-	if (c->dry_run) {
-		api_error_dry_run(e);
-		return -1;
-	}
+	n = api_node_strings(&c->root, "InstanceId", &ids);
 	if (cloud_instances_change(c->cloud, c->account.id, c->region, "reboot", ids, n, false, &v, &err) < 0) {
-		api_error_from_kerr(e, err, err->kind == KERR_NOT_FOUND ? "InvalidInstanceID.NotFound"
-					    : err->kind == KERR_CONFLICT ? "IncorrectInstanceState"
-									: NULL);
+		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
 	api_xml_bool(c->xml, "return", true);
@@ -438,10 +401,8 @@ int api_get_console_output(struct api_call *c, struct api_error *e)
 	const char *id = api_node_str(&c->root, "InstanceId");
 	size_t len, from;
 
-	if (api_call_id(c, "InstanceId", "i", true, &id, e) < 0)
-		return -1;
 	if (cloud_instance_console(c->cloud, c->account.id, c->region, id, &out, &len, &err) < 0) {
-		api_error_from_kerr(e, err, err->kind == KERR_NOT_FOUND ? "InvalidInstanceID.NotFound" : NULL);
+		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
 	from = len > CONSOLE_MAX ? len - CONSOLE_MAX : 0;
@@ -475,7 +436,7 @@ int api_describe_instance_status(struct api_call *c, struct api_error *e)
 	size_t nids, n;
 	int r = -1;
 
-	if (instance_ids(c, &ids, &nids, false, e) < 0 || api_call_page(c, 5, 1000, &page, e) < 0)
+	if (instance_ids(c, &ids, &nids, e) < 0 || api_call_page(c, 5, 1000, &page, e) < 0)
 		return -1;
 	if (api_node_bool(&c->root, "IncludeAllInstances", &all, &err) < 0) {
 		api_error_from_kerr(e, err, "InvalidParameterValue");
@@ -484,7 +445,7 @@ int api_describe_instance_status(struct api_call *c, struct api_error *e)
 	if (api_call_filters(c, &filters, e) < 0)
 		return -1;
 	if (cloud_instances_list(c->cloud, c->account.id, c->region, &v, &n, &err) < 0) {
-		api_error_from_kerr(e, err, NULL);
+		api_error_from_cloud(e, c->action, err);
 		goto out;
 	}
 	if ((missing = api_first_missing(ids, nids, v, n, sizeof(*v)))) {
@@ -549,8 +510,6 @@ int api_modify_instance_attribute(struct api_call *c, struct api_error *e)
 					      "Ramdisk", "SriovNetSupport", "BlockDeviceMapping"};
 	size_t ud_len = 0;
 
-	if (api_call_id(c, "InstanceId", "i", true, &id, e) < 0)
-		return -1;
 	for (size_t i = 0; i < ARRAY_SIZE(refused); i++)
 		if (api_node_present(&c->root, refused[i])) {
 			api_error_set(e, "InvalidParameterValue", "kiln does not change the attribute %s", refused[i]);
@@ -579,16 +538,9 @@ int api_modify_instance_attribute(struct api_call *c, struct api_error *e)
 		return -1;
 	if (!user_data && api_node_present(&c->root, "UserData"))
 		user_data = ""; /* UserData with an empty value removes it */
-	if (c->dry_run) {
-		api_error_dry_run(e);
-		return -1;
-	}
 	if (cloud_instance_modify(c->cloud, c->account.id, c->region, id, type,
 				  user_data ? (ud ? ud : (const uint8_t *)"") : NULL, ud_len, &err) < 0) {
-		api_error_from_kerr(e, err, err->kind == KERR_NOT_FOUND  ? "InvalidInstanceID.NotFound"
-					    : err->kind == KERR_CONFLICT ? "IncorrectInstanceState"
-					    : err->kind == KERR_INVALID  ? "InvalidInstanceAttributeValue"
-									 : NULL);
+		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
 	api_xml_bool(c->xml, "return", true);

@@ -15,7 +15,7 @@ static int load_topology(struct api_call *c, struct topology *t, struct api_erro
 	_cleanup_kerr_ struct kerr *err = NULL;
 
 	if (cloud_regions(c->cloud, t, &err) < 0) {
-		api_error_from_kerr(e, err, NULL);
+		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
 	return 0;

@@ -1,6 +1,6 @@
-/* The EC2 Query API server: authenticates every request (SigV4, account from the access key,
- * region from the credential scope), dispatches by Action through one table, and answers in
- * EC2's XML. Handlers live one file per resource (regions.c, instance_types.c, ...). */
+/* The EC2 Query API: what handlers share (the call, the action table's row, filters, paging, ids,
+ * Describe lists, tags) and the server (api_server_start). The dispatcher is dispatch.c; handlers
+ * live one file per resource (regions.c, instance_types.c, ...). */
 #ifndef KILN_API_SERVER_H
 #define KILN_API_SERVER_H
 
@@ -13,7 +13,8 @@
 #include "api/xml.h"
 #include "cloud/cloud.h"
 
-/* One request, as a handler sees it. */
+/* One request, as a handler sees it: the dispatcher has made the checks its action declares
+ * (struct api_action) and answered DryRun. */
 struct api_call {
 	struct cloud *cloud;
 	struct account account; /* the caller */
@@ -21,8 +22,7 @@ struct api_call {
 	const char *action;
 	const char *host;     /* the Host header: where the client reached us */
 	struct api_node root; /* the parameters */
-	bool dry_run;
-	struct api_xml *xml; /* the response body, inside the envelope */
+	struct api_xml *xml;  /* the response body, inside the envelope */
 };
 
 /* 0 with the response members written, or -1 with e set (nothing of xml is sent). */
@@ -30,14 +30,31 @@ typedef int (*api_action_fn)(struct api_call *c, struct api_error *e);
 
 enum api_action_flags {
 	API_READ = 0,
-	API_MUTATING = 1, /* the handler checks DryRun itself, after validating */
-	API_CACHED = 2,   /* the answer depends only on the database, the caller and the request */
+	API_MUTATING = 1 << 0,    /* changes something: never cached */
+	API_CACHED = 1 << 1,      /* the answer depends only on the database, the caller and the request */
+	API_DESCRIPTION = 1 << 2, /* takes Description: at most 255 characters */
+	API_UNENCRYPTED = 1 << 3, /* takes Encrypted: absent or false */
 };
 
+/* An id parameter: ids of the wrong shape are EC2's ….Malformed for the prefix. */
+struct api_id_param {
+	const char *name;   /* "VolumeId"; a list is name.1, name.2, … */
+	const char *prefix; /* "vol" */
+	bool list;
+};
+
+#define API_ACTION_PARAMS_MAX 4
+
+/* One row of the action table: the handler and the checks the dispatcher makes before it, in
+ * this order: required parameters (MissingParameter for the first absent, a list counts when it
+ * has an item), id shapes, Description and Encrypted, TagSpecification resource types, DryRun. */
 struct api_action {
 	const char *name;
 	api_action_fn fn;
 	unsigned flags;
+	const char *required[API_ACTION_PARAMS_MAX];
+	struct api_id_param ids[API_ACTION_PARAMS_MAX];
+	const char *tag_types[API_ACTION_PARAMS_MAX]; /* none: TagSpecification is ignored */
 };
 
 struct api_server;
@@ -84,10 +101,13 @@ void api_page_end(struct api_call *c, const struct api_page *p);
  * allow_no_value, as DeleteTags allows. Arrays the caller frees. */
 int api_call_tags(struct api_call *c, const struct api_node *under, const char *name, bool allow_no_value,
 		  struct tag **tags, bool **with_value, size_t *n, struct api_error *e);
-/* TagSpecification.N with ResourceType type (others refused: InvalidParameterValue); the
- * array the caller frees. */
-int api_call_tag_specs(struct api_call *c, const char *const *types, size_t ntypes, const char *type,
-		       struct tag **tags, size_t *n, struct api_error *e);
+/* The tags of TagSpecification.N with ResourceType type (the dispatcher has refused the types the
+ * action does not declare); the array the caller frees. */
+int api_call_tag_specs(struct api_call *c, const char *type, struct tag **tags, size_t *n,
+		       struct api_error *e);
+/* InvalidParameterValue unless every TagSpecification.N names one of the ntypes types. */
+int api_call_tag_types(struct api_call *c, const char *const *types, size_t ntypes,
+		       struct api_error *e);
 void api_write_tag_set(struct api_xml *x, const struct tag_set *tags, const char *resource);
 /* Grantees of one operation of a permission attribute: <attribute>.<op>.N.UserId / .Group
  * ("LaunchPermission", "Add"), or, when OperationType is op, UserId.N and UserGroup.N. Each
@@ -95,14 +115,11 @@ void api_write_tag_set(struct api_xml *x, const struct tag_set *tags, const char
  * caller frees. */
 int api_call_grantees(struct api_call *c, const char *attribute, const char *op, const char ***out, size_t *n,
 		      struct api_error *e);
-/* The EC2 code for "no such resource", by the id's prefix. */
-const char *api_not_found_code(const char *id);
 
 /* Ids: true when id has prefix's shape, else e is the EC2 ….Malformed error. */
 bool api_id_ok(const char *prefix, const char *id, struct api_error *e);
-/* The id parameter name (MissingParameter when required and absent; *id NULL when optional and
- * absent), checked for shape. */
-int api_call_id(struct api_call *c, const char *name, const char *prefix, bool required, const char **id,
+/* The id parameter name (*id NULL when absent), checked for shape. */
+int api_call_id(struct api_call *c, const char *name, const char *prefix, const char **id,
 		struct api_error *e);
 /* The list name.1, name.2, … (caller frees the array), each checked for shape. */
 int api_call_id_list(struct api_call *c, const char *name, const char *prefix, const char ***ids, size_t *n,
@@ -112,9 +129,6 @@ int api_call_id_list(struct api_call *c, const char *name, const char *prefix, c
 bool api_description_ok(const char *desc, struct api_error *e);
 /* Encrypted: absent or false; kiln has no encryption to offer (InvalidParameterValue). */
 int api_call_unencrypted(struct api_call *c, struct api_error *e);
-/* api_error_from_kerr for an action that adds resources: past a quota, the quota's own code
- * (VcpuLimitExceeded, VolumeLimitExceeded, SnapshotLimitExceeded, ResourceLimitExceeded). */
-void api_error_from_cloud(struct api_error *e, const struct kerr *err, const char *code);
 
 /* Selection by id or name lists (ImageId.N, InstanceId.N, ZoneName.N): true when the list is
  * empty (everything is selected) or names it. */

@@ -32,46 +32,25 @@ static void write_snapshot(struct api_xml *x, const void *item, const struct tag
 		api_write_tag_set(x, tags, s->id);
 }
 
-static int snapshot_id(struct api_call *c, const char **id, struct api_error *e)
-{
-	return api_call_id(c, "SnapshotId", "snap", true, id, e);
-}
-
 int api_create_snapshot(struct api_call *c, struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
 	_cleanup_free_ struct tag *tags = NULL;
-	static const char *const tag_types[] = {"snapshot"};
 	const char *vol = api_node_str(&c->root, "VolumeId"),
 	           *desc = api_node_str(&c->root, "Description");
 	struct tag_set set = {0};
 	struct snapshot s;
 	size_t ntags;
 
-	if (!vol) {
-		api_error_missing_parameter(e, "VolumeId");
+	if (api_call_tag_specs(c, "snapshot", &tags, &ntags, e) < 0)
 		return -1;
-	}
-	if (!api_id_ok("vol", vol, e))
-		return -1;
-	if (!api_description_ok(desc, e))
-		return -1;
-	if (api_call_tag_specs(c, tag_types, 1, "snapshot", &tags, &ntags, e) < 0)
-		return -1;
-	if (c->dry_run) {
-		api_error_dry_run(e);
-		return -1;
-	}
 	if (cloud_snapshot_create(c->cloud, c->account.id, c->region, vol, desc, tags, ntags, &s,
 	                          &err) < 0) {
-		api_error_from_cloud(e, err,
-		                    err->kind == KERR_NOT_FOUND  ? "InvalidVolume.NotFound"
-		                    : err->kind == KERR_CONFLICT ? "IncorrectState"
-		                                                 : NULL);
+		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
 	if (cloud_tags_list(c->cloud, c->account.id, c->region, &set, &err) < 0) {
-		api_error_from_kerr(e, err, NULL);
+		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
 	write_snapshot(c->xml, &s, &set);
@@ -170,19 +149,10 @@ int api_describe_snapshots(struct api_call *c, struct api_error *e)
 int api_delete_snapshot(struct api_call *c, struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
-	const char *id;
+	const char *id = api_node_str(&c->root, "SnapshotId");
 
-	if (snapshot_id(c, &id, e) < 0)
-		return -1;
-	if (c->dry_run) {
-		api_error_dry_run(e);
-		return -1;
-	}
 	if (cloud_snapshot_delete(c->cloud, c->account.id, c->region, id, &err) < 0) {
-		api_error_from_kerr(e, err,
-		                    err->kind == KERR_NOT_FOUND  ? "InvalidSnapshot.NotFound"
-		                    : err->kind == KERR_CONFLICT ? "InvalidSnapshot.InUse"
-		                                                 : NULL);
+		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
 	api_xml_bool(c->xml, "return", true);
@@ -193,10 +163,6 @@ static int attribute_of(struct api_call *c, struct api_error *e)
 {
 	const char *a = api_node_str(&c->root, "Attribute");
 
-	if (!a) {
-		api_error_missing_parameter(e, "Attribute");
-		return -1;
-	}
 	if (strcmp(a, "createVolumePermission") && strcmp(a, "productCodes")) {
 		api_error_set(e, "InvalidParameterValue",
 		              "Value (%s) for parameter attribute is invalid", a);
@@ -213,8 +179,7 @@ int api_modify_snapshot_attribute(struct api_call *c, struct api_error *e)
 	size_t nadd = 0, nremove = 0;
 	int attr;
 
-	if (snapshot_id(c, &id, e) < 0)
-		return -1;
+	id = api_node_str(&c->root, "SnapshotId");
 	if (api_node_present(&c->root, "Attribute") && (attr = attribute_of(c, e)) != 0) {
 		if (attr > 0)
 			api_error_set(e, "InvalidParameterValue",
@@ -233,14 +198,9 @@ int api_modify_snapshot_attribute(struct api_call *c, struct api_error *e)
 		api_error_missing_parameter(e, "CreateVolumePermission");
 		return -1;
 	}
-	if (c->dry_run) {
-		api_error_dry_run(e);
-		return -1;
-	}
 	if (cloud_snapshot_permit(c->cloud, c->account.id, c->region, id, add, nadd, remove,
 	                          nremove, &err) < 0) {
-		api_error_from_kerr(
-		    e, err, err->kind == KERR_NOT_FOUND ? "InvalidSnapshot.NotFound" : NULL);
+		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
 	api_xml_bool(c->xml, "return", true);
@@ -255,12 +215,12 @@ int api_describe_snapshot_attribute(struct api_call *c, struct api_error *e)
 	size_t n;
 	int attr;
 
-	if (snapshot_id(c, &id, e) < 0 || (attr = attribute_of(c, e)) < 0)
+	id = api_node_str(&c->root, "SnapshotId");
+	if ((attr = attribute_of(c, e)) < 0)
 		return -1;
 	if (cloud_snapshot_permissions(c->cloud, c->account.id, c->region, id, &who, &n, &err) <
 	    0) {
-		api_error_from_kerr(
-		    e, err, err->kind == KERR_NOT_FOUND ? "InvalidSnapshot.NotFound" : NULL);
+		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
 	api_xml_elem(c->xml, "snapshotId", id);
@@ -278,7 +238,6 @@ int api_copy_snapshot(struct api_call *c, struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
 	_cleanup_free_ struct tag *tags = NULL;
-	static const char *const tag_types[] = {"snapshot"};
 	const char *src_region = api_node_str(&c->root, "SourceRegion");
 	const char *src = api_node_str(&c->root, "SourceSnapshotId");
 	const char *dest = api_node_str(&c->root, "DestinationRegion");
@@ -286,32 +245,15 @@ int api_copy_snapshot(struct api_call *c, struct api_error *e)
 	char id[ID_MAX];
 	size_t ntags;
 
-	if (!src_region || !src) {
-		api_error_missing_parameter(e, !src_region ? "SourceRegion" : "SourceSnapshotId");
-		return -1;
-	}
-	if (!api_id_ok("snap", src, e))
-		return -1;
 	if (dest && strcmp(dest, c->region)) {
 		api_error_set(e, "InvalidParameterValue", "DestinationRegion '%s' is not the region of the request (%s)",
 			      dest, c->region);
 		return -1;
 	}
-	if (api_call_unencrypted(c, e) < 0)
+	if (api_call_tag_specs(c, "snapshot", &tags, &ntags, e) < 0)
 		return -1;
-	if (!api_description_ok(desc, e))
-		return -1;
-	if (api_call_tag_specs(c, tag_types, 1, "snapshot", &tags, &ntags, e) < 0)
-		return -1;
-	if (c->dry_run) {
-		api_error_dry_run(e);
-		return -1;
-	}
 	if (cloud_snapshot_copy_from(c->cloud, c->account.id, c->region, src_region, src, desc, tags, ntags, id, &err) < 0) {
-		api_error_from_cloud(e, err, err->kind == KERR_NOT_FOUND  ? "InvalidSnapshot.NotFound"
-					     : err->kind == KERR_CONFLICT ? "IncorrectState"
-					     : err->kind == KERR_INVALID  ? "InvalidRegion"
-									  : NULL);
+		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
 	api_xml_elem(c->xml, "snapshotId", id);

@@ -10,17 +10,6 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-const char *api_not_found_code(const char *id)
-{
-	const char *type = cloud_resource_type(id);
-
-	return !type                       ? "InvalidID"
-	       : !strcmp(type, "instance") ? "InvalidInstanceID.NotFound"
-	       : !strcmp(type, "volume")   ? "InvalidVolume.NotFound"
-	       : !strcmp(type, "snapshot") ? "InvalidSnapshot.NotFound"
-	                                   : "InvalidAMIID.NotFound";
-}
-
 int api_call_tags(struct api_call *c, const struct api_node *under, const char *name,
                   bool allow_no_value, struct tag **tags, bool **with_value, size_t *n,
                   struct api_error *e)
@@ -75,17 +64,13 @@ on_error:
 	return -1;
 }
 
-int api_call_tag_specs(struct api_call *c, const char *const *types, size_t ntypes,
-                       const char *type, struct tag **tags, size_t *n, struct api_error *e)
+int api_call_tag_types(struct api_call *c, const char *const *types, size_t ntypes,
+                       struct api_error *e)
 {
 	size_t count = api_node_count(&c->root, "TagSpecification");
 
-	*tags = NULL;
-	*n = 0;
 	for (size_t i = 1; i <= count; i++) {
 		struct api_node spec;
-		struct tag *more;
-		size_t nmore;
 		const char *rt;
 		bool known = false;
 
@@ -98,24 +83,41 @@ int api_call_tag_specs(struct api_call *c, const char *const *types, size_t ntyp
 			    e, "InvalidParameterValue",
 			    "'%s' is not a valid taggable resource type for this operation",
 			    rt ? rt : "");
-			goto on_error;
+			return -1;
 		}
-		if (strcmp(rt, type))
+	}
+	return 0;
+}
+
+int api_call_tag_specs(struct api_call *c, const char *type, struct tag **tags, size_t *n,
+                       struct api_error *e)
+{
+	size_t count = api_node_count(&c->root, "TagSpecification");
+
+	*tags = NULL;
+	*n = 0;
+	for (size_t i = 1; i <= count; i++) {
+		struct api_node spec;
+		struct tag *more;
+		size_t nmore;
+		const char *rt;
+
+		api_node_item(&c->root, "TagSpecification", i, &spec);
+		rt = api_node_str(&spec, "ResourceType");
+		if (!rt || strcmp(rt, type))
 			continue;
-		if (api_call_tags(c, &spec, "Tag", false, &more, NULL, &nmore, e) < 0)
-			goto on_error;
+		if (api_call_tags(c, &spec, "Tag", false, &more, NULL, &nmore, e) < 0) {
+			free(*tags);
+			*tags = NULL;
+			*n = 0;
+			return -1;
+		}
 		*tags = xreallocarray(*tags, *n + nmore + 1, sizeof(**tags));
 		memcpy(*tags + *n, more, nmore * sizeof(*more));
 		*n += nmore;
 		free(more);
 	}
 	return 0;
-
-on_error:
-	free(*tags);
-	*tags = NULL;
-	*n = 0;
-	return -1;
 }
 
 void api_write_tag_set(struct api_xml *x, const struct tag_set *tags, const char *resource)
@@ -138,31 +140,12 @@ void api_write_tag_set(struct api_xml *x, const struct tag_set *tags, const char
 static int resource_ids(struct api_call *c, const char ***ids, size_t *n, struct api_error *e)
 {
 	*n = api_node_strings(&c->root, "ResourceId", ids);
-	if (!*n) {
-		api_error_missing_parameter(e, "ResourceId");
-		return -1;
-	}
 	for (size_t i = 0; i < *n; i++)
 		if (!cloud_resource_type((*ids)[i])) {
 			api_error_set(e, "InvalidID", "The ID '%s' is not valid", (*ids)[i]);
 			return -1;
 		}
 	return 0;
-}
-
-static int tag_error(struct api_error *e, const struct kerr *err)
-{
-	const char *id = strchr(err->msg, '\'');
-	char first[ID_MAX] = "";
-
-	if (id)
-		snprintf(first, sizeof(first), "%.*s", (int)strcspn(id + 1, "'"), id + 1);
-	api_error_from_kerr(e, err,
-	                    err->kind == KERR_NOT_FOUND ? api_not_found_code(first)
-	                    : err->kind == KERR_LIMIT   ? "TagLimitExceeded"
-	                    : err->kind == KERR_INVALID ? "InvalidParameterValue"
-	                                                : NULL);
-	return -1;
 }
 
 int api_create_tags(struct api_call *c, struct api_error *e)
@@ -175,16 +158,8 @@ int api_create_tags(struct api_call *c, struct api_error *e)
 	if (resource_ids(c, &ids, &nids, e) < 0 ||
 	    api_call_tags(c, &c->root, "Tag", false, &tags, NULL, &ntags, e) < 0)
 		return -1;
-	if (!ntags) {
-		api_error_missing_parameter(e, "Tag");
-		return -1;
-	}
-	if (c->dry_run) {
-		api_error_dry_run(e);
-		return -1;
-	}
 	if (cloud_tags_create(c->cloud, c->account.id, c->region, ids, nids, tags, ntags, &err) < 0)
-		return tag_error(e, err);
+		return api_error_from_cloud(e, c->action, err), -1;
 	api_xml_bool(c->xml, "return", true);
 	return 0;
 }
@@ -200,13 +175,9 @@ int api_delete_tags(struct api_call *c, struct api_error *e)
 	if (resource_ids(c, &ids, &nids, e) < 0 ||
 	    api_call_tags(c, &c->root, "Tag", true, &tags, &with_value, &ntags, e) < 0)
 		return -1;
-	if (c->dry_run) {
-		api_error_dry_run(e);
-		return -1;
-	}
 	if (cloud_tags_delete(c->cloud, c->account.id, c->region, ids, nids, tags, with_value,
 	                      ntags, &err) < 0)
-		return tag_error(e, err);
+		return api_error_from_cloud(e, c->action, err), -1;
 	api_xml_bool(c->xml, "return", true);
 	return 0;
 }
@@ -237,7 +208,7 @@ int api_describe_tags(struct api_call *c, struct api_error *e)
 	if (api_call_page(c, 5, 1000, &page, e) < 0 || api_call_filters(c, &filters, e) < 0)
 		return -1;
 	if (cloud_tags_list(c->cloud, c->account.id, c->region, &tags, &err) < 0) {
-		api_error_from_kerr(e, err, NULL);
+		api_error_from_cloud(e, c->action, err);
 		goto out;
 	}
 	api_xml_open(c->xml, "tagSet");

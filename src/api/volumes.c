@@ -46,30 +46,10 @@ static void write_volume(struct api_xml *x, const void *item, const struct tag_s
 		api_write_tag_set(x, tags, v->id);
 }
 
-static int volume_id(struct api_call *c, const char *name, const char **id, struct api_error *e)
-{
-	return api_call_id(c, name, "vol", true, id, e);
-}
-
-static int volume_error(struct api_error *e, const struct kerr *err, const char *conflict_code)
-{
-	api_error_from_cloud(e, err,
-	                    err->kind == KERR_NOT_FOUND && strstr(err->msg, "snapshot")
-	                        ? "InvalidSnapshot.NotFound"
-	                    : err->kind == KERR_NOT_FOUND && strstr(err->msg, "instance")
-	                        ? "InvalidInstanceID.NotFound"
-	                    : err->kind == KERR_NOT_FOUND ? "InvalidVolume.NotFound"
-	                    : err->kind == KERR_CONFLICT  ? conflict_code
-	                    : err->kind == KERR_INVALID   ? "InvalidParameterValue"
-	                                                  : NULL);
-	return -1;
-}
-
 int api_create_volume(struct api_call *c, struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
 	_cleanup_free_ struct tag *tags = NULL;
-	static const char *const tag_types[] = {"volume"};
 	struct volume_request req = {.region = c->region};
 	struct tag_set set = {0};
 	struct volume v;
@@ -80,10 +60,6 @@ int api_create_volume(struct api_call *c, struct api_error *e)
 	req.snapshot = api_node_str(&c->root, "SnapshotId");
 	req.type = api_node_str(&c->root, "VolumeType");
 	req.client_token = api_node_str(&c->root, "ClientToken");
-	if (!req.zone) {
-		api_error_missing_parameter(e, "AvailabilityZone");
-		return -1;
-	}
 	if (api_node_int(&c->root, "Size", 1, 16384, &size, &err) < 0) {
 		api_error_from_kerr(e, err, "InvalidParameterValue");
 		return -1;
@@ -93,8 +69,6 @@ int api_create_volume(struct api_call *c, struct api_error *e)
 		api_error_missing_parameter(e, "size");
 		return -1;
 	}
-	if (req.snapshot && !api_id_ok("snap", req.snapshot, e))
-		return -1;
 	for (size_t i = 0; i < ARRAY_SIZE(volume_types) && req.type; i++)
 		known = known || !strcmp(volume_types[i], req.type);
 	if (req.type && !known) {
@@ -102,22 +76,13 @@ int api_create_volume(struct api_call *c, struct api_error *e)
 		              "Value (%s) for parameter volumeType is invalid", req.type);
 		return -1;
 	}
-	if (api_call_unencrypted(c, e) < 0)
-		return -1;
-	if (api_call_tag_specs(c, tag_types, 1, "volume", &tags, &req.ntags, e) < 0)
+	if (api_call_tag_specs(c, "volume", &tags, &req.ntags, e) < 0)
 		return -1;
 	req.tags = tags;
-	if (c->dry_run) {
-		api_error_dry_run(e);
-		return -1;
-	}
-	if (cloud_volume_create(c->cloud, c->account.id, &req, &v, &err) < 0) {
-		if (err->kind == KERR_INVALID && strstr(err->msg, "availability zone"))
-			return api_error_from_kerr(e, err, "InvalidZone.NotFound"), -1;
-		return volume_error(e, err, "IncorrectState");
-	}
+	if (cloud_volume_create(c->cloud, c->account.id, &req, &v, &err) < 0)
+		return api_error_from_cloud(e, c->action, err), -1;
 	if (cloud_tags_list(c->cloud, c->account.id, c->region, &set, &err) < 0)
-		return api_error_from_kerr(e, err, NULL), -1;
+		return api_error_from_cloud(e, c->action, err), -1;
 	write_volume(c->xml, &v, &set);
 	tag_set_release(&set);
 	return 0;
@@ -170,34 +135,14 @@ int api_describe_volumes(struct api_call *c, struct api_error *e)
 
 int api_attach_volume(struct api_call *c, struct api_error *e)
 {
-	static const char *const codes[] = {[ATTACH_VOLUME] = "IncorrectState",
-	                                    [ATTACH_INSTANCE] = "IncorrectInstanceState",
-	                                    [ATTACH_DEVICE] = "InvalidParameterValue",
-	                                    [ATTACH_ZONE] = "InvalidVolume.ZoneMismatch"};
 	_cleanup_kerr_ struct kerr *err = NULL;
-	const char *vol, *inst = api_node_str(&c->root, "InstanceId"),
-	                 *device = api_node_str(&c->root, "Device");
-	enum attach_refusal why = ATTACH_VOLUME;
+	const char *vol = api_node_str(&c->root, "VolumeId"),
+		   *inst = api_node_str(&c->root, "InstanceId"),
+		   *device = api_node_str(&c->root, "Device");
 	struct volume v;
 
-	if (volume_id(c, "VolumeId", &vol, e) < 0)
-		return -1;
-	if (!inst || !device) {
-		api_error_missing_parameter(e, !inst ? "InstanceId" : "Device");
-		return -1;
-	}
-	if (!api_id_ok("i", inst, e))
-		return -1;
-	if (c->dry_run) {
-		api_error_dry_run(e);
-		return -1;
-	}
-	if (cloud_volume_attach(c->cloud, c->account.id, c->region, vol, inst, device, &v, &why,
-	                        &err) < 0) {
-		if (err->kind == KERR_INVALID || err->kind == KERR_CONFLICT)
-			return api_error_from_kerr(e, err, codes[why]), -1;
-		return volume_error(e, err, NULL);
-	}
+	if (cloud_volume_attach(c->cloud, c->account.id, c->region, vol, inst, device, &v, &err) < 0)
+		return api_error_from_cloud(e, c->action, err), -1;
 	api_write_attachment(c->xml, &v);
 	return 0;
 }
@@ -205,28 +150,18 @@ int api_attach_volume(struct api_call *c, struct api_error *e)
 int api_detach_volume(struct api_call *c, struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
-	const char *vol, *inst = api_node_str(&c->root, "InstanceId");
+	const char *vol = api_node_str(&c->root, "VolumeId"),
+		   *inst = api_node_str(&c->root, "InstanceId");
 	bool force = false;
 	struct volume v;
 
-	if (volume_id(c, "VolumeId", &vol, e) < 0)
-		return -1;
-	if (inst && !api_id_ok("i", inst, e))
-		return -1;
 	if (api_node_bool(&c->root, "Force", &force, &err) < 0) {
 		api_error_from_kerr(e, err, "InvalidParameterValue");
 		return -1;
 	}
-	if (c->dry_run) {
-		api_error_dry_run(e);
-		return -1;
-	}
 	if (cloud_volume_detach(c->cloud, c->account.id, c->region, vol, inst, force, &v, &err) <
-	    0) {
-		if (err->kind == KERR_AUTH)
-			return api_error_from_kerr(e, err, "OperationNotPermitted"), -1;
-		return volume_error(e, err, "IncorrectState");
-	}
+	    0)
+		return api_error_from_cloud(e, c->action, err), -1;
 	api_write_attachment(c->xml, &v);
 	return 0;
 }
@@ -234,17 +169,10 @@ int api_detach_volume(struct api_call *c, struct api_error *e)
 int api_delete_volume(struct api_call *c, struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
-	const char *vol;
+	const char *vol = api_node_str(&c->root, "VolumeId");
 
-	if (volume_id(c, "VolumeId", &vol, e) < 0)
-		return -1;
-	if (c->dry_run) {
-		api_error_dry_run(e);
-		return -1;
-	}
 	if (cloud_volume_delete(c->cloud, c->account.id, c->region, vol, &err) < 0)
-		return volume_error(
-		    e, err, strstr(err->msg, "attached") ? "VolumeInUse" : "IncorrectState");
+		return api_error_from_cloud(e, c->action, err), -1;
 	api_xml_bool(c->xml, "return", true);
 	return 0;
 }

@@ -118,14 +118,16 @@ int cloud_account_create(struct cloud *c, const char *name, const char *id, cons
 	sqlite3_bind_int64(key, 4, (sqlite3_int64)now_ms());
 	if (db_step_done(c->db, acct, &why) < 0) {
 		if (why->kind == KERR_CONFLICT)
-			kerr_set(err, KERR_CONFLICT, "an account named '%s' or with id '%s' exists already", name, id);
+			kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_ACCOUNT, id,
+			           "an account named '%s' or with id '%s' exists already", name, id);
 		else
 			kerr_pass(err, steal_ptr(why));
 		goto on_error;
 	}
 	if (db_step_done(c->db, key, &why) < 0) {
 		if (why->kind == KERR_CONFLICT)
-			kerr_set(err, KERR_CONFLICT, "access key '%s' exists already", access_key);
+			kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_KEY, access_key,
+			           "access key '%s' exists already", access_key);
 		else
 			kerr_pass(err, steal_ptr(why));
 		goto on_error;
@@ -193,7 +195,8 @@ int cloud_account_by_key(struct cloud *c, const char *access_key, struct account
 	if (r < 0)
 		return -1;
 	if (r == 0)
-		return kerr_set(err, KERR_NOT_FOUND, "access key '%s' is not known", access_key);
+		return kerr_about(err, KERR_NOT_FOUND, KERR_SUBJECT_KEY, access_key,
+		                  "access key '%s' is not known", access_key);
 	memset(acct, 0, sizeof(*acct));
 	str_copy(acct->id, db_text(st, 0), sizeof(acct->id));
 	str_copy(acct->name, db_text(st, 1), sizeof(acct->name));

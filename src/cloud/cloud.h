@@ -86,7 +86,7 @@ void cloud_jobs_stop(struct cloud *c);
 /* The regions and zones (not the quotas: see cloud_quota_check). */
 int cloud_regions(struct cloud *c, struct topology *t, struct kerr **err);
 /* The quota a request went past, when err is that refusal (KERR_LIMIT); -1 otherwise. */
-int cloud_quota_of(const struct kerr *err);
+
 bool cloud_region_known(struct cloud *c, const char *region);
 /* New account; id, access key and secret are generated when NULL. */
 int cloud_account_create(struct cloud *c, const char *name, const char *id, const char *access_key,
@@ -323,11 +323,10 @@ int cloud_volume_get(struct cloud *c, const char *owner, const char *region, con
  * snapshot, or a blank sparse file) and makes it "available". */
 int cloud_volume_create(struct cloud *c, const char *owner, const struct volume_request *req, struct volume *out,
 			struct kerr **err);
-/* device: "/dev/sdf" or "/dev/xvdf". On failure *why says which rule refused it. */
-enum attach_refusal { ATTACH_VOLUME, ATTACH_INSTANCE, ATTACH_DEVICE, ATTACH_ZONE };
+/* device: "/dev/sdf" or "/dev/xvdf". On failure the error's subject says which rule refused it
+ * (the volume, the instance, the device or the zone). */
 int cloud_volume_attach(struct cloud *c, const char *owner, const char *region, const char *volume,
-			const char *instance, const char *device, struct volume *out, enum attach_refusal *why,
-			struct kerr **err);
+			const char *instance, const char *device, struct volume *out, struct kerr **err);
 int cloud_volume_detach(struct cloud *c, const char *owner, const char *region, const char *volume,
 			const char *instance, bool force, struct volume *out, struct kerr **err);
 int cloud_volume_delete(struct cloud *c, const char *owner, const char *region, const char *volume,

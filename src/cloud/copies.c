@@ -59,8 +59,8 @@ int cloud_snapshot_copy_from(struct cloud *c, const char *owner, const char *reg
 	uint64_t size;
 
 	if (!cloud_region_known(c, src_region))
-		return kerr_set(err, KERR_INVALID, "The source region '%s' is not served here",
-		                src_region);
+		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_REGION, src_region,
+		                  "source region '%s' is not served here", src_region);
 	if (cloud_snapshot_usable(c, owner, src_region, src, false, &size, err) < 0)
 		return -1;
 	if (db_begin(c->db, err) < 0)
@@ -162,13 +162,10 @@ int cloud_image_copy(struct cloud *c, const char *owner, const struct copy_image
 	int r;
 
 	if (!cloud_region_known(c, req->src_region))
-		return kerr_set(err, KERR_INVALID, "The source region '%s' is not served here",
-		                req->src_region);
-	if (!cloud_image_name_valid(req->name))
-		return kerr_set(err, KERR_INVALID,
-		                "AMI names must be 3 to 128 characters of letters, numbers and "
-		                "( ) [ ] . / - ' @ _ or spaces: '%s'",
-		                req->name);
+		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_REGION, req->src_region,
+		                  "source region '%s' is not served here", req->src_region);
+	if (cloud_image_name_check(req->name, err) < 0)
+		return -1;
 	if (req->client_token) {
 		char done[ID_MAX];
 		r = token_image(c, owner, req->region, req->client_token, done, err);
@@ -180,8 +177,8 @@ int cloud_image_copy(struct cloud *c, const char *owner, const struct copy_image
 	if (cloud_image_get(c, owner, req->src_region, req->src_image, &src, err) < 0)
 		return -1;
 	if (strcmp(src.state, "available"))
-		return kerr_set(err, KERR_CONFLICT, "Image '%s' is %s, not available", src.id,
-		                src.state);
+		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_IMAGE, src.id,
+		                  "image '%s' is %s, not available", src.id, src.state);
 	*out = src;
 	id_new("ami", out->id);
 	str_copy(out->region, req->region, sizeof(out->region));

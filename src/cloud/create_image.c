@@ -69,7 +69,8 @@ static int record(struct cloud *c, const char *owner, const struct create_image_
 			root = i;
 	}
 	if (root == n)
-		return kerr_set(err, KERR_CONFLICT, "The instance '%s' has no root volume", in->id);
+		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_INSTANCE, in->id,
+		                  "instance '%s' has no root volume", in->id);
 	str_copy(out->root_snapshot, snaps[root], sizeof(out->root_snapshot));
 	out->root_size_gib = vols[root].size_gib;
 	for (size_t i = 0; i < n; i++) {
@@ -99,21 +100,14 @@ int cloud_image_create(struct cloud *c, const char *owner, const struct create_i
 	struct instance in;
 	size_t n = 0, nall;
 
-	if (!cloud_image_name_valid(req->name))
-		return kerr_set(err, KERR_INVALID,
-		                "AMI names must be 3 to 128 characters of letters, numbers and "
-		                "( ) [ ] . / - ' @ _ or spaces: '%s'",
-		                req->name);
+	if (cloud_image_name_check(req->name, err) < 0)
+		return -1;
 	if (cloud_instance_get(c, req->instance, &in, err) < 0 || strcmp(in.owner, owner) ||
 	    strcmp(in.region, req->region))
-		return kerr_set(err, KERR_NOT_FOUND, "The instance ID '%s' does not exist",
-		                req->instance);
+		return cloud_instance_not_found(req->instance, err);
 	if (strcmp(in.state, "running") && strcmp(in.state, "stopped"))
-		return kerr_set(
-		    err, KERR_CONFLICT,
-		    "The instance '%s' is not in a state from which an image can be made "
-		    "(%s)",
-		    in.id, in.state);
+		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_INSTANCE, in.id,
+		                  "cannot make an image of instance '%s': it is %s", in.id, in.state);
 	if (cloud_instance_volumes(c, in.id, &all, &nall, err) < 0)
 		return -1;
 	for (size_t i = 0; i < nall; i++) {
@@ -121,8 +115,8 @@ int cloud_image_create(struct cloud *c, const char *owner, const struct create_i
 		    (strcmp(all[i].device, ROOT_DEVICE) && excluded(req, all[i].device)))
 			continue;
 		if (n == IMAGE_VOLUMES_MAX + 1)
-			return kerr_set(err, KERR_LIMIT, "kiln images hold at most %d volumes",
-			                IMAGE_VOLUMES_MAX + 1);
+			return kerr_about(err, KERR_LIMIT, KERR_SUBJECT_INSTANCE, in.id,
+			                  "kiln images hold at most %d volumes", IMAGE_VOLUMES_MAX + 1);
 		vols[n++] = all[i];
 	}
 	memset(out, 0, sizeof(*out));
@@ -184,7 +178,8 @@ static int take_copies(struct cloud *c, const struct image *im, bool no_reboot,
 			return -1;
 		restart = true;
 	} else if (strcmp(in.state, "running") && strcmp(in.state, "stopped")) {
-		return kerr_set(err, KERR_CONFLICT, "the instance '%s' became %s", in.id, in.state);
+		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_INSTANCE, in.id,
+		                  "instance '%s' became %s", in.id, in.state);
 	}
 	for (size_t i = 0; i < n && r == 0; i++)
 		r = cloud_snapshot_copy(c, snaps[i], err);

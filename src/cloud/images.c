@@ -54,7 +54,7 @@ static int first_zone(struct cloud *c, const char *region, struct zone *out, str
 		}
 	topology_release(&t);
 	if (r < 0)
-		return kerr_set(err, KERR_NOT_FOUND, "region '%s' has no zones", region);
+		return kerr_about(err, KERR_NOT_FOUND, KERR_SUBJECT_ZONE, region, "region '%s' has no zones", region);
 	return 0;
 }
 
@@ -239,7 +239,7 @@ int cloud_image_get(struct cloud *c, const char *account, const char *region, co
 	if (r < 0)
 		return -1;
 	if (r == 0)
-		return kerr_set(err, KERR_NOT_FOUND, "The image id '[%s]' does not exist", id);
+		return kerr_about(err, KERR_NOT_FOUND, KERR_SUBJECT_IMAGE, id, "image '%s' not found", id);
 	image_from_row(st, out);
 	return load_volumes(c, region, account, id, out, 1, err);
 }
@@ -280,6 +280,16 @@ int64_t cloud_next_creation_ms(struct cloud *c)
 }
 
 /* EC2's rule for AMI names: 3 to 128 of letters, digits and ( ) [ ] space . / - ' @ _ */
+int cloud_image_name_check(const char *name, struct kerr **err)
+{
+	if (cloud_image_name_valid(name))
+		return 0;
+	return kerr_about(err, KERR_INVALID, KERR_SUBJECT_IMAGE_NAME, name,
+	                  "image name '%s' is not 3 to 128 characters of letters, numbers and "
+	                  "( ) [ ] . / - ' @ _ or spaces",
+	                  name);
+}
+
 bool cloud_image_name_valid(const char *name)
 {
 	size_t n = strlen(name);
@@ -322,7 +332,8 @@ int cloud_image_insert(struct cloud *c, const struct image *im, const struct ima
 	db_bind_text(img, 14, from ? from->client_token : NULL);
 	if (db_step_done(c->db, img, err) < 0) {
 		if ((*err)->kind == KERR_CONFLICT)
-			kerr_set(err, KERR_CONFLICT, "AMI name '%s' is already in use by an image you own", im->name);
+			kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_IMAGE_NAME, im->name,
+				   "image name '%s' is in use by another image of the owner", im->name);
 		return -1;
 	}
 	for (size_t i = 0; i < im->nvolumes; i++) {
@@ -343,13 +354,13 @@ int cloud_image_register(struct cloud *c, const char *owner, const struct image_
 {
 	uint64_t snap_size;
 
-	if (!cloud_image_name_valid(req->name))
-		return kerr_set(err, KERR_INVALID, "AMI names must be 3 to 128 characters of letters, numbers and "
-				"( ) [ ] . / - ' @ _ or spaces: '%s'", req->name);
+	if (cloud_image_name_check(req->name, err) < 0)
+		return -1;
 	if (cloud_snapshot_usable(c, owner, req->region, req->root_snapshot, true, &snap_size, err) < 0)
 		return -1;
 	if (req->root_size_gib && req->root_size_gib < snap_size)
-		return kerr_set(err, KERR_INVALID, "Volume of %llu GiB is smaller than snapshot '%s', expect size >= %llu GiB",
+		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_SNAPSHOT, req->root_snapshot,
+				  "volume of %llu GiB is smaller than snapshot '%s', expect size >= %llu GiB",
 				(unsigned long long)req->root_size_gib, req->root_snapshot, (unsigned long long)snap_size);
 	memset(out, 0, sizeof(*out));
 	id_new("ami", out->id);
@@ -366,11 +377,13 @@ int cloud_image_register(struct cloud *c, const char *owner, const struct image_
 	for (size_t i = 0; i < req->nvolumes; i++) {
 		const struct image_volume *iv = &req->volumes[i];
 		if (!cloud_device_name_valid(iv->device))
-			return kerr_set(err, KERR_INVALID, "Invalid device name %s", iv->device);
+			return kerr_about(err, KERR_INVALID, KERR_SUBJECT_DEVICE, iv->device, "invalid device name '%s'",
+					  iv->device);
 		if (cloud_snapshot_usable(c, owner, req->region, iv->snapshot, true, &snap_size, err) < 0)
 			return -1;
 		if (iv->size_gib && iv->size_gib < snap_size)
-			return kerr_set(err, KERR_INVALID, "Volume of %llu GiB is smaller than snapshot '%s', expect size >= "
+			return kerr_about(err, KERR_INVALID, KERR_SUBJECT_SNAPSHOT, iv->snapshot,
+					  "volume of %llu GiB is smaller than snapshot '%s', expect size >= "
 					"%llu GiB", (unsigned long long)iv->size_gib, iv->snapshot, (unsigned long long)snap_size);
 		out->volumes[out->nvolumes] = *iv;
 		if (!iv->size_gib)
@@ -403,7 +416,7 @@ int cloud_image_deregister(struct cloud *c, const char *owner, const char *regio
 	if (cloud_image_get(c, owner, region, id, &im, err) < 0)
 		return -1;
 	if (strcmp(im.owner, owner))
-		return kerr_set(err, KERR_AUTH, "You do not own the image '%s'", id);
+		return kerr_about(err, KERR_AUTH, KERR_SUBJECT_IMAGE, id, "image '%s' is not the caller's", id);
 	if (db_prepare(c->db, "DELETE FROM images WHERE id = ?", &img, err) < 0 ||
 	    db_prepare(c->db, "DELETE FROM tags WHERE resource = ?", &tags, err) < 0)
 		return -1;
@@ -430,7 +443,7 @@ static int image_owned(struct cloud *c, const char *owner, const char *region, c
 	if (cloud_image_get(c, owner, region, id, out, err) < 0)
 		return -1;
 	if (strcmp(out->owner, owner))
-		return kerr_set(err, KERR_AUTH, "Not authorized for image: %s", id);
+		return kerr_about(err, KERR_AUTH, KERR_SUBJECT_IMAGE, id, "image '%s' is not the caller's", id);
 	return 0;
 }
 
@@ -501,7 +514,7 @@ int cloud_image_enable(struct cloud *c, const char *owner, const char *region, c
 	if (image_owned(c, owner, region, id, &im, err) < 0)
 		return -1;
 	if (strcmp(im.state, enable ? "disabled" : "available"))
-		return kerr_set(err, KERR_CONFLICT, "The image '%s' is %s", id, im.state);
+		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_IMAGE, id, "image '%s' is %s", id, im.state);
 	if (enable)
 		return image_update(c, id, "state = 'available'", 0, err);
 	/* Disabled, it is private: its grants go, as EC2 does it. */

@@ -114,9 +114,14 @@ int cloud_instance_get(struct cloud *c, const char *id, struct instance *in, str
 	if (r < 0)
 		return -1;
 	if (r == 0)
-		return kerr_set(err, KERR_NOT_FOUND, "The instance ID '%s' does not exist", id);
+		return cloud_instance_not_found(id, err);
 	instance_from_row(st, in);
 	return 0;
+}
+
+int cloud_instance_not_found(const char *id, struct kerr **err)
+{
+	return kerr_about(err, KERR_NOT_FOUND, KERR_SUBJECT_INSTANCE, id, "instance '%s' not found", id);
 }
 
 static int set_state(struct cloud *c, const char *id, const char *state, const char *reason, bool ended,
@@ -150,7 +155,8 @@ int cloud_find_zone(struct cloud *c, const char *region, const char *want, struc
 	}
 	topology_release(&t);
 	if (r < 0)
-		return kerr_set(err, KERR_INVALID, "Invalid availability zone: [%s]", want ? want : "");
+		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_ZONE, want, "invalid availability zone '%s'",
+		                  want ? want : "");
 	return 0;
 }
 
@@ -184,7 +190,8 @@ static int allocate_address(struct cloud *c, const struct zone *z, char *out, si
 			return 0;
 		}
 	}
-	return kerr_set(err, KERR_LIMIT, "no free address in subnet %s of %s", z->subnet, z->name);
+	return kerr_about(err, KERR_LIMIT, KERR_SUBJECT_ADDRESS, z->name, "no free address in subnet %s of %s",
+	                  z->subnet, z->name);
 }
 
 enum job_kind { JOB_LAUNCH, JOB_START, JOB_STOP, JOB_TERMINATE, JOB_REBOOT };
@@ -403,8 +410,8 @@ static int token_replay(struct cloud *c, const char *owner, const struct run_req
 	if (strcmp(v[0].image, req->image) || strcmp(v[0].type, req->type) || count < (size_t)req->min_count ||
 	    count > (size_t)req->max_count) {
 		free(v);
-		return kerr_set(err, KERR_CONFLICT, "The client token '%s' was used with other parameters",
-				req->client_token);
+		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_CLIENT_TOKEN, req->client_token,
+				  "client token '%s' was used with other parameters", req->client_token);
 	}
 	*out = v;
 	*n = count;
@@ -425,15 +432,18 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 
 	*n = 0;
 	if (!type)
-		return kerr_set(err, KERR_INVALID, "The instance type '%s' does not exist", req->type);
+		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_INSTANCE_TYPE, req->type,
+				  "instance type '%s' not found", req->type);
 	if (req->min_count < 1 || req->max_count < req->min_count || req->max_count > 20)
 		return kerr_set(err, KERR_INVALID, "MinCount and MaxCount must be 1 to 20, MinCount at most MaxCount");
 	if (cloud_image_get(c, owner, req->region, req->image, &im, err) < 0)
 		return -1;
 	if (strcmp(im.state, "available"))
-		return kerr_set(err, KERR_CONFLICT, "Image '%s' is %s, not available", im.id, im.state);
+		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_IMAGE, im.id, "image '%s' is %s, not available",
+				  im.id, im.state);
 	if (req->root_size_gib && req->root_size_gib < im.root_size_gib)
-		return kerr_set(err, KERR_INVALID, "Volume of %llu GiB is smaller than snapshot '%s' (%llu GiB)",
+		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_SNAPSHOT, im.root_snapshot,
+				  "volume of %llu GiB is smaller than snapshot '%s' (%llu GiB)",
 				(unsigned long long)req->root_size_gib, im.root_snapshot,
 				(unsigned long long)im.root_size_gib);
 	if (req->client_token && token_replay(c, owner, req, out, n, err) != 0)
@@ -599,12 +609,13 @@ int cloud_instances_change(struct cloud *c, const char *owner, const char *regio
 	/* All or nothing: every id must exist, be the caller's and be in a state that allows it. */
 	for (size_t i = 0; i < n; i++) {
 		if (cloud_instance_get(c, ids[i], &in[i], err) < 0 || strcmp(in[i].owner, owner) || strcmp(in[i].region, region)) {
-			kerr_set(err, KERR_NOT_FOUND, "The instance ID '%s' does not exist", ids[i]);
+			cloud_instance_not_found(ids[i], err);
 			goto out;
 		}
 		if (!allowed(kind, in[i].state)) {
-			kerr_set(err, KERR_CONFLICT, "The instance '%s' is not in a state from which it can be %s",
-				 ids[i], kind == JOB_START ? "started" : kind == JOB_REBOOT ? "rebooted" : "stopped");
+			kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_INSTANCE, ids[i],
+				   "instance '%s' is not in a state from which it can be %s", ids[i],
+				   kind == JOB_START ? "started" : kind == JOB_REBOOT ? "rebooted" : "stopped");
 			goto out;
 		}
 	}
@@ -681,7 +692,7 @@ int cloud_instance_console(struct cloud *c, const char *owner, const char *regio
 	if (cloud_instance_get(c, id, &in, err) < 0)
 		return -1;
 	if (strcmp(in.owner, owner) || strcmp(in.region, region))
-		return kerr_set(err, KERR_NOT_FOUND, "The instance ID '%s' does not exist", id);
+		return cloud_instance_not_found(id, err);
 	path = runtime_instance_path(c->rt, id, "console.log");
 	if (fs_read_file(AT_FDCWD, path, (size_t)64 << 20, out, len, &why) < 0) {
 		if (why->kind != KERR_NOT_FOUND)
@@ -701,15 +712,16 @@ int cloud_instance_modify(struct cloud *c, const char *owner, const char *region
 	int r = -1;
 
 	if (type && !instance_type_find(type))
-		return kerr_set(err, KERR_INVALID, "The instance type '%s' does not exist", type);
+		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_INSTANCE_TYPE, type,
+				  "instance type '%s' not found", type);
 	/* No start may begin while the change is made. */
 	pthread_mutex_lock(lock);
 	if (cloud_instance_get(c, id, &in, err) < 0 || strcmp(in.owner, owner) || strcmp(in.region, region)) {
-		kerr_set(err, KERR_NOT_FOUND, "The instance ID '%s' does not exist", id);
+		cloud_instance_not_found(id, err);
 		goto out;
 	}
 	if (strcmp(in.state, "stopped")) {
-		kerr_set(err, KERR_CONFLICT, "The instance '%s' is not in the 'stopped' state.", id);
+		kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_INSTANCE, id, "instance '%s' is not stopped", id);
 		goto out;
 	}
 	if (type) {

@@ -41,6 +41,12 @@ int cloud_zone_bridge(struct cloud *c, const char *owner, const struct zone *z, 
 		      struct kerr **err);
 /* EC2's rule for AMI names: 3 to 128 of letters, digits and ( ) [ ] space . / - ' @ _ */
 bool cloud_image_name_valid(const char *name);
+/* 0, or KERR_INVALID about KERR_SUBJECT_IMAGE_NAME when not valid. */
+int cloud_image_name_check(const char *name, struct kerr **err);
+/* KERR_NOT_FOUND about the instance, snapshot or volume id; each returns -1. */
+int cloud_instance_not_found(const char *id, struct kerr **err);
+int cloud_snapshot_not_found(const char *id, struct kerr **err);
+int cloud_volume_not_found(const char *id, struct kerr **err);
 /* The creation time of a new image: now, or just after the newest (inside the caller's
  * transaction, so dates stay distinct and increasing and "most recent" is well defined). */
 int64_t cloud_next_creation_ms(struct cloud *c);

@@ -21,19 +21,25 @@ static const struct {
 	/* Rows (instance type or NULL, amount) in use, with ?1 the owner and ?2 the region; a type
 	 * weighs its vCPUs. */
 	const char *usage;
+	enum kerr_subject subject; /* of the error when it is exceeded */
 } quotas[QUOTA__COUNT] = {
     [QUOTA_VCPUS] = {"running-vcpus", "vCPUs of running instances", 32,
                      "SELECT type, COUNT(*) FROM instances WHERE owner = ?1 AND region = ?2 AND "
-                     "state IN ('pending', 'running', 'stopping', 'shutting-down') GROUP BY type"},
+                     "state IN ('pending', 'running', 'stopping', 'shutting-down') GROUP BY type",
+                     KERR_SUBJECT_QUOTA_VCPUS},
     [QUOTA_VOLUMES] = {"volumes", "volumes", 5000,
-                       "SELECT NULL, COUNT(*) FROM volumes WHERE owner = ?1 AND region = ?2"},
+                       "SELECT NULL, COUNT(*) FROM volumes WHERE owner = ?1 AND region = ?2",
+                       KERR_SUBJECT_QUOTA_VOLUMES},
     [QUOTA_VOLUME_GIB] = {"volume-gib", "GiB of volumes", 50 * 1024,
                           "SELECT NULL, COALESCE(SUM(size), 0) FROM volumes "
-                          "WHERE owner = ?1 AND region = ?2"},
+                          "WHERE owner = ?1 AND region = ?2",
+                          KERR_SUBJECT_QUOTA_VOLUME_GIB},
     [QUOTA_SNAPSHOTS] = {"snapshots", "snapshots", 100000,
-                         "SELECT NULL, COUNT(*) FROM snapshots WHERE owner = ?1 AND region = ?2"},
+                         "SELECT NULL, COUNT(*) FROM snapshots WHERE owner = ?1 AND region = ?2",
+                         KERR_SUBJECT_QUOTA_SNAPSHOTS},
     [QUOTA_IMAGES] = {"images", "images", 50000,
-                      "SELECT NULL, COUNT(*) FROM images WHERE owner = ?1 AND region = ?2"},
+                      "SELECT NULL, COUNT(*) FROM images WHERE owner = ?1 AND region = ?2",
+                      KERR_SUBJECT_QUOTA_IMAGES},
 };
 
 /* Larger than any count or size kiln could hold, small enough for sums not to overflow. */
@@ -134,7 +140,7 @@ int cloud_quota_check(struct cloud *c, const char *owner, const char *region,
 		    quota_usage(c, q, owner, region, &used, err) < 0)
 			return -1;
 		if (need[q] > limit || used > limit - need[q])
-			return kerr_set(err, KERR_LIMIT,
+			return kerr_about(err, KERR_LIMIT, quotas[q].subject, quotas[q].name,
 			                "quota '%s' exceeded: at most %llu %s per account in %s, "
 			                "%llu in use, %llu more asked",
 			                quotas[q].name, (unsigned long long)limit, quotas[q].unit,
@@ -142,16 +148,4 @@ int cloud_quota_check(struct cloud *c, const char *owner, const char *region,
 			                (unsigned long long)need[q]);
 	}
 	return 0;
-}
-
-int cloud_quota_of(const struct kerr *err)
-{
-	const char *at = err && err->kind == KERR_LIMIT ? strstr(err->msg, "quota '") : NULL;
-
-	for (size_t q = 0; at && q < QUOTA__COUNT; q++) {
-		size_t n = strlen(quotas[q].name);
-		if (!strncmp(at + 7, quotas[q].name, n) && at[7 + n] == '\'')
-			return (int)q;
-	}
-	return -1;
 }

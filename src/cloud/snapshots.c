@@ -103,7 +103,7 @@ static int snapshot_owned(struct cloud *c, const char *owner, const char *region
 	if (snapshots_query(c, "s.owner = ?2 AND s.id = ?3", region, owner, id, &v, &n, err) < 0)
 		return -1;
 	if (!n)
-		return kerr_set(err, KERR_NOT_FOUND, "The snapshot '%s' does not exist.", id);
+		return cloud_snapshot_not_found(id, err);
 	*out = v[0];
 	return 0;
 }
@@ -195,15 +195,16 @@ int cloud_snapshot_usable(struct cloud *c, const char *owner, const char *region
 	if (r < 0)
 		return -1;
 	if (r == 0)
-		return kerr_set(err, KERR_NOT_FOUND, "The snapshot '%s' does not exist.", id);
+		return cloud_snapshot_not_found(id, err);
 	/* A snapshot shared with the caller is its owner's: the caller copies it first (as on
 	 * EC2), or an image of the caller would pin another account's snapshot. */
 	if (own_only && !sqlite3_column_int(st, 2))
-		return kerr_set(err, KERR_AUTH,
-		                "The snapshot '%s' is not owned by you: copy it with CopySnapshot first",
-		                id);
+		return kerr_about(err, KERR_AUTH, KERR_SUBJECT_SNAPSHOT, id,
+		                  "snapshot '%s' is not the caller's: copy it with CopySnapshot first",
+		                  id);
 	if (strcmp(db_text(st, 1), "completed"))
-		return kerr_set(err, KERR_CONFLICT, "Snapshot '%s' is not completed", id);
+		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_SNAPSHOT, id, "snapshot '%s' is not completed",
+		                  id);
 	*size_gib = (uint64_t)sqlite3_column_int64(st, 0);
 	return 0;
 }
@@ -262,7 +263,7 @@ int cloud_snapshot_copy(struct cloud *c, const char *id, struct kerr **err)
 	db_bind_text(st, 1, id);
 	r = db_step_row(c->db, st, err);
 	if (r <= 0)
-		return r < 0 ? -1 : kerr_set(err, KERR_NOT_FOUND, "The snapshot '%s' does not exist.", id);
+		return r < 0 ? -1 : cloud_snapshot_not_found(id, err);
 	if (cloud_volume_get(c, db_text(st, 1), db_text(st, 2), db_text(st, 0), &v, err) < 0)
 		return -1;
 	dir = cloud_zone_pool_dir(c, v.region, v.zone);
@@ -295,7 +296,8 @@ int cloud_snapshot_create(struct cloud *c, const char *owner, const char *region
 	if (cloud_volume_get(c, owner, region, volume, &v, err) < 0)
 		return -1;
 	if (strcmp(v.state, "available") && strcmp(v.state, "in-use"))
-		return kerr_set(err, KERR_CONFLICT, "Volume '%s' is %s", volume, v.state);
+		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_VOLUME, volume, "volume '%s' is %s", volume,
+		                  v.state);
 	memset(out, 0, sizeof(*out));
 	id_new("snap", out->id);
 	str_copy(out->region, region, sizeof(out->region));
@@ -417,7 +419,7 @@ int cloud_snapshot_store(struct cloud *c, const char *id, struct kerr **err)
 	db_bind_text(st, 1, id);
 	r = db_step_row(c->db, st, err);
 	if (r <= 0)
-		return r < 0 ? -1 : kerr_set(err, KERR_NOT_FOUND, "The snapshot '%s' does not exist.", id);
+		return r < 0 ? -1 : cloud_snapshot_not_found(id, err);
 	str_copy(volume, db_text(st, 0), sizeof(volume));
 	lock = cloud_chain_lock(volume);
 	pthread_mutex_lock(lock);
@@ -500,7 +502,7 @@ static int store_pending(struct cloud *c, const char *id, struct kerr **err)
 	db_bind_text(st, 1, id);
 	r = db_step_row(c->db, st, err);
 	if (r <= 0)
-		return r < 0 ? -1 : kerr_set(err, KERR_NOT_FOUND, "The snapshot '%s' does not exist.", id);
+		return r < 0 ? -1 : cloud_snapshot_not_found(id, err);
 	if (strcmp(db_text(st, 4), "pending"))
 		return !strcmp(db_text(st, 4), "completed") ? 0
 		       : kerr_set(err, KERR_IO, "snapshot '%s' is %s", id, db_text(st, 4));
@@ -620,7 +622,8 @@ int cloud_snapshot_delete(struct cloud *c, const char *owner, const char *region
 	if (snapshot_owned(c, owner, region, id, &snap, err) < 0)
 		return -1;
 	if (!strcmp(snap.state, "pending"))
-		return kerr_set(err, KERR_CONFLICT, "The snapshot '%s' is still pending", id);
+		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_SNAPSHOT, id, "snapshot '%s' is still pending",
+		                  id);
 	if (db_prepare(c->db,
 	               "SELECT id FROM images WHERE root_snapshot = ?1 UNION "
 	               "SELECT image FROM image_volumes WHERE snapshot = ?1",
@@ -631,8 +634,8 @@ int cloud_snapshot_delete(struct cloud *c, const char *owner, const char *region
 	if (r < 0)
 		return -1;
 	if (r == 1)
-		return kerr_set(err, KERR_CONFLICT, "The snapshot %s is currently in use by %s", id,
-		                db_text(img, 0));
+		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_SNAPSHOT, id,
+		                  "snapshot '%s' is in use by image '%s'", id, db_text(img, 0));
 	if (!strcmp(snap.state, "completed")) {
 		if (store_open(store_dir, false, &s, err) < 0)
 			return -1;
@@ -692,4 +695,10 @@ int cloud_snapshot_permit(struct cloud *c, const char *owner, const char *region
 	if (snapshot_owned(c, owner, region, id, &snap, err) < 0)
 		return -1;
 	return cloud_grants_change(c, &snapshot_grants, id, add, nadd, remove, nremove, false, err);
+}
+
+int cloud_snapshot_not_found(const char *id, struct kerr **err)
+{
+	return kerr_about(err, KERR_NOT_FOUND, KERR_SUBJECT_SNAPSHOT, id, "snapshot '%s' not found",
+	                  id);
 }

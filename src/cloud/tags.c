@@ -15,12 +15,13 @@
 
 /* The resources that take tags, by id prefix, and what EC2 calls a missing one. */
 static const struct {
-	const char *prefix, *table, *type, *noun;
+	const char *prefix, *table, *type;
+	enum kerr_subject subject;
 } taggable[] = {
-    {"i", "instances", "instance", "instance ID"},
-    {"vol", "volumes", "volume", "volume"},
-    {"snap", "snapshots", "snapshot", "snapshot"},
-    {"ami", "images", "image", "image id"},
+    {"i", "instances", "instance", KERR_SUBJECT_INSTANCE},
+    {"vol", "volumes", "volume", KERR_SUBJECT_VOLUME},
+    {"snap", "snapshots", "snapshot", KERR_SUBJECT_SNAPSHOT},
+    {"ami", "images", "image", KERR_SUBJECT_IMAGE},
 };
 
 const char *cloud_resource_type(const char *id)
@@ -36,13 +37,13 @@ int cloud_tag_check(const struct tag *t, struct kerr **err)
 	size_t klen = strlen(t->key);
 
 	if (!klen || klen > TAG_KEY_MAX)
-		return kerr_set(err, KERR_INVALID, "Tag keys must be 1 to %d characters long",
+		return kerr_set(err, KERR_INVALID, "tag keys must be 1 to %d characters long",
 		                TAG_KEY_MAX);
 	if (!strncmp(t->key, "aws:", 4))
 		return kerr_set(err, KERR_INVALID,
-		                "Tag keys starting with 'aws:' are reserved for internal use");
+		                "tag keys starting with 'aws:' are reserved for internal use");
 	if (strlen(t->value) > TAG_VALUE_MAX)
-		return kerr_set(err, KERR_INVALID, "Tag values may be at most %d characters long",
+		return kerr_set(err, KERR_INVALID, "tag values may be at most %d characters long",
 		                TAG_VALUE_MAX);
 	return 0;
 }
@@ -69,11 +70,11 @@ static int resource_check(struct cloud *c, const char *owner, const char *region
 		if (r < 0)
 			return -1;
 		if (r == 0)
-			return kerr_set(err, KERR_NOT_FOUND, "The %s '%s' does not exist",
-			                taggable[i].noun, id);
+			return kerr_about(err, KERR_NOT_FOUND, taggable[i].subject, id, "%s '%s' not found",
+			                  taggable[i].type, id);
 		return 0;
 	}
-	return kerr_set(err, KERR_INVALID, "Invalid id: \"%s\"", id);
+	return kerr_set(err, KERR_INVALID, "invalid id '%s'", id);
 }
 
 int cloud_tags_put(struct cloud *c, const char *owner, const char *region, const char *id,
@@ -107,8 +108,8 @@ int cloud_tags_put(struct cloud *c, const char *owner, const char *region, const
 	if (db_step_row(c->db, count, err) < 0)
 		return -1;
 	if (sqlite3_column_int(count, 0) > TAGS_PER_RESOURCE)
-		return kerr_set(err, KERR_LIMIT, "'%s' would have more than %d tags", id,
-		                TAGS_PER_RESOURCE);
+		return kerr_about(err, KERR_LIMIT, KERR_SUBJECT_TAG, id, "'%s' would have more than %d tags",
+		                  id, TAGS_PER_RESOURCE);
 	return 0;
 }
 

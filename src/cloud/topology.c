@@ -167,7 +167,7 @@ int cloud_zone_bridge(struct cloud *c, const char *owner, const struct zone *z, 
 	if (r < 0)
 		return -1;
 	if (r == 0)
-		return kerr_set(err, KERR_NOT_FOUND, "account '%s' not found", owner);
+		return kerr_about(err, KERR_NOT_FOUND, KERR_SUBJECT_ACCOUNT, owner, "account '%s' not found", owner);
 	/* The zone's number is that of its /20 in the VPC's /16. */
 	r = snprintf(out, size, "%s%lld-%u", NET_BRIDGE_PREFIX, (long long)sqlite3_column_int64(st, 0),
 		     (unsigned)(ntohl(subnet.addr.s_addr) >> 12) & 0xf);

@@ -150,7 +150,7 @@ static int volume_by_id(struct cloud *c, const char *id, struct volume *out, str
 	if (volumes_query(c, "id = ?1", id, NULL, NULL, &v, &n, err) < 0)
 		return -1;
 	if (!n)
-		return kerr_set(err, KERR_NOT_FOUND, "The volume '%s' does not exist.", id);
+		return cloud_volume_not_found(id, err);
 	*out = v[0];
 	return 0;
 }
@@ -161,7 +161,7 @@ int cloud_volume_get(struct cloud *c, const char *owner, const char *region, con
 	if (volume_by_id(c, id, out, err) < 0)
 		return -1;
 	if (strcmp(out->owner, owner) || strcmp(out->region, region))
-		return kerr_set(err, KERR_NOT_FOUND, "The volume '%s' does not exist.", id);
+		return cloud_volume_not_found(id, err);
 	return 0;
 }
 
@@ -325,12 +325,11 @@ int cloud_volume_create(struct cloud *c, const char *owner, const struct volume_
 	    cloud_snapshot_usable(c, owner, req->region, req->snapshot, false, &snap_size, err) < 0)
 		return -1;
 	if (!req->snapshot && !req->size_gib)
-		return kerr_set(err, KERR_INVALID,
-		                "The request must contain the parameter size or snapshotId");
+		return kerr_set(err, KERR_INVALID, "a volume needs a size or a snapshot");
 	if (req->size_gib && req->size_gib < snap_size)
-		return kerr_set(
-		    err, KERR_INVALID,
-		    "Volume of %llu GiB is smaller than snapshot '%s', expect size >= %llu GiB",
+		return kerr_about(
+		    err, KERR_INVALID, KERR_SUBJECT_SNAPSHOT, req->snapshot,
+		    "volume of %llu GiB is smaller than snapshot '%s', expect size >= %llu GiB",
 		    (unsigned long long)req->size_gib, req->snapshot,
 		    (unsigned long long)snap_size);
 	memset(out, 0, sizeof(*out));
@@ -389,45 +388,36 @@ bool cloud_device_name_valid(const char *device)
 
 int cloud_volume_attach(struct cloud *c, const char *owner, const char *region, const char *volume,
                         const char *instance, const char *device, struct volume *out,
-                        enum attach_refusal *why, struct kerr **err)
+                        struct kerr **err)
 {
 	_cleanup_free_ struct volume *same = NULL;
 	struct instance in;
 	size_t n;
 
-	*why = ATTACH_VOLUME;
 	if (cloud_volume_get(c, owner, region, volume, out, err) < 0)
 		return -1;
-	*why = ATTACH_INSTANCE;
 	if (cloud_instance_get(c, instance, &in, err) < 0 || strcmp(in.owner, owner) ||
 	    strcmp(in.region, region))
-		return kerr_set(err, KERR_NOT_FOUND, "The instance ID '%s' does not exist",
-		                instance);
-	*why = ATTACH_DEVICE;
+		return cloud_instance_not_found(instance, err);
 	if (!cloud_device_name_valid(device))
-		return kerr_set(err, KERR_INVALID,
-		                "Value (%s) for parameter device is invalid. %s is not a valid EBS "
-		                "device name.",
-		                device, device);
-	*why = ATTACH_VOLUME;
+		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_DEVICE, device,
+		                  "'%s' is not a valid EBS device name", device);
 	if (strcmp(out->state, "available"))
-		return kerr_set(err, KERR_CONFLICT, "'%s' is %s", volume, out->state);
-	*why = ATTACH_INSTANCE;
+		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_VOLUME, volume, "volume '%s' is %s",
+		                  volume, out->state);
 	if (strcmp(in.state, "running") && strcmp(in.state, "stopped"))
-		return kerr_set(err, KERR_CONFLICT,
-		                "The instance '%s' is not 'running' or 'stopped'", instance);
-	*why = ATTACH_ZONE;
+		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_INSTANCE, instance,
+		                  "instance '%s' is neither running nor stopped", instance);
 	if (strcmp(in.zone, out->zone))
-		return kerr_set(err, KERR_INVALID,
-		                "The volume '%s' is not in the same availability zone as "
-		                "instance '%s'",
-		                volume, instance);
-	*why = ATTACH_DEVICE;
+		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_ZONE, in.zone,
+		                  "volume '%s' is not in the availability zone of instance '%s'",
+		                  volume, instance);
 	if (volumes_query(c, "instance = ?1 AND (device = ?2 OR device = ?3)", instance, device,
 	                  NULL, &same, &n, err) < 0)
 		return -1;
 	if (n)
-		return kerr_set(err, KERR_INVALID, "Attachment point %s is already in use", device);
+		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_DEVICE, device,
+		                  "attachment point '%s' is in use", device);
 	str_copy(out->instance, instance, sizeof(out->instance));
 	str_copy(out->device, device, sizeof(out->device));
 	str_copy(out->attach_state, "attaching", sizeof(out->attach_state));
@@ -447,12 +437,12 @@ int cloud_volume_detach(struct cloud *c, const char *owner, const char *region, 
 	if (cloud_volume_get(c, owner, region, volume, out, err) < 0)
 		return -1;
 	if (!out->instance[0] || (instance && strcmp(instance, out->instance)))
-		return kerr_set(err, KERR_CONFLICT, "Volume '%s' is in the '%s' state.", volume,
-		                out->state);
+		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_VOLUME, volume,
+		                  "volume '%s' is %s", volume, out->state);
 	if (!strcmp(out->device, ROOT_DEVICE))
-		return kerr_set(err, KERR_AUTH,
-		                "Unable to detach root volume '%s' from instance '%s'", volume,
-		                out->instance);
+		return kerr_about(err, KERR_AUTH, KERR_SUBJECT_VOLUME, volume,
+		                  "cannot detach root volume '%s' from instance '%s'", volume,
+		                  out->instance);
 	if (!strcmp(out->attach_state, "detaching") && !force)
 		return 0;
 	str_copy(out->attach_state, "detaching", sizeof(out->attach_state));
@@ -469,10 +459,11 @@ int cloud_volume_delete(struct cloud *c, const char *owner, const char *region, 
 	if (cloud_volume_get(c, owner, region, volume, &v, err) < 0)
 		return -1;
 	if (v.instance[0])
-		return kerr_set(err, KERR_CONFLICT, "Volume %s is currently attached to %s", volume,
-		                v.instance);
+		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_ATTACHMENT, volume,
+		                  "volume '%s' is attached to '%s'", volume, v.instance);
 	if (strcmp(v.state, "available") && strcmp(v.state, "error"))
-		return kerr_set(err, KERR_CONFLICT, "Volume '%s' is %s", volume, v.state);
+		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_VOLUME, volume, "volume '%s' is %s", volume,
+		                  v.state);
 	if (volume_update(c, volume, "state = 'deleting'", NULL, NULL, err) < 0)
 		return -1;
 	return cloud_submit(c, volume, volume, volume_job, VOLUME_DELETE, false, err);
@@ -624,4 +615,9 @@ int cloud_volumes_reconcile(struct cloud *c, struct kerr **err)
 			return -1;
 	}
 	return r < 0 ? -1 : 0;
+}
+
+int cloud_volume_not_found(const char *id, struct kerr **err)
+{
+	return kerr_about(err, KERR_NOT_FOUND, KERR_SUBJECT_VOLUME, id, "volume '%s' not found", id);
 }

@@ -14,9 +14,38 @@ static const char *const kind_names[KERR__COUNT] = {
 	[KERR_IO] = "io",             [KERR_NOSPACE] = "no-space", [KERR_CORRUPT] = "corrupt",
 };
 
+static const char *const subject_names[KERR_SUBJECT__COUNT] = {
+	[KERR_SUBJECT_NONE] = "none",
+	[KERR_SUBJECT_INSTANCE] = "instance",
+	[KERR_SUBJECT_INSTANCE_TYPE] = "instance-type",
+	[KERR_SUBJECT_IMAGE] = "image",
+	[KERR_SUBJECT_IMAGE_NAME] = "image-name",
+	[KERR_SUBJECT_SNAPSHOT] = "snapshot",
+	[KERR_SUBJECT_VOLUME] = "volume",
+	[KERR_SUBJECT_ATTACHMENT] = "attachment",
+	[KERR_SUBJECT_DEVICE] = "device",
+	[KERR_SUBJECT_ZONE] = "zone",
+	[KERR_SUBJECT_REGION] = "region",
+	[KERR_SUBJECT_ACCOUNT] = "account",
+	[KERR_SUBJECT_KEY] = "key",
+	[KERR_SUBJECT_TAG] = "tag",
+	[KERR_SUBJECT_CLIENT_TOKEN] = "client-token",
+	[KERR_SUBJECT_ADDRESS] = "address",
+	[KERR_SUBJECT_QUOTA_VCPUS] = "quota-running-vcpus",
+	[KERR_SUBJECT_QUOTA_VOLUMES] = "quota-volumes",
+	[KERR_SUBJECT_QUOTA_VOLUME_GIB] = "quota-volume-gib",
+	[KERR_SUBJECT_QUOTA_SNAPSHOTS] = "quota-snapshots",
+	[KERR_SUBJECT_QUOTA_IMAGES] = "quota-images",
+};
+
 const char *kerr_kind_name(enum kerr_kind kind)
 {
 	return kind < KERR__COUNT ? kind_names[kind] : "unknown";
+}
+
+const char *kerr_subject_name(enum kerr_subject subject)
+{
+	return subject < KERR_SUBJECT__COUNT ? subject_names[subject] : "unknown";
 }
 
 __attribute__((format(printf, 4, 0))) static int kerr_vset(struct kerr **err, enum kerr_kind kind,
@@ -44,6 +73,21 @@ int kerr_set(struct kerr **err, enum kerr_kind kind, const char *fmt, ...)
 	va_start(ap, fmt);
 	kerr_vset(err, kind, 0, fmt, ap);
 	va_end(ap);
+	return -1;
+}
+
+int kerr_about(struct kerr **err, enum kerr_kind kind, enum kerr_subject subject, const char *id,
+               const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	kerr_vset(err, kind, 0, fmt, ap);
+	va_end(ap);
+	if (err && *err) {
+		(*err)->subject = subject;
+		snprintf((*err)->id, sizeof((*err)->id), "%s", id ? id : "");
+	}
 	return -1;
 }
 

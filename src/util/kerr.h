@@ -17,15 +17,49 @@ enum kerr_kind {
 	KERR__COUNT
 };
 
+/* What an error is about, set where the error is raised: with the kind, it is all the API needs to
+ * name EC2's code (src/api/errors.c), so no one reads the message to decide. */
+enum kerr_subject {
+	KERR_SUBJECT_NONE = 0,
+	KERR_SUBJECT_INSTANCE,
+	KERR_SUBJECT_INSTANCE_TYPE,
+	KERR_SUBJECT_IMAGE,
+	KERR_SUBJECT_IMAGE_NAME,
+	KERR_SUBJECT_SNAPSHOT,
+	KERR_SUBJECT_VOLUME,
+	KERR_SUBJECT_ATTACHMENT, /* a volume's attachment to an instance */
+	KERR_SUBJECT_DEVICE,     /* a device name in an instance */
+	KERR_SUBJECT_ZONE,
+	KERR_SUBJECT_REGION,
+	KERR_SUBJECT_ACCOUNT,
+	KERR_SUBJECT_KEY, /* an access key */
+	KERR_SUBJECT_TAG,
+	KERR_SUBJECT_CLIENT_TOKEN,
+	KERR_SUBJECT_ADDRESS, /* an instance's address in its subnet */
+	/* The quotas of the topology, one each. */
+	KERR_SUBJECT_QUOTA_VCPUS,
+	KERR_SUBJECT_QUOTA_VOLUMES,
+	KERR_SUBJECT_QUOTA_VOLUME_GIB,
+	KERR_SUBJECT_QUOTA_SNAPSHOTS,
+	KERR_SUBJECT_QUOTA_IMAGES,
+	KERR_SUBJECT__COUNT
+};
+
 struct kerr {
 	enum kerr_kind kind;
-	int errnum; /* errno behind it, or 0 */
+	enum kerr_subject subject;
+	int errnum;  /* errno behind it, or 0 */
+	char id[128]; /* the subject's id or name as the caller wrote it, or "" */
 	char msg[1024];
 };
 
 /* Set *err (when err is not NULL) and return -1: `return kerr_set(err, …);` */
 int kerr_set(struct kerr **err, enum kerr_kind kind, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* kerr_set for an error about a subject: `return kerr_about(err, KERR_NOT_FOUND,
+ * KERR_SUBJECT_SNAPSHOT, id, "snapshot '%s' not found", id);` (id may be NULL). */
+int kerr_about(struct kerr **err, enum kerr_kind kind, enum kerr_subject subject, const char *id,
+               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Like kerr_set, with the kind taken from errnum and ": strerror" appended. */
 int kerr_errno(struct kerr **err, int errnum, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -35,6 +69,7 @@ int kerr_wrap(struct kerr **err, const char *fmt, ...) __attribute__((format(pri
 int kerr_pass(struct kerr **err, struct kerr *e);
 void kerr_free(struct kerr *err);
 const char *kerr_kind_name(enum kerr_kind kind);
+const char *kerr_subject_name(enum kerr_subject subject);
 
 static inline void kerr_freep(struct kerr **err)
 {

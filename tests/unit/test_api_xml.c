@@ -298,6 +298,35 @@ static void test_errors(void **state)
 	assert_string_equal(e.code, "UnauthorizedOperation");
 	kerr_free(k);
 	k = NULL;
+
+	/* errors of the cloud: by kind and subject, then by action, EC2's wording with the id */
+	kerr_about(&k, KERR_NOT_FOUND, KERR_SUBJECT_INSTANCE, "i-1", "instance 'i-1' not found");
+	api_error_from_cloud(&e, "StopInstances", k);
+	assert_int_equal(e.status, 400);
+	assert_string_equal(e.code, "InvalidInstanceID.NotFound");
+	assert_string_equal(e.message, "The instance ID 'i-1' does not exist");
+	kerr_about(&k, KERR_CONFLICT, KERR_SUBJECT_IMAGE, "ami-1", "image 'ami-1' is pending");
+	api_error_from_cloud(&e, "RunInstances", k);
+	assert_string_equal(e.code, "InvalidAMIID.Unavailable");
+	assert_string_equal(e.message, "image 'ami-1' is pending");
+	api_error_from_cloud(&e, "EnableImage", k);
+	assert_string_equal(e.code, "IncorrectState");
+	kerr_about(&k, KERR_CONFLICT, KERR_SUBJECT_IMAGE_NAME, "x", "image name 'x' is in use");
+	api_error_from_cloud(&e, "CreateImage", k);
+	assert_string_equal(e.code, "InvalidAMIName.Duplicate");
+	kerr_set(&k, KERR_CONFLICT, "instance became stopping");
+	api_error_from_cloud(&e, "CreateImage", k);
+	assert_string_equal(e.code, "IncorrectInstanceState");
+	kerr_about(&k, KERR_LIMIT, KERR_SUBJECT_QUOTA_VCPUS, "running-vcpus", "quota exceeded");
+	api_error_from_cloud(&e, "RunInstances", k);
+	assert_string_equal(e.code, "VcpuLimitExceeded");
+	assert_string_equal(e.message, "quota exceeded");
+	kerr_about(&k, KERR_NOSPACE, KERR_SUBJECT_VOLUME, "vol-1", "no space for 'vol-1'");
+	api_error_from_cloud(&e, "CreateVolume", k);
+	assert_int_equal(e.status, 500);
+	assert_string_equal(e.code, "InsufficientCapacity");
+	kerr_free(k);
+	k = NULL;
 	api_error_from_kerr(&e, NULL, NULL);
 	assert_int_equal(e.status, 500);
 

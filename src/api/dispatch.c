@@ -1,0 +1,265 @@
+/* Request flow: decode parameters, verify the signature, find the action in the action table,
+ * check the region, make the checks the action's row declares and answer DryRun, run the handler,
+ * render XML. Nothing here knows what an action does. */
+#include "api/dispatch.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "api/sigv4.h"
+#include "util/cleanup.h"
+#include "util/str.h"
+#include "util/banned.h"
+
+#define MUT API_MUTATING
+#define ACTION(n, f, fl) .name = n, .fn = f, .flags = fl
+#define REQ(...) .required = {__VA_ARGS__}
+#define IDS(...) .ids = {__VA_ARGS__}
+#define TAGS(...) .tag_types = {__VA_ARGS__}
+#define ID(name, prefix) {name, prefix, false}
+#define ID_LIST(name, prefix) {name, prefix, true}
+
+/* The actions and the checks the dispatcher makes for each before its handler (struct
+ * api_action): the handlers keep only what is particular to them. */
+static const struct api_action actions[] = {
+    {ACTION("AttachVolume", api_attach_volume, MUT), REQ("VolumeId", "InstanceId", "Device"),
+     IDS(ID("VolumeId", "vol"), ID("InstanceId", "i"))},
+    {ACTION("CopyImage", api_copy_image, MUT | API_DESCRIPTION | API_UNENCRYPTED),
+     REQ("SourceRegion", "SourceImageId", "Name"), IDS(ID("SourceImageId", "ami")), TAGS("image")},
+    {ACTION("CopySnapshot", api_copy_snapshot, MUT | API_DESCRIPTION | API_UNENCRYPTED),
+     REQ("SourceRegion", "SourceSnapshotId"), IDS(ID("SourceSnapshotId", "snap")), TAGS("snapshot")},
+    {ACTION("CreateImage", api_create_image, MUT | API_DESCRIPTION), REQ("InstanceId", "Name"),
+     IDS(ID("InstanceId", "i")), TAGS("image", "snapshot")},
+    {ACTION("CreateSnapshot", api_create_snapshot, MUT | API_DESCRIPTION), REQ("VolumeId"),
+     IDS(ID("VolumeId", "vol")), TAGS("snapshot")},
+    {ACTION("CreateTags", api_create_tags, MUT), REQ("ResourceId", "Tag")},
+    {ACTION("CreateVolume", api_create_volume, MUT | API_UNENCRYPTED), REQ("AvailabilityZone"),
+     IDS(ID("SnapshotId", "snap")), TAGS("volume")},
+    {ACTION("DeleteSnapshot", api_delete_snapshot, MUT), REQ("SnapshotId"), IDS(ID("SnapshotId", "snap"))},
+    {ACTION("DeleteTags", api_delete_tags, MUT), REQ("ResourceId")},
+    {ACTION("DeleteVolume", api_delete_volume, MUT), REQ("VolumeId"), IDS(ID("VolumeId", "vol"))},
+    {ACTION("DeregisterImage", api_deregister_image, MUT), REQ("ImageId"), IDS(ID("ImageId", "ami"))},
+    {ACTION("DescribeAvailabilityZones", api_describe_availability_zones, API_READ | API_CACHED)},
+    {ACTION("DescribeImageAttribute", api_describe_image_attribute, API_READ | API_CACHED),
+     REQ("ImageId", "Attribute"), IDS(ID("ImageId", "ami"))},
+    {ACTION("DescribeImages", api_describe_images, API_READ | API_CACHED)},
+    {ACTION("DescribeInstanceStatus", api_describe_instance_status, API_READ)},
+    {ACTION("DescribeInstanceTypes", api_describe_instance_types, API_READ | API_CACHED)},
+    {ACTION("DescribeInstances", api_describe_instances, API_READ | API_CACHED)},
+    {ACTION("DescribeRegions", api_describe_regions, API_READ | API_CACHED)},
+    {ACTION("DescribeSnapshotAttribute", api_describe_snapshot_attribute, API_READ | API_CACHED),
+     REQ("SnapshotId", "Attribute"), IDS(ID("SnapshotId", "snap"))},
+    {ACTION("DescribeSnapshots", api_describe_snapshots, API_READ | API_CACHED)},
+    {ACTION("DescribeTags", api_describe_tags, API_READ | API_CACHED)},
+    {ACTION("DescribeVolumes", api_describe_volumes, API_READ | API_CACHED)},
+    {ACTION("DetachVolume", api_detach_volume, MUT), REQ("VolumeId"),
+     IDS(ID("VolumeId", "vol"), ID("InstanceId", "i"))},
+    {ACTION("DisableImage", api_disable_image, MUT), REQ("ImageId"), IDS(ID("ImageId", "ami"))},
+    {ACTION("DisableImageDeprecation", api_disable_image_deprecation, MUT), REQ("ImageId"),
+     IDS(ID("ImageId", "ami"))},
+    {ACTION("EnableImage", api_enable_image, MUT), REQ("ImageId"), IDS(ID("ImageId", "ami"))},
+    {ACTION("EnableImageDeprecation", api_enable_image_deprecation, MUT), REQ("ImageId", "DeprecateAt"),
+     IDS(ID("ImageId", "ami"))},
+    {ACTION("GetConsoleOutput", api_get_console_output, API_READ), REQ("InstanceId"),
+     IDS(ID("InstanceId", "i"))},
+    {ACTION("ModifyImageAttribute", api_modify_image_attribute, MUT), REQ("ImageId"),
+     IDS(ID("ImageId", "ami"))},
+    {ACTION("ModifyInstanceAttribute", api_modify_instance_attribute, MUT), REQ("InstanceId"),
+     IDS(ID("InstanceId", "i"))},
+    {ACTION("ModifySnapshotAttribute", api_modify_snapshot_attribute, MUT), REQ("SnapshotId"),
+     IDS(ID("SnapshotId", "snap"))},
+    {ACTION("RebootInstances", api_reboot_instances, MUT), REQ("InstanceId"), IDS(ID_LIST("InstanceId", "i"))},
+    {ACTION("RegisterImage", api_register_image, MUT | API_DESCRIPTION), REQ("Name"), TAGS("image")},
+    {ACTION("ResetImageAttribute", api_reset_image_attribute, MUT), REQ("ImageId", "Attribute"),
+     IDS(ID("ImageId", "ami"))},
+    {ACTION("RunInstances", api_run_instances, MUT), REQ("ImageId", "MinCount", "MaxCount"),
+     IDS(ID("ImageId", "ami")), TAGS("instance", "volume")},
+    {ACTION("StartInstances", api_start_instances, MUT), REQ("InstanceId"), IDS(ID_LIST("InstanceId", "i"))},
+    {ACTION("StopInstances", api_stop_instances, MUT), REQ("InstanceId"), IDS(ID_LIST("InstanceId", "i"))},
+    {ACTION("TerminateInstances", api_terminate_instances, MUT), REQ("InstanceId"),
+     IDS(ID_LIST("InstanceId", "i"))},
+};
+
+/* The checks a's row declares, in its order, then DryRun. */
+static int check_declared(const struct api_action *a, struct api_call *c, struct api_error *e)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	bool dry = false;
+	size_t ntypes = 0;
+
+	for (size_t i = 0; i < API_ACTION_PARAMS_MAX && a->required[i]; i++)
+		if (!api_node_present(&c->root, a->required[i]) &&
+		    !api_node_count(&c->root, a->required[i])) {
+			api_error_missing_parameter(e, a->required[i]);
+			return -1;
+		}
+	for (size_t i = 0; i < API_ACTION_PARAMS_MAX && a->ids[i].name; i++) {
+		_cleanup_free_ const char **ids = NULL;
+		const char *id;
+		size_t n;
+
+		if (a->ids[i].list ? api_call_id_list(c, a->ids[i].name, a->ids[i].prefix, &ids, &n, e) < 0
+		                   : api_call_id(c, a->ids[i].name, a->ids[i].prefix, &id, e) < 0)
+			return -1;
+	}
+	if ((a->flags & API_DESCRIPTION) &&
+	    !api_description_ok(api_node_str(&c->root, "Description"), e))
+		return -1;
+	if ((a->flags & API_UNENCRYPTED) && api_call_unencrypted(c, e) < 0)
+		return -1;
+	while (ntypes < API_ACTION_PARAMS_MAX && a->tag_types[ntypes])
+		ntypes++;
+	if (ntypes && api_call_tag_types(c, a->tag_types, ntypes, e) < 0)
+		return -1;
+	if (api_node_bool(&c->root, "DryRun", &dry, &err) < 0) {
+		api_error_from_kerr(e, err, "InvalidParameterValue");
+		return -1;
+	}
+	if (dry) {
+		api_error_dry_run(e);
+		return -1;
+	}
+	return 0;
+}
+
+/* What an answer depends on besides the database: the caller, the region, the host it reached
+ * (DescribeRegions names it) and every parameter but the signature's. */
+static char *cache_key(const struct api_call *call, const struct api_params *p)
+{
+	struct buf key = BUF_INIT;
+
+	buf_addf(&key, "%s\n%s\n%s\n", call->account.id, call->region, call->host ? call->host : "");
+	for (size_t i = 0; i < p->n; i++) {
+		const struct api_param *it = &p->items[p->sorted[i]];
+		if (strncmp(it->name, "X-Amz-", 6))
+			buf_addf(&key, "%s=%s\n", it->name, it->value);
+	}
+	return buf_detach(&key);
+}
+
+static const struct api_action *find_action(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(actions); i++)
+		if (!strcmp(actions[i].name, name))
+			return &actions[i];
+	return NULL;
+}
+
+struct key_lookup {
+	struct cloud *cloud;
+	struct account *account;
+};
+
+static int lookup_secret(void *ctx, const char *access_key, char *secret, size_t size,
+                         struct kerr **err)
+{
+	struct key_lookup *k = ctx;
+	_cleanup_kerr_ struct kerr *why = NULL;
+	char s[SECRET_KEY_LEN + 1];
+
+	if (cloud_account_by_key(k->cloud, access_key, k->account, s, &why) < 0) {
+		if (why->kind == KERR_NOT_FOUND)
+			return 0;
+		return kerr_pass(err, steal_ptr(why));
+	}
+	str_copy(secret, s, size);
+	return 1;
+}
+
+static int decode_params(const struct api_http_request *req, struct api_params *params,
+                         struct kerr **err)
+{
+	const char *ctype = api_http_header(req, "Content-Type");
+
+	if (req->query[0] &&
+	    api_params_decode(params, req->query, strlen(req->query), NULL, err) < 0)
+		return -1;
+	if (!strcasecmp(req->method, "POST") && req->body_len &&
+	    (!ctype || !strncasecmp(ctype, "application/x-www-form-urlencoded", 33)) &&
+	    api_params_decode(params, req->body, req->body_len, NULL, err) < 0)
+		return -1;
+	return 0;
+}
+
+int api_dispatch(struct cloud *cloud, struct api_cache *cache, const struct api_http_request *req,
+                 struct buf *out, const char *request_id, struct api_error *e)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	struct api_params params;
+	struct api_call call = {.cloud = cloud};
+	struct key_lookup k = {cloud, &call.account};
+	struct api_sigv4_params sp = {.now = time(NULL), .lookup = lookup_secret, .lookup_ctx = &k};
+	struct api_sigv4_result auth;
+	const struct api_action *a;
+	struct api_xml x;
+	char *key = NULL;
+	uint64_t gen = 0;
+	int r = -1;
+
+	api_params_init(&params);
+	if (decode_params(req, &params, &err) < 0) {
+		api_error_from_kerr(e, err,
+		                    err->kind == KERR_LIMIT ? "RequestLimitExceeded"
+		                                            : "InvalidParameterValue");
+		goto out;
+	}
+	if (api_sigv4_verify(req, &sp, &auth, &err) < 0) {
+		api_error_from_sigv4(e, auth.status, err);
+		goto out;
+	}
+	api_params_root(&params, &call.root);
+	call.action = api_node_str(&call.root, "Action");
+	if (!call.action) {
+		api_error_set(e, "MissingAction", "The request must contain the parameter Action");
+		goto out;
+	}
+	a = find_action(call.action);
+	if (!a) {
+		api_error_invalid_action(e, call.action);
+		goto out;
+	}
+	if (!cloud_region_known(cloud, auth.auth.region)) {
+		api_error_full(e, 401, "AuthFailure", "The region '%s' is not served here",
+		               auth.auth.region);
+		goto out;
+	}
+	call.region = auth.auth.region;
+	if (check_declared(a, &call, e) < 0)
+		goto out;
+	call.host = api_http_header(req, "Host");
+	if (a->flags & API_CACHED) {
+		key = cache_key(&call, &params);
+		gen = db_generation(cloud->db); /* before the query: see db_generation */
+		if (api_cache_get(cache, key, gen, request_id, out)) {
+			r = 0;
+			goto out;
+		}
+	}
+	api_xml_init(&x, out);
+	call.xml = &x;
+	api_xml_begin(&x, a->name, request_id);
+	if (a->fn(&call, e) < 0) {
+		api_xml_release(&x);
+		buf_reset(out);
+		goto out;
+	}
+	if (api_xml_end(&x, &err) < 0) {
+		api_xml_release(&x);
+		buf_reset(out);
+		api_error_from_kerr(e, err, NULL);
+		goto out;
+	}
+	api_xml_release(&x);
+	if (key) {
+		const char *at = strstr(out->data, request_id);
+		if (at)
+			api_cache_put(cache, key, gen, out->data, out->len, (size_t)(at - out->data));
+	}
+	r = 0;
+out:
+	free(key);
+	api_params_release(&params);
+	return r;
+}

@@ -1,0 +1,13 @@
+/* The dispatcher: authenticates a request, finds its action in the action table, makes the checks
+ * every action shares, and runs the handler. */
+#ifndef KILN_API_DISPATCH_H
+#define KILN_API_DISPATCH_H
+
+#include "api/cache.h"
+#include "api/server.h"
+
+/* 0 with the response body in out (from the cache when the action allows it); -1 with e set. */
+int api_dispatch(struct cloud *cloud, struct api_cache *cache, const struct api_http_request *req,
+                 struct buf *out, const char *request_id, struct api_error *e);
+
+#endif
