@@ -10,7 +10,8 @@ bool api_description_ok(const char *desc, struct api_error *e)
 {
 	if (!desc || strlen(desc) <= 255)
 		return true;
-	api_error_set(e, "InvalidParameterValue", "The description may be at most 255 characters long");
+	api_error_set(e, "InvalidParameterValue",
+	              "The description may be at most 255 characters long");
 	return false;
 }
 
@@ -24,7 +25,9 @@ int api_call_unencrypted(struct api_call *c, struct api_error *e)
 		return -1;
 	}
 	if (encrypted) {
-		api_error_set(e, "InvalidParameterValue", "kiln does not encrypt volumes or snapshots; Encrypted must be false");
+		api_error_set(
+		    e, "InvalidParameterValue",
+		    "kiln does not encrypt volumes or snapshots; Encrypted must be false");
 		return -1;
 	}
 	return 0;

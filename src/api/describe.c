@@ -15,7 +15,8 @@ bool api_selected(const char *const *list, size_t n, const char *name)
 	return n == 0;
 }
 
-const char *api_first_missing(const char *const *list, size_t nlist, const void *items, size_t n, size_t size)
+const char *api_first_missing(const char *const *list, size_t nlist, const void *items, size_t n,
+                              size_t size)
 {
 	for (size_t i = 0; i < nlist; i++) {
 		bool found = false;
@@ -40,16 +41,18 @@ int api_describe_list(struct api_call *c, const struct api_list *l, struct api_e
 	int r = -1;
 
 	if (api_call_id_list(c, l->id_param, l->prefix, &ids, &nids, e) < 0 ||
-	    api_call_page(c, 5, l->max_results, &page, e) < 0 || api_call_filters(c, &filters, e) < 0)
+	    api_call_page(c, 5, l->max_results, &page, e) < 0 ||
+	    api_call_filters(c, &filters, e) < 0)
 		goto out;
-	if (l->load(c, &items, &n, &err) < 0 || cloud_tags_list(c->cloud, c->account.id, c->region, &tags, &err) < 0) {
+	if (l->load(c, &items, &n, &err) < 0 ||
+	    cloud_tags_list(c->cloud, c->account.id, c->region, &tags, &err) < 0) {
 		api_error_from_cloud(e, c->action, err);
 		goto out;
 	}
 	/* Every id asked for must be there, as EC2 answers. */
 	if ((missing = api_first_missing(ids, nids, items, n, l->size))) {
-		api_error_set(e, l->not_found_code, "The %s '%s%s%s' does not exist", l->noun, l->brackets ? "[" : "",
-			      missing, l->brackets ? "]" : "");
+		api_error_set(e, l->not_found_code, "The %s '%s%s%s' does not exist", l->noun,
+		              l->brackets ? "[" : "", missing, l->brackets ? "]" : "");
 		goto out;
 	}
 	api_xml_open(c->xml, l->set);

@@ -13,13 +13,19 @@
 #include "util/str.h"
 #include "util/banned.h"
 
-#define MUT API_MUTATING
+#define MUT              API_MUTATING
 #define ACTION(n, f, fl) .name = n, .fn = f, .flags = fl
-#define REQ(...) .required = {__VA_ARGS__}
-#define IDS(...) .ids = {__VA_ARGS__}
-#define TAGS(...) .tag_types = {__VA_ARGS__}
-#define ID(name, prefix) {name, prefix, false}
-#define ID_LIST(name, prefix) {name, prefix, true}
+#define REQ(...)         .required = {__VA_ARGS__}
+#define IDS(...)         .ids = {__VA_ARGS__}
+#define TAGS(...)        .tag_types = {__VA_ARGS__}
+#define ID(name, prefix)                                                                           \
+	{                                                                                          \
+		name, prefix, false                                                                \
+	}
+#define ID_LIST(name, prefix)                                                                      \
+	{                                                                                          \
+		name, prefix, true                                                                 \
+	}
 
 /* The actions and the checks the dispatcher makes for each before its handler (struct
  * api_action): the handlers keep only what is particular to them. */
@@ -29,7 +35,8 @@ static const struct api_action actions[] = {
     {ACTION("CopyImage", api_copy_image, MUT | API_DESCRIPTION | API_UNENCRYPTED),
      REQ("SourceRegion", "SourceImageId", "Name"), IDS(ID("SourceImageId", "ami")), TAGS("image")},
     {ACTION("CopySnapshot", api_copy_snapshot, MUT | API_DESCRIPTION | API_UNENCRYPTED),
-     REQ("SourceRegion", "SourceSnapshotId"), IDS(ID("SourceSnapshotId", "snap")), TAGS("snapshot")},
+     REQ("SourceRegion", "SourceSnapshotId"), IDS(ID("SourceSnapshotId", "snap")),
+     TAGS("snapshot")},
     {ACTION("CreateImage", api_create_image, MUT | API_DESCRIPTION), REQ("InstanceId", "Name"),
      IDS(ID("InstanceId", "i")), TAGS("image", "snapshot")},
     {ACTION("CreateSnapshot", api_create_snapshot, MUT | API_DESCRIPTION), REQ("VolumeId"),
@@ -37,10 +44,12 @@ static const struct api_action actions[] = {
     {ACTION("CreateTags", api_create_tags, MUT), REQ("ResourceId", "Tag")},
     {ACTION("CreateVolume", api_create_volume, MUT | API_UNENCRYPTED), REQ("AvailabilityZone"),
      IDS(ID("SnapshotId", "snap")), TAGS("volume")},
-    {ACTION("DeleteSnapshot", api_delete_snapshot, MUT), REQ("SnapshotId"), IDS(ID("SnapshotId", "snap"))},
+    {ACTION("DeleteSnapshot", api_delete_snapshot, MUT), REQ("SnapshotId"),
+     IDS(ID("SnapshotId", "snap"))},
     {ACTION("DeleteTags", api_delete_tags, MUT), REQ("ResourceId")},
     {ACTION("DeleteVolume", api_delete_volume, MUT), REQ("VolumeId"), IDS(ID("VolumeId", "vol"))},
-    {ACTION("DeregisterImage", api_deregister_image, MUT), REQ("ImageId"), IDS(ID("ImageId", "ami"))},
+    {ACTION("DeregisterImage", api_deregister_image, MUT), REQ("ImageId"),
+     IDS(ID("ImageId", "ami"))},
     {ACTION("DescribeAvailabilityZones", api_describe_availability_zones, API_READ | API_CACHED)},
     {ACTION("DescribeImageAttribute", api_describe_image_attribute, API_READ | API_CACHED),
      REQ("ImageId", "Attribute"), IDS(ID("ImageId", "ami"))},
@@ -60,8 +69,8 @@ static const struct api_action actions[] = {
     {ACTION("DisableImageDeprecation", api_disable_image_deprecation, MUT), REQ("ImageId"),
      IDS(ID("ImageId", "ami"))},
     {ACTION("EnableImage", api_enable_image, MUT), REQ("ImageId"), IDS(ID("ImageId", "ami"))},
-    {ACTION("EnableImageDeprecation", api_enable_image_deprecation, MUT), REQ("ImageId", "DeprecateAt"),
-     IDS(ID("ImageId", "ami"))},
+    {ACTION("EnableImageDeprecation", api_enable_image_deprecation, MUT),
+     REQ("ImageId", "DeprecateAt"), IDS(ID("ImageId", "ami"))},
     {ACTION("GetConsoleOutput", api_get_console_output, API_READ), REQ("InstanceId"),
      IDS(ID("InstanceId", "i"))},
     {ACTION("ModifyImageAttribute", api_modify_image_attribute, MUT), REQ("ImageId"),
@@ -70,14 +79,18 @@ static const struct api_action actions[] = {
      IDS(ID("InstanceId", "i"))},
     {ACTION("ModifySnapshotAttribute", api_modify_snapshot_attribute, MUT), REQ("SnapshotId"),
      IDS(ID("SnapshotId", "snap"))},
-    {ACTION("RebootInstances", api_reboot_instances, MUT), REQ("InstanceId"), IDS(ID_LIST("InstanceId", "i"))},
-    {ACTION("RegisterImage", api_register_image, MUT | API_DESCRIPTION), REQ("Name"), TAGS("image")},
+    {ACTION("RebootInstances", api_reboot_instances, MUT), REQ("InstanceId"),
+     IDS(ID_LIST("InstanceId", "i"))},
+    {ACTION("RegisterImage", api_register_image, MUT | API_DESCRIPTION), REQ("Name"),
+     TAGS("image")},
     {ACTION("ResetImageAttribute", api_reset_image_attribute, MUT), REQ("ImageId", "Attribute"),
      IDS(ID("ImageId", "ami"))},
     {ACTION("RunInstances", api_run_instances, MUT), REQ("ImageId", "MinCount", "MaxCount"),
      IDS(ID("ImageId", "ami")), TAGS("instance", "volume")},
-    {ACTION("StartInstances", api_start_instances, MUT), REQ("InstanceId"), IDS(ID_LIST("InstanceId", "i"))},
-    {ACTION("StopInstances", api_stop_instances, MUT), REQ("InstanceId"), IDS(ID_LIST("InstanceId", "i"))},
+    {ACTION("StartInstances", api_start_instances, MUT), REQ("InstanceId"),
+     IDS(ID_LIST("InstanceId", "i"))},
+    {ACTION("StopInstances", api_stop_instances, MUT), REQ("InstanceId"),
+     IDS(ID_LIST("InstanceId", "i"))},
     {ACTION("TerminateInstances", api_terminate_instances, MUT), REQ("InstanceId"),
      IDS(ID_LIST("InstanceId", "i"))},
 };
@@ -100,8 +113,9 @@ static int check_declared(const struct api_action *a, struct api_call *c, struct
 		const char *id;
 		size_t n;
 
-		if (a->ids[i].list ? api_call_id_list(c, a->ids[i].name, a->ids[i].prefix, &ids, &n, e) < 0
-		                   : api_call_id(c, a->ids[i].name, a->ids[i].prefix, &id, e) < 0)
+		if (a->ids[i].list
+		        ? api_call_id_list(c, a->ids[i].name, a->ids[i].prefix, &ids, &n, e) < 0
+		        : api_call_id(c, a->ids[i].name, a->ids[i].prefix, &id, e) < 0)
 			return -1;
 	}
 	if ((a->flags & API_DESCRIPTION) &&
@@ -130,7 +144,8 @@ static char *cache_key(const struct api_call *call, const struct api_params *p)
 {
 	struct buf key = BUF_INIT;
 
-	buf_addf(&key, "%s\n%s\n%s\n", call->account.id, call->region, call->host ? call->host : "");
+	buf_addf(&key, "%s\n%s\n%s\n", call->account.id, call->region,
+	         call->host ? call->host : "");
 	for (size_t i = 0; i < p->n; i++) {
 		const struct api_param *it = &p->items[p->sorted[i]];
 		if (strncmp(it->name, "X-Amz-", 6))
@@ -255,7 +270,8 @@ int api_dispatch(struct cloud *cloud, struct api_cache *cache, const struct api_
 	if (key) {
 		const char *at = strstr(out->data, request_id);
 		if (at)
-			api_cache_put(cache, key, gen, out->data, out->len, (size_t)(at - out->data));
+			api_cache_put(cache, key, gen, out->data, out->len,
+			              (size_t)(at - out->data));
 	}
 	r = 0;
 out:

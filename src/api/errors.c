@@ -16,7 +16,7 @@
 #define ANY_SUBJECT KERR_SUBJECT__COUNT
 static const struct ec2_code {
 	enum kerr_kind kind;
-	unsigned subject; /* enum kerr_subject, or ANY_SUBJECT */
+	unsigned subject;   /* enum kerr_subject, or ANY_SUBJECT */
 	const char *action; /* NULL: any */
 	const char *code;
 	const char *message;

@@ -47,21 +47,24 @@ static int match_field(void *ctx, const struct api_filter *f, struct kerr **err)
 	const struct field_match *m = ctx;
 	char buf[64];
 
-	if (!strncmp(f->name, "tag:", 4) || !strcmp(f->name, "tag-key") || !strcmp(f->name, "tag-value"))
+	if (!strncmp(f->name, "tag:", 4) || !strcmp(f->name, "tag-key") ||
+	    !strcmp(f->name, "tag-value"))
 		return match_tag(m, f);
 	for (size_t i = 0; i < m->n; i++) {
 		const struct api_filter_field *fd = &m->fields[i];
 		if (strcmp(fd->name, f->name))
 			continue;
-		return api_filter_match(f, fd->kind == API_FIELD_TEXT    ? (const char *)m->obj + fd->offset
-					   : fd->kind == API_FIELD_CONST ? fd->constant
-									 : fd->compute(m->obj, buf, sizeof(buf)));
+		return api_filter_match(
+		    f, fd->kind == API_FIELD_TEXT    ? (const char *)m->obj + fd->offset
+		       : fd->kind == API_FIELD_CONST ? fd->constant
+		                                     : fd->compute(m->obj, buf, sizeof(buf)));
 	}
 	return kerr_set(err, KERR_INVALID, "The filter '%s' is invalid", f->name);
 }
 
-int api_call_filter_match(const struct api_filters *f, const struct api_filter_field *fields, size_t nfields,
-			  const void *obj, const struct tag_set *tags, struct api_error *e)
+int api_call_filter_match(const struct api_filters *f, const struct api_filter_field *fields,
+                          size_t nfields, const void *obj, const struct tag_set *tags,
+                          struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct field_match ctx = {fields, nfields, obj, NULL, 0};

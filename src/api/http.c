@@ -92,11 +92,13 @@ static void form_word(const char *data, size_t len, const char *name, char *out,
 {
 	size_t nl = strlen(name), i = 0;
 
-	for (const char *p = data; p && p + nl < data + len; p = memchr(p, '&', (size_t)(data + len - p))) {
+	for (const char *p = data; p && p + nl < data + len;
+	     p = memchr(p, '&', (size_t)(data + len - p))) {
 		if (*p == '&')
 			p++;
 		if ((size_t)(data + len - p) > nl && !memcmp(p, name, nl) && p[nl] == '=') {
-			for (p += nl + 1; i + 1 < size && p < data + len && isalnum((unsigned char)*p); p++)
+			for (p += nl + 1;
+			     i + 1 < size && p < data + len && isalnum((unsigned char)*p); p++)
 				out[i++] = *p;
 			break;
 		}
@@ -125,7 +127,8 @@ static void note_request(struct http_req *r, const struct api_http_request *req,
 		if (!at)
 			continue;
 		for (at += strlen(id_tags[i]);
-		     k + 1 < sizeof(r->request_id) && at < answer->data + answer->len && *at != '<'; at++)
+		     k + 1 < sizeof(r->request_id) && at < answer->data + answer->len && *at != '<';
+		     at++)
 			r->request_id[k++] = *at;
 		r->request_id[k] = '\0';
 	}
@@ -135,15 +138,16 @@ static void note_request(struct http_req *r, const struct api_http_request *req,
 static void log_request(const struct http_req *r, enum MHD_RequestTerminationCode toe)
 {
 	struct timespec now;
-	struct log_ctx ctx = {.request_id = r->request_id, .access_key = r->access_key, .action = r->action};
+	struct log_ctx ctx = {
+	    .request_id = r->request_id, .access_key = r->access_key, .action = r->action};
 	long ms;
 
 	if (!log_enabled(LOG_LEVEL_INFO) || !r->started)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	ms = (now.tv_sec - r->start.tv_sec) * 1000 + (now.tv_nsec - r->start.tv_nsec) / 1000000;
-	log_event(LOG_LEVEL_INFO, &ctx, "%s %d %ldms%s", r->method[0] ? r->method : "-", r->status, ms,
-	          toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection cut)");
+	log_event(LOG_LEVEL_INFO, &ctx, "%s %d %ldms%s", r->method[0] ? r->method : "-", r->status,
+	          ms, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection cut)");
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
@@ -348,7 +352,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*upload_data_size = 0;
 		/* The idle timeout alone would let a body dribble in forever: cut it. */
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		if ((now.tv_sec - r->start.tv_sec) * 1000 + (now.tv_nsec - r->start.tv_nsec) / 1000000 >
+		if ((now.tv_sec - r->start.tv_sec) * 1000 +
+		        (now.tv_nsec - r->start.tv_nsec) / 1000000 >
 		    (long)s->timeout_s * 1000)
 			return MHD_NO;
 		if (!r->too_large && buf_add(&r->body, upload_data, n, NULL) == 0)

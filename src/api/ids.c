@@ -12,10 +12,10 @@
 static const struct {
 	const char *prefix, *code;
 } malformed[] = {
-	{"ami", "InvalidAMIID.Malformed"},
-	{"i", "InvalidInstanceID.Malformed"},
-	{"vol", "InvalidVolumeID.Malformed"},
-	{"snap", "InvalidSnapshotID.Malformed"},
+    {"ami", "InvalidAMIID.Malformed"},
+    {"i", "InvalidInstanceID.Malformed"},
+    {"vol", "InvalidVolumeID.Malformed"},
+    {"snap", "InvalidSnapshotID.Malformed"},
 };
 
 bool api_id_ok(const char *prefix, const char *id, struct api_error *e)
@@ -32,14 +32,14 @@ bool api_id_ok(const char *prefix, const char *id, struct api_error *e)
 }
 
 int api_call_id(struct api_call *c, const char *name, const char *prefix, const char **id,
-		struct api_error *e)
+                struct api_error *e)
 {
 	*id = api_node_str(&c->root, name);
 	return !*id || api_id_ok(prefix, *id, e) ? 0 : -1;
 }
 
-int api_call_id_list(struct api_call *c, const char *name, const char *prefix, const char ***ids, size_t *n,
-		     struct api_error *e)
+int api_call_id_list(struct api_call *c, const char *name, const char *prefix, const char ***ids,
+                     size_t *n, struct api_error *e)
 {
 	*n = api_node_strings(&c->root, name, ids);
 	for (size_t i = 0; i < *n; i++)

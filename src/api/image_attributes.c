@@ -151,7 +151,8 @@ int api_enable_image_deprecation(struct api_call *c, struct api_error *e)
 	id = api_node_str(&c->root, "ImageId");
 	ms = parse_time(at);
 	if (ms <= 0) {
-		api_error_set(e, "InvalidParameterValue", "Value (%s) for parameter DeprecateAt is invalid", at);
+		api_error_set(e, "InvalidParameterValue",
+		              "Value (%s) for parameter DeprecateAt is invalid", at);
 		return -1;
 	}
 	if (cloud_image_deprecate(c->cloud, c->account.id, c->region, id, ms, &err) < 0)

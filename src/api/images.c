@@ -47,28 +47,28 @@ static const char *image_root_device(const void *obj, char *buf, size_t size)
 }
 
 static const struct api_filter_field image_fields[] = {
-	API_FIELD_TEXT_OF("image-id", struct image, id),
-	API_FIELD_TEXT_OF("name", struct image, name),
-	API_FIELD_TEXT_OF("description", struct image, description),
-	API_FIELD_TEXT_OF("state", struct image, state),
-	API_FIELD_TEXT_OF("owner-id", struct image, owner),
-	API_FIELD_TEXT_OF("owner-alias", struct image, owner_alias),
-	API_FIELD_COMPUTED_OF("is-public", image_public),
-	API_FIELD_TEXT_OF("architecture", struct image, architecture),
-	API_FIELD_CONST_OF("root-device-type", "ebs"),
-	API_FIELD_TEXT_OF("root-device-name", struct image, root_device_name),
-	API_FIELD_CONST_OF("virtualization-type", "hvm"),
-	API_FIELD_CONST_OF("platform-details", "Linux/UNIX"),
-	API_FIELD_TEXT_OF("block-device-mapping.snapshot-id", struct image, root_snapshot),
-	API_FIELD_COMPUTED_OF("block-device-mapping.volume-size", image_size),
-	API_FIELD_CONST_OF("image-type", "machine"),
-	API_FIELD_TEXT_OF("source-instance-id", struct image, source_instance),
-	API_FIELD_COMPUTED_OF("creation-date", image_created),
-	API_FIELD_COMPUTED_OF("block-device-mapping.device-name", image_root_device),
-	API_FIELD_CONST_OF("hypervisor", "xen"),
-	API_FIELD_CONST_OF("boot-mode", "uefi-preferred"),
-	API_FIELD_COMPUTED_OF("product-code", no_product_code),
-	API_FIELD_COMPUTED_OF("product-code.type", no_product_code),
+    API_FIELD_TEXT_OF("image-id", struct image, id),
+    API_FIELD_TEXT_OF("name", struct image, name),
+    API_FIELD_TEXT_OF("description", struct image, description),
+    API_FIELD_TEXT_OF("state", struct image, state),
+    API_FIELD_TEXT_OF("owner-id", struct image, owner),
+    API_FIELD_TEXT_OF("owner-alias", struct image, owner_alias),
+    API_FIELD_COMPUTED_OF("is-public", image_public),
+    API_FIELD_TEXT_OF("architecture", struct image, architecture),
+    API_FIELD_CONST_OF("root-device-type", "ebs"),
+    API_FIELD_TEXT_OF("root-device-name", struct image, root_device_name),
+    API_FIELD_CONST_OF("virtualization-type", "hvm"),
+    API_FIELD_CONST_OF("platform-details", "Linux/UNIX"),
+    API_FIELD_TEXT_OF("block-device-mapping.snapshot-id", struct image, root_snapshot),
+    API_FIELD_COMPUTED_OF("block-device-mapping.volume-size", image_size),
+    API_FIELD_CONST_OF("image-type", "machine"),
+    API_FIELD_TEXT_OF("source-instance-id", struct image, source_instance),
+    API_FIELD_COMPUTED_OF("creation-date", image_created),
+    API_FIELD_COMPUTED_OF("block-device-mapping.device-name", image_root_device),
+    API_FIELD_CONST_OF("hypervisor", "xen"),
+    API_FIELD_CONST_OF("boot-mode", "uefi-preferred"),
+    API_FIELD_COMPUTED_OF("product-code", no_product_code),
+    API_FIELD_COMPUTED_OF("product-code.type", no_product_code),
 };
 
 /* Owners: self, amazon (the provider's alias), aws-marketplace, or account ids. */
@@ -77,8 +77,10 @@ static bool owned_by(const struct image *im, const char **owners, size_t n, cons
 	if (!n)
 		return true;
 	for (size_t i = 0; i < n; i++) {
-		if (!strcmp(owners[i], "self") ? !strcmp(im->owner, caller)
-		    : !strcmp(owners[i], im->owner) || (im->owner_alias[0] && !strcmp(owners[i], im->owner_alias)))
+		if (!strcmp(owners[i], "self")
+		        ? !strcmp(im->owner, caller)
+		        : !strcmp(owners[i], im->owner) ||
+		              (im->owner_alias[0] && !strcmp(owners[i], im->owner_alias)))
 			return true;
 	}
 	return false;
@@ -89,14 +91,15 @@ static bool owned_by(const struct image *im, const char **owners, size_t n, cons
 static bool executable_by(const struct image *im, const char **users, size_t n, const char *caller)
 {
 	for (size_t i = 0; i < n; i++)
-		if (!strcmp(users[i], "all") ? im->public
+		if (!strcmp(users[i], "all")    ? im->public
 		    : !strcmp(users[i], "self") ? !strcmp(im->owner, caller) || im->granted
-						: !strcmp(im->owner, caller))
+		                                : !strcmp(im->owner, caller))
 			return true;
 	return n == 0;
 }
 
-static void write_mapping(struct api_xml *x, const char *device, const char *snapshot, uint64_t size, bool dot)
+static void write_mapping(struct api_xml *x, const char *device, const char *snapshot,
+                          uint64_t size, bool dot)
 {
 	api_xml_item(x);
 	api_xml_elem(x, "deviceName", device);
@@ -114,8 +117,8 @@ void api_write_image_mappings(struct api_xml *x, const struct image *im)
 {
 	write_mapping(x, im->root_device_name, im->root_snapshot, im->root_size_gib, true);
 	for (size_t i = 0; i < im->nvolumes; i++)
-		write_mapping(x, im->volumes[i].device, im->volumes[i].snapshot, im->volumes[i].size_gib,
-			      im->volumes[i].delete_on_termination);
+		write_mapping(x, im->volumes[i].device, im->volumes[i].snapshot,
+		              im->volumes[i].size_gib, im->volumes[i].delete_on_termination);
 }
 
 /* The members of one image (an item of a list, or a whole answer). */
@@ -124,7 +127,8 @@ static void write_image(struct api_xml *x, const void *item, const struct tag_se
 	const struct image *im = item;
 
 	api_xml_elem(x, "imageId", im->id);
-	api_xml_elemf(x, "imageLocation", "%s/%s", im->owner_alias[0] ? im->owner_alias : im->owner, im->name);
+	api_xml_elemf(x, "imageLocation", "%s/%s", im->owner_alias[0] ? im->owner_alias : im->owner,
+	              im->name);
 	api_xml_elem(x, "imageState", im->state);
 	api_xml_elem(x, "imageOwnerId", im->owner);
 	api_xml_time(x, "creationDate", im->creation_ms);
@@ -151,7 +155,8 @@ static void write_image(struct api_xml *x, const void *item, const struct tag_se
 		api_xml_time(x, "deprecationTime", im->deprecation_ms);
 	if (im->state_reason[0]) {
 		api_xml_open(x, "stateReason");
-		api_xml_elemf(x, "code", "%.*s", (int)strcspn(im->state_reason, ":"), im->state_reason);
+		api_xml_elemf(x, "code", "%.*s", (int)strcspn(im->state_reason, ":"),
+		              im->state_reason);
 		api_xml_elem(x, "message", im->state_reason);
 		api_xml_close(x);
 	}
@@ -167,7 +172,8 @@ struct image_selection {
 
 static int load_images(struct api_call *c, void **items, size_t *n, struct kerr **err)
 {
-	return cloud_images_visible(c->cloud, c->account.id, c->region, (struct image **)items, n, err);
+	return cloud_images_visible(c->cloud, c->account.id, c->region, (struct image **)items, n,
+	                            err);
 }
 
 static bool keep_image(struct api_call *c, const void *item, void *ctx)
@@ -179,7 +185,8 @@ static bool keep_image(struct api_call *c, const void *item, void *ctx)
 
 	/* Deprecated images show to their owner always, to others when asked for; disabled ones
 	 * (private to their owner) only when asked for. */
-	if ((!sel->deprecated && !mine && im->deprecation_ms && im->deprecation_ms <= sel->now_ms) ||
+	if ((!sel->deprecated && !mine && im->deprecation_ms &&
+	     im->deprecation_ms <= sel->now_ms) ||
 	    (!sel->disabled && !strcmp(im->state, "disabled")))
 		return false;
 	return owned_by(item, sel->owners, sel->nowners, c->account.id) &&
@@ -190,14 +197,24 @@ int api_describe_images(struct api_call *c, struct api_error *e)
 {
 	_cleanup_free_ const char **owners = NULL, **users = NULL;
 	struct image_selection sel = {
-		.nowners = api_node_strings(&c->root, "Owner", &owners),
-		.nusers = api_node_strings(&c->root, "ExecutableBy", &users),
+	    .nowners = api_node_strings(&c->root, "Owner", &owners),
+	    .nusers = api_node_strings(&c->root, "ExecutableBy", &users),
 	};
 	const struct api_list l = {
-		.id_param = "ImageId", .prefix = "ami", .max_results = 1000, .set = "imagesSet",
-		.not_found_code = "InvalidAMIID.NotFound", .noun = "image id", .brackets = true,
-		.fields = image_fields, .nfields = ARRAY_SIZE(image_fields), .size = sizeof(struct image),
-		.load = load_images, .keep = keep_image, .write = write_image, .ctx = &sel,
+	    .id_param = "ImageId",
+	    .prefix = "ami",
+	    .max_results = 1000,
+	    .set = "imagesSet",
+	    .not_found_code = "InvalidAMIID.NotFound",
+	    .noun = "image id",
+	    .brackets = true,
+	    .fields = image_fields,
+	    .nfields = ARRAY_SIZE(image_fields),
+	    .size = sizeof(struct image),
+	    .load = load_images,
+	    .keep = keep_image,
+	    .write = write_image,
+	    .ctx = &sel,
 	};
 
 	_cleanup_kerr_ struct kerr *err = NULL;
@@ -219,7 +236,8 @@ int api_register_image(struct api_call *c, struct api_error *e)
 	_cleanup_kerr_ struct kerr *err = NULL;
 	_cleanup_free_ struct tag *tags = NULL;
 	struct image_request req = {.region = c->region};
-	const char *arch = api_node_str(&c->root, "Architecture"), *virt = api_node_str(&c->root, "VirtualizationType");
+	const char *arch = api_node_str(&c->root, "Architecture"),
+	           *virt = api_node_str(&c->root, "VirtualizationType");
 	struct api_node bdm;
 	struct image im;
 	int64_t size = 0;
@@ -229,17 +247,20 @@ int api_register_image(struct api_call *c, struct api_error *e)
 	req.description = api_node_str(&c->root, "Description");
 	req.root_device_name = api_node_str(&c->root, "RootDeviceName");
 	if (api_node_present(&c->root, "ImageLocation")) {
-		api_error_set(e, "InvalidParameterValue", "kiln registers images from snapshots, not from ImageLocation");
+		api_error_set(e, "InvalidParameterValue",
+		              "kiln registers images from snapshots, not from ImageLocation");
 		return -1;
 	}
 	if ((arch && strcmp(arch, "x86_64")) || (virt && strcmp(virt, "hvm"))) {
-		api_error_set(e, "InvalidParameterValue", "kiln runs x86_64 hvm images only (asked: %s %s)",
-			      arch ? arch : "x86_64", virt ? virt : "hvm");
+		api_error_set(e, "InvalidParameterValue",
+		              "kiln runs x86_64 hvm images only (asked: %s %s)",
+		              arch ? arch : "x86_64", virt ? virt : "hvm");
 		return -1;
 	}
 	if (!req.root_device_name)
 		req.root_device_name = "/dev/xvda";
-	/* The root device's mapping, and further ones from snapshots (NoDevice ones are left out). */
+	/* The root device's mapping, and further ones from snapshots (NoDevice ones are left out).
+	 */
 	for (size_t i = 1; i <= nbdm; i++) {
 		const char *dev, *snap;
 		bool dot = true;
@@ -258,8 +279,9 @@ int api_register_image(struct api_call *c, struct api_error *e)
 		}
 		if (!snap || api_node_present(&bdm, "VirtualName")) {
 			api_error_set(e, "InvalidParameterValue",
-				      "kiln maps volumes from snapshots: %s needs Ebs.SnapshotId (instance stores are refused)",
-				      dev);
+			              "kiln maps volumes from snapshots: %s needs Ebs.SnapshotId "
+			              "(instance stores are refused)",
+			              dev);
 			return -1;
 		}
 		if (!api_id_ok("snap", snap, e))
@@ -273,8 +295,9 @@ int api_register_image(struct api_call *c, struct api_error *e)
 			req.root_snapshot = snap;
 			req.root_size_gib = (uint64_t)size;
 		} else if (req.nvolumes == IMAGE_VOLUMES_MAX) {
-			api_error_set(e, "InvalidParameterValue", "kiln images have at most %d volumes besides the root",
-				      IMAGE_VOLUMES_MAX);
+			api_error_set(e, "InvalidParameterValue",
+			              "kiln images have at most %d volumes besides the root",
+			              IMAGE_VOLUMES_MAX);
 			return -1;
 		} else {
 			struct image_volume *iv = &req.volumes[req.nvolumes++];
@@ -342,7 +365,9 @@ int api_create_image(struct api_call *c, struct api_error *e)
 		}
 		if (!api_node_present(&bdm, "NoDevice") && api_node_present(&bdm, "Ebs")) {
 			api_error_set(e, "InvalidParameterValue",
-				      "kiln images take the instance's volumes as they are; only NoDevice is accepted for %s", dev);
+			              "kiln images take the instance's volumes as they are; only "
+			              "NoDevice is accepted for %s",
+			              dev);
 			return -1;
 		}
 		no_device[req.nno_device++] = dev;

@@ -41,14 +41,14 @@ static const char *type_burstable(const void *obj, char *buf, size_t size)
 }
 
 static const struct api_filter_field type_fields[] = {
-	API_FIELD_COMPUTED_OF("instance-type", type_name),
-	API_FIELD_COMPUTED_OF("vcpu-info.default-vcpus", type_vcpus),
-	API_FIELD_COMPUTED_OF("memory-info.size-in-mib", type_memory),
-	API_FIELD_CONST_OF("current-generation", "true"),
-	API_FIELD_COMPUTED_OF("burstable-performance-supported", type_burstable),
-	API_FIELD_CONST_OF("processor-info.supported-architecture", "x86_64"),
-	API_FIELD_CONST_OF("supported-root-device-type", "ebs"),
-	API_FIELD_CONST_OF("supported-virtualization-type", "hvm"),
+    API_FIELD_COMPUTED_OF("instance-type", type_name),
+    API_FIELD_COMPUTED_OF("vcpu-info.default-vcpus", type_vcpus),
+    API_FIELD_COMPUTED_OF("memory-info.size-in-mib", type_memory),
+    API_FIELD_CONST_OF("current-generation", "true"),
+    API_FIELD_COMPUTED_OF("burstable-performance-supported", type_burstable),
+    API_FIELD_CONST_OF("processor-info.supported-architecture", "x86_64"),
+    API_FIELD_CONST_OF("supported-root-device-type", "ebs"),
+    API_FIELD_CONST_OF("supported-virtualization-type", "hvm"),
 };
 
 static void write_type(struct api_xml *x, const struct instance_type *t)
@@ -124,7 +124,8 @@ int api_describe_instance_types(struct api_call *c, struct api_error *e)
 
 		if (!api_selected(names, nnames, t->name))
 			continue;
-		m = api_call_filter_match(&filters, type_fields, ARRAY_SIZE(type_fields), t, NULL, e);
+		m = api_call_filter_match(&filters, type_fields, ARRAY_SIZE(type_fields), t, NULL,
+		                          e);
 		if (m < 0)
 			goto out;
 		if (!m)

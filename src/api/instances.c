@@ -41,7 +41,8 @@ static int extras_load(struct api_call *c, struct instance_extras *x, struct api
 
 	memset(x, 0, sizeof(*x));
 	if (cloud_tags_list(c->cloud, c->account.id, c->region, &x->tags, &err) < 0 ||
-	    cloud_volumes_list(c->cloud, c->account.id, c->region, &x->volumes, &x->nvolumes, &err) < 0) {
+	    cloud_volumes_list(c->cloud, c->account.id, c->region, &x->volumes, &x->nvolumes,
+	                       &err) < 0) {
 		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
@@ -74,7 +75,8 @@ static void extras_release(struct instance_extras *x)
 	free(x->volumes);
 }
 
-static void write_instance(struct api_xml *x, const struct instance *in, const struct instance_extras *ex)
+static void write_instance(struct api_xml *x, const struct instance *in,
+                           const struct instance_extras *ex)
 {
 	const struct volume *vols;
 	char dns[96];
@@ -157,7 +159,8 @@ static int user_data_decode(const char *b64, uint8_t **out, size_t *n, struct ap
 	int got;
 
 	if (len > (USER_DATA_MAX / 3 + 1) * 4) {
-		api_error_set(e, "InvalidParameterValue", "User data is limited to %d bytes", USER_DATA_MAX);
+		api_error_set(e, "InvalidParameterValue", "User data is limited to %d bytes",
+		              USER_DATA_MAX);
 		return -1;
 	}
 	*out = xmalloc(len / 4 * 3 + 3);
@@ -201,8 +204,9 @@ int api_run_instances(struct api_call *c, struct api_error *e)
 		return -1;
 	}
 	if (max < min) {
-		api_error_set(e, "InvalidParameterValue", "MinCount (%lld) is larger than MaxCount (%lld)",
-			      (long long)min, (long long)max);
+		api_error_set(e, "InvalidParameterValue",
+		              "MinCount (%lld) is larger than MaxCount (%lld)", (long long)min,
+		              (long long)max);
 		return -1;
 	}
 	req.min_count = (int)min;
@@ -216,8 +220,10 @@ int api_run_instances(struct api_call *c, struct api_error *e)
 		dev = api_node_str(&bdm, "DeviceName");
 		if (dev && strcmp(dev, "/dev/xvda") && strcmp(dev, "/dev/sda1")) {
 			api_error_set(e, "InvalidParameterValue",
-				      "kiln maps the root device (/dev/xvda) at launch; attach %s with CreateVolume and "
-				      "AttachVolume", dev);
+			              "kiln maps the root device (/dev/xvda) at launch; attach %s "
+			              "with CreateVolume and "
+			              "AttachVolume",
+			              dev);
 			return -1;
 		}
 		if ((api_node_present(&bdm, "Ebs.VolumeSize") &&
@@ -235,7 +241,8 @@ int api_run_instances(struct api_call *c, struct api_error *e)
 	req.user_data = ud;
 	req.client_token = api_node_str(&c->root, "ClientToken");
 	if (req.client_token && strlen(req.client_token) > 64) {
-		api_error_set(e, "InvalidParameterValue", "ClientToken may be at most 64 characters long");
+		api_error_set(e, "InvalidParameterValue",
+		              "ClientToken may be at most 64 characters long");
 		return -1;
 	}
 	if (api_call_tag_specs(c, "instance", &itags, &req.ninstance_tags, e) < 0 ||
@@ -259,14 +266,14 @@ int api_run_instances(struct api_call *c, struct api_error *e)
 }
 
 static const struct api_filter_field instance_fields[] = {
-	API_FIELD_TEXT_OF("instance-id", struct instance, id),
-	API_FIELD_TEXT_OF("instance-state-name", struct instance, state),
-	API_FIELD_TEXT_OF("image-id", struct instance, image),
-	API_FIELD_TEXT_OF("availability-zone", struct instance, zone),
-	API_FIELD_TEXT_OF("instance-type", struct instance, type),
-	API_FIELD_TEXT_OF("private-ip-address", struct instance, private_ip),
-	API_FIELD_TEXT_OF("reservation-id", struct instance, reservation),
-	API_FIELD_TEXT_OF("key-name", struct instance, key_name),
+    API_FIELD_TEXT_OF("instance-id", struct instance, id),
+    API_FIELD_TEXT_OF("instance-state-name", struct instance, state),
+    API_FIELD_TEXT_OF("image-id", struct instance, image),
+    API_FIELD_TEXT_OF("availability-zone", struct instance, zone),
+    API_FIELD_TEXT_OF("instance-type", struct instance, type),
+    API_FIELD_TEXT_OF("private-ip-address", struct instance, private_ip),
+    API_FIELD_TEXT_OF("reservation-id", struct instance, reservation),
+    API_FIELD_TEXT_OF("key-name", struct instance, key_name),
 };
 
 int api_describe_instances(struct api_call *c, struct api_error *e)
@@ -285,8 +292,9 @@ int api_describe_instances(struct api_call *c, struct api_error *e)
 	    api_call_page(c, 5, 1000, &page, e) < 0)
 		goto out;
 	if (nids && page.max) {
-		api_error_set(e, "InvalidParameterCombination",
-			      "The parameter instancesSet cannot be used with the parameter maxResults");
+		api_error_set(
+		    e, "InvalidParameterCombination",
+		    "The parameter instancesSet cannot be used with the parameter maxResults");
 		goto out;
 	}
 	if (cloud_instances_list(c->cloud, c->account.id, c->region, &v, &n, &err) < 0) {
@@ -296,7 +304,8 @@ int api_describe_instances(struct api_call *c, struct api_error *e)
 	if (extras_load(c, &ex, e) < 0)
 		goto out;
 	if ((missing = api_first_missing(ids, nids, v, n, sizeof(*v)))) {
-		api_error_set(e, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", missing);
+		api_error_set(e, "InvalidInstanceID.NotFound",
+		              "The instance ID '%s' does not exist", missing);
 		goto out;
 	}
 	api_xml_open(c->xml, "reservationSet");
@@ -305,7 +314,8 @@ int api_describe_instances(struct api_call *c, struct api_error *e)
 
 		if (!api_selected(ids, nids, v[k].id))
 			continue;
-		m = api_call_filter_match(&filters, instance_fields, ARRAY_SIZE(instance_fields), &v[k], &ex.tags, e);
+		m = api_call_filter_match(&filters, instance_fields, ARRAY_SIZE(instance_fields),
+		                          &v[k], &ex.tags, e);
 		if (m < 0)
 			goto out;
 		if (!m || !api_page_take(&page))
@@ -349,7 +359,8 @@ static int change(struct api_call *c, struct api_error *e, const char *action, c
 		api_error_from_kerr(e, err, "InvalidParameterValue");
 		return -1;
 	}
-	if (cloud_instances_change(c->cloud, c->account.id, c->region, action, ids, n, force, &v, &err) < 0) {
+	if (cloud_instances_change(c->cloud, c->account.id, c->region, action, ids, n, force, &v,
+	                           &err) < 0) {
 		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
@@ -383,7 +394,8 @@ int api_reboot_instances(struct api_call *c, struct api_error *e)
 	size_t n;
 
 	n = api_node_strings(&c->root, "InstanceId", &ids);
-	if (cloud_instances_change(c->cloud, c->account.id, c->region, "reboot", ids, n, false, &v, &err) < 0) {
+	if (cloud_instances_change(c->cloud, c->account.id, c->region, "reboot", ids, n, false, &v,
+	                           &err) < 0) {
 		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
@@ -420,8 +432,8 @@ int api_terminate_instances(struct api_call *c, struct api_error *e)
 }
 
 static const struct api_filter_field status_fields[] = {
-	API_FIELD_TEXT_OF("availability-zone", struct instance, zone),
-	API_FIELD_TEXT_OF("instance-state-name", struct instance, state),
+    API_FIELD_TEXT_OF("availability-zone", struct instance, zone),
+    API_FIELD_TEXT_OF("instance-state-name", struct instance, state),
 };
 
 int api_describe_instance_status(struct api_call *c, struct api_error *e)
@@ -449,7 +461,8 @@ int api_describe_instance_status(struct api_call *c, struct api_error *e)
 		goto out;
 	}
 	if ((missing = api_first_missing(ids, nids, v, n, sizeof(*v)))) {
-		api_error_set(e, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", missing);
+		api_error_set(e, "InvalidInstanceID.NotFound",
+		              "The instance ID '%s' does not exist", missing);
 		goto out;
 	}
 	api_xml_open(c->xml, "instanceStatusSet");
@@ -460,7 +473,8 @@ int api_describe_instance_status(struct api_call *c, struct api_error *e)
 		/* Without IncludeAllInstances, only running instances have a status, as in EC2. */
 		if (!api_selected(ids, nids, v[k].id) || (!all && strcmp(v[k].state, "running")))
 			continue;
-		m = api_call_filter_match(&filters, status_fields, ARRAY_SIZE(status_fields), &v[k], NULL, e);
+		m = api_call_filter_match(&filters, status_fields, ARRAY_SIZE(status_fields), &v[k],
+		                          NULL, e);
 		if (m < 0)
 			goto out;
 		if (!m || !api_page_take(&page))
@@ -478,7 +492,8 @@ int api_describe_instance_status(struct api_call *c, struct api_error *e)
 			if (strcmp(status, "not-applicable")) {
 				api_xml_item(c->xml);
 				api_xml_elem(c->xml, "name", "reachability");
-				api_xml_elem(c->xml, "status", strcmp(status, "ok") ? "failed" : "passed");
+				api_xml_elem(c->xml, "status",
+				             strcmp(status, "ok") ? "failed" : "passed");
 				api_xml_close(c->xml);
 			}
 			api_xml_close(c->xml);
@@ -502,23 +517,34 @@ int api_modify_instance_attribute(struct api_call *c, struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
 	_cleanup_free_ uint8_t *ud = NULL;
-	const char *id = api_node_str(&c->root, "InstanceId"), *attr = api_node_str(&c->root, "Attribute");
+	const char *id = api_node_str(&c->root, "InstanceId"),
+	           *attr = api_node_str(&c->root, "Attribute");
 	const char *type = api_node_str(&c->root, "InstanceType.Value");
 	const char *user_data = api_node_str(&c->root, "UserData.Value");
-	static const char *const refused[] = {"SourceDestCheck", "DisableApiTermination", "DisableApiStop", "EbsOptimized",
-					      "EnaSupport", "GroupId", "InstanceInitiatedShutdownBehavior", "Kernel",
-					      "Ramdisk", "SriovNetSupport", "BlockDeviceMapping"};
+	static const char *const refused[] = {"SourceDestCheck",
+	                                      "DisableApiTermination",
+	                                      "DisableApiStop",
+	                                      "EbsOptimized",
+	                                      "EnaSupport",
+	                                      "GroupId",
+	                                      "InstanceInitiatedShutdownBehavior",
+	                                      "Kernel",
+	                                      "Ramdisk",
+	                                      "SriovNetSupport",
+	                                      "BlockDeviceMapping"};
 	size_t ud_len = 0;
 
 	for (size_t i = 0; i < ARRAY_SIZE(refused); i++)
 		if (api_node_present(&c->root, refused[i])) {
-			api_error_set(e, "InvalidParameterValue", "kiln does not change the attribute %s", refused[i]);
+			api_error_set(e, "InvalidParameterValue",
+			              "kiln does not change the attribute %s", refused[i]);
 			return -1;
 		}
 	if (attr) {
 		const char *value = api_node_str(&c->root, "Value");
 		if (strcmp(attr, "instanceType") && strcmp(attr, "userData")) {
-			api_error_set(e, "InvalidParameterValue", "kiln does not change the attribute %s", attr);
+			api_error_set(e, "InvalidParameterValue",
+			              "kiln does not change the attribute %s", attr);
 			return -1;
 		}
 		if (!value && strcmp(attr, "userData")) {
@@ -539,7 +565,8 @@ int api_modify_instance_attribute(struct api_call *c, struct api_error *e)
 	if (!user_data && api_node_present(&c->root, "UserData"))
 		user_data = ""; /* UserData with an empty value removes it */
 	if (cloud_instance_modify(c->cloud, c->account.id, c->region, id, type,
-				  user_data ? (ud ? ud : (const uint8_t *)"") : NULL, ud_len, &err) < 0) {
+	                          user_data ? (ud ? ud : (const uint8_t *)"") : NULL, ud_len,
+	                          &err) < 0) {
 		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}

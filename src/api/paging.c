@@ -8,7 +8,8 @@
 #include "util/banned.h"
 
 /* Pages of a list: NextToken is the position of the first item of the page, as "p<N>". */
-int api_call_page(struct api_call *c, int64_t min, int64_t max, struct api_page *p, struct api_error *e)
+int api_call_page(struct api_call *c, int64_t min, int64_t max, struct api_page *p,
+                  struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
 	const char *token = api_node_str(&c->root, "NextToken");
@@ -24,7 +25,8 @@ int api_call_page(struct api_call *c, int64_t min, int64_t max, struct api_page 
 		char *end;
 		unsigned long long at = token[0] == 'p' ? strtoull(token + 1, &end, 10) : 0;
 		if (token[0] != 'p' || !token[1] || *end || token[1] < '0' || token[1] > '9') {
-			api_error_set(e, "InvalidParameterValue", "The token '%s' is invalid", token);
+			api_error_set(e, "InvalidParameterValue", "The token '%s' is invalid",
+			              token);
 			return -1;
 		}
 		p->start = (size_t)at;

@@ -27,9 +27,9 @@ struct region_view {
 };
 
 static const struct api_filter_field region_fields[] = {
-	API_FIELD_TEXT_OF("region-name", struct region_view, name),
-	API_FIELD_TEXT_OF("endpoint", struct region_view, endpoint),
-	API_FIELD_CONST_OF("opt-in-status", OPT_IN),
+    API_FIELD_TEXT_OF("region-name", struct region_view, name),
+    API_FIELD_TEXT_OF("endpoint", struct region_view, endpoint),
+    API_FIELD_CONST_OF("opt-in-status", OPT_IN),
 };
 
 int api_describe_regions(struct api_call *c, struct api_error *e)
@@ -59,7 +59,8 @@ int api_describe_regions(struct api_call *c, struct api_error *e)
 			continue;
 		str_copy(v.name, t.regions[i], sizeof(v.name));
 		str_copy(v.endpoint, c->host ? c->host : "", sizeof(v.endpoint));
-		m = api_call_filter_match(&filters, region_fields, ARRAY_SIZE(region_fields), &v, NULL, e);
+		m = api_call_filter_match(&filters, region_fields, ARRAY_SIZE(region_fields), &v,
+		                          NULL, e);
 		if (m < 0)
 			goto out;
 		if (!m)
@@ -79,14 +80,14 @@ out:
 }
 
 static const struct api_filter_field zone_fields[] = {
-	API_FIELD_TEXT_OF("zone-name", struct zone, name),
-	API_FIELD_TEXT_OF("zone-id", struct zone, zone_id),
-	API_FIELD_TEXT_OF("region-name", struct zone, region),
-	API_FIELD_TEXT_OF("group-name", struct zone, region),
-	API_FIELD_TEXT_OF("network-border-group", struct zone, region),
-	API_FIELD_CONST_OF("state", "available"),
-	API_FIELD_CONST_OF("zone-type", "availability-zone"),
-	API_FIELD_CONST_OF("opt-in-status", OPT_IN),
+    API_FIELD_TEXT_OF("zone-name", struct zone, name),
+    API_FIELD_TEXT_OF("zone-id", struct zone, zone_id),
+    API_FIELD_TEXT_OF("region-name", struct zone, region),
+    API_FIELD_TEXT_OF("group-name", struct zone, region),
+    API_FIELD_TEXT_OF("network-border-group", struct zone, region),
+    API_FIELD_CONST_OF("state", "available"),
+    API_FIELD_CONST_OF("zone-type", "availability-zone"),
+    API_FIELD_CONST_OF("opt-in-status", OPT_IN),
 };
 
 int api_describe_availability_zones(struct api_call *c, struct api_error *e)
@@ -132,7 +133,8 @@ int api_describe_availability_zones(struct api_call *c, struct api_error *e)
 		if ((nnames || nids) && !(nnames && api_selected(names, nnames, z->name)) &&
 		    !(nids && api_selected(ids, nids, z->zone_id)))
 			continue;
-		m = api_call_filter_match(&filters, zone_fields, ARRAY_SIZE(zone_fields), z, NULL, e);
+		m = api_call_filter_match(&filters, zone_fields, ARRAY_SIZE(zone_fields), z, NULL,
+		                          e);
 		if (m < 0)
 			goto out;
 		if (!m)

@@ -16,7 +16,7 @@ struct api_server {
 	struct api_cache *cache;
 };
 
-#define CACHE_BYTES ((size_t)64 << 20)
+#define CACHE_BYTES      ((size_t)64 << 20)
 #define CACHE_MAX_AGE_MS 1000
 
 static int handle(void *ctx, const struct api_http_request *req, struct api_http_response *resp)

@@ -30,8 +30,9 @@ typedef int (*api_action_fn)(struct api_call *c, struct api_error *e);
 
 enum api_action_flags {
 	API_READ = 0,
-	API_MUTATING = 1 << 0,    /* changes something: never cached */
-	API_CACHED = 1 << 1,      /* the answer depends only on the database, the caller and the request */
+	API_MUTATING = 1 << 0, /* changes something: never cached */
+	API_CACHED =
+	    1 << 1, /* the answer depends only on the database, the caller and the request */
 	API_DESCRIPTION = 1 << 2, /* takes Description: at most 255 characters */
 	API_UNENCRYPTED = 1 << 3, /* takes Encrypted: absent or false */
 };
@@ -61,7 +62,8 @@ struct api_server;
 
 /* Serve on http->listen with its limits (its handler and context are the server's own). */
 int api_server_start(struct cloud *cloud, const struct api_http_config *http,
-                     struct api_server **out, struct kerr **err) __attribute__((warn_unused_result));
+                     struct api_server **out, struct kerr **err)
+    __attribute__((warn_unused_result));
 uint16_t api_server_port(const struct api_server *s);
 void api_server_stop(struct api_server *s);
 
@@ -77,14 +79,24 @@ struct api_filter_field {
 	const char *constant;
 	const char *(*compute)(const void *obj, char *buf, size_t size);
 };
-#define API_FIELD_TEXT_OF(n, type, member) {n, API_FIELD_TEXT, offsetof(type, member), NULL, NULL}
-#define API_FIELD_CONST_OF(n, value) {n, API_FIELD_CONST, 0, value, NULL}
-#define API_FIELD_COMPUTED_OF(n, fn) {n, API_FIELD_COMPUTED, 0, NULL, fn}
+#define API_FIELD_TEXT_OF(n, type, member)                                                         \
+	{                                                                                          \
+		n, API_FIELD_TEXT, offsetof(type, member), NULL, NULL                              \
+	}
+#define API_FIELD_CONST_OF(n, value)                                                               \
+	{                                                                                          \
+		n, API_FIELD_CONST, 0, value, NULL                                                 \
+	}
+#define API_FIELD_COMPUTED_OF(n, fn)                                                               \
+	{                                                                                          \
+		n, API_FIELD_COMPUTED, 0, NULL, fn                                                 \
+	}
 
 /* 1 when obj passes every filter, 0 when not; a name the table lacks is InvalidParameterValue.
  * With tags (obj then starts with its char id[ID_MAX]), tag:KEY, tag-key and tag-value work. */
-int api_call_filter_match(const struct api_filters *f, const struct api_filter_field *fields, size_t nfields,
-			  const void *obj, const struct tag_set *tags, struct api_error *e);
+int api_call_filter_match(const struct api_filters *f, const struct api_filter_field *fields,
+                          size_t nfields, const void *obj, const struct tag_set *tags,
+                          struct api_error *e);
 
 /* MaxResults (min..max; absent: everything) and NextToken. Call api_page_take for each item
  * that passes the filters, in a stable order: true when it belongs on this page. api_page_end
@@ -93,37 +105,39 @@ struct api_page {
 	size_t start, max, seen;
 	bool more;
 };
-int api_call_page(struct api_call *c, int64_t min, int64_t max, struct api_page *p, struct api_error *e);
+int api_call_page(struct api_call *c, int64_t min, int64_t max, struct api_page *p,
+                  struct api_error *e);
 bool api_page_take(struct api_page *p);
 void api_page_end(struct api_call *c, const struct api_page *p);
 
 /* Tag.N.Key / Tag.N.Value under name ("Tag"); values may be absent (with_value false) when
  * allow_no_value, as DeleteTags allows. Arrays the caller frees. */
-int api_call_tags(struct api_call *c, const struct api_node *under, const char *name, bool allow_no_value,
-		  struct tag **tags, bool **with_value, size_t *n, struct api_error *e);
+int api_call_tags(struct api_call *c, const struct api_node *under, const char *name,
+                  bool allow_no_value, struct tag **tags, bool **with_value, size_t *n,
+                  struct api_error *e);
 /* The tags of TagSpecification.N with ResourceType type (the dispatcher has refused the types the
  * action does not declare); the array the caller frees. */
 int api_call_tag_specs(struct api_call *c, const char *type, struct tag **tags, size_t *n,
-		       struct api_error *e);
+                       struct api_error *e);
 /* InvalidParameterValue unless every TagSpecification.N names one of the ntypes types. */
 int api_call_tag_types(struct api_call *c, const char *const *types, size_t ntypes,
-		       struct api_error *e);
+                       struct api_error *e);
 void api_write_tag_set(struct api_xml *x, const struct tag_set *tags, const char *resource);
 /* Grantees of one operation of a permission attribute: <attribute>.<op>.N.UserId / .Group
  * ("LaunchPermission", "Add"), or, when OperationType is op, UserId.N and UserGroup.N. Each
  * must be a 12-digit account id or the group all (InvalidUserID.Malformed). The array the
  * caller frees. */
-int api_call_grantees(struct api_call *c, const char *attribute, const char *op, const char ***out, size_t *n,
-		      struct api_error *e);
+int api_call_grantees(struct api_call *c, const char *attribute, const char *op, const char ***out,
+                      size_t *n, struct api_error *e);
 
 /* Ids: true when id has prefix's shape, else e is the EC2 ….Malformed error. */
 bool api_id_ok(const char *prefix, const char *id, struct api_error *e);
 /* The id parameter name (*id NULL when absent), checked for shape. */
 int api_call_id(struct api_call *c, const char *name, const char *prefix, const char **id,
-		struct api_error *e);
+                struct api_error *e);
 /* The list name.1, name.2, … (caller frees the array), each checked for shape. */
-int api_call_id_list(struct api_call *c, const char *name, const char *prefix, const char ***ids, size_t *n,
-		     struct api_error *e);
+int api_call_id_list(struct api_call *c, const char *name, const char *prefix, const char ***ids,
+                     size_t *n, struct api_error *e);
 
 /* Descriptions: at most 255 characters (InvalidParameterValue). */
 bool api_description_ok(const char *desc, struct api_error *e);
@@ -135,7 +149,8 @@ int api_call_unencrypted(struct api_call *c, struct api_error *e);
 bool api_selected(const char *const *list, size_t n, const char *name);
 /* The first id of the list that none of the n items (each starting with its char id[ID_MAX],
  * size bytes apart) has, or NULL: EC2 answers ….NotFound for it. */
-const char *api_first_missing(const char *const *list, size_t nlist, const void *items, size_t n, size_t size);
+const char *api_first_missing(const char *const *list, size_t nlist, const void *items, size_t n,
+                              size_t size);
 
 /* The body of a Describe action: the Id.N selection (unknown ids are not-found errors),
  * MaxResults/NextToken, filters (tags included), one <item> per resource. */

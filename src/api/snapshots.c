@@ -116,7 +116,8 @@ struct snapshot_selection {
 
 static int load_snapshots(struct api_call *c, void **items, size_t *n, struct kerr **err)
 {
-	return cloud_snapshots_visible(c->cloud, c->account.id, c->region, (struct snapshot **)items, n, err);
+	return cloud_snapshots_visible(c->cloud, c->account.id, c->region,
+	                               (struct snapshot **)items, n, err);
 }
 
 static bool keep_snapshot(struct api_call *c, const void *item, void *ctx)
@@ -131,14 +132,23 @@ int api_describe_snapshots(struct api_call *c, struct api_error *e)
 {
 	_cleanup_free_ const char **owners = NULL, **by = NULL;
 	struct snapshot_selection sel = {
-		.nowners = api_node_strings(&c->root, "Owner", &owners),
-		.nby = api_node_strings(&c->root, "RestorableBy", &by),
+	    .nowners = api_node_strings(&c->root, "Owner", &owners),
+	    .nby = api_node_strings(&c->root, "RestorableBy", &by),
 	};
 	const struct api_list l = {
-		.id_param = "SnapshotId", .prefix = "snap", .max_results = 1000, .set = "snapshotSet",
-		.not_found_code = "InvalidSnapshot.NotFound", .noun = "snapshot", .fields = snapshot_fields,
-		.nfields = ARRAY_SIZE(snapshot_fields), .size = sizeof(struct snapshot), .load = load_snapshots,
-		.keep = keep_snapshot, .write = write_snapshot, .ctx = &sel,
+	    .id_param = "SnapshotId",
+	    .prefix = "snap",
+	    .max_results = 1000,
+	    .set = "snapshotSet",
+	    .not_found_code = "InvalidSnapshot.NotFound",
+	    .noun = "snapshot",
+	    .fields = snapshot_fields,
+	    .nfields = ARRAY_SIZE(snapshot_fields),
+	    .size = sizeof(struct snapshot),
+	    .load = load_snapshots,
+	    .keep = keep_snapshot,
+	    .write = write_snapshot,
+	    .ctx = &sel,
 	};
 
 	sel.owners = owners;
@@ -246,13 +256,15 @@ int api_copy_snapshot(struct api_call *c, struct api_error *e)
 	size_t ntags;
 
 	if (dest && strcmp(dest, c->region)) {
-		api_error_set(e, "InvalidParameterValue", "DestinationRegion '%s' is not the region of the request (%s)",
-			      dest, c->region);
+		api_error_set(e, "InvalidParameterValue",
+		              "DestinationRegion '%s' is not the region of the request (%s)", dest,
+		              c->region);
 		return -1;
 	}
 	if (api_call_tag_specs(c, "snapshot", &tags, &ntags, e) < 0)
 		return -1;
-	if (cloud_snapshot_copy_from(c->cloud, c->account.id, c->region, src_region, src, desc, tags, ntags, id, &err) < 0) {
+	if (cloud_snapshot_copy_from(c->cloud, c->account.id, c->region, src_region, src, desc,
+	                             tags, ntags, id, &err) < 0) {
 		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}

@@ -118,16 +118,24 @@ static const struct api_filter_field volume_fields[] = {
 
 static int load_volumes(struct api_call *c, void **items, size_t *n, struct kerr **err)
 {
-	return cloud_volumes_list(c->cloud, c->account.id, c->region, (struct volume **)items, n, err);
+	return cloud_volumes_list(c->cloud, c->account.id, c->region, (struct volume **)items, n,
+	                          err);
 }
 
 int api_describe_volumes(struct api_call *c, struct api_error *e)
 {
 	const struct api_list l = {
-		.id_param = "VolumeId", .prefix = "vol", .max_results = 500, .set = "volumeSet",
-		.not_found_code = "InvalidVolume.NotFound", .noun = "volume", .fields = volume_fields,
-		.nfields = ARRAY_SIZE(volume_fields), .size = sizeof(struct volume), .load = load_volumes,
-		.write = write_volume,
+	    .id_param = "VolumeId",
+	    .prefix = "vol",
+	    .max_results = 500,
+	    .set = "volumeSet",
+	    .not_found_code = "InvalidVolume.NotFound",
+	    .noun = "volume",
+	    .fields = volume_fields,
+	    .nfields = ARRAY_SIZE(volume_fields),
+	    .size = sizeof(struct volume),
+	    .load = load_volumes,
+	    .write = write_volume,
 	};
 
 	return api_describe_list(c, &l, e);
@@ -137,11 +145,12 @@ int api_attach_volume(struct api_call *c, struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
 	const char *vol = api_node_str(&c->root, "VolumeId"),
-		   *inst = api_node_str(&c->root, "InstanceId"),
-		   *device = api_node_str(&c->root, "Device");
+	           *inst = api_node_str(&c->root, "InstanceId"),
+	           *device = api_node_str(&c->root, "Device");
 	struct volume v;
 
-	if (cloud_volume_attach(c->cloud, c->account.id, c->region, vol, inst, device, &v, &err) < 0)
+	if (cloud_volume_attach(c->cloud, c->account.id, c->region, vol, inst, device, &v, &err) <
+	    0)
 		return api_error_from_cloud(e, c->action, err), -1;
 	api_write_attachment(c->xml, &v);
 	return 0;
@@ -151,7 +160,7 @@ int api_detach_volume(struct api_call *c, struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
 	const char *vol = api_node_str(&c->root, "VolumeId"),
-		   *inst = api_node_str(&c->root, "InstanceId");
+	           *inst = api_node_str(&c->root, "InstanceId");
 	bool force = false;
 	struct volume v;
 
@@ -159,8 +168,7 @@ int api_detach_volume(struct api_call *c, struct api_error *e)
 		api_error_from_kerr(e, err, "InvalidParameterValue");
 		return -1;
 	}
-	if (cloud_volume_detach(c->cloud, c->account.id, c->region, vol, inst, force, &v, &err) <
-	    0)
+	if (cloud_volume_detach(c->cloud, c->account.id, c->region, vol, inst, force, &v, &err) < 0)
 		return api_error_from_cloud(e, c->action, err), -1;
 	api_write_attachment(c->xml, &v);
 	return 0;

@@ -21,14 +21,26 @@ int cli_parse_size(const char *s, uint64_t *out)
 	if (errno || end == s)
 		return -1;
 	switch (toupper((unsigned char)*end)) {
-	case 'K': shift = 10; break;
-	case 'M': shift = 20; break;
-	case 'G': shift = 30; break;
-	case 'T': shift = 40; break;
-	case '\0': break;
-	default: return -1;
+	case 'K':
+		shift = 10;
+		break;
+	case 'M':
+		shift = 20;
+		break;
+	case 'G':
+		shift = 30;
+		break;
+	case 'T':
+		shift = 40;
+		break;
+	case '\0':
+		break;
+	default:
+		return -1;
 	}
-	if (*end && end[1] && !(toupper((unsigned char)end[1]) == 'I' && toupper((unsigned char)end[2]) == 'B' && !end[3]) &&
+	if (*end && end[1] &&
+	    !(toupper((unsigned char)end[1]) == 'I' && toupper((unsigned char)end[2]) == 'B' &&
+	      !end[3]) &&
 	    !(toupper((unsigned char)end[1]) == 'B' && !end[2]))
 		return -1;
 	if (shift && v > (UINT64_MAX >> shift))

@@ -17,15 +17,16 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-#define USAGE_HOST                                                             \
-	"kiln host up [--vpc CIDR] [--no-nat]\n"                               \
+#define USAGE_HOST                                                                                 \
+	"kiln host up [--vpc CIDR] [--no-nat]\n"                                                   \
 	"       kiln host down [--data DIR] [--vpc CIDR] [--run DIR]... [--pool DIR]..."
 #define DEFAULT_VPC DAEMON_VPC_DEFAULT
 
 static int host_up(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"vpc", required_argument, NULL, 'v'}, {"no-nat", no_argument, NULL, 'n'}, {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"vpc", required_argument, NULL, 'v'},
+	                                     {"no-nat", no_argument, NULL, 'n'},
+	                                     {NULL, 0, NULL, 0}};
 	_cleanup_kerr_ struct kerr *err = NULL;
 	const char *vpc = DEFAULT_VPC;
 	bool nat = true;
@@ -59,7 +60,8 @@ static int stop_all(const char *run_dir)
 	size_t n;
 	int failed = 0;
 
-	if (runtime_open(run_dir, self, init, &rt, &err) < 0 || runtime_list(rt, &ids, &n, &err) < 0) {
+	if (runtime_open(run_dir, self, init, &rt, &err) < 0 ||
+	    runtime_list(rt, &ids, &n, &err) < 0) {
 		runtime_close(rt);
 		return cli_fail(err);
 	}
@@ -92,7 +94,8 @@ static int data_down(const char *data, bool pools)
 		return cli_fail(err);
 	}
 	for (size_t i = 0; i < t.nzones; i++) {
-		_cleanup_free_ char *dir = cloud_zone_pool_dir(cl, t.zones[i].region, t.zones[i].name);
+		_cleanup_free_ char *dir =
+		    cloud_zone_pool_dir(cl, t.zones[i].region, t.zones[i].name);
 		if (pool_unmount(dir, &err) < 0) {
 			cli_fail(err);
 			failed = 1;
@@ -106,10 +109,10 @@ static int data_down(const char *data, bool pools)
 static int host_down(int argc, char **argv)
 {
 	static const struct option opts[] = {{"vpc", required_argument, NULL, 'v'},
-					     {"run", required_argument, NULL, 'r'},
-					     {"pool", required_argument, NULL, 'p'},
-					     {"data", required_argument, NULL, 'd'},
-					     {NULL, 0, NULL, 0}};
+	                                     {"run", required_argument, NULL, 'r'},
+	                                     {"pool", required_argument, NULL, 'p'},
+	                                     {"data", required_argument, NULL, 'd'},
+	                                     {NULL, 0, NULL, 0}};
 	_cleanup_kerr_ struct kerr *err = NULL;
 	const char *vpc = DEFAULT_VPC;
 	struct dirent *de;

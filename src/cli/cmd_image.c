@@ -17,9 +17,11 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-#define USAGE_IMAGE "kiln image import SOURCE_DIR_OR_TARBALL --pool DIR --name NAME [--size SIZE] [--store DIR]"
+#define USAGE_IMAGE                                                                                \
+	"kiln image import SOURCE_DIR_OR_TARBALL --pool DIR --name NAME [--size SIZE] [--store "   \
+	"DIR]"
 static int import(const char *src, const char *pool_dir, const char *name, uint64_t size,
-		  const char *store_dir)
+                  const char *store_dir)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct store_snapshot_result res;

@@ -8,13 +8,13 @@
 #include "util/cleanup.h"
 #include "util/banned.h"
 
-#define USAGE_POOL                                                             \
-	"kiln pool open DIR [--size SIZE] [--no-loop]\n"                       \
-	"       kiln pool create DIR NAME SIZE [--from DIR]\n"                 \
-	"       kiln pool clone DIR SOURCE_FILE NAME\n"                        \
-	"       kiln pool grow DIR NAME SIZE\n"                                \
-	"       kiln pool rm DIR NAME\n"                                       \
-	"       kiln pool shadow DIR NAME\n"                                   \
+#define USAGE_POOL                                                                                 \
+	"kiln pool open DIR [--size SIZE] [--no-loop]\n"                                           \
+	"       kiln pool create DIR NAME SIZE [--from DIR]\n"                                     \
+	"       kiln pool clone DIR SOURCE_FILE NAME\n"                                            \
+	"       kiln pool grow DIR NAME SIZE\n"                                                    \
+	"       kiln pool rm DIR NAME\n"                                                           \
+	"       kiln pool shadow DIR NAME\n"                                                       \
 	"       kiln pool unmount DIR"
 
 int cmd_pool(int argc, char **argv)

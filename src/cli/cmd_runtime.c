@@ -15,17 +15,18 @@
 #include "util/str.h"
 #include "util/banned.h"
 
-#define USAGE_RUNTIME                                                                           \
-	"kiln runtime run RUN_DIR --volume FILE --address IP/PREFIX --gateway IP --bridge NAME\n" \
-	"                 [--id i-…] [--type t2.micro] [--zone Z] [--region R] [--image-id ami-…]\n" \
-	"                 [--hostname H] [--user-data FILE] [--ssh-key PUBKEY_FILE] [--mac MAC]\n"   \
-	"                 [--stop-timeout S]\n"                                               \
-	"       kiln runtime start|reboot RUN_DIR ID\n"                                          \
-	"       kiln runtime stop RUN_DIR ID [--force] [--timeout S]\n"                          \
-	"       kiln runtime exec RUN_DIR ID -- COMMAND [ARG...]\n"                              \
-	"       kiln runtime status RUN_DIR [ID]\n"                                              \
-	"       kiln runtime console RUN_DIR ID\n"                                               \
-	"       kiln runtime rm RUN_DIR ID\n"                                              \
+#define USAGE_RUNTIME                                                                              \
+	"kiln runtime run RUN_DIR --volume FILE --address IP/PREFIX --gateway IP --bridge NAME\n"  \
+	"                 [--id i-…] [--type t2.micro] [--zone Z] [--region R] [--image-id "     \
+	"ami-…]\n"                                                                               \
+	"                 [--hostname H] [--user-data FILE] [--ssh-key PUBKEY_FILE] [--mac MAC]\n" \
+	"                 [--stop-timeout S]\n"                                                    \
+	"       kiln runtime start|reboot RUN_DIR ID\n"                                            \
+	"       kiln runtime stop RUN_DIR ID [--force] [--timeout S]\n"                            \
+	"       kiln runtime exec RUN_DIR ID -- COMMAND [ARG...]\n"                                \
+	"       kiln runtime status RUN_DIR [ID]\n"                                                \
+	"       kiln runtime console RUN_DIR ID\n"                                                 \
+	"       kiln runtime rm RUN_DIR ID\n"                                                      \
 	"       kiln runtime clone-root RUN_DIR ID DEST_FILE"
 
 static int open_runtime(const char *dir, struct runtime **rt)
@@ -85,7 +86,8 @@ static int do_run(int argc, char **argv)
 	if (cli_parse_options(argc, argv, opts, USAGE_RUNTIME, 0) != 1)
 		return cli_usage(USAGE_RUNTIME, "'runtime run' takes RUN_DIR");
 	if (!spec.root_volume[0] || !spec.address[0] || !spec.gateway[0] || !spec.bridge[0])
-		return cli_usage(USAGE_RUNTIME, "'runtime run' needs --volume, --address, --gateway and --bridge");
+		return cli_usage(USAGE_RUNTIME,
+		                 "'runtime run' needs --volume, --address, --gateway and --bridge");
 	if (!instance_type_find(spec.type))
 		return cli_usage(USAGE_RUNTIME, "unknown instance type '%s'", spec.type);
 	if (!spec.id[0])
@@ -142,7 +144,9 @@ static int simple(int argc, char **argv, const char *what)
 		else if (!strcmp(what, "stop"))
 			r = rt->ops->stop(rt, id, force, timeout, &err);
 		else /* reboot */
-			r = rt->ops->stop(rt, id, false, timeout, &err) < 0 ? -1 : rt->ops->start(rt, &spec, &err);
+			r = rt->ops->stop(rt, id, false, timeout, &err) < 0
+			        ? -1
+			        : rt->ops->start(rt, &spec, &err);
 	}
 	runtime_close(rt);
 	return r < 0 ? cli_fail(err) : 0;
@@ -178,8 +182,8 @@ static void print_status(struct runtime *rt, const char *id)
 		printf("%-21s %-9s %s\n", id, "unknown", err->msg);
 		return;
 	}
-	printf("%-21s %-9s %-8d %-12s %-18s %s\n", id, instance_run_state_names[st.state], (int)st.init_pid,
-	       spec.type, spec.address, st.reason);
+	printf("%-21s %-9s %-8d %-12s %-18s %s\n", id, instance_run_state_names[st.state],
+	       (int)st.init_pid, spec.type, spec.address, st.reason);
 }
 
 static int do_status(int argc, char **argv)
@@ -201,7 +205,8 @@ static int do_status(int argc, char **argv)
 		if (r == 0)
 			printf("%s\n", instance_run_state_names[st.state]);
 	} else if ((r = runtime_list(rt, &ids, &n, &err)) == 0) {
-		printf("%-21s %-9s %-8s %-12s %-18s %s\n", "INSTANCE", "STATE", "PID", "TYPE", "ADDRESS", "REASON");
+		printf("%-21s %-9s %-8s %-12s %-18s %s\n", "INSTANCE", "STATE", "PID", "TYPE",
+		       "ADDRESS", "REASON");
 		for (size_t i = 0; i < n; i++)
 			print_status(rt, ids[i]);
 	}
@@ -249,18 +254,30 @@ static int do_clone_root(int argc, char **argv)
 	return r < 0 ? cli_fail(err) : 0;
 }
 
-static int do_start(int argc, char **argv) { return simple(argc, argv, "start"); }
-static int do_stop(int argc, char **argv) { return simple(argc, argv, "stop"); }
-static int do_reboot(int argc, char **argv) { return simple(argc, argv, "reboot"); }
-static int do_rm(int argc, char **argv) { return simple(argc, argv, "rm"); }
+static int do_start(int argc, char **argv)
+{
+	return simple(argc, argv, "start");
+}
+static int do_stop(int argc, char **argv)
+{
+	return simple(argc, argv, "stop");
+}
+static int do_reboot(int argc, char **argv)
+{
+	return simple(argc, argv, "reboot");
+}
+static int do_rm(int argc, char **argv)
+{
+	return simple(argc, argv, "rm");
+}
 
 static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 } subcommands[] = {
-	{"run", do_run},       {"start", do_start},   {"stop", do_stop},       {"reboot", do_reboot},
-	{"exec", do_exec},     {"status", do_status}, {"console", do_console}, {"rm", do_rm},
-	{"clone-root", do_clone_root},
+    {"run", do_run},         {"start", do_start}, {"stop", do_stop},
+    {"reboot", do_reboot},   {"exec", do_exec},   {"status", do_status},
+    {"console", do_console}, {"rm", do_rm},       {"clone-root", do_clone_root},
 };
 
 int cmd_runtime(int argc, char **argv)

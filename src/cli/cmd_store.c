@@ -10,14 +10,14 @@
 #include "util/cleanup.h"
 #include "util/banned.h"
 
-#define USAGE_STORE                                                                      \
-	"kiln store init DIR\n"                                                          \
-	"       kiln store snapshot DIR VOLUME_FILE [--parent SNAP_ID] [--shadow FILE]\n" \
-	"       kiln store restore DIR SNAP_ID OUT_FILE\n"                               \
-	"       kiln store delete DIR SNAP_ID\n"                                         \
-	"       kiln store ls DIR [--json]\n"                                            \
-	"       kiln store gc DIR\n"                                                     \
-	"       kiln store verify DIR\n"                                                 \
+#define USAGE_STORE                                                                                \
+	"kiln store init DIR\n"                                                                    \
+	"       kiln store snapshot DIR VOLUME_FILE [--parent SNAP_ID] [--shadow FILE]\n"          \
+	"       kiln store restore DIR SNAP_ID OUT_FILE\n"                                         \
+	"       kiln store delete DIR SNAP_ID\n"                                                   \
+	"       kiln store ls DIR [--json]\n"                                                      \
+	"       kiln store gc DIR\n"                                                               \
+	"       kiln store verify DIR\n"                                                           \
 	"       kiln store stats DIR [--json]"
 
 /* What a subcommand was given: its arguments (DIR first) and options. */
@@ -168,12 +168,12 @@ static void print_snap_json(const struct store_snap_info *i, int full)
 	format_time(i->created_ns, when);
 	printf("{\"id\": \"%s\", \"parent\": %s%s%s, \"created\": \"%s\", \"volume_size\": %llu, "
 	       "\"chunks\": %llu, \"data_bytes\": %llu",
-	       i->id, i->parent[0] ? "\"" : "", i->parent[0] ? i->parent : "null", i->parent[0] ? "\"" : "",
-	       when, (unsigned long long)i->volume_size, (unsigned long long)i->chunks,
-	       (unsigned long long)i->data_bytes);
+	       i->id, i->parent[0] ? "\"" : "", i->parent[0] ? i->parent : "null",
+	       i->parent[0] ? "\"" : "", when, (unsigned long long)i->volume_size,
+	       (unsigned long long)i->chunks, (unsigned long long)i->data_bytes);
 	if (full)
-		printf(", \"stored_bytes\": %llu, \"new_bytes\": %llu", (unsigned long long)i->stored_bytes,
-		       (unsigned long long)i->new_bytes);
+		printf(", \"stored_bytes\": %llu, \"new_bytes\": %llu",
+		       (unsigned long long)i->stored_bytes, (unsigned long long)i->new_bytes);
 	printf("}");
 }
 
@@ -204,7 +204,8 @@ static int do_ls(const struct store_args *a)
 	for (size_t i = 0; i < n; i++) {
 		char when[32];
 		format_time(v[i].created_ns, when);
-		printf("%-22s %-22s %-20s %12llu %12llu\n", v[i].id, v[i].parent[0] ? v[i].parent : "-", when,
+		printf("%-22s %-22s %-20s %12llu %12llu\n", v[i].id,
+		       v[i].parent[0] ? v[i].parent : "-", when,
 		       (unsigned long long)v[i].volume_size, (unsigned long long)v[i].data_bytes);
 	}
 	return 0;
@@ -224,7 +225,8 @@ static int do_stats(const struct store_args *a)
 	if (r < 0)
 		return cli_fail(err);
 	if (a->json) {
-		printf("{\"total\": {\"snapshots\": %llu, \"volume_bytes\": %llu, \"logical_bytes\": %llu, "
+		printf("{\"total\": {\"snapshots\": %llu, \"volume_bytes\": %llu, "
+		       "\"logical_bytes\": %llu, "
 		       "\"unique_chunks\": %llu, \"unique_bytes\": %llu, \"stored_bytes\": %llu, "
 		       "\"pack_bytes\": %llu, \"garbage_bytes\": %llu, \"dedup_ratio\": %.3f, "
 		       "\"compression_ratio\": %.3f},\n \"snapshots\": [",
@@ -232,25 +234,29 @@ static int do_stats(const struct store_args *a)
 		       (unsigned long long)st.logical_bytes, (unsigned long long)st.unique_chunks,
 		       (unsigned long long)st.unique_bytes, (unsigned long long)st.stored_bytes,
 		       (unsigned long long)st.pack_bytes, (unsigned long long)st.garbage_bytes,
-		       ratio(st.logical_bytes, st.unique_bytes), ratio(st.unique_bytes, st.stored_bytes));
+		       ratio(st.logical_bytes, st.unique_bytes),
+		       ratio(st.unique_bytes, st.stored_bytes));
 		for (size_t i = 0; i < st.nsnaps; i++) {
 			printf(i ? ",\n  " : "\n  ");
 			print_snap_json(&st.snaps[i], 1);
 		}
 		printf("]}\n");
 	} else {
-		printf("%-22s %12s %12s %12s %12s\n", "SNAPSHOT", "VOLUME", "DATA", "STORED", "NEW");
+		printf("%-22s %12s %12s %12s %12s\n", "SNAPSHOT", "VOLUME", "DATA", "STORED",
+		       "NEW");
 		for (size_t i = 0; i < st.nsnaps; i++)
 			printf("%-22s %12llu %12llu %12llu %12llu\n", st.snaps[i].id,
 			       (unsigned long long)st.snaps[i].volume_size,
 			       (unsigned long long)st.snaps[i].data_bytes,
 			       (unsigned long long)st.snaps[i].stored_bytes,
 			       (unsigned long long)st.snaps[i].new_bytes);
-		printf("\nsnapshots %llu, logical %llu bytes, unique %llu chunks (%llu bytes), stored %llu bytes\n"
+		printf("\nsnapshots %llu, logical %llu bytes, unique %llu chunks (%llu bytes), "
+		       "stored %llu bytes\n"
 		       "dedup %.2fx, compression %.2fx, packs %llu bytes (%llu garbage)\n",
 		       (unsigned long long)st.snapshots, (unsigned long long)st.logical_bytes,
 		       (unsigned long long)st.unique_chunks, (unsigned long long)st.unique_bytes,
-		       (unsigned long long)st.stored_bytes, ratio(st.logical_bytes, st.unique_bytes),
+		       (unsigned long long)st.stored_bytes,
+		       ratio(st.logical_bytes, st.unique_bytes),
 		       ratio(st.unique_bytes, st.stored_bytes), (unsigned long long)st.pack_bytes,
 		       (unsigned long long)st.garbage_bytes);
 	}

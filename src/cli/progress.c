@@ -38,7 +38,8 @@ void progress_bar_update(void *ctx, uint64_t done, uint64_t total)
 		bar[i] = i < fill ? '#' : '.';
 	bar[30] = '\0';
 	fprintf(stderr, "\r%s [%s] %3u%% %llu/%llu chunks %.1fs", p->label, bar, pct,
-		(unsigned long long)done, (unsigned long long)total, (double)(t - p->started_ns) / 1e9);
+	        (unsigned long long)done, (unsigned long long)total,
+	        (double)(t - p->started_ns) / 1e9);
 	fflush(stderr);
 }
 

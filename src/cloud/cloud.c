@@ -70,13 +70,14 @@ static bool valid_key(const char *s)
 }
 
 int cloud_account_create(struct cloud *c, const char *name, const char *id, const char *access_key,
-			 const char *secret, struct account *out, char secret_out[SECRET_KEY_LEN + 1],
-			 struct kerr **err)
+                         const char *secret, struct account *out,
+                         char secret_out[SECRET_KEY_LEN + 1], struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *acct = NULL;
 	_cleanup_stmt_ sqlite3_stmt *key = NULL;
 	_cleanup_kerr_ struct kerr *why = NULL;
-	char gen_id[ACCOUNT_ID_LEN + 1], gen_key[ACCESS_KEY_LEN + 1], gen_secret[SECRET_KEY_LEN + 1];
+	char gen_id[ACCOUNT_ID_LEN + 1], gen_key[ACCESS_KEY_LEN + 1],
+	    gen_secret[SECRET_KEY_LEN + 1];
 
 	if (!name[0] || strlen(name) >= sizeof(out->name))
 		return kerr_set(err, KERR_INVALID, "invalid account name '%s'", name);
@@ -85,9 +86,11 @@ int cloud_account_create(struct cloud *c, const char *name, const char *id, cons
 	if (!!access_key != !!secret)
 		return kerr_set(err, KERR_INVALID, "an access key and its secret go together");
 	if (access_key && !valid_key(access_key))
-		return kerr_set(err, KERR_INVALID, "invalid access key '%s': 16 to 128 of A-Z and 0-9", access_key);
+		return kerr_set(err, KERR_INVALID,
+		                "invalid access key '%s': 16 to 128 of A-Z and 0-9", access_key);
 	if (secret && (strlen(secret) < 16 || strlen(secret) > SECRET_KEY_LEN))
-		return kerr_set(err, KERR_INVALID, "invalid secret key: 16 to %d characters", SECRET_KEY_LEN);
+		return kerr_set(err, KERR_INVALID, "invalid secret key: 16 to %d characters",
+		                SECRET_KEY_LEN);
 	if (!id) {
 		random_string("0123456789", gen_id, ACCOUNT_ID_LEN);
 		gen_id[0] = (char)('1' + gen_id[0] % 9); /* no leading zero, to read well */
@@ -96,17 +99,20 @@ int cloud_account_create(struct cloud *c, const char *name, const char *id, cons
 	if (!access_key) {
 		memcpy(gen_key, "AKIA", 4);
 		random_string("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", gen_key + 4, ACCESS_KEY_LEN - 4);
-		random_string("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", gen_secret,
-			      SECRET_KEY_LEN);
+		random_string("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+		              gen_secret, SECRET_KEY_LEN);
 		access_key = gen_key;
 		secret = gen_secret;
 	}
 	if (db_begin(c->db, err) < 0)
 		return -1;
-	if (db_prepare(c->db, "INSERT INTO accounts (id, name, alias, created_ms) VALUES (?, ?, ?, ?)", &acct,
-		       err) < 0 ||
-	    db_prepare(c->db, "INSERT INTO access_keys (access_key, secret, account, created_ms) VALUES (?, ?, ?, ?)",
-		       &key, err) < 0)
+	if (db_prepare(c->db,
+	               "INSERT INTO accounts (id, name, alias, created_ms) VALUES (?, ?, ?, ?)",
+	               &acct, err) < 0 ||
+	    db_prepare(c->db,
+	               "INSERT INTO access_keys (access_key, secret, account, created_ms) VALUES "
+	               "(?, ?, ?, ?)",
+	               &key, err) < 0)
 		goto on_error;
 	db_bind_text(acct, 1, id);
 	db_bind_text(acct, 2, name);
@@ -119,7 +125,8 @@ int cloud_account_create(struct cloud *c, const char *name, const char *id, cons
 	if (db_step_done(c->db, acct, &why) < 0) {
 		if (why->kind == KERR_CONFLICT)
 			kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_ACCOUNT, id,
-			           "an account named '%s' or with id '%s' exists already", name, id);
+			           "an account named '%s' or with id '%s' exists already", name,
+			           id);
 		else
 			kerr_pass(err, steal_ptr(why));
 		goto on_error;
@@ -157,9 +164,11 @@ int cloud_account_list(struct cloud *c, struct account **out, size_t *n, struct 
 	int r;
 
 	if (db_prepare(c->db,
-		       "SELECT a.id, a.name, COALESCE(a.alias, ''), COALESCE(MIN(k.access_key), '') FROM accounts a "
-		       "LEFT JOIN access_keys k ON k.account = a.id GROUP BY a.id ORDER BY a.created_ms, a.name",
-		       &st, err) < 0)
+	               "SELECT a.id, a.name, COALESCE(a.alias, ''), COALESCE(MIN(k.access_key), "
+	               "'') FROM accounts a "
+	               "LEFT JOIN access_keys k ON k.account = a.id GROUP BY a.id ORDER BY "
+	               "a.created_ms, a.name",
+	               &st, err) < 0)
 		return -1;
 	while ((r = db_step_row(c->db, st, err)) == 1) {
 		v = xreallocarray(v, count + 1, sizeof(*v));
@@ -180,15 +189,15 @@ int cloud_account_list(struct cloud *c, struct account **out, size_t *n, struct 
 }
 
 int cloud_account_by_key(struct cloud *c, const char *access_key, struct account *acct,
-			 char secret[SECRET_KEY_LEN + 1], struct kerr **err)
+                         char secret[SECRET_KEY_LEN + 1], struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
 
 	if (db_prepare(c->db,
-		       "SELECT a.id, a.name, COALESCE(a.alias, ''), k.secret FROM access_keys k "
-		       "JOIN accounts a ON a.id = k.account WHERE k.access_key = ?",
-		       &st, err) < 0)
+	               "SELECT a.id, a.name, COALESCE(a.alias, ''), k.secret FROM access_keys k "
+	               "JOIN accounts a ON a.id = k.account WHERE k.access_key = ?",
+	               &st, err) < 0)
 		return -1;
 	db_bind_text(st, 1, access_key);
 	r = db_step_row(c->db, st, err);
@@ -214,9 +223,10 @@ int cloud_regions(struct cloud *c, struct topology *t, struct kerr **err)
 
 	memset(t, 0, sizeof(*t));
 	if (db_prepare(c->db, "SELECT name FROM regions ORDER BY position", &rs, err) < 0 ||
-	    db_prepare(c->db, "SELECT z.name, z.region, z.zone_id, z.subnet, z.bridge FROM zones z "
-			      "JOIN regions r ON r.name = z.region ORDER BY r.position, z.name",
-		       &zs, err) < 0)
+	    db_prepare(c->db,
+	               "SELECT z.name, z.region, z.zone_id, z.subnet, z.bridge FROM zones z "
+	               "JOIN regions r ON r.name = z.region ORDER BY r.position, z.name",
+	               &zs, err) < 0)
 		return -1;
 	while ((r = db_step_row(c->db, rs, err)) == 1) {
 		t->regions = xreallocarray(t->regions, t->nregions + 1, sizeof(*t->regions));
@@ -245,8 +255,10 @@ static int save_topology(struct cloud *c, const struct topology *t, struct kerr 
 	_cleanup_stmt_ sqlite3_stmt *zs = NULL;
 
 	if (db_prepare(c->db, "INSERT INTO regions (name, position) VALUES (?, ?)", &rs, err) < 0 ||
-	    db_prepare(c->db, "INSERT INTO zones (name, region, zone_id, subnet, bridge) VALUES (?, ?, ?, ?, ?)", &zs,
-		       err) < 0)
+	    db_prepare(
+	        c->db,
+	        "INSERT INTO zones (name, region, zone_id, subnet, bridge) VALUES (?, ?, ?, ?, ?)",
+	        &zs, err) < 0)
 		return -1;
 	for (size_t i = 0; i < t->nregions; i++) {
 		sqlite3_reset(rs);
@@ -272,7 +284,7 @@ static int save_topology(struct cloud *c, const struct topology *t, struct kerr 
 /* DIR/credentials and DIR/config in the aws CLI's formats, readable by the owner only (from
  * their creation on: fs_write_atomic makes them 0600). */
 static int write_cli_files(const char *dir, const char *key, const char *secret, const char *region,
-			   struct kerr **err)
+                           struct kerr **err)
 {
 	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	_cleanup_buf_ struct buf cred = BUF_INIT;
@@ -280,14 +292,16 @@ static int write_cli_files(const char *dir, const char *key, const char *secret,
 
 	if (dfd < 0)
 		return kerr_errno(err, errno, "cannot open '%s'", dir);
-	buf_addf(&cred, "[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", key, secret);
+	buf_addf(&cred, "[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", key,
+	         secret);
 	buf_addf(&conf, "[default]\nregion = %s\noutput = json\n", region);
 	if (fs_write_atomic(dfd, "credentials", cred.data, cred.len, "credentials", err) < 0)
 		return -1;
 	return fs_write_atomic(dfd, "config", conf.data, conf.len, "config", err);
 }
 
-int cloud_init(const char *data_dir, const char *topology_text, const char *images_dir, struct kerr **err)
+int cloud_init(const char *data_dir, const char *topology_text, const char *images_dir,
+               struct kerr **err)
 {
 	_cleanup_free_ char *dbpath = xasprintf("%s/kiln.db", data_dir);
 	struct cloud c = {.data_dir = (char *)data_dir};
@@ -303,7 +317,8 @@ int cloud_init(const char *data_dir, const char *topology_text, const char *imag
 		return -1;
 	if (chmod(data_dir, 0700) < 0)
 		return kerr_errno(err, errno, "cannot make '%s' private", data_dir);
-	if ((topology_text ? topology_parse(topology_text, &t, err) : topology_default(&t, err)) < 0)
+	if ((topology_text ? topology_parse(topology_text, &t, err) : topology_default(&t, err)) <
+	    0)
 		return -1;
 	if (db_open(dbpath, &c.db, err) < 0)
 		goto out;
@@ -316,12 +331,15 @@ int cloud_init(const char *data_dir, const char *topology_text, const char *imag
 	if (db_commit(c.db, err) < 0)
 		goto out;
 	for (size_t i = 0; i < t.nregions; i++) {
-		_cleanup_free_ char *store = xasprintf("%s/regions/%s/store", data_dir, t.regions[i]);
+		_cleanup_free_ char *store =
+		    xasprintf("%s/regions/%s/store", data_dir, t.regions[i]);
 		if (store_init(store, err) < 0)
 			goto out;
 	}
-	if (cloud_account_create(&c, PROVIDER_ACCOUNT_NAME, CLOUD_PROVIDER_ACCOUNT_ID, NULL, NULL, NULL, NULL, err) < 0 ||
-	    cloud_account_create(&c, DEFAULT_ACCOUNT_NAME, NULL, NULL, NULL, &def, secret, err) < 0 ||
+	if (cloud_account_create(&c, PROVIDER_ACCOUNT_NAME, CLOUD_PROVIDER_ACCOUNT_ID, NULL, NULL,
+	                         NULL, NULL, err) < 0 ||
+	    cloud_account_create(&c, DEFAULT_ACCOUNT_NAME, NULL, NULL, NULL, &def, secret, err) <
+	        0 ||
 	    write_cli_files(data_dir, def.access_key, secret, t.regions[0], err) < 0)
 		goto out;
 	if (images_dir && cloud_import_public_images(&c, images_dir, err) < 0)
@@ -331,7 +349,8 @@ out:
 	db_close(c.db);
 	topology_release(&t);
 	if (r < 0) { /* leave nothing half made: a second init must be able to start over */
-		static const char *const files[] = {"kiln.db", "kiln.db-wal", "kiln.db-shm", "credentials", "config"};
+		static const char *const files[] = {"kiln.db", "kiln.db-wal", "kiln.db-shm",
+		                                    "credentials", "config"};
 		_cleanup_free_ char *regions = xasprintf("%s/regions", data_dir);
 		for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
 			_cleanup_free_ char *f = xasprintf("%s/%s", data_dir, files[i]);
@@ -348,7 +367,8 @@ int cloud_open(const char *data_dir, struct cloud **out, struct kerr **err)
 	struct cloud *c;
 
 	if (access(dbpath, F_OK) < 0)
-		return kerr_set(err, KERR_NOT_FOUND, "'%s' is not a kiln data directory (run 'kiln init')", data_dir);
+		return kerr_set(err, KERR_NOT_FOUND,
+		                "'%s' is not a kiln data directory (run 'kiln init')", data_dir);
 	c = xcalloc(1, sizeof(*c));
 	c->data_dir = xstrdup(data_dir);
 	pthread_mutex_init(&c->volumes_lock, NULL);

@@ -16,16 +16,16 @@
 #define ACCESS_KEY_LEN 20
 #define SECRET_KEY_LEN 40
 /* The account that owns the public base images; clients know it by the alias "amazon". */
-#define PROVIDER_ACCOUNT_NAME "provider"
+#define PROVIDER_ACCOUNT_NAME     "provider"
 #define CLOUD_PROVIDER_ACCOUNT_ID "100000000001"
-#define PROVIDER_ALIAS "amazon"
+#define PROVIDER_ALIAS            "amazon"
 
 struct runtime;
 
 struct cloud {
 	char *data_dir;
 	struct db *db;
-	struct runtime *rt; /* for instances; see cloud_attach_runtime */
+	struct runtime *rt;           /* for instances; see cloud_attach_runtime */
 	pthread_mutex_t volumes_lock; /* making pools, bases and root volumes */
 	struct cloud_jobs *jobs;      /* the background jobs running (jobs.c) */
 };
@@ -74,7 +74,8 @@ struct account {
 /* Create the data directory: database, topology, provider and default accounts, the default
  * account's keys in DIR/credentials and DIR/config (the aws CLI's formats), and, from images_dir
  * when not NULL, the public base images in every region. */
-int cloud_init(const char *data_dir, const char *topology_text, const char *images_dir, struct kerr **err);
+int cloud_init(const char *data_dir, const char *topology_text, const char *images_dir,
+               struct kerr **err);
 int cloud_open(const char *data_dir, struct cloud **out, struct kerr **err);
 /* Waits for the jobs still running (cloud_jobs_stop), then frees c. */
 void cloud_close(struct cloud *c);
@@ -90,12 +91,12 @@ int cloud_regions(struct cloud *c, struct topology *t, struct kerr **err);
 bool cloud_region_known(struct cloud *c, const char *region);
 /* New account; id, access key and secret are generated when NULL. */
 int cloud_account_create(struct cloud *c, const char *name, const char *id, const char *access_key,
-			 const char *secret, struct account *out, char secret_out[SECRET_KEY_LEN + 1],
-			 struct kerr **err);
+                         const char *secret, struct account *out,
+                         char secret_out[SECRET_KEY_LEN + 1], struct kerr **err);
 int cloud_account_list(struct cloud *c, struct account **out, size_t *n, struct kerr **err);
 /* The account and secret of an access key; KERR_NOT_FOUND when unknown. */
 int cloud_account_by_key(struct cloud *c, const char *access_key, struct account *acct,
-			 char secret[SECRET_KEY_LEN + 1], struct kerr **err);
+                         char secret[SECRET_KEY_LEN + 1], struct kerr **err);
 
 /* Where things live in the data directory; malloc'd. */
 char *cloud_zone_pool_dir(const struct cloud *c, const char *region, const char *zone);
@@ -126,27 +127,27 @@ struct image {
 	char root_snapshot[ID_MAX];
 	uint64_t root_size_gib;
 	int64_t creation_ms;
-	char source_instance[ID_MAX]; /* CreateImage's, or "" */
-	char state_reason[512];        /* why it failed */
+	char source_instance[ID_MAX];                   /* CreateImage's, or "" */
+	char state_reason[512];                         /* why it failed */
 	struct image_volume volumes[IMAGE_VOLUMES_MAX]; /* mappings beside the root */
 	size_t nvolumes;
-	bool granted; /* launch permission given to the caller by account id */
+	bool granted;           /* launch permission given to the caller by account id */
 	int64_t deprecation_ms; /* when it is (or was) deprecated, 0: never */
 };
 
 /* Import a root filesystem (directory or tarball) as a public image of the provider account in
  * region: a volume in the region's first zone pool (kept as that zone's base), a snapshot in the
  * region's store, and the image and snapshot records. */
-int cloud_import_public_image(struct cloud *c, const char *region, const char *name, const char *description,
-			      const char *source, struct kerr **err);
+int cloud_import_public_image(struct cloud *c, const char *region, const char *name,
+                              const char *description, const char *source, struct kerr **err);
 /* busybox.tar and debian-12.tar from images_dir (those present) into every region. */
 int cloud_import_public_images(struct cloud *c, const char *images_dir, struct kerr **err);
 /* Images account may see in region: its own and the public ones, oldest first. */
-int cloud_images_visible(struct cloud *c, const char *account, const char *region, struct image **out,
-			 size_t *n, struct kerr **err);
+int cloud_images_visible(struct cloud *c, const char *account, const char *region,
+                         struct image **out, size_t *n, struct kerr **err);
 /* One image, if account may see it; KERR_NOT_FOUND otherwise. */
-int cloud_image_get(struct cloud *c, const char *account, const char *region, const char *id, struct image *out,
-		    struct kerr **err);
+int cloud_image_get(struct cloud *c, const char *account, const char *region, const char *id,
+                    struct image *out, struct kerr **err);
 
 /* RegisterImage from snapshots the caller owns: a private image, available at once.
  * KERR_INVALID for a bad name or size, KERR_CONFLICT for a name the owner has in the region
@@ -156,15 +157,16 @@ struct image_request {
 	const char *region, *name, *description, *root_device_name;
 	const char *root_snapshot;
 	uint64_t root_size_gib; /* 0: the snapshot's */
-	struct image_volume volumes[IMAGE_VOLUMES_MAX]; /* further mappings (size 0: the snapshot's) */
+	struct image_volume
+	    volumes[IMAGE_VOLUMES_MAX]; /* further mappings (size 0: the snapshot's) */
 	size_t nvolumes;
 	const struct tag *tags;
 	size_t ntags;
 };
 /* "/dev/sdb" .. "/dev/sdz", "/dev/xvdb" .. "/dev/xvdz": the names EC2 takes for data volumes. */
 bool cloud_device_name_valid(const char *device);
-int cloud_image_register(struct cloud *c, const char *owner, const struct image_request *req, struct image *out,
-			 struct kerr **err);
+int cloud_image_register(struct cloud *c, const char *owner, const struct image_request *req,
+                         struct image *out, struct kerr **err);
 /* CreateImage: every volume attached to the instance (but those named in no_device) becomes a
  * snapshot. The image is "pending" at once; a worker stops a running instance (unless
  * no_reboot: then the root is frozen only while its copy is taken), takes the copies, starts it
@@ -177,18 +179,18 @@ struct create_image_request {
 	const struct tag *image_tags, *snapshot_tags;
 	size_t nimage_tags, nsnapshot_tags;
 };
-int cloud_image_create(struct cloud *c, const char *owner, const struct create_image_request *req, struct image *out,
-		       struct kerr **err);
+int cloud_image_create(struct cloud *c, const char *owner, const struct create_image_request *req,
+                       struct image *out, struct kerr **err);
 /* launchPermission of the owner's image: account ids, and "all" when it is public. A shared
  * image is visible to and launchable by the grantee; KERR_AUTH for another's image. */
 int cloud_image_permissions(struct cloud *c, const char *owner, const char *region, const char *id,
-			    char (**grantees)[ACCOUNT_ID_LEN + 1], size_t *n, struct kerr **err);
+                            char (**grantees)[ACCOUNT_ID_LEN + 1], size_t *n, struct kerr **err);
 /* Add and remove grantees ("all" makes it public); reset first removes them all. */
 int cloud_image_permit(struct cloud *c, const char *owner, const char *region, const char *id,
-		       const char *const *add, size_t nadd, const char *const *remove, size_t nremove, bool reset,
-		       struct kerr **err);
+                       const char *const *add, size_t nadd, const char *const *remove,
+                       size_t nremove, bool reset, struct kerr **err);
 int cloud_image_describe(struct cloud *c, const char *owner, const char *region, const char *id,
-			 const char *description, struct kerr **err);
+                         const char *description, struct kerr **err);
 /* CopyImage into req->region from another region: the image and a copy of each of its
  * snapshots, pending at once; a worker moves only the chunks this region's store lacks. A
  * client token seen before answers the image it made. */
@@ -197,22 +199,24 @@ struct copy_image_request {
 	const struct tag *tags;
 	size_t ntags;
 };
-int cloud_image_copy(struct cloud *c, const char *owner, const struct copy_image_request *req, struct image *out,
-		     struct kerr **err);
+int cloud_image_copy(struct cloud *c, const char *owner, const struct copy_image_request *req,
+                     struct image *out, struct kerr **err);
 /* CopySnapshot into region of a snapshot of src_region the owner may restore. */
-int cloud_snapshot_copy_from(struct cloud *c, const char *owner, const char *region, const char *src_region,
-			     const char *src, const char *description, const struct tag *tags, size_t ntags,
-			     char id[ID_MAX], struct kerr **err);
+int cloud_snapshot_copy_from(struct cloud *c, const char *owner, const char *region,
+                             const char *src_region, const char *src, const char *description,
+                             const struct tag *tags, size_t ntags, char id[ID_MAX],
+                             struct kerr **err);
 /* EnableImageDeprecation (at_ms) and DisableImageDeprecation (0): the owner's image only. */
-int cloud_image_deprecate(struct cloud *c, const char *owner, const char *region, const char *id, int64_t at_ms,
-			  struct kerr **err);
+int cloud_image_deprecate(struct cloud *c, const char *owner, const char *region, const char *id,
+                          int64_t at_ms, struct kerr **err);
 /* DisableImage: "disabled", private again (every grant goes) and not launchable; EnableImage
  * makes it "available" again. The owner's image only; KERR_CONFLICT from the wrong state. */
-int cloud_image_enable(struct cloud *c, const char *owner, const char *region, const char *id, bool enable,
-		       struct kerr **err);
-/* DeregisterImage: the image goes; its snapshots stay, as in EC2. KERR_AUTH when not the owner's. */
+int cloud_image_enable(struct cloud *c, const char *owner, const char *region, const char *id,
+                       bool enable, struct kerr **err);
+/* DeregisterImage: the image goes; its snapshots stay, as in EC2. KERR_AUTH when not the owner's.
+ */
 int cloud_image_deregister(struct cloud *c, const char *owner, const char *region, const char *id,
-			   struct kerr **err);
+                           struct kerr **err);
 
 /* Instances. */
 struct instance {
@@ -244,7 +248,7 @@ struct run_request {
 	const uint8_t *user_data; /* decoded */
 	size_t user_data_len;
 	uint64_t root_size_gib; /* 0: the image's */
-	bool keep_root;         /* DeleteOnTermination false: the root volume outlives the instance */
+	bool keep_root; /* DeleteOnTermination false: the root volume outlives the instance */
 	const char *client_token; /* NULL, or: a repeat answers what the first request did */
 	const struct tag *instance_tags, *volume_tags; /* TagSpecification */
 	size_t ninstance_tags, nvolume_tags;
@@ -262,26 +266,30 @@ void cloud_private_dns_name(const char *region, const char *ip, char *out, size_
 /* EC2's numeric state codes (pending 0, running 16, ...). */
 int cloud_instance_state_code(const char *state);
 /* Instances need the runtime: kiln-shim and kiln-init, and DIR/run for their state. */
-int cloud_attach_runtime(struct cloud *c, const char *shim_path, const char *init_path, struct kerr **err);
+int cloud_attach_runtime(struct cloud *c, const char *shim_path, const char *init_path,
+                         struct kerr **err);
 /* Record the instances as pending and start booting them; *out lists them. */
-int cloud_run_instances(struct cloud *c, const char *owner, const struct run_request *req, struct instance **out,
-			size_t *n, struct kerr **err);
+int cloud_run_instances(struct cloud *c, const char *owner, const struct run_request *req,
+                        struct instance **out, size_t *n, struct kerr **err);
 /* The caller's instances in region (terminated ones for an hour), oldest first. */
-int cloud_instances_list(struct cloud *c, const char *owner, const char *region, struct instance **out,
-			 size_t *n, struct kerr **err);
+int cloud_instances_list(struct cloud *c, const char *owner, const char *region,
+                         struct instance **out, size_t *n, struct kerr **err);
 /* action: "start", "stop", "reboot" or "terminate"; all ids are checked before any changes. */
-int cloud_instances_change(struct cloud *c, const char *owner, const char *region, const char *action,
-			   const char **ids, size_t n, bool force, struct state_change **out, struct kerr **err);
+int cloud_instances_change(struct cloud *c, const char *owner, const char *region,
+                           const char *action, const char **ids, size_t n, bool force,
+                           struct state_change **out, struct kerr **err);
 /* The console output of an instance (all of it; the API keeps the last 64 KiB). */
 int cloud_instance_console(struct cloud *c, const char *owner, const char *region, const char *id,
-			   uint8_t **out, size_t *len, struct kerr **err);
+                           uint8_t **out, size_t *len, struct kerr **err);
 /* ModifyInstanceAttribute: a stopped instance's type (NULL: unchanged) and user data (NULL:
  * unchanged; empty: removed). KERR_CONFLICT unless stopped. */
-int cloud_instance_modify(struct cloud *c, const char *owner, const char *region, const char *id, const char *type,
-			  const uint8_t *user_data, size_t user_data_len, struct kerr **err);
+int cloud_instance_modify(struct cloud *c, const char *owner, const char *region, const char *id,
+                          const char *type, const uint8_t *user_data, size_t user_data_len,
+                          struct kerr **err);
 /* The status checks: "ok" or "impaired" for a running instance (system: its shim holds it;
  * instance: its PID 1 lives), "not-applicable" otherwise. */
-void cloud_instance_health(struct cloud *c, const struct instance *in, const char **system, const char **instance);
+void cloud_instance_health(struct cloud *c, const struct instance *in, const char **system,
+                           const char **instance);
 /* After a (re)start of the daemon: finish every change that was in flight. */
 int cloud_reconcile(struct cloud *c, struct kerr **err);
 
@@ -294,7 +302,7 @@ struct volume {
 	uint64_t size_gib;
 	char snapshot[ID_MAX]; /* what it was made from, or "" */
 	char type[16];
-	char state[16];        /* creating, available, in-use, deleting, error */
+	char state[16]; /* creating, available, in-use, deleting, error */
 	char state_reason[512];
 	int64_t create_ms;
 	char instance[ID_MAX]; /* attachment, or "" */
@@ -307,30 +315,31 @@ struct volume {
 
 struct volume_request {
 	const char *region, *zone;
-	uint64_t size_gib;    /* 0: the snapshot's */
-	const char *snapshot; /* or NULL for a blank volume */
-	const char *type;     /* NULL: gp3 */
+	uint64_t size_gib;        /* 0: the snapshot's */
+	const char *snapshot;     /* or NULL for a blank volume */
+	const char *type;         /* NULL: gp3 */
 	const char *client_token; /* NULL, or: a repeat answers the volume it made */
 	const struct tag *tags;
 	size_t ntags;
 };
 
-int cloud_volumes_list(struct cloud *c, const char *owner, const char *region, struct volume **out, size_t *n,
-		       struct kerr **err);
-int cloud_volume_get(struct cloud *c, const char *owner, const char *region, const char *id, struct volume *out,
-		     struct kerr **err);
+int cloud_volumes_list(struct cloud *c, const char *owner, const char *region, struct volume **out,
+                       size_t *n, struct kerr **err);
+int cloud_volume_get(struct cloud *c, const char *owner, const char *region, const char *id,
+                     struct volume *out, struct kerr **err);
 /* The new volume is "creating"; a worker makes its file (a clone of the zone's base of the
  * snapshot, or a blank sparse file) and makes it "available". */
-int cloud_volume_create(struct cloud *c, const char *owner, const struct volume_request *req, struct volume *out,
-			struct kerr **err);
+int cloud_volume_create(struct cloud *c, const char *owner, const struct volume_request *req,
+                        struct volume *out, struct kerr **err);
 /* device: "/dev/sdf" or "/dev/xvdf". On failure the error's subject says which rule refused it
  * (the volume, the instance, the device or the zone). */
 int cloud_volume_attach(struct cloud *c, const char *owner, const char *region, const char *volume,
-			const char *instance, const char *device, struct volume *out, struct kerr **err);
+                        const char *instance, const char *device, struct volume *out,
+                        struct kerr **err);
 int cloud_volume_detach(struct cloud *c, const char *owner, const char *region, const char *volume,
-			const char *instance, bool force, struct volume *out, struct kerr **err);
+                        const char *instance, bool force, struct volume *out, struct kerr **err);
 int cloud_volume_delete(struct cloud *c, const char *owner, const char *region, const char *volume,
-			struct kerr **err);
+                        struct kerr **err);
 
 /* Snapshots (EBS): manifests in the region's block store, each incremental against the
  * volume's previous one; only the blocks that changed since are read (the pool's shadow). */
@@ -352,24 +361,25 @@ struct snapshot {
 
 /* The snapshot is "pending" at once and a point-in-time copy of the volume (a frozen reflink
  * of a running root, a reflink otherwise); a worker stores it and makes it "completed". */
-int cloud_snapshot_create(struct cloud *c, const char *owner, const char *region, const char *volume,
-			  const char *description, const struct tag *tags, size_t ntags, struct snapshot *out,
-			  struct kerr **err);
+int cloud_snapshot_create(struct cloud *c, const char *owner, const char *region,
+                          const char *volume, const char *description, const struct tag *tags,
+                          size_t ntags, struct snapshot *out, struct kerr **err);
 /* What the caller may see in region: its own, those shared with it, the public ones. */
-int cloud_snapshots_visible(struct cloud *c, const char *caller, const char *region, struct snapshot **out,
-			    size_t *n, struct kerr **err);
+int cloud_snapshots_visible(struct cloud *c, const char *caller, const char *region,
+                            struct snapshot **out, size_t *n, struct kerr **err);
 /* KERR_CONFLICT with the image's id in the message when an image uses it. */
 int cloud_snapshot_delete(struct cloud *c, const char *owner, const char *region, const char *id,
-			  struct kerr **err);
+                          struct kerr **err);
 /* createVolumePermission: the grantees (account ids, or "all" for the public). */
-int cloud_snapshot_permissions(struct cloud *c, const char *owner, const char *region, const char *id,
-			       char (**grantees)[ACCOUNT_ID_LEN + 1], size_t *n, struct kerr **err);
+int cloud_snapshot_permissions(struct cloud *c, const char *owner, const char *region,
+                               const char *id, char (**grantees)[ACCOUNT_ID_LEN + 1], size_t *n,
+                               struct kerr **err);
 int cloud_snapshot_permit(struct cloud *c, const char *owner, const char *region, const char *id,
-			  const char *const *add, size_t nadd, const char *const *remove, size_t nremove,
-			  struct kerr **err);
+                          const char *const *add, size_t nadd, const char *const *remove,
+                          size_t nremove, struct kerr **err);
 
 /* Tags. */
-#define TAG_KEY_MAX 128
+#define TAG_KEY_MAX   128
 #define TAG_VALUE_MAX 256
 
 struct tag {
@@ -389,18 +399,19 @@ const char *cloud_resource_type(const char *id);
 int cloud_tag_check(const struct tag *t, struct kerr **err);
 /* Set tags on one resource known to be the owner's (inside the caller's transaction or not):
  * KERR_LIMIT past 50 tags. */
-int cloud_tags_put(struct cloud *c, const char *owner, const char *region, const char *id, const struct tag *tags,
-		   size_t n, struct kerr **err);
+int cloud_tags_put(struct cloud *c, const char *owner, const char *region, const char *id,
+                   const struct tag *tags, size_t n, struct kerr **err);
 /* CreateTags: every id must be the owner's (KERR_NOT_FOUND names the first that is not). */
-int cloud_tags_create(struct cloud *c, const char *owner, const char *region, const char **ids, size_t nids,
-		      const struct tag *tags, size_t ntags, struct kerr **err);
+int cloud_tags_create(struct cloud *c, const char *owner, const char *region, const char **ids,
+                      size_t nids, const struct tag *tags, size_t ntags, struct kerr **err);
 /* DeleteTags: a key removes its tag, with_value[k] only when the value matches too; no tags
  * at all removes every tag of the resources. */
-int cloud_tags_delete(struct cloud *c, const char *owner, const char *region, const char **ids, size_t nids,
-		      const struct tag *tags, const bool *with_value, size_t ntags, struct kerr **err);
+int cloud_tags_delete(struct cloud *c, const char *owner, const char *region, const char **ids,
+                      size_t nids, const struct tag *tags, const bool *with_value, size_t ntags,
+                      struct kerr **err);
 /* Every tag the owner has set in region. */
 int cloud_tags_list(struct cloud *c, const char *owner, const char *region, struct tag_set *out,
-		    struct kerr **err);
+                    struct kerr **err);
 void tag_set_release(struct tag_set *s);
 /* The tags of one resource (n of them, or NULL). */
 const struct tag *tag_set_of(const struct tag_set *s, const char *resource, size_t *n);

@@ -44,7 +44,8 @@ static int copy_insert(struct cloud *c, const char *owner, const char *region,
 	return db_step_done(c->db, st, err);
 }
 
-static int snapshot_copy_job(struct cloud *c, const char *id, int kind, bool force, struct kerr **err)
+static int snapshot_copy_job(struct cloud *c, const char *id, int kind, bool force,
+                             struct kerr **err)
 {
 	(void)kind;
 	(void)force;
@@ -202,14 +203,17 @@ int cloud_image_copy(struct cloud *c, const char *owner, const struct copy_image
 	}
 	str_copy(out->root_snapshot, root, sizeof(out->root_snapshot));
 	for (size_t i = 0; i < src.nvolumes; i++) {
-		_cleanup_free_ char *d = copy_description(out->id, &src, req->src_region, src.volumes[i].snapshot);
+		_cleanup_free_ char *d =
+		    copy_description(out->id, &src, req->src_region, src.volumes[i].snapshot);
 		if (copy_insert(c, owner, req->region, req->src_region, src.volumes[i].snapshot,
-		                src.volumes[i].size_gib, d, out->id, out->volumes[i].snapshot, err) < 0)
+		                src.volumes[i].size_gib, d, out->id, out->volumes[i].snapshot,
+		                err) < 0)
 			goto on_error;
 	}
 	{
 		_cleanup_free_ char *copy_of = xasprintf("%s/%s", req->src_region, src.id);
-		const struct image_origin from = {.copy_of = copy_of, .client_token = req->client_token};
+		const struct image_origin from = {.copy_of = copy_of,
+		                                  .client_token = req->client_token};
 		if (cloud_image_insert(c, out, &from, err) < 0)
 			goto on_error;
 	}
@@ -233,7 +237,8 @@ int cloud_copies_reconcile(struct cloud *c, struct kerr **err)
 	               &st, err) < 0)
 		return -1;
 	while ((r = db_step_row(c->db, st, err)) == 1)
-		if (cloud_submit(c, db_text(st, 0), db_text(st, 0), image_copy_job, 0, false, err) < 0)
+		if (cloud_submit(c, db_text(st, 0), db_text(st, 0), image_copy_job, 0, false, err) <
+		    0)
 			return -1;
 	return r < 0 ? -1 : 0;
 }

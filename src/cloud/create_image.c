@@ -107,7 +107,8 @@ int cloud_image_create(struct cloud *c, const char *owner, const struct create_i
 		return cloud_instance_not_found(req->instance, err);
 	if (strcmp(in.state, "running") && strcmp(in.state, "stopped"))
 		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_INSTANCE, in.id,
-		                  "cannot make an image of instance '%s': it is %s", in.id, in.state);
+		                  "cannot make an image of instance '%s': it is %s", in.id,
+		                  in.state);
 	if (cloud_instance_volumes(c, in.id, &all, &nall, err) < 0)
 		return -1;
 	for (size_t i = 0; i < nall; i++) {
@@ -116,7 +117,8 @@ int cloud_image_create(struct cloud *c, const char *owner, const struct create_i
 			continue;
 		if (n == IMAGE_VOLUMES_MAX + 1)
 			return kerr_about(err, KERR_LIMIT, KERR_SUBJECT_INSTANCE, in.id,
-			                  "kiln images hold at most %d volumes", IMAGE_VOLUMES_MAX + 1);
+			                  "kiln images hold at most %d volumes",
+			                  IMAGE_VOLUMES_MAX + 1);
 		vols[n++] = all[i];
 	}
 	memset(out, 0, sizeof(*out));
@@ -143,7 +145,7 @@ int cloud_image_create(struct cloud *c, const char *owner, const struct create_i
 }
 
 int cloud_image_snapshots(struct cloud *c, const char *image, char (**ids)[ID_MAX], size_t *n,
-                        struct kerr **err)
+                          struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
@@ -187,7 +189,8 @@ static int take_copies(struct cloud *c, const struct image *im, bool no_reboot,
 	if (restart || im_restart_pending(c, im->id)) {
 		_cleanup_kerr_ struct kerr *why = NULL;
 		if (cloud_instance_boot(c, in.id, &why) < 0)
-			cloud_log_failure(in.id, why, "cannot start the instance again after its image's copies");
+			cloud_log_failure(
+			    in.id, why, "cannot start the instance again after its image's copies");
 		else if (image_set(c, im->id, "restart_instance = 0", NULL, &why) < 0)
 			cloud_log_failure(im->id, why, "cannot record the restart of the instance");
 	}
@@ -201,7 +204,8 @@ static void image_failed(struct cloud *c, const char *id, char (*snaps)[ID_MAX],
 	_cleanup_kerr_ struct kerr *why = NULL;
 	char reason[1100];
 
-	snprintf(reason, sizeof(reason), "Server.InternalError: %.1000s", e ? e->msg : "unknown error");
+	snprintf(reason, sizeof(reason), "Server.InternalError: %.1000s",
+	         e ? e->msg : "unknown error");
 	if (image_set(c, id, "state = 'failed', state_reason = ?1", reason, &why) < 0)
 		cloud_log_failure(id, why, "cannot record the failure of the image");
 	/* Its snapshots that did not complete are of no use: they end in error, copies gone. */
@@ -289,7 +293,8 @@ void cloud_image_prewarm(struct cloud *c, const char *image)
 	_cleanup_kerr_ struct kerr *err = NULL;
 
 	/* Not at shutdown: launches restore what is not warm. */
-	if (!cloud_jobs_stopping(c) && cloud_submit(c, image, image, prewarm_job, 0, false, &err) < 0)
+	if (!cloud_jobs_stopping(c) &&
+	    cloud_submit(c, image, image, prewarm_job, 0, false, &err) < 0)
 		cloud_log_failure(image, err, "cannot prewarm the image");
 }
 

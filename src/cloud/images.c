@@ -16,7 +16,6 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-
 char *cloud_zone_pool_dir(const struct cloud *c, const char *region, const char *zone)
 {
 	return xasprintf("%s/regions/%s/pools/%s", c->data_dir, region, zone);
@@ -54,12 +53,13 @@ static int first_zone(struct cloud *c, const char *region, struct zone *out, str
 		}
 	topology_release(&t);
 	if (r < 0)
-		return kerr_about(err, KERR_NOT_FOUND, KERR_SUBJECT_ZONE, region, "region '%s' has no zones", region);
+		return kerr_about(err, KERR_NOT_FOUND, KERR_SUBJECT_ZONE, region,
+		                  "region '%s' has no zones", region);
 	return 0;
 }
 
-int cloud_import_public_image(struct cloud *c, const char *region, const char *name, const char *description,
-			      const char *source, struct kerr **err)
+int cloud_import_public_image(struct cloud *c, const char *region, const char *name,
+                              const char *description, const char *source, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *snap = NULL;
 	_cleanup_stmt_ sqlite3_stmt *img = NULL;
@@ -94,10 +94,16 @@ int cloud_import_public_image(struct cloud *c, const char *region, const char *n
 	id_new("ami", ami);
 	if (db_begin(c->db, err) < 0)
 		goto out;
-	if (db_prepare(c->db, "INSERT INTO snapshots (id, region, owner, volume_size, state, progress, description, "
-			      "start_ms) VALUES (?, ?, ?, ?, 'completed', 100, ?, ?)", &snap, err) < 0 ||
-	    db_prepare(c->db, "INSERT INTO images (id, region, owner, name, description, state, public, root_snapshot, "
-			      "root_size, creation_ms) VALUES (?, ?, ?, ?, ?, 'available', 1, ?, ?, ?)", &img, err) < 0) {
+	if (db_prepare(c->db,
+	               "INSERT INTO snapshots (id, region, owner, volume_size, state, progress, "
+	               "description, "
+	               "start_ms) VALUES (?, ?, ?, ?, 'completed', 100, ?, ?)",
+	               &snap, err) < 0 ||
+	    db_prepare(c->db,
+	               "INSERT INTO images (id, region, owner, name, description, state, public, "
+	               "root_snapshot, "
+	               "root_size, creation_ms) VALUES (?, ?, ?, ?, ?, 'available', 1, ?, ?, ?)",
+	               &img, err) < 0) {
 		db_rollback(c->db);
 		goto out;
 	}
@@ -152,30 +158,35 @@ static void image_from_row(sqlite3_stmt *st, struct image *im)
 
 /* ?2 may see the image: its own, public, or launch permission given to it. */
 #define IMAGE_VISIBLE                                                                              \
-	"(i.owner = ?2 OR i.public = 1 OR EXISTS (SELECT 1 FROM image_permissions p WHERE p.image = i.id " \
+	"(i.owner = ?2 OR i.public = 1 OR EXISTS (SELECT 1 FROM image_permissions p WHERE "        \
+	"p.image = i.id "                                                                          \
 	"AND p.grantee IN (?2, 'all'))) "
 
-#define IMAGE_COLUMNS                                                                                  \
-	"i.id, i.region, i.owner, COALESCE(a.alias, ''), i.name, i.description, i.state, i.public, "        \
-	"i.architecture, i.root_device_name, i.root_snapshot, i.root_size, i.creation_ms, "                  \
-	"i.source_instance, i.state_reason, "                                                               \
-	"EXISTS (SELECT 1 FROM image_permissions g WHERE g.image = i.id AND g.grantee = ?2), i.deprecation_ms "  \
-	"FROM images i "                                                   \
+#define IMAGE_COLUMNS                                                                              \
+	"i.id, i.region, i.owner, COALESCE(a.alias, ''), i.name, i.description, i.state, "         \
+	"i.public, "                                                                               \
+	"i.architecture, i.root_device_name, i.root_snapshot, i.root_size, i.creation_ms, "        \
+	"i.source_instance, i.state_reason, "                                                      \
+	"EXISTS (SELECT 1 FROM image_permissions g WHERE g.image = i.id AND g.grantee = ?2), "     \
+	"i.deprecation_ms "                                                                        \
+	"FROM images i "                                                                           \
 	"JOIN accounts a ON a.id = i.owner "
 
 /* The mappings beside the root of the images of v: one query for the region (or the one id). */
 static int load_volumes(struct cloud *c, const char *region, const char *account, const char *id,
-			struct image *v, size_t n, struct kerr **err)
+                        struct image *v, size_t n, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
 
 	if (!n)
 		return 0;
-	if (db_prepare(c->db, "SELECT iv.image, iv.device, iv.snapshot, iv.size, iv.delete_on_termination "
-			      "FROM image_volumes iv JOIN images i ON i.id = iv.image WHERE i.region = ?1 AND "
-			      "(?3 IS NULL OR i.id = ?3) AND " IMAGE_VISIBLE "ORDER BY iv.image, iv.device",
-		       &st, err) < 0)
+	if (db_prepare(
+	        c->db,
+	        "SELECT iv.image, iv.device, iv.snapshot, iv.size, iv.delete_on_termination "
+	        "FROM image_volumes iv JOIN images i ON i.id = iv.image WHERE i.region = ?1 AND "
+	        "(?3 IS NULL OR i.id = ?3) AND " IMAGE_VISIBLE "ORDER BY iv.image, iv.device",
+	        &st, err) < 0)
 		return -1;
 	db_bind_text(st, 1, region);
 	db_bind_text(st, 2, account);
@@ -196,17 +207,18 @@ static int load_volumes(struct cloud *c, const char *region, const char *account
 	return r < 0 ? -1 : 0;
 }
 
-
-int cloud_images_visible(struct cloud *c, const char *account, const char *region, struct image **out,
-			 size_t *n, struct kerr **err)
+int cloud_images_visible(struct cloud *c, const char *account, const char *region,
+                         struct image **out, size_t *n, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	struct image *v = NULL;
 	size_t count = 0;
 	int r;
 
-	if (db_prepare(c->db, "SELECT " IMAGE_COLUMNS "WHERE i.region = ?1 AND " IMAGE_VISIBLE
-			      "ORDER BY i.creation_ms, i.id", &st, err) < 0)
+	if (db_prepare(c->db,
+	               "SELECT " IMAGE_COLUMNS "WHERE i.region = ?1 AND " IMAGE_VISIBLE
+	               "ORDER BY i.creation_ms, i.id",
+	               &st, err) < 0)
 		return -1;
 	db_bind_text(st, 1, region);
 	db_bind_text(st, 2, account);
@@ -223,14 +235,16 @@ int cloud_images_visible(struct cloud *c, const char *account, const char *regio
 	return 0;
 }
 
-int cloud_image_get(struct cloud *c, const char *account, const char *region, const char *id, struct image *out,
-		    struct kerr **err)
+int cloud_image_get(struct cloud *c, const char *account, const char *region, const char *id,
+                    struct image *out, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
 
-	if (db_prepare(c->db, "SELECT " IMAGE_COLUMNS "WHERE i.region = ?1 AND i.id = ?3 AND " IMAGE_VISIBLE, &st,
-		       err) < 0)
+	if (db_prepare(c->db,
+	               "SELECT " IMAGE_COLUMNS
+	               "WHERE i.region = ?1 AND i.id = ?3 AND " IMAGE_VISIBLE,
+	               &st, err) < 0)
 		return -1;
 	db_bind_text(st, 1, region);
 	db_bind_text(st, 2, account);
@@ -239,7 +253,8 @@ int cloud_image_get(struct cloud *c, const char *account, const char *region, co
 	if (r < 0)
 		return -1;
 	if (r == 0)
-		return kerr_about(err, KERR_NOT_FOUND, KERR_SUBJECT_IMAGE, id, "image '%s' not found", id);
+		return kerr_about(err, KERR_NOT_FOUND, KERR_SUBJECT_IMAGE, id,
+		                  "image '%s' not found", id);
 	image_from_row(st, out);
 	return load_volumes(c, region, account, id, out, 1, err);
 }
@@ -249,8 +264,10 @@ int cloud_import_public_images(struct cloud *c, const char *images_dir, struct k
 	static const struct {
 		const char *file, *name, *description;
 	} known[] = {
-		{"busybox.tar", "kiln-busybox", "BusyBox static, a tiny Linux userland (kiln base image)"},
-		{"debian-12.tar", "kiln-debian-12", "Debian 12 (bookworm) minbase with OpenSSH (kiln base image)"},
+	    {"busybox.tar", "kiln-busybox",
+	     "BusyBox static, a tiny Linux userland (kiln base image)"},
+	    {"debian-12.tar", "kiln-debian-12",
+	     "Debian 12 (bookworm) minbase with OpenSSH (kiln base image)"},
 	};
 	struct topology t;
 	int r = 0;
@@ -262,7 +279,8 @@ int cloud_import_public_images(struct cloud *c, const char *images_dir, struct k
 		if (access(src, R_OK) < 0)
 			continue;
 		for (size_t i = 0; i < t.nregions && r == 0; i++)
-			r = cloud_import_public_image(c, t.regions[i], known[k].name, known[k].description, src, err);
+			r = cloud_import_public_image(c, t.regions[i], known[k].name,
+			                              known[k].description, src, err);
 	}
 	topology_release(&t);
 	return r;
@@ -273,7 +291,8 @@ int64_t cloud_next_creation_ms(struct cloud *c)
 	_cleanup_stmt_ sqlite3_stmt *last = NULL;
 	int64_t now = cloud_now_ms(), max = 0;
 
-	if (db_prepare(c->db, "SELECT COALESCE(MAX(creation_ms), 0) FROM images", &last, NULL) == 0 &&
+	if (db_prepare(c->db, "SELECT COALESCE(MAX(creation_ms), 0) FROM images", &last, NULL) ==
+	        0 &&
 	    db_step_row(c->db, last, NULL) == 1)
 		max = sqlite3_column_int64(last, 0);
 	return now > max ? now : max + 1;
@@ -297,24 +316,32 @@ bool cloud_image_name_valid(const char *name)
 	if (n < 3 || n > 128)
 		return false;
 	for (const char *p = name; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		      strchr("()[] ./-'@_", *p)))
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || strchr("()[] ./-'@_", *p)))
 			return false;
 	return true;
 }
 
-int cloud_image_insert(struct cloud *c, const struct image *im, const struct image_origin *from, struct kerr **err)
+int cloud_image_insert(struct cloud *c, const struct image *im, const struct image_origin *from,
+                       struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *img = NULL, *map = NULL;
 	const uint64_t need[QUOTA__COUNT] = {[QUOTA_IMAGES] = 1};
 
 	if (cloud_quota_check(c, im->owner, im->region, need, err) < 0)
 		return -1;
-	if (db_prepare(c->db, "INSERT INTO images (id, region, owner, name, description, state, public, root_device_name, "
-			      "root_snapshot, root_size, creation_ms, source_instance, no_reboot, copy_of, client_token) "
-			      "VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)", &img, err) < 0 ||
-	    db_prepare(c->db, "INSERT INTO image_volumes (image, device, snapshot, size, delete_on_termination) "
-			      "VALUES (?, ?, ?, ?, ?)", &map, err) < 0)
+	if (db_prepare(c->db,
+	               "INSERT INTO images (id, region, owner, name, description, state, public, "
+	               "root_device_name, "
+	               "root_snapshot, root_size, creation_ms, source_instance, no_reboot, "
+	               "copy_of, client_token) "
+	               "VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)",
+	               &img, err) < 0 ||
+	    db_prepare(
+	        c->db,
+	        "INSERT INTO image_volumes (image, device, snapshot, size, delete_on_termination) "
+	        "VALUES (?, ?, ?, ?, ?)",
+	        &map, err) < 0)
 		return -1;
 	db_bind_text(img, 1, im->id);
 	db_bind_text(img, 2, im->region);
@@ -333,7 +360,8 @@ int cloud_image_insert(struct cloud *c, const struct image *im, const struct ima
 	if (db_step_done(c->db, img, err) < 0) {
 		if ((*err)->kind == KERR_CONFLICT)
 			kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_IMAGE_NAME, im->name,
-				   "image name '%s' is in use by another image of the owner", im->name);
+			           "image name '%s' is in use by another image of the owner",
+			           im->name);
 		return -1;
 	}
 	for (size_t i = 0; i < im->nvolumes; i++) {
@@ -349,42 +377,50 @@ int cloud_image_insert(struct cloud *c, const struct image *im, const struct ima
 	return 0;
 }
 
-int cloud_image_register(struct cloud *c, const char *owner, const struct image_request *req, struct image *out,
-			 struct kerr **err)
+int cloud_image_register(struct cloud *c, const char *owner, const struct image_request *req,
+                         struct image *out, struct kerr **err)
 {
 	uint64_t snap_size;
 
 	if (cloud_image_name_check(req->name, err) < 0)
 		return -1;
-	if (cloud_snapshot_usable(c, owner, req->region, req->root_snapshot, true, &snap_size, err) < 0)
+	if (cloud_snapshot_usable(c, owner, req->region, req->root_snapshot, true, &snap_size,
+	                          err) < 0)
 		return -1;
 	if (req->root_size_gib && req->root_size_gib < snap_size)
-		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_SNAPSHOT, req->root_snapshot,
-				  "volume of %llu GiB is smaller than snapshot '%s', expect size >= %llu GiB",
-				(unsigned long long)req->root_size_gib, req->root_snapshot, (unsigned long long)snap_size);
+		return kerr_about(
+		    err, KERR_INVALID, KERR_SUBJECT_SNAPSHOT, req->root_snapshot,
+		    "volume of %llu GiB is smaller than snapshot '%s', expect size >= %llu GiB",
+		    (unsigned long long)req->root_size_gib, req->root_snapshot,
+		    (unsigned long long)snap_size);
 	memset(out, 0, sizeof(*out));
 	id_new("ami", out->id);
 	str_copy(out->region, req->region, sizeof(out->region));
 	str_copy(out->owner, owner, sizeof(out->owner));
 	str_copy(out->name, req->name, sizeof(out->name));
-	str_copy(out->description, req->description ? req->description : "", sizeof(out->description));
+	str_copy(out->description, req->description ? req->description : "",
+	         sizeof(out->description));
 	str_copy(out->state, "available", sizeof(out->state));
 	str_copy(out->architecture, "x86_64", sizeof(out->architecture));
 	str_copy(out->root_device_name, req->root_device_name ? req->root_device_name : "/dev/xvda",
-		 sizeof(out->root_device_name));
+	         sizeof(out->root_device_name));
 	str_copy(out->root_snapshot, req->root_snapshot, sizeof(out->root_snapshot));
 	out->root_size_gib = req->root_size_gib ? req->root_size_gib : snap_size;
 	for (size_t i = 0; i < req->nvolumes; i++) {
 		const struct image_volume *iv = &req->volumes[i];
 		if (!cloud_device_name_valid(iv->device))
-			return kerr_about(err, KERR_INVALID, KERR_SUBJECT_DEVICE, iv->device, "invalid device name '%s'",
-					  iv->device);
-		if (cloud_snapshot_usable(c, owner, req->region, iv->snapshot, true, &snap_size, err) < 0)
+			return kerr_about(err, KERR_INVALID, KERR_SUBJECT_DEVICE, iv->device,
+			                  "invalid device name '%s'", iv->device);
+		if (cloud_snapshot_usable(c, owner, req->region, iv->snapshot, true, &snap_size,
+		                          err) < 0)
 			return -1;
 		if (iv->size_gib && iv->size_gib < snap_size)
-			return kerr_about(err, KERR_INVALID, KERR_SUBJECT_SNAPSHOT, iv->snapshot,
-					  "volume of %llu GiB is smaller than snapshot '%s', expect size >= "
-					"%llu GiB", (unsigned long long)iv->size_gib, iv->snapshot, (unsigned long long)snap_size);
+			return kerr_about(
+			    err, KERR_INVALID, KERR_SUBJECT_SNAPSHOT, iv->snapshot,
+			    "volume of %llu GiB is smaller than snapshot '%s', expect size >= "
+			    "%llu GiB",
+			    (unsigned long long)iv->size_gib, iv->snapshot,
+			    (unsigned long long)snap_size);
 		out->volumes[out->nvolumes] = *iv;
 		if (!iv->size_gib)
 			out->volumes[out->nvolumes].size_gib = snap_size;
@@ -408,7 +444,7 @@ on_error:
 }
 
 int cloud_image_deregister(struct cloud *c, const char *owner, const char *region, const char *id,
-			   struct kerr **err)
+                           struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *img = NULL, *tags = NULL;
 	struct image im;
@@ -416,7 +452,8 @@ int cloud_image_deregister(struct cloud *c, const char *owner, const char *regio
 	if (cloud_image_get(c, owner, region, id, &im, err) < 0)
 		return -1;
 	if (strcmp(im.owner, owner))
-		return kerr_about(err, KERR_AUTH, KERR_SUBJECT_IMAGE, id, "image '%s' is not the caller's", id);
+		return kerr_about(err, KERR_AUTH, KERR_SUBJECT_IMAGE, id,
+		                  "image '%s' is not the caller's", id);
 	if (db_prepare(c->db, "DELETE FROM images WHERE id = ?", &img, err) < 0 ||
 	    db_prepare(c->db, "DELETE FROM tags WHERE resource = ?", &tags, err) < 0)
 		return -1;
@@ -432,23 +469,25 @@ int cloud_image_deregister(struct cloud *c, const char *owner, const char *regio
 }
 
 static const struct grant_table image_grants = {
-	"image_permissions", "image",
-	"UPDATE images SET public = EXISTS (SELECT 1 FROM image_permissions WHERE image = ?1 AND grantee = 'all') "
-	"WHERE id = ?1"};
+    "image_permissions", "image",
+    "UPDATE images SET public = EXISTS (SELECT 1 FROM image_permissions WHERE image = ?1 AND "
+    "grantee = 'all') "
+    "WHERE id = ?1"};
 
 /* The caller's own image: KERR_NOT_FOUND when it cannot see it, KERR_AUTH when it is another's. */
-static int image_owned(struct cloud *c, const char *owner, const char *region, const char *id, struct image *out,
-		       struct kerr **err)
+static int image_owned(struct cloud *c, const char *owner, const char *region, const char *id,
+                       struct image *out, struct kerr **err)
 {
 	if (cloud_image_get(c, owner, region, id, out, err) < 0)
 		return -1;
 	if (strcmp(out->owner, owner))
-		return kerr_about(err, KERR_AUTH, KERR_SUBJECT_IMAGE, id, "image '%s' is not the caller's", id);
+		return kerr_about(err, KERR_AUTH, KERR_SUBJECT_IMAGE, id,
+		                  "image '%s' is not the caller's", id);
 	return 0;
 }
 
 int cloud_image_permissions(struct cloud *c, const char *owner, const char *region, const char *id,
-			    char (**grantees)[ACCOUNT_ID_LEN + 1], size_t *n, struct kerr **err)
+                            char (**grantees)[ACCOUNT_ID_LEN + 1], size_t *n, struct kerr **err)
 {
 	struct image im;
 
@@ -460,8 +499,8 @@ int cloud_image_permissions(struct cloud *c, const char *owner, const char *regi
 }
 
 int cloud_image_permit(struct cloud *c, const char *owner, const char *region, const char *id,
-		       const char *const *add, size_t nadd, const char *const *remove, size_t nremove, bool reset,
-		       struct kerr **err)
+                       const char *const *add, size_t nadd, const char *const *remove,
+                       size_t nremove, bool reset, struct kerr **err)
 {
 	struct image im;
 
@@ -471,7 +510,7 @@ int cloud_image_permit(struct cloud *c, const char *owner, const char *region, c
 }
 
 int cloud_image_describe(struct cloud *c, const char *owner, const char *region, const char *id,
-			 const char *description, struct kerr **err)
+                         const char *description, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	struct image im;
@@ -484,7 +523,8 @@ int cloud_image_describe(struct cloud *c, const char *owner, const char *region,
 	return db_step_done(c->db, st, err);
 }
 
-static int image_update(struct cloud *c, const char *id, const char *set, int64_t num, struct kerr **err)
+static int image_update(struct cloud *c, const char *id, const char *set, int64_t num,
+                        struct kerr **err)
 {
 	_cleanup_free_ char *sql = xasprintf("UPDATE images SET %s WHERE id = ?2", set);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
@@ -496,8 +536,8 @@ static int image_update(struct cloud *c, const char *id, const char *set, int64_
 	return db_step_done(c->db, st, err);
 }
 
-int cloud_image_deprecate(struct cloud *c, const char *owner, const char *region, const char *id, int64_t at_ms,
-			  struct kerr **err)
+int cloud_image_deprecate(struct cloud *c, const char *owner, const char *region, const char *id,
+                          int64_t at_ms, struct kerr **err)
 {
 	struct image im;
 
@@ -506,15 +546,16 @@ int cloud_image_deprecate(struct cloud *c, const char *owner, const char *region
 	return image_update(c, id, "deprecation_ms = ?1", at_ms, err);
 }
 
-int cloud_image_enable(struct cloud *c, const char *owner, const char *region, const char *id, bool enable,
-		       struct kerr **err)
+int cloud_image_enable(struct cloud *c, const char *owner, const char *region, const char *id,
+                       bool enable, struct kerr **err)
 {
 	struct image im;
 
 	if (image_owned(c, owner, region, id, &im, err) < 0)
 		return -1;
 	if (strcmp(im.state, enable ? "disabled" : "available"))
-		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_IMAGE, id, "image '%s' is %s", id, im.state);
+		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_IMAGE, id, "image '%s' is %s",
+		                  id, im.state);
 	if (enable)
 		return image_update(c, id, "state = 'available'", 0, err);
 	/* Disabled, it is private: its grants go, as EC2 does it. */

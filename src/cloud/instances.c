@@ -26,8 +26,8 @@
 #define INSTANCE_STOP_TIMEOUT 10
 
 static const char *const state_codes[][2] = {
-	{"pending", "0"}, {"running", "16"}, {"shutting-down", "32"}, {"terminated", "48"},
-	{"stopping", "64"}, {"stopped", "80"},
+    {"pending", "0"},     {"running", "16"},  {"shutting-down", "32"},
+    {"terminated", "48"}, {"stopping", "64"}, {"stopped", "80"},
 };
 
 int cloud_instance_state_code(const char *state)
@@ -38,7 +38,8 @@ int cloud_instance_state_code(const char *state)
 	return 0;
 }
 
-int cloud_attach_runtime(struct cloud *c, const char *shim_path, const char *init_path, struct kerr **err)
+int cloud_attach_runtime(struct cloud *c, const char *shim_path, const char *init_path,
+                         struct kerr **err)
 {
 	_cleanup_free_ char *run = xasprintf("%s/run", c->data_dir);
 
@@ -66,25 +67,28 @@ static void instance_from_row(sqlite3_stmt *st, struct instance *in)
 	str_copy(in->key_name, db_text(st, 15), sizeof(in->key_name));
 }
 
-#define INSTANCE_COLUMNS                                                                          \
-	"id, region, zone, owner, image, type, state, state_reason, private_ip, reservation, "       \
-	"launch_index, launch_ms, root_volume, root_size, delete_on_termination, COALESCE(key_name, '') " \
+#define INSTANCE_COLUMNS                                                                           \
+	"id, region, zone, owner, image, type, state, state_reason, private_ip, reservation, "     \
+	"launch_index, launch_ms, root_volume, root_size, delete_on_termination, "                 \
+	"COALESCE(key_name, '') "                                                                  \
 	"FROM instances "
 
 /* Terminated instances stay visible for an hour, as in EC2. */
 #define TERMINATED_VISIBLE_MS (3600 * 1000)
 
-int cloud_instances_list(struct cloud *c, const char *owner, const char *region, struct instance **out,
-			 size_t *n, struct kerr **err)
+int cloud_instances_list(struct cloud *c, const char *owner, const char *region,
+                         struct instance **out, size_t *n, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	struct instance *v = NULL;
 	size_t count = 0;
 	int r;
 
-	if (db_prepare(c->db, "SELECT " INSTANCE_COLUMNS "WHERE owner = ? AND region = ? AND "
-			      "(ended_ms IS NULL OR ended_ms > ?) ORDER BY launch_ms, reservation, launch_index",
-		       &st, err) < 0)
+	if (db_prepare(
+	        c->db,
+	        "SELECT " INSTANCE_COLUMNS "WHERE owner = ? AND region = ? AND "
+	        "(ended_ms IS NULL OR ended_ms > ?) ORDER BY launch_ms, reservation, launch_index",
+	        &st, err) < 0)
 		return -1;
 	db_bind_text(st, 1, owner);
 	db_bind_text(st, 2, region);
@@ -121,16 +125,19 @@ int cloud_instance_get(struct cloud *c, const char *id, struct instance *in, str
 
 int cloud_instance_not_found(const char *id, struct kerr **err)
 {
-	return kerr_about(err, KERR_NOT_FOUND, KERR_SUBJECT_INSTANCE, id, "instance '%s' not found", id);
+	return kerr_about(err, KERR_NOT_FOUND, KERR_SUBJECT_INSTANCE, id, "instance '%s' not found",
+	                  id);
 }
 
-static int set_state(struct cloud *c, const char *id, const char *state, const char *reason, bool ended,
-		     struct kerr **err)
+static int set_state(struct cloud *c, const char *id, const char *state, const char *reason,
+                     bool ended, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 
-	if (db_prepare(c->db, "UPDATE instances SET state = ?, state_reason = ?, "
-			      "ended_ms = CASE WHEN ? THEN ? ELSE ended_ms END WHERE id = ?", &st, err) < 0)
+	if (db_prepare(c->db,
+	               "UPDATE instances SET state = ?, state_reason = ?, "
+	               "ended_ms = CASE WHEN ? THEN ? ELSE ended_ms END WHERE id = ?",
+	               &st, err) < 0)
 		return -1;
 	db_bind_text(st, 1, state);
 	db_bind_text(st, 2, reason ? reason : "");
@@ -140,7 +147,8 @@ static int set_state(struct cloud *c, const char *id, const char *state, const c
 	return db_step_done(c->db, st, err);
 }
 
-int cloud_find_zone(struct cloud *c, const char *region, const char *want, struct zone *out, struct kerr **err)
+int cloud_find_zone(struct cloud *c, const char *region, const char *want, struct zone *out,
+                    struct kerr **err)
 {
 	struct topology t;
 	int r = -1;
@@ -155,13 +163,14 @@ int cloud_find_zone(struct cloud *c, const char *region, const char *want, struc
 	}
 	topology_release(&t);
 	if (r < 0)
-		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_ZONE, want, "invalid availability zone '%s'",
-		                  want ? want : "");
+		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_ZONE, want,
+		                  "invalid availability zone '%s'", want ? want : "");
 	return 0;
 }
 
 /* The lowest free address of the zone's subnet, from .4 (EC2 keeps .0 to .3; .1 is ours). */
-static int allocate_address(struct cloud *c, const struct zone *z, char *out, size_t size, struct kerr **err)
+static int allocate_address(struct cloud *c, const struct zone *z, char *out, size_t size,
+                            struct kerr **err)
 {
 	struct net_prefix p;
 	uint32_t base, count;
@@ -177,8 +186,10 @@ static int allocate_address(struct cloud *c, const struct zone *z, char *out, si
 		int r;
 
 		inet_ntop(AF_INET, &a, ip, sizeof(ip));
-		if (db_prepare(c->db, "SELECT 1 FROM instances WHERE zone = ? AND private_ip = ? AND state != 'terminated'",
-			       &st, err) < 0)
+		if (db_prepare(c->db,
+		               "SELECT 1 FROM instances WHERE zone = ? AND private_ip = ? AND "
+		               "state != 'terminated'",
+		               &st, err) < 0)
 			return -1;
 		db_bind_text(st, 1, z->name);
 		db_bind_text(st, 2, ip);
@@ -190,8 +201,8 @@ static int allocate_address(struct cloud *c, const struct zone *z, char *out, si
 			return 0;
 		}
 	}
-	return kerr_about(err, KERR_LIMIT, KERR_SUBJECT_ADDRESS, z->name, "no free address in subnet %s of %s",
-	                  z->subnet, z->name);
+	return kerr_about(err, KERR_LIMIT, KERR_SUBJECT_ADDRESS, z->name,
+	                  "no free address in subnet %s of %s", z->subnet, z->name);
 }
 
 enum job_kind { JOB_LAUNCH, JOB_START, JOB_STOP, JOB_TERMINATE, JOB_REBOOT };
@@ -233,7 +244,8 @@ static int do_launch(struct cloud *c, const struct instance *in, struct kerr **e
 	if (c->rt->ops->status(c->rt, in->id, &st, NULL) == 0 && st.state == RUN_RUNNING)
 		return 0; /* resumed after a restart: it booted already */
 	if (cloud_image_get(c, in->owner, in->region, in->image, &im, err) < 0 ||
-	    cloud_find_zone(c, in->region, in->zone, &z, err) < 0 || net_prefix_parse(z.subnet, &net, err) < 0)
+	    cloud_find_zone(c, in->region, in->zone, &z, err) < 0 ||
+	    net_prefix_parse(z.subnet, &net, err) < 0)
 		return -1;
 	/* One launch at a time makes a zone's pool, an image's base in it and the root volume: the
 	 * first launches of an image in a new zone would race for all three. The clone itself is
@@ -247,7 +259,8 @@ static int do_launch(struct cloud *c, const struct instance *in, struct kerr **e
 		goto out;
 	if (!pool_exists(p, vol_name) && pool_clone(p, base_path, vol_name, err) < 0)
 		goto out;
-	if (in->root_size_gib > im.root_size_gib && pool_grow(p, vol_name, in->root_size_gib * GIB, err) < 0)
+	if (in->root_size_gib > im.root_size_gib &&
+	    pool_grow(p, vol_name, in->root_size_gib * GIB, err) < 0)
 		goto out;
 	if (cloud_instance_make_volumes(c, in, p, err) < 0)
 		goto out;
@@ -261,7 +274,8 @@ static int do_launch(struct cloud *c, const struct instance *in, struct kerr **e
 		str_copy(spec.region, in->region, sizeof(spec.region));
 		str_copy(spec.zone, in->zone, sizeof(spec.zone));
 		str_copy(spec.type, in->type, sizeof(spec.type));
-		cloud_private_dns_name(in->region, in->private_ip, spec.hostname, sizeof(spec.hostname));
+		cloud_private_dns_name(in->region, in->private_ip, spec.hostname,
+		                       sizeof(spec.hostname));
 		str_copy(spec.root_volume, vol_path, sizeof(spec.root_volume));
 		snprintf(spec.address, sizeof(spec.address), "%s/%u", in->private_ip, net.len);
 		inet_ntop(AF_INET, &gw, spec.gateway, sizeof(spec.gateway));
@@ -297,14 +311,16 @@ int cloud_instance_halt(struct cloud *c, const char *id, struct kerr **err)
 	if (set_state(c, id, "stopping", NULL, false, err) < 0 ||
 	    c->rt->ops->stop(c->rt, id, false, INSTANCE_STOP_TIMEOUT, err) < 0)
 		return -1;
-	return set_state(c, id, "stopped", "Client.UserInitiatedShutdown: User initiated shutdown", false, err);
+	return set_state(c, id, "stopped", "Client.UserInitiatedShutdown: User initiated shutdown",
+	                 false, err);
 }
 
 int cloud_instance_boot(struct cloud *c, const char *id, struct kerr **err)
 {
 	struct instance in;
 
-	if (cloud_instance_get(c, id, &in, err) < 0 || set_state(c, id, "pending", NULL, false, err) < 0)
+	if (cloud_instance_get(c, id, &in, err) < 0 ||
+	    set_state(c, id, "pending", NULL, false, err) < 0)
 		return -1;
 	if (do_launch(c, &in, err) < 0) {
 		_cleanup_kerr_ struct kerr *why = NULL;
@@ -332,7 +348,8 @@ static int job_run(struct cloud *c, const char *id, int kind, bool force, struct
 			if (set_state(c, in.id, "stopped", (*err)->msg, false, &why) < 0)
 				cloud_log_failure(in.id, why, "cannot record the failed start");
 		} else {
-			/* A launch that cannot boot ends terminated, as in EC2, and leaves nothing. */
+			/* A launch that cannot boot ends terminated, as in EC2, and leaves nothing.
+			 */
 			char reason[1100];
 			snprintf(reason, sizeof(reason), "Server.InternalError: %s", (*err)->msg);
 			if (do_terminate(c, &in, &why) < 0)
@@ -346,38 +363,43 @@ static int job_run(struct cloud *c, const char *id, int kind, bool force, struct
 		/* EC2 shows a rebooting instance as running throughout. */
 		if ((r = c->rt->ops->stop(c->rt, in.id, false, INSTANCE_STOP_TIMEOUT, err)) < 0 ||
 		    (r = do_launch(c, &in, err)) < 0)
-			if (set_state(c, in.id, "stopped", *err ? (*err)->msg : "reboot failed", false, &why) < 0)
+			if (set_state(c, in.id, "stopped", *err ? (*err)->msg : "reboot failed",
+			              false, &why) < 0)
 				cloud_log_failure(in.id, why, "cannot record the failed reboot");
 		break;
 	case JOB_STOP:
 		if ((r = c->rt->ops->stop(c->rt, in.id, force, INSTANCE_STOP_TIMEOUT, err)) == 0)
-			r = set_state(c, in.id, "stopped", "Client.UserInitiatedShutdown: User initiated shutdown",
-				      false, err);
+			r = set_state(c, in.id, "stopped",
+			              "Client.UserInitiatedShutdown: User initiated shutdown",
+			              false, err);
 		break;
 	case JOB_TERMINATE:
 		if ((r = do_terminate(c, &in, err)) == 0)
-			r = set_state(c, in.id, "terminated", "Client.UserInitiatedShutdown: User initiated shutdown",
-				      true, err);
+			r = set_state(c, in.id, "terminated",
+			              "Client.UserInitiatedShutdown: User initiated shutdown", true,
+			              err);
 		break;
 	}
 	return r;
 }
 
-static int submit(struct cloud *c, const char *id, enum job_kind kind, bool force, struct kerr **err)
+static int submit(struct cloud *c, const char *id, enum job_kind kind, bool force,
+                  struct kerr **err)
 {
 	return cloud_submit(c, id, id, job_run, kind, force, err);
 }
 
 /* The data volumes of the image's mappings, one new volume each. */
 static int insert_mapped(struct cloud *c, const struct instance *in, const struct image *im,
-			 const struct run_request *req, struct kerr **err)
+                         const struct run_request *req, struct kerr **err)
 {
 	for (size_t k = 0; k < im->nvolumes; k++) {
 		char vol[ID_MAX];
 		id_new("vol", vol);
-		if (cloud_volume_insert_attached(c, in, vol, im->volumes[k].device, im->volumes[k].snapshot,
-						 im->volumes[k].size_gib, im->volumes[k].delete_on_termination,
-						 req->volume_tags, req->nvolume_tags, err) < 0)
+		if (cloud_volume_insert_attached(c, in, vol, im->volumes[k].device,
+		                                 im->volumes[k].snapshot, im->volumes[k].size_gib,
+		                                 im->volumes[k].delete_on_termination,
+		                                 req->volume_tags, req->nvolume_tags, err) < 0)
 			return -1;
 	}
 	return 0;
@@ -385,16 +407,19 @@ static int insert_mapped(struct cloud *c, const struct instance *in, const struc
 
 /* ClientToken: a request seen before answers what it did then. 1 with *out set (or -1 when the
  * parameters differ), 0 for a new token. */
-static int token_replay(struct cloud *c, const char *owner, const struct run_request *req, struct instance **out,
-			size_t *n, struct kerr **err)
+static int token_replay(struct cloud *c, const char *owner, const struct run_request *req,
+                        struct instance **out, size_t *n, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	struct instance *v = NULL;
 	size_t count = 0;
 	int r;
 
-	if (db_prepare(c->db, "SELECT " INSTANCE_COLUMNS "WHERE owner = ? AND region = ? AND client_token = ? "
-			      "ORDER BY launch_index", &st, err) < 0)
+	if (db_prepare(c->db,
+	               "SELECT " INSTANCE_COLUMNS
+	               "WHERE owner = ? AND region = ? AND client_token = ? "
+	               "ORDER BY launch_index",
+	               &st, err) < 0)
 		return -1;
 	db_bind_text(st, 1, owner);
 	db_bind_text(st, 2, req->region);
@@ -407,19 +432,20 @@ static int token_replay(struct cloud *c, const char *owner, const struct run_req
 		free(v);
 		return r;
 	}
-	if (strcmp(v[0].image, req->image) || strcmp(v[0].type, req->type) || count < (size_t)req->min_count ||
-	    count > (size_t)req->max_count) {
+	if (strcmp(v[0].image, req->image) || strcmp(v[0].type, req->type) ||
+	    count < (size_t)req->min_count || count > (size_t)req->max_count) {
 		free(v);
 		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_CLIENT_TOKEN, req->client_token,
-				  "client token '%s' was used with other parameters", req->client_token);
+		                  "client token '%s' was used with other parameters",
+		                  req->client_token);
 	}
 	*out = v;
 	*n = count;
 	return 1;
 }
 
-int cloud_run_instances(struct cloud *c, const char *owner, const struct run_request *req, struct instance **out,
-			size_t *n, struct kerr **err)
+int cloud_run_instances(struct cloud *c, const char *owner, const struct run_request *req,
+                        struct instance **out, size_t *n, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *ins = NULL;
 	const struct instance_type *type = instance_type_find(req->type);
@@ -433,19 +459,20 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 	*n = 0;
 	if (!type)
 		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_INSTANCE_TYPE, req->type,
-				  "instance type '%s' not found", req->type);
+		                  "instance type '%s' not found", req->type);
 	if (req->min_count < 1 || req->max_count < req->min_count || req->max_count > 20)
-		return kerr_set(err, KERR_INVALID, "MinCount and MaxCount must be 1 to 20, MinCount at most MaxCount");
+		return kerr_set(err, KERR_INVALID,
+		                "MinCount and MaxCount must be 1 to 20, MinCount at most MaxCount");
 	if (cloud_image_get(c, owner, req->region, req->image, &im, err) < 0)
 		return -1;
 	if (strcmp(im.state, "available"))
-		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_IMAGE, im.id, "image '%s' is %s, not available",
-				  im.id, im.state);
+		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_IMAGE, im.id,
+		                  "image '%s' is %s, not available", im.id, im.state);
 	if (req->root_size_gib && req->root_size_gib < im.root_size_gib)
 		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_SNAPSHOT, im.root_snapshot,
-				  "volume of %llu GiB is smaller than snapshot '%s' (%llu GiB)",
-				(unsigned long long)req->root_size_gib, im.root_snapshot,
-				(unsigned long long)im.root_size_gib);
+		                  "volume of %llu GiB is smaller than snapshot '%s' (%llu GiB)",
+		                  (unsigned long long)req->root_size_gib, im.root_snapshot,
+		                  (unsigned long long)im.root_size_gib);
 	if (req->client_token && token_replay(c, owner, req, out, n, err) != 0)
 		return *n ? 0 : -1;
 	if (cloud_find_zone(c, req->region, req->zone, &z, err) < 0)
@@ -459,10 +486,13 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 	id_new("r", reservation);
 	if (db_begin(c->db, err) < 0)
 		return -1;
-	if (db_prepare(c->db, "INSERT INTO instances (id, region, zone, owner, image, type, state, private_ip, "
-			      "reservation, launch_index, launch_ms, key_name, root_volume, root_size, "
-			      "delete_on_termination, client_token) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		       &ins, err) < 0)
+	if (db_prepare(
+	        c->db,
+	        "INSERT INTO instances (id, region, zone, owner, image, type, state, private_ip, "
+	        "reservation, launch_index, launch_ms, key_name, root_volume, root_size, "
+	        "delete_on_termination, client_token) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, "
+	        "?, ?, ?, ?, ?, ?, ?)",
+	        &ins, err) < 0)
 		goto on_error;
 	v = xcalloc((size_t)req->max_count, sizeof(*v));
 	for (int i = 0; i < req->max_count; i++) {
@@ -484,7 +514,8 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 		if (cloud_quota_check(c, owner, req->region, need, err) < 0 ||
 		    allocate_address(c, &z, in->private_ip, sizeof(in->private_ip), err) < 0) {
 			if (i >= req->min_count)
-				break; /* EC2 launches as many as fit between MinCount and MaxCount */
+				break; /* EC2 launches as many as fit between MinCount and MaxCount
+				        */
 			goto on_error;
 		}
 		sqlite3_reset(ins);
@@ -504,10 +535,12 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 		sqlite3_bind_int(ins, 14, in->delete_on_termination);
 		db_bind_text(ins, 15, req->client_token);
 		if (db_step_done(c->db, ins, err) < 0 ||
-		    cloud_volume_insert_attached(c, in, in->root_volume, ROOT_DEVICE, im.root_snapshot, in->root_size_gib,
-						 in->delete_on_termination, req->volume_tags, req->nvolume_tags, err) < 0 ||
+		    cloud_volume_insert_attached(
+		        c, in, in->root_volume, ROOT_DEVICE, im.root_snapshot, in->root_size_gib,
+		        in->delete_on_termination, req->volume_tags, req->nvolume_tags, err) < 0 ||
 		    insert_mapped(c, in, &im, req, err) < 0 ||
-		    cloud_tags_put(c, owner, in->region, in->id, req->instance_tags, req->ninstance_tags, err) < 0)
+		    cloud_tags_put(c, owner, in->region, in->id, req->instance_tags,
+		                   req->ninstance_tags, err) < 0)
 			goto on_error;
 		*n = (size_t)i + 1;
 	}
@@ -523,8 +556,10 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 			_cleanup_close_ int dfd = -1;
 			if (fs_mkdir_p(dir, 0700, &why) < 0 ||
 			    (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
-			    fs_write_atomic(dfd, v[i].id, req->user_data, req->user_data_len, "user-data", &why) < 0)
-				cloud_log_failure(v[i].id, why, "cannot keep the user data of the instance");
+			    fs_write_atomic(dfd, v[i].id, req->user_data, req->user_data_len,
+			                    "user-data", &why) < 0)
+				cloud_log_failure(v[i].id, why,
+				                  "cannot keep the user data of the instance");
 			kerr_free(steal_ptr(why));
 		}
 		/* Refused only at shutdown: the next start boots it (it is pending). */
@@ -546,9 +581,11 @@ static bool allowed(enum job_kind kind, const char *state)
 {
 	switch (kind) {
 	case JOB_START:
-		return !strcmp(state, "stopped") || !strcmp(state, "pending") || !strcmp(state, "running");
+		return !strcmp(state, "stopped") || !strcmp(state, "pending") ||
+		       !strcmp(state, "running");
 	case JOB_STOP:
-		return !strcmp(state, "running") || !strcmp(state, "stopping") || !strcmp(state, "stopped");
+		return !strcmp(state, "running") || !strcmp(state, "stopping") ||
+		       !strcmp(state, "stopped");
 	case JOB_TERMINATE:
 		return true;
 	case JOB_REBOOT:
@@ -590,17 +627,18 @@ static uint64_t start_vcpus(const struct instance *in, size_t n)
 	return sum;
 }
 
-int cloud_instances_change(struct cloud *c, const char *owner, const char *region, const char *action,
-			   const char **ids, size_t n, bool force, struct state_change **out, struct kerr **err)
+int cloud_instances_change(struct cloud *c, const char *owner, const char *region,
+                           const char *action, const char **ids, size_t n, bool force,
+                           struct state_change **out, struct kerr **err)
 {
-	enum job_kind kind = !strcmp(action, "start")  ? JOB_START
-			     : !strcmp(action, "stop")   ? JOB_STOP
-			     : !strcmp(action, "reboot") ? JOB_REBOOT
-							 : JOB_TERMINATE;
-	const char *next = kind == JOB_START ? "pending"
-			   : kind == JOB_STOP ? "stopping"
-			   : kind == JOB_REBOOT ? "running"
-						: "shutting-down";
+	enum job_kind kind = !strcmp(action, "start")    ? JOB_START
+	                     : !strcmp(action, "stop")   ? JOB_STOP
+	                     : !strcmp(action, "reboot") ? JOB_REBOOT
+	                                                 : JOB_TERMINATE;
+	const char *next = kind == JOB_START    ? "pending"
+	                   : kind == JOB_STOP   ? "stopping"
+	                   : kind == JOB_REBOOT ? "running"
+	                                        : "shutting-down";
 	struct state_change *v = xcalloc(n ? n : 1, sizeof(*v));
 	struct instance *in = xcalloc(n ? n : 1, sizeof(*in));
 	uint64_t need[QUOTA__COUNT] = {0};
@@ -608,14 +646,18 @@ int cloud_instances_change(struct cloud *c, const char *owner, const char *regio
 
 	/* All or nothing: every id must exist, be the caller's and be in a state that allows it. */
 	for (size_t i = 0; i < n; i++) {
-		if (cloud_instance_get(c, ids[i], &in[i], err) < 0 || strcmp(in[i].owner, owner) || strcmp(in[i].region, region)) {
+		if (cloud_instance_get(c, ids[i], &in[i], err) < 0 || strcmp(in[i].owner, owner) ||
+		    strcmp(in[i].region, region)) {
 			cloud_instance_not_found(ids[i], err);
 			goto out;
 		}
 		if (!allowed(kind, in[i].state)) {
 			kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_INSTANCE, ids[i],
-				   "instance '%s' is not in a state from which it can be %s", ids[i],
-				   kind == JOB_START ? "started" : kind == JOB_REBOOT ? "rebooted" : "stopped");
+			           "instance '%s' is not in a state from which it can be %s",
+			           ids[i],
+			           kind == JOB_START    ? "started"
+			           : kind == JOB_REBOOT ? "rebooted"
+			                                : "stopped");
 			goto out;
 		}
 	}
@@ -658,8 +700,10 @@ int cloud_reconcile(struct cloud *c, struct kerr **err)
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
 
-	if (db_prepare(c->db, "SELECT id, state FROM instances WHERE state IN ('pending', 'stopping', "
-			      "'shutting-down', 'running')", &st, err) < 0)
+	if (db_prepare(c->db,
+	               "SELECT id, state FROM instances WHERE state IN ('pending', 'stopping', "
+	               "'shutting-down', 'running')",
+	               &st, err) < 0)
 		return -1;
 	while ((r = db_step_row(c->db, st, err)) == 1) {
 		const char *id = db_text(st, 0), *state = db_text(st, 1);
@@ -667,12 +711,17 @@ int cloud_reconcile(struct cloud *c, struct kerr **err)
 
 		if (!strcmp(state, "running")) {
 			/* After a host restart the instance is gone: say so, as a stop. */
-			if (c->rt->ops->status(c->rt, id, &rs, NULL) == 0 && rs.state != RUN_RUNNING &&
-			    set_state(c, id, "stopped", "Server.InternalError: the host restarted", false, err) < 0)
+			if (c->rt->ops->status(c->rt, id, &rs, NULL) == 0 &&
+			    rs.state != RUN_RUNNING &&
+			    set_state(c, id, "stopped", "Server.InternalError: the host restarted",
+			              false, err) < 0)
 				return -1;
 			continue;
 		}
-		if (submit(c, id, !strcmp(state, "pending") ? JOB_START : !strcmp(state, "stopping") ? JOB_STOP : JOB_TERMINATE,
+		if (submit(c, id,
+		           !strcmp(state, "pending")    ? JOB_START
+		           : !strcmp(state, "stopping") ? JOB_STOP
+		                                        : JOB_TERMINATE,
 		           false, err) < 0)
 			return -1;
 	}
@@ -683,7 +732,7 @@ int cloud_reconcile(struct cloud *c, struct kerr **err)
 }
 
 int cloud_instance_console(struct cloud *c, const char *owner, const char *region, const char *id,
-			   uint8_t **out, size_t *len, struct kerr **err)
+                           uint8_t **out, size_t *len, struct kerr **err)
 {
 	_cleanup_free_ char *path = NULL;
 	_cleanup_kerr_ struct kerr *why = NULL;
@@ -703,8 +752,9 @@ int cloud_instance_console(struct cloud *c, const char *owner, const char *regio
 	return 0;
 }
 
-int cloud_instance_modify(struct cloud *c, const char *owner, const char *region, const char *id, const char *type,
-			  const uint8_t *user_data, size_t user_data_len, struct kerr **err)
+int cloud_instance_modify(struct cloud *c, const char *owner, const char *region, const char *id,
+                          const char *type, const uint8_t *user_data, size_t user_data_len,
+                          struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	pthread_mutex_t *lock = cloud_job_lock(id);
@@ -713,15 +763,17 @@ int cloud_instance_modify(struct cloud *c, const char *owner, const char *region
 
 	if (type && !instance_type_find(type))
 		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_INSTANCE_TYPE, type,
-				  "instance type '%s' not found", type);
+		                  "instance type '%s' not found", type);
 	/* No start may begin while the change is made. */
 	pthread_mutex_lock(lock);
-	if (cloud_instance_get(c, id, &in, err) < 0 || strcmp(in.owner, owner) || strcmp(in.region, region)) {
+	if (cloud_instance_get(c, id, &in, err) < 0 || strcmp(in.owner, owner) ||
+	    strcmp(in.region, region)) {
 		cloud_instance_not_found(id, err);
 		goto out;
 	}
 	if (strcmp(in.state, "stopped")) {
-		kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_INSTANCE, id, "instance '%s' is not stopped", id);
+		kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_INSTANCE, id,
+		           "instance '%s' is not stopped", id);
 		goto out;
 	}
 	if (type) {
@@ -742,7 +794,8 @@ int cloud_instance_modify(struct cloud *c, const char *owner, const char *region
 			kerr_errno(err, errno, "cannot open '%s'", dir);
 			goto out;
 		}
-		if (user_data_len && fs_write_atomic(dfd, id, user_data, user_data_len, "user-data", err) < 0)
+		if (user_data_len &&
+		    fs_write_atomic(dfd, id, user_data, user_data_len, "user-data", err) < 0)
 			goto out;
 		if (!user_data_len && unlinkat(dfd, id, 0) < 0 && errno != ENOENT) {
 			kerr_errno(err, errno, "cannot remove the user data of '%s'", id);
@@ -755,7 +808,8 @@ out:
 	return r;
 }
 
-void cloud_instance_health(struct cloud *c, const struct instance *in, const char **system, const char **instance)
+void cloud_instance_health(struct cloud *c, const struct instance *in, const char **system,
+                           const char **instance)
 {
 	struct instance_status st;
 

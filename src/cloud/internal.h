@@ -14,11 +14,12 @@ struct pool;
  * resource (state, stateReason) and returns its error, which the worker logs. At shutdown a
  * job that sees cloud_jobs_stopping at a checkpoint returns at once, leaving its resource in
  * its transitional state for cloud_reconcile to resume. */
-typedef int (*cloud_job_fn)(struct cloud *c, const char *id, int kind, bool force, struct kerr **err);
+typedef int (*cloud_job_fn)(struct cloud *c, const char *id, int kind, bool force,
+                            struct kerr **err);
 int cloud_job_start(struct cloud *c, const char *lock_id, const char *id, cloud_job_fn fn,
                     const char *name, int kind, bool force, struct kerr **err);
 /* The job's name in the log is its function's. */
-#define cloud_submit(c, lock_id, id, fn, kind, force, err)                                        \
+#define cloud_submit(c, lock_id, id, fn, kind, force, err)                                         \
 	cloud_job_start(c, lock_id, id, fn, #fn, kind, force, err)
 pthread_mutex_t *cloud_job_lock(const char *id);
 void cloud_jobs_init(struct cloud *c);
@@ -37,8 +38,8 @@ int cloud_instance_halt(struct cloud *c, const char *id, struct kerr **err);
 int cloud_instance_boot(struct cloud *c, const char *id, struct kerr **err);
 /* The bridge of owner's instances in zone z, "kb-<account number>-<zone number>": an account's
  * bridges are a group (net_bridge_group) that reaches no other account's, as VPCs do. */
-int cloud_zone_bridge(struct cloud *c, const char *owner, const struct zone *z, char *out, size_t size,
-		      struct kerr **err);
+int cloud_zone_bridge(struct cloud *c, const char *owner, const struct zone *z, char *out,
+                      size_t size, struct kerr **err);
 /* EC2's rule for AMI names: 3 to 128 of letters, digits and ( ) [ ] space . / - ' @ _ */
 bool cloud_image_name_valid(const char *name);
 /* 0, or KERR_INVALID about KERR_SUBJECT_IMAGE_NAME when not valid. */
@@ -53,12 +54,13 @@ int64_t cloud_next_creation_ms(struct cloud *c);
 /* The rows of a new image (its state as im says, its mappings beside the root), inside the
  * caller's transaction; KERR_CONFLICT for a name the owner has in the region. */
 struct image_origin {
-	const char *instance;     /* CreateImage's */
+	const char *instance; /* CreateImage's */
 	bool no_reboot;
 	const char *copy_of;      /* CopyImage's "region/ami-…" */
 	const char *client_token; /* CopyImage's, or NULL */
 };
-int cloud_image_insert(struct cloud *c, const struct image *im, const struct image_origin *from, struct kerr **err);
+int cloud_image_insert(struct cloud *c, const struct image *im, const struct image_origin *from,
+                       struct kerr **err);
 /* The snapshots made for image (CreateImage's or CopyImage's), pending or not; *ids is
  * malloc'd. */
 int cloud_image_snapshots(struct cloud *c, const char *image, char (**ids)[ID_MAX], size_t *n,
@@ -75,7 +77,8 @@ int cloud_zone_base(struct cloud *c, struct pool *p, const char *region, const c
                     char **path, struct kerr **err);
 /* Make the base of snapshot in every zone pool of region that lacks it (restored from the
  * store, renamed into place when whole), so that launches there are clones. */
-int cloud_zone_prewarm(struct cloud *c, const char *region, const char *snapshot, struct kerr **err);
+int cloud_zone_prewarm(struct cloud *c, const char *region, const char *snapshot,
+                       struct kerr **err);
 /* After an image becomes available: its bases in every zone of its region, in the background. */
 void cloud_image_prewarm(struct cloud *c, const char *image);
 /* The volume file of an id in its zone's pool: "<id>.img". */
@@ -85,24 +88,25 @@ char *cloud_volume_file(const char *id);
  * KERR_CONFLICT while it is not completed, KERR_AUTH when own_only and it is another's;
  * *size_gib is its volume's size. */
 int cloud_snapshot_usable(struct cloud *c, const char *owner, const char *region, const char *id,
-			  bool own_only, uint64_t *size_gib, struct kerr **err);
+                          bool own_only, uint64_t *size_gib, struct kerr **err);
 
 /* Quotas (quotas.c). EC2's defaults into limits; one "quota NAME VALUE" of a topology. */
 void cloud_quota_defaults(uint64_t limits[QUOTA__COUNT]);
 int cloud_quota_set(uint64_t limits[QUOTA__COUNT], const char *name, const char *value,
-		    struct kerr **err);
+                    struct kerr **err);
 /* Record the limits (cloud_init, in its transaction). */
 int cloud_quota_save(struct cloud *c, const uint64_t limits[QUOTA__COUNT], struct kerr **err);
 /* Would need[q] more of each quota fit what owner has in region? KERR_LIMIT naming the first
  * that would not. Call it inside the transaction that adds them. */
 int cloud_quota_check(struct cloud *c, const char *owner, const char *region,
-		      const uint64_t need[QUOTA__COUNT], struct kerr **err);
+                      const uint64_t need[QUOTA__COUNT], struct kerr **err);
 
 /* Snapshots in steps, for CreateImage: a pending row (inside the caller's transaction), the
  * point-in-time copy (the caller holds the job lock of the volume's instance), the store (0 when
  * completed; error recorded on the snapshot otherwise). */
-int cloud_snapshot_insert(struct cloud *c, const char *owner, const struct volume *v, const char *description,
-                          const char *for_image, char id[ID_MAX], struct kerr **err);
+int cloud_snapshot_insert(struct cloud *c, const char *owner, const struct volume *v,
+                          const char *description, const char *for_image, char id[ID_MAX],
+                          struct kerr **err);
 int cloud_snapshot_copy(struct cloud *c, const char *id, struct kerr **err);
 int cloud_snapshot_store(struct cloud *c, const char *id, struct kerr **err);
 /* A pending snapshot that will not be stored: error with reason, its copy removed. */
@@ -116,23 +120,26 @@ struct grant_table {
 	const char *table, *column, *after;
 };
 int cloud_grants_list(struct cloud *c, const struct grant_table *t, const char *id,
-		      char (**grantees)[ACCOUNT_ID_LEN + 1], size_t *n, struct kerr **err);
+                      char (**grantees)[ACCOUNT_ID_LEN + 1], size_t *n, struct kerr **err);
 /* Add and remove grantees (after removing them all, with reset), in one transaction. */
-int cloud_grants_change(struct cloud *c, const struct grant_table *t, const char *id, const char *const *add,
-			size_t nadd, const char *const *remove, size_t nremove, bool reset, struct kerr **err);
+int cloud_grants_change(struct cloud *c, const struct grant_table *t, const char *id,
+                        const char *const *add, size_t nadd, const char *const *remove,
+                        size_t nremove, bool reset, struct kerr **err);
 
 /* Volumes of instances. */
 /* The record of a volume attached at launch (the root, or a mapping of the image), inside the
  * caller's transaction; its file is made by cloud_instance_make_volumes. */
-int cloud_volume_insert_attached(struct cloud *c, const struct instance *in, const char *id, const char *device,
-				 const char *snapshot, uint64_t size_gib, bool delete_on_termination,
-				 const struct tag *tags, size_t ntags, struct kerr **err);
+int cloud_volume_insert_attached(struct cloud *c, const struct instance *in, const char *id,
+                                 const char *device, const char *snapshot, uint64_t size_gib,
+                                 bool delete_on_termination, const struct tag *tags, size_t ntags,
+                                 struct kerr **err);
 /* The files of an instance's mapped data volumes that do not exist yet: clones of the zone's
  * bases of their snapshots (caller holds volumes_lock). */
-int cloud_instance_make_volumes(struct cloud *c, const struct instance *in, struct pool *p, struct kerr **err);
+int cloud_instance_make_volumes(struct cloud *c, const struct instance *in, struct pool *p,
+                                struct kerr **err);
 /* The volumes attached to an instance, the root among them. */
 int cloud_instance_volumes(struct cloud *c, const char *instance, struct volume **out, size_t *n,
-			   struct kerr **err);
+                           struct kerr **err);
 /* Tell the runtime which data volumes the instance has (before a boot, after a change). */
 int cloud_instance_sync_volumes(struct cloud *c, const char *instance, struct kerr **err);
 /* After a terminate: volumes marked DeleteOnTermination go, the others become available. */

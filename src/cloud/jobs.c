@@ -127,7 +127,8 @@ int cloud_job_start(struct cloud *c, const char *lock_id, const char *id, cloud_
 	if (jobs->stopping) {
 		pthread_mutex_unlock(&jobs->lock);
 		/* Its resource keeps its transitional state: the next start resumes it. */
-		return kerr_set(err, KERR_CONFLICT, "cannot start the work for '%s': shutting down", id);
+		return kerr_set(err, KERR_CONFLICT, "cannot start the work for '%s': shutting down",
+		                id);
 	}
 	j = xcalloc(1, sizeof(*j));
 	j->c = c;

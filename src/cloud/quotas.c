@@ -141,11 +141,11 @@ int cloud_quota_check(struct cloud *c, const char *owner, const char *region,
 			return -1;
 		if (need[q] > limit || used > limit - need[q])
 			return kerr_about(err, KERR_LIMIT, quotas[q].subject, quotas[q].name,
-			                "quota '%s' exceeded: at most %llu %s per account in %s, "
-			                "%llu in use, %llu more asked",
-			                quotas[q].name, (unsigned long long)limit, quotas[q].unit,
-			                region, (unsigned long long)used,
-			                (unsigned long long)need[q]);
+			                  "quota '%s' exceeded: at most %llu %s per account in %s, "
+			                  "%llu in use, %llu more asked",
+			                  quotas[q].name, (unsigned long long)limit, quotas[q].unit,
+			                  region, (unsigned long long)used,
+			                  (unsigned long long)need[q]);
 	}
 	return 0;
 }

@@ -182,7 +182,8 @@ int cloud_snapshot_usable(struct cloud *c, const char *owner, const char *region
 
 	if (db_prepare(
 	        c->db,
-	        "SELECT volume_size, state, owner = ?3 FROM snapshots s WHERE id = ?1 AND region = ?2 AND "
+	        "SELECT volume_size, state, owner = ?3 FROM snapshots s WHERE id = ?1 AND region = "
+	        "?2 AND "
 	        "(owner = ?3 OR EXISTS (SELECT 1 FROM snapshot_permissions p WHERE p.snapshot = "
 	        "s.id "
 	        "AND p.grantee IN (?3, 'all')))",
@@ -199,12 +200,12 @@ int cloud_snapshot_usable(struct cloud *c, const char *owner, const char *region
 	/* A snapshot shared with the caller is its owner's: the caller copies it first (as on
 	 * EC2), or an image of the caller would pin another account's snapshot. */
 	if (own_only && !sqlite3_column_int(st, 2))
-		return kerr_about(err, KERR_AUTH, KERR_SUBJECT_SNAPSHOT, id,
-		                  "snapshot '%s' is not the caller's: copy it with CopySnapshot first",
-		                  id);
+		return kerr_about(
+		    err, KERR_AUTH, KERR_SUBJECT_SNAPSHOT, id,
+		    "snapshot '%s' is not the caller's: copy it with CopySnapshot first", id);
 	if (strcmp(db_text(st, 1), "completed"))
-		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_SNAPSHOT, id, "snapshot '%s' is not completed",
-		                  id);
+		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_SNAPSHOT, id,
+		                  "snapshot '%s' is not completed", id);
 	*size_gib = (uint64_t)sqlite3_column_int64(st, 0);
 	return 0;
 }
@@ -213,9 +214,9 @@ static int snapshot_job(struct cloud *c, const char *id, int kind, bool force, s
 static int store_pending(struct cloud *c, const char *id, struct kerr **err);
 
 /* The row of a pending snapshot of v (in the caller's transaction, if any). */
-static int snapshot_insert(struct cloud *c, const char *owner, const struct volume *v, const char *id,
-                           const char *description, const char *for_image, int64_t start_ms,
-                           struct kerr **err)
+static int snapshot_insert(struct cloud *c, const char *owner, const struct volume *v,
+                           const char *id, const char *description, const char *for_image,
+                           int64_t start_ms, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	const uint64_t need[QUOTA__COUNT] = {[QUOTA_SNAPSHOTS] = 1};
@@ -225,7 +226,8 @@ static int snapshot_insert(struct cloud *c, const char *owner, const struct volu
 		return -1;
 	parent_of(c, v, parent);
 	if (db_prepare(c->db,
-	               "INSERT INTO snapshots (id, region, owner, volume_id, volume_size, state, progress, "
+	               "INSERT INTO snapshots (id, region, owner, volume_id, volume_size, state, "
+	               "progress, "
 	               "description, start_ms, parent, source, for_image) "
 	               "VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?)",
 	               &st, err) < 0)
@@ -243,8 +245,9 @@ static int snapshot_insert(struct cloud *c, const char *owner, const struct volu
 	return db_step_done(c->db, st, err);
 }
 
-int cloud_snapshot_insert(struct cloud *c, const char *owner, const struct volume *v, const char *description,
-                          const char *for_image, char id[ID_MAX], struct kerr **err)
+int cloud_snapshot_insert(struct cloud *c, const char *owner, const struct volume *v,
+                          const char *description, const char *for_image, char id[ID_MAX],
+                          struct kerr **err)
 {
 	id_new("snap", id);
 	return snapshot_insert(c, owner, v, id, description, for_image, cloud_now_ms(), err);
@@ -258,7 +261,8 @@ int cloud_snapshot_copy(struct cloud *c, const char *id, struct kerr **err)
 	struct pool *p = NULL;
 	int r;
 
-	if (db_prepare(c->db, "SELECT volume_id, owner, region FROM snapshots WHERE id = ?", &st, err) < 0)
+	if (db_prepare(c->db, "SELECT volume_id, owner, region FROM snapshots WHERE id = ?", &st,
+	               err) < 0)
 		return -1;
 	db_bind_text(st, 1, id);
 	r = db_step_row(c->db, st, err);
@@ -271,10 +275,13 @@ int cloud_snapshot_copy(struct cloud *c, const char *id, struct kerr **err)
 	if (pool_open(dir, NULL, &p, err) < 0)
 		return -1;
 	{
-		/* Resumed after a crash: a whole copy taken then is the point in time; a partial one goes. */
-		_cleanup_free_ char *path = pool_path(p, dest), *vol = cloud_volume_file(v.id), *vpath = pool_path(p, vol);
+		/* Resumed after a crash: a whole copy taken then is the point in time; a partial
+		 * one goes. */
+		_cleanup_free_ char *path = pool_path(p, dest), *vol = cloud_volume_file(v.id),
+		                    *vpath = pool_path(p, vol);
 		struct stat a, b;
-		if (stat(path, &a) == 0 && stat(vpath, &b) == 0 && a.st_size == b.st_size && a.st_size > 0) {
+		if (stat(path, &a) == 0 && stat(vpath, &b) == 0 && a.st_size == b.st_size &&
+		    a.st_size > 0) {
 			pool_close(p);
 			return 0;
 		}
@@ -296,8 +303,8 @@ int cloud_snapshot_create(struct cloud *c, const char *owner, const char *region
 	if (cloud_volume_get(c, owner, region, volume, &v, err) < 0)
 		return -1;
 	if (strcmp(v.state, "available") && strcmp(v.state, "in-use"))
-		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_VOLUME, volume, "volume '%s' is %s", volume,
-		                  v.state);
+		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_VOLUME, volume,
+		                  "volume '%s' is %s", volume, v.state);
 	memset(out, 0, sizeof(*out));
 	id_new("snap", out->id);
 	str_copy(out->region, region, sizeof(out->region));
@@ -319,7 +326,8 @@ int cloud_snapshot_create(struct cloud *c, const char *owner, const char *region
 	}
 	if (db_begin(c->db, err) < 0)
 		goto on_error;
-	if (snapshot_insert(c, owner, &v, out->id, out->description, NULL, out->start_ms, err) < 0 ||
+	if (snapshot_insert(c, owner, &v, out->id, out->description, NULL, out->start_ms, err) <
+	        0 ||
 	    cloud_tags_put(c, owner, region, out->id, tags, ntags, err) < 0) {
 		db_rollback(c->db);
 		goto on_error;
@@ -353,8 +361,9 @@ static void on_progress(void *ctx, uint64_t done, uint64_t total)
 }
 
 /* Store the point-in-time copy: what the snapshot row says, from its source zone's pool. */
-static int store_point_in_time(struct cloud *c, const char *id, const char *volume, const char *zone,
-                      const char *region, const char *parent, struct kerr **err)
+static int store_point_in_time(struct cloud *c, const char *id, const char *volume,
+                               const char *zone, const char *region, const char *parent,
+                               struct kerr **err)
 {
 	_cleanup_free_ char *dir = cloud_zone_pool_dir(c, region, zone),
 	                    *store_dir = cloud_store_dir(c, region);
@@ -396,7 +405,8 @@ out:
 /* One chain of snapshots per volume at a time: they share the volume's shadow. Taken inside any
  * job lock, never around one. */
 #define CHAIN_STRIPES 64
-static pthread_mutex_t chain_locks[CHAIN_STRIPES] = {[0 ... CHAIN_STRIPES - 1] = PTHREAD_MUTEX_INITIALIZER};
+static pthread_mutex_t chain_locks[CHAIN_STRIPES] = {[0 ... CHAIN_STRIPES - 1] =
+                                                         PTHREAD_MUTEX_INITIALIZER};
 
 pthread_mutex_t *cloud_chain_lock(const char *volume)
 {
@@ -450,10 +460,12 @@ static int store_copy_of(struct cloud *c, const char *id, const char *region, co
 	int r = -1;
 
 	if (!slash)
-		return kerr_set(err, KERR_CORRUPT, "snapshot '%s' copies '%s', which names no snapshot", id, copy_of);
+		return kerr_set(err, KERR_CORRUPT,
+		                "snapshot '%s' copies '%s', which names no snapshot", id, copy_of);
 	*slash = '\0';
 	src_dir = cloud_store_dir(c, src_region);
-	if (store_open(src_dir, false, &src, &why) == 0 && store_open(dst_dir, false, &dst, &why) == 0)
+	if (store_open(src_dir, false, &src, &why) == 0 &&
+	    store_open(dst_dir, false, &dst, &why) == 0)
 		r = store_copy(src, dst, slash + 1, id, &progress, &res, &why);
 	store_close(src);
 	store_close(dst);
@@ -461,8 +473,8 @@ static int store_copy_of(struct cloud *c, const char *id, const char *region, co
 		snapshot_note(c, id, "state = 'error', state_message = ?2", why->msg);
 		return kerr_pass(err, steal_ptr(why));
 	}
-	return snapshot_set(c, id, "state = 'completed', progress = 100, bytes_sent = ?1", (int64_t)res.bytes_sent,
-	                    NULL, err);
+	return snapshot_set(c, id, "state = 'completed', progress = 100, bytes_sent = ?1",
+	                    (int64_t)res.bytes_sent, NULL, err);
 }
 
 /* A snapshot of an image: its copy is the zone's base of it already (a reflink, constant time),
@@ -473,7 +485,8 @@ static void keep_base(struct cloud *c, const char *id, const char *dir, const ch
 	_cleanup_free_ char *base = cloud_base_name(id), *path = NULL;
 	struct pool *p = NULL;
 
-	if (db_prepare(c->db, "SELECT 1 FROM snapshots WHERE id = ? AND for_image != ''", &st, NULL) < 0)
+	if (db_prepare(c->db, "SELECT 1 FROM snapshots WHERE id = ? AND for_image != ''", &st,
+	               NULL) < 0)
 		return;
 	db_bind_text(st, 1, id);
 	if (db_step_row(c->db, st, NULL) != 1 || pool_open(dir, NULL, &p, NULL) < 0)
@@ -496,7 +509,8 @@ static int store_pending(struct cloud *c, const char *id, struct kerr **err)
 	int r;
 
 	if (db_prepare(c->db,
-	               "SELECT volume_id, source, region, parent, state, copy_of FROM snapshots WHERE id = ?",
+	               "SELECT volume_id, source, region, parent, state, copy_of FROM snapshots "
+	               "WHERE id = ?",
 	               &st, err) < 0)
 		return -1;
 	db_bind_text(st, 1, id);
@@ -504,8 +518,9 @@ static int store_pending(struct cloud *c, const char *id, struct kerr **err)
 	if (r <= 0)
 		return r < 0 ? -1 : cloud_snapshot_not_found(id, err);
 	if (strcmp(db_text(st, 4), "pending"))
-		return !strcmp(db_text(st, 4), "completed") ? 0
-		       : kerr_set(err, KERR_IO, "snapshot '%s' is %s", id, db_text(st, 4));
+		return !strcmp(db_text(st, 4), "completed")
+		           ? 0
+		           : kerr_set(err, KERR_IO, "snapshot '%s' is %s", id, db_text(st, 4));
 	if (db_text(st, 5)[0])
 		return store_copy_of(c, id, db_text(st, 2), db_text(st, 5), err);
 	str_copy(volume, db_text(st, 0), sizeof(volume));
@@ -551,8 +566,10 @@ void cloud_snapshot_abandon(struct cloud *c, const char *id, const char *reason)
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	char volume[ID_MAX], zone[32], region[32];
 
-	if (db_prepare(c->db, "SELECT volume_id, source, region FROM snapshots WHERE id = ? AND state = 'pending'", &st,
-		       NULL) < 0)
+	if (db_prepare(c->db,
+	               "SELECT volume_id, source, region FROM snapshots WHERE id = ? AND state = "
+	               "'pending'",
+	               &st, NULL) < 0)
 		return;
 	db_bind_text(st, 1, id);
 	if (db_step_row(c->db, st, NULL) != 1)
@@ -562,7 +579,8 @@ void cloud_snapshot_abandon(struct cloud *c, const char *id, const char *reason)
 	str_copy(region, db_text(st, 2), sizeof(region));
 	snapshot_note(c, id, "state = 'error', state_message = ?2", reason);
 	{
-		_cleanup_free_ char *dir = cloud_zone_pool_dir(c, region, zone), *dest = shadow_file(volume, id);
+		_cleanup_free_ char *dir = cloud_zone_pool_dir(c, region, zone),
+		                    *dest = shadow_file(volume, id);
 		struct pool *p = NULL;
 		if (pool_open(dir, NULL, &p, NULL) == 0)
 			pool_remove(p, dest, NULL);
@@ -576,11 +594,12 @@ int cloud_snapshots_reconcile(struct cloud *c, struct kerr **err)
 	int r;
 
 	/* Those of CreateImage are its job's to finish (cloud_images_reconcile). */
-	if (db_prepare(c->db, "SELECT id FROM snapshots WHERE state = 'pending' AND for_image = ''", &st,
-	               err) < 0)
+	if (db_prepare(c->db, "SELECT id FROM snapshots WHERE state = 'pending' AND for_image = ''",
+	               &st, err) < 0)
 		return -1;
 	while ((r = db_step_row(c->db, st, err)) == 1)
-		if (cloud_submit(c, db_text(st, 0), db_text(st, 0), snapshot_job, 0, false, err) < 0)
+		if (cloud_submit(c, db_text(st, 0), db_text(st, 0), snapshot_job, 0, false, err) <
+		    0)
 			return -1;
 	return r < 0 ? -1 : 0;
 }
@@ -622,8 +641,8 @@ int cloud_snapshot_delete(struct cloud *c, const char *owner, const char *region
 	if (snapshot_owned(c, owner, region, id, &snap, err) < 0)
 		return -1;
 	if (!strcmp(snap.state, "pending"))
-		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_SNAPSHOT, id, "snapshot '%s' is still pending",
-		                  id);
+		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_SNAPSHOT, id,
+		                  "snapshot '%s' is still pending", id);
 	if (db_prepare(c->db,
 	               "SELECT id FROM images WHERE root_snapshot = ?1 UNION "
 	               "SELECT image FROM image_volumes WHERE snapshot = ?1",
@@ -674,8 +693,9 @@ int cloud_snapshot_delete(struct cloud *c, const char *owner, const char *region
 
 static const struct grant_table snapshot_grants = {"snapshot_permissions", "snapshot", NULL};
 
-int cloud_snapshot_permissions(struct cloud *c, const char *owner, const char *region, const char *id,
-                               char (**grantees)[ACCOUNT_ID_LEN + 1], size_t *n, struct kerr **err)
+int cloud_snapshot_permissions(struct cloud *c, const char *owner, const char *region,
+                               const char *id, char (**grantees)[ACCOUNT_ID_LEN + 1], size_t *n,
+                               struct kerr **err)
 {
 	struct snapshot snap;
 

@@ -70,8 +70,8 @@ static int resource_check(struct cloud *c, const char *owner, const char *region
 		if (r < 0)
 			return -1;
 		if (r == 0)
-			return kerr_about(err, KERR_NOT_FOUND, taggable[i].subject, id, "%s '%s' not found",
-			                  taggable[i].type, id);
+			return kerr_about(err, KERR_NOT_FOUND, taggable[i].subject, id,
+			                  "%s '%s' not found", taggable[i].type, id);
 		return 0;
 	}
 	return kerr_set(err, KERR_INVALID, "invalid id '%s'", id);
@@ -108,8 +108,8 @@ int cloud_tags_put(struct cloud *c, const char *owner, const char *region, const
 	if (db_step_row(c->db, count, err) < 0)
 		return -1;
 	if (sqlite3_column_int(count, 0) > TAGS_PER_RESOURCE)
-		return kerr_about(err, KERR_LIMIT, KERR_SUBJECT_TAG, id, "'%s' would have more than %d tags",
-		                  id, TAGS_PER_RESOURCE);
+		return kerr_about(err, KERR_LIMIT, KERR_SUBJECT_TAG, id,
+		                  "'%s' would have more than %d tags", id, TAGS_PER_RESOURCE);
 	return 0;
 }
 

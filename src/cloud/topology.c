@@ -14,7 +14,7 @@
 #include "util/banned.h"
 
 #define DEFAULT_TOPOLOGY "us-east-1 a b c\neu-west-1 a b\n"
-#define VPC_ZONES_MAX 16 /* /20s in 172.31.0.0/16 */
+#define VPC_ZONES_MAX    16 /* /20s in 172.31.0.0/16 */
 
 void topology_release(struct topology *t)
 {
@@ -73,9 +73,10 @@ int topology_parse(const char *text, struct topology *t, struct kerr **err)
 		if (!strcmp(tok, "quota")) {
 			const char *name = strtok_r(NULL, " \t\r", &tsave);
 			const char *value = strtok_r(NULL, " \t\r", &tsave);
-			int r = strtok_r(NULL, " \t\r", &tsave)
-			            ? kerr_set(err, KERR_INVALID, "a quota line is 'quota NAME VALUE'")
-			            : cloud_quota_set(t->quotas, name, value, err);
+			int r =
+			    strtok_r(NULL, " \t\r", &tsave)
+			        ? kerr_set(err, KERR_INVALID, "a quota line is 'quota NAME VALUE'")
+			        : cloud_quota_set(t->quotas, name, value, err);
 			if (r < 0) {
 				topology_release(t);
 				return kerr_wrap(err, "topology line %d", lineno);
@@ -84,12 +85,14 @@ int topology_parse(const char *text, struct topology *t, struct kerr **err)
 		}
 		if (!valid_region(tok) || strlen(tok) >= sizeof(region)) {
 			topology_release(t);
-			return kerr_set(err, KERR_INVALID, "topology line %d: '%s' is not a region name", lineno, tok);
+			return kerr_set(err, KERR_INVALID,
+			                "topology line %d: '%s' is not a region name", lineno, tok);
 		}
 		for (size_t i = 0; i < t->nregions; i++)
 			if (!strcmp(t->regions[i], tok)) {
 				topology_release(t);
-				return kerr_set(err, KERR_INVALID, "topology line %d: region '%s' twice", lineno, tok);
+				return kerr_set(err, KERR_INVALID,
+				                "topology line %d: region '%s' twice", lineno, tok);
 			}
 		str_copy(region, tok, sizeof(region));
 		region_short(region, shortname, sizeof(shortname));
@@ -100,20 +103,27 @@ int topology_parse(const char *text, struct topology *t, struct kerr **err)
 
 			if (strlen(tok) != 1 || !islower((unsigned char)tok[0])) {
 				topology_release(t);
-				return kerr_set(err, KERR_INVALID, "topology line %d: zone '%s' is not a letter", lineno, tok);
+				return kerr_set(err, KERR_INVALID,
+				                "topology line %d: zone '%s' is not a letter",
+				                lineno, tok);
 			}
 			if (t->nzones == VPC_ZONES_MAX) {
 				topology_release(t);
-				return kerr_set(err, KERR_LIMIT, "topology: at most %d zones fit the default VPC", VPC_ZONES_MAX);
+				return kerr_set(err, KERR_LIMIT,
+				                "topology: at most %d zones fit the default VPC",
+				                VPC_ZONES_MAX);
 			}
 			t->zones = xreallocarray(t->zones, t->nzones + 1, sizeof(*t->zones));
 			z = &t->zones[t->nzones];
 			memset(z, 0, sizeof(*z));
-			snprintf(z->name, sizeof(z->name), "%.24s%c", region, tok[0]); /* regions are at most 24 */
+			snprintf(z->name, sizeof(z->name), "%.24s%c", region,
+			         tok[0]); /* regions are at most 24 */
 			for (size_t i = 0; i < t->nzones; i++)
 				if (!strcmp(t->zones[i].name, z->name)) {
 					topology_release(t);
-					return kerr_set(err, KERR_INVALID, "topology line %d: zone '%s' twice", lineno, tok);
+					return kerr_set(err, KERR_INVALID,
+					                "topology line %d: zone '%s' twice", lineno,
+					                tok);
 				}
 			str_copy(z->region, region, sizeof(z->region));
 			snprintf(z->zone_id, sizeof(z->zone_id), "%s-az%d", shortname, ++zone_no);
@@ -123,7 +133,9 @@ int topology_parse(const char *text, struct topology *t, struct kerr **err)
 		}
 		if (!zone_no) {
 			topology_release(t);
-			return kerr_set(err, KERR_INVALID, "topology line %d: region '%s' has no zones", lineno, region);
+			return kerr_set(err, KERR_INVALID,
+			                "topology line %d: region '%s' has no zones", lineno,
+			                region);
 		}
 	}
 	if (!t->nregions)
@@ -149,8 +161,8 @@ bool cloud_region_known(struct cloud *c, const char *region)
 	return found;
 }
 
-int cloud_zone_bridge(struct cloud *c, const char *owner, const struct zone *z, char *out, size_t size,
-		      struct kerr **err)
+int cloud_zone_bridge(struct cloud *c, const char *owner, const struct zone *z, char *out,
+                      size_t size, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	struct net_prefix subnet;
@@ -167,11 +179,14 @@ int cloud_zone_bridge(struct cloud *c, const char *owner, const struct zone *z, 
 	if (r < 0)
 		return -1;
 	if (r == 0)
-		return kerr_about(err, KERR_NOT_FOUND, KERR_SUBJECT_ACCOUNT, owner, "account '%s' not found", owner);
+		return kerr_about(err, KERR_NOT_FOUND, KERR_SUBJECT_ACCOUNT, owner,
+		                  "account '%s' not found", owner);
 	/* The zone's number is that of its /20 in the VPC's /16. */
-	r = snprintf(out, size, "%s%lld-%u", NET_BRIDGE_PREFIX, (long long)sqlite3_column_int64(st, 0),
-		     (unsigned)(ntohl(subnet.addr.s_addr) >> 12) & 0xf);
+	r = snprintf(out, size, "%s%lld-%u", NET_BRIDGE_PREFIX,
+	             (long long)sqlite3_column_int64(st, 0),
+	             (unsigned)(ntohl(subnet.addr.s_addr) >> 12) & 0xf);
 	if (r < 0 || (size_t)r >= size || (size_t)r >= NET_IFNAME_MAX)
-		return kerr_set(err, KERR_LIMIT, "no bridge name for account '%s' in zone '%s'", owner, z->name);
+		return kerr_set(err, KERR_LIMIT, "no bridge name for account '%s' in zone '%s'",
+		                owner, z->name);
 	return 0;
 }

@@ -137,7 +137,7 @@ int cloud_volumes_list(struct cloud *c, const char *owner, const char *region, s
 }
 
 int cloud_instance_volumes(struct cloud *c, const char *instance, struct volume **out, size_t *n,
-			   struct kerr **err)
+                           struct kerr **err)
 {
 	return volumes_query(c, "instance = ?1", instance, NULL, NULL, out, n, err);
 }
@@ -191,16 +191,19 @@ static int volume_forget(struct cloud *c, const struct volume *v, struct kerr **
 	return db_step_done(c->db, tags, err) < 0 ? -1 : db_step_done(c->db, vol, err);
 }
 
-int cloud_volume_insert_attached(struct cloud *c, const struct instance *in, const char *id, const char *device,
-				 const char *snapshot, uint64_t size_gib, bool delete_on_termination,
-				 const struct tag *tags, size_t ntags, struct kerr **err)
+int cloud_volume_insert_attached(struct cloud *c, const struct instance *in, const char *id,
+                                 const char *device, const char *snapshot, uint64_t size_gib,
+                                 bool delete_on_termination, const struct tag *tags, size_t ntags,
+                                 struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 
-	if (db_prepare(c->db, "INSERT INTO volumes (id, region, zone, owner, size, snapshot, state, create_ms, "
-			      "instance, device, attach_state, attach_ms, delete_on_termination, last_snapshot) "
-			      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'in-use', ?7, ?8, ?9, 'attached', ?7, ?10, ?6)",
-		       &st, err) < 0)
+	if (db_prepare(
+	        c->db,
+	        "INSERT INTO volumes (id, region, zone, owner, size, snapshot, state, create_ms, "
+	        "instance, device, attach_state, attach_ms, delete_on_termination, last_snapshot) "
+	        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'in-use', ?7, ?8, ?9, 'attached', ?7, ?10, ?6)",
+	        &st, err) < 0)
 		return -1;
 	db_bind_text(st, 1, id);
 	db_bind_text(st, 2, in->region);
@@ -217,7 +220,8 @@ int cloud_volume_insert_attached(struct cloud *c, const struct instance *in, con
 	return cloud_tags_put(c, in->owner, in->region, id, tags, ntags, err);
 }
 
-int cloud_instance_make_volumes(struct cloud *c, const struct instance *in, struct pool *p, struct kerr **err)
+int cloud_instance_make_volumes(struct cloud *c, const struct instance *in, struct pool *p,
+                                struct kerr **err)
 {
 	_cleanup_free_ struct volume *v = NULL;
 	size_t n;
@@ -307,8 +311,10 @@ int cloud_volume_create(struct cloud *c, const char *owner, const struct volume_
 		/* The same token again: the volume it made then. */
 		_cleanup_stmt_ sqlite3_stmt *tok = NULL;
 		int r;
-		if (db_prepare(c->db, "SELECT id FROM volumes WHERE owner = ? AND region = ? AND client_token = ?", &tok,
-			       err) < 0)
+		if (db_prepare(c->db,
+		               "SELECT id FROM volumes WHERE owner = ? AND region = ? AND "
+		               "client_token = ?",
+		               &tok, err) < 0)
 			return -1;
 		db_bind_text(tok, 1, owner);
 		db_bind_text(tok, 2, req->region);
@@ -403,8 +409,8 @@ int cloud_volume_attach(struct cloud *c, const char *owner, const char *region, 
 		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_DEVICE, device,
 		                  "'%s' is not a valid EBS device name", device);
 	if (strcmp(out->state, "available"))
-		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_VOLUME, volume, "volume '%s' is %s",
-		                  volume, out->state);
+		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_VOLUME, volume,
+		                  "volume '%s' is %s", volume, out->state);
 	if (strcmp(in.state, "running") && strcmp(in.state, "stopped"))
 		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_INSTANCE, instance,
 		                  "instance '%s' is neither running nor stopped", instance);
@@ -462,8 +468,8 @@ int cloud_volume_delete(struct cloud *c, const char *owner, const char *region, 
 		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_ATTACHMENT, volume,
 		                  "volume '%s' is attached to '%s'", volume, v.instance);
 	if (strcmp(v.state, "available") && strcmp(v.state, "error"))
-		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_VOLUME, volume, "volume '%s' is %s", volume,
-		                  v.state);
+		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_VOLUME, volume,
+		                  "volume '%s' is %s", volume, v.state);
 	if (volume_update(c, volume, "state = 'deleting'", NULL, NULL, err) < 0)
 		return -1;
 	return cloud_submit(c, volume, volume, volume_job, VOLUME_DELETE, false, err);
@@ -523,8 +529,8 @@ static int volume_job(struct cloud *c, const char *id, int kind, bool force, str
 	case VOLUME_CREATE:
 		if ((r = make_volume(c, &v, err)) == 0)
 			r = volume_update(c, id, "state = 'available'", NULL, NULL, err);
-		else if (volume_update(c, id, "state = 'error', state_reason = ?1", (*err)->msg, NULL,
-		                       &why) < 0)
+		else if (volume_update(c, id, "state = 'error', state_reason = ?1", (*err)->msg,
+		                       NULL, &why) < 0)
 			cloud_log_failure(id, why, "cannot record the failure of the volume");
 		break;
 	case VOLUME_ATTACH:
@@ -539,7 +545,8 @@ static int volume_job(struct cloud *c, const char *id, int kind, bool force, str
 				cloud_log_failure(id, why, "cannot record the failed attachment");
 			kerr_free(steal_ptr(why));
 			if (cloud_instance_sync_volumes(c, v.instance, &why) < 0)
-				cloud_log_failure(v.instance, why, "cannot undo the failed attachment");
+				cloud_log_failure(v.instance, why,
+				                  "cannot undo the failed attachment");
 		}
 		break;
 	case VOLUME_DETACH:
@@ -562,7 +569,8 @@ static int volume_job(struct cloud *c, const char *id, int kind, bool force, str
 				_cleanup_free_ char *shadow =
 				    xasprintf("%s.%s.shadow", v.id, v.last_snapshot);
 				if (pool_remove(p, shadow, &why) < 0)
-					cloud_log_failure(v.id, why, "cannot remove the shadow of the volume");
+					cloud_log_failure(v.id, why,
+					                  "cannot remove the shadow of the volume");
 			}
 			r = volume_forget(c, &v, err);
 		}
@@ -619,5 +627,6 @@ int cloud_volumes_reconcile(struct cloud *c, struct kerr **err)
 
 int cloud_volume_not_found(const char *id, struct kerr **err)
 {
-	return kerr_about(err, KERR_NOT_FOUND, KERR_SUBJECT_VOLUME, id, "volume '%s' not found", id);
+	return kerr_about(err, KERR_NOT_FOUND, KERR_SUBJECT_VOLUME, id, "volume '%s' not found",
+	                  id);
 }

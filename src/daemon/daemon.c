@@ -51,7 +51,8 @@ int daemon_start(const struct daemon_config *cfg, struct daemon **out, struct ke
 	 * whatever was in flight when the daemon last stopped. */
 	if (daemon_host_up(DAEMON_VPC_DEFAULT, true, err) < 0 ||
 	    cloud_attach_runtime(d->cloud, cfg->shim, cfg->init, err) < 0 ||
-	    cloud_reconcile(d->cloud, err) < 0 || api_server_start(d->cloud, &cfg->http, &d->srv, err) < 0)
+	    cloud_reconcile(d->cloud, err) < 0 ||
+	    api_server_start(d->cloud, &cfg->http, &d->srv, err) < 0)
 		goto on_error;
 	log_event(LOG_LEVEL_INFO, NULL, "serving %s on port %u", cfg->data_dir,
 	          (unsigned)api_server_port(d->srv));

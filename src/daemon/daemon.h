@@ -14,7 +14,8 @@
 
 /* The host's part, idempotent: the VPC range routed nowhere first (no packet for an instance
  * address may ever take the default route), forwarding on, the filter (and NAT when asked). */
-int daemon_host_up(const char *vpc, bool nat, struct kerr **err) __attribute__((warn_unused_result));
+int daemon_host_up(const char *vpc, bool nat, struct kerr **err)
+    __attribute__((warn_unused_result));
 
 struct daemon_config {
 	const char *data_dir;
@@ -29,7 +30,7 @@ struct daemon;
 /* Block the stop signals (before any thread starts), set up the log and the host, open the
  * data directory, resume what was in flight when the daemon last stopped, and serve. */
 int daemon_start(const struct daemon_config *cfg, struct daemon **out, struct kerr **err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 uint16_t daemon_port(const struct daemon *d);
 /* Wait for SIGINT or SIGTERM, then shut down in order and free d. */
 void daemon_wait(struct daemon *d);

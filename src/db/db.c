@@ -20,9 +20,9 @@ static int db_fail(struct db *db, const char *what, struct kerr **err)
 {
 	int code = sqlite3_extended_errcode(db->h);
 	enum kerr_kind kind = (code & 0xff) == SQLITE_CONSTRAINT ? KERR_CONFLICT
-			      : (code & 0xff) == SQLITE_FULL     ? KERR_NOSPACE
-			      : (code & 0xff) == SQLITE_CORRUPT  ? KERR_CORRUPT
-								 : KERR_IO;
+	                      : (code & 0xff) == SQLITE_FULL     ? KERR_NOSPACE
+	                      : (code & 0xff) == SQLITE_CORRUPT  ? KERR_CORRUPT
+	                                                         : KERR_IO;
 
 	return kerr_set(err, kind, "%s in '%s': %s", what, db->path, sqlite3_errmsg(db->h));
 }
@@ -116,7 +116,8 @@ void db_rollback(struct db *db)
 
 int db_bind_text(sqlite3_stmt *stmt, int idx, const char *s)
 {
-	return s ? sqlite3_bind_text(stmt, idx, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(stmt, idx);
+	return s ? sqlite3_bind_text(stmt, idx, s, -1, SQLITE_TRANSIENT)
+	         : sqlite3_bind_null(stmt, idx);
 }
 
 const char *db_text(sqlite3_stmt *stmt, int col)
@@ -136,8 +137,9 @@ static int migrate(struct db *db, struct kerr **err)
 	version = db_step_row(db, stmt, err) == 1 ? sqlite3_column_int(stmt, 0) : 0;
 	sqlite3_finalize(stmt);
 	if ((size_t)version > db_migrations_count)
-		return kerr_set(err, KERR_INVALID, "'%s' has schema version %d, newer than this kiln (%zu)",
-				db->path, version, db_migrations_count);
+		return kerr_set(err, KERR_INVALID,
+		                "'%s' has schema version %d, newer than this kiln (%zu)", db->path,
+		                version, db_migrations_count);
 	for (size_t v = (size_t)version; v < db_migrations_count; v++) {
 		char pragma[64];
 
@@ -187,15 +189,18 @@ int db_open(const char *path, struct db **out, struct kerr **err)
 		pthread_mutex_init(&db->lock, &a);
 		pthread_mutexattr_destroy(&a);
 	}
-	if (sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-			    NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(path, &db->h,
+	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+	                    NULL) != SQLITE_OK) {
 		kerr_set(err, KERR_IO, "cannot open database '%s': %s", path,
-			 db->h ? sqlite3_errmsg(db->h) : "out of memory");
+		         db->h ? sqlite3_errmsg(db->h) : "out of memory");
 		goto on_error;
 	}
 	sqlite3_busy_timeout(db->h, DB_BUSY_TIMEOUT_MS);
-	if (db_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON",
-		    err) < 0 ||
+	if (db_exec(
+	        db,
+	        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON",
+	        err) < 0 ||
 	    migrate(db, err) < 0)
 		goto on_error;
 	*out = db;

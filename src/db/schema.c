@@ -5,78 +5,90 @@
 #include "util/banned.h"
 
 const char *const db_migrations[] = {
-	/* 1: topology and accounts */
-	"CREATE TABLE regions (name TEXT PRIMARY KEY, position INTEGER NOT NULL UNIQUE);\n"
-	"CREATE TABLE zones (name TEXT PRIMARY KEY, region TEXT NOT NULL REFERENCES regions(name),\n"
-	"  zone_id TEXT NOT NULL UNIQUE, subnet TEXT NOT NULL UNIQUE, bridge TEXT NOT NULL UNIQUE);\n"
-	"CREATE TABLE accounts (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, alias TEXT,\n"
-	"  created_ms INTEGER NOT NULL);\n"
-	"CREATE TABLE access_keys (access_key TEXT PRIMARY KEY, secret TEXT NOT NULL,\n"
-	"  account TEXT NOT NULL REFERENCES accounts(id), created_ms INTEGER NOT NULL);\n",
-	/* 2: snapshots, images, instances */
-	"CREATE TABLE snapshots (id TEXT PRIMARY KEY, region TEXT NOT NULL REFERENCES regions(name),\n"
-	"  owner TEXT NOT NULL REFERENCES accounts(id), volume_id TEXT, volume_size INTEGER NOT NULL,\n"
-	"  state TEXT NOT NULL, progress INTEGER NOT NULL, description TEXT NOT NULL DEFAULT '',\n"
-	"  start_ms INTEGER NOT NULL);\n"
-	"CREATE TABLE images (id TEXT PRIMARY KEY, region TEXT NOT NULL REFERENCES regions(name),\n"
-	"  owner TEXT NOT NULL REFERENCES accounts(id), name TEXT NOT NULL, description TEXT NOT NULL DEFAULT '',\n"
-	"  state TEXT NOT NULL, public INTEGER NOT NULL DEFAULT 0, architecture TEXT NOT NULL DEFAULT 'x86_64',\n"
-	"  root_device_name TEXT NOT NULL DEFAULT '/dev/xvda', root_snapshot TEXT NOT NULL REFERENCES snapshots(id),\n"
-	"  root_size INTEGER NOT NULL, creation_ms INTEGER NOT NULL, UNIQUE (region, owner, name));\n"
-	"CREATE TABLE instances (id TEXT PRIMARY KEY, region TEXT NOT NULL REFERENCES regions(name),\n"
-	"  zone TEXT NOT NULL REFERENCES zones(name), owner TEXT NOT NULL REFERENCES accounts(id),\n"
-	"  image TEXT NOT NULL, type TEXT NOT NULL, state TEXT NOT NULL, state_reason TEXT NOT NULL DEFAULT '',\n"
-	"  private_ip TEXT NOT NULL, reservation TEXT NOT NULL, launch_index INTEGER NOT NULL,\n"
-	"  launch_ms INTEGER NOT NULL, ended_ms INTEGER, key_name TEXT, user_data TEXT,\n"
-	"  root_volume TEXT NOT NULL, root_size INTEGER NOT NULL, delete_on_termination INTEGER NOT NULL,\n"
-	"  client_token TEXT);\n"
-	"CREATE UNIQUE INDEX instances_address ON instances (zone, private_ip) WHERE state != 'terminated';\n"
-	"CREATE INDEX instances_owner ON instances (owner, region);\n",
-	/* 3: tags, volumes (root volumes of live instances included), snapshot permissions */
-	"CREATE TABLE tags (resource TEXT NOT NULL, owner TEXT NOT NULL REFERENCES accounts(id),\n"
-	"  region TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (resource, owner, key));\n"
-	"CREATE INDEX tags_owner ON tags (owner, region);\n"
-	"CREATE TABLE volumes (id TEXT PRIMARY KEY, region TEXT NOT NULL REFERENCES regions(name),\n"
-	"  zone TEXT NOT NULL REFERENCES zones(name), owner TEXT NOT NULL REFERENCES accounts(id),\n"
-	"  size INTEGER NOT NULL, snapshot TEXT NOT NULL DEFAULT '', volume_type TEXT NOT NULL DEFAULT 'gp3',\n"
-	"  state TEXT NOT NULL, state_reason TEXT NOT NULL DEFAULT '', create_ms INTEGER NOT NULL,\n"
-	"  instance TEXT, device TEXT, attach_state TEXT, attach_ms INTEGER,\n"
-	"  delete_on_termination INTEGER NOT NULL DEFAULT 0, last_snapshot TEXT NOT NULL DEFAULT '',\n"
-	"  client_token TEXT);\n"
-	"CREATE INDEX volumes_owner ON volumes (owner, region);\n"
-	"CREATE UNIQUE INDEX volumes_device ON volumes (instance, device) WHERE instance IS NOT NULL;\n"
-	"INSERT INTO volumes (id, region, zone, owner, size, snapshot, state, create_ms, instance, device,\n"
-	"  attach_state, attach_ms, delete_on_termination, last_snapshot)\n"
-	"  SELECT n.root_volume, n.region, n.zone, n.owner, n.root_size, COALESCE(i.root_snapshot, ''), 'in-use',\n"
-	"  n.launch_ms, n.id, '/dev/xvda', 'attached', n.launch_ms, n.delete_on_termination,\n"
-	"  COALESCE(i.root_snapshot, '') FROM instances n LEFT JOIN images i ON i.id = n.image\n"
-	"  WHERE n.state != 'terminated';\n"
-	"ALTER TABLE snapshots ADD COLUMN state_message TEXT NOT NULL DEFAULT '';\n"
-	"ALTER TABLE snapshots ADD COLUMN parent TEXT NOT NULL DEFAULT '';\n"
-	"ALTER TABLE snapshots ADD COLUMN client_token TEXT;\n"
-	"ALTER TABLE snapshots ADD COLUMN source TEXT NOT NULL DEFAULT '';\n"
-	"CREATE TABLE snapshot_permissions (snapshot TEXT NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,\n"
-	"  grantee TEXT NOT NULL, PRIMARY KEY (snapshot, grantee));\n",
-	/* 4: CreateImage, images with several volumes, launch permissions */
-	"ALTER TABLE images ADD COLUMN source_instance TEXT NOT NULL DEFAULT '';\n"
-	"ALTER TABLE images ADD COLUMN state_reason TEXT NOT NULL DEFAULT '';\n"
-	"ALTER TABLE images ADD COLUMN no_reboot INTEGER NOT NULL DEFAULT 0;\n"
-	"ALTER TABLE images ADD COLUMN restart_instance INTEGER NOT NULL DEFAULT 0;\n"
-	"ALTER TABLE snapshots ADD COLUMN for_image TEXT NOT NULL DEFAULT '';\n"
-	"CREATE TABLE image_volumes (image TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,\n"
-	"  device TEXT NOT NULL, snapshot TEXT NOT NULL REFERENCES snapshots(id), size INTEGER NOT NULL,\n"
-	"  delete_on_termination INTEGER NOT NULL DEFAULT 1, PRIMARY KEY (image, device));\n"
-	"CREATE TABLE image_permissions (image TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,\n"
-	"  grantee TEXT NOT NULL, PRIMARY KEY (image, grantee));\n",
-	/* 5: copies across regions */
-	"ALTER TABLE snapshots ADD COLUMN copy_of TEXT NOT NULL DEFAULT '';\n"
-	"ALTER TABLE snapshots ADD COLUMN bytes_sent INTEGER NOT NULL DEFAULT 0;\n"
-	"ALTER TABLE images ADD COLUMN copy_of TEXT NOT NULL DEFAULT '';\n"
-	"ALTER TABLE images ADD COLUMN client_token TEXT;\n",
-	/* 6: image deprecation */
-	"ALTER TABLE images ADD COLUMN deprecation_ms INTEGER NOT NULL DEFAULT 0;\n",
-	/* 7: per-account quotas of the topology (a quota without a row has its default) */
-	"CREATE TABLE quotas (name TEXT PRIMARY KEY, value INTEGER NOT NULL);\n",
+    /* 1: topology and accounts */
+    "CREATE TABLE regions (name TEXT PRIMARY KEY, position INTEGER NOT NULL UNIQUE);\n"
+    "CREATE TABLE zones (name TEXT PRIMARY KEY, region TEXT NOT NULL REFERENCES regions(name),\n"
+    "  zone_id TEXT NOT NULL UNIQUE, subnet TEXT NOT NULL UNIQUE, bridge TEXT NOT NULL UNIQUE);\n"
+    "CREATE TABLE accounts (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, alias TEXT,\n"
+    "  created_ms INTEGER NOT NULL);\n"
+    "CREATE TABLE access_keys (access_key TEXT PRIMARY KEY, secret TEXT NOT NULL,\n"
+    "  account TEXT NOT NULL REFERENCES accounts(id), created_ms INTEGER NOT NULL);\n",
+    /* 2: snapshots, images, instances */
+    "CREATE TABLE snapshots (id TEXT PRIMARY KEY, region TEXT NOT NULL REFERENCES regions(name),\n"
+    "  owner TEXT NOT NULL REFERENCES accounts(id), volume_id TEXT, volume_size INTEGER NOT NULL,\n"
+    "  state TEXT NOT NULL, progress INTEGER NOT NULL, description TEXT NOT NULL DEFAULT '',\n"
+    "  start_ms INTEGER NOT NULL);\n"
+    "CREATE TABLE images (id TEXT PRIMARY KEY, region TEXT NOT NULL REFERENCES regions(name),\n"
+    "  owner TEXT NOT NULL REFERENCES accounts(id), name TEXT NOT NULL, description TEXT NOT NULL "
+    "DEFAULT '',\n"
+    "  state TEXT NOT NULL, public INTEGER NOT NULL DEFAULT 0, architecture TEXT NOT NULL DEFAULT "
+    "'x86_64',\n"
+    "  root_device_name TEXT NOT NULL DEFAULT '/dev/xvda', root_snapshot TEXT NOT NULL REFERENCES "
+    "snapshots(id),\n"
+    "  root_size INTEGER NOT NULL, creation_ms INTEGER NOT NULL, UNIQUE (region, owner, name));\n"
+    "CREATE TABLE instances (id TEXT PRIMARY KEY, region TEXT NOT NULL REFERENCES regions(name),\n"
+    "  zone TEXT NOT NULL REFERENCES zones(name), owner TEXT NOT NULL REFERENCES accounts(id),\n"
+    "  image TEXT NOT NULL, type TEXT NOT NULL, state TEXT NOT NULL, state_reason TEXT NOT NULL "
+    "DEFAULT '',\n"
+    "  private_ip TEXT NOT NULL, reservation TEXT NOT NULL, launch_index INTEGER NOT NULL,\n"
+    "  launch_ms INTEGER NOT NULL, ended_ms INTEGER, key_name TEXT, user_data TEXT,\n"
+    "  root_volume TEXT NOT NULL, root_size INTEGER NOT NULL, delete_on_termination INTEGER NOT "
+    "NULL,\n"
+    "  client_token TEXT);\n"
+    "CREATE UNIQUE INDEX instances_address ON instances (zone, private_ip) WHERE state != "
+    "'terminated';\n"
+    "CREATE INDEX instances_owner ON instances (owner, region);\n",
+    /* 3: tags, volumes (root volumes of live instances included), snapshot permissions */
+    "CREATE TABLE tags (resource TEXT NOT NULL, owner TEXT NOT NULL REFERENCES accounts(id),\n"
+    "  region TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (resource, owner, "
+    "key));\n"
+    "CREATE INDEX tags_owner ON tags (owner, region);\n"
+    "CREATE TABLE volumes (id TEXT PRIMARY KEY, region TEXT NOT NULL REFERENCES regions(name),\n"
+    "  zone TEXT NOT NULL REFERENCES zones(name), owner TEXT NOT NULL REFERENCES accounts(id),\n"
+    "  size INTEGER NOT NULL, snapshot TEXT NOT NULL DEFAULT '', volume_type TEXT NOT NULL DEFAULT "
+    "'gp3',\n"
+    "  state TEXT NOT NULL, state_reason TEXT NOT NULL DEFAULT '', create_ms INTEGER NOT NULL,\n"
+    "  instance TEXT, device TEXT, attach_state TEXT, attach_ms INTEGER,\n"
+    "  delete_on_termination INTEGER NOT NULL DEFAULT 0, last_snapshot TEXT NOT NULL DEFAULT '',\n"
+    "  client_token TEXT);\n"
+    "CREATE INDEX volumes_owner ON volumes (owner, region);\n"
+    "CREATE UNIQUE INDEX volumes_device ON volumes (instance, device) WHERE instance IS NOT NULL;\n"
+    "INSERT INTO volumes (id, region, zone, owner, size, snapshot, state, create_ms, instance, "
+    "device,\n"
+    "  attach_state, attach_ms, delete_on_termination, last_snapshot)\n"
+    "  SELECT n.root_volume, n.region, n.zone, n.owner, n.root_size, COALESCE(i.root_snapshot, "
+    "''), 'in-use',\n"
+    "  n.launch_ms, n.id, '/dev/xvda', 'attached', n.launch_ms, n.delete_on_termination,\n"
+    "  COALESCE(i.root_snapshot, '') FROM instances n LEFT JOIN images i ON i.id = n.image\n"
+    "  WHERE n.state != 'terminated';\n"
+    "ALTER TABLE snapshots ADD COLUMN state_message TEXT NOT NULL DEFAULT '';\n"
+    "ALTER TABLE snapshots ADD COLUMN parent TEXT NOT NULL DEFAULT '';\n"
+    "ALTER TABLE snapshots ADD COLUMN client_token TEXT;\n"
+    "ALTER TABLE snapshots ADD COLUMN source TEXT NOT NULL DEFAULT '';\n"
+    "CREATE TABLE snapshot_permissions (snapshot TEXT NOT NULL REFERENCES snapshots(id) ON DELETE "
+    "CASCADE,\n"
+    "  grantee TEXT NOT NULL, PRIMARY KEY (snapshot, grantee));\n",
+    /* 4: CreateImage, images with several volumes, launch permissions */
+    "ALTER TABLE images ADD COLUMN source_instance TEXT NOT NULL DEFAULT '';\n"
+    "ALTER TABLE images ADD COLUMN state_reason TEXT NOT NULL DEFAULT '';\n"
+    "ALTER TABLE images ADD COLUMN no_reboot INTEGER NOT NULL DEFAULT 0;\n"
+    "ALTER TABLE images ADD COLUMN restart_instance INTEGER NOT NULL DEFAULT 0;\n"
+    "ALTER TABLE snapshots ADD COLUMN for_image TEXT NOT NULL DEFAULT '';\n"
+    "CREATE TABLE image_volumes (image TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,\n"
+    "  device TEXT NOT NULL, snapshot TEXT NOT NULL REFERENCES snapshots(id), size INTEGER NOT "
+    "NULL,\n"
+    "  delete_on_termination INTEGER NOT NULL DEFAULT 1, PRIMARY KEY (image, device));\n"
+    "CREATE TABLE image_permissions (image TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,\n"
+    "  grantee TEXT NOT NULL, PRIMARY KEY (image, grantee));\n",
+    /* 5: copies across regions */
+    "ALTER TABLE snapshots ADD COLUMN copy_of TEXT NOT NULL DEFAULT '';\n"
+    "ALTER TABLE snapshots ADD COLUMN bytes_sent INTEGER NOT NULL DEFAULT 0;\n"
+    "ALTER TABLE images ADD COLUMN copy_of TEXT NOT NULL DEFAULT '';\n"
+    "ALTER TABLE images ADD COLUMN client_token TEXT;\n",
+    /* 6: image deprecation */
+    "ALTER TABLE images ADD COLUMN deprecation_ms INTEGER NOT NULL DEFAULT 0;\n",
+    /* 7: per-account quotas of the topology (a quota without a row has its default) */
+    "CREATE TABLE quotas (name TEXT PRIMARY KEY, value INTEGER NOT NULL);\n",
 };
 
 const size_t db_migrations_count = ARRAY_SIZE(db_migrations);

@@ -23,20 +23,20 @@
 #include "util/cleanup.h"
 #include "util/banned.h"
 
-#define KILN_RUN_DIR	    "/run/kiln"
-#define KILN_META_DIR	    KILN_RUN_DIR "/meta"
-#define KILN_USER_DATA	    KILN_RUN_DIR "/user-data"
+#define KILN_RUN_DIR        "/run/kiln"
+#define KILN_META_DIR       KILN_RUN_DIR "/meta"
+#define KILN_USER_DATA      KILN_RUN_DIR "/user-data"
 #define KILN_USER_DATA_EXEC KILN_RUN_DIR "/user-data.run"
 #define KILN_OPENSSH_KEY    KILN_RUN_DIR "/openssh-key"
-#define KILN_STATE_DIR	    "/var/lib/kiln"
-#define KILN_STATE_ID	    KILN_STATE_DIR "/instance-id"
-#define KILN_RC_DIR	    "/etc/kiln/rc.d"
-#define KILN_SSHD	    "/usr/sbin/sshd"
-#define KILN_DROPBEAR	    "/usr/sbin/dropbear"
-#define KILN_PATH	    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define KILN_STATE_DIR      "/var/lib/kiln"
+#define KILN_STATE_ID       KILN_STATE_DIR "/instance-id"
+#define KILN_RC_DIR         "/etc/kiln/rc.d"
+#define KILN_SSHD           "/usr/sbin/sshd"
+#define KILN_DROPBEAR       "/usr/sbin/dropbear"
+#define KILN_PATH           "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define KILN_STOP_DEFAULT   10
-#define KILN_MAX_ENV	    64
-#define KILN_MAX_SMALL	    (64 * 1024) /* instance ids, public keys, authorized_keys */
+#define KILN_MAX_ENV        64
+#define KILN_MAX_SMALL      (64 * 1024) /* instance ids, public keys, authorized_keys */
 
 extern char **environ;
 
@@ -54,29 +54,29 @@ enum kiln_var {
 };
 
 static const char *const kiln_var_names[KV_COUNT] = {
-	[KV_INSTANCE_ID] = "KILN_INSTANCE_ID",
-	[KV_IMAGE_ID] = "KILN_IMAGE_ID",
-	[KV_REGION] = "KILN_REGION",
-	[KV_ZONE] = "KILN_ZONE",
-	[KV_INSTANCE_TYPE] = "KILN_INSTANCE_TYPE",
-	[KV_LOCAL_IPV4] = "KILN_LOCAL_IPV4",
-	[KV_HOSTNAME] = "KILN_HOSTNAME",
-	[KV_MAC] = "KILN_MAC",
+    [KV_INSTANCE_ID] = "KILN_INSTANCE_ID",
+    [KV_IMAGE_ID] = "KILN_IMAGE_ID",
+    [KV_REGION] = "KILN_REGION",
+    [KV_ZONE] = "KILN_ZONE",
+    [KV_INSTANCE_TYPE] = "KILN_INSTANCE_TYPE",
+    [KV_LOCAL_IPV4] = "KILN_LOCAL_IPV4",
+    [KV_HOSTNAME] = "KILN_HOSTNAME",
+    [KV_MAC] = "KILN_MAC",
 };
 
 static const struct kiln_meta_file {
 	const char *path;
 	enum kiln_var var;
 } kiln_meta_files[] = {
-	{"instance-id", KV_INSTANCE_ID},
-	{"ami-id", KV_IMAGE_ID},
-	{"placement/region", KV_REGION},
-	{"placement/availability-zone", KV_ZONE},
-	{"instance-type", KV_INSTANCE_TYPE},
-	{"local-ipv4", KV_LOCAL_IPV4},
-	{"hostname", KV_HOSTNAME},
-	{"local-hostname", KV_HOSTNAME},
-	{"mac", KV_MAC},
+    {"instance-id", KV_INSTANCE_ID},
+    {"ami-id", KV_IMAGE_ID},
+    {"placement/region", KV_REGION},
+    {"placement/availability-zone", KV_ZONE},
+    {"instance-type", KV_INSTANCE_TYPE},
+    {"local-ipv4", KV_LOCAL_IPV4},
+    {"hostname", KV_HOSTNAME},
+    {"local-hostname", KV_HOSTNAME},
+    {"mac", KV_MAC},
 };
 
 /* Host keys baked into an image must not be shared by its instances. */
@@ -84,8 +84,8 @@ static const struct kiln_host_key {
 	const char *dir;
 	const char *pattern;
 } kiln_host_keys[] = {
-	{"/etc/ssh", "ssh_host_*_key*"},
-	{"/etc/dropbear", "dropbear_*_host_key"},
+    {"/etc/ssh", "ssh_host_*_key*"},
+    {"/etc/dropbear", "dropbear_*_host_key"},
 };
 
 /* SIGTERM is a stop; SIGINT and SIGPWR too; busybox halt and poweroff send SIGUSR1/SIGUSR2. */
@@ -96,7 +96,7 @@ static char *kiln_child_env[KILN_MAX_ENV + 3];
 static sigset_t kiln_waited;
 static bool kiln_stopping;
 static long kiln_stop_timeout = KILN_STOP_DEFAULT;
-static pid_t kiln_sshd_pid; /* reported on the console should it ever exit */
+static pid_t kiln_sshd_pid;   /* reported on the console should it ever exit */
 static pid_t kiln_keygen_pid; /* the slow host keys, made while the instance boots on */
 static const char *kiln_sshd_name;
 
@@ -179,7 +179,7 @@ static char *kiln_read_small(const char *path, size_t *len)
 static int kiln_write_file(const char *path, const void *data, size_t len, mode_t mode)
 {
 	_cleanup_close_ int fd =
-		open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	    open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
 
 	if (fd < 0 || kiln_write_full(fd, data, len) < 0)
 		return -1;
@@ -221,7 +221,7 @@ static bool kiln_is_executable(const char *path)
 static bool kiln_which(const char *name, char *out, size_t size)
 {
 	static const char *const dirs[] = {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin",
-					   "/usr/bin",	      "/sbin",		"/bin"};
+	                                   "/usr/bin",        "/sbin",          "/bin"};
 
 	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
 		int n = snprintf(out, size, "%s/%s", dirs[i], name);
@@ -264,7 +264,7 @@ static void kiln_signals_init(void)
 static void kiln_wait_signal(long timeout_ms)
 {
 	struct timespec ts = {.tv_sec = timeout_ms / 1000,
-			      .tv_nsec = (timeout_ms % 1000) * 1000000L};
+	                      .tv_nsec = (timeout_ms % 1000) * 1000000L};
 	int sig = sigtimedwait(&kiln_waited, NULL, timeout_ms < 0 ? NULL : &ts);
 
 	for (size_t i = 0; i < ARRAY_SIZE(kiln_stop_signals); i++)
@@ -277,7 +277,7 @@ static void kiln_report(const char *what, int status)
 {
 	if (WIFSIGNALED(status))
 		kiln_log("%s exited with status %d (killed by signal %d)", what,
-			 128 + WTERMSIG(status), WTERMSIG(status));
+		         128 + WTERMSIG(status), WTERMSIG(status));
 	else
 		kiln_log("%s exited with status %d", what, WEXITSTATUS(status));
 }
@@ -406,7 +406,7 @@ static int kiln_run(char *const argv[])
 static bool kiln_safe_value(const char *v)
 {
 	static const char safe[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-				   "0123456789._:-/";
+	                           "0123456789._:-/";
 
 	return strspn(v, safe) == strlen(v);
 }
@@ -415,7 +415,7 @@ static bool kiln_safe_value(const char *v)
 static int kiln_write_meta_env(void)
 {
 	_cleanup_close_ int fd = open(KILN_RUN_DIR "/meta.env",
-				      O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	                              O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
 
 	if (fd < 0)
 		return -1;
@@ -473,7 +473,7 @@ static void kiln_vars_init(void)
 		t = strtol(s, &end, 10);
 		if (errno || *end || t < 0 || t > 86400)
 			kiln_log("invalid KILN_STOP_TIMEOUT '%s', using %d s", s,
-				 KILN_STOP_DEFAULT);
+			         KILN_STOP_DEFAULT);
 		else
 			kiln_stop_timeout = t;
 	}
@@ -548,7 +548,7 @@ static void kiln_delete_host_keys(void)
 		n += kiln_match_files(kiln_host_keys[i].dir, kiln_host_keys[i].pattern, true);
 	if (n)
 		kiln_log("deleted %d SSH host key file%s inherited from the image", n,
-			 n == 1 ? "" : "s");
+		         n == 1 ? "" : "s");
 }
 
 /* The key pair's public key, when the runtime passes one (/run/kiln/openssh-key): served as
@@ -612,14 +612,15 @@ static void kiln_start_ssh(void)
 		if (!kiln_match_files("/etc/ssh", "ssh_host_*_key", false) &&
 		    kiln_which("ssh-keygen", keygen, sizeof(keygen))) {
 			st = kiln_run((char *[]){keygen, "-q", "-t", "ed25519", "-N", "", "-f",
-						 "/etc/ssh/ssh_host_ed25519_key", NULL});
+			                         "/etc/ssh/ssh_host_ed25519_key", NULL});
 			if (st > 0)
 				kiln_report("ssh-keygen -t ed25519", st);
 			st = kiln_run((char *[]){keygen, "-q", "-t", "ecdsa", "-N", "", "-f",
-						 "/etc/ssh/ssh_host_ecdsa_key", NULL});
+			                         "/etc/ssh/ssh_host_ecdsa_key", NULL});
 			if (st > 0)
 				kiln_report("ssh-keygen -t ecdsa", st);
-			/* Silent: its progress line would split the user data's lines on the console. */
+			/* Silent: its progress line would split the user data's lines on the
+			 * console. */
 			kiln_keygen_pid = kiln_spawn_to((char *[]){keygen, "-A", NULL}, true);
 		}
 		if (kiln_mkdir_p("/run/sshd", 0755) < 0)
@@ -670,13 +671,13 @@ static bool kiln_user_data(void)
 			return true;
 		if (!strncmp(head, "#cloud-config", 13)) {
 			kiln_log("user-data is #cloud-config, which kiln-init does not interpret: "
-				 "skipped");
+			         "skipped");
 			return true;
 		}
 		if (head[0] == '#' && head[1] == '!') {
 			if (kiln_copy_exec(fd) < 0) {
 				kiln_log("cannot copy user-data to '%s': %s", KILN_USER_DATA_EXEC,
-					 strerror(errno));
+				         strerror(errno));
 				return true;
 			}
 			argv[0] = KILN_USER_DATA_EXEC;

@@ -107,7 +107,7 @@ invalid:
 void net_mac_format(const uint8_t mac[NET_MAC_LEN], char out[NET_MAC_STR])
 {
 	snprintf(out, NET_MAC_STR, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
-		 mac[4], mac[5]);
+	         mac[4], mac[5]);
 }
 
 bool net_ifname_valid(const char *name)

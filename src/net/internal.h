@@ -100,7 +100,7 @@ int nl_host_networks(struct nl *nl, struct net_prefix **out, size_t *n);
 int nl_open_kerr(struct nl *nl, struct kerr **err);
 /* net_bridge_ensure on an open socket; *index gets the bridge's. */
 int nl_bridge_ensure(struct nl *nl, const char *name, const struct net_prefix *gw, int *index,
-		     struct kerr **err);
+                     struct kerr **err);
 
 /* A locally administered unicast MAC, the same for the same (kind, name) every time. */
 void net_name_mac(const char *kind, const char *name, uint8_t mac[NET_MAC_LEN]);

@@ -40,7 +40,7 @@ static int link_parse(const struct nlmsghdr *h, void *ctx)
 		memcpy(link->mac, nl_attr_data(tb[IFLA_ADDRESS]), NET_MAC_LEN);
 	if (tb[IFLA_LINKINFO]) {
 		r = nl_attr_parse(nl_attr_data(tb[IFLA_LINKINFO]), nl_attr_len(tb[IFLA_LINKINFO]),
-				  info, IFLA_INFO_MAX);
+		                  info, IFLA_INFO_MAX);
 		if (r < 0)
 			return r;
 		if (info[IFLA_INFO_KIND] &&
@@ -91,7 +91,7 @@ static int check_name(const char *name, const char *what, struct kerr **err)
 {
 	if (!net_ifname_valid(name))
 		return kerr_set(err, KERR_INVALID, "invalid %s name '%.*s'", what,
-				NET_IFNAME_MAX * 2, name);
+		                NET_IFNAME_MAX * 2, name);
 	return 0;
 }
 
@@ -201,7 +201,7 @@ static int bridge_create(struct nl *nl, const char *name)
 }
 
 int nl_bridge_ensure(struct nl *nl, const char *name, const struct net_prefix *gw, int *index,
-		     struct kerr **err)
+                     struct kerr **err)
 {
 	char gw_cidr[32];
 	struct net_link link;
@@ -214,13 +214,13 @@ int nl_bridge_ensure(struct nl *nl, const char *name, const struct net_prefix *g
 		return nl_fail(nl, err, rc, "cannot look up bridge '%s'", name);
 	if (strcmp(link.kind, "bridge") != 0)
 		return kerr_set(err, KERR_CONFLICT,
-				"cannot create bridge '%s': a link of kind '%s' has that name",
-				name, link.kind[0] ? link.kind : "device");
+		                "cannot create bridge '%s': a link of kind '%s' has that name",
+		                name, link.kind[0] ? link.kind : "device");
 	rc = nl_addr_add(nl, link.index, gw);
 	if (rc < 0) {
 		net_prefix_format(gw, gw_cidr, sizeof(gw_cidr));
 		return nl_fail(nl, err, rc, "cannot add address '%s' to bridge '%s'", gw_cidr,
-			       name);
+		               name);
 	}
 	rc = nl_link_set_up(nl, name);
 	if (rc < 0)
@@ -242,15 +242,15 @@ int net_bridge_ensure(const char *name, const char *gw_cidr, struct kerr **err)
 	/* A host address in a subnet, or alone as a /32. */
 	if (gw.len == 31 || (gw.len < 31 && net_prefix_is_network(&gw)))
 		return kerr_set(err, KERR_INVALID,
-				"cannot create bridge '%s': '%s' is not a host address in a subnet",
-				name, gw_cidr);
+		                "cannot create bridge '%s': '%s' is not a host address in a subnet",
+		                name, gw_cidr);
 	if (nl_open_kerr(&nl, err) < 0)
 		return -1;
 	return nl_bridge_ensure(&nl, name, &gw, &index, err);
 }
 
 static int veth_create(struct nl *nl, const char *host_if, int master, pid_t ns_pid,
-		       const char *peer_if, const uint8_t *mac)
+                       const char *peer_if, const uint8_t *mac)
 {
 	struct nl_req r;
 	struct ifinfomsg *ifi, *peer;
@@ -280,7 +280,7 @@ static int veth_create(struct nl *nl, const char *host_if, int master, pid_t ns_
 }
 
 int net_veth_create(const char *host_if, const char *bridge, pid_t ns_pid, const char *peer_if,
-		    const uint8_t mac[NET_MAC_LEN], struct kerr **err)
+                    const uint8_t mac[NET_MAC_LEN], struct kerr **err)
 {
 	_cleanup_nl_ struct nl nl = {.fd = -1};
 	struct net_link br;
@@ -291,23 +291,23 @@ int net_veth_create(const char *host_if, const char *bridge, pid_t ns_pid, const
 		return -1;
 	if (ns_pid <= 0)
 		return kerr_set(err, KERR_INVALID, "cannot create veth '%s': invalid pid %d",
-				host_if, (int)ns_pid);
+		                host_if, (int)ns_pid);
 	if (mac && (mac[0] & 1))
 		return kerr_set(err, KERR_INVALID, "cannot create veth '%s': multicast mac address",
-				host_if);
+		                host_if);
 	if (nl_open_kerr(&nl, err) < 0)
 		return -1;
 	rc = nl_link_get(&nl, bridge, &br);
 	if (rc < 0)
 		return nl_fail(&nl, err, rc, "cannot create veth '%s': cannot look up bridge '%s'",
-			       host_if, bridge);
+		               host_if, bridge);
 	if (strcmp(br.kind, "bridge") != 0)
 		return kerr_set(err, KERR_INVALID, "cannot create veth '%s': '%s' is not a bridge",
-				host_if, bridge);
+		                host_if, bridge);
 	rc = veth_create(&nl, host_if, br.index, ns_pid, peer_if, mac);
 	if (rc < 0)
 		return nl_fail(&nl, err, rc, "cannot create veth '%s' for pid %d", host_if,
-			       (int)ns_pid);
+		               (int)ns_pid);
 	rc = nl_link_set_up(&nl, host_if);
 	if (rc < 0) {
 		nl_fail(&nl, err, rc, "cannot bring up veth '%s'", host_if);

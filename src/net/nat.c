@@ -21,11 +21,11 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-#define IP_FORWARD  "/proc/sys/net/ipv4/ip_forward"
-#define RESOLV_CONF "/etc/resolv.conf"
+#define IP_FORWARD    "/proc/sys/net/ipv4/ip_forward"
+#define RESOLV_CONF   "/etc/resolv.conf"
 #define RESOLVERS_MAX 8
-#define BR NET_BRIDGE_PREFIX "*"
-#define PORT NET_PORT_PREFIX "*"
+#define BR            NET_BRIDGE_PREFIX "*"
+#define PORT          NET_PORT_PREFIX "*"
 
 static int read_flag(int fd, char *c)
 {
@@ -48,7 +48,7 @@ int net_forwarding_enable(struct kerr **err)
 		return kerr_errno(err, errno, "cannot enable ip forwarding '%s'", IP_FORWARD);
 	if (read_flag(fd, &cur) < 0 || cur != '1')
 		return kerr_set(err, KERR_IO, "cannot enable ip forwarding '%s': it stays off",
-				IP_FORWARD);
+		                IP_FORWARD);
 	return 0;
 }
 
@@ -162,62 +162,61 @@ int net_firewall_set(const char *vpc_cidr, bool nat, struct kerr **err)
 	/* "add" leaves what exists (the set's elements, the groups' chains and the map that leads
 	 * to them: the state of running instances); each hook's chain is flushed and written anew
 	 * in the same transaction, so no packet sees it half done. */
-	buf_addstr(&script,
-		   "add table ip " NFT_TABLE "\n"
-		   "add map ip " NFT_TABLE " " NFT_GROUPS " { type ifname : verdict; }\n"
-		   "add chain ip " NFT_TABLE " postrouting"
-		   " { type nat hook postrouting priority srcnat; policy accept; }\n"
-		   "flush chain ip " NFT_TABLE " postrouting\n");
+	buf_addstr(&script, "add table ip " NFT_TABLE "\n"
+	                    "add map ip " NFT_TABLE " " NFT_GROUPS " { type ifname : verdict; }\n"
+	                    "add chain ip " NFT_TABLE " postrouting"
+	                    " { type nat hook postrouting priority srcnat; policy accept; }\n"
+	                    "flush chain ip " NFT_TABLE " postrouting\n");
 	if (nat)
 		buf_addf(&script,
-			 "add rule ip " NFT_TABLE " postrouting"
-			 " ip saddr %s ip daddr != %s masquerade\n",
-			 cidr, cidr);
+		         "add rule ip " NFT_TABLE " postrouting"
+		         " ip saddr %s ip daddr != %s masquerade\n",
+		         cidr, cidr);
 	buf_addstr(&script,
-		   "add chain ip " NFT_TABLE " forward"
-		   " { type filter hook forward priority filter; policy accept; }\n"
-		   "flush chain ip " NFT_TABLE " forward\n"
-		   "add rule ip " NFT_TABLE " forward ct state established,related accept\n"
-		   /* Between bridges: within a group (its chain accepts), else nothing. */
-		   "add rule ip " NFT_TABLE " forward iifname \"" BR "\" oifname \"" BR "\""
-		   " iifname vmap @" NFT_GROUPS "\n"
-		   "add rule ip " NFT_TABLE " forward iifname \"" BR "\" oifname \"" BR "\""
-		   " drop\n");
+	           "add chain ip " NFT_TABLE " forward"
+	           " { type filter hook forward priority filter; policy accept; }\n"
+	           "flush chain ip " NFT_TABLE " forward\n"
+	           "add rule ip " NFT_TABLE " forward ct state established,related accept\n"
+	           /* Between bridges: within a group (its chain accepts), else nothing. */
+	           "add rule ip " NFT_TABLE " forward iifname \"" BR "\" oifname \"" BR "\""
+	           " iifname vmap @" NFT_GROUPS "\n"
+	           "add rule ip " NFT_TABLE " forward iifname \"" BR "\" oifname \"" BR "\""
+	           " drop\n");
 	if (dns.len)
 		buf_addf(&script,
-			 "add rule ip " NFT_TABLE " forward iifname \"" BR "\" ip daddr { %s }"
-			 " meta l4proto { tcp, udp } th dport 53 accept\n",
-			 dns.data);
+		         "add rule ip " NFT_TABLE " forward iifname \"" BR "\" ip daddr { %s }"
+		         " meta l4proto { tcp, udp } th dport 53 accept\n",
+		         dns.data);
 	buf_addf(&script,
-		 "add rule ip " NFT_TABLE " forward iifname \"" BR "\" ip daddr { %s } drop\n"
-		 /* Instances' own connections out (masqueraded), unless NAT is off. */
-		 "add rule ip " NFT_TABLE " forward iifname \"" BR "\" %s\n"
-		 /* Like EC2 private addresses: nothing outside the host opens a connection in. */
-		 "add rule ip " NFT_TABLE " forward oifname \"" BR "\" drop\n"
-		 "add chain ip " NFT_TABLE " input"
-		 " { type filter hook input priority filter; policy accept; }\n"
-		 "flush chain ip " NFT_TABLE " input\n"
-		 /* Replies to what the host opened (ssh to an instance), and nothing else. */
-		 "add rule ip " NFT_TABLE " input iifname \"" BR "\" ct state established,related"
-		 " accept\n"
-		 "add rule ip " NFT_TABLE " input iifname \"" BR "\" drop\n",
-		 never.data, nat ? "accept" : "drop");
+	         "add rule ip " NFT_TABLE " forward iifname \"" BR "\" ip daddr { %s } drop\n"
+	         /* Instances' own connections out (masqueraded), unless NAT is off. */
+	         "add rule ip " NFT_TABLE " forward iifname \"" BR "\" %s\n"
+	         /* Like EC2 private addresses: nothing outside the host opens a connection in. */
+	         "add rule ip " NFT_TABLE " forward oifname \"" BR "\" drop\n"
+	         "add chain ip " NFT_TABLE " input"
+	         " { type filter hook input priority filter; policy accept; }\n"
+	         "flush chain ip " NFT_TABLE " input\n"
+	         /* Replies to what the host opened (ssh to an instance), and nothing else. */
+	         "add rule ip " NFT_TABLE " input iifname \"" BR "\" ct state established,related"
+	         " accept\n"
+	         "add rule ip " NFT_TABLE " input iifname \"" BR "\" drop\n",
+	         never.data, nat ? "accept" : "drop");
 	buf_addstr(&script,
-		   "add table bridge " NFT_TABLE "\n"
-		   "add set bridge " NFT_TABLE " " NFT_PORTS
-		   " { type ifname . ether_addr . ipv4_addr; }\n"
-		   "add chain bridge " NFT_TABLE " prerouting"
-		   " { type filter hook prerouting priority filter; policy accept; }\n"
-		   "flush chain bridge " NFT_TABLE " prerouting\n"
-		   "add rule bridge " NFT_TABLE " prerouting iifname != \"" PORT "\" accept\n"
-		   /* ARP: the frame's and ARP's sender MAC, both the port's, and its address. */
-		   "add rule bridge " NFT_TABLE " prerouting ether type arp"
-		   " iifname . ether saddr . arp saddr ip @" NFT_PORTS
-		   " iifname . arp saddr ether . arp saddr ip @" NFT_PORTS " accept\n"
-		   "add rule bridge " NFT_TABLE " prerouting ether type ip"
-		   " iifname . ether saddr . ip saddr @" NFT_PORTS " accept\n"
-		   /* Anything else from an instance port: other addresses, IPv6, the rest. */
-		   "add rule bridge " NFT_TABLE " prerouting drop\n");
+	           "add table bridge " NFT_TABLE "\n"
+	           "add set bridge " NFT_TABLE " " NFT_PORTS
+	           " { type ifname . ether_addr . ipv4_addr; }\n"
+	           "add chain bridge " NFT_TABLE " prerouting"
+	           " { type filter hook prerouting priority filter; policy accept; }\n"
+	           "flush chain bridge " NFT_TABLE " prerouting\n"
+	           "add rule bridge " NFT_TABLE " prerouting iifname != \"" PORT "\" accept\n"
+	           /* ARP: the frame's and ARP's sender MAC, both the port's, and its address. */
+	           "add rule bridge " NFT_TABLE " prerouting ether type arp"
+	           " iifname . ether saddr . arp saddr ip @" NFT_PORTS
+	           " iifname . arp saddr ether . arp saddr ip @" NFT_PORTS " accept\n"
+	           "add rule bridge " NFT_TABLE " prerouting ether type ip"
+	           " iifname . ether saddr . ip saddr @" NFT_PORTS " accept\n"
+	           /* Anything else from an instance port: other addresses, IPv6, the rest. */
+	           "add rule bridge " NFT_TABLE " prerouting drop\n");
 	return nft_run(script.data, NULL, what, err);
 }
 
@@ -225,8 +224,8 @@ int net_firewall_delete(struct kerr **err)
 {
 	/* "add" then "delete" makes the delete succeed whether or not the table was there. */
 	return nft_run("add table ip " NFT_TABLE "\ndelete table ip " NFT_TABLE "\n"
-		       "add table bridge " NFT_TABLE "\ndelete table bridge " NFT_TABLE "\n",
-		       NULL, "cannot delete the host's filter", err);
+	               "add table bridge " NFT_TABLE "\ndelete table bridge " NFT_TABLE "\n",
+	               NULL, "cannot delete the host's filter", err);
 }
 
 static bool has_line(const char *text, const char *want)

@@ -76,12 +76,12 @@ int net_bridge_ensure(const char *name, const char *gw_cidr, struct kerr **err);
  * of ns_pid (with mac, when not NULL), host_if enslaved to bridge and up. On failure nothing is
  * left behind. */
 int net_veth_create(const char *host_if, const char *bridge, pid_t ns_pid, const char *peer_if,
-		    const uint8_t mac[NET_MAC_LEN], struct kerr **err);
+                    const uint8_t mac[NET_MAC_LEN], struct kerr **err);
 
 /* Inside the network namespace of ns_pid: lo up, addr_cidr on ifname, ifname up, default route
  * via gateway (which must lie inside addr_cidr). Idempotent. Safe in a multi-threaded caller. */
 int net_ns_configure(pid_t ns_pid, const char *ifname, const char *addr_cidr, const char *gateway,
-		     struct kerr **err);
+                     struct kerr **err);
 
 /* Is exactly addr_cidr ("172.31.0.1/20") an IPv4 address of link ifname? */
 int net_addr_exists(const char *ifname, const char *addr_cidr, bool *exists, struct kerr **err);

@@ -273,9 +273,9 @@ static int nl_wait(struct nl *nl, uint32_t seq, nl_reply_fn fn, void *ctx)
 		struct sockaddr_nl from;
 		struct iovec iov = {.iov_base = nl->rbuf, .iov_len = NL_RECV_MAX};
 		struct msghdr mh = {.msg_name = &from,
-				    .msg_namelen = sizeof(from),
-				    .msg_iov = &iov,
-				    .msg_iovlen = 1};
+		                    .msg_namelen = sizeof(from),
+		                    .msg_iov = &iov,
+		                    .msg_iovlen = 1};
 		const uint8_t *p = nl->rbuf;
 		size_t left;
 
@@ -328,7 +328,7 @@ static int nl_wait(struct nl *nl, uint32_t seq, nl_reply_fn fn, void *ctx)
 				continue; /* NOOP, OVERRUN */
 			if (h->nlmsg_flags & NLM_F_DUMP_INTR)
 				result = result ? result
-						: -EINTR; /* inconsistent: let the caller retry */
+				                : -EINTR; /* inconsistent: let the caller retry */
 			if (!result && fn)
 				result = fn(h, ctx);
 		}
@@ -338,10 +338,8 @@ static int nl_wait(struct nl *nl, uint32_t seq, nl_reply_fn fn, void *ctx)
 static int nl_send(struct nl *nl, struct iovec *iov, size_t niov)
 {
 	struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
-	struct msghdr mh = {.msg_name = &kernel,
-			    .msg_namelen = sizeof(kernel),
-			    .msg_iov = iov,
-			    .msg_iovlen = niov};
+	struct msghdr mh = {
+	    .msg_name = &kernel, .msg_namelen = sizeof(kernel), .msg_iov = iov, .msg_iovlen = niov};
 	size_t total = 0;
 	ssize_t n;
 
@@ -380,9 +378,9 @@ int nl_talk_batch(struct nl *nl, struct nl_req *r)
 		struct nlmsghdr h;
 		struct nfgenmsg g;
 	} begin = {.h = {.nlmsg_len = NLMSG_LENGTH(sizeof(struct nfgenmsg)),
-			 .nlmsg_type = NFNL_MSG_BATCH_BEGIN,
-			 .nlmsg_flags = NLM_F_REQUEST},
-		   .g = {.version = NFNETLINK_V0, .res_id = htons(NFNL_SUBSYS_NFTABLES)}},
+	                 .nlmsg_type = NFNL_MSG_BATCH_BEGIN,
+	                 .nlmsg_flags = NLM_F_REQUEST},
+	           .g = {.version = NFNETLINK_V0, .res_id = htons(NFNL_SUBSYS_NFTABLES)}},
 	  end = begin;
 	struct iovec iov[3] = {{&begin, sizeof(begin)}, {r->u.buf, 0}, {&end, sizeof(end)}};
 	int rc;

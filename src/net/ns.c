@@ -56,25 +56,25 @@ static int nl_open_in_ns(struct nl *nl, pid_t pid, struct kerr **err)
 	nsfd = open(path, O_RDONLY | O_CLOEXEC);
 	if (nsfd < 0)
 		return kerr_errno(err, errno, "cannot open the network namespace of pid %d",
-				  (int)pid);
+		                  (int)pid);
 	s.nsfd = nsfd;
 	rc = pthread_create(&t, NULL, ns_socket_thread, &s);
 	if (rc != 0)
 		return kerr_errno(err, rc, "cannot start a thread for the namespace of pid %d",
-				  (int)pid);
+		                  (int)pid);
 	pthread_join(t, NULL);
 	if (s.fd < 0)
 		return kerr_errno(err, s.errnum, "cannot %s the network namespace of pid %d",
-				  s.entered ? "open a netlink socket in" : "enter", (int)pid);
+		                  s.entered ? "open a netlink socket in" : "enter", (int)pid);
 	rc = nl_open_fd(nl, s.fd);
 	if (rc < 0)
 		return nl_fail(NULL, err, rc, "cannot set up a netlink socket for pid %d",
-			       (int)pid);
+		               (int)pid);
 	return 0;
 }
 
 int net_ns_configure(pid_t ns_pid, const char *ifname, const char *addr_cidr, const char *gateway,
-		     struct kerr **err)
+                     struct kerr **err)
 {
 	_cleanup_nl_ struct nl nl = {.fd = -1};
 	struct net_prefix addr;
@@ -84,16 +84,16 @@ int net_ns_configure(pid_t ns_pid, const char *ifname, const char *addr_cidr, co
 
 	if (ns_pid <= 0)
 		return kerr_set(err, KERR_INVALID,
-				"cannot configure the network of pid %d: invalid pid", (int)ns_pid);
+		                "cannot configure the network of pid %d: invalid pid", (int)ns_pid);
 	if (!net_ifname_valid(ifname))
 		return kerr_set(err, KERR_INVALID, "invalid link name '%.32s'", ifname);
 	if (net_prefix_parse(addr_cidr, &addr, err) < 0 || net_addr_parse(gateway, &gw, err) < 0)
 		return kerr_wrap(err, "cannot configure '%s' in the namespace of pid %d", ifname,
-				 (int)ns_pid);
+		                 (int)ns_pid);
 	if (addr.len == 0 || addr.len > 30 || net_prefix_is_network(&addr))
 		return kerr_set(err, KERR_INVALID,
-				"cannot configure '%s': '%s' is not a host address in a subnet",
-				ifname, addr_cidr);
+		                "cannot configure '%s': '%s' is not a host address in a subnet",
+		                ifname, addr_cidr);
 	if (!net_prefix_contains(&addr, gw) || gw.s_addr == addr.addr.s_addr)
 		return kerr_set(
 		    err, KERR_INVALID,
@@ -105,26 +105,26 @@ int net_ns_configure(pid_t ns_pid, const char *ifname, const char *addr_cidr, co
 	rc = nl_link_set_up(&nl, "lo");
 	if (rc < 0)
 		return nl_fail(&nl, err, rc, "cannot bring up 'lo' in the namespace of pid %d",
-			       (int)ns_pid);
+		               (int)ns_pid);
 	rc = nl_link_get(&nl, ifname, &link);
 	if (rc < 0)
 		return nl_fail(&nl, err, rc, "cannot look up '%s' in the namespace of pid %d",
-			       ifname, (int)ns_pid);
+		               ifname, (int)ns_pid);
 	rc = nl_addr_add(&nl, link.index, &addr);
 	if (rc < 0)
 		return nl_fail(&nl, err, rc,
-			       "cannot add address '%s' to '%s' in the namespace of pid %d",
-			       addr_cidr, ifname, (int)ns_pid);
+		               "cannot add address '%s' to '%s' in the namespace of pid %d",
+		               addr_cidr, ifname, (int)ns_pid);
 	/* Up before the route: the kernel adds the subnet route (through which the gateway is
 	 * reached) only once the link is up. */
 	rc = nl_link_set_up(&nl, ifname);
 	if (rc < 0)
 		return nl_fail(&nl, err, rc, "cannot bring up '%s' in the namespace of pid %d",
-			       ifname, (int)ns_pid);
+		               ifname, (int)ns_pid);
 	rc = nl_route_default(&nl, link.index, gw);
 	if (rc < 0)
 		return nl_fail(&nl, err, rc,
-			       "cannot add default route via '%s' in the namespace of pid %d",
-			       gateway, (int)ns_pid);
+		               "cannot add default route via '%s' in the namespace of pid %d",
+		               gateway, (int)ns_pid);
 	return 0;
 }

@@ -222,7 +222,7 @@ static int route_match(const struct nlmsghdr *h, void *ctx)
 }
 
 static int route_find(struct nl *nl, const struct net_prefix *p, struct net_route *route,
-		      bool *exists)
+                      bool *exists)
 {
 	struct route_find f = {.want = *p, .route = route};
 	int rc = dump_inet(nl, RTM_GETROUTE, route_match, &f, &f.found);
@@ -241,7 +241,7 @@ int net_route_get(const char *cidr, struct net_route *route, bool *exists, struc
 		return -1;
 	if (!net_prefix_is_network(&p))
 		return kerr_set(err, KERR_INVALID, "invalid route destination '%s': host bits set",
-				cidr);
+		                cidr);
 	if (nl_open_kerr(&nl, err) < 0)
 		return -1;
 	rc = route_find(&nl, &p, route, exists);
@@ -284,7 +284,7 @@ int net_route_unreachable(const char *cidr, bool add, struct kerr **err)
 		return kerr_wrap(err, "cannot %s unreachable route", op);
 	if (!net_prefix_is_network(&p))
 		return kerr_set(err, KERR_INVALID,
-				"cannot %s unreachable route '%s': host bits set", op, cidr);
+		                "cannot %s unreachable route '%s': host bits set", op, cidr);
 	if (nl_open_kerr(&nl, err) < 0)
 		return -1;
 	rc = route_unreachable(&nl, &p, add);
@@ -296,8 +296,8 @@ int net_route_unreachable(const char *cidr, bool add, struct kerr **err)
 		if (exists && route.type == RTN_UNREACHABLE)
 			return 0;
 		return kerr_set(err, KERR_CONFLICT,
-				"cannot add unreachable route '%s': another route for it exists",
-				cidr);
+		                "cannot add unreachable route '%s': another route for it exists",
+		                cidr);
 	}
 	if (!add && rc == -ESRCH)
 		return 0;

@@ -51,7 +51,8 @@ static bool is_mountpoint(const char *dir)
 	_cleanup_free_ char *parent = xasprintf("%s/..", dir);
 	struct stat a, b;
 
-	return stat(dir, &a) == 0 && stat(parent, &b) == 0 && (a.st_dev != b.st_dev || a.st_ino == b.st_ino);
+	return stat(dir, &a) == 0 && stat(parent, &b) == 0 &&
+	       (a.st_dev != b.st_dev || a.st_ino == b.st_ino);
 }
 
 static int mount_loop_xfs(const char *dir, uint64_t size, struct kerr **err)
@@ -103,8 +104,9 @@ int pool_open(const char *dir, const struct pool_opts *opts, struct pool **out, 
 			kerr_set(err, KERR_INVALID, "pool '%s' is mounted but cannot reflink", dir);
 			goto on_error;
 		}
-		if (mount_loop_xfs(dir, opts && opts->loop_size ? opts->loop_size : POOL_DEFAULT_LOOP_SIZE,
-				   err) < 0)
+		if (mount_loop_xfs(
+		        dir, opts && opts->loop_size ? opts->loop_size : POOL_DEFAULT_LOOP_SIZE,
+		        err) < 0)
 			goto on_error;
 		close(p->dirfd);
 		p->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -167,14 +169,15 @@ static char *tmp_name(const char *name)
 }
 
 int pool_create_volume(struct pool *p, const char *name, uint64_t size, const char *populate_dir,
-		       struct kerr **err)
+                       struct kerr **err)
 {
 	_cleanup_free_ char *tmp = tmp_name(name);
 	_cleanup_free_ char *path = pool_path(p, tmp);
 	_cleanup_close_ int fd = -1;
 
 	if (pool_exists(p, name))
-		return kerr_set(err, KERR_CONFLICT, "volume '%s' exists already in pool '%s'", name, p->dir);
+		return kerr_set(err, KERR_CONFLICT, "volume '%s' exists already in pool '%s'", name,
+		                p->dir);
 	fd = openat(p->dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return kerr_errno(err, errno, "cannot create volume '%s'", name);
@@ -184,10 +187,22 @@ int pool_create_volume(struct pool *p, const char *name, uint64_t size, const ch
 	}
 	{
 		/* No lazy init: a background writer would change the volume after its snapshot. */
-		char *mkfs_plain[] = {"mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0,nodiscard",
-				      path, NULL};
-		char *mkfs_fill[] = {"mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0,nodiscard",
-				     "-d", (char *)populate_dir, path, NULL};
+		char *mkfs_plain[] = {"mkfs.ext4",
+		                      "-q",
+		                      "-F",
+		                      "-E",
+		                      "lazy_itable_init=0,lazy_journal_init=0,nodiscard",
+		                      path,
+		                      NULL};
+		char *mkfs_fill[] = {"mkfs.ext4",
+		                     "-q",
+		                     "-F",
+		                     "-E",
+		                     "lazy_itable_init=0,lazy_journal_init=0,nodiscard",
+		                     "-d",
+		                     (char *)populate_dir,
+		                     path,
+		                     NULL};
 		if (spawn_run(populate_dir ? mkfs_fill : mkfs_plain, err) < 0) {
 			kerr_wrap(err, "cannot format volume '%s'", name);
 			goto on_error;
@@ -244,7 +259,8 @@ static int sparse_copy(int src, int dst, uint64_t size, struct kerr **err)
 			ssize_t n = copy_file_range(src, &in, dst, &out, (size_t)(hole - in), 0);
 			if (n < 0 && errno == EINTR)
 				continue;
-			if (n < 0 && (errno == EXDEV || errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS)) {
+			if (n < 0 && (errno == EXDEV || errno == EOPNOTSUPP || errno == EINVAL ||
+			              errno == ENOSYS)) {
 				if (plain_copy(src, dst, in, hole, err) < 0)
 					return -1;
 				break;
@@ -266,7 +282,8 @@ int pool_clone(struct pool *p, const char *src_path, const char *dst, struct ker
 	struct stat st;
 
 	if (pool_exists(p, dst))
-		return kerr_set(err, KERR_CONFLICT, "volume '%s' exists already in pool '%s'", dst, p->dir);
+		return kerr_set(err, KERR_CONFLICT, "volume '%s' exists already in pool '%s'", dst,
+		                p->dir);
 	src = open(src_path, O_RDONLY | O_CLOEXEC);
 	if (src < 0)
 		return kerr_errno(err, errno, "cannot open '%s'", src_path);
@@ -334,7 +351,8 @@ int pool_take_shadow(struct pool *p, const char *name, struct kerr **err)
 	_cleanup_close_ int src = -1, fd = -1;
 
 	if (!p->reflink)
-		return kerr_set(err, KERR_INVALID, "pool '%s' cannot reflink: no shadow for '%s'", p->dir, name);
+		return kerr_set(err, KERR_INVALID, "pool '%s' cannot reflink: no shadow for '%s'",
+		                p->dir, name);
 	src = openat(p->dirfd, name, O_RDONLY | O_CLOEXEC);
 	if (src < 0)
 		return kerr_errno(err, errno, "cannot open volume '%s'", name);
@@ -358,7 +376,8 @@ static uint64_t import_size(uint64_t content)
 	return want < GIB ? GIB : (want + GIB - 1) / GIB * GIB;
 }
 
-int pool_import(struct pool *p, const char *name, const char *source, uint64_t size, struct kerr **err)
+int pool_import(struct pool *p, const char *name, const char *source, uint64_t size,
+                struct kerr **err)
 {
 	_cleanup_free_ char *tmp = NULL;
 	const char *tree = source;

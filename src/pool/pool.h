@@ -34,10 +34,11 @@ bool pool_exists(const struct pool *p, const char *name);
 /* A sparse file of size bytes holding a new ext4 filesystem, filled from populate_dir when
  * it is not NULL (mke2fs -d: owners, modes, links and special files kept). */
 int pool_create_volume(struct pool *p, const char *name, uint64_t size, const char *populate_dir,
-		       struct kerr **err);
+                       struct kerr **err);
 /* A volume from a root filesystem tree: a directory, or a tarball unpacked first (numeric
  * owners kept). size 0: room for the files and growth (1.5x + 256 MiB, whole GiB, >= 1 GiB). */
-int pool_import(struct pool *p, const char *name, const char *source, uint64_t size, struct kerr **err);
+int pool_import(struct pool *p, const char *name, const char *source, uint64_t size,
+                struct kerr **err);
 /* dst becomes a copy of src (a path, in this pool or not): FICLONE when both are on one reflink
  * filesystem (constant time), a sparse copy otherwise. The copy appears under its name only
  * when complete. */

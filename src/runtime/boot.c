@@ -27,10 +27,11 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-#define USER_DATA_MAX (16u << 10) /* EC2's limit on user data */
+#define USER_DATA_MAX  (16u << 10) /* EC2's limit on user data */
 #define PUBLIC_KEY_MAX (16u << 10)
 
-__attribute__((noreturn, format(printf, 2, 3))) static void fail(const struct boot_config *c, const char *fmt, ...)
+__attribute__((noreturn, format(printf, 2, 3))) static void fail(const struct boot_config *c,
+                                                                 const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
@@ -63,11 +64,15 @@ static void need_dir(const struct boot_config *c, int rootfd, const char *name)
 	}
 }
 
-static void do_mount(const struct boot_config *c, const char *src, const char *target, const char *type,
-		     unsigned long flags, const char *data)
+static void do_mount(const struct boot_config *c, const char *src, const char *target,
+                     const char *type, unsigned long flags, const char *data)
 {
 	if (mount(src, target, type, flags, data) < 0)
-		fail(c, "cannot mount %s on '%s': %s", type ? type : src ? src : "a remount", target, strerror(errno));
+		fail(c, "cannot mount %s on '%s': %s",
+		     type  ? type
+		     : src ? src
+		           : "a remount",
+		     target, strerror(errno));
 }
 
 /* A file or directory that kiln made as host root: the instance's root owns it. */
@@ -77,8 +82,8 @@ static void give(const struct boot_config *c, int dirfd, const char *name)
 		fail(c, "cannot hand '%s' to the instance's root: %s", name, strerror(errno));
 }
 
-static void copy_in(const struct boot_config *c, const char *from, int to_dirfd, const char *to, mode_t mode,
-		    size_t max)
+static void copy_in(const struct boot_config *c, const char *from, int to_dirfd, const char *to,
+                    mode_t mode, size_t max)
 {
 	_cleanup_free_ uint8_t *data = NULL;
 	_cleanup_close_ int fd = -1;
@@ -95,7 +100,8 @@ static void copy_in(const struct boot_config *c, const char *from, int to_dirfd,
 /* tmpfs options with the instance's root as owner of the top directory. */
 static char *tmpfs_opts(const struct boot_config *c, const char *mode)
 {
-	return xasprintf("mode=%s,size=65536k,uid=%u,gid=%u", mode, (unsigned)c->id_base, (unsigned)c->id_base);
+	return xasprintf("mode=%s,size=65536k,uid=%u,gid=%u", mode, (unsigned)c->id_base,
+	                 (unsigned)c->id_base);
 }
 
 static void make_dev(const struct boot_config *c, const char *root)
@@ -103,10 +109,12 @@ static void make_dev(const struct boot_config *c, const char *root)
 	static const struct {
 		const char *name;
 		unsigned major, minor;
-	} nodes[] = {{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
+	} nodes[] = {{"null", 1, 3},   {"zero", 1, 5},    {"full", 1, 7},
+	             {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
 	static const char *const links[][2] = {
-		{"/proc/self/fd", "fd"},   {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
-		{"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"},
+	    {"/proc/self/fd", "fd"},       {"/proc/self/fd/0", "stdin"},
+	    {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
+	    {"pts/ptmx", "ptmx"},
 	};
 	_cleanup_free_ char *dev = xasprintf("%s/dev", root);
 	_cleanup_free_ char *pts = xasprintf("%s/dev/pts", root);
@@ -115,7 +123,7 @@ static void make_dev(const struct boot_config *c, const char *root)
 	_cleanup_free_ char *shmopts = tmpfs_opts(c, "1777");
 	/* The tty group (5) of the instance owns its terminals. */
 	_cleanup_free_ char *ptsopts =
-		xasprintf("newinstance,ptmxmode=0666,mode=0620,gid=%u", (unsigned)c->id_base + 5);
+	    xasprintf("newinstance,ptmxmode=0666,mode=0620,gid=%u", (unsigned)c->id_base + 5);
 	_cleanup_close_ int dfd = -1;
 
 	do_mount(c, "tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, devopts);
@@ -123,7 +131,8 @@ static void make_dev(const struct boot_config *c, const char *root)
 	for (size_t i = 0; i < ARRAY_SIZE(nodes); i++) {
 		/* mknod honours the umask; every user of the instance must reach these (apt's
 		 * sandbox user writes /dev/null), so the mode is set again after. */
-		if (mknodat(dfd, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)) < 0 ||
+		if (mknodat(dfd, nodes[i].name, S_IFCHR | 0666,
+		            makedev(nodes[i].major, nodes[i].minor)) < 0 ||
 		    fchmodat(dfd, nodes[i].name, 0666, 0) < 0)
 			fail(c, "cannot create /dev/%s: %s", nodes[i].name, strerror(errno));
 		give(c, dfd, nodes[i].name);
@@ -142,11 +151,12 @@ static void make_dev(const struct boot_config *c, const char *root)
  * knobs stay out of reach: files masked by /dev/null, directories by an empty read-only tmpfs,
  * the rest of the global ones read-only (the list container runtimes agree on). */
 static const char *const masked[] = {
-	"proc/acpi",	   "proc/asound",	 "proc/interrupts", "proc/kcore",   "proc/keys",
-	"proc/latency_stats", "proc/sched_debug", "proc/scsi",	    "proc/timer_list", "proc/timer_stats",
-	"sys/firmware",	   "sys/devices/virtual/powercap",
+    "proc/acpi",       "proc/asound",        "proc/interrupts",  "proc/kcore",
+    "proc/keys",       "proc/latency_stats", "proc/sched_debug", "proc/scsi",
+    "proc/timer_list", "proc/timer_stats",   "sys/firmware",     "sys/devices/virtual/powercap",
 };
-static const char *const read_only[] = {"proc/sys", "proc/sysrq-trigger", "proc/irq", "proc/bus", "proc/fs"};
+static const char *const read_only[] = {"proc/sys", "proc/sysrq-trigger", "proc/irq", "proc/bus",
+                                        "proc/fs"};
 
 static void mount_kernel_views(const struct boot_config *c, const char *root, int rootfd)
 {
@@ -164,7 +174,8 @@ static void mount_kernel_views(const struct boot_config *c, const char *root, in
 		if (fstatat(rootfd, masked[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue; /* this kernel has no such file */
 		if (S_ISDIR(st.st_mode))
-			do_mount(c, "tmpfs", path, "tmpfs", MS_RDONLY | plain, "nr_blocks=1,nr_inodes=1,mode=555");
+			do_mount(c, "tmpfs", path, "tmpfs", MS_RDONLY | plain,
+			         "nr_blocks=1,nr_inodes=1,mode=555");
 		else
 			do_mount(c, null, path, NULL, MS_BIND, NULL);
 	}
@@ -189,11 +200,12 @@ static bool resolver_target(int rootfd, uint8_t **conf, size_t *len)
 	int fd;
 
 	if (fs_read_file(AT_FDCWD, "/etc/resolv.conf", 65536, conf, len, NULL) < 0 ||
-	    strstr((char *)*conf, "nameserver 127.") || fstatat(rootfd, "etc", &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    !S_ISDIR(st.st_mode))
+	    strstr((char *)*conf, "nameserver 127.") ||
+	    fstatat(rootfd, "etc", &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
 		return false;
 	if (fstatat(rootfd, "etc/resolv.conf", &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		fd = openat(rootfd, "etc/resolv.conf", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+		fd = openat(rootfd, "etc/resolv.conf",
+		            O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
 		if (fd < 0)
 			return false;
 		close(fd);
@@ -202,12 +214,13 @@ static bool resolver_target(int rootfd, uint8_t **conf, size_t *len)
 	return S_ISREG(st.st_mode);
 }
 
-static void share_resolver(const struct boot_config *c, const char *root, int kilnfd, const uint8_t *conf,
-			   size_t len)
+static void share_resolver(const struct boot_config *c, const char *root, int kilnfd,
+                           const uint8_t *conf, size_t len)
 {
 	_cleanup_free_ char *copy = xasprintf("%s/run/kiln/resolv.conf", root);
 	_cleanup_free_ char *target = xasprintf("%s/etc/resolv.conf", root);
-	_cleanup_close_ int fd = openat(kilnfd, "resolv.conf", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	_cleanup_close_ int fd =
+	    openat(kilnfd, "resolv.conf", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 
 	if (fd < 0 || fs_write_full(fd, conf, len) < 0)
 		fail(c, "cannot write '%s': %s", copy, strerror(errno));
@@ -219,12 +232,14 @@ static void share_resolver(const struct boot_config *c, const char *root, int ki
  * uid 0 on disk is its root, so volumes, snapshots and images stay byte-identical. */
 static void idmap_root(const struct boot_config *c, const char *root)
 {
-	struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)c->userns_fd};
+	struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP,
+	                          .userns_fd = (uint64_t)c->userns_fd};
 	_cleanup_close_ int tree = open_tree(AT_FDCWD, root, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 
 	if (tree < 0 || mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
 		fail(c, "cannot idmap the root volume: %s", strerror(errno));
-	if (umount2(root, MNT_DETACH) < 0 || move_mount(tree, "", AT_FDCWD, root, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+	if (umount2(root, MNT_DETACH) < 0 ||
+	    move_mount(tree, "", AT_FDCWD, root, MOVE_MOUNT_F_EMPTY_PATH) < 0)
 		fail(c, "cannot mount the idmapped root volume: %s", strerror(errno));
 }
 
@@ -234,7 +249,8 @@ static void send_mounted(const struct boot_config *c, int rootfd, int devfd)
 {
 	char cbuf[CMSG_SPACE(2 * sizeof(int))] = {0};
 	struct iovec iov = {.iov_base = "mounted", .iov_len = 7};
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+	struct msghdr msg = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
 	int fds[2] = {rootfd, devfd};
 
@@ -340,24 +356,25 @@ void boot_container(const struct boot_config *c)
 
 	snprintf(timeout, sizeof(timeout), "%u", spec->stop_timeout ? spec->stop_timeout : 10);
 	char *envp[] = {
-		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-		env_entry("KILN_INSTANCE_ID", spec->id),
-		env_entry("KILN_IMAGE_ID", spec->image_id),
-		env_entry("KILN_REGION", spec->region),
-		env_entry("KILN_ZONE", spec->zone),
-		env_entry("KILN_INSTANCE_TYPE", spec->type),
-		env_entry("KILN_LOCAL_IPV4", spec->address),
-		env_entry("KILN_HOSTNAME", spec->hostname),
-		env_entry("KILN_MAC", spec->mac),
-		env_entry("KILN_STOP_TIMEOUT", timeout),
-		NULL,
+	    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+	    env_entry("KILN_INSTANCE_ID", spec->id),
+	    env_entry("KILN_IMAGE_ID", spec->image_id),
+	    env_entry("KILN_REGION", spec->region),
+	    env_entry("KILN_ZONE", spec->zone),
+	    env_entry("KILN_INSTANCE_TYPE", spec->type),
+	    env_entry("KILN_LOCAL_IPV4", spec->address),
+	    env_entry("KILN_HOSTNAME", spec->hostname),
+	    env_entry("KILN_MAC", spec->mac),
+	    env_entry("KILN_STOP_TIMEOUT", timeout),
+	    NULL,
 	};
 	/* KILN_LOCAL_IPV4 without the prefix length. */
 	char *slash = strchr(envp[6], '/');
 	if (slash)
 		*slash = '\0';
 	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(c->console_fd, 1) < 0 || dup2(c->console_fd, 2) < 0)
+	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(c->console_fd, 1) < 0 ||
+	    dup2(c->console_fd, 2) < 0)
 		fail(c, "cannot set up the console: %s", strerror(errno));
 	execveat(c->init_fd, "", argv, envp, AT_EMPTY_PATH);
 	fail(c, "cannot start kiln-init: %s", strerror(errno));

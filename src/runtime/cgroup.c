@@ -123,11 +123,12 @@ static int write_value(const char *dir, const char *file, const char *value, str
 
 /* /dev/null, zero, full, random, urandom, tty, ptmx and the pseudo terminals. */
 static const char *const default_devices[] = {
-	"c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm", "c 5:2 rwm", "c 136:* rwm",
+    "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm",
+    "c 1:9 rwm", "c 5:0 rwm", "c 5:2 rwm", "c 136:* rwm",
 };
 
 static int apply_v1(const char *dir, const char *controller, const struct cgroup_limits *l,
-		    struct kerr **err)
+                    struct kerr **err)
 {
 	char v[64];
 
@@ -136,11 +137,13 @@ static int apply_v1(const char *dir, const char *controller, const struct cgroup
 		snprintf(v, sizeof(v), "%u", l->vcpus * 100000u);
 		snprintf(shares, sizeof(shares), "%u", l->vcpus * 1024u);
 		if (write_value(dir, "cpu.cfs_period_us", "100000", err) < 0 ||
-		    write_value(dir, "cpu.cfs_quota_us", v, err) < 0 || write_value(dir, "cpu.shares", shares, err) < 0)
+		    write_value(dir, "cpu.cfs_quota_us", v, err) < 0 ||
+		    write_value(dir, "cpu.shares", shares, err) < 0)
 			return -1;
 	}
 	if (!strcmp(controller, "devices")) {
-		/* Nothing but the nodes of the instance's own /dev; volumes are added one by one. */
+		/* Nothing but the nodes of the instance's own /dev; volumes are added one by one.
+		 */
 		if (write_value(dir, "devices.deny", "a", err) < 0)
 			return -1;
 		for (size_t i = 0; i < ARRAY_SIZE(default_devices); i++)
@@ -153,7 +156,8 @@ static int apply_v1(const char *dir, const char *controller, const struct cgroup
 			return -1;
 		/* With swap accounting, swap counts against the same limit. */
 		_cleanup_free_ char *memsw = xasprintf("%s/memory.memsw.limit_in_bytes", dir);
-		if (access(memsw, F_OK) == 0 && write_value(dir, "memory.memsw.limit_in_bytes", v, err) < 0)
+		if (access(memsw, F_OK) == 0 &&
+		    write_value(dir, "memory.memsw.limit_in_bytes", v, err) < 0)
 			return -1;
 	}
 	if (!strcmp(controller, "pids") && l->pids_max) {
@@ -172,12 +176,14 @@ static int apply_v2(const char *dir, const struct cgroup_limits *l, struct kerr 
 		char weight[32];
 		snprintf(v, sizeof(v), "%u 100000", l->vcpus * 100000u);
 		snprintf(weight, sizeof(weight), "%u", l->vcpus * 100u);
-		if (write_value(dir, "cpu.max", v, err) < 0 || write_value(dir, "cpu.weight", weight, err) < 0)
+		if (write_value(dir, "cpu.max", v, err) < 0 ||
+		    write_value(dir, "cpu.weight", weight, err) < 0)
 			return -1;
 	}
 	if (l->memory_bytes) {
 		snprintf(v, sizeof(v), "%" PRIu64, l->memory_bytes);
-		if (write_value(dir, "memory.max", v, err) < 0 || write_value(dir, "memory.swap.max", "0", NULL))
+		if (write_value(dir, "memory.max", v, err) < 0 ||
+		    write_value(dir, "memory.swap.max", "0", NULL))
 			return -1;
 	}
 	if (l->pids_max) {
@@ -203,13 +209,15 @@ int cgroup_create(const char *name, const struct cgroup_limits *l, struct kerr *
 			own_path(NULL, own, sizeof(own));
 			snprintf(level, sizeof(level), "%s%s", v2, own);
 			for (const char *p = name;;) {
-				write_value(level, "cgroup.subtree_control", "+cpu +memory +pids", NULL);
+				write_value(level, "cgroup.subtree_control", "+cpu +memory +pids",
+				            NULL);
 				const char *slash = strchr(p, '/');
 				size_t len = slash ? (size_t)(slash - p) : strlen(p);
 				size_t at = strlen(level);
 				snprintf(level + at, sizeof(level) - at, "/%.*s", (int)len, p);
 				if (mkdir(level, 0755) < 0 && errno != EEXIST)
-					return kerr_errno(err, errno, "cannot create cgroup '%s'", level);
+					return kerr_errno(err, errno, "cannot create cgroup '%s'",
+					                  level);
 				if (!slash)
 					break;
 				p = slash + 1;
@@ -236,7 +244,8 @@ int cgroup_attach(const char *name, pid_t pid, struct kerr **err)
 	return 0;
 }
 
-int cgroup_device(const char *name, char type, unsigned major, unsigned minor, bool allow, struct kerr **err)
+int cgroup_device(const char *name, char type, unsigned major, unsigned minor, bool allow,
+                  struct kerr **err)
 {
 	char paths[ARRAY_SIZE(v1_controllers)][4096];
 	int n = cgroup_paths(name, paths, (int)ARRAY_SIZE(v1_controllers));
@@ -247,7 +256,8 @@ int cgroup_device(const char *name, char type, unsigned major, unsigned minor, b
 	snprintf(rule, sizeof(rule), "%c %u:%u rw", type, major, minor);
 	for (int i = 0; i < n; i++)
 		if (strstr(paths[i], "/sys/fs/cgroup/devices/") == paths[i])
-			return write_value(paths[i], allow ? "devices.allow" : "devices.deny", rule, err);
+			return write_value(paths[i], allow ? "devices.allow" : "devices.deny", rule,
+			                   err);
 	return kerr_set(err, KERR_IO, "no devices cgroup for '%s'", name);
 }
 

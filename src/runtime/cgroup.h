@@ -19,7 +19,8 @@ struct cgroup_limits {
 int cgroup_create(const char *name, const struct cgroup_limits *l, struct kerr **err);
 int cgroup_attach(const char *name, pid_t pid, struct kerr **err);
 /* Admit (or no longer admit) reads and writes of one device node inside the cgroup. */
-int cgroup_device(const char *name, char type, unsigned major, unsigned minor, bool allow, struct kerr **err);
+int cgroup_device(const char *name, char type, unsigned major, unsigned minor, bool allow,
+                  struct kerr **err);
 /* Kill what is left inside, then remove the cgroup in every hierarchy (missing is fine). */
 int cgroup_remove(const char *name, struct kerr **err);
 /* The directories of name, one per hierarchy, for tests and diagnostics; returns the count. */

@@ -51,7 +51,8 @@ static bool shim_alive(const char *id, pid_t pid)
 	return strstr(cmd, "__shim") && strstr(cmd, id);
 }
 
-static int container_status(struct runtime *rt, const char *id, struct instance_status *st, struct kerr **err)
+static int container_status(struct runtime *rt, const char *id, struct instance_status *st,
+                            struct kerr **err)
 {
 	_cleanup_close_ int dfd = -1;
 	struct kv kv = {0};
@@ -74,14 +75,16 @@ static int container_status(struct runtime *rt, const char *id, struct instance_
 	st->exit_status = (int)strtol(kv_get(&kv, "exit-status", "-1"), NULL, 10);
 	str_copy(st->reason, kv_get(&kv, "reason", ""), sizeof(st->reason));
 	kv_release(&kv);
-	if ((st->state == RUN_RUNNING || st->state == RUN_STARTING) && !shim_alive(id, st->shim_pid)) {
+	if ((st->state == RUN_RUNNING || st->state == RUN_STARTING) &&
+	    !shim_alive(id, st->shim_pid)) {
 		/* The shim died without writing an end state: the instance died with it. */
 		char name[64];
 		snprintf(name, sizeof(name), "kiln/%s", id);
 		cgroup_remove(name, NULL);
 		st->state = RUN_STOPPED;
 		st->init_pid = 0;
-		str_copy(st->reason, "Server.InternalError: the instance's supervisor ended", sizeof(st->reason));
+		str_copy(st->reason, "Server.InternalError: the instance's supervisor ended",
+		         sizeof(st->reason));
 	} else if (st->state == RUN_RUNNING && faccessat(dfd, "stop-requested", F_OK, 0) == 0) {
 		st->state = RUN_STOPPING;
 	}
@@ -100,7 +103,8 @@ static int container_start(struct runtime *rt, const struct instance_spec *spec,
 
 	if (container_status(rt, spec->id, &st, NULL) == 0 &&
 	    (st.state == RUN_RUNNING || st.state == RUN_STARTING || st.state == RUN_STOPPING))
-		return kerr_set(err, KERR_CONFLICT, "instance '%s' is %s", spec->id, instance_run_state_names[st.state]);
+		return kerr_set(err, KERR_CONFLICT, "instance '%s' is %s", spec->id,
+		                instance_run_state_names[st.state]);
 	{
 		struct instance_spec own = *spec;
 		if (runtime_ids_assign(rt, &own, err) < 0 || runtime_spec_save(rt, &own, err) < 0)
@@ -125,7 +129,8 @@ static int container_start(struct runtime *rt, const struct instance_spec *spec,
 		dup2(null, 1);
 		dup2(logfd >= 0 ? logfd : null, 2);
 		/* Above 4 first: either may sit at 3 or 4 now. dup2 clears close-on-exec. */
-		int ready_fd = fcntl(pipefd[1], F_DUPFD, 5), init_fd = fcntl(rt->init_fd, F_DUPFD, 5);
+		int ready_fd = fcntl(pipefd[1], F_DUPFD, 5),
+		    init_fd = fcntl(rt->init_fd, F_DUPFD, 5);
 		dup2(ready_fd, 3);
 		dup2(init_fd, 4);
 		syscall(SYS_close_range, 5, ~0U, 0); /* nothing of the caller's (sockets…) */
@@ -144,8 +149,9 @@ static int container_start(struct runtime *rt, const struct instance_spec *spec,
 				continue;
 			if (r == 0) {
 				close(pipefd[0]);
-				return kerr_set(err, KERR_IO, "instance '%s' did not boot within %d s", spec->id,
-						START_TIMEOUT_MS / 1000);
+				return kerr_set(err, KERR_IO,
+				                "instance '%s' did not boot within %d s", spec->id,
+				                START_TIMEOUT_MS / 1000);
 			}
 			n = read(pipefd[0], msg + len, sizeof(msg) - 1 - len);
 			if (n < 0 && errno == EINTR)
@@ -162,7 +168,8 @@ static int container_start(struct runtime *rt, const struct instance_spec *spec,
 	if (!strcmp(msg, "ok"))
 		return 0;
 	if (!strncmp(msg, "error: ", 7))
-		return kerr_set(err, KERR_INVALID, "instance '%s' failed to boot: %s", spec->id, msg + 7);
+		return kerr_set(err, KERR_INVALID, "instance '%s' failed to boot: %s", spec->id,
+		                msg + 7);
 	return kerr_set(err, KERR_IO, "instance '%s' failed to boot (see %s)", spec->id, log);
 }
 
@@ -181,7 +188,8 @@ static bool wait_shim(pid_t pid, const char *id, unsigned timeout_ms)
 	return r > 0;
 }
 
-static int container_stop(struct runtime *rt, const char *id, bool force, unsigned timeout_s, struct kerr **err)
+static int container_stop(struct runtime *rt, const char *id, bool force, unsigned timeout_s,
+                          struct kerr **err)
 {
 	_cleanup_free_ char *marker = runtime_instance_path(rt, id, "stop-requested");
 	struct instance_status st;
@@ -209,7 +217,7 @@ static int container_stop(struct runtime *rt, const char *id, bool force, unsign
 }
 
 static int container_exec(struct runtime *rt, const char *id, char *const argv[], int *exit_status,
-			  struct kerr **err)
+                          struct kerr **err)
 {
 	_cleanup_free_ char *dir = runtime_instance_path(rt, id, NULL);
 	struct instance_status st;
@@ -220,7 +228,8 @@ static int container_exec(struct runtime *rt, const char *id, char *const argv[]
 	if (container_status(rt, id, &st, err) < 0)
 		return -1;
 	if (st.state != RUN_RUNNING)
-		return kerr_set(err, KERR_CONFLICT, "instance '%s' is %s, not running", id, instance_run_state_names[st.state]);
+		return kerr_set(err, KERR_CONFLICT, "instance '%s' is %s, not running", id,
+		                instance_run_state_names[st.state]);
 	while (argv[argc])
 		argc++;
 	/* A new program, not a fork of this one: nothing of the caller's memory goes inside. */
@@ -248,7 +257,8 @@ static int container_exec(struct runtime *rt, const char *id, char *const argv[]
 }
 
 /* A duplicate of the shim's descriptor of the instance's root. */
-static int shim_root_fd(struct runtime *rt, const char *id, const struct instance_status *st, struct kerr **err)
+static int shim_root_fd(struct runtime *rt, const char *id, const struct instance_status *st,
+                        struct kerr **err)
 {
 	_cleanup_close_ int dfd = -1, pidfd = -1;
 	struct kv kv = {0};
@@ -266,7 +276,8 @@ static int shim_root_fd(struct runtime *rt, const char *id, const struct instanc
 		return kerr_set(err, KERR_CONFLICT, "the supervisor of '%s' holds no root", id);
 	fd = (int)syscall(SYS_pidfd_getfd, pidfd, num, 0);
 	if (fd < 0)
-		return kerr_errno(err, errno, "cannot take the root of '%s' from its supervisor", id);
+		return kerr_errno(err, errno, "cannot take the root of '%s' from its supervisor",
+		                  id);
 	return fd;
 }
 
@@ -283,15 +294,16 @@ static int container_freeze(struct runtime *rt, const char *id, bool freeze, str
 	if (fd < 0)
 		return -1;
 	if (ioctl(fd, freeze ? FIFREEZE : FITHAW, 0) < 0 && !(!freeze && errno == EINVAL))
-		return kerr_errno(err, errno, "cannot %s the root filesystem of '%s'", freeze ? "freeze" : "thaw", id);
+		return kerr_errno(err, errno, "cannot %s the root filesystem of '%s'",
+		                  freeze ? "freeze" : "thaw", id);
 	return 0;
 }
 
 const struct runtime_ops container_ops = {
-	.name = "container",
-	.start = container_start,
-	.stop = container_stop,
-	.status = container_status,
-	.exec = container_exec,
-	.freeze = container_freeze,
+    .name = "container",
+    .start = container_start,
+    .stop = container_stop,
+    .status = container_status,
+    .exec = container_exec,
+    .freeze = container_freeze,
 };

@@ -28,8 +28,9 @@ static const struct {
 	const char *name;
 	int type;
 } exec_namespaces[] = {
-	{"cgroup", CLONE_NEWCGROUP}, {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS}, {"net", CLONE_NEWNET},
-	{"pid", CLONE_NEWPID},	     {"mnt", CLONE_NEWNS},   {"user", CLONE_NEWUSER},
+    {"cgroup", CLONE_NEWCGROUP}, {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS},
+    {"net", CLONE_NEWNET},       {"pid", CLONE_NEWPID}, {"mnt", CLONE_NEWNS},
+    {"user", CLONE_NEWUSER},
 };
 
 /* pid is the instance's PID 1: a child of its shim (whose pid the state file gives). */
@@ -49,7 +50,8 @@ static bool is_instance_init(pid_t pid, pid_t shim)
 
 static int fail(const char *id, const char *what, struct kerr *err)
 {
-	fprintf(stderr, "kiln: cannot enter instance '%s': %s%s%s\n", id, what, err ? ": " : "", err ? err->msg : "");
+	fprintf(stderr, "kiln: cannot enter instance '%s': %s%s%s\n", id, what, err ? ": " : "",
+	        err ? err->msg : "");
 	return 126;
 }
 
@@ -70,11 +72,13 @@ int runtime_exec_main(const char *dir, char *const argv[])
 		return fail(id, "no such instance", err);
 	if (st.state != RUN_RUNNING)
 		return fail(id, "it is not running", NULL);
-	/* The pidfd pins PID 1 while its namespaces are opened; checked after, it is no reused pid. */
+	/* The pidfd pins PID 1 while its namespaces are opened; checked after, it is no reused pid.
+	 */
 	pidfd = (int)syscall(SYS_pidfd_open, st.init_pid, 0);
 	for (size_t i = 0; i < ARRAY_SIZE(exec_namespaces); i++) {
 		char path[64];
-		snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)st.init_pid, exec_namespaces[i].name);
+		snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)st.init_pid,
+		         exec_namespaces[i].name);
 		nsfd[i] = open(path, O_RDONLY | O_CLOEXEC);
 		if (nsfd[i] < 0)
 			return fail(id, "cannot open its namespaces", NULL);
@@ -88,7 +92,8 @@ int runtime_exec_main(const char *dir, char *const argv[])
 	for (size_t i = 0; i + 1 < ARRAY_SIZE(exec_namespaces); i++)
 		if (setns(nsfd[i], exec_namespaces[i].type) < 0)
 			return fail(id, exec_namespaces[i].name, NULL);
-	if (chdir("/") < 0 || confine_become_root(nsfd[ARRAY_SIZE(exec_namespaces) - 1], &err) < 0 ||
+	if (chdir("/") < 0 ||
+	    confine_become_root(nsfd[ARRAY_SIZE(exec_namespaces) - 1], &err) < 0 ||
 	    confine_seccomp(&err) < 0 || confine_capabilities(&err) < 0)
 		return fail(id, "cannot confine the command", err);
 	for (size_t i = 0; i < ARRAY_SIZE(exec_namespaces); i++)
@@ -100,8 +105,8 @@ int runtime_exec_main(const char *dir, char *const argv[])
 	if (inner < 0)
 		return fail(id, "cannot fork", NULL);
 	if (inner == 0) {
-		char *envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root",
-				"TERM=xterm", NULL};
+		char *envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		                "HOME=/root", "TERM=xterm", NULL};
 		/* No controlling terminal of the host's: the command cannot push input into it. */
 		setsid();
 		execvpe(argv[0], argv, envp);

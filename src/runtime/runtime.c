@@ -26,8 +26,8 @@
 #include "util/banned.h"
 
 const char *const instance_run_state_names[RUN__COUNT] = {
-	[RUN_STOPPED] = "stopped", [RUN_STARTING] = "starting", [RUN_RUNNING] = "running",
-	[RUN_STOPPING] = "stopping", [RUN_FAILED] = "failed",
+    [RUN_STOPPED] = "stopped",   [RUN_STARTING] = "starting", [RUN_RUNNING] = "running",
+    [RUN_STOPPING] = "stopping", [RUN_FAILED] = "failed",
 };
 
 #ifndef MFD_EXEC
@@ -57,7 +57,7 @@ int runtime_init_memfd(const char *init_path, int *out, struct kerr **err)
 }
 
 int runtime_open(const char *run_dir, const char *shim_path, const char *init_path,
-		 struct runtime **out, struct kerr **err)
+                 struct runtime **out, struct kerr **err)
 {
 	struct runtime *rt;
 	int init_fd;
@@ -91,22 +91,23 @@ void runtime_close(struct runtime *rt)
 
 char *runtime_instance_path(const struct runtime *rt, const char *id, const char *file)
 {
-	return file ? xasprintf("%s/%s/%s", rt->run_dir, id, file) : xasprintf("%s/%s", rt->run_dir, id);
+	return file ? xasprintf("%s/%s/%s", rt->run_dir, id, file)
+	            : xasprintf("%s/%s", rt->run_dir, id);
 }
 
-#define SPEC_FIELDS(X)                              \
-	X("id", id)                                 \
-	X("image-id", image_id)                     \
-	X("region", region)                         \
-	X("zone", zone)                             \
-	X("type", type)                             \
-	X("hostname", hostname)                     \
-	X("root-volume", root_volume)               \
-	X("bridge", bridge)                         \
-	X("address", address)                       \
-	X("gateway", gateway)                       \
-	X("mac", mac)                               \
-	X("user-data", user_data)                   \
+#define SPEC_FIELDS(X)                                                                             \
+	X("id", id)                                                                                \
+	X("image-id", image_id)                                                                    \
+	X("region", region)                                                                        \
+	X("zone", zone)                                                                            \
+	X("type", type)                                                                            \
+	X("hostname", hostname)                                                                    \
+	X("root-volume", root_volume)                                                              \
+	X("bridge", bridge)                                                                        \
+	X("address", address)                                                                      \
+	X("gateway", gateway)                                                                      \
+	X("mac", mac)                                                                              \
+	X("user-data", user_data)                                                                  \
 	X("public-key", public_key)
 
 int runtime_spec_save(struct runtime *rt, const struct instance_spec *spec, struct kerr **err)
@@ -149,7 +150,8 @@ int runtime_open_instance(const struct runtime *rt, const char *id, int *dfd, st
 	return 0;
 }
 
-int runtime_spec_load(struct runtime *rt, const char *id, struct instance_spec *spec, struct kerr **err)
+int runtime_spec_load(struct runtime *rt, const char *id, struct instance_spec *spec,
+                      struct kerr **err)
 {
 	_cleanup_close_ int dfd = -1;
 	struct kv kv = {0};
@@ -172,12 +174,14 @@ int runtime_spec_load(struct runtime *rt, const char *id, struct instance_spec *
  * holds it, from its first start until it is removed. No two instances share one. */
 static char *slot_path(const struct runtime *rt, unsigned slot)
 {
-	return slot == UINT32_MAX ? xasprintf("%s/ids", rt->run_dir) : xasprintf("%s/ids/%u", rt->run_dir, slot);
+	return slot == UINT32_MAX ? xasprintf("%s/ids", rt->run_dir)
+	                          : xasprintf("%s/ids/%u", rt->run_dir, slot);
 }
 
 static unsigned slot_of(unsigned id_base)
 {
-	return id_base >= CONFINE_ID_FIRST ? (id_base - CONFINE_ID_FIRST) / CONFINE_ID_RANGE : UINT32_MAX;
+	return id_base >= CONFINE_ID_FIRST ? (id_base - CONFINE_ID_FIRST) / CONFINE_ID_RANGE
+	                                   : UINT32_MAX;
 }
 
 static bool slot_held_by(const struct runtime *rt, unsigned slot, const char *id)
@@ -186,7 +190,8 @@ static bool slot_held_by(const struct runtime *rt, unsigned slot, const char *id
 	_cleanup_free_ uint8_t *owner = NULL;
 	size_t len;
 
-	return slot < CONFINE_ID_SLOTS && fs_read_file(AT_FDCWD, path, ID_MAX, &owner, &len, NULL) == 0 &&
+	return slot < CONFINE_ID_SLOTS &&
+	       fs_read_file(AT_FDCWD, path, ID_MAX, &owner, &len, NULL) == 0 &&
 	       !strcmp((char *)owner, id);
 }
 
@@ -196,7 +201,8 @@ int runtime_ids_assign(struct runtime *rt, struct instance_spec *spec, struct ke
 	struct instance_spec saved;
 	unsigned first;
 
-	if (runtime_spec_load(rt, spec->id, &saved, NULL) == 0 && slot_held_by(rt, slot_of(saved.id_base), spec->id)) {
+	if (runtime_spec_load(rt, spec->id, &saved, NULL) == 0 &&
+	    slot_held_by(rt, slot_of(saved.id_base), spec->id)) {
 		spec->id_base = saved.id_base;
 		return 0;
 	}
@@ -212,7 +218,8 @@ int runtime_ids_assign(struct runtime *rt, struct instance_spec *spec, struct ke
 		if (fd < 0) {
 			if (errno == EEXIST)
 				continue;
-			return kerr_errno(err, errno, "cannot record the id range of '%s'", spec->id);
+			return kerr_errno(err, errno, "cannot record the id range of '%s'",
+			                  spec->id);
 		}
 		if (fs_write_full(fd, spec->id, strlen(spec->id)) < 0) {
 			int e = errno;
@@ -222,14 +229,16 @@ int runtime_ids_assign(struct runtime *rt, struct instance_spec *spec, struct ke
 		spec->id_base = CONFINE_ID_FIRST + slot * CONFINE_ID_RANGE;
 		return 0;
 	}
-	return kerr_set(err, KERR_LIMIT, "every host id range is taken (%u instances)", CONFINE_ID_SLOTS);
+	return kerr_set(err, KERR_LIMIT, "every host id range is taken (%u instances)",
+	                CONFINE_ID_SLOTS);
 }
 
 static void ids_release(struct runtime *rt, const char *id)
 {
 	struct instance_spec spec;
 
-	if (runtime_spec_load(rt, id, &spec, NULL) == 0 && slot_held_by(rt, slot_of(spec.id_base), id)) {
+	if (runtime_spec_load(rt, id, &spec, NULL) == 0 &&
+	    slot_held_by(rt, slot_of(spec.id_base), id)) {
 		_cleanup_free_ char *path = slot_path(rt, slot_of(spec.id_base));
 		unlink(path);
 	}
@@ -246,7 +255,8 @@ int runtime_remove(struct runtime *rt, const char *id, struct kerr **err)
 	if (rt->ops->status(rt, id, &st, err) < 0)
 		return -1;
 	if (st.state == RUN_RUNNING || st.state == RUN_STARTING || st.state == RUN_STOPPING)
-		return kerr_set(err, KERR_CONFLICT, "instance '%s' is %s", id, instance_run_state_names[st.state]);
+		return kerr_set(err, KERR_CONFLICT, "instance '%s' is %s", id,
+		                instance_run_state_names[st.state]);
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return kerr_errno(err, errno, "cannot open '%s'", dir);
@@ -321,7 +331,7 @@ static void *watchdog_run(void *arg)
 }
 
 int runtime_frozen(struct runtime *rt, const char *id, unsigned max_ms,
-		   int (*fn)(void *ctx, struct kerr **err), void *ctx, struct kerr **err)
+                   int (*fn)(void *ctx, struct kerr **err), void *ctx, struct kerr **err)
 {
 	struct watchdog w = {.rt = rt, .id = id, .max_ms = max_ms};
 	pthread_t tid;
@@ -344,7 +354,9 @@ int runtime_frozen(struct runtime *rt, const char *id, unsigned max_ms,
 	if (!w.fired && rt->ops->freeze(rt, id, false, r < 0 ? NULL : err) < 0)
 		r = -1;
 	if (w.fired && r == 0)
-		r = kerr_set(err, KERR_IO, "the root of '%s' stayed frozen longer than %u ms: thawed", id, max_ms);
+		r = kerr_set(err, KERR_IO,
+		             "the root of '%s' stayed frozen longer than %u ms: thawed", id,
+		             max_ms);
 	pthread_cond_destroy(&w.done_cond);
 	pthread_mutex_destroy(&w.lock);
 	return r;
@@ -382,7 +394,8 @@ int runtime_clone_root(struct runtime *rt, const char *id, const char *dest, str
 		close(c.src);
 		return kerr_errno(err, errno, "cannot create '%s'", dest);
 	}
-	r = st.state == RUN_RUNNING ? runtime_frozen(rt, id, FREEZE_MAX_MS, clone_now, &c, err) : clone_now(&c, err);
+	r = st.state == RUN_RUNNING ? runtime_frozen(rt, id, FREEZE_MAX_MS, clone_now, &c, err)
+	                            : clone_now(&c, err);
 	close(c.src);
 	close(c.dst);
 	if (r < 0)

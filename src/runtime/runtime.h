@@ -55,7 +55,7 @@ extern const char *const instance_run_state_names[RUN__COUNT];
 
 struct instance_status {
 	enum instance_run_state state;
-	pid_t init_pid;  /* host view of the instance's PID 1 */
+	pid_t init_pid; /* host view of the instance's PID 1 */
 	pid_t shim_pid;
 	int exit_status; /* of PID 1 after it ended, or -1 */
 	char reason[512];
@@ -68,11 +68,13 @@ struct runtime_ops {
 	/* Boot; returns once PID 1 runs (0) or the boot failed (-1, and status FAILED). */
 	int (*start)(struct runtime *rt, const struct instance_spec *spec, struct kerr **err);
 	/* Ask PID 1 to shut down, SIGKILL after timeout_s (at once with force); returns stopped. */
-	int (*stop)(struct runtime *rt, const char *id, bool force, unsigned timeout_s, struct kerr **err);
-	int (*status)(struct runtime *rt, const char *id, struct instance_status *st, struct kerr **err);
+	int (*stop)(struct runtime *rt, const char *id, bool force, unsigned timeout_s,
+	            struct kerr **err);
+	int (*status)(struct runtime *rt, const char *id, struct instance_status *st,
+	              struct kerr **err);
 	/* Run argv inside the instance with the caller's stdio; *exit_status as from a shell. */
 	int (*exec)(struct runtime *rt, const char *id, char *const argv[], int *exit_status,
-		    struct kerr **err);
+	            struct kerr **err);
 	/* Freeze (or thaw) the root filesystem of a running instance, through the descriptor of its
 	 * root that the shim holds since before the instance ran. */
 	int (*freeze)(struct runtime *rt, const char *id, bool freeze, struct kerr **err);
@@ -91,7 +93,7 @@ struct runtime {
 int runtime_init_memfd(const char *init_path, int *fd, struct kerr **err);
 
 int runtime_open(const char *run_dir, const char *shim_path, const char *init_path,
-		 struct runtime **out, struct kerr **err);
+                 struct runtime **out, struct kerr **err);
 void runtime_close(struct runtime *rt);
 /* The instance's private files; malloc'd. */
 char *runtime_instance_path(const struct runtime *rt, const char *id, const char *file);
@@ -99,7 +101,8 @@ char *runtime_instance_path(const struct runtime *rt, const char *id, const char
  * run directory does not know it. */
 int runtime_open_instance(const struct runtime *rt, const char *id, int *dfd, struct kerr **err);
 int runtime_spec_save(struct runtime *rt, const struct instance_spec *spec, struct kerr **err);
-int runtime_spec_load(struct runtime *rt, const char *id, struct instance_spec *spec, struct kerr **err);
+int runtime_spec_load(struct runtime *rt, const char *id, struct instance_spec *spec,
+                      struct kerr **err);
 /* Give spec the host uid/gid range it keeps until runtime_remove (the one it had, if any). */
 int runtime_ids_assign(struct runtime *rt, struct instance_spec *spec, struct kerr **err);
 /* Forget a stopped instance: its run directory (console log included) goes. */
@@ -111,7 +114,7 @@ int runtime_list(struct runtime *rt, char (**ids)[ID_MAX], size_t *n, struct ker
  * wait). It is thawed on every path; a watchdog thaws it after max_ms even if fn hangs, and the
  * call then fails, since what fn did may not be a consistent point in time. */
 int runtime_frozen(struct runtime *rt, const char *id, unsigned max_ms,
-		   int (*fn)(void *ctx, struct kerr **err), void *ctx, struct kerr **err);
+                   int (*fn)(void *ctx, struct kerr **err), void *ctx, struct kerr **err);
 /* A point-in-time copy of the root volume into dest (a new file on the same reflink
  * filesystem): frozen FICLONE while the instance runs, a plain FICLONE when it is stopped. */
 int runtime_clone_root(struct runtime *rt, const char *id, const char *dest, struct kerr **err);
@@ -131,7 +134,8 @@ struct kv;
 bool runtime_device_name_valid(const char *name);
 /* The instance's data volumes become wanted (device -> volume file); a running instance gets
  * them (and loses the others) before this returns; a stopped one at its next boot. */
-int runtime_volumes_set(struct runtime *rt, const char *id, const struct kv *wanted, struct kerr **err);
+int runtime_volumes_set(struct runtime *rt, const char *id, const struct kv *wanted,
+                        struct kerr **err);
 
 /* Write what the instance wrote to a data volume through to its file (before a reflink). */
 int runtime_volume_flush(struct runtime *rt, const char *id, const char *name, struct kerr **err);

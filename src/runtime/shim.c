@@ -51,16 +51,16 @@ struct shim {
 	char cgroup[64];
 	char host_if[16];
 	struct shim_volumes volumes;
-	int rootfd;          /* the instance's root, received before it ran: freezes go through it */
-	pid_t holder;        /* keeps the new namespaces until the instance is in them */
-	int ns[NS__COUNT];   /* user namespace and the namespaces it owns */
-	int console;         /* console.log */
-	int console_in;      /* the read end of the pipe the instance writes its console to */
+	int rootfd;        /* the instance's root, received before it ran: freezes go through it */
+	pid_t holder;      /* keeps the new namespaces until the instance is in them */
+	int ns[NS__COUNT]; /* user namespace and the namespaces it owns */
+	int console;       /* console.log */
+	int console_in;    /* the read end of the pipe the instance writes its console to */
 	off_t console_size;
 };
 
-static void shim_state(struct shim *s, enum instance_run_state state, pid_t init_pid, int exit_status,
-		       const char *reason)
+static void shim_state(struct shim *s, enum instance_run_state state, pid_t init_pid,
+                       int exit_status, const char *reason)
 {
 	struct kv kv = {0};
 
@@ -86,8 +86,11 @@ static void ready(int fd, const char *msg)
 /* The instance's port as the host keeps it (bridge, route, anti-spoofing element). */
 static struct net_instance shim_port(const struct shim *s)
 {
-	return (struct net_instance){.host_if = s->host_if, .bridge = s->spec.bridge, .address = s->spec.address,
-				     .gateway = s->spec.gateway, .mac = s->spec.mac};
+	return (struct net_instance){.host_if = s->host_if,
+	                             .bridge = s->spec.bridge,
+	                             .address = s->spec.address,
+	                             .gateway = s->spec.gateway,
+	                             .mac = s->spec.mac};
 }
 
 static int shim_network(struct shim *s, pid_t pid, struct kerr **err)
@@ -97,7 +100,8 @@ static int shim_network(struct shim *s, pid_t pid, struct kerr **err)
 
 	/* The whole VPC range goes nowhere before any address in it is used (HOST-NOTES); the
 	 * port's filter and route exist before the instance's end of it does. */
-	if (net_route_unreachable(VPC_CIDR, true, err) < 0 || net_instance_attach(&port, mac, err) < 0 ||
+	if (net_route_unreachable(VPC_CIDR, true, err) < 0 ||
+	    net_instance_attach(&port, mac, err) < 0 ||
 	    net_veth_create(s->host_if, s->spec.bridge, pid, "eth0", mac, err) < 0 ||
 	    net_ns_configure(pid, "eth0", s->spec.address, s->spec.gateway, err) < 0)
 		return kerr_wrap(err, "cannot set up the network of '%s'", s->spec.id);
@@ -166,7 +170,8 @@ static int holder_start(struct shim *s, struct kerr **err)
 	}
 	if (s->holder == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		ok = unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC) == 0 ? 'y' : 'n';
+		ok = unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC) == 0 ? 'y'
+		                                                                              : 'n';
 		if (write(p[1], &ok, 1) != 1 || ok != 'y')
 			_exit(1);
 		for (;;)
@@ -222,7 +227,8 @@ static int shim_init(const char *init, int *fd, struct kerr **err)
 static void console_trim(struct shim *s)
 {
 	_cleanup_free_ char *tail = xmalloc((size_t)CONSOLE_KEEP);
-	ssize_t n = fs_pread_full(s->console, tail, (size_t)CONSOLE_KEEP, s->console_size - CONSOLE_KEEP);
+	ssize_t n =
+	    fs_pread_full(s->console, tail, (size_t)CONSOLE_KEEP, s->console_size - CONSOLE_KEEP);
 	_cleanup_close_ int fd = -1;
 	char *start;
 
@@ -276,7 +282,8 @@ static int recv_mounted(struct shim *s, int sock, struct kerr **err)
 {
 	char msg[1024], cbuf[CMSG_SPACE(2 * sizeof(int))];
 	struct iovec iov = {.iov_base = msg, .iov_len = sizeof(msg) - 1};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+	struct msghdr mh = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
 	struct cmsghdr *cm;
 	ssize_t n;
 
@@ -351,7 +358,8 @@ static pid_t clone_container(void)
 {
 	/* Mount and PID namespaces owned by the host's user namespace: the instance's root cannot
 	 * change its mounts; the rest is owned by the instance's user namespace (holder_start). */
-	return (pid_t)syscall(SYS_clone, CLONE_NEWNS | CLONE_NEWPID | SIGCHLD, NULL, NULL, NULL, NULL);
+	return (pid_t)syscall(SYS_clone, CLONE_NEWNS | CLONE_NEWPID | SIGCHLD, NULL, NULL, NULL,
+	                      NULL);
 }
 
 static void shim_release(struct shim *s)
@@ -369,7 +377,8 @@ int runtime_shim_main(const char *dir, const char *init_path, int ready_fd)
 	_cleanup_kerr_ struct kerr *err = NULL;
 	_cleanup_close_ int loopfd = -1, initfd = -1;
 	_cleanup_free_ char *copy = xstrdup(dir);
-	struct shim s = {.dir = dir, .rootfd = -1, .console = -1, .console_in = -1, .ns = {-1, -1, -1, -1}};
+	struct shim s = {
+	    .dir = dir, .rootfd = -1, .console = -1, .console_in = -1, .ns = {-1, -1, -1, -1}};
 	const struct instance_type *type;
 	struct cgroup_limits limits;
 	struct boot_config boot;
@@ -421,13 +430,15 @@ int runtime_shim_main(const char *dir, const char *init_path, int ready_fd)
 	}
 	s.console_in = cpipe[0];
 	fcntl(s.console_in, F_SETFL, O_NONBLOCK);
-	limits = (struct cgroup_limits){type->vcpus, type->memory_mib << 20, instance_type_pids(type)};
+	limits =
+	    (struct cgroup_limits){type->vcpus, type->memory_mib << 20, instance_type_pids(type)};
 	if (cgroup_create(s.cgroup, &limits, &err) < 0 || shim_init(init_path, &initfd, &err) < 0 ||
 	    holder_start(&s, &err) < 0) {
 		close(cpipe[1]);
 		goto boot_failed;
 	}
-	if (loop_attach(s.spec.root_volume, false, &loopfd, dev, &err) < 0 || root_device(&s, loopfd, true, &err) < 0) {
+	if (loop_attach(s.spec.root_volume, false, &loopfd, dev, &err) < 0 ||
+	    root_device(&s, loopfd, true, &err) < 0) {
 		kerr_wrap(&err, "cannot attach the root volume");
 		close(cpipe[1]);
 		goto boot_failed;
@@ -438,16 +449,16 @@ int runtime_shim_main(const char *dir, const char *init_path, int ready_fd)
 		goto boot_failed;
 	}
 	boot = (struct boot_config){.spec = &s.spec,
-				    .dir = dir,
-				    .device = dev,
-				    .init_fd = initfd,
-				    .console_fd = cpipe[1],
-				    .sync_fd = sv[1],
-				    .userns_fd = s.ns[NS_USER],
-				    .netns_fd = s.ns[NS_NET],
-				    .utsns_fd = s.ns[NS_UTS],
-				    .ipcns_fd = s.ns[NS_IPC],
-				    .id_base = s.spec.id_base};
+	                            .dir = dir,
+	                            .device = dev,
+	                            .init_fd = initfd,
+	                            .console_fd = cpipe[1],
+	                            .sync_fd = sv[1],
+	                            .userns_fd = s.ns[NS_USER],
+	                            .netns_fd = s.ns[NS_NET],
+	                            .utsns_fd = s.ns[NS_UTS],
+	                            .ipcns_fd = s.ns[NS_IPC],
+	                            .id_base = s.spec.id_base};
 	pid = clone_container();
 	if (pid < 0) {
 		kerr_errno(&err, errno, "cannot create the instance's namespaces");
@@ -459,7 +470,7 @@ int runtime_shim_main(const char *dir, const char *init_path, int ready_fd)
 	if (pid == 0) {
 		close(sv[0]);
 		prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the shim: it owns the cleanup */
-		boot_container(&boot);        /* does not return */
+		boot_container(&boot);            /* does not return */
 	}
 	close(sv[1]);
 	close(cpipe[1]);
@@ -499,14 +510,15 @@ int runtime_shim_main(const char *dir, const char *init_path, int ready_fd)
 	ready(ready_fd, "ok");
 	shim_wait(&s, pid, &status);
 	shim_volumes_release(&s.volumes, s.dirfd);
-	shim_release(&s); /* the descriptors of its root would keep the loop device */
+	shim_release(&s);         /* the descriptors of its root would keep the loop device */
 	shim_network_release(&s); /* before the state says stopped: a start may follow at once */
 	{
-		const char *reason = faccessat(s.dirfd, "stop-requested", F_OK, 0) == 0
-					     ? "Client.UserInitiatedShutdown: User initiated shutdown"
-				     : WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL
-					     ? "Server.InternalError: the instance's init was killed"
-					     : "Client.InstanceInitiatedShutdown: Instance initiated shutdown";
+		const char *reason =
+		    faccessat(s.dirfd, "stop-requested", F_OK, 0) == 0
+		        ? "Client.UserInitiatedShutdown: User initiated shutdown"
+		    : WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL
+		        ? "Server.InternalError: the instance's init was killed"
+		        : "Client.InstanceInitiatedShutdown: Instance initiated shutdown";
 		cgroup_remove(s.cgroup, NULL);
 		loop_wait_released(s.spec.root_volume, 30000, NULL);
 		shim_state(&s, RUN_STOPPED, 0, status, reason);
@@ -527,7 +539,8 @@ boot_failed:
 		loop_wait_released(s.spec.root_volume, 30000, NULL);
 	snprintf(msg, sizeof(msg), "error: %s", err ? err->msg : "unknown error");
 	if (s.console >= 0)
-		dprintf(s.console, "kiln: instance failed to boot: %s\n", err ? err->msg : "unknown error");
+		dprintf(s.console, "kiln: instance failed to boot: %s\n",
+		        err ? err->msg : "unknown error");
 	shim_state(&s, RUN_FAILED, 0, -1, err ? err->msg : "unknown error");
 	ready(ready_fd, msg);
 	return 1;

@@ -38,7 +38,7 @@ static void add_range(struct chunk_list *l, uint64_t start, uint64_t end, uint32
 }
 
 int extents_data_chunks(int fd, uint64_t size, uint32_t chunk_size, struct chunk_list *out,
-			struct kerr **err)
+                        struct kerr **err)
 {
 	off_t pos = 0;
 
@@ -81,14 +81,14 @@ struct extent_map {
 
 #define FIEMAP_BATCH 512
 /* Physical addresses we cannot compare: treat such extents as changed. */
-#define EXTENT_UNCOMPARABLE                                                            \
-	(FIEMAP_EXTENT_UNKNOWN | FIEMAP_EXTENT_DELALLOC | FIEMAP_EXTENT_DATA_INLINE | \
+#define EXTENT_UNCOMPARABLE                                                                        \
+	(FIEMAP_EXTENT_UNKNOWN | FIEMAP_EXTENT_DELALLOC | FIEMAP_EXTENT_DATA_INLINE |              \
 	 FIEMAP_EXTENT_DATA_TAIL | FIEMAP_EXTENT_NOT_ALIGNED)
 
 static int extent_map_read(int fd, uint64_t size, struct extent_map *m, struct kerr **err)
 {
 	_cleanup_free_ struct fiemap *fm =
-		xcalloc(1, sizeof(struct fiemap) + FIEMAP_BATCH * sizeof(struct fiemap_extent));
+	    xcalloc(1, sizeof(struct fiemap) + FIEMAP_BATCH * sizeof(struct fiemap_extent));
 	uint64_t start = 0;
 	uint32_t flags = FIEMAP_FLAG_SYNC; /* write back first, so every extent has an address */
 
@@ -114,8 +114,8 @@ static int extent_map_read(int fd, uint64_t size, struct extent_map *m, struct k
 				m->cap = m->cap ? 2 * m->cap : 256;
 				m->v = xreallocarray(m->v, m->cap, sizeof(*m->v));
 			}
-			m->v[m->n++] = (struct extent){fe->fe_logical, fe->fe_physical, fe->fe_length,
-						       fe->fe_flags};
+			m->v[m->n++] = (struct extent){fe->fe_logical, fe->fe_physical,
+			                               fe->fe_length, fe->fe_flags};
 			start = fe->fe_logical + fe->fe_length;
 			last = last || (fe->fe_flags & FIEMAP_EXTENT_LAST);
 		}
@@ -127,7 +127,7 @@ static int extent_map_read(int fd, uint64_t size, struct extent_map *m, struct k
 
 /* The extent covering pos, or the next one after it (*covers false). */
 static const struct extent *extent_at(const struct extent_map *m, size_t *cursor, uint64_t pos,
-				      bool *covers)
+                                      bool *covers)
 {
 	while (*cursor < m->n && m->v[*cursor].logical + m->v[*cursor].length <= pos)
 		(*cursor)++;
@@ -140,7 +140,7 @@ static const struct extent *extent_at(const struct extent_map *m, size_t *cursor
 }
 
 int extents_changed_chunks(int fd, uint64_t size, int shadow_fd, uint64_t shadow_size,
-			   uint32_t chunk_size, struct chunk_list *out, struct kerr **err)
+                           uint32_t chunk_size, struct chunk_list *out, struct kerr **err)
 {
 	struct extent_map a, b;
 	uint64_t common = size < shadow_size ? size : shadow_size, pos = 0;
@@ -162,19 +162,22 @@ int extents_changed_chunks(int fd, uint64_t size, int shadow_fd, uint64_t shadow
 		bool changed;
 
 		if (ea)
-			end = in_a ? (ea->logical + ea->length < end ? ea->logical + ea->length : end)
-				   : (ea->logical < end ? ea->logical : end);
+			end =
+			    in_a ? (ea->logical + ea->length < end ? ea->logical + ea->length : end)
+			         : (ea->logical < end ? ea->logical : end);
 		if (eb)
-			end = in_b ? (eb->logical + eb->length < end ? eb->logical + eb->length : end)
-				   : (eb->logical < end ? eb->logical : end);
+			end =
+			    in_b ? (eb->logical + eb->length < end ? eb->logical + eb->length : end)
+			         : (eb->logical < end ? eb->logical : end);
 		if (!in_a && !in_b)
 			changed = false;
 		else if (in_a != in_b)
 			changed = true;
 		else
-			changed = (ea->flags & EXTENT_UNCOMPARABLE) || (eb->flags & EXTENT_UNCOMPARABLE) ||
-				  ((ea->flags ^ eb->flags) & FIEMAP_EXTENT_UNWRITTEN) ||
-				  ea->physical - ea->logical != eb->physical - eb->logical;
+			changed = (ea->flags & EXTENT_UNCOMPARABLE) ||
+			          (eb->flags & EXTENT_UNCOMPARABLE) ||
+			          ((ea->flags ^ eb->flags) & FIEMAP_EXTENT_UNWRITTEN) ||
+			          ea->physical - ea->logical != eb->physical - eb->logical;
 		if (changed)
 			add_range(out, pos, end, chunk_size);
 		pos = end;

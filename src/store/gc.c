@@ -34,9 +34,11 @@ static int remove_leftovers(struct store *s, uint64_t *removed, struct kerr **er
 			char idx_name[32];
 			bool leftover = strstr(de->d_name, ".tmp.") != NULL;
 
-			if (!leftover && dirs[k] == s->packs_fd && pack_parse_name(de->d_name, ".pack", &id) == 0) {
+			if (!leftover && dirs[k] == s->packs_fd &&
+			    pack_parse_name(de->d_name, ".pack", &id) == 0) {
 				snprintf(idx_name, sizeof(idx_name), "%016" PRIx64 ".idx", id);
-				leftover = faccessat(s->index_fd, idx_name, F_OK, 0) < 0 && errno == ENOENT;
+				leftover = faccessat(s->index_fd, idx_name, F_OK, 0) < 0 &&
+				           errno == ENOENT;
 			}
 			if (leftover && unlinkat(dirs[k], de->d_name, 0) == 0)
 				(*removed)++;
@@ -87,8 +89,8 @@ static int drop_pack(struct store *s, uint64_t id, struct kerr **err)
 }
 
 /* Copy the live records of one pack into a new pack, as stored (no recompression). */
-static int rewrite_pack(struct store *s, const struct index *idx, uint32_t pack,
-			const size_t *live, size_t nlive, struct kerr **err)
+static int rewrite_pack(struct store *s, const struct index *idx, uint32_t pack, const size_t *live,
+                        size_t nlive, struct kerr **err)
 {
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ uint8_t *buf = xmalloc(s->chunk_size + 4096);
@@ -152,7 +154,8 @@ int store_gc(struct store *s, struct store_gc_result *res, struct kerr **err)
 	live_of = xcalloc(idx.n + 1, sizeof(*live_of));
 	for (size_t i = 0; i < idx.n; i++) {
 		total[idx.v[i].pack] += idx.v[i].clen;
-		if (hashset_has(&live, idx.v[i].hash) && index_find(&idx, idx.v[i].hash) == &idx.v[i]) {
+		if (hashset_has(&live, idx.v[i].hash) &&
+		    index_find(&idx, idx.v[i].hash) == &idx.v[i]) {
 			live_bytes[idx.v[i].pack] += idx.v[i].clen;
 			nlive[idx.v[i].pack]++;
 		}
@@ -163,7 +166,8 @@ int store_gc(struct store *s, struct store_gc_result *res, struct kerr **err)
 		_cleanup_free_ size_t *fill = xcalloc(idx.npacks + 1, sizeof(*fill));
 		for (size_t i = 0; i < idx.n; i++) {
 			uint32_t p = idx.v[i].pack;
-			if (hashset_has(&live, idx.v[i].hash) && index_find(&idx, idx.v[i].hash) == &idx.v[i])
+			if (hashset_has(&live, idx.v[i].hash) &&
+			    index_find(&idx, idx.v[i].hash) == &idx.v[i])
 				live_of[start[p] + fill[p]++] = i;
 		}
 	}

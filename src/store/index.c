@@ -19,7 +19,7 @@
 
 static const char idx_magic[8] = "KILNIDX1";
 #define IDX_HEADER_SIZE 24
-#define IDX_MAX_BYTES ((size_t)1 << 30)
+#define IDX_MAX_BYTES   ((size_t)1 << 30)
 
 static int entry_cmp(const void *a, const void *b)
 {
@@ -32,7 +32,7 @@ static int entry_cmp(const void *a, const void *b)
 }
 
 int index_write(struct store *s, uint64_t pack_id, struct pack_entry *e, size_t n,
-		struct kerr **err)
+                struct kerr **err)
 {
 	_cleanup_free_ uint8_t *data = NULL;
 	size_t len = IDX_HEADER_SIZE + n * PACK_ENTRY_SIZE + HASH_LEN;
@@ -50,8 +50,8 @@ int index_write(struct store *s, uint64_t pack_id, struct pack_entry *e, size_t 
 	return fs_write_atomic(s->index_fd, name, data, len, "index", err);
 }
 
-int index_read_file(struct store *s, const char *name, uint64_t *pack_id,
-		    struct pack_entry **out, size_t *n, struct kerr **err)
+int index_read_file(struct store *s, const char *name, uint64_t *pack_id, struct pack_entry **out,
+                    size_t *n, struct kerr **err)
 {
 	_cleanup_free_ uint8_t *data = NULL;
 	_cleanup_free_ struct pack_entry *e = NULL;
@@ -121,7 +121,8 @@ int index_load(struct store *s, struct index *idx, struct kerr **err)
 		if (index_read_file(s, de->d_name, &id, &e, &n, err) < 0)
 			goto out;
 		if (id != named) {
-			kerr_set(err, KERR_CORRUPT, "index file '%s' names another pack", de->d_name);
+			kerr_set(err, KERR_CORRUPT, "index file '%s' names another pack",
+			         de->d_name);
 			goto out;
 		}
 		idx->pack_ids = xreallocarray(idx->pack_ids, idx->npacks + 1, sizeof(uint64_t));
@@ -133,7 +134,8 @@ int index_load(struct store *s, struct index *idx, struct kerr **err)
 		for (size_t i = 0; i < n; i++) {
 			struct chunk_loc *l = &idx->v[idx->n++];
 			if (e[i].off > UINT32_MAX || e[i].ulen > (UINT32_MAX >> 1)) {
-				kerr_set(err, KERR_CORRUPT, "index file '%s' has an impossible entry", de->d_name);
+				kerr_set(err, KERR_CORRUPT,
+				         "index file '%s' has an impossible entry", de->d_name);
 				goto out;
 			}
 			memcpy(l->hash, e[i].hash, HASH_LEN);
@@ -146,13 +148,15 @@ int index_load(struct store *s, struct index *idx, struct kerr **err)
 	}
 	/* Sort packs by id so that duplicate resolution does not depend on readdir order. */
 	{
-		_cleanup_free_ uint64_t *sorted = xreallocarray(NULL, idx->npacks, sizeof(uint64_t));
+		_cleanup_free_ uint64_t *sorted =
+		    xreallocarray(NULL, idx->npacks, sizeof(uint64_t));
 		_cleanup_free_ uint32_t *rank = xreallocarray(NULL, idx->npacks, sizeof(uint32_t));
 		if (idx->npacks)
 			memcpy(sorted, idx->pack_ids, idx->npacks * sizeof(uint64_t));
 		qsort(sorted, idx->npacks, sizeof(uint64_t), u64_cmp);
 		for (size_t i = 0; i < idx->npacks; i++) {
-			uint64_t *p = bsearch(&idx->pack_ids[i], sorted, idx->npacks, sizeof(uint64_t), u64_cmp);
+			uint64_t *p = bsearch(&idx->pack_ids[i], sorted, idx->npacks,
+			                      sizeof(uint64_t), u64_cmp);
 			rank[i] = (uint32_t)(p - sorted);
 		}
 		for (size_t i = 0; i < idx->n; i++)

@@ -8,7 +8,7 @@
 #include "store.h"
 #include "util/hash.h"
 
-#define STORE_MARKER "KILNSTORE"
+#define STORE_MARKER     "KILNSTORE"
 #define PACK_TARGET_SIZE (64u << 20)
 
 struct store {
@@ -26,11 +26,11 @@ struct store {
  * of its chunk's hash then the payload; footer: one pack_entry per record, then count, footer
  * offset, SHA-256 of the entries, "KILNPEND". An entry's off is its record's start, clen the
  * payload's length. */
-#define PACK_HEADER_SIZE 16
+#define PACK_HEADER_SIZE   16
 #define PACK_RECORD_HEADER 8
-#define PACK_ENTRY_SIZE 56
-#define PACK_TRAILER_SIZE 56
-#define PACK_FLAG_ZSTD 1u
+#define PACK_ENTRY_SIZE    56
+#define PACK_TRAILER_SIZE  56
+#define PACK_FLAG_ZSTD     1u
 
 struct pack_entry {
 	uint8_t hash[HASH_LEN];
@@ -51,24 +51,24 @@ struct pack_writer {
 	pthread_mutex_t lock;
 	int packs_fd;
 	uint32_t chunk_size;
-	int fd;                  /* current pack, or -1 */
-	uint64_t id;             /* current pack */
+	int fd;      /* current pack, or -1 */
+	uint64_t id; /* current pack */
 	uint64_t off;
-	uint64_t flushed;        /* writeback started up to here */
-	struct pack_entry *e;    /* records of the current pack */
+	uint64_t flushed;     /* writeback started up to here */
+	struct pack_entry *e; /* records of the current pack */
 	size_t n, cap;
 	struct pack_sealed {
 		uint64_t id;
 		struct pack_entry *e;
 		size_t n;
-	} *sealed;
+	} * sealed;
 	size_t nsealed;
-	uint64_t bytes;          /* record bytes written, all packs */
+	uint64_t bytes; /* record bytes written, all packs */
 };
 
 void pack_writer_init(struct pack_writer *w, int packs_fd, uint32_t chunk_size);
 int pack_writer_add(struct pack_writer *w, const uint8_t hash[HASH_LEN], const void *data,
-		    uint32_t clen, uint32_t ulen, uint32_t flags, struct kerr **err);
+                    uint32_t clen, uint32_t ulen, uint32_t flags, struct kerr **err);
 /* Seal the open pack and make every pack durable. */
 int pack_writer_finish(struct pack_writer *w, struct kerr **err);
 /* Remove every pack this writer created (only before their index is written). */
@@ -77,10 +77,11 @@ void pack_writer_release(struct pack_writer *w);
 
 /* Read a pack's footer; fails with KERR_CORRUPT when it is missing or damaged. */
 int pack_read_footer(int fd, uint64_t *data_end, struct pack_entry **out, size_t *n,
-		     struct kerr **err);
+                     struct kerr **err);
 /* Read a record's stored payload (clen bytes, as written) into out, checking that the record
  * is the entry's chunk. */
-int pack_read_payload(int pack_fd, const struct pack_entry *e, uint8_t *out, size_t cap, struct kerr **err);
+int pack_read_payload(int pack_fd, const struct pack_entry *e, uint8_t *out, size_t cap,
+                      struct kerr **err);
 /* Per-thread state for reading records; a zeroed one is ready, set up on first use. */
 struct chunk_reader {
 	void *dctx;
@@ -94,7 +95,7 @@ enum chunk_check {
 };
 /* Read a record into r->buf and check it; damage is a KERR_CORRUPT error naming the chunk. */
 int chunk_read(struct chunk_reader *r, uint32_t chunk_size, int pack_fd, const struct pack_entry *e,
-	       enum chunk_check check, struct kerr **err);
+               enum chunk_check check, struct kerr **err);
 void chunk_reader_release(struct chunk_reader *r);
 
 /* ---- the chunk index (index.c) ----
@@ -120,9 +121,9 @@ void index_release(struct index *idx);
 void chunk_loc_entry(const struct chunk_loc *l, struct pack_entry *e);
 /* Write <pack>.idx for entries (sorted here) durably. */
 int index_write(struct store *s, uint64_t pack_id, struct pack_entry *e, size_t n,
-		struct kerr **err);
-int index_read_file(struct store *s, const char *name, uint64_t *pack_id,
-		    struct pack_entry **out, size_t *n, struct kerr **err);
+                struct kerr **err);
+int index_read_file(struct store *s, const char *name, uint64_t *pack_id, struct pack_entry **out,
+                    size_t *n, struct kerr **err);
 /* Open every pack of the index, read-only. fds[i] matches idx->pack_ids[i]. */
 int index_open_packs(struct store *s, const struct index *idx, int **fds, struct kerr **err);
 void index_close_packs(const struct index *idx, int *fds);
@@ -172,10 +173,9 @@ struct chunk_list {
 void chunk_list_release(struct chunk_list *l);
 /* Chunks of fd that hold data (SEEK_DATA/SEEK_HOLE; holes are never read). */
 int extents_data_chunks(int fd, uint64_t size, uint32_t chunk_size, struct chunk_list *out,
-			struct kerr **err);
+                        struct kerr **err);
 /* Chunks whose physical blocks differ between fd and its reflink shadow (FIEMAP). */
 int extents_changed_chunks(int fd, uint64_t size, int shadow_fd, uint64_t shadow_size,
-			   uint32_t chunk_size, struct chunk_list *out, struct kerr **err);
-
+                           uint32_t chunk_size, struct chunk_list *out, struct kerr **err);
 
 #endif

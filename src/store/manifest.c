@@ -19,8 +19,8 @@
 
 static const char snap_magic[8] = "KILNSNAP";
 #define MANIFEST_HEADER_SIZE 72
-#define MANIFEST_ENTRY_SIZE 40
-#define MANIFEST_MAX_BYTES ((size_t)2 << 30)
+#define MANIFEST_ENTRY_SIZE  40
+#define MANIFEST_MAX_BYTES   ((size_t)2 << 30)
 
 int manifest_encode(const struct manifest *m, uint8_t **out, size_t *len, struct kerr **err)
 {
@@ -60,7 +60,8 @@ int manifest_decode(const uint8_t *data, size_t len, struct manifest *m, struct 
 	if (len < MANIFEST_HEADER_SIZE + HASH_LEN || memcmp(data, snap_magic, 8) != 0)
 		return kerr_set(err, KERR_CORRUPT, "not a snapshot manifest");
 	if (get_le32(data + 8) != 1)
-		return kerr_set(err, KERR_CORRUPT, "manifest version %u is not supported", get_le32(data + 8));
+		return kerr_set(err, KERR_CORRUPT, "manifest version %u is not supported",
+		                get_le32(data + 8));
 	count = get_le64(data + 64);
 	if (__builtin_mul_overflow(count, MANIFEST_ENTRY_SIZE, &body) ||
 	    body != len - MANIFEST_HEADER_SIZE - HASH_LEN)
@@ -73,11 +74,13 @@ int manifest_decode(const uint8_t *data, size_t len, struct manifest *m, struct 
 	m->chunk_size = get_le32(data + 12);
 	m->volume_size = get_le64(data + 16);
 	m->created_ns = get_le64(data + 24);
-	if (m->chunk_size < 4096 || m->chunk_size > (16u << 20) || (m->chunk_size & (m->chunk_size - 1)))
+	if (m->chunk_size < 4096 || m->chunk_size > (16u << 20) ||
+	    (m->chunk_size & (m->chunk_size - 1)))
 		return kerr_set(err, KERR_CORRUPT, "manifest has an invalid chunk size");
 	nchunks = m->volume_size / m->chunk_size + (m->volume_size % m->chunk_size != 0);
 	if (count > nchunks)
-		return kerr_set(err, KERR_CORRUPT, "manifest lists more chunks than its volume holds");
+		return kerr_set(err, KERR_CORRUPT,
+		                "manifest lists more chunks than its volume holds");
 	memcpy(m->parent, data + 32, 31);
 	m->parent[31] = '\0';
 	if (m->parent[0] && !id_valid("snap", m->parent))
@@ -89,8 +92,9 @@ int manifest_decode(const uint8_t *data, size_t len, struct manifest *m, struct 
 		memcpy(e[i].hash, q + 8, HASH_LEN);
 		if (e[i].chunk >= nchunks || (i && e[i].chunk <= e[i - 1].chunk)) {
 			free(e);
-			return kerr_set(err, KERR_CORRUPT, "manifest entry %llu is out of order or range",
-					(unsigned long long)i);
+			return kerr_set(err, KERR_CORRUPT,
+			                "manifest entry %llu is out of order or range",
+			                (unsigned long long)i);
 		}
 	}
 	m->e = e;

@@ -139,12 +139,13 @@ static int pack_seal(struct pack_writer *w, struct kerr **err)
 }
 
 int pack_writer_add(struct pack_writer *w, const uint8_t hash[HASH_LEN], const void *data,
-		    uint32_t clen, uint32_t ulen, uint32_t flags, struct kerr **err)
+                    uint32_t clen, uint32_t ulen, uint32_t flags, struct kerr **err)
 {
 	int r = -1;
 
 	pthread_mutex_lock(&w->lock);
-	if (w->fd >= 0 && w->off + PACK_RECORD_HEADER + clen > PACK_TARGET_SIZE && pack_seal(w, err) < 0)
+	if (w->fd >= 0 && w->off + PACK_RECORD_HEADER + clen > PACK_TARGET_SIZE &&
+	    pack_seal(w, err) < 0)
 		goto out;
 	if (w->fd < 0 && pack_start(w, err) < 0)
 		goto out;
@@ -166,7 +167,8 @@ int pack_writer_add(struct pack_writer *w, const uint8_t hash[HASH_LEN], const v
 	w->bytes += PACK_RECORD_HEADER + clen;
 	/* Start writeback as the pack grows, so the fsync at commit finds little left to do. */
 	if (w->off - w->flushed >= PACK_FLUSH_STEP) {
-		sync_file_range(w->fd, (off_t)w->flushed, (off_t)(w->off - w->flushed), SYNC_FILE_RANGE_WRITE);
+		sync_file_range(w->fd, (off_t)w->flushed, (off_t)(w->off - w->flushed),
+		                SYNC_FILE_RANGE_WRITE);
 		w->flushed = w->off;
 	}
 	r = 0;
@@ -213,7 +215,7 @@ void pack_writer_release(struct pack_writer *w)
 }
 
 int pack_read_footer(int fd, uint64_t *data_end, struct pack_entry **out, size_t *n,
-		     struct kerr **err)
+                     struct kerr **err)
 {
 	_cleanup_free_ uint8_t *raw = NULL;
 	_cleanup_free_ struct pack_entry *e = NULL;
@@ -242,7 +244,8 @@ int pack_read_footer(int fd, uint64_t *data_end, struct pack_entry **out, size_t
 	for (uint64_t i = 0; i < count; i++) {
 		pack_entry_decode(raw + i * PACK_ENTRY_SIZE, &e[i]);
 		if (e[i].off < PACK_HEADER_SIZE || e[i].off + PACK_RECORD_HEADER + e[i].clen > foff)
-			return kerr_set(err, KERR_CORRUPT, "pack footer entry %" PRIu64 " is out of range", i);
+			return kerr_set(err, KERR_CORRUPT,
+			                "pack footer entry %" PRIu64 " is out of range", i);
 	}
 	*data_end = foff;
 	*out = steal_ptr(e);
@@ -261,7 +264,8 @@ void chunk_reader_release(struct chunk_reader *r)
 /* Records hold at most a chunk, plus zstd's framing for a compressed one. */
 #define RECORD_MAX(cs) ((size_t)(cs) + 1024)
 
-int pack_read_payload(int pack_fd, const struct pack_entry *e, uint8_t *out, size_t cap, struct kerr **err)
+int pack_read_payload(int pack_fd, const struct pack_entry *e, uint8_t *out, size_t cap,
+                      struct kerr **err)
 {
 	uint8_t head[PACK_RECORD_HEADER];
 	struct iovec iov[2] = {{head, sizeof(head)}, {out, e->clen}};
@@ -283,7 +287,7 @@ int pack_read_payload(int pack_fd, const struct pack_entry *e, uint8_t *out, siz
 }
 
 int chunk_read(struct chunk_reader *r, uint32_t chunk_size, int pack_fd, const struct pack_entry *e,
-	       enum chunk_check check, struct kerr **err)
+               enum chunk_check check, struct kerr **err)
 {
 	_cleanup_kerr_ struct kerr *why = NULL;
 	bool zstd = e->flags & PACK_FLAG_ZSTD;
@@ -302,7 +306,8 @@ int chunk_read(struct chunk_reader *r, uint32_t chunk_size, int pack_fd, const s
 		kerr_set(&why, KERR_CORRUPT, "its record has an impossible size");
 		goto damaged;
 	}
-	if (pack_read_payload(pack_fd, e, zstd ? r->cbuf : r->buf, RECORD_MAX(r->chunk_size), &why) < 0)
+	if (pack_read_payload(pack_fd, e, zstd ? r->cbuf : r->buf, RECORD_MAX(r->chunk_size),
+	                      &why) < 0)
 		goto damaged;
 	if (zstd) {
 		/* The frame carries a checksum of its content: decompression checks it. */
@@ -312,7 +317,8 @@ int chunk_read(struct chunk_reader *r, uint32_t chunk_size, int pack_fd, const s
 			kerr_set(&why, KERR_CORRUPT, "it does not decompress");
 			goto damaged;
 		}
-		/* Trust the frame's checksum only if the (possibly damaged) header still has one. */
+		/* Trust the frame's checksum only if the (possibly damaged) header still has one.
+		 */
 		if (check == CHUNK_CHECK_FAST && ZSTD_getFrameHeader(&fh, r->cbuf, e->clen) == 0 &&
 		    fh.checksumFlag)
 			return 0;

@@ -34,23 +34,26 @@ static int restore_chunk(void *ctx, size_t i, unsigned tid, struct kerr **err)
 	const struct manifest_entry *me = &j->m->e[i];
 	const struct chunk_loc *loc = index_find(j->idx, me->hash);
 	uint64_t off = me->chunk * j->m->chunk_size;
-	uint64_t want = j->m->volume_size - off < j->m->chunk_size ? j->m->volume_size - off
-								   : j->m->chunk_size;
+	uint64_t want =
+	    j->m->volume_size - off < j->m->chunk_size ? j->m->volume_size - off : j->m->chunk_size;
 	struct pack_entry e;
 	char hex[HASH_HEX_LEN + 1];
 
 	if (!loc) {
 		hash_hex(me->hash, HASH_LEN, hex);
-		return kerr_set(err, KERR_CORRUPT, "chunk %s (volume offset %llu) is missing from the store",
-				hex, (unsigned long long)off);
+		return kerr_set(err, KERR_CORRUPT,
+		                "chunk %s (volume offset %llu) is missing from the store", hex,
+		                (unsigned long long)off);
 	}
 	chunk_loc_entry(loc, &e);
 	if (e.ulen != want) {
 		hash_hex(me->hash, HASH_LEN, hex);
-		return kerr_set(err, KERR_CORRUPT, "chunk %s has %u bytes where the volume needs %llu", hex,
-				e.ulen, (unsigned long long)want);
+		return kerr_set(err, KERR_CORRUPT,
+		                "chunk %s has %u bytes where the volume needs %llu", hex, e.ulen,
+		                (unsigned long long)want);
 	}
-	if (chunk_read(&j->r[tid], j->m->chunk_size, j->pack_fds[loc->pack], &e, CHUNK_CHECK_FAST, err) < 0)
+	if (chunk_read(&j->r[tid], j->m->chunk_size, j->pack_fds[loc->pack], &e, CHUNK_CHECK_FAST,
+	               err) < 0)
 		return kerr_wrap(err, "volume offset %llu", (unsigned long long)off);
 	if (fs_pwrite_full(j->out_fd, j->r[tid].buf, e.ulen, (off_t)off) < 0)
 		return kerr_errno(err, errno, "cannot write the restored volume");
@@ -66,7 +69,7 @@ static int restore_chunk(void *ctx, size_t i, unsigned tid, struct kerr **err)
 }
 
 int store_restore(struct store *s, const char *snap_id, const char *out,
-		  const struct store_progress *progress, struct kerr **err)
+                  const struct store_progress *progress, struct kerr **err)
 {
 	_cleanup_free_ char *tmp = NULL;
 	_cleanup_close_ int fd = -1;

@@ -25,8 +25,8 @@
 
 /* zstd level 1 keeps a full snapshot at disk speed. An increment is small, so its first
  * bytes get level 3: a few percent smaller for time nobody notices (and copies move less). */
-#define ZSTD_LEVEL 1
-#define ZSTD_LEVEL_INCREMENT 3
+#define ZSTD_LEVEL             1
+#define ZSTD_LEVEL_INCREMENT   3
 #define INCREMENT_EFFORT_BYTES ((uint64_t)256 << 20)
 /* Store compressed only when it saves at least 1/32 (about 3%). */
 #define WORTH_COMPRESSING(clen, ulen) ((clen) + (ulen) / 32 <= (ulen))
@@ -117,13 +117,14 @@ static int snap_chunk(void *ctx, size_t i, unsigned tid, struct kerr **err)
 		w->cctx = ZSTD_createCCtx();
 		if (!w->cctx)
 			abort();
-		/* A content checksum in every frame lets restore check chunks for the price of XXH64. */
+		/* A content checksum in every frame lets restore check chunks for the price of
+		 * XXH64. */
 		ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
 	}
 	n = fs_pread_full(j->vfd, w->buf, want, (off_t)off);
 	if (n < 0)
 		return kerr_errno(err, errno, "cannot read the volume at offset %llu",
-				  (unsigned long long)off);
+		                  (unsigned long long)off);
 	if ((size_t)n < want)
 		return kerr_set(err, KERR_IO, "the volume shrank while it was read");
 	fault_point("snapshot.read");
@@ -141,15 +142,18 @@ static int snap_chunk(void *ctx, size_t i, unsigned tid, struct kerr **err)
 	added = hashset_add(&j->fresh, j->hash[i]);
 	pthread_mutex_unlock(&j->new_lock);
 	if (added) {
-		bool effort = j->incremental && atomic_fetch_add(&j->bytes_new, want) < INCREMENT_EFFORT_BYTES;
-		ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, effort ? ZSTD_LEVEL_INCREMENT : ZSTD_LEVEL);
+		bool effort = j->incremental &&
+		              atomic_fetch_add(&j->bytes_new, want) < INCREMENT_EFFORT_BYTES;
+		ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel,
+		                       effort ? ZSTD_LEVEL_INCREMENT : ZSTD_LEVEL);
 		size_t clen = looks_incompressible(w->buf, want)
-				      ? want
-				      : ZSTD_compress2(w->cctx, w->cbuf, w->cbuf_cap, w->buf, want);
+		                  ? want
+		                  : ZSTD_compress2(w->cctx, w->cbuf, w->cbuf_cap, w->buf, want);
 		bool z = !ZSTD_isError(clen) && WORTH_COMPRESSING(clen, want);
 
-		if (pack_writer_add(&j->pw, j->hash[i], z ? w->cbuf : w->buf, z ? (uint32_t)clen : (uint32_t)want,
-				    (uint32_t)want, z ? PACK_FLAG_ZSTD : 0, err) < 0)
+		if (pack_writer_add(&j->pw, j->hash[i], z ? w->cbuf : w->buf,
+		                    z ? (uint32_t)clen : (uint32_t)want, (uint32_t)want,
+		                    z ? PACK_FLAG_ZSTD : 0, err) < 0)
 			return -1;
 		atomic_fetch_add(&j->chunks_new, 1);
 	}
@@ -188,13 +192,15 @@ static int open_volume(const char *path, int *fd, uint64_t *size, struct kerr **
 		if (ioctl(*fd, BLKGETSIZE64, size) < 0)
 			return kerr_errno(err, errno, "cannot size volume '%s'", path);
 	} else {
-		return kerr_set(err, KERR_INVALID, "volume '%s' is not a file or block device", path);
+		return kerr_set(err, KERR_INVALID, "volume '%s' is not a file or block device",
+		                path);
 	}
 	return 0;
 }
 
 /* Build the manifest: the parent's entries for chunks not read, ours for the rest. */
-static void merge_manifest(struct manifest *m, const struct manifest *parent, const struct snap_job *j)
+static void merge_manifest(struct manifest *m, const struct manifest *parent,
+                           const struct snap_job *j)
 {
 	uint64_t nchunks = m->volume_size / j->cs + (m->volume_size % j->cs != 0);
 	size_t pi = 0, ci = 0, cap = (parent ? parent->n : 0) + j->ncand;
@@ -222,7 +228,7 @@ static void merge_manifest(struct manifest *m, const struct manifest *parent, co
 }
 
 int store_snapshot(struct store *s, const char *volume, const struct store_snapshot_opts *opts,
-		   struct store_snapshot_result *res, struct kerr **err)
+                   struct store_snapshot_result *res, struct kerr **err)
 {
 	_cleanup_close_ int vfd = -1, sfd = -1;
 	struct manifest parent = {0}, m = {0};
@@ -256,7 +262,8 @@ int store_snapshot(struct store *s, const char *volume, const struct store_snaps
 		if (manifest_load(s, opts->parent, &parent, err) < 0)
 			goto out;
 		if (parent.chunk_size != s->chunk_size) {
-			kerr_set(err, KERR_CORRUPT, "parent '%s' has another chunk size", opts->parent);
+			kerr_set(err, KERR_CORRUPT, "parent '%s' has another chunk size",
+			         opts->parent);
 			goto out;
 		}
 	}
@@ -267,12 +274,14 @@ int store_snapshot(struct store *s, const char *volume, const struct store_snaps
 		if (open_volume(opts->shadow, &sfd, &shadow_size, err) < 0)
 			goto out;
 		if (shadow_size != parent.volume_size) {
-			kerr_set(err, KERR_INVALID, "shadow '%s' is %llu bytes but parent '%s' was %llu",
-				 opts->shadow, (unsigned long long)shadow_size, opts->parent,
-				 (unsigned long long)parent.volume_size);
+			kerr_set(err, KERR_INVALID,
+			         "shadow '%s' is %llu bytes but parent '%s' was %llu", opts->shadow,
+			         (unsigned long long)shadow_size, opts->parent,
+			         (unsigned long long)parent.volume_size);
 			goto out;
 		}
-		if (extents_changed_chunks(vfd, j.volume_size, sfd, shadow_size, s->chunk_size, &cand, err) < 0)
+		if (extents_changed_chunks(vfd, j.volume_size, sfd, shadow_size, s->chunk_size,
+		                           &cand, err) < 0)
 			goto out;
 	} else if (extents_data_chunks(vfd, j.volume_size, s->chunk_size, &cand, err) < 0) {
 		goto out;

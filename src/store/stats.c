@@ -87,7 +87,8 @@ int store_stats(struct store *s, struct store_stats *st, struct kerr **err)
 		manifest_release(&m);
 	}
 	for (size_t i = 0; i < idx.n; i++)
-		if (!hashset_has(&all, idx.v[i].hash) || index_find(&idx, idx.v[i].hash) != &idx.v[i])
+		if (!hashset_has(&all, idx.v[i].hash) ||
+		    index_find(&idx, idx.v[i].hash) != &idx.v[i])
 			st->garbage_bytes += idx.v[i].clen;
 	r = 0;
 out:

@@ -42,7 +42,8 @@ int store_init(const char *dir, struct kerr **err)
 		closedir(d);
 		if (faccessat(dfd, STORE_MARKER, F_OK, 0) == 0)
 			return kerr_set(err, KERR_CONFLICT, "'%s' is a store already", dir);
-		return kerr_set(err, KERR_CONFLICT, "cannot create a store in '%s': directory is not empty", dir);
+		return kerr_set(err, KERR_CONFLICT,
+		                "cannot create a store in '%s': directory is not empty", dir);
 	}
 	closedir(d);
 	for (size_t i = 0; i < ARRAY_SIZE(subdirs); i++)
@@ -63,13 +64,14 @@ static int read_marker(struct store *s, struct kerr **err)
 
 	if (fs_read_file(s->dirfd, STORE_MARKER, MARKER_MAX, &data, &len, NULL) < 0)
 		return kerr_set(err, KERR_INVALID, "'%s' is not a kiln store (no %s file)", s->path,
-				STORE_MARKER);
+		                STORE_MARKER);
 	if (sscanf((char *)data, "kiln-store %u\nchunk-size %u\n", &version, &chunk) != 2 ||
 	    version != 1)
 		return kerr_set(err, KERR_CORRUPT, "'%s/%s' is not a store marker kiln understands",
-				s->path, STORE_MARKER);
+		                s->path, STORE_MARKER);
 	if (chunk < 4096 || chunk > (16u << 20) || (chunk & (chunk - 1)))
-		return kerr_set(err, KERR_CORRUPT, "'%s' has an invalid chunk size %u", s->path, chunk);
+		return kerr_set(err, KERR_CORRUPT, "'%s' has an invalid chunk size %u", s->path,
+		                chunk);
 	s->chunk_size = chunk;
 	return 0;
 }
@@ -95,7 +97,8 @@ int store_open(const char *dir, bool exclusive, struct store **out, struct kerr 
 	}
 	if (read_marker(s, err) < 0)
 		goto on_error;
-	if (open_sub(s, "packs", &s->packs_fd, err) < 0 || open_sub(s, "index", &s->index_fd, err) < 0 ||
+	if (open_sub(s, "packs", &s->packs_fd, err) < 0 ||
+	    open_sub(s, "index", &s->index_fd, err) < 0 ||
 	    open_sub(s, "snaps", &s->snaps_fd, err) < 0)
 		goto on_error;
 	s->lockfd = openat(s->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);

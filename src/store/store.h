@@ -35,17 +35,17 @@ struct store_snapshot_opts {
 struct store_snapshot_result {
 	char id[ID_MAX];
 	uint64_t volume_size;
-	uint64_t chunks_read;   /* chunks read from the volume */
-	uint64_t chunks_new;    /* chunks the store did not have */
-	uint64_t bytes_stored;  /* bytes appended to packs for them */
+	uint64_t chunks_read;  /* chunks read from the volume */
+	uint64_t chunks_new;   /* chunks the store did not have */
+	uint64_t bytes_stored; /* bytes appended to packs for them */
 };
 
 int store_snapshot(struct store *s, const char *volume, const struct store_snapshot_opts *opts,
-		   struct store_snapshot_result *res, struct kerr **err);
+                   struct store_snapshot_result *res, struct kerr **err);
 /* Write a sparse file byte-identical to the volume at snapshot time; every chunk is
  * checked against its hash first, so damage fails the restore instead of writing it. */
 int store_restore(struct store *s, const char *snap_id, const char *out,
-		  const struct store_progress *progress, struct kerr **err);
+                  const struct store_progress *progress, struct kerr **err);
 int store_delete(struct store *s, const char *snap_id, struct kerr **err);
 
 /* Copy snapshot id of src into dst as new_id, sending only the chunks dst lacks (read as stored,
@@ -56,7 +56,8 @@ struct store_copy_result {
 	uint64_t bytes_sent;  /* their stored (compressed) bytes */
 };
 int store_copy(struct store *src, struct store *dst, const char *id, const char *new_id,
-	       const struct store_progress *progress, struct store_copy_result *res, struct kerr **err);
+               const struct store_progress *progress, struct store_copy_result *res,
+               struct kerr **err);
 
 struct store_snap_info {
 	char id[ID_MAX];
@@ -71,13 +72,13 @@ struct store_snap_info {
 
 struct store_stats {
 	uint64_t snapshots;
-	uint64_t volume_bytes;  /* sum of volume sizes */
-	uint64_t logical_bytes; /* sum of non-zero data the snapshots describe */
-	uint64_t unique_chunks; /* chunks the snapshots use, once each */
-	uint64_t unique_bytes;  /* their uncompressed size */
-	uint64_t stored_bytes;  /* their compressed size */
-	uint64_t pack_bytes;    /* size of all pack files, garbage included */
-	uint64_t garbage_bytes; /* stored bytes no snapshot uses (gc frees them) */
+	uint64_t volume_bytes;         /* sum of volume sizes */
+	uint64_t logical_bytes;        /* sum of non-zero data the snapshots describe */
+	uint64_t unique_chunks;        /* chunks the snapshots use, once each */
+	uint64_t unique_bytes;         /* their uncompressed size */
+	uint64_t stored_bytes;         /* their compressed size */
+	uint64_t pack_bytes;           /* size of all pack files, garbage included */
+	uint64_t garbage_bytes;        /* stored bytes no snapshot uses (gc frees them) */
 	struct store_snap_info *snaps; /* sorted by creation time */
 	size_t nsnaps;
 };
@@ -103,6 +104,6 @@ struct store_verify_result {
 	uint64_t problems;
 };
 int store_verify(struct store *s, void (*report)(void *ctx, const char *line), void *ctx,
-		 struct store_verify_result *res, struct kerr **err);
+                 struct store_verify_result *res, struct kerr **err);
 
 #endif

@@ -29,7 +29,8 @@ struct verify_job {
 	atomic_uint_fast64_t bytes;
 };
 
-static void problem(struct verify_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void problem(struct verify_job *j, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void problem(struct verify_job *j, const char *fmt, ...)
 {
@@ -56,11 +57,12 @@ static int verify_chunk(void *ctx, size_t i, unsigned tid, struct kerr **err)
 
 	(void)err;
 	chunk_loc_entry(l, &e);
-	if (chunk_read(&j->r[tid], j->s->chunk_size, j->pack_fds[l->pack], &e, CHUNK_CHECK_HASH, &bad) < 0) {
+	if (chunk_read(&j->r[tid], j->s->chunk_size, j->pack_fds[l->pack], &e, CHUNK_CHECK_HASH,
+	               &bad) < 0) {
 		j->damaged[i] = 1;
 		hash_hex(l->hash, HASH_LEN, hex);
 		problem(j, "damaged chunk %s in pack %016" PRIx64 " at offset %u: %s", hex,
-			j->idx->pack_ids[l->pack], l->off, bad->msg);
+		        j->idx->pack_ids[l->pack], l->off, bad->msg);
 	}
 	atomic_fetch_add(&j->bytes, e.ulen);
 	return 0;
@@ -77,10 +79,11 @@ static void verify_packs(struct verify_job *j)
 		for (size_t i = 0; i < j->idx->n; i++)
 			want += j->idx->v[i].pack == p;
 		if (pack_read_footer(j->pack_fds[p], &end, &e, &n, &bad) < 0)
-			problem(j, "pack %016" PRIx64 " is damaged: %s", j->idx->pack_ids[p], bad->msg);
+			problem(j, "pack %016" PRIx64 " is damaged: %s", j->idx->pack_ids[p],
+			        bad->msg);
 		else if (n != want)
 			problem(j, "pack %016" PRIx64 " lists %zu chunks but its index %zu",
-				j->idx->pack_ids[p], n, want);
+			        j->idx->pack_ids[p], n, want);
 	}
 }
 
@@ -107,16 +110,20 @@ static void verify_manifests(struct verify_job *j, char (*ids)[ID_MAX], size_t n
 				continue;
 			hash_hex(m.e[k].hash, HASH_LEN, hex);
 			if (!l)
-				problem(j, "snapshot %s needs missing chunk %s at volume offset %llu", m.id, hex, off);
+				problem(j,
+				        "snapshot %s needs missing chunk %s at volume offset %llu",
+				        m.id, hex, off);
 			else
-				problem(j, "snapshot %s uses damaged chunk %s at volume offset %llu", m.id, hex, off);
+				problem(j,
+				        "snapshot %s uses damaged chunk %s at volume offset %llu",
+				        m.id, hex, off);
 		}
 		manifest_release(&m);
 	}
 }
 
 int store_verify(struct store *s, void (*report)(void *ctx, const char *line), void *ctx,
-		 struct store_verify_result *res, struct kerr **err)
+                 struct store_verify_result *res, struct kerr **err)
 {
 	struct verify_job j = {.s = s, .report = report, .ctx = ctx};
 	_cleanup_free_ char(*ids)[ID_MAX] = NULL;
@@ -146,7 +153,7 @@ int store_verify(struct store *s, void (*report)(void *ctx, const char *line), v
 	res->problems = j.problems;
 	if (j.problems)
 		kerr_set(err, KERR_CORRUPT, "store '%s' has %llu problem%s", s->path,
-			 (unsigned long long)j.problems, j.problems == 1 ? "" : "s");
+		         (unsigned long long)j.problems, j.problems == 1 ? "" : "s");
 	else
 		r = 0;
 out:

@@ -41,7 +41,8 @@ static int buf_grow(struct buf *b, size_t extra, struct kerr **err)
 	if (!b->data)
 		buf_init(b, b->max ? b->max : BUF_MAX_DEFAULT);
 	if (__builtin_add_overflow(b->len, extra, &need) || need > b->max)
-		return kerr_set(err, KERR_LIMIT, "buffer would exceed its limit of %zu bytes", b->max);
+		return kerr_set(err, KERR_LIMIT, "buffer would exceed its limit of %zu bytes",
+		                b->max);
 	if (need + 1 <= b->cap)
 		return 0;
 	cap = b->cap ? b->cap : 64;
@@ -69,7 +70,7 @@ int buf_add(struct buf *b, const void *data, size_t len, struct kerr **err)
 }
 
 __attribute__((format(printf, 3, 0))) static int buf_vprintf(struct buf *b, struct kerr **err,
-							   const char *fmt, va_list ap)
+                                                             const char *fmt, va_list ap)
 {
 	va_list cp;
 	int n;

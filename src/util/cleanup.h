@@ -27,16 +27,16 @@ static inline void cleanup_fclosep(FILE **f)
 		fclose(*f);
 }
 
-#define _cleanup_free_ __attribute__((cleanup(cleanup_freep)))
-#define _cleanup_close_ __attribute__((cleanup(cleanup_closep)))
+#define _cleanup_free_   __attribute__((cleanup(cleanup_freep)))
+#define _cleanup_close_  __attribute__((cleanup(cleanup_closep)))
 #define _cleanup_fclose_ __attribute__((cleanup(cleanup_fclosep)))
 
 /* Hand ownership out of a cleanup-managed local. */
-#define steal_ptr(p)                          \
-	({                                    \
-		__typeof__(p) steal_tmp_ = (p); \
-		(p) = NULL;                   \
-		steal_tmp_;                   \
+#define steal_ptr(p)                                                                               \
+	({                                                                                         \
+		__typeof__(p) steal_tmp_ = (p);                                                    \
+		(p) = NULL;                                                                        \
+		steal_tmp_;                                                                        \
 	})
 
 static inline int steal_fd(int *fd)

@@ -46,7 +46,8 @@ void fault_point(const char *name)
 	if (!armed[0] || strcmp(name, armed) != 0)
 		return;
 	if (pause_ms) {
-		struct timespec ts = {(time_t)(pause_ms / 1000), (long)(pause_ms % 1000) * 1000000L};
+		struct timespec ts = {(time_t)(pause_ms / 1000),
+		                      (long)(pause_ms % 1000) * 1000000L};
 		while (nanosleep(&ts, &ts) < 0)
 			;
 		return;

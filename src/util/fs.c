@@ -73,7 +73,7 @@ int fs_fsync_dir(int dirfd, struct kerr **err)
 }
 
 int fs_write_atomic(int dirfd, const char *name, const void *data, size_t len,
-		    const char *fault_prefix, struct kerr **err)
+                    const char *fault_prefix, struct kerr **err)
 {
 	_cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", name, (int)getpid());
 	_cleanup_close_ int fd = -1;
@@ -116,7 +116,7 @@ int fs_write_replace(int dirfd, const char *name, const void *data, size_t len, 
 }
 
 int fs_read_file(int dirfd, const char *name, size_t max, uint8_t **out, size_t *len,
-		 struct kerr **err)
+                 struct kerr **err)
 {
 	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
 	_cleanup_free_ uint8_t *data = NULL;

@@ -18,13 +18,13 @@ int fs_fsync_dir(int dirfd, struct kerr **err);
  * the owner's alone (0600) from its creation on: credentials and user data go this way.
  * fault_prefix names the fault points "<prefix>.tmp" and "<prefix>.renamed". */
 int fs_write_atomic(int dirfd, const char *name, const void *data, size_t len,
-		    const char *fault_prefix, struct kerr **err);
+                    const char *fault_prefix, struct kerr **err);
 /* Replace NAME in dirfd atomically (readers see the old or the new content, never a part) but
  * without fsync: for state that is rebuilt after a crash, where the sync would only cost time. */
 int fs_write_replace(int dirfd, const char *name, const void *data, size_t len, struct kerr **err);
 /* Read a whole file of at most max bytes; *out is malloc'd. */
 int fs_read_file(int dirfd, const char *name, size_t max, uint8_t **out, size_t *len,
-		 struct kerr **err);
+                 struct kerr **err);
 /* Make a directory and its parents; existing ones are fine. */
 int fs_mkdir_p(const char *path, mode_t mode, struct kerr **err);
 /* Remove a directory tree without following links; a missing path is fine. */

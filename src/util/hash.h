@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HASH_LEN 32
+#define HASH_LEN     32
 #define HASH_HEX_LEN 64
 
 void hash_sha256(const void *data, size_t len, uint8_t out[HASH_LEN]);

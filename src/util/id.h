@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 #define ID_HEX_DIGITS 17
-#define ID_MAX 32
+#define ID_MAX        32
 
 /* out: at least ID_MAX bytes. prefix like "snap". */
 void id_new(const char *prefix, char *out);

@@ -9,33 +9,39 @@
 #include "banned.h"
 
 static const char *const kind_names[KERR__COUNT] = {
-	[KERR_INTERNAL] = "internal", [KERR_INVALID] = "invalid",   [KERR_NOT_FOUND] = "not-found",
-	[KERR_CONFLICT] = "conflict", [KERR_LIMIT] = "limit",       [KERR_AUTH] = "auth",
-	[KERR_IO] = "io",             [KERR_NOSPACE] = "no-space", [KERR_CORRUPT] = "corrupt",
+    [KERR_INTERNAL] = "internal",
+    [KERR_INVALID] = "invalid",
+    [KERR_NOT_FOUND] = "not-found",
+    [KERR_CONFLICT] = "conflict",
+    [KERR_LIMIT] = "limit",
+    [KERR_AUTH] = "auth",
+    [KERR_IO] = "io",
+    [KERR_NOSPACE] = "no-space",
+    [KERR_CORRUPT] = "corrupt",
 };
 
 static const char *const subject_names[KERR_SUBJECT__COUNT] = {
-	[KERR_SUBJECT_NONE] = "none",
-	[KERR_SUBJECT_INSTANCE] = "instance",
-	[KERR_SUBJECT_INSTANCE_TYPE] = "instance-type",
-	[KERR_SUBJECT_IMAGE] = "image",
-	[KERR_SUBJECT_IMAGE_NAME] = "image-name",
-	[KERR_SUBJECT_SNAPSHOT] = "snapshot",
-	[KERR_SUBJECT_VOLUME] = "volume",
-	[KERR_SUBJECT_ATTACHMENT] = "attachment",
-	[KERR_SUBJECT_DEVICE] = "device",
-	[KERR_SUBJECT_ZONE] = "zone",
-	[KERR_SUBJECT_REGION] = "region",
-	[KERR_SUBJECT_ACCOUNT] = "account",
-	[KERR_SUBJECT_KEY] = "key",
-	[KERR_SUBJECT_TAG] = "tag",
-	[KERR_SUBJECT_CLIENT_TOKEN] = "client-token",
-	[KERR_SUBJECT_ADDRESS] = "address",
-	[KERR_SUBJECT_QUOTA_VCPUS] = "quota-running-vcpus",
-	[KERR_SUBJECT_QUOTA_VOLUMES] = "quota-volumes",
-	[KERR_SUBJECT_QUOTA_VOLUME_GIB] = "quota-volume-gib",
-	[KERR_SUBJECT_QUOTA_SNAPSHOTS] = "quota-snapshots",
-	[KERR_SUBJECT_QUOTA_IMAGES] = "quota-images",
+    [KERR_SUBJECT_NONE] = "none",
+    [KERR_SUBJECT_INSTANCE] = "instance",
+    [KERR_SUBJECT_INSTANCE_TYPE] = "instance-type",
+    [KERR_SUBJECT_IMAGE] = "image",
+    [KERR_SUBJECT_IMAGE_NAME] = "image-name",
+    [KERR_SUBJECT_SNAPSHOT] = "snapshot",
+    [KERR_SUBJECT_VOLUME] = "volume",
+    [KERR_SUBJECT_ATTACHMENT] = "attachment",
+    [KERR_SUBJECT_DEVICE] = "device",
+    [KERR_SUBJECT_ZONE] = "zone",
+    [KERR_SUBJECT_REGION] = "region",
+    [KERR_SUBJECT_ACCOUNT] = "account",
+    [KERR_SUBJECT_KEY] = "key",
+    [KERR_SUBJECT_TAG] = "tag",
+    [KERR_SUBJECT_CLIENT_TOKEN] = "client-token",
+    [KERR_SUBJECT_ADDRESS] = "address",
+    [KERR_SUBJECT_QUOTA_VCPUS] = "quota-running-vcpus",
+    [KERR_SUBJECT_QUOTA_VOLUMES] = "quota-volumes",
+    [KERR_SUBJECT_QUOTA_VOLUME_GIB] = "quota-volume-gib",
+    [KERR_SUBJECT_QUOTA_SNAPSHOTS] = "quota-snapshots",
+    [KERR_SUBJECT_QUOTA_IMAGES] = "quota-images",
 };
 
 const char *kerr_kind_name(enum kerr_kind kind)
@@ -49,7 +55,7 @@ const char *kerr_subject_name(enum kerr_subject subject)
 }
 
 __attribute__((format(printf, 4, 0))) static int kerr_vset(struct kerr **err, enum kerr_kind kind,
-								 int errnum, const char *fmt, va_list ap)
+                                                           int errnum, const char *fmt, va_list ap)
 {
 	struct kerr *e;
 

@@ -48,21 +48,21 @@ enum kerr_subject {
 struct kerr {
 	enum kerr_kind kind;
 	enum kerr_subject subject;
-	int errnum;  /* errno behind it, or 0 */
+	int errnum;   /* errno behind it, or 0 */
 	char id[128]; /* the subject's id or name as the caller wrote it, or "" */
 	char msg[1024];
 };
 
 /* Set *err (when err is not NULL) and return -1: `return kerr_set(err, …);` */
 int kerr_set(struct kerr **err, enum kerr_kind kind, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* kerr_set for an error about a subject: `return kerr_about(err, KERR_NOT_FOUND,
  * KERR_SUBJECT_SNAPSHOT, id, "snapshot '%s' not found", id);` (id may be NULL). */
 int kerr_about(struct kerr **err, enum kerr_kind kind, enum kerr_subject subject, const char *id,
                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Like kerr_set, with the kind taken from errnum and ": strerror" appended. */
 int kerr_errno(struct kerr **err, int errnum, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Put context in front of an existing message: "while doing x: <old>". */
 int kerr_wrap(struct kerr **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Hand e to the caller's err (or free it when err is NULL); returns -1. */

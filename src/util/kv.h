@@ -13,7 +13,8 @@ struct kv {
 };
 
 void kv_set(struct kv *kv, const char *key, const char *value);
-void kv_setf(struct kv *kv, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void kv_setf(struct kv *kv, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 const char *kv_get(const struct kv *kv, const char *key, const char *fallback);
 /* Replaced atomically but not synced (state that is rebuilt after a crash). Values may not hold
  * newlines: they are replaced by spaces. */

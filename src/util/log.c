@@ -19,10 +19,10 @@ static int log_level = LOG_LEVEL_WARNING;
 static bool journal;
 
 static const char *const level_names[] = {
-	[LOG_LEVEL_ERROR] = "error",
-	[LOG_LEVEL_WARNING] = "warning",
-	[LOG_LEVEL_INFO] = "info",
-	[LOG_LEVEL_DEBUG] = "debug",
+    [LOG_LEVEL_ERROR] = "error",
+    [LOG_LEVEL_WARNING] = "warning",
+    [LOG_LEVEL_INFO] = "info",
+    [LOG_LEVEL_DEBUG] = "debug",
 };
 
 const char *log_level_name(enum log_level level)
@@ -72,7 +72,7 @@ bool log_enabled(enum log_level level)
 }
 
 __attribute__((format(printf, 3, 0))) static size_t append(char *line, size_t at, const char *fmt,
-							    va_list ap)
+                                                           va_list ap)
 {
 	int n;
 
@@ -84,7 +84,8 @@ __attribute__((format(printf, 3, 0))) static size_t append(char *line, size_t at
 	return at + (size_t)n >= LINE_MAX_BYTES ? LINE_MAX_BYTES - 1 : at + (size_t)n;
 }
 
-__attribute__((format(printf, 3, 4))) static size_t appendf(char *line, size_t at, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static size_t appendf(char *line, size_t at, const char *fmt,
+                                                            ...)
 {
 	va_list ap;
 
@@ -99,8 +100,10 @@ static size_t field(char *line, size_t at, const char *key, const char *value)
 	return value && *value ? appendf(line, at, " %s=%s", key, value) : at;
 }
 
-__attribute__((format(printf, 4, 0))) static void emit(enum log_level level, const struct log_ctx *ctx,
-							const struct kerr *e, const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static void emit(enum log_level level,
+                                                       const struct log_ctx *ctx,
+                                                       const struct kerr *e, const char *fmt,
+                                                       va_list ap)
 {
 	char line[LINE_MAX_BYTES];
 	size_t at = 0;
@@ -115,7 +118,7 @@ __attribute__((format(printf, 4, 0))) static void emit(enum log_level level, con
 		if (gmtime_r(&ts.tv_sec, &tm))
 			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
 		at = appendf(line, at, "%s.%03ldZ kiln %s", when, ts.tv_nsec / 1000000L,
-			     log_level_name(level));
+		             log_level_name(level));
 	}
 	if (ctx) {
 		at = field(line, at, "request", ctx->request_id);
@@ -141,8 +144,8 @@ __attribute__((format(printf, 4, 0))) static void emit(enum log_level level, con
 	}
 }
 
-void log_kerr(enum log_level level, const struct log_ctx *ctx, const struct kerr *e, const char *fmt,
-	      ...)
+void log_kerr(enum log_level level, const struct log_ctx *ctx, const struct kerr *e,
+              const char *fmt, ...)
 {
 	va_list ap;
 

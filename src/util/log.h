@@ -37,8 +37,8 @@ bool log_enabled(enum log_level level);
 
 /* One line: level, the context's ids, the message, then (e not NULL) ": " and the error's
  * message and kind: for an error that nobody above will see. */
-void log_kerr(enum log_level level, const struct log_ctx *ctx, const struct kerr *e, const char *fmt,
-	      ...) __attribute__((format(printf, 4, 5)));
+void log_kerr(enum log_level level, const struct log_ctx *ctx, const struct kerr *e,
+              const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 #define log_event(level, ctx, ...) log_kerr(level, ctx, NULL, __VA_ARGS__)
 
 #endif

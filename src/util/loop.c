@@ -57,7 +57,8 @@ int loop_attach(const char *path, bool read_only, int *fd, char *dev, struct ker
 		if (e != EBUSY) /* EBUSY: someone else took it between GET_FREE and CONFIGURE */
 			return kerr_errno(err, e, "cannot attach '%s' to '%s'", path, dev);
 	}
-	return kerr_set(err, KERR_CONFLICT, "cannot attach '%s': every free loop device was taken", path);
+	return kerr_set(err, KERR_CONFLICT, "cannot attach '%s': every free loop device was taken",
+	                path);
 }
 
 /* True when some /sys/block/loopN/loop/backing_file names path's inode. */
@@ -102,7 +103,8 @@ int loop_wait_released(const char *path, int timeout_ms, struct kerr **err)
 {
 	for (int waited = 0; loop_in_use(path); waited += 5) {
 		if (waited >= timeout_ms)
-			return kerr_set(err, KERR_CONFLICT, "'%s' is still attached to a loop device", path);
+			return kerr_set(err, KERR_CONFLICT,
+			                "'%s' is still attached to a loop device", path);
 		nanosleep(&(struct timespec){0, 5000000}, NULL);
 	}
 	return 0;

@@ -60,7 +60,8 @@ int spawn_run(char *const argv[], struct kerr **err)
 	char *last = strrchr(out, '\n');
 	last = last ? last + 1 : out;
 	if (WIFSIGNALED(status))
-		return kerr_set(err, KERR_IO, "'%s' was killed by signal %d", argv[0], WTERMSIG(status));
-	return kerr_set(err, KERR_IO, "'%s' failed with status %d%s%s", argv[0], WEXITSTATUS(status),
-			*last ? ": " : "", last);
+		return kerr_set(err, KERR_IO, "'%s' was killed by signal %d", argv[0],
+		                WTERMSIG(status));
+	return kerr_set(err, KERR_IO, "'%s' failed with status %d%s%s", argv[0],
+	                WEXITSTATUS(status), *last ? ": " : "", last);
 }

@@ -34,12 +34,12 @@ static int in_child(int (*fn)(void))
 }
 
 /* Every check that fails names itself by its line number in the exit code. */
-#define CHECK(cond)                                            \
-	do {                                                   \
-		if (!(cond)) {                                 \
-			fprintf(stderr, "line %d: %s\n", __LINE__, #cond); \
-			return 1;                              \
-		}                                              \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "line %d: %s\n", __LINE__, #cond);                         \
+			return 1;                                                                  \
+		}                                                                                  \
 	} while (0)
 
 static int refused(long r, int want)
@@ -53,7 +53,8 @@ static int seccomp_child(void)
 
 	CHECK(confine_seccomp(&err) == 0);
 	CHECK(getpid() > 0); /* ordinary calls pass */
-	CHECK(refused(syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0), EPERM));
+	CHECK(refused(syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0),
+	              EPERM));
 	CHECK(refused(syscall(SYS_add_key, "user", "k", "v", 1, KEY_SPEC_SESSION_KEYRING), EPERM));
 	CHECK(refused(syscall(SYS_bpf, 0, NULL, 0), EPERM));
 	CHECK(refused(syscall(SYS_perf_event_open, NULL, 0, -1, -1, 0), EPERM));
@@ -130,7 +131,8 @@ static int userns_child(void)
 	CHECK(pipe(p) == 0 && pipe(q) == 0);
 	pid = fork();
 	if (pid == 0) { /* the holder: a user namespace, waiting to be mapped */
-		if (unshare(CLONE_NEWUSER) < 0 || write(p[1], "y", 1) != 1 || read(q[0], &c, 1) != 1)
+		if (unshare(CLONE_NEWUSER) < 0 || write(p[1], "y", 1) != 1 ||
+		    read(q[0], &c, 1) != 1)
 			_exit(1);
 		/* Host root is not mapped: inside, the holder is nobody. */
 		_exit(getuid() == 65534 && getgid() == 65534 ? 0 : 2);
@@ -164,9 +166,9 @@ static void test_user_namespace_maps_a_host_range_of_its_own(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_seccomp_refuses_the_kernels_global_state),
-		cmocka_unit_test(test_capabilities_are_dockers_default_set),
-		cmocka_unit_test(test_user_namespace_maps_a_host_range_of_its_own),
+	    cmocka_unit_test(test_seccomp_refuses_the_kernels_global_state),
+	    cmocka_unit_test(test_capabilities_are_dockers_default_set),
+	    cmocka_unit_test(test_user_namespace_maps_a_host_range_of_its_own),
 	};
 
 	if (geteuid() != 0) {

@@ -91,9 +91,9 @@ static void test_out_of_range_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_damage_refused),
-		cmocka_unit_test(test_out_of_range_refused),
+	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_damage_refused),
+	    cmocka_unit_test(test_out_of_range_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

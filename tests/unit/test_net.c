@@ -64,7 +64,7 @@ static int n_instances;
 		assert_non_null(err);                                                              \
 		if (err->kind != (want_kind))                                                      \
 			fail_msg("%s: kind %s, wanted %s: %s", #call, kerr_kind_name(err->kind),   \
-				 kerr_kind_name(want_kind), err->msg);                             \
+			         kerr_kind_name(want_kind), err->msg);                             \
 	} while (0)
 
 static bool in_host_netns(void)
@@ -134,7 +134,7 @@ static pid_t instance_start(uint16_t port)
 			_exit(4);
 		for (;;) {
 			struct pollfd p[2] = {{.fd = lfd, .events = POLLIN},
-					      {.fd = ctl[0], .events = POLLIN}};
+			                      {.fd = ctl[0], .events = POLLIN}};
 			int c;
 
 			if (poll(p, 2, -1) < 0)
@@ -198,20 +198,20 @@ fail:
 static void test_parse(void **state)
 {
 	static const char *const bad_prefixes[] = {"172.31.0.1",
-						   "172.31.0.1/",
-						   "172.31.0.1/33",
-						   "172.31.0.1/020",
-						   "172.31.0.1/ 2",
-						   "172.31.1/20",
-						   "172.31.0.01/20",
-						   "a.b.c.d/1",
-						   "/20",
-						   "172.31.0.1/20/1",
-						   "172.31.0.1/-1",
-						   "172.31.0.1/100",
-						   " 172.31.0.1/20",
-						   "",
-						   "172.31.0.0/16; flush ruleset"};
+	                                           "172.31.0.1/",
+	                                           "172.31.0.1/33",
+	                                           "172.31.0.1/020",
+	                                           "172.31.0.1/ 2",
+	                                           "172.31.1/20",
+	                                           "172.31.0.01/20",
+	                                           "a.b.c.d/1",
+	                                           "/20",
+	                                           "172.31.0.1/20/1",
+	                                           "172.31.0.1/-1",
+	                                           "172.31.0.1/100",
+	                                           " 172.31.0.1/20",
+	                                           "",
+	                                           "172.31.0.0/16; flush ruleset"};
 	static const char *const bad_macs[] = {
 	    "01:00:5e:00:00:01", "00:00:00:00:00:00",  "02:ab:cd:00:11",   "02-ab-cd-00-11-22",
 	    "02:ab:cd:00:11:2g", "02:ab:cd:00:11:223", "ff:ff:ff:ff:ff:ff"};
@@ -343,11 +343,11 @@ static void test_bridge(void **state)
 
 	FAILS(net_bridge_ensure("lo", GW_CIDR, &err), KERR_CONFLICT);
 	assert_string_equal(err->msg,
-			    "cannot create bridge 'lo': a link of kind 'device' has that name");
+	                    "cannot create bridge 'lo': a link of kind 'device' has that name");
 	FAILS(net_bridge_ensure("kb-x", "172.31.0.0/20", &err), KERR_INVALID);
 	FAILS(net_bridge_ensure("kb-x", "172.31.0.1", &err), KERR_INVALID);
 	assert_string_equal(err->msg,
-			    "cannot create bridge 'kb-x': invalid ipv4 prefix '172.31.0.1'");
+	                    "cannot create bridge 'kb-x': invalid ipv4 prefix '172.31.0.1'");
 	OK(net_link_exists("kb-x", &exists, &err));
 	assert_false(exists);
 	FAILS(net_bridge_ensure("kb-name-much-too-long", GW_CIDR, &err), KERR_INVALID);
@@ -424,7 +424,7 @@ static void test_route_unreachable(void **state)
 	FAILS(net_route_unreachable("172.31.0.1/16", true, &err), KERR_INVALID);
 	FAILS(net_route_unreachable("172.31.0.0", true, &err), KERR_INVALID);
 	assert_string_equal(err->msg,
-			    "cannot add unreachable route: invalid ipv4 prefix '172.31.0.0'");
+	                    "cannot add unreachable route: invalid ipv4 prefix '172.31.0.0'");
 	kerr_free(err);
 }
 
@@ -509,8 +509,8 @@ static void test_veth_into_namespace(void **state)
 	FAILS(net_veth_create("kv-test", BRIDGE, pid, "eth1", NULL, &err), KERR_CONFLICT);
 	FAILS(net_veth_create("kv-two", "kb-none", pid, "eth1", NULL, &err), KERR_NOT_FOUND);
 	assert_string_equal(err->msg,
-			    "cannot create veth 'kv-two': cannot look up bridge 'kb-none': "
-			    "No such device");
+	                    "cannot create veth 'kv-two': cannot look up bridge 'kb-none': "
+	                    "No such device");
 	FAILS(net_veth_create("kv-two", "lo", pid, "eth1", NULL, &err), KERR_INVALID);
 	FAILS(net_ns_configure(pid, "eth0", INST_CIDR, "10.0.0.1", &err), KERR_INVALID);
 	FAILS(net_ns_configure(pid, "eth0", "172.31.0.0/20", GW, &err), KERR_INVALID);
@@ -662,7 +662,7 @@ static void *inside_thread(void *arg)
 	if (fd < 0 || inet_pton(AF_INET, j->dst, &sa.sin_addr) != 1)
 		return NULL;
 	if (j->src && (inet_pton(AF_INET, j->src, &from.sin_addr) != 1 ||
-		       bind(fd, (struct sockaddr *)&from, sizeof(from)) < 0))
+	               bind(fd, (struct sockaddr *)&from, sizeof(from)) < 0))
 		goto out;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS)
 		goto out;
@@ -719,11 +719,10 @@ static void test_instances_isolated(void **state)
 	struct test_instance a1 = {"kv-a1", "kb-1-0", "172.31.0.10/20", "172.31.0.10", GW, 0, {0}};
 	struct test_instance a2 = {"kv-a2", "kb-1-0", "172.31.0.11/20", "172.31.0.11", GW, 0, {0}};
 	struct test_instance b1 = {"kv-b1", "kb-2-0", "172.31.0.12/20", "172.31.0.12", GW, 0, {0}};
-	struct test_instance a3 = {"kv-a3",        "kb-1-1",      "172.31.16.10/20",
-				   "172.31.16.10", "172.31.16.1", 0,
-				   {0}};
-	const struct net_instance a2_port = {.host_if = "kv-a2", .bridge = "kb-1-0",
-					     .address = a2.cidr, .gateway = GW};
+	struct test_instance a3 = {
+	    "kv-a3", "kb-1-1", "172.31.16.10/20", "172.31.16.10", "172.31.16.1", 0, {0}};
+	const struct net_instance a2_port = {
+	    .host_if = "kv-a2", .bridge = "kb-1-0", .address = a2.cidr, .gateway = GW};
 	static const uint8_t other_mac[NET_MAC_LEN] = {0x02, 0, 0, 0, 0, 0x99};
 	const char *const all[] = {a1.addr, a2.addr, b1.addr, a3.addr, NULL};
 	struct kerr *err = NULL;
@@ -816,13 +815,15 @@ static void test_instances_isolated(void **state)
 	assert_int_equal(tcp_probe(b1.addr, INST_PORT, got, sizeof(got)), 0);
 
 	/* Refusals: a port the filter would not see, a bridge of no group. */
-	FAILS(net_instance_attach(&(struct net_instance){.host_if = "veth9", .bridge = "kb-1-0",
-							 .address = a2.cidr, .gateway = GW},
-				  mac, &err),
+	FAILS(net_instance_attach(
+	          &(struct net_instance){
+	              .host_if = "veth9", .bridge = "kb-1-0", .address = a2.cidr, .gateway = GW},
+	          mac, &err),
 	      KERR_INVALID);
-	FAILS(net_instance_attach(&(struct net_instance){.host_if = "kv-x", .bridge = "kb-use1a",
-							 .address = a2.cidr, .gateway = GW},
-				  mac, &err),
+	FAILS(net_instance_attach(
+	          &(struct net_instance){
+	              .host_if = "kv-x", .bridge = "kb-use1a", .address = a2.cidr, .gateway = GW},
+	          mac, &err),
 	      KERR_INVALID);
 	kerr_free(err);
 }
@@ -885,7 +886,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_firewall, fresh_netns, stop_instances),
 	    cmocka_unit_test_setup_teardown(test_instances_isolated, fresh_netns, stop_instances),
 	    cmocka_unit_test_setup_teardown(test_instances_go_out_by_nat, fresh_netns,
-					    stop_instances),
+	                                    stop_instances),
 	};
 
 	if (geteuid() != 0) {
@@ -897,7 +898,7 @@ int main(void)
 	/* Out of the host's namespace before anything else happens. */
 	if (unshare(CLONE_NEWNET) < 0) {
 		fprintf(stderr, "test_net: cannot unshare a network namespace: %s\n",
-			strerror(errno));
+		        strerror(errno));
 		return errno == EPERM ? 77 : 1;
 	}
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -82,7 +82,8 @@ static int same_files(const char *a, const char *b)
 	return system(cmd) == 0;
 }
 
-static void snapshot(struct store *s, const char *vol, const char *parent, struct store_snapshot_result *res)
+static void snapshot(struct store *s, const char *vol, const char *parent,
+                     struct store_snapshot_result *res)
 {
 	struct store_snapshot_opts o = {.parent = parent};
 	struct kerr *err = NULL;
@@ -185,9 +186,9 @@ static void test_bad_input(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_round_trip_and_dedup, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_delete_gc_verify, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_round_trip_and_dedup, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_delete_gc_verify, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -54,7 +54,8 @@ static void test_hash(void **state)
 	(void)state;
 	hash_sha256("abc", 3, h);
 	hash_hex(h, HASH_LEN, hex);
-	assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	assert_string_equal(hex,
+	                    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	assert_int_equal(hash_unhex(hex, back, HASH_LEN), 0);
 	assert_memory_equal(h, back, HASH_LEN);
 	assert_int_equal(hash_unhex("zz", back, 1), -1);
@@ -96,7 +97,8 @@ static void capture_stderr(void (*fn)(void), char *out, size_t size)
 
 static void log_some(void)
 {
-	const struct log_ctx ctx = {.request_id = "r-1", .action = "CopyImage", .resource = "ami-1"};
+	const struct log_ctx ctx = {
+	    .request_id = "r-1", .action = "CopyImage", .resource = "ami-1"};
 	struct kerr *e = NULL;
 
 	log_event(LOG_LEVEL_DEBUG, &ctx, "not shown at info");
@@ -116,7 +118,8 @@ static void test_log(void **state)
 	log_setup();
 	capture_stderr(log_some, out, sizeof(out));
 	assert_null(strstr(out, "not shown"));
-	assert_non_null(strstr(out, " kiln info request=r-1 action=CopyImage resource=ami-1: two lines\n"));
+	assert_non_null(
+	    strstr(out, " kiln info request=r-1 action=CopyImage resource=ami-1: two lines\n"));
 	assert_non_null(strstr(out, " kiln error: job failed: cannot read 'x' (io)\n"));
 	assert_int_equal(log_level_parse("WARNING"), LOG_LEVEL_WARNING);
 	assert_int_equal(log_level_parse("loud"), -1);
@@ -126,11 +129,9 @@ static void test_log(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_buf_limit),
-		cmocka_unit_test(test_kerr_wrap),
-		cmocka_unit_test(test_hash),
-		cmocka_unit_test(test_ids),
-		cmocka_unit_test(test_log),
+	    cmocka_unit_test(test_buf_limit), cmocka_unit_test(test_kerr_wrap),
+	    cmocka_unit_test(test_hash),      cmocka_unit_test(test_ids),
+	    cmocka_unit_test(test_log),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
