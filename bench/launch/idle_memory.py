@@ -17,15 +17,11 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import results  # noqa: E402
+from busybox_host import REPO, busybox_pool, busybox_root, fresh, sh  # noqa: E402
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 WORK = "/var/tmp/kiln-bench-idle"
 HEADING = "## Idle memory (bench/launch/idle_memory.py)"
 BRIDGE = "kb-ibench-0"
-
-
-def sh(*args, **kw):
-    return subprocess.run([str(a) for a in args], check=True, capture_output=True, text=True, **kw).stdout
 
 
 def pss_kib(pid):
@@ -50,30 +46,25 @@ def descendants(pid):
 
 
 def kiln_idle(kiln, n, tag):
-    run, pool = f"{WORK}/{tag}-run", f"{WORK}/{tag}-pool"
-    sh(kiln, "host", "up")
-    sh(kiln, "pool", "open", pool, "--size", "4G")
-    sh(kiln, "image", "import", f"{WORK}/root", "--pool", pool, "--name", "busybox.img", "--size", "256M")
-    ids = []
-    try:
-        for i in range(n):
-            sh(kiln, "pool", "clone", pool, f"{pool}/busybox.img", f"v{i}.img")
-            ids.append(sh(kiln, "runtime", "run", run, "--volume", f"{pool}/v{i}.img", "--address",
-                          f"172.31.240.{100 + i}/24", "--gateway", "172.31.240.1", "--bridge", BRIDGE,
-                          "--type", "t2.micro", "--zone", "us-east-1a").strip())
-        time.sleep(3)
-        per = []
-        for iid in ids:
-            shim = int(sh("pgrep", "-f", f"__shim .*{iid}").split()[0])
-            per.append((pss_kib(shim), sum(pss_kib(p) for p in descendants(shim) if p != shim),
-                        cgroup_usage_kib(shim, iid)))
-        return per
-    finally:
-        for iid in ids:
-            subprocess.run([kiln, "runtime", "stop", run, iid, "--force"], capture_output=True)
-            subprocess.run([kiln, "runtime", "rm", run, iid], capture_output=True)
-        subprocess.run([kiln, "host", "down", "--run", run, "--pool", pool], capture_output=True)
-        subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True)
+    with busybox_pool(kiln, WORK, tag, BRIDGE) as (run, pool):
+        ids = []
+        try:
+            for i in range(n):
+                sh(kiln, "pool", "clone", pool, f"{pool}/busybox.img", f"v{i}.img")
+                ids.append(sh(kiln, "runtime", "run", run, "--volume", f"{pool}/v{i}.img", "--address",
+                              f"172.31.240.{100 + i}/24", "--gateway", "172.31.240.1", "--bridge", BRIDGE,
+                              "--type", "t2.micro", "--zone", "us-east-1a").strip())
+            time.sleep(3)
+            per = []
+            for iid in ids:
+                shim = int(sh("pgrep", "-f", f"__shim .*{iid}").split()[0])
+                per.append((pss_kib(shim), sum(pss_kib(p) for p in descendants(shim) if p != shim),
+                            cgroup_usage_kib(shim, iid)))
+            return per
+        finally:
+            for iid in ids:
+                subprocess.run([kiln, "runtime", "stop", run, iid, "--force"], capture_output=True)
+                subprocess.run([kiln, "runtime", "rm", run, iid], capture_output=True)
 
 
 def cgroup_usage_kib(shim, iid):
@@ -89,7 +80,7 @@ def cgroup_usage_kib(shim, iid):
 def nspawn_idle(n):
     # nspawn locks its directory: one copy of the (3 MiB) root each.
     for i in range(n):
-        sh("cp", "-a", f"{WORK}/root", f"{WORK}/root{i}")
+        sh("cp", "-a", busybox_root(WORK), f"{WORK}/root{i}")
     procs = [subprocess.Popen(["systemd-nspawn", "--register=no", "--keep-unit", "-q", "--private-network",
                                f"--machine=kiln-idle-{i}", "-D", f"{WORK}/root{i}", "/bin/sh", "-c", "sleep 600"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for i in range(n)]
@@ -117,9 +108,7 @@ def main():
     ap.add_argument("--before", help="a kiln binary of an older commit, measured the same way")
     ap.add_argument("-n", type=int, default=5)
     a = ap.parse_args()
-    shutil.rmtree(WORK, ignore_errors=True)
-    os.makedirs(WORK)
-    sh(os.path.join(REPO, "images", "busybox", "build.sh"), f"{WORK}/root")
+    fresh(WORK)
     load0 = open("/proc/loadavg").read().strip()
     rows = [row("kiln (`kiln runtime run`)", kiln_idle(a.kiln, a.n, "now"))]
     if a.before:

@@ -10,32 +10,27 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import results  # noqa: E402
+from busybox_host import REPO, busybox_pool, fresh, sh  # noqa: E402
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 WORK = "/var/tmp/kiln-bench-isolation"
 HEADING = "## Isolation cost (bench/launch/isolation_ab.py)"
 BRIDGE = "kb-abench-0"
 
 
-def sh(*args):
-    return subprocess.run([str(a) for a in args], check=True, capture_output=True, text=True).stdout
-
-
-def launch(kiln, n):
+def launch(kiln, run, pool, n):
     """ms to `runtime run` returning and to the first user-data line."""
-    sh(kiln, "pool", "clone", f"{WORK}/pool", f"{WORK}/pool/busybox.img", f"v{n}.img")
+    sh(kiln, "pool", "clone", pool, f"{pool}/busybox.img", f"v{n}.img")
     t0 = time.monotonic()
-    iid = sh(kiln, "runtime", "run", f"{WORK}/run", "--volume", f"{WORK}/pool/v{n}.img", "--address",
+    iid = sh(kiln, "runtime", "run", run, "--volume", f"{pool}/v{n}.img", "--address",
              f"172.31.240.{10 + n}/24", "--gateway", "172.31.240.1", "--bridge", BRIDGE, "--type",
              "t2.micro", "--zone", "us-east-1a", "--user-data", f"{WORK}/ud").strip()
     t_run = time.monotonic()
-    log = f"{WORK}/run/{iid}/console.log"
+    log = f"{run}/{iid}/console.log"
     while True:
         try:
             if b"KILN-UD-FIRST-LINE" in open(log, "rb").read():
@@ -44,8 +39,8 @@ def launch(kiln, n):
             pass
         time.sleep(0.001)
     t_ud = time.monotonic()
-    sh(kiln, "runtime", "stop", f"{WORK}/run", iid, "--force")
-    sh(kiln, "runtime", "rm", f"{WORK}/run", iid)
+    sh(kiln, "runtime", "stop", run, iid, "--force")
+    sh(kiln, "runtime", "rm", run, iid)
     return (t_run - t0) * 1000, (t_ud - t0) * 1000
 
 
@@ -55,28 +50,21 @@ def main():
     ap.add_argument("--before", required=True)
     ap.add_argument("--runs", type=int, default=9)
     a = ap.parse_args()
-    shutil.rmtree(WORK, ignore_errors=True)
-    os.makedirs(WORK)
-    sh(a.kiln, "host", "up")
-    sh(a.kiln, "pool", "open", f"{WORK}/pool", "--size", "4G")
-    sh(os.path.join(REPO, "images", "busybox", "build.sh"), f"{WORK}/root")
-    sh(a.kiln, "image", "import", f"{WORK}/root", "--pool", f"{WORK}/pool", "--name", "busybox.img", "--size", "256M")
+    fresh(WORK)
     with open(f"{WORK}/ud", "w") as f:
         f.write("#!/bin/sh\necho KILN-UD-FIRST-LINE\n")
     load0 = open("/proc/loadavg").read().strip()
     got = {"before": [], "now": []}
     n = 0
-    try:
+    with busybox_pool(a.kiln, WORK, "ab", BRIDGE) as (run, pool):
         for r in range(a.runs + 1):  # run 0 warms the caches and is not counted
-            for name, kiln in (("before", a.before), ("now", a.kiln)) if r % 2 else (("now", a.kiln), ("before", a.before)):
+            order = (("before", a.before), ("now", a.kiln)) if r % 2 else (("now", a.kiln), ("before", a.before))
+            for name, kiln in order:
                 n += 1
-                m = launch(kiln, n)
+                m = launch(kiln, run, pool, n)
                 if r:
                     got[name].append(m)
-    finally:
-        subprocess.run([a.kiln, "host", "down", "--run", f"{WORK}/run", "--pool", f"{WORK}/pool"], capture_output=True)
-        subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True)
-        shutil.rmtree(WORK, ignore_errors=True)
+    shutil.rmtree(WORK, ignore_errors=True)
     load1 = open("/proc/loadavg").read().strip()
 
     def med(name, i):

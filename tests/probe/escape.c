@@ -739,6 +739,24 @@ static void describe_fd(int fd, char *out, size_t size)
 	}
 }
 
+/* One open_by_handle_at on the mount m, reported: an fd is an escape. */
+static void try_handle(int mfd, struct file_handle *fh, int flags, const struct mount_entry *m,
+                       const char *kind)
+{
+	char what[1024];
+	int fd = open_by_handle_at(mfd, fh, flags);
+
+	if (fd < 0) {
+		say_blocked(strerror(errno), "open_by_handle_at on %s (%s) with %s", m->point,
+		            m->fstype, kind);
+		return;
+	}
+	describe_fd(fd, what, sizeof(what));
+	say_ok("open_by_handle_at on %s (%s, mount root %s) with %s opened %s", m->point, m->fstype,
+	       m->root, kind, what);
+	close(fd);
+}
+
 static int cmd_handles(const char *name UNUSED, char **args UNUSED)
 {
 	struct mount_entry *m;
@@ -750,8 +768,7 @@ static int cmd_handles(const char *name UNUSED, char **args UNUSED)
 
 	for (size_t i = 0; i < n; i++) {
 		_cleanup_close_ int mfd = -1;
-		char what[1024];
-		int mount_id, fd;
+		int mount_id;
 		bool dup_point = false;
 
 		for (size_t k = 0; k < i; k++)
@@ -771,18 +788,8 @@ static int cmd_handles(const char *name UNUSED, char **args UNUSED)
 			continue;
 		}
 		tried++;
-		fd = open_by_handle_at(mfd, &own.fh, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-		if (fd >= 0) {
-			describe_fd(fd, what, sizeof(what));
-			say_ok("open_by_handle_at on %s (%s, mount root %s) with its own handle "
-			       "opened %s",
-			       m[i].point, m[i].fstype, m[i].root, what);
-			close(fd);
-		} else {
-			say_blocked(strerror(errno),
-			            "open_by_handle_at on %s (%s) with its own handle", m[i].point,
-			            m[i].fstype);
-		}
+		try_handle(mfd, &own.fh, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, &m[i],
+		           "its own handle");
 		/* The root directory of the filesystem under the mount, whatever part of it is
 		 * mounted: ext2/3/4 handles are {inode, generation} (type 1, FILEID_INO32_GEN), the
 		 * root is inode 2 and generation 0 matches any. This is shocker's first step. */
@@ -792,18 +799,8 @@ static int cmd_handles(const char *name UNUSED, char **args UNUSED)
 		root.fh.handle_bytes = sizeof(ino_gen);
 		root.fh.handle_type = 1;
 		memcpy(root.fh.f_handle, ino_gen, sizeof(ino_gen));
-		fd = open_by_handle_at(mfd, &root.fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd >= 0) {
-			describe_fd(fd, what, sizeof(what));
-			say_ok("open_by_handle_at on %s (%s, mount root %s) with a forged handle "
-			       "of inode 2 opened %s",
-			       m[i].point, m[i].fstype, m[i].root, what);
-			close(fd);
-		} else {
-			say_blocked(strerror(errno),
-			            "open_by_handle_at on %s (%s) with a forged handle of inode 2",
-			            m[i].point, m[i].fstype);
-		}
+		try_handle(mfd, &root.fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC, &m[i],
+		           "a forged handle of inode 2");
 	}
 	free(m);
 	if (!tried)
