@@ -60,6 +60,7 @@ static int container_status(struct runtime *rt, const char *id, struct instance_
 
 	memset(st, 0, sizeof(*st));
 	st->exit_status = -1;
+	st->shim_root_fd = -1;
 	if (runtime_open_instance(rt, id, &dfd, err) < 0)
 		return -1;
 	if (faccessat(dfd, "state", F_OK, 0) < 0)
@@ -72,6 +73,7 @@ static int container_status(struct runtime *rt, const char *id, struct instance_
 			st->state = (enum instance_run_state)s;
 	st->init_pid = (pid_t)strtol(kv_get(&kv, "init-pid", "0"), NULL, 10);
 	st->shim_pid = (pid_t)strtol(kv_get(&kv, "shim-pid", "0"), NULL, 10);
+	st->shim_root_fd = (int)strtol(kv_get(&kv, "root-fd", "-1"), NULL, 10);
 	st->exit_status = (int)strtol(kv_get(&kv, "exit-status", "-1"), NULL, 10);
 	str_copy(st->reason, kv_get(&kv, "reason", ""), sizeof(st->reason));
 	kv_release(&kv);
@@ -257,24 +259,15 @@ static int container_exec(struct runtime *rt, const char *id, char *const argv[]
 }
 
 /* A duplicate of the shim's descriptor of the instance's root. */
-static int shim_root_fd(struct runtime *rt, const char *id, const struct instance_status *st,
-                        struct kerr **err)
+static int shim_root_fd(const char *id, const struct instance_status *st, struct kerr **err)
 {
-	_cleanup_close_ int dfd = -1, pidfd = -1;
-	struct kv kv = {0};
-	int num, fd;
+	_cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, st->shim_pid, 0);
+	int fd;
 
-	if (runtime_open_instance(rt, id, &dfd, err) < 0)
-		return -1;
-	if (kv_load(&kv, dfd, "state", err) < 0)
-		return -1;
-	num = (int)strtol(kv_get(&kv, "root-fd", "-1"), NULL, 10);
-	kv_release(&kv);
-	pidfd = (int)syscall(SYS_pidfd_open, st->shim_pid, 0);
 	/* The pidfd pins the pid: checked after it is taken, the shim cannot be a recycled pid. */
-	if (pidfd < 0 || num < 0 || !shim_alive(id, st->shim_pid))
+	if (pidfd < 0 || st->shim_root_fd < 0 || !shim_alive(id, st->shim_pid))
 		return kerr_set(err, KERR_CONFLICT, "the supervisor of '%s' holds no root", id);
-	fd = (int)syscall(SYS_pidfd_getfd, pidfd, num, 0);
+	fd = (int)syscall(SYS_pidfd_getfd, pidfd, st->shim_root_fd, 0);
 	if (fd < 0)
 		return kerr_errno(err, errno, "cannot take the root of '%s' from its supervisor",
 		                  id);
@@ -290,7 +283,7 @@ static int container_freeze(struct runtime *rt, const char *id, bool freeze, str
 		return -1;
 	if (st.state != RUN_RUNNING)
 		return kerr_set(err, KERR_CONFLICT, "instance '%s' is not running", id);
-	fd = shim_root_fd(rt, id, &st, err);
+	fd = shim_root_fd(id, &st, err);
 	if (fd < 0)
 		return -1;
 	if (ioctl(fd, freeze ? FIFREEZE : FITHAW, 0) < 0 && !(!freeze && errno == EINVAL))

@@ -57,7 +57,8 @@ struct instance_status {
 	enum instance_run_state state;
 	pid_t init_pid; /* host view of the instance's PID 1 */
 	pid_t shim_pid;
-	int exit_status; /* of PID 1 after it ended, or -1 */
+	int shim_root_fd; /* the shim's descriptor of the instance's root while it runs, or -1 */
+	int exit_status;  /* of PID 1 after it ended, or -1 */
 	char reason[512];
 };
 
