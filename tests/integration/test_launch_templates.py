@@ -168,21 +168,31 @@ def test_errors(server):
 
 
 def test_aws_cli(server):
+    """The aws CLI commands of the user guide's "Launch templates" section."""
     env = dict(os.environ, AWS_SHARED_CREDENTIALS_FILE=os.path.join(server["data"], "credentials"),
                AWS_CONFIG_FILE=os.path.join(server["data"], "config"))
     env.pop("AWS_ACCESS_KEY_ID", None)
     env.pop("AWS_SECRET_ACCESS_KEY", None)
-    out = subprocess.run([AWS, "--endpoint-url", server["url"], "ec2", "create-launch-template",
-                          "--region", "us-east-1", "--output", "json",
-                          "--launch-template-name", "from-cli",
-                          "--launch-template-data", '{"InstanceType":"t2.nano","SecurityGroupIds":["sg-0123456789abcdef0"]}'],
-                         capture_output=True, text=True, env=env)
-    assert out.returncode == 0, out.stderr
-    lt = json.loads(out.stdout)["LaunchTemplate"]
-    ec2 = client(server)
-    v = ec2.describe_launch_template_versions(LaunchTemplateId=lt["LaunchTemplateId"])["LaunchTemplateVersions"]
-    assert v[0]["LaunchTemplateData"] == {"InstanceType": "t2.nano", "SecurityGroupIds": ["sg-0123456789abcdef0"]}
-    ec2.delete_launch_template(LaunchTemplateId=lt["LaunchTemplateId"])
+
+    def aws(*args):
+        out = subprocess.run([AWS, "--endpoint-url", server["url"], "ec2", *args, "--region", "us-east-1",
+                              "--output", "json"], capture_output=True, text=True, env=env)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout) if out.stdout.strip() else None
+
+    lt = aws("create-launch-template", "--launch-template-name", "from-cli", "--launch-template-data",
+             '{"InstanceType":"t2.nano","SecurityGroupIds":["sg-0123456789abcdef0"]}')["LaunchTemplate"]
+    aws("create-launch-template-version", "--launch-template-name", "from-cli", "--source-version", "1",
+        "--launch-template-data", '{"InstanceType":"t2.small"}')
+    aws("modify-launch-template", "--launch-template-name", "from-cli", "--default-version", "2")
+    v = aws("describe-launch-template-versions", "--launch-template-name", "from-cli")["LaunchTemplateVersions"]
+    assert [x["LaunchTemplateData"] for x in v] == [
+        {"InstanceType": "t2.small", "SecurityGroupIds": ["sg-0123456789abcdef0"]},
+        {"InstanceType": "t2.nano", "SecurityGroupIds": ["sg-0123456789abcdef0"]}]
+    d = aws("delete-launch-template-versions", "--launch-template-name", "from-cli", "--versions", "1")
+    assert [x["VersionNumber"] for x in d["SuccessfullyDeletedLaunchTemplateVersions"]] == [1]
+    assert aws("delete-launch-template", "--launch-template-name", "from-cli")["LaunchTemplate"][
+        "LaunchTemplateId"] == lt["LaunchTemplateId"]
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="instances need root")
