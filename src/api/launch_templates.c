@@ -406,6 +406,14 @@ static bool version_description_ok(const char *d, struct api_error *e)
 	return false;
 }
 
+static bool client_token_ok(const char *token, struct api_error *e)
+{
+	if (!token || strlen(token) <= 128)
+		return true;
+	api_error_set(e, "InvalidParameterValue", "ClientToken may be at most 128 characters long");
+	return false;
+}
+
 int api_create_launch_template(struct api_call *c, struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
@@ -421,11 +429,8 @@ int api_create_launch_template(struct api_call *c, struct api_error *e)
 	req.client_token = api_node_str(&c->root, "ClientToken");
 	if (!version_description_ok(req.description, e))
 		return -1;
-	if (req.client_token && strlen(req.client_token) > 128) {
-		api_error_set(e, "InvalidParameterValue",
-		              "ClientToken may be at most 128 characters long");
+	if (!client_token_ok(req.client_token, e))
 		return -1;
-	}
 	if (api_call_tag_specs(c, "launch-template", &tags, &req.ntags, e) < 0 ||
 	    data_collect(c, &data, e) < 0)
 		return -1;
@@ -449,13 +454,15 @@ int api_create_launch_template_version(struct api_call *c, struct api_error *e)
 	_cleanup_kerr_ struct kerr *err = NULL;
 	const char *desc = api_node_str(&c->root, "VersionDescription");
 	const char *source = api_node_str(&c->root, "SourceVersion");
+	const char *token = api_node_str(&c->root, "ClientToken");
 	struct launch_template_version v;
 	struct launch_template t;
 	int64_t from = 0;
 	struct kv data;
 	int r;
 
-	if (!version_description_ok(desc, e) || template_of(c, &c->root, &t, e) < 0)
+	if (!version_description_ok(desc, e) || !client_token_ok(token, e) ||
+	    template_of(c, &c->root, &t, e) < 0)
 		return -1;
 	if (source && (!version_parse(source, &from) || from <= 0)) {
 		api_error_set(e, "InvalidLaunchTemplateId.VersionNotFound",
@@ -464,8 +471,8 @@ int api_create_launch_template_version(struct api_call *c, struct api_error *e)
 	}
 	if (data_collect(c, &data, e) < 0)
 		return -1;
-	r = cloud_lt_version_create(c->cloud, c->account.id, c->region, t.id, from, desc, &data, &v,
-	                            &err);
+	r = cloud_lt_version_create(c->cloud, c->account.id, c->region, t.id, from, desc, token,
+	                            &data, &v, &err);
 	kv_release(&data);
 	if (r < 0) {
 		api_error_from_cloud(e, c->action, err);

@@ -122,7 +122,8 @@ int cloud_lt_list(struct cloud *c, const char *owner, const char *region,
 
 /* The rows of a new version (inside the caller's transaction). */
 static int version_insert(struct cloud *c, const char *id, int64_t number, const char *description,
-                          int64_t now, const struct kv *data, struct kerr **err)
+                          const char *client_token, int64_t now, const struct kv *data,
+                          struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *ver = NULL, *put = NULL;
 
@@ -132,7 +133,7 @@ static int version_insert(struct cloud *c, const char *id, int64_t number, const
 		                LAUNCH_TEMPLATE_DATA_MAX);
 	if (db_prepare(c->db,
 	               "INSERT INTO launch_template_versions (template, version, description, "
-	               "create_ms) VALUES (?, ?, ?, ?)",
+	               "create_ms, client_token) VALUES (?, ?, ?, ?, ?)",
 	               &ver, err) < 0 ||
 	    db_prepare(c->db,
 	               "INSERT INTO launch_template_data (template, version, seq, name, value) "
@@ -143,6 +144,7 @@ static int version_insert(struct cloud *c, const char *id, int64_t number, const
 	sqlite3_bind_int64(ver, 2, number);
 	db_bind_text(ver, 3, description ? description : "");
 	sqlite3_bind_int64(ver, 4, now);
+	db_bind_text(ver, 5, client_token);
 	if (db_step_done(c->db, ver, err) < 0)
 		return -1;
 	for (size_t i = 0; i < data->n; i++) {
@@ -209,7 +211,7 @@ int cloud_lt_create(struct cloud *c, const char *owner, const struct lt_create_r
 			           "launch template name '%s' is already in use", req->name);
 		goto on_error;
 	}
-	if (version_insert(c, id, 1, req->description, now, req->data, err) < 0 ||
+	if (version_insert(c, id, 1, req->description, NULL, now, req->data, err) < 0 ||
 	    cloud_tags_put(c, owner, req->region, id, req->tags, req->ntags, err) < 0)
 		goto on_error;
 	if (db_commit(c->db, err) < 0)
@@ -262,17 +264,35 @@ static bool has_member(const struct kv *data, const char *name)
 }
 
 int cloud_lt_version_create(struct cloud *c, const char *owner, const char *region, const char *id,
-                            int64_t source, const char *description, const struct kv *data,
-                            struct launch_template_version *out, struct kerr **err)
+                            int64_t source, const char *description, const char *client_token,
+                            const struct kv *data, struct launch_template_version *out,
+                            struct kerr **err)
 {
-	_cleanup_stmt_ sqlite3_stmt *next = NULL, *bump = NULL;
+	_cleanup_stmt_ sqlite3_stmt *next = NULL, *bump = NULL, *tok = NULL;
 	struct launch_template t;
 	struct kv merged = {0};
 	int64_t number, now = cloud_now_ms();
+	int r;
 
 	memset(out, 0, sizeof(*out));
 	if (cloud_lt_get(c, owner, region, id, NULL, &t, err) < 0)
 		return -1;
+	if (client_token) {
+		if (db_prepare(
+		        c->db,
+		        "SELECT version FROM launch_template_versions WHERE template = ? AND "
+		        "client_token = ?",
+		        &tok, err) < 0)
+			return -1;
+		db_bind_text(tok, 1, id);
+		db_bind_text(tok, 2, client_token);
+		r = db_step_row(c->db, tok, err);
+		if (r < 0)
+			return -1;
+		if (r == 1)
+			return cloud_lt_version_get(c, owner, region, id,
+			                            sqlite3_column_int64(tok, 0), out, err);
+	}
 	if (source) {
 		struct launch_template_version src;
 
@@ -292,9 +312,11 @@ int cloud_lt_version_create(struct cloud *c, const char *owner, const char *regi
 	    db_begin(c->db, err) < 0)
 		goto out;
 	db_bind_text(next, 1, id);
-	if (db_step_row(c->db, next, err) != 1) {
-		if (!*err)
-			kerr_set(err, KERR_INTERNAL, "launch template '%s' vanished", id);
+	r = db_step_row(c->db, next, err);
+	if (r != 1) {
+		if (r == 0) /* deleted since cloud_lt_get */
+			kerr_about(err, KERR_NOT_FOUND, KERR_SUBJECT_LAUNCH_TEMPLATE, id,
+			           "launch template '%s' not found", id);
 		db_rollback(c->db);
 		goto out;
 	}
@@ -302,7 +324,7 @@ int cloud_lt_version_create(struct cloud *c, const char *owner, const char *regi
 	sqlite3_bind_int64(bump, 1, number + 1);
 	db_bind_text(bump, 2, id);
 	if (db_step_done(c->db, bump, err) < 0 ||
-	    version_insert(c, id, number, description, now, &merged, err) < 0) {
+	    version_insert(c, id, number, description, client_token, now, &merged, err) < 0) {
 		db_rollback(c->db);
 		goto out;
 	}

@@ -58,10 +58,12 @@ int cloud_lt_list(struct cloud *c, const char *owner, const char *region,
                   struct launch_template **out, size_t *n, struct kerr **err);
 /* CreateLaunchTemplateVersion: a new version numbered after every one made before; with
  * source (a version number, 0: none) it starts from that version's parameters, each member
- * (the first part of a name) given in data replacing the source's. */
+ * (the first part of a name) given in data replacing the source's. A client token seen before
+ * for the template answers the version it made. */
 int cloud_lt_version_create(struct cloud *c, const char *owner, const char *region, const char *id,
-                            int64_t source, const char *description, const struct kv *data,
-                            struct launch_template_version *out, struct kerr **err);
+                            int64_t source, const char *description, const char *client_token,
+                            const struct kv *data, struct launch_template_version *out,
+                            struct kerr **err);
 /* One version: a number, LT_VERSION_LATEST or LT_VERSION_DEFAULT; KERR_NOT_FOUND about
  * KERR_SUBJECT_LAUNCH_TEMPLATE_VERSION. */
 int cloud_lt_version_get(struct cloud *c, const char *owner, const char *region, const char *id,

@@ -101,7 +101,7 @@ const char *const db_migrations[] = {
     "launch_templates(id),\n"
     "  version INTEGER NOT NULL, description TEXT NOT NULL DEFAULT '', create_ms INTEGER NOT "
     "NULL,\n"
-    "  PRIMARY KEY (template, version));\n"
+    "  client_token TEXT, PRIMARY KEY (template, version));\n"
     "CREATE TABLE launch_template_data (template TEXT NOT NULL, version INTEGER NOT NULL,\n"
     "  seq INTEGER NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,\n"
     "  PRIMARY KEY (template, version, seq));\n",

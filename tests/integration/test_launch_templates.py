@@ -243,3 +243,20 @@ def test_run_instances_from_template(server):
         if ids:
             ec2.terminate_instances(InstanceIds=ids)
             ec2.get_waiter("instance_terminated").wait(InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+
+
+def test_client_tokens(server):
+    """A retried create with the same ClientToken answers what the first one made."""
+    ec2 = client(server)
+    a = ec2.create_launch_template(LaunchTemplateName="tok", ClientToken="t-1",
+                                   LaunchTemplateData={"InstanceType": "t2.nano"})["LaunchTemplate"]
+    b = ec2.create_launch_template(LaunchTemplateName="tok", ClientToken="t-1",
+                                   LaunchTemplateData={"InstanceType": "t2.nano"})["LaunchTemplate"]
+    assert a["LaunchTemplateId"] == b["LaunchTemplateId"]
+    v = [ec2.create_launch_template_version(LaunchTemplateId=a["LaunchTemplateId"], ClientToken="v-1",
+                                            LaunchTemplateData={"InstanceType": "t2.micro"})
+         ["LaunchTemplateVersion"]["VersionNumber"] for _ in range(2)]
+    assert v == [2, 2]
+    assert ec2.describe_launch_templates(LaunchTemplateIds=[a["LaunchTemplateId"]])[
+        "LaunchTemplates"][0]["LatestVersionNumber"] == 2
+    ec2.delete_launch_template(LaunchTemplateId=a["LaunchTemplateId"])
