@@ -393,7 +393,8 @@ struct tag_set {
 	size_t n;
 };
 
-/* "instance", "volume", "snapshot", "image", or NULL for an id of nothing taggable. */
+/* "instance", "volume", "snapshot", "image", "launch-template", or NULL for an id of nothing
+ * taggable. */
 const char *cloud_resource_type(const char *id);
 /* KERR_INVALID for a key or value EC2 refuses. */
 int cloud_tag_check(const struct tag *t, struct kerr **err);
