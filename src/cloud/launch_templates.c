@@ -120,6 +120,25 @@ int cloud_lt_list(struct cloud *c, const char *owner, const char *region,
 	return 0;
 }
 
+/* KERR_LIMIT when sql (a count with ?1 bound to a) has reached limit; inside the caller's
+ * transaction. */
+static int count_check(struct cloud *c, const char *sql, const char *a, const char *b,
+                       int64_t limit, const char *what, struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+	if (db_prepare(c->db, sql, &st, err) < 0)
+		return -1;
+	db_bind_text(st, 1, a);
+	db_bind_text(st, 2, b);
+	if (db_step_row(c->db, st, err) < 0)
+		return -1;
+	if (sqlite3_column_int64(st, 0) >= limit)
+		return kerr_set(err, KERR_LIMIT, "you have reached the limit of %lld %s",
+		                (long long)limit, what);
+	return 0;
+}
+
 /* The rows of a new version (inside the caller's transaction). */
 static int version_insert(struct cloud *c, const char *id, int64_t number, const char *description,
                           const char *client_token, int64_t now, const struct kv *data,
@@ -205,6 +224,10 @@ int cloud_lt_create(struct cloud *c, const char *owner, const struct lt_create_r
 	db_bind_text(ins, 4, req->name);
 	sqlite3_bind_int64(ins, 5, now);
 	db_bind_text(ins, 6, req->client_token);
+	if (count_check(c, "SELECT COUNT(*) FROM launch_templates WHERE owner = ?1 AND region = ?2",
+	                owner, req->region, LAUNCH_TEMPLATES_MAX, "launch templates in this region",
+	                err) < 0)
+		goto on_error;
 	if (db_step_done(c->db, ins, err) < 0) {
 		if ((*err)->kind == KERR_CONFLICT)
 			kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_LAUNCH_TEMPLATE_NAME, req->name,
@@ -317,6 +340,12 @@ int cloud_lt_version_create(struct cloud *c, const char *owner, const char *regi
 		if (r == 0) /* deleted since cloud_lt_get */
 			kerr_about(err, KERR_NOT_FOUND, KERR_SUBJECT_LAUNCH_TEMPLATE, id,
 			           "launch template '%s' not found", id);
+		db_rollback(c->db);
+		goto out;
+	}
+	if (count_check(c, "SELECT COUNT(*) FROM launch_template_versions WHERE template = ?1", id,
+	                NULL, LAUNCH_TEMPLATE_VERSIONS_MAX, "versions of a launch template",
+	                err) < 0) {
 		db_rollback(c->db);
 		goto out;
 	}

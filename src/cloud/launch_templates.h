@@ -9,8 +9,11 @@
 
 #define LAUNCH_TEMPLATE_NAME_MAX 128
 #define LAUNCH_TEMPLATE_DATA_MAX 2000 /* parameters of one version */
-#define LT_VERSION_LATEST        (-1) /* $Latest */
-#define LT_VERSION_DEFAULT       0    /* $Default */
+/* EC2's quotas: templates per account and region, versions per template (KERR_LIMIT). */
+#define LAUNCH_TEMPLATES_MAX         5000
+#define LAUNCH_TEMPLATE_VERSIONS_MAX 10000
+#define LT_VERSION_LATEST            (-1) /* $Latest */
+#define LT_VERSION_DEFAULT           0    /* $Default */
 
 struct launch_template {
 	char id[ID_MAX]; /* first: the Describe helpers select by it */
