@@ -98,11 +98,12 @@ int cloud_account_list(struct cloud *c, struct account **out, size_t *n, struct 
 int cloud_account_by_key(struct cloud *c, const char *access_key, struct account *acct,
                          char secret[SECRET_KEY_LEN + 1], struct kerr **err);
 
-/* Where things live in the data directory; malloc'd. */
+/* Where things live in the data directory (paths.c); malloc'd. */
 char *cloud_zone_pool_dir(const struct cloud *c, const char *region, const char *zone);
 char *cloud_store_dir(const struct cloud *c, const char *region);
 /* The pool file that holds a snapshot's content, for reflink launches. */
 char *cloud_base_name(const char *snapshot_id);
+/* The wall clock in milliseconds since the epoch (cloud.c). */
 int64_t cloud_now_ms(void);
 
 #define IMAGE_VOLUMES_MAX 8

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "pool/pool.h"
 #include "store/store.h"
@@ -15,29 +14,6 @@
 #include "util/str.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
-
-char *cloud_zone_pool_dir(const struct cloud *c, const char *region, const char *zone)
-{
-	return xasprintf("%s/regions/%s/pools/%s", c->data_dir, region, zone);
-}
-
-char *cloud_store_dir(const struct cloud *c, const char *region)
-{
-	return xasprintf("%s/regions/%s/store", c->data_dir, region);
-}
-
-char *cloud_base_name(const char *snapshot_id)
-{
-	return xasprintf("base-%s.img", snapshot_id);
-}
-
-int64_t cloud_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int first_zone(struct cloud *c, const char *region, struct zone *out, struct kerr **err)
 {

@@ -81,7 +81,7 @@ int cloud_zone_prewarm(struct cloud *c, const char *region, const char *snapshot
                        struct kerr **err);
 /* After an image becomes available: its bases in every zone of its region, in the background. */
 void cloud_image_prewarm(struct cloud *c, const char *image);
-/* The volume file of an id in its zone's pool: "<id>.img". */
+/* The volume file of an id in its zone's pool: "<id>.img" (paths.c). */
 char *cloud_volume_file(const char *id);
 
 /* May owner use snapshot (its own, shared with it, or public)? KERR_NOT_FOUND when not,

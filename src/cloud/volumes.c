@@ -20,11 +20,6 @@
 
 enum volume_job { VOLUME_CREATE, VOLUME_ATTACH, VOLUME_DETACH, VOLUME_DELETE };
 
-char *cloud_volume_file(const char *id)
-{
-	return xasprintf("%s.img", id);
-}
-
 int cloud_zone_base(struct cloud *c, struct pool *p, const char *region, const char *snapshot,
                     char **path, struct kerr **err)
 {
