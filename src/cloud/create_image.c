@@ -256,48 +256,6 @@ static int image_job(struct cloud *c, const char *id, int kind, bool force, stru
 	return 0;
 }
 
-static int prewarm_job(struct cloud *c, const char *id, int kind, bool force, struct kerr **err)
-{
-	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	_cleanup_free_ char(*snaps)[ID_MAX] = NULL;
-	char region[32] = "";
-	size_t n = 0;
-	int r;
-
-	(void)kind;
-	(void)force;
-	if (db_prepare(
-	        c->db,
-	        "SELECT region, root_snapshot FROM images WHERE id = ?1 UNION ALL "
-	        "SELECT i.region, v.snapshot FROM image_volumes v JOIN images i ON i.id = v.image "
-	        "WHERE v.image = ?1",
-	        &st, err) < 0)
-		return -1;
-	db_bind_text(st, 1, id);
-	while ((r = db_step_row(c->db, st, err)) == 1) {
-		str_copy(region, db_text(st, 0), sizeof(region));
-		snaps = xreallocarray(snaps, n + 1, sizeof(*snaps));
-		str_copy(snaps[n++], db_text(st, 1), ID_MAX);
-	}
-	if (r < 0)
-		return -1;
-	/* Best effort: a launch restores what is not warm. */
-	for (size_t i = 0; i < n && !cloud_jobs_stopping(c); i++)
-		if (cloud_zone_prewarm(c, region, snaps[i], err) < 0)
-			return -1;
-	return 0;
-}
-
-void cloud_image_prewarm(struct cloud *c, const char *image)
-{
-	_cleanup_kerr_ struct kerr *err = NULL;
-
-	/* Not at shutdown: launches restore what is not warm. */
-	if (!cloud_jobs_stopping(c) &&
-	    cloud_submit(c, image, image, prewarm_job, 0, false, &err) < 0)
-		cloud_log_failure(image, err, "cannot prewarm the image");
-}
-
 int cloud_images_reconcile(struct cloud *c, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;

@@ -71,8 +71,8 @@ int cloud_copies_reconcile(struct cloud *c, struct kerr **err);
 /* The zone of region named want (NULL: the region's first). */
 int cloud_find_zone(struct cloud *c, const char *region, const char *want, struct zone *out,
                     struct kerr **err);
-/* The pool's base file of a snapshot, restored from the region's store the first time; the
- * caller holds volumes_lock. *path is malloc'd. */
+/* The launch cache (bases.c). The pool's base file of a snapshot, restored from the region's
+ * store the first time; the caller holds volumes_lock. *path is malloc'd. */
 int cloud_zone_base(struct cloud *c, struct pool *p, const char *region, const char *snapshot,
                     char **path, struct kerr **err);
 /* Make the base of snapshot in every zone pool of region that lacks it (restored from the
@@ -81,6 +81,11 @@ int cloud_zone_prewarm(struct cloud *c, const char *region, const char *snapshot
                        struct kerr **err);
 /* After an image becomes available: its bases in every zone of its region, in the background. */
 void cloud_image_prewarm(struct cloud *c, const char *image);
+/* A snapshot of an image just stored from copy (a file of the pool in dir): copy becomes the
+ * zone's base of it, a reflink. */
+void cloud_base_keep(struct cloud *c, const char *id, const char *dir, const char *copy);
+/* A deleted snapshot: its base goes from every zone pool of region. */
+void cloud_bases_remove(struct cloud *c, const char *region, const char *id);
 /* The volume file of an id in its zone's pool: "<id>.img" (paths.c). */
 char *cloud_volume_file(const char *id);
 

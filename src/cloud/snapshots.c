@@ -477,26 +477,6 @@ static int store_copy_of(struct cloud *c, const char *id, const char *region, co
 	                    (int64_t)res.bytes_sent, NULL, err);
 }
 
-/* A snapshot of an image: its copy is the zone's base of it already (a reflink, constant time),
- * so launches in the zone it was taken in never restore it. */
-static void keep_base(struct cloud *c, const char *id, const char *dir, const char *copy)
-{
-	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	_cleanup_free_ char *base = cloud_base_name(id), *path = NULL;
-	struct pool *p = NULL;
-
-	if (db_prepare(c->db, "SELECT 1 FROM snapshots WHERE id = ? AND for_image != ''", &st,
-	               NULL) < 0)
-		return;
-	db_bind_text(st, 1, id);
-	if (db_step_row(c->db, st, NULL) != 1 || pool_open(dir, NULL, &p, NULL) < 0)
-		return;
-	path = pool_path(p, copy);
-	if (p->reflink && !pool_exists(p, base))
-		pool_clone(p, path, base, NULL);
-	pool_close(p);
-}
-
 /* The body of cloud_snapshot_store, under the chain lock: 0 when completed. */
 static int store_pending(struct cloud *c, const char *id, struct kerr **err)
 {
@@ -538,7 +518,7 @@ static int store_pending(struct cloud *c, const char *id, struct kerr **err)
 	}
 	if (snapshot_set(c, id, "state = 'completed', progress = 100", 0, NULL, err) < 0)
 		return -1;
-	keep_base(c, id, dir, dest);
+	cloud_base_keep(c, id, dir, dest);
 	/* The copy becomes the volume's shadow when this snapshot continues its chain; otherwise
 	 * (the volume is gone, or another snapshot moved on) it goes. */
 	if (db_prepare(c->db,
@@ -604,30 +584,6 @@ int cloud_snapshots_reconcile(struct cloud *c, struct kerr **err)
 	return r < 0 ? -1 : 0;
 }
 
-/* Zone pools of region that exist (a pool is made on first use, not by looking). */
-static void remove_bases(struct cloud *c, const char *region, const char *id)
-{
-	_cleanup_free_ char *base = cloud_base_name(id);
-	struct topology t;
-
-	if (cloud_regions(c, &t, NULL) < 0)
-		return;
-	pthread_mutex_lock(&c->volumes_lock);
-	for (size_t i = 0; i < t.nzones; i++) {
-		_cleanup_free_ char *dir = NULL;
-		struct pool *p = NULL;
-
-		if (strcmp(t.zones[i].region, region))
-			continue;
-		dir = cloud_zone_pool_dir(c, region, t.zones[i].name);
-		if (access(dir, F_OK) == 0 && pool_open(dir, NULL, &p, NULL) == 0)
-			pool_remove(p, base, NULL);
-		pool_close(p);
-	}
-	pthread_mutex_unlock(&c->volumes_lock);
-	topology_release(&t);
-}
-
 int cloud_snapshot_delete(struct cloud *c, const char *owner, const char *region, const char *id,
                           struct kerr **err)
 {
@@ -676,7 +632,7 @@ int cloud_snapshot_delete(struct cloud *c, const char *owner, const char *region
 			pool_remove(p, shadow, NULL);
 		pool_close(p);
 	}
-	remove_bases(c, region, id);
+	cloud_bases_remove(c, region, id);
 	if (db_prepare(c->db, "DELETE FROM snapshots WHERE id = ?", &del, err) < 0 ||
 	    db_prepare(c->db, "DELETE FROM tags WHERE resource = ?", &tags, err) < 0)
 		return -1;

@@ -20,56 +20,6 @@
 
 enum volume_job { VOLUME_CREATE, VOLUME_ATTACH, VOLUME_DETACH, VOLUME_DELETE };
 
-int cloud_zone_base(struct cloud *c, struct pool *p, const char *region, const char *snapshot,
-                    char **path, struct kerr **err)
-{
-	_cleanup_free_ char *base = cloud_base_name(snapshot);
-	_cleanup_free_ char *store_dir = NULL;
-	struct store *s;
-	int r;
-
-	*path = pool_path(p, base);
-	if (pool_exists(p, base))
-		return 0;
-	/* The first use of this snapshot in this zone: restore it once from the store. */
-	store_dir = cloud_store_dir(c, region);
-	if (store_open(store_dir, false, &s, err) < 0)
-		return -1;
-	r = store_restore(s, snapshot, *path, NULL, err);
-	store_close(s);
-	return r;
-}
-
-int cloud_zone_prewarm(struct cloud *c, const char *region, const char *snapshot, struct kerr **err)
-{
-	/* One pre-warm at a time: many images of one snapshot must not restore it many times. */
-	static pthread_mutex_t one = PTHREAD_MUTEX_INITIALIZER;
-	struct topology t;
-	int r = 0;
-
-	if (cloud_regions(c, &t, err) < 0)
-		return -1;
-	pthread_mutex_lock(&one);
-	for (size_t i = 0; i < t.nzones && r == 0; i++) {
-		_cleanup_free_ char *dir = NULL, *base = NULL;
-		struct pool *p = NULL;
-
-		if (strcmp(t.zones[i].region, region))
-			continue;
-		dir = cloud_zone_pool_dir(c, region, t.zones[i].name);
-		/* Making a pool is what the lock is for; the restore itself renames into place. */
-		pthread_mutex_lock(&c->volumes_lock);
-		r = pool_open(dir, NULL, &p, err);
-		pthread_mutex_unlock(&c->volumes_lock);
-		if (r == 0)
-			r = cloud_zone_base(c, p, region, snapshot, &base, err);
-		pool_close(p);
-	}
-	pthread_mutex_unlock(&one);
-	topology_release(&t);
-	return r;
-}
-
 static void volume_from_row(sqlite3_stmt *st, struct volume *v)
 {
 	memset(v, 0, sizeof(*v));
