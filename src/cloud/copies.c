@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/store.h"
 #include "util/cleanup.h"
 #include "util/str.h"
 #include "util/xalloc.h"
@@ -42,6 +43,33 @@ static int copy_insert(struct cloud *c, const char *owner, const char *region,
 	db_bind_text(st, 7, for_image ? for_image : "");
 	db_bind_text(st, 8, copy_of);
 	return db_step_done(c->db, st, err);
+}
+
+/* The store work of a pending copy: from the source region's store ("region/snap-…") into
+ * region's, only the chunks this one lacks. */
+int cloud_copy_store(struct cloud *c, const char *id, const char *region, const char *copy_of,
+                     const struct store_progress *progress, uint64_t *bytes_sent, struct kerr **err)
+{
+	_cleanup_free_ char *src_region = xstrdup(copy_of), *dst_dir = cloud_store_dir(c, region);
+	_cleanup_free_ char *src_dir = NULL;
+	char *slash = strchr(src_region, '/');
+	struct store_copy_result res;
+	struct store *src = NULL, *dst = NULL;
+	int r = -1;
+
+	if (!slash)
+		return kerr_set(err, KERR_CORRUPT,
+		                "snapshot '%s' copies '%s', which names no snapshot", id, copy_of);
+	*slash = '\0';
+	src_dir = cloud_store_dir(c, src_region);
+	if (store_open(src_dir, false, &src, err) == 0 &&
+	    store_open(dst_dir, false, &dst, err) == 0)
+		r = store_copy(src, dst, slash + 1, id, progress, &res, err);
+	store_close(src);
+	store_close(dst);
+	if (r == 0)
+		*bytes_sent = res.bytes_sent;
+	return r;
 }
 
 static int snapshot_copy_job(struct cloud *c, const char *id, int kind, bool force,

@@ -184,7 +184,7 @@ static int take_copies(struct cloud *c, const struct image *im, bool no_reboot,
 		                  "instance '%s' became %s", in.id, in.state);
 	}
 	for (size_t i = 0; i < n && r == 0; i++)
-		r = cloud_snapshot_copy(c, snaps[i], err);
+		r = cloud_point_in_time_for_snapshot(c, snaps[i], err);
 	fault_point("image.copied");
 	if (restart || im_restart_pending(c, im->id)) {
 		_cleanup_kerr_ struct kerr *why = NULL;

@@ -5,6 +5,7 @@
 #include "cloud.h"
 
 struct pool;
+struct store_progress;
 
 #define GIB         ((uint64_t)1 << 30)
 #define ROOT_DEVICE "/dev/xvda"
@@ -107,17 +108,35 @@ int cloud_quota_check(struct cloud *c, const char *owner, const char *region,
                       const uint64_t need[QUOTA__COUNT], struct kerr **err);
 
 /* Snapshots in steps, for CreateImage: a pending row (inside the caller's transaction), the
- * point-in-time copy (the caller holds the job lock of the volume's instance), the store (0 when
- * completed; error recorded on the snapshot otherwise). */
+ * point-in-time copy (cloud_point_in_time_for_snapshot), the store (0 when completed; error
+ * recorded on the snapshot otherwise). */
 int cloud_snapshot_insert(struct cloud *c, const char *owner, const struct volume *v,
                           const char *description, const char *for_image, char id[ID_MAX],
                           struct kerr **err);
-int cloud_snapshot_copy(struct cloud *c, const char *id, struct kerr **err);
 int cloud_snapshot_store(struct cloud *c, const char *id, struct kerr **err);
 /* A pending snapshot that will not be stored: error with reason, its copy removed. */
 void cloud_snapshot_abandon(struct cloud *c, const char *id, const char *reason);
-/* The lock of a volume's chain of snapshots (innermost: never held around a job lock). */
+/* The lock of a volume's chain of snapshots (innermost: never held around a job lock; jobs.c). */
 pthread_mutex_t *cloud_chain_lock(const char *volume);
+
+/* Point-in-time copies (point_in_time.c): a reflink of v's file now into its pool's
+ * cloud_shadow_file(v, snapshot), taking the job lock of v's instance. */
+int cloud_point_in_time_take(struct cloud *c, const struct volume *v, const char *snapshot,
+                             struct kerr **err);
+/* The same for the volume of a pending snapshot row, for CreateImage (the caller holds the job
+ * lock of the volume's instance); resumed after a crash, a whole copy taken then is kept. */
+int cloud_point_in_time_for_snapshot(struct cloud *c, const char *snapshot, struct kerr **err);
+/* The copy goes, if it is there. */
+void cloud_point_in_time_drop(struct cloud *c, const char *region, const char *zone,
+                              const char *volume, const char *snapshot);
+/* The point-in-time copy of volume taken for snapshot, later the volume's shadow (paths.c). */
+char *cloud_shadow_file(const char *volume, const char *snapshot);
+
+/* Cross-region copies (copies.c): store the pending copy id of copy_of ("region/snap-…") into
+ * region's store; *bytes_sent is what moved. */
+int cloud_copy_store(struct cloud *c, const char *id, const char *region, const char *copy_of,
+                     const struct store_progress *progress, uint64_t *bytes_sent,
+                     struct kerr **err);
 
 /* Permission rows (grants.c): table (resource column, grantee), and a statement run after each
  * change with ?1 the resource (NULL: none). */

@@ -24,3 +24,8 @@ char *cloud_volume_file(const char *id)
 {
 	return xasprintf("%s.img", id);
 }
+
+char *cloud_shadow_file(const char *volume, const char *snapshot)
+{
+	return xasprintf("%s.%s.shadow", volume, snapshot);
+}
