@@ -220,6 +220,22 @@ int cloud_image_deregister(struct cloud *c, const char *owner, const char *regio
                            struct kerr **err);
 
 /* Instances. */
+/* The states of an instance (states.c); the name is the text the database keeps. */
+enum instance_state {
+	INSTANCE_STATE_UNKNOWN = -1,
+	INSTANCE_PENDING,
+	INSTANCE_RUNNING,
+	INSTANCE_SHUTTING_DOWN,
+	INSTANCE_TERMINATED,
+	INSTANCE_STOPPING,
+	INSTANCE_STOPPED,
+};
+const char *instance_state_name(enum instance_state s);
+/* INSTANCE_STATE_UNKNOWN for a name that is none. */
+enum instance_state instance_state_parse(const char *name);
+/* Running or stopped: in no transition. */
+bool instance_state_stable(enum instance_state s);
+
 struct instance {
 	char id[ID_MAX];
 	char region[32];
@@ -264,7 +280,7 @@ struct state_change {
 /* The private DNS name of an address, as EC2 names it: ip-172-31-0-4.ec2.internal in
  * us-east-1, ip-….REGION.compute.internal elsewhere. */
 void cloud_private_dns_name(const char *region, const char *ip, char *out, size_t size);
-/* EC2's numeric state codes (pending 0, running 16, ...). */
+/* EC2's numeric state codes (pending 0, running 16, ...; states.c). */
 int cloud_instance_state_code(const char *state);
 /* Instances need the runtime: kiln-shim and kiln-init, and DIR/run for their state. */
 int cloud_attach_runtime(struct cloud *c, const char *shim_path, const char *init_path,

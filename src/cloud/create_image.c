@@ -105,7 +105,7 @@ int cloud_image_create(struct cloud *c, const char *owner, const struct create_i
 	if (cloud_instance_get(c, req->instance, &in, err) < 0 || strcmp(in.owner, owner) ||
 	    strcmp(in.region, req->region))
 		return cloud_instance_not_found(req->instance, err);
-	if (strcmp(in.state, "running") && strcmp(in.state, "stopped"))
+	if (!instance_state_stable(instance_state_parse(in.state)))
 		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_INSTANCE, in.id,
 		                  "cannot make an image of instance '%s': it is %s", in.id,
 		                  in.state);
@@ -168,18 +168,20 @@ static int take_copies(struct cloud *c, const struct image *im, bool no_reboot,
                        char (*snaps)[ID_MAX], size_t n, struct kerr **err)
 {
 	struct instance in;
+	enum instance_state state;
 	bool restart = false;
 	int r = 0;
 
 	if (cloud_instance_get(c, im->source_instance, &in, err) < 0)
 		return -1;
-	if (!strcmp(in.state, "running") && !no_reboot) {
+	state = instance_state_parse(in.state);
+	if (state == INSTANCE_RUNNING && !no_reboot) {
 		/* Remember before acting: after a crash the restart still happens. */
 		if (image_set(c, im->id, "restart_instance = 1", NULL, err) < 0 ||
 		    cloud_instance_halt(c, in.id, err) < 0)
 			return -1;
 		restart = true;
-	} else if (strcmp(in.state, "running") && strcmp(in.state, "stopped")) {
+	} else if (!instance_state_stable(state)) {
 		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_INSTANCE, in.id,
 		                  "instance '%s' became %s", in.id, in.state);
 	}

@@ -356,7 +356,7 @@ int cloud_volume_attach(struct cloud *c, const char *owner, const char *region, 
 	if (strcmp(out->state, "available"))
 		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_VOLUME, volume,
 		                  "volume '%s' is %s", volume, out->state);
-	if (strcmp(in.state, "running") && strcmp(in.state, "stopped"))
+	if (!instance_state_stable(instance_state_parse(in.state)))
 		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_INSTANCE, instance,
 		                  "instance '%s' is neither running nor stopped", instance);
 	if (strcmp(in.zone, out->zone))

@@ -1,0 +1,58 @@
+/* The states of the domain's resources: each an enum (cloud.h) whose names are the text the
+ * database keeps and the wire shows. Code that decides compares the enums. */
+#include "cloud.h"
+
+#include <string.h>
+
+#include "util/cleanup.h"
+#include "util/banned.h"
+
+static int state_parse(const char *const *names, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (names[i] && !strcmp(names[i], name))
+			return (int)i;
+	return -1;
+}
+
+static const char *state_name(const char *const *names, size_t n, int s)
+{
+	return s >= 0 && (size_t)s < n && names[s] ? names[s] : "unknown";
+}
+
+static const char *const instance_states[] = {
+    [INSTANCE_PENDING] = "pending",
+    [INSTANCE_RUNNING] = "running",
+    [INSTANCE_SHUTTING_DOWN] = "shutting-down",
+    [INSTANCE_TERMINATED] = "terminated",
+    [INSTANCE_STOPPING] = "stopping",
+    [INSTANCE_STOPPED] = "stopped",
+};
+
+/* EC2's numeric codes of the instance states. */
+static const int instance_codes[] = {
+    [INSTANCE_PENDING] = 0,     [INSTANCE_RUNNING] = 16,  [INSTANCE_SHUTTING_DOWN] = 32,
+    [INSTANCE_TERMINATED] = 48, [INSTANCE_STOPPING] = 64, [INSTANCE_STOPPED] = 80,
+};
+
+const char *instance_state_name(enum instance_state s)
+{
+	return state_name(instance_states, ARRAY_SIZE(instance_states), (int)s);
+}
+
+enum instance_state instance_state_parse(const char *name)
+{
+	return (enum instance_state)state_parse(instance_states, ARRAY_SIZE(instance_states), name);
+}
+
+bool instance_state_stable(enum instance_state s)
+{
+	return s == INSTANCE_RUNNING || s == INSTANCE_STOPPED;
+}
+
+int cloud_instance_state_code(const char *state)
+{
+	enum instance_state s = instance_state_parse(state);
+
+	return s == INSTANCE_STATE_UNKNOWN ? 0 : instance_codes[s];
+}
