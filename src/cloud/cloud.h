@@ -311,6 +311,20 @@ void cloud_instance_health(struct cloud *c, const struct instance *in, const cha
 int cloud_reconcile(struct cloud *c, struct kerr **err);
 
 /* Volumes (EBS): files in a zone's pool; root volumes of instances are volumes too. */
+/* The states of a volume (states.c); the name is the text the database keeps. */
+enum volume_state {
+	VOLUME_STATE_UNKNOWN = -1,
+	VOLUME_CREATING,
+	VOLUME_AVAILABLE,
+	VOLUME_IN_USE,
+	VOLUME_DELETING,
+	VOLUME_DELETED,
+	VOLUME_ERROR,
+};
+const char *volume_state_name(enum volume_state s);
+/* VOLUME_STATE_UNKNOWN for a name that is none. */
+enum volume_state volume_state_parse(const char *name);
+
 struct volume {
 	char id[ID_MAX];
 	char region[32];

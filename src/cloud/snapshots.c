@@ -225,10 +225,12 @@ int cloud_snapshot_create(struct cloud *c, const char *owner, const char *region
                           size_t ntags, struct snapshot *out, struct kerr **err)
 {
 	struct volume v;
+	enum volume_state state;
 
 	if (cloud_volume_get(c, owner, region, volume, &v, err) < 0)
 		return -1;
-	if (strcmp(v.state, "available") && strcmp(v.state, "in-use"))
+	state = volume_state_parse(v.state);
+	if (state != VOLUME_AVAILABLE && state != VOLUME_IN_USE)
 		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_VOLUME, volume,
 		                  "volume '%s' is %s", volume, v.state);
 	memset(out, 0, sizeof(*out));

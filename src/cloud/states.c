@@ -45,6 +45,21 @@ enum instance_state instance_state_parse(const char *name)
 	return (enum instance_state)state_parse(instance_states, ARRAY_SIZE(instance_states), name);
 }
 
+static const char *const volume_states[] = {
+    [VOLUME_CREATING] = "creating", [VOLUME_AVAILABLE] = "available", [VOLUME_IN_USE] = "in-use",
+    [VOLUME_DELETING] = "deleting", [VOLUME_DELETED] = "deleted",     [VOLUME_ERROR] = "error",
+};
+
+const char *volume_state_name(enum volume_state s)
+{
+	return state_name(volume_states, ARRAY_SIZE(volume_states), (int)s);
+}
+
+enum volume_state volume_state_parse(const char *name)
+{
+	return (enum volume_state)state_parse(volume_states, ARRAY_SIZE(volume_states), name);
+}
+
 bool instance_state_stable(enum instance_state s)
 {
 	return s == INSTANCE_RUNNING || s == INSTANCE_STOPPED;

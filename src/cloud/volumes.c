@@ -292,7 +292,7 @@ int cloud_volume_create(struct cloud *c, const char *owner, const struct volume_
 	str_copy(out->snapshot, req->snapshot ? req->snapshot : "", sizeof(out->snapshot));
 	str_copy(out->last_snapshot, out->snapshot, sizeof(out->last_snapshot));
 	str_copy(out->type, req->type ? req->type : "gp3", sizeof(out->type));
-	str_copy(out->state, "creating", sizeof(out->state));
+	str_copy(out->state, volume_state_name(VOLUME_CREATING), sizeof(out->state));
 	out->create_ms = cloud_now_ms();
 	if (db_begin(c->db, err) < 0)
 		return -1;
@@ -353,7 +353,7 @@ int cloud_volume_attach(struct cloud *c, const char *owner, const char *region, 
 	if (!cloud_device_name_valid(device))
 		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_DEVICE, device,
 		                  "'%s' is not a valid EBS device name", device);
-	if (strcmp(out->state, "available"))
+	if (volume_state_parse(out->state) != VOLUME_AVAILABLE)
 		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_VOLUME, volume,
 		                  "volume '%s' is %s", volume, out->state);
 	if (!instance_state_stable(instance_state_parse(in.state)))
@@ -406,13 +406,15 @@ int cloud_volume_delete(struct cloud *c, const char *owner, const char *region, 
                         struct kerr **err)
 {
 	struct volume v;
+	enum volume_state state;
 
 	if (cloud_volume_get(c, owner, region, volume, &v, err) < 0)
 		return -1;
 	if (v.instance[0])
 		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_ATTACHMENT, volume,
 		                  "volume '%s' is attached to '%s'", volume, v.instance);
-	if (strcmp(v.state, "available") && strcmp(v.state, "error"))
+	state = volume_state_parse(v.state);
+	if (state != VOLUME_AVAILABLE && state != VOLUME_ERROR)
 		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_VOLUME, volume,
 		                  "volume '%s' is %s", volume, v.state);
 	if (volume_update(c, volume, "state = 'deleting'", NULL, NULL, err) < 0)
@@ -540,10 +542,10 @@ int cloud_volumes_reconcile(struct cloud *c, struct kerr **err)
 	        &st, err) < 0)
 		return -1;
 	while ((r = db_step_row(c->db, st, err)) == 1) {
-		const char *id = db_text(st, 0), *state = db_text(st, 1), *inst = db_text(st, 2),
-		           *att = db_text(st, 3);
+		const char *id = db_text(st, 0), *inst = db_text(st, 2), *att = db_text(st, 3);
+		enum volume_state state = volume_state_parse(db_text(st, 1));
 
-		if (!strcmp(state, "creating")) {
+		if (state == VOLUME_CREATING) {
 			/* A half-made file is remade from the start. */
 			_cleanup_free_ struct volume *v = NULL;
 			size_t n;
@@ -557,7 +559,7 @@ int cloud_volumes_reconcile(struct cloud *c, struct kerr **err)
 				pool_close(p);
 			}
 			r = cloud_submit(c, id, id, volume_job, VOLUME_CREATE, false, err);
-		} else if (!strcmp(state, "deleting")) {
+		} else if (state == VOLUME_DELETING) {
 			r = cloud_submit(c, id, id, volume_job, VOLUME_DELETE, false, err);
 		} else {
 			r = cloud_submit(c, inst, id, volume_job,
