@@ -374,6 +374,17 @@ int cloud_volume_delete(struct cloud *c, const char *owner, const char *region, 
 
 /* Snapshots (EBS): manifests in the region's block store, each incremental against the
  * volume's previous one; only the blocks that changed since are read (the pool's shadow). */
+/* The states of a snapshot (states.c); the name is the text the database keeps. */
+enum snapshot_state {
+	SNAPSHOT_STATE_UNKNOWN = -1,
+	SNAPSHOT_PENDING,
+	SNAPSHOT_COMPLETED,
+	SNAPSHOT_ERROR,
+};
+const char *snapshot_state_name(enum snapshot_state s);
+/* SNAPSHOT_STATE_UNKNOWN for a name that is none. */
+enum snapshot_state snapshot_state_parse(const char *name);
+
 struct snapshot {
 	char id[ID_MAX];
 	char region[32];

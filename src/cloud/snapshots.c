@@ -170,7 +170,7 @@ int cloud_snapshot_usable(struct cloud *c, const char *owner, const char *region
 		return kerr_about(
 		    err, KERR_AUTH, KERR_SUBJECT_SNAPSHOT, id,
 		    "snapshot '%s' is not the caller's: copy it with CopySnapshot first", id);
-	if (strcmp(db_text(st, 1), "completed"))
+	if (snapshot_state_parse(db_text(st, 1)) != SNAPSHOT_COMPLETED)
 		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_SNAPSHOT, id,
 		                  "snapshot '%s' is not completed", id);
 	*size_gib = (uint64_t)sqlite3_column_int64(st, 0);
@@ -239,7 +239,7 @@ int cloud_snapshot_create(struct cloud *c, const char *owner, const char *region
 	str_copy(out->owner, owner, sizeof(out->owner));
 	str_copy(out->volume, volume, sizeof(out->volume));
 	str_copy(out->description, description ? description : "", sizeof(out->description));
-	str_copy(out->state, "pending", sizeof(out->state));
+	str_copy(out->state, snapshot_state_name(SNAPSHOT_PENDING), sizeof(out->state));
 	out->volume_size_gib = v.size_gib;
 	out->start_ms = cloud_now_ms();
 	out->restorable = true;
@@ -375,6 +375,7 @@ static int store_pending(struct cloud *c, const char *id, struct kerr **err)
 	char volume[ID_MAX], zone[32], region[32], parent[ID_MAX];
 	_cleanup_free_ char *dir = NULL, *dest = NULL, *old = NULL;
 	struct pool *p = NULL;
+	enum snapshot_state state;
 	bool advanced = false;
 	int r;
 
@@ -387,8 +388,9 @@ static int store_pending(struct cloud *c, const char *id, struct kerr **err)
 	r = db_step_row(c->db, st, err);
 	if (r <= 0)
 		return r < 0 ? -1 : cloud_snapshot_not_found(id, err);
-	if (strcmp(db_text(st, 4), "pending"))
-		return !strcmp(db_text(st, 4), "completed")
+	state = snapshot_state_parse(db_text(st, 4));
+	if (state != SNAPSHOT_PENDING)
+		return state == SNAPSHOT_COMPLETED
 		           ? 0
 		           : kerr_set(err, KERR_IO, "snapshot '%s' is %s", id, db_text(st, 4));
 	if (db_text(st, 5)[0])
@@ -477,7 +479,7 @@ int cloud_snapshot_delete(struct cloud *c, const char *owner, const char *region
 
 	if (snapshot_owned(c, owner, region, id, &snap, err) < 0)
 		return -1;
-	if (!strcmp(snap.state, "pending"))
+	if (snapshot_state_parse(snap.state) == SNAPSHOT_PENDING)
 		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_SNAPSHOT, id,
 		                  "snapshot '%s' is still pending", id);
 	if (db_prepare(c->db,
@@ -492,7 +494,7 @@ int cloud_snapshot_delete(struct cloud *c, const char *owner, const char *region
 	if (r == 1)
 		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_SNAPSHOT, id,
 		                  "snapshot '%s' is in use by image '%s'", id, db_text(img, 0));
-	if (!strcmp(snap.state, "completed")) {
+	if (snapshot_state_parse(snap.state) == SNAPSHOT_COMPLETED) {
 		if (store_open(store_dir, false, &s, err) < 0)
 			return -1;
 		r = store_delete(s, id, &why);

@@ -60,6 +60,22 @@ enum volume_state volume_state_parse(const char *name)
 	return (enum volume_state)state_parse(volume_states, ARRAY_SIZE(volume_states), name);
 }
 
+static const char *const snapshot_states[] = {
+    [SNAPSHOT_PENDING] = "pending",
+    [SNAPSHOT_COMPLETED] = "completed",
+    [SNAPSHOT_ERROR] = "error",
+};
+
+const char *snapshot_state_name(enum snapshot_state s)
+{
+	return state_name(snapshot_states, ARRAY_SIZE(snapshot_states), (int)s);
+}
+
+enum snapshot_state snapshot_state_parse(const char *name)
+{
+	return (enum snapshot_state)state_parse(snapshot_states, ARRAY_SIZE(snapshot_states), name);
+}
+
 bool instance_state_stable(enum instance_state s)
 {
 	return s == INSTANCE_RUNNING || s == INSTANCE_STOPPED;
