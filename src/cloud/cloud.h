@@ -114,6 +114,20 @@ struct image_volume {
 	bool delete_on_termination;
 };
 
+/* The states of an image (states.c); the name is the text the database keeps. EC2 names
+ * IMAGE_DEREGISTERED; kiln removes the row instead, so no image is found in it. */
+enum image_state {
+	IMAGE_STATE_UNKNOWN = -1,
+	IMAGE_PENDING,
+	IMAGE_AVAILABLE,
+	IMAGE_FAILED,
+	IMAGE_DEREGISTERED,
+	IMAGE_DISABLED,
+};
+const char *image_state_name(enum image_state s);
+/* IMAGE_STATE_UNKNOWN for a name that is none. */
+enum image_state image_state_parse(const char *name);
+
 struct image {
 	char id[ID_MAX];
 	char region[32];

@@ -104,7 +104,7 @@ int cloud_snapshot_copy_from(struct cloud *c, const char *owner, const char *reg
 	return cloud_submit(c, id, id, snapshot_copy_job, 0, false, err);
 }
 
-static int image_state(struct cloud *c, const char *id, const char *state, const char *reason,
+static int image_state(struct cloud *c, const char *id, enum image_state state, const char *reason,
                        struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
@@ -112,7 +112,7 @@ static int image_state(struct cloud *c, const char *id, const char *state, const
 	if (db_prepare(c->db, "UPDATE images SET state = ?, state_reason = ? WHERE id = ?", &st,
 	               err) < 0)
 		return -1;
-	db_bind_text(st, 1, state);
+	db_bind_text(st, 1, image_state_name(state));
 	db_bind_text(st, 2, reason ? reason : "");
 	db_bind_text(st, 3, id);
 	return db_step_done(c->db, st, err);
@@ -137,7 +137,7 @@ static int image_copy_job(struct cloud *c, const char *id, int kind, bool force,
 		r = cloud_snapshot_store(c, snaps[i], err);
 	}
 	if (r == 0) {
-		if (image_state(c, id, "available", NULL, err) < 0)
+		if (image_state(c, id, IMAGE_AVAILABLE, NULL, err) < 0)
 			return -1;
 		cloud_image_prewarm(c, id);
 		return 0;
@@ -148,7 +148,7 @@ static int image_copy_job(struct cloud *c, const char *id, int kind, bool force,
 		cloud_snapshot_abandon(c, snaps[i], reason);
 	{
 		_cleanup_kerr_ struct kerr *why = NULL;
-		if (image_state(c, id, "failed", reason, &why) < 0)
+		if (image_state(c, id, IMAGE_FAILED, reason, &why) < 0)
 			cloud_log_failure(id, why, "cannot record the failure of the copy");
 	}
 	return -1;
@@ -205,7 +205,7 @@ int cloud_image_copy(struct cloud *c, const char *owner, const struct copy_image
 	}
 	if (cloud_image_get(c, owner, req->src_region, req->src_image, &src, err) < 0)
 		return -1;
-	if (strcmp(src.state, "available"))
+	if (image_state_parse(src.state) != IMAGE_AVAILABLE)
 		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_IMAGE, src.id,
 		                  "image '%s' is %s, not available", src.id, src.state);
 	*out = src;
@@ -216,7 +216,7 @@ int cloud_image_copy(struct cloud *c, const char *owner, const struct copy_image
 	str_copy(out->name, req->name, sizeof(out->name));
 	str_copy(out->description, req->description ? req->description : src.description,
 	         sizeof(out->description));
-	str_copy(out->state, "pending", sizeof(out->state));
+	str_copy(out->state, image_state_name(IMAGE_PENDING), sizeof(out->state));
 	out->public = out->granted = false;
 	out->source_instance[0] = out->state_reason[0] = '\0';
 	if (db_begin(c->db, err) < 0)

@@ -128,7 +128,7 @@ int cloud_image_create(struct cloud *c, const char *owner, const struct create_i
 	str_copy(out->name, req->name, sizeof(out->name));
 	str_copy(out->description, req->description ? req->description : "",
 	         sizeof(out->description));
-	str_copy(out->state, "pending", sizeof(out->state));
+	str_copy(out->state, image_state_name(IMAGE_PENDING), sizeof(out->state));
 	str_copy(out->architecture, "x86_64", sizeof(out->architecture));
 	str_copy(out->root_device_name, ROOT_DEVICE, sizeof(out->root_device_name));
 	str_copy(out->source_instance, in.id, sizeof(out->source_instance));

@@ -376,7 +376,7 @@ int cloud_image_register(struct cloud *c, const char *owner, const struct image_
 	str_copy(out->name, req->name, sizeof(out->name));
 	str_copy(out->description, req->description ? req->description : "",
 	         sizeof(out->description));
-	str_copy(out->state, "available", sizeof(out->state));
+	str_copy(out->state, image_state_name(IMAGE_AVAILABLE), sizeof(out->state));
 	str_copy(out->architecture, "x86_64", sizeof(out->architecture));
 	str_copy(out->root_device_name, req->root_device_name ? req->root_device_name : "/dev/xvda",
 	         sizeof(out->root_device_name));
@@ -529,7 +529,7 @@ int cloud_image_enable(struct cloud *c, const char *owner, const char *region, c
 
 	if (image_owned(c, owner, region, id, &im, err) < 0)
 		return -1;
-	if (strcmp(im.state, enable ? "disabled" : "available"))
+	if (image_state_parse(im.state) != (enable ? IMAGE_DISABLED : IMAGE_AVAILABLE))
 		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_IMAGE, id, "image '%s' is %s",
 		                  id, im.state);
 	if (enable)

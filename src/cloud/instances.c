@@ -452,7 +452,7 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 		                "MinCount and MaxCount must be 1 to 20, MinCount at most MaxCount");
 	if (cloud_image_get(c, owner, req->region, req->image, &im, err) < 0)
 		return -1;
-	if (strcmp(im.state, "available"))
+	if (image_state_parse(im.state) != IMAGE_AVAILABLE)
 		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_IMAGE, im.id,
 		                  "image '%s' is %s, not available", im.id, im.state);
 	if (req->root_size_gib && req->root_size_gib < im.root_size_gib)

@@ -76,6 +76,22 @@ enum snapshot_state snapshot_state_parse(const char *name)
 	return (enum snapshot_state)state_parse(snapshot_states, ARRAY_SIZE(snapshot_states), name);
 }
 
+static const char *const image_states[] = {
+    [IMAGE_PENDING] = "pending",   [IMAGE_AVAILABLE] = "available",
+    [IMAGE_FAILED] = "failed",     [IMAGE_DEREGISTERED] = "deregistered",
+    [IMAGE_DISABLED] = "disabled",
+};
+
+const char *image_state_name(enum image_state s)
+{
+	return state_name(image_states, ARRAY_SIZE(image_states), (int)s);
+}
+
+enum image_state image_state_parse(const char *name)
+{
+	return (enum image_state)state_parse(image_states, ARRAY_SIZE(image_states), name);
+}
+
 bool instance_state_stable(enum instance_state s)
 {
 	return s == INSTANCE_RUNNING || s == INSTANCE_STOPPED;
