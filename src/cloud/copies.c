@@ -20,7 +20,6 @@ static int copy_insert(struct cloud *c, const char *owner, const char *region,
                        struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	_cleanup_free_ char *copy_of = xasprintf("%s/%s", src_region, src);
 	const uint64_t need[QUOTA__COUNT] = {[QUOTA_SNAPSHOTS] = 1};
 
 	if (cloud_quota_check(c, owner, region, need, err) < 0)
@@ -29,9 +28,9 @@ static int copy_insert(struct cloud *c, const char *owner, const char *region,
 	if (db_prepare(c->db,
 	               "INSERT INTO snapshots (id, region, owner, volume_id, volume_size, state, "
 	               "progress, "
-	               "description, start_ms, for_image, copy_of) VALUES (?, ?, ?, "
-	               "'vol-ffffffff', ?, 'pending', 0, "
-	               "?, ?, ?, ?)",
+	               "description, start_ms, for_image, copy_of, copy_region) VALUES (?, ?, ?, "
+	               "'" CLOUD_COPY_VOLUME_ID "', ?, 'pending', 0, "
+	               "?, ?, ?, ?, ?)",
 	               &st, err) < 0)
 		return -1;
 	db_bind_text(st, 1, id);
@@ -41,30 +40,26 @@ static int copy_insert(struct cloud *c, const char *owner, const char *region,
 	db_bind_text(st, 5, description ? description : "");
 	sqlite3_bind_int64(st, 6, cloud_now_ms());
 	db_bind_text(st, 7, for_image ? for_image : "");
-	db_bind_text(st, 8, copy_of);
+	db_bind_text(st, 8, src);
+	db_bind_text(st, 9, src_region);
 	return db_step_done(c->db, st, err);
 }
 
-/* The store work of a pending copy: from the source region's store ("region/snap-…") into
- * region's, only the chunks this one lacks. */
-int cloud_copy_store(struct cloud *c, const char *id, const char *region, const char *copy_of,
-                     const struct store_progress *progress, uint64_t *bytes_sent, struct kerr **err)
+/* The store work of a pending copy: from the source region's store into region's, only the
+ * chunks this one lacks. */
+int cloud_copy_store(struct cloud *c, const char *id, const char *region, const char *src_region,
+                     const char *src_id, const struct store_progress *progress,
+                     uint64_t *bytes_sent, struct kerr **err)
 {
-	_cleanup_free_ char *src_region = xstrdup(copy_of), *dst_dir = cloud_store_dir(c, region);
-	_cleanup_free_ char *src_dir = NULL;
-	char *slash = strchr(src_region, '/');
+	_cleanup_free_ char *src_dir = cloud_store_dir(c, src_region);
+	_cleanup_free_ char *dst_dir = cloud_store_dir(c, region);
 	struct store_copy_result res;
 	struct store *src = NULL, *dst = NULL;
 	int r = -1;
 
-	if (!slash)
-		return kerr_set(err, KERR_CORRUPT,
-		                "snapshot '%s' copies '%s', which names no snapshot", id, copy_of);
-	*slash = '\0';
-	src_dir = cloud_store_dir(c, src_region);
 	if (store_open(src_dir, false, &src, err) == 0 &&
 	    store_open(dst_dir, false, &dst, err) == 0)
-		r = store_copy(src, dst, slash + 1, id, progress, &res, err);
+		r = store_copy(src, dst, src_id, id, progress, &res, err);
 	store_close(src);
 	store_close(dst);
 	if (r == 0)
@@ -239,8 +234,8 @@ int cloud_image_copy(struct cloud *c, const char *owner, const struct copy_image
 			goto on_error;
 	}
 	{
-		_cleanup_free_ char *copy_of = xasprintf("%s/%s", req->src_region, src.id);
-		const struct image_origin from = {.copy_of = copy_of,
+		const struct image_origin from = {.copy_of = src.id,
+		                                  .copy_region = req->src_region,
 		                                  .client_token = req->client_token};
 		if (cloud_image_insert(c, out, &from, err) < 0)
 			goto on_error;

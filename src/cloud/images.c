@@ -310,8 +310,8 @@ int cloud_image_insert(struct cloud *c, const struct image *im, const struct ima
 	               "INSERT INTO images (id, region, owner, name, description, state, public, "
 	               "root_device_name, "
 	               "root_snapshot, root_size, creation_ms, source_instance, no_reboot, "
-	               "copy_of, client_token) "
-	               "VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)",
+	               "copy_of, copy_region, client_token) "
+	               "VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	               &img, err) < 0 ||
 	    db_prepare(
 	        c->db,
@@ -332,7 +332,8 @@ int cloud_image_insert(struct cloud *c, const struct image *im, const struct ima
 	db_bind_text(img, 11, from && from->instance ? from->instance : "");
 	sqlite3_bind_int(img, 12, from && from->no_reboot);
 	db_bind_text(img, 13, from && from->copy_of ? from->copy_of : "");
-	db_bind_text(img, 14, from ? from->client_token : NULL);
+	db_bind_text(img, 14, from && from->copy_region ? from->copy_region : "");
+	db_bind_text(img, 15, from ? from->client_token : NULL);
 	if (db_step_done(c->db, img, err) < 0) {
 		if ((*err)->kind == KERR_CONFLICT)
 			kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_IMAGE_NAME, im->name,

@@ -57,7 +57,8 @@ int64_t cloud_next_creation_ms(struct cloud *c);
 struct image_origin {
 	const char *instance; /* CreateImage's */
 	bool no_reboot;
-	const char *copy_of;      /* CopyImage's "region/ami-…" */
+	const char *copy_of;      /* CopyImage's source image… */
+	const char *copy_region;  /* …and its region */
 	const char *client_token; /* CopyImage's, or NULL */
 };
 int cloud_image_insert(struct cloud *c, const struct image *im, const struct image_origin *from,
@@ -132,11 +133,13 @@ void cloud_point_in_time_drop(struct cloud *c, const char *region, const char *z
 /* The point-in-time copy of volume taken for snapshot, later the volume's shadow (paths.c). */
 char *cloud_shadow_file(const char *volume, const char *snapshot);
 
-/* Cross-region copies (copies.c): store the pending copy id of copy_of ("region/snap-…") into
- * region's store; *bytes_sent is what moved. */
-int cloud_copy_store(struct cloud *c, const char *id, const char *region, const char *copy_of,
-                     const struct store_progress *progress, uint64_t *bytes_sent,
-                     struct kerr **err);
+/* Cross-region copies (copies.c): store the pending copy id of src_region's snapshot src_id
+ * into region's store; *bytes_sent is what moved. */
+int cloud_copy_store(struct cloud *c, const char *id, const char *region, const char *src_region,
+                     const char *src_id, const struct store_progress *progress,
+                     uint64_t *bytes_sent, struct kerr **err);
+/* The volume EC2 shows for a copied snapshot: a copy comes from no volume of this region. */
+#define CLOUD_COPY_VOLUME_ID "vol-ffffffff"
 
 /* Permission rows (grants.c): table (resource column, grantee), and a statement run after each
  * change with ?1 the resource (NULL: none). */

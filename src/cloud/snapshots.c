@@ -325,18 +325,20 @@ out:
 int cloud_snapshot_store(struct cloud *c, const char *id, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	char volume[ID_MAX];
+	char chain[ID_MAX];
 	pthread_mutex_t *lock;
 	int r;
 
-	if (db_prepare(c->db, "SELECT volume_id FROM snapshots WHERE id = ?", &st, err) < 0)
+	if (db_prepare(c->db, "SELECT volume_id, copy_of != '' FROM snapshots WHERE id = ?", &st,
+	               err) < 0)
 		return -1;
 	db_bind_text(st, 1, id);
 	r = db_step_row(c->db, st, err);
 	if (r <= 0)
 		return r < 0 ? -1 : cloud_snapshot_not_found(id, err);
-	str_copy(volume, db_text(st, 0), sizeof(volume));
-	lock = cloud_chain_lock(volume);
+	/* A copy continues no volume's chain: it waits for no other snapshot but itself. */
+	str_copy(chain, sqlite3_column_int(st, 1) ? id : db_text(st, 0), sizeof(chain));
+	lock = cloud_chain_lock(chain);
 	pthread_mutex_lock(lock);
 	r = store_pending(c, id, err);
 	pthread_mutex_unlock(lock);
@@ -351,15 +353,15 @@ static int snapshot_job(struct cloud *c, const char *id, int kind, bool force, s
 }
 
 /* A copy from another region (CopySnapshot, CopyImage): the store work is copies.c's. */
-static int store_copy_of(struct cloud *c, const char *id, const char *region, const char *copy_of,
-                         struct kerr **err)
+static int store_copy_of(struct cloud *c, const char *id, const char *region,
+                         const char *src_region, const char *src_id, struct kerr **err)
 {
 	_cleanup_kerr_ struct kerr *why = NULL;
 	struct progress_ctx pc = {c, id, 0};
 	struct store_progress progress = {on_progress, &pc};
 	uint64_t bytes_sent;
 
-	if (cloud_copy_store(c, id, region, copy_of, &progress, &bytes_sent, &why) < 0) {
+	if (cloud_copy_store(c, id, region, src_region, src_id, &progress, &bytes_sent, &why) < 0) {
 		snapshot_note(c, id, "state = 'error', state_message = ?2", why->msg);
 		return kerr_pass(err, steal_ptr(why));
 	}
@@ -380,7 +382,8 @@ static int store_pending(struct cloud *c, const char *id, struct kerr **err)
 	int r;
 
 	if (db_prepare(c->db,
-	               "SELECT volume_id, source, region, parent, state, copy_of FROM snapshots "
+	               "SELECT volume_id, source, region, parent, state, copy_of, copy_region "
+	               "FROM snapshots "
 	               "WHERE id = ?",
 	               &st, err) < 0)
 		return -1;
@@ -394,7 +397,7 @@ static int store_pending(struct cloud *c, const char *id, struct kerr **err)
 		           ? 0
 		           : kerr_set(err, KERR_IO, "snapshot '%s' is %s", id, db_text(st, 4));
 	if (db_text(st, 5)[0])
-		return store_copy_of(c, id, db_text(st, 2), db_text(st, 5), err);
+		return store_copy_of(c, id, db_text(st, 2), db_text(st, 6), db_text(st, 5), err);
 	str_copy(volume, db_text(st, 0), sizeof(volume));
 	str_copy(zone, db_text(st, 1), sizeof(zone));
 	str_copy(region, db_text(st, 2), sizeof(region));

@@ -89,6 +89,13 @@ const char *const db_migrations[] = {
     "ALTER TABLE images ADD COLUMN deprecation_ms INTEGER NOT NULL DEFAULT 0;\n",
     /* 7: per-account quotas of the topology (a quota without a row has its default) */
     "CREATE TABLE quotas (name TEXT PRIMARY KEY, value INTEGER NOT NULL);\n",
+    /* 8: a copy's source region in its own column; copy_of keeps the source's id alone */
+    "ALTER TABLE snapshots ADD COLUMN copy_region TEXT NOT NULL DEFAULT '';\n"
+    "ALTER TABLE images ADD COLUMN copy_region TEXT NOT NULL DEFAULT '';\n"
+    "UPDATE snapshots SET copy_region = substr(copy_of, 1, instr(copy_of, '/') - 1),\n"
+    "  copy_of = substr(copy_of, instr(copy_of, '/') + 1) WHERE instr(copy_of, '/') > 0;\n"
+    "UPDATE images SET copy_region = substr(copy_of, 1, instr(copy_of, '/') - 1),\n"
+    "  copy_of = substr(copy_of, instr(copy_of, '/') + 1) WHERE instr(copy_of, '/') > 0;\n",
 };
 
 const size_t db_migrations_count = ARRAY_SIZE(db_migrations);
