@@ -48,6 +48,9 @@ int cloud_image_name_check(const char *name, struct kerr **err);
 /* KERR_NOT_FOUND about the instance, snapshot or volume id; each returns -1. */
 int cloud_instance_not_found(const char *id, struct kerr **err);
 int cloud_snapshot_not_found(const char *id, struct kerr **err);
+/* The row of snapshot id with columns (SQL), stepped onto: KERR_NOT_FOUND when there is none. */
+int cloud_snapshot_row(struct cloud *c, const char *columns, const char *id, sqlite3_stmt **st,
+                       struct kerr **err);
 int cloud_volume_not_found(const char *id, struct kerr **err);
 /* The creation time of a new image: now, or just after the newest (inside the caller's
  * transaction, so dates stay distinct and increasing and "most recent" is well defined). */

@@ -63,13 +63,8 @@ int cloud_point_in_time_for_snapshot(struct cloud *c, const char *id, struct ker
 	struct pool *p = NULL;
 	int r;
 
-	if (db_prepare(c->db, "SELECT volume_id, owner, region FROM snapshots WHERE id = ?", &st,
-	               err) < 0)
+	if (cloud_snapshot_row(c, "volume_id, owner, region", id, &st, err) < 0)
 		return -1;
-	db_bind_text(st, 1, id);
-	r = db_step_row(c->db, st, err);
-	if (r <= 0)
-		return r < 0 ? -1 : cloud_snapshot_not_found(id, err);
 	if (cloud_volume_get(c, db_text(st, 1), db_text(st, 2), db_text(st, 0), &v, err) < 0)
 		return -1;
 	dir = cloud_zone_pool_dir(c, v.region, v.zone);

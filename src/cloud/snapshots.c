@@ -329,13 +329,8 @@ int cloud_snapshot_store(struct cloud *c, const char *id, struct kerr **err)
 	pthread_mutex_t *lock;
 	int r;
 
-	if (db_prepare(c->db, "SELECT volume_id, copy_of != '' FROM snapshots WHERE id = ?", &st,
-	               err) < 0)
+	if (cloud_snapshot_row(c, "volume_id, copy_of != ''", id, &st, err) < 0)
 		return -1;
-	db_bind_text(st, 1, id);
-	r = db_step_row(c->db, st, err);
-	if (r <= 0)
-		return r < 0 ? -1 : cloud_snapshot_not_found(id, err);
 	/* A copy continues no volume's chain: it waits for no other snapshot but itself. */
 	str_copy(chain, sqlite3_column_int(st, 1) ? id : db_text(st, 0), sizeof(chain));
 	lock = cloud_chain_lock(chain);
@@ -379,18 +374,10 @@ static int store_pending(struct cloud *c, const char *id, struct kerr **err)
 	struct pool *p = NULL;
 	enum snapshot_state state;
 	bool advanced = false;
-	int r;
 
-	if (db_prepare(c->db,
-	               "SELECT volume_id, source, region, parent, state, copy_of, copy_region "
-	               "FROM snapshots "
-	               "WHERE id = ?",
-	               &st, err) < 0)
+	if (cloud_snapshot_row(c, "volume_id, source, region, parent, state, copy_of, copy_region",
+	                       id, &st, err) < 0)
 		return -1;
-	db_bind_text(st, 1, id);
-	r = db_step_row(c->db, st, err);
-	if (r <= 0)
-		return r < 0 ? -1 : cloud_snapshot_not_found(id, err);
 	state = snapshot_state_parse(db_text(st, 4));
 	if (state != SNAPSHOT_PENDING)
 		return state == SNAPSHOT_COMPLETED
@@ -551,6 +538,21 @@ int cloud_snapshot_permit(struct cloud *c, const char *owner, const char *region
 	if (snapshot_owned(c, owner, region, id, &snap, err) < 0)
 		return -1;
 	return cloud_grants_change(c, &snapshot_grants, id, add, nadd, remove, nremove, false, err);
+}
+
+int cloud_snapshot_row(struct cloud *c, const char *columns, const char *id, sqlite3_stmt **st,
+                       struct kerr **err)
+{
+	_cleanup_free_ char *sql = xasprintf("SELECT %s FROM snapshots WHERE id = ?", columns);
+	int r;
+
+	if (db_prepare(c->db, sql, st, err) < 0)
+		return -1;
+	db_bind_text(*st, 1, id);
+	r = db_step_row(c->db, *st, err);
+	if (r <= 0)
+		return r < 0 ? -1 : cloud_snapshot_not_found(id, err);
+	return 0;
 }
 
 int cloud_snapshot_not_found(const char *id, struct kerr **err)
