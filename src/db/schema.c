@@ -105,6 +105,13 @@ const char *const db_migrations[] = {
     "CREATE TABLE launch_template_data (template TEXT NOT NULL, version INTEGER NOT NULL,\n"
     "  seq INTEGER NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,\n"
     "  PRIMARY KEY (template, version, seq));\n",
+    /* 9: a copy's source region in its own column; copy_of keeps the source's id alone */
+    "ALTER TABLE snapshots ADD COLUMN copy_region TEXT NOT NULL DEFAULT '';\n"
+    "ALTER TABLE images ADD COLUMN copy_region TEXT NOT NULL DEFAULT '';\n"
+    "UPDATE snapshots SET copy_region = substr(copy_of, 1, instr(copy_of, '/') - 1),\n"
+    "  copy_of = substr(copy_of, instr(copy_of, '/') + 1) WHERE instr(copy_of, '/') > 0;\n"
+    "UPDATE images SET copy_region = substr(copy_of, 1, instr(copy_of, '/') - 1),\n"
+    "  copy_of = substr(copy_of, instr(copy_of, '/') + 1) WHERE instr(copy_of, '/') > 0;\n",
 };
 
 const size_t db_migrations_count = ARRAY_SIZE(db_migrations);
