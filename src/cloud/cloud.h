@@ -89,6 +89,10 @@ int cloud_regions(struct cloud *c, struct topology *t, struct kerr **err);
 /* The quota a request went past, when err is that refusal (KERR_LIMIT); -1 otherwise. */
 
 bool cloud_region_known(struct cloud *c, const char *region);
+/* Would a given access key and secret be easy to guess: shorter than EC2's 20 and 40
+ * characters, or a secret of few distinct characters? Accepted all the same (test suites
+ * written for LocalStack and moto sign with "test"/"test" or "FOOBARKEY"/"FOOBARSECRET"). */
+bool cloud_access_key_weak(const char *access_key, const char *secret);
 /* New account; id, access key and secret are generated when NULL. */
 int cloud_account_create(struct cloud *c, const char *name, const char *id, const char *access_key,
                          const char *secret, struct account *out,
