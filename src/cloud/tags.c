@@ -22,6 +22,7 @@ static const struct {
     {"vol", "volumes", "volume", KERR_SUBJECT_VOLUME},
     {"snap", "snapshots", "snapshot", KERR_SUBJECT_SNAPSHOT},
     {"ami", "images", "image", KERR_SUBJECT_IMAGE},
+    {"key", "key_pairs", "key-pair", KERR_SUBJECT_KEY_PAIR},
 };
 
 const char *cloud_resource_type(const char *id)

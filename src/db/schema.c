@@ -89,6 +89,12 @@ const char *const db_migrations[] = {
     "ALTER TABLE images ADD COLUMN deprecation_ms INTEGER NOT NULL DEFAULT 0;\n",
     /* 7: per-account quotas of the topology (a quota without a row has its default) */
     "CREATE TABLE quotas (name TEXT PRIMARY KEY, value INTEGER NOT NULL);\n",
+    /* key pairs (public keys only), and the public key each instance was launched with */
+    "CREATE TABLE key_pairs (id TEXT PRIMARY KEY, region TEXT NOT NULL REFERENCES regions(name),\n"
+    "  owner TEXT NOT NULL REFERENCES accounts(id), name TEXT NOT NULL, key_type TEXT NOT NULL,\n"
+    "  fingerprint TEXT NOT NULL, public_key TEXT NOT NULL, create_ms INTEGER NOT NULL,\n"
+    "  UNIQUE (owner, region, name));\n"
+    "ALTER TABLE instances ADD COLUMN public_key TEXT;\n",
 };
 
 const size_t db_migrations_count = ARRAY_SIZE(db_migrations);

@@ -35,7 +35,9 @@ enum kerr_subject {
 	KERR_SUBJECT_KEY, /* an access key */
 	KERR_SUBJECT_TAG,
 	KERR_SUBJECT_CLIENT_TOKEN,
-	KERR_SUBJECT_ADDRESS, /* an instance's address in its subnet */
+	KERR_SUBJECT_ADDRESS,      /* an instance's address in its subnet */
+	KERR_SUBJECT_KEY_PAIR,     /* an SSH key pair, by name or id */
+	KERR_SUBJECT_KEY_MATERIAL, /* the public key given to ImportKeyPair */
 	/* The quotas of the topology, one each. */
 	KERR_SUBJECT_QUOTA_VCPUS,
 	KERR_SUBJECT_QUOTA_VOLUMES,
