@@ -418,6 +418,8 @@ def test_debian_12_boots_sshd(boot, tmp_path):
     while len([k for k in host_keys(root) if k.endswith("_key")]) < 3:
         assert time.monotonic() < deadline + 20, f"host keys never completed: {host_keys(root)}"
         time.sleep(0.05)
+    assert (root / "etc/kiln/login-user").exists(), (
+        f"{DEBIAN_TAR} predates the login user admin: rebuild it (KILN_REBUILD=1 make images)")
     user = (root / "etc/kiln/login-user").read_text().strip()
     assert user == "admin"
     if shutil.which("ssh") and shutil.which("nsenter"):

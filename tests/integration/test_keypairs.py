@@ -259,6 +259,9 @@ def test_debian_login_as_admin_with_the_key_pair(ec2, tmp_path):
         pytest.skip(f"no debian-12 image at {DEBIAN_TAR}")
     if not shutil.which("ssh"):
         pytest.skip("no ssh client")
+    listing = subprocess.run(["tar", "-tf", DEBIAN_TAR], capture_output=True, text=True, check=True).stdout
+    assert "etc/kiln/login-user" in listing, (
+        f"{DEBIAN_TAR} predates the login user admin: rebuild it (KILN_REBUILD=1 make images)")
     images = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": ["kiln-debian-12"]}])
     ami = images["Images"][0]["ImageId"]
     k = ec2.create_key_pair(KeyName="login", KeyType="ed25519")
