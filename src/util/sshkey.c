@@ -4,10 +4,12 @@
  * writes. */
 #include "sshkey.h"
 
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/bio.h>
 #include <openssl/core_names.h>
@@ -489,53 +491,28 @@ out:
 	return r;
 }
 
-int sshkey_import(const char *text, size_t len, enum sshkey_type *type, char **line,
-                  char fingerprint[SSHKEY_FINGERPRINT_MAX], struct kerr **err)
+/* The public key blob of an OpenSSH line, an RFC 4716 file or a DER SubjectPublicKeyInfo,
+ * checked: its type, the key (RSA 2048 to 16384 bits, Ed25519 32 bytes), no trailing bytes;
+ * EC2's fingerprint of it as imported, and the OpenSSH line with comment (may be ""). */
+static int import_blob(const uint8_t *blob, size_t blob_len, const char *comment,
+                       enum sshkey_type *type, char **line,
+                       char fingerprint[SSHKEY_FINGERPRINT_MAX], struct kerr **err)
 {
-	_cleanup_free_ char *copy = NULL;
-	_cleanup_free_ uint8_t *blob = NULL;
-	char *name, *b64, *comment, *end;
+	_cleanup_free_ char *b64 = NULL;
+	struct cursor c = {blob, blob_len};
 	const uint8_t *s;
-	struct cursor c;
-	size_t blob_len, slen;
+	size_t slen;
 	int t = -1;
 
-	if (len > 64 * 1024 || memchr(text, '\0', len))
+	if (get_string(&c, &s, &slen) < 0)
 		return invalid(err);
-	copy = xmalloc(len + 1);
-	memcpy(copy, text, len);
-	copy[len] = '\0';
-	while (len && (copy[len - 1] == '\n' || copy[len - 1] == '\r' || copy[len - 1] == ' ' ||
-	               copy[len - 1] == '\t'))
-		copy[--len] = '\0';
-	name = copy;
-	while (*name == ' ' || *name == '\t')
-		name++;
-	if (strpbrk(name, "\r\n"))
-		return invalid(err);
-	b64 = strchr(name, ' ');
-	if (!b64)
-		return invalid(err);
-	*b64++ = '\0';
-	while (*b64 == ' ')
-		b64++;
-	end = b64 + strcspn(b64, " \t");
-	comment = *end ? end + 1 : end;
-	*end = '\0';
-	while (*comment == ' ' || *comment == '\t')
-		comment++;
 	for (size_t i = 0; i < ARRAY_SIZE(ssh_names); i++)
-		if (!strcmp(name, ssh_names[i]))
+		if (slen == strlen(ssh_names[i]) && !memcmp(s, ssh_names[i], slen))
 			t = (int)i;
 	if (t < 0)
 		return kerr_set(err, KERR_INVALID,
-		                "key type '%.64s' is not supported: only ssh-rsa and ssh-ed25519",
-		                name);
-	if (base64_decode(b64, strlen(b64), &blob, &blob_len) < 0)
-		return invalid(err);
-	c = (struct cursor){blob, blob_len};
-	if (get_string(&c, &s, &slen) < 0 || slen != strlen(name) || memcmp(s, name, slen))
-		return invalid(err);
+		                "key type '%.*s' is not supported: only ssh-rsa and ssh-ed25519",
+		                (int)(slen < 64 ? slen : 64), (const char *)s);
 	if (t == SSHKEY_RSA) {
 		if (import_rsa(&c, fingerprint, err) < 0)
 			return -1;
@@ -559,7 +536,152 @@ int sshkey_import(const char *text, size_t len, enum sshkey_type *type, char **l
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			return invalid(err);
 	*type = (enum sshkey_type)t;
-	*line =
-	    *comment ? xasprintf("%s %s %s", name, b64, comment) : xasprintf("%s %s", name, b64);
+	b64 = base64(blob, blob_len, 0);
+	*line = *comment ? xasprintf("%s %s %s", ssh_names[t], b64, comment)
+	                 : xasprintf("%s %s", ssh_names[t], b64);
 	return 0;
+}
+
+/* "ssh-ed25519 AAAA… comment": the type named must be the blob's. */
+static int import_openssh(char *text, enum sshkey_type *type, char **line,
+                          char fingerprint[SSHKEY_FINGERPRINT_MAX], struct kerr **err)
+{
+	_cleanup_free_ uint8_t *blob = NULL;
+	char *name = text, *b64, *comment, *end;
+	size_t blob_len, nlen;
+
+	if (strpbrk(name, "\r\n"))
+		return invalid(err);
+	b64 = strchr(name, ' ');
+	if (!b64)
+		return invalid(err);
+	*b64++ = '\0';
+	while (*b64 == ' ')
+		b64++;
+	end = b64 + strcspn(b64, " \t");
+	comment = *end ? end + 1 : end;
+	*end = '\0';
+	while (*comment == ' ' || *comment == '\t')
+		comment++;
+	if (base64_decode(b64, strlen(b64), &blob, &blob_len) < 0)
+		return strcmp(name, ssh_names[SSHKEY_RSA]) &&
+		               strcmp(name, ssh_names[SSHKEY_ED25519])
+		           ? kerr_set(err, KERR_INVALID,
+		                      "key type '%.64s' is not supported: only ssh-rsa and "
+		                      "ssh-ed25519",
+		                      name)
+		           : invalid(err);
+	nlen = strlen(name);
+	if (blob_len < 4 + nlen || blob[0] || blob[1] || blob[2] || blob[3] != nlen ||
+	    memcmp(blob + 4, name, nlen))
+		return invalid(err);
+	return import_blob(blob, blob_len, comment, type, line, fingerprint, err);
+}
+
+/* Base64 of a DER SubjectPublicKeyInfo (RSA or Ed25519), as EC2 also takes it. */
+static int import_der(const char *b64, enum sshkey_type *type, char **line,
+                      char fingerprint[SSHKEY_FINGERPRINT_MAX], struct kerr **err)
+{
+	_cleanup_free_ uint8_t *der = NULL;
+	_cleanup_pkey_ EVP_PKEY *k = NULL;
+	_cleanup_buf_ struct buf blob = BUF_INIT;
+	const unsigned char *p;
+	size_t len;
+	int id;
+
+	if (base64_decode(b64, strlen(b64), &der, &len) < 0 || len > LONG_MAX)
+		return invalid(err);
+	p = der;
+	k = d2i_PUBKEY(NULL, &p, (long)len);
+	if (!k || p != der + len) {
+		ERR_clear_error();
+		return invalid(err);
+	}
+	id = EVP_PKEY_get_base_id(k);
+	if (id != EVP_PKEY_RSA && id != EVP_PKEY_ED25519)
+		return kerr_set(err, KERR_INVALID,
+		                "key type '%s' is not supported: only RSA and Ed25519",
+		                OBJ_nid2sn(id));
+	if (public_blob(k, id == EVP_PKEY_RSA ? SSHKEY_RSA : SSHKEY_ED25519, &blob, err) < 0)
+		return -1;
+	return import_blob((const uint8_t *)blob.data, blob.len, "", type, line, fingerprint, err);
+}
+
+/* The lines of text between its first line and end_mark, base64 joined; with headers
+ * ("Tag: value", continued by a final backslash) when headers is true (RFC 4716), whose
+ * Comment goes to *comment. */
+static int armored_body(char *text, const char *end_mark, bool headers, char **b64, char **comment)
+{
+	struct buf body = BUF_INIT;
+	char *line = strchr(text, '\n'), *next;
+	bool continued = false, ended = false;
+
+	*comment = NULL;
+	for (line = line ? line + 1 : NULL; line && !ended; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		line[strcspn(line, "\r")] = '\0';
+		if (!strcmp(line, end_mark)) {
+			ended = true;
+		} else if (continued || (headers && strchr(line, ':'))) {
+			size_t n = strlen(line);
+			if (!continued && !strncasecmp(line, "Comment:", 8) && !*comment) {
+				char *v = line + 8 + strspn(line + 8, " ");
+				size_t vl = strlen(v);
+				if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"') {
+					v[vl - 1] = '\0';
+					v++;
+				}
+				*comment = xasprintf("%s", str_trim(v));
+			}
+			continued = n && line[n - 1] == '\\';
+		} else {
+			put(&body, line, strlen(line));
+		}
+	}
+	if (!ended || (line && *line)) {
+		buf_release(&body);
+		free(*comment);
+		*comment = NULL;
+		return -1;
+	}
+	*b64 = buf_detach(&body);
+	return 0;
+}
+
+int sshkey_import(const char *text, size_t len, enum sshkey_type *type, char **line,
+                  char fingerprint[SSHKEY_FINGERPRINT_MAX], struct kerr **err)
+{
+	static const char rfc4716[] = "---- BEGIN SSH2 PUBLIC KEY ----";
+	static const char pem[] = "-----BEGIN PUBLIC KEY-----";
+	_cleanup_free_ char *copy = NULL, *b64 = NULL, *comment = NULL;
+	_cleanup_free_ uint8_t *blob = NULL;
+	size_t blob_len;
+	char *s;
+
+	if (len > 64 * 1024 || memchr(text, '\0', len))
+		return invalid(err);
+	copy = xmalloc(len + 1);
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	while (len && (copy[len - 1] == '\n' || copy[len - 1] == '\r' || copy[len - 1] == ' ' ||
+	               copy[len - 1] == '\t'))
+		copy[--len] = '\0';
+	s = copy + strspn(copy, " \t\r\n");
+	if (!strncmp(s, rfc4716, sizeof(rfc4716) - 1)) {
+		if (armored_body(s, "---- END SSH2 PUBLIC KEY ----", true, &b64, &comment) < 0 ||
+		    base64_decode(b64, strlen(b64), &blob, &blob_len) < 0)
+			return invalid(err);
+		return import_blob(blob, blob_len, comment ? comment : "", type, line, fingerprint,
+		                   err);
+	}
+	if (!strncmp(s, pem, sizeof(pem) - 1)) {
+		if (armored_body(s, "-----END PUBLIC KEY-----", false, &b64, &comment) < 0)
+			return invalid(err);
+		return import_der(b64, type, line, fingerprint, err);
+	}
+	if (!strpbrk(s, " \t\r\n"))
+		return import_der(s, type, line, fingerprint, err);
+	return import_openssh(s, type, line, fingerprint, err);
 }

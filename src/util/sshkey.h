@@ -27,10 +27,12 @@ int sshkey_generate(enum sshkey_type type, enum sshkey_format format, const char
                     char **material, char **public_line, char fingerprint[SSHKEY_FINGERPRINT_MAX],
                     struct kerr **err);
 
-/* An OpenSSH public key line ("ssh-rsa AAAA… comment", a final newline allowed), as ImportKeyPair
- * takes it: its type, the line trimmed, and EC2's fingerprint of an imported key: RSA, MD5 of the
- * DER SubjectPublicKeyInfo as colon-separated hex; Ed25519, base64 SHA-256 of the blob.
- * KERR_INVALID for anything else, RSA keys under 2048 bits among it. */
+/* A public key as ImportKeyPair takes it: an OpenSSH public key line ("ssh-rsa AAAA… comment", a
+ * final newline allowed), an RFC 4716 file ("---- BEGIN SSH2 PUBLIC KEY ----"), or a DER
+ * SubjectPublicKeyInfo in base64 (bare, or as a "-----BEGIN PUBLIC KEY-----" PEM). Its type,
+ * its OpenSSH line, and EC2's fingerprint of an imported key: RSA, MD5 of the DER
+ * SubjectPublicKeyInfo as colon-separated hex; Ed25519, base64 SHA-256 of the blob. KERR_INVALID
+ * for anything else, RSA keys under 2048 bits among it. */
 int sshkey_import(const char *text, size_t len, enum sshkey_type *type, char **public_line,
                   char fingerprint[SSHKEY_FINGERPRINT_MAX], struct kerr **err);
 

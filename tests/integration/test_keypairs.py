@@ -145,6 +145,21 @@ def test_import_rsa_and_ed25519(ec2, server, tmp_path):
         d = ec2.describe_key_pairs(KeyNames=[f"imported-{t}"], IncludePublicKey=True)["KeyPairs"][0]
         assert d["PublicKey"] == line.decode().strip() and d["KeyType"] == t
 
+    # the other forms EC2 takes: RFC 4716 (ssh-keygen -e) and the DER SubjectPublicKeyInfo,
+    # in PEM or bare base64; the same key, the same fingerprint
+    rsa_fp = ec2.describe_key_pairs(KeyNames=["imported-rsa"])["KeyPairs"][0]["KeyFingerprint"]
+    rfc4716 = run("ssh-keygen", "-e", "-f", tmp_path / "id_rsa.pub")
+    pem = run("ssh-keygen", "-e", "-m", "PKCS8", "-f", tmp_path / "id_rsa.pub")
+    bare = "".join(l for l in pem.splitlines() if not l.startswith("-----"))
+    for name, material in (("rfc4716", rfc4716), ("pem", pem), ("der", bare)):
+        k = ec2.import_key_pair(KeyName=f"rsa-{name}", PublicKeyMaterial=material.encode())
+        assert k["KeyFingerprint"] == rsa_fp, name
+    ed_rfc = run("ssh-keygen", "-e", "-f", tmp_path / "id_ed25519.pub")
+    k = ec2.import_key_pair(KeyName="ed-rfc4716", PublicKeyMaterial=ed_rfc.encode())
+    assert k["KeyFingerprint"] == sha256_fingerprint(tmp_path / "id_ed25519.pub")
+    d = ec2.describe_key_pairs(KeyNames=["ed-rfc4716"], IncludePublicKey=True)["KeyPairs"][0]
+    assert d["PublicKey"].split()[:2] == (tmp_path / "id_ed25519.pub").read_text().split()[:2]
+
     # the aws CLI sends the file as it is (fileb://), base64-encoded on the wire
     r = aws(server, "import-key-pair", "--key-name", "from-cli", "--public-key-material",
             f"fileb://{tmp_path / 'id_ed25519.pub'}")

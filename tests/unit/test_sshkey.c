@@ -1,4 +1,5 @@
-/* Unit tests of src/util/sshkey.c: EC2's fingerprints of imported keys (the expected values are
+/* Unit tests of src/util/sshkey.c: EC2's fingerprints of imported keys, in each form ImportKeyPair
+ * takes (the expected values are
  * what `ssh-keygen -l` and `openssl pkey -pubout -outform DER | openssl md5 -c` print for the
  * same keys), refusals, and new keys whose public half imports back to the same key. */
 #include <setjmp.h>
@@ -20,6 +21,21 @@ static const char rsa_line[] =
     "oGqAkzVmZtyjUmBQpCDAYg9uj1SkKcHcPGl8msmsugFExgNMnZEVxPEoAyoIvvNUFJiadD2PGpiVli+"
     "mZ7FbZOhsc7wAAQRLyxNdOob4WYF7UCLXzrmxS2R3xVTeAGpM8wxufRu7bkJul50WSe98i5M0mJok4PHyS0Wfg3I+"
     "9kqdToeP17gZuKy1OHR7YZqDJKwdCemI/4Ka+juFRom8VQU0BhDTLzoF\n";
+
+/* The same keys as ssh-keygen -e writes them (RFC 4716), and the RSA key as the base64 of its
+ * DER SubjectPublicKeyInfo (ssh-keygen -e -m PKCS8 without its armor). */
+static const char ed_rfc4716[] =
+    "---- BEGIN SSH2 PUBLIC KEY ----\n"
+    "Comment: \"256-bit ED25519, converted by root@vm from OpenSSH\"\n"
+    "AAAAC3NzaC1lZDI1NTE5AAAAIC4mnKmAokDAyh5P4QtM+ftk6jWdDGBqAKDI6mV21uYL\n"
+    "---- END SSH2 PUBLIC KEY ----\n";
+static const char rsa_der[] =
+    "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA54W7O4jDJGTpeaA450VY27eAKihh7miXhQjARQtGsBy4q+"
+    "z8v5rnb5pEs1lGVj++"
+    "niKeOSwkIgoEoZyieA7OB7BbDDBhJELwKq65Nb6ziFHSmqU38vhOfqBqgJM1Zmbco1JgUKQgwGIPbo9UpCnB3DxpfJrJrL"
+    "oBRMYDTJ2RFcTxKAMqCL7zVBSYmnQ9jxqYlZYvpmexW2TobHO8AAEES8sTXTqG+"
+    "FmBe1Ai1865sUtkd8VU3gBqTPMMbn0bu25CbpedFknvfIuTNJiaJODx8ktFn4NyPvZKnU6Hj9e4GbistTh0e2GagySsHQn"
+    "piP+Cmvo7hUaJvFUFNAYQ0y86BQIDAQAB";
 
 static int import(const char *text, enum sshkey_type *t, char **line, char *fp)
 {
@@ -49,6 +65,18 @@ static void test_import_fingerprints(void **state)
 	assert_int_equal(t, SSHKEY_RSA);
 	assert_string_equal(fp, "9a:79:87:3f:bf:24:f5:e3:46:1b:6c:97:74:79:a7:71");
 	free(line);
+	assert_int_equal(import(ed_rfc4716, &t, &line, fp), 0);
+	assert_string_equal(fp, "6xfjsmrLGGeAMuSQf+sQURknpJIdk7+aiWwPFy5tRls=");
+	assert_string_equal(line,
+	                    "ssh-ed25519 "
+	                    "AAAAC3NzaC1lZDI1NTE5AAAAIC4mnKmAokDAyh5P4QtM+ftk6jWdDGBqAKDI6mV21uYL "
+	                    "256-bit ED25519, converted by root@vm from OpenSSH");
+	free(line);
+	assert_int_equal(import(rsa_der, &t, &line, fp), 0);
+	assert_int_equal(t, SSHKEY_RSA);
+	assert_string_equal(fp, "9a:79:87:3f:bf:24:f5:e3:46:1b:6c:97:74:79:a7:71");
+	assert_int_equal(strncmp(line, rsa_line, strlen(line)), 0);
+	free(line);
 }
 
 static void test_import_refusals(void **state)
@@ -61,6 +89,10 @@ static void test_import_refusals(void **state)
 	    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC4mnKmAokDAyh5P4QtM+ftk6jWdDGBqAKDI6mV21u",
 	    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC4mnKmAokDAyh5P4QtM+ftk6jWdDGBqAKDI6mV21uYL\nx",
 	    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC4m=nKmAokDAyh5P4QtM+ftk6jWdDGBqAKDI6mV21uY",
+	    "---- BEGIN SSH2 PUBLIC KEY ----\nAAAAC3NzaC1lZDI1NTE5AAAAIC4mnKmAokDAyh5P4QtM+ftk",
+	    "---- BEGIN SSH2 PUBLIC KEY ----\n---- END SSH2 PUBLIC KEY ----",
+	    "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----",
+	    "MCowBQYDK2VwAyEA",
 	};
 	char fp[SSHKEY_FINGERPRINT_MAX], *line;
 	enum sshkey_type t;
