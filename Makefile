@@ -44,8 +44,8 @@ check-asan: images
 FUZZ_SECONDS ?= 20
 fuzz: deps
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DKILN_FUZZ=ON -DKILN_WERROR=ON >/dev/null
-	@cmake --build build-fuzz -j $(JOBS) --target fuzz_manifest fuzz_query fuzz_sigv4 fuzz_xmlread
-	for f in manifest query sigv4 xmlread; do \
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_manifest fuzz_query fuzz_sigv4 fuzz_sshkey fuzz_xmlread
+	for f in manifest query sigv4 sshkey xmlread; do \
 		mkdir -p build-fuzz/corpus-$$f && \
 		{ [ ! -d tests/fuzz/seeds/$$f ] || cp -n tests/fuzz/seeds/$$f/* build-fuzz/corpus-$$f/; } && \
 		build-fuzz/tests/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus-$$f || exit 1; \

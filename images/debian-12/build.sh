@@ -1,7 +1,8 @@
 #!/bin/sh
-# Build the debian-12 base image: Debian bookworm (minbase) with OpenSSH, as a tarball that
+# Build the debian-12 base image: Debian bookworm (minbase) with OpenSSH and sudo, as a tarball that
 # `kiln image import` turns into a root volume. Host keys are left out: kiln-init makes them at
-# each instance's first boot. Cached: an OUT newer than this script is kept (KILN_REBUILD=1 forces).
+# each instance's first boot. The login user is `admin` (passwordless sudo), as in Debian's own
+# cloud images; /etc/kiln/login-user names it, and kiln-init puts the key pair there. Cached: an OUT newer than this script is kept (KILN_REBUILD=1 forces).
 # usage: images/debian-12/build.sh OUT.tar
 set -eu
 
@@ -36,7 +37,7 @@ trap 'rm -f "$tmp"' EXIT INT TERM
 start=$(date +%s)
 mmdebstrap --variant=minbase --format=tar \
 	--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
-	--include=openssh-server,openssh-sftp-server,ca-certificates,iproute2,procps,netbase \
+	--include=openssh-server,openssh-sftp-server,sudo,ca-certificates,iproute2,procps,netbase \
 	--dpkgopt='path-exclude=/usr/share/man/*' \
 	--dpkgopt='path-exclude=/usr/share/info/*' \
 	--dpkgopt='path-exclude=/usr/share/locale/*' \
@@ -49,7 +50,10 @@ mmdebstrap --variant=minbase --format=tar \
 	--customize-hook='echo debian > "$1"/etc/hostname' \
 	--customize-hook='printf "127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n" > "$1"/etc/hosts' \
 	--customize-hook='mkdir -p "$1"/etc/kiln/rc.d "$1"/var/lib/kiln' \
-	--customize-hook='printf "# kiln: root logs in with a key only; no passwords.\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n" > "$1"/etc/ssh/sshd_config.d/kiln.conf' \
+	--customize-hook='printf "# kiln: the login user (admin) logs in with a key only; root not at all.\nPermitRootLogin no\nPasswordAuthentication no\n" > "$1"/etc/ssh/sshd_config.d/kiln.conf' \
+	--customize-hook='chroot "$1" useradd --create-home --shell /bin/bash --groups sudo --comment "Debian" admin' \
+	--customize-hook='printf "# kiln: the login user, as in Debian'"'"'s cloud images\nadmin ALL=(ALL) NOPASSWD:ALL\n" > "$1"/etc/sudoers.d/90-kiln-admin && chmod 0440 "$1"/etc/sudoers.d/90-kiln-admin' \
+	--customize-hook='echo admin > "$1"/etc/kiln/login-user' \
 	--customize-hook='sed -i "s/^session\s\+required\s\+pam_loginuid.so/session optional pam_loginuid.so/" "$1"/etc/pam.d/sshd' \
 	--customize-hook='rm -rf "$1"/var/cache/debconf/*-old "$1"/var/lib/dpkg/*-old "$1"/var/cache/ldconfig/aux-cache' \
 	bookworm "$tmp" \

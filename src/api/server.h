@@ -218,6 +218,10 @@ int api_describe_snapshots(struct api_call *c, struct api_error *e);
 int api_delete_snapshot(struct api_call *c, struct api_error *e);
 int api_modify_snapshot_attribute(struct api_call *c, struct api_error *e);
 int api_describe_snapshot_attribute(struct api_call *c, struct api_error *e);
+int api_create_key_pair(struct api_call *c, struct api_error *e);
+int api_import_key_pair(struct api_call *c, struct api_error *e);
+int api_describe_key_pairs(struct api_call *c, struct api_error *e);
+int api_delete_key_pair(struct api_call *c, struct api_error *e);
 
 /* Launch templates (launch_templates.c). */
 int api_create_launch_template(struct api_call *c, struct api_error *e);

@@ -47,6 +47,12 @@ int cmd_account(int argc, char **argv)
 		struct account a;
 		char sec[SECRET_KEY_LEN + 1];
 		r = cloud_account_create(cl, argv[2], id, key, secret, &a, sec, &err);
+		if (r == 0 && key && cloud_access_key_weak(key, secret))
+			fprintf(
+			    stderr,
+			    "kiln: warning: the keys of account '%s' are easy to guess (EC2's are "
+			    "20 and 40 random characters): keep this endpoint to yourself\n",
+			    a.name);
 		if (r == 0)
 			printf(
 			    "account %s (%s)\naws_access_key_id = %s\naws_secret_access_key = %s\n",

@@ -57,16 +57,46 @@ static bool all_digits(const char *s, size_t n)
 	return true;
 }
 
+/* What SigV4 takes in a credential: letters, digits, '_' and '-'. Short, plain keys such as
+ * "test" (LocalStack's) and "FOOBARKEY" (moto's) are allowed: see cloud_access_key_weak. */
 static bool valid_key(const char *s)
 {
 	size_t n = strlen(s);
 
-	if (n < 16 || n > 128)
+	if (n < 1 || n > 128)
 		return false;
 	for (const char *c = s; *c; c++)
-		if (!((*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')))
+		if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
+		      (*c >= '0' && *c <= '9') || *c == '_' || *c == '-'))
 			return false;
 	return true;
+}
+
+static bool valid_secret(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 1 || n > SECRET_KEY_LEN)
+		return false;
+	for (const char *c = s; *c; c++)
+		if (*c <= ' ' || *c > '~')
+			return false;
+	return true;
+}
+
+bool cloud_access_key_weak(const char *access_key, const char *secret)
+{
+	bool seen[256] = {false};
+	size_t distinct = 0;
+
+	if (strlen(access_key) < ACCESS_KEY_LEN || strlen(secret) < SECRET_KEY_LEN)
+		return true;
+	for (const unsigned char *c = (const unsigned char *)secret; *c; c++)
+		if (!seen[*c]) {
+			seen[*c] = true;
+			distinct++;
+		}
+	return distinct < 20; /* a random 40-character secret has about 30 */
 }
 
 int cloud_account_create(struct cloud *c, const char *name, const char *id, const char *access_key,
@@ -87,9 +117,11 @@ int cloud_account_create(struct cloud *c, const char *name, const char *id, cons
 		return kerr_set(err, KERR_INVALID, "an access key and its secret go together");
 	if (access_key && !valid_key(access_key))
 		return kerr_set(err, KERR_INVALID,
-		                "invalid access key '%s': 16 to 128 of A-Z and 0-9", access_key);
-	if (secret && (strlen(secret) < 16 || strlen(secret) > SECRET_KEY_LEN))
-		return kerr_set(err, KERR_INVALID, "invalid secret key: 16 to %d characters",
+		                "invalid access key '%s': 1 to 128 of letters, digits, _ and -",
+		                access_key);
+	if (secret && !valid_secret(secret))
+		return kerr_set(err, KERR_INVALID,
+		                "invalid secret key: 1 to %d printable characters, no spaces",
 		                SECRET_KEY_LEN);
 	if (!id) {
 		random_string("0123456789", gen_id, ACCOUNT_ID_LEN);

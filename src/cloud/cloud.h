@@ -89,6 +89,10 @@ int cloud_regions(struct cloud *c, struct topology *t, struct kerr **err);
 /* The quota a request went past, when err is that refusal (KERR_LIMIT); -1 otherwise. */
 
 bool cloud_region_known(struct cloud *c, const char *region);
+/* Would a given access key and secret be easy to guess: shorter than EC2's 20 and 40
+ * characters, or a secret of few distinct characters? Accepted all the same (test suites
+ * written for LocalStack and moto sign with "test"/"test" or "FOOBARKEY"/"FOOBARSECRET"). */
+bool cloud_access_key_weak(const char *access_key, const char *secret);
 /* New account; id, access key and secret are generated when NULL. */
 int cloud_account_create(struct cloud *c, const char *name, const char *id, const char *access_key,
                          const char *secret, struct account *out,
@@ -472,5 +476,48 @@ int cloud_tags_list(struct cloud *c, const char *owner, const char *region, stru
 void tag_set_release(struct tag_set *s);
 /* The tags of one resource (n of them, or NULL). */
 const struct tag *tag_set_of(const struct tag_set *s, const char *resource, size_t *n);
+
+/* Key pairs (keypairs.c): SSH public keys an account keeps per region under a name. kiln keeps
+ * no private key: CreateKeyPair hands it out once. */
+#define KEY_NAME_MAX   255
+#define KEY_PUBLIC_MAX 8192 /* an OpenSSH public key line */
+
+struct key_pair {
+	char id[ID_MAX]; /* key-… */
+	char region[32];
+	char owner[ACCOUNT_ID_LEN + 1];
+	char name[KEY_NAME_MAX + 1];
+	char type[16];        /* rsa, ed25519 */
+	char fingerprint[64]; /* EC2's: see util/sshkey.h */
+	char public_key[KEY_PUBLIC_MAX];
+	int64_t create_ms;
+};
+
+struct key_pair_request {
+	const char *region, *name;
+	const char *type;        /* "rsa" (NULL) or "ed25519" */
+	const char *format;      /* "pem" (NULL) or "ppk": CreateKeyPair's private key file */
+	const uint8_t *material; /* ImportKeyPair: an OpenSSH public key line */
+	size_t material_len;
+	const struct tag *tags;
+	size_t ntags;
+};
+
+/* CreateKeyPair: a new key; *private_key (malloc'd) is its private key file, kept nowhere.
+ * KERR_CONFLICT about KERR_SUBJECT_KEY_PAIR for a name the owner has in the region. */
+int cloud_key_pair_create(struct cloud *c, const char *owner, const struct key_pair_request *req,
+                          struct key_pair *out, char **private_key, struct kerr **err);
+/* ImportKeyPair: KERR_INVALID about KERR_SUBJECT_KEY_MATERIAL for what is not an RSA (2048 bits
+ * or more) or Ed25519 OpenSSH public key. */
+int cloud_key_pair_import(struct cloud *c, const char *owner, const struct key_pair_request *req,
+                          struct key_pair *out, struct kerr **err);
+/* The owner's key pairs in region, oldest first. */
+int cloud_key_pairs_list(struct cloud *c, const char *owner, const char *region,
+                         struct key_pair **out, size_t *n, struct kerr **err);
+/* DeleteKeyPair by id (KERR_NOT_FOUND when the owner has none such) or by name (a name it does
+ * not have is no error, as in EC2); deleted is the id removed, or "". Instances launched with
+ * the key keep it. */
+int cloud_key_pair_delete(struct cloud *c, const char *owner, const char *region, const char *name,
+                          const char *id, char deleted[ID_MAX], struct kerr **err);
 
 #endif

@@ -199,6 +199,43 @@ static char *user_data_path(const struct cloud *c, const char *id)
 	return xasprintf("%s/user-data/%s", c->data_dir, id);
 }
 
+static char *public_key_path(const struct cloud *c, const char *id)
+{
+	return xasprintf("%s/public-keys/%s", c->data_dir, id);
+}
+
+/* The key pair's public key the instance was launched with, as the file the runtime hands to
+ * kiln-init (which puts it in the login user's authorized_keys on first boot); *path is NULL
+ * when it has none. The instance keeps its key when the key pair is deleted. */
+static int write_public_key(struct cloud *c, const char *id, char **path, struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	_cleanup_free_ char *dir = xasprintf("%s/public-keys", c->data_dir);
+	_cleanup_close_ int dfd = -1;
+	const char *key;
+	int r;
+
+	*path = NULL;
+	if (db_prepare(c->db, "SELECT COALESCE(public_key, '') FROM instances WHERE id = ?", &st,
+	               err) < 0)
+		return -1;
+	db_bind_text(st, 1, id);
+	if ((r = db_step_row(c->db, st, err)) < 0)
+		return -1;
+	key = r ? db_text(st, 0) : "";
+	if (!*key)
+		return 0;
+	if (fs_mkdir_p(dir, 0700, err) < 0)
+		return -1;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return kerr_errno(err, errno, "cannot open '%s'", dir);
+	if (fs_write_atomic(dfd, id, key, strlen(key), "public key", err) < 0)
+		return -1;
+	*path = public_key_path(c, id);
+	return 0;
+}
+
 void cloud_private_dns_name(const char *region, const char *ip, char *out, size_t size)
 {
 	char dashed[INET_ADDRSTRLEN];
@@ -218,7 +255,7 @@ static int do_launch(struct cloud *c, const struct instance *in, struct kerr **e
 {
 	_cleanup_free_ char *pool_dir = cloud_zone_pool_dir(c, in->region, in->zone);
 	_cleanup_free_ char *vol_name = cloud_volume_file(in->root_volume);
-	_cleanup_free_ char *base_path = NULL, *ud = user_data_path(c, in->id);
+	_cleanup_free_ char *base_path = NULL, *ud = user_data_path(c, in->id), *key = NULL;
 	struct instance_spec spec = {.stop_timeout = INSTANCE_STOP_TIMEOUT};
 	struct instance_status st;
 	struct pool *p = NULL;
@@ -269,6 +306,10 @@ static int do_launch(struct cloud *c, const struct instance *in, struct kerr **e
 		if (access(ud, R_OK) == 0)
 			str_copy(spec.user_data, ud, sizeof(spec.user_data));
 	}
+	if (write_public_key(c, in->id, &key, err) < 0)
+		goto out;
+	if (key)
+		str_copy(spec.public_key, key, sizeof(spec.public_key));
 	if (cloud_zone_bridge(c, in->owner, &z, spec.bridge, sizeof(spec.bridge), err) < 0 ||
 	    cloud_instance_sync_volumes(c, in->id, err) < 0)
 		goto out;
@@ -282,7 +323,7 @@ out:
 
 static int do_terminate(struct cloud *c, const struct instance *in, struct kerr **err)
 {
-	_cleanup_free_ char *ud = user_data_path(c, in->id);
+	_cleanup_free_ char *ud = user_data_path(c, in->id), *key = public_key_path(c, in->id);
 	_cleanup_kerr_ struct kerr *why = NULL;
 
 	if (c->rt->ops->stop(c->rt, in->id, false, INSTANCE_STOP_TIMEOUT, err) < 0)
@@ -290,6 +331,7 @@ static int do_terminate(struct cloud *c, const struct instance *in, struct kerr 
 	if (runtime_remove(c->rt, in->id, &why) < 0 && why->kind != KERR_NOT_FOUND)
 		return kerr_pass(err, steal_ptr(why));
 	unlink(ud);
+	unlink(key);
 	return cloud_instance_release_volumes(c, in, err);
 }
 
@@ -435,6 +477,7 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
                         struct instance **out, size_t *n, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *ins = NULL;
+	_cleanup_free_ char *public_key = NULL;
 	const struct instance_type *type = instance_type_find(req->type);
 	uint64_t need[QUOTA__COUNT] = {0};
 	struct instance *v = NULL;
@@ -462,6 +505,12 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 		                  (unsigned long long)im.root_size_gib);
 	if (req->client_token && token_replay(c, owner, req, out, n, err) != 0)
 		return *n ? 0 : -1;
+	if (req->key_name) {
+		public_key = xmalloc(KEY_PUBLIC_MAX);
+		if (cloud_key_pair_public_key(c, owner, req->region, req->key_name, public_key,
+		                              KEY_PUBLIC_MAX, err) < 0)
+			return -1;
+	}
 	if (cloud_find_zone(c, req->region, req->zone, &z, err) < 0)
 		return -1;
 	/* What each instance takes of the quotas: its vCPUs, its root and mapped volumes. */
@@ -477,8 +526,8 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 	        c->db,
 	        "INSERT INTO instances (id, region, zone, owner, image, type, state, private_ip, "
 	        "reservation, launch_index, launch_ms, key_name, root_volume, root_size, "
-	        "delete_on_termination, client_token) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, "
-	        "?, ?, ?, ?, ?, ?, ?)",
+	        "delete_on_termination, client_token, public_key) VALUES (?, ?, ?, ?, ?, ?, "
+	        "'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	        &ins, err) < 0)
 		goto on_error;
 	v = xcalloc((size_t)req->max_count, sizeof(*v));
@@ -521,6 +570,7 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 		sqlite3_bind_int64(ins, 13, (sqlite3_int64)in->root_size_gib);
 		sqlite3_bind_int(ins, 14, in->delete_on_termination);
 		db_bind_text(ins, 15, req->client_token);
+		db_bind_text(ins, 16, public_key);
 		if (db_step_done(c->db, ins, err) < 0 ||
 		    cloud_volume_insert_attached(
 		        c, in, in->root_volume, ROOT_DEVICE, im.root_snapshot, in->root_size_gib,

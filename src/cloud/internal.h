@@ -178,4 +178,9 @@ int cloud_instance_release_volumes(struct cloud *c, const struct instance *in, s
 int cloud_volumes_reconcile(struct cloud *c, struct kerr **err);
 int cloud_snapshots_reconcile(struct cloud *c, struct kerr **err);
 
+/* The OpenSSH public key line of the owner's key pair name in region, for RunInstances;
+ * KERR_NOT_FOUND about KERR_SUBJECT_KEY_PAIR when it has none. */
+int cloud_key_pair_public_key(struct cloud *c, const char *owner, const char *region,
+                              const char *name, char *out, size_t size, struct kerr **err);
+
 #endif

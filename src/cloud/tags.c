@@ -23,6 +23,7 @@ static const struct {
     {"snap", "snapshots", "snapshot", KERR_SUBJECT_SNAPSHOT},
     {"ami", "images", "image", KERR_SUBJECT_IMAGE},
     {"lt", "launch_templates", "launch-template", KERR_SUBJECT_LAUNCH_TEMPLATE},
+    {"key", "key_pairs", "key-pair", KERR_SUBJECT_KEY_PAIR},
 };
 
 const char *cloud_resource_type(const char *id)

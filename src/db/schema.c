@@ -112,6 +112,12 @@ const char *const db_migrations[] = {
     "  copy_of = substr(copy_of, instr(copy_of, '/') + 1) WHERE instr(copy_of, '/') > 0;\n"
     "UPDATE images SET copy_region = substr(copy_of, 1, instr(copy_of, '/') - 1),\n"
     "  copy_of = substr(copy_of, instr(copy_of, '/') + 1) WHERE instr(copy_of, '/') > 0;\n",
+    /* 10: key pairs (public keys only), and the public key each instance was launched with */
+    "CREATE TABLE key_pairs (id TEXT PRIMARY KEY, region TEXT NOT NULL REFERENCES regions(name),\n"
+    "  owner TEXT NOT NULL REFERENCES accounts(id), name TEXT NOT NULL, key_type TEXT NOT NULL,\n"
+    "  fingerprint TEXT NOT NULL, public_key TEXT NOT NULL, create_ms INTEGER NOT NULL,\n"
+    "  UNIQUE (owner, region, name));\n"
+    "ALTER TABLE instances ADD COLUMN public_key TEXT;\n",
 };
 
 const size_t db_migrations_count = ARRAY_SIZE(db_migrations);

@@ -551,14 +551,81 @@ static void kiln_delete_host_keys(void)
 		         n == 1 ? "" : "s");
 }
 
+/* Who logs in with the key pair: the user /etc/kiln/login-user names (debian-12: admin, as in
+ * Debian's cloud images), root when the image names none. */
+struct kiln_login {
+	char name[64];
+	char home[PATH_MAX];
+	uid_t uid;
+	gid_t gid;
+};
+
+/* name's entry in /etc/passwd (name:password:uid:gid:gecos:home:shell); false when absent. */
+static bool kiln_passwd_find(const char *name, struct kiln_login *out)
+{
+	_cleanup_free_ char *pw = kiln_read_small("/etc/passwd", NULL);
+	size_t nlen = strlen(name);
+
+	for (char *line = pw, *next; line; line = next) {
+		char *f[7];
+		size_t k = 0;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (strncmp(line, name, nlen) || line[nlen] != ':')
+			continue;
+		for (char *p = line; k < 7; k++) {
+			f[k] = p;
+			p = strchr(p, ':');
+			if (!p)
+				break;
+			*p++ = '\0';
+		}
+		if (k < 6 || f[5][0] != '/' || strlen(f[5]) >= sizeof(out->home))
+			return false;
+		snprintf(out->name, sizeof(out->name), "%s", name);
+		snprintf(out->home, sizeof(out->home), "%s", f[5]);
+		out->uid = (uid_t)strtoul(f[2], NULL, 10);
+		out->gid = (gid_t)strtoul(f[3], NULL, 10);
+		return true;
+	}
+	return false;
+}
+
+static void kiln_login_user(struct kiln_login *out)
+{
+	_cleanup_free_ char *want = kiln_read_small("/etc/kiln/login-user", NULL);
+	char *name = want;
+
+	if (name) {
+		name += strspn(name, " \t\n");
+		name[strcspn(name, " \t\r\n#")] = '\0';
+	}
+	if (name && *name && strlen(name) < sizeof(out->name) && kiln_passwd_find(name, out))
+		return;
+	if (name && *name)
+		kiln_log(
+		    "login user '%s' of /etc/kiln/login-user is not in /etc/passwd; using root",
+		    name);
+	if (!kiln_passwd_find("root", out)) {
+		snprintf(out->name, sizeof(out->name), "root");
+		snprintf(out->home, sizeof(out->home), "/root");
+		out->uid = 0;
+		out->gid = 0;
+	}
+}
+
 /* The key pair's public key, when the runtime passes one (/run/kiln/openssh-key): served as
- * meta/public-keys/0/openssh-key every boot, added to root's authorized_keys on first boot. */
+ * meta/public-keys/0/openssh-key every boot, added on first boot to the login user's
+ * ~/.ssh/authorized_keys (the directory 0700, the file 0600, both the user's). */
 static void kiln_openssh_key(bool first_boot)
 {
-	static const char auth[] = "/root/.ssh/authorized_keys";
 	_cleanup_free_ char *key = kiln_read_small(KILN_OPENSSH_KEY, NULL);
 	_cleanup_free_ char *have = NULL;
 	_cleanup_close_ int fd = -1;
+	struct kiln_login user;
+	char dir[PATH_MAX + 8], auth[PATH_MAX + 32];
 	size_t len, have_len = 0;
 
 	if (!key) {
@@ -578,19 +645,24 @@ static void kiln_openssh_key(bool first_boot)
 		kiln_log("cannot write public key metadata: %s", strerror(errno));
 	if (!first_boot)
 		return;
+	kiln_login_user(&user);
+	snprintf(dir, sizeof(dir), "%s/.ssh", strcmp(user.home, "/") ? user.home : "");
+	snprintf(auth, sizeof(auth), "%s/authorized_keys", dir);
 	have = kiln_read_small(auth, &have_len);
 	if (have && strstr(have, key))
 		return;
-	if (kiln_mkdir_p("/root/.ssh", 0700) < 0)
+	if (kiln_mkdir_p(dir, 0700) < 0 ||
+	    fchownat(AT_FDCWD, dir, user.uid, user.gid, AT_SYMLINK_NOFOLLOW) < 0)
 		goto on_error;
-	fd = open(auth, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (fd < 0)
+	fd = open(auth, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || fchown(fd, user.uid, user.gid) < 0)
 		goto on_error;
 	/* a last line without its newline must not swallow the key */
 	if (have_len && have[have_len - 1] != '\n' && kiln_write_full(fd, "\n", 1) < 0)
 		goto on_error;
 	if (kiln_write_full(fd, key, len) < 0 || kiln_write_full(fd, "\n", 1) < 0)
 		goto on_error;
+	kiln_log("key pair added to %s's %s", user.name, auth);
 	return;
 on_error:
 	kiln_log("cannot add the key pair to '%s': %s", auth, strerror(errno));

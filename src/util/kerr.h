@@ -39,6 +39,8 @@ enum kerr_subject {
 	KERR_SUBJECT_LAUNCH_TEMPLATE,         /* by id */
 	KERR_SUBJECT_LAUNCH_TEMPLATE_NAME,    /* by name */
 	KERR_SUBJECT_LAUNCH_TEMPLATE_VERSION, /* a version of one */
+	KERR_SUBJECT_KEY_PAIR,                /* an SSH key pair, by name or id */
+	KERR_SUBJECT_KEY_MATERIAL,            /* the public key given to ImportKeyPair */
 	/* The quotas of the topology, one each. */
 	KERR_SUBJECT_QUOTA_VCPUS,
 	KERR_SUBJECT_QUOTA_VOLUMES,

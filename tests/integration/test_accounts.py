@@ -3,7 +3,7 @@ import configparser
 import os
 import sqlite3
 
-from conftest import kiln
+from conftest import client, kiln, serving
 
 
 def test_init_writes_topology_accounts_and_cli_files(tmp_path):
@@ -48,6 +48,34 @@ def test_accounts_with_known_keys_and_clear_conflicts(tmp_path):
         r = kiln("account", "create", *args, "--data", data, check=False)
         assert r.returncode == 1 and words in r.stderr, (args, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_weak_keys_are_accepted_with_a_warning(tmp_path):
+    """The keys test suites written for LocalStack and moto sign with work, with a warning."""
+    data = tmp_path / "data"
+    kiln("init", "--data", data, "--no-images")
+    for name, key, secret in (("localstack", "test", "test"), ("moto", "FOOBARKEY", "FOOBARSECRET"),
+                              ("dashes", "my_key-1", "s3cr3t/+=")):
+        r = kiln("account", "create", name, "--access-key", key, "--secret-key", secret, "--data", data)
+        assert "warning" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    r = kiln("account", "create", "strong", "--access-key", "AKIAQQQQQQQQQQQQQQQQ", "--secret-key",
+             "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "--data", data)
+    assert r.stderr == ""
+    for key in ("has space", "x" * 129, "dot.ted"):
+        r = kiln("account", "create", "bad", "--access-key", key, "--secret-key", "test", "--data", data,
+                 check=False)
+        assert r.returncode == 1 and "invalid access key" in r.stderr, (key, r.stderr)
+    r = kiln("account", "create", "bad", "--access-key", "ok", "--secret-key", "x" * 41, "--data", data,
+             check=False)
+    assert r.returncode == 1 and "invalid secret key" in r.stderr
+    server = serving(data)
+    env = next(server)
+    try:
+        for key, secret in (("test", "test"), ("FOOBARKEY", "FOOBARSECRET")):
+            zones = client(env, key=key, secret=secret).describe_availability_zones()
+            assert len(zones["AvailabilityZones"]) == 3
+    finally:
+        next(server, None)
 
 
 def test_topology_file_and_its_errors(tmp_path):

@@ -361,6 +361,35 @@ def test_key_pair_is_installed_on_first_boot(root, boot, tmp_path):
     assert (root / "root/.ssh/authorized_keys").read_text() == f"ssh-rsa AAAAkept\n{line}\n"
 
 
+def test_key_pair_goes_to_the_login_user_the_image_names(root, boot, tmp_path):
+    """/etc/kiln/login-user names who logs in: the key lands in that user's home, owned by it,
+    ~/.ssh 0700 and authorized_keys 0600; a name /etc/passwd lacks falls back to root."""
+    key = tmp_path / "key.pub"
+    line = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFake kiln"
+    write(key, line + "\n")
+    passwd = (root / "etc/passwd").read_text()
+    write(root / "etc/passwd", passwd + "kilnuser:x:1000:1001:Kiln:/home/kilnuser:/bin/sh\n")
+    (root / "home/kilnuser").mkdir(parents=True)
+    write(root / "etc/kiln/login-user", "kilnuser\n")
+    inst = boot(root, ID_A, key=key)
+    inst.wait_for("kiln-init: ready")
+    assert inst.stop()[0] == 0
+    ssh_dir = root / "home/kilnuser/.ssh"
+    auth = ssh_dir / "authorized_keys"
+    assert auth.read_text() == line + "\n"
+    for p, mode in ((ssh_dir, 0o700), (auth, 0o600)):
+        st = os.stat(p)
+        assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (1000, 1001, mode), p
+    assert not (root / "root/.ssh/authorized_keys").exists()
+
+    write(root / "etc/kiln/login-user", "nobody-here\n")
+    inst = boot(root, ID_B, key=key)
+    inst.wait_for("kiln-init: ready")
+    assert inst.stop()[0] == 0
+    assert "login user 'nobody-here' of /etc/kiln/login-user is not in /etc/passwd" in inst.console()
+    assert (root / "root/.ssh/authorized_keys").read_text() == line + "\n"
+
+
 def test_not_pid_1_refuses():
     r = subprocess.run([INIT], capture_output=True, text=True, timeout=10)
     assert r.returncode == 1 and "must run as PID 1" in r.stdout
@@ -368,7 +397,8 @@ def test_not_pid_1_refuses():
 
 def test_debian_12_boots_sshd(boot, tmp_path):
     """The debian-12 image, when built (images/debian-12/build.sh build/images/debian-12.tar):
-    fresh host keys, sshd listening, the key pair logs in."""
+    fresh host keys, sshd listening, the key pair logs in as the login user the image names
+    (admin, with sudo), and root is refused."""
     if not os.path.exists(DEBIAN_TAR):
         pytest.skip(f"no debian-12 image at {DEBIAN_TAR}")
     root = tmp_path / "debian"
@@ -388,13 +418,21 @@ def test_debian_12_boots_sshd(boot, tmp_path):
     while len([k for k in host_keys(root) if k.endswith("_key")]) < 3:
         assert time.monotonic() < deadline + 20, f"host keys never completed: {host_keys(root)}"
         time.sleep(0.05)
+    assert (root / "etc/kiln/login-user").exists(), (
+        f"{DEBIAN_TAR} predates the login user admin: rebuild it (KILN_REBUILD=1 make images)")
+    user = (root / "etc/kiln/login-user").read_text().strip()
+    assert user == "admin"
     if shutil.which("ssh") and shutil.which("nsenter"):
-        r = subprocess.run(
-            ["nsenter", "-t", str(inst.pid1), "-n", "ssh", "-i", str(tmp_path / "id"),
-             "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-             "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=error",
-             "root@127.0.0.1", "cat /run/kiln/meta/instance-id"],
-            capture_output=True, text=True, timeout=30)
-        assert (r.returncode, r.stdout) == (0, ID_A), r.stderr
+        def login(who, command):
+            return subprocess.run(
+                ["nsenter", "-t", str(inst.pid1), "-n", "ssh", "-i", str(tmp_path / "id"),
+                 "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+                 "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=error",
+                 f"{who}@127.0.0.1", command],
+                capture_output=True, text=True, timeout=30)
+        r = login(user, "cat /run/kiln/meta/instance-id; echo; sudo -n id -un")
+        assert (r.returncode, r.stdout) == (0, f"{ID_A}\nroot\n"), r.stderr
+        r = login("root", "true")
+        assert r.returncode == 255 and "Permission denied" in r.stderr, r
     assert inst.stop()[0] == 0
     assert "sshd exited" not in inst.console()
