@@ -72,6 +72,8 @@ static const struct ec2_code {
     {KERR_CONFLICT, ANY_SUBJECT, "RunInstances", "InvalidAMIID.Unavailable", NULL},
     {KERR_CONFLICT, KERR_SUBJECT_IMAGE, "RunInstances", "InvalidAMIID.Unavailable", NULL},
     {KERR_LIMIT, ANY_SUBJECT, "RunInstances", "InsufficientInstanceCapacity", NULL},
+    {KERR_INVALID, KERR_SUBJECT_INSTANCE_TYPE, "RunInstances", "InvalidParameterValue",
+     "Invalid value '%s' for InstanceType."},
     {KERR_INVALID, ANY_SUBJECT, "ModifyInstanceAttribute", "InvalidInstanceAttributeValue", NULL},
     {KERR_INVALID, KERR_SUBJECT_INSTANCE_TYPE, "ModifyInstanceAttribute",
      "InvalidInstanceAttributeValue", "The instance type '%s' does not exist"},
