@@ -235,9 +235,13 @@ int api_dispatch(struct cloud *cloud, struct api_cache *cache, const struct api_
 		api_error_invalid_action(e, call.action);
 		goto out;
 	}
-	if (!cloud_region_known(cloud, auth.auth.region)) {
-		api_error_full(e, 401, "AuthFailure", "The region '%s' is not served here",
-		               auth.auth.region);
+	/* A region of EC2's that kiln does not serve yet is made on its first request. */
+	if (cloud_region_open(cloud, auth.auth.region, &err) < 0) {
+		if (err->kind == KERR_NOT_FOUND || err->kind == KERR_AUTH ||
+		    err->kind == KERR_LIMIT)
+			api_error_full(e, 401, "AuthFailure", "%s", err->msg);
+		else
+			api_error_from_kerr(e, err, NULL);
 		goto out;
 	}
 	call.region = auth.auth.region;

@@ -28,6 +28,7 @@ struct cloud {
 	struct runtime *rt;           /* for instances; see cloud_attach_runtime */
 	pthread_mutex_t volumes_lock; /* making pools, bases and root volumes */
 	struct cloud_jobs *jobs;      /* the background jobs running (jobs.c) */
+	pthread_mutex_t regions_lock; /* serving a region for the first time (regions.c) */
 };
 
 struct zone {
@@ -89,6 +90,24 @@ int cloud_regions(struct cloud *c, struct topology *t, struct kerr **err);
 /* The quota a request went past, when err is that refusal (KERR_LIMIT); -1 otherwise. */
 
 bool cloud_region_known(struct cloud *c, const char *region);
+
+/* A region of EC2's list or of the topology, served yet or not (regions.c). */
+struct region_status {
+	char name[32];
+	const char *opt_in_status; /* opt-in-not-required, opted-in, not-opted-in */
+	bool enabled;              /* requests signed for it are served */
+	bool served;               /* its zones, store and public images exist */
+};
+/* The topology's regions, then the rest of EC2's commercial regions. */
+int cloud_regions_all(struct cloud *c, struct region_status **out, size_t *n, struct kerr **err);
+/* Ready to serve requests signed for region: at once when it is served; a region of EC2's that
+ * needs no opt-in is made now (its zones, its store, a store copy of the public base images
+ * from the region served first), once, while concurrent first requests wait. KERR_NOT_FOUND
+ * (subject region) for a name EC2 does not have, KERR_AUTH for an opt-in region the topology
+ * does not name, KERR_LIMIT when its zones do not fit the default VPC. */
+int cloud_region_open(struct cloud *c, const char *region, struct kerr **err);
+/* The short form of an EC2 region in its zone ids ("apne1"); false for a name EC2 lacks. */
+bool cloud_region_short_name(const char *region, char *out, size_t size);
 /* New account; id, access key and secret are generated when NULL. */
 int cloud_account_create(struct cloud *c, const char *name, const char *id, const char *access_key,
                          const char *secret, struct account *out,

@@ -1,5 +1,6 @@
 """What a client asks first, as EC2 answers it: id shapes (8- and 17-digit), the error codes of
 common mistakes, DryRun on every action, regions beyond the topology's, instance attributes."""
+import json
 import os
 import subprocess
 
@@ -118,3 +119,65 @@ def test_dry_run_on_mutating_actions(server):
     assert ec2.describe_tags()["Tags"] == []
     out = aws_cli(server, "create-volume", "--availability-zone", "us-east-1b", "--size", "1", "--dry-run")
     assert out.returncode != 0 and "DryRunOperation" in out.stderr
+
+
+ENABLED = {"us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "eu-west-1", "eu-west-2",
+           "eu-west-3", "eu-central-1", "eu-north-1", "ap-south-1", "ap-northeast-1", "ap-northeast-2",
+           "ap-northeast-3", "ap-southeast-1", "ap-southeast-2", "sa-east-1"}
+
+
+def test_every_commercial_region_is_listed(server):
+    ec2 = client(server)
+    got = {r["RegionName"]: r["OptInStatus"] for r in ec2.describe_regions()["Regions"]}
+    assert set(got) == ENABLED and set(got.values()) == {"opt-in-not-required"}
+    every = {r["RegionName"]: r["OptInStatus"] for r in ec2.describe_regions(AllRegions=True)["Regions"]}
+    assert ENABLED < set(every)
+    for name in ("af-south-1", "ap-east-1", "me-south-1", "eu-south-1"):
+        assert every[name] == "not-opted-in"
+    got = ec2.describe_regions(Filters=[{"Name": "opt-in-status", "Values": ["not-opted-in"]}],
+                               AllRegions=True)["Regions"]
+    assert "me-south-1" in {r["RegionName"] for r in got} and not ENABLED & {r["RegionName"] for r in got}
+    # an opt-in region is refused as EC2 refuses it to an account that has not opted in
+    assert error_of(lambda: client(server, "af-south-1").describe_images(Owners=["amazon"])) == (
+        "AuthFailure", 401)
+    assert error_of(lambda: client(server, "xx-nowhere-1").describe_regions()) == ("AuthFailure", 401)
+
+
+def test_a_region_is_served_on_its_first_request(server):
+    import concurrent.futures
+    # several first requests at once: one makes the region, the others wait for it
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: client(server, "us-east-2").describe_images(Owners=["amazon"]),
+                                range(4)))
+    ids = [sorted(i["ImageId"] for i in a["Images"]) for a in answers]
+    assert ids[0] and all(x == ids[0] for x in ids)
+    east = {i["Name"]: i for i in client(server).describe_images(Owners=["amazon"])["Images"]}
+    there = {i["Name"]: i for i in answers[0]["Images"]}
+    assert set(there) == set(east)
+    for name, im in there.items():
+        assert im["ImageId"] != east[name]["ImageId"] and im["State"] == "available" and im["Public"]
+        assert im["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"] != east[name]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    zones = client(server, "us-east-2").describe_availability_zones()["AvailabilityZones"]
+    assert [(z["ZoneName"], z["ZoneId"]) for z in zones] == [
+        ("us-east-2a", "use2-az1"), ("us-east-2b", "use2-az2"), ("us-east-2c", "use2-az3")]
+    out = aws_cli(server, "describe-availability-zones", region="ap-northeast-1")
+    assert out.returncode == 0, out.stderr
+    assert [(z["ZoneName"], z["ZoneId"]) for z in json.loads(out.stdout)["AvailabilityZones"]] == [
+        ("ap-northeast-1a", "apne1-az1"), ("ap-northeast-1c", "apne1-az2"), ("ap-northeast-1d", "apne1-az3")]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="instances need root")
+def test_run_an_instance_in_us_west_2(server):
+    ec2 = client(server, "us-west-2")
+    ami = public_busybox(ec2)
+    zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]]
+    assert zones == ["us-west-2a", "us-west-2b", "us-west-2c", "us-west-2d"]
+    iid = ec2.run_instances(ImageId=ami, InstanceType="t2.nano", MinCount=1, MaxCount=1,
+                            Placement={"AvailabilityZone": "us-west-2b"})["Instances"][0]["InstanceId"]
+    ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    d = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    assert d["Placement"]["AvailabilityZone"] == "us-west-2b" and d["PrivateDnsName"].endswith(
+        ".us-west-2.compute.internal")
+    assert client(server).describe_instances(Filters=[{"Name": "instance-id", "Values": [iid]}])["Reservations"] == []
+    ec2.terminate_instances(InstanceIds=[iid])
+    ec2.get_waiter("instance_terminated").wait(InstanceIds=[iid], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
