@@ -54,6 +54,8 @@ static const struct api_action actions[] = {
     {ACTION("DescribeImageAttribute", api_describe_image_attribute, API_READ | API_CACHED),
      REQ("ImageId", "Attribute"), IDS(ID("ImageId", "ami"))},
     {ACTION("DescribeImages", api_describe_images, API_READ | API_CACHED)},
+    {ACTION("DescribeInstanceAttribute", api_describe_instance_attribute, API_READ),
+     REQ("InstanceId", "Attribute"), IDS(ID("InstanceId", "i"))},
     {ACTION("DescribeInstanceStatus", api_describe_instance_status, API_READ)},
     {ACTION("DescribeInstanceTypes", api_describe_instance_types, API_READ | API_CACHED)},
     {ACTION("DescribeInstances", api_describe_instances, API_READ | API_CACHED)},

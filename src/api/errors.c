@@ -58,6 +58,7 @@ static const struct ec2_code {
      "The client token '%s' was used with other parameters"},
     {KERR_AUTH, KERR_SUBJECT_IMAGE, NULL, "AuthFailure", "Not authorized for image: %s"},
     {KERR_AUTH, KERR_SUBJECT_VOLUME, NULL, "OperationNotPermitted", NULL},
+    {KERR_AUTH, KERR_SUBJECT_INSTANCE, NULL, "OperationNotPermitted", NULL},
     {KERR_LIMIT, KERR_SUBJECT_TAG, NULL, "TagLimitExceeded", NULL},
     {KERR_LIMIT, KERR_SUBJECT_QUOTA_VCPUS, NULL, "VcpuLimitExceeded", NULL},
     {KERR_LIMIT, KERR_SUBJECT_QUOTA_VOLUMES, NULL, "VolumeLimitExceeded", NULL},

@@ -201,6 +201,7 @@ int api_get_console_output(struct api_call *c, struct api_error *e);
 int api_describe_availability_zones(struct api_call *c, struct api_error *e);
 int api_describe_instance_types(struct api_call *c, struct api_error *e);
 int api_describe_instance_status(struct api_call *c, struct api_error *e);
+int api_describe_instance_attribute(struct api_call *c, struct api_error *e);
 int api_modify_instance_attribute(struct api_call *c, struct api_error *e);
 int api_create_tags(struct api_call *c, struct api_error *e);
 int api_delete_tags(struct api_call *c, struct api_error *e);

@@ -29,6 +29,7 @@ struct cloud {
 	pthread_mutex_t volumes_lock; /* making pools, bases and root volumes */
 	struct cloud_jobs *jobs;      /* the background jobs running (jobs.c) */
 	pthread_mutex_t regions_lock; /* serving a region for the first time (regions.c) */
+	struct cloud_watch *watch;    /* the watcher of running instances (watch.c) */
 };
 
 struct zone {
@@ -255,6 +256,9 @@ struct instance {
 	uint64_t root_size_gib;
 	bool delete_on_termination;
 	char key_name[256];
+	bool disable_api_termination; /* TerminateInstances refused */
+	bool disable_api_stop;        /* StopInstances refused */
+	char shutdown_behavior[16];   /* stop or terminate: what a shutdown inside it leads to */
 };
 
 struct run_request {
@@ -271,6 +275,8 @@ struct run_request {
 	const char *client_token; /* NULL, or: a repeat answers what the first request did */
 	const struct tag *instance_tags, *volume_tags; /* TagSpecification */
 	size_t ninstance_tags, nvolume_tags;
+	bool disable_api_termination, disable_api_stop;
+	const char *shutdown_behavior; /* NULL: stop */
 };
 
 struct state_change {
@@ -302,6 +308,22 @@ int cloud_instance_console(struct cloud *c, const char *owner, const char *regio
                            uint8_t **out, size_t *len, struct kerr **err);
 /* ModifyInstanceAttribute: a stopped instance's type (NULL: unchanged) and user data (NULL:
  * unchanged; empty: removed). KERR_CONFLICT unless stopped. */
+/* What a shutdown inside an instance leads to: "stop" or "terminate". */
+bool cloud_shutdown_behavior_valid(const char *s);
+/* ModifyInstanceAttribute's flags, in any state but terminated. */
+struct instance_flags {
+	int disable_api_termination, disable_api_stop; /* 0 or 1; -1: unchanged */
+	const char *shutdown_behavior;                 /* NULL: unchanged */
+};
+int cloud_instance_set_flags(struct cloud *c, const char *owner, const char *region, const char *id,
+                             const struct instance_flags *f, struct kerr **err);
+/* The instance's user data, decoded (*out NULL and *len 0 when it has none). */
+int cloud_instance_user_data(struct cloud *c, const char *owner, const char *region, const char *id,
+                             uint8_t **out, size_t *len, struct kerr **err);
+/* Watching running instances (watch.c): a PID 1 that ended of itself stops or terminates its
+ * instance, as its shutdown behaviour says. The daemon starts it after cloud_reconcile. */
+int cloud_watch_start(struct cloud *c, struct kerr **err);
+void cloud_watch_stop(struct cloud *c);
 int cloud_instance_modify(struct cloud *c, const char *owner, const char *region, const char *id,
                           const char *type, const uint8_t *user_data, size_t user_data_len,
                           struct kerr **err);

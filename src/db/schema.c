@@ -89,6 +89,10 @@ const char *const db_migrations[] = {
     "ALTER TABLE images ADD COLUMN deprecation_ms INTEGER NOT NULL DEFAULT 0;\n",
     /* 7: per-account quotas of the topology (a quota without a row has its default) */
     "CREATE TABLE quotas (name TEXT PRIMARY KEY, value INTEGER NOT NULL);\n",
+    /* 8: instance attributes: termination and stop protection, the shutdown behaviour */
+    "ALTER TABLE instances ADD COLUMN disable_api_termination INTEGER NOT NULL DEFAULT 0;\n"
+    "ALTER TABLE instances ADD COLUMN disable_api_stop INTEGER NOT NULL DEFAULT 0;\n"
+    "ALTER TABLE instances ADD COLUMN shutdown_behavior TEXT NOT NULL DEFAULT 'stop';\n",
 };
 
 const size_t db_migrations_count = ARRAY_SIZE(db_migrations);

@@ -7,7 +7,7 @@ import subprocess
 import botocore
 import pytest
 
-from conftest import AWS, client, error_of
+from conftest import AWS, KILN, client, error_of
 
 
 def message_of(call):
@@ -181,3 +181,85 @@ def test_run_an_instance_in_us_west_2(server):
     assert client(server).describe_instances(Filters=[{"Name": "instance-id", "Values": [iid]}])["Reservations"] == []
     ec2.terminate_instances(InstanceIds=[iid])
     ec2.get_waiter("instance_terminated").wait(InstanceIds=[iid], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+
+
+def inside(server, iid, *cmd):
+    return subprocess.run([KILN, "runtime", "exec", os.path.join(server["data"], "run"), iid, "--", *cmd],
+                          capture_output=True, text=True)
+
+
+def wait_state(ec2, iid, state, tries=90):
+    import time
+    for _ in range(tries):
+        d = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+        if d["State"]["Name"] == state:
+            return d
+        time.sleep(1)
+    raise AssertionError(f"{iid} is {d['State']['Name']}, not {state}")
+
+
+def attribute(ec2, iid, name):
+    return ec2.describe_instance_attribute(InstanceId=iid, Attribute=name)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="instances need root")
+def test_instance_attributes_and_their_effects(server):
+    import base64
+    ec2 = client(server)
+    ami = public_busybox(ec2)
+    iid = ec2.run_instances(ImageId=ami, InstanceType="t2.nano", MinCount=1, MaxCount=1,
+                            UserData="#!/bin/sh\necho hello\n", DisableApiTermination=True,
+                            InstanceInitiatedShutdownBehavior="terminate")["Instances"][0]["InstanceId"]
+    wait_state(ec2, iid, "running")
+    assert attribute(ec2, iid, "instanceType")["InstanceType"]["Value"] == "t2.nano"
+    assert base64.b64decode(attribute(ec2, iid, "userData")["UserData"]["Value"]) == b"#!/bin/sh\necho hello\n"
+    assert attribute(ec2, iid, "disableApiTermination")["DisableApiTermination"]["Value"] is True
+    assert attribute(ec2, iid, "instanceInitiatedShutdownBehavior")[
+        "InstanceInitiatedShutdownBehavior"]["Value"] == "terminate"
+    assert attribute(ec2, iid, "rootDeviceName")["RootDeviceName"]["Value"] == "/dev/xvda"
+    bdm = attribute(ec2, iid, "blockDeviceMapping")["BlockDeviceMappings"]
+    assert [m["DeviceName"] for m in bdm] == ["/dev/xvda"] and bdm[0]["Ebs"]["VolumeId"].startswith("vol-")
+    assert error_of(lambda: attribute(ec2, iid, "kernel")) == ("InvalidParameterValue", 400)
+    assert error_of(lambda: attribute(ec2, "i-1234abcd", "instanceType")) == ("InvalidInstanceID.NotFound", 400)
+    # termination protection
+    code, msg = message_of(lambda: ec2.terminate_instances(InstanceIds=[iid]))
+    assert code == "OperationNotPermitted" and "disableApiTermination" in msg
+    # stop protection, both forms
+    ec2.modify_instance_attribute(InstanceId=iid, DisableApiStop={"Value": True})
+    assert error_of(lambda: ec2.stop_instances(InstanceIds=[iid])) == ("OperationNotPermitted", 400)
+    assert error_of(lambda: ec2.stop_instances(InstanceIds=[iid], Force=True)) == ("OperationNotPermitted", 400)
+    ec2.modify_instance_attribute(InstanceId=iid, Attribute="disableApiStop", Value="false")
+    ec2.modify_instance_attribute(InstanceId=iid, Attribute="instanceInitiatedShutdownBehavior", Value="stop")
+    assert attribute(ec2, iid, "instanceInitiatedShutdownBehavior")[
+        "InstanceInitiatedShutdownBehavior"]["Value"] == "stop"
+    assert error_of(lambda: ec2.modify_instance_attribute(
+        InstanceId=iid, InstanceInitiatedShutdownBehavior={"Value": "explode"})) == ("InvalidParameterValue", 400)
+    # a poweroff inside: stopped, as the behaviour says, with EC2's reason
+    inside(server, iid, "poweroff")
+    d = wait_state(ec2, iid, "stopped")
+    assert d["StateReason"]["Code"] == "Client.InstanceInitiatedShutdown", d["StateReason"]
+    ec2.modify_instance_attribute(InstanceId=iid, InstanceType={"Value": "t2.micro"})
+    assert attribute(ec2, iid, "instanceType")["InstanceType"]["Value"] == "t2.micro"
+    ec2.modify_instance_attribute(InstanceId=iid, InstanceInitiatedShutdownBehavior={"Value": "terminate"})
+    ec2.start_instances(InstanceIds=[iid])
+    wait_state(ec2, iid, "running")
+    # terminate behaviour: the shutdown terminates it, termination protection notwithstanding (as on EC2)
+    inside(server, iid, "poweroff")
+    d = wait_state(ec2, iid, "terminated")
+    assert d["StateReason"]["Code"] == "Client.InstanceInitiatedShutdown"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="instances need root")
+def test_run_instances_attribute_errors(server):
+    ec2 = client(server)
+    ami = public_busybox(ec2)
+    assert error_of(lambda: ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1,
+                                              InstanceInitiatedShutdownBehavior="explode")) == (
+        "InvalidParameterValue", 400)
+    assert error_of(lambda: ec2.modify_instance_attribute(
+        InstanceId="i-1234abcd", DisableApiStop={"Value": True}, InstanceType={"Value": "t2.nano"})) == (
+        "InvalidParameterCombination", 400)
+    assert error_of(lambda: ec2.modify_instance_attribute(InstanceId="i-1234abcd", DisableApiStop={"Value": True})) == (
+        "InvalidInstanceID.NotFound", 400)
+    out = aws_cli(server, "describe-instance-attribute", "--instance-id", "i-1234abcd", "--attribute", "userData")
+    assert out.returncode != 0 and "InvalidInstanceID.NotFound" in out.stderr
