@@ -364,6 +364,9 @@ struct volume_request {
 	size_t ntags;
 };
 
+/* For DescribeVolumeStatus: io_ok[i] says whether v[i]'s block file is there in its zone's pool,
+ * where its I/O goes. */
+void cloud_volumes_io_check(struct cloud *c, const struct volume *v, size_t n, bool *io_ok);
 int cloud_volumes_list(struct cloud *c, const char *owner, const char *region, struct volume **out,
                        size_t *n, struct kerr **err);
 int cloud_volume_get(struct cloud *c, const char *owner, const char *region, const char *id,

@@ -263,3 +263,55 @@ def test_run_instances_attribute_errors(server):
         "InvalidInstanceID.NotFound", 400)
     out = aws_cli(server, "describe-instance-attribute", "--instance-id", "i-1234abcd", "--attribute", "userData")
     assert out.returncode != 0 and "InvalidInstanceID.NotFound" in out.stderr
+
+
+def test_instance_type_offerings(server):
+    ec2 = client(server)
+    types = {t["InstanceType"] for p in ec2.get_paginator("describe_instance_types").paginate()
+             for t in p["InstanceTypes"]}
+    region = ec2.describe_instance_type_offerings()["InstanceTypeOfferings"]
+    assert {o["InstanceType"] for o in region} == types
+    assert {(o["LocationType"], o["Location"]) for o in region} == {("region", "us-east-1")}
+    az = [o for p in ec2.get_paginator("describe_instance_type_offerings").paginate(
+        LocationType="availability-zone", PaginationConfig={"PageSize": 5}) for o in p["InstanceTypeOfferings"]]
+    assert len(az) == 3 * len(types)
+    assert {o["Location"] for o in az} == {"us-east-1a", "us-east-1b", "us-east-1c"}
+    got = ec2.describe_instance_type_offerings(
+        LocationType="availability-zone-id",
+        Filters=[{"Name": "location", "Values": ["use1-az2"]},
+                 {"Name": "instance-type", "Values": ["t2.nano", "m5.large"]}])["InstanceTypeOfferings"]
+    assert sorted((o["InstanceType"], o["Location"], o["LocationType"]) for o in got) == [
+        ("m5.large", "use1-az2", "availability-zone-id"), ("t2.nano", "use1-az2", "availability-zone-id")]
+    eu = client(server, "eu-west-1").describe_instance_type_offerings(
+        LocationType="availability-zone", Filters=[{"Name": "instance-type", "Values": ["t2.micro"]}])
+    assert [o["Location"] for o in eu["InstanceTypeOfferings"]] == ["eu-west-1a", "eu-west-1b"]
+    assert error_of(lambda: unvalidated(server).describe_instance_type_offerings(LocationType="planet")) == (
+        "InvalidParameterValue", 400)
+    out = aws_cli(server, "describe-instance-type-offerings", "--location-type", "availability-zone",
+                  "--filters", "Name=instance-type,Values=t2.nano")
+    assert out.returncode == 0, out.stderr
+    assert len(json.loads(out.stdout)["InstanceTypeOfferings"]) == 3
+
+
+def test_volume_status_and_attributes(server):
+    ec2 = client(server)
+    vol = ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)["VolumeId"]
+    ec2.get_waiter("volume_available").wait(VolumeIds=[vol], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    st = ec2.describe_volume_status(VolumeIds=[vol])["VolumeStatuses"]
+    assert len(st) == 1 and st[0]["VolumeId"] == vol and st[0]["AvailabilityZone"] == "us-east-1a"
+    assert st[0]["VolumeStatus"]["Status"] == "ok"
+    assert {d["Name"]: d["Status"] for d in st[0]["VolumeStatus"]["Details"]}["io-enabled"] == "passed"
+    assert st[0]["Actions"] == [] and st[0]["Events"] == []
+    assert vol in [s["VolumeId"] for s in ec2.describe_volume_status(
+        Filters=[{"Name": "volume-status.status", "Values": ["ok"]}])["VolumeStatuses"]]
+    assert ec2.describe_volume_status(Filters=[{"Name": "volume-status.status",
+                                                "Values": ["impaired"]}])["VolumeStatuses"] == []
+    assert error_of(lambda: ec2.describe_volume_status(VolumeIds=["vol-1234abcd"])) == ("InvalidVolume.NotFound", 400)
+    a = ec2.describe_volume_attribute(VolumeId=vol, Attribute="autoEnableIO")
+    assert a["VolumeId"] == vol and a["AutoEnableIO"]["Value"] is False
+    assert ec2.describe_volume_attribute(VolumeId=vol, Attribute="productCodes")["ProductCodes"] == []
+    assert error_of(lambda: unvalidated(server).describe_volume_attribute(VolumeId=vol, Attribute="size")) == (
+        "InvalidParameterValue", 400)
+    assert error_of(lambda: ec2.describe_volume_attribute(VolumeId="vol-1234abcd", Attribute="autoEnableIO")) == (
+        "InvalidVolume.NotFound", 400)
+    ec2.delete_volume(VolumeId=vol)
