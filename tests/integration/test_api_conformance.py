@@ -7,7 +7,7 @@ import subprocess
 import botocore
 import pytest
 
-from conftest import AWS, KILN, client, error_of
+from conftest import AWS, KILN, client, error_of, kiln, serving
 
 
 def message_of(call):
@@ -315,3 +315,22 @@ def test_volume_status_and_attributes(server):
     assert error_of(lambda: ec2.describe_volume_attribute(VolumeId="vol-1234abcd", Attribute="autoEnableIO")) == (
         "InvalidVolume.NotFound", 400)
     ec2.delete_volume(VolumeId=vol)
+
+
+def test_a_region_made_on_first_use_outlives_a_restart(tmp_path):
+    data = tmp_path / "data"
+    kiln("init", "--data", data)
+    gen = serving(data)
+    srv = next(gen)
+    first = sorted(i["ImageId"] for i in client(srv, "ca-central-1").describe_images(Owners=["amazon"])["Images"])
+    assert first
+    next(gen, None)  # stops the daemon
+    gen = serving(data)
+    srv = next(gen)
+    ec2 = client(srv, "ca-central-1")
+    assert sorted(i["ImageId"] for i in ec2.describe_images(Owners=["amazon"])["Images"]) == first
+    assert [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]] == [
+        "ca-central-1a", "ca-central-1b", "ca-central-1d"]
+    next(gen, None)
+    r = kiln("store", "verify", data / "regions" / "ca-central-1" / "store", check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
