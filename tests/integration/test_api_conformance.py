@@ -4,7 +4,7 @@ import json
 import os
 import subprocess
 
-import botocore
+import botocore.exceptions
 import pytest
 
 from conftest import AWS, KILN, client, error_of, kiln, serving
@@ -334,3 +334,18 @@ def test_a_region_made_on_first_use_outlives_a_restart(tmp_path):
     next(gen, None)
     r = kiln("store", "verify", data / "regions" / "ca-central-1" / "store", check=False)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_a_region_whose_zones_do_not_fit_the_default_vpc_is_refused(tmp_path):
+    data = tmp_path / "data"
+    (tmp_path / "topology").write_text("us-east-1 a b c d e f\neu-west-1 a b c\nus-east-2 a b c\n"
+                                       "eu-west-2 a b\n")  # 14 of the 16 /20s
+    kiln("init", "--data", data, "--topology", tmp_path / "topology", "--no-images")
+    gen = serving(data)
+    srv = next(gen)
+    code, msg = message_of(lambda: client(srv, "us-west-2").describe_availability_zones())
+    assert code == "AuthFailure" and "172.31.0.0/16" in msg
+    zones = client(srv, "us-west-1").describe_availability_zones()["AvailabilityZones"]  # 2 zones fit
+    assert [(z["ZoneName"], z["ZoneId"]) for z in zones] == [("us-west-1a", "usw1-az1"), ("us-west-1b", "usw1-az2")]
+    assert client(srv, "us-west-1").describe_images(Owners=["amazon"])["Images"] == []  # none to copy
+    next(gen, None)
