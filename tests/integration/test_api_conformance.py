@@ -322,16 +322,21 @@ def test_a_region_made_on_first_use_outlives_a_restart(tmp_path):
     kiln("init", "--data", data)
     gen = serving(data)
     srv = next(gen)
-    first = sorted(i["ImageId"] for i in client(srv, "ca-central-1").describe_images(Owners=["amazon"])["Images"])
-    assert first
-    next(gen, None)  # stops the daemon
+    try:
+        first = sorted(i["ImageId"] for i in
+                       client(srv, "ca-central-1").describe_images(Owners=["amazon"])["Images"])
+        assert first
+    finally:
+        next(gen, None)  # stops the daemon
     gen = serving(data)
     srv = next(gen)
-    ec2 = client(srv, "ca-central-1")
-    assert sorted(i["ImageId"] for i in ec2.describe_images(Owners=["amazon"])["Images"]) == first
-    assert [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]] == [
-        "ca-central-1a", "ca-central-1b", "ca-central-1d"]
-    next(gen, None)
+    try:
+        ec2 = client(srv, "ca-central-1")
+        assert sorted(i["ImageId"] for i in ec2.describe_images(Owners=["amazon"])["Images"]) == first
+        assert [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]] == [
+            "ca-central-1a", "ca-central-1b", "ca-central-1d"]
+    finally:
+        next(gen, None)
     r = kiln("store", "verify", data / "regions" / "ca-central-1" / "store", check=False)
     assert r.returncode == 0, r.stdout + r.stderr
 
@@ -343,9 +348,12 @@ def test_a_region_whose_zones_do_not_fit_the_default_vpc_is_refused(tmp_path):
     kiln("init", "--data", data, "--topology", tmp_path / "topology", "--no-images")
     gen = serving(data)
     srv = next(gen)
-    code, msg = message_of(lambda: client(srv, "us-west-2").describe_availability_zones())
-    assert code == "AuthFailure" and "172.31.0.0/16" in msg
-    zones = client(srv, "us-west-1").describe_availability_zones()["AvailabilityZones"]  # 2 zones fit
-    assert [(z["ZoneName"], z["ZoneId"]) for z in zones] == [("us-west-1a", "usw1-az1"), ("us-west-1b", "usw1-az2")]
-    assert client(srv, "us-west-1").describe_images(Owners=["amazon"])["Images"] == []  # none to copy
-    next(gen, None)
+    try:
+        code, msg = message_of(lambda: client(srv, "us-west-2").describe_availability_zones())
+        assert code == "AuthFailure" and "172.31.0.0/16" in msg
+        zones = client(srv, "us-west-1").describe_availability_zones()["AvailabilityZones"]  # 2 zones fit
+        assert [(z["ZoneName"], z["ZoneId"]) for z in zones] == [
+            ("us-west-1a", "usw1-az1"), ("us-west-1b", "usw1-az2")]
+        assert client(srv, "us-west-1").describe_images(Owners=["amazon"])["Images"] == []  # none to copy
+    finally:
+        next(gen, None)  # stops the daemon
