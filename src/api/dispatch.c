@@ -64,7 +64,11 @@ static const struct api_action actions[] = {
     {ACTION("DescribeImageAttribute", api_describe_image_attribute, API_READ | API_CACHED),
      REQ("ImageId", "Attribute"), IDS(ID("ImageId", "ami"))},
     {ACTION("DescribeImages", api_describe_images, API_READ | API_CACHED)},
+    {ACTION("DescribeInstanceAttribute", api_describe_instance_attribute, API_READ),
+     REQ("InstanceId", "Attribute"), IDS(ID("InstanceId", "i"))},
     {ACTION("DescribeInstanceStatus", api_describe_instance_status, API_READ)},
+    {ACTION("DescribeInstanceTypeOfferings", api_describe_instance_type_offerings,
+            API_READ | API_CACHED)},
     {ACTION("DescribeInstanceTypes", api_describe_instance_types, API_READ | API_CACHED)},
     {ACTION("DescribeInstances", api_describe_instances, API_READ | API_CACHED)},
     {ACTION("DescribeLaunchTemplateVersions", api_describe_launch_template_versions,
@@ -77,6 +81,9 @@ static const struct api_action actions[] = {
      REQ("SnapshotId", "Attribute"), IDS(ID("SnapshotId", "snap"))},
     {ACTION("DescribeSnapshots", api_describe_snapshots, API_READ | API_CACHED)},
     {ACTION("DescribeTags", api_describe_tags, API_READ | API_CACHED)},
+    {ACTION("DescribeVolumeAttribute", api_describe_volume_attribute, API_READ),
+     REQ("VolumeId", "Attribute"), IDS(ID("VolumeId", "vol"))},
+    {ACTION("DescribeVolumeStatus", api_describe_volume_status, API_READ)},
     {ACTION("DescribeVolumes", api_describe_volumes, API_READ | API_CACHED)},
     {ACTION("DetachVolume", api_detach_volume, MUT), REQ("VolumeId"),
      IDS(ID("VolumeId", "vol"), ID("InstanceId", "i"))},
@@ -254,9 +261,13 @@ int api_dispatch(struct cloud *cloud, struct api_cache *cache, const struct api_
 		api_error_invalid_action(e, call.action);
 		goto out;
 	}
-	if (!cloud_region_known(cloud, auth.auth.region)) {
-		api_error_full(e, 401, "AuthFailure", "The region '%s' is not served here",
-		               auth.auth.region);
+	/* A region of EC2's that kiln does not serve yet is made on its first request. */
+	if (cloud_region_open(cloud, auth.auth.region, &err) < 0) {
+		if (err->kind == KERR_NOT_FOUND || err->kind == KERR_AUTH ||
+		    err->kind == KERR_LIMIT)
+			api_error_full(e, 401, "AuthFailure", "%s", err->msg);
+		else
+			api_error_from_kerr(e, err, NULL);
 		goto out;
 	}
 	call.region = auth.auth.region;

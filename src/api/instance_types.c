@@ -1,4 +1,4 @@
-/* DescribeInstanceTypes: the runtime's table, in EC2's shape. */
+/* DescribeInstanceTypes and DescribeInstanceTypeOfferings: the runtime's table, in EC2's shape. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +7,7 @@
 #include "runtime/runtime.h"
 #include "server.h"
 #include "util/cleanup.h"
+#include "util/str.h"
 #include "util/banned.h"
 
 static bool burstable(const struct instance_type *t)
@@ -141,5 +142,82 @@ int api_describe_instance_types(struct api_call *c, struct api_error *e)
 	r = 0;
 out:
 	api_filters_release(&filters);
+	return r;
+}
+
+/* DescribeInstanceTypeOfferings: every type is offered in the region and in each of its zones
+ * (one machine serves them all). */
+struct offering {
+	char type[32];
+	char location[32];
+};
+
+static const struct api_filter_field offering_fields[] = {
+    API_FIELD_TEXT_OF("instance-type", struct offering, type),
+    API_FIELD_TEXT_OF("location", struct offering, location),
+};
+
+static const char *const location_types[] = {"region", "availability-zone", "availability-zone-id"};
+
+int api_describe_instance_type_offerings(struct api_call *c, struct api_error *e)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	const char *ltype = api_node_str(&c->root, "LocationType");
+	struct api_filters filters = {0};
+	struct topology t = {0};
+	struct api_page page;
+	size_t kind = 0;
+	int r = -1;
+
+	if (ltype) {
+		while (kind < ARRAY_SIZE(location_types) && strcmp(location_types[kind], ltype))
+			kind++;
+		if (kind == ARRAY_SIZE(location_types)) {
+			api_error_set(e, "InvalidParameterValue",
+			              "Value (%s) for parameter locationType is invalid: region, "
+			              "availability-zone or availability-zone-id",
+			              ltype);
+			return -1;
+		}
+	}
+	if (api_call_filters(c, &filters, e) < 0 || api_call_page(c, 5, 1000, &page, e) < 0)
+		goto out;
+	if (cloud_regions(c->cloud, &t, &err) < 0) {
+		api_error_from_cloud(e, c->action, err);
+		goto out;
+	}
+	api_xml_open(c->xml, "instanceTypeOfferingSet");
+	for (size_t z = 0; z < (kind ? t.nzones : 1); z++) {
+		if (kind && strcmp(t.zones[z].region, c->region))
+			continue;
+		for (size_t i = 0; instance_types[i].name; i++) {
+			struct offering o;
+			int m;
+
+			str_copy(o.type, instance_types[i].name, sizeof(o.type));
+			str_copy(o.location,
+			         kind == 0   ? c->region
+			         : kind == 1 ? t.zones[z].name
+			                     : t.zones[z].zone_id,
+			         sizeof(o.location));
+			m = api_call_filter_match(&filters, offering_fields,
+			                          ARRAY_SIZE(offering_fields), &o, NULL, e);
+			if (m < 0)
+				goto out;
+			if (!m || !api_page_take(&page))
+				continue;
+			api_xml_item(c->xml);
+			api_xml_elem(c->xml, "instanceType", o.type);
+			api_xml_elem(c->xml, "locationType", location_types[kind]);
+			api_xml_elem(c->xml, "location", o.location);
+			api_xml_close(c->xml);
+		}
+	}
+	api_xml_close(c->xml);
+	api_page_end(c, &page);
+	r = 0;
+out:
+	api_filters_release(&filters);
+	topology_release(&t);
 	return r;
 }

@@ -239,6 +239,21 @@ int api_run_instances(struct api_call *c, struct api_error *e)
 	    user_data_decode(api_node_str(&c->root, "UserData"), &ud, &req.user_data_len, e) < 0)
 		return -1;
 	req.user_data = ud;
+	if (api_node_bool(&c->root, "DisableApiTermination", &req.disable_api_termination, &err) <
+	        0 ||
+	    api_node_bool(&c->root, "DisableApiStop", &req.disable_api_stop, &err) < 0) {
+		api_error_from_kerr(e, err, "InvalidParameterValue");
+		return -1;
+	}
+	req.shutdown_behavior = api_node_str(&c->root, "InstanceInitiatedShutdownBehavior");
+	if (req.shutdown_behavior && !cloud_shutdown_behavior_valid(req.shutdown_behavior)) {
+		api_error_set(
+		    e, "InvalidParameterValue",
+		    "Value (%s) for parameter instanceInitiatedShutdownBehavior is invalid. "
+		    "Valid values are stop and terminate.",
+		    req.shutdown_behavior);
+		return -1;
+	}
 	req.client_token = api_node_str(&c->root, "ClientToken");
 	if (req.client_token && strlen(req.client_token) > 64) {
 		api_error_set(e, "InvalidParameterValue",
@@ -512,8 +527,74 @@ out:
 	return r;
 }
 
-/* ModifyInstanceAttribute: instanceType and userData of a stopped instance, given as
- * InstanceType.Value / UserData.Value or as Attribute + Value. */
+/* The attributes ModifyInstanceAttribute changes in any state, as boto3 sends them (Name.Value)
+ * and as Attribute + Value. */
+static const struct {
+	const char *param, *attr;
+} flag_attrs[] = {
+    {"DisableApiTermination.Value", "disableApiTermination"},
+    {"DisableApiStop.Value", "disableApiStop"},
+    {"InstanceInitiatedShutdownBehavior.Value", "instanceInitiatedShutdownBehavior"},
+};
+
+/* 1 when the request changes one of flag_attrs (done), 0 when none, -1 on error. */
+static int modify_flags(struct api_call *c, const char *id, const char *attr, struct api_error *e)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	struct instance_flags f = {-1, -1, NULL};
+	bool any = false;
+
+	for (size_t k = 0; k < ARRAY_SIZE(flag_attrs); k++) {
+		const char *param = flag_attrs[k].param;
+		bool on = false;
+
+		if (!api_node_present(&c->root, param)) {
+			if (!attr || strcmp(attr, flag_attrs[k].attr))
+				continue;
+			param = "Value";
+			if (!api_node_present(&c->root, param)) {
+				api_error_missing_parameter(e, "Value");
+				return -1;
+			}
+		}
+		any = true;
+		if (k == 2) {
+			f.shutdown_behavior = api_node_str(&c->root, param);
+			if (!f.shutdown_behavior ||
+			    !cloud_shutdown_behavior_valid(f.shutdown_behavior)) {
+				api_error_set(
+				    e, "InvalidParameterValue",
+				    "Value (%s) for parameter instanceInitiatedShutdownBehavior "
+				    "is invalid. Valid values are stop and terminate.",
+				    f.shutdown_behavior ? f.shutdown_behavior : "");
+				return -1;
+			}
+			continue;
+		}
+		if (api_node_bool(&c->root, param, &on, &err) < 0) {
+			api_error_from_kerr(e, err, "InvalidParameterValue");
+			return -1;
+		}
+		*(k == 0 ? &f.disable_api_termination : &f.disable_api_stop) = on;
+	}
+	if (!any)
+		return 0;
+	if (api_node_present(&c->root, "InstanceType") || api_node_present(&c->root, "UserData")) {
+		api_error_set(e, "InvalidParameterCombination",
+		              "ModifyInstanceAttribute changes one attribute per request");
+		return -1;
+	}
+	if (cloud_instance_set_flags(c->cloud, c->account.id, c->region, id, &f, &err) < 0) {
+		api_error_from_cloud(e, c->action, err);
+		return -1;
+	}
+	api_xml_bool(c->xml, "return", true);
+	return 1;
+}
+
+/* ModifyInstanceAttribute: disableApiTermination, disableApiStop and
+ * instanceInitiatedShutdownBehavior in any state; instanceType and userData of a stopped
+ * instance, given as InstanceType.Value / UserData.Value or as Attribute + Value. */
 int api_modify_instance_attribute(struct api_call *c, struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
@@ -522,18 +603,11 @@ int api_modify_instance_attribute(struct api_call *c, struct api_error *e)
 	           *attr = api_node_str(&c->root, "Attribute");
 	const char *type = api_node_str(&c->root, "InstanceType.Value");
 	const char *user_data = api_node_str(&c->root, "UserData.Value");
-	static const char *const refused[] = {"SourceDestCheck",
-	                                      "DisableApiTermination",
-	                                      "DisableApiStop",
-	                                      "EbsOptimized",
-	                                      "EnaSupport",
-	                                      "GroupId",
-	                                      "InstanceInitiatedShutdownBehavior",
-	                                      "Kernel",
-	                                      "Ramdisk",
-	                                      "SriovNetSupport",
-	                                      "BlockDeviceMapping"};
+	static const char *const refused[] = {
+	    "SourceDestCheck", "EbsOptimized", "EnaSupport",      "GroupId",
+	    "Kernel",          "Ramdisk",      "SriovNetSupport", "BlockDeviceMapping"};
 	size_t ud_len = 0;
+	int flags;
 
 	for (size_t i = 0; i < ARRAY_SIZE(refused); i++)
 		if (api_node_present(&c->root, refused[i])) {
@@ -541,6 +615,8 @@ int api_modify_instance_attribute(struct api_call *c, struct api_error *e)
 			              "kiln does not change the attribute %s", refused[i]);
 			return -1;
 		}
+	if ((flags = modify_flags(c, id, attr, e)) != 0)
+		return flags < 0 ? -1 : 0;
 	if (attr) {
 		const char *value = api_node_str(&c->root, "Value");
 		if (strcmp(attr, "instanceType") && strcmp(attr, "userData")) {

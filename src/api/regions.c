@@ -24,58 +24,70 @@ static int load_topology(struct api_call *c, struct topology *t, struct api_erro
 struct region_view {
 	char name[32];
 	char endpoint[256];
+	char opt_in_status[24];
 };
 
 static const struct api_filter_field region_fields[] = {
     API_FIELD_TEXT_OF("region-name", struct region_view, name),
     API_FIELD_TEXT_OF("endpoint", struct region_view, endpoint),
-    API_FIELD_CONST_OF("opt-in-status", OPT_IN),
+    API_FIELD_TEXT_OF("opt-in-status", struct region_view, opt_in_status),
 };
 
+/* The enabled regions (the topology's and EC2's that need no opt-in: a request signed for one
+ * of these makes it), or all with AllRegions, as EC2 lists them. */
 int api_describe_regions(struct api_call *c, struct api_error *e)
 {
 	_cleanup_free_ const char **names = NULL;
+	_cleanup_free_ struct region_status *v = NULL;
+	_cleanup_kerr_ struct kerr *err = NULL;
 	struct api_filters filters = {0};
-	struct topology t;
 	const char *unknown;
-	size_t nnames = api_node_strings(&c->root, "RegionName", &names);
+	size_t nnames = api_node_strings(&c->root, "RegionName", &names), n;
+	bool all = false;
 	int r = -1;
 
-	if (load_topology(c, &t, e) < 0)
+	if (api_node_bool(&c->root, "AllRegions", &all, &err) < 0) {
+		api_error_from_kerr(e, err, "InvalidParameterValue");
 		return -1;
+	}
+	if (cloud_regions_all(c->cloud, &v, &n, &err) < 0) {
+		api_error_from_cloud(e, c->action, err);
+		return -1;
+	}
 	if (api_call_filters(c, &filters, e) < 0)
 		goto out;
-	unknown = api_first_missing(names, nnames, t.regions, t.nregions, sizeof(*t.regions));
+	unknown = api_first_missing(names, nnames, v, n, sizeof(*v));
 	if (unknown) {
 		api_error_set(e, "InvalidParameterValue", "Invalid region: %s", unknown);
 		goto out;
 	}
 	api_xml_open(c->xml, "regionInfo");
-	for (size_t i = 0; i < t.nregions; i++) {
-		struct region_view v;
+	for (size_t i = 0; i < n; i++) {
+		struct region_view rv;
 		int m;
 
-		if (!api_selected(names, nnames, t.regions[i]))
+		/* A region named in RegionName is listed whatever its opt-in. */
+		if (!api_selected(names, nnames, v[i].name) || (!all && !nnames && !v[i].enabled))
 			continue;
-		str_copy(v.name, t.regions[i], sizeof(v.name));
-		str_copy(v.endpoint, c->host ? c->host : "", sizeof(v.endpoint));
-		m = api_call_filter_match(&filters, region_fields, ARRAY_SIZE(region_fields), &v,
+		str_copy(rv.name, v[i].name, sizeof(rv.name));
+		str_copy(rv.endpoint, c->host ? c->host : "", sizeof(rv.endpoint));
+		str_copy(rv.opt_in_status, v[i].opt_in_status, sizeof(rv.opt_in_status));
+		m = api_call_filter_match(&filters, region_fields, ARRAY_SIZE(region_fields), &rv,
 		                          NULL, e);
 		if (m < 0)
 			goto out;
 		if (!m)
 			continue;
 		api_xml_item(c->xml);
-		api_xml_elem(c->xml, "regionName", v.name);
-		api_xml_elem(c->xml, "regionEndpoint", v.endpoint);
-		api_xml_elem(c->xml, "optInStatus", OPT_IN);
+		api_xml_elem(c->xml, "regionName", rv.name);
+		api_xml_elem(c->xml, "regionEndpoint", rv.endpoint);
+		api_xml_elem(c->xml, "optInStatus", rv.opt_in_status);
 		api_xml_close(c->xml);
 	}
 	api_xml_close(c->xml);
 	r = 0;
 out:
 	api_filters_release(&filters);
-	topology_release(&t);
 	return r;
 }
 

@@ -1,10 +1,13 @@
-/* CreateVolume, DescribeVolumes, AttachVolume, DetachVolume, DeleteVolume. */
+/* CreateVolume, DescribeVolumes, AttachVolume, DetachVolume, DeleteVolume, DescribeVolumeStatus,
+ * DescribeVolumeAttribute. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "server.h"
 #include "util/cleanup.h"
+#include "util/str.h"
+#include "util/xalloc.h"
 #include "util/banned.h"
 
 static const char *const volume_types[] = {"gp2", "gp3", "io1", "io2", "st1", "sc1", "standard"};
@@ -182,5 +185,126 @@ int api_delete_volume(struct api_call *c, struct api_error *e)
 	if (cloud_volume_delete(c->cloud, c->account.id, c->region, vol, &err) < 0)
 		return api_error_from_cloud(e, c->action, err), -1;
 	api_xml_bool(c->xml, "return", true);
+	return 0;
+}
+
+/* DescribeVolumeStatus: a volume in use or available whose block file is there is "ok" (check
+ * io-enabled passed); one being made or deleted has insufficient data; an error or a missing
+ * file is "impaired". kiln schedules no events and suggests no actions. */
+struct volume_status_view {
+	char id[ID_MAX];
+	char zone[32];
+	char status[24];
+	char io[24];
+};
+
+static const struct api_filter_field volume_status_fields[] = {
+    API_FIELD_TEXT_OF("volume-status.status", struct volume_status_view, status),
+    API_FIELD_TEXT_OF("availability-zone", struct volume_status_view, zone),
+    API_FIELD_CONST_OF("volume-status.details-name", "io-enabled"),
+    API_FIELD_TEXT_OF("volume-status.details-status", struct volume_status_view, io),
+};
+
+static int load_volume_status(struct api_call *c, void **items, size_t *n, struct kerr **err)
+{
+	_cleanup_free_ struct volume *v = NULL;
+	_cleanup_free_ bool *io_ok = NULL;
+	struct volume_status_view *out;
+
+	if (cloud_volumes_list(c->cloud, c->account.id, c->region, &v, n, err) < 0)
+		return -1;
+	io_ok = xcalloc(*n ? *n : 1, sizeof(*io_ok));
+	cloud_volumes_io_check(c->cloud, v, *n, io_ok);
+	out = xcalloc(*n ? *n : 1, sizeof(*out));
+	for (size_t i = 0; i < *n; i++) {
+		bool usable = !strcmp(v[i].state, "available") || !strcmp(v[i].state, "in-use");
+		const char *status = usable && io_ok[i]                       ? "ok"
+		                     : usable || !strcmp(v[i].state, "error") ? "impaired"
+		                                                              : "insufficient-data";
+		str_copy(out[i].id, v[i].id, sizeof(out[i].id));
+		str_copy(out[i].zone, v[i].zone, sizeof(out[i].zone));
+		str_copy(out[i].status, status, sizeof(out[i].status));
+		str_copy(out[i].io,
+		         !strcmp(status, "ok")         ? "passed"
+		         : !strcmp(status, "impaired") ? "failed"
+		                                       : "insufficient-data",
+		         sizeof(out[i].io));
+	}
+	*items = out;
+	return 0;
+}
+
+static void write_volume_status(struct api_xml *x, const void *item, const struct tag_set *tags)
+{
+	const struct volume_status_view *v = item;
+
+	(void)tags;
+	api_xml_elem(x, "volumeId", v->id);
+	api_xml_elem(x, "availabilityZone", v->zone);
+	api_xml_open(x, "volumeStatus");
+	api_xml_elem(x, "status", v->status);
+	api_xml_open(x, "details");
+	api_xml_item(x);
+	api_xml_elem(x, "name", "io-enabled");
+	api_xml_elem(x, "status", v->io);
+	api_xml_close(x);
+	api_xml_item(x);
+	api_xml_elem(x, "name", "io-performance");
+	api_xml_elem(x, "status", "not-applicable");
+	api_xml_close(x);
+	api_xml_close(x);
+	api_xml_close(x);
+	api_xml_open(x, "actionsSet");
+	api_xml_close(x);
+	api_xml_open(x, "eventsSet");
+	api_xml_close(x);
+}
+
+int api_describe_volume_status(struct api_call *c, struct api_error *e)
+{
+	const struct api_list l = {
+	    .id_param = "VolumeId",
+	    .prefix = "vol",
+	    .max_results = 1000,
+	    .set = "volumeStatusSet",
+	    .not_found_code = "InvalidVolume.NotFound",
+	    .noun = "volume",
+	    .fields = volume_status_fields,
+	    .nfields = ARRAY_SIZE(volume_status_fields),
+	    .size = sizeof(struct volume_status_view),
+	    .load = load_volume_status,
+	    .write = write_volume_status,
+	};
+
+	return api_describe_list(c, &l, e);
+}
+
+/* DescribeVolumeAttribute: autoEnableIO (kiln never suspends a volume's I/O, so it is false, as
+ * EC2's default) and productCodes (none: kiln's volumes carry none). */
+int api_describe_volume_attribute(struct api_call *c, struct api_error *e)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	const char *id = api_node_str(&c->root, "VolumeId"),
+	           *attr = api_node_str(&c->root, "Attribute");
+	struct volume v;
+
+	if (strcmp(attr, "autoEnableIO") && strcmp(attr, "productCodes")) {
+		api_error_set(e, "InvalidParameterValue",
+		              "Value (%s) for parameter attribute is invalid: autoEnableIO or "
+		              "productCodes",
+		              attr);
+		return -1;
+	}
+	if (cloud_volume_get(c->cloud, c->account.id, c->region, id, &v, &err) < 0)
+		return api_error_from_cloud(e, c->action, err), -1;
+	api_xml_elem(c->xml, "volumeId", v.id);
+	if (!strcmp(attr, "autoEnableIO")) {
+		api_xml_open(c->xml, "autoEnableIO");
+		api_xml_bool(c->xml, "value", false);
+		api_xml_close(c->xml);
+	} else {
+		api_xml_open(c->xml, "productCodes");
+		api_xml_close(c->xml);
+	}
 	return 0;
 }

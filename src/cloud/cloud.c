@@ -404,6 +404,7 @@ int cloud_open(const char *data_dir, struct cloud **out, struct kerr **err)
 	c = xcalloc(1, sizeof(*c));
 	c->data_dir = xstrdup(data_dir);
 	pthread_mutex_init(&c->volumes_lock, NULL);
+	pthread_mutex_init(&c->regions_lock, NULL);
 	cloud_jobs_init(c);
 	if (db_open(dbpath, &c->db, err) < 0) {
 		cloud_close(c);
@@ -417,10 +418,12 @@ void cloud_close(struct cloud *c)
 {
 	if (!c)
 		return;
+	cloud_watch_stop(c);
 	cloud_jobs_stop(c);
 	cloud_jobs_free(c);
 	runtime_close(c->rt);
 	pthread_mutex_destroy(&c->volumes_lock);
+	pthread_mutex_destroy(&c->regions_lock);
 	db_close(c->db);
 	free(c->data_dir);
 	free(c);

@@ -28,6 +28,8 @@ struct cloud {
 	struct runtime *rt;           /* for instances; see cloud_attach_runtime */
 	pthread_mutex_t volumes_lock; /* making pools, bases and root volumes */
 	struct cloud_jobs *jobs;      /* the background jobs running (jobs.c) */
+	pthread_mutex_t regions_lock; /* serving a region for the first time (regions.c) */
+	struct cloud_watch *watch;    /* the watcher of running instances (watch.c) */
 };
 
 struct zone {
@@ -93,6 +95,24 @@ bool cloud_region_known(struct cloud *c, const char *region);
  * characters, or a secret of few distinct characters? Accepted all the same (test suites
  * written for LocalStack and moto sign with "test"/"test" or "FOOBARKEY"/"FOOBARSECRET"). */
 bool cloud_access_key_weak(const char *access_key, const char *secret);
+
+/* A region of EC2's list or of the topology, served yet or not (regions.c). */
+struct region_status {
+	char name[32];
+	const char *opt_in_status; /* opt-in-not-required, opted-in, not-opted-in */
+	bool enabled;              /* requests signed for it are served */
+	bool served;               /* its zones, store and public images exist */
+};
+/* The topology's regions, then the rest of EC2's commercial regions. */
+int cloud_regions_all(struct cloud *c, struct region_status **out, size_t *n, struct kerr **err);
+/* Ready to serve requests signed for region: at once when it is served; a region of EC2's that
+ * needs no opt-in is made now (its zones, its store, a store copy of the public base images
+ * from the region served first), once, while concurrent first requests wait. KERR_NOT_FOUND
+ * (subject region) for a name EC2 does not have, KERR_AUTH for an opt-in region the topology
+ * does not name, KERR_LIMIT when its zones do not fit the default VPC. */
+int cloud_region_open(struct cloud *c, const char *region, struct kerr **err);
+/* The short form of an EC2 region in its zone ids ("apne1"); false for a name EC2 lacks. */
+bool cloud_region_short_name(const char *region, char *out, size_t size);
 /* New account; id, access key and secret are generated when NULL. */
 int cloud_account_create(struct cloud *c, const char *name, const char *id, const char *access_key,
                          const char *secret, struct account *out,
@@ -271,6 +291,9 @@ struct instance {
 	uint64_t root_size_gib;
 	bool delete_on_termination;
 	char key_name[256];
+	bool disable_api_termination; /* TerminateInstances refused */
+	bool disable_api_stop;        /* StopInstances refused */
+	char shutdown_behavior[16];   /* stop or terminate: what a shutdown inside it leads to */
 };
 
 struct run_request {
@@ -287,6 +310,8 @@ struct run_request {
 	const char *client_token; /* NULL, or: a repeat answers what the first request did */
 	const struct tag *instance_tags, *volume_tags; /* TagSpecification */
 	size_t ninstance_tags, nvolume_tags;
+	bool disable_api_termination, disable_api_stop;
+	const char *shutdown_behavior; /* NULL: stop */
 };
 
 struct state_change {
@@ -318,6 +343,22 @@ int cloud_instance_console(struct cloud *c, const char *owner, const char *regio
                            uint8_t **out, size_t *len, struct kerr **err);
 /* ModifyInstanceAttribute: a stopped instance's type (NULL: unchanged) and user data (NULL:
  * unchanged; empty: removed). KERR_CONFLICT unless stopped. */
+/* What a shutdown inside an instance leads to: "stop" or "terminate". */
+bool cloud_shutdown_behavior_valid(const char *s);
+/* ModifyInstanceAttribute's flags, in any state but terminated. */
+struct instance_flags {
+	int disable_api_termination, disable_api_stop; /* 0 or 1; -1: unchanged */
+	const char *shutdown_behavior;                 /* NULL: unchanged */
+};
+int cloud_instance_set_flags(struct cloud *c, const char *owner, const char *region, const char *id,
+                             const struct instance_flags *f, struct kerr **err);
+/* The instance's user data, decoded (*out NULL and *len 0 when it has none). */
+int cloud_instance_user_data(struct cloud *c, const char *owner, const char *region, const char *id,
+                             uint8_t **out, size_t *len, struct kerr **err);
+/* Watching running instances (watch.c): a PID 1 that ended of itself stops or terminates its
+ * instance, as its shutdown behaviour says. The daemon starts it after cloud_reconcile. */
+int cloud_watch_start(struct cloud *c, struct kerr **err);
+void cloud_watch_stop(struct cloud *c);
 int cloud_instance_modify(struct cloud *c, const char *owner, const char *region, const char *id,
                           const char *type, const uint8_t *user_data, size_t user_data_len,
                           struct kerr **err);
@@ -372,6 +413,9 @@ struct volume_request {
 	size_t ntags;
 };
 
+/* For DescribeVolumeStatus: io_ok[i] says whether v[i]'s block file is there in its zone's pool,
+ * where its I/O goes. */
+void cloud_volumes_io_check(struct cloud *c, const struct volume *v, size_t n, bool *io_ok);
 int cloud_volumes_list(struct cloud *c, const char *owner, const char *region, struct volume **out,
                        size_t *n, struct kerr **err);
 int cloud_volume_get(struct cloud *c, const char *owner, const char *region, const char *id,

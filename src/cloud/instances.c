@@ -52,12 +52,15 @@ static void instance_from_row(sqlite3_stmt *st, struct instance *in)
 	in->root_size_gib = (uint64_t)sqlite3_column_int64(st, 13);
 	in->delete_on_termination = sqlite3_column_int(st, 14) != 0;
 	str_copy(in->key_name, db_text(st, 15), sizeof(in->key_name));
+	in->disable_api_termination = sqlite3_column_int(st, 16) != 0;
+	in->disable_api_stop = sqlite3_column_int(st, 17) != 0;
+	str_copy(in->shutdown_behavior, db_text(st, 18), sizeof(in->shutdown_behavior));
 }
 
 #define INSTANCE_COLUMNS                                                                           \
 	"id, region, zone, owner, image, type, state, state_reason, private_ip, reservation, "     \
 	"launch_index, launch_ms, root_volume, root_size, delete_on_termination, "                 \
-	"COALESCE(key_name, '') "                                                                  \
+	"COALESCE(key_name, ''), disable_api_termination, disable_api_stop, shutdown_behavior "    \
 	"FROM instances "
 
 /* Terminated instances stay visible for an hour, as in EC2. */
@@ -360,6 +363,16 @@ int cloud_instance_boot(struct cloud *c, const char *id, struct kerr **err)
 	return set_state(c, id, INSTANCE_RUNNING, NULL, false, err);
 }
 
+#define INSTANCE_INITIATED "Client.InstanceInitiatedShutdown"
+
+/* Why a stop or termination ends: the reason cloud_instance_ended recorded when the instance
+ * shut itself down, else the user's request (whose transition cleared the reason). */
+static const char *end_reason(const struct instance *in)
+{
+	return in->state_reason[0] ? in->state_reason
+	                           : "Client.UserInitiatedShutdown: User initiated shutdown";
+}
+
 static int job_run(struct cloud *c, const char *id, int kind, bool force, struct kerr **err)
 {
 	_cleanup_kerr_ struct kerr *why = NULL;
@@ -398,15 +411,11 @@ static int job_run(struct cloud *c, const char *id, int kind, bool force, struct
 		break;
 	case JOB_STOP:
 		if ((r = c->rt->ops->stop(c->rt, in.id, force, INSTANCE_STOP_TIMEOUT, err)) == 0)
-			r = set_state(c, in.id, INSTANCE_STOPPED,
-			              "Client.UserInitiatedShutdown: User initiated shutdown",
-			              false, err);
+			r = set_state(c, in.id, INSTANCE_STOPPED, end_reason(&in), false, err);
 		break;
 	case JOB_TERMINATE:
 		if ((r = do_terminate(c, &in, err)) == 0)
-			r = set_state(c, in.id, INSTANCE_TERMINATED,
-			              "Client.UserInitiatedShutdown: User initiated shutdown", true,
-			              err);
+			r = set_state(c, in.id, INSTANCE_TERMINATED, end_reason(&in), true, err);
 		break;
 	}
 	return r;
@@ -490,6 +499,11 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 	if (!type)
 		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_INSTANCE_TYPE, req->type,
 		                  "instance type '%s' not found", req->type);
+	if (req->shutdown_behavior && !cloud_shutdown_behavior_valid(req->shutdown_behavior))
+		return kerr_set(err, KERR_INVALID,
+		                "Value (%s) for parameter instanceInitiatedShutdownBehavior is "
+		                "invalid: stop or terminate",
+		                req->shutdown_behavior);
 	if (req->min_count < 1 || req->max_count < req->min_count || req->max_count > 20)
 		return kerr_set(err, KERR_INVALID,
 		                "MinCount and MaxCount must be 1 to 20, MinCount at most MaxCount");
@@ -526,8 +540,10 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 	        c->db,
 	        "INSERT INTO instances (id, region, zone, owner, image, type, state, private_ip, "
 	        "reservation, launch_index, launch_ms, key_name, root_volume, root_size, "
-	        "delete_on_termination, client_token, public_key) VALUES (?, ?, ?, ?, ?, ?, "
-	        "'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	        "delete_on_termination, client_token, public_key, disable_api_termination, "
+	        "disable_api_stop, shutdown_behavior) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, "
+	        "?, "
+	        "?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	        &ins, err) < 0)
 		goto on_error;
 	v = xcalloc((size_t)req->max_count, sizeof(*v));
@@ -545,6 +561,11 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 		in->launch_ms = now;
 		in->root_size_gib = req->root_size_gib ? req->root_size_gib : im.root_size_gib;
 		in->delete_on_termination = !req->keep_root;
+		in->disable_api_termination = req->disable_api_termination;
+		in->disable_api_stop = req->disable_api_stop;
+		str_copy(in->shutdown_behavior,
+		         req->shutdown_behavior ? req->shutdown_behavior : "stop",
+		         sizeof(in->shutdown_behavior));
 		id_new("i", in->id);
 		id_new("vol", in->root_volume);
 		if (cloud_quota_check(c, owner, req->region, need, err) < 0 ||
@@ -571,6 +592,9 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 		sqlite3_bind_int(ins, 14, in->delete_on_termination);
 		db_bind_text(ins, 15, req->client_token);
 		db_bind_text(ins, 16, public_key);
+		sqlite3_bind_int(ins, 17, req->disable_api_termination);
+		sqlite3_bind_int(ins, 18, req->disable_api_stop);
+		db_bind_text(ins, 19, in->shutdown_behavior);
 		if (db_step_done(c->db, ins, err) < 0 ||
 		    cloud_volume_insert_attached(
 		        c, in, in->root_volume, ROOT_DEVICE, im.root_snapshot, in->root_size_gib,
@@ -688,6 +712,15 @@ int cloud_instances_change(struct cloud *c, const char *owner, const char *regio
 			cloud_instance_not_found(ids[i], err);
 			goto out;
 		}
+		if ((kind == JOB_TERMINATE && in[i].disable_api_termination) ||
+		    (kind == JOB_STOP && in[i].disable_api_stop)) {
+			kerr_about(err, KERR_AUTH, KERR_SUBJECT_INSTANCE, ids[i],
+			           "The instance '%s' may not be %s. Modify its '%s' instance "
+			           "attribute and try again.",
+			           ids[i], kind == JOB_STOP ? "stopped" : "terminated",
+			           kind == JOB_STOP ? "disableApiStop" : "disableApiTermination");
+			goto out;
+		}
 		if (!allowed(kind, instance_state_parse(in[i].state))) {
 			kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_INSTANCE, ids[i],
 			           "instance '%s' is not in a state from which it can be %s",
@@ -750,9 +783,13 @@ int cloud_reconcile(struct cloud *c, struct kerr **err)
 		struct instance_status rs;
 
 		if (state == INSTANCE_RUNNING) {
-			/* After a host restart the instance is gone: say so, as a stop. */
+			/* After a host restart the instance is gone: say so, as a stop. One that
+			 * shut itself down while the daemon was away is left to the watcher, which
+			 * applies its shutdown behaviour. */
 			if (c->rt->ops->status(c->rt, id, &rs, NULL) == 0 &&
 			    rs.state != RUN_RUNNING &&
+			    !(rs.state == RUN_STOPPED && !strncmp(rs.reason, INSTANCE_INITIATED,
+			                                          strlen(INSTANCE_INITIATED))) &&
 			    set_state(c, id, INSTANCE_STOPPED,
 			              "Server.InternalError: the host restarted", false, err) < 0)
 				return -1;
@@ -862,4 +899,91 @@ void cloud_instance_health(struct cloud *c, const struct instance *in, const cha
 	}
 	*system = "ok"; /* the shim holds the instance */
 	*instance = st.init_pid > 0 && kill(st.init_pid, 0) == 0 ? "ok" : "impaired";
+}
+
+bool cloud_shutdown_behavior_valid(const char *s)
+{
+	return !strcmp(s, "stop") || !strcmp(s, "terminate");
+}
+
+int cloud_instance_set_flags(struct cloud *c, const char *owner, const char *region, const char *id,
+                             const struct instance_flags *f, struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	struct instance in;
+
+	if (f->shutdown_behavior && !cloud_shutdown_behavior_valid(f->shutdown_behavior))
+		return kerr_set(err, KERR_INVALID,
+		                "Value (%s) for parameter instanceInitiatedShutdownBehavior is "
+		                "invalid: stop or terminate",
+		                f->shutdown_behavior);
+	if (cloud_instance_get(c, id, &in, err) < 0 || strcmp(in.owner, owner) ||
+	    strcmp(in.region, region))
+		return cloud_instance_not_found(id, err);
+	if (!strcmp(in.state, "terminated"))
+		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_INSTANCE, id,
+		                  "instance '%s' is terminated", id);
+	if (db_prepare(
+	        c->db,
+	        "UPDATE instances SET disable_api_termination = COALESCE(?1, "
+	        "disable_api_termination), disable_api_stop = COALESCE(?2, disable_api_stop), "
+	        "shutdown_behavior = COALESCE(?3, shutdown_behavior) WHERE id = ?4",
+	        &st, err) < 0)
+		return -1;
+	if (f->disable_api_termination >= 0)
+		sqlite3_bind_int(st, 1, f->disable_api_termination);
+	if (f->disable_api_stop >= 0)
+		sqlite3_bind_int(st, 2, f->disable_api_stop);
+	db_bind_text(st, 3, f->shutdown_behavior);
+	db_bind_text(st, 4, id);
+	return db_step_done(c->db, st, err);
+}
+
+int cloud_instance_user_data(struct cloud *c, const char *owner, const char *region, const char *id,
+                             uint8_t **out, size_t *len, struct kerr **err)
+{
+	_cleanup_free_ char *path = user_data_path(c, id);
+	_cleanup_kerr_ struct kerr *why = NULL;
+	struct instance in;
+
+	if (cloud_instance_get(c, id, &in, err) < 0 || strcmp(in.owner, owner) ||
+	    strcmp(in.region, region))
+		return cloud_instance_not_found(id, err);
+	if (fs_read_file(AT_FDCWD, path, (size_t)64 << 10, out, len, &why) < 0) {
+		if (why->kind != KERR_NOT_FOUND)
+			return kerr_pass(err, steal_ptr(why));
+		*out = NULL; /* none */
+		*len = 0;
+	}
+	return 0;
+}
+
+void cloud_instance_ended(struct cloud *c, const char *id)
+{
+	_cleanup_kerr_ struct kerr *why = NULL;
+	pthread_mutex_t *lock = cloud_job_lock(id);
+	struct instance_status rs;
+	struct instance in;
+	bool terminate;
+	int r;
+
+	/* A job on the instance (a stop, a reboot) is the one ending it: it decides. */
+	if (pthread_mutex_trylock(lock) != 0)
+		return;
+	r = cloud_instance_get(c, id, &in, &why);
+	if (r < 0 || instance_state_parse(in.state) != INSTANCE_RUNNING ||
+	    c->rt->ops->status(c->rt, id, &rs, NULL) < 0 || rs.state != RUN_STOPPED) {
+		pthread_mutex_unlock(lock);
+		if (r < 0)
+			cloud_log_failure(id, why, "cannot read the instance whose init ended");
+		return;
+	}
+	/* Its PID 1 ended of itself (a poweroff inside): the shutdown behaviour decides. */
+	terminate = !strcmp(in.shutdown_behavior, "terminate");
+	r = set_state(c, id, terminate ? INSTANCE_SHUTTING_DOWN : INSTANCE_STOPPING,
+	              rs.reason[0] ? rs.reason : INSTANCE_INITIATED ": Instance initiated shutdown",
+	              false, &why);
+	pthread_mutex_unlock(lock);
+	if (r < 0 || submit(c, id, terminate ? JOB_TERMINATE : JOB_STOP, false, &why) < 0)
+		cloud_log_failure(id, why, "cannot end the instance whose init ended");
 }

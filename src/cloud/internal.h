@@ -31,6 +31,9 @@ bool cloud_jobs_stopping(struct cloud *c);
  * and error), for calls whose failure is not otherwise recorded. */
 void cloud_log_failure(const char *resource, const struct kerr *e, const char *what);
 
+/* The watcher saw instance id's PID 1 end while it is running: stop or terminate it, as its
+ * shutdown behaviour says (nothing when a job holds it: that job is ending it). */
+void cloud_instance_ended(struct cloud *c, const char *id);
 /* Any instance by id, whoever owns it. */
 int cloud_instance_get(struct cloud *c, const char *id, struct instance *in, struct kerr **err);
 /* With the instance's job lock held: stop it now (stopping, then stopped), or boot it

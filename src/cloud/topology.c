@@ -23,13 +23,15 @@ void topology_release(struct topology *t)
 	memset(t, 0, sizeof(*t));
 }
 
-/* "us-east-1" → "use1", "eu-west-1" → "euw1": the first word, the initial of each middle word,
- * the last word (as EC2's zone ids abbreviate regions). */
+/* "us-east-1" → "use1", "ap-northeast-1" → "apne1": EC2's own for its regions, else the first
+ * word, the initial of each middle word, the last word (as EC2's zone ids abbreviate regions). */
 static void region_short(const char *region, char *out, size_t size)
 {
 	const char *first_dash = strchr(region, '-'), *last_dash = strrchr(region, '-');
 	size_t n = 0;
 
+	if (cloud_region_short_name(region, out, size))
+		return;
 	for (const char *p = region; p < first_dash && n + 1 < size; p++)
 		out[n++] = *p;
 	for (const char *p = first_dash; p && p < last_dash && n + 1 < size; p = strchr(p + 1, '-'))

@@ -577,3 +577,33 @@ int cloud_volume_not_found(const char *id, struct kerr **err)
 	return kerr_about(err, KERR_NOT_FOUND, KERR_SUBJECT_VOLUME, id, "volume '%s' not found",
 	                  id);
 }
+
+void cloud_volumes_io_check(struct cloud *c, const struct volume *v, size_t n, bool *io_ok)
+{
+	/* Each zone's pool opened once (mounted when it is not: as a launch would). */
+	for (size_t i = 0; i < n; i++)
+		io_ok[i] = false;
+	pthread_mutex_lock(&c->volumes_lock);
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *dir = NULL;
+		struct pool *p = NULL;
+		bool done = false;
+
+		for (size_t k = 0; k < i && !done; k++)
+			done = !strcmp(v[k].zone, v[i].zone) && !strcmp(v[k].region, v[i].region);
+		if (done)
+			continue;
+		dir = cloud_zone_pool_dir(c, v[i].region, v[i].zone);
+		if (pool_open(dir, NULL, &p, NULL) < 0)
+			continue;
+		for (size_t k = i; k < n; k++) {
+			_cleanup_free_ char *file = NULL;
+			if (strcmp(v[k].zone, v[i].zone) || strcmp(v[k].region, v[i].region))
+				continue;
+			file = cloud_volume_file(v[k].id);
+			io_ok[k] = pool_exists(p, file);
+		}
+		pool_close(p);
+	}
+	pthread_mutex_unlock(&c->volumes_lock);
+}

@@ -51,7 +51,7 @@ int daemon_start(const struct daemon_config *cfg, struct daemon **out, struct ke
 	 * whatever was in flight when the daemon last stopped. */
 	if (daemon_host_up(DAEMON_VPC_DEFAULT, true, err) < 0 ||
 	    cloud_attach_runtime(d->cloud, cfg->shim, cfg->init, err) < 0 ||
-	    cloud_reconcile(d->cloud, err) < 0 ||
+	    cloud_reconcile(d->cloud, err) < 0 || cloud_watch_start(d->cloud, err) < 0 ||
 	    api_server_start(d->cloud, &cfg->http, &d->srv, err) < 0)
 		goto on_error;
 	log_event(LOG_LEVEL_INFO, NULL, "serving %s on port %u", cfg->data_dir,
@@ -78,6 +78,7 @@ void daemon_wait(struct daemon *d)
 	log_event(LOG_LEVEL_INFO, NULL, "stopping on signal %d", sig);
 	/* No new request, then no new job; the running ones stop at their next checkpoint. */
 	api_server_stop(d->srv);
+	cloud_watch_stop(d->cloud);
 	cloud_jobs_stop(d->cloud);
 	cloud_close(d->cloud);
 	log_event(LOG_LEVEL_INFO, NULL, "stopped");

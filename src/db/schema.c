@@ -118,6 +118,10 @@ const char *const db_migrations[] = {
     "  fingerprint TEXT NOT NULL, public_key TEXT NOT NULL, create_ms INTEGER NOT NULL,\n"
     "  UNIQUE (owner, region, name));\n"
     "ALTER TABLE instances ADD COLUMN public_key TEXT;\n",
+    /* 11: instance attributes: termination and stop protection, the shutdown behaviour */
+    "ALTER TABLE instances ADD COLUMN disable_api_termination INTEGER NOT NULL DEFAULT 0;\n"
+    "ALTER TABLE instances ADD COLUMN disable_api_stop INTEGER NOT NULL DEFAULT 0;\n"
+    "ALTER TABLE instances ADD COLUMN shutdown_behavior TEXT NOT NULL DEFAULT 'stop';\n",
 };
 
 const size_t db_migrations_count = ARRAY_SIZE(db_migrations);

@@ -41,9 +41,13 @@ void id_new(const char *prefix, char *out)
 
 bool id_valid(const char *prefix, const char *s)
 {
-	size_t p = strlen(prefix);
+	size_t p = strlen(prefix), n;
 
-	if (strncmp(s, prefix, p) != 0 || s[p] != '-' || strlen(s + p + 1) != ID_HEX_DIGITS)
+	if (strncmp(s, prefix, p) != 0 || s[p] != '-')
+		return false;
+	/* EC2 still answers to the 8-digit ids it gave out before 2016 (ami-12c6146b). */
+	n = strlen(s + p + 1);
+	if (n != ID_HEX_DIGITS && n != ID_HEX_DIGITS_SHORT)
 		return false;
 	for (const char *c = s + p + 1; *c; c++)
 		if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))

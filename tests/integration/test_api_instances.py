@@ -98,7 +98,7 @@ def test_instance_errors_and_isolation(server):
     assert error_of(lambda: ec2.run_instances(ImageId="bad", MinCount=1, MaxCount=1)) == (
         "InvalidAMIID.Malformed", 400)
     assert error_of(lambda: ec2.run_instances(ImageId=ami, InstanceType="z9.huge", MinCount=1, MaxCount=1)) == (
-        "InvalidInstanceType", 400)
+        "InvalidParameterValue", 400)
     assert error_of(lambda: ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1,
                                               Placement={"AvailabilityZone": "eu-west-1a"})) == (
         "InvalidParameterValue", 400)

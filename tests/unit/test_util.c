@@ -76,6 +76,10 @@ static void test_ids(void **state)
 	assert_false(id_valid("snap", "ami-0123456789abcdef0"));
 	assert_false(id_valid("snap", "snap-0123456789ABCDEF0"));
 	assert_true(id_valid("ami", "ami-0123456789abcdef0"));
+	assert_true(id_valid("ami", "ami-12c6146b")); /* the pre-2016 8-digit ids */
+	assert_false(id_valid("ami", "ami-12c6146"));
+	assert_false(id_valid("ami", "ami-12c6146b0"));
+	assert_false(id_valid("ami", "ami-12c6146g"));
 }
 
 /* What the log writes to stderr while fn runs, into out. */
