@@ -34,6 +34,10 @@ static const struct api_action actions[] = {
      IDS(ID("VolumeId", "vol"), ID("InstanceId", "i"))},
     {ACTION("CopyImage", api_copy_image, MUT | API_DESCRIPTION | API_UNENCRYPTED),
      REQ("SourceRegion", "SourceImageId", "Name"), IDS(ID("SourceImageId", "ami")), TAGS("image")},
+    {ACTION("CreateLaunchTemplate", api_create_launch_template, MUT), REQ("LaunchTemplateName"),
+     TAGS("launch-template")},
+    {ACTION("CreateLaunchTemplateVersion", api_create_launch_template_version, MUT),
+     IDS(ID("LaunchTemplateId", "lt"))},
     {ACTION("CopySnapshot", api_copy_snapshot, MUT | API_DESCRIPTION | API_UNENCRYPTED),
      REQ("SourceRegion", "SourceSnapshotId"), IDS(ID("SourceSnapshotId", "snap")),
      TAGS("snapshot")},
@@ -44,6 +48,10 @@ static const struct api_action actions[] = {
     {ACTION("CreateTags", api_create_tags, MUT), REQ("ResourceId", "Tag")},
     {ACTION("CreateVolume", api_create_volume, MUT | API_UNENCRYPTED), REQ("AvailabilityZone"),
      IDS(ID("SnapshotId", "snap")), TAGS("volume")},
+    {ACTION("DeleteLaunchTemplate", api_delete_launch_template, MUT),
+     IDS(ID("LaunchTemplateId", "lt"))},
+    {ACTION("DeleteLaunchTemplateVersions", api_delete_launch_template_versions, MUT),
+     REQ("LaunchTemplateVersion"), IDS(ID("LaunchTemplateId", "lt"))},
     {ACTION("DeleteSnapshot", api_delete_snapshot, MUT), REQ("SnapshotId"),
      IDS(ID("SnapshotId", "snap"))},
     {ACTION("DeleteTags", api_delete_tags, MUT), REQ("ResourceId")},
@@ -57,6 +65,10 @@ static const struct api_action actions[] = {
     {ACTION("DescribeInstanceStatus", api_describe_instance_status, API_READ)},
     {ACTION("DescribeInstanceTypes", api_describe_instance_types, API_READ | API_CACHED)},
     {ACTION("DescribeInstances", api_describe_instances, API_READ | API_CACHED)},
+    {ACTION("DescribeLaunchTemplateVersions", api_describe_launch_template_versions,
+            API_READ | API_CACHED),
+     IDS(ID("LaunchTemplateId", "lt"))},
+    {ACTION("DescribeLaunchTemplates", api_describe_launch_templates, API_READ | API_CACHED)},
     {ACTION("DescribeRegions", api_describe_regions, API_READ | API_CACHED)},
     {ACTION("DescribeSnapshotAttribute", api_describe_snapshot_attribute, API_READ | API_CACHED),
      REQ("SnapshotId", "Attribute"), IDS(ID("SnapshotId", "snap"))},
@@ -77,6 +89,8 @@ static const struct api_action actions[] = {
      IDS(ID("ImageId", "ami"))},
     {ACTION("ModifyInstanceAttribute", api_modify_instance_attribute, MUT), REQ("InstanceId"),
      IDS(ID("InstanceId", "i"))},
+    {ACTION("ModifyLaunchTemplate", api_modify_launch_template, MUT),
+     IDS(ID("LaunchTemplateId", "lt"))},
     {ACTION("ModifySnapshotAttribute", api_modify_snapshot_attribute, MUT), REQ("SnapshotId"),
      IDS(ID("SnapshotId", "snap"))},
     {ACTION("RebootInstances", api_reboot_instances, MUT), REQ("InstanceId"),
@@ -85,8 +99,8 @@ static const struct api_action actions[] = {
      TAGS("image")},
     {ACTION("ResetImageAttribute", api_reset_image_attribute, MUT), REQ("ImageId", "Attribute"),
      IDS(ID("ImageId", "ami"))},
-    {ACTION("RunInstances", api_run_instances, MUT), REQ("ImageId", "MinCount", "MaxCount"),
-     IDS(ID("ImageId", "ami")), TAGS("instance", "volume")},
+    {ACTION("RunInstances", api_run_instances, MUT | API_LAUNCH_TEMPLATE),
+     REQ("ImageId", "MinCount", "MaxCount"), IDS(ID("ImageId", "ami")), TAGS("instance", "volume")},
     {ACTION("StartInstances", api_start_instances, MUT), REQ("InstanceId"),
      IDS(ID_LIST("InstanceId", "i"))},
     {ACTION("StopInstances", api_stop_instances, MUT), REQ("InstanceId"),
@@ -241,6 +255,10 @@ int api_dispatch(struct cloud *cloud, struct api_cache *cache, const struct api_
 		goto out;
 	}
 	call.region = auth.auth.region;
+	/* A launch template's parameters join the request's first: the checks see them all
+	 * (ImageId may come from the template; MissingParameter when neither gives it). */
+	if ((a->flags & API_LAUNCH_TEMPLATE) && api_call_launch_template(&call, &params, e) < 0)
+		goto out;
 	if (check_declared(a, &call, e) < 0)
 		goto out;
 	call.host = api_http_header(req, "Host");

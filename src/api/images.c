@@ -187,7 +187,7 @@ static bool keep_image(struct api_call *c, const void *item, void *ctx)
 	 * (private to their owner) only when asked for. */
 	if ((!sel->deprecated && !mine && im->deprecation_ms &&
 	     im->deprecation_ms <= sel->now_ms) ||
-	    (!sel->disabled && !strcmp(im->state, "disabled")))
+	    (!sel->disabled && image_state_parse(im->state) == IMAGE_DISABLED))
 		return false;
 	return owned_by(item, sel->owners, sel->nowners, c->account.id) &&
 	       executable_by(item, sel->users, sel->nusers, c->account.id);

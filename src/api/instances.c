@@ -102,7 +102,7 @@ static void write_instance(struct api_xml *x, const struct instance *in,
 	api_xml_open(x, "monitoring");
 	api_xml_elem(x, "state", "disabled");
 	api_xml_close(x);
-	if (strcmp(in->state, "terminated"))
+	if (instance_state_parse(in->state) != INSTANCE_TERMINATED)
 		api_xml_elem(x, "privateIpAddress", in->private_ip);
 	api_xml_elem(x, "architecture", "x86_64");
 	api_xml_elem(x, "rootDeviceType", "ebs");
@@ -471,7 +471,8 @@ int api_describe_instance_status(struct api_call *c, struct api_error *e)
 		int m;
 
 		/* Without IncludeAllInstances, only running instances have a status, as in EC2. */
-		if (!api_selected(ids, nids, v[k].id) || (!all && strcmp(v[k].state, "running")))
+		if (!api_selected(ids, nids, v[k].id) ||
+		    (!all && instance_state_parse(v[k].state) != INSTANCE_RUNNING))
 			continue;
 		m = api_call_filter_match(&filters, status_fields, ARRAY_SIZE(status_fields), &v[k],
 		                          NULL, e);

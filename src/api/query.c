@@ -215,6 +215,35 @@ int api_params_decode(struct api_params *p, const char *data, size_t len,
 	return 0;
 }
 
+void api_params_append(struct api_params *p, const char *const *names, const char *const *values,
+                       size_t n)
+{
+	size_t size = 0, w = 0;
+	char *arena;
+
+	if (!n)
+		return;
+	for (size_t i = 0; i < n; i++)
+		size += strlen(names[i]) + strlen(values[i]) + 2;
+	arena = xmalloc(size);
+	p->items = xreallocarray(p->items, p->n + n, sizeof(*p->items));
+	for (size_t i = 0; i < n; i++) {
+		size_t nl = strlen(names[i]), vl = strlen(values[i]);
+		struct api_param *it = &p->items[p->n++];
+
+		memcpy(arena + w, names[i], nl + 1);
+		it->name = arena + w;
+		w += nl + 1;
+		memcpy(arena + w, values[i], vl + 1);
+		it->value = arena + w;
+		it->value_len = vl;
+		w += vl + 1;
+	}
+	p->arenas = xreallocarray(p->arenas, p->narenas + 1, sizeof(*p->arenas));
+	p->arenas[p->narenas++] = arena;
+	params_sort(p);
+}
+
 /* Index into p->sorted of the first name >= key. */
 static size_t lower_bound(const struct api_params *p, const char *key)
 {

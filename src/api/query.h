@@ -54,6 +54,11 @@ int api_params_decode(struct api_params *p, const char *data, size_t len,
                       const struct api_query_limits *lim, struct kerr **err)
     __attribute__((warn_unused_result));
 
+/* Append n pairs (copied) as if received after the others: a launch template's parameters
+ * joining a request's, a stored parameter list read back through the accessors. */
+void api_params_append(struct api_params *p, const char *const *names, const char *const *values,
+                       size_t n);
+
 /* The first pair with exactly this name (duplicates: the first one received wins), or NULL. */
 const struct api_param *api_params_find(const struct api_params *p, const char *name);
 

@@ -35,6 +35,9 @@ enum api_action_flags {
 	    1 << 1, /* the answer depends only on the database, the caller and the request */
 	API_DESCRIPTION = 1 << 2, /* takes Description: at most 255 characters */
 	API_UNENCRYPTED = 1 << 3, /* takes Encrypted: absent or false */
+	API_LAUNCH_TEMPLATE =
+	    1
+	    << 4, /* takes LaunchTemplate.*: its parameters join the request's, before any check */
 };
 
 /* An id parameter: ids of the wrong shape are EC2's ….Malformed for the prefix. */
@@ -215,6 +218,19 @@ int api_describe_snapshots(struct api_call *c, struct api_error *e);
 int api_delete_snapshot(struct api_call *c, struct api_error *e);
 int api_modify_snapshot_attribute(struct api_call *c, struct api_error *e);
 int api_describe_snapshot_attribute(struct api_call *c, struct api_error *e);
+
+/* Launch templates (launch_templates.c). */
+int api_create_launch_template(struct api_call *c, struct api_error *e);
+int api_create_launch_template_version(struct api_call *c, struct api_error *e);
+int api_describe_launch_templates(struct api_call *c, struct api_error *e);
+int api_describe_launch_template_versions(struct api_call *c, struct api_error *e);
+int api_modify_launch_template(struct api_call *c, struct api_error *e);
+int api_delete_launch_template(struct api_call *c, struct api_error *e);
+int api_delete_launch_template_versions(struct api_call *c, struct api_error *e);
+/* LaunchTemplate.LaunchTemplateId or .LaunchTemplateName and .Version ($Default when absent):
+ * the version's parameters are added to p (the request's), each member the request does not
+ * give itself. Nothing happens without LaunchTemplate. */
+int api_call_launch_template(struct api_call *c, struct api_params *p, struct api_error *e);
 
 /* The members of a VolumeAttachment (AttachVolume, DetachVolume, instances' mappings). */
 void api_write_attachment(struct api_xml *x, const struct volume *v);

@@ -1,13 +1,13 @@
 /* kiln host: what the host carries for kiln (VPC route, forwarding, the filter and NAT, bridges
  * and the routes through them, pools). */
 #include <dirent.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "options.h"
 #include "cloud/cloud.h"
 #include "daemon/daemon.h"
 #include "net/net.h"
@@ -24,27 +24,18 @@
 
 static int host_up(int argc, char **argv)
 {
-	static const struct option opts[] = {{"vpc", required_argument, NULL, 'v'},
-	                                     {"no-nat", no_argument, NULL, 'n'},
-	                                     {NULL, 0, NULL, 0}};
 	_cleanup_kerr_ struct kerr *err = NULL;
 	const char *vpc = DEFAULT_VPC;
-	bool nat = true;
-	int c;
+	bool no_nat = false;
+	const struct cli_option opts[] = {
+	    OPT_STRING("vpc", "CIDR", &vpc, "the addresses of instances (" DEFAULT_VPC ")"),
+	    OPT_BOOL("no-nat", &no_nat, "no NAT to the outside"),
+	    OPT_END(),
+	};
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c == 'v')
-			vpc = optarg;
-		else if (c == 'n')
-			nat = false;
-		else
-			return cli_usage(USAGE_HOST, "unknown option '%s'", argv[optind - 1]);
-	}
-	if (optind != argc)
+	if (cli_parse_options(argc, argv, opts, USAGE_HOST, 0) != 0)
 		return cli_usage(USAGE_HOST, "'host up' takes no arguments");
-	if (daemon_host_up(vpc, nat, &err) < 0)
+	if (daemon_host_up(vpc, !no_nat, &err) < 0)
 		return cli_fail(err);
 	return 0;
 }
@@ -113,31 +104,26 @@ static int data_down(const char *data, bool pools)
 
 static int host_down(int argc, char **argv)
 {
-	static const struct option opts[] = {{"vpc", required_argument, NULL, 'v'},
-	                                     {"run", required_argument, NULL, 'r'},
-	                                     {"pool", required_argument, NULL, 'p'},
-	                                     {"data", required_argument, NULL, 'd'},
-	                                     {NULL, 0, NULL, 0}};
 	_cleanup_kerr_ struct kerr *err = NULL;
 	const char *vpc = DEFAULT_VPC;
+	struct cli_strings runs = {0}, pools = {0}, datas = {0};
+	const struct cli_option opts[] = {
+	    OPT_LIST("data", "DIR", &datas, "a data directory: its instances, pools and networks"),
+	    OPT_STRING("vpc", "CIDR", &vpc, "the addresses of instances (" DEFAULT_VPC ")"),
+	    OPT_LIST("run", "DIR", &runs, "a run directory whose instances stop"),
+	    OPT_LIST("pool", "DIR", &pools, "a pool to unmount"),
+	    OPT_END(),
+	};
 	struct dirent *de;
-	int c, failed = 0;
+	int failed = 0;
 	DIR *d;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c == 'v')
-			vpc = optarg;
-		else if (c == 'r')
-			failed |= stop_all(optarg);
-		else if (c == 'd')
-			failed |= data_down(optarg, false);
-		else if (c != 'p')
-			return cli_usage(USAGE_HOST, "unknown option '%s'", argv[optind - 1]);
-	}
-	if (optind != argc)
+	if (cli_parse_options(argc, argv, opts, USAGE_HOST, 0) != 0)
 		return cli_usage(USAGE_HOST, "'host down' takes no arguments");
+	for (size_t i = 0; i < runs.n; i++)
+		failed |= stop_all(runs.items[i]);
+	for (size_t i = 0; i < datas.n; i++)
+		failed |= data_down(datas.items[i], false);
 	/* Bridges (with the routes to instances through them), and any veth a crashed shim left.
 	 * The filter and the VPC route go last of all. */
 	d = opendir("/sys/class/net");
@@ -152,19 +138,20 @@ static int host_down(int argc, char **argv)
 	}
 	if (d)
 		closedir(d);
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c == 'p' && pool_unmount(optarg, &err) < 0) {
+	for (size_t i = 0; i < pools.n; i++)
+		if (pool_unmount(pools.items[i], &err) < 0) {
 			cli_fail(err);
 			failed = 1;
 		}
-		if (c == 'd')
-			failed |= data_down(optarg, true);
-	}
+	for (size_t i = 0; i < datas.n; i++)
+		failed |= data_down(datas.items[i], true);
 	if (net_firewall_delete(&err) < 0 || net_route_unreachable(vpc, false, &err) < 0) {
 		cli_fail(err);
 		failed = 1;
 	}
+	cli_strings_release(&runs);
+	cli_strings_release(&pools);
+	cli_strings_release(&datas);
 	return failed;
 }
 

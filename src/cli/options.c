@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "util/str.h"
+#include "util/xalloc.h"
 #include "util/banned.h"
 
 const struct cli_option cli_no_options[] = {
@@ -68,8 +69,16 @@ static const struct cli_option *find_short(const struct cli_option *opts, char c
 	return NULL;
 }
 
+void cli_strings_release(struct cli_strings *s)
+{
+	free(s->items);
+	s->items = NULL;
+	s->n = 0;
+}
+
 static void store(const struct cli_option *o, const char *arg, const char *usage)
 {
+	struct cli_strings *list;
 	char *end;
 	unsigned long v;
 
@@ -88,11 +97,18 @@ static void store(const struct cli_option *o, const char *arg, const char *usage
 			fail(usage, "bad value '%s' for '--%s'", arg, o->name);
 		return;
 	case CLI_OPT_UINT:
+	case CLI_OPT_LIMIT:
 		errno = 0;
 		v = strtoul(arg, &end, 10);
-		if (errno || end == arg || *end || *arg == '-' || v > UINT32_MAX)
+		if (errno || end == arg || *end || *arg == '-' || v > UINT32_MAX ||
+		    (o->type == CLI_OPT_LIMIT && (v == 0 || v > o->size)))
 			fail(usage, "bad value '%s' for '--%s'", arg, o->name);
 		*(unsigned *)o->value = (unsigned)v;
+		return;
+	case CLI_OPT_LIST:
+		list = o->value;
+		list->items = xreallocarray(list->items, list->n + 1, sizeof(*list->items));
+		list->items[list->n++] = arg;
 		return;
 	case CLI_OPT_END:
 		break;

@@ -15,7 +15,16 @@ enum cli_opt_type {
 	CLI_OPT_BUF,    /* char[size]: a copy of the argument */
 	CLI_OPT_SIZE,   /* uint64_t *: "2G", "512M", "4096" (cli_parse_size) */
 	CLI_OPT_UINT,   /* unsigned *: a decimal number */
+	CLI_OPT_LIMIT,  /* unsigned *: a decimal number from 1 to size */
+	CLI_OPT_LIST,   /* struct cli_strings *: every argument of a repeated option, in order */
 };
+
+/* The values of a CLI_OPT_LIST option; items is malloc'd (cli_strings_release). */
+struct cli_strings {
+	const char **items;
+	size_t n;
+};
+void cli_strings_release(struct cli_strings *s);
 
 struct cli_option {
 	enum cli_opt_type type;
@@ -23,7 +32,7 @@ struct cli_option {
 	char short_name;  /* -x, or 0 */
 	const char *argh; /* the value's name in the help ("DIR"); NULL for a flag */
 	void *value;      /* where the option goes, by type */
-	size_t size;      /* CLI_OPT_BUF: the buffer's size */
+	size_t size;      /* CLI_OPT_BUF: the buffer's size; CLI_OPT_LIMIT: the maximum */
 	const char *help;
 };
 
@@ -33,6 +42,8 @@ struct cli_option {
 #define OPT_BUF(n, a, v, h)    {CLI_OPT_BUF, (n), 0, (a), (v), sizeof(v), (h)}
 #define OPT_SIZE(n, a, v, h)   {CLI_OPT_SIZE, (n), 0, (a), (v), 0, (h)}
 #define OPT_UINT(n, a, v, h)   {CLI_OPT_UINT, (n), 0, (a), (v), 0, (h)}
+#define OPT_LIMIT(n, a, v, max, h) {CLI_OPT_LIMIT, (n), 0, (a), (v), (max), (h)}
+#define OPT_LIST(n, a, v, h)   {CLI_OPT_LIST, (n), 0, (a), (v), 0, (h)}
 #define OPT_END()              {CLI_OPT_END, NULL, 0, NULL, NULL, 0, NULL}
 /* clang-format on */
 

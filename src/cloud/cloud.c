@@ -22,12 +22,12 @@
 
 #define DEFAULT_ACCOUNT_NAME "default"
 
-static uint64_t now_ms(void)
+int64_t cloud_now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* n random characters of alphabet into out (n+1 bytes); unbiased by rejection. */
@@ -117,11 +117,11 @@ int cloud_account_create(struct cloud *c, const char *name, const char *id, cons
 	db_bind_text(acct, 1, id);
 	db_bind_text(acct, 2, name);
 	db_bind_text(acct, 3, strcmp(name, PROVIDER_ACCOUNT_NAME) ? NULL : PROVIDER_ALIAS);
-	sqlite3_bind_int64(acct, 4, (sqlite3_int64)now_ms());
+	sqlite3_bind_int64(acct, 4, cloud_now_ms());
 	db_bind_text(key, 1, access_key);
 	db_bind_text(key, 2, secret);
 	db_bind_text(key, 3, id);
-	sqlite3_bind_int64(key, 4, (sqlite3_int64)now_ms());
+	sqlite3_bind_int64(key, 4, cloud_now_ms());
 	if (db_step_done(c->db, acct, &why) < 0) {
 		if (why->kind == KERR_CONFLICT)
 			kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_ACCOUNT, id,

@@ -98,11 +98,12 @@ int cloud_account_list(struct cloud *c, struct account **out, size_t *n, struct 
 int cloud_account_by_key(struct cloud *c, const char *access_key, struct account *acct,
                          char secret[SECRET_KEY_LEN + 1], struct kerr **err);
 
-/* Where things live in the data directory; malloc'd. */
+/* Where things live in the data directory (paths.c); malloc'd. */
 char *cloud_zone_pool_dir(const struct cloud *c, const char *region, const char *zone);
 char *cloud_store_dir(const struct cloud *c, const char *region);
 /* The pool file that holds a snapshot's content, for reflink launches. */
 char *cloud_base_name(const char *snapshot_id);
+/* The wall clock in milliseconds since the epoch (cloud.c). */
 int64_t cloud_now_ms(void);
 
 #define IMAGE_VOLUMES_MAX 8
@@ -112,6 +113,20 @@ struct image_volume {
 	uint64_t size_gib;
 	bool delete_on_termination;
 };
+
+/* The states of an image (states.c); the name is the text the database keeps. EC2 names
+ * IMAGE_DEREGISTERED; kiln removes the row instead, so no image is found in it. */
+enum image_state {
+	IMAGE_STATE_UNKNOWN = -1,
+	IMAGE_PENDING,
+	IMAGE_AVAILABLE,
+	IMAGE_FAILED,
+	IMAGE_DEREGISTERED,
+	IMAGE_DISABLED,
+};
+const char *image_state_name(enum image_state s);
+/* IMAGE_STATE_UNKNOWN for a name that is none. */
+enum image_state image_state_parse(const char *name);
 
 struct image {
 	char id[ID_MAX];
@@ -219,6 +234,22 @@ int cloud_image_deregister(struct cloud *c, const char *owner, const char *regio
                            struct kerr **err);
 
 /* Instances. */
+/* The states of an instance (states.c); the name is the text the database keeps. */
+enum instance_state {
+	INSTANCE_STATE_UNKNOWN = -1,
+	INSTANCE_PENDING,
+	INSTANCE_RUNNING,
+	INSTANCE_SHUTTING_DOWN,
+	INSTANCE_TERMINATED,
+	INSTANCE_STOPPING,
+	INSTANCE_STOPPED,
+};
+const char *instance_state_name(enum instance_state s);
+/* INSTANCE_STATE_UNKNOWN for a name that is none. */
+enum instance_state instance_state_parse(const char *name);
+/* Running or stopped: in no transition. */
+bool instance_state_stable(enum instance_state s);
+
 struct instance {
 	char id[ID_MAX];
 	char region[32];
@@ -263,7 +294,7 @@ struct state_change {
 /* The private DNS name of an address, as EC2 names it: ip-172-31-0-4.ec2.internal in
  * us-east-1, ip-….REGION.compute.internal elsewhere. */
 void cloud_private_dns_name(const char *region, const char *ip, char *out, size_t size);
-/* EC2's numeric state codes (pending 0, running 16, ...). */
+/* EC2's numeric state codes (pending 0, running 16, ...; states.c). */
 int cloud_instance_state_code(const char *state);
 /* Instances need the runtime: kiln-shim and kiln-init, and DIR/run for their state. */
 int cloud_attach_runtime(struct cloud *c, const char *shim_path, const char *init_path,
@@ -294,6 +325,20 @@ void cloud_instance_health(struct cloud *c, const struct instance *in, const cha
 int cloud_reconcile(struct cloud *c, struct kerr **err);
 
 /* Volumes (EBS): files in a zone's pool; root volumes of instances are volumes too. */
+/* The states of a volume (states.c); the name is the text the database keeps. */
+enum volume_state {
+	VOLUME_STATE_UNKNOWN = -1,
+	VOLUME_CREATING,
+	VOLUME_AVAILABLE,
+	VOLUME_IN_USE,
+	VOLUME_DELETING,
+	VOLUME_DELETED,
+	VOLUME_ERROR,
+};
+const char *volume_state_name(enum volume_state s);
+/* VOLUME_STATE_UNKNOWN for a name that is none. */
+enum volume_state volume_state_parse(const char *name);
+
 struct volume {
 	char id[ID_MAX];
 	char region[32];
@@ -343,6 +388,17 @@ int cloud_volume_delete(struct cloud *c, const char *owner, const char *region, 
 
 /* Snapshots (EBS): manifests in the region's block store, each incremental against the
  * volume's previous one; only the blocks that changed since are read (the pool's shadow). */
+/* The states of a snapshot (states.c); the name is the text the database keeps. */
+enum snapshot_state {
+	SNAPSHOT_STATE_UNKNOWN = -1,
+	SNAPSHOT_PENDING,
+	SNAPSHOT_COMPLETED,
+	SNAPSHOT_ERROR,
+};
+const char *snapshot_state_name(enum snapshot_state s);
+/* SNAPSHOT_STATE_UNKNOWN for a name that is none. */
+enum snapshot_state snapshot_state_parse(const char *name);
+
 struct snapshot {
 	char id[ID_MAX];
 	char region[32];
@@ -393,7 +449,8 @@ struct tag_set {
 	size_t n;
 };
 
-/* "instance", "volume", "snapshot", "image", or NULL for an id of nothing taggable. */
+/* "instance", "volume", "snapshot", "image", "launch-template", or NULL for an id of nothing
+ * taggable. */
 const char *cloud_resource_type(const char *id);
 /* KERR_INVALID for a key or value EC2 refuses. */
 int cloud_tag_check(const struct tag *t, struct kerr **err);

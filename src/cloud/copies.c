@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/store.h"
 #include "util/cleanup.h"
 #include "util/str.h"
 #include "util/xalloc.h"
@@ -19,7 +20,6 @@ static int copy_insert(struct cloud *c, const char *owner, const char *region,
                        struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	_cleanup_free_ char *copy_of = xasprintf("%s/%s", src_region, src);
 	const uint64_t need[QUOTA__COUNT] = {[QUOTA_SNAPSHOTS] = 1};
 
 	if (cloud_quota_check(c, owner, region, need, err) < 0)
@@ -28,9 +28,9 @@ static int copy_insert(struct cloud *c, const char *owner, const char *region,
 	if (db_prepare(c->db,
 	               "INSERT INTO snapshots (id, region, owner, volume_id, volume_size, state, "
 	               "progress, "
-	               "description, start_ms, for_image, copy_of) VALUES (?, ?, ?, "
-	               "'vol-ffffffff', ?, 'pending', 0, "
-	               "?, ?, ?, ?)",
+	               "description, start_ms, for_image, copy_of, copy_region) VALUES (?, ?, ?, "
+	               "'" CLOUD_COPY_VOLUME_ID "', ?, 'pending', 0, "
+	               "?, ?, ?, ?, ?)",
 	               &st, err) < 0)
 		return -1;
 	db_bind_text(st, 1, id);
@@ -40,8 +40,31 @@ static int copy_insert(struct cloud *c, const char *owner, const char *region,
 	db_bind_text(st, 5, description ? description : "");
 	sqlite3_bind_int64(st, 6, cloud_now_ms());
 	db_bind_text(st, 7, for_image ? for_image : "");
-	db_bind_text(st, 8, copy_of);
+	db_bind_text(st, 8, src);
+	db_bind_text(st, 9, src_region);
 	return db_step_done(c->db, st, err);
+}
+
+/* The store work of a pending copy: from the source region's store into region's, only the
+ * chunks this one lacks. */
+int cloud_copy_store(struct cloud *c, const char *id, const char *region, const char *src_region,
+                     const char *src_id, const struct store_progress *progress,
+                     uint64_t *bytes_sent, struct kerr **err)
+{
+	_cleanup_free_ char *src_dir = cloud_store_dir(c, src_region);
+	_cleanup_free_ char *dst_dir = cloud_store_dir(c, region);
+	struct store_copy_result res;
+	struct store *src = NULL, *dst = NULL;
+	int r = -1;
+
+	if (store_open(src_dir, false, &src, err) == 0 &&
+	    store_open(dst_dir, false, &dst, err) == 0)
+		r = store_copy(src, dst, src_id, id, progress, &res, err);
+	store_close(src);
+	store_close(dst);
+	if (r == 0)
+		*bytes_sent = res.bytes_sent;
+	return r;
 }
 
 static int snapshot_copy_job(struct cloud *c, const char *id, int kind, bool force,
@@ -76,7 +99,7 @@ int cloud_snapshot_copy_from(struct cloud *c, const char *owner, const char *reg
 	return cloud_submit(c, id, id, snapshot_copy_job, 0, false, err);
 }
 
-static int image_state(struct cloud *c, const char *id, const char *state, const char *reason,
+static int image_state(struct cloud *c, const char *id, enum image_state state, const char *reason,
                        struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
@@ -84,7 +107,7 @@ static int image_state(struct cloud *c, const char *id, const char *state, const
 	if (db_prepare(c->db, "UPDATE images SET state = ?, state_reason = ? WHERE id = ?", &st,
 	               err) < 0)
 		return -1;
-	db_bind_text(st, 1, state);
+	db_bind_text(st, 1, image_state_name(state));
 	db_bind_text(st, 2, reason ? reason : "");
 	db_bind_text(st, 3, id);
 	return db_step_done(c->db, st, err);
@@ -109,7 +132,7 @@ static int image_copy_job(struct cloud *c, const char *id, int kind, bool force,
 		r = cloud_snapshot_store(c, snaps[i], err);
 	}
 	if (r == 0) {
-		if (image_state(c, id, "available", NULL, err) < 0)
+		if (image_state(c, id, IMAGE_AVAILABLE, NULL, err) < 0)
 			return -1;
 		cloud_image_prewarm(c, id);
 		return 0;
@@ -120,7 +143,7 @@ static int image_copy_job(struct cloud *c, const char *id, int kind, bool force,
 		cloud_snapshot_abandon(c, snaps[i], reason);
 	{
 		_cleanup_kerr_ struct kerr *why = NULL;
-		if (image_state(c, id, "failed", reason, &why) < 0)
+		if (image_state(c, id, IMAGE_FAILED, reason, &why) < 0)
 			cloud_log_failure(id, why, "cannot record the failure of the copy");
 	}
 	return -1;
@@ -177,7 +200,7 @@ int cloud_image_copy(struct cloud *c, const char *owner, const struct copy_image
 	}
 	if (cloud_image_get(c, owner, req->src_region, req->src_image, &src, err) < 0)
 		return -1;
-	if (strcmp(src.state, "available"))
+	if (image_state_parse(src.state) != IMAGE_AVAILABLE)
 		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_IMAGE, src.id,
 		                  "image '%s' is %s, not available", src.id, src.state);
 	*out = src;
@@ -188,7 +211,7 @@ int cloud_image_copy(struct cloud *c, const char *owner, const struct copy_image
 	str_copy(out->name, req->name, sizeof(out->name));
 	str_copy(out->description, req->description ? req->description : src.description,
 	         sizeof(out->description));
-	str_copy(out->state, "pending", sizeof(out->state));
+	str_copy(out->state, image_state_name(IMAGE_PENDING), sizeof(out->state));
 	out->public = out->granted = false;
 	out->source_instance[0] = out->state_reason[0] = '\0';
 	if (db_begin(c->db, err) < 0)
@@ -211,8 +234,8 @@ int cloud_image_copy(struct cloud *c, const char *owner, const struct copy_image
 			goto on_error;
 	}
 	{
-		_cleanup_free_ char *copy_of = xasprintf("%s/%s", req->src_region, src.id);
-		const struct image_origin from = {.copy_of = copy_of,
+		const struct image_origin from = {.copy_of = src.id,
+		                                  .copy_region = req->src_region,
 		                                  .client_token = req->client_token};
 		if (cloud_image_insert(c, out, &from, err) < 0)
 			goto on_error;

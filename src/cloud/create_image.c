@@ -105,7 +105,7 @@ int cloud_image_create(struct cloud *c, const char *owner, const struct create_i
 	if (cloud_instance_get(c, req->instance, &in, err) < 0 || strcmp(in.owner, owner) ||
 	    strcmp(in.region, req->region))
 		return cloud_instance_not_found(req->instance, err);
-	if (strcmp(in.state, "running") && strcmp(in.state, "stopped"))
+	if (!instance_state_stable(instance_state_parse(in.state)))
 		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_INSTANCE, in.id,
 		                  "cannot make an image of instance '%s': it is %s", in.id,
 		                  in.state);
@@ -128,7 +128,7 @@ int cloud_image_create(struct cloud *c, const char *owner, const struct create_i
 	str_copy(out->name, req->name, sizeof(out->name));
 	str_copy(out->description, req->description ? req->description : "",
 	         sizeof(out->description));
-	str_copy(out->state, "pending", sizeof(out->state));
+	str_copy(out->state, image_state_name(IMAGE_PENDING), sizeof(out->state));
 	str_copy(out->architecture, "x86_64", sizeof(out->architecture));
 	str_copy(out->root_device_name, ROOT_DEVICE, sizeof(out->root_device_name));
 	str_copy(out->source_instance, in.id, sizeof(out->source_instance));
@@ -168,23 +168,25 @@ static int take_copies(struct cloud *c, const struct image *im, bool no_reboot,
                        char (*snaps)[ID_MAX], size_t n, struct kerr **err)
 {
 	struct instance in;
+	enum instance_state state;
 	bool restart = false;
 	int r = 0;
 
 	if (cloud_instance_get(c, im->source_instance, &in, err) < 0)
 		return -1;
-	if (!strcmp(in.state, "running") && !no_reboot) {
+	state = instance_state_parse(in.state);
+	if (state == INSTANCE_RUNNING && !no_reboot) {
 		/* Remember before acting: after a crash the restart still happens. */
 		if (image_set(c, im->id, "restart_instance = 1", NULL, err) < 0 ||
 		    cloud_instance_halt(c, in.id, err) < 0)
 			return -1;
 		restart = true;
-	} else if (strcmp(in.state, "running") && strcmp(in.state, "stopped")) {
+	} else if (!instance_state_stable(state)) {
 		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_INSTANCE, in.id,
 		                  "instance '%s' became %s", in.id, in.state);
 	}
 	for (size_t i = 0; i < n && r == 0; i++)
-		r = cloud_snapshot_copy(c, snaps[i], err);
+		r = cloud_point_in_time_for_snapshot(c, snaps[i], err);
 	fault_point("image.copied");
 	if (restart || im_restart_pending(c, im->id)) {
 		_cleanup_kerr_ struct kerr *why = NULL;
@@ -254,48 +256,6 @@ static int image_job(struct cloud *c, const char *id, int kind, bool force, stru
 		return -1;
 	cloud_image_prewarm(c, id);
 	return 0;
-}
-
-static int prewarm_job(struct cloud *c, const char *id, int kind, bool force, struct kerr **err)
-{
-	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	_cleanup_free_ char(*snaps)[ID_MAX] = NULL;
-	char region[32] = "";
-	size_t n = 0;
-	int r;
-
-	(void)kind;
-	(void)force;
-	if (db_prepare(
-	        c->db,
-	        "SELECT region, root_snapshot FROM images WHERE id = ?1 UNION ALL "
-	        "SELECT i.region, v.snapshot FROM image_volumes v JOIN images i ON i.id = v.image "
-	        "WHERE v.image = ?1",
-	        &st, err) < 0)
-		return -1;
-	db_bind_text(st, 1, id);
-	while ((r = db_step_row(c->db, st, err)) == 1) {
-		str_copy(region, db_text(st, 0), sizeof(region));
-		snaps = xreallocarray(snaps, n + 1, sizeof(*snaps));
-		str_copy(snaps[n++], db_text(st, 1), ID_MAX);
-	}
-	if (r < 0)
-		return -1;
-	/* Best effort: a launch restores what is not warm. */
-	for (size_t i = 0; i < n && !cloud_jobs_stopping(c); i++)
-		if (cloud_zone_prewarm(c, region, snaps[i], err) < 0)
-			return -1;
-	return 0;
-}
-
-void cloud_image_prewarm(struct cloud *c, const char *image)
-{
-	_cleanup_kerr_ struct kerr *err = NULL;
-
-	/* Not at shutdown: launches restore what is not warm. */
-	if (!cloud_jobs_stopping(c) &&
-	    cloud_submit(c, image, image, prewarm_job, 0, false, &err) < 0)
-		cloud_log_failure(image, err, "cannot prewarm the image");
 }
 
 int cloud_images_reconcile(struct cloud *c, struct kerr **err)

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "pool/pool.h"
 #include "store/store.h"
@@ -15,29 +14,6 @@
 #include "util/str.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
-
-char *cloud_zone_pool_dir(const struct cloud *c, const char *region, const char *zone)
-{
-	return xasprintf("%s/regions/%s/pools/%s", c->data_dir, region, zone);
-}
-
-char *cloud_store_dir(const struct cloud *c, const char *region)
-{
-	return xasprintf("%s/regions/%s/store", c->data_dir, region);
-}
-
-char *cloud_base_name(const char *snapshot_id)
-{
-	return xasprintf("base-%s.img", snapshot_id);
-}
-
-int64_t cloud_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int first_zone(struct cloud *c, const char *region, struct zone *out, struct kerr **err)
 {
@@ -334,8 +310,8 @@ int cloud_image_insert(struct cloud *c, const struct image *im, const struct ima
 	               "INSERT INTO images (id, region, owner, name, description, state, public, "
 	               "root_device_name, "
 	               "root_snapshot, root_size, creation_ms, source_instance, no_reboot, "
-	               "copy_of, client_token) "
-	               "VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)",
+	               "copy_of, copy_region, client_token) "
+	               "VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	               &img, err) < 0 ||
 	    db_prepare(
 	        c->db,
@@ -356,7 +332,8 @@ int cloud_image_insert(struct cloud *c, const struct image *im, const struct ima
 	db_bind_text(img, 11, from && from->instance ? from->instance : "");
 	sqlite3_bind_int(img, 12, from && from->no_reboot);
 	db_bind_text(img, 13, from && from->copy_of ? from->copy_of : "");
-	db_bind_text(img, 14, from ? from->client_token : NULL);
+	db_bind_text(img, 14, from && from->copy_region ? from->copy_region : "");
+	db_bind_text(img, 15, from ? from->client_token : NULL);
 	if (db_step_done(c->db, img, err) < 0) {
 		if ((*err)->kind == KERR_CONFLICT)
 			kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_IMAGE_NAME, im->name,
@@ -400,7 +377,7 @@ int cloud_image_register(struct cloud *c, const char *owner, const struct image_
 	str_copy(out->name, req->name, sizeof(out->name));
 	str_copy(out->description, req->description ? req->description : "",
 	         sizeof(out->description));
-	str_copy(out->state, "available", sizeof(out->state));
+	str_copy(out->state, image_state_name(IMAGE_AVAILABLE), sizeof(out->state));
 	str_copy(out->architecture, "x86_64", sizeof(out->architecture));
 	str_copy(out->root_device_name, req->root_device_name ? req->root_device_name : "/dev/xvda",
 	         sizeof(out->root_device_name));
@@ -553,7 +530,7 @@ int cloud_image_enable(struct cloud *c, const char *owner, const char *region, c
 
 	if (image_owned(c, owner, region, id, &im, err) < 0)
 		return -1;
-	if (strcmp(im.state, enable ? "disabled" : "available"))
+	if (image_state_parse(im.state) != (enable ? IMAGE_DISABLED : IMAGE_AVAILABLE))
 		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_IMAGE, id, "image '%s' is %s",
 		                  id, im.state);
 	if (enable)

@@ -25,19 +25,6 @@
 
 #define INSTANCE_STOP_TIMEOUT 10
 
-static const char *const state_codes[][2] = {
-    {"pending", "0"},     {"running", "16"},  {"shutting-down", "32"},
-    {"terminated", "48"}, {"stopping", "64"}, {"stopped", "80"},
-};
-
-int cloud_instance_state_code(const char *state)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(state_codes); i++)
-		if (!strcmp(state_codes[i][0], state))
-			return (int)strtol(state_codes[i][1], NULL, 10);
-	return 0;
-}
-
 int cloud_attach_runtime(struct cloud *c, const char *shim_path, const char *init_path,
                          struct kerr **err)
 {
@@ -129,7 +116,7 @@ int cloud_instance_not_found(const char *id, struct kerr **err)
 	                  id);
 }
 
-static int set_state(struct cloud *c, const char *id, const char *state, const char *reason,
+static int set_state(struct cloud *c, const char *id, enum instance_state state, const char *reason,
                      bool ended, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
@@ -139,7 +126,7 @@ static int set_state(struct cloud *c, const char *id, const char *state, const c
 	               "ended_ms = CASE WHEN ? THEN ? ELSE ended_ms END WHERE id = ?",
 	               &st, err) < 0)
 		return -1;
-	db_bind_text(st, 1, state);
+	db_bind_text(st, 1, instance_state_name(state));
 	db_bind_text(st, 2, reason ? reason : "");
 	sqlite3_bind_int(st, 3, ended);
 	sqlite3_bind_int64(st, 4, cloud_now_ms());
@@ -308,11 +295,11 @@ static int do_terminate(struct cloud *c, const struct instance *in, struct kerr 
 
 int cloud_instance_halt(struct cloud *c, const char *id, struct kerr **err)
 {
-	if (set_state(c, id, "stopping", NULL, false, err) < 0 ||
+	if (set_state(c, id, INSTANCE_STOPPING, NULL, false, err) < 0 ||
 	    c->rt->ops->stop(c->rt, id, false, INSTANCE_STOP_TIMEOUT, err) < 0)
 		return -1;
-	return set_state(c, id, "stopped", "Client.UserInitiatedShutdown: User initiated shutdown",
-	                 false, err);
+	return set_state(c, id, INSTANCE_STOPPED,
+	                 "Client.UserInitiatedShutdown: User initiated shutdown", false, err);
 }
 
 int cloud_instance_boot(struct cloud *c, const char *id, struct kerr **err)
@@ -320,15 +307,15 @@ int cloud_instance_boot(struct cloud *c, const char *id, struct kerr **err)
 	struct instance in;
 
 	if (cloud_instance_get(c, id, &in, err) < 0 ||
-	    set_state(c, id, "pending", NULL, false, err) < 0)
+	    set_state(c, id, INSTANCE_PENDING, NULL, false, err) < 0)
 		return -1;
 	if (do_launch(c, &in, err) < 0) {
 		_cleanup_kerr_ struct kerr *why = NULL;
-		if (set_state(c, id, "stopped", (*err)->msg, false, &why) < 0)
+		if (set_state(c, id, INSTANCE_STOPPED, (*err)->msg, false, &why) < 0)
 			cloud_log_failure(id, why, "cannot record the failed boot");
 		return -1;
 	}
-	return set_state(c, id, "running", NULL, false, err);
+	return set_state(c, id, INSTANCE_RUNNING, NULL, false, err);
 }
 
 static int job_run(struct cloud *c, const char *id, int kind, bool force, struct kerr **err)
@@ -343,9 +330,9 @@ static int job_run(struct cloud *c, const char *id, int kind, bool force, struct
 	case JOB_LAUNCH:
 	case JOB_START:
 		if ((r = do_launch(c, &in, err)) == 0) {
-			r = set_state(c, in.id, "running", NULL, false, err);
+			r = set_state(c, in.id, INSTANCE_RUNNING, NULL, false, err);
 		} else if (kind == JOB_START) {
-			if (set_state(c, in.id, "stopped", (*err)->msg, false, &why) < 0)
+			if (set_state(c, in.id, INSTANCE_STOPPED, (*err)->msg, false, &why) < 0)
 				cloud_log_failure(in.id, why, "cannot record the failed start");
 		} else {
 			/* A launch that cannot boot ends terminated, as in EC2, and leaves nothing.
@@ -355,7 +342,7 @@ static int job_run(struct cloud *c, const char *id, int kind, bool force, struct
 			if (do_terminate(c, &in, &why) < 0)
 				cloud_log_failure(in.id, why, "cannot clean up the failed launch");
 			kerr_free(steal_ptr(why));
-			if (set_state(c, in.id, "terminated", reason, true, &why) < 0)
+			if (set_state(c, in.id, INSTANCE_TERMINATED, reason, true, &why) < 0)
 				cloud_log_failure(in.id, why, "cannot record the failed launch");
 		}
 		break;
@@ -363,19 +350,19 @@ static int job_run(struct cloud *c, const char *id, int kind, bool force, struct
 		/* EC2 shows a rebooting instance as running throughout. */
 		if ((r = c->rt->ops->stop(c->rt, in.id, false, INSTANCE_STOP_TIMEOUT, err)) < 0 ||
 		    (r = do_launch(c, &in, err)) < 0)
-			if (set_state(c, in.id, "stopped", *err ? (*err)->msg : "reboot failed",
-			              false, &why) < 0)
+			if (set_state(c, in.id, INSTANCE_STOPPED,
+			              *err ? (*err)->msg : "reboot failed", false, &why) < 0)
 				cloud_log_failure(in.id, why, "cannot record the failed reboot");
 		break;
 	case JOB_STOP:
 		if ((r = c->rt->ops->stop(c->rt, in.id, force, INSTANCE_STOP_TIMEOUT, err)) == 0)
-			r = set_state(c, in.id, "stopped",
+			r = set_state(c, in.id, INSTANCE_STOPPED,
 			              "Client.UserInitiatedShutdown: User initiated shutdown",
 			              false, err);
 		break;
 	case JOB_TERMINATE:
 		if ((r = do_terminate(c, &in, err)) == 0)
-			r = set_state(c, in.id, "terminated",
+			r = set_state(c, in.id, INSTANCE_TERMINATED,
 			              "Client.UserInitiatedShutdown: User initiated shutdown", true,
 			              err);
 		break;
@@ -465,7 +452,7 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 		                "MinCount and MaxCount must be 1 to 20, MinCount at most MaxCount");
 	if (cloud_image_get(c, owner, req->region, req->image, &im, err) < 0)
 		return -1;
-	if (strcmp(im.state, "available"))
+	if (image_state_parse(im.state) != IMAGE_AVAILABLE)
 		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_IMAGE, im.id,
 		                  "image '%s' is %s, not available", im.id, im.state);
 	if (req->root_size_gib && req->root_size_gib < im.root_size_gib)
@@ -502,7 +489,7 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 		str_copy(in->owner, owner, sizeof(in->owner));
 		str_copy(in->image, im.id, sizeof(in->image));
 		str_copy(in->type, req->type, sizeof(in->type));
-		str_copy(in->state, "pending", sizeof(in->state));
+		str_copy(in->state, instance_state_name(INSTANCE_PENDING), sizeof(in->state));
 		str_copy(in->reservation, reservation, sizeof(in->reservation));
 		str_copy(in->key_name, req->key_name ? req->key_name : "", sizeof(in->key_name));
 		in->launch_index = i;
@@ -577,19 +564,19 @@ on_error:
 }
 
 /* States from which each change may start, as EC2 allows them. */
-static bool allowed(enum job_kind kind, const char *state)
+static bool allowed(enum job_kind kind, enum instance_state state)
 {
 	switch (kind) {
 	case JOB_START:
-		return !strcmp(state, "stopped") || !strcmp(state, "pending") ||
-		       !strcmp(state, "running");
+		return state == INSTANCE_STOPPED || state == INSTANCE_PENDING ||
+		       state == INSTANCE_RUNNING;
 	case JOB_STOP:
-		return !strcmp(state, "running") || !strcmp(state, "stopping") ||
-		       !strcmp(state, "stopped");
+		return state == INSTANCE_RUNNING || state == INSTANCE_STOPPING ||
+		       state == INSTANCE_STOPPED;
 	case JOB_TERMINATE:
 		return true;
 	case JOB_REBOOT:
-		return !strcmp(state, "running");
+		return state == INSTANCE_RUNNING;
 	case JOB_LAUNCH:
 		break;
 	}
@@ -597,15 +584,15 @@ static bool allowed(enum job_kind kind, const char *state)
 }
 
 /* Is the change already where it leads (a start of a running instance, …)? */
-static bool settled(enum job_kind kind, const char *state)
+static bool settled(enum job_kind kind, enum instance_state state)
 {
-	return (kind == JOB_START && (!strcmp(state, "running") || !strcmp(state, "pending"))) ||
-	       (kind == JOB_STOP && (!strcmp(state, "stopped") || !strcmp(state, "stopping"))) ||
-	       (kind == JOB_TERMINATE && !strcmp(state, "terminated"));
+	return (kind == JOB_START && (state == INSTANCE_RUNNING || state == INSTANCE_PENDING)) ||
+	       (kind == JOB_STOP && (state == INSTANCE_STOPPED || state == INSTANCE_STOPPING)) ||
+	       (kind == JOB_TERMINATE && state == INSTANCE_TERMINATED);
 }
 
 /* Does the change need a job? A forced stop does even when stopping. */
-static bool acts(enum job_kind kind, const char *state, bool force)
+static bool acts(enum job_kind kind, enum instance_state state, bool force)
 {
 	return !settled(kind, state) || (kind == JOB_STOP && force);
 }
@@ -621,7 +608,7 @@ static uint64_t start_vcpus(const struct instance *in, size_t n)
 
 		for (size_t j = 0; j < i && !again; j++)
 			again = !strcmp(in[j].id, in[i].id);
-		if (!again && !strcmp(in[i].state, "stopped"))
+		if (!again && instance_state_parse(in[i].state) == INSTANCE_STOPPED)
 			sum += t ? t->vcpus : 1;
 	}
 	return sum;
@@ -635,10 +622,10 @@ int cloud_instances_change(struct cloud *c, const char *owner, const char *regio
 	                     : !strcmp(action, "stop")   ? JOB_STOP
 	                     : !strcmp(action, "reboot") ? JOB_REBOOT
 	                                                 : JOB_TERMINATE;
-	const char *next = kind == JOB_START    ? "pending"
-	                   : kind == JOB_STOP   ? "stopping"
-	                   : kind == JOB_REBOOT ? "running"
-	                                        : "shutting-down";
+	enum instance_state next = kind == JOB_START    ? INSTANCE_PENDING
+	                           : kind == JOB_STOP   ? INSTANCE_STOPPING
+	                           : kind == JOB_REBOOT ? INSTANCE_RUNNING
+	                                                : INSTANCE_SHUTTING_DOWN;
 	struct state_change *v = xcalloc(n ? n : 1, sizeof(*v));
 	struct instance *in = xcalloc(n ? n : 1, sizeof(*in));
 	uint64_t need[QUOTA__COUNT] = {0};
@@ -651,7 +638,7 @@ int cloud_instances_change(struct cloud *c, const char *owner, const char *regio
 			cloud_instance_not_found(ids[i], err);
 			goto out;
 		}
-		if (!allowed(kind, in[i].state)) {
+		if (!allowed(kind, instance_state_parse(in[i].state))) {
 			kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_INSTANCE, ids[i],
 			           "instance '%s' is not in a state from which it can be %s",
 			           ids[i],
@@ -670,10 +657,11 @@ int cloud_instances_change(struct cloud *c, const char *owner, const char *regio
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		const char *now = in[i].state;
+		enum instance_state now = instance_state_parse(in[i].state);
 		str_copy(v[i].id, ids[i], sizeof(v[i].id));
-		str_copy(v[i].previous, now, sizeof(v[i].previous));
-		str_copy(v[i].current, settled(kind, now) ? now : next, sizeof(v[i].current));
+		str_copy(v[i].previous, in[i].state, sizeof(v[i].previous));
+		str_copy(v[i].current, settled(kind, now) ? in[i].state : instance_state_name(next),
+		         sizeof(v[i].current));
 		if (!acts(kind, now, force) || kind == JOB_REBOOT)
 			continue;
 		if (set_state(c, ids[i], next, NULL, false, err) < 0) {
@@ -684,7 +672,8 @@ int cloud_instances_change(struct cloud *c, const char *owner, const char *regio
 	if (db_commit(c->db, err) < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++)
-		if (acts(kind, in[i].state, force) && submit(c, ids[i], kind, force, err) < 0)
+		if (acts(kind, instance_state_parse(in[i].state), force) &&
+		    submit(c, ids[i], kind, force, err) < 0)
 			goto out;
 	*out = v;
 	v = NULL;
@@ -706,21 +695,22 @@ int cloud_reconcile(struct cloud *c, struct kerr **err)
 	               &st, err) < 0)
 		return -1;
 	while ((r = db_step_row(c->db, st, err)) == 1) {
-		const char *id = db_text(st, 0), *state = db_text(st, 1);
+		const char *id = db_text(st, 0);
+		enum instance_state state = instance_state_parse(db_text(st, 1));
 		struct instance_status rs;
 
-		if (!strcmp(state, "running")) {
+		if (state == INSTANCE_RUNNING) {
 			/* After a host restart the instance is gone: say so, as a stop. */
 			if (c->rt->ops->status(c->rt, id, &rs, NULL) == 0 &&
 			    rs.state != RUN_RUNNING &&
-			    set_state(c, id, "stopped", "Server.InternalError: the host restarted",
-			              false, err) < 0)
+			    set_state(c, id, INSTANCE_STOPPED,
+			              "Server.InternalError: the host restarted", false, err) < 0)
 				return -1;
 			continue;
 		}
 		if (submit(c, id,
-		           !strcmp(state, "pending")    ? JOB_START
-		           : !strcmp(state, "stopping") ? JOB_STOP
+		           state == INSTANCE_PENDING    ? JOB_START
+		           : state == INSTANCE_STOPPING ? JOB_STOP
 		                                        : JOB_TERMINATE,
 		           false, err) < 0)
 			return -1;
@@ -771,7 +761,7 @@ int cloud_instance_modify(struct cloud *c, const char *owner, const char *region
 		cloud_instance_not_found(id, err);
 		goto out;
 	}
-	if (strcmp(in.state, "stopped")) {
+	if (instance_state_parse(in.state) != INSTANCE_STOPPED) {
 		kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_INSTANCE, id,
 		           "instance '%s' is not stopped", id);
 		goto out;
@@ -814,7 +804,7 @@ void cloud_instance_health(struct cloud *c, const struct instance *in, const cha
 	struct instance_status st;
 
 	*system = *instance = "not-applicable";
-	if (strcmp(in->state, "running"))
+	if (instance_state_parse(in->state) != INSTANCE_RUNNING)
 		return;
 	if (c->rt->ops->status(c->rt, in->id, &st, NULL) < 0 || st.state != RUN_RUNNING) {
 		*system = *instance = "impaired";

@@ -5,6 +5,7 @@
 #include "cloud.h"
 
 struct pool;
+struct store_progress;
 
 #define GIB         ((uint64_t)1 << 30)
 #define ROOT_DEVICE "/dev/xvda"
@@ -47,6 +48,9 @@ int cloud_image_name_check(const char *name, struct kerr **err);
 /* KERR_NOT_FOUND about the instance, snapshot or volume id; each returns -1. */
 int cloud_instance_not_found(const char *id, struct kerr **err);
 int cloud_snapshot_not_found(const char *id, struct kerr **err);
+/* The row of snapshot id with columns (SQL), stepped onto: KERR_NOT_FOUND when there is none. */
+int cloud_snapshot_row(struct cloud *c, const char *columns, const char *id, sqlite3_stmt **st,
+                       struct kerr **err);
 int cloud_volume_not_found(const char *id, struct kerr **err);
 /* The creation time of a new image: now, or just after the newest (inside the caller's
  * transaction, so dates stay distinct and increasing and "most recent" is well defined). */
@@ -56,7 +60,8 @@ int64_t cloud_next_creation_ms(struct cloud *c);
 struct image_origin {
 	const char *instance; /* CreateImage's */
 	bool no_reboot;
-	const char *copy_of;      /* CopyImage's "region/ami-…" */
+	const char *copy_of;      /* CopyImage's source image… */
+	const char *copy_region;  /* …and its region */
 	const char *client_token; /* CopyImage's, or NULL */
 };
 int cloud_image_insert(struct cloud *c, const struct image *im, const struct image_origin *from,
@@ -71,8 +76,8 @@ int cloud_copies_reconcile(struct cloud *c, struct kerr **err);
 /* The zone of region named want (NULL: the region's first). */
 int cloud_find_zone(struct cloud *c, const char *region, const char *want, struct zone *out,
                     struct kerr **err);
-/* The pool's base file of a snapshot, restored from the region's store the first time; the
- * caller holds volumes_lock. *path is malloc'd. */
+/* The launch cache (bases.c). The pool's base file of a snapshot, restored from the region's
+ * store the first time; the caller holds volumes_lock. *path is malloc'd. */
 int cloud_zone_base(struct cloud *c, struct pool *p, const char *region, const char *snapshot,
                     char **path, struct kerr **err);
 /* Make the base of snapshot in every zone pool of region that lacks it (restored from the
@@ -81,7 +86,12 @@ int cloud_zone_prewarm(struct cloud *c, const char *region, const char *snapshot
                        struct kerr **err);
 /* After an image becomes available: its bases in every zone of its region, in the background. */
 void cloud_image_prewarm(struct cloud *c, const char *image);
-/* The volume file of an id in its zone's pool: "<id>.img". */
+/* A snapshot of an image just stored from copy (a file of the pool in dir): copy becomes the
+ * zone's base of it, a reflink. */
+void cloud_base_keep(struct cloud *c, const char *id, const char *dir, const char *copy);
+/* A deleted snapshot: its base goes from every zone pool of region. */
+void cloud_bases_remove(struct cloud *c, const char *region, const char *id);
+/* The volume file of an id in its zone's pool: "<id>.img" (paths.c). */
 char *cloud_volume_file(const char *id);
 
 /* May owner use snapshot (its own, shared with it, or public)? KERR_NOT_FOUND when not,
@@ -102,17 +112,37 @@ int cloud_quota_check(struct cloud *c, const char *owner, const char *region,
                       const uint64_t need[QUOTA__COUNT], struct kerr **err);
 
 /* Snapshots in steps, for CreateImage: a pending row (inside the caller's transaction), the
- * point-in-time copy (the caller holds the job lock of the volume's instance), the store (0 when
- * completed; error recorded on the snapshot otherwise). */
+ * point-in-time copy (cloud_point_in_time_for_snapshot), the store (0 when completed; error
+ * recorded on the snapshot otherwise). */
 int cloud_snapshot_insert(struct cloud *c, const char *owner, const struct volume *v,
                           const char *description, const char *for_image, char id[ID_MAX],
                           struct kerr **err);
-int cloud_snapshot_copy(struct cloud *c, const char *id, struct kerr **err);
 int cloud_snapshot_store(struct cloud *c, const char *id, struct kerr **err);
 /* A pending snapshot that will not be stored: error with reason, its copy removed. */
 void cloud_snapshot_abandon(struct cloud *c, const char *id, const char *reason);
-/* The lock of a volume's chain of snapshots (innermost: never held around a job lock). */
+/* The lock of a volume's chain of snapshots (innermost: never held around a job lock; jobs.c). */
 pthread_mutex_t *cloud_chain_lock(const char *volume);
+
+/* Point-in-time copies (point_in_time.c): a reflink of v's file now into its pool's
+ * cloud_shadow_file(v, snapshot), taking the job lock of v's instance. */
+int cloud_point_in_time_take(struct cloud *c, const struct volume *v, const char *snapshot,
+                             struct kerr **err);
+/* The same for the volume of a pending snapshot row, for CreateImage (the caller holds the job
+ * lock of the volume's instance); resumed after a crash, a whole copy taken then is kept. */
+int cloud_point_in_time_for_snapshot(struct cloud *c, const char *snapshot, struct kerr **err);
+/* The copy goes, if it is there. */
+void cloud_point_in_time_drop(struct cloud *c, const char *region, const char *zone,
+                              const char *volume, const char *snapshot);
+/* The point-in-time copy of volume taken for snapshot, later the volume's shadow (paths.c). */
+char *cloud_shadow_file(const char *volume, const char *snapshot);
+
+/* Cross-region copies (copies.c): store the pending copy id of src_region's snapshot src_id
+ * into region's store; *bytes_sent is what moved. */
+int cloud_copy_store(struct cloud *c, const char *id, const char *region, const char *src_region,
+                     const char *src_id, const struct store_progress *progress,
+                     uint64_t *bytes_sent, struct kerr **err);
+/* The volume EC2 shows for a copied snapshot: a copy comes from no volume of this region. */
+#define CLOUD_COPY_VOLUME_ID "vol-ffffffff"
 
 /* Permission rows (grants.c): table (resource column, grantee), and a statement run after each
  * change with ?1 the resource (NULL: none). */

@@ -12,17 +12,32 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-#define JOB_STRIPES 64
-static pthread_mutex_t job_locks[JOB_STRIPES] = {[0 ... JOB_STRIPES - 1] =
-                                                     PTHREAD_MUTEX_INITIALIZER};
+/* Locks striped by id: a fixed array, so a lock never has to be made or freed. */
+#define LOCK_STRIPES 64
+static pthread_mutex_t job_locks[LOCK_STRIPES] = {[0 ... LOCK_STRIPES - 1] =
+                                                      PTHREAD_MUTEX_INITIALIZER};
+/* One chain of snapshots per volume at a time: they share the volume's shadow. Taken inside any
+ * job lock, never around one. */
+static pthread_mutex_t chain_locks[LOCK_STRIPES] = {[0 ... LOCK_STRIPES - 1] =
+                                                        PTHREAD_MUTEX_INITIALIZER};
 
-pthread_mutex_t *cloud_job_lock(const char *id)
+static unsigned stripe(const char *id)
 {
 	unsigned h = 5381;
 
 	for (const char *p = id; *p; p++)
 		h = h * 33 + (unsigned char)*p;
-	return &job_locks[h % JOB_STRIPES];
+	return h % LOCK_STRIPES;
+}
+
+pthread_mutex_t *cloud_job_lock(const char *id)
+{
+	return &job_locks[stripe(id)];
+}
+
+pthread_mutex_t *cloud_chain_lock(const char *volume)
+{
+	return &chain_locks[stripe(volume)];
 }
 
 struct job {

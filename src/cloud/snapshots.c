@@ -1,7 +1,8 @@
-/* Snapshots: CreateSnapshot takes a point-in-time reflink of the volume at once (frozen when
- * it is the root of a running instance) and a worker stores it in the region's block store,
- * incremental against the volume's previous snapshot. That reflink then stays in the pool as
- * the volume's shadow, so the next snapshot reads only the extents that changed since. */
+/* Snapshots: CreateSnapshot takes a point-in-time copy of the volume at once (point_in_time.c)
+ * and a worker stores it in the region's block store, incremental against the volume's previous
+ * snapshot. That reflink then stays in the pool as the volume's shadow, so the next snapshot
+ * reads only the extents that changed since. Copies from another region are stored by
+ * copies.c; the snapshot's row records the outcome either way. */
 #include "internal.h"
 
 #include <stdio.h>
@@ -17,12 +18,6 @@
 #include "util/str.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
-
-/* The point-in-time copy of volume taken for snapshot: later the volume's shadow. */
-static char *shadow_file(const char *volume, const char *snapshot)
-{
-	return xasprintf("%s.%s.shadow", volume, snapshot);
-}
 
 static void snapshot_from_row(sqlite3_stmt *st, struct snapshot *s)
 {
@@ -146,34 +141,6 @@ static void parent_of(struct cloud *c, const struct volume *v, char out[ID_MAX])
 		str_copy(out, v->last_snapshot, ID_MAX);
 }
 
-/* The point-in-time copy, under the job lock of the instance it is attached to (no start or
- * stop meanwhile), which the caller holds already when locked. */
-static int take_copy(struct cloud *c, const struct volume *v, struct pool *p, const char *dest,
-                     bool locked, struct kerr **err)
-{
-	_cleanup_free_ char *file = cloud_volume_file(v->id);
-	_cleanup_free_ char *src = pool_path(p, file), *dest_path = pool_path(p, dest);
-	pthread_mutex_t *lock = v->instance[0] && !locked ? cloud_job_lock(v->instance) : NULL;
-	struct instance_status st = {0};
-	int r;
-
-	if (lock)
-		pthread_mutex_lock(lock);
-	if (v->instance[0])
-		c->rt->ops->status(c->rt, v->instance, &st, NULL);
-	if (st.state != RUN_RUNNING)
-		r = pool_clone(p, src, dest, err);
-	else if (!strcmp(v->device, ROOT_DEVICE))
-		r = runtime_clone_root(c->rt, v->instance, dest_path, err);
-	else
-		r = runtime_volume_flush(c->rt, v->instance, v->device + strlen("/dev/"), err) < 0
-		        ? -1
-		        : pool_clone(p, src, dest, err);
-	if (lock)
-		pthread_mutex_unlock(lock);
-	return r;
-}
-
 int cloud_snapshot_usable(struct cloud *c, const char *owner, const char *region, const char *id,
                           bool own_only, uint64_t *size_gib, struct kerr **err)
 {
@@ -203,7 +170,7 @@ int cloud_snapshot_usable(struct cloud *c, const char *owner, const char *region
 		return kerr_about(
 		    err, KERR_AUTH, KERR_SUBJECT_SNAPSHOT, id,
 		    "snapshot '%s' is not the caller's: copy it with CopySnapshot first", id);
-	if (strcmp(db_text(st, 1), "completed"))
+	if (snapshot_state_parse(db_text(st, 1)) != SNAPSHOT_COMPLETED)
 		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_SNAPSHOT, id,
 		                  "snapshot '%s' is not completed", id);
 	*size_gib = (uint64_t)sqlite3_column_int64(st, 0);
@@ -253,56 +220,17 @@ int cloud_snapshot_insert(struct cloud *c, const char *owner, const struct volum
 	return snapshot_insert(c, owner, v, id, description, for_image, cloud_now_ms(), err);
 }
 
-int cloud_snapshot_copy(struct cloud *c, const char *id, struct kerr **err)
-{
-	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	_cleanup_free_ char *dir = NULL, *dest = NULL;
-	struct volume v;
-	struct pool *p = NULL;
-	int r;
-
-	if (db_prepare(c->db, "SELECT volume_id, owner, region FROM snapshots WHERE id = ?", &st,
-	               err) < 0)
-		return -1;
-	db_bind_text(st, 1, id);
-	r = db_step_row(c->db, st, err);
-	if (r <= 0)
-		return r < 0 ? -1 : cloud_snapshot_not_found(id, err);
-	if (cloud_volume_get(c, db_text(st, 1), db_text(st, 2), db_text(st, 0), &v, err) < 0)
-		return -1;
-	dir = cloud_zone_pool_dir(c, v.region, v.zone);
-	dest = shadow_file(v.id, id);
-	if (pool_open(dir, NULL, &p, err) < 0)
-		return -1;
-	{
-		/* Resumed after a crash: a whole copy taken then is the point in time; a partial
-		 * one goes. */
-		_cleanup_free_ char *path = pool_path(p, dest), *vol = cloud_volume_file(v.id),
-		                    *vpath = pool_path(p, vol);
-		struct stat a, b;
-		if (stat(path, &a) == 0 && stat(vpath, &b) == 0 && a.st_size == b.st_size &&
-		    a.st_size > 0) {
-			pool_close(p);
-			return 0;
-		}
-	}
-	pool_remove(p, dest, NULL);
-	r = take_copy(c, &v, p, dest, true, err);
-	pool_close(p);
-	return r < 0 ? kerr_wrap(err, "cannot take a point-in-time copy of '%s'", v.id) : 0;
-}
-
 int cloud_snapshot_create(struct cloud *c, const char *owner, const char *region,
                           const char *volume, const char *description, const struct tag *tags,
                           size_t ntags, struct snapshot *out, struct kerr **err)
 {
-	_cleanup_free_ char *dir = NULL, *dest = NULL;
 	struct volume v;
-	struct pool *p = NULL;
+	enum volume_state state;
 
 	if (cloud_volume_get(c, owner, region, volume, &v, err) < 0)
 		return -1;
-	if (strcmp(v.state, "available") && strcmp(v.state, "in-use"))
+	state = volume_state_parse(v.state);
+	if (state != VOLUME_AVAILABLE && state != VOLUME_IN_USE)
 		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_VOLUME, volume,
 		                  "volume '%s' is %s", volume, v.state);
 	memset(out, 0, sizeof(*out));
@@ -311,19 +239,13 @@ int cloud_snapshot_create(struct cloud *c, const char *owner, const char *region
 	str_copy(out->owner, owner, sizeof(out->owner));
 	str_copy(out->volume, volume, sizeof(out->volume));
 	str_copy(out->description, description ? description : "", sizeof(out->description));
-	str_copy(out->state, "pending", sizeof(out->state));
+	str_copy(out->state, snapshot_state_name(SNAPSHOT_PENDING), sizeof(out->state));
 	out->volume_size_gib = v.size_gib;
 	out->start_ms = cloud_now_ms();
 	out->restorable = true;
-	dir = cloud_zone_pool_dir(c, region, v.zone);
-	dest = shadow_file(volume, out->id);
-	if (pool_open(dir, NULL, &p, err) < 0)
-		return -1;
 	/* The point in time is now, during the request. */
-	if (take_copy(c, &v, p, dest, false, err) < 0) {
-		pool_close(p);
-		return kerr_wrap(err, "cannot take a point-in-time copy of '%s'", volume);
-	}
+	if (cloud_point_in_time_take(c, &v, out->id, err) < 0)
+		return -1;
 	if (db_begin(c->db, err) < 0)
 		goto on_error;
 	if (snapshot_insert(c, owner, &v, out->id, out->description, NULL, out->start_ms, err) <
@@ -334,12 +256,10 @@ int cloud_snapshot_create(struct cloud *c, const char *owner, const char *region
 	}
 	if (db_commit(c->db, err) < 0)
 		goto on_error;
-	pool_close(p);
 	return cloud_submit(c, out->id, out->id, snapshot_job, 0, false, err);
 
 on_error:
-	pool_remove(p, dest, NULL);
-	pool_close(p);
+	cloud_point_in_time_drop(c, region, v.zone, volume, out->id);
 	return -1;
 }
 
@@ -367,8 +287,8 @@ static int store_point_in_time(struct cloud *c, const char *id, const char *volu
 {
 	_cleanup_free_ char *dir = cloud_zone_pool_dir(c, region, zone),
 	                    *store_dir = cloud_store_dir(c, region);
-	_cleanup_free_ char *dest = shadow_file(volume, id), *copy = NULL, *shadow = NULL;
-	_cleanup_free_ char *parent_shadow = parent[0] ? shadow_file(volume, parent) : NULL;
+	_cleanup_free_ char *dest = cloud_shadow_file(volume, id), *copy = NULL, *shadow = NULL;
+	_cleanup_free_ char *parent_shadow = parent[0] ? cloud_shadow_file(volume, parent) : NULL;
 	_cleanup_free_ char *parent_base = parent[0] ? cloud_base_name(parent) : NULL;
 	struct progress_ctx pc = {c, id, 0};
 	struct store_progress progress = {on_progress, &pc};
@@ -402,36 +322,18 @@ out:
 	return r;
 }
 
-/* One chain of snapshots per volume at a time: they share the volume's shadow. Taken inside any
- * job lock, never around one. */
-#define CHAIN_STRIPES 64
-static pthread_mutex_t chain_locks[CHAIN_STRIPES] = {[0 ... CHAIN_STRIPES - 1] =
-                                                         PTHREAD_MUTEX_INITIALIZER};
-
-pthread_mutex_t *cloud_chain_lock(const char *volume)
-{
-	unsigned h = 5381;
-
-	for (const char *p = volume; *p; p++)
-		h = h * 33 + (unsigned char)*p;
-	return &chain_locks[h % CHAIN_STRIPES];
-}
-
 int cloud_snapshot_store(struct cloud *c, const char *id, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	char volume[ID_MAX];
+	char chain[ID_MAX];
 	pthread_mutex_t *lock;
 	int r;
 
-	if (db_prepare(c->db, "SELECT volume_id FROM snapshots WHERE id = ?", &st, err) < 0)
+	if (cloud_snapshot_row(c, "volume_id, copy_of != ''", id, &st, err) < 0)
 		return -1;
-	db_bind_text(st, 1, id);
-	r = db_step_row(c->db, st, err);
-	if (r <= 0)
-		return r < 0 ? -1 : cloud_snapshot_not_found(id, err);
-	str_copy(volume, db_text(st, 0), sizeof(volume));
-	lock = cloud_chain_lock(volume);
+	/* A copy continues no volume's chain: it waits for no other snapshot but itself. */
+	str_copy(chain, sqlite3_column_int(st, 1) ? id : db_text(st, 0), sizeof(chain));
+	lock = cloud_chain_lock(chain);
 	pthread_mutex_lock(lock);
 	r = store_pending(c, id, err);
 	pthread_mutex_unlock(lock);
@@ -445,56 +347,21 @@ static int snapshot_job(struct cloud *c, const char *id, int kind, bool force, s
 	return cloud_snapshot_store(c, id, err);
 }
 
-/* A copy from another region's store ("region/snap-…"): only the chunks this one lacks move. */
-static int store_copy_of(struct cloud *c, const char *id, const char *region, const char *copy_of,
-                         struct kerr **err)
+/* A copy from another region (CopySnapshot, CopyImage): the store work is copies.c's. */
+static int store_copy_of(struct cloud *c, const char *id, const char *region,
+                         const char *src_region, const char *src_id, struct kerr **err)
 {
 	_cleanup_kerr_ struct kerr *why = NULL;
-	_cleanup_free_ char *src_region = xstrdup(copy_of), *dst_dir = cloud_store_dir(c, region);
-	_cleanup_free_ char *src_dir = NULL;
-	char *slash = strchr(src_region, '/');
 	struct progress_ctx pc = {c, id, 0};
 	struct store_progress progress = {on_progress, &pc};
-	struct store_copy_result res;
-	struct store *src = NULL, *dst = NULL;
-	int r = -1;
+	uint64_t bytes_sent;
 
-	if (!slash)
-		return kerr_set(err, KERR_CORRUPT,
-		                "snapshot '%s' copies '%s', which names no snapshot", id, copy_of);
-	*slash = '\0';
-	src_dir = cloud_store_dir(c, src_region);
-	if (store_open(src_dir, false, &src, &why) == 0 &&
-	    store_open(dst_dir, false, &dst, &why) == 0)
-		r = store_copy(src, dst, slash + 1, id, &progress, &res, &why);
-	store_close(src);
-	store_close(dst);
-	if (r < 0) {
+	if (cloud_copy_store(c, id, region, src_region, src_id, &progress, &bytes_sent, &why) < 0) {
 		snapshot_note(c, id, "state = 'error', state_message = ?2", why->msg);
 		return kerr_pass(err, steal_ptr(why));
 	}
 	return snapshot_set(c, id, "state = 'completed', progress = 100, bytes_sent = ?1",
-	                    (int64_t)res.bytes_sent, NULL, err);
-}
-
-/* A snapshot of an image: its copy is the zone's base of it already (a reflink, constant time),
- * so launches in the zone it was taken in never restore it. */
-static void keep_base(struct cloud *c, const char *id, const char *dir, const char *copy)
-{
-	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	_cleanup_free_ char *base = cloud_base_name(id), *path = NULL;
-	struct pool *p = NULL;
-
-	if (db_prepare(c->db, "SELECT 1 FROM snapshots WHERE id = ? AND for_image != ''", &st,
-	               NULL) < 0)
-		return;
-	db_bind_text(st, 1, id);
-	if (db_step_row(c->db, st, NULL) != 1 || pool_open(dir, NULL, &p, NULL) < 0)
-		return;
-	path = pool_path(p, copy);
-	if (p->reflink && !pool_exists(p, base))
-		pool_clone(p, path, base, NULL);
-	pool_close(p);
+	                    (int64_t)bytes_sent, NULL, err);
 }
 
 /* The body of cloud_snapshot_store, under the chain lock: 0 when completed. */
@@ -505,40 +372,33 @@ static int store_pending(struct cloud *c, const char *id, struct kerr **err)
 	char volume[ID_MAX], zone[32], region[32], parent[ID_MAX];
 	_cleanup_free_ char *dir = NULL, *dest = NULL, *old = NULL;
 	struct pool *p = NULL;
+	enum snapshot_state state;
 	bool advanced = false;
-	int r;
 
-	if (db_prepare(c->db,
-	               "SELECT volume_id, source, region, parent, state, copy_of FROM snapshots "
-	               "WHERE id = ?",
-	               &st, err) < 0)
+	if (cloud_snapshot_row(c, "volume_id, source, region, parent, state, copy_of, copy_region",
+	                       id, &st, err) < 0)
 		return -1;
-	db_bind_text(st, 1, id);
-	r = db_step_row(c->db, st, err);
-	if (r <= 0)
-		return r < 0 ? -1 : cloud_snapshot_not_found(id, err);
-	if (strcmp(db_text(st, 4), "pending"))
-		return !strcmp(db_text(st, 4), "completed")
+	state = snapshot_state_parse(db_text(st, 4));
+	if (state != SNAPSHOT_PENDING)
+		return state == SNAPSHOT_COMPLETED
 		           ? 0
 		           : kerr_set(err, KERR_IO, "snapshot '%s' is %s", id, db_text(st, 4));
 	if (db_text(st, 5)[0])
-		return store_copy_of(c, id, db_text(st, 2), db_text(st, 5), err);
+		return store_copy_of(c, id, db_text(st, 2), db_text(st, 6), db_text(st, 5), err);
 	str_copy(volume, db_text(st, 0), sizeof(volume));
 	str_copy(zone, db_text(st, 1), sizeof(zone));
 	str_copy(region, db_text(st, 2), sizeof(region));
 	str_copy(parent, db_text(st, 3), sizeof(parent));
 	dir = cloud_zone_pool_dir(c, region, zone);
-	dest = shadow_file(volume, id);
+	dest = cloud_shadow_file(volume, id);
 	if (store_point_in_time(c, id, volume, zone, region, parent, &why) < 0) {
 		snapshot_note(c, id, "state = 'error', state_message = ?2", why->msg);
-		if (pool_open(dir, NULL, &p, NULL) == 0)
-			pool_remove(p, dest, NULL);
-		pool_close(p);
+		cloud_point_in_time_drop(c, region, zone, volume, id);
 		return kerr_pass(err, steal_ptr(why));
 	}
 	if (snapshot_set(c, id, "state = 'completed', progress = 100", 0, NULL, err) < 0)
 		return -1;
-	keep_base(c, id, dir, dest);
+	cloud_base_keep(c, id, dir, dest);
 	/* The copy becomes the volume's shadow when this snapshot continues its chain; otherwise
 	 * (the volume is gone, or another snapshot moved on) it goes. */
 	if (db_prepare(c->db,
@@ -551,7 +411,7 @@ static int store_pending(struct cloud *c, const char *id, struct kerr **err)
 		advanced = db_step_row(c->db, adv, NULL) == 1;
 	}
 	if (pool_open(dir, NULL, &p, NULL) == 0) {
-		old = parent[0] ? shadow_file(volume, parent) : NULL;
+		old = parent[0] ? cloud_shadow_file(volume, parent) : NULL;
 		if (!advanced)
 			pool_remove(p, dest, NULL);
 		else if (old)
@@ -578,14 +438,7 @@ void cloud_snapshot_abandon(struct cloud *c, const char *id, const char *reason)
 	str_copy(zone, db_text(st, 1), sizeof(zone));
 	str_copy(region, db_text(st, 2), sizeof(region));
 	snapshot_note(c, id, "state = 'error', state_message = ?2", reason);
-	{
-		_cleanup_free_ char *dir = cloud_zone_pool_dir(c, region, zone),
-		                    *dest = shadow_file(volume, id);
-		struct pool *p = NULL;
-		if (pool_open(dir, NULL, &p, NULL) == 0)
-			pool_remove(p, dest, NULL);
-		pool_close(p);
-	}
+	cloud_point_in_time_drop(c, region, zone, volume, id);
 }
 
 int cloud_snapshots_reconcile(struct cloud *c, struct kerr **err)
@@ -604,30 +457,6 @@ int cloud_snapshots_reconcile(struct cloud *c, struct kerr **err)
 	return r < 0 ? -1 : 0;
 }
 
-/* Zone pools of region that exist (a pool is made on first use, not by looking). */
-static void remove_bases(struct cloud *c, const char *region, const char *id)
-{
-	_cleanup_free_ char *base = cloud_base_name(id);
-	struct topology t;
-
-	if (cloud_regions(c, &t, NULL) < 0)
-		return;
-	pthread_mutex_lock(&c->volumes_lock);
-	for (size_t i = 0; i < t.nzones; i++) {
-		_cleanup_free_ char *dir = NULL;
-		struct pool *p = NULL;
-
-		if (strcmp(t.zones[i].region, region))
-			continue;
-		dir = cloud_zone_pool_dir(c, region, t.zones[i].name);
-		if (access(dir, F_OK) == 0 && pool_open(dir, NULL, &p, NULL) == 0)
-			pool_remove(p, base, NULL);
-		pool_close(p);
-	}
-	pthread_mutex_unlock(&c->volumes_lock);
-	topology_release(&t);
-}
-
 int cloud_snapshot_delete(struct cloud *c, const char *owner, const char *region, const char *id,
                           struct kerr **err)
 {
@@ -640,7 +469,7 @@ int cloud_snapshot_delete(struct cloud *c, const char *owner, const char *region
 
 	if (snapshot_owned(c, owner, region, id, &snap, err) < 0)
 		return -1;
-	if (!strcmp(snap.state, "pending"))
+	if (snapshot_state_parse(snap.state) == SNAPSHOT_PENDING)
 		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_SNAPSHOT, id,
 		                  "snapshot '%s' is still pending", id);
 	if (db_prepare(c->db,
@@ -655,7 +484,7 @@ int cloud_snapshot_delete(struct cloud *c, const char *owner, const char *region
 	if (r == 1)
 		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_SNAPSHOT, id,
 		                  "snapshot '%s' is in use by image '%s'", id, db_text(img, 0));
-	if (!strcmp(snap.state, "completed")) {
+	if (snapshot_state_parse(snap.state) == SNAPSHOT_COMPLETED) {
 		if (store_open(store_dir, false, &s, err) < 0)
 			return -1;
 		r = store_delete(s, id, &why);
@@ -668,15 +497,9 @@ int cloud_snapshot_delete(struct cloud *c, const char *owner, const char *region
 	    0)
 		return -1;
 	db_bind_text(vols, 1, id);
-	while (db_step_row(c->db, vols, NULL) == 1) {
-		_cleanup_free_ char *dir = cloud_zone_pool_dir(c, region, db_text(vols, 1));
-		_cleanup_free_ char *shadow = shadow_file(db_text(vols, 0), id);
-		struct pool *p = NULL;
-		if (pool_open(dir, NULL, &p, NULL) == 0)
-			pool_remove(p, shadow, NULL);
-		pool_close(p);
-	}
-	remove_bases(c, region, id);
+	while (db_step_row(c->db, vols, NULL) == 1)
+		cloud_point_in_time_drop(c, region, db_text(vols, 1), db_text(vols, 0), id);
+	cloud_bases_remove(c, region, id);
 	if (db_prepare(c->db, "DELETE FROM snapshots WHERE id = ?", &del, err) < 0 ||
 	    db_prepare(c->db, "DELETE FROM tags WHERE resource = ?", &tags, err) < 0)
 		return -1;
@@ -715,6 +538,21 @@ int cloud_snapshot_permit(struct cloud *c, const char *owner, const char *region
 	if (snapshot_owned(c, owner, region, id, &snap, err) < 0)
 		return -1;
 	return cloud_grants_change(c, &snapshot_grants, id, add, nadd, remove, nremove, false, err);
+}
+
+int cloud_snapshot_row(struct cloud *c, const char *columns, const char *id, sqlite3_stmt **st,
+                       struct kerr **err)
+{
+	_cleanup_free_ char *sql = xasprintf("SELECT %s FROM snapshots WHERE id = ?", columns);
+	int r;
+
+	if (db_prepare(c->db, sql, st, err) < 0)
+		return -1;
+	db_bind_text(*st, 1, id);
+	r = db_step_row(c->db, *st, err);
+	if (r <= 0)
+		return r < 0 ? -1 : cloud_snapshot_not_found(id, err);
+	return 0;
 }
 
 int cloud_snapshot_not_found(const char *id, struct kerr **err)

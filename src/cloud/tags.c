@@ -22,6 +22,7 @@ static const struct {
     {"vol", "volumes", "volume", KERR_SUBJECT_VOLUME},
     {"snap", "snapshots", "snapshot", KERR_SUBJECT_SNAPSHOT},
     {"ami", "images", "image", KERR_SUBJECT_IMAGE},
+    {"lt", "launch_templates", "launch-template", KERR_SUBJECT_LAUNCH_TEMPLATE},
 };
 
 const char *cloud_resource_type(const char *id)

@@ -20,61 +20,6 @@
 
 enum volume_job { VOLUME_CREATE, VOLUME_ATTACH, VOLUME_DETACH, VOLUME_DELETE };
 
-char *cloud_volume_file(const char *id)
-{
-	return xasprintf("%s.img", id);
-}
-
-int cloud_zone_base(struct cloud *c, struct pool *p, const char *region, const char *snapshot,
-                    char **path, struct kerr **err)
-{
-	_cleanup_free_ char *base = cloud_base_name(snapshot);
-	_cleanup_free_ char *store_dir = NULL;
-	struct store *s;
-	int r;
-
-	*path = pool_path(p, base);
-	if (pool_exists(p, base))
-		return 0;
-	/* The first use of this snapshot in this zone: restore it once from the store. */
-	store_dir = cloud_store_dir(c, region);
-	if (store_open(store_dir, false, &s, err) < 0)
-		return -1;
-	r = store_restore(s, snapshot, *path, NULL, err);
-	store_close(s);
-	return r;
-}
-
-int cloud_zone_prewarm(struct cloud *c, const char *region, const char *snapshot, struct kerr **err)
-{
-	/* One pre-warm at a time: many images of one snapshot must not restore it many times. */
-	static pthread_mutex_t one = PTHREAD_MUTEX_INITIALIZER;
-	struct topology t;
-	int r = 0;
-
-	if (cloud_regions(c, &t, err) < 0)
-		return -1;
-	pthread_mutex_lock(&one);
-	for (size_t i = 0; i < t.nzones && r == 0; i++) {
-		_cleanup_free_ char *dir = NULL, *base = NULL;
-		struct pool *p = NULL;
-
-		if (strcmp(t.zones[i].region, region))
-			continue;
-		dir = cloud_zone_pool_dir(c, region, t.zones[i].name);
-		/* Making a pool is what the lock is for; the restore itself renames into place. */
-		pthread_mutex_lock(&c->volumes_lock);
-		r = pool_open(dir, NULL, &p, err);
-		pthread_mutex_unlock(&c->volumes_lock);
-		if (r == 0)
-			r = cloud_zone_base(c, p, region, snapshot, &base, err);
-		pool_close(p);
-	}
-	pthread_mutex_unlock(&one);
-	topology_release(&t);
-	return r;
-}
-
 static void volume_from_row(sqlite3_stmt *st, struct volume *v)
 {
 	memset(v, 0, sizeof(*v));
@@ -347,7 +292,7 @@ int cloud_volume_create(struct cloud *c, const char *owner, const struct volume_
 	str_copy(out->snapshot, req->snapshot ? req->snapshot : "", sizeof(out->snapshot));
 	str_copy(out->last_snapshot, out->snapshot, sizeof(out->last_snapshot));
 	str_copy(out->type, req->type ? req->type : "gp3", sizeof(out->type));
-	str_copy(out->state, "creating", sizeof(out->state));
+	str_copy(out->state, volume_state_name(VOLUME_CREATING), sizeof(out->state));
 	out->create_ms = cloud_now_ms();
 	if (db_begin(c->db, err) < 0)
 		return -1;
@@ -408,10 +353,10 @@ int cloud_volume_attach(struct cloud *c, const char *owner, const char *region, 
 	if (!cloud_device_name_valid(device))
 		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_DEVICE, device,
 		                  "'%s' is not a valid EBS device name", device);
-	if (strcmp(out->state, "available"))
+	if (volume_state_parse(out->state) != VOLUME_AVAILABLE)
 		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_VOLUME, volume,
 		                  "volume '%s' is %s", volume, out->state);
-	if (strcmp(in.state, "running") && strcmp(in.state, "stopped"))
+	if (!instance_state_stable(instance_state_parse(in.state)))
 		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_INSTANCE, instance,
 		                  "instance '%s' is neither running nor stopped", instance);
 	if (strcmp(in.zone, out->zone))
@@ -461,13 +406,15 @@ int cloud_volume_delete(struct cloud *c, const char *owner, const char *region, 
                         struct kerr **err)
 {
 	struct volume v;
+	enum volume_state state;
 
 	if (cloud_volume_get(c, owner, region, volume, &v, err) < 0)
 		return -1;
 	if (v.instance[0])
 		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_ATTACHMENT, volume,
 		                  "volume '%s' is attached to '%s'", volume, v.instance);
-	if (strcmp(v.state, "available") && strcmp(v.state, "error"))
+	state = volume_state_parse(v.state);
+	if (state != VOLUME_AVAILABLE && state != VOLUME_ERROR)
 		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_VOLUME, volume,
 		                  "volume '%s' is %s", volume, v.state);
 	if (volume_update(c, volume, "state = 'deleting'", NULL, NULL, err) < 0)
@@ -595,10 +542,10 @@ int cloud_volumes_reconcile(struct cloud *c, struct kerr **err)
 	        &st, err) < 0)
 		return -1;
 	while ((r = db_step_row(c->db, st, err)) == 1) {
-		const char *id = db_text(st, 0), *state = db_text(st, 1), *inst = db_text(st, 2),
-		           *att = db_text(st, 3);
+		const char *id = db_text(st, 0), *inst = db_text(st, 2), *att = db_text(st, 3);
+		enum volume_state state = volume_state_parse(db_text(st, 1));
 
-		if (!strcmp(state, "creating")) {
+		if (state == VOLUME_CREATING) {
 			/* A half-made file is remade from the start. */
 			_cleanup_free_ struct volume *v = NULL;
 			size_t n;
@@ -612,7 +559,7 @@ int cloud_volumes_reconcile(struct cloud *c, struct kerr **err)
 				pool_close(p);
 			}
 			r = cloud_submit(c, id, id, volume_job, VOLUME_CREATE, false, err);
-		} else if (!strcmp(state, "deleting")) {
+		} else if (state == VOLUME_DELETING) {
 			r = cloud_submit(c, id, id, volume_job, VOLUME_DELETE, false, err);
 		} else {
 			r = cloud_submit(c, inst, id, volume_job,

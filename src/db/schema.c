@@ -89,6 +89,29 @@ const char *const db_migrations[] = {
     "ALTER TABLE images ADD COLUMN deprecation_ms INTEGER NOT NULL DEFAULT 0;\n",
     /* 7: per-account quotas of the topology (a quota without a row has its default) */
     "CREATE TABLE quotas (name TEXT PRIMARY KEY, value INTEGER NOT NULL);\n",
+    /* 8: launch templates, their versions and each version's parameters (name, value) in the
+     * order given */
+    "CREATE TABLE launch_templates (id TEXT PRIMARY KEY, region TEXT NOT NULL REFERENCES "
+    "regions(name),\n"
+    "  owner TEXT NOT NULL REFERENCES accounts(id), name TEXT NOT NULL, create_ms INTEGER NOT "
+    "NULL,\n"
+    "  default_version INTEGER NOT NULL, next_version INTEGER NOT NULL, client_token TEXT,\n"
+    "  UNIQUE (region, owner, name));\n"
+    "CREATE TABLE launch_template_versions (template TEXT NOT NULL REFERENCES "
+    "launch_templates(id),\n"
+    "  version INTEGER NOT NULL, description TEXT NOT NULL DEFAULT '', create_ms INTEGER NOT "
+    "NULL,\n"
+    "  client_token TEXT, PRIMARY KEY (template, version));\n"
+    "CREATE TABLE launch_template_data (template TEXT NOT NULL, version INTEGER NOT NULL,\n"
+    "  seq INTEGER NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,\n"
+    "  PRIMARY KEY (template, version, seq));\n",
+    /* 9: a copy's source region in its own column; copy_of keeps the source's id alone */
+    "ALTER TABLE snapshots ADD COLUMN copy_region TEXT NOT NULL DEFAULT '';\n"
+    "ALTER TABLE images ADD COLUMN copy_region TEXT NOT NULL DEFAULT '';\n"
+    "UPDATE snapshots SET copy_region = substr(copy_of, 1, instr(copy_of, '/') - 1),\n"
+    "  copy_of = substr(copy_of, instr(copy_of, '/') + 1) WHERE instr(copy_of, '/') > 0;\n"
+    "UPDATE images SET copy_region = substr(copy_of, 1, instr(copy_of, '/') - 1),\n"
+    "  copy_of = substr(copy_of, instr(copy_of, '/') + 1) WHERE instr(copy_of, '/') > 0;\n",
 };
 
 const size_t db_migrations_count = ARRAY_SIZE(db_migrations);

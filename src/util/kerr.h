@@ -35,7 +35,10 @@ enum kerr_subject {
 	KERR_SUBJECT_KEY, /* an access key */
 	KERR_SUBJECT_TAG,
 	KERR_SUBJECT_CLIENT_TOKEN,
-	KERR_SUBJECT_ADDRESS, /* an instance's address in its subnet */
+	KERR_SUBJECT_ADDRESS,                 /* an instance's address in its subnet */
+	KERR_SUBJECT_LAUNCH_TEMPLATE,         /* by id */
+	KERR_SUBJECT_LAUNCH_TEMPLATE_NAME,    /* by name */
+	KERR_SUBJECT_LAUNCH_TEMPLATE_VERSION, /* a version of one */
 	/* The quotas of the topology, one each. */
 	KERR_SUBJECT_QUOTA_VCPUS,
 	KERR_SUBJECT_QUOTA_VOLUMES,

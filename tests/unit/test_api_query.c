@@ -378,6 +378,36 @@ static void test_filters(void **state)
 	api_params_release(&p);
 }
 
+/* Appended pairs come after the received ones: found, counted, and never ahead of a received
+ * pair of the same name. */
+static void test_append(void **state)
+{
+	static const char *const names[] = {"Name", "SecurityGroupId.1", "SecurityGroupId.2",
+	                                    "Tag"};
+	static const char *const values[] = {"late", "sg-1", "sg-2", ""};
+	struct api_params p;
+	struct api_node root;
+	struct kerr *err = NULL;
+
+	(void)state;
+	assert_int_equal(decode(&p, "Action=RunInstances&Name=first", &err), 0);
+	api_params_append(&p, names, values, 4);
+	api_params_append(&p, names, values, 0);
+	api_params_root(&p, &root);
+	assert_int_equal(p.n, 6);
+	assert_string_equal(api_params_find(&p, "Name")->value, "first");
+	assert_int_equal(api_node_count(&root, "SecurityGroupId"), 2);
+	assert_string_equal(api_node_str(&root, "SecurityGroupId.2"), "sg-2");
+	assert_non_null(api_params_find(&p, "Tag"));
+	assert_null(api_node_str(&root, "Tag"));
+	api_params_release(&p);
+
+	api_params_init(&p); /* into nothing received */
+	api_params_append(&p, names + 1, values + 1, 1);
+	assert_string_equal(api_params_find(&p, "SecurityGroupId.1")->value, "sg-1");
+	api_params_release(&p);
+}
+
 static void test_glob(void **state)
 {
 	(void)state;
@@ -429,7 +459,7 @@ int main(void)
 	    cmocka_unit_test(test_decode_limits), cmocka_unit_test(test_scalars),
 	    cmocka_unit_test(test_lists),         cmocka_unit_test(test_nested),
 	    cmocka_unit_test(test_node_overflow), cmocka_unit_test(test_filters),
-	    cmocka_unit_test(test_glob),
+	    cmocka_unit_test(test_glob),          cmocka_unit_test(test_append),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
