@@ -22,6 +22,9 @@ static const struct {
     {"vol", "volumes", "volume", KERR_SUBJECT_VOLUME},
     {"snap", "snapshots", "snapshot", KERR_SUBJECT_SNAPSHOT},
     {"ami", "images", "image", KERR_SUBJECT_IMAGE},
+    {"vpc", "vpcs", "vpc", KERR_SUBJECT_VPC},
+    {"subnet", "subnets", "subnet", KERR_SUBJECT_SUBNET},
+    {"sg", "security_groups", "security-group", KERR_SUBJECT_GROUP},
 };
 
 const char *cloud_resource_type(const char *id)

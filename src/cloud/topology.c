@@ -59,6 +59,7 @@ int topology_parse(const char *text, struct topology *t, struct kerr **err)
 
 	memset(t, 0, sizeof(*t));
 	cloud_quota_defaults(t->quotas);
+	str_copy(t->public_range, PUBLIC_RANGE_DEFAULT, sizeof(t->public_range));
 	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char *tok, *tsave = NULL, *hash = strchr(line, '#');
 		char region[32], shortname[16];
@@ -81,6 +82,21 @@ int topology_parse(const char *text, struct topology *t, struct kerr **err)
 				topology_release(t);
 				return kerr_wrap(err, "topology line %d", lineno);
 			}
+			continue;
+		}
+		if (!strcmp(tok, "public-addresses")) {
+			const char *cidr = strtok_r(NULL, " \t\r", &tsave);
+			struct net_prefix p;
+			if (!cidr || strtok_r(NULL, " \t\r", &tsave) ||
+			    net_prefix_parse(cidr, &p, NULL) < 0 || !net_prefix_is_network(&p) ||
+			    p.len < 8 || p.len > 30) {
+				topology_release(t);
+				return kerr_set(err, KERR_INVALID,
+				                "topology line %d: 'public-addresses CIDR' takes a "
+				                "network of /8 to /30",
+				                lineno);
+			}
+			net_prefix_format(&p, t->public_range, sizeof(t->public_range));
 			continue;
 		}
 		if (!valid_region(tok) || strlen(tok) >= sizeof(region)) {
