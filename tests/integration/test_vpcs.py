@@ -230,24 +230,30 @@ def test_instances_in_a_subnet_with_chosen_address_and_groups(server):
     ec2 = client(server)
     ami = busybox(ec2)
     v = default_vpc(ec2)
-    sub = ec2.create_subnet(VpcId=v["VpcId"], CidrBlock="172.31.200.0/24", AvailabilityZone="us-east-1a")["Subnet"]
+    # A VPC of its own that overlaps the default one (allowed): until the network branch gives
+    # each VPC its own namespace, the host routes instances by the zone's /20, so the subnet
+    # stays inside us-east-1a's 172.31.0.0/20 and clear of its default subnet's first addresses.
+    vid = ec2.create_vpc(CidrBlock="172.31.0.0/16")["Vpc"]["VpcId"]
+    sub = ec2.create_subnet(VpcId=vid, CidrBlock="172.31.8.0/24", AvailabilityZone="us-east-1a")["Subnet"]
     sid = sub["SubnetId"]
-    gid = ec2.create_security_group(GroupName="app", Description="app servers")["GroupId"]
+    gid = ec2.create_security_group(GroupName="app", Description="app servers", VpcId=vid)["GroupId"]
+    own_default = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vid]},
+                                                        {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"][0]["GroupId"]
     r = ec2.run_instances(ImageId=ami, InstanceType="t2.nano", MinCount=1, MaxCount=1, SubnetId=sid,
-                          PrivateIpAddress="172.31.200.10", SecurityGroupIds=[gid])
+                          PrivateIpAddress="172.31.8.10", SecurityGroupIds=[gid])
     a = r["Instances"][0]
-    assert (a["SubnetId"], a["PrivateIpAddress"]) == (sid, "172.31.200.10")
+    assert (a["SubnetId"], a["VpcId"], a["PrivateIpAddress"]) == (sid, vid, "172.31.8.10")
     assert "PublicIpAddress" not in a  # the subnet maps none
     assert a["SecurityGroups"] == [{"GroupId": gid, "GroupName": "app"}]
-    # the next takes the lowest free address from .4; the chosen one is taken
-    b = ec2.run_instances(ImageId=ami, InstanceType="t2.nano", MinCount=1, MaxCount=1, SubnetId=sid,
-                          SecurityGroups=["app", "default"])["Instances"][0]
-    assert b["PrivateIpAddress"] == "172.31.200.4"
-    assert sorted(g["GroupName"] for g in b["SecurityGroups"]) == ["app", "default"]
+    # the next takes the lowest free address from .4, in the VPC's default group
+    b = ec2.run_instances(ImageId=ami, InstanceType="t2.nano", MinCount=1, MaxCount=1,
+                          SubnetId=sid)["Instances"][0]
+    assert b["PrivateIpAddress"] == "172.31.8.4"
+    assert b["SecurityGroups"] == [{"GroupId": own_default, "GroupName": "default"}]
     assert error_of(lambda: ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=sid,
-                                              PrivateIpAddress="172.31.200.10"))[0] == "InvalidIPAddress.InUse"
+                                              PrivateIpAddress="172.31.8.10"))[0] == "InvalidIPAddress.InUse"
     assert error_of(lambda: ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=sid,
-                                              PrivateIpAddress="172.31.200.2"))[0] == "InvalidParameterValue"
+                                              PrivateIpAddress="172.31.8.2"))[0] == "InvalidParameterValue"
     assert error_of(lambda: ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=sid,
                                               PrivateIpAddress="10.0.0.9"))[0] == "InvalidParameterValue"
     assert error_of(lambda: ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1,
@@ -255,31 +261,45 @@ def test_instances_in_a_subnet_with_chosen_address_and_groups(server):
     assert error_of(lambda: ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=sid,
                                               Placement={"AvailabilityZone": "us-east-1b"}))[0] == \
         "InvalidParameterCombination"
+    # group names are the default VPC's; a group of another VPC does not fit the subnet
+    assert error_of(lambda: ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=sid,
+                                              SecurityGroups=["app"]))[0] == "InvalidParameterCombination"
+    default_gid = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [v["VpcId"]]}])["SecurityGroups"][0]["GroupId"]
+    assert error_of(lambda: ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=sid,
+                                              SecurityGroupIds=[default_gid]))[0] == "InvalidParameterValue"
     # NetworkInterfaces: device 0 with a public address; a second interface is refused
     c = ec2.run_instances(ImageId=ami, InstanceType="t2.nano", MinCount=1, MaxCount=1, NetworkInterfaces=[
-        {"DeviceIndex": 0, "SubnetId": sid, "AssociatePublicIpAddress": True, "Groups": [gid],
-         "PrivateIpAddress": "172.31.200.20", "DeleteOnTermination": True}])["Instances"][0]
-    assert (c["SubnetId"], c["PrivateIpAddress"]) == (sid, "172.31.200.20") and c["PublicIpAddress"]
-    assert [g["GroupId"] for g in c["SecurityGroups"]] == [gid]
+        {"DeviceIndex": 0, "SubnetId": sid, "AssociatePublicIpAddress": True, "Groups": [gid, own_default],
+         "PrivateIpAddress": "172.31.8.20", "DeleteOnTermination": True}])["Instances"][0]
+    assert (c["SubnetId"], c["PrivateIpAddress"]) == (sid, "172.31.8.20") and c["PublicIpAddress"]
+    assert sorted(g["GroupName"] for g in c["SecurityGroups"]) == ["app", "default"]
     assert error_of(lambda: ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, NetworkInterfaces=[
         {"DeviceIndex": 0, "SubnetId": sid}, {"DeviceIndex": 1, "SubnetId": sid}]))[0] == "InvalidParameterCombination"
     assert error_of(lambda: ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=sid, NetworkInterfaces=[
         {"DeviceIndex": 0, "SubnetId": sid}]))[0] == "InvalidParameterCombination"
-    # an instance in the default subnet asked for no public address has none
-    d = ec2.run_instances(ImageId=ami, InstanceType="t2.nano", MinCount=1, MaxCount=1, NetworkInterfaces=[
-        {"DeviceIndex": 0, "AssociatePublicIpAddress": False}])["Instances"][0]
-    assert "PublicIpAddress" not in d and d["VpcId"] == v["VpcId"]
-    ids = [a["InstanceId"], b["InstanceId"], c["InstanceId"], d["InstanceId"]]
+    # in the default VPC: group names, and no public address when asked for none
+    d = ec2.run_instances(ImageId=ami, InstanceType="t2.nano", MinCount=1, MaxCount=1, SecurityGroups=["default"],
+                          Placement={"AvailabilityZone": "us-east-1c"})["Instances"][0]
+    assert d["VpcId"] == v["VpcId"] and d["SecurityGroups"][0]["GroupId"] == default_gid and d["PublicIpAddress"]
+    e = ec2.run_instances(ImageId=ami, InstanceType="t2.nano", MinCount=1, MaxCount=1, NetworkInterfaces=[
+        {"DeviceIndex": 0, "AssociatePublicIpAddress": False}],
+        Placement={"AvailabilityZone": "us-east-1c"})["Instances"][0]
+    assert "PublicIpAddress" not in e and e["PrivateIpAddress"] == "172.31.32.5"
+    ids = [a["InstanceId"], b["InstanceId"], c["InstanceId"], d["InstanceId"], e["InstanceId"]]
     d1 = described(ec2, a["InstanceId"])
-    assert (d1["SubnetId"], d1["VpcId"], d1["PrivateIpAddress"]) == (sid, v["VpcId"], "172.31.200.10")
-    # the group in use cannot go; ModifyInstanceAttribute replaces the groups
+    assert (d1["SubnetId"], d1["VpcId"], d1["PrivateIpAddress"]) == (sid, vid, "172.31.8.10")
+    assert d1["NetworkInterfaces"][0]["Groups"] == [{"GroupId": gid, "GroupName": "app"}]
+    # the group in use cannot go, nor the VPC; ModifyInstanceAttribute replaces the groups
     assert error_of(lambda: ec2.delete_security_group(GroupId=gid))[0] == "DependencyViolation"
-    default_gid = [g["GroupId"] for g in b["SecurityGroups"] if g["GroupName"] == "default"][0]
-    for iid in (a["InstanceId"], b["InstanceId"], c["InstanceId"]):
-        ec2.modify_instance_attribute(InstanceId=iid, Groups=[default_gid])
-    assert described(ec2, a["InstanceId"])["SecurityGroups"] == [{"GroupId": default_gid, "GroupName": "default"}]
+    assert error_of(lambda: ec2.delete_subnet(SubnetId=sid))[0] == "DependencyViolation"
+    assert error_of(lambda: ec2.modify_instance_attribute(InstanceId=a["InstanceId"], Groups=[default_gid]))[0] == \
+        "InvalidInstanceAttributeValue"
+    for iid in (a["InstanceId"], c["InstanceId"]):
+        ec2.modify_instance_attribute(InstanceId=iid, Groups=[own_default])
+    assert described(ec2, a["InstanceId"])["SecurityGroups"] == [{"GroupId": own_default, "GroupName": "default"}]
     ec2.delete_security_group(GroupId=gid)
     ec2.terminate_instances(InstanceIds=ids)
     for iid in ids:
         wait(ec2, "instance_terminated", iid)
     ec2.delete_subnet(SubnetId=sid)
+    ec2.delete_vpc(VpcId=vid)
