@@ -15,6 +15,10 @@ static const struct {
     {"ami", "InvalidAMIID.Malformed"},           {"i", "InvalidInstanceID.Malformed"},
     {"vol", "InvalidVolumeID.Malformed"},        {"snap", "InvalidSnapshotID.Malformed"},
     {"lt", "InvalidLaunchTemplateId.Malformed"},
+    {"ami", "InvalidAMIID.Malformed"},    {"i", "InvalidInstanceID.Malformed"},
+    {"vol", "InvalidVolumeID.Malformed"}, {"snap", "InvalidSnapshotID.Malformed"},
+    {"vpc", "InvalidVpcID.Malformed"},    {"subnet", "InvalidSubnetID.Malformed"},
+    {"sg", "InvalidGroupId.Malformed"},   {"sgr", "InvalidSecurityGroupRuleId.Malformed"},
 };
 
 bool api_id_ok(const char *prefix, const char *id, struct api_error *e)
