@@ -484,7 +484,8 @@ int cloud_instance_set_groups(struct cloud *c, const char *owner, const char *re
 		                SG_PER_INSTANCE);
 	if (cloud_instance_get(c, instance, &in, err) < 0)
 		return -1;
-	if (strcmp(in.owner, owner) || strcmp(in.region, region) || instance_state_parse(in.state) == INSTANCE_TERMINATED)
+	if (strcmp(in.owner, owner) || strcmp(in.region, region) ||
+	    instance_state_parse(in.state) == INSTANCE_TERMINATED)
 		return cloud_instance_not_found(instance, err);
 	if (db_begin(c->db, err) < 0)
 		return -1;

@@ -93,8 +93,8 @@ static int load_members(struct cloud *c, const char *vpc, struct policy *p, stru
 	int r;
 
 	if (db_prepare(c->db,
-	               "SELECT id, private_ip, public_ip FROM instances WHERE vpc = ? AND state IN "
-	               LIVE_STATES " ORDER BY id",
+	               "SELECT id, private_ip, public_ip FROM instances WHERE vpc = ? AND state "
+	               "IN " LIVE_STATES " ORDER BY id",
 	               &st, err) < 0)
 		return -1;
 	db_bind_text(st, 1, vpc);
@@ -112,7 +112,8 @@ static int load_members(struct cloud *c, const char *vpc, struct policy *p, stru
 			continue; /* no address yet: nothing to filter */
 		m->has_pub = inet_pton(AF_INET, db_text(st, 2), &m->pub) == 1;
 		p->nmembers++;
-		if (db_prepare(c->db, "SELECT grp FROM instance_groups WHERE instance = ? ORDER BY grp",
+		if (db_prepare(c->db,
+		               "SELECT grp FROM instance_groups WHERE instance = ? ORDER BY grp",
 		               &gs, err) < 0)
 			return -1;
 		db_bind_text(gs, 1, db_text(st, 0));

@@ -413,9 +413,14 @@ static int port_job(void *ctx, struct kerr **err)
 	const struct port_job *j = ctx;
 	uint8_t mac[NET_MAC_LEN];
 
+	char path[96];
+
 	if (!j->attach)
 		return net_instance_detach(j->ni, err);
-	if (net_instance_attach(j->ni, mac, err) < 0 ||
+	/* The bridge's proxy ARP answers at once: it would otherwise wait up to 0.8 s, on both
+	 * ends of a first connection (a new namespace has no neigh/default to set once). */
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/neigh/%s/proxy_delay", j->ni->bridge);
+	if (net_instance_attach(j->ni, mac, err) < 0 || write_sysctl(path, "0", err) < 0 ||
 	    net_veth_create(j->ni->host_if, j->ni->bridge, j->pid, j->peer_if, mac, err) < 0 ||
 	    net_port_isolate(j->ni->host_if, err) < 0)
 		return -1;

@@ -76,7 +76,8 @@ class Box:
 
     def fetch(self, addr):
         r = self.sh(f"printf 'GET /who HTTP/1.0\\r\\n\\r\\n' | timeout 5 nc -w 2 {addr} {PORT}")
-        return r.stdout.split("\r\n\r\n", 1)[-1].strip() if r.returncode == 0 else None
+        # text mode made the answer's CRLFs newlines
+        return r.stdout.split("\n\n", 1)[-1].strip() if r.returncode == 0 else None
 
     def reaches(self, other, public=False):
         """Does other's httpd answer a GET from inside, naming other?"""
@@ -342,6 +343,10 @@ def test_daemon_restart_keeps_instances_reachable_and_filtered(world):
     world["proc"].terminate()
     assert world["proc"].wait(timeout=30) == 0
     world["proc"], world["url"] = start_daemon(world["data"])
+    world["mine"], world["other"] = client(world), client(world, **OTHER)  # the new port
+    for b in (a1, a2, a3):
+        b.ec2 = world["mine"]
+    b1.ec2 = world["other"]
     assert host_fetch(a1.pub) == a1.iid and host_fetch(b1.pub) == b1.iid
     assert host_fetch(a2.pub, timeout=1) is None
     assert a1.reaches(a3)
@@ -349,8 +354,7 @@ def test_daemon_restart_keeps_instances_reachable_and_filtered(world):
 
 
 def test_stop_takes_the_public_address_away_and_start_brings_one(world):
-    a1 = world["a1"]
-    ec2 = client(world)
+    a1, ec2 = world["a1"], world["mine"]
     old = a1.pub
     ec2.stop_instances(InstanceIds=[a1.iid])
     ec2.get_waiter("instance_stopped").wait(InstanceIds=[a1.iid], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
