@@ -2,7 +2,7 @@
 # The machine-image workflow end to end, with the aws CLI (v2) against a real `kiln serve`:
 # launch the debian-12 base image in us-east-1a, customize it with user data (install and enable
 # a web server, write a page), stop it, create an image, launch that in us-east-1b and fetch the
-# page from the new instance's private address; copy the image to eu-west-1 and launch it there;
+# page from the new instance's public address (port 80 opened in the default security group); copy the image to eu-west-1 and launch it there;
 # share it with a second account, which launches it; print the timings; clean everything up.
 # Needs root (instances are real). `make demo` builds and installs what it needs first.
 set -euo pipefail
@@ -59,7 +59,7 @@ wait_page() {
 		sleep 0.5
 	done
 }
-ip_of() { aws_as "$1" "$2" ec2 describe-instances --instance-ids "$3" --query 'Reservations[0].Instances[0].PrivateIpAddress' --output text; }
+ip_of() { aws_as "$1" "$2" ec2 describe-instances --instance-ids "$3" --query 'Reservations[0].Instances[0].PublicIpAddress' --output text; }
 
 step "a data directory, a second account, and the daemon"
 "$KILN" init --data "$data" >/dev/null
@@ -68,6 +68,12 @@ step "a data directory, a second account, and the daemon"
 "$KILN" serve --data "$data" --listen "127.0.0.1:$port" >"$work/serve.log" 2>&1 &
 serve_pid=$!
 for _ in $(seq 100); do curl -s "$url" >/dev/null 2>&1 && break; sleep 0.1; done
+# Like EC2, a default security group lets in only its own members: open the web port to the world
+# (here: the host) where the demo's instances run.
+for pr in "default us-east-1" "default eu-west-1" "friend us-east-1"; do
+	aws_as $pr ec2 authorize-security-group-ingress --group-name default --protocol tcp --port 80 \
+		--cidr 0.0.0.0/0 >/dev/null
+done
 base=$(ec2 describe-images --owners amazon --filters Name=name,Values=kiln-debian-12 --query 'Images[0].ImageId' --output text)
 echo "debian-12 base image: $base"
 

@@ -61,7 +61,7 @@ def image_state(ec2, ami):
 
 
 def ip(ec2, iid):
-    return ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["PrivateIpAddress"]
+    return ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["PublicIpAddress"]
 
 
 def page(addr):
@@ -109,6 +109,9 @@ def main():
         base = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": ["kiln-debian-12"]}])
         base = base["Images"][0]["ImageId"]
         bdm = [{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 2}}]
+        # the page, from the host: port 80 open in the default security group, as on EC2
+        ec2.authorize_security_group_ingress(GroupName="default", IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
         for run in range(RUNS):
             # launch and configure from the base image, to the page
             t0 = time.time()

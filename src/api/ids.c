@@ -12,9 +12,19 @@
 static const struct {
 	const char *prefix, *code;
 } malformed[] = {
-    {"ami", "InvalidAMIID.Malformed"},           {"i", "InvalidInstanceID.Malformed"},
-    {"vol", "InvalidVolumeID.Malformed"},        {"snap", "InvalidSnapshotID.Malformed"},
+    {"ami", "InvalidAMIID.Malformed"},
+    {"i", "InvalidInstanceID.Malformed"},
+    {"vol", "InvalidVolumeID.Malformed"},
+    {"snap", "InvalidSnapshotID.Malformed"},
     {"lt", "InvalidLaunchTemplateId.Malformed"},
+    {"ami", "InvalidAMIID.Malformed"},
+    {"i", "InvalidInstanceID.Malformed"},
+    {"vol", "InvalidVolumeID.Malformed"},
+    {"snap", "InvalidSnapshotID.Malformed"},
+    {"vpc", "InvalidVpcID.Malformed"},
+    {"subnet", "InvalidSubnetID.Malformed"},
+    {"sg", "InvalidGroupId.Malformed"},
+    {"sgr", "InvalidSecurityGroupRuleId.Malformed"},
 };
 
 bool api_id_ok(const char *prefix, const char *id, struct api_error *e)

@@ -108,7 +108,15 @@ int api_describe_instance_attribute(struct api_call *c, struct api_error *e)
 		attr_value(c->xml, "rootDeviceName", "/dev/xvda");
 	else if (!strcmp(attr, "blockDeviceMapping"))
 		return write_mappings(c, id, e);
-	else {
+	else if (!strcmp(attr, "groupSet")) {
+		api_xml_open(c->xml, "groupSet");
+		for (size_t i = 0; i < in->ngroups; i++) {
+			api_xml_item(c->xml);
+			api_xml_elem(c->xml, "groupId", in->groups[i]);
+			api_xml_close(c->xml);
+		}
+		api_xml_close(c->xml);
+	} else {
 		api_error_set(
 		    e, "InvalidParameterValue",
 		    "Value (%s) for parameter attribute is invalid. kiln does not describe "

@@ -25,6 +25,8 @@ struct instance_extras {
 	struct tag_set tags;
 	struct volume *volumes;
 	size_t nvolumes;
+	struct security_group *groups; /* for their names */
+	size_t ngroups;
 };
 
 static int by_instance(const void *a, const void *b)
@@ -42,7 +44,9 @@ static int extras_load(struct api_call *c, struct instance_extras *x, struct api
 	memset(x, 0, sizeof(*x));
 	if (cloud_tags_list(c->cloud, c->account.id, c->region, &x->tags, &err) < 0 ||
 	    cloud_volumes_list(c->cloud, c->account.id, c->region, &x->volumes, &x->nvolumes,
-	                       &err) < 0) {
+	                       &err) < 0 ||
+	    cloud_groups_list(c->cloud, c->account.id, c->region, &x->groups, &x->ngroups, &err) <
+	        0) {
 		api_error_from_cloud(e, c->action, err);
 		return -1;
 	}
@@ -73,6 +77,83 @@ static void extras_release(struct instance_extras *x)
 {
 	tag_set_release(&x->tags);
 	free(x->volumes);
+	free(x->groups);
+}
+
+static const char *group_name(const struct instance_extras *x, const char *id)
+{
+	for (size_t i = 0; i < x->ngroups; i++)
+		if (!strcmp(x->groups[i].id, id))
+			return x->groups[i].name;
+	return "";
+}
+
+static void write_groups(struct api_xml *x, const struct instance *in,
+                         const struct instance_extras *ex)
+{
+	api_xml_open(x, "groupSet");
+	for (size_t i = 0; i < in->ngroups; i++) {
+		api_xml_item(x);
+		api_xml_elem(x, "groupId", in->groups[i]);
+		api_xml_elem(x, "groupName", group_name(ex, in->groups[i]));
+		api_xml_close(x);
+	}
+	api_xml_close(x);
+}
+
+static void write_association(struct api_xml *x, const struct instance *in)
+{
+	api_xml_open(x, "association");
+	api_xml_elem(x, "publicIp", in->public_ip);
+	api_xml_elem(x, "publicDnsName", "");
+	api_xml_elem(x, "ipOwnerId", "amazon");
+	api_xml_close(x);
+}
+
+/* The instance's one network interface, as EC2 renders it; its ids follow the instance's. */
+static void write_interface(struct api_xml *x, const struct instance *in,
+                            const struct instance_extras *ex, const char *dns)
+{
+	const char *hex = strchr(in->id, '-') + 1;
+
+	api_xml_open(x, "networkInterfaceSet");
+	if (instance_state_parse(in->state) != INSTANCE_TERMINATED && in->subnet[0]) {
+		api_xml_item(x);
+		api_xml_elemf(x, "networkInterfaceId", "eni-%s", hex);
+		api_xml_elem(x, "subnetId", in->subnet);
+		api_xml_elem(x, "vpcId", in->vpc);
+		api_xml_elem(x, "description", "");
+		api_xml_elem(x, "ownerId", in->owner);
+		api_xml_elem(x, "status", "in-use");
+		api_xml_elem(x, "privateIpAddress", in->private_ip);
+		api_xml_elem(x, "privateDnsName", dns);
+		api_xml_bool(x, "sourceDestCheck", true);
+		write_groups(x, in, ex);
+		api_xml_open(x, "attachment");
+		api_xml_elemf(x, "attachmentId", "eni-attach-%s", hex);
+		api_xml_int(x, "deviceIndex", 0);
+		api_xml_elem(x, "status", "attached");
+		api_xml_time(x, "attachTime", in->launch_ms);
+		api_xml_bool(x, "deleteOnTermination", true);
+		api_xml_int(x, "networkCardIndex", 0);
+		api_xml_close(x);
+		if (in->public_ip[0])
+			write_association(x, in);
+		api_xml_open(x, "privateIpAddressesSet");
+		api_xml_item(x);
+		api_xml_elem(x, "privateIpAddress", in->private_ip);
+		api_xml_elem(x, "privateDnsName", dns);
+		api_xml_bool(x, "primary", true);
+		if (in->public_ip[0])
+			write_association(x, in);
+		api_xml_close(x);
+		api_xml_close(x);
+		api_xml_open(x, "ipv6AddressesSet");
+		api_xml_close(x);
+		api_xml_elem(x, "interfaceType", "interface");
+		api_xml_close(x);
+	}
+	api_xml_close(x);
 }
 
 static void write_instance(struct api_xml *x, const struct instance *in,
@@ -102,8 +183,14 @@ static void write_instance(struct api_xml *x, const struct instance *in,
 	api_xml_open(x, "monitoring");
 	api_xml_elem(x, "state", "disabled");
 	api_xml_close(x);
-	if (instance_state_parse(in->state) != INSTANCE_TERMINATED)
+	if (instance_state_parse(in->state) != INSTANCE_TERMINATED) {
 		api_xml_elem(x, "privateIpAddress", in->private_ip);
+		if (in->public_ip[0])
+			api_xml_elem(x, "ipAddress", in->public_ip);
+		api_xml_elem(x, "subnetId", in->subnet);
+		api_xml_elem(x, "vpcId", in->vpc);
+	}
+	write_groups(x, in, ex);
 	api_xml_elem(x, "architecture", "x86_64");
 	api_xml_elem(x, "rootDeviceType", "ebs");
 	api_xml_elem(x, "rootDeviceName", "/dev/xvda");
@@ -125,6 +212,7 @@ static void write_instance(struct api_xml *x, const struct instance *in,
 	api_xml_elem(x, "virtualizationType", "hvm");
 	api_xml_elem(x, "hypervisor", "xen");
 	api_xml_bool(x, "sourceDestCheck", true);
+	write_interface(x, in, ex, dns);
 	if (in->state_reason[0]) {
 		char code[64];
 		size_t n = strcspn(in->state_reason, ":");
@@ -180,13 +268,106 @@ static int user_data_decode(const char *b64, uint8_t **out, size_t *n, struct ap
 	return 0;
 }
 
+/* What RunInstances says of the network: SubnetId, PrivateIpAddress, SecurityGroupId.N,
+ * SecurityGroup.N, or one NetworkInterface.N (device index 0) with the same and
+ * AssociatePublicIpAddress. kiln's instances have exactly one interface, made with them. */
+static int run_network(struct api_call *c, struct run_request *req, const char ***ids,
+                       const char ***names, struct api_error *e)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	static const char *const refused[] = {"NetworkInterfaceId",
+	                                      "PrivateIpAddresses",
+	                                      "SecondaryPrivateIpAddressCount",
+	                                      "Ipv6Addresses",
+	                                      "Ipv6AddressCount",
+	                                      "Ipv4Prefixes",
+	                                      "Ipv4PrefixCount",
+	                                      "Ipv6Prefixes",
+	                                      "Ipv6PrefixCount",
+	                                      "InterfaceType",
+	                                      "NetworkCardIndex",
+	                                      "Description",
+	                                      "AssociateCarrierIpAddress",
+	                                      "ConnectionTrackingSpecification",
+	                                      "EnaSrdSpecification"};
+	size_t nif = api_node_count(&c->root, "NetworkInterface");
+	struct api_node ni;
+	const struct api_node *from = &c->root;
+
+	if (api_node_count(&c->root, "Ipv6Address") ||
+	    api_node_present(&c->root, "Ipv6AddressCount")) {
+		api_error_set(e, "InvalidParameterValue", "kiln's subnets have no IPv6 addresses");
+		return -1;
+	}
+	if (nif > 1) {
+		api_error_set(e, "InvalidParameterCombination",
+		              "kiln's instances have one network interface (device index 0); "
+		              "attach no more at launch");
+		return -1;
+	}
+	if (nif) {
+		int64_t index = 0;
+		bool assoc = false, dot = true;
+
+		api_node_item(&c->root, "NetworkInterface", 1, &ni);
+		if (api_node_str(&c->root, "SubnetId") ||
+		    api_node_count(&c->root, "SecurityGroupId") ||
+		    api_node_count(&c->root, "SecurityGroup") ||
+		    api_node_str(&c->root, "PrivateIpAddress")) {
+			api_error_set(
+			    e, "InvalidParameterCombination",
+			    "Network interfaces and an instance-level subnet ID, security "
+			    "groups or private IP address may not be specified on the same "
+			    "request");
+			return -1;
+		}
+		if (api_node_int(&ni, "DeviceIndex", 0, 64, &index, &err) < 0 ||
+		    api_node_bool(&ni, "DeleteOnTermination", &dot, &err) < 0 ||
+		    api_node_bool(&ni, "AssociatePublicIpAddress", &assoc, &err) < 0) {
+			api_error_from_kerr(e, err, "InvalidParameterValue");
+			return -1;
+		}
+		if (index != 0 || !dot) {
+			api_error_set(
+			    e, "InvalidParameterCombination",
+			    "kiln makes the one interface of an instance at device index 0 "
+			    "and deletes it with the instance (DeviceIndex 0, "
+			    "DeleteOnTermination true)");
+			return -1;
+		}
+		for (size_t i = 0; i < ARRAY_SIZE(refused); i++)
+			if (api_node_present(&ni, refused[i]) || api_node_count(&ni, refused[i])) {
+				api_error_set(e, "InvalidParameterValue",
+				              "kiln does not take NetworkInterface.1.%s",
+				              refused[i]);
+				return -1;
+			}
+		if (api_node_present(&ni, "AssociatePublicIpAddress"))
+			req->public_ip = assoc;
+		from = &ni;
+	}
+	req->subnet = api_node_str(from, "SubnetId");
+	req->private_ip = api_node_str(from, "PrivateIpAddress");
+	if (req->subnet && !api_id_ok("subnet", req->subnet, e))
+		return -1;
+	req->ngroup_ids = api_node_strings(from, nif ? "SecurityGroupId" : "SecurityGroupId", ids);
+	for (size_t i = 0; i < req->ngroup_ids; i++)
+		if (!api_id_ok("sg", (*ids)[i], e))
+			return -1;
+	req->group_ids = *ids;
+	req->ngroup_names = nif ? 0 : api_node_strings(&c->root, "SecurityGroup", names);
+	req->group_names = *names;
+	return 0;
+}
+
 int api_run_instances(struct api_call *c, struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
 	_cleanup_free_ struct instance *v = NULL;
 	_cleanup_free_ uint8_t *ud = NULL;
 	_cleanup_free_ struct tag *itags = NULL, *vtags = NULL;
-	struct run_request req = {.region = c->region};
+	_cleanup_free_ const char **group_ids = NULL, **group_names = NULL;
+	struct run_request req = {.region = c->region, .public_ip = -1};
 	struct instance_extras ex;
 	struct api_node bdm;
 	int64_t min = 0, max = 0, size = 0;
@@ -254,6 +435,8 @@ int api_run_instances(struct api_call *c, struct api_error *e)
 		    req.shutdown_behavior);
 		return -1;
 	}
+	if (run_network(c, &req, &group_ids, &group_names, e) < 0)
+		return -1;
 	req.client_token = api_node_str(&c->root, "ClientToken");
 	if (req.client_token && strlen(req.client_token) > 64) {
 		api_error_set(e, "InvalidParameterValue",
@@ -281,6 +464,11 @@ int api_run_instances(struct api_call *c, struct api_error *e)
 }
 
 static const struct api_filter_field instance_fields[] = {
+    API_FIELD_TEXT_OF("vpc-id", struct instance, vpc),
+    API_FIELD_TEXT_OF("subnet-id", struct instance, subnet),
+    API_FIELD_TEXT_OF("ip-address", struct instance, public_ip),
+    API_FIELD_TEXT_OF("network-interface.subnet-id", struct instance, subnet),
+    API_FIELD_TEXT_OF("network-interface.vpc-id", struct instance, vpc),
     API_FIELD_TEXT_OF("instance-id", struct instance, id),
     API_FIELD_TEXT_OF("instance-state-name", struct instance, state),
     API_FIELD_TEXT_OF("image-id", struct instance, image),
@@ -604,11 +792,24 @@ int api_modify_instance_attribute(struct api_call *c, struct api_error *e)
 	const char *type = api_node_str(&c->root, "InstanceType.Value");
 	const char *user_data = api_node_str(&c->root, "UserData.Value");
 	static const char *const refused[] = {
-	    "SourceDestCheck", "EbsOptimized", "EnaSupport",      "GroupId",
-	    "Kernel",          "Ramdisk",      "SriovNetSupport", "BlockDeviceMapping"};
+	    "SourceDestCheck", "EbsOptimized",    "EnaSupport",        "Kernel",
+	    "Ramdisk",         "SriovNetSupport", "BlockDeviceMapping"};
 	size_t ud_len = 0;
 	int flags;
 
+	if (api_node_count(&c->root, "GroupId")) {
+		_cleanup_free_ const char **groups = NULL;
+		size_t n;
+		if (api_call_id_list(c, "GroupId", "sg", &groups, &n, e) < 0)
+			return -1;
+		if (cloud_instance_set_groups(c->cloud, c->account.id, c->region, id, groups, n,
+		                              &err) < 0) {
+			api_error_from_cloud(e, c->action, err);
+			return -1;
+		}
+		api_xml_bool(c->xml, "return", true);
+		return 0;
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(refused); i++)
 		if (api_node_present(&c->root, refused[i])) {
 			api_error_set(e, "InvalidParameterValue",

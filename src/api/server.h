@@ -226,6 +226,24 @@ int api_create_key_pair(struct api_call *c, struct api_error *e);
 int api_import_key_pair(struct api_call *c, struct api_error *e);
 int api_describe_key_pairs(struct api_call *c, struct api_error *e);
 int api_delete_key_pair(struct api_call *c, struct api_error *e);
+int api_create_vpc(struct api_call *c, struct api_error *e);
+int api_create_default_vpc(struct api_call *c, struct api_error *e);
+int api_delete_vpc(struct api_call *c, struct api_error *e);
+int api_describe_vpcs(struct api_call *c, struct api_error *e);
+int api_describe_vpc_attribute(struct api_call *c, struct api_error *e);
+int api_create_subnet(struct api_call *c, struct api_error *e);
+int api_delete_subnet(struct api_call *c, struct api_error *e);
+int api_describe_subnets(struct api_call *c, struct api_error *e);
+int api_modify_subnet_attribute(struct api_call *c, struct api_error *e);
+int api_describe_account_attributes(struct api_call *c, struct api_error *e);
+int api_create_security_group(struct api_call *c, struct api_error *e);
+int api_delete_security_group(struct api_call *c, struct api_error *e);
+int api_describe_security_groups(struct api_call *c, struct api_error *e);
+int api_describe_security_group_rules(struct api_call *c, struct api_error *e);
+int api_authorize_security_group_ingress(struct api_call *c, struct api_error *e);
+int api_authorize_security_group_egress(struct api_call *c, struct api_error *e);
+int api_revoke_security_group_ingress(struct api_call *c, struct api_error *e);
+int api_revoke_security_group_egress(struct api_call *c, struct api_error *e);
 
 /* Launch templates (launch_templates.c). */
 int api_create_launch_template(struct api_call *c, struct api_error *e);

@@ -20,7 +20,7 @@
 #define USAGE_HOST                                                                                 \
 	"kiln host up [--vpc CIDR] [--no-nat]\n"                                                   \
 	"       kiln host down [--data DIR] [--vpc CIDR] [--run DIR]... [--pool DIR]..."
-#define DEFAULT_VPC DAEMON_VPC_DEFAULT
+#define DEFAULT_VPC DAEMON_PUBLIC_DEFAULT
 
 static int host_up(int argc, char **argv)
 {
@@ -80,6 +80,11 @@ static int data_down(const char *data, bool pools)
 	}
 	if (cloud_open(data, &cl, &err) < 0)
 		return cli_fail(err);
+	/* The VPCs' namespaces (their transit links went with the host's links). */
+	if (cloud_networks_down(cl, &err) < 0) {
+		cli_fail(err);
+		failed = 1;
+	}
 	if (cloud_regions(cl, &t, &err) < 0) {
 		cloud_close(cl);
 		return cli_fail(err);

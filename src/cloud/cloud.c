@@ -310,6 +310,16 @@ static int save_topology(struct cloud *c, const struct topology *t, struct kerr 
 		if (db_step_done(c->db, zs, err) < 0)
 			return -1;
 	}
+	{
+		_cleanup_stmt_ sqlite3_stmt *ps = NULL;
+		if (db_prepare(c->db,
+		               "INSERT INTO settings (name, value) VALUES ('public-addresses', ?)",
+		               &ps, err) < 0)
+			return -1;
+		db_bind_text(ps, 1, t->public_range);
+		if (db_step_done(c->db, ps, err) < 0)
+			return -1;
+	}
 	return 0;
 }
 

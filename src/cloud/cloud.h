@@ -37,7 +37,7 @@ struct zone {
 	char region[32];  /* us-east-1 */
 	char zone_id[32]; /* use1-az1 */
 	char subnet[24];  /* 172.31.0.0/20 */
-	char bridge[16];  /* kb-use1a: recorded, no link; instances use cloud_zone_bridge's */
+	char bridge[16];  /* kb-use1a: recorded, no link; instances join their VPC's bridges */
 };
 
 /* Per-account quotas, each counted per region as EC2 counts them. */
@@ -56,12 +56,14 @@ struct topology {
 	struct zone *zones;
 	size_t nzones;
 	uint64_t quotas[QUOTA__COUNT];
+	char public_range[24]; /* "public-addresses CIDR": instances' public addresses */
 };
 
 /* The default: us-east-1 (a, b, c) and eu-west-1 (a, b). A topology file has one line per
  * region, "us-east-1 a b c", and lines "quota NAME VALUE" ("quota running-vcpus 64"); '#'
  * starts a comment. Zones get /20 subnets of 172.31.0.0/16 in order, as EC2's default VPC
- * does. Quotas not named keep EC2's defaults (see quotas.c). */
+ * does. Quotas not named keep EC2's defaults (see quotas.c). A line "public-addresses CIDR"
+ * sets the range of instances' public addresses (default 198.18.0.0/15). */
 int topology_default(struct topology *t, struct kerr **err);
 int topology_parse(const char *text, struct topology *t, struct kerr **err);
 void topology_release(struct topology *t);
@@ -89,6 +91,8 @@ void cloud_jobs_stop(struct cloud *c);
 /* The regions and zones (not the quotas: see cloud_quota_check). */
 int cloud_regions(struct cloud *c, struct topology *t, struct kerr **err);
 /* The quota a request went past, when err is that refusal (KERR_LIMIT); -1 otherwise. */
+/* A quota's limit (what the topology set, or EC2's default). */
+int cloud_quota_limit(struct cloud *c, enum quota q, uint64_t *limit, struct kerr **err);
 
 bool cloud_region_known(struct cloud *c, const char *region);
 /* Would a given access key and secret be easy to guess: shorter than EC2's 20 and 40
@@ -273,6 +277,7 @@ const char *instance_state_name(enum instance_state s);
 enum instance_state instance_state_parse(const char *name);
 /* Running or stopped: in no transition. */
 bool instance_state_stable(enum instance_state s);
+#define SG_PER_INSTANCE 5 /* EC2's security groups per network interface */
 
 struct instance {
 	char id[ID_MAX];
@@ -294,10 +299,20 @@ struct instance {
 	bool disable_api_termination; /* TerminateInstances refused */
 	bool disable_api_stop;        /* StopInstances refused */
 	char shutdown_behavior[16];   /* stop or terminate: what a shutdown inside it leads to */
+	/* Its network (vpcs.c): filled when read. */
+	char vpc[ID_MAX], subnet[ID_MAX], subnet_cidr[24], public_ip[16]; /* "" when none */
+	unsigned vpc_net, subnet_net;         /* the VPC's and the subnet's net numbers */
+	char groups[SG_PER_INSTANCE][ID_MAX]; /* its security groups */
+	size_t ngroups;
 };
 
 struct run_request {
 	const char *region;
+	const char *subnet;     /* NULL: the default subnet of the zone */
+	const char *private_ip; /* NULL: the lowest free of the subnet (one instance only) */
+	const char *const *group_ids, *const *group_names; /* none: the VPC's default group */
+	size_t ngroup_ids, ngroup_names;
+	int public_ip; /* 1: a public address, 0: none, -1: as the subnet maps them */
 	const char *image;
 	const char *type;
 	const char *zone; /* NULL: the region's first */
@@ -481,6 +496,135 @@ int cloud_snapshot_permissions(struct cloud *c, const char *owner, const char *r
 int cloud_snapshot_permit(struct cloud *c, const char *owner, const char *region, const char *id,
                           const char *const *add, size_t nadd, const char *const *remove,
                           size_t nremove, struct kerr **err);
+
+/* VPCs and subnets (vpcs.c). Every account has a default VPC 172.31.0.0/16 in each region
+ * with a default subnet per zone (the zone's /20), made at its first use there. A VPC's net and
+ * a subnet's net are small numbers unique on the host (lowest free), fixed for the row's life:
+ * they name the VPC's network namespace and the subnet's bridge. */
+struct vpc {
+	char id[ID_MAX];
+	char region[32];
+	char owner[ACCOUNT_ID_LEN + 1];
+	char cidr[24];
+	bool is_default;
+	int64_t created_ms;
+	unsigned net;
+};
+
+struct subnet {
+	char id[ID_MAX];
+	char vpc[ID_MAX];
+	char region[32];
+	char zone[32];
+	char zone_id[32];
+	char owner[ACCOUNT_ID_LEN + 1];
+	char cidr[24];
+	bool map_public, is_default;
+	int64_t created_ms;
+	unsigned net;
+	uint64_t available; /* addresses free: all but EC2's five reserved and the instances' */
+};
+
+/* The account's default VPC in region, made (with its subnets and default group, and adopting
+ * the instances recorded before VPCs existed) when it has never had one. Not inside a
+ * transaction. */
+int cloud_vpc_default_ensure(struct cloud *c, const char *owner, const char *region,
+                             struct kerr **err);
+int cloud_vpcs_list(struct cloud *c, const char *owner, const char *region, struct vpc **out,
+                    size_t *n, struct kerr **err);
+int cloud_vpc_get(struct cloud *c, const char *owner, const char *region, const char *id,
+                  struct vpc *out, struct kerr **err);
+/* The default VPC; KERR_NOT_FOUND about KERR_SUBJECT_DEFAULT_VPC when the account deleted it. */
+int cloud_vpc_default(struct cloud *c, const char *owner, const char *region, struct vpc *out,
+                      struct kerr **err);
+/* CreateVpc: cidr a /16 to /28 (KERR_INVALID about KERR_SUBJECT_VPC_RANGE), with its default
+ * security group. */
+int cloud_vpc_create(struct cloud *c, const char *owner, const char *region, const char *cidr,
+                     const struct tag *tags, size_t ntags, struct vpc *out, struct kerr **err);
+/* CreateDefaultVpc: KERR_CONFLICT about KERR_SUBJECT_DEFAULT_VPC when there is one. */
+int cloud_vpc_create_default(struct cloud *c, const char *owner, const char *region,
+                             struct vpc *out, struct kerr **err);
+/* KERR_CONFLICT about KERR_SUBJECT_VPC while it has subnets, instances or groups but its
+ * default one. */
+int cloud_vpc_delete(struct cloud *c, const char *owner, const char *region, const char *id,
+                     struct kerr **err);
+int cloud_subnets_list(struct cloud *c, const char *owner, const char *region, struct subnet **out,
+                       size_t *n, struct kerr **err);
+int cloud_subnet_get(struct cloud *c, const char *owner, const char *region, const char *id,
+                     struct subnet *out, struct kerr **err);
+struct subnet_request {
+	const char *region, *vpc, *cidr;
+	const char *zone, *zone_id; /* at most one; neither: the region's first zone */
+	const struct tag *tags;
+	size_t ntags;
+};
+/* CreateSubnet: the cidr inside the VPC's (KERR_INVALID about KERR_SUBJECT_SUBNET_RANGE), /16
+ * to /28, overlapping no other subnet of it (KERR_CONFLICT about KERR_SUBJECT_SUBNET_RANGE). */
+int cloud_subnet_create(struct cloud *c, const char *owner, const struct subnet_request *req,
+                        struct subnet *out, struct kerr **err);
+/* KERR_CONFLICT about KERR_SUBJECT_SUBNET while instances use it. */
+int cloud_subnet_delete(struct cloud *c, const char *owner, const char *region, const char *id,
+                        struct kerr **err);
+int cloud_subnet_map_public(struct cloud *c, const char *owner, const char *region, const char *id,
+                            bool map, struct kerr **err);
+/* The host-wide range of instances' public addresses (topology line "public-addresses CIDR",
+ * default 198.18.0.0/15). */
+int cloud_public_range(struct cloud *c, char out[24], struct kerr **err);
+/* kiln host down: every VPC's namespace goes (with the instances' ports in it). */
+int cloud_networks_down(struct cloud *c, struct kerr **err);
+
+/* Security groups (security_groups.c). Every VPC has a group "default": all inbound from its
+ * own members, all outbound. A new group allows nothing inbound and everything outbound. */
+#define SG_NAME_MAX 255
+struct security_group {
+	char id[ID_MAX];
+	char vpc[ID_MAX];
+	char region[32];
+	char owner[ACCOUNT_ID_LEN + 1];
+	char name[SG_NAME_MAX + 1];
+	char description[SG_NAME_MAX + 1];
+};
+
+struct sg_rule {
+	char id[ID_MAX]; /* sgr- */
+	char group[ID_MAX];
+	char owner[ACCOUNT_ID_LEN + 1]; /* the group's (filled when listed) */
+	bool egress;
+	char protocol[8];       /* "-1", "tcp", "udp", "icmp", or a protocol number */
+	int from_port, to_port; /* -1 for all (icmp: type and code) */
+	char cidr[24];          /* or "" */
+	char ref_group[ID_MAX]; /* or "" */
+	char description[SG_NAME_MAX + 1];
+};
+
+int cloud_groups_list(struct cloud *c, const char *owner, const char *region,
+                      struct security_group **out, size_t *n, struct kerr **err);
+/* By id (name NULL) or by name in vpc (NULL: the default VPC). */
+int cloud_group_find(struct cloud *c, const char *owner, const char *region, const char *id,
+                     const char *name, const char *vpc, struct security_group *out,
+                     struct kerr **err);
+/* KERR_CONFLICT about KERR_SUBJECT_GROUP_NAME when the VPC has that name. */
+int cloud_group_create(struct cloud *c, const char *owner, const char *region, const char *vpc,
+                       const char *name, const char *description, const struct tag *tags,
+                       size_t ntags, struct security_group *out, struct kerr **err);
+/* KERR_INVALID about KERR_SUBJECT_DEFAULT_GROUP for a default group; KERR_CONFLICT about
+ * KERR_SUBJECT_GROUP while instances or other groups' rules use it. */
+int cloud_group_delete(struct cloud *c, const char *owner, const char *region, const char *id,
+                       struct kerr **err);
+/* The rules of the owner's groups in region, by group. */
+int cloud_group_rules(struct cloud *c, const char *owner, const char *region, struct sg_rule **out,
+                      size_t *n, struct kerr **err);
+/* Authorize: every rule new (KERR_CONFLICT about KERR_SUBJECT_PERMISSION otherwise); their
+ * ids are written back into rules. Revoke: every rule present (KERR_NOT_FOUND), matched by
+ * value, or by id when a rule has one. A rule's group field is ignored: group names them. */
+int cloud_group_authorize(struct cloud *c, const char *owner, const char *region, const char *group,
+                          bool egress, struct sg_rule *rules, size_t n, struct kerr **err);
+int cloud_group_revoke(struct cloud *c, const char *owner, const char *region, const char *group,
+                       bool egress, const struct sg_rule *rules, size_t n, struct kerr **err);
+/* ModifyInstanceAttribute GroupId.N: the instance's groups become these (1 to 5, of its VPC). */
+int cloud_instance_set_groups(struct cloud *c, const char *owner, const char *region,
+                              const char *instance, const char *const *groups, size_t n,
+                              struct kerr **err);
 
 /* Tags. */
 #define TAG_KEY_MAX   128

@@ -19,6 +19,7 @@
 #include "store/store.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include "util/log.h"
 #include "util/str.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -55,12 +56,22 @@ static void instance_from_row(sqlite3_stmt *st, struct instance *in)
 	in->disable_api_termination = sqlite3_column_int(st, 16) != 0;
 	in->disable_api_stop = sqlite3_column_int(st, 17) != 0;
 	str_copy(in->shutdown_behavior, db_text(st, 18), sizeof(in->shutdown_behavior));
+	str_copy(in->vpc, db_text(st, 19), sizeof(in->vpc));
+	str_copy(in->subnet, db_text(st, 20), sizeof(in->subnet));
+	str_copy(in->public_ip, db_text(st, 21), sizeof(in->public_ip));
+	str_copy(in->subnet_cidr, db_text(st, 22), sizeof(in->subnet_cidr));
+	in->vpc_net = (unsigned)sqlite3_column_int64(st, 23);
+	in->subnet_net = (unsigned)sqlite3_column_int64(st, 24);
 }
 
 #define INSTANCE_COLUMNS                                                                           \
 	"id, region, zone, owner, image, type, state, state_reason, private_ip, reservation, "     \
 	"launch_index, launch_ms, root_volume, root_size, delete_on_termination, "                 \
-	"COALESCE(key_name, ''), disable_api_termination, disable_api_stop, shutdown_behavior "    \
+	"COALESCE(key_name, ''), disable_api_termination, disable_api_stop, shutdown_behavior, "   \
+	"COALESCE(vpc, ''), COALESCE(subnet, ''), public_ip, "                                     \
+	"COALESCE((SELECT s.cidr FROM subnets s WHERE s.id = instances.subnet), ''), "             \
+	"COALESCE((SELECT v.net FROM vpcs v WHERE v.id = instances.vpc), 0), "                     \
+	"COALESCE((SELECT s.net FROM subnets s WHERE s.id = instances.subnet), 0) "                \
 	"FROM instances "
 
 /* Terminated instances stay visible for an hour, as in EC2. */
@@ -74,6 +85,9 @@ int cloud_instances_list(struct cloud *c, const char *owner, const char *region,
 	size_t count = 0;
 	int r;
 
+	/* The instances recorded before VPCs existed join the default VPC now. */
+	if (cloud_vpc_default_ensure(c, owner, region, err) < 0)
+		return -1;
 	if (db_prepare(
 	        c->db,
 	        "SELECT " INSTANCE_COLUMNS "WHERE owner = ? AND region = ? AND "
@@ -87,6 +101,8 @@ int cloud_instances_list(struct cloud *c, const char *owner, const char *region,
 		v = xreallocarray(v, count + 1, sizeof(*v));
 		instance_from_row(st, &v[count++]);
 	}
+	for (size_t i = 0; i < count && r == 0; i++)
+		r = cloud_instance_load_groups(c, &v[i], err);
 	if (r < 0) {
 		free(v);
 		return -1;
@@ -96,7 +112,7 @@ int cloud_instances_list(struct cloud *c, const char *owner, const char *region,
 	return 0;
 }
 
-int cloud_instance_get(struct cloud *c, const char *id, struct instance *in, struct kerr **err)
+static int instance_read(struct cloud *c, const char *id, struct instance *in, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
@@ -110,6 +126,17 @@ int cloud_instance_get(struct cloud *c, const char *id, struct instance *in, str
 	if (r == 0)
 		return cloud_instance_not_found(id, err);
 	instance_from_row(st, in);
+	return cloud_instance_load_groups(c, in, err);
+}
+
+int cloud_instance_get(struct cloud *c, const char *id, struct instance *in, struct kerr **err)
+{
+	if (instance_read(c, id, in, err) < 0)
+		return -1;
+	/* Recorded before VPCs existed: it joins its account's default VPC. */
+	if (!in->subnet[0] && (cloud_vpc_default_ensure(c, in->owner, in->region, err) < 0 ||
+	                       instance_read(c, id, in, err) < 0))
+		return -1;
 	return 0;
 }
 
@@ -119,14 +146,35 @@ int cloud_instance_not_found(const char *id, struct kerr **err)
 	                  id);
 }
 
+/* An instance stopped or ended: its VPC's filter and public routes without it. Its port went
+ * with it; a filter that cannot be written now is written again at the VPC's next change. */
+static void network_gone(struct cloud *c, const char *id)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	_cleanup_kerr_ struct kerr *err = NULL;
+
+	if (db_prepare(c->db, "SELECT COALESCE(vpc, '') FROM instances WHERE id = ?", &st, &err) <
+	    0)
+		goto fail;
+	db_bind_text(st, 1, id);
+	if (db_step_row(c->db, st, &err) <= 0 || vpc_filter_changed(c, db_text(st, 0), &err) == 0)
+		return;
+fail:
+	if (err)
+		log_event(LOG_LEVEL_WARNING, NULL, "instance %s: %s", id, err->msg);
+}
+
 static int set_state(struct cloud *c, const char *id, enum instance_state state, const char *reason,
                      bool ended, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 
 	if (db_prepare(c->db,
-	               "UPDATE instances SET state = ?, state_reason = ?, "
-	               "ended_ms = CASE WHEN ? THEN ? ELSE ended_ms END WHERE id = ?",
+	               "UPDATE instances SET state = ?1, state_reason = ?2, "
+	               "ended_ms = CASE WHEN ?3 THEN ?4 ELSE ended_ms END, "
+	               /* a public address that is not elastic goes at stop, as in EC2 */
+	               "public_ip = CASE WHEN ?1 IN ('stopped', 'terminated') THEN '' "
+	               "ELSE public_ip END WHERE id = ?5",
 	               &st, err) < 0)
 		return -1;
 	db_bind_text(st, 1, instance_state_name(state));
@@ -134,7 +182,11 @@ static int set_state(struct cloud *c, const char *id, enum instance_state state,
 	sqlite3_bind_int(st, 3, ended);
 	sqlite3_bind_int64(st, 4, cloud_now_ms());
 	db_bind_text(st, 5, id);
-	return db_step_done(c->db, st, err);
+	if (db_step_done(c->db, st, err) < 0)
+		return -1;
+	if (state == INSTANCE_STOPPED || state == INSTANCE_TERMINATED)
+		network_gone(c, id);
+	return 0;
 }
 
 int cloud_find_zone(struct cloud *c, const char *region, const char *want, struct zone *out,
@@ -158,42 +210,7 @@ int cloud_find_zone(struct cloud *c, const char *region, const char *want, struc
 	return 0;
 }
 
-/* The lowest free address of the zone's subnet, from .4 (EC2 keeps .0 to .3; .1 is ours). */
-static int allocate_address(struct cloud *c, const struct zone *z, char *out, size_t size,
-                            struct kerr **err)
-{
-	struct net_prefix p;
-	uint32_t base, count;
-
-	if (net_prefix_parse(z->subnet, &p, err) < 0)
-		return -1;
-	base = ntohl(p.addr.s_addr);
-	count = p.len >= 32 ? 1 : (1u << (32 - p.len));
-	for (uint32_t host = 4; host + 1 < count; host++) {
-		_cleanup_stmt_ sqlite3_stmt *st = NULL;
-		struct in_addr a = {.s_addr = htonl(base + host)};
-		char ip[INET_ADDRSTRLEN];
-		int r;
-
-		inet_ntop(AF_INET, &a, ip, sizeof(ip));
-		if (db_prepare(c->db,
-		               "SELECT 1 FROM instances WHERE zone = ? AND private_ip = ? AND "
-		               "state != 'terminated'",
-		               &st, err) < 0)
-			return -1;
-		db_bind_text(st, 1, z->name);
-		db_bind_text(st, 2, ip);
-		r = db_step_row(c->db, st, err);
-		if (r < 0)
-			return -1;
-		if (r == 0) {
-			str_copy(out, ip, size);
-			return 0;
-		}
-	}
-	return kerr_about(err, KERR_LIMIT, KERR_SUBJECT_ADDRESS, z->name,
-	                  "no free address in subnet %s of %s", z->subnet, z->name);
-}
+static int public_on_start(struct cloud *c, const char *id, struct kerr **err);
 
 enum job_kind { JOB_LAUNCH, JOB_START, JOB_STOP, JOB_TERMINATE, JOB_REBOOT };
 
@@ -262,18 +279,19 @@ static int do_launch(struct cloud *c, const struct instance *in, struct kerr **e
 	struct instance_spec spec = {.stop_timeout = INSTANCE_STOP_TIMEOUT};
 	struct instance_status st;
 	struct pool *p = NULL;
+	_cleanup_free_ char *pin = NULL;
 	struct image im;
-	struct zone z;
 	struct net_prefix net;
 	bool locked = true;
 	int r = -1;
 
 	if (c->rt->ops->status(c->rt, in->id, &st, NULL) == 0 && st.state == RUN_RUNNING)
 		return 0; /* resumed after a restart: it booted already */
-	if (cloud_image_get(c, in->owner, in->region, in->image, &im, err) < 0 ||
-	    cloud_find_zone(c, in->region, in->zone, &z, err) < 0 ||
-	    net_prefix_parse(z.subnet, &net, err) < 0)
+	if (cloud_image_get(c, in->owner, in->region, in->image, &im, err) < 0)
 		return -1;
+	if (!in->subnet_cidr[0] || net_prefix_parse(in->subnet_cidr, &net, NULL) < 0)
+		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_SUBNET, in->subnet,
+		                  "instance '%s' has no subnet", in->id);
 	/* One launch at a time makes a zone's pool, an image's base in it and the root volume: the
 	 * first launches of an image in a new zone would race for all three. The clone itself is
 	 * constant time, so this costs little. */
@@ -313,9 +331,12 @@ static int do_launch(struct cloud *c, const struct instance *in, struct kerr **e
 		goto out;
 	if (key)
 		str_copy(spec.public_key, key, sizeof(spec.public_key));
-	if (cloud_zone_bridge(c, in->owner, &z, spec.bridge, sizeof(spec.bridge), err) < 0 ||
-	    cloud_instance_sync_volumes(c, in->id, err) < 0)
+	/* Its port joins the subnet's bridge in the VPC's own namespace, whose filter already
+	 * counts it as a member. */
+	if (vpc_network_up(c, in, &pin, err) < 0 || cloud_instance_sync_volumes(c, in->id, err) < 0)
 		goto out;
+	str_copy(spec.netns, pin, sizeof(spec.netns));
+	snprintf(spec.bridge, sizeof(spec.bridge), NET_VPC_BRIDGE "%u", in->subnet_net);
 	r = c->rt->ops->start(c->rt, &spec, err);
 out:
 	if (locked)
@@ -351,7 +372,7 @@ int cloud_instance_boot(struct cloud *c, const char *id, struct kerr **err)
 {
 	struct instance in;
 
-	if (cloud_instance_get(c, id, &in, err) < 0 ||
+	if (public_on_start(c, id, err) < 0 || cloud_instance_get(c, id, &in, err) < 0 ||
 	    set_state(c, id, INSTANCE_PENDING, NULL, false, err) < 0)
 		return -1;
 	if (do_launch(c, &in, err) < 0) {
@@ -482,6 +503,40 @@ static int token_replay(struct cloud *c, const char *owner, const struct run_req
 	return 1;
 }
 
+/* Inside the launch's transaction: the instance's groups and, when it gets one, its public
+ * address (read back into in). */
+static int instance_network(struct cloud *c, struct instance *in, bool public_ip, struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+	for (size_t k = 0; k < in->ngroups; k++)
+		if (cloud_sql_run(c, err,
+		                  "INSERT INTO instance_groups (instance, grp) VALUES (?, ?)", 2,
+		                  in->id, in->groups[k]) < 0)
+			return -1;
+	if (!public_ip)
+		return 0;
+	if (cloud_public_address_assign(c, in->id, err) < 0 ||
+	    db_prepare(c->db, "SELECT public_ip FROM instances WHERE id = ?", &st, err) < 0)
+		return -1;
+	db_bind_text(st, 1, in->id);
+	if (db_step_row(c->db, st, err) != 1)
+		return kerr_set(err, KERR_INTERNAL, "instance '%s' vanished", in->id);
+	str_copy(in->public_ip, db_text(st, 0), sizeof(in->public_ip));
+	return 0;
+}
+
+/* A stopped instance that had a public address gets a new one when it starts, as in EC2. */
+static int public_on_start(struct cloud *c, const char *id, struct kerr **err)
+{
+	int r = cloud_sql_exists(c, err,
+	                         "SELECT 1 FROM instances WHERE id = ? AND wants_public_ip AND "
+	                         "public_ip = ''",
+	                         1, id);
+
+	return r <= 0 ? r : cloud_public_address_assign(c, id, err);
+}
+
 int cloud_run_instances(struct cloud *c, const char *owner, const struct run_request *req,
                         struct instance **out, size_t *n, struct kerr **err)
 {
@@ -490,6 +545,7 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 	const struct instance_type *type = instance_type_find(req->type);
 	uint64_t need[QUOTA__COUNT] = {0};
 	struct instance *v = NULL;
+	struct launch_net net;
 	struct image im;
 	struct zone z;
 	char reservation[ID_MAX];
@@ -525,7 +581,8 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 		                              KEY_PUBLIC_MAX, err) < 0)
 			return -1;
 	}
-	if (cloud_find_zone(c, req->region, req->zone, &z, err) < 0)
+	if (cloud_launch_network(c, owner, req, &net, err) < 0 ||
+	    cloud_find_zone(c, req->region, net.subnet.zone, &z, err) < 0)
 		return -1;
 	/* What each instance takes of the quotas: its vCPUs, its root and mapped volumes. */
 	need[QUOTA_VCPUS] = type->vcpus;
@@ -541,9 +598,9 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 	        "INSERT INTO instances (id, region, zone, owner, image, type, state, private_ip, "
 	        "reservation, launch_index, launch_ms, key_name, root_volume, root_size, "
 	        "delete_on_termination, client_token, public_key, disable_api_termination, "
-	        "disable_api_stop, shutdown_behavior) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, "
+	        "disable_api_stop, shutdown_behavior, vpc, subnet, wants_public_ip) VALUES (?, ?, "
 	        "?, "
-	        "?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	        "?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	        &ins, err) < 0)
 		goto on_error;
 	v = xcalloc((size_t)req->max_count, sizeof(*v));
@@ -569,7 +626,8 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 		id_new("i", in->id);
 		id_new("vol", in->root_volume);
 		if (cloud_quota_check(c, owner, req->region, need, err) < 0 ||
-		    allocate_address(c, &z, in->private_ip, sizeof(in->private_ip), err) < 0) {
+		    cloud_subnet_address(c, &net.subnet, req->private_ip, in->private_ip, err) <
+		        0) {
 			if (i >= req->min_count)
 				break; /* EC2 launches as many as fit between MinCount and MaxCount
 				        */
@@ -595,7 +653,17 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 		sqlite3_bind_int(ins, 17, req->disable_api_termination);
 		sqlite3_bind_int(ins, 18, req->disable_api_stop);
 		db_bind_text(ins, 19, in->shutdown_behavior);
+		db_bind_text(ins, 20, net.subnet.vpc);
+		db_bind_text(ins, 21, net.subnet.id);
+		sqlite3_bind_int(ins, 22, net.public_ip);
+		str_copy(in->vpc, net.subnet.vpc, sizeof(in->vpc));
+		str_copy(in->subnet, net.subnet.id, sizeof(in->subnet));
+		str_copy(in->subnet_cidr, net.subnet.cidr, sizeof(in->subnet_cidr));
+		in->subnet_net = net.subnet.net;
+		memcpy(in->groups, net.groups, sizeof(in->groups));
+		in->ngroups = net.ngroups;
 		if (db_step_done(c->db, ins, err) < 0 ||
+		    instance_network(c, in, net.public_ip, err) < 0 ||
 		    cloud_volume_insert_attached(
 		        c, in, in->root_volume, ROOT_DEVICE, im.root_snapshot, in->root_size_gib,
 		        in->delete_on_termination, req->volume_tags, req->nvolume_tags, err) < 0 ||
@@ -609,6 +677,10 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 		free(v);
 		*n = 0;
 		return -1;
+	}
+	if (*n && vpc_filter_changed(c, net.subnet.vpc, err) < 0) {
+		_cleanup_kerr_ struct kerr *why = steal_ptr(*err);
+		cloud_log_failure(v[0].id, why, "cannot update the filter of the VPC");
 	}
 	for (size_t i = 0; i < *n; i++) {
 		_cleanup_kerr_ struct kerr *why = NULL;
@@ -747,7 +819,8 @@ int cloud_instances_change(struct cloud *c, const char *owner, const char *regio
 		         sizeof(v[i].current));
 		if (!acts(kind, now, force) || kind == JOB_REBOOT)
 			continue;
-		if (set_state(c, ids[i], next, NULL, false, err) < 0) {
+		if (set_state(c, ids[i], next, NULL, false, err) < 0 ||
+		    (kind == JOB_START && public_on_start(c, ids[i], err) < 0)) {
 			db_rollback(c->db);
 			goto out;
 		}

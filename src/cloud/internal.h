@@ -7,8 +7,9 @@
 struct pool;
 struct store_progress;
 
-#define GIB         ((uint64_t)1 << 30)
-#define ROOT_DEVICE "/dev/xvda"
+#define GIB                  ((uint64_t)1 << 30)
+#define ROOT_DEVICE          "/dev/xvda"
+#define PUBLIC_RANGE_DEFAULT "198.18.0.0/15"
 
 /* Background work: fn runs in a worker thread holding the job lock of lock_id (an instance
  * or volume id), so two jobs on one resource never overlap. A job records its outcome in its
@@ -40,10 +41,6 @@ int cloud_instance_get(struct cloud *c, const char *id, struct instance *in, str
  * (pending, then running; stopped with the reason when it cannot). */
 int cloud_instance_halt(struct cloud *c, const char *id, struct kerr **err);
 int cloud_instance_boot(struct cloud *c, const char *id, struct kerr **err);
-/* The bridge of owner's instances in zone z, "kb-<account number>-<zone number>": an account's
- * bridges are a group (net_bridge_group) that reaches no other account's, as VPCs do. */
-int cloud_zone_bridge(struct cloud *c, const char *owner, const struct zone *z, char *out,
-                      size_t size, struct kerr **err);
 /* EC2's rule for AMI names: 3 to 128 of letters, digits and ( ) [ ] space . / - ' @ _ */
 bool cloud_image_name_valid(const char *name);
 /* 0, or KERR_INVALID about KERR_SUBJECT_IMAGE_NAME when not valid. */
@@ -185,5 +182,41 @@ int cloud_snapshots_reconcile(struct cloud *c, struct kerr **err);
  * KERR_NOT_FOUND about KERR_SUBJECT_KEY_PAIR when it has none. */
 int cloud_key_pair_public_key(struct cloud *c, const char *owner, const char *region,
                               const char *name, char *out, size_t size, struct kerr **err);
+/* Networks (vpcs.c, security_groups.c, vpc_filter.c). */
+/* Run sql with nargs text parameters (const char *, NULL binds NULL): db_step_done's result,
+ * or db_step_row's (1: a row) for cloud_sql_exists. */
+int cloud_sql_run(struct cloud *c, struct kerr **err, const char *sql, int nargs, ...);
+int cloud_sql_exists(struct cloud *c, struct kerr **err, const char *sql, int nargs, ...);
+/* After a committed change of what a VPC's security groups allow (rules, groups, instances'
+ * groups): the VPC's filter follows it. */
+int vpc_filter_changed(struct cloud *c, const char *vpc_id, struct kerr **err);
+/* The network of in's VPC up for its launch (vpc_filter.c): the VPC's namespace made or brought
+ * back, and its filter written with in as a member; *pin (malloc'd) names the namespace. */
+int vpc_network_up(struct cloud *c, const struct instance *in, char **pin, struct kerr **err);
+/* A deleted VPC's namespace and transit link go. */
+int vpc_network_delete(struct cloud *c, unsigned net, struct kerr **err);
+/* Inside the caller's transaction: a VPC's default group "default" (with its rules). */
+int cloud_group_insert_default(struct cloud *c, const struct vpc *v, struct kerr **err);
+/* Inside the caller's transaction: address ip in the subnet for an instance, free and not
+ * reserved (KERR_INVALID / KERR_CONFLICT about KERR_SUBJECT_ADDRESS), or the lowest free from
+ * .4 (the last address excluded) when ip is NULL or "". */
+int cloud_subnet_address(struct cloud *c, const struct subnet *s, const char *ip, char out[16],
+                         struct kerr **err);
+/* Inside the caller's transaction: a free public address of the host's range for instance
+ * id (recorded in its row). */
+int cloud_public_address_assign(struct cloud *c, const char *id, struct kerr **err);
+/* Where RunInstances puts its instances: the subnet (asked for, or the default one of the zone
+ * asked for or the region's first), their groups (asked for, or the VPC's default group) and
+ * whether they get a public address. Not inside a transaction. */
+struct launch_net {
+	struct subnet subnet;
+	char groups[SG_PER_INSTANCE][ID_MAX];
+	size_t ngroups;
+	bool public_ip;
+};
+int cloud_launch_network(struct cloud *c, const char *owner, const struct run_request *req,
+                         struct launch_net *out, struct kerr **err);
+/* The groups of an instance, filled into in->groups. */
+int cloud_instance_load_groups(struct cloud *c, struct instance *in, struct kerr **err);
 
 #endif

@@ -149,3 +149,8 @@ int cloud_quota_check(struct cloud *c, const char *owner, const char *region,
 	}
 	return 0;
 }
+
+int cloud_quota_limit(struct cloud *c, enum quota q, uint64_t *limit, struct kerr **err)
+{
+	return quota_limit(c, q, limit, err);
+}

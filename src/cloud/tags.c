@@ -24,6 +24,9 @@ static const struct {
     {"ami", "images", "image", KERR_SUBJECT_IMAGE},
     {"lt", "launch_templates", "launch-template", KERR_SUBJECT_LAUNCH_TEMPLATE},
     {"key", "key_pairs", "key-pair", KERR_SUBJECT_KEY_PAIR},
+    {"vpc", "vpcs", "vpc", KERR_SUBJECT_VPC},
+    {"subnet", "subnets", "subnet", KERR_SUBJECT_SUBNET},
+    {"sg", "security_groups", "security-group", KERR_SUBJECT_GROUP},
 };
 
 const char *cloud_resource_type(const char *id)

@@ -61,6 +61,7 @@ int topology_parse(const char *text, struct topology *t, struct kerr **err)
 
 	memset(t, 0, sizeof(*t));
 	cloud_quota_defaults(t->quotas);
+	str_copy(t->public_range, PUBLIC_RANGE_DEFAULT, sizeof(t->public_range));
 	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char *tok, *tsave = NULL, *hash = strchr(line, '#');
 		char region[32], shortname[16];
@@ -83,6 +84,21 @@ int topology_parse(const char *text, struct topology *t, struct kerr **err)
 				topology_release(t);
 				return kerr_wrap(err, "topology line %d", lineno);
 			}
+			continue;
+		}
+		if (!strcmp(tok, "public-addresses")) {
+			const char *cidr = strtok_r(NULL, " \t\r", &tsave);
+			struct net_prefix p;
+			if (!cidr || strtok_r(NULL, " \t\r", &tsave) ||
+			    net_prefix_parse(cidr, &p, NULL) < 0 || !net_prefix_is_network(&p) ||
+			    p.len < 8 || p.len > 30) {
+				topology_release(t);
+				return kerr_set(err, KERR_INVALID,
+				                "topology line %d: 'public-addresses CIDR' takes a "
+				                "network of /8 to /30",
+				                lineno);
+			}
+			net_prefix_format(&p, t->public_range, sizeof(t->public_range));
 			continue;
 		}
 		if (!valid_region(tok) || strlen(tok) >= sizeof(region)) {
@@ -161,34 +177,4 @@ bool cloud_region_known(struct cloud *c, const char *region)
 		found = !strcmp(t.regions[i], region);
 	topology_release(&t);
 	return found;
-}
-
-int cloud_zone_bridge(struct cloud *c, const char *owner, const struct zone *z, char *out,
-                      size_t size, struct kerr **err)
-{
-	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	struct net_prefix subnet;
-	int r;
-
-	if (net_prefix_parse(z->subnet, &subnet, err) < 0)
-		return kerr_wrap(err, "zone '%s'", z->name);
-	/* The account's rowid: accounts are never deleted and the database is never vacuumed, so
-	 * it stays the account's number for good. */
-	if (db_prepare(c->db, "SELECT rowid FROM accounts WHERE id = ?", &st, err) < 0)
-		return -1;
-	db_bind_text(st, 1, owner);
-	r = db_step_row(c->db, st, err);
-	if (r < 0)
-		return -1;
-	if (r == 0)
-		return kerr_about(err, KERR_NOT_FOUND, KERR_SUBJECT_ACCOUNT, owner,
-		                  "account '%s' not found", owner);
-	/* The zone's number is that of its /20 in the VPC's /16. */
-	r = snprintf(out, size, "%s%lld-%u", NET_BRIDGE_PREFIX,
-	             (long long)sqlite3_column_int64(st, 0),
-	             (unsigned)(ntohl(subnet.addr.s_addr) >> 12) & 0xf);
-	if (r < 0 || (size_t)r >= size || (size_t)r >= NET_IFNAME_MAX)
-		return kerr_set(err, KERR_LIMIT, "no bridge name for account '%s' in zone '%s'",
-		                owner, z->name);
-	return 0;
 }

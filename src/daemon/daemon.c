@@ -19,10 +19,10 @@ struct daemon {
 	sigset_t stop;
 };
 
-int daemon_host_up(const char *vpc, bool nat, struct kerr **err)
+int daemon_host_up(const char *public_range, bool nat, struct kerr **err)
 {
-	if (net_route_unreachable(vpc, true, err) < 0 || net_forwarding_enable(err) < 0 ||
-	    net_firewall_set(vpc, nat, err) < 0)
+	if (net_route_unreachable(public_range, true, err) < 0 || net_forwarding_enable(err) < 0 ||
+	    net_firewall_set(public_range, nat, err) < 0)
 		return -1;
 	return 0;
 }
@@ -30,6 +30,7 @@ int daemon_host_up(const char *vpc, bool nat, struct kerr **err)
 int daemon_start(const struct daemon_config *cfg, struct daemon **out, struct kerr **err)
 {
 	struct daemon *d = xcalloc(1, sizeof(*d));
+	char public_range[24];
 
 	*out = NULL;
 	/* Block the stop signals before any thread starts, so that only sigwait sees them. */
@@ -47,9 +48,10 @@ int daemon_start(const struct daemon_config *cfg, struct daemon **out, struct ke
 	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 	if (cloud_open(cfg->data_dir, &d->cloud, err) < 0)
 		goto on_error;
-	/* The host first (the VPC range routed nowhere before any instance exists), then
+	/* The host first (the public range routed nowhere before any instance exists), then
 	 * whatever was in flight when the daemon last stopped. */
-	if (daemon_host_up(DAEMON_VPC_DEFAULT, true, err) < 0 ||
+	if (cloud_public_range(d->cloud, public_range, err) < 0 ||
+	    daemon_host_up(public_range, true, err) < 0 ||
 	    cloud_attach_runtime(d->cloud, cfg->shim, cfg->init, err) < 0 ||
 	    cloud_reconcile(d->cloud, err) < 0 || cloud_watch_start(d->cloud, err) < 0 ||
 	    api_server_start(d->cloud, &cfg->http, &d->srv, err) < 0)

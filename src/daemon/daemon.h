@@ -10,11 +10,14 @@
 #include "api/http.h"
 #include "util/kerr.h"
 
-#define DAEMON_VPC_DEFAULT "172.31.0.0/16"
+/* The range of instances' public addresses unless the topology names another: the only
+ * addresses of instances the host routes (each VPC's own range stays inside its namespace). */
+#define DAEMON_PUBLIC_DEFAULT "198.18.0.0/15"
 
-/* The host's part, idempotent: the VPC range routed nowhere first (no packet for an instance
- * address may ever take the default route), forwarding on, the filter (and NAT when asked). */
-int daemon_host_up(const char *vpc, bool nat, struct kerr **err)
+/* The host's part, idempotent: the public range routed nowhere first (no packet for an
+ * instance's address may ever take the default route), forwarding on, the filter (and NAT of
+ * the public range when asked). */
+int daemon_host_up(const char *public_range, bool nat, struct kerr **err)
     __attribute__((warn_unused_result));
 
 struct daemon_config {

@@ -122,6 +122,46 @@ const char *const db_migrations[] = {
     "ALTER TABLE instances ADD COLUMN disable_api_termination INTEGER NOT NULL DEFAULT 0;\n"
     "ALTER TABLE instances ADD COLUMN disable_api_stop INTEGER NOT NULL DEFAULT 0;\n"
     "ALTER TABLE instances ADD COLUMN shutdown_behavior TEXT NOT NULL DEFAULT 'stop';\n",
+    /* 12: VPCs, subnets, security groups; instances in a subnet with groups and a public
+     * address. net numbers a VPC's namespace and a subnet's bridge, host-wide, for the row's
+     * life. Instances from before stay without a subnet until their account's default VPC is
+     * made in their region (cloud_vpc_default_ensure adopts them). */
+    "CREATE TABLE vpcs (id TEXT PRIMARY KEY, region TEXT NOT NULL REFERENCES regions(name),\n"
+    "  owner TEXT NOT NULL REFERENCES accounts(id), cidr TEXT NOT NULL,\n"
+    "  is_default INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL,\n"
+    "  net INTEGER NOT NULL UNIQUE);\n"
+    "CREATE INDEX vpcs_owner ON vpcs (owner, region);\n"
+    "CREATE UNIQUE INDEX vpcs_default ON vpcs (owner, region) WHERE is_default;\n"
+    "CREATE TABLE vpc_defaults (owner TEXT NOT NULL, region TEXT NOT NULL,\n"
+    "  PRIMARY KEY (owner, region));\n"
+    "CREATE TABLE subnets (id TEXT PRIMARY KEY, vpc TEXT NOT NULL REFERENCES vpcs(id),\n"
+    "  region TEXT NOT NULL, zone TEXT NOT NULL REFERENCES zones(name),\n"
+    "  owner TEXT NOT NULL REFERENCES accounts(id), cidr TEXT NOT NULL,\n"
+    "  map_public INTEGER NOT NULL DEFAULT 0, is_default INTEGER NOT NULL DEFAULT 0,\n"
+    "  created_ms INTEGER NOT NULL, net INTEGER NOT NULL UNIQUE);\n"
+    "CREATE INDEX subnets_vpc ON subnets (vpc);\n"
+    "CREATE TABLE security_groups (id TEXT PRIMARY KEY, vpc TEXT NOT NULL REFERENCES vpcs(id),\n"
+    "  region TEXT NOT NULL, owner TEXT NOT NULL REFERENCES accounts(id), name TEXT NOT NULL,\n"
+    "  description TEXT NOT NULL DEFAULT '', UNIQUE (vpc, name));\n"
+    "CREATE TABLE sg_rules (id TEXT PRIMARY KEY, grp TEXT NOT NULL REFERENCES "
+    "security_groups(id),\n"
+    "  egress INTEGER NOT NULL, protocol TEXT NOT NULL, from_port INTEGER NOT NULL,\n"
+    "  to_port INTEGER NOT NULL, cidr TEXT, ref_group TEXT, description TEXT NOT NULL DEFAULT "
+    "'');\n"
+    "CREATE INDEX sg_rules_grp ON sg_rules (grp);\n"
+    "CREATE INDEX sg_rules_ref ON sg_rules (ref_group) WHERE ref_group IS NOT NULL;\n"
+    "CREATE TABLE instance_groups (instance TEXT NOT NULL, grp TEXT NOT NULL,\n"
+    "  PRIMARY KEY (instance, grp));\n"
+    "CREATE INDEX instance_groups_grp ON instance_groups (grp);\n"
+    "ALTER TABLE instances ADD COLUMN vpc TEXT;\n"
+    "ALTER TABLE instances ADD COLUMN subnet TEXT;\n"
+    "ALTER TABLE instances ADD COLUMN public_ip TEXT NOT NULL DEFAULT '';\n"
+    "ALTER TABLE instances ADD COLUMN wants_public_ip INTEGER NOT NULL DEFAULT 0;\n"
+    "DROP INDEX instances_address;\n"
+    "CREATE UNIQUE INDEX instances_address ON instances (subnet, private_ip) WHERE state != "
+    "'terminated';\n"
+    "CREATE UNIQUE INDEX instances_public_ip ON instances (public_ip) WHERE public_ip != '';\n"
+    "CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);\n",
 };
 
 const size_t db_migrations_count = ARRAY_SIZE(db_migrations);

@@ -96,6 +96,28 @@ int nl_route_host(struct nl *nl, struct in_addr dst, int oif, bool add);
  * interruption. */
 int nl_host_networks(struct nl *nl, struct net_prefix **out, size_t *n);
 
+/* Run fn(ctx) on a short-lived thread inside the network namespace nsfd (setns changes only the
+ * calling thread), or inside a new one when nsfd is -1; what fn creates there (sockets, an
+ * nftables context) stays bound to it. */
+int net_ns_run(int nsfd, int (*fn)(void *ctx, struct kerr **err), void *ctx, struct kerr **err);
+/* A netlink socket of protocol (NETLINK_ROUTE, NETLINK_NETFILTER) living in namespace nsfd. */
+int nl_open_in(struct nl *nl, int nsfd, int protocol, struct kerr **err);
+/* A /32 route to dst through gateway gw on oif, which need not share a prefix with it
+ * (onlink); add replaces, delete tolerates nothing (-ESRCH when absent). */
+int nl_route_via(struct nl *nl, struct in_addr dst, struct in_addr gw, int oif, bool add);
+/* The default route through gw on oif, onlink. */
+int nl_route_default_onlink(struct nl *nl, int oif, struct in_addr gw);
+/* Add (EXCL: -EEXIST when any route for p exists) or delete the unreachable route of p. */
+int nl_route_unreachable(struct nl *nl, const struct net_prefix *p, bool add);
+/* The destinations of the main table's /32 routes through oif, malloc'd. */
+int nl_routes_through(struct nl *nl, int oif, struct in_addr **out, size_t *n);
+/* Create the veth pair host_if <-> peer_if, peer_if born in the namespace peer_nsfd, neither
+ * end enslaved nor up; no addresses. */
+int nl_veth_pair(struct nl *nl, const char *host_if, const char *peer_if, int peer_nsfd);
+/* Mark a bridge port isolated: it forwards to no other isolated port of its bridge, so all
+ * traffic between instances goes through the router above the bridge. */
+int nl_port_isolate(struct nl *nl, int ifindex);
+
 /* The same, wording their own errors. */
 int nl_open_kerr(struct nl *nl, struct kerr **err);
 /* net_bridge_ensure on an open socket; *index gets the bridge's. */
@@ -113,5 +135,9 @@ void net_name_mac(const char *kind, const char *name, uint8_t mac[NET_MAC_LEN]);
  * failure the message is what, then the first line of nft's complaint; a missing table, chain
  * or element is KERR_NOT_FOUND. */
 int nft_run(const char *script, char **out, const char *what, struct kerr **err);
+struct buf;
+/* The table `bridge kiln` (anti-spoofing on ports "kv*", the set `ports`), as a script that
+ * keeps the set's elements. */
+void nft_bridge_ports(struct buf *script);
 
 #endif

@@ -5,6 +5,7 @@
 #include <linux/if.h>
 #include <linux/if_link.h>
 #include <linux/veth.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -317,4 +318,61 @@ int net_veth_create(const char *host_if, const char *bridge, pid_t ns_pid, const
 on_error:
 	nl_link_delete(&nl, host_if); /* takes the peer with it */
 	return -1;
+}
+
+int nl_veth_pair(struct nl *nl, const char *host_if, const char *peer_if, int peer_nsfd)
+{
+	struct nl_req r;
+	struct ifinfomsg *ifi, *peer;
+	struct rtattr *linkinfo, *data, *peerinfo;
+
+	nl_req_init(&r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+	ifi = nl_req_put(&r, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	nl_attr_put_str(&r, IFLA_IFNAME, host_if);
+	linkinfo = nl_nest_begin(&r, IFLA_LINKINFO);
+	nl_attr_put_str(&r, IFLA_INFO_KIND, "veth");
+	data = nl_nest_begin(&r, IFLA_INFO_DATA);
+	peerinfo = nl_nest_begin(&r, VETH_INFO_PEER);
+	peer = nl_req_put(&r, sizeof(*peer));
+	peer->ifi_family = AF_UNSPEC;
+	nl_attr_put_str(&r, IFLA_IFNAME, peer_if);
+	nl_attr_put_u32(&r, IFLA_NET_NS_FD, (uint32_t)peer_nsfd);
+	nl_nest_end(&r, peerinfo);
+	nl_nest_end(&r, data);
+	nl_nest_end(&r, linkinfo);
+	return nl_talk(nl, &r, NULL, NULL);
+}
+
+int nl_port_isolate(struct nl *nl, int ifindex)
+{
+	struct nl_req r;
+	struct ifinfomsg *ifi;
+	struct rtattr *protinfo;
+	uint8_t on = 1;
+
+	nl_req_init(&r, RTM_SETLINK, 0);
+	ifi = nl_req_put(&r, sizeof(*ifi));
+	ifi->ifi_family = AF_BRIDGE;
+	ifi->ifi_index = ifindex;
+	protinfo = nl_nest_begin(&r, NLA_F_NESTED | IFLA_PROTINFO);
+	nl_attr_put(&r, IFLA_BRPORT_ISOLATED, &on, sizeof(on));
+	nl_nest_end(&r, protinfo);
+	return nl_talk(nl, &r, NULL, NULL);
+}
+
+int net_port_isolate(const char *name, struct kerr **err)
+{
+	_cleanup_nl_ struct nl nl = {.fd = -1};
+	struct net_link link;
+	int rc;
+
+	if (check_name(name, "port", err) < 0 || nl_open_kerr(&nl, err) < 0)
+		return -1;
+	rc = nl_link_get(&nl, name, &link);
+	if (rc == 0)
+		rc = nl_port_isolate(&nl, link.index);
+	if (rc < 0)
+		return nl_fail(&nl, err, rc, "cannot isolate port '%s'", name);
+	return 0;
 }

@@ -142,6 +142,26 @@ static int forbidden(struct buf *out, struct kerr **err)
 	return 0;
 }
 
+void nft_bridge_ports(struct buf *script)
+{
+	buf_addstr(script,
+	           "add table bridge " NFT_TABLE "\n"
+	           "add set bridge " NFT_TABLE " " NFT_PORTS
+	           " { type ifname . ether_addr . ipv4_addr; }\n"
+	           "add chain bridge " NFT_TABLE " prerouting"
+	           " { type filter hook prerouting priority filter; policy accept; }\n"
+	           "flush chain bridge " NFT_TABLE " prerouting\n"
+	           "add rule bridge " NFT_TABLE " prerouting iifname != \"" PORT "\" accept\n"
+	           /* ARP: the frame's and ARP's sender MAC, both the port's, and its address. */
+	           "add rule bridge " NFT_TABLE " prerouting ether type arp"
+	           " iifname . ether saddr . arp saddr ip @" NFT_PORTS
+	           " iifname . arp saddr ether . arp saddr ip @" NFT_PORTS " accept\n"
+	           "add rule bridge " NFT_TABLE " prerouting ether type ip"
+	           " iifname . ether saddr . ip saddr @" NFT_PORTS " accept\n"
+	           /* Anything else from an instance port: other addresses, IPv6, the rest. */
+	           "add rule bridge " NFT_TABLE " prerouting drop\n");
+}
+
 int net_firewall_set(const char *vpc_cidr, bool nat, struct kerr **err)
 {
 	_cleanup_buf_ struct buf script = BUF_INIT, dns = BUF_INIT, never = BUF_INIT;
@@ -201,22 +221,7 @@ int net_firewall_set(const char *vpc_cidr, bool nat, struct kerr **err)
 	         " accept\n"
 	         "add rule ip " NFT_TABLE " input iifname \"" BR "\" drop\n",
 	         never.data, nat ? "accept" : "drop");
-	buf_addstr(&script,
-	           "add table bridge " NFT_TABLE "\n"
-	           "add set bridge " NFT_TABLE " " NFT_PORTS
-	           " { type ifname . ether_addr . ipv4_addr; }\n"
-	           "add chain bridge " NFT_TABLE " prerouting"
-	           " { type filter hook prerouting priority filter; policy accept; }\n"
-	           "flush chain bridge " NFT_TABLE " prerouting\n"
-	           "add rule bridge " NFT_TABLE " prerouting iifname != \"" PORT "\" accept\n"
-	           /* ARP: the frame's and ARP's sender MAC, both the port's, and its address. */
-	           "add rule bridge " NFT_TABLE " prerouting ether type arp"
-	           " iifname . ether saddr . arp saddr ip @" NFT_PORTS
-	           " iifname . arp saddr ether . arp saddr ip @" NFT_PORTS " accept\n"
-	           "add rule bridge " NFT_TABLE " prerouting ether type ip"
-	           " iifname . ether saddr . ip saddr @" NFT_PORTS " accept\n"
-	           /* Anything else from an instance port: other addresses, IPv6, the rest. */
-	           "add rule bridge " NFT_TABLE " prerouting drop\n");
+	nft_bridge_ports(&script);
 	return nft_run(script.data, NULL, what, err);
 }
 

@@ -139,4 +139,72 @@ int net_instance_attach(const struct net_instance *ni, uint8_t mac[NET_MAC_LEN],
  * its group's rule stay. What is already gone is no error. */
 int net_instance_detach(const struct net_instance *ni, struct kerr **err);
 
+/* Mark an instance's port (a veth end enslaved to a bridge) isolated: it reaches no other
+ * isolated port of the bridge directly, only the router above it (see VPCs below). */
+int net_port_isolate(const char *name, struct kerr **err);
+
+/* VPCs. Each is a network namespace of its own (its router), pinned at a file of the caller's
+ * choosing, so that addresses may repeat between VPCs. Inside: a bridge per subnet carrying the
+ * subnet's gateway as a /32, instances' ports isolated on them (the router answers ARP for the
+ * whole subnet, so instance to instance traffic is routed, and filtered, like any other), the
+ * same `ip kiln` and `bridge kiln` tables as the host's (anti-spoofing), the VPC's range routed
+ * `unreachable`, and a veth pair to the host: NET_VPC_UPLINK inside, "kb-t<N>" on the host
+ * (NET_TRANSIT_HOST there, NET_TRANSIT_VPC inside). Public addresses are the instances' by 1:1
+ * NAT inside the VPC, /32 routes through the transit link on the host. */
+#define NET_VPC_UPLINK   "up0"
+#define NET_TRANSIT_HOST "169.254.0.1"
+#define NET_TRANSIT_VPC  "169.254.0.2"
+#define NET_VPC_BRIDGE   NET_BRIDGE_PREFIX "v-" /* + the subnet's number: "kb-v-12" */
+
+/* Create the VPC numbered n (from 1; names its transit link) pinned at pin, or bring one that
+ * exists back to its full set-up. cidr: the VPC's range. Idempotent. */
+int net_vpc_ensure(const char *pin, unsigned n, const char *cidr, struct kerr **err);
+/* The transit link and the pin go; the namespace with them once no instance holds it. Missing
+ * parts are no error. */
+int net_vpc_delete(const char *pin, unsigned n, struct kerr **err);
+/* Open the namespace pinned at pin (O_CLOEXEC): KERR_NOT_FOUND when there is none. */
+int net_vpc_open(const char *pin, int *nsfd, struct kerr **err);
+
+/* An instance's port on a bridge inside the VPC pinned at pin: net_instance_attach there, its
+ * veth pair (peer_if born in the namespace of pid) isolated on the bridge, the instance's end
+ * configured (net_ns_configure). On failure nothing is left. Detach undoes it; a VPC that is
+ * gone took the port with it. */
+int net_vpc_port_attach(const char *pin, const struct net_instance *ni, pid_t pid,
+                        const char *peer_if, struct kerr **err);
+int net_vpc_port_detach(const char *pin, const struct net_instance *ni, struct kerr **err);
+
+/* What a VPC's security groups allow, and its public addresses. */
+#define NET_PROTO_ALL (-1)
+struct net_sg_rule {
+	bool egress;
+	int proto;    /* an IP protocol number, or NET_PROTO_ALL */
+	int from, to; /* ports (tcp, udp), ICMP type and code (-1: any); others ignore them */
+	struct net_prefix peer; /* where from (ingress) or to (egress), unless ref >= 0 */
+	int ref;                /* the index of a group whose members are the peers, or -1 */
+};
+struct net_sg {
+	const struct net_sg_rule *rules;
+	size_t nrules;
+};
+struct net_vpc_member {
+	struct in_addr addr; /* its private address */
+	struct in_addr pub;  /* its public address, when has_pub */
+	bool has_pub;
+	const size_t *groups; /* indexes into the policy's groups */
+	size_t ngroups;
+};
+struct net_vpc_policy {
+	const struct net_sg *groups;
+	size_t ngroups;
+	const struct net_vpc_member *members; /* the instances whose network is up or coming up */
+	size_t nmembers;
+};
+/* Write the policy of VPC n in one transaction (table `ip kiln_vpc` of its namespace): stateful;
+ * a member's traffic out must match one of its groups' egress rules, traffic to it one of their
+ * ingress rules; an address no member has neither sends nor receives; a member without a public
+ * address sends nothing out of the VPC. Then the host's /32 routes of the public addresses
+ * through the transit link are made to match. */
+int net_vpc_policy_set(const char *pin, unsigned n, const struct net_vpc_policy *policy,
+                       struct kerr **err);
+
 #endif

@@ -21,26 +21,66 @@
 #include "util/cleanup.h"
 #include "util/banned.h"
 
-struct ns_socket {
+struct ns_call {
 	int nsfd;
-	int fd;     /* the socket, or -1 */
-	int errnum; /* why not */
-	bool entered;
+	int (*fn)(void *ctx, struct kerr **err);
+	void *ctx;
+	struct kerr *err;
+	int r;
 };
 
-static void *ns_socket_thread(void *arg)
+static void *ns_call_thread(void *arg)
 {
-	struct ns_socket *s = arg;
+	struct ns_call *c = arg;
 
-	if (setns(s->nsfd, CLONE_NEWNET) < 0) {
-		s->errnum = errno;
-		return NULL;
-	}
-	s->entered = true;
-	s->fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-	if (s->fd < 0)
-		s->errnum = errno;
+	if (c->nsfd >= 0 ? setns(c->nsfd, CLONE_NEWNET) : unshare(CLONE_NEWNET))
+		c->r = kerr_errno(&c->err, errno, "cannot %s a network namespace",
+		                  c->nsfd >= 0 ? "enter" : "create");
+	else
+		c->r = c->fn(c->ctx, &c->err);
 	return NULL;
+}
+
+int net_ns_run(int nsfd, int (*fn)(void *ctx, struct kerr **err), void *ctx, struct kerr **err)
+{
+	struct ns_call c = {.nsfd = nsfd, .fn = fn, .ctx = ctx, .r = -1};
+	pthread_t t;
+	int rc = pthread_create(&t, NULL, ns_call_thread, &c);
+
+	if (rc != 0)
+		return kerr_errno(err, rc, "cannot start a thread for a network namespace");
+	pthread_join(t, NULL);
+	if (c.r < 0)
+		return c.err ? kerr_pass(err, c.err) : kerr_set(err, KERR_INTERNAL, "failed");
+	return 0;
+}
+
+struct ns_socket {
+	int protocol;
+	int fd;
+};
+
+static int ns_socket(void *ctx, struct kerr **err)
+{
+	struct ns_socket *s = ctx;
+
+	s->fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, s->protocol);
+	if (s->fd < 0)
+		return kerr_errno(err, errno, "cannot open a netlink socket");
+	return 0;
+}
+
+int nl_open_in(struct nl *nl, int nsfd, int protocol, struct kerr **err)
+{
+	struct ns_socket s = {.protocol = protocol, .fd = -1};
+	int rc;
+
+	if (net_ns_run(nsfd, ns_socket, &s, err) < 0)
+		return -1;
+	rc = nl_open_fd(nl, s.fd);
+	if (rc < 0)
+		return nl_fail(NULL, err, rc, "cannot set up a netlink socket");
+	return 0;
 }
 
 /* A netlink socket living in the network namespace of pid. */
@@ -48,28 +88,14 @@ static int nl_open_in_ns(struct nl *nl, pid_t pid, struct kerr **err)
 {
 	char path[64];
 	_cleanup_close_ int nsfd = -1;
-	struct ns_socket s = {.fd = -1};
-	pthread_t t;
-	int rc;
 
 	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
 	nsfd = open(path, O_RDONLY | O_CLOEXEC);
 	if (nsfd < 0)
 		return kerr_errno(err, errno, "cannot open the network namespace of pid %d",
 		                  (int)pid);
-	s.nsfd = nsfd;
-	rc = pthread_create(&t, NULL, ns_socket_thread, &s);
-	if (rc != 0)
-		return kerr_errno(err, rc, "cannot start a thread for the namespace of pid %d",
-		                  (int)pid);
-	pthread_join(t, NULL);
-	if (s.fd < 0)
-		return kerr_errno(err, s.errnum, "cannot %s the network namespace of pid %d",
-		                  s.entered ? "open a netlink socket in" : "enter", (int)pid);
-	rc = nl_open_fd(nl, s.fd);
-	if (rc < 0)
-		return nl_fail(NULL, err, rc, "cannot set up a netlink socket for pid %d",
-		               (int)pid);
+	if (nl_open_in(nl, nsfd, NETLINK_ROUTE, err) < 0)
+		return kerr_wrap(err, "the namespace of pid %d", (int)pid);
 	return 0;
 }
 

@@ -54,6 +54,42 @@ int nl_route_default(struct nl *nl, int oif, struct in_addr gateway)
 	return nl_talk(nl, &r, NULL, NULL);
 }
 
+static int route_gw(struct nl *nl, const struct net_prefix *dst, struct in_addr gw, int oif,
+                    bool add)
+{
+	struct nl_req r;
+	struct rtmsg *rtm;
+
+	nl_req_init(&r, add ? RTM_NEWROUTE : RTM_DELROUTE, add ? NLM_F_CREATE | NLM_F_REPLACE : 0);
+	rtm = nl_req_put(&r, sizeof(*rtm));
+	rtm->rtm_family = AF_INET;
+	rtm->rtm_dst_len = (uint8_t)dst->len;
+	rtm->rtm_table = RT_TABLE_MAIN;
+	rtm->rtm_type = RTN_UNICAST;
+	rtm->rtm_protocol = add ? RTPROT_STATIC : RTPROT_UNSPEC;
+	rtm->rtm_scope = add ? RT_SCOPE_UNIVERSE : RT_SCOPE_NOWHERE;
+	rtm->rtm_flags = RTNH_F_ONLINK;
+	if (dst->len)
+		nl_attr_put(&r, RTA_DST, &dst->addr, sizeof(dst->addr));
+	nl_attr_put(&r, RTA_GATEWAY, &gw, sizeof(gw));
+	nl_attr_put_u32(&r, RTA_OIF, (uint32_t)oif);
+	return nl_talk(nl, &r, NULL, NULL);
+}
+
+int nl_route_via(struct nl *nl, struct in_addr dst, struct in_addr gw, int oif, bool add)
+{
+	struct net_prefix p = {.addr = dst, .len = 32};
+
+	return route_gw(nl, &p, gw, oif, add);
+}
+
+int nl_route_default_onlink(struct nl *nl, int oif, struct in_addr gw)
+{
+	struct net_prefix p = {.len = 0};
+
+	return route_gw(nl, &p, gw, oif, true);
+}
+
 int nl_route_host(struct nl *nl, struct in_addr dst, int oif, bool add)
 {
 	struct nl_req r;
@@ -250,7 +286,7 @@ int net_route_get(const char *cidr, struct net_route *route, bool *exists, struc
 	return 0;
 }
 
-static int route_unreachable(struct nl *nl, const struct net_prefix *p, bool add)
+int nl_route_unreachable(struct nl *nl, const struct net_prefix *p, bool add)
 {
 	struct nl_req r;
 	struct rtmsg *rtm;
@@ -287,7 +323,7 @@ int net_route_unreachable(const char *cidr, bool add, struct kerr **err)
 		                "cannot %s unreachable route '%s': host bits set", op, cidr);
 	if (nl_open_kerr(&nl, err) < 0)
 		return -1;
-	rc = route_unreachable(&nl, &p, add);
+	rc = nl_route_unreachable(&nl, &p, add);
 	if (add && rc == -EEXIST) {
 		/* Already there is fine; never replace a route someone else made for the range. */
 		rc = route_find(&nl, &p, &route, &exists);
@@ -343,5 +379,56 @@ int nl_host_networks(struct nl *nl, struct net_prefix **out, size_t *n)
 	}
 	*n = hn.n;
 	*out = hn.v;
+	return 0;
+}
+
+struct routes_through {
+	int oif;
+	struct in_addr *v;
+	size_t n;
+	bool unused;
+};
+
+static int route_through_add(const struct nlmsghdr *h, void *ctx)
+{
+	struct routes_through *rt = ctx;
+	const struct rtmsg *rtm = NLMSG_DATA(h);
+	const struct rtattr *tb[RTA_MAX + 1];
+	struct in_addr dst;
+	uint32_t table, oif;
+	const void *attrs;
+	size_t len;
+
+	if (h->nlmsg_type != RTM_NEWROUTE)
+		return 0;
+	attrs = nl_msg_attrs(h, sizeof(*rtm), &len);
+	if (!attrs || nl_attr_parse(attrs, len, tb, RTA_MAX) < 0)
+		return -EBADMSG;
+	table = rtm->rtm_table;
+	if (tb[RTA_TABLE] && nl_attr_get_u32(tb[RTA_TABLE], &table) < 0)
+		return -EBADMSG;
+	if (rtm->rtm_family != AF_INET || rtm->rtm_dst_len != 32 || table != RT_TABLE_MAIN ||
+	    rtm->rtm_type != RTN_UNICAST || !tb[RTA_DST] || !tb[RTA_OIF])
+		return 0;
+	if (nl_attr_get_in4(tb[RTA_DST], &dst) < 0 || nl_attr_get_u32(tb[RTA_OIF], &oif) < 0)
+		return -EBADMSG;
+	if ((int)oif != rt->oif)
+		return 0;
+	rt->v = xreallocarray(rt->v, rt->n + 1, sizeof(*rt->v));
+	rt->v[rt->n++] = dst;
+	return 0;
+}
+
+int nl_routes_through(struct nl *nl, int oif, struct in_addr **out, size_t *n)
+{
+	struct routes_through rt = {.oif = oif};
+	int rc = dump_inet(nl, RTM_GETROUTE, route_through_add, &rt, &rt.unused);
+
+	if (rc < 0) {
+		free(rt.v);
+		return rc;
+	}
+	*out = rt.v;
+	*n = rt.n;
 	return 0;
 }

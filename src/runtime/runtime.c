@@ -103,6 +103,7 @@ char *runtime_instance_path(const struct runtime *rt, const char *id, const char
 	X("type", type)                                                                            \
 	X("hostname", hostname)                                                                    \
 	X("root-volume", root_volume)                                                              \
+	X("netns", netns)                                                                          \
 	X("bridge", bridge)                                                                        \
 	X("address", address)                                                                      \
 	X("gateway", gateway)                                                                      \

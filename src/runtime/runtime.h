@@ -33,7 +33,8 @@ struct instance_spec {
 	char type[32];
 	char hostname[128];
 	char root_volume[4096]; /* host path of the root volume file */
-	char bridge[16];        /* host bridge of the zone */
+	char netns[4096];       /* the pin of its VPC's network namespace, or "": the host's */
+	char bridge[16];        /* the bridge its port joins (in that namespace) */
 	char address[24];       /* "172.31.0.10/20" */
 	char gateway[16];       /* "172.31.0.1" */
 	char mac[18];           /* "02:…", may be empty */

@@ -98,6 +98,11 @@ static int shim_network(struct shim *s, pid_t pid, struct kerr **err)
 	const struct net_instance port = shim_port(s);
 	uint8_t mac[NET_MAC_LEN];
 
+	if (s->spec.netns[0]) {
+		if (net_vpc_port_attach(s->spec.netns, &port, pid, "eth0", err) < 0)
+			return kerr_wrap(err, "cannot set up the network of '%s'", s->spec.id);
+		return 0;
+	}
 	/* The whole VPC range goes nowhere before any address in it is used (HOST-NOTES); the
 	 * port's filter and route exist before the instance's end of it does. */
 	if (net_route_unreachable(VPC_CIDR, true, err) < 0 ||
@@ -112,7 +117,10 @@ static void shim_network_release(const struct shim *s)
 {
 	const struct net_instance port = shim_port(s);
 
-	net_instance_detach(&port, NULL);
+	if (s->spec.netns[0])
+		net_vpc_port_detach(s->spec.netns, &port, NULL);
+	else
+		net_instance_detach(&port, NULL);
 }
 
 struct attach_job {

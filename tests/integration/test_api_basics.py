@@ -70,7 +70,7 @@ def test_unimplemented_actions_and_dry_run(server):
     ec2 = client(server)
     assert error_of(lambda: ec2.describe_regions(DryRun=True)) == ("DryRunOperation", 412)
     # an action kiln does not serve yet is a clean 400, never a 5xx (botocore would retry it)
-    code, status = error_of(lambda: ec2.describe_vpcs())
+    code, status = error_of(lambda: ec2.describe_nat_gateways())
     assert (code, status) == ("InvalidAction", 400)
 
 
@@ -101,7 +101,7 @@ def test_aws_cli_v2(server):
     assert out.returncode == 0, out.stderr
     assert [z["ZoneName"] for z in json.loads(out.stdout)["AvailabilityZones"]] == [
         "eu-west-1a", "eu-west-1b"]
-    bad = subprocess.run([AWS, "--endpoint-url", server["url"], "ec2", "describe-vpcs"],
+    bad = subprocess.run([AWS, "--endpoint-url", server["url"], "ec2", "describe-nat-gateways"],
                          capture_output=True, text=True, env=env)
     assert bad.returncode != 0 and "InvalidAction" in bad.stderr
 

@@ -41,9 +41,10 @@ class Box:
 
     def __init__(self, server, ec2, account, image, iid, ip):
         self.server, self.ec2, self.account, self.image, self.iid, self.ip = server, ec2, account, image, iid, ip
+        self.pub = None  # its public address, once running
 
     def __repr__(self):
-        return f"{self.image} instance {self.iid} ({self.ip}) of account {self.account}"
+        return f"{self.image} instance {self.iid} ({self.ip}, public {self.pub}) of account {self.account}"
 
     def run(self, *cmd, stdin=None, timeout=120):
         r = subprocess.run([KILN, "runtime", "exec", os.path.join(self.server["data"], "run"), self.iid, "--",
@@ -215,9 +216,20 @@ def world(server):
         plan["deb"] = (other, "222233334444", "debian-12", debian, "t2.micro",
                        f"#!/bin/sh\necho {USER_DATA_MARK} > /root/user-data-ran\necho {USER_DATA_MARK}\n")
 
+    # Every port of the victim open to the world, so that only the VPCs' separation keeps the
+    # attacker out; and SSH into the attacker's debian-12 from the host.
+    vpc = main.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    open_all = main.create_security_group(GroupName="open", Description="all in", VpcId=vpc)["GroupId"]
+    main.authorize_security_group_ingress(GroupId=open_all, IpPermissions=[
+        {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    other.authorize_security_group_ingress(GroupName="default", IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+
     def launch(name):
         ec2, account, image, ami, itype, ud = plan[name]
         kw = dict(ImageId=ami, InstanceType=itype, MinCount=1, MaxCount=1, Placement={"AvailabilityZone": ZONE})
+        if name == "vic":
+            kw["SecurityGroupIds"] = [open_all]
         if ud:
             kw["UserData"] = ud
         c = client(server, **(OTHER if ec2 is other else {}))
@@ -225,6 +237,7 @@ def world(server):
         inst = r["Instances"][0]
         box = Box(server, ec2, account or r["OwnerId"], image, inst["InstanceId"], inst["PrivateIpAddress"])
         poll(f"{box} running", lambda: instance_state(c, box.iid) == "running", timeout=120, every=0.1)
+        box.pub = c.describe_instances(InstanceIds=[box.iid])["Reservations"][0]["Instances"][0]["PublicIpAddress"]
         poll(f"{box} answering", box.alive, timeout=60)
         box.copy_probe()
         return name, box
@@ -497,7 +510,7 @@ def test_spoofed_source_never_arrives(listeners, kind):
     control, spoofed = f"control-{tag}", f"spoofed-{tag}"
     att.probe("send-udp", att2.ip, LISTEN_PORT, control)
     poll(f"the control datagram from {att.iid} in {att2.iid}", lambda: control in listen_log(att2), timeout=5)
-    rc, out = att.probe(kind, att2.ip, LISTEN_PORT, vic.ip, spoofed)
+    rc, out = att.probe(kind, att2.ip, LISTEN_PORT, vic.pub, spoofed)
     assert rc in (0, 1), f"the {att} could not try {kind} (probe exit {rc}):\n{out}"
     att.probe("send-udp", att2.ip, LISTEN_PORT, f"after-{tag}")  # the same path, sent after
     poll("the datagram sent after", lambda: f"after-{tag}" in listen_log(att2), timeout=5)
@@ -505,7 +518,7 @@ def test_spoofed_source_never_arrives(listeners, kind):
     got = [line for line in listen_log(att2).splitlines() if spoofed in line]
     how = "a raw IPv4 socket" if kind == "spoof-raw" else "a packet socket with a made-up MAC"
     assert not got, (f"ESCAPE from the {att}: a datagram sent through {how} with the source address of "
-                     f"another account's instance ({vic.ip}) reached {att2.iid}: {got}\nprobe:\n{out}")
+                     f"another account's instance ({vic.pub}) reached {att2.iid}: {got}\nprobe:\n{out}")
 
 
 def test_other_accounts_instance_is_unreachable(listeners):
@@ -513,13 +526,15 @@ def test_other_accounts_instance_is_unreachable(listeners):
     tag = f"cross-{uuid.uuid4().hex[:12]}"
     results = []
     for b in filter(None, (att, deb)):
-        b.probe("send-udp", vic.ip, LISTEN_PORT, tag)
-        results.append((b, *b.probe("connect", LISTEN_PORT, 1500, vic.ip)))
+        # its public address: its private one may well be the attacker's own (every default
+        # VPC is 172.31.0.0/16), and names nothing of the victim's in the attacker's VPC
+        b.probe("send-udp", vic.pub, LISTEN_PORT, tag)
+        results.append((b, *b.probe("connect", LISTEN_PORT, 1500, vic.pub)))
     time.sleep(0.3)
     seen = [line for line in listen_log(vic).splitlines()
-            if tag in line or any(line.startswith(f"tcp {b.ip} ") for b, _, _ in results)]
+            if tag in line or any(line.startswith(f"tcp {b.pub} ") for b, _, _ in results)]
     for b, rc, out in results:
-        assert rc == 0, verdict(b, f"a TCP connection to the other account's instance {vic.ip}:{LISTEN_PORT}",
+        assert rc == 0, verdict(b, f"a TCP connection to the other account's instance {vic.pub}:{LISTEN_PORT}",
                                 rc, out)
     assert not seen, f"ESCAPE: the other account's instance {vic.iid} received from 222233334444's instances: {seen}"
 
@@ -571,11 +586,12 @@ def host_addresses_for(box):
     out = subprocess.run(["ip", "-j", "-4", "addr", "show"], capture_output=True, text=True, check=True).stdout
     addrs = list(dict.fromkeys(a["local"] for link in json.loads(out) for a in link.get("addr_info", [])
                                if not a["local"].startswith("127.")))
-    bridge = json.loads(subprocess.run(["ip", "-j", "route", "get", box.ip], capture_output=True, text=True,
-                                       check=True).stdout)[0]["dev"]
+    # box's packets reach the host from its public address, on its VPC's transit link
+    transit = json.loads(subprocess.run(["ip", "-j", "route", "get", box.pub], capture_output=True, text=True,
+                                        check=True).stdout)[0]["dev"]
     safe, skipped = [], []
     for a in addrs:
-        r = subprocess.run(["ip", "-j", "route", "get", a, "from", box.ip, "iif", bridge], capture_output=True,
+        r = subprocess.run(["ip", "-j", "route", "get", a, "from", box.pub, "iif", transit], capture_output=True,
                            text=True)
         route = json.loads(r.stdout)[0] if r.returncode == 0 and r.stdout.strip() else {}
         (safe if route.get("type") == "local" else skipped).append(a)
@@ -632,7 +648,7 @@ def test_instances_still_do_their_normal_work(world):
     if deb is None:
         pytest.skip("no debian-12 image (make images)")
     assert deb.alive(), f"the {deb} no longer runs a command after the escape attempts"
-    with socket.create_connection((deb.ip, 22), timeout=10) as s:
+    with socket.create_connection((deb.pub, 22), timeout=10) as s:
         s.settimeout(10)
         banner = s.recv(64)
     assert banner.startswith(b"SSH-2.0-"), f"sshd of the {deb} does not answer from the host: {banner!r}"

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -872,6 +873,152 @@ static void test_instances_go_out_by_nat(void **state)
 	kerr_free(err);
 }
 
+/* VPCs: namespaces of their own pinned in a mount namespace private to this process, so that a
+ * failing test leaves no pin on the host. */
+static void vpc_pin(char *out, size_t size, unsigned n)
+{
+	static bool private_mounts;
+
+	if (!private_mounts) {
+		assert_int_equal(unshare(CLONE_NEWNS), 0);
+		assert_int_equal(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+		private_mounts = true;
+	}
+	snprintf(out, size, "/tmp/kiln-test-vpc-%d-%u", (int)getpid(), n);
+}
+
+struct vpc_instance {
+	const char *host_if, *bridge, *cidr, *addr, *gw, *pub;
+	pid_t pid;
+};
+
+static void vpc_attach(const char *pin, struct vpc_instance *vi)
+{
+	const struct net_instance ni = {
+	    .host_if = vi->host_if, .bridge = vi->bridge, .address = vi->cidr, .gateway = vi->gw};
+	struct kerr *err = NULL;
+
+	vi->pid = instance_start(INST_PORT);
+	OK(net_vpc_port_attach(pin, &ni, vi->pid, "eth0", &err));
+	kerr_free(err);
+}
+
+static struct net_vpc_member vpc_member(const struct vpc_instance *vi, const size_t *groups,
+                                        size_t n)
+{
+	struct net_vpc_member m = {.groups = groups, .ngroups = n, .has_pub = vi->pub != NULL};
+
+	inet_pton(AF_INET, vi->addr, &m.addr);
+	if (vi->pub)
+		inet_pton(AF_INET, vi->pub, &m.pub);
+	return m;
+}
+
+static bool host_reaches(const char *addr)
+{
+	char got[8];
+
+	return tcp_probe(addr, INST_PORT, got, sizeof(got)) == 0 && !strcmp(got, "ok");
+}
+
+static void test_vpc_security_groups(void **state)
+{
+	struct vpc_instance a = {"kv-a",       "kb-v-1", "10.0.1.10/24", "10.0.1.10", "10.0.1.1",
+	                         "198.18.0.5", 0};
+	struct vpc_instance b = {"kv-b", "kb-v-2", "10.0.2.10/24", "10.0.2.10", "10.0.2.1",
+	                         NULL,   0};
+	struct vpc_instance c = {"kv-c",       "kb-v-1", "10.0.1.11/24", "10.0.1.11", "10.0.1.1",
+	                         "198.18.0.7", 0};
+	/* Another VPC with the same range, and an instance with a's very address. */
+	struct vpc_instance d = {"kv-d",       "kb-v-3", "10.0.1.10/24", "10.0.1.10", "10.0.1.1",
+	                         "198.18.0.9", 0};
+	struct net_sg_rule def_rules[] = {
+	    {.egress = false, .proto = NET_PROTO_ALL, .ref = 0},
+	    {.egress = true, .proto = NET_PROTO_ALL, .ref = -1},
+	};
+	struct net_sg_rule web_rules[] = {
+	    {.egress = false, .proto = 6, .from = INST_PORT, .to = INST_PORT, .ref = -1},
+	    {.egress = true, .proto = NET_PROTO_ALL, .ref = -1},
+	};
+	struct net_sg groups[] = {{def_rules, 2}, {web_rules, 2}};
+	static const size_t g_def[] = {0}, g_web[] = {1};
+	struct net_vpc_member members[3];
+	struct net_vpc_policy policy = {groups, 2, members, 3};
+	char pin1[96], pin2[96];
+	struct kerr *err = NULL;
+
+	(void)state;
+	vpc_pin(pin1, sizeof(pin1), 1);
+	vpc_pin(pin2, sizeof(pin2), 2);
+	OK(net_route_unreachable("198.18.0.0/15", true, &err));
+	OK(net_forwarding_enable(&err));
+	OK(net_firewall_set("198.18.0.0/15", true, &err));
+	OK(net_vpc_ensure(pin1, 1, "10.0.0.0/16", &err));
+	OK(net_vpc_ensure(pin1, 1, "10.0.0.0/16", &err)); /* idempotent */
+	OK(net_vpc_ensure(pin2, 2, "10.0.0.0/16", &err));
+	vpc_attach(pin1, &a);
+	vpc_attach(pin1, &b);
+	vpc_attach(pin1, &c);
+	vpc_attach(pin2, &d);
+	members[0] = vpc_member(&a, g_def, 1);
+	members[1] = vpc_member(&b, g_def, 1);
+	members[2] = vpc_member(&c, g_web, 1);
+	OK(net_vpc_policy_set(pin1, 1, &policy, &err));
+
+	/* The default group: its members reach each other, across subnets and on one. */
+	assert_true(reaches(a.pid, NULL, "10.0.2.10", INST_PORT));
+	assert_true(reaches(b.pid, NULL, "10.0.1.10", INST_PORT));
+	/* web: the port from anywhere, nothing else; not a member of default. */
+	assert_true(reaches(a.pid, NULL, "10.0.1.11", INST_PORT));
+	assert_false(reaches(c.pid, NULL, "10.0.1.10", INST_PORT));
+	assert_false(reaches(c.pid, NULL, "10.0.2.10", INST_PORT));
+	/* From the host, by public address only where a rule lets it. */
+	assert_true(host_reaches("198.18.0.7"));
+	assert_false(host_reaches("198.18.0.5"));
+	assert_false(host_reaches("10.0.1.10"));
+
+	/* A rule added: in effect at once; a public address gone: its route too. */
+	web_rules[0].from = web_rules[0].to = -1;
+	web_rules[0].proto = NET_PROTO_ALL;
+	members[0].groups = (const size_t[]){0, 1};
+	members[0].ngroups = 2;
+	members[2].has_pub = false;
+	OK(net_vpc_policy_set(pin1, 1, &policy, &err));
+	assert_true(host_reaches("198.18.0.5"));
+	assert_false(host_reaches("198.18.0.7"));
+	assert_true(reaches(c.pid, NULL, "10.0.1.10", INST_PORT));
+	/* Without a public address, c sends nothing out of the VPC. */
+	assert_false(reaches(c.pid, NULL, "198.18.0.5", INST_PORT));
+
+	/* The other VPC: the same addresses, nothing crosses. */
+	{
+		struct net_sg open[] = {{web_rules, 2}};
+		static const size_t g0[] = {0};
+		struct net_vpc_member dm = vpc_member(&d, g0, 1);
+		struct net_vpc_policy p2 = {open, 1, &dm, 1};
+
+		OK(net_vpc_policy_set(pin2, 2, &p2, &err));
+	}
+	assert_true(host_reaches("198.18.0.9"));
+	assert_false(reaches(d.pid, NULL, "198.18.0.5", INST_PORT));
+	assert_false(reaches(a.pid, NULL, "198.18.0.9", INST_PORT));
+	assert_false(reaches(d.pid, NULL, "10.0.2.10", INST_PORT));
+
+	/* Detached ports and deleted VPCs leave nothing. */
+	{
+		const struct net_instance ni = {
+		    .host_if = d.host_if, .bridge = d.bridge, .address = d.cidr, .gateway = d.gw};
+
+		OK(net_vpc_port_detach(pin2, &ni, &err));
+		OK(net_vpc_port_detach(pin2, &ni, &err));
+	}
+	OK(net_vpc_delete(pin2, 2, &err));
+	OK(net_vpc_delete(pin2, 2, &err));
+	assert_false(host_reaches("198.18.0.9"));
+	OK(net_vpc_delete(pin1, 1, &err));
+	kerr_free(err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -885,6 +1032,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_forwarding, fresh_netns, stop_instances),
 	    cmocka_unit_test_setup_teardown(test_firewall, fresh_netns, stop_instances),
 	    cmocka_unit_test_setup_teardown(test_instances_isolated, fresh_netns, stop_instances),
+	    cmocka_unit_test_setup_teardown(test_vpc_security_groups, fresh_netns, stop_instances),
 	    cmocka_unit_test_setup_teardown(test_instances_go_out_by_nat, fresh_netns,
 	                                    stop_instances),
 	};
