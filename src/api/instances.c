@@ -350,7 +350,7 @@ static int run_network(struct api_call *c, struct run_request *req, const char *
 	req->private_ip = api_node_str(from, "PrivateIpAddress");
 	if (req->subnet && !api_id_ok("subnet", req->subnet, e))
 		return -1;
-	req->ngroup_ids = api_node_strings(from, nif ? "SecurityGroupId" : "SecurityGroupId", ids);
+	req->ngroup_ids = api_node_strings(from, "SecurityGroupId", ids);
 	for (size_t i = 0; i < req->ngroup_ids; i++)
 		if (!api_id_ok("sg", (*ids)[i], e))
 			return -1;

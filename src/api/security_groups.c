@@ -236,11 +236,13 @@ static int request_rules(struct api_call *c, const struct security_group *g, boo
 		           *src = api_node_str(&c->root, "SourceSecurityGroupName");
 		struct sg_rule *r;
 		memset(&base, 0, sizeof(base));
-		if (src && !api_node_present(&c->root, "IpProtocol"))
-			str_copy(base.protocol, "-1", sizeof(base.protocol)), base.from_port = -1,
-			                                                      base.to_port = -1;
-		else if (permission_ports(&c->root, &base, e) < 0)
+		if (src && !api_node_present(&c->root, "IpProtocol")) {
+			/* A source group alone: all traffic from it, as EC2 reads it. */
+			str_copy(base.protocol, "-1", sizeof(base.protocol));
+			base.from_port = base.to_port = -1;
+		} else if (permission_ports(&c->root, &base, e) < 0) {
 			goto on_error;
+		}
 		if (!text_ok(cidr, 20, e))
 			goto on_error;
 		r = push(&v, n, &base);

@@ -312,8 +312,13 @@ int cloud_instance_boot(struct cloud *c, const char *id, struct kerr **err)
 {
 	struct instance in;
 
-	if (public_on_start(c, id, err) < 0 || cloud_instance_get(c, id, &in, err) < 0 ||
-	    set_state(c, id, "pending", NULL, false, err) < 0)
+	if (db_begin(c->db, err) < 0)
+		return -1;
+	if (public_on_start(c, id, err) < 0 || set_state(c, id, "pending", NULL, false, err) < 0) {
+		db_rollback(c->db);
+		return -1;
+	}
+	if (db_commit(c->db, err) < 0 || cloud_instance_get(c, id, &in, err) < 0)
 		return -1;
 	if (do_launch(c, &in, err) < 0) {
 		_cleanup_kerr_ struct kerr *why = NULL;

@@ -683,8 +683,8 @@ int cloud_public_address_assign(struct cloud *c, const char *id, struct kerr **e
 			                     "UPDATE instances SET public_ip = ?1 WHERE id = ?2", 2,
 			                     text, id);
 	}
-	return kerr_about(err, KERR_LIMIT, KERR_SUBJECT_ADDRESS, range,
-	                  "no free public address in %s", range);
+	/* The host's capacity, not the subnet's: RunInstances says InsufficientInstanceCapacity. */
+	return kerr_set(err, KERR_LIMIT, "no free public address in the host's range %s", range);
 }
 
 int cloud_launch_network(struct cloud *c, const char *owner, const struct run_request *req,

@@ -303,3 +303,47 @@ def test_instances_in_a_subnet_with_chosen_address_and_groups(server):
         wait(ec2, "instance_terminated", iid)
     ec2.delete_subnet(SubnetId=sid)
     ec2.delete_vpc(VpcId=vid)
+
+
+def test_topology_public_addresses_line(tmp_path):
+    from conftest import kiln
+    bad = tmp_path / "bad"
+    bad.write_text("us-east-1 a\npublic-addresses 10.0.0.7/24\n")
+    r = kiln("init", "--data", tmp_path / "d1", "--topology", bad, "--no-images", check=False)
+    assert r.returncode != 0 and "public-addresses" in r.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="instances need root")
+def test_public_addresses_from_the_topology_range(tmp_path):
+    from conftest import KILN, kiln, serving
+    busybox_tar = os.path.join(os.path.dirname(os.path.abspath(KILN)), "images", "busybox.tar")
+    if not os.path.exists(busybox_tar):
+        pytest.skip("no busybox image (make images)")
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "busybox.tar").symlink_to(busybox_tar)
+    top = tmp_path / "topology"
+    top.write_text("us-east-1 a b\npublic-addresses 100.64.7.0/30\n")
+    kiln("init", "--data", tmp_path / "data", "--topology", top, "--images", tmp_path / "images")
+    gen = serving(tmp_path / "data")
+    srv = next(gen)
+    try:
+        ec2 = client(srv)
+        ami = busybox(ec2)
+        a = ec2.run_instances(ImageId=ami, InstanceType="t2.nano", MinCount=1, MaxCount=1)["Instances"][0]
+        assert a["PublicIpAddress"] == "100.64.7.1"
+        b = ec2.run_instances(ImageId=ami, InstanceType="t2.nano", MinCount=1, MaxCount=1,
+                              Placement={"AvailabilityZone": "us-east-1b"})["Instances"][0]
+        assert b["PublicIpAddress"] == "100.64.7.2"
+        # the range (a /30: two usable addresses) is used up
+        code = error_of(lambda: ec2.run_instances(ImageId=ami, InstanceType="t2.nano", MinCount=1, MaxCount=1))[0]
+        assert code == "InsufficientInstanceCapacity"
+        ec2.terminate_instances(InstanceIds=[a["InstanceId"], b["InstanceId"]])
+        for iid in (a["InstanceId"], b["InstanceId"]):
+            wait(ec2, "instance_terminated", iid)
+        # released at terminate: the first address is free again
+        c = ec2.run_instances(ImageId=ami, InstanceType="t2.nano", MinCount=1, MaxCount=1)["Instances"][0]
+        assert c["PublicIpAddress"] == "100.64.7.1"
+        ec2.terminate_instances(InstanceIds=[c["InstanceId"]])
+        wait(ec2, "instance_terminated", c["InstanceId"])
+    finally:
+        next(gen, None)
