@@ -230,21 +230,23 @@ static int make_default(struct cloud *c, const char *owner, const char *region, 
 		               &st, err) < 0)
 			return -1;
 		db_bind_text(st, 1, out->id);
-		if (db_step_row(c->db, st, err) != 1)
-			return -1;
+		r = db_step_row(c->db, st, err);
+		if (r <= 0)
+			return r < 0 ? -1
+			             : kerr_set(err, KERR_INTERNAL, "vpc '%s' has no default group",
+			                        out->id);
 		str_copy(gid, db_text(st, 0), sizeof(gid));
 	}
+	if (cloud_sql_run(
+	        c, err,
+	        "INSERT OR IGNORE INTO instance_groups (instance, grp) SELECT id, ?1 FROM "
+	        "instances WHERE vpc = ?2 AND id NOT IN (SELECT instance FROM "
+	        "instance_groups)",
+	        2, gid, out->id) < 0)
+		return -1;
 	return cloud_sql_run(c, err,
-	                     "INSERT OR IGNORE INTO instance_groups (instance, grp) SELECT id, ?1 "
-	                     "FROM instances WHERE vpc = ?2 AND id NOT IN (SELECT instance FROM "
-	                     "instance_groups)",
-	                     2, gid, out->id) < 0 ||
-	               cloud_sql_run(c, err,
-	                             "INSERT OR IGNORE INTO vpc_defaults (owner, region) "
-	                             "VALUES (?, ?)",
-	                             2, owner, region) < 0
-	           ? -1
-	           : 0;
+	                     "INSERT OR IGNORE INTO vpc_defaults (owner, region) VALUES (?, ?)", 2,
+	                     owner, region);
 }
 
 int cloud_vpc_default_ensure(struct cloud *c, const char *owner, const char *region,
