@@ -289,6 +289,12 @@ def test_instances_in_a_subnet_with_chosen_address_and_groups(server):
     d1 = described(ec2, a["InstanceId"])
     assert (d1["SubnetId"], d1["VpcId"], d1["PrivateIpAddress"]) == (sid, vid, "172.31.8.10")
     assert d1["NetworkInterfaces"][0]["Groups"] == [{"GroupId": gid, "GroupName": "app"}]
+    by_group = ec2.describe_instances(Filters=[{"Name": "instance.group-id", "Values": [gid]}])
+    assert sorted(i["InstanceId"] for res in by_group["Reservations"] for i in res["Instances"]) == \
+        sorted([a["InstanceId"], c["InstanceId"]])
+    by_name = ec2.describe_instances(Filters=[{"Name": "instance.group-name", "Values": ["app"]},
+                                              {"Name": "vpc-id", "Values": [vid]}])
+    assert len([i for res in by_name["Reservations"] for i in res["Instances"]]) == 2
     # the group in use cannot go, nor the VPC; ModifyInstanceAttribute replaces the groups
     assert error_of(lambda: ec2.delete_security_group(GroupId=gid))[0] == "DependencyViolation"
     assert error_of(lambda: ec2.delete_subnet(SubnetId=sid))[0] == "DependencyViolation"
