@@ -166,3 +166,21 @@ def test_aws_cli_security_groups(server):
     aws("revoke-security-group-ingress", "--group-id", gid, "--protocol", "tcp", "--port", "22",
         "--cidr", "203.0.113.0/24")
     aws("delete-security-group", "--group-id", gid)
+
+
+def test_limits(server):
+    ec2 = client(server, "eu-west-1")
+    gid = ec2.create_security_group(GroupName="many", Description="many rules")["GroupId"]
+    ranges = [{"CidrIp": f"10.{i}.0.0/16"} for i in range(61)]
+    code = error_of(lambda: ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": ranges}]))[0]
+    assert code == "RulesPerSecurityGroupLimitExceeded"
+    assert group(ec2, gid)["IpPermissions"] == []  # all or none
+    ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": ranges[:60]}])
+    ec2.delete_security_group(GroupId=gid)
+    # five VPCs per account and region, the default one included
+    made = [ec2.create_vpc(CidrBlock=f"10.{i}.0.0/16")["Vpc"]["VpcId"] for i in range(4)]
+    assert error_of(lambda: ec2.create_vpc(CidrBlock="10.99.0.0/16"))[0] == "VpcLimitExceeded"
+    for v in made:
+        ec2.delete_vpc(VpcId=v)
