@@ -137,7 +137,10 @@ def test_groups_of_another_vpc(server):
     ec2 = client(server)
     vid = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
     a = ec2.create_security_group(GroupName="web", Description="same name, other VPC", VpcId=vid)["GroupId"]
-    default_gid = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"][0]["GroupId"]
+    named = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"]
+    assert len(named) == 1 and named[0]["VpcId"] != vid  # names are the default VPC's
+    default_gid = named[0]["GroupId"]
+    assert len(ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["default"]}])["SecurityGroups"]) >= 2
     # a rule names groups of its own VPC only
     assert error_of(lambda: ec2.authorize_security_group_ingress(GroupId=a, IpPermissions=[
         {"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": default_gid}]}]))[0] == "InvalidGroup.NotFound"
