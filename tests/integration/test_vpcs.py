@@ -353,3 +353,31 @@ def test_public_addresses_from_the_topology_range(tmp_path):
         wait(ec2, "instance_terminated", c["InstanceId"])
     finally:
         next(gen, None)
+
+
+def test_instances_recorded_before_vpcs_join_the_default_vpc(tmp_path):
+    """A data directory from before VPCs: its instances have no subnet; the daemon's start puts
+    them in their account's default VPC, in the default subnet of their zone."""
+    import sqlite3
+    from conftest import kiln, serving
+    data = tmp_path / "data"
+    kiln("init", "--data", data, "--no-images")
+    db = sqlite3.connect(data / "kiln.db")
+    owner = [a for a, n in db.execute("SELECT id, name FROM accounts") if n == "default"][0]
+    db.execute("INSERT INTO instances (id, region, zone, owner, image, type, state, private_ip, reservation, "
+               "launch_index, launch_ms, root_volume, root_size, delete_on_termination) VALUES "
+               "('i-0123456789abcdef0', 'us-east-1', 'us-east-1b', ?, 'ami-0123456789abcdef0', 't2.nano', "
+               "'stopped', '172.31.16.4', 'r-0123456789abcdef0', 0, 1, 'vol-0123456789abcdef0', 1, 1)", (owner,))
+    db.commit()
+    db.close()
+    gen = serving(data)
+    srv = next(gen)
+    try:
+        ec2 = client(srv)
+        i = ec2.describe_instances()["Reservations"][0]["Instances"][0]
+        sub = ec2.describe_subnets(SubnetIds=[i["SubnetId"]])["Subnets"][0]
+        assert (sub["AvailabilityZone"], sub["DefaultForAz"], i["PrivateIpAddress"]) == ("us-east-1b", True, "172.31.16.4")
+        assert i["VpcId"] == default_vpc(ec2)["VpcId"] and i["SecurityGroups"][0]["GroupName"] == "default"
+        assert sub["AvailableIpAddressCount"] == 4090
+    finally:
+        next(gen, None)
