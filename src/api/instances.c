@@ -350,7 +350,7 @@ static int run_network(struct api_call *c, struct run_request *req, const char *
 	req->private_ip = api_node_str(from, "PrivateIpAddress");
 	if (req->subnet && !api_id_ok("subnet", req->subnet, e))
 		return -1;
-	req->ngroup_ids = api_node_strings(from, nif ? "SecurityGroupId" : "SecurityGroupId", ids);
+	req->ngroup_ids = api_node_strings(from, "SecurityGroupId", ids);
 	for (size_t i = 0; i < req->ngroup_ids; i++)
 		if (!api_id_ok("sg", (*ids)[i], e))
 			return -1;
@@ -479,12 +479,38 @@ static const struct api_filter_field instance_fields[] = {
     API_FIELD_TEXT_OF("key-name", struct instance, key_name),
 };
 
+/* instance.group-id, instance.group-name (and group-id, group-name): any of its groups. */
+struct group_match {
+	const struct instance *in;
+	const struct instance_extras *ex;
+};
+
+static bool group_filter(const char *name)
+{
+	return !strcmp(name, "instance.group-id") || !strcmp(name, "instance.group-name") ||
+	       !strcmp(name, "group-id") || !strcmp(name, "group-name");
+}
+
+static int match_group(void *ctx, const struct api_filter *f, struct kerr **err)
+{
+	const struct group_match *m = ctx;
+	bool by_name = !strcmp(f->name, "group-name") || !strcmp(f->name, "instance.group-name");
+
+	(void)err;
+	for (size_t i = 0; i < m->in->ngroups; i++)
+		if (api_filter_match(f, by_name ? group_name(m->ex, m->in->groups[i])
+		                                : m->in->groups[i]))
+			return 1;
+	return 0;
+}
+
 int api_describe_instances(struct api_call *c, struct api_error *e)
 {
 	_cleanup_free_ const char **ids = NULL;
 	_cleanup_free_ struct instance *v = NULL;
 	_cleanup_kerr_ struct kerr *err = NULL;
-	struct api_filters filters = {0};
+	_cleanup_free_ struct api_filter *plain_items = NULL, *group_items = NULL;
+	struct api_filters filters = {0}, plain = {0}, by_group = {0};
 	struct instance_extras ex = {0};
 	struct api_page page;
 	const char *open_reservation = NULL, *missing;
@@ -494,6 +520,17 @@ int api_describe_instances(struct api_call *c, struct api_error *e)
 	if (instance_ids(c, &ids, &nids, e) < 0 || api_call_filters(c, &filters, e) < 0 ||
 	    api_call_page(c, 5, 1000, &page, e) < 0)
 		goto out;
+	/* The group filters match any of an instance's groups; the others, its fields. */
+	plain_items = xcalloc(filters.n + 1, sizeof(*plain_items));
+	group_items = xcalloc(filters.n + 1, sizeof(*group_items));
+	for (size_t i = 0; i < filters.n; i++) {
+		if (group_filter(filters.items[i].name))
+			group_items[by_group.n++] = filters.items[i];
+		else
+			plain_items[plain.n++] = filters.items[i];
+	}
+	plain.items = plain_items;
+	by_group.items = group_items;
 	if (nids && page.max) {
 		api_error_set(
 		    e, "InvalidParameterCombination",
@@ -517,8 +554,14 @@ int api_describe_instances(struct api_call *c, struct api_error *e)
 
 		if (!api_selected(ids, nids, v[k].id))
 			continue;
-		m = api_call_filter_match(&filters, instance_fields, ARRAY_SIZE(instance_fields),
+		m = api_call_filter_match(&plain, instance_fields, ARRAY_SIZE(instance_fields),
 		                          &v[k], &ex.tags, e);
+		if (m > 0) {
+			struct group_match gm = {&v[k], &ex};
+			m = api_filters_match(&by_group, match_group, &gm, &err);
+			if (m < 0)
+				api_error_from_kerr(e, err, "InvalidParameterValue");
+		}
 		if (m < 0)
 			goto out;
 		if (!m || !api_page_take(&page))

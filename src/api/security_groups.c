@@ -236,11 +236,13 @@ static int request_rules(struct api_call *c, const struct security_group *g, boo
 		           *src = api_node_str(&c->root, "SourceSecurityGroupName");
 		struct sg_rule *r;
 		memset(&base, 0, sizeof(base));
-		if (src && !api_node_present(&c->root, "IpProtocol"))
-			str_copy(base.protocol, "-1", sizeof(base.protocol)), base.from_port = -1,
-			                                                      base.to_port = -1;
-		else if (permission_ports(&c->root, &base, e) < 0)
+		if (src && !api_node_present(&c->root, "IpProtocol")) {
+			/* A source group alone: all traffic from it, as EC2 reads it. */
+			str_copy(base.protocol, "-1", sizeof(base.protocol));
+			base.from_port = base.to_port = -1;
+		} else if (permission_ports(&c->root, &base, e) < 0) {
 			goto on_error;
+		}
 		if (!text_ok(cidr, 20, e))
 			goto on_error;
 		r = push(&v, n, &base);
@@ -437,6 +439,7 @@ int api_describe_security_groups(struct api_call *c, struct api_error *e)
 	struct tag_set tags = {0};
 	struct api_page page;
 	size_t nids, nnames, n = 0, nrules = 0;
+	char default_vpc[ID_MAX] = "";
 	int r = -1;
 
 	if (api_call_id_list(c, "GroupId", "sg", &ids, &nids, e) < 0 ||
@@ -459,12 +462,24 @@ int api_describe_security_groups(struct api_call *c, struct api_error *e)
 		api_error_from_cloud(e, c->action, err);
 		goto out;
 	}
+	/* GroupName.N names groups of the default VPC, as in EC2. */
+	if (nnames) {
+		_cleanup_kerr_ struct kerr *why = NULL;
+		struct vpc dv;
+		if (cloud_vpc_default(c->cloud, c->account.id, c->region, &dv, &why) == 0)
+			str_copy(default_vpc, dv.id, sizeof(default_vpc));
+		else if (why->kind != KERR_NOT_FOUND) {
+			api_error_from_cloud(e, c->action, why);
+			goto out;
+		}
+	}
 	{
 		const char *missing = api_first_missing(ids, nids, v, n, sizeof(*v));
 		for (size_t i = 0; i < nnames && !missing; i++) {
 			bool found = false;
 			for (size_t k = 0; k < n && !found; k++)
-				found = !strcmp(v[k].name, names[i]);
+				found =
+				    !strcmp(v[k].name, names[i]) && !strcmp(v[k].vpc, default_vpc);
 			if (!found)
 				missing = names[i];
 		}
@@ -480,7 +495,8 @@ int api_describe_security_groups(struct api_call *c, struct api_error *e)
 		struct perm_match pm = {g, rules, nrules};
 		int m;
 
-		if (!api_selected(ids, nids, g->id) || !api_selected(names, nnames, g->name))
+		if (!api_selected(ids, nids, g->id) || !api_selected(names, nnames, g->name) ||
+		    (nnames && strcmp(g->vpc, default_vpc)))
 			continue;
 		m = api_call_filter_match(&rest, group_fields, ARRAY_SIZE(group_fields), g, &tags,
 		                          e);

@@ -131,13 +131,38 @@ static int instance_read(struct cloud *c, const char *id, struct instance *in, s
 
 int cloud_instance_get(struct cloud *c, const char *id, struct instance *in, struct kerr **err)
 {
-	if (instance_read(c, id, in, err) < 0)
-		return -1;
-	/* Recorded before VPCs existed: it joins its account's default VPC. */
-	if (!in->subnet[0] && (cloud_vpc_default_ensure(c, in->owner, in->region, err) < 0 ||
-	                       instance_read(c, id, in, err) < 0))
-		return -1;
-	return 0;
+	return instance_read(c, id, in, err);
+}
+
+/* The instances recorded before VPCs existed join their account's default VPC of their
+ * region (made now when it was not), before anything reads them. */
+static int adopt_instances(struct cloud *c, struct kerr **err)
+{
+	struct {
+		char owner[ACCOUNT_ID_LEN + 1], region[32];
+	} *v = NULL;
+	size_t n = 0;
+	int r;
+
+	{
+		_cleanup_stmt_ sqlite3_stmt *st = NULL;
+		if (db_prepare(
+		        c->db,
+		        "SELECT DISTINCT owner, region FROM instances WHERE subnet IS NULL OR "
+		        "subnet = ''",
+		        &st, err) < 0)
+			return -1;
+		while ((r = db_step_row(c->db, st, err)) == 1) {
+			v = xreallocarray(v, n + 1, sizeof(*v));
+			str_copy(v[n].owner, db_text(st, 0), sizeof(v[n].owner));
+			str_copy(v[n].region, db_text(st, 1), sizeof(v[n].region));
+			n++;
+		}
+	}
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = cloud_vpc_default_ensure(c, v[i].owner, v[i].region, err);
+	free(v);
+	return r;
 }
 
 int cloud_instance_not_found(const char *id, struct kerr **err)
@@ -372,8 +397,14 @@ int cloud_instance_boot(struct cloud *c, const char *id, struct kerr **err)
 {
 	struct instance in;
 
-	if (public_on_start(c, id, err) < 0 || cloud_instance_get(c, id, &in, err) < 0 ||
-	    set_state(c, id, INSTANCE_PENDING, NULL, false, err) < 0)
+	if (db_begin(c->db, err) < 0)
+		return -1;
+	if (public_on_start(c, id, err) < 0 ||
+	    set_state(c, id, INSTANCE_PENDING, NULL, false, err) < 0) {
+		db_rollback(c->db);
+		return -1;
+	}
+	if (db_commit(c->db, err) < 0 || cloud_instance_get(c, id, &in, err) < 0)
 		return -1;
 	if (do_launch(c, &in, err) < 0) {
 		_cleanup_kerr_ struct kerr *why = NULL;
@@ -845,6 +876,8 @@ int cloud_reconcile(struct cloud *c, struct kerr **err)
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
 
+	if (adopt_instances(c, err) < 0)
+		return -1;
 	if (db_prepare(c->db,
 	               "SELECT id, state FROM instances WHERE state IN ('pending', 'stopping', "
 	               "'shutting-down', 'running')",

@@ -182,7 +182,16 @@ int cloud_snapshots_reconcile(struct cloud *c, struct kerr **err);
  * KERR_NOT_FOUND about KERR_SUBJECT_KEY_PAIR when it has none. */
 int cloud_key_pair_public_key(struct cloud *c, const char *owner, const char *region,
                               const char *name, char *out, size_t size, struct kerr **err);
-/* Networks (vpcs.c, security_groups.c, vpc_filter.c). */
+/* Networks (vpcs.c, security_groups.c, vpc_filter.c). EC2's default limits: VPCs per account
+ * and region, subnets per VPC, security groups per VPC, rules per group and direction. */
+#define VPCS_PER_REGION 5
+#define SUBNETS_PER_VPC 200
+#define GROUPS_PER_VPC  2500
+#define RULES_PER_GROUP 60
+/* 0 when the count sql answers (with arg1, and arg2 unless NULL) is under max, else KERR_LIMIT
+ * about subject naming what. */
+int cloud_under_limit(struct cloud *c, const char *sql, const char *arg1, const char *arg2,
+                      long max, enum kerr_subject subject, const char *what, struct kerr **err);
 /* Run sql with nargs text parameters (const char *, NULL binds NULL): db_step_done's result,
  * or db_step_row's (1: a row) for cloud_sql_exists. */
 int cloud_sql_run(struct cloud *c, struct kerr **err, const char *sql, int nargs, ...);

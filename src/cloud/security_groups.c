@@ -73,6 +73,10 @@ static int group_insert(struct cloud *c, const struct vpc *v, const char *name,
 	str_copy(out->owner, v->owner, sizeof(out->owner));
 	str_copy(out->name, name, sizeof(out->name));
 	str_copy(out->description, description, sizeof(out->description));
+	if (cloud_under_limit(c, "SELECT COUNT(*) FROM security_groups WHERE vpc = ?", v->id, NULL,
+	                      GROUPS_PER_VPC, KERR_SUBJECT_GROUP, "security groups in the VPC",
+	                      err) < 0)
+		return -1;
 	if (db_prepare(c->db,
 	               "INSERT INTO security_groups (id, vpc, region, owner, name, description) "
 	               "VALUES (?, ?, ?, ?, ?, ?)",
@@ -394,7 +398,12 @@ int cloud_group_authorize(struct cloud *c, const char *owner, const char *region
 			           "the specified rule (%s %d-%d %s) already exists as %s",
 			           rules[i].protocol, rules[i].from_port, rules[i].to_port,
 			           rules[i].cidr[0] ? rules[i].cidr : rules[i].ref_group, id);
-		if (r != 0 || rule_insert(c, g.id, &rules[i], rules[i].id, err) < 0)
+		if (r != 0 ||
+		    cloud_under_limit(
+		        c, "SELECT COUNT(*) FROM sg_rules WHERE grp = ? AND egress = ?", g.id,
+		        egress ? "1" : "0", RULES_PER_GROUP, KERR_SUBJECT_PERMISSION,
+		        "rules of the group in that direction", err) < 0 ||
+		    rule_insert(c, g.id, &rules[i], rules[i].id, err) < 0)
 			goto on_error;
 		str_copy(rules[i].group, g.id, sizeof(rules[i].group));
 	}

@@ -124,6 +124,27 @@ static int subnet_not_found(const char *id, struct kerr **err)
 	                  id);
 }
 
+/* 0 when fewer than max rows answer sql (a COUNT), else KERR_LIMIT about subject. */
+int cloud_under_limit(struct cloud *c, const char *sql, const char *arg1, const char *arg2,
+                      long max, enum kerr_subject subject, const char *what, struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r;
+
+	if (db_prepare(c->db, sql, &st, err) < 0)
+		return -1;
+	db_bind_text(st, 1, arg1);
+	if (arg2)
+		db_bind_text(st, 2, arg2);
+	r = db_step_row(c->db, st, err);
+	if (r < 0)
+		return -1;
+	if (r == 1 && sqlite3_column_int64(st, 0) >= max)
+		return kerr_about(err, KERR_LIMIT, subject, NULL,
+		                  "the maximum number of %s (%ld) has been reached", what, max);
+	return 0;
+}
+
 /* A new VPC row and its default group, inside the caller's transaction. */
 static int vpc_insert(struct cloud *c, const char *owner, const char *region, const char *cidr,
                       bool is_default, struct vpc *out, struct kerr **err)
@@ -137,7 +158,9 @@ static int vpc_insert(struct cloud *c, const char *owner, const char *region, co
 	str_copy(out->cidr, cidr, sizeof(out->cidr));
 	out->is_default = is_default;
 	out->created_ms = cloud_now_ms();
-	if (next_net(c, "vpcs", &out->net, err) < 0 ||
+	if (cloud_under_limit(c, "SELECT COUNT(*) FROM vpcs WHERE owner = ? AND region = ?", owner,
+	                      region, VPCS_PER_REGION, KERR_SUBJECT_VPC, "VPCs", err) < 0 ||
+	    next_net(c, "vpcs", &out->net, err) < 0 ||
 	    db_prepare(c->db,
 	               "INSERT INTO vpcs (id, region, owner, cidr, is_default, created_ms, net) "
 	               "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -176,7 +199,9 @@ static int subnet_insert(struct cloud *c, const struct vpc *v, const struct zone
 	if (net_prefix_parse(cidr, &p, err) < 0)
 		return -1;
 	out->available = usable(&p);
-	if (next_net(c, "subnets", &out->net, err) < 0 ||
+	if (cloud_under_limit(c, "SELECT COUNT(*) FROM subnets WHERE vpc = ?", v->id, NULL,
+	                      SUBNETS_PER_VPC, KERR_SUBJECT_SUBNET, "subnets", err) < 0 ||
+	    next_net(c, "subnets", &out->net, err) < 0 ||
 	    db_prepare(c->db,
 	               "INSERT INTO subnets (id, vpc, region, zone, owner, cidr, map_public, "
 	               "is_default, created_ms, net) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -230,21 +255,23 @@ static int make_default(struct cloud *c, const char *owner, const char *region, 
 		               &st, err) < 0)
 			return -1;
 		db_bind_text(st, 1, out->id);
-		if (db_step_row(c->db, st, err) != 1)
-			return -1;
+		r = db_step_row(c->db, st, err);
+		if (r <= 0)
+			return r < 0 ? -1
+			             : kerr_set(err, KERR_INTERNAL, "vpc '%s' has no default group",
+			                        out->id);
 		str_copy(gid, db_text(st, 0), sizeof(gid));
 	}
+	if (cloud_sql_run(
+	        c, err,
+	        "INSERT OR IGNORE INTO instance_groups (instance, grp) SELECT id, ?1 FROM "
+	        "instances WHERE vpc = ?2 AND id NOT IN (SELECT instance FROM "
+	        "instance_groups)",
+	        2, gid, out->id) < 0)
+		return -1;
 	return cloud_sql_run(c, err,
-	                     "INSERT OR IGNORE INTO instance_groups (instance, grp) SELECT id, ?1 "
-	                     "FROM instances WHERE vpc = ?2 AND id NOT IN (SELECT instance FROM "
-	                     "instance_groups)",
-	                     2, gid, out->id) < 0 ||
-	               cloud_sql_run(c, err,
-	                             "INSERT OR IGNORE INTO vpc_defaults (owner, region) "
-	                             "VALUES (?, ?)",
-	                             2, owner, region) < 0
-	           ? -1
-	           : 0;
+	                     "INSERT OR IGNORE INTO vpc_defaults (owner, region) VALUES (?, ?)", 2,
+	                     owner, region);
 }
 
 int cloud_vpc_default_ensure(struct cloud *c, const char *owner, const char *region,
@@ -692,8 +719,8 @@ int cloud_public_address_assign(struct cloud *c, const char *id, struct kerr **e
 			                     "UPDATE instances SET public_ip = ?1 WHERE id = ?2", 2,
 			                     text, id);
 	}
-	return kerr_about(err, KERR_LIMIT, KERR_SUBJECT_ADDRESS, range,
-	                  "no free public address in %s", range);
+	/* The host's capacity, not the subnet's: RunInstances says InsufficientInstanceCapacity. */
+	return kerr_set(err, KERR_LIMIT, "no free public address in the host's range %s", range);
 }
 
 int cloud_launch_network(struct cloud *c, const char *owner, const struct run_request *req,

@@ -137,7 +137,10 @@ def test_groups_of_another_vpc(server):
     ec2 = client(server)
     vid = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
     a = ec2.create_security_group(GroupName="web", Description="same name, other VPC", VpcId=vid)["GroupId"]
-    default_gid = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"][0]["GroupId"]
+    named = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"]
+    assert len(named) == 1 and named[0]["VpcId"] != vid  # names are the default VPC's
+    default_gid = named[0]["GroupId"]
+    assert len(ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["default"]}])["SecurityGroups"]) >= 2
     # a rule names groups of its own VPC only
     assert error_of(lambda: ec2.authorize_security_group_ingress(GroupId=a, IpPermissions=[
         {"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": default_gid}]}]))[0] == "InvalidGroup.NotFound"
@@ -166,3 +169,21 @@ def test_aws_cli_security_groups(server):
     aws("revoke-security-group-ingress", "--group-id", gid, "--protocol", "tcp", "--port", "22",
         "--cidr", "203.0.113.0/24")
     aws("delete-security-group", "--group-id", gid)
+
+
+def test_limits(server):
+    ec2 = client(server, "eu-west-1")
+    gid = ec2.create_security_group(GroupName="many", Description="many rules")["GroupId"]
+    ranges = [{"CidrIp": f"10.{i}.0.0/16"} for i in range(61)]
+    code = error_of(lambda: ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": ranges}]))[0]
+    assert code == "RulesPerSecurityGroupLimitExceeded"
+    assert group(ec2, gid)["IpPermissions"] == []  # all or none
+    ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": ranges[:60]}])
+    ec2.delete_security_group(GroupId=gid)
+    # five VPCs per account and region, the default one included
+    made = [ec2.create_vpc(CidrBlock=f"10.{i}.0.0/16")["Vpc"]["VpcId"] for i in range(4)]
+    assert error_of(lambda: ec2.create_vpc(CidrBlock="10.99.0.0/16"))[0] == "VpcLimitExceeded"
+    for v in made:
+        ec2.delete_vpc(VpcId=v)

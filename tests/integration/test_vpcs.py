@@ -289,6 +289,12 @@ def test_instances_in_a_subnet_with_chosen_address_and_groups(server):
     d1 = described(ec2, a["InstanceId"])
     assert (d1["SubnetId"], d1["VpcId"], d1["PrivateIpAddress"]) == (sid, vid, "172.31.8.10")
     assert d1["NetworkInterfaces"][0]["Groups"] == [{"GroupId": gid, "GroupName": "app"}]
+    by_group = ec2.describe_instances(Filters=[{"Name": "instance.group-id", "Values": [gid]}])
+    assert sorted(i["InstanceId"] for res in by_group["Reservations"] for i in res["Instances"]) == \
+        sorted([a["InstanceId"], c["InstanceId"]])
+    by_name = ec2.describe_instances(Filters=[{"Name": "instance.group-name", "Values": ["app"]},
+                                              {"Name": "vpc-id", "Values": [vid]}])
+    assert len([i for res in by_name["Reservations"] for i in res["Instances"]]) == 2
     # the group in use cannot go, nor the VPC; ModifyInstanceAttribute replaces the groups
     assert error_of(lambda: ec2.delete_security_group(GroupId=gid))[0] == "DependencyViolation"
     assert error_of(lambda: ec2.delete_subnet(SubnetId=sid))[0] == "DependencyViolation"
@@ -303,3 +309,75 @@ def test_instances_in_a_subnet_with_chosen_address_and_groups(server):
         wait(ec2, "instance_terminated", iid)
     ec2.delete_subnet(SubnetId=sid)
     ec2.delete_vpc(VpcId=vid)
+
+
+def test_topology_public_addresses_line(tmp_path):
+    from conftest import kiln
+    bad = tmp_path / "bad"
+    bad.write_text("us-east-1 a\npublic-addresses 10.0.0.7/24\n")
+    r = kiln("init", "--data", tmp_path / "d1", "--topology", bad, "--no-images", check=False)
+    assert r.returncode != 0 and "public-addresses" in r.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="instances need root")
+def test_public_addresses_from_the_topology_range(tmp_path):
+    from conftest import KILN, kiln, serving
+    busybox_tar = os.path.join(os.path.dirname(os.path.abspath(KILN)), "images", "busybox.tar")
+    if not os.path.exists(busybox_tar):
+        pytest.skip("no busybox image (make images)")
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "busybox.tar").symlink_to(busybox_tar)
+    top = tmp_path / "topology"
+    top.write_text("us-east-1 a b\npublic-addresses 100.64.7.0/30\n")
+    kiln("init", "--data", tmp_path / "data", "--topology", top, "--images", tmp_path / "images")
+    gen = serving(tmp_path / "data")
+    srv = next(gen)
+    try:
+        ec2 = client(srv)
+        ami = busybox(ec2)
+        a = ec2.run_instances(ImageId=ami, InstanceType="t2.nano", MinCount=1, MaxCount=1)["Instances"][0]
+        assert a["PublicIpAddress"] == "100.64.7.1"
+        b = ec2.run_instances(ImageId=ami, InstanceType="t2.nano", MinCount=1, MaxCount=1,
+                              Placement={"AvailabilityZone": "us-east-1b"})["Instances"][0]
+        assert b["PublicIpAddress"] == "100.64.7.2"
+        # the range (a /30: two usable addresses) is used up
+        code = error_of(lambda: ec2.run_instances(ImageId=ami, InstanceType="t2.nano", MinCount=1, MaxCount=1))[0]
+        assert code == "InsufficientInstanceCapacity"
+        ec2.terminate_instances(InstanceIds=[a["InstanceId"], b["InstanceId"]])
+        for iid in (a["InstanceId"], b["InstanceId"]):
+            wait(ec2, "instance_terminated", iid)
+        # released at terminate: the first address is free again
+        c = ec2.run_instances(ImageId=ami, InstanceType="t2.nano", MinCount=1, MaxCount=1)["Instances"][0]
+        assert c["PublicIpAddress"] == "100.64.7.1"
+        ec2.terminate_instances(InstanceIds=[c["InstanceId"]])
+        wait(ec2, "instance_terminated", c["InstanceId"])
+    finally:
+        next(gen, None)
+
+
+def test_instances_recorded_before_vpcs_join_the_default_vpc(tmp_path):
+    """A data directory from before VPCs: its instances have no subnet; the daemon's start puts
+    them in their account's default VPC, in the default subnet of their zone."""
+    import sqlite3
+    from conftest import kiln, serving
+    data = tmp_path / "data"
+    kiln("init", "--data", data, "--no-images")
+    db = sqlite3.connect(data / "kiln.db")
+    owner = [a for a, n in db.execute("SELECT id, name FROM accounts") if n == "default"][0]
+    db.execute("INSERT INTO instances (id, region, zone, owner, image, type, state, private_ip, reservation, "
+               "launch_index, launch_ms, root_volume, root_size, delete_on_termination) VALUES "
+               "('i-0123456789abcdef0', 'us-east-1', 'us-east-1b', ?, 'ami-0123456789abcdef0', 't2.nano', "
+               "'stopped', '172.31.16.4', 'r-0123456789abcdef0', 0, 1, 'vol-0123456789abcdef0', 1, 1)", (owner,))
+    db.commit()
+    db.close()
+    gen = serving(data)
+    srv = next(gen)
+    try:
+        ec2 = client(srv)
+        i = ec2.describe_instances()["Reservations"][0]["Instances"][0]
+        sub = ec2.describe_subnets(SubnetIds=[i["SubnetId"]])["Subnets"][0]
+        assert (sub["AvailabilityZone"], sub["DefaultForAz"], i["PrivateIpAddress"]) == ("us-east-1b", True, "172.31.16.4")
+        assert i["VpcId"] == default_vpc(ec2)["VpcId"] and i["SecurityGroups"][0]["GroupName"] == "default"
+        assert sub["AvailableIpAddressCount"] == 4090
+    finally:
+        next(gen, None)
