@@ -1026,7 +1026,7 @@ int cloud_instance_set_flags(struct cloud *c, const char *owner, const char *reg
 	if (cloud_instance_get(c, id, &in, err) < 0 || strcmp(in.owner, owner) ||
 	    strcmp(in.region, region))
 		return cloud_instance_not_found(id, err);
-	if (!strcmp(in.state, "terminated"))
+	if (instance_state_parse(in.state) == INSTANCE_TERMINATED)
 		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_INSTANCE, id,
 		                  "instance '%s' is terminated", id);
 	if (db_prepare(
