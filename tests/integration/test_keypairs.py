@@ -279,6 +279,12 @@ def test_debian_login_as_admin_with_the_key_pair(ec2, tmp_path):
         f"{DEBIAN_TAR} predates the login user admin: rebuild it (KILN_REBUILD=1 make images)")
     images = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": ["kiln-debian-12"]}])
     ami = images["Images"][0]["ImageId"]
+    # as on EC2: the default group lets in only its own members; SSH from anywhere (the host)
+    perm = [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+    try:
+        ec2.authorize_security_group_ingress(GroupName="default", IpPermissions=perm)
+    except ec2.exceptions.ClientError as e:
+        assert e.response["Error"]["Code"] == "InvalidPermission.Duplicate", e
     k = ec2.create_key_pair(KeyName="login", KeyType="ed25519")
     priv = save_private(tmp_path, "login", k["KeyMaterial"])
     iid = ec2.run_instances(ImageId=ami, InstanceType="t2.micro", MinCount=1, MaxCount=1,
