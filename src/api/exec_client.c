@@ -3,6 +3,7 @@
 #include "api/exec.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@ static int send_request(int fd, const struct buf *req, struct kerr **err)
 	                     .msg_controllen = sizeof(control)};
 	struct cmsghdr *c;
 	const int stdio[3] = {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO};
+	int r = 0;
 
 	memset(&control, 0, sizeof(control));
 	c = CMSG_FIRSTHDR(&msg);
@@ -38,9 +40,11 @@ static int send_request(int fd, const struct buf *req, struct kerr **err)
 	c->cmsg_len = CMSG_LEN(sizeof(stdio));
 	memcpy(CMSG_DATA(c), stdio, sizeof(stdio));
 	while (sendmsg(fd, &msg, MSG_NOSIGNAL) < 0)
-		if (errno != EINTR)
-			return kerr_errno(err, errno, "cannot send the command to the daemon");
-	return 0;
+		if (errno != EINTR) {
+			r = kerr_errno(err, errno, "cannot send the command to the daemon");
+			break;
+		}
+	return r;
 }
 
 int api_exec_run(struct api_client *c, const char *path, const char *id, char *const argv[],
@@ -57,6 +61,11 @@ int api_exec_run(struct api_client *c, const char *path, const char *id, char *c
 	if (strlen(path) >= sizeof(addr.sun_path))
 		return kerr_set(err, KERR_INVALID, "the exec socket's path '%s' is too long", path);
 	memcpy(addr.sun_path, path, strlen(path) + 1);
+	/* A stdio descriptor the caller closed is /dev/null for the command (and the socket
+	 * cannot take its number). */
+	for (int i = 0; i < 3; i++)
+		if (fcntl(i, F_GETFD) < 0 && open("/dev/null", O_RDWR) != i)
+			return kerr_errno(err, errno, "cannot open /dev/null");
 	api_args_init(&a, "ExecInstance");
 	api_args_add(&a, "InstanceId", id);
 	while (argv[n])

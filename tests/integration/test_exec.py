@@ -76,6 +76,19 @@ def test_stdin_is_passed(env):
     assert r.stdout.strip() == "300000"
 
 
+def test_long_commands_and_closed_stdin(env):
+    args = ["x" * 1000] * 100  # 100 kB of arguments
+    r = cli(env, "exec", env["iid"], "--", "sh", "-c", 'echo $#', "sh", *args)
+    assert r.stdout == "100\n"
+    r = cli(env, "exec", env["iid"], "--", "echo", *(["x" * 1000] * 200), check=False)
+    assert r.returncode == 1 and r.stderr.startswith("kiln: the command is too long"), r.stderr
+    # a closed stdin is /dev/null for the command
+    full = dict(os.environ, KILN_ENDPOINT=env["url"], KILN_DATA=env["data"])
+    r = subprocess.run(f"exec 0<&-; {KILN} exec {env['iid']} -- cat; echo rc=$?", shell=True,
+                       capture_output=True, text=True, env=full, timeout=60)
+    assert r.stdout == "rc=0\n", r.stderr
+
+
 def test_another_account_gets_not_found_and_nothing_runs(env):
     iid = env["iid"]
     r = cli(env, "exec", iid, "--", "touch", "/root/pwned", check=False, env=OTHER)
