@@ -5,6 +5,7 @@ import os
 import signal
 import stat
 import subprocess
+import sys
 import time
 
 import pytest
@@ -56,6 +57,23 @@ def popen(e, *args):
 def test_socket_is_roots_only(env):
     st = os.stat(os.path.join(env["data"], "run", "exec.sock"))
     assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == 0
+
+
+def test_only_root_peers(env):
+    """Even with the socket opened to everyone, a peer that is not root is refused (SO_PEERCRED)."""
+    run = os.path.join(env["data"], "run")
+    script = ("import os, socket, sys; os.chdir(sys.argv[1]); os.setgid(65534); os.setuid(65534); "
+              "s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.connect('exec.sock'); "
+              "print(s.recv(1000).decode(), end='')")
+    mode = stat.S_IMODE(os.stat(run).st_mode)
+    os.chmod(run, 0o711)
+    os.chmod(os.path.join(run, "exec.sock"), 0o666)
+    try:
+        r = subprocess.run([sys.executable, "-c", script, run], capture_output=True, text=True, timeout=30)
+    finally:
+        os.chmod(os.path.join(run, "exec.sock"), 0o600)
+        os.chmod(run, mode)
+    assert r.stdout == "error AuthFailure: only root on the daemon's host runs commands in instances\n", r.stderr
 
 
 def test_output_and_exit_status(env):
