@@ -177,6 +177,21 @@ static int sign(struct api_client *c, const struct buf *body, char amz_date[17],
 	return 0;
 }
 
+int api_client_signed_headers(struct api_client *c, const struct api_args *a, struct buf *out,
+                              struct kerr **err)
+{
+	_cleanup_free_ char *authorization = NULL;
+	char amz_date[17];
+
+	if (sign(c, &a->body, amz_date, &authorization, err) < 0)
+		return -1;
+	buf_addf(out,
+	         "Content-Type: application/x-www-form-urlencoded; charset=utf-8\nHost: %s\n"
+	         "X-Amz-Date: %s\n%s\n",
+	         c->host, amz_date, authorization);
+	return 0;
+}
+
 static size_t on_data(char *data, size_t size, size_t n, void *ctx)
 {
 	struct buf *b = ctx;

@@ -44,6 +44,11 @@ struct api_client_error {
 	char code[64];
 };
 
+/* The headers a POST of a to the endpoint carries, signed now, as "Name: value\n" lines:
+ * Content-Type, Host, X-Amz-Date, Authorization (for transports other than HTTP: exec.h). */
+int api_client_signed_headers(struct api_client *c, const struct api_args *a, struct buf *out,
+                              struct kerr **err) __attribute__((warn_unused_result));
+
 /* Send and keep the raw answer: 0 with *status and body (appended), -1 when no answer came. */
 int api_client_send(struct api_client *c, const struct api_args *a, long *status, struct buf *body,
                     struct kerr **err);

@@ -250,14 +250,50 @@ static int decode_params(const struct api_http_request *req, struct api_params *
 	return 0;
 }
 
+int api_authenticate(struct cloud *cloud, const struct api_http_request *req,
+                     struct api_params *params, struct api_sigv4_result *auth,
+                     struct api_call *call, struct api_error *e)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	struct key_lookup k = {cloud, &call->account};
+	struct api_sigv4_params sp = {.now = time(NULL), .lookup = lookup_secret, .lookup_ctx = &k};
+
+	call->cloud = cloud;
+	if (decode_params(req, params, &err) < 0) {
+		api_error_from_kerr(e, err,
+		                    err->kind == KERR_LIMIT ? "RequestLimitExceeded"
+		                                            : "InvalidParameterValue");
+		return -1;
+	}
+	if (api_sigv4_verify(req, &sp, auth, &err) < 0) {
+		api_error_from_sigv4(e, auth->status, err);
+		return -1;
+	}
+	api_params_root(params, &call->root);
+	call->action = api_node_str(&call->root, "Action");
+	if (!call->action) {
+		api_error_set(e, "MissingAction", "The request must contain the parameter Action");
+		return -1;
+	}
+	/* A region of EC2's that kiln does not serve yet is made on its first request. */
+	if (cloud_region_open(cloud, auth->auth.region, &err) < 0) {
+		if (err->kind == KERR_NOT_FOUND || err->kind == KERR_AUTH ||
+		    err->kind == KERR_LIMIT)
+			api_error_full(e, 401, "AuthFailure", "%s", err->msg);
+		else
+			api_error_from_kerr(e, err, NULL);
+		return -1;
+	}
+	call->region = auth->auth.region;
+	return 0;
+}
+
 int api_dispatch(struct cloud *cloud, struct api_cache *cache, const struct api_http_request *req,
                  struct buf *out, const char *request_id, struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct api_params params;
 	struct api_call call = {.cloud = cloud};
-	struct key_lookup k = {cloud, &call.account};
-	struct api_sigv4_params sp = {.now = time(NULL), .lookup = lookup_secret, .lookup_ctx = &k};
 	struct api_sigv4_result auth;
 	const struct api_action *a;
 	struct api_xml x;
@@ -266,37 +302,13 @@ int api_dispatch(struct cloud *cloud, struct api_cache *cache, const struct api_
 	int r = -1;
 
 	api_params_init(&params);
-	if (decode_params(req, &params, &err) < 0) {
-		api_error_from_kerr(e, err,
-		                    err->kind == KERR_LIMIT ? "RequestLimitExceeded"
-		                                            : "InvalidParameterValue");
+	if (api_authenticate(cloud, req, &params, &auth, &call, e) < 0)
 		goto out;
-	}
-	if (api_sigv4_verify(req, &sp, &auth, &err) < 0) {
-		api_error_from_sigv4(e, auth.status, err);
-		goto out;
-	}
-	api_params_root(&params, &call.root);
-	call.action = api_node_str(&call.root, "Action");
-	if (!call.action) {
-		api_error_set(e, "MissingAction", "The request must contain the parameter Action");
-		goto out;
-	}
 	a = find_action(call.action);
 	if (!a) {
 		api_error_invalid_action(e, call.action);
 		goto out;
 	}
-	/* A region of EC2's that kiln does not serve yet is made on its first request. */
-	if (cloud_region_open(cloud, auth.auth.region, &err) < 0) {
-		if (err->kind == KERR_NOT_FOUND || err->kind == KERR_AUTH ||
-		    err->kind == KERR_LIMIT)
-			api_error_full(e, 401, "AuthFailure", "%s", err->msg);
-		else
-			api_error_from_kerr(e, err, NULL);
-		goto out;
-	}
-	call.region = auth.auth.region;
 	/* A launch template's parameters join the request's first: the checks see them all
 	 * (ImageId may come from the template; MissingParameter when neither gives it). */
 	if ((a->flags & API_LAUNCH_TEMPLATE) && api_call_launch_template(&call, &params, e) < 0)

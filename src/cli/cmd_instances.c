@@ -9,7 +9,7 @@
 
 #include "cli.h"
 #include "remote.h"
-#include "runtime/runtime.h"
+#include "api/exec.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/xalloc.h"
@@ -389,22 +389,19 @@ int cmd_console(int argc, char **argv)
 	return r;
 }
 
-/* exec: the instance must be the caller's and running (asked through the API); the command
- * then runs in it through this host's runtime, with this terminal's stdio. */
+/* exec: through the daemon's exec socket, signed with the caller's keys as an API request;
+ * the daemon checks the account and the instance, and runs the command with this process's
+ * stdio. */
 int cmd_exec(int argc, char **argv)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
-	_cleanup_free_ char *run = NULL, *shim = NULL, *init = NULL;
+	_cleanup_free_ char *sock = NULL;
 	struct remote_opts ro = {0};
 	const struct cli_option opts[] = {
 	    OPT_REMOTE(&ro),
 	    OPT_END(),
 	};
 	struct api_client *cl = NULL;
-	struct runtime *rt = NULL;
-	struct collect c = {.want = "running"};
-	struct xml_node *doc;
-	struct api_args a;
 	char **cmd;
 	int n, status = 1;
 
@@ -416,31 +413,10 @@ int cmd_exec(int argc, char **argv)
 		return cli_usage(USAGE_EXEC, "'exec' takes an instance id and a command");
 	if (remote_connect(&ro, &cl, &err) < 0)
 		return cli_fail(err);
-	api_args_init(&a, "DescribeInstances");
-	api_args_add(&a, "InstanceId.1", argv[1]);
-	if (remote_call(cl, &a, &doc) < 0)
-		goto out;
-	each_instance(doc, collect_one, &c);
-	xml_free(doc);
-	if (c.reached != 1) {
-		fprintf(stderr, "kiln: %s is not running\n", argv[1]);
-		goto out;
-	}
-	run = xasprintf("%s/run", cli_data_dir(ro.data));
-	shim = cli_shim_path();
-	init = cli_init_path();
-	if (runtime_open(run, shim, init, &rt, &err) < 0) {
-		cli_fail(err);
-		goto out;
-	}
+	sock = xasprintf("%s/run/" API_EXEC_SOCKET, cli_data_dir(ro.data));
 	fflush(stdout);
-	if (rt->ops->exec(rt, argv[1], cmd, &status, &err) < 0) {
-		cli_fail(err);
-		status = 1;
-	}
-	runtime_close(rt);
-out:
-	api_args_release(&a);
+	if (api_exec_run(cl, sock, argv[1], cmd, &status, &err) < 0)
+		status = cli_fail(err);
 	api_client_close(cl);
 	return status;
 }

@@ -167,7 +167,12 @@ static int do_exec(int argc, char **argv)
 	if ((r = open_runtime(argv[1], &rt)))
 		return r;
 	fflush(stdout);
-	r = rt->ops->exec(rt, argv[2], argv + cmd, &status, &err);
+	{
+		struct runtime_exec x;
+		r = rt->ops->exec(rt, argv[2], argv + cmd, NULL, &x, &err);
+		if (r == 0)
+			r = runtime_exec_wait(&x, &status, &err);
+	}
 	runtime_close(rt);
 	return r < 0 ? cli_fail(err) : status;
 }

@@ -356,6 +356,20 @@ int cloud_instances_change(struct cloud *c, const char *owner, const char *regio
 /* The console output of an instance (all of it; the API keeps the last 64 KiB). */
 int cloud_instance_console(struct cloud *c, const char *owner, const char *region, const char *id,
                            uint8_t **out, size_t *len, struct kerr **err);
+/* A command running in an instance (kiln exec). */
+struct cloud_exec;
+/* Start argv in the caller's running instance with stdio[0..2] as its stdin, stdout and stderr
+ * (not found for another account's or region's; KERR_CONFLICT unless running). */
+int cloud_instance_exec(struct cloud *c, const char *owner, const char *region, const char *id,
+                        char *const argv[], const int stdio[3], struct cloud_exec **out,
+                        struct kerr **err) __attribute__((warn_unused_result));
+/* Readable once the command has ended. */
+int cloud_exec_fd(const struct cloud_exec *x);
+/* SIGINT, SIGTERM or SIGHUP to the command's process group inside the instance. */
+int cloud_exec_signal(struct cloud_exec *x, int sig, struct kerr **err);
+/* Wait for the end and free x: *exit_status as from a shell (128 + signal when killed); with
+ * exit_status NULL, free x at once and leave the command running. */
+int cloud_exec_end(struct cloud_exec *x, int *exit_status, struct kerr **err);
 /* ModifyInstanceAttribute: a stopped instance's type (NULL: unchanged) and user data (NULL:
  * unchanged; empty: removed). KERR_CONFLICT unless stopped. */
 /* What a shutdown inside an instance leads to: "stop" or "terminate". */

@@ -935,6 +935,72 @@ int cloud_instance_console(struct cloud *c, const char *owner, const char *regio
 	return 0;
 }
 
+struct cloud_exec {
+	struct runtime_exec proc;
+};
+
+int cloud_instance_exec(struct cloud *c, const char *owner, const char *region, const char *id,
+                        char *const argv[], const int stdio[3], struct cloud_exec **out,
+                        struct kerr **err)
+{
+	_cleanup_kerr_ struct kerr *why = NULL;
+	pthread_mutex_t *lock = cloud_job_lock(id);
+	struct cloud_exec *x;
+	struct instance in;
+	int r = -1;
+
+	*out = NULL;
+	/* No start or stop runs between the check and the command's start. */
+	pthread_mutex_lock(lock);
+	if (cloud_instance_get(c, id, &in, err) < 0 || strcmp(in.owner, owner) ||
+	    strcmp(in.region, region)) {
+		cloud_instance_not_found(id, err);
+		goto out;
+	}
+	if (instance_state_parse(in.state) != INSTANCE_RUNNING) {
+		kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_INSTANCE, id,
+		           "instance '%s' is %s, not running", id, in.state);
+		goto out;
+	}
+	x = xcalloc(1, sizeof(*x));
+	if (c->rt->ops->exec(c->rt, id, argv, stdio, &x->proc, &why) < 0) {
+		free(x);
+		if (why->kind == KERR_CONFLICT)
+			kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_INSTANCE, id, "%s", why->msg);
+		else
+			kerr_pass(err, steal_ptr(why));
+		goto out;
+	}
+	*out = x;
+	r = 0;
+out:
+	pthread_mutex_unlock(lock);
+	return r;
+}
+
+int cloud_exec_fd(const struct cloud_exec *x)
+{
+	return x->proc.pidfd;
+}
+
+int cloud_exec_signal(struct cloud_exec *x, int sig, struct kerr **err)
+{
+	return runtime_exec_signal(&x->proc, sig, err);
+}
+
+int cloud_exec_end(struct cloud_exec *x, int *exit_status, struct kerr **err)
+{
+	int r = 0;
+
+	if (exit_status)
+		r = runtime_exec_wait(&x->proc, exit_status, err);
+	else
+		runtime_exec_release(&x->proc);
+
+	free(x);
+	return r;
+}
+
 int cloud_instance_modify(struct cloud *c, const char *owner, const char *region, const char *id,
                           const char *type, const uint8_t *user_data, size_t user_data_len,
                           struct kerr **err)

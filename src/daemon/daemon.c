@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 
+#include "api/exec.h"
 #include "api/server.h"
 #include "cloud/cloud.h"
 #include "net/net.h"
@@ -16,6 +17,7 @@
 struct daemon {
 	struct cloud *cloud;
 	struct api_server *srv;
+	struct api_exec_server *exec; /* kiln exec's socket */
 	sigset_t stop;
 };
 
@@ -30,7 +32,7 @@ int daemon_host_up(const char *public_range, bool nat, struct kerr **err)
 int daemon_start(const struct daemon_config *cfg, struct daemon **out, struct kerr **err)
 {
 	struct daemon *d = xcalloc(1, sizeof(*d));
-	char public_range[24];
+	char public_range[24], *exec_path;
 
 	*out = NULL;
 	/* Block the stop signals before any thread starts, so that only sigwait sees them. */
@@ -56,6 +58,13 @@ int daemon_start(const struct daemon_config *cfg, struct daemon **out, struct ke
 	    cloud_reconcile(d->cloud, err) < 0 || cloud_watch_start(d->cloud, err) < 0 ||
 	    api_server_start(d->cloud, &cfg->http, &d->srv, err) < 0)
 		goto on_error;
+	exec_path = xasprintf("%s/run/" API_EXEC_SOCKET, cfg->data_dir);
+	if (api_exec_start(d->cloud, exec_path, &d->exec, err) < 0) {
+		free(exec_path);
+		api_server_stop(d->srv);
+		goto on_error;
+	}
+	free(exec_path);
 	log_event(LOG_LEVEL_INFO, NULL, "serving %s on port %u", cfg->data_dir,
 	          (unsigned)api_server_port(d->srv));
 	*out = d;
@@ -80,6 +89,7 @@ void daemon_wait(struct daemon *d)
 	log_event(LOG_LEVEL_INFO, NULL, "stopping on signal %d", sig);
 	/* No new request, then no new job; the running ones stop at their next checkpoint. */
 	api_server_stop(d->srv);
+	api_exec_stop(d->exec);
 	cloud_watch_stop(d->cloud);
 	cloud_jobs_stop(d->cloud);
 	cloud_close(d->cloud);

@@ -218,15 +218,17 @@ static int container_stop(struct runtime *rt, const char *id, bool force, unsign
 	return 0;
 }
 
-static int container_exec(struct runtime *rt, const char *id, char *const argv[], int *exit_status,
-                          struct kerr **err)
+static int container_exec(struct runtime *rt, const char *id, char *const argv[],
+                          const int stdio[3], struct runtime_exec *x, struct kerr **err)
 {
 	_cleanup_free_ char *dir = runtime_instance_path(rt, id, NULL);
 	struct instance_status st;
+	sigset_t forward;
 	size_t argc = 0;
-	int status;
 	pid_t pid;
 
+	x->pid = -1;
+	x->pidfd = -1;
 	if (container_status(rt, id, &st, err) < 0)
 		return -1;
 	if (st.state != RUN_RUNNING)
@@ -240,21 +242,46 @@ static int container_exec(struct runtime *rt, const char *id, char *const argv[]
 	args[1] = "__exec";
 	args[2] = dir;
 	memcpy(args + 3, argv, argc * sizeof(*args));
+	/* The signals it passes on stay pending until it has its handlers (runtime_exec_main). */
+	sigemptyset(&forward);
+	sigaddset(&forward, SIGINT);
+	sigaddset(&forward, SIGTERM);
+	sigaddset(&forward, SIGHUP);
 	pid = fork();
 	if (pid < 0) {
 		free(args);
 		return kerr_errno(err, errno, "cannot enter instance '%s'", id);
 	}
 	if (pid == 0) {
+		/* Async-signal-safe calls only: the caller may have threads. */
+		struct sigaction dfl = {.sa_handler = SIG_DFL};
+		if (stdio) {
+			/* Above 2 first: a given descriptor may sit at 0, 1 or 2. */
+			int in = fcntl(stdio[0], F_DUPFD, 3), out = fcntl(stdio[1], F_DUPFD, 3),
+			    errfd = fcntl(stdio[2], F_DUPFD, 3);
+			if (in < 0 || out < 0 || errfd < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 ||
+			    dup2(errfd, 2) < 0)
+				_exit(126);
+		}
 		syscall(SYS_close_range, 3, ~0U, 0);
+		for (int sig = 1; sig < NSIG; sig++)
+			sigaction(sig, &dfl, NULL); /* none ignored (SIGPIPE by a daemon) */
+		sigprocmask(SIG_SETMASK, &forward, NULL);
 		execv(rt->shim_path, args);
 		_exit(126);
 	}
 	free(args);
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return kerr_errno(err, errno, "cannot wait for the command in '%s'", id);
-	*exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	/* Not yet waited for, the pid cannot be another process's. */
+	x->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	x->pid = pid;
+	if (x->pidfd < 0) {
+		int e = errno;
+		kill(pid, SIGKILL);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		x->pid = -1;
+		return kerr_errno(err, e, "cannot follow the command in '%s'", id);
+	}
 	return 0;
 }
 

@@ -2,7 +2,8 @@
  * caller's memory or descriptors enters the instance. It joins the instance's cgroups and
  * namespaces as host root, becomes root of the instance's user namespace, takes the same
  * capabilities and seccomp filter as kiln-init, and only then forks the command, the first of
- * its processes the instance can see. */
+ * its processes the instance can see. It stays the command's parent: SIGINT, SIGTERM and SIGHUP
+ * sent to it go on to the command's process group, and it exits with the command's status. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -48,6 +49,19 @@ static bool is_instance_init(pid_t pid, pid_t shim)
 	return ppid == shim;
 }
 
+/* The command, once forked (0 before, and in the command itself). */
+static volatile pid_t exec_command;
+
+static void pass_on(int sig)
+{
+	int saved = errno;
+
+	/* Its group, or itself while it has not made one yet (the signal then waits, blocked). */
+	if (exec_command > 0 && kill(-exec_command, sig) < 0)
+		kill(exec_command, sig);
+	errno = saved;
+}
+
 static int fail(const char *id, const char *what, struct kerr *err)
 {
 	fprintf(stderr, "kiln: cannot enter instance '%s': %s%s%s\n", id, what, err ? ": " : "",
@@ -65,9 +79,22 @@ int runtime_exec_main(const char *dir, char *const argv[])
 	int nsfd[ARRAY_SIZE(exec_namespaces)];
 	struct instance_status st;
 	char cgname[64];
+	struct sigaction pass = {.sa_handler = pass_on};
+	sigset_t forward;
 	pid_t inner;
 	int s;
 
+	/* Blocked until the command exists (pending ones then go to it); the caller of
+	 * container_exec blocks them already, from before this program ran. */
+	sigemptyset(&forward);
+	sigaddset(&forward, SIGINT);
+	sigaddset(&forward, SIGTERM);
+	sigaddset(&forward, SIGHUP);
+	sigprocmask(SIG_BLOCK, &forward, NULL);
+	sigfillset(&pass.sa_mask);
+	sigaction(SIGINT, &pass, NULL);
+	sigaction(SIGTERM, &pass, NULL);
+	sigaction(SIGHUP, &pass, NULL);
 	if (container_ops.status(&rt, id, &st, &err) < 0)
 		return fail(id, "no such instance", err);
 	if (st.state != RUN_RUNNING)
@@ -107,12 +134,19 @@ int runtime_exec_main(const char *dir, char *const argv[])
 	if (inner == 0) {
 		char *envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		                "HOME=/root", "TERM=xterm", NULL};
+		struct sigaction dfl = {.sa_handler = SIG_DFL};
 		/* No controlling terminal of the host's: the command cannot push input into it. */
 		setsid();
+		sigaction(SIGINT, &dfl, NULL);
+		sigaction(SIGTERM, &dfl, NULL);
+		sigaction(SIGHUP, &dfl, NULL);
+		sigprocmask(SIG_UNBLOCK, &forward, NULL);
 		execvpe(argv[0], argv, envp);
 		fprintf(stderr, "kiln: cannot run '%s': %s\n", argv[0], strerror(errno));
 		_exit(errno == ENOENT ? 127 : 126);
 	}
+	exec_command = inner;
+	sigprocmask(SIG_UNBLOCK, &forward, NULL);
 	while (waitpid(inner, &s, 0) < 0)
 		if (errno != EINTR)
 			return 126;

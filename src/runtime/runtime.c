@@ -6,11 +6,14 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -402,4 +405,39 @@ int runtime_clone_root(struct runtime *rt, const char *id, const char *dest, str
 	if (r < 0)
 		unlink(dest);
 	return r;
+}
+
+int runtime_exec_signal(struct runtime_exec *x, int sig, struct kerr **err)
+{
+	if (sig != SIGINT && sig != SIGTERM && sig != SIGHUP)
+		return kerr_set(err, KERR_INVALID, "signal %d is not passed on to commands", sig);
+	if (syscall(SYS_pidfd_send_signal, x->pidfd, sig, NULL, 0) < 0 && errno != ESRCH)
+		return kerr_errno(err, errno, "cannot signal the command");
+	return 0;
+}
+
+int runtime_exec_wait(struct runtime_exec *x, int *exit_status, struct kerr **err)
+{
+	int status;
+
+	if (x->pid <= 0)
+		return kerr_set(err, KERR_INTERNAL, "no command to wait for");
+	while (waitpid(x->pid, &status, 0) < 0)
+		if (errno != EINTR) {
+			int e = errno;
+			close(x->pidfd);
+			x->pid = x->pidfd = -1;
+			return kerr_errno(err, e, "cannot wait for the command");
+		}
+	close(x->pidfd);
+	x->pid = x->pidfd = -1;
+	*exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	return 0;
+}
+
+void runtime_exec_release(struct runtime_exec *x)
+{
+	if (x->pidfd >= 0)
+		close(x->pidfd);
+	x->pid = x->pidfd = -1;
 }

@@ -65,6 +65,21 @@ struct instance_status {
 
 struct runtime;
 
+/* A command started in an instance: its parent, the kiln-shim that entered the instance, which
+ * passes SIGINT, SIGTERM and SIGHUP on to the command's process group and exits with the
+ * command's status. */
+struct runtime_exec {
+	pid_t pid;
+	int pidfd; /* readable once it has ended */
+};
+
+/* Send sig (SIGINT, SIGTERM or SIGHUP) to the command's process group. */
+int runtime_exec_signal(struct runtime_exec *x, int sig, struct kerr **err);
+/* Wait for the end and release x: *exit_status as from a shell (128 + signal when killed). */
+int runtime_exec_wait(struct runtime_exec *x, int *exit_status, struct kerr **err);
+/* Release x without waiting: the command runs on alone. */
+void runtime_exec_release(struct runtime_exec *x);
+
 struct runtime_ops {
 	const char *name;
 	/* Boot; returns once PID 1 runs (0) or the boot failed (-1, and status FAILED). */
@@ -74,9 +89,10 @@ struct runtime_ops {
 	            struct kerr **err);
 	int (*status)(struct runtime *rt, const char *id, struct instance_status *st,
 	              struct kerr **err);
-	/* Run argv inside the instance with the caller's stdio; *exit_status as from a shell. */
-	int (*exec)(struct runtime *rt, const char *id, char *const argv[], int *exit_status,
-	            struct kerr **err);
+	/* Start argv inside the instance with stdio[0..2] as its stdin, stdout and stderr (NULL:
+	 * the caller's); end it with runtime_exec_wait. */
+	int (*exec)(struct runtime *rt, const char *id, char *const argv[], const int stdio[3],
+	            struct runtime_exec *x, struct kerr **err);
 	/* Freeze (or thaw) the root filesystem of a running instance, through the descriptor of its
 	 * root that the shim holds since before the instance ran. */
 	int (*freeze)(struct runtime *rt, const char *id, bool freeze, struct kerr **err);
