@@ -124,6 +124,10 @@ def main():
             t, ids = launch(ec2, ami, N_LAUNCH, SubnetId=sn, SecurityGroupIds=[sg])
             launch_s["new VPC, own group"].append(t)
             terminate(ec2, ids)
+            # EC2's limit is 5 VPCs per region: this one goes again
+            ec2.delete_security_group(GroupId=sg)
+            ec2.delete_subnet(SubnetId=sn)
+            ec2.delete_vpc(VpcId=vpc)
             print(f"bench/api/vpc: run {run + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in launch_s.items()),
                   flush=True)
 
