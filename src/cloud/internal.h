@@ -196,6 +196,11 @@ int cloud_under_limit(struct cloud *c, const char *sql, const char *arg1, const 
  * or db_step_row's (1: a row) for cloud_sql_exists. */
 int cloud_sql_run(struct cloud *c, struct kerr **err, const char *sql, int nargs, ...);
 int cloud_sql_exists(struct cloud *c, struct kerr **err, const char *sql, int nargs, ...);
+/* Every row of st (its parameters bound) made an element of size bytes by from_row, in a
+ * malloc'd array *out of *n (rows.c); nothing is kept when a step fails. */
+typedef void (*cloud_row_fn)(sqlite3_stmt *st, void *element);
+int cloud_rows(struct cloud *c, sqlite3_stmt *st, size_t size, cloud_row_fn from_row, void **out,
+               size_t *n, struct kerr **err);
 /* After a committed change of what a VPC's security groups allow (rules, groups, instances'
  * groups): the VPC's filter follows it. */
 int vpc_filter_changed(struct cloud *c, const char *vpc_id, struct kerr **err);

@@ -167,8 +167,10 @@ int cloud_key_pair_import(struct cloud *c, const char *owner, const struct key_p
 #define KEY_PAIR_COLUMNS                                                                           \
 	"id, region, owner, name, key_type, fingerprint, public_key, create_ms FROM key_pairs "
 
-static void from_row(sqlite3_stmt *st, struct key_pair *k)
+static void from_row(sqlite3_stmt *st, void *element)
 {
+	struct key_pair *k = element;
+
 	memset(k, 0, sizeof(*k));
 	str_copy(k->id, db_text(st, 0), sizeof(k->id));
 	str_copy(k->region, db_text(st, 1), sizeof(k->region));
@@ -184,9 +186,7 @@ int cloud_key_pairs_list(struct cloud *c, const char *owner, const char *region,
                          struct key_pair **out, size_t *n, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	struct key_pair *v = NULL;
-	size_t count = 0;
-	int r;
+	void *rows;
 
 	if (db_prepare(c->db,
 	               "SELECT " KEY_PAIR_COLUMNS "WHERE owner = ? AND region = ? "
@@ -195,16 +195,9 @@ int cloud_key_pairs_list(struct cloud *c, const char *owner, const char *region,
 		return -1;
 	db_bind_text(st, 1, owner);
 	db_bind_text(st, 2, region);
-	while ((r = db_step_row(c->db, st, err)) == 1) {
-		v = xreallocarray(v, count + 1, sizeof(*v));
-		from_row(st, &v[count++]);
-	}
-	if (r < 0) {
-		free(v);
+	if (cloud_rows(c, st, sizeof(**out), from_row, &rows, n, err) < 0)
 		return -1;
-	}
-	*out = v;
-	*n = count;
+	*out = rows;
 	return 0;
 }
 

@@ -16,8 +16,10 @@
 
 #define GROUP_COLUMNS "id, vpc, region, owner, name, description FROM security_groups "
 
-static void group_from_row(sqlite3_stmt *st, struct security_group *g)
+static void group_from_row(sqlite3_stmt *st, void *element)
 {
+	struct security_group *g = element;
+
 	memset(g, 0, sizeof(*g));
 	str_copy(g->id, db_text(st, 0), sizeof(g->id));
 	str_copy(g->vpc, db_text(st, 1), sizeof(g->vpc));
@@ -114,9 +116,7 @@ int cloud_groups_list(struct cloud *c, const char *owner, const char *region,
                       struct security_group **out, size_t *n, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	struct security_group *v = NULL;
-	size_t count = 0;
-	int r;
+	void *rows;
 
 	if (cloud_vpc_default_ensure(c, owner, region, err) < 0 ||
 	    db_prepare(c->db,
@@ -125,16 +125,9 @@ int cloud_groups_list(struct cloud *c, const char *owner, const char *region,
 		return -1;
 	db_bind_text(st, 1, owner);
 	db_bind_text(st, 2, region);
-	while ((r = db_step_row(c->db, st, err)) == 1) {
-		v = xreallocarray(v, count + 1, sizeof(*v));
-		group_from_row(st, &v[count++]);
-	}
-	if (r < 0) {
-		free(v);
+	if (cloud_rows(c, st, sizeof(**out), group_from_row, &rows, n, err) < 0)
 		return -1;
-	}
-	*out = v;
-	*n = count;
+	*out = rows;
 	return 0;
 }
 
@@ -236,8 +229,10 @@ on_error:
 	"r.id, r.grp, r.egress, r.protocol, r.from_port, r.to_port, COALESCE(r.cidr, ''), "        \
 	"COALESCE(r.ref_group, ''), r.description, g.owner FROM sg_rules r "
 
-static void rule_from_row(sqlite3_stmt *st, struct sg_rule *r)
+static void rule_from_row(sqlite3_stmt *st, void *element)
 {
+	struct sg_rule *r = element;
+
 	memset(r, 0, sizeof(*r));
 	str_copy(r->id, db_text(st, 0), sizeof(r->id));
 	str_copy(r->group, db_text(st, 1), sizeof(r->group));
@@ -255,9 +250,7 @@ int cloud_group_rules(struct cloud *c, const char *owner, const char *region, st
                       size_t *n, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	struct sg_rule *v = NULL;
-	size_t count = 0;
-	int r;
+	void *rows;
 
 	if (db_prepare(c->db,
 	               "SELECT " RULE_COLUMNS "JOIN security_groups g ON g.id = r.grp "
@@ -266,16 +259,9 @@ int cloud_group_rules(struct cloud *c, const char *owner, const char *region, st
 		return -1;
 	db_bind_text(st, 1, owner);
 	db_bind_text(st, 2, region);
-	while ((r = db_step_row(c->db, st, err)) == 1) {
-		v = xreallocarray(v, count + 1, sizeof(*v));
-		rule_from_row(st, &v[count++]);
-	}
-	if (r < 0) {
-		free(v);
+	if (cloud_rows(c, st, sizeof(**out), rule_from_row, &rows, n, err) < 0)
 		return -1;
-	}
-	*out = v;
-	*n = count;
+	*out = rows;
 	return 0;
 }
 

@@ -19,8 +19,10 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-static void snapshot_from_row(sqlite3_stmt *st, struct snapshot *s)
+static void snapshot_from_row(sqlite3_stmt *st, void *element)
 {
+	struct snapshot *s = element;
+
 	memset(s, 0, sizeof(*s));
 	str_copy(s->id, db_text(st, 0), sizeof(s->id));
 	str_copy(s->region, db_text(st, 1), sizeof(s->region));
@@ -56,25 +58,16 @@ static int snapshots_query(struct cloud *c, const char *where, const char *regio
 	              "ORDER BY s.start_ms, s.id",
 	              where);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	struct snapshot *v = NULL;
-	size_t count = 0;
-	int r;
+	void *rows;
 
 	if (db_prepare(c->db, sql, &st, err) < 0)
 		return -1;
 	db_bind_text(st, 1, region);
 	db_bind_text(st, 2, caller);
 	db_bind_text(st, 3, id);
-	while ((r = db_step_row(c->db, st, err)) == 1) {
-		v = xreallocarray(v, count + 1, sizeof(*v));
-		snapshot_from_row(st, &v[count++]);
-	}
-	if (r < 0) {
-		free(v);
+	if (cloud_rows(c, st, sizeof(**out), snapshot_from_row, &rows, n, err) < 0)
 		return -1;
-	}
-	*out = v;
-	*n = count;
+	*out = rows;
 	return 0;
 }
 

@@ -20,8 +20,10 @@
 
 enum volume_job { VOLUME_CREATE, VOLUME_ATTACH, VOLUME_DETACH, VOLUME_DELETE };
 
-static void volume_from_row(sqlite3_stmt *st, struct volume *v)
+static void volume_from_row(sqlite3_stmt *st, void *element)
 {
+	struct volume *v = element;
+
 	memset(v, 0, sizeof(*v));
 	str_copy(v->id, db_text(st, 0), sizeof(v->id));
 	str_copy(v->region, db_text(st, 1), sizeof(v->region));
@@ -53,25 +55,16 @@ static int volumes_query(struct cloud *c, const char *where, const char *a, cons
 	_cleanup_free_ char *sql =
 	    xasprintf("SELECT " VOLUME_COLUMNS "WHERE %s ORDER BY create_ms, id", where);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	struct volume *v = NULL;
-	size_t count = 0;
-	int r;
+	void *rows;
 
 	if (db_prepare(c->db, sql, &st, err) < 0)
 		return -1;
 	db_bind_text(st, 1, a);
 	db_bind_text(st, 2, b);
 	db_bind_text(st, 3, d);
-	while ((r = db_step_row(c->db, st, err)) == 1) {
-		v = xreallocarray(v, count + 1, sizeof(*v));
-		volume_from_row(st, &v[count++]);
-	}
-	if (r < 0) {
-		free(v);
+	if (cloud_rows(c, st, sizeof(**out), volume_from_row, &rows, n, err) < 0)
 		return -1;
-	}
-	*out = v;
-	*n = count;
+	*out = rows;
 	return 0;
 }
 

@@ -5,7 +5,6 @@
 #include "internal.h"
 
 #include <arpa/inet.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,34 +16,6 @@
 #include "util/banned.h"
 
 #define DEFAULT_VPC_CIDR "172.31.0.0/16"
-
-int cloud_sql_run(struct cloud *c, struct kerr **err, const char *sql, int nargs, ...)
-{
-	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	va_list ap;
-
-	if (db_prepare(c->db, sql, &st, err) < 0)
-		return -1;
-	va_start(ap, nargs);
-	for (int i = 1; i <= nargs; i++)
-		db_bind_text(st, i, va_arg(ap, const char *));
-	va_end(ap);
-	return db_step_done(c->db, st, err);
-}
-
-int cloud_sql_exists(struct cloud *c, struct kerr **err, const char *sql, int nargs, ...)
-{
-	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	va_list ap;
-
-	if (db_prepare(c->db, sql, &st, err) < 0)
-		return -1;
-	va_start(ap, nargs);
-	for (int i = 1; i <= nargs; i++)
-		db_bind_text(st, i, va_arg(ap, const char *));
-	va_end(ap);
-	return db_step_row(c->db, st, err);
-}
 
 /* The lowest net number no row of table has. */
 static int next_net(struct cloud *c, const char *table, unsigned *out, struct kerr **err)
@@ -67,8 +38,10 @@ static int next_net(struct cloud *c, const char *table, unsigned *out, struct ke
 
 #define VPC_COLUMNS "id, region, owner, cidr, is_default, created_ms, net FROM vpcs "
 
-static void vpc_from_row(sqlite3_stmt *st, struct vpc *v)
+static void vpc_from_row(sqlite3_stmt *st, void *element)
 {
+	struct vpc *v = element;
+
 	memset(v, 0, sizeof(*v));
 	str_copy(v->id, db_text(st, 0), sizeof(v->id));
 	str_copy(v->region, db_text(st, 1), sizeof(v->region));
@@ -92,8 +65,10 @@ static uint64_t usable(const struct net_prefix *p)
 	return all > 5 ? all - 5 : 0;
 }
 
-static void subnet_from_row(sqlite3_stmt *st, struct subnet *s)
+static void subnet_from_row(sqlite3_stmt *st, void *element)
 {
+	struct subnet *s = element;
+
 	struct net_prefix p;
 	uint64_t used = (uint64_t)sqlite3_column_int64(st, 11);
 
@@ -300,9 +275,7 @@ int cloud_vpcs_list(struct cloud *c, const char *owner, const char *region, stru
                     size_t *n, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	struct vpc *v = NULL;
-	size_t count = 0;
-	int r;
+	void *rows;
 
 	if (cloud_vpc_default_ensure(c, owner, region, err) < 0 ||
 	    db_prepare(c->db,
@@ -312,16 +285,9 @@ int cloud_vpcs_list(struct cloud *c, const char *owner, const char *region, stru
 		return -1;
 	db_bind_text(st, 1, owner);
 	db_bind_text(st, 2, region);
-	while ((r = db_step_row(c->db, st, err)) == 1) {
-		v = xreallocarray(v, count + 1, sizeof(*v));
-		vpc_from_row(st, &v[count++]);
-	}
-	if (r < 0) {
-		free(v);
+	if (cloud_rows(c, st, sizeof(**out), vpc_from_row, &rows, n, err) < 0)
 		return -1;
-	}
-	*out = v;
-	*n = count;
+	*out = rows;
 	return 0;
 }
 
@@ -475,9 +441,7 @@ int cloud_subnets_list(struct cloud *c, const char *owner, const char *region, s
                        size_t *n, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	struct subnet *v = NULL;
-	size_t count = 0;
-	int r;
+	void *rows;
 
 	if (cloud_vpc_default_ensure(c, owner, region, err) < 0 ||
 	    db_prepare(c->db,
@@ -487,16 +451,9 @@ int cloud_subnets_list(struct cloud *c, const char *owner, const char *region, s
 		return -1;
 	db_bind_text(st, 1, owner);
 	db_bind_text(st, 2, region);
-	while ((r = db_step_row(c->db, st, err)) == 1) {
-		v = xreallocarray(v, count + 1, sizeof(*v));
-		subnet_from_row(st, &v[count++]);
-	}
-	if (r < 0) {
-		free(v);
+	if (cloud_rows(c, st, sizeof(**out), subnet_from_row, &rows, n, err) < 0)
 		return -1;
-	}
-	*out = v;
-	*n = count;
+	*out = rows;
 	return 0;
 }
 
