@@ -9,7 +9,7 @@
    closed again. No peer enforces security groups (moto and LocalStack record the rules only), so
    the target (100 ms at p99) is the yardstick.
 
-Run as root: bench/api/run_vpc.sh (or KILN=build/kiln python3 bench/api/vpc.py). Environment:
+Run as root, after make build images: python3 bench/api/vpc.py (KILN= another build). Environment:
 RUNS=5, N_LAUNCH=20, N_GROUP=100, TRIES=30, BENCH_DIR=/var/tmp/kiln-bench-vpc, NO_REPORT=1."""
 import configparser
 import os
