@@ -101,7 +101,10 @@ def main():
     shutil.rmtree(BENCH, ignore_errors=True)
     os.makedirs(BENCH)
     data = os.path.join(BENCH, "data")
-    subprocess.run([KILN, "init", "--data", data], check=True, stdout=subprocess.DEVNULL)
+    topo = os.path.join(BENCH, "topology")
+    with open(topo, "w") as f:  # room for N_GROUP running instances (EC2's default is 32 vCPUs)
+        f.write(f"us-east-1 a b c\nquota running-vcpus {max(64, 2 * N_GROUP)}\n")
+    subprocess.run([KILN, "init", "--data", data, "--topology", topo], check=True, stdout=subprocess.DEVNULL)
     cred = configparser.ConfigParser()
     cred.read(os.path.join(data, "credentials"))
     key, secret = cred["default"]["aws_access_key_id"], cred["default"]["aws_secret_access_key"]
