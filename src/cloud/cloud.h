@@ -61,9 +61,10 @@ struct topology {
 
 /* The default: us-east-1 (a, b, c) and eu-west-1 (a, b). A topology file has one line per
  * region, "us-east-1 a b c", and lines "quota NAME VALUE" ("quota running-vcpus 64"); '#'
- * starts a comment. Zones get /20 subnets of 172.31.0.0/16 in order, as EC2's default VPC
- * does. Quotas not named keep EC2's defaults (see quotas.c). A line "public-addresses CIDR"
- * sets the range of instances' public addresses (default 198.18.0.0/15). */
+ * starts a comment. A region's zones get /20 subnets of 172.31.0.0/16 in order from
+ * 172.31.0.0/20, as EC2's default VPC in each region has (at most 16 zones in a region).
+ * Quotas not named keep EC2's defaults (see quotas.c). A line "public-addresses CIDR" sets the
+ * range of instances' public addresses (default 198.18.0.0/15). */
 int topology_default(struct topology *t, struct kerr **err);
 int topology_parse(const char *text, struct topology *t, struct kerr **err);
 void topology_release(struct topology *t);
@@ -113,7 +114,8 @@ int cloud_regions_all(struct cloud *c, struct region_status **out, size_t *n, st
  * needs no opt-in is made now (its zones, its store, a store copy of the public base images
  * from the region served first), once, while concurrent first requests wait. KERR_NOT_FOUND
  * (subject region) for a name EC2 does not have, KERR_AUTH for an opt-in region the topology
- * does not name, KERR_LIMIT when its zones do not fit the default VPC. */
+ * does not name, KERR_LIMIT when it has more zones than its default VPC holds (16: none of
+ * EC2's has). */
 int cloud_region_open(struct cloud *c, const char *region, struct kerr **err);
 /* The short form of an EC2 region in its zone ids ("apne1"); false for a name EC2 lacks. */
 bool cloud_region_short_name(const char *region, char *out, size_t size);

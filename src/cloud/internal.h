@@ -11,6 +11,13 @@ struct store_progress;
 #define ROOT_DEVICE          "/dev/xvda"
 #define PUBLIC_RANGE_DEFAULT "198.18.0.0/15"
 
+/* A region's default VPC is 172.31.0.0/16 with one /20 per zone, in the zones' order, as EC2's
+ * is: each region numbers its own from 172.31.0.0/20 (each VPC is a network namespace of its
+ * own, so they repeat across regions), and at most VPC_ZONES_MAX zones fit a region. */
+#define VPC_ZONES_MAX 16
+/* The /20 of the zone at index (from 0) in its region, "172.31.16.0/20", to out. */
+void cloud_zone_subnet(size_t index, char *out, size_t size);
+
 /* Background work: fn runs in a worker thread holding the job lock of lock_id (an instance
  * or volume id), so two jobs on one resource never overlap. A job records its outcome in its
  * resource (state, stateReason) and returns its error, which the worker logs. At shutdown a

@@ -18,8 +18,6 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-#define VPC_ZONES_MAX 16 /* /20s in 172.31.0.0/16, numbered across regions (topology.c) */
-
 /* EC2's commercial regions (botocore's endpoints.json, partition aws), the short form of each in
  * its zone ids, the zone letters a new account sees, and whether the region needs an opt-in. */
 static const struct region_info {
@@ -106,43 +104,23 @@ int cloud_regions_all(struct cloud *c, struct region_status **out, size_t *n, st
 	return 0;
 }
 
-/* The zones of r, each on the lowest /20 of the default VPC no zone has yet. */
-static int plan_zones(struct cloud *c, const struct region_info *r, struct zone **out, size_t *n,
-                      struct kerr **err)
+/* The zones of r, each on the next /20 of the region's default VPC from 172.31.0.0/20. */
+static int plan_zones(const struct region_info *r, struct zone **out, size_t *n, struct kerr **err)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	bool used[VPC_ZONES_MAX] = {false};
-	size_t nz = strlen(r->zones), next = 0;
+	size_t nz = strlen(r->zones);
 	struct zone *z;
-	int rc;
 
-	if (db_prepare(c->db, "SELECT subnet FROM zones", &st, err) < 0)
-		return -1;
-	while ((rc = db_step_row(c->db, st, err)) == 1) {
-		unsigned third;
-		if (sscanf(db_text(st, 0), "172.31.%u.0/20", &third) == 1 &&
-		    third / 16 < VPC_ZONES_MAX)
-			used[third / 16] = true;
-	}
-	if (rc < 0)
-		return -1;
+	if (nz > VPC_ZONES_MAX)
+		return kerr_about(err, KERR_LIMIT, KERR_SUBJECT_REGION, r->name,
+		                  "cannot serve region '%s': its %zu zones do not fit its default "
+		                  "VPC (%d at most)",
+		                  r->name, nz, VPC_ZONES_MAX);
 	z = xcalloc(nz, sizeof(*z));
 	for (size_t i = 0; i < nz; i++) {
-		while (next < VPC_ZONES_MAX && used[next])
-			next++;
-		if (next == VPC_ZONES_MAX) {
-			free(z);
-			return kerr_about(
-			    err, KERR_LIMIT, KERR_SUBJECT_REGION, r->name,
-			    "cannot serve region '%s': the default VPC (172.31.0.0/16) has "
-			    "no /20 left for its zones (%d zones at most in all regions)",
-			    r->name, VPC_ZONES_MAX);
-		}
-		used[next] = true;
 		snprintf(z[i].name, sizeof(z[i].name), "%s%c", r->name, r->zones[i]);
 		str_copy(z[i].region, r->name, sizeof(z[i].region));
 		snprintf(z[i].zone_id, sizeof(z[i].zone_id), "%s-az%zu", r->short_name, i + 1);
-		snprintf(z[i].subnet, sizeof(z[i].subnet), "172.31.%zu.0/20", next * 16);
+		cloud_zone_subnet(i, z[i].subnet, sizeof(z[i].subnet));
 		snprintf(z[i].bridge, sizeof(z[i].bridge), "kb-%.8s%c", r->short_name, r->zones[i]);
 	}
 	*out = z;
@@ -313,7 +291,7 @@ static int materialize(struct cloud *c, const struct region_info *r, struct kerr
 	_cleanup_free_ struct base_copy *bases = NULL;
 	size_t nz = 0, nb = 0;
 
-	if (plan_zones(c, r, &zones, &nz, err) < 0 || public_bases(c, &bases, &nb, err) < 0 ||
+	if (plan_zones(r, &zones, &nz, err) < 0 || public_bases(c, &bases, &nb, err) < 0 ||
 	    copy_bases(c, r->name, bases, nb, err) < 0 ||
 	    record(c, r->name, zones, nz, bases, nb, err) < 0)
 		return kerr_wrap(err, "cannot serve region '%s'", r->name);

@@ -1,5 +1,5 @@
-/* Regions and zones: names, EC2-style zone ids, one /20 of the default VPC each, and a bridge
- * per account in it; and the accounts' quotas. */
+/* Regions and zones: names, EC2-style zone ids, one /20 of the region's default VPC each; and
+ * the accounts' quotas. */
 #include "internal.h"
 
 #include <ctype.h>
@@ -14,7 +14,11 @@
 #include "util/banned.h"
 
 #define DEFAULT_TOPOLOGY "us-east-1 a b c\neu-west-1 a b\n"
-#define VPC_ZONES_MAX    16 /* /20s in 172.31.0.0/16 */
+
+void cloud_zone_subnet(size_t index, char *out, size_t size)
+{
+	snprintf(out, size, "172.31.%zu.0/20", index * 16);
+}
 
 void topology_release(struct topology *t)
 {
@@ -125,11 +129,12 @@ int topology_parse(const char *text, struct topology *t, struct kerr **err)
 				                "topology line %d: zone '%s' is not a letter",
 				                lineno, tok);
 			}
-			if (t->nzones == VPC_ZONES_MAX) {
+			if (zone_no == VPC_ZONES_MAX) {
 				topology_release(t);
 				return kerr_set(err, KERR_LIMIT,
-				                "topology: at most %d zones fit the default VPC",
-				                VPC_ZONES_MAX);
+				                "topology line %d: region '%s' has more than %d "
+				                "zones, as many as fit its default VPC",
+				                lineno, region, VPC_ZONES_MAX);
 			}
 			t->zones = xreallocarray(t->zones, t->nzones + 1, sizeof(*t->zones));
 			z = &t->zones[t->nzones];
@@ -144,8 +149,8 @@ int topology_parse(const char *text, struct topology *t, struct kerr **err)
 					                tok);
 				}
 			str_copy(z->region, region, sizeof(z->region));
+			cloud_zone_subnet((size_t)zone_no, z->subnet, sizeof(z->subnet));
 			snprintf(z->zone_id, sizeof(z->zone_id), "%s-az%d", shortname, ++zone_no);
-			snprintf(z->subnet, sizeof(z->subnet), "172.31.%zu.0/20", t->nzones * 16);
 			snprintf(z->bridge, sizeof(z->bridge), "kb-%.8s%c", shortname, tok[0]);
 			t->nzones++;
 		}

@@ -127,6 +127,25 @@ const char *db_text(sqlite3_stmt *stmt, int col)
 	return t ? (const char *)t : "";
 }
 
+/* 0 when no row refers to one that is not there, as PRAGMA foreign_key_check finds. */
+static int references_hold(struct db *db, struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r;
+
+	if (db_prepare(db, "PRAGMA foreign_key_check", &st, err) < 0)
+		return -1;
+	r = db_step_row(db, st, err);
+	if (r == 1)
+		return kerr_set(err, KERR_INVALID,
+		                "a row of table '%s' refers to a row of '%s' that is not there",
+		                db_text(st, 0), db_text(st, 2));
+	return r;
+}
+
+/* With foreign keys off (a migration may rebuild a table that others refer to, as SQLite's
+ * ALTER TABLE procedure does: make the new one, copy, drop the old, rename), each migration in
+ * a transaction of its own that commits only when every reference still holds. */
 static int migrate(struct db *db, struct kerr **err)
 {
 	sqlite3_stmt *stmt;
@@ -146,7 +165,8 @@ static int migrate(struct db *db, struct kerr **err)
 		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %zu", v + 1);
 		if (db_begin(db, err) < 0)
 			return -1;
-		if (db_exec(db, db_migrations[v], err) < 0 || db_exec(db, pragma, err) < 0) {
+		if (db_exec(db, db_migrations[v], err) < 0 || references_hold(db, err) < 0 ||
+		    db_exec(db, pragma, err) < 0) {
 			db_rollback(db);
 			return kerr_wrap(err, "cannot migrate to schema version %zu", v + 1);
 		}
@@ -199,9 +219,9 @@ int db_open(const char *path, struct db **out, struct kerr **err)
 	sqlite3_busy_timeout(db->h, DB_BUSY_TIMEOUT_MS);
 	if (db_exec(
 	        db,
-	        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON",
+	        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF",
 	        err) < 0 ||
-	    migrate(db, err) < 0)
+	    migrate(db, err) < 0 || db_exec(db, "PRAGMA foreign_keys = ON", err) < 0)
 		goto on_error;
 	*out = db;
 	return 0;

@@ -162,6 +162,17 @@ const char *const db_migrations[] = {
     "'terminated';\n"
     "CREATE UNIQUE INDEX instances_public_ip ON instances (public_ip) WHERE public_ip != '';\n"
     "CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);\n",
+    /* 13: each region numbers its zones' /20s from 172.31.0.0/20 (each VPC is a network
+     * namespace of its own), so a zone's subnet is unique in its region only. The zones of
+     * existing data directories keep theirs. */
+    "CREATE TABLE zones_new (name TEXT PRIMARY KEY, region TEXT NOT NULL REFERENCES "
+    "regions(name),\n"
+    "  zone_id TEXT NOT NULL UNIQUE, subnet TEXT NOT NULL, bridge TEXT NOT NULL UNIQUE,\n"
+    "  UNIQUE (region, subnet));\n"
+    "INSERT INTO zones_new (name, region, zone_id, subnet, bridge)\n"
+    "  SELECT name, region, zone_id, subnet, bridge FROM zones;\n"
+    "DROP TABLE zones;\n"
+    "ALTER TABLE zones_new RENAME TO zones;\n",
 };
 
 const size_t db_migrations_count = ARRAY_SIZE(db_migrations);

@@ -341,19 +341,29 @@ def test_a_region_made_on_first_use_outlives_a_restart(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-def test_a_region_whose_zones_do_not_fit_the_default_vpc_is_refused(tmp_path):
+def test_every_region_numbers_its_own_zones_subnets(tmp_path):
+    """Each region's default VPC is 172.31.0.0/16 with its zones' /20s in order from
+    172.31.0.0/20, as EC2's: regions past the 16 /20s of one VPC are all served."""
     data = tmp_path / "data"
-    (tmp_path / "topology").write_text("us-east-1 a b c d e f\neu-west-1 a b c\nus-east-2 a b c\n"
-                                       "eu-west-2 a b\n")  # 14 of the 16 /20s
+    (tmp_path / "topology").write_text("us-east-1 a b c d e f\neu-west-1 a b c\n")
     kiln("init", "--data", data, "--topology", tmp_path / "topology", "--no-images")
     gen = serving(data)
     srv = next(gen)
     try:
-        code, msg = message_of(lambda: client(srv, "us-west-2").describe_availability_zones())
-        assert code == "AuthFailure" and "172.31.0.0/16" in msg
-        zones = client(srv, "us-west-1").describe_availability_zones()["AvailabilityZones"]  # 2 zones fit
-        assert [(z["ZoneName"], z["ZoneId"]) for z in zones] == [
-            ("us-west-1a", "usw1-az1"), ("us-west-1b", "usw1-az2")]
-        assert client(srv, "us-west-1").describe_images(Owners=["amazon"])["Images"] == []  # none to copy
+        # 9 zones in the topology, 18 more in these: 27 in all
+        extra = {"us-west-2": "abcd", "us-west-1": "ab", "us-east-2": "abc", "eu-west-2": "abc",
+                 "ap-northeast-1": "acd", "sa-east-1": "abc"}
+        for region, letters in [("us-east-1", "abcdef"), ("eu-west-1", "abc"), *extra.items()]:
+            ec2 = client(srv, region)
+            zones = ec2.describe_availability_zones()["AvailabilityZones"]
+            assert [z["ZoneName"] for z in zones] == [region + x for x in letters]
+            subnets = ec2.describe_subnets(
+                Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
+            got = sorted((s["AvailabilityZone"], s["CidrBlock"]) for s in subnets)
+            assert got == [(region + x, f"172.31.{16 * i}.0/20") for i, x in enumerate(letters)], region
+            vpcs = ec2.describe_vpcs()["Vpcs"]
+            assert [(v["CidrBlock"], v["IsDefault"]) for v in vpcs] == [("172.31.0.0/16", True)]
+            if region in extra:
+                assert ec2.describe_images(Owners=["amazon"])["Images"] == []  # none to copy
     finally:
         next(gen, None)  # stops the daemon
