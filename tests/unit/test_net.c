@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -873,18 +872,24 @@ static void test_instances_go_out_by_nat(void **state)
 	kerr_free(err);
 }
 
-/* VPCs: namespaces of their own pinned in a mount namespace private to this process, so that a
- * failing test leaves no pin on the host. */
+/* VPCs: namespaces of their own pinned under /tmp; the test's teardown unpins them whatever
+ * happened. (Not in a mount namespace of the test's own: that would hold a copy of every mount
+ * of the host, other tests' pools included, until the test ends.) */
 static void vpc_pin(char *out, size_t size, unsigned n)
 {
-	static bool private_mounts;
-
-	if (!private_mounts) {
-		assert_int_equal(unshare(CLONE_NEWNS), 0);
-		assert_int_equal(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
-		private_mounts = true;
-	}
 	snprintf(out, size, "/tmp/kiln-test-vpc-%d-%u", (int)getpid(), n);
+}
+
+static int vpc_teardown(void **state)
+{
+	char pin[96];
+
+	stop_instances(state);
+	for (unsigned n = 1; n <= 2; n++) {
+		vpc_pin(pin, sizeof(pin), n);
+		net_vpc_delete(pin, n, NULL);
+	}
+	return 0;
 }
 
 struct vpc_instance {
@@ -1032,7 +1037,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_forwarding, fresh_netns, stop_instances),
 	    cmocka_unit_test_setup_teardown(test_firewall, fresh_netns, stop_instances),
 	    cmocka_unit_test_setup_teardown(test_instances_isolated, fresh_netns, stop_instances),
-	    cmocka_unit_test_setup_teardown(test_vpc_security_groups, fresh_netns, stop_instances),
+	    cmocka_unit_test_setup_teardown(test_vpc_security_groups, fresh_netns, vpc_teardown),
 	    cmocka_unit_test_setup_teardown(test_instances_go_out_by_nat, fresh_netns,
 	                                    stop_instances),
 	};
