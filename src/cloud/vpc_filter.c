@@ -22,7 +22,9 @@
 #define GROUPS_MAX  5 /* per instance, as EC2's interfaces have */
 
 /* One writer at a time: each write is the whole policy as the records say at its moment, so the
- * last one to run has the last word. VPC namespaces are made under it too. */
+ * last one to run has the last word. VPC namespaces are made under it too. Taken only with the
+ * database held (db_hold) first: a writer reads the records under it, and a caller may already
+ * hold the database in a transaction (a state change) when it asks for a write. */
 static pthread_mutex_t filter_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static char *pin_path(const struct cloud *c, unsigned net)
@@ -211,9 +213,11 @@ int vpc_filter_changed(struct cloud *c, const char *vpc_id, struct kerr **err)
 
 	if (!vpc_id || !vpc_id[0])
 		return 0;
+	db_hold(c->db);
 	pthread_mutex_lock(&filter_lock);
 	r = filter_write(c, vpc_id, err);
 	pthread_mutex_unlock(&filter_lock);
+	db_release(c->db);
 	return r < 0 ? kerr_wrap(err, "cannot write the filter of '%s'", vpc_id) : 0;
 }
 
@@ -235,11 +239,13 @@ int vpc_network_up(struct cloud *c, const struct instance *in, char **pin, struc
 	if (fs_mkdir_p(dir, 0700, err) < 0)
 		return -1;
 	*pin = pin_path(c, in->vpc_net);
+	db_hold(c->db);
 	pthread_mutex_lock(&filter_lock);
 	r = net_vpc_ensure(*pin, in->vpc_net, db_text(st, 0), err);
 	if (r == 0)
 		r = filter_write(c, in->vpc, err);
 	pthread_mutex_unlock(&filter_lock);
+	db_release(c->db);
 	if (r < 0) {
 		free(*pin);
 		*pin = NULL;
@@ -252,9 +258,11 @@ int vpc_network_delete(struct cloud *c, unsigned net, struct kerr **err)
 	_cleanup_free_ char *pin = pin_path(c, net);
 	int r;
 
+	db_hold(c->db);
 	pthread_mutex_lock(&filter_lock);
 	r = net_vpc_delete(pin, net, err);
 	pthread_mutex_unlock(&filter_lock);
+	db_release(c->db);
 	return r;
 }
 

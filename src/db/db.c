@@ -87,6 +87,16 @@ int db_step_row(struct db *db, sqlite3_stmt *stmt, struct kerr **err)
 	return r;
 }
 
+void db_hold(struct db *db)
+{
+	pthread_mutex_lock(&db->lock);
+}
+
+void db_release(struct db *db)
+{
+	pthread_mutex_unlock(&db->lock);
+}
+
 int db_begin(struct db *db, struct kerr **err)
 {
 	pthread_mutex_lock(&db->lock);

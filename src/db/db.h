@@ -37,6 +37,11 @@ int db_step_done(struct db *db, sqlite3_stmt *stmt, struct kerr **err);
 /* 1 with a row, 0 at the end, -1 on error. */
 int db_step_row(struct db *db, sqlite3_stmt *stmt, struct kerr **err);
 int db_begin(struct db *db, struct kerr **err);
+/* The connection to the caller alone (recursive; a transaction holds it too) until db_release:
+ * for work that must not interleave with other threads' statements, such as a lock of the
+ * caller's own taken after this one, always in that order. */
+void db_hold(struct db *db);
+void db_release(struct db *db);
 /* A failed commit rolls back: the caller must not call db_rollback after it. */
 int db_commit(struct db *db, struct kerr **err);
 void db_rollback(struct db *db);
