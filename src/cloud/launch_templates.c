@@ -480,6 +480,25 @@ on_error:
 	return -1;
 }
 
+/* Runs each statement with the template's id as ?1 and, when version is not 0, the version as
+ * ?2. */
+static int run_deletes(struct cloud *c, const char *const *statements, size_t n, const char *id,
+                       int64_t version, struct kerr **err)
+{
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+		if (db_prepare(c->db, statements[i], &st, err) < 0)
+			return -1;
+		db_bind_text(st, 1, id);
+		if (version)
+			sqlite3_bind_int64(st, 2, version);
+		if (db_step_done(c->db, st, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int cloud_lt_delete(struct cloud *c, const char *owner, const char *region, const char *id,
                     struct launch_template *out, struct kerr **err)
 {
@@ -492,17 +511,9 @@ int cloud_lt_delete(struct cloud *c, const char *owner, const char *region, cons
 
 	if (db_begin(c->db, err) < 0)
 		return -1;
-	if (cloud_lt_get(c, owner, region, id, NULL, out, err) < 0)
+	if (cloud_lt_get(c, owner, region, id, NULL, out, err) < 0 ||
+	    run_deletes(c, statements, ARRAY_SIZE(statements), id, 0, err) < 0)
 		goto on_error;
-	for (size_t i = 0; i < ARRAY_SIZE(statements); i++) {
-		_cleanup_stmt_ sqlite3_stmt *st = NULL;
-
-		if (db_prepare(c->db, statements[i], &st, err) < 0)
-			goto on_error;
-		db_bind_text(st, 1, id);
-		if (db_step_done(c->db, st, err) < 0)
-			goto on_error;
-	}
 	return db_commit(c->db, err);
 
 on_error:
@@ -535,16 +546,8 @@ int cloud_lt_version_delete(struct cloud *c, const char *owner, const char *regi
 		    (long long)version, id);
 		goto on_error;
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(statements); i++) {
-		_cleanup_stmt_ sqlite3_stmt *st = NULL;
-
-		if (db_prepare(c->db, statements[i], &st, err) < 0)
-			goto on_error;
-		db_bind_text(st, 1, id);
-		sqlite3_bind_int64(st, 2, version);
-		if (db_step_done(c->db, st, err) < 0)
-			goto on_error;
-	}
+	if (run_deletes(c, statements, ARRAY_SIZE(statements), id, version, err) < 0)
+		goto on_error;
 	return db_commit(c->db, err);
 
 on_error:

@@ -250,8 +250,10 @@ int net_bridge_ensure(const char *name, const char *gw_cidr, struct kerr **err)
 	return nl_bridge_ensure(&nl, name, &gw, &index, err);
 }
 
-static int veth_create(struct nl *nl, const char *host_if, int master, pid_t ns_pid,
-                       const char *peer_if, const uint8_t *mac)
+/* A veth pair whose host end is host_if (a port of master, when master is not 0) and whose peer
+ * end is peer_if, born in the namespace that ns_attr (IFLA_NET_NS_PID or IFLA_NET_NS_FD) names. */
+static int veth_create(struct nl *nl, const char *host_if, int master, const char *peer_if,
+                       uint16_t ns_attr, uint32_t ns, const uint8_t *mac)
 {
 	struct nl_req r;
 	struct ifinfomsg *ifi, *peer;
@@ -261,17 +263,18 @@ static int veth_create(struct nl *nl, const char *host_if, int master, pid_t ns_
 	ifi = nl_req_put(&r, sizeof(*ifi));
 	ifi->ifi_family = AF_UNSPEC;
 	nl_attr_put_str(&r, IFLA_IFNAME, host_if);
-	nl_attr_put_u32(&r, IFLA_MASTER, (uint32_t)master);
+	if (master)
+		nl_attr_put_u32(&r, IFLA_MASTER, (uint32_t)master);
 	linkinfo = nl_nest_begin(&r, IFLA_LINKINFO);
 	nl_attr_put_str(&r, IFLA_INFO_KIND, "veth");
 	data = nl_nest_begin(&r, IFLA_INFO_DATA);
-	/* The peer is an ifinfomsg with its own attributes; born in the instance's namespace, it
+	/* The peer is an ifinfomsg with its own attributes; born in the other namespace, it
 	 * never exists in ours, so no name clash or half-moved state is possible. */
 	peerinfo = nl_nest_begin(&r, VETH_INFO_PEER);
 	peer = nl_req_put(&r, sizeof(*peer));
 	peer->ifi_family = AF_UNSPEC;
 	nl_attr_put_str(&r, IFLA_IFNAME, peer_if);
-	nl_attr_put_u32(&r, IFLA_NET_NS_PID, (uint32_t)ns_pid);
+	nl_attr_put_u32(&r, ns_attr, ns);
 	if (mac)
 		nl_attr_put(&r, IFLA_ADDRESS, mac, NET_MAC_LEN);
 	nl_nest_end(&r, peerinfo);
@@ -305,7 +308,7 @@ int net_veth_create(const char *host_if, const char *bridge, pid_t ns_pid, const
 	if (strcmp(br.kind, "bridge") != 0)
 		return kerr_set(err, KERR_INVALID, "cannot create veth '%s': '%s' is not a bridge",
 		                host_if, bridge);
-	rc = veth_create(&nl, host_if, br.index, ns_pid, peer_if, mac);
+	rc = veth_create(&nl, host_if, br.index, peer_if, IFLA_NET_NS_PID, (uint32_t)ns_pid, mac);
 	if (rc < 0)
 		return nl_fail(&nl, err, rc, "cannot create veth '%s' for pid %d", host_if,
 		               (int)ns_pid);
@@ -322,26 +325,7 @@ on_error:
 
 int nl_veth_pair(struct nl *nl, const char *host_if, const char *peer_if, int peer_nsfd)
 {
-	struct nl_req r;
-	struct ifinfomsg *ifi, *peer;
-	struct rtattr *linkinfo, *data, *peerinfo;
-
-	nl_req_init(&r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
-	ifi = nl_req_put(&r, sizeof(*ifi));
-	ifi->ifi_family = AF_UNSPEC;
-	nl_attr_put_str(&r, IFLA_IFNAME, host_if);
-	linkinfo = nl_nest_begin(&r, IFLA_LINKINFO);
-	nl_attr_put_str(&r, IFLA_INFO_KIND, "veth");
-	data = nl_nest_begin(&r, IFLA_INFO_DATA);
-	peerinfo = nl_nest_begin(&r, VETH_INFO_PEER);
-	peer = nl_req_put(&r, sizeof(*peer));
-	peer->ifi_family = AF_UNSPEC;
-	nl_attr_put_str(&r, IFLA_IFNAME, peer_if);
-	nl_attr_put_u32(&r, IFLA_NET_NS_FD, (uint32_t)peer_nsfd);
-	nl_nest_end(&r, peerinfo);
-	nl_nest_end(&r, data);
-	nl_nest_end(&r, linkinfo);
-	return nl_talk(nl, &r, NULL, NULL);
+	return veth_create(nl, host_if, 0, peer_if, IFLA_NET_NS_FD, (uint32_t)peer_nsfd, NULL);
 }
 
 int nl_port_isolate(struct nl *nl, int ifindex)
