@@ -158,26 +158,6 @@ static char *copy_description(const char *ami, const struct image *src, const ch
 	                 ami, src->id, snap, src_region);
 }
 
-/* ClientToken: the image a request with this token made before, if any. */
-static int token_image(struct cloud *c, const char *owner, const char *region, const char *token,
-                       char id[ID_MAX], struct kerr **err)
-{
-	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r;
-
-	if (db_prepare(c->db,
-	               "SELECT id FROM images WHERE owner = ? AND region = ? AND client_token = ?",
-	               &st, err) < 0)
-		return -1;
-	db_bind_text(st, 1, owner);
-	db_bind_text(st, 2, region);
-	db_bind_text(st, 3, token);
-	r = db_step_row(c->db, st, err);
-	if (r == 1)
-		str_copy(id, db_text(st, 0), ID_MAX);
-	return r;
-}
-
 int cloud_image_copy(struct cloud *c, const char *owner, const struct copy_image_request *req,
                      struct image *out, struct kerr **err)
 {
@@ -192,7 +172,7 @@ int cloud_image_copy(struct cloud *c, const char *owner, const struct copy_image
 		return -1;
 	if (req->client_token) {
 		char done[ID_MAX];
-		r = token_image(c, owner, req->region, req->client_token, done, err);
+		r = cloud_token_id(c, "images", owner, req->region, req->client_token, done, err);
 		if (r < 0)
 			return -1;
 		if (r == 1)

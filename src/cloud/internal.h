@@ -205,6 +205,10 @@ int cloud_sql_run(struct cloud *c, struct kerr **err, const char *sql, int nargs
 int cloud_sql_exists(struct cloud *c, struct kerr **err, const char *sql, int nargs, ...);
 /* Every row of st (its parameters bound) made an element of size bytes by from_row, in a
  * malloc'd array *out of *n (rows.c); nothing is kept when a step fails. */
+/* ClientToken: the id of what owner made in region with token before, in table (a constant of
+ * the caller's with columns id, owner, region, client_token): 1 with id, 0 when none, or -1. */
+int cloud_token_id(struct cloud *c, const char *table, const char *owner, const char *region,
+                   const char *token, char id[ID_MAX], struct kerr **err);
 typedef void (*cloud_row_fn)(sqlite3_stmt *st, void *element);
 int cloud_rows(struct cloud *c, sqlite3_stmt *st, size_t size, cloud_row_fn from_row, void **out,
                size_t *n, struct kerr **err);

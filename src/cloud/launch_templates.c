@@ -3,6 +3,8 @@
  * are never reused: a new version is numbered after every version ever made. */
 #include "cloud/launch_templates.h"
 
+#include "internal.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,7 +184,7 @@ static int version_insert(struct cloud *c, const char *id, int64_t number, const
 int cloud_lt_create(struct cloud *c, const char *owner, const struct lt_create_request *req,
                     struct launch_template *out, struct kerr **err)
 {
-	_cleanup_stmt_ sqlite3_stmt *ins = NULL, *tok = NULL;
+	_cleanup_stmt_ sqlite3_stmt *ins = NULL;
 	char id[ID_MAX];
 	int64_t now = cloud_now_ms();
 	int r;
@@ -194,19 +196,11 @@ int cloud_lt_create(struct cloud *c, const char *owner, const struct lt_create_r
 		    "'%s'",
 		    req->name);
 	if (req->client_token) {
-		if (db_prepare(c->db,
-		               "SELECT id FROM launch_templates WHERE owner = ? AND region = ? AND "
-		               "client_token = ?",
-		               &tok, err) < 0)
-			return -1;
-		db_bind_text(tok, 1, owner);
-		db_bind_text(tok, 2, req->region);
-		db_bind_text(tok, 3, req->client_token);
-		r = db_step_row(c->db, tok, err);
+		r = cloud_token_id(c, "launch_templates", owner, req->region, req->client_token, id,
+		                   err);
 		if (r < 0)
 			return -1;
 		if (r == 1) {
-			str_copy(id, db_text(tok, 0), sizeof(id));
 			return cloud_lt_get(c, owner, req->region, id, NULL, out, err);
 		}
 	}

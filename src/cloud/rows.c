@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "util/cleanup.h"
+#include "util/str.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
@@ -61,4 +62,23 @@ int cloud_rows(struct cloud *c, sqlite3_stmt *st, size_t size, cloud_row_fn from
 	*out = v;
 	*n = count;
 	return 0;
+}
+
+int cloud_token_id(struct cloud *c, const char *table, const char *owner, const char *region,
+                   const char *token, char id[ID_MAX], struct kerr **err)
+{
+	_cleanup_free_ char *sql = xasprintf(
+	    "SELECT id FROM %s WHERE owner = ? AND region = ? AND client_token = ?", table);
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r;
+
+	if (db_prepare(c->db, sql, &st, err) < 0)
+		return -1;
+	db_bind_text(st, 1, owner);
+	db_bind_text(st, 2, region);
+	db_bind_text(st, 3, token);
+	r = db_step_row(c->db, st, err);
+	if (r == 1)
+		str_copy(id, db_text(st, 0), ID_MAX);
+	return r;
 }

@@ -247,21 +247,14 @@ int cloud_volume_create(struct cloud *c, const char *owner, const struct volume_
 
 	if (req->client_token) {
 		/* The same token again: the volume it made then. */
-		_cleanup_stmt_ sqlite3_stmt *tok = NULL;
-		int r;
-		if (db_prepare(c->db,
-		               "SELECT id FROM volumes WHERE owner = ? AND region = ? AND "
-		               "client_token = ?",
-		               &tok, err) < 0)
-			return -1;
-		db_bind_text(tok, 1, owner);
-		db_bind_text(tok, 2, req->region);
-		db_bind_text(tok, 3, req->client_token);
-		r = db_step_row(c->db, tok, err);
+		char id[ID_MAX];
+		int r =
+		    cloud_token_id(c, "volumes", owner, req->region, req->client_token, id, err);
+
 		if (r < 0)
 			return -1;
 		if (r == 1)
-			return cloud_volume_get(c, owner, req->region, db_text(tok, 0), out, err);
+			return cloud_volume_get(c, owner, req->region, id, out, err);
 	}
 	if (cloud_find_zone(c, req->region, req->zone, &z, err) < 0)
 		return -1;
