@@ -709,10 +709,8 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 		*n = 0;
 		return -1;
 	}
-	if (*n && vpc_filter_changed(c, net.subnet.vpc, err) < 0) {
-		_cleanup_kerr_ struct kerr *why = steal_ptr(*err);
-		cloud_log_failure(v[0].id, why, "cannot update the filter of the VPC");
-	}
+	/* The VPC's filter counts them as members when each boots (vpc_network_up): nothing
+	 * to write here, in the request. */
 	for (size_t i = 0; i < *n; i++) {
 		_cleanup_kerr_ struct kerr *why = NULL;
 		if (req->user_data && req->user_data_len) {
