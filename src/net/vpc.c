@@ -78,15 +78,10 @@ static int vpc_create(void *ctx, struct kerr **err)
 	return 0;
 }
 
-struct vpc_inside {
-	struct net_prefix cidr;
-	struct kerr *unused;
-};
-
 /* On a thread in the VPC's namespace: lo, the base tables, the range routed nowhere. */
 static int vpc_base(void *ctx, struct kerr **err)
 {
-	const struct vpc_inside *in = ctx;
+	const struct net_prefix *cidr = ctx;
 	_cleanup_nl_ struct nl nl = {.fd = -1};
 	_cleanup_buf_ struct buf script = BUF_INIT;
 	int rc;
@@ -96,7 +91,7 @@ static int vpc_base(void *ctx, struct kerr **err)
 	rc = nl_link_set_up(&nl, "lo");
 	if (rc < 0)
 		return nl_fail(&nl, err, rc, "cannot bring up 'lo'");
-	rc = nl_route_unreachable(&nl, &in->cidr, true);
+	rc = nl_route_unreachable(&nl, cidr, true);
 	if (rc < 0 && rc != -EEXIST)
 		return nl_fail(&nl, err, rc, "cannot route the VPC's range nowhere");
 	buf_addstr(&script,
@@ -152,15 +147,15 @@ int net_vpc_ensure(const char *pin, unsigned n, const char *cidr, struct kerr **
 {
 	_cleanup_nl_ struct nl nl = {.fd = -1};
 	_cleanup_close_ int nsfd = -1;
-	struct vpc_inside in = {0};
+	struct net_prefix range;
 	struct net_prefix host = {.len = 32};
 	char transit[NET_IFNAME_MAX];
 	struct net_link link;
 	int rc;
 
-	if (net_prefix_parse(cidr, &in.cidr, err) < 0)
+	if (net_prefix_parse(cidr, &range, err) < 0)
 		return kerr_wrap(err, "cannot set up VPC %u", n);
-	if (!net_prefix_is_network(&in.cidr) || n == 0)
+	if (!net_prefix_is_network(&range) || n == 0)
 		return kerr_set(err, KERR_INVALID, "cannot set up VPC %u: bad range '%s'", n, cidr);
 	transit_name(n, transit);
 	if (net_vpc_open(pin, &nsfd, NULL) < 0) {
@@ -174,7 +169,7 @@ int net_vpc_ensure(const char *pin, unsigned n, const char *cidr, struct kerr **
 			return kerr_wrap(err, "cannot create VPC %u", n);
 		net_link_delete(transit, NULL);
 	}
-	if (net_ns_run(nsfd, vpc_base, &in, err) < 0 || nl_open_kerr(&nl, err) < 0)
+	if (net_ns_run(nsfd, vpc_base, &range, err) < 0 || nl_open_kerr(&nl, err) < 0)
 		return kerr_wrap(err, "cannot set up VPC %u", n);
 	rc = nl_link_get(&nl, transit, &link);
 	if (rc == -ENODEV) {
