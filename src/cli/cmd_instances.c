@@ -25,10 +25,12 @@
 #define USAGE_EXEC    "kiln exec INSTANCE [--] COMMAND [ARG...] " REMOTE_USAGE
 #define WAIT_SECONDS  300
 
-static const char *const heads[] = {"ID",   "NAME",    "STATE", "TYPE",
-                                    "ZONE", "ADDRESS", "IMAGE", "LAUNCHED"};
-static const char *const keys[] = {"id",   "name",    "state", "type",
-                                   "zone", "address", "image", "launched"};
+static const struct table_col cols[] = {
+    {"ID", "id", TABLE_STRING},       {"NAME", "name", TABLE_STRING},
+    {"STATE", "state", TABLE_STRING}, {"TYPE", "type", TABLE_STRING},
+    {"ZONE", "zone", TABLE_STRING},   {"ADDRESS", "address", TABLE_STRING},
+    {"IMAGE", "image", TABLE_STRING}, {"LAUNCHED", "launched", TABLE_STRING},
+};
 
 static const char *name_tag(const struct xml_node *inst)
 {
@@ -134,41 +136,6 @@ static int wait_for(struct api_client *cl, char **ids, size_t n, const char *wan
 	}
 }
 
-/* IMAGE: an id, or the name of an image the caller may see (the newest of that name). */
-static int resolve_image(struct api_client *cl, const char *image, char *out, size_t size)
-{
-	struct xml_node *doc;
-	const struct xml_node *im;
-	struct api_args a;
-	const char *best = NULL, *best_date = "";
-
-	if (!strncmp(image, "ami-", 4)) {
-		snprintf(out, size, "%s", image);
-		return 0;
-	}
-	api_args_init(&a, "DescribeImages");
-	api_args_add(&a, "Filter.1.Name", "name");
-	api_args_add(&a, "Filter.1.Value.1", image);
-	if (remote_call(cl, &a, &doc) < 0) {
-		api_args_release(&a);
-		return -1;
-	}
-	api_args_release(&a);
-	for (size_t i = 0; (im = xml_item(doc, "imagesSet", i)); i++)
-		if (strcmp(xml_text(im, "creationDate", ""), best_date) >= 0) {
-			best = xml_text(im, "imageId", "");
-			best_date = xml_text(im, "creationDate", "");
-		}
-	if (best)
-		snprintf(out, size, "%s", best);
-	xml_free(doc);
-	if (!best) {
-		fprintf(stderr, "kiln: no image named '%s' (see kiln images)\n", image);
-		return -1;
-	}
-	return 0;
-}
-
 int cmd_run(int argc, char **argv)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
@@ -200,7 +167,7 @@ int cmd_run(int argc, char **argv)
 		return cli_usage(USAGE_RUN, "'run' takes one image (an id or a name)");
 	if (remote_connect(&ro, &cl, &err) < 0)
 		return cli_fail(err);
-	if (resolve_image(cl, argv[1], image, sizeof(image)) < 0)
+	if (remote_resolve(cl, REMOTE_IMAGE, argv[1], image, sizeof(image)) < 0)
 		goto out;
 	api_args_init(&a, "RunInstances");
 	api_args_add(&a, "ImageId", image);
@@ -236,7 +203,7 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	api_args_release(&a);
-	table_init(&t, ARRAY_SIZE(heads), heads, keys);
+	table_init(&t, cols, ARRAY_SIZE(cols));
 	c.t = &t;
 	c.all = true;
 	c.ids = xcalloc(1, sizeof(*c.ids));
@@ -245,7 +212,7 @@ int cmd_run(int argc, char **argv)
 	r = 0;
 	if (!no_wait && wait_for(cl, c.ids, c.n, "running", &t) < 0)
 		r = 1;
-	table_print(&t, ro.json);
+	table_print(&t, ro.format);
 	table_release(&t);
 	for (size_t i = 0; i < c.n; i++)
 		free(c.ids[i]);
@@ -277,11 +244,11 @@ int cmd_ls(int argc, char **argv)
 		return cli_fail(err);
 	api_args_init(&a, "DescribeInstances");
 	if (remote_call(cl, &a, &doc) == 0) {
-		table_init(&t, ARRAY_SIZE(heads), heads, keys);
+		table_init(&t, cols, ARRAY_SIZE(cols));
 		c.t = &t;
 		each_instance(doc, collect_one, &c);
 		xml_free(doc);
-		table_print(&t, ro.json);
+		table_print(&t, ro.format);
 		table_release(&t);
 		r = 0;
 	}
@@ -313,6 +280,7 @@ int cmd_change(int argc, char **argv)
 	struct api_client *cl = NULL;
 	struct xml_node *doc;
 	struct api_args a;
+	char **ids = NULL;
 	size_t k = 0, n;
 	int r = 1;
 
@@ -320,33 +288,44 @@ int cmd_change(int argc, char **argv)
 		k++;
 	n = (size_t)cli_parse_options(argc, argv, opts, USAGE_CHANGE, 0);
 	if (n == 0)
-		return cli_usage(USAGE_CHANGE, "'%s' needs at least one instance id", argv[0]);
+		return cli_usage(USAGE_CHANGE, "'%s' needs at least one instance", argv[0]);
 	if (remote_connect(&ro, &cl, &err) < 0)
 		return cli_fail(err);
+	ids = xcalloc(n, sizeof(*ids));
+	for (size_t i = 0; i < n; i++) {
+		char id[64];
+		if (remote_resolve(cl, REMOTE_INSTANCE, argv[i + 1], id, sizeof(id)) < 0)
+			goto out;
+		ids[i] = xstrdup(id);
+	}
 	api_args_init(&a, kinds[k].action);
-	api_args_list(&a, "InstanceId", argv + 1, n);
+	api_args_list(&a, "InstanceId", ids, n);
 	if (force && k == 1)
 		api_args_add(&a, "Force", "true");
 	if (remote_call(cl, &a, &doc) == 0) {
 		const struct xml_node *ch;
 		for (size_t i = 0; kinds[k].set && (ch = xml_item(doc, kinds[k].set, i)); i++)
-			if (!ro.json)
+			if (ro.format == REMOTE_TABLE)
 				printf("%s: %s -> %s\n", xml_text(ch, "instanceId", ""),
 				       xml_text(ch, "previousState/name", ""),
 				       xml_text(ch, "currentState/name", ""));
 		xml_free(doc);
-		r = wait && wait_for(cl, argv + 1, n, kinds[k].settles, NULL) < 0 ? 1 : 0;
-		if (ro.json) {
+		r = wait && wait_for(cl, ids, n, kinds[k].settles, NULL) < 0 ? 1 : 0;
+		if (ro.format != REMOTE_TABLE) {
+			static const struct table_col id_col[] = {{"ID", "id", TABLE_STRING}};
 			struct table t;
-			static const char *const h[] = {"ID"}, *const kk[] = {"id"};
-			table_init(&t, 1, h, kk);
-			for (size_t i = 1; i <= n; i++)
-				table_add(&t, argv[i]);
-			table_print(&t, true);
+			table_init(&t, id_col, 1);
+			for (size_t i = 0; i < n; i++)
+				table_add(&t, ids[i]);
+			table_print(&t, ro.format);
 			table_release(&t);
 		}
 	}
 	api_args_release(&a);
+out:
+	for (size_t i = 0; i < n; i++)
+		free(ids[i]);
+	free(ids);
 	api_client_close(cl);
 	return r;
 }
@@ -362,14 +341,19 @@ int cmd_console(int argc, char **argv)
 	struct api_client *cl = NULL;
 	struct xml_node *doc;
 	struct api_args a;
+	char id[64];
 	int r = 1;
 
 	if (cli_parse_options(argc, argv, opts, USAGE_CONSOLE, 0) != 1)
-		return cli_usage(USAGE_CONSOLE, "'console' takes one instance id");
+		return cli_usage(USAGE_CONSOLE, "'console' takes one instance");
 	if (remote_connect(&ro, &cl, &err) < 0)
 		return cli_fail(err);
+	if (remote_resolve(cl, REMOTE_INSTANCE, argv[1], id, sizeof(id)) < 0) {
+		api_client_close(cl);
+		return 1;
+	}
 	api_args_init(&a, "GetConsoleOutput");
-	api_args_add(&a, "InstanceId", argv[1]);
+	api_args_add(&a, "InstanceId", id);
 	if (remote_call(cl, &a, &doc) == 0) {
 		const char *b64 = xml_text(doc, "output", "");
 		size_t len = strlen(b64);
@@ -402,7 +386,7 @@ int cmd_exec(int argc, char **argv)
 	    OPT_END(),
 	};
 	struct api_client *cl = NULL;
-	char **cmd;
+	char **cmd, id[64];
 	int n, status = 1;
 
 	/* Options stop at the instance id: what follows (after an optional "--") is the
@@ -410,12 +394,16 @@ int cmd_exec(int argc, char **argv)
 	n = cli_parse_options(argc, argv, opts, USAGE_EXEC, CLI_STOP_AT_ARG);
 	cmd = argv + (n >= 2 && !strcmp(argv[2], "--") ? 3 : 2);
 	if (n < 2 || !*cmd)
-		return cli_usage(USAGE_EXEC, "'exec' takes an instance id and a command");
+		return cli_usage(USAGE_EXEC, "'exec' takes an instance and a command");
 	if (remote_connect(&ro, &cl, &err) < 0)
 		return cli_fail(err);
+	if (remote_resolve(cl, REMOTE_INSTANCE, argv[1], id, sizeof(id)) < 0) {
+		api_client_close(cl);
+		return 1;
+	}
 	sock = xasprintf("%s/run/" API_EXEC_SOCKET, cli_data_dir(ro.data));
 	fflush(stdout);
-	if (api_exec_run(cl, sock, argv[1], cmd, &status, &err) < 0)
+	if (api_exec_run(cl, sock, id, cmd, &status, &err) < 0)
 		status = cli_fail(err);
 	api_client_close(cl);
 	return status;

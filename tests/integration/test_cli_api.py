@@ -14,7 +14,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="instances need root")
 def cli(server, *args, check=True, env=None):
     e = dict(os.environ, KILN_ENDPOINT=server["url"], KILN_DATA=server["data"], **(env or {}))
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SHARED_CREDENTIALS_FILE", "AWS_PROFILE",
-                "AWS_REGION", "AWS_DEFAULT_REGION"):
+                "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2"):
         if var not in (env or {}):
             e.pop(var, None)
     r = subprocess.run([KILN, *args], capture_output=True, text=True, env=e)
@@ -26,6 +26,13 @@ def cli(server, *args, check=True, env=None):
 def test_run_ls_stop_start_rm(server):
     imgs = json.loads(cli(server, "images", "--json").stdout)
     assert {"kiln-busybox", "kiln-debian-12"} <= {i["name"] for i in imgs}
+    # JSON cells have their types: booleans and numbers are not strings
+    busybox = next(i for i in imgs if i["name"] == "kiln-busybox")
+    assert busybox["public"] is True and isinstance(busybox["size_gib"], int)
+    # --output text: the aws CLI's tab-separated lines, no header
+    text = cli(server, "images", "--output", "text").stdout.splitlines()
+    assert any(line.split("\t")[:2] == [busybox["id"], "kiln-busybox"] for line in text)
+    assert json.loads(cli(server, "images", "--output", "json").stdout) == imgs
     out = json.loads(cli(server, "run", "kiln-busybox", "--name", "cli-1", "--type", "t2.nano",
                          "--zone", "us-east-1c", "--json").stdout)
     assert len(out) == 1 and out[0]["state"] == "running" and out[0]["name"] == "cli-1"
@@ -36,11 +43,14 @@ def test_run_ls_stop_start_rm(server):
     vols = json.loads(cli(server, "volumes", "--json").stdout)
     assert any(v["attached"] == f"{iid} /dev/xvda" for v in vols)
 
-    r = cli(server, "stop", iid, "--wait")
+    assert all(isinstance(v["size_gib"], int) for v in vols)
+
+    # instances by Name tag, as by id
+    r = cli(server, "stop", "cli-1", "--wait")
     assert r.stdout == f"{iid}: running -> stopping\n"
     assert [i["state"] for i in json.loads(cli(server, "ls", "--json").stdout) if i["id"] == iid] == ["stopped"]
     cli(server, "start", iid, "--wait")
-    assert "kiln-init" in cli(server, "console", iid).stdout
+    assert "kiln-init" in cli(server, "console", "cli-1").stdout
     cli(server, "rm", iid, "--wait")
     assert iid not in cli(server, "ls").stdout
     assert iid in cli(server, "ls", "--all").stdout
@@ -65,6 +75,20 @@ def test_credentials_and_errors(server):
     assert r.returncode == 1 and "no keys for profile 'nobody'" in r.stderr
     r = cli(server, "ls", "--endpoint", "http://127.0.0.1:9", check=False)
     assert r.returncode == 1 and "cannot reach http://127.0.0.1:9" in r.stderr
+    # the aws CLI's spelling and variables; --endpoint-url and KILN_ENDPOINT come first
+    r = cli(server, "ls", "--endpoint-url", "http://127.0.0.1:9", check=False)
+    assert r.returncode == 1 and "cannot reach http://127.0.0.1:9" in r.stderr
+    for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2"):
+        e = dict(os.environ, KILN_DATA=server["data"])
+        for v in ("KILN_ENDPOINT", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2"):
+            e.pop(v, None)
+        e[var] = server["url"]
+        assert subprocess.run([KILN, "ls"], env=e, capture_output=True, text=True).returncode == 0
+        e[var] = "http://127.0.0.1:9"
+        r = subprocess.run([KILN, "ls"], env=e, capture_output=True, text=True)
+        assert r.returncode == 1 and "cannot reach http://127.0.0.1:9" in r.stderr
+    r = cli(server, "ls", "--output", "yaml", check=False)
+    assert r.returncode == 1 and r.stderr == "kiln: --output takes table, json or text, not 'yaml'\n"
     r = cli(server, "ls", "--bogus", check=False)
     assert r.returncode == 2 and r.stderr.startswith("kiln: unknown option '--bogus'")
 
@@ -83,11 +107,29 @@ def test_exec_bake_share_copy(server):
     assert r.stdout == f"{ami}: shared with 222233334444\n"
     other = {"AWS_ACCESS_KEY_ID": "AKIAOTHEROTHEROTHER1", "AWS_SECRET_ACCESS_KEY": "other-secret-other-secret"}
     assert ami in cli(server, "images", env=other).stdout
-    copied = json.loads(cli(server, "copy-image", ami, "--to", "eu-west-1", "--json").stdout)
+    # an image by its name, in every command that takes one
+    copied = json.loads(cli(server, "copy-image", "cli-baked-1", "--to", "eu-west-1", "--json").stdout)
     assert copied[0]["state"] == "available" and copied[0]["region"] == "eu-west-1"
     assert copied[0]["id"] in cli(server, "images", "--region", "eu-west-1").stdout
+    r = cli(server, "share", "no-such-image", "all", check=False)
+    assert r.returncode == 1 and r.stderr == "kiln: no image named 'no-such-image' (see kiln images)\n"
     r = cli(server, "share", "ami-0123456789abcdef0", "all", check=False)
     assert r.returncode == 1 and r.stderr.startswith("kiln: InvalidAMIID.NotFound: ")
     r = cli(server, "exec", "i-0123456789abcdef0", "--", "true", check=False)
     assert r.returncode == 1 and "InvalidInstanceID.NotFound" in r.stderr
     cli(server, "rm", iid, "--wait")
+
+
+def test_names_ambiguous(server):
+    out = json.loads(cli(server, "run", "kiln-busybox", "--count", "2", "--name", "twin",
+                         "--type", "t2.nano", "--json").stdout)
+    ids = sorted(i["id"] for i in out)
+    r = cli(server, "exec", "twin", "--", "true", check=False)
+    assert r.returncode == 1 and r.stderr == f"kiln: 'twin' names 2 instances: {', '.join(ids)}; give an id\n" \
+        or r.stderr == f"kiln: 'twin' names 2 instances: {', '.join(reversed(ids))}; give an id\n"
+    r = cli(server, "console", "nobody-has-this-name", check=False)
+    assert r.returncode == 1 and r.stderr == "kiln: no instance named 'nobody-has-this-name' (see kiln ls)\n"
+    cli(server, "rm", *ids, "--wait")
+    # a terminated instance's name is free again: nothing is found by it
+    r = cli(server, "start", "twin", check=False)
+    assert r.returncode == 1 and "no instance named 'twin'" in r.stderr
