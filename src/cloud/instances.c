@@ -874,6 +874,7 @@ int cloud_reconcile(struct cloud *c, struct kerr **err)
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
 
+	cloud_leftovers_clean(c);
 	if (adopt_instances(c, err) < 0)
 		return -1;
 	if (db_prepare(c->db,

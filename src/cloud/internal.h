@@ -96,6 +96,8 @@ void cloud_image_prewarm(struct cloud *c, const char *image);
 /* A snapshot of an image just stored from copy (a file of the pool in dir): copy becomes the
  * zone's base of it, a reflink. */
 void cloud_base_keep(struct cloud *c, const char *id, const char *dir, const char *copy);
+/* At start, before any job: the temporaries a killed daemon left in the zones' pools. */
+void cloud_leftovers_clean(struct cloud *c);
 /* A deleted snapshot: its base goes from every zone pool of region. */
 void cloud_bases_remove(struct cloud *c, const char *region, const char *id);
 /* The volume file of an id in its zone's pool: "<id>.img" (paths.c). */
