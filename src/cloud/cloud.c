@@ -429,6 +429,7 @@ void cloud_close(struct cloud *c)
 	if (!c)
 		return;
 	cloud_watch_stop(c);
+	cloud_gc_stop(c);
 	cloud_jobs_stop(c);
 	cloud_jobs_free(c);
 	runtime_close(c->rt);

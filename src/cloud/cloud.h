@@ -30,6 +30,7 @@ struct cloud {
 	struct cloud_jobs *jobs;      /* the background jobs running (jobs.c) */
 	pthread_mutex_t regions_lock; /* serving a region for the first time (regions.c) */
 	struct cloud_watch *watch;    /* the watcher of running instances (watch.c) */
+	struct cloud_gc *gc;          /* the stores' automatic garbage collection (gc.c) */
 };
 
 struct zone {
@@ -390,6 +391,12 @@ int cloud_instance_user_data(struct cloud *c, const char *owner, const char *reg
  * instance, as its shutdown behaviour says. The daemon starts it after cloud_reconcile. */
 int cloud_watch_start(struct cloud *c, struct kerr **err);
 void cloud_watch_stop(struct cloud *c);
+/* The stores' automatic gc (gc.c): a region's store is collected once its deletions have been
+ * quiet for interval_s, and at most once per interval_s; 0: never (kiln store gc by hand). */
+int cloud_gc_start(struct cloud *c, unsigned interval_s, struct kerr **err);
+/* A snapshot of region's store was deleted: its chunks may be garbage now. */
+void cloud_gc_request(struct cloud *c, const char *region);
+void cloud_gc_stop(struct cloud *c);
 int cloud_instance_modify(struct cloud *c, const char *owner, const char *region, const char *id,
                           const char *type, const uint8_t *user_data, size_t user_data_len,
                           struct kerr **err);

@@ -56,6 +56,7 @@ int daemon_start(const struct daemon_config *cfg, struct daemon **out, struct ke
 	    daemon_host_up(public_range, true, err) < 0 ||
 	    cloud_attach_runtime(d->cloud, cfg->shim, cfg->init, err) < 0 ||
 	    cloud_reconcile(d->cloud, err) < 0 || cloud_watch_start(d->cloud, err) < 0 ||
+	    cloud_gc_start(d->cloud, cfg->gc_interval_s, err) < 0 ||
 	    api_server_start(d->cloud, &cfg->http, &d->srv, err) < 0)
 		goto on_error;
 	exec_path = xasprintf("%s/run/" API_EXEC_SOCKET, cfg->data_dir);
@@ -91,6 +92,7 @@ void daemon_wait(struct daemon *d)
 	api_server_stop(d->srv);
 	api_exec_stop(d->exec);
 	cloud_watch_stop(d->cloud);
+	cloud_gc_stop(d->cloud);
 	cloud_jobs_stop(d->cloud);
 	cloud_close(d->cloud);
 	log_event(LOG_LEVEL_INFO, NULL, "stopped");
