@@ -78,7 +78,7 @@ static int wait_image(struct api_client *cl, const char *ami, const char *region
 	struct table t;
 	int pct = 0;
 
-	progress_bar_init(&bar, label);
+	progress_bar_init(&bar, label, NULL);
 	for (;;) {
 		if (image_progress(cl, ami, state, sizeof(state), name, sizeof(name), snaps,
 		                   sizeof(snaps), &pct) < 0)
@@ -122,6 +122,8 @@ int cmd_bake(int argc, char **argv)
 	    OPT_BOOL("no-reboot", &no_reboot, "do not stop the instance for a consistent image"),
 	    OPT_BOOL("no-wait", &no_wait, "do not wait until the image is available"),
 	    OPT_REMOTE(&ro),
+	    OPT_EXAMPLE("kiln bake web --name web-2026-12-06"),
+	    OPT_EXAMPLE("kiln bake i-0123abcd --name base --no-reboot --no-wait"),
 	    OPT_END(),
 	};
 	struct api_client *cl = NULL;
@@ -162,6 +164,8 @@ int cmd_copy_image(int argc, char **argv)
 	    OPT_STRING("name", "NAME", &name, "the copy's name (else the source's)"),
 	    OPT_BOOL("no-wait", &no_wait, "do not wait until the copy is available"),
 	    OPT_REMOTE(&ro),
+	    OPT_EXAMPLE("kiln copy-image web-2026-12-06 --to eu-west-1"),
+	    OPT_EXAMPLE("kiln copy-image ami-0123abcd --to eu-west-1 --name web-eu --no-wait"),
 	    OPT_END(),
 	};
 	struct api_client *src = NULL, *dst = NULL;
@@ -213,6 +217,8 @@ int cmd_share(int argc, char **argv)
 	const struct cli_option opts[] = {
 	    OPT_BOOL("remove", &remove, "take the permission away"),
 	    OPT_REMOTE(&ro),
+	    OPT_EXAMPLE("kiln share web-2026-12-06 222233334444"),
+	    OPT_EXAMPLE("kiln share web-2026-12-06 all --remove"),
 	    OPT_END(),
 	};
 	struct api_client *cl = NULL;

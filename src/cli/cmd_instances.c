@@ -21,7 +21,7 @@
 	"                [--key NAME] [--no-wait] " REMOTE_USAGE
 #define USAGE_LS      "kiln ls [--all] " REMOTE_USAGE
 #define USAGE_CHANGE  "kiln start|stop|reboot|rm INSTANCE... [--wait] [--force] " REMOTE_USAGE
-#define USAGE_CONSOLE "kiln console INSTANCE " REMOTE_USAGE
+#define USAGE_CONSOLE "kiln console INSTANCE [--follow] " REMOTE_USAGE
 #define USAGE_EXEC    "kiln exec INSTANCE [--] COMMAND [ARG...] " REMOTE_USAGE
 #define WAIT_SECONDS  300
 
@@ -153,6 +153,9 @@ int cmd_run(int argc, char **argv)
 	    OPT_STRING("key", "NAME", &key, "key pair whose public key to install"),
 	    OPT_BOOL("no-wait", &no_wait, "do not wait until they run"),
 	    OPT_REMOTE(&ro),
+	    OPT_EXAMPLE("kiln run kiln-debian-12 --name web --key mykey --user-data setup.sh"),
+	    OPT_EXAMPLE(
+	        "kiln run kiln-busybox --count 5 --type t2.nano --zone us-east-1b --output json"),
 	    OPT_END(),
 	};
 	struct api_client *cl = NULL;
@@ -230,6 +233,8 @@ int cmd_ls(int argc, char **argv)
 	const struct cli_option opts[] = {
 	    OPT_BOOL("all", &c.all, "terminated instances too"),
 	    OPT_REMOTE(&ro),
+	    OPT_EXAMPLE("kiln ls"),
+	    OPT_EXAMPLE("kiln ls --all --region eu-west-1 --output text"),
 	    OPT_END(),
 	};
 	struct api_client *cl = NULL;
@@ -275,6 +280,8 @@ int cmd_change(int argc, char **argv)
 	    OPT_BOOL("wait", &wait, "wait until they settle (running, stopped, terminated)"),
 	    OPT_BOOL("force", &force, "stop: do not wait for a clean shutdown"),
 	    OPT_REMOTE(&ro),
+	    OPT_EXAMPLE("kiln stop web --wait"),
+	    OPT_EXAMPLE("kiln rm web i-0123abcd"),
 	    OPT_END(),
 	};
 	struct api_client *cl = NULL;
@@ -330,45 +337,119 @@ out:
 	return r;
 }
 
+/* The instance's console output now (decoded), in *out; -1 when the call failed (printed). */
+static int console_now(struct api_client *cl, const char *id, unsigned char **out, size_t *n)
+{
+	struct xml_node *doc;
+	struct api_args a;
+	const char *b64;
+	size_t len;
+	int got;
+
+	api_args_init(&a, "GetConsoleOutput");
+	api_args_add(&a, "InstanceId", id);
+	if (remote_call(cl, &a, &doc) < 0) {
+		api_args_release(&a);
+		return -1;
+	}
+	api_args_release(&a);
+	b64 = xml_text(doc, "output", "");
+	len = strlen(b64);
+	*out = xmalloc(len / 4 * 3 + 3);
+	got = EVP_DecodeBlock(*out, (const unsigned char *)b64, (int)len);
+	while (got > 0 && len && b64[len - 1] == '=') { /* the padding is not output */
+		got--;
+		len--;
+	}
+	*n = got > 0 ? (size_t)got : 0;
+	xml_free(doc);
+	return 0;
+}
+
+/* Where what is new in cur starts, given what was printed before (prev): the console keeps
+ * only its last MiB, so the old output may have lost its head; its tail is looked for. */
+static size_t console_new_from(const unsigned char *prev, size_t plen, const unsigned char *cur,
+                               size_t clen)
+{
+	size_t tail = plen < 256 ? plen : 256;
+
+	if (!plen)
+		return 0;
+	if (clen >= plen && !memcmp(prev, cur, plen))
+		return plen;
+	for (size_t at = clen >= tail ? clen - tail + 1 : 0; at-- > 0;)
+		if (!memcmp(cur + at, prev + plen - tail, tail))
+			return at + tail;
+	return 0;
+}
+
+static const char *instance_state_of(struct api_client *cl, const char *id, char *state,
+                                     size_t size)
+{
+	struct xml_node *doc;
+	struct api_args a;
+
+	snprintf(state, size, "%s", "");
+	api_args_init(&a, "DescribeInstances");
+	api_args_add(&a, "InstanceId.1", id);
+	if (remote_call(cl, &a, &doc) == 0) {
+		const struct xml_node *res = xml_item(doc, "reservationSet", 0);
+		snprintf(state, size, "%s",
+		         xml_text(xml_item(res, "instancesSet", 0), "instanceState/name", ""));
+		xml_free(doc);
+	}
+	api_args_release(&a);
+	return state;
+}
+
 int cmd_console(int argc, char **argv)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct remote_opts ro = {0};
+	bool follow = false;
 	const struct cli_option opts[] = {
+	    OPT_BOOL("follow", &follow, "keep printing what comes, until the instance stops"),
 	    OPT_REMOTE(&ro),
+	    OPT_EXAMPLE("kiln console web"),
+	    OPT_EXAMPLE("kiln console web --follow"),
 	    OPT_END(),
 	};
+	struct timespec pause = {0, 500 * 1000 * 1000};
 	struct api_client *cl = NULL;
-	struct xml_node *doc;
-	struct api_args a;
-	char id[64];
+	unsigned char *prev = NULL;
+	size_t plen = 0;
+	char id[64], state[32];
 	int r = 1;
 
 	if (cli_parse_options(argc, argv, opts, USAGE_CONSOLE, 0) != 1)
 		return cli_usage(USAGE_CONSOLE, "'console' takes one instance");
 	if (remote_connect(&ro, &cl, &err) < 0)
 		return cli_fail(err);
-	if (remote_resolve(cl, REMOTE_INSTANCE, argv[1], id, sizeof(id)) < 0) {
-		api_client_close(cl);
-		return 1;
+	if (remote_resolve(cl, REMOTE_INSTANCE, argv[1], id, sizeof(id)) < 0)
+		goto out;
+	for (;;) {
+		unsigned char *cur;
+		size_t clen, from;
+		bool ended;
+		/* The state before the output: what an ended instance wrote is all there then. */
+		ended = follow &&
+		        (!strcmp(instance_state_of(cl, id, state, sizeof(state)), "stopped") ||
+		         !strcmp(state, "terminated") || !*state);
+		if (console_now(cl, id, &cur, &clen) < 0)
+			goto out;
+		from = console_new_from(prev, plen, cur, clen);
+		fwrite(cur + from, 1, clen - from, stdout);
+		fflush(stdout);
+		free(prev);
+		prev = cur;
+		plen = clen;
+		if (!follow || ended)
+			break;
+		nanosleep(&pause, NULL);
 	}
-	api_args_init(&a, "GetConsoleOutput");
-	api_args_add(&a, "InstanceId", id);
-	if (remote_call(cl, &a, &doc) == 0) {
-		const char *b64 = xml_text(doc, "output", "");
-		size_t len = strlen(b64);
-		_cleanup_free_ unsigned char *out = xmalloc(len / 4 * 3 + 3);
-		int n = EVP_DecodeBlock(out, (const unsigned char *)b64, (int)len);
-		while (n > 0 && len && b64[len - 1] == '=') { /* the padding is not output */
-			n--;
-			len--;
-		}
-		if (n > 0)
-			fwrite(out, 1, (size_t)n, stdout);
-		xml_free(doc);
-		r = 0;
-	}
-	api_args_release(&a);
+	r = 0;
+out:
+	free(prev);
 	api_client_close(cl);
 	return r;
 }
@@ -383,6 +464,8 @@ int cmd_exec(int argc, char **argv)
 	struct remote_opts ro = {0};
 	const struct cli_option opts[] = {
 	    OPT_REMOTE(&ro),
+	    OPT_EXAMPLE("kiln exec web -- cat /etc/os-release"),
+	    OPT_EXAMPLE("kiln exec web -- sh -c \"apt-get install -y nginx\""),
 	    OPT_END(),
 	};
 	struct api_client *cl = NULL;

@@ -1,4 +1,4 @@
-/* kiln images, volumes, snapshots: what the caller may see in a region, as tables. */
+/* kiln images, volumes, snapshots, regions, zones: what the caller may see, as tables. */
 #include <stdio.h>
 #include <string.h>
 
@@ -47,6 +47,29 @@ static void snapshot_row(struct table *t, const struct xml_node *s)
 	          xml_text(s, "startTime", ""), xml_text(s, "description", ""));
 }
 
+static void region_row(struct table *t, const struct xml_node *r)
+{
+	table_add(t, xml_text(r, "regionName", ""), xml_text(r, "regionEndpoint", ""),
+	          xml_text(r, "optInStatus", ""));
+}
+
+static void zone_row(struct table *t, const struct xml_node *z)
+{
+	table_add(t, xml_text(z, "zoneName", ""), xml_text(z, "zoneId", ""),
+	          xml_text(z, "zoneState", ""), xml_text(z, "regionName", ""));
+}
+
+static const struct table_col region_cols[] = {
+    {"REGION", "region", TABLE_STRING},
+    {"ENDPOINT", "endpoint", TABLE_STRING},
+    {"OPT-IN", "opt_in", TABLE_STRING},
+};
+static const struct table_col zone_cols[] = {
+    {"ZONE", "zone", TABLE_STRING},
+    {"ZONE-ID", "zone_id", TABLE_STRING},
+    {"STATE", "state", TABLE_STRING},
+    {"REGION", "region", TABLE_STRING},
+};
 static const struct table_col image_cols[] = {
     {"ID", "id", TABLE_STRING},           {"NAME", "name", TABLE_STRING},
     {"STATE", "state", TABLE_STRING},     {"OWNER", "owner", TABLE_STRING},
@@ -78,9 +101,12 @@ static const struct listing listings[] = {
     {"volumes", "DescribeVolumes", "volumeSet", volume_cols, ARRAY_SIZE(volume_cols), volume_row},
     {"snapshots", "DescribeSnapshots", "snapshotSet", snapshot_cols, ARRAY_SIZE(snapshot_cols),
      snapshot_row},
+    {"regions", "DescribeRegions", "regionInfo", region_cols, ARRAY_SIZE(region_cols), region_row},
+    {"zones", "DescribeAvailabilityZones", "availabilityZoneInfo", zone_cols, ARRAY_SIZE(zone_cols),
+     zone_row},
 };
 
-/* images, volumes, snapshots: argv[0] says which. */
+/* images, volumes, snapshots, regions, zones: argv[0] says which. */
 int cmd_list(int argc, char **argv)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
@@ -89,6 +115,8 @@ int cmd_list(int argc, char **argv)
 	struct remote_opts ro = {0};
 	const struct cli_option opts[] = {
 	    OPT_REMOTE(&ro),
+	    OPT_EXAMPLE("kiln images"),
+	    OPT_EXAMPLE("kiln volumes --output json"),
 	    OPT_END(),
 	};
 	struct api_client *cl = NULL;

@@ -133,3 +133,57 @@ def test_names_ambiguous(server):
     # a terminated instance's name is free again: nothing is found by it
     r = cli(server, "start", "twin", check=False)
     assert r.returncode == 1 and "no instance named 'twin'" in r.stderr
+
+
+def test_help_snapshot_and_follow(server, tmp_path):
+    r = cli(server, "run", "--help")
+    assert r.stdout.startswith("usage: kiln run IMAGE") and "\nexamples:\n  kiln run " in r.stdout
+    # console --follow prints what comes until the instance stops (here it powers itself off)
+    ud = tmp_path / "ud.sh"
+    ud.write_text("#!/bin/sh\nfor i in 1 2 3; do echo tick-$i; sleep 1; done\npoweroff\n")
+    out = json.loads(cli(server, "run", "kiln-busybox", "--type", "t2.nano", "--name", "ticker",
+                         "--user-data", str(ud), "--json").stdout)
+    iid = out[0]["id"]
+    r = subprocess.run([KILN, "console", "ticker", "--follow"], capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, KILN_ENDPOINT=server["url"], KILN_DATA=server["data"]))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("tick-3") == 1 and r.stdout.index("tick-1") < r.stdout.index("tick-3")
+    # a snapshot of its root volume, by the volume's Name tag
+    vols = json.loads(cli(server, "volumes", "--json").stdout)
+    vid = next(v["id"] for v in vols if v["attached"].startswith(iid))
+    client_ec2 = __import__("conftest").client(server)
+    client_ec2.create_tags(Resources=[vid], Tags=[{"Key": "Name", "Value": "ticker-root"}])
+    snap = json.loads(cli(server, "snapshot", "ticker-root", "--description", "cli", "--json").stdout)
+    assert snap[0]["state"] == "completed" and snap[0]["volume"] == vid and snap[0]["size_gib"] >= 1
+    r = cli(server, "snapshot", "no-such-volume", check=False)
+    assert r.returncode == 1 and r.stderr == "kiln: no volume named 'no-such-volume' (see kiln volumes)\n"
+    client_ec2.delete_snapshot(SnapshotId=snap[0]["id"])
+    cli(server, "rm", iid, "--wait")
+
+
+def complete(server, *words):
+    """COMPREPLY of contrib/kiln.bash-completion for the command line words (the last one being
+    completed), with this build's kiln first on PATH."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    script = os.path.join(root, "contrib", "kiln.bash-completion")
+    line = " ".join(f"'{w}'" for w in words)
+    prog = (f"source {script}; COMP_WORDS=({line}); COMP_CWORD={len(words) - 1}; _kiln; "
+            "printf '%s\\n' \"${COMPREPLY[@]}\"")
+    env = dict(os.environ, KILN_ENDPOINT=server["url"], KILN_DATA=server["data"],
+               PATH=os.path.dirname(KILN) + ":" + os.environ["PATH"])
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_REGION"):
+        env.pop(var, None)
+    r = subprocess.run(["bash", "-c", prog], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    return set(r.stdout.split())
+
+
+def test_bash_completion(server):
+    assert {"copy-image", "console"} <= complete(server, "kiln", "co")
+    assert {"--to", "--name", "--no-wait"} <= complete(server, "kiln", "copy-image", "--")
+    assert "kiln-busybox" in complete(server, "kiln", "run", "kiln-b")
+    assert {"us-east-1", "eu-west-1"} <= complete(server, "kiln", "ls", "--region", "")
+    regions = json.loads(cli(server, "regions", "--json").stdout)
+    assert {"us-east-1", "eu-west-1"} <= {r["region"] for r in regions}
+    zones = json.loads(cli(server, "zones", "--json").stdout)
+    assert {z["zone"] for z in zones} >= {"us-east-1a", "us-east-1b"}
