@@ -63,9 +63,12 @@ struct api_action {
 
 struct api_server;
 
-/* Serve on http->listen with its limits (its handler and context are the server's own). */
+struct api_exec_server;
+
+/* Serve on http->listen with its limits (its handler and context are the server's own); a
+ * request asking for an upgrade goes to exec (kiln exec over the API, exec.h). */
 int api_server_start(struct cloud *cloud, const struct api_http_config *http,
-                     struct api_server **out, struct kerr **err)
+                     struct api_exec_server *exec, struct api_server **out, struct kerr **err)
     __attribute__((warn_unused_result));
 uint16_t api_server_port(const struct api_server *s);
 void api_server_stop(struct api_server *s);

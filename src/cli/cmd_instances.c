@@ -454,9 +454,9 @@ out:
 	return r;
 }
 
-/* exec: through the daemon's exec socket, signed with the caller's keys as an API request;
- * the daemon checks the account and the instance, and runs the command with this process's
- * stdio. */
+/* exec: a signed ExecInstance request, through the daemon's exec socket (with this process's
+ * stdio) or through the API's listener (stdio relayed); the daemon checks the account and the
+ * instance. */
 int cmd_exec(int argc, char **argv)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
@@ -484,10 +484,16 @@ int cmd_exec(int argc, char **argv)
 		api_client_close(cl);
 		return 1;
 	}
-	sock = xasprintf("%s/run/" API_EXEC_SOCKET, cli_data_dir(ro.data));
 	fflush(stdout);
-	if (api_exec_run(cl, sock, id, cmd, &status, &err) < 0)
+	/* With a data directory named, its daemon's socket: the command gets this process's own
+	 * descriptors (a terminal stays one). Else through the API, from wherever it is reached. */
+	if (ro.data || (getenv("KILN_DATA") && *getenv("KILN_DATA"))) {
+		sock = xasprintf("%s/run/" API_EXEC_SOCKET, cli_data_dir(ro.data));
+		if (api_exec_run(cl, sock, id, cmd, &status, &err) < 0)
+			status = cli_fail(err);
+	} else if (api_exec_run_remote(cl, id, cmd, &status, &err) < 0) {
 		status = cli_fail(err);
+	}
 	api_client_close(cl);
 	return status;
 }

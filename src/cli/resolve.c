@@ -76,6 +76,20 @@ static int lookup(struct api_client *c, const struct kind *k, const char *filter
 	return 0;
 }
 
+/* "vol-0123abcd" where an instance is wanted: an id of another kind, not a name; the API
+ * says what is wrong with it. */
+static bool id_shaped(const char *arg)
+{
+	const char *dash = strchr(arg, '-');
+	size_t hex;
+
+	if (!dash || dash == arg ||
+	    strspn(arg, "abcdefghijklmnopqrstuvwxyz") != (size_t)(dash - arg))
+		return false;
+	hex = strspn(dash + 1, "0123456789abcdef");
+	return hex >= 8 && hex <= 17 && !dash[1 + hex];
+}
+
 int remote_resolve(struct api_client *c, enum remote_kind kind, const char *arg, char *out,
                    size_t size)
 {
@@ -83,7 +97,7 @@ int remote_resolve(struct api_client *c, enum remote_kind kind, const char *arg,
 	_cleanup_buf_ struct buf ids = BUF_INIT;
 	size_t n = 0;
 
-	if (!strncmp(arg, k->prefix, strlen(k->prefix))) {
+	if (!strncmp(arg, k->prefix, strlen(k->prefix)) || id_shaped(arg)) {
 		snprintf(out, size, "%s", arg);
 		return 0;
 	}

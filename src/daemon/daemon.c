@@ -56,16 +56,18 @@ int daemon_start(const struct daemon_config *cfg, struct daemon **out, struct ke
 	    daemon_host_up(public_range, true, err) < 0 ||
 	    cloud_attach_runtime(d->cloud, cfg->shim, cfg->init, err) < 0 ||
 	    cloud_reconcile(d->cloud, err) < 0 || cloud_watch_start(d->cloud, err) < 0 ||
-	    cloud_gc_start(d->cloud, cfg->gc_interval_s, err) < 0 ||
-	    api_server_start(d->cloud, &cfg->http, &d->srv, err) < 0)
+	    cloud_gc_start(d->cloud, cfg->gc_interval_s, err) < 0)
 		goto on_error;
 	exec_path = xasprintf("%s/run/" API_EXEC_SOCKET, cfg->data_dir);
 	if (api_exec_start(d->cloud, exec_path, &d->exec, err) < 0) {
 		free(exec_path);
-		api_server_stop(d->srv);
 		goto on_error;
 	}
 	free(exec_path);
+	if (api_server_start(d->cloud, &cfg->http, d->exec, &d->srv, err) < 0) {
+		api_exec_stop(d->exec);
+		goto on_error;
+	}
 	log_event(LOG_LEVEL_INFO, NULL, "serving %s on port %u", cfg->data_dir,
 	          (unsigned)api_server_port(d->srv));
 	*out = d;
@@ -89,6 +91,8 @@ void daemon_wait(struct daemon *d)
 	sigwait(&d->stop, &sig);
 	log_event(LOG_LEVEL_INFO, NULL, "stopping on signal %d", sig);
 	/* No new request, then no new job; the running ones stop at their next checkpoint. */
+	/* The commands of kiln exec run in the API server's threads too: they end first. */
+	api_exec_shutdown(d->exec);
 	api_server_stop(d->srv);
 	api_exec_stop(d->exec);
 	cloud_watch_stop(d->cloud);
