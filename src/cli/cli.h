@@ -52,6 +52,8 @@ int cmd_copy_image(int argc, char **argv);
 int cmd_share(int argc, char **argv);
 int cmd_exec(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
+int cmd_key(int argc, char **argv);
+int cmd_ssh(int argc, char **argv);
 int cmd_pool(int argc, char **argv);
 
 #endif

@@ -19,6 +19,8 @@ static const struct command {
     {"reboot", cmd_change, "reboot running instances"},
     {"rm", cmd_change, "terminate instances"},
     {"console", cmd_console, "print an instance's console output"},
+    {"ssh", cmd_ssh, "log in to an instance with its key pair (by its public address)"},
+    {"key", cmd_key, "create, import, list and delete key pairs (private keys kept for ssh)"},
     {"exec", cmd_exec, "run a command inside one of your instances on this host"},
     {"bake", cmd_bake, "create an image of an instance and wait until it is available"},
     {"copy-image", cmd_copy_image, "copy an image to another region, with progress"},

@@ -2,7 +2,10 @@
 CLI, shows tables or --json, and says what went wrong in one line."""
 import json
 import os
+import shutil
+import stat
 import subprocess
+import time
 
 import pytest
 
@@ -187,3 +190,44 @@ def test_bash_completion(server):
     assert {"us-east-1", "eu-west-1"} <= {r["region"] for r in regions}
     zones = json.loads(cli(server, "zones", "--json").stdout)
     assert {z["zone"] for z in zones} >= {"us-east-1a", "us-east-1b"}
+
+
+@pytest.mark.skipif(not shutil.which("ssh"), reason="no ssh client")
+def test_key_and_ssh(server, tmp_path):
+    debian = os.path.join(os.path.dirname(KILN), "images", "debian-12.tar")
+    if not os.path.exists(debian):
+        pytest.skip(f"no debian-12 image at {debian}")
+    keys = {"KILN_KEYS": str(tmp_path / "keys")}
+    out = json.loads(cli(server, "key", "create", "clikey", "--type", "ed25519", "--json", env=keys).stdout)
+    assert out[0]["name"] == "clikey" and out[0]["type"] == "ed25519"
+    pem = tmp_path / "keys" / "us-east-1" / "clikey.pem"
+    assert stat.S_IMODE(os.stat(pem).st_mode) == 0o600
+    r = cli(server, "key", "create", "clikey", check=False, env=keys)
+    assert r.returncode == 1 and r.stderr == f"kiln: '{pem}' exists already (give --save FILE)\n"
+    assert "clikey" in [k["name"] for k in json.loads(cli(server, "key", "ls", "--json", env=keys).stdout)]
+    ec2 = __import__("conftest").client(server)
+    perm = [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+    try:
+        ec2.authorize_security_group_ingress(GroupName="default", IpPermissions=perm)
+    except ec2.exceptions.ClientError as e:
+        assert e.response["Error"]["Code"] == "InvalidPermission.Duplicate", e
+    iid = json.loads(cli(server, "run", "kiln-debian-12", "--key", "clikey", "--name", "sshbox",
+                         "--json").stdout)[0]["id"]
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            r = cli(server, "ssh", "sshbox", "--", "id", "-un", check=False,
+                    env=dict(keys, SSH_ASKPASS="", DISPLAY=""))
+            if r.returncode == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert r.returncode == 0 and r.stdout == "admin\n", r.stderr
+        # the host key is kept by instance, not by address
+        found = subprocess.run(["ssh-keygen", "-F", iid, "-f", str(tmp_path / "keys" / "known_hosts")],
+                               capture_output=True, text=True)
+        assert found.returncode == 0 and "ssh-ed25519" in found.stdout
+    finally:
+        cli(server, "rm", iid, "--wait")
+    cli(server, "key", "rm", "clikey", env=keys)
+    r = cli(server, "ssh", iid, check=False, env=keys)
+    assert r.returncode == 1 and "has no public address" in r.stderr
