@@ -60,6 +60,25 @@ static int stdio_open(struct kerr **err)
 	return 0;
 }
 
+/* The signal the signalfd has for the command, or 0. */
+static unsigned next_signal(int sfd)
+{
+	struct signalfd_siginfo si;
+
+	return read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si) ? si.ssi_signo : 0;
+}
+
+/* The daemon's refusal "Code: message" as err, of the kind api_client_call gives the code. */
+static void refusal(const char *code, struct kerr **err)
+{
+	kerr_set(err,
+	         !strncmp(code, "AuthFailure", 11) || !strncmp(code, "SignatureDoesNotMatch", 21)
+	             ? KERR_AUTH
+	         : strstr(code, "NotFound") ? KERR_NOT_FOUND
+	                                    : KERR_INVALID,
+	         "%s", code);
+}
+
 /* The signed ExecInstance request: its header lines, an empty line, its form body. */
 static int exec_request(struct api_client *c, const char *id, char *const argv[], struct buf *req,
                         struct kerr **err)
@@ -146,9 +165,9 @@ int api_exec_run(struct api_client *c, const char *path, const char *id, char *c
 			goto out;
 		}
 		if (p[1].revents & POLLIN) {
-			struct signalfd_siginfo si;
-			if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-				int len = snprintf(line, sizeof(line), "signal %u\n", si.ssi_signo);
+			unsigned sig = next_signal(sfd);
+			if (sig) {
+				int len = snprintf(line, sizeof(line), "signal %u\n", sig);
 				if (send(fd, line, (size_t)len, MSG_NOSIGNAL) < 0 &&
 				    errno != EINTR) {
 					kerr_errno(err, errno, "lost the daemon");
@@ -174,15 +193,7 @@ int api_exec_run(struct api_client *c, const char *path, const char *id, char *c
 			goto out;
 		}
 		if (!strncmp(line, "error ", 6)) {
-			/* Kinds as api_client_call gives them for the same codes. */
-			const char *code = line + 6;
-			kerr_set(err,
-			         !strncmp(code, "AuthFailure", 11) ||
-			                 !strncmp(code, "SignatureDoesNotMatch", 21)
-			             ? KERR_AUTH
-			         : strstr(code, "NotFound") ? KERR_NOT_FOUND
-			                                    : KERR_INVALID,
-			         "%s", code);
+			refusal(line + 6, err);
 			goto out;
 		}
 		kerr_set(err, KERR_IO, "the daemon answered '%s'", line);
@@ -376,15 +387,9 @@ int api_exec_run_remote(struct api_client *c, const char *id, char *const argv[]
 				*exit_status = (int)strtol((char *)data, NULL, 10);
 				r = 0;
 				goto out;
-			case EXEC_ERROR: {
-				const char *code = (char *)data;
-				kerr_set(err,
-				         strstr(code, "NotFound")            ? KERR_NOT_FOUND
-				         : !strncmp(code, "AuthFailure", 11) ? KERR_AUTH
-				                                             : KERR_INVALID,
-				         "%s", code);
+			case EXEC_ERROR:
+				refusal((char *)data, err);
 				goto out;
-			}
 			default:
 				break;
 			}
@@ -400,10 +405,10 @@ int api_exec_run_remote(struct api_client *c, const char *id, char *const argv[]
 			goto out;
 		}
 		if (p[1].revents & POLLIN) {
-			struct signalfd_siginfo si;
-			if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+			unsigned signo = next_signal(sfd);
+			if (signo) {
 				char sig[16];
-				int sl = snprintf(sig, sizeof(sig), "%u", si.ssi_signo);
+				int sl = snprintf(sig, sizeof(sig), "%u", signo);
 				if (exec_frame_send(fd, EXEC_SIGNAL, sig, (size_t)sl) < 0) {
 					kerr_errno(err, errno, "lost the daemon");
 					goto out;

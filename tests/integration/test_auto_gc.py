@@ -12,10 +12,12 @@ from conftest import client, kiln, serving
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="pools need root")
 
 
-def daemon(tmp_path, interval):
+@pytest.fixture
+def daemon(tmp_path, request):
+    """A daemon over a new data directory, with the --gc-interval the test gives (indirect)."""
     data = tmp_path / "data"
     kiln("init", "--data", data)
-    return serving(data, "--gc-interval", str(interval))
+    yield from serving(data, "--gc-interval", str(request.param))
 
 
 def stats(server):
@@ -46,28 +48,22 @@ def until(fn, seconds):
     return False
 
 
-def test_deleted_snapshots_are_collected(tmp_path):
-    gen = daemon(tmp_path, 1)
-    server = next(gen)
-    try:
-        ec2 = client(server)
-        sid = snapshot_of_random_volume(ec2, server)
-        before = stats(server)["pack_bytes"]
-        ec2.delete_snapshot(SnapshotId=sid)
-        assert until(lambda: stats(server)["pack_bytes"] < before - (15 << 20), 30), stats(server)
-        assert stats(server)["garbage_bytes"] == 0
-    finally:
-        next(gen, None)
+@pytest.mark.parametrize("daemon", [1], indirect=True)
+def test_deleted_snapshots_are_collected(daemon):
+    server = daemon
+    ec2 = client(server)
+    sid = snapshot_of_random_volume(ec2, server)
+    before = stats(server)["pack_bytes"]
+    ec2.delete_snapshot(SnapshotId=sid)
+    assert until(lambda: stats(server)["pack_bytes"] < before - (15 << 20), 30), stats(server)
+    assert stats(server)["garbage_bytes"] == 0
 
 
-def test_no_automatic_gc_when_off(tmp_path):
-    gen = daemon(tmp_path, 0)
-    server = next(gen)
-    try:
-        ec2 = client(server)
-        sid = snapshot_of_random_volume(ec2, server)
-        ec2.delete_snapshot(SnapshotId=sid)
-        time.sleep(3)
-        assert stats(server)["garbage_bytes"] >= 15 << 20
-    finally:
-        next(gen, None)
+@pytest.mark.parametrize("daemon", [0], indirect=True)
+def test_no_automatic_gc_when_off(daemon):
+    server = daemon
+    ec2 = client(server)
+    sid = snapshot_of_random_volume(ec2, server)
+    ec2.delete_snapshot(SnapshotId=sid)
+    time.sleep(3)
+    assert stats(server)["garbage_bytes"] >= 15 << 20

@@ -132,7 +132,9 @@ def test_create_image_survives_a_killed_daemon(data, fault):
     assert_stores_clean(data)
 
 
-def test_copy_image_survives_a_killed_daemon(data):
+def image_of_a_stopped_instance(data, name):
+    """With a daemon of its own (stopped again): a busybox instance, stopped, and an image of
+    it; (instance, image)."""
     proc, url = start(data)
     ec2 = ec2_for(data, url)
     base = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": ["kiln-busybox"]}])
@@ -141,10 +143,15 @@ def test_copy_image_survives_a_killed_daemon(data):
     until(lambda: instance_state(ec2, iid) == "running", "the instance to run")
     ec2.stop_instances(InstanceIds=[iid])
     until(lambda: instance_state(ec2, iid) == "stopped", "the instance to stop")
-    ami = ec2.create_image(InstanceId=iid, Name="to-copy-1")["ImageId"]
+    ami = ec2.create_image(InstanceId=iid, Name=name)["ImageId"]
     until(lambda: image_state(ec2, ami) == "available", "the image")
     proc.terminate()
     assert proc.wait(timeout=30) == 0
+    return iid, ami
+
+
+def test_copy_image_survives_a_killed_daemon(data):
+    iid, ami = image_of_a_stopped_instance(data, "to-copy-1")
     proc, url = start(data, "copy.commit")
     eu = ec2_for(data, url, "eu-west-1")
     copied = eu.copy_image(SourceRegion="us-east-1", SourceImageId=ami, Name="copied-1")["ImageId"]
@@ -167,18 +174,7 @@ def test_copy_image_survives_a_killed_daemon(data):
 def test_restore_temporaries_are_removed_at_start(data):
     """A daemon killed while it restores an image's base into a zone's pool leaves the
     half-written file; the next daemon removes it before any job runs."""
-    proc, url = start(data)
-    ec2 = ec2_for(data, url)
-    base = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": ["kiln-busybox"]}])
-    iid = ec2.run_instances(ImageId=base["Images"][0]["ImageId"], InstanceType="t2.nano", MinCount=1,
-                            MaxCount=1)["Instances"][0]["InstanceId"]
-    until(lambda: instance_state(ec2, iid) == "running", "the instance to run")
-    ec2.stop_instances(InstanceIds=[iid])
-    until(lambda: instance_state(ec2, iid) == "stopped", "the instance to stop")
-    ami = ec2.create_image(InstanceId=iid, Name="restore-crash-1")["ImageId"]
-    until(lambda: image_state(ec2, ami) == "available", "the image")
-    proc.terminate()
-    assert proc.wait(timeout=30) == 0
+    iid, ami = image_of_a_stopped_instance(data, "restore-crash-1")
     # the copy's bases are restored into eu-west-1's zones: killed before the first is renamed
     proc, url = start(data, "restore.written")
     eu = ec2_for(data, url, "eu-west-1")
