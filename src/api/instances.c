@@ -213,6 +213,7 @@ static void write_instance(struct api_xml *x, const struct instance *in,
 	api_xml_elem(x, "hypervisor", "xen");
 	api_xml_bool(x, "sourceDestCheck", true);
 	write_interface(x, in, ex, dns);
+	api_write_metadata_options(x, "metadataOptions", &in->md);
 	if (in->state_reason[0]) {
 		char code[64];
 		size_t n = strcspn(in->state_reason, ":");
@@ -425,6 +426,13 @@ int api_run_instances(struct api_call *c, struct api_error *e)
 	    api_node_bool(&c->root, "DisableApiStop", &req.disable_api_stop, &err) < 0) {
 		api_error_from_kerr(e, err, "InvalidParameterValue");
 		return -1;
+	}
+	{
+		struct api_node mo;
+
+		api_node_child(&c->root, "MetadataOptions", &mo);
+		if (api_call_metadata_change(c, &mo, &req.md, e) < 0)
+			return -1;
 	}
 	req.shutdown_behavior = api_node_str(&c->root, "InstanceInitiatedShutdownBehavior");
 	if (req.shutdown_behavior && !cloud_shutdown_behavior_valid(req.shutdown_behavior)) {

@@ -435,6 +435,7 @@ void cloud_close(struct cloud *c)
 	pthread_mutex_destroy(&c->volumes_lock);
 	pthread_mutex_destroy(&c->regions_lock);
 	db_close(c->db);
+	free(c->vpc_hook);
 	free(c->data_dir);
 	free(c);
 }
