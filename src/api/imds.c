@@ -242,17 +242,47 @@ static void meta_data_tree(struct node *md, const struct instance_metadata *m)
 	}
 }
 
-static void version_tree(struct node *root, const struct instance_metadata *m)
+/* dynamic/instance-identity/: the document, and its signatures when sign (asked for: they
+ * cost two RSA signatures). */
+static int identity_tree(struct api_imds *s, struct node *n, const struct instance_metadata *m,
+                         bool sign, struct kerr **err)
+{
+	struct node *doc, *pkcs7, *signature;
+	_cleanup_free_ char *sig = NULL, *p7 = NULL;
+
+	/* All three first: adding a kid may move its siblings. */
+	node_add(n, "document", false);
+	node_add(n, "pkcs7", false);
+	node_add(n, "signature", false);
+	doc = &n->kids[0];
+	pkcs7 = &n->kids[1];
+	signature = &n->kids[2];
+
+	identity_document(m, &doc->value);
+	if (!sign)
+		return 0;
+	if (cloud_identity_sign(s->cloud, m->in.region, doc->value.data, doc->value.len, &sig, &p7,
+	                        err) < 0)
+		return -1;
+	buf_addstr(&signature->value, sig);
+	buf_addstr(&pkcs7->value, p7);
+	return 0;
+}
+
+static int version_tree(struct api_imds *s, struct node *root, const struct instance_metadata *m,
+                        bool sign, struct kerr **err)
 {
 	struct node *n = dir(dir(root, "dynamic"), "instance-identity");
 
-	identity_document(m, &node_add(n, "document", false)->value);
+	if (identity_tree(s, n, m, sign, err) < 0)
+		return -1;
 	meta_data_tree(dir(root, "meta-data"), m);
 	if (m->user_data) {
 		n = node_add(root, "user-data", false);
 		if (buf_add(&n->value, m->user_data, m->user_data_len, NULL) < 0)
 			abort(); /* 64 KiB at most, under the buffer's MiB */
 	}
+	return 0;
 }
 
 static const struct node *node_find(const struct node *n, const char *name)
@@ -397,10 +427,16 @@ static void imds_answer(struct api_imds *s, const struct instance_metadata *m,
 		return answer_error(a, 405);
 	{
 		struct node root = {.dir = true};
+		bool sign = strstr(rest, "instance-identity/signature") ||
+		            strstr(rest, "instance-identity/pkcs7");
+		struct kerr *err = NULL;
 
 		buf_init(&root.value, 1);
-		version_tree(&root, m);
-		if (!tree_answer(&root, rest, &a->body))
+		if (version_tree(s, &root, m, sign, &err) < 0) {
+			log_event(LOG_LEVEL_ERROR, NULL, "metadata service: %s", err->msg);
+			kerr_free(err);
+			answer_error(a, 500);
+		} else if (!tree_answer(&root, rest, &a->body))
 			answer_error(a, 404);
 		else if (!strcmp(rest, "user-data"))
 			a->type = "application/octet-stream";

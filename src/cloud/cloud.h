@@ -31,6 +31,7 @@ struct cloud {
 	pthread_mutex_t regions_lock;    /* serving a region for the first time (regions.c) */
 	struct cloud_watch *watch;       /* the watcher of running instances (watch.c) */
 	struct cloud_vpc_hook *vpc_hook; /* the daemon's, or NULL (vpc_filter.c) */
+	struct cloud_identity *identity; /* the regions' identity keys read so far (identity.c) */
 };
 
 struct zone {
@@ -392,6 +393,13 @@ struct instance_metadata {
 int cloud_metadata_find(struct cloud *c, unsigned vpc_net, const char *addr,
                         struct instance_metadata *m, struct kerr **err);
 void instance_metadata_release(struct instance_metadata *m);
+
+/* The signatures of an identity document made for region (identity.c): RSA SHA-256 and a
+ * detached PKCS #7 SignedData, both base64 (malloc'd), with the region's key, made on first use
+ * with its self-signed certificate at cloud_identity_cert_path. */
+int cloud_identity_sign(struct cloud *c, const char *region, const char *doc, size_t len,
+                        char **signature, char **pkcs7, struct kerr **err);
+char *cloud_identity_cert_path(const struct cloud *c, const char *region);
 
 /* The daemon's hook on VPC namespaces (vpc_filter.c): up after a VPC's namespace is made or
  * brought back (every launch in it: the hook ignores what it knows), down before it goes. Both

@@ -234,3 +234,160 @@ def test_tree_entries(world):
     assert b.get("/latest/meta-data/tags/instance/", tok)[0] == 404
     assert b.get("/latest/user-data", tok)[0] == 404
     assert b.get("/latest/meta-data/public-keys/", tok)[0] == 404
+
+
+def test_identity_document_and_signatures(world, tmp_path):
+    a = world["a"]
+    raw = a.get("/latest/dynamic/instance-identity/document")[2]
+    doc = json.loads(raw)
+    assert doc["instanceId"] == a.iid and doc["imageId"] == a.d["ImageId"]
+    assert doc["accountId"] == "000000000000" or len(doc["accountId"]) == 12
+    assert doc["region"] == "us-east-1" and doc["availabilityZone"] == "us-east-1a"
+    assert doc["privateIp"] == a.ip and doc["instanceType"] == "t2.nano"
+    assert doc["version"] == "2017-09-30" and doc["architecture"] in ("x86_64", "arm64")
+    for k in ("billingProducts", "devpayProductCodes", "marketplaceProductCodes", "kernelId", "ramdiskId"):
+        assert k in doc and doc[k] is None
+    assert doc["pendingTime"].endswith("Z")
+    assert set(a.text("/latest/dynamic/instance-identity/").split("\n")) == {"document", "pkcs7", "signature"}
+    cert = os.path.join(world["data"], "identity", "us-east-1.crt")
+    (tmp_path / "document").write_bytes(raw)
+    # signature: RSA SHA-256 over the document
+    sig = a.text("/latest/dynamic/instance-identity/signature")
+    (tmp_path / "sig").write_bytes(base64.b64decode(sig))
+    pub = subprocess.run(["openssl", "x509", "-in", cert, "-pubkey", "-noout"], capture_output=True, check=True).stdout
+    (tmp_path / "pub.pem").write_bytes(pub)
+    r = subprocess.run(["openssl", "dgst", "-sha256", "-verify", tmp_path / "pub.pem", "-signature",
+                        tmp_path / "sig", tmp_path / "document"], capture_output=True, text=True)
+    assert r.returncode == 0 and "Verified OK" in r.stdout, r.stderr
+    # pkcs7: detached, verified with the certificate as EC2's documentation does it
+    p7 = a.text("/latest/dynamic/instance-identity/pkcs7")
+    (tmp_path / "p7.pem").write_text("-----BEGIN PKCS7-----\n" + p7 + "\n-----END PKCS7-----\n")
+    r = subprocess.run(["openssl", "smime", "-verify", "-in", tmp_path / "p7.pem", "-inform", "PEM", "-content",
+                        tmp_path / "document", "-certfile", cert, "-noverify"], capture_output=True)
+    assert r.returncode == 0, r.stderr
+    # a changed document does not verify
+    (tmp_path / "document").write_bytes(raw.replace(a.iid.encode(), b"i-00000000000000000"))
+    r = subprocess.run(["openssl", "dgst", "-sha256", "-verify", tmp_path / "pub.pem", "-signature",
+                        tmp_path / "sig", tmp_path / "document"], capture_output=True, text=True)
+    assert r.returncode != 0
+    # the other account's instance: its own document, the same region's key
+    b = world["b"]
+    tok = b.token()
+    assert json.loads(b.get("/latest/dynamic/instance-identity/document", tok)[2])["accountId"] == "222233334444"
+
+
+TTLS = r"""
+import socket, sys, select
+# every TCP packet this namespace receives, with its IP header
+raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+s = socket.create_connection(("169.254.169.254", 80), timeout=5)
+s.sendall(sys.argv[1].encode())
+while s.recv(65536):
+    pass
+ttls = set()
+while select.select([raw], [], [], 0.5)[0]:
+    p = raw.recv(65536)
+    ihl = (p[0] & 15) * 4
+    if socket.inet_ntoa(p[12:16]) == "169.254.169.254" and len(p) > ihl + (p[ihl + 12] >> 4) * 4:
+        ttls.add(p[8])  # packets with a payload: the answer
+print(" ".join(map(str, sorted(ttls))))
+"""
+
+
+def test_hop_limit_is_the_token_answers_ip_ttl(world):
+    """The answer to a PUT goes with the IP TTL HttpPutResponseHopLimit says (b: 2), other
+    answers with 64."""
+    b = world["b"]
+
+    def ttls(req):
+        r = subprocess.run(["nsenter", "-t", str(b.init_pid()), "-n", "/usr/bin/python3", "-c", TTLS, req],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        return set(map(int, r.stdout.split()))
+
+    assert ttls("PUT /latest/api/token HTTP/1.1\r\nHost: x\r\nX-aws-ec2-metadata-token-ttl-seconds: 60\r\n"
+                "Connection: close\r\n\r\n") == {2}
+    assert ttls(f"GET /latest/meta-data/instance-id HTTP/1.1\r\nHost: x\r\nX-aws-ec2-metadata-token: {b.token()}"
+                "\r\nConnection: close\r\n\r\n") == {64}
+
+
+def test_describe_and_modify_metadata_options(world):
+    a, b = world["a"], world["b"]
+    mine, other = world["mine"], world["other"]
+    mo = mine.describe_instances(InstanceIds=[a.iid])["Reservations"][0]["Instances"][0]["MetadataOptions"]
+    assert mo == {"State": "applied", "HttpTokens": "optional", "HttpPutResponseHopLimit": 1,
+                  "HttpEndpoint": "enabled", "HttpProtocolIpv6": "disabled", "InstanceMetadataTags": "enabled"}
+    mo = other.describe_instances(InstanceIds=[b.iid])["Reservations"][0]["Instances"][0]["MetadataOptions"]
+    assert mo["HttpTokens"] == "required" and mo["HttpPutResponseHopLimit"] == 2
+    # refusals
+    assert error_of(lambda: mine.modify_instance_metadata_options(InstanceId=a.iid, HttpTokens="sometimes"))[0] == \
+        "InvalidParameterValue"
+    assert error_of(lambda: mine.modify_instance_metadata_options(InstanceId=a.iid, HttpPutResponseHopLimit=65))[0] == \
+        "InvalidParameterValue"
+    assert error_of(lambda: mine.modify_instance_metadata_options(InstanceId=a.iid, HttpProtocolIpv6="enabled"))[0] == \
+        "InvalidParameterValue"
+    assert error_of(lambda: mine.modify_instance_metadata_options(InstanceId=b.iid, HttpTokens="required"))[0] == \
+        "InvalidInstanceID.NotFound"
+    assert error_of(lambda: mine.modify_instance_metadata_options(InstanceId=a.iid, HttpTokens="required",
+                                                                  DryRun=True))[0] == "DryRunOperation"
+    assert a.get("/latest/meta-data/instance-id")[0] == 200
+    # required, on the running instance
+    r = mine.modify_instance_metadata_options(InstanceId=a.iid, HttpTokens="required")
+    assert r["InstanceId"] == a.iid and r["InstanceMetadataOptions"]["HttpTokens"] == "required"
+    assert a.get("/latest/meta-data/instance-id")[0] == 401
+    assert a.text("/latest/meta-data/instance-id", a.token()) == a.iid
+    # tags off
+    mine.modify_instance_metadata_options(InstanceId=a.iid, InstanceMetadataTags="disabled")
+    tok = a.token()
+    assert a.get("/latest/meta-data/tags/instance/", tok)[0] == 404
+    assert "tags/" not in a.text("/latest/meta-data/", tok).split("\n")
+    # the endpoint off: 403 for everything
+    mine.modify_instance_metadata_options(InstanceId=a.iid, HttpEndpoint="disabled")
+    assert a.get("/latest/meta-data/instance-id", tok)[0] == 403
+    assert a.http("PUT", "/latest/api/token", {"X-aws-ec2-metadata-token-ttl-seconds": "60"})[0] == 403
+    r = mine.modify_instance_metadata_options(InstanceId=a.iid, HttpEndpoint="enabled", HttpTokens="optional",
+                                              InstanceMetadataTags="enabled")
+    assert r["InstanceMetadataOptions"] == {"State": "applied", "HttpTokens": "optional", "HttpPutResponseHopLimit": 1,
+                                            "HttpEndpoint": "enabled", "HttpProtocolIpv6": "disabled",
+                                            "InstanceMetadataTags": "enabled"}
+    assert a.text("/latest/meta-data/instance-id") == a.iid
+
+
+def test_run_instances_metadata_options_refused_and_from_launch_templates(world):
+    mine, ami = world["mine"], world["ami"]
+    for bad in ({"HttpTokens": "no"}, {"HttpEndpoint": "off"}, {"HttpPutResponseHopLimit": 0},
+                {"HttpProtocolIpv6": "enabled"}, {"InstanceMetadataTags": "yes"}):
+        assert error_of(lambda: mine.run_instances(ImageId=ami, InstanceType="t2.nano", MinCount=1, MaxCount=1,
+                                                   MetadataOptions=bad))[0] == "InvalidParameterValue", bad
+    lt = mine.create_launch_template(LaunchTemplateName="imds", LaunchTemplateData={
+        "ImageId": ami, "InstanceType": "t2.nano",
+        "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 3}})["LaunchTemplate"]
+    iid = mine.run_instances(MinCount=1, MaxCount=1, LaunchTemplate={"LaunchTemplateId": lt["LaunchTemplateId"]})[
+        "Instances"][0]["InstanceId"]
+    try:
+        mo = mine.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["MetadataOptions"]
+        assert mo["HttpTokens"] == "required" and mo["HttpPutResponseHopLimit"] == 3
+    finally:
+        mine.terminate_instances(InstanceIds=[iid])
+
+
+def test_no_other_link_local_address(world):
+    a = world["a"]
+    for addr in ("169.254.0.1", "169.254.0.2"):
+        assert a.sh(f"timeout 5 nc -w 2 {addr} 22 </dev/null").returncode != 0
+        assert a.sh(f"timeout 5 nc -w 2 {addr} 80 </dev/null").returncode != 0
+        assert a.sh(f"ping -c 1 -W 1 {addr}").returncode != 0
+    assert a.sh(f"timeout 5 nc -w 2 {IMDS} 22 </dev/null").returncode != 0
+
+
+def test_stopped_instances_get_nothing(world):
+    """Only a running instance is answered: the service looks the address up among them."""
+    a = world["a"]
+    mine = world["mine"]
+    # its address, from a namespace the host makes on a's subnet, is refused by anti-spoofing;
+    # so check the service on a itself after a restart of the instance instead
+    mine.stop_instances(InstanceIds=[a.iid])
+    mine.get_waiter("instance_stopped").wait(InstanceIds=[a.iid], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    mine.start_instances(InstanceIds=[a.iid])
+    mine.get_waiter("instance_running").wait(InstanceIds=[a.iid], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    assert a.text("/latest/meta-data/instance-id") == a.iid
