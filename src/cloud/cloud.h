@@ -388,8 +388,8 @@ struct instance_metadata {
 	char (*devices)[32]; /* its volumes' devices but the root's */
 	size_t ndevices;
 };
-/* The running instance at private address addr of the VPC numbered vpc_net (the VPCs' ranges
- * overlap: the address alone names none); KERR_NOT_FOUND when there is none. */
+/* The running (or booting: pending) instance at private address addr of the VPC numbered vpc_net
+ * (the VPCs' ranges overlap: the address alone names none); KERR_NOT_FOUND when there is none. */
 int cloud_metadata_find(struct cloud *c, unsigned vpc_net, const char *addr,
                         struct instance_metadata *m, struct kerr **err);
 void instance_metadata_release(struct instance_metadata *m);

@@ -78,8 +78,8 @@ static int identity_make(const char *region, EVP_PKEY **key, X509 **cert, struct
 	    !X509_gmtime_adj(X509_getm_notAfter(x), (long)CERT_DAYS * 86400) ||
 	    !X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"kiln", -1,
 	                                -1, 0) ||
-	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1,
-	                                -1, 0) ||
+	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1,
+	                                0) ||
 	    !X509_set_issuer_name(x, name) || !X509_set_pubkey(x, k) ||
 	    !X509_sign(x, k, EVP_sha256()))
 		goto on_error;
@@ -130,7 +130,8 @@ static int identity_load(struct cloud *c, const char *region, struct cloud_ident
 		return kerr_errno(err, errno, "cannot open '%s'", dir);
 	if (fs_read_file(dfd, key_name, 1 << 16, &kdata, &klen, &why) == 0 &&
 	    fs_read_file(dfd, crt_name, 1 << 16, &cdata, &clen, &why) == 0) {
-		BIO *kb = BIO_new_mem_buf(kdata, (int)klen), *cb = BIO_new_mem_buf(cdata, (int)clen);
+		BIO *kb = BIO_new_mem_buf(kdata, (int)klen),
+		    *cb = BIO_new_mem_buf(cdata, (int)clen);
 
 		key = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
 		cert = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
@@ -139,8 +140,9 @@ static int identity_load(struct cloud *c, const char *region, struct cloud_ident
 		if (!key || !cert) {
 			EVP_PKEY_free(key);
 			X509_free(cert);
-			return kerr_set(err, KERR_CORRUPT, "cannot read the identity key of '%s' in '%s'",
-			                region, dir);
+			return kerr_set(err, KERR_CORRUPT,
+			                "cannot read the identity key of '%s' in '%s'", region,
+			                dir);
 		}
 	} else if (why->kind != KERR_NOT_FOUND) {
 		return kerr_pass(err, why);

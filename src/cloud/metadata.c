@@ -206,9 +206,12 @@ int cloud_metadata_find(struct cloud *c, unsigned vpc_net, const char *addr,
 	int r;
 
 	memset(m, 0, sizeof(*m));
+	/* pending counts: an instance is pending until its boot returns, and its software
+	 * (cloud-init) asks from its first second, as on EC2, whose instances are pending while
+	 * they boot. */
 	if (db_prepare(c->db,
 	               "SELECT n.id FROM instances n JOIN vpcs v ON v.id = n.vpc WHERE v.net = ? "
-	               "AND n.private_ip = ? AND n.state = 'running'",
+	               "AND n.private_ip = ? AND n.state IN ('pending', 'running')",
 	               &st, err) < 0)
 		return -1;
 	sqlite3_bind_int64(st, 1, vpc_net);

@@ -83,6 +83,14 @@ class Box:
         return body.decode()
 
 
+def start_daemon(data):
+    proc = subprocess.Popen([KILN, "serve", "--data", str(data), "--listen", "127.0.0.1:0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    assert "serving" in line, proc.stderr.read()
+    return proc, f"http://127.0.0.1:{int(line.split()[-1])}"
+
+
 def launch(ec2, ami, **kw):
     iid = ec2.run_instances(ImageId=ami, InstanceType="t2.nano", MinCount=1, MaxCount=1,
                             Placement={"AvailabilityZone": "us-east-1a"}, **kw)["Instances"][0]["InstanceId"]
@@ -98,11 +106,7 @@ def world(tmp_path_factory):
     kiln("account", "create", "other", "--account-id", "222233334444", "--access-key", OTHER["key"],
          "--secret-key", OTHER["secret"], "--data", data)
     env = {"data": str(data)}
-    proc = subprocess.Popen([KILN, "serve", "--data", str(data), "--listen", "127.0.0.1:0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()
-    assert "serving" in line, proc.stderr.read()
-    env["url"] = f"http://127.0.0.1:{int(line.split()[-1])}"
+    env["proc"], env["url"] = start_daemon(data)
     try:
         mine, other = client(env), client(env, **OTHER)
         ami = mine.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": ["kiln-busybox"]}])
@@ -121,8 +125,8 @@ def world(tmp_path_factory):
         del key
         yield env
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        env["proc"].terminate()
+        env["proc"].wait(timeout=30)
         kiln("down", "--data", data, check=False)
 
 
@@ -380,14 +384,21 @@ def test_no_other_link_local_address(world):
     assert a.sh(f"timeout 5 nc -w 2 {IMDS} 22 </dev/null").returncode != 0
 
 
-def test_stopped_instances_get_nothing(world):
-    """Only a running instance is answered: the service looks the address up among them."""
-    a = world["a"]
+def test_instance_restart_and_daemon_restart(world):
+    """A restarted instance is answered again; a restarted daemon serves the VPCs that exist at
+    once (their namespaces outlive it), and the tokens of the daemon before are void."""
+    a, b = world["a"], world["b"]
     mine = world["mine"]
-    # its address, from a namespace the host makes on a's subnet, is refused by anti-spoofing;
-    # so check the service on a itself after a restart of the instance instead
     mine.stop_instances(InstanceIds=[a.iid])
     mine.get_waiter("instance_stopped").wait(InstanceIds=[a.iid], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     mine.start_instances(InstanceIds=[a.iid])
     mine.get_waiter("instance_running").wait(InstanceIds=[a.iid], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     assert a.text("/latest/meta-data/instance-id") == a.iid
+    old = b.token()
+    world["proc"].terminate()
+    assert world["proc"].wait(timeout=30) == 0
+    world["proc"], world["url"] = start_daemon(world["data"])
+    world["mine"], world["other"] = client(world), client(world, **OTHER)
+    assert a.text("/latest/meta-data/instance-id") == a.iid
+    assert b.get("/latest/meta-data/instance-id", old)[0] == 401
+    assert b.text("/latest/meta-data/instance-id", b.token()) == b.iid
