@@ -158,8 +158,11 @@ static void identity_document(const struct instance_metadata *m, struct buf *b)
 static void interface_tree(struct node *macs, const struct instance_metadata *m)
 {
 	struct node *i = dir(macs, m->mac);
+	char eni[ID_MAX];
 
+	cloud_instance_interface_id(m->in.id, eni);
 	leaf(i, "device-number", "0");
+	leaf(i, "interface-id", "%s", eni);
 	leaf(i, "local-hostname", "%s", m->hostname);
 	leaf(i, "local-ipv4s", "%s", m->in.private_ip);
 	leaf(i, "mac", "%s", m->mac);

@@ -115,16 +115,20 @@ static void write_interface(struct api_xml *x, const struct instance *in,
                             const struct instance_extras *ex, const char *dns)
 {
 	const char *hex = strchr(in->id, '-') + 1;
+	char eni[ID_MAX], mac[18];
 
+	cloud_instance_interface_id(in->id, eni);
+	cloud_instance_mac(in->id, mac);
 	api_xml_open(x, "networkInterfaceSet");
 	if (instance_state_parse(in->state) != INSTANCE_TERMINATED && in->subnet[0]) {
 		api_xml_item(x);
-		api_xml_elemf(x, "networkInterfaceId", "eni-%s", hex);
+		api_xml_elem(x, "networkInterfaceId", eni);
 		api_xml_elem(x, "subnetId", in->subnet);
 		api_xml_elem(x, "vpcId", in->vpc);
 		api_xml_elem(x, "description", "");
 		api_xml_elem(x, "ownerId", in->owner);
 		api_xml_elem(x, "status", "in-use");
+		api_xml_elem(x, "macAddress", mac);
 		api_xml_elem(x, "privateIpAddress", in->private_ip);
 		api_xml_elem(x, "privateDnsName", dns);
 		api_xml_bool(x, "sourceDestCheck", true);

@@ -368,8 +368,10 @@ void cloud_metadata_defaults(const struct metadata_change *m, struct metadata_op
 int cloud_instance_metadata_modify(struct cloud *c, const char *owner, const char *region,
                                    const char *id, const struct metadata_change *m,
                                    struct instance *out, struct kerr **err);
-/* The MAC of an instance's interface ("02:…", 18 bytes with the NUL). */
+/* The MAC of an instance's interface ("02:…", 18 bytes with the NUL), and its id ("eni-" and
+ * the instance id's digits: an instance has one interface, made and gone with it). */
 void cloud_instance_mac(const char *id, char out[18]);
+void cloud_instance_interface_id(const char *id, char out[ID_MAX]);
 
 /* What the metadata service tells an instance. */
 struct instance_metadata {
@@ -410,7 +412,8 @@ struct cloud_vpc_hook {
 	void *ctx;
 };
 void cloud_vpc_hook_set(struct cloud *c, const struct cloud_vpc_hook *h);
-/* hook->up for each VPC namespace there is now (at the daemon's start). */
+/* At the daemon's start: each VPC namespace there is brought up to date (net_vpc_ensure), then
+ * hook->up for it. */
 int cloud_vpc_networks_up(struct cloud *c, struct kerr **err);
 
 /* EC2's numeric state codes (pending 0, running 16, ...; states.c). */

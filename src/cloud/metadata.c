@@ -28,6 +28,13 @@ void cloud_instance_mac(const char *id, char out[NET_MAC_STR])
 	net_mac_format(mac, out);
 }
 
+void cloud_instance_interface_id(const char *id, char out[ID_MAX])
+{
+	const char *hex = strchr(id, '-');
+
+	snprintf(out, ID_MAX, "eni-%s", hex ? hex + 1 : id);
+}
+
 static const char *const tokens_values[] = {"optional", "required"};
 static const char *const switch_values[] = {"enabled", "disabled"};
 

@@ -300,7 +300,7 @@ int cloud_vpc_networks_up(struct cloud *c, struct kerr **err)
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
 
-	if (db_prepare(c->db, "SELECT net FROM vpcs ORDER BY net", &st, err) < 0)
+	if (db_prepare(c->db, "SELECT net, cidr FROM vpcs ORDER BY net", &st, err) < 0)
 		return -1;
 	db_hold(c->db);
 	pthread_mutex_lock(&filter_lock);
@@ -308,8 +308,15 @@ int cloud_vpc_networks_up(struct cloud *c, struct kerr **err)
 		unsigned net = (unsigned)sqlite3_column_int64(st, 0);
 		_cleanup_free_ char *pin = pin_path(c, net);
 		_cleanup_close_ int nsfd = -1;
+		_cleanup_kerr_ struct kerr *why = NULL;
 
-		if (c->vpc_hook && net_vpc_open(pin, &nsfd, NULL) == 0)
+		if (net_vpc_open(pin, &nsfd, NULL) < 0)
+			continue; /* none yet: its first launch makes it */
+		/* Its base set-up as this kiln writes it (a namespace an older one made lacks the
+		 * newer parts), then the daemon's hook. */
+		if (net_vpc_ensure(pin, net, db_text(st, 1), &why) < 0)
+			cloud_log_failure(pin, why, "cannot bring the VPC's namespace up to date");
+		if (c->vpc_hook)
 			c->vpc_hook->up(c->vpc_hook->ctx, net, pin);
 	}
 	pthread_mutex_unlock(&filter_lock);

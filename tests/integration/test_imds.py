@@ -218,6 +218,11 @@ def test_tree_entries(world):
     assert t("/latest/meta-data/network/interfaces/macs/") == mac + "/"
     base = f"/latest/meta-data/network/interfaces/macs/{mac}/"
     assert t(base + "local-ipv4s") == a.ip
+    assert mac == a.sh("cat /sys/class/net/eth0/address").stdout.strip()
+    eni = d["NetworkInterfaces"][0]
+    assert eni["MacAddress"] == mac
+    assert t(base + "interface-id") == eni["NetworkInterfaceId"]
+    assert t(base + "device-number") == "0"
     assert t(base + "public-ipv4s") == a.pub
     assert t(base + "subnet-id") == d["SubnetId"]
     assert t(base + "vpc-id") == d["VpcId"]
