@@ -248,6 +248,14 @@ int api_authorize_security_group_egress(struct api_call *c, struct api_error *e)
 int api_revoke_security_group_ingress(struct api_call *c, struct api_error *e);
 int api_revoke_security_group_egress(struct api_call *c, struct api_error *e);
 
+/* Metadata options (instance_metadata.c): MetadataOptions' members under n into m, checked;
+ * the metadataOptions member called name. */
+int api_call_metadata_change(struct api_call *c, const struct api_node *n,
+                             struct metadata_change *m, struct api_error *e);
+void api_write_metadata_options(struct api_xml *x, const char *name,
+                                const struct metadata_options *md);
+int api_modify_instance_metadata_options(struct api_call *c, struct api_error *e);
+
 /* Launch templates (launch_templates.c). */
 int api_create_launch_template(struct api_call *c, struct api_error *e);
 int api_create_launch_template_version(struct api_call *c, struct api_error *e);

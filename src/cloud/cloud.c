@@ -436,6 +436,8 @@ void cloud_close(struct cloud *c)
 	pthread_mutex_destroy(&c->volumes_lock);
 	pthread_mutex_destroy(&c->regions_lock);
 	db_close(c->db);
+	free(c->vpc_hook);
+	cloud_identity_free(c);
 	free(c->data_dir);
 	free(c);
 }

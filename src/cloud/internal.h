@@ -220,6 +220,8 @@ int vpc_filter_changed(struct cloud *c, const char *vpc_id, struct kerr **err);
 /* The network of in's VPC up for its launch (vpc_filter.c): the VPC's namespace made or brought
  * back, and its filter written with in as a member; *pin (malloc'd) names the namespace. */
 int vpc_network_up(struct cloud *c, const struct instance *in, char **pin, struct kerr **err);
+/* The identity keys kept in memory go (cloud_close). */
+void cloud_identity_free(struct cloud *c);
 /* A deleted VPC's namespace and transit link go. */
 int vpc_network_delete(struct cloud *c, unsigned net, struct kerr **err);
 /* Inside the caller's transaction: a VPC's default group "default" (with its rules). */

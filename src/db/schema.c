@@ -173,6 +173,12 @@ const char *const db_migrations[] = {
     "  SELECT name, region, zone_id, subnet, bridge FROM zones;\n"
     "DROP TABLE zones;\n"
     "ALTER TABLE zones_new RENAME TO zones;\n",
+    /* 14: each instance's metadata options (RunInstances MetadataOptions,
+     * ModifyInstanceMetadataOptions) */
+    "ALTER TABLE instances ADD COLUMN http_tokens TEXT NOT NULL DEFAULT 'optional';\n"
+    "ALTER TABLE instances ADD COLUMN http_endpoint TEXT NOT NULL DEFAULT 'enabled';\n"
+    "ALTER TABLE instances ADD COLUMN http_hop_limit INTEGER NOT NULL DEFAULT 1;\n"
+    "ALTER TABLE instances ADD COLUMN metadata_tags TEXT NOT NULL DEFAULT 'disabled';\n",
 };
 
 const size_t db_migrations_count = ARRAY_SIZE(db_migrations);
