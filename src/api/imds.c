@@ -342,6 +342,9 @@ struct answer {
 
 static void answer_error(struct answer *a, unsigned status)
 {
+	const char *reason =
+	    status < ARRAY_SIZE(reasons) && reasons[status] ? reasons[status] : "Error";
+
 	a->status = status;
 	buf_reset(&a->body);
 	/* EC2 answers errors with a small HTML page. */
@@ -352,7 +355,7 @@ static void answer_error(struct answer *a, unsigned status)
 	         "<html xmlns=\"http://www.w3.org/1999/xhtml\" xml:lang=\"en\" lang=\"en\">\n"
 	         " <head>\n  <title>%u - %s</title>\n </head>\n <body>\n  <h1>%u - %s</h1>\n"
 	         " </body>\n</html>\n",
-	         status, reasons[status], status, reasons[status]);
+	         status, reason, status, reason);
 	a->type = "text/html";
 }
 

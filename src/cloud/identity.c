@@ -201,7 +201,7 @@ static char *base64_lines(const uint8_t *data, size_t len)
 int cloud_identity_sign(struct cloud *c, const char *region, const char *doc, size_t len,
                         char **signature, char **pkcs7, struct kerr **err)
 {
-	struct cloud_identity *i;
+	struct cloud_identity *i = NULL;
 	EVP_MD_CTX *md = NULL;
 	uint8_t *sig = NULL, *der = NULL;
 	size_t siglen = 0;
