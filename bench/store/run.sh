@@ -44,6 +44,12 @@ VOL0=$POOL/vol0.img
 VOL1=$POOL/vol1.img
 VOL2=$POOL/vol2.img
 VOLSIZE=2G
+# the second input: a 1.5 GiB ext4 image made mostly of a generated tree of small source files
+SRC_VERSION=1
+SRC_STAMP=$POOL/.inputs-src-v$SRC_VERSION
+SRCVOL=$POOL/src.img
+SRCVOL_SIZE=1536M
+SRC_TREE_MIB=${SRC_TREE_MIB:-800}
 # /usr trees copied into vol0 under /data (about 0.8 GB on the development machine)
 TREES="/usr/lib/python3 /usr/lib/python3.11 /usr/include /usr/share/doc /usr/share/locale /usr/lib/gcc"
 
@@ -203,10 +209,38 @@ make_inputs() {
   log "inputs built in $(cat "$POOL/inputs-build-seconds") s"
 }
 
+make_src_input() {
+  if [[ -f $SRC_STAMP && -f $SRCVOL && -f $POOL/inputs-src.json ]]; then
+    log "source-tree input cached in $POOL (delete $SRC_STAMP to rebuild)"
+    return
+  fi
+  local t0=$EPOCHREALTIME tree=$CACHE/srctree
+  log "src.img: 1.5 GiB ext4 (mke2fs -d): ${SRC_TREE_MIB} MiB tree of small source files + 128 MiB random + 96 MiB zeros"
+  rm -rf "$tree" "$SRCVOL" "$POOL/inputs-src.json" "$POOL"/.inputs-src-v*
+  mkdir -p "$tree"
+  $PY "$HERE/inputs.py" srctree "$tree/src" "$SRC_TREE_MIB" 20261206 > "$CACHE/srctree.json"
+  $PY "$HERE/inputs.py" random "$tree/random.bin" 128 20261207
+  truncate -s "$SRCVOL_SIZE" "$SRCVOL"
+  # -i 4096: one inode per 4 KiB, enough for the many small files
+  mkfs.ext4 -F -q -i 4096 -L kilnsrc -d "$tree" "$SRCVOL"
+  rm -rf "$tree"
+  # mke2fs -d leaves zero blocks out (holes); zeros written through the filesystem are data
+  mount_img "$SRCVOL" "$MNT" noinit_itable
+  local dev=$LOOP_DEV
+  dd if=/dev/zero of="$MNT/zeros.bin" bs=1M count=96 conv=fsync status=none
+  df -h "$MNT" | tail -1 >&2
+  sync
+  umount_img "$MNT" "$dev"
+  $PY "$HERE/inputs.py" volume "$POOL/inputs-src.json" "$SRCVOL" "$CACHE/srctree.json" >&2
+  touch "$SRC_STAMP"
+  sync
+  log "source-tree input built in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b-a}') s"
+}
+
 print_inputs() {
   log "input volumes (apparent size / allocated):"
   local v
-  for v in "$VOL0" "$VOL1" "$VOL2"; do
+  for v in "$VOL0" "$VOL1" "$VOL2" "$SRCVOL"; do
     printf '  %-10s %s apparent, %s allocated\n' "$(basename "$v")" \
       "$(du -h --apparent-size "$v" | cut -f1)" "$(du -h "$v" | cut -f1)" >&2
   done
@@ -223,6 +257,7 @@ EOF
 
 ensure_pool
 make_inputs
+make_src_input
 print_inputs
 [[ $INPUTS_ONLY == 1 ]] && { log "INPUTS_ONLY=1: done"; exit 0; }
 
@@ -351,6 +386,18 @@ bench_kiln() {
     || { cat "$RES/r$RUN-kiln-shadow-stats.err" >&2; die "kiln store stats $B --json failed"; }
   run_step kiln verify_b - "$KILN" store verify "$B"
   later "$SH0" "$SH1" "$SHN" "$A" "$B"
+
+  # the source-tree input: a full snapshot into a fresh store, restored and compared
+  local C=$REPOS/kiln-src U0
+  rm -rf "$C"
+  "$KILN" store init "$C" > "$RES/r$RUN-kiln-init-c.out" 2>&1 || { cat "$RES/r$RUN-kiln-init-c.out" >&2; die "kiln store init $C failed"; }
+  hot "$SRCVOL"; run_step kiln full_src "$C" "$KILN" store snapshot "$C" "$SRCVOL"; U0=$(snap_id "$STEP_OUT")
+  rm -f "$RESTORE/kiln-src.img"
+  run_step kiln restore_src - "$KILN" store restore "$C" "$U0" "$RESTORE/kiln-src.img"
+  check_restore kiln "$RESTORE/kiln-src.img" "$SRCVOL"
+  "$KILN" store stats "$C" --json > "$RES/r$RUN-kiln-src-stats.json" 2> "$RES/r$RUN-kiln-src-stats.err" \
+    || { cat "$RES/r$RUN-kiln-src-stats.err" >&2; die "kiln store stats $C --json failed"; }
+  later "$C"
 }
 
 bench_restic() {
@@ -370,6 +417,15 @@ bench_restic() {
   run_step restic restore - restic restore latest --host bench --tag vol1 --target "$RESTORE/restic"
   check_restore restic "$(find "$RESTORE/restic" -type f -name vol.img | head -1)" "$VOL1"
   later "$R" "$REPOS/restic-cache" "$RESTORE/restic"
+  # the source-tree input, full backup into a fresh repository
+  R=$REPOS/restic-src
+  rm -rf "$R" "$REPOS/restic-src-cache"
+  export RESTIC_REPOSITORY=$R RESTIC_CACHE_DIR=$REPOS/restic-src-cache
+  restic init --repository-version 2 > "$RES/r$RUN-restic-init-src.out" 2>&1 \
+    || { cat "$RES/r$RUN-restic-init-src.out" >&2; die "restic init failed"; }
+  point_src "$SRCVOL"
+  run_step restic full_src "$R" env -C "$POOL" restic backup --compression auto --host bench --tag src src
+  later "$R" "$REPOS/restic-src-cache"
   unset RESTIC_REPOSITORY RESTIC_PASSWORD RESTIC_CACHE_DIR
 }
 
@@ -391,11 +447,21 @@ bench_borg() {  # bench_borg TOOLNAME [extra create args]
   run_step "$tool" restore - env -C "$RESTORE/$tool" borg extract --sparse ::vol1
   check_restore "$tool" "$RESTORE/$tool/src/vol.img" "$VOL1"
   later "$R" "$REPOS/$tool-base" "$RESTORE/$tool"
+  # the source-tree input, full backup into a fresh repository
+  R=$REPOS/$tool-src
+  rm -rf "$R" "$REPOS/$tool-src-base"
+  export BORG_REPO=$R BORG_BASE_DIR=$REPOS/$tool-src-base
+  borg init -e none > "$RES/r$RUN-$tool-init-src.out" 2>&1 \
+    || { cat "$RES/r$RUN-$tool-init-src.out" >&2; die "borg init failed"; }
+  point_src "$SRCVOL"
+  run_step "$tool" full_src "$R" env -C "$POOL" borg create "$@" ::src src
+  later "$R" "$REPOS/$tool-src-base"
   unset BORG_REPO BORG_BASE_DIR
 }
 
 # inputs must not change while we measure
-$PY "$HERE/inputs.py" fingerprint "$VOL0" "$VOL1" "$VOL2" > "$RES/inputs-fingerprint.before"
+$PY "$HERE/inputs.py" fingerprint "$VOL0" "$VOL1" "$VOL2" "$SRCVOL" > "$RES/inputs-fingerprint.before"
+cp "$POOL/inputs-src.json" "$RES/inputs-src.json"
 
 meta date "$(date -u '+%Y-%m-%d %H:%M UTC')"
 meta nproc "$(nproc)"
@@ -439,7 +505,7 @@ for RUN in $(seq "$RUNS"); do
   done
   meta "loadavg_end_$RUN" "$(cut -d' ' -f1-3 /proc/loadavg)"
   clean_run
-  $PY "$HERE/inputs.py" fingerprint "$VOL0" "$VOL1" "$VOL2" > "$RES/inputs-fingerprint.after"
+  $PY "$HERE/inputs.py" fingerprint "$VOL0" "$VOL1" "$VOL2" "$SRCVOL" > "$RES/inputs-fingerprint.after"
   cmp -s "$RES/inputs-fingerprint.before" "$RES/inputs-fingerprint.after" || {
     diff "$RES/inputs-fingerprint.before" "$RES/inputs-fingerprint.after" >&2 || true
     die "an input volume changed during run $RUN (size, mtime or extents)"; }

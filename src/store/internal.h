@@ -3,6 +3,7 @@
 #define KILN_STORE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "store.h"
@@ -46,9 +47,16 @@ void pack_name(uint64_t id, char out[32]); /* "<16 hex>.pack" */
 int pack_parse_name(const char *name, const char *suffix, uint64_t *id);
 
 /* Appends records to packs of about PACK_TARGET_SIZE, starting a new one when full;
- * safe to call from several threads. */
+ * safe to call from several threads. A sealed pack is fsynced by a thread of the writer's own
+ * while the callers go on adding, so no caller waits for the disk until finish. */
 struct pack_writer {
 	pthread_mutex_t lock;
+	pthread_cond_t cond; /* a pack sealed, or one synced */
+	pthread_t syncer;
+	bool syncer_running;
+	bool stop;             /* finish or discard: the syncer ends once it has caught up */
+	size_t synced;         /* sealed[0 .. synced) are durable and closed */
+	struct kerr *sync_err; /* the first fsync that failed */
 	int packs_fd;
 	uint32_t chunk_size;
 	int fd;      /* current pack, or -1 */
@@ -59,6 +67,7 @@ struct pack_writer {
 	size_t n, cap;
 	struct pack_sealed {
 		uint64_t id;
+		int fd; /* open until the syncer has made it durable */
 		struct pack_entry *e;
 		size_t n;
 	} * sealed;

@@ -71,6 +71,7 @@ void pack_writer_init(struct pack_writer *w, int packs_fd, uint32_t chunk_size)
 {
 	memset(w, 0, sizeof(*w));
 	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
 	w->packs_fd = packs_fd;
 	w->chunk_size = chunk_size;
 	w->fd = -1;
@@ -106,7 +107,51 @@ static int pack_start(struct pack_writer *w, struct kerr **err)
 	return 0;
 }
 
-/* Footer, fsync; the pack joins the sealed list (its index is written later). */
+/* Make sealed packs durable in seal order: fsync, then close. */
+static void *pack_syncer(void *arg)
+{
+	struct pack_writer *w = arg;
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		while (w->synced == w->nsealed && !w->stop)
+			pthread_cond_wait(&w->cond, &w->lock);
+		if (w->synced == w->nsealed)
+			break;
+		size_t i = w->synced;
+		int fd = w->sealed[i].fd;
+		uint64_t id = w->sealed[i].id;
+		bool failed = w->sync_err != NULL;
+		pthread_mutex_unlock(&w->lock);
+
+		struct kerr *err = NULL;
+		if (!failed && fsync(fd) < 0) {
+			char name[32];
+			pack_name(id, name);
+			kerr_errno(&err, errno, "cannot sync pack '%s'", name);
+		}
+		if (!failed && !err)
+			fault_point("pack.synced");
+		close(fd);
+
+		pthread_mutex_lock(&w->lock);
+		w->sealed[i].fd = -1;
+		w->synced++;
+		if (err && !w->sync_err)
+			w->sync_err = err;
+		else
+			kerr_free(err);
+		pthread_cond_broadcast(&w->cond);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+/* How many sealed packs may wait for their fsync (open files, dirty memory). */
+#define PACK_SYNC_BACKLOG 4
+
+/* Footer; the pack joins the sealed list and the syncer's queue (its index is written
+ * later, after pack_writer_finish). Called with the lock held. */
 static int pack_seal(struct pack_writer *w, struct kerr **err)
 {
 	_cleanup_free_ uint8_t *footer = NULL;
@@ -125,16 +170,42 @@ static int pack_seal(struct pack_writer *w, struct kerr **err)
 	memcpy(t + 48, pack_end_magic, 8);
 	if (fs_pwrite_full(w->fd, footer, flen, (off_t)w->off) < 0)
 		return kerr_errno(err, errno, "cannot write pack '%s'", name);
+	sync_file_range(w->fd, (off_t)w->flushed, 0, SYNC_FILE_RANGE_WRITE);
 	fault_point("pack.sealed");
-	if (fsync(w->fd) < 0)
-		return kerr_errno(err, errno, "cannot sync pack '%s'", name);
-	fault_point("pack.synced");
-	close(w->fd);
-	w->fd = -1;
+	if (!w->syncer_running) {
+		if (pthread_create(&w->syncer, NULL, pack_syncer, w) != 0)
+			return kerr_set(err, KERR_INTERNAL, "cannot start a thread");
+		w->syncer_running = true;
+	}
+	while (w->nsealed - w->synced >= PACK_SYNC_BACKLOG)
+		pthread_cond_wait(&w->cond, &w->lock);
 	w->sealed = xreallocarray(w->sealed, w->nsealed + 1, sizeof(*w->sealed));
-	w->sealed[w->nsealed++] = (struct pack_sealed){.id = w->id, .e = w->e, .n = w->n};
+	w->sealed[w->nsealed++] =
+	    (struct pack_sealed){.id = w->id, .fd = w->fd, .e = w->e, .n = w->n};
+	w->fd = -1;
 	w->e = NULL;
 	w->n = w->cap = 0;
+	pthread_cond_broadcast(&w->cond);
+	return 0;
+}
+
+/* Wait until the syncer has made every sealed pack durable, and end it. */
+static int pack_syncer_stop(struct pack_writer *w, struct kerr **err)
+{
+	struct kerr *e;
+
+	pthread_mutex_lock(&w->lock);
+	w->stop = true;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	if (w->syncer_running) {
+		pthread_join(w->syncer, NULL);
+		w->syncer_running = false;
+	}
+	e = w->sync_err;
+	w->sync_err = NULL;
+	if (e)
+		return kerr_pass(err, e);
 	return 0;
 }
 
@@ -180,7 +251,17 @@ out:
 
 int pack_writer_finish(struct pack_writer *w, struct kerr **err)
 {
-	if (w->fd >= 0 && pack_seal(w, err) < 0)
+	int r = 0;
+
+	pthread_mutex_lock(&w->lock);
+	if (w->fd >= 0)
+		r = pack_seal(w, err);
+	pthread_mutex_unlock(&w->lock);
+	if (r < 0) {
+		pack_syncer_stop(w, NULL);
+		return -1;
+	}
+	if (pack_syncer_stop(w, err) < 0)
 		return -1;
 	if (w->nsealed)
 		return fs_fsync_dir(w->packs_fd, err);
@@ -191,6 +272,7 @@ void pack_writer_discard(struct pack_writer *w)
 {
 	char name[32];
 
+	pack_syncer_stop(w, NULL);
 	if (w->fd >= 0) {
 		close(w->fd);
 		w->fd = -1;
@@ -205,12 +287,14 @@ void pack_writer_discard(struct pack_writer *w)
 
 void pack_writer_release(struct pack_writer *w)
 {
+	pack_syncer_stop(w, NULL);
 	if (w->fd >= 0)
 		close(w->fd);
 	for (size_t i = 0; i < w->nsealed; i++)
 		free(w->sealed[i].e);
 	free(w->sealed);
 	free(w->e);
+	pthread_cond_destroy(&w->cond);
 	pthread_mutex_destroy(&w->lock);
 }
 
