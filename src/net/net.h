@@ -160,10 +160,10 @@ int net_port_isolate(const char *name, struct kerr **err);
  * exists back to its full set-up. cidr: the VPC's range. Idempotent. */
 int net_vpc_ensure(const char *pin, unsigned n, const char *cidr, struct kerr **err);
 /* The services the daemon offers inside every VPC (the instance metadata service, ...) listen
- * on this address, on the router's lo. */
+ * on this address, on the router's lo (net_vpc_listen takes any address). */
 #define NET_VPC_SERVICE_ADDR "169.254.169.254"
 /* A listening TCP socket (non-blocking, O_CLOEXEC) on addr:port made inside the VPC pinned at
- * pin, with addr on the router's lo and port open to the VPC's bridges in its filter: the
+ * pin, with addr on the router's lo and addr:port open to the VPC's bridges in its filter: the
  * daemon accepts on it from the host's namespace. Instances reach no other link-local address
  * of the router, and the router forwards nothing to 169.254.0.0/16. */
 int net_vpc_listen(const char *pin, const char *addr, uint16_t port, int *fd, struct kerr **err);

@@ -25,6 +25,8 @@
 
 #define POLICY_TABLE "kiln_vpc"
 #define BR           NET_BRIDGE_PREFIX "*"
+/* The daemon's services inside: address and TCP port (net_vpc_listen). */
+#define SERVICES_TYPE "{ type ipv4_addr . inet_service; }"
 
 static void transit_name(unsigned n, char out[NET_IFNAME_MAX])
 {
@@ -94,9 +96,11 @@ static int vpc_listen(void *ctx, struct kerr **err)
 	_cleanup_nl_ struct nl nl = {.fd = -1};
 	_cleanup_buf_ struct buf script = BUF_INIT;
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(j->port)};
+	char addr[INET_ADDRSTRLEN];
 	struct net_link lo;
 	int one = 1, rc;
 
+	inet_ntop(AF_INET, &j->addr.addr, addr, sizeof(addr));
 	if (nl_open_kerr(&nl, err) < 0)
 		return -1;
 	rc = nl_link_get(&nl, "lo", &lo);
@@ -104,8 +108,9 @@ static int vpc_listen(void *ctx, struct kerr **err)
 		rc = nl_addr_add(&nl, lo.index, &j->addr);
 	if (rc < 0 && rc != -EEXIST)
 		return nl_fail(&nl, err, rc, "cannot put the service address on 'lo'");
-	buf_addf(&script, "add set ip " NFT_TABLE " " NFT_SERVICES " { type inet_service; }\n");
-	buf_addf(&script, "add element ip " NFT_TABLE " " NFT_SERVICES " { %u }\n", j->port);
+	buf_addf(&script, "add set ip " NFT_TABLE " " NFT_SERVICES " " SERVICES_TYPE "\n");
+	buf_addf(&script, "add element ip " NFT_TABLE " " NFT_SERVICES " { %s . %u }\n", addr,
+	         j->port);
 	if (nft_run(script.data, NULL, "cannot open the service port", err) < 0)
 		return -1;
 	sa.sin_addr = j->addr.addr;
@@ -154,7 +159,7 @@ static int vpc_base(void *ctx, struct kerr **err)
 		return nl_fail(&nl, err, rc, "cannot route the VPC's range nowhere");
 	buf_addstr(&script,
 	           "add table ip " NFT_TABLE "\n"
-	           "add set ip " NFT_TABLE " " NFT_SERVICES " { type inet_service; }\n"
+	           "add set ip " NFT_TABLE " " NFT_SERVICES " " SERVICES_TYPE "\n"
 	           "add map ip " NFT_TABLE " " NFT_GROUPS " { type ifname : verdict; }\n"
 	           "add chain ip " NFT_TABLE " forward"
 	           " { type filter hook forward priority filter; policy accept; }\n"
@@ -171,12 +176,12 @@ static int vpc_base(void *ctx, struct kerr **err)
 	           " { type filter hook input priority filter; policy accept; }\n"
 	           "flush chain ip " NFT_TABLE " input\n"
 	           "add rule ip " NFT_TABLE " input ct state established,related accept\n"
-	           /* The router: a ping to the gateway, nothing else. */
+	           /* The router: a ping to the gateway, nothing else of it... */
 	           "add rule ip " NFT_TABLE " input iifname \"" BR "\" icmp type echo-request"
 	           " ip daddr != 169.254.0.0/16 accept\n"
 	           /* and the services the daemon serves inside (net_vpc_listen) */
 	           "add rule ip " NFT_TABLE " input iifname \"" BR
-	           "\" ip daddr " NET_VPC_SERVICE_ADDR " tcp dport @" NFT_SERVICES " accept\n"
+	           "\" ip daddr . tcp dport @" NFT_SERVICES " accept\n"
 	           "add rule ip " NFT_TABLE " input iifname \"" BR "\" drop\n"
 	           "add rule ip " NFT_TABLE " input iifname \"" NET_VPC_UPLINK "\" drop\n");
 	nft_bridge_ports(&script);
