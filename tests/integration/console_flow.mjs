@@ -177,13 +177,19 @@ try {
   step(`copy ${copied}: progress seen ${[...seen].join(", ")}`);
   await shot("images-copy");
 
-  // Deprecate, and the API's error for a bad share.
+  // Share and deprecate.
   await select("web-image");
   await page.getByRole("button", { name: "Share", exact: true }).click();
   await dialog().getByLabel("Account ID", { exact: true }).fill("222233334444");
   await dialog().getByRole("button", { name: "Apply", exact: true }).click();
   await page.locator("#notice", { hasText: "Launch permissions" }).waitFor();
   step("shared with 222233334444");
+  await page.getByRole("button", { name: "Deprecate", exact: true }).click();
+  await dialog().getByLabel("Deprecated from (UTC)", { exact: true }).fill("2030-01-02T03:04");
+  await dialog().getByRole("button", { name: "Deprecate", exact: true }).click();
+  await page.locator("#notice", { hasText: "deprecated from" }).waitFor();
+  await row("web-image").locator("td", { hasText: "2030-01-02 03:04 UTC" }).waitFor();
+  step("deprecated from 2030-01-02 03:04 UTC");
 
   // The copy in eu-west-1: launch it.
   await page.locator("#region").selectOption("eu-west-1");
