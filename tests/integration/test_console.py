@@ -2,8 +2,8 @@
 it owns), and the whole flow of a person in Debian's Chromium, driven by playwright-core from npm
 (console_flow.mjs): sign in, launch busybox, see it running, follow its console output, stop it,
 create an image, copy it to eu-west-1 and watch the copy reach 100%, launch the copy there,
-terminate both. Screenshots land in the test's tmp dir; with KILN_CONSOLE_DOCS=1 they are copied
-to docs/console/ for the guide."""
+terminate both. Screenshots of every page land in the test's tmp dir; with KILN_CONSOLE_DOCS=1
+the guide's are copied to docs/console/."""
 import configparser
 import http.client
 import os
@@ -18,6 +18,7 @@ from conftest import KILN, client
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DOCS = os.path.join(HERE, "..", "..", "docs", "console")
+DOC_SHOTS = ("console-output.png", "images-copy.png", "phone-instances.png")  # the guide's
 
 
 def get(server, path, method="GET", headers=None, body=None):
@@ -113,5 +114,5 @@ def test_the_flow_in_chromium(server, tmp_path):
         assert want in names, names
     if os.environ.get("KILN_CONSOLE_DOCS") == "1":
         os.makedirs(DOCS, exist_ok=True)
-        for n in names:
+        for n in DOC_SHOTS:
             shutil.copy(shots / n, os.path.join(DOCS, n))
