@@ -176,10 +176,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* Queue body (taken over) with status and content type; close the connection after it when asked.
- */
-static enum MHD_Result send_buf(struct MHD_Connection *c, int status, const char *type,
-                                struct buf *body, bool close_after)
+/* Queue body (taken over) with status, content type and the further headers; close the
+ * connection after it when asked. */
+static enum MHD_Result send_buf_with(struct MHD_Connection *c, int status, const char *type,
+                                     struct buf *body, bool close_after,
+                                     const struct api_header *headers, size_t nheaders)
 {
 	size_t len = body->len;
 	char *data = buf_detach(body);
@@ -197,9 +198,22 @@ static enum MHD_Result send_buf(struct MHD_Connection *c, int status, const char
 		MHD_destroy_response(resp);
 		return MHD_NO;
 	}
+	for (size_t i = 0; i < nheaders; i++)
+		if (MHD_add_response_header(resp, headers[i].name, headers[i].value) != MHD_YES) {
+			MHD_destroy_response(resp);
+			return MHD_NO;
+		}
 	ret = MHD_queue_response(c, (unsigned)status, resp);
 	MHD_destroy_response(resp);
 	return ret;
+}
+
+/* Queue body (taken over) with status and content type; close the connection after it when asked.
+ */
+static enum MHD_Result send_buf(struct MHD_Connection *c, int status, const char *type,
+                                struct buf *body, bool close_after)
+{
+	return send_buf_with(c, status, type, body, close_after, NULL, 0);
 }
 
 static enum MHD_Result send_error(struct MHD_Connection *c, int status, const char *code,
@@ -359,9 +373,11 @@ static enum MHD_Result dispatch(struct api_http_server *s, struct MHD_Connection
 		r->upgrade_ctx = resp.upgrade_ctx;
 		return send_upgrade(c, r, resp.upgrade_protocol);
 	}
-	ret = send_buf(c, resp.status,
-	               resp.content_type[0] ? resp.content_type : API_XML_CONTENT_TYPE, &resp.body,
-	               false);
+	ret = send_buf_with(
+	    c, resp.status, resp.content_type[0] ? resp.content_type : API_XML_CONTENT_TYPE,
+	    &resp.body, false, resp.headers,
+	    resp.nheaders < API_HTTP_RESPONSE_HEADERS_MAX ? resp.nheaders
+	                                                  : API_HTTP_RESPONSE_HEADERS_MAX);
 	buf_release(&resp.body);
 	return ret;
 }

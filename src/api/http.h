@@ -26,10 +26,16 @@ struct api_http_request {
 	const char *remote_addr; /* "127.0.0.1", or "" */
 };
 
+#define API_HTTP_RESPONSE_HEADERS_MAX 8
+
 struct api_http_response {
 	int status;             /* 200 when the handler leaves it */
 	char content_type[128]; /* "text/xml;charset=UTF-8" when the handler leaves it */
 	struct buf body;
+	/* Further headers of the answer (static strings: names and values must outlive the call),
+	 * e.g. the console's Cache-Control, ETag and Content-Security-Policy. */
+	struct api_header headers[API_HTTP_RESPONSE_HEADERS_MAX];
+	size_t nheaders;
 	/* HTTP Upgrade: a handler that sets upgrade gets the answer 101 with "Upgrade:
 	 * upgrade_protocol", and then the connection: upgrade runs on the connection's own thread
 	 * (it may block) with the socket and any bytes the client sent after its request, owns

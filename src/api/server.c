@@ -1,10 +1,12 @@
 /* The EC2 API server: the HTTP listener with its limits, a request id per request, the response
- * cache, and the error document when dispatch fails. */
+ * cache, and the error document when dispatch fails. The web console's files are answered on the
+ * same listener, under /console/ (console.c). */
 #include "api/server.h"
 
 #include <stdlib.h>
 
 #include "api/cache.h"
+#include "api/console.h"
 #include "api/dispatch.h"
 #include "api/exec.h"
 #include "api/http.h"
@@ -28,6 +30,14 @@ static int handle(void *ctx, const struct api_http_request *req, struct api_http
 	char request_id[API_REQUEST_ID_LEN + 1];
 
 	api_request_id(request_id);
+	switch (api_console_serve(req, resp)) {
+	case 1:
+		return 0;
+	case -1:
+		return -1;
+	default:
+		break;
+	}
 	if (api_http_header(req, "Upgrade")) {
 		api_exec_http(s->exec, req, resp, request_id);
 		return 0;

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/console.h"
 #include "api/http.h"
 
 static atomic_int slow_started;
@@ -27,6 +28,14 @@ static int echo(void *ctx, const struct api_http_request *req, struct api_http_r
 	const char *t = api_http_header(req, "X-Test");
 
 	(void)ctx;
+	switch (api_console_serve(req, resp)) {
+	case 1:
+		return 0;
+	case -1:
+		return -1;
+	default:
+		break;
+	}
 	if (!strcmp(req->path, "/fail"))
 		return -1;
 	if (!strcmp(req->path, "/slow")) {
@@ -128,6 +137,67 @@ static const char *body_of(const char *resp)
 
 	assert_non_null(b);
 	return b + 4;
+}
+
+/* The console's files with their headers (the further headers of a response reach the wire),
+ * revalidation, and the routes it owns. */
+static void test_console(void **state)
+{
+	struct api_http_server *s = start(0);
+	char resp[262144], req[512], etag[64];
+	const char *at;
+	size_t n;
+
+	(void)state;
+	exchange(api_http_port(s), "GET /console/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+	         resp, sizeof(resp));
+	assert_non_null(strstr(resp, "HTTP/1.1 200"));
+	assert_non_null(strstr(resp, "Content-Type: text/html; charset=utf-8\r\n"));
+	assert_non_null(
+	    strstr(resp, "Content-Security-Policy: default-src 'none'; script-src 'self';"));
+	assert_non_null(strstr(resp, "Cache-Control: no-cache\r\n"));
+	assert_non_null(strstr(resp, "X-Content-Type-Options: nosniff\r\n"));
+	assert_non_null(strstr(body_of(resp), "<script type=\"module\" src=\"app.js\">"));
+	at = strstr(resp, "ETag: ");
+	assert_non_null(at);
+	n = strcspn(at + 6, "\r");
+	assert_true(n > 2 && n < sizeof(etag));
+	memcpy(etag, at + 6, n);
+	etag[n] = '\0';
+
+	snprintf(req, sizeof(req),
+	         "GET /console/index.html HTTP/1.1\r\nHost: x\r\nIf-None-Match: W/\"x\", %s\r\n"
+	         "Connection: close\r\n\r\n",
+	         etag);
+	exchange(api_http_port(s), req, resp, sizeof(resp));
+	assert_non_null(strstr(resp, "HTTP/1.1 304"));
+	assert_string_equal(body_of(resp), "");
+
+	exchange(api_http_port(s),
+	         "GET /console/app.js HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", resp,
+	         sizeof(resp));
+	assert_non_null(strstr(resp, "HTTP/1.1 200"));
+	assert_non_null(strstr(resp, "Content-Type: text/javascript; charset=utf-8\r\n"));
+	assert_null(strstr(resp, etag));
+
+	exchange(api_http_port(s), "GET /console HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+	         resp, sizeof(resp));
+	assert_non_null(strstr(resp, "HTTP/1.1 301"));
+	assert_non_null(strstr(resp, "Location: /console/\r\n"));
+	exchange(api_http_port(s),
+	         "GET /console/none.js HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", resp,
+	         sizeof(resp));
+	assert_non_null(strstr(resp, "HTTP/1.1 404"));
+	exchange(api_http_port(s),
+	         "DELETE /console/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", resp,
+	         sizeof(resp));
+	assert_non_null(strstr(resp, "HTTP/1.1 405"));
+	assert_non_null(strstr(resp, "Allow: GET, HEAD\r\n"));
+	/* Paths that merely start with the word are not the console's. */
+	exchange(api_http_port(s), "GET /consoles HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+	         resp, sizeof(resp));
+	assert_non_null(strstr(body_of(resp), "path=/consoles\n"));
+	api_http_stop(s, 1000);
 }
 
 static void test_get(void **state)
@@ -366,6 +436,7 @@ int main(void)
 	    cmocka_unit_test(test_get),
 	    cmocka_unit_test(test_post),
 	    cmocka_unit_test(test_keepalive),
+	    cmocka_unit_test(test_console),
 	    cmocka_unit_test(test_too_large),
 	    cmocka_unit_test(test_handler_status),
 	    cmocka_unit_test(test_broken_requests),
