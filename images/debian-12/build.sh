@@ -39,9 +39,10 @@ tmp="${out%.tar}.tmp.$$.tar"
 trap 'rm -f "$tmp"' EXIT INT TERM
 
 # Lean on purpose: sshd (and sftp-server, which scp and Packer use), CA certificates, the
-# everyday ip/ss/ps tools, and cloud-init (with python3 and what its Depends name). Recommends are not installed (mmdebstrap's default); man pages, docs
-# (except copyrights) and translations are never unpacked. The merged-usr hook makes /bin, /lib
-# ... links as debootstrap does; without it the usrmerge package drags in all of perl (50 MB).
+# everyday ip/ss/ps tools, and cloud-init (with python3 and what its Depends name). Recommends
+# are not installed (mmdebstrap's default); man pages, docs (except copyrights) and translations
+# are never unpacked. The merged-usr hook makes /bin, /lib ... links as debootstrap does; without
+# it the usrmerge package drags in all of perl (50 MB).
 start=$(date +%s)
 mmdebstrap --variant=minbase --format=tar \
 	--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
