@@ -55,6 +55,8 @@ def one(ec2, ami, key, cloud_init):
             addr = d.get("PublicIpAddress") or d.get("PrivateIpAddress")
             if d["State"]["Name"] == "running" and addr:
                 break
+            if d["State"]["Name"] not in ("pending", "running") or time.monotonic() > deadline:
+                raise RuntimeError(f"{iid} is {d['State']['Name']}, not running")
             time.sleep(0.005)
         t_sshd = banner(addr, deadline)
         while ssh(key, addr, "true").returncode != 0:
