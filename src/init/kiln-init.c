@@ -1,6 +1,7 @@
 /* kiln-init: PID 1 of a container instance. It publishes the instance metadata under /run/kiln,
- * runs the user data once per instance, starts sshd and the image's rc.d services, reaps every
- * process, and stops them all on SIGTERM. Static and plain libc, so it runs in any root volume. */
+ * runs the user data once per instance (unless the image leaves it to cloud-init), starts sshd and
+ * the image's rc.d services, reaps every process, and stops them all on SIGTERM. Static and plain
+ * libc, so it runs in any root volume. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +32,7 @@
 #define KILN_STATE_DIR      "/var/lib/kiln"
 #define KILN_STATE_ID       KILN_STATE_DIR "/instance-id"
 #define KILN_RC_DIR         "/etc/kiln/rc.d"
+#define KILN_CLOUD_INIT     "/etc/kiln/cloud-init"
 #define KILN_SSHD           "/usr/sbin/sshd"
 #define KILN_DROPBEAR       "/usr/sbin/dropbear"
 #define KILN_PATH           "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -823,10 +825,24 @@ static int kiln_shutdown(void)
 	return 0;
 }
 
+/* An image declares that cloud-init configures it (debian-12) with /etc/kiln/cloud-init: cloud-init
+ * then reads the user data and the key pair from the metadata service and acts on them once per
+ * instance, so kiln-init must not as well. Images without it (busybox) get kiln-init's own path. */
+static bool kiln_has_cloud_init(void)
+{
+	struct stat st;
+
+	if (lstat(KILN_CLOUD_INIT, &st) == 0)
+		return true;
+	if (errno != ENOENT)
+		kiln_log("cannot check '%s': %s", KILN_CLOUD_INIT, strerror(errno));
+	return false;
+}
+
 int main(void)
 {
 	const char *id;
-	bool first;
+	bool first, cloud_init;
 
 	/* kill(-1) from anything but a namespace's init would reach the whole host. */
 	if (getpid() != 1) {
@@ -850,11 +866,14 @@ int main(void)
 	if (!*id)
 		kiln_log("KILN_INSTANCE_ID is not set: no first-boot steps");
 	first = *id && kiln_first_boot(id);
+	cloud_init = kiln_has_cloud_init();
 	if (first)
 		kiln_delete_host_keys();
-	kiln_openssh_key(first);
+	if (first && cloud_init)
+		kiln_log("user data and key pair left to cloud-init (%s)", KILN_CLOUD_INIT);
+	kiln_openssh_key(first && !cloud_init);
 	kiln_start_ssh();
-	if (first && kiln_user_data())
+	if (first && (cloud_init || kiln_user_data()))
 		kiln_record_instance(id);
 	kiln_run_rc();
 	if (!kiln_stopping)
