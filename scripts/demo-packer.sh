@@ -19,7 +19,13 @@ port=${KILN_DEMO_PORT:-8780}
 url=http://127.0.0.1:$port
 serve_pid=
 cleanup() {
+	local rc=$?
 	set +e
+	if [ $rc != 0 ] && [ -f "$work/packer.log" ]; then
+		echo "demo-packer: failed; the end of packer's log and of the daemon's:" >&2
+		tail -20 "$work/packer.log" >&2
+		tail -20 "$work/serve.log" >&2
+	fi
 	if [ -n "$serve_pid" ]; then
 		kill "$serve_pid" 2>/dev/null
 		wait "$serve_pid" 2>/dev/null
@@ -55,15 +61,19 @@ grep -E '^(us-east-1|eu-west-1): ami-' "$work/build.out"
 ami_eu=$(awk '$1 == "eu-west-1:" { print $2 }' "$work/build.out")
 
 step "account 222233334444 launches $ami_eu in eu-west-1 and runs hello in it"
-export AWS_ACCESS_KEY_ID=$(key aws_access_key_id "$work/friend") AWS_SECRET_ACCESS_KEY=$(key aws_secret_access_key "$work/friend")
-export AWS_REGION=eu-west-1 KILN_ENDPOINT=$url KILN_DATA=$data AWS_PAGER=""
+AWS_ACCESS_KEY_ID=$(key aws_access_key_id "$work/friend")
+AWS_SECRET_ACCESS_KEY=$(key aws_secret_access_key "$work/friend")
+export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION=eu-west-1 KILN_ENDPOINT=$url KILN_DATA=$data AWS_PAGER=""
 unset AWS_SHARED_CREDENTIALS_FILE AWS_CONFIG_FILE AWS_PROFILE
 iid=$(/usr/bin/aws --endpoint-url "$url" ec2 run-instances --image-id "$ami_eu" --instance-type t3.micro \
 	--query 'Instances[0].InstanceId' --output text)
 /usr/bin/aws --endpoint-url "$url" ec2 wait instance-running --instance-ids "$iid"
+found=
 for _ in $(seq 60); do
-	"$KILN" exec "$iid" -- sh -c 'dpkg -s hello | grep ^Status && hello && cat /etc/kiln-packer-stamp' && break
+	"$KILN" exec "$iid" -- sh -c 'dpkg -s hello | grep ^Status && hello && cat /etc/kiln-packer-stamp' &&
+		found=1 && break
 	sleep 1
 done
+[ -n "$found" ] || { echo "demo-packer: hello is not in $iid" >&2; exit 1; }
 /usr/bin/aws --endpoint-url "$url" ec2 terminate-instances --instance-ids "$iid" >/dev/null
 echo "done"
