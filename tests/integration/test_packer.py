@@ -92,6 +92,7 @@ def packer_build(e, name, *extra):
     full = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     full.update(AWS_ACCESS_KEY_ID=cred["default"]["aws_access_key_id"],
                 AWS_SECRET_ACCESS_KEY=cred["default"]["aws_secret_access_key"],
+                AWS_POLL_DELAY_SECONDS="1", AWS_MAX_ATTEMPTS="600",  # the SDK's waiters poll every 15 s
                 PACKER_LOG="1", PACKER_LOG_PATH=log, PACKER_CACHE_DIR=os.path.join(e["work"], "cache"),
                 HTTP_PROXY=e["trap"].url, HTTPS_PROXY=e["trap"].url, NO_PROXY="", http_proxy=e["trap"].url,
                 https_proxy=e["trap"].url, no_proxy="")
