@@ -3,7 +3,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build demo demo-store images check check-asan fuzz format format-check clean bench-store
+.PHONY: all deps build demo demo-store demo-packer images check check-asan fuzz format format-check clean bench-store
 
 all: build
 
@@ -20,6 +20,10 @@ demo: build images
 
 demo-store: build images
 	scripts/demo-store.sh
+
+# Packer's amazon-ebs builder against kiln: build, copy and share an image, print its ids.
+demo-packer: build images
+	scripts/demo-packer.sh
 
 # Base images the tests boot. debian-12 needs Debian's mirror; without it, its tests skip.
 images: build

@@ -1,6 +1,7 @@
 /* The body of every Describe action: selection by id, paging, filters, one item per resource. */
 #include "api/server.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,9 +42,11 @@ int api_describe_list(struct api_call *c, const struct api_list *l, struct api_e
 	int r = -1;
 
 	if (api_call_id_list(c, l->id_param, l->prefix, &ids, &nids, e) < 0 ||
-	    api_call_page(c, 5, l->max_results, &page, e) < 0 ||
+	    api_call_page(c, 5, l->clip_results ? INT32_MAX : l->max_results, &page, e) < 0 ||
 	    api_call_filters(c, &filters, e) < 0)
 		goto out;
+	if (l->clip_results && page.max > (size_t)l->max_results)
+		page.max = (size_t)l->max_results;
 	if (l->load(c, &items, &n, &err) < 0 ||
 	    cloud_tags_list(c->cloud, c->account.id, c->region, &tags, &err) < 0) {
 		api_error_from_cloud(e, c->action, err);

@@ -163,10 +163,11 @@ const char *api_first_missing(const char *const *list, size_t nlist, const void 
 struct api_list {
 	const char *id_param, *prefix; /* "VolumeId", "vol" */
 	int64_t max_results;           /* the largest MaxResults */
-	const char *set;               /* "volumeSet" */
-	const char *not_found_code;    /* "InvalidVolume.NotFound" */
-	const char *noun;              /* "The volume 'vol-…' does not exist" */
-	bool brackets;                 /* "The image id '[ami-…]' does not exist" */
+	bool clip_results; /* a larger MaxResults is taken as max_results (EC2 documents it so) */
+	const char *set;   /* "volumeSet" */
+	const char *not_found_code; /* "InvalidVolume.NotFound" */
+	const char *noun;           /* "The volume 'vol-…' does not exist" */
+	bool brackets;              /* "The image id '[ami-…]' does not exist" */
 	const struct api_filter_field *fields;
 	size_t nfields;
 	size_t size; /* of one item; each starts with its char id[ID_MAX] */

@@ -139,6 +139,7 @@ int api_describe_snapshots(struct api_call *c, struct api_error *e)
 	    .id_param = "SnapshotId",
 	    .prefix = "snap",
 	    .max_results = 1000,
+	    .clip_results = true,
 	    .set = "snapshotSet",
 	    .not_found_code = "InvalidSnapshot.NotFound",
 	    .noun = "snapshot",

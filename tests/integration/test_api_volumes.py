@@ -276,6 +276,14 @@ def test_volumes_with_the_aws_cli(server):
     assert [v["VolumeId"] for v in out["Volumes"]] == [vid]
     sid = aws("create-snapshot", "--volume-id", vid)["SnapshotId"]
     aws("wait", "snapshot-completed", "--snapshot-ids", sid)
+    # Without ids or filters the aws CLI asks for pages of 1000 (its ec2 default page size): EC2
+    # answers at most 500 volumes (1000 snapshots) a page, as DescribeVolumes documents, not an error
+    assert vid in [v["VolumeId"] for v in aws("describe-volumes")["Volumes"]]
+    assert sid in [s["SnapshotId"] for s in aws("describe-snapshots", "--owner-ids", "self")["Snapshots"]]
+    assert vid in [v["VolumeId"] for v in aws("describe-volume-status")["VolumeStatuses"]]
+    ec2 = client(server)
+    assert vid in [v["VolumeId"] for v in ec2.describe_volumes(MaxResults=100000)["Volumes"]]
+    assert error_of(lambda: ec2.describe_volumes(MaxResults=4))[0] == "InvalidParameterValue"
     aws("delete-volume", "--volume-id", vid)
     aws("wait", "volume-deleted", "--volume-ids", vid)
     aws("delete-snapshot", "--snapshot-id", sid)
