@@ -190,7 +190,7 @@ static int start(struct api_exec_server *s, char *buf, size_t len, const int std
 
 	api_params_init(&params);
 	if (parse(buf, len, headers, &req, e) < 0 ||
-	    api_authenticate(s->cloud, &req, &params, &auth, &call, e) < 0)
+	    api_authenticate(s->cloud, &req, NULL, &params, &auth, &call, e) < 0)
 		goto out;
 	if (strcmp(call.action, "ExecInstance")) {
 		api_error_invalid_action(e, call.action);

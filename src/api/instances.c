@@ -191,6 +191,14 @@ static void write_instance(struct api_xml *x, const struct instance *in,
 		api_xml_elem(x, "vpcId", in->vpc);
 	}
 	write_groups(x, in, ex);
+	if (in->iam_profile[0]) {
+		char arn[IAM_PROFILE_NAME_MAX + 64];
+		cloud_instance_profile_arn(in->owner, in->iam_profile, arn, sizeof(arn));
+		api_xml_open(x, "iamInstanceProfile");
+		api_xml_elem(x, "arn", arn);
+		api_xml_elem(x, "id", in->iam_profile_id);
+		api_xml_close(x);
+	}
 	api_xml_elem(x, "architecture", "x86_64");
 	api_xml_elem(x, "rootDeviceType", "ebs");
 	api_xml_elem(x, "rootDeviceName", "/dev/xvda");
@@ -377,6 +385,8 @@ int api_run_instances(struct api_call *c, struct api_error *e)
 	req.type = api_node_str(&c->root, "InstanceType");
 	req.zone = api_node_str(&c->root, "Placement.AvailabilityZone");
 	req.key_name = api_node_str(&c->root, "KeyName");
+	req.iam_profile_name = api_node_str(&c->root, "IamInstanceProfile.Name");
+	req.iam_profile_arn = api_node_str(&c->root, "IamInstanceProfile.Arn");
 	if (!req.type)
 		req.type = "t2.micro";
 	if (api_node_int(&c->root, "MinCount", 1, 20, &min, &err) < 0 ||

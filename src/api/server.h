@@ -18,7 +18,9 @@
 struct api_call {
 	struct cloud *cloud;
 	struct account account; /* the caller */
-	const char *region;     /* from the credential scope, known to the topology */
+	/* for an instance's temporary credentials, the instance and its profile; else "" */
+	struct key_session session;
+	const char *region; /* from the credential scope, known to the topology */
 	const char *action;
 	const char *host;     /* the Host header: where the client reached us */
 	struct api_node root; /* the parameters */

@@ -62,6 +62,8 @@ static void instance_from_row(sqlite3_stmt *st, struct instance *in)
 	str_copy(in->subnet_cidr, db_text(st, 22), sizeof(in->subnet_cidr));
 	in->vpc_net = (unsigned)sqlite3_column_int64(st, 23);
 	in->subnet_net = (unsigned)sqlite3_column_int64(st, 24);
+	str_copy(in->iam_profile, db_text(st, 25), sizeof(in->iam_profile));
+	str_copy(in->iam_profile_id, db_text(st, 26), sizeof(in->iam_profile_id));
 }
 
 #define INSTANCE_COLUMNS                                                                           \
@@ -71,7 +73,8 @@ static void instance_from_row(sqlite3_stmt *st, struct instance *in)
 	"COALESCE(vpc, ''), COALESCE(subnet, ''), public_ip, "                                     \
 	"COALESCE((SELECT s.cidr FROM subnets s WHERE s.id = instances.subnet), ''), "             \
 	"COALESCE((SELECT v.net FROM vpcs v WHERE v.id = instances.vpc), 0), "                     \
-	"COALESCE((SELECT s.net FROM subnets s WHERE s.id = instances.subnet), 0) "                \
+	"COALESCE((SELECT s.net FROM subnets s WHERE s.id = instances.subnet), 0), "               \
+	"iam_profile, iam_profile_id "                                                             \
 	"FROM instances "
 
 /* Terminated instances stay visible for an hour, as in EC2. */
@@ -208,6 +211,9 @@ static int set_state(struct cloud *c, const char *id, enum instance_state state,
 	sqlite3_bind_int64(st, 4, cloud_now_ms());
 	db_bind_text(st, 5, id);
 	if (db_step_done(c->db, st, err) < 0)
+		return -1;
+	/* Its temporary credentials go with it. */
+	if (state == INSTANCE_TERMINATED && cloud_instance_credentials_drop(c, id, err) < 0)
 		return -1;
 	if (state == INSTANCE_STOPPED || state == INSTANCE_TERMINATED)
 		network_gone(c, id);
@@ -579,7 +585,7 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 	struct launch_net net;
 	struct image im;
 	struct zone z;
-	char reservation[ID_MAX];
+	char reservation[ID_MAX], profile[IAM_PROFILE_NAME_MAX + 1];
 	int64_t now = cloud_now_ms();
 
 	*n = 0;
@@ -604,6 +610,9 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 		                  "volume of %llu GiB is smaller than snapshot '%s' (%llu GiB)",
 		                  (unsigned long long)req->root_size_gib, im.root_snapshot,
 		                  (unsigned long long)im.root_size_gib);
+	if (cloud_iam_profile_resolve(owner, req->iam_profile_name, req->iam_profile_arn, profile,
+	                              err) < 0)
+		return -1;
 	if (req->client_token && token_replay(c, owner, req, out, n, err) != 0)
 		return *n ? 0 : -1;
 	if (req->key_name) {
@@ -629,9 +638,10 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 	        "INSERT INTO instances (id, region, zone, owner, image, type, state, private_ip, "
 	        "reservation, launch_index, launch_ms, key_name, root_volume, root_size, "
 	        "delete_on_termination, client_token, public_key, disable_api_termination, "
-	        "disable_api_stop, shutdown_behavior, vpc, subnet, wants_public_ip) VALUES (?, ?, "
+	        "disable_api_stop, shutdown_behavior, vpc, subnet, wants_public_ip, iam_profile, "
+	        "iam_profile_id) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, "
 	        "?, "
-	        "?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	        "?, ?, ?, ?, ?, ?, ?, ?)",
 	        &ins, err) < 0)
 		goto on_error;
 	v = xcalloc((size_t)req->max_count, sizeof(*v));
@@ -656,6 +666,12 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 		         sizeof(in->shutdown_behavior));
 		id_new("i", in->id);
 		id_new("vol", in->root_volume);
+		if (profile[0]) {
+			str_copy(in->iam_profile, profile, sizeof(in->iam_profile));
+			memcpy(in->iam_profile_id, "AIPA", 4);
+			cloud_random_string(CLOUD_KEY_ALPHABET, in->iam_profile_id + 4,
+			                    IAM_PROFILE_ID_LEN - 4);
+		}
 		if (cloud_quota_check(c, owner, req->region, need, err) < 0 ||
 		    cloud_subnet_address(c, &net.subnet, req->private_ip, in->private_ip, err) <
 		        0) {
@@ -687,6 +703,8 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 		db_bind_text(ins, 20, net.subnet.vpc);
 		db_bind_text(ins, 21, net.subnet.id);
 		sqlite3_bind_int(ins, 22, net.public_ip);
+		db_bind_text(ins, 23, in->iam_profile);
+		db_bind_text(ins, 24, in->iam_profile_id);
 		str_copy(in->vpc, net.subnet.vpc, sizeof(in->vpc));
 		str_copy(in->subnet, net.subnet.id, sizeof(in->subnet));
 		str_copy(in->subnet_cidr, net.subnet.cidr, sizeof(in->subnet_cidr));

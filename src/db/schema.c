@@ -173,6 +173,15 @@ const char *const db_migrations[] = {
     "  SELECT name, region, zone_id, subnet, bridge FROM zones;\n"
     "DROP TABLE zones;\n"
     "ALTER TABLE zones_new RENAME TO zones;\n",
+    /* 14: instance profiles (a name only: kiln has no IAM) and the temporary credentials of
+     * the instances launched with one, which act as the launching account until they expire
+     * or the instance terminates. The secret is kept as account keys' are: SigV4 needs it. */
+    "ALTER TABLE instances ADD COLUMN iam_profile TEXT NOT NULL DEFAULT '';\n"
+    "ALTER TABLE instances ADD COLUMN iam_profile_id TEXT NOT NULL DEFAULT '';\n"
+    "CREATE TABLE session_keys (access_key TEXT PRIMARY KEY, secret TEXT NOT NULL,\n"
+    "  token TEXT NOT NULL, account TEXT NOT NULL REFERENCES accounts(id),\n"
+    "  instance TEXT NOT NULL, issued_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL);\n"
+    "CREATE INDEX session_keys_instance ON session_keys (instance);\n",
 };
 
 const size_t db_migrations_count = ARRAY_SIZE(db_migrations);
