@@ -192,10 +192,8 @@ static void write_instance(struct api_xml *x, const struct instance *in,
 	}
 	write_groups(x, in, ex);
 	if (in->iam_profile[0]) {
-		char arn[IAM_PROFILE_NAME_MAX + 64];
-		cloud_instance_profile_arn(in->owner, in->iam_profile, arn, sizeof(arn));
 		api_xml_open(x, "iamInstanceProfile");
-		api_xml_elem(x, "arn", arn);
+		api_xml_elem(x, "arn", in->iam_profile_arn);
 		api_xml_elem(x, "id", in->iam_profile_id);
 		api_xml_close(x);
 	}
@@ -487,6 +485,7 @@ static const struct api_filter_field instance_fields[] = {
     API_FIELD_TEXT_OF("private-ip-address", struct instance, private_ip),
     API_FIELD_TEXT_OF("reservation-id", struct instance, reservation),
     API_FIELD_TEXT_OF("key-name", struct instance, key_name),
+    API_FIELD_TEXT_OF("iam-instance-profile.arn", struct instance, iam_profile_arn),
 };
 
 /* instance.group-id, instance.group-name (and group-id, group-name): any of its groups. */

@@ -354,6 +354,7 @@ struct instance {
 	size_t ngroups;
 	/* Its instance profile (credentials.c): "" when launched without one. */
 	char iam_profile[IAM_PROFILE_NAME_MAX + 1], iam_profile_id[IAM_PROFILE_ID_LEN + 1];
+	char iam_profile_arn[IAM_PROFILE_NAME_MAX + 64];
 };
 
 struct run_request {

@@ -64,6 +64,9 @@ static void instance_from_row(sqlite3_stmt *st, struct instance *in)
 	in->subnet_net = (unsigned)sqlite3_column_int64(st, 24);
 	str_copy(in->iam_profile, db_text(st, 25), sizeof(in->iam_profile));
 	str_copy(in->iam_profile_id, db_text(st, 26), sizeof(in->iam_profile_id));
+	if (in->iam_profile[0])
+		cloud_instance_profile_arn(in->owner, in->iam_profile, in->iam_profile_arn,
+		                           sizeof(in->iam_profile_arn));
 }
 
 #define INSTANCE_COLUMNS                                                                           \
@@ -668,6 +671,8 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 		id_new("vol", in->root_volume);
 		if (profile[0]) {
 			str_copy(in->iam_profile, profile, sizeof(in->iam_profile));
+			cloud_instance_profile_arn(owner, profile, in->iam_profile_arn,
+			                           sizeof(in->iam_profile_arn));
 			memcpy(in->iam_profile_id, "AIPA", 4);
 			cloud_random_string(CLOUD_KEY_ALPHABET, in->iam_profile_id + 4,
 			                    IAM_PROFILE_ID_LEN - 4);

@@ -172,6 +172,9 @@ def test_instance_profile_and_session_credentials(server):
     wait(ec2, "instance_running", iid)
     d = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
     assert d["IamInstanceProfile"] == prof  # stable
+    found = ec2.describe_instances(Filters=[{"Name": "iam-instance-profile.arn", "Values": [prof["Arn"]]}])
+    assert sorted(i["InstanceId"] for r in found["Reservations"] for i in r["Instances"]) == sorted(
+        [iid, by_arn["InstanceId"]])
 
     key, secret, token = session_keys(server, iid)
     me = boto(server, "sts", key, secret, token).get_caller_identity()
