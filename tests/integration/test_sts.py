@@ -180,6 +180,13 @@ def test_instance_profile_and_session_credentials(server):
     me = boto(server, "sts", key, secret, token).get_caller_identity()
     assert me["Arn"] == f"arn:aws:sts::{acct}:assumed-role/builder/{iid}"
     assert me["Account"] == acct and me["UserId"] == "AROA" + prof["Id"][4:] + ":" + iid
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=key, AWS_SECRET_ACCESS_KEY=secret, AWS_SESSION_TOKEN=token,
+               AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+    env.pop("AWS_PROFILE", None)
+    out = subprocess.run([AWS, "--endpoint-url", server["url"], "--region", "us-east-1", "sts",
+                          "get-caller-identity", "--output", "json"], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["Arn"] == me["Arn"]
     # the account's rights: it sees (and could change) the account's instances
     mine = boto(server, "ec2", key, secret, token).describe_instances(InstanceIds=[iid])
     assert mine["Reservations"][0]["Instances"][0]["InstanceId"] == iid
