@@ -42,10 +42,13 @@ check-asan: images
 
 # libFuzzer targets, run briefly.
 FUZZ_SECONDS ?= 20
+# Every parser of outside input: one libFuzzer target each (tests/fuzz), seeded from tests/fuzz/seeds.
+FUZZ_TARGETS = manifest pack query sigv4 sshkey xmlread topology exec_frame
+
 fuzz: deps
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DKILN_FUZZ=ON -DKILN_WERROR=ON >/dev/null
-	@cmake --build build-fuzz -j $(JOBS) --target fuzz_manifest fuzz_query fuzz_sigv4 fuzz_sshkey fuzz_xmlread
-	for f in manifest query sigv4 sshkey xmlread; do \
+	@cmake --build build-fuzz -j $(JOBS) --target $(addprefix fuzz_,$(FUZZ_TARGETS))
+	for f in $(FUZZ_TARGETS); do \
 		mkdir -p build-fuzz/corpus-$$f && \
 		{ [ ! -d tests/fuzz/seeds/$$f ] || cp -n tests/fuzz/seeds/$$f/* build-fuzz/corpus-$$f/; } && \
 		build-fuzz/tests/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus-$$f || exit 1; \

@@ -62,12 +62,21 @@ wait_page() {
 ip_of() { aws_as "$1" "$2" ec2 describe-instances --instance-ids "$3" --query 'Reservations[0].Instances[0].PublicIpAddress' --output text; }
 
 step "a data directory, a second account, and the daemon"
+# Whatever answers on the port would get the demo's requests: refuse rather than talk to it.
+if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+	echo "demo: port $port is taken by another program; set KILN_DEMO_PORT to a free one" >&2
+	exit 1
+fi
 "$KILN" init --data "$data" >/dev/null
 "$KILN" account create friend --account-id 222233334444 --data "$data" >"$work/friend"
 { printf '\n[friend]\n'; grep '^aws_' "$work/friend"; } >>"$data/credentials"
 "$KILN" serve --data "$data" --listen "127.0.0.1:$port" >"$work/serve.log" 2>&1 &
 serve_pid=$!
-for _ in $(seq 100); do curl -s "$url" >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 100); do
+	kill -0 "$serve_pid" 2>/dev/null || { echo "demo: kiln serve stopped:" >&2; cat "$work/serve.log" >&2; serve_pid=; exit 1; }
+	curl -s "$url" >/dev/null 2>&1 && break
+	sleep 0.1
+done
 # Like EC2, a default security group lets in only its own members: open the web port to the world
 # (here: the host) where the demo's instances run.
 for pr in "default us-east-1" "default eu-west-1" "friend us-east-1"; do

@@ -120,6 +120,11 @@ const char *api_client_region(const struct api_client *c)
 	return c->region;
 }
 
+const char *api_client_endpoint(const struct api_client *c)
+{
+	return c->endpoint;
+}
+
 void api_client_close(struct api_client *c)
 {
 	if (!c)
@@ -244,23 +249,34 @@ int api_client_call(struct api_client *c, const struct api_args *a, struct xml_n
 	buf_init(&resp, RESPONSE_MAX);
 	if (api_client_send(c, a, &status, &resp, err) < 0)
 		return -1;
+	if (status != 200)
+		return api_client_answer_error(c, status, resp.data, resp.len, ec, err);
 	if (xml_parse(resp.data, resp.len, &root, err) < 0)
 		return kerr_wrap(err, "HTTP %ld from %s", status, c->endpoint);
-	if (status != 200) {
-		const char *code = xml_text(root, "Errors/Error/Code", "HTTP error");
-		const char *msg = xml_text(root, "Errors/Error/Message", "");
-		enum kerr_kind kind = status == 401 || status == 403 ? KERR_AUTH
-		                      : strstr(code, "NotFound")     ? KERR_NOT_FOUND
-		                      : status >= 500                ? KERR_IO
-		                                                     : KERR_INVALID;
-		if (ec) {
-			ec->status = (int)status;
-			str_copy(ec->code, code, sizeof(ec->code));
-		}
-		kerr_set(err, kind, "%s: %s", code, msg);
-		xml_free(root);
-		return -1;
-	}
 	*doc = root;
 	return 0;
+}
+
+int api_client_answer_error(const struct api_client *c, long status, const char *body, size_t len,
+                            struct api_client_error *ec, struct kerr **err)
+{
+	struct xml_node *root = NULL;
+	const char *code, *msg;
+	enum kerr_kind kind;
+
+	if (xml_parse(body, len, &root, err) < 0)
+		return kerr_wrap(err, "HTTP %ld from %s", status, c->endpoint);
+	code = xml_text(root, "Errors/Error/Code", "HTTP error");
+	msg = xml_text(root, "Errors/Error/Message", "");
+	kind = status == 401 || status == 403 ? KERR_AUTH
+	       : strstr(code, "NotFound")     ? KERR_NOT_FOUND
+	       : status >= 500                ? KERR_IO
+	                                      : KERR_INVALID;
+	if (ec) {
+		ec->status = (int)status;
+		str_copy(ec->code, code, sizeof(ec->code));
+	}
+	kerr_set(err, kind, "%s: %s", code, msg);
+	xml_free(root);
+	return -1;
 }

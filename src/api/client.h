@@ -22,8 +22,9 @@ struct api_client;
 int api_client_open(const struct api_client_config *cfg, struct api_client **out,
                     struct kerr **err);
 void api_client_close(struct api_client *c);
-/* The region the client signs for. */
+/* The region the client signs for, and the endpoint it calls. */
 const char *api_client_region(const struct api_client *c);
+const char *api_client_endpoint(const struct api_client *c);
 
 /* The parameters of one call, form-encoded as they are added. */
 struct api_args {
@@ -56,5 +57,8 @@ int api_client_send(struct api_client *c, const struct api_args *a, long *status
  * EC2 error answer, ec filled when not NULL). */
 int api_client_call(struct api_client *c, const struct api_args *a, struct xml_node **doc,
                     struct api_client_error *ec, struct kerr **err);
+/* An answer other than 200 (an EC2 error document) as err, "Code: message"; always -1. */
+int api_client_answer_error(const struct api_client *c, long status, const char *body, size_t len,
+                            struct api_client_error *ec, struct kerr **err);
 
 #endif

@@ -122,6 +122,8 @@ static const struct api_action actions[] = {
      IDS(ID("ImageId", "ami"))},
     {ACTION("ModifyInstanceAttribute", api_modify_instance_attribute, MUT), REQ("InstanceId"),
      IDS(ID("InstanceId", "i"))},
+    {ACTION("ModifyInstanceMetadataOptions", api_modify_instance_metadata_options, MUT),
+     REQ("InstanceId"), IDS(ID("InstanceId", "i"))},
     {ACTION("ModifyLaunchTemplate", api_modify_launch_template, MUT),
      IDS(ID("LaunchTemplateId", "lt"))},
     {ACTION("ModifySnapshotAttribute", api_modify_snapshot_attribute, MUT), REQ("SnapshotId"),

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "api/dispatch.h"
+#include "api/exec_internal.h"
 #include "util/cleanup.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -35,17 +36,6 @@ struct session {
 	pthread_t thread;
 	bool done; /* the thread has ended: join it */
 	struct session *next;
-};
-
-struct api_exec_server {
-	struct cloud *cloud;
-	char *path;
-	int listen_fd;
-	int stop_fd; /* an eventfd, readable once shutdown began */
-	pthread_t thread;
-	pthread_mutex_t lock;
-	struct session *sessions;
-	size_t nsessions;
 };
 
 static void reply(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -171,26 +161,31 @@ static int parse(char *buf, size_t len, struct api_header *headers, struct api_h
 	return -1;
 }
 
-/* Authenticate, check, start: 0 with *x running. */
-static int start(struct api_exec_server *s, char *buf, size_t len, const int stdio[3],
-                 struct cloud_exec **x, struct api_error *e)
+void exec_request_release(struct exec_request *rq)
 {
-	_cleanup_kerr_ struct kerr *err = NULL;
+	for (size_t i = 0; rq->argv && rq->argv[i]; i++)
+		free(rq->argv[i]);
+	free(rq->argv);
+	free(rq->account);
+	free(rq->region);
+	free(rq->id);
+	memset(rq, 0, sizeof(*rq));
+}
+
+int exec_request_check(struct cloud *cloud, const struct api_http_request *req,
+                       struct exec_request *rq, struct api_error *e)
+{
 	_cleanup_free_ const char **cmd = NULL;
-	_cleanup_free_ char **argv = NULL;
-	struct api_header headers[HEADERS_MAX];
-	struct api_http_request req;
 	struct api_params params;
 	struct api_sigv4_result auth;
 	struct api_call call = {0};
-	struct log_ctx ctx = {.action = "ExecInstance"};
 	const char *id = NULL;
 	size_t n;
 	int r = -1;
 
+	memset(rq, 0, sizeof(*rq));
 	api_params_init(&params);
-	if (parse(buf, len, headers, &req, e) < 0 ||
-	    api_authenticate(s->cloud, &req, NULL, &params, &auth, &call, e) < 0)
+	if (api_authenticate(cloud, req, NULL, &params, &auth, &call, e) < 0)
 		goto out;
 	if (strcmp(call.action, "ExecInstance")) {
 		api_error_invalid_action(e, call.action);
@@ -207,21 +202,47 @@ static int start(struct api_exec_server *s, char *buf, size_t len, const int std
 		api_error_missing_parameter(e, "Command");
 		goto out;
 	}
-	argv = xcalloc(n + 1, sizeof(*argv));
+	rq->argv = xcalloc(n + 1, sizeof(*rq->argv));
 	for (size_t i = 0; i < n; i++)
-		argv[i] = (char *)cmd[i];
-	ctx.account = call.account.id;
-	ctx.resource = id;
-	if (cloud_instance_exec(s->cloud, call.account.id, call.region, id, argv, stdio, x, &err) <
-	    0) {
-		api_error_from_cloud(e, "ExecInstance", err);
-		log_event(LOG_LEVEL_INFO, &ctx, "exec refused: %s", e->code);
-		goto out;
-	}
-	log_event(LOG_LEVEL_INFO, &ctx, "exec '%s'", argv[0]);
+		rq->argv[i] = xstrdup(cmd[i]);
+	rq->account = xstrdup(call.account.id);
+	rq->region = xstrdup(call.region);
+	rq->id = xstrdup(id);
 	r = 0;
 out:
 	api_params_release(&params);
+	return r;
+}
+
+int exec_request_run(struct cloud *cloud, const struct exec_request *rq, const int stdio[3],
+                     struct cloud_exec **x, struct api_error *e)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	struct log_ctx ctx = {.action = "ExecInstance", .account = rq->account, .resource = rq->id};
+
+	if (cloud_instance_exec(cloud, rq->account, rq->region, rq->id, rq->argv, stdio, x, &err) <
+	    0) {
+		api_error_from_cloud(e, "ExecInstance", err);
+		log_event(LOG_LEVEL_INFO, &ctx, "exec refused: %s", e->code);
+		return -1;
+	}
+	log_event(LOG_LEVEL_INFO, &ctx, "exec '%s'", rq->argv[0]);
+	return 0;
+}
+
+/* Parse, authenticate, check, start: 0 with *x running. */
+static int start(struct api_exec_server *s, char *buf, size_t len, const int stdio[3],
+                 struct cloud_exec **x, struct api_error *e)
+{
+	struct api_header headers[HEADERS_MAX];
+	struct api_http_request req;
+	struct exec_request rq;
+	int r;
+
+	if (parse(buf, len, headers, &req, e) < 0 || exec_request_check(s->cloud, &req, &rq, e) < 0)
+		return -1;
+	r = exec_request_run(s->cloud, &rq, stdio, x, e);
+	exec_request_release(&rq);
 	return r;
 }
 
@@ -424,6 +445,7 @@ int api_exec_start(struct cloud *cloud, const char *path, struct api_exec_server
 		return kerr_errno(err, e, "cannot listen on '%s'", path);
 	}
 	s = xcalloc(1, sizeof(*s));
+	atomic_init(&s->stopping, false);
 	s->cloud = cloud;
 	s->path = xstrdup(path);
 	s->listen_fd = fd;
@@ -444,11 +466,11 @@ int api_exec_start(struct cloud *cloud, const char *path, struct api_exec_server
 	return 0;
 }
 
-void api_exec_stop(struct api_exec_server *s)
+void api_exec_shutdown(struct api_exec_server *s)
 {
 	uint64_t one = 1;
 
-	if (!s)
+	if (!s || atomic_exchange(&s->stopping, true))
 		return;
 	/* No new command; those running get SIGHUP (follow) and the grace to end. */
 	unlink(s->path);
@@ -456,6 +478,13 @@ void api_exec_stop(struct api_exec_server *s)
 		log_event(LOG_LEVEL_WARNING, NULL, "exec: cannot signal the stop: %s",
 		          strerror(errno));
 	pthread_join(s->thread, NULL);
+}
+
+void api_exec_stop(struct api_exec_server *s)
+{
+	if (!s)
+		return;
+	api_exec_shutdown(s);
 	close(s->listen_fd);
 	close(s->stop_fd);
 	pthread_mutex_destroy(&s->lock);

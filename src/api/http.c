@@ -61,6 +61,10 @@ struct http_req {
 	char action[64];
 	char request_id[64];
 	char access_key[32];
+	/* An upgrade the handler asked for (api_http_response), until it happens. */
+	void (*upgrade)(void *ctx, int fd, const char *extra, size_t extra_len);
+	void (*upgrade_release)(void *ctx);
+	void *upgrade_ctx;
 };
 
 const char *api_http_header(const struct api_http_request *req, const char *name)
@@ -161,6 +165,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 		return;
 	*req_cls = NULL;
 	log_request(r, toe);
+	if (r->upgrade_ctx && r->upgrade_release)
+		r->upgrade_release(r->upgrade_ctx);
 	buf_release(&r->body);
 	free(r->target);
 	free(r);
@@ -276,6 +282,38 @@ static void client_addr(struct MHD_Connection *c, char *out, size_t size)
 		          out, (socklen_t)size);
 }
 
+/* MHD has sent the 101: the connection is the handler's (thread per connection: we may block). */
+static void on_upgrade(void *cls, struct MHD_Connection *c, void *req_cls, const char *extra,
+                       size_t extra_len, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+	struct http_req *r = cls;
+	void *ctx = r->upgrade_ctx;
+
+	(void)c;
+	(void)req_cls;
+	r->upgrade_ctx = NULL;
+	r->upgrade(ctx, sock, extra, extra_len);
+	MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+}
+
+static enum MHD_Result send_upgrade(struct MHD_Connection *c, struct http_req *r,
+                                    const char *protocol)
+{
+	struct MHD_Response *resp = MHD_create_response_for_upgrade(on_upgrade, r);
+	enum MHD_Result ret;
+
+	if (!resp)
+		return MHD_NO;
+	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, protocol) != MHD_YES ||
+	    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "Upgrade") != MHD_YES) {
+		MHD_destroy_response(resp);
+		return MHD_NO;
+	}
+	ret = MHD_queue_response(c, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
 static enum MHD_Result dispatch(struct api_http_server *s, struct MHD_Connection *c,
                                 struct http_req *r, const char *method)
 {
@@ -298,6 +336,13 @@ static enum MHD_Result dispatch(struct api_http_server *s, struct MHD_Connection
 	buf_init(&resp.body, BUF_MAX_DEFAULT);
 
 	rc = s->handle(s->ctx, &req, &resp);
+	if (resp.upgrade_ctx &&
+	    (rc != 0 || resp.status != MHD_HTTP_SWITCHING_PROTOCOLS || !resp.upgrade)) {
+		if (resp.upgrade_release)
+			resp.upgrade_release(resp.upgrade_ctx);
+		resp.upgrade = NULL;
+		resp.upgrade_ctx = NULL;
+	}
 	r->status = rc != 0 || resp.status < 100 || resp.status > 599 ? 500 : resp.status;
 	if (log_enabled(LOG_LEVEL_INFO))
 		note_request(r, &req, &resp.body);
@@ -306,6 +351,13 @@ static enum MHD_Result dispatch(struct api_http_server *s, struct MHD_Connection
 		buf_release(&resp.body);
 		return send_error(c, 500, "InternalError", "An internal error has occurred.",
 		                  false);
+	}
+	if (resp.status == MHD_HTTP_SWITCHING_PROTOCOLS && resp.upgrade) {
+		buf_release(&resp.body);
+		r->upgrade = resp.upgrade;
+		r->upgrade_release = resp.upgrade_release;
+		r->upgrade_ctx = resp.upgrade_ctx;
+		return send_upgrade(c, r, resp.upgrade_protocol);
 	}
 	ret = send_buf(c, resp.status,
 	               resp.content_type[0] ? resp.content_type : API_XML_CONTENT_TYPE, &resp.body,
@@ -461,7 +513,7 @@ int api_http_start(const struct api_http_config *cfg, struct api_http_server **o
 	pthread_condattr_destroy(&ca);
 
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
-	        MHD_USE_ITC;
+	        MHD_USE_ITC | MHD_ALLOW_UPGRADE;
 	if (v6)
 		flags |= MHD_USE_IPv6;
 	/* The memory limit holds the request line and headers: long GET query strings need more

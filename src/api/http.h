@@ -30,6 +30,15 @@ struct api_http_response {
 	int status;             /* 200 when the handler leaves it */
 	char content_type[128]; /* "text/xml;charset=UTF-8" when the handler leaves it */
 	struct buf body;
+	/* HTTP Upgrade: a handler that sets upgrade gets the answer 101 with "Upgrade:
+	 * upgrade_protocol", and then the connection: upgrade runs on the connection's own thread
+	 * (it may block) with the socket and any bytes the client sent after its request, owns
+	 * upgrade_ctx, and the socket is closed when it returns. When the client is gone before
+	 * the 101 is sent, upgrade_release frees upgrade_ctx instead. */
+	const char *upgrade_protocol;
+	void (*upgrade)(void *ctx, int fd, const char *extra, size_t extra_len);
+	void (*upgrade_release)(void *ctx);
+	void *upgrade_ctx;
 };
 
 /* Return 0 after filling resp; anything else answers 500 InternalError (EC2 XML). Called from

@@ -115,16 +115,20 @@ static void write_interface(struct api_xml *x, const struct instance *in,
                             const struct instance_extras *ex, const char *dns)
 {
 	const char *hex = strchr(in->id, '-') + 1;
+	char eni[ID_MAX], mac[18];
 
+	cloud_instance_interface_id(in->id, eni);
+	cloud_instance_mac(in->id, mac);
 	api_xml_open(x, "networkInterfaceSet");
 	if (instance_state_parse(in->state) != INSTANCE_TERMINATED && in->subnet[0]) {
 		api_xml_item(x);
-		api_xml_elemf(x, "networkInterfaceId", "eni-%s", hex);
+		api_xml_elem(x, "networkInterfaceId", eni);
 		api_xml_elem(x, "subnetId", in->subnet);
 		api_xml_elem(x, "vpcId", in->vpc);
 		api_xml_elem(x, "description", "");
 		api_xml_elem(x, "ownerId", in->owner);
 		api_xml_elem(x, "status", "in-use");
+		api_xml_elem(x, "macAddress", mac);
 		api_xml_elem(x, "privateIpAddress", in->private_ip);
 		api_xml_elem(x, "privateDnsName", dns);
 		api_xml_bool(x, "sourceDestCheck", true);
@@ -219,6 +223,7 @@ static void write_instance(struct api_xml *x, const struct instance *in,
 	api_xml_elem(x, "hypervisor", "xen");
 	api_xml_bool(x, "sourceDestCheck", true);
 	write_interface(x, in, ex, dns);
+	api_write_metadata_options(x, "metadataOptions", &in->md);
 	if (in->state_reason[0]) {
 		char code[64];
 		size_t n = strcspn(in->state_reason, ":");
@@ -433,6 +438,13 @@ int api_run_instances(struct api_call *c, struct api_error *e)
 	    api_node_bool(&c->root, "DisableApiStop", &req.disable_api_stop, &err) < 0) {
 		api_error_from_kerr(e, err, "InvalidParameterValue");
 		return -1;
+	}
+	{
+		struct api_node mo;
+
+		api_node_child(&c->root, "MetadataOptions", &mo);
+		if (api_call_metadata_change(c, &mo, &req.md, e) < 0)
+			return -1;
 	}
 	req.shutdown_behavior = api_node_str(&c->root, "InstanceInitiatedShutdownBehavior");
 	if (req.shutdown_behavior && !cloud_shutdown_behavior_valid(req.shutdown_behavior)) {

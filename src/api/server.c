@@ -6,12 +6,14 @@
 
 #include "api/cache.h"
 #include "api/dispatch.h"
+#include "api/exec.h"
 #include "api/http.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
 struct api_server {
 	struct cloud *cloud;
+	struct api_exec_server *exec; /* kiln exec's upgrades go there */
 	struct api_http_server *http;
 	struct api_cache *cache;
 };
@@ -26,6 +28,10 @@ static int handle(void *ctx, const struct api_http_request *req, struct api_http
 	char request_id[API_REQUEST_ID_LEN + 1];
 
 	api_request_id(request_id);
+	if (api_http_header(req, "Upgrade")) {
+		api_exec_http(s->exec, req, resp, request_id);
+		return 0;
+	}
 	if (api_dispatch(s->cloud, s->cache, req, &resp->body, request_id, &e) == 0) {
 		resp->status = 200;
 		return 0;
@@ -36,7 +42,7 @@ static int handle(void *ctx, const struct api_http_request *req, struct api_http
 }
 
 int api_server_start(struct cloud *cloud, const struct api_http_config *http,
-                     struct api_server **out, struct kerr **err)
+                     struct api_exec_server *exec, struct api_server **out, struct kerr **err)
 {
 	struct api_server *s = xcalloc(1, sizeof(*s));
 	struct api_http_config cfg = *http;
@@ -45,6 +51,7 @@ int api_server_start(struct cloud *cloud, const struct api_http_config *http,
 	cfg.ctx = s;
 
 	s->cloud = cloud;
+	s->exec = exec;
 	s->cache = api_cache_new(CACHE_BYTES, CACHE_MAX_AGE_MS);
 	if (api_http_start(&cfg, &s->http, err) < 0) {
 		api_cache_free(s->cache);

@@ -65,9 +65,12 @@ struct api_action {
 
 struct api_server;
 
-/* Serve on http->listen with its limits (its handler and context are the server's own). */
+struct api_exec_server;
+
+/* Serve on http->listen with its limits (its handler and context are the server's own); a
+ * request asking for an upgrade goes to exec (kiln exec over the API, exec.h). */
 int api_server_start(struct cloud *cloud, const struct api_http_config *http,
-                     struct api_server **out, struct kerr **err)
+                     struct api_exec_server *exec, struct api_server **out, struct kerr **err)
     __attribute__((warn_unused_result));
 uint16_t api_server_port(const struct api_server *s);
 void api_server_stop(struct api_server *s);
@@ -246,6 +249,14 @@ int api_authorize_security_group_ingress(struct api_call *c, struct api_error *e
 int api_authorize_security_group_egress(struct api_call *c, struct api_error *e);
 int api_revoke_security_group_ingress(struct api_call *c, struct api_error *e);
 int api_revoke_security_group_egress(struct api_call *c, struct api_error *e);
+
+/* Metadata options (instance_metadata.c): MetadataOptions' members under n into m, checked;
+ * the metadataOptions member called name. */
+int api_call_metadata_change(struct api_call *c, const struct api_node *n,
+                             struct metadata_change *m, struct api_error *e);
+void api_write_metadata_options(struct api_xml *x, const char *name,
+                                const struct metadata_options *md);
+int api_modify_instance_metadata_options(struct api_call *c, struct api_error *e);
 
 /* Launch templates (launch_templates.c). */
 int api_create_launch_template(struct api_call *c, struct api_error *e);

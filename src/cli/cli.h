@@ -15,11 +15,12 @@ int cli_usage(const char *usage, const char *fmt, ...) __attribute__((format(pri
 /* A progress bar on stderr, drawn only when stderr is a terminal. */
 struct progress_bar {
 	const char *label;
+	const char *unit; /* "chunks": done/total shown with it; NULL: a percentage only */
 	int enabled;
 	uint64_t started_ns;
 	uint64_t last_ns;
 };
-void progress_bar_init(struct progress_bar *p, const char *label);
+void progress_bar_init(struct progress_bar *p, const char *label, const char *unit);
 void progress_bar_update(void *ctx, uint64_t done, uint64_t total);
 void progress_bar_finish(struct progress_bar *p);
 
@@ -50,6 +51,9 @@ int cmd_bake(int argc, char **argv);
 int cmd_copy_image(int argc, char **argv);
 int cmd_share(int argc, char **argv);
 int cmd_exec(int argc, char **argv);
+int cmd_snapshot(int argc, char **argv);
+int cmd_key(int argc, char **argv);
+int cmd_ssh(int argc, char **argv);
 int cmd_pool(int argc, char **argv);
 
 #endif

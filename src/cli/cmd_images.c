@@ -16,8 +16,13 @@
 #define USAGE_SHARE  "kiln share IMAGE ACCOUNT|all [--remove] " REMOTE_USAGE
 #define WAIT_SECONDS 1800
 
-static const char *const heads[] = {"ID", "NAME", "STATE", "REGION", "SNAPSHOTS"};
-static const char *const keys[] = {"id", "name", "state", "region", "snapshots"};
+static const struct table_col cols[] = {
+    {"ID", "id", TABLE_STRING},
+    {"NAME", "name", TABLE_STRING},
+    {"STATE", "state", TABLE_STRING},
+    {"REGION", "region", TABLE_STRING},
+    {"SNAPSHOTS", "snapshots", TABLE_STRING},
+};
 
 /* The image's state, and the mean progress of its snapshots (percent). */
 static int image_progress(struct api_client *cl, const char *ami, char *state, size_t size,
@@ -64,7 +69,7 @@ out:
 
 /* Wait for the image with a progress bar (on a terminal); print it as a table. */
 static int wait_image(struct api_client *cl, const char *ami, const char *region, const char *label,
-                      bool wait, bool json)
+                      bool wait, enum remote_format format)
 {
 	struct timespec pause = {0, 250 * 1000 * 1000};
 	time_t until = time(NULL) + WAIT_SECONDS;
@@ -73,7 +78,7 @@ static int wait_image(struct api_client *cl, const char *ami, const char *region
 	struct table t;
 	int pct = 0;
 
-	progress_bar_init(&bar, label);
+	progress_bar_init(&bar, label, NULL);
 	for (;;) {
 		if (image_progress(cl, ami, state, sizeof(state), name, sizeof(name), snaps,
 		                   sizeof(snaps), &pct) < 0)
@@ -86,9 +91,9 @@ static int wait_image(struct api_client *cl, const char *ami, const char *region
 	if (wait && !strcmp(state, "available"))
 		progress_bar_update(&bar, 100, 100);
 	progress_bar_finish(&bar);
-	table_init(&t, ARRAY_SIZE(heads), heads, keys);
+	table_init(&t, cols, ARRAY_SIZE(cols));
 	table_add(&t, ami, name, state, region, snaps);
-	table_print(&t, json);
+	table_print(&t, format);
 	table_release(&t);
 	return !strcmp(state, "failed") || (wait && strcmp(state, "available")) ? 1 : 0;
 }
@@ -117,26 +122,32 @@ int cmd_bake(int argc, char **argv)
 	    OPT_BOOL("no-reboot", &no_reboot, "do not stop the instance for a consistent image"),
 	    OPT_BOOL("no-wait", &no_wait, "do not wait until the image is available"),
 	    OPT_REMOTE(&ro),
+	    OPT_EXAMPLE("kiln bake web --name web-2026-12-06"),
+	    OPT_EXAMPLE("kiln bake i-0123abcd --name base --no-reboot --no-wait"),
 	    OPT_END(),
 	};
 	struct api_client *cl = NULL;
 	struct api_args a;
-	char ami[64];
+	char ami[64], id[64];
 	int r = 1;
 
 	if (cli_parse_options(argc, argv, opts, USAGE_BAKE, 0) != 1 || !name)
 		return cli_usage(USAGE_BAKE, "'bake' takes one instance and --name");
 	if (remote_connect(&ro, &cl, &err) < 0)
 		return cli_fail(err);
+	if (remote_resolve(cl, REMOTE_INSTANCE, argv[1], id, sizeof(id)) < 0) {
+		api_client_close(cl);
+		return 1;
+	}
 	api_args_init(&a, "CreateImage");
-	api_args_add(&a, "InstanceId", argv[1]);
+	api_args_add(&a, "InstanceId", id);
 	api_args_add(&a, "Name", name);
 	if (desc)
 		api_args_add(&a, "Description", desc);
 	if (no_reboot)
 		api_args_add(&a, "NoReboot", "true");
 	if (one_call(cl, &a, "imageId", ami, sizeof(ami)) == 0)
-		r = wait_image(cl, ami, api_client_region(cl), "baking", !no_wait, ro.json);
+		r = wait_image(cl, ami, api_client_region(cl), "baking", !no_wait, ro.format);
 	api_args_release(&a);
 	api_client_close(cl);
 	return r;
@@ -153,12 +164,14 @@ int cmd_copy_image(int argc, char **argv)
 	    OPT_STRING("name", "NAME", &name, "the copy's name (else the source's)"),
 	    OPT_BOOL("no-wait", &no_wait, "do not wait until the copy is available"),
 	    OPT_REMOTE(&ro),
+	    OPT_EXAMPLE("kiln copy-image web-2026-12-06 --to eu-west-1"),
+	    OPT_EXAMPLE("kiln copy-image ami-0123abcd --to eu-west-1 --name web-eu --no-wait"),
 	    OPT_END(),
 	};
 	struct api_client *src = NULL, *dst = NULL;
 	struct xml_node *doc = NULL;
 	struct api_args a;
-	char ami[64];
+	char ami[64], id[64];
 	int r = 1;
 
 	if (cli_parse_options(argc, argv, opts, USAGE_COPY, 0) != 1 || !to)
@@ -169,9 +182,14 @@ int cmd_copy_image(int argc, char **argv)
 		api_client_close(src);
 		return cli_fail(err);
 	}
+	if (remote_resolve(src, REMOTE_IMAGE, argv[1], id, sizeof(id)) < 0) {
+		api_client_close(src);
+		api_client_close(dst);
+		return 1;
+	}
 	/* The name stays unless another is given: the source image's. */
 	api_args_init(&a, "DescribeImages");
-	api_args_add(&a, "ImageId.1", argv[1]);
+	api_args_add(&a, "ImageId.1", id);
 	if (remote_call(src, &a, &doc) == 0) {
 		char src_name[160];
 		snprintf(src_name, sizeof(src_name), "%s",
@@ -179,10 +197,10 @@ int cmd_copy_image(int argc, char **argv)
 		api_args_release(&a);
 		api_args_init(&a, "CopyImage");
 		api_args_add(&a, "SourceRegion", api_client_region(src));
-		api_args_add(&a, "SourceImageId", argv[1]);
+		api_args_add(&a, "SourceImageId", id);
 		api_args_add(&a, "Name", name ? name : src_name);
 		if (one_call(dst, &a, "imageId", ami, sizeof(ami)) == 0)
-			r = wait_image(dst, ami, to, "copying", !no_wait, ro.json);
+			r = wait_image(dst, ami, to, "copying", !no_wait, ro.format);
 	}
 	xml_free(doc);
 	api_args_release(&a);
@@ -199,25 +217,32 @@ int cmd_share(int argc, char **argv)
 	const struct cli_option opts[] = {
 	    OPT_BOOL("remove", &remove, "take the permission away"),
 	    OPT_REMOTE(&ro),
+	    OPT_EXAMPLE("kiln share web-2026-12-06 222233334444"),
+	    OPT_EXAMPLE("kiln share web-2026-12-06 all --remove"),
 	    OPT_END(),
 	};
 	struct api_client *cl = NULL;
 	struct xml_node *doc;
 	struct api_args a;
+	char id[64];
 	int r = 1;
 
 	if (cli_parse_options(argc, argv, opts, USAGE_SHARE, 0) != 2)
 		return cli_usage(USAGE_SHARE, "'share' takes an image and an account id (or all)");
 	if (remote_connect(&ro, &cl, &err) < 0)
 		return cli_fail(err);
+	if (remote_resolve(cl, REMOTE_IMAGE, argv[1], id, sizeof(id)) < 0) {
+		api_client_close(cl);
+		return 1;
+	}
 	api_args_init(&a, "ModifyImageAttribute");
-	api_args_add(&a, "ImageId", argv[1]);
+	api_args_add(&a, "ImageId", id);
 	api_args_add(
 	    &a, remove ? "LaunchPermission.Remove.1.Group" : "LaunchPermission.Add.1.Group", "all");
 	if (strcmp(argv[2], "all")) {
 		api_args_release(&a);
 		api_args_init(&a, "ModifyImageAttribute");
-		api_args_add(&a, "ImageId", argv[1]);
+		api_args_add(&a, "ImageId", id);
 		api_args_add(&a,
 		             remove ? "LaunchPermission.Remove.1.UserId"
 		                    : "LaunchPermission.Add.1.UserId",
@@ -225,9 +250,8 @@ int cmd_share(int argc, char **argv)
 	}
 	if (remote_call(cl, &a, &doc) == 0) {
 		xml_free(doc);
-		if (!ro.json)
-			printf("%s: %s %s\n", argv[1],
-			       remove ? "no longer shared with" : "shared with",
+		if (ro.format == REMOTE_TABLE)
+			printf("%s: %s %s\n", id, remove ? "no longer shared with" : "shared with",
 			       strcmp(argv[2], "all") ? argv[2] : "everyone (public)");
 		r = 0;
 	}

@@ -21,14 +21,16 @@
 	"                [--key NAME] [--no-wait] " REMOTE_USAGE
 #define USAGE_LS      "kiln ls [--all] " REMOTE_USAGE
 #define USAGE_CHANGE  "kiln start|stop|reboot|rm INSTANCE... [--wait] [--force] " REMOTE_USAGE
-#define USAGE_CONSOLE "kiln console INSTANCE " REMOTE_USAGE
+#define USAGE_CONSOLE "kiln console INSTANCE [--follow] " REMOTE_USAGE
 #define USAGE_EXEC    "kiln exec INSTANCE [--] COMMAND [ARG...] " REMOTE_USAGE
 #define WAIT_SECONDS  300
 
-static const char *const heads[] = {"ID",   "NAME",    "STATE", "TYPE",
-                                    "ZONE", "ADDRESS", "IMAGE", "LAUNCHED"};
-static const char *const keys[] = {"id",   "name",    "state", "type",
-                                   "zone", "address", "image", "launched"};
+static const struct table_col cols[] = {
+    {"ID", "id", TABLE_STRING},       {"NAME", "name", TABLE_STRING},
+    {"STATE", "state", TABLE_STRING}, {"TYPE", "type", TABLE_STRING},
+    {"ZONE", "zone", TABLE_STRING},   {"ADDRESS", "address", TABLE_STRING},
+    {"IMAGE", "image", TABLE_STRING}, {"LAUNCHED", "launched", TABLE_STRING},
+};
 
 static const char *name_tag(const struct xml_node *inst)
 {
@@ -134,41 +136,6 @@ static int wait_for(struct api_client *cl, char **ids, size_t n, const char *wan
 	}
 }
 
-/* IMAGE: an id, or the name of an image the caller may see (the newest of that name). */
-static int resolve_image(struct api_client *cl, const char *image, char *out, size_t size)
-{
-	struct xml_node *doc;
-	const struct xml_node *im;
-	struct api_args a;
-	const char *best = NULL, *best_date = "";
-
-	if (!strncmp(image, "ami-", 4)) {
-		snprintf(out, size, "%s", image);
-		return 0;
-	}
-	api_args_init(&a, "DescribeImages");
-	api_args_add(&a, "Filter.1.Name", "name");
-	api_args_add(&a, "Filter.1.Value.1", image);
-	if (remote_call(cl, &a, &doc) < 0) {
-		api_args_release(&a);
-		return -1;
-	}
-	api_args_release(&a);
-	for (size_t i = 0; (im = xml_item(doc, "imagesSet", i)); i++)
-		if (strcmp(xml_text(im, "creationDate", ""), best_date) >= 0) {
-			best = xml_text(im, "imageId", "");
-			best_date = xml_text(im, "creationDate", "");
-		}
-	if (best)
-		snprintf(out, size, "%s", best);
-	xml_free(doc);
-	if (!best) {
-		fprintf(stderr, "kiln: no image named '%s' (see kiln images)\n", image);
-		return -1;
-	}
-	return 0;
-}
-
 int cmd_run(int argc, char **argv)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
@@ -186,6 +153,9 @@ int cmd_run(int argc, char **argv)
 	    OPT_STRING("key", "NAME", &key, "key pair whose public key to install"),
 	    OPT_BOOL("no-wait", &no_wait, "do not wait until they run"),
 	    OPT_REMOTE(&ro),
+	    OPT_EXAMPLE("kiln run kiln-debian-12 --name web --key mykey --user-data setup.sh"),
+	    OPT_EXAMPLE(
+	        "kiln run kiln-busybox --count 5 --type t2.nano --zone us-east-1b --output json"),
 	    OPT_END(),
 	};
 	struct api_client *cl = NULL;
@@ -200,7 +170,7 @@ int cmd_run(int argc, char **argv)
 		return cli_usage(USAGE_RUN, "'run' takes one image (an id or a name)");
 	if (remote_connect(&ro, &cl, &err) < 0)
 		return cli_fail(err);
-	if (resolve_image(cl, argv[1], image, sizeof(image)) < 0)
+	if (remote_resolve(cl, REMOTE_IMAGE, argv[1], image, sizeof(image)) < 0)
 		goto out;
 	api_args_init(&a, "RunInstances");
 	api_args_add(&a, "ImageId", image);
@@ -236,7 +206,7 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	api_args_release(&a);
-	table_init(&t, ARRAY_SIZE(heads), heads, keys);
+	table_init(&t, cols, ARRAY_SIZE(cols));
 	c.t = &t;
 	c.all = true;
 	c.ids = xcalloc(1, sizeof(*c.ids));
@@ -245,7 +215,7 @@ int cmd_run(int argc, char **argv)
 	r = 0;
 	if (!no_wait && wait_for(cl, c.ids, c.n, "running", &t) < 0)
 		r = 1;
-	table_print(&t, ro.json);
+	table_print(&t, ro.format);
 	table_release(&t);
 	for (size_t i = 0; i < c.n; i++)
 		free(c.ids[i]);
@@ -263,6 +233,8 @@ int cmd_ls(int argc, char **argv)
 	const struct cli_option opts[] = {
 	    OPT_BOOL("all", &c.all, "terminated instances too"),
 	    OPT_REMOTE(&ro),
+	    OPT_EXAMPLE("kiln ls"),
+	    OPT_EXAMPLE("kiln ls --all --region eu-west-1 --output text"),
 	    OPT_END(),
 	};
 	struct api_client *cl = NULL;
@@ -277,11 +249,11 @@ int cmd_ls(int argc, char **argv)
 		return cli_fail(err);
 	api_args_init(&a, "DescribeInstances");
 	if (remote_call(cl, &a, &doc) == 0) {
-		table_init(&t, ARRAY_SIZE(heads), heads, keys);
+		table_init(&t, cols, ARRAY_SIZE(cols));
 		c.t = &t;
 		each_instance(doc, collect_one, &c);
 		xml_free(doc);
-		table_print(&t, ro.json);
+		table_print(&t, ro.format);
 		table_release(&t);
 		r = 0;
 	}
@@ -308,11 +280,14 @@ int cmd_change(int argc, char **argv)
 	    OPT_BOOL("wait", &wait, "wait until they settle (running, stopped, terminated)"),
 	    OPT_BOOL("force", &force, "stop: do not wait for a clean shutdown"),
 	    OPT_REMOTE(&ro),
+	    OPT_EXAMPLE("kiln stop web --wait"),
+	    OPT_EXAMPLE("kiln rm web i-0123abcd"),
 	    OPT_END(),
 	};
 	struct api_client *cl = NULL;
 	struct xml_node *doc;
 	struct api_args a;
+	char **ids = NULL;
 	size_t k = 0, n;
 	int r = 1;
 
@@ -320,78 +295,168 @@ int cmd_change(int argc, char **argv)
 		k++;
 	n = (size_t)cli_parse_options(argc, argv, opts, USAGE_CHANGE, 0);
 	if (n == 0)
-		return cli_usage(USAGE_CHANGE, "'%s' needs at least one instance id", argv[0]);
+		return cli_usage(USAGE_CHANGE, "'%s' needs at least one instance", argv[0]);
 	if (remote_connect(&ro, &cl, &err) < 0)
 		return cli_fail(err);
+	ids = xcalloc(n, sizeof(*ids));
+	for (size_t i = 0; i < n; i++) {
+		char id[64];
+		if (remote_resolve(cl, REMOTE_INSTANCE, argv[i + 1], id, sizeof(id)) < 0)
+			goto out;
+		ids[i] = xstrdup(id);
+	}
 	api_args_init(&a, kinds[k].action);
-	api_args_list(&a, "InstanceId", argv + 1, n);
+	api_args_list(&a, "InstanceId", ids, n);
 	if (force && k == 1)
 		api_args_add(&a, "Force", "true");
 	if (remote_call(cl, &a, &doc) == 0) {
 		const struct xml_node *ch;
 		for (size_t i = 0; kinds[k].set && (ch = xml_item(doc, kinds[k].set, i)); i++)
-			if (!ro.json)
+			if (ro.format == REMOTE_TABLE)
 				printf("%s: %s -> %s\n", xml_text(ch, "instanceId", ""),
 				       xml_text(ch, "previousState/name", ""),
 				       xml_text(ch, "currentState/name", ""));
 		xml_free(doc);
-		r = wait && wait_for(cl, argv + 1, n, kinds[k].settles, NULL) < 0 ? 1 : 0;
-		if (ro.json) {
+		r = wait && wait_for(cl, ids, n, kinds[k].settles, NULL) < 0 ? 1 : 0;
+		if (ro.format != REMOTE_TABLE) {
+			static const struct table_col id_col[] = {{"ID", "id", TABLE_STRING}};
 			struct table t;
-			static const char *const h[] = {"ID"}, *const kk[] = {"id"};
-			table_init(&t, 1, h, kk);
-			for (size_t i = 1; i <= n; i++)
-				table_add(&t, argv[i]);
-			table_print(&t, true);
+			table_init(&t, id_col, 1);
+			for (size_t i = 0; i < n; i++)
+				table_add(&t, ids[i]);
+			table_print(&t, ro.format);
 			table_release(&t);
 		}
 	}
 	api_args_release(&a);
+out:
+	for (size_t i = 0; i < n; i++)
+		free(ids[i]);
+	free(ids);
 	api_client_close(cl);
 	return r;
+}
+
+/* The instance's console output now (decoded), in *out; -1 when the call failed (printed). */
+static int console_now(struct api_client *cl, const char *id, unsigned char **out, size_t *n)
+{
+	struct xml_node *doc;
+	struct api_args a;
+	const char *b64;
+	size_t len;
+	int got;
+
+	api_args_init(&a, "GetConsoleOutput");
+	api_args_add(&a, "InstanceId", id);
+	if (remote_call(cl, &a, &doc) < 0) {
+		api_args_release(&a);
+		return -1;
+	}
+	api_args_release(&a);
+	b64 = xml_text(doc, "output", "");
+	len = strlen(b64);
+	*out = xmalloc(len / 4 * 3 + 3);
+	got = EVP_DecodeBlock(*out, (const unsigned char *)b64, (int)len);
+	while (got > 0 && len && b64[len - 1] == '=') { /* the padding is not output */
+		got--;
+		len--;
+	}
+	*n = got > 0 ? (size_t)got : 0;
+	xml_free(doc);
+	return 0;
+}
+
+/* Where what is new in cur starts, given what was printed before (prev): the console keeps
+ * only its last MiB, so the old output may have lost its head; its tail is looked for. */
+static size_t console_new_from(const unsigned char *prev, size_t plen, const unsigned char *cur,
+                               size_t clen)
+{
+	size_t tail = plen < 256 ? plen : 256;
+
+	if (!plen)
+		return 0;
+	if (clen >= plen && !memcmp(prev, cur, plen))
+		return plen;
+	for (size_t at = clen >= tail ? clen - tail + 1 : 0; at-- > 0;)
+		if (!memcmp(cur + at, prev + plen - tail, tail))
+			return at + tail;
+	return 0;
+}
+
+static const char *instance_state_of(struct api_client *cl, const char *id, char *state,
+                                     size_t size)
+{
+	struct xml_node *doc;
+	struct api_args a;
+
+	snprintf(state, size, "%s", "");
+	api_args_init(&a, "DescribeInstances");
+	api_args_add(&a, "InstanceId.1", id);
+	if (remote_call(cl, &a, &doc) == 0) {
+		const struct xml_node *res = xml_item(doc, "reservationSet", 0);
+		snprintf(state, size, "%s",
+		         xml_text(xml_item(res, "instancesSet", 0), "instanceState/name", ""));
+		xml_free(doc);
+	}
+	api_args_release(&a);
+	return state;
 }
 
 int cmd_console(int argc, char **argv)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct remote_opts ro = {0};
+	bool follow = false;
 	const struct cli_option opts[] = {
+	    OPT_BOOL("follow", &follow, "keep printing what comes, until the instance stops"),
 	    OPT_REMOTE(&ro),
+	    OPT_EXAMPLE("kiln console web"),
+	    OPT_EXAMPLE("kiln console web --follow"),
 	    OPT_END(),
 	};
+	struct timespec pause = {0, 500 * 1000 * 1000};
 	struct api_client *cl = NULL;
-	struct xml_node *doc;
-	struct api_args a;
+	unsigned char *prev = NULL;
+	size_t plen = 0;
+	char id[64], state[32];
 	int r = 1;
 
 	if (cli_parse_options(argc, argv, opts, USAGE_CONSOLE, 0) != 1)
-		return cli_usage(USAGE_CONSOLE, "'console' takes one instance id");
+		return cli_usage(USAGE_CONSOLE, "'console' takes one instance");
 	if (remote_connect(&ro, &cl, &err) < 0)
 		return cli_fail(err);
-	api_args_init(&a, "GetConsoleOutput");
-	api_args_add(&a, "InstanceId", argv[1]);
-	if (remote_call(cl, &a, &doc) == 0) {
-		const char *b64 = xml_text(doc, "output", "");
-		size_t len = strlen(b64);
-		_cleanup_free_ unsigned char *out = xmalloc(len / 4 * 3 + 3);
-		int n = EVP_DecodeBlock(out, (const unsigned char *)b64, (int)len);
-		while (n > 0 && len && b64[len - 1] == '=') { /* the padding is not output */
-			n--;
-			len--;
-		}
-		if (n > 0)
-			fwrite(out, 1, (size_t)n, stdout);
-		xml_free(doc);
-		r = 0;
+	if (remote_resolve(cl, REMOTE_INSTANCE, argv[1], id, sizeof(id)) < 0)
+		goto out;
+	for (;;) {
+		unsigned char *cur;
+		size_t clen, from;
+		bool ended;
+		/* The state before the output: what an ended instance wrote is all there then. */
+		ended = follow &&
+		        (!strcmp(instance_state_of(cl, id, state, sizeof(state)), "stopped") ||
+		         !strcmp(state, "terminated") || !*state);
+		if (console_now(cl, id, &cur, &clen) < 0)
+			goto out;
+		from = console_new_from(prev, plen, cur, clen);
+		fwrite(cur + from, 1, clen - from, stdout);
+		fflush(stdout);
+		free(prev);
+		prev = cur;
+		plen = clen;
+		if (!follow || ended)
+			break;
+		nanosleep(&pause, NULL);
 	}
-	api_args_release(&a);
+	r = 0;
+out:
+	free(prev);
 	api_client_close(cl);
 	return r;
 }
 
-/* exec: through the daemon's exec socket, signed with the caller's keys as an API request;
- * the daemon checks the account and the instance, and runs the command with this process's
- * stdio. */
+/* exec: a signed ExecInstance request, through the daemon's exec socket (with this process's
+ * stdio) or through the API's listener (stdio relayed); the daemon checks the account and the
+ * instance. */
 int cmd_exec(int argc, char **argv)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
@@ -399,10 +464,12 @@ int cmd_exec(int argc, char **argv)
 	struct remote_opts ro = {0};
 	const struct cli_option opts[] = {
 	    OPT_REMOTE(&ro),
+	    OPT_EXAMPLE("kiln exec web -- cat /etc/os-release"),
+	    OPT_EXAMPLE("kiln exec web -- sh -c \"apt-get install -y nginx\""),
 	    OPT_END(),
 	};
 	struct api_client *cl = NULL;
-	char **cmd;
+	char **cmd, id[64];
 	int n, status = 1;
 
 	/* Options stop at the instance id: what follows (after an optional "--") is the
@@ -410,13 +477,23 @@ int cmd_exec(int argc, char **argv)
 	n = cli_parse_options(argc, argv, opts, USAGE_EXEC, CLI_STOP_AT_ARG);
 	cmd = argv + (n >= 2 && !strcmp(argv[2], "--") ? 3 : 2);
 	if (n < 2 || !*cmd)
-		return cli_usage(USAGE_EXEC, "'exec' takes an instance id and a command");
+		return cli_usage(USAGE_EXEC, "'exec' takes an instance and a command");
 	if (remote_connect(&ro, &cl, &err) < 0)
 		return cli_fail(err);
-	sock = xasprintf("%s/run/" API_EXEC_SOCKET, cli_data_dir(ro.data));
+	if (remote_resolve(cl, REMOTE_INSTANCE, argv[1], id, sizeof(id)) < 0) {
+		api_client_close(cl);
+		return 1;
+	}
 	fflush(stdout);
-	if (api_exec_run(cl, sock, argv[1], cmd, &status, &err) < 0)
+	/* With a data directory named, its daemon's socket: the command gets this process's own
+	 * descriptors (a terminal stays one). Else through the API, from wherever it is reached. */
+	if (ro.data || (getenv("KILN_DATA") && *getenv("KILN_DATA"))) {
+		sock = xasprintf("%s/run/" API_EXEC_SOCKET, cli_data_dir(ro.data));
+		if (api_exec_run(cl, sock, id, cmd, &status, &err) < 0)
+			status = cli_fail(err);
+	} else if (api_exec_run_remote(cl, id, cmd, &status, &err) < 0) {
 		status = cli_fail(err);
+	}
 	api_client_close(cl);
 	return status;
 }

@@ -1,4 +1,4 @@
-/* kiln images, volumes, snapshots: what the caller may see in a region, as tables. */
+/* kiln images, volumes, snapshots, regions, zones: what the caller may see, as tables. */
 #include <stdio.h>
 #include <string.h>
 
@@ -10,8 +10,8 @@
 /* One listing: the action, the list element, and how an item becomes a row. */
 struct listing {
 	const char *command, *action, *set;
+	const struct table_col *cols;
 	size_t ncols;
-	const char *const *heads, *const *keys;
 	void (*row)(struct table *t, const struct xml_node *item);
 };
 
@@ -47,29 +47,66 @@ static void snapshot_row(struct table *t, const struct xml_node *s)
 	          xml_text(s, "startTime", ""), xml_text(s, "description", ""));
 }
 
-static const char *const image_heads[] = {"ID",     "NAME", "STATE",  "OWNER",
-                                          "PUBLIC", "GIB",  "CREATED"};
-static const char *const image_keys[] = {"id",     "name",     "state",  "owner",
-                                         "public", "size_gib", "created"};
-static const char *const volume_heads[] = {"ID",       "STATE",    "GIB",    "ZONE",
-                                           "ATTACHED", "SNAPSHOT", "CREATED"};
-static const char *const volume_keys[] = {"id",       "state",    "size_gib", "zone",
-                                          "attached", "snapshot", "created"};
-static const char *const snapshot_heads[] = {"ID",  "STATE", "PROGRESS", "VOLUME",
-                                             "GIB", "OWNER", "STARTED",  "DESCRIPTION"};
-static const char *const snapshot_keys[] = {"id",       "state", "progress", "volume",
-                                            "size_gib", "owner", "started",  "description"};
+static void region_row(struct table *t, const struct xml_node *r)
+{
+	table_add(t, xml_text(r, "regionName", ""), xml_text(r, "regionEndpoint", ""),
+	          xml_text(r, "optInStatus", ""));
+}
 
-static const struct listing listings[] = {
-    {"images", "DescribeImages", "imagesSet", ARRAY_SIZE(image_heads), image_heads, image_keys,
-     image_row},
-    {"volumes", "DescribeVolumes", "volumeSet", ARRAY_SIZE(volume_heads), volume_heads, volume_keys,
-     volume_row},
-    {"snapshots", "DescribeSnapshots", "snapshotSet", ARRAY_SIZE(snapshot_heads), snapshot_heads,
-     snapshot_keys, snapshot_row},
+static void zone_row(struct table *t, const struct xml_node *z)
+{
+	table_add(t, xml_text(z, "zoneName", ""), xml_text(z, "zoneId", ""),
+	          xml_text(z, "zoneState", ""), xml_text(z, "regionName", ""));
+}
+
+static const struct table_col region_cols[] = {
+    {"REGION", "region", TABLE_STRING},
+    {"ENDPOINT", "endpoint", TABLE_STRING},
+    {"OPT-IN", "opt_in", TABLE_STRING},
+};
+static const struct table_col zone_cols[] = {
+    {"ZONE", "zone", TABLE_STRING},
+    {"ZONE-ID", "zone_id", TABLE_STRING},
+    {"STATE", "state", TABLE_STRING},
+    {"REGION", "region", TABLE_STRING},
+};
+static const struct table_col image_cols[] = {
+    {"ID", "id", TABLE_STRING},           {"NAME", "name", TABLE_STRING},
+    {"STATE", "state", TABLE_STRING},     {"OWNER", "owner", TABLE_STRING},
+    {"PUBLIC", "public", TABLE_BOOL},     {"GIB", "size_gib", TABLE_NUMBER},
+    {"CREATED", "created", TABLE_STRING},
+};
+static const struct table_col volume_cols[] = {
+    {"ID", "id", TABLE_STRING},
+    {"STATE", "state", TABLE_STRING},
+    {"GIB", "size_gib", TABLE_NUMBER},
+    {"ZONE", "zone", TABLE_STRING},
+    {"ATTACHED", "attached", TABLE_STRING},
+    {"SNAPSHOT", "snapshot", TABLE_STRING},
+    {"CREATED", "created", TABLE_STRING},
+};
+static const struct table_col snapshot_cols[] = {
+    {"ID", "id", TABLE_STRING},
+    {"STATE", "state", TABLE_STRING},
+    {"PROGRESS", "progress", TABLE_STRING},
+    {"VOLUME", "volume", TABLE_STRING},
+    {"GIB", "size_gib", TABLE_NUMBER},
+    {"OWNER", "owner", TABLE_STRING},
+    {"STARTED", "started", TABLE_STRING},
+    {"DESCRIPTION", "description", TABLE_STRING},
 };
 
-/* images, volumes, snapshots: argv[0] says which. */
+static const struct listing listings[] = {
+    {"images", "DescribeImages", "imagesSet", image_cols, ARRAY_SIZE(image_cols), image_row},
+    {"volumes", "DescribeVolumes", "volumeSet", volume_cols, ARRAY_SIZE(volume_cols), volume_row},
+    {"snapshots", "DescribeSnapshots", "snapshotSet", snapshot_cols, ARRAY_SIZE(snapshot_cols),
+     snapshot_row},
+    {"regions", "DescribeRegions", "regionInfo", region_cols, ARRAY_SIZE(region_cols), region_row},
+    {"zones", "DescribeAvailabilityZones", "availabilityZoneInfo", zone_cols, ARRAY_SIZE(zone_cols),
+     zone_row},
+};
+
+/* images, volumes, snapshots, regions, zones: argv[0] says which. */
 int cmd_list(int argc, char **argv)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
@@ -78,6 +115,8 @@ int cmd_list(int argc, char **argv)
 	struct remote_opts ro = {0};
 	const struct cli_option opts[] = {
 	    OPT_REMOTE(&ro),
+	    OPT_EXAMPLE("kiln images"),
+	    OPT_EXAMPLE("kiln volumes --output json"),
 	    OPT_END(),
 	};
 	struct api_client *cl = NULL;
@@ -97,10 +136,10 @@ int cmd_list(int argc, char **argv)
 		return cli_fail(err);
 	api_args_init(&a, l->action);
 	if (remote_call(cl, &a, &doc) == 0) {
-		table_init(&t, l->ncols, l->heads, l->keys);
+		table_init(&t, l->cols, l->ncols);
 		for (size_t i = 0; (item = xml_item(doc, l->set, i)); i++)
 			l->row(&t, item);
-		table_print(&t, ro.json);
+		table_print(&t, ro.format);
 		table_release(&t);
 		xml_free(doc);
 		r = 0;

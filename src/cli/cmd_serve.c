@@ -11,15 +11,19 @@
 
 #define USAGE_SERVE                                                                                \
 	"kiln serve [--data DIR] [--listen 127.0.0.1:8773] [--max-connections N]\n"                \
-	"       [--max-connections-per-ip N] [--timeout SECONDS] [--log-level LEVEL]"
+	"       [--max-connections-per-ip N] [--timeout SECONDS] [--log-level LEVEL]\n"            \
+	"       [--gc-interval SECONDS]"
 
 int cmd_serve(int argc, char **argv)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
 	_cleanup_free_ char *shim = cli_shim_path();
 	_cleanup_free_ char *init = cli_init_path();
-	struct daemon_config cfg = {
-	    .http = {.listen = "127.0.0.1:8773"}, .shim = shim, .init = init, .log_level = -1};
+	struct daemon_config cfg = {.http = {.listen = "127.0.0.1:8773"},
+	                            .shim = shim,
+	                            .init = init,
+	                            .log_level = -1,
+	                            .gc_interval_s = DAEMON_GC_INTERVAL_DEFAULT};
 	const char *data = NULL, *level = NULL;
 	const struct cli_option opts[] = {
 	    OPT_STRING("data", "DIR", &data, "the data directory"),
@@ -31,6 +35,9 @@ int cmd_serve(int argc, char **argv)
 	    OPT_LIMIT("timeout", "SECONDS", &cfg.http.timeout_s, 86400,
 	              "how long a connection may idle or a request take to arrive"),
 	    OPT_STRING("log-level", "LEVEL", &level, "error, warning, info or debug"),
+	    OPT_UINT("gc-interval", "SECONDS", &cfg.gc_interval_s,
+	             "collect a store's garbage this long after its last deletion, and at most "
+	             "this often (60; 0: never)"),
 	    OPT_END(),
 	};
 	struct daemon *d;

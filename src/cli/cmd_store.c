@@ -69,7 +69,7 @@ static int do_snapshot(const struct store_args *a)
 		return cli_usage(USAGE_STORE, "--shadow needs --parent");
 	if ((r = open_store(a->pos[0], false, &s)))
 		return r;
-	progress_bar_init(&bar, "snapshot");
+	progress_bar_init(&bar, "snapshot", "chunks");
 	o.parent = a->parent;
 	o.shadow = a->shadow;
 	o.progress = &prog;
@@ -92,7 +92,7 @@ static int do_restore(const struct store_args *a)
 
 	if ((r = open_store(a->pos[0], false, &s)))
 		return r;
-	progress_bar_init(&bar, "restore");
+	progress_bar_init(&bar, "restore", "chunks");
 	r = store_restore(s, a->pos[1], a->pos[2], &prog, &err);
 	progress_bar_finish(&bar);
 	store_close(s);

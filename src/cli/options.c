@@ -19,14 +19,28 @@ const struct cli_option cli_no_options[] = {
 
 static void help(const struct cli_option *opts, const char *usage)
 {
+	bool any = false;
+
 	printf("usage: %s\n", usage);
-	if (opts->type != CLI_OPT_END)
-		fputs("\noptions:\n", stdout);
 	for (const struct cli_option *o = opts; o->type != CLI_OPT_END; o++) {
 		char head[64];
+		if (o->type == CLI_OPT_EXAMPLE)
+			continue;
+		if (!any)
+			fputs("\noptions:\n", stdout);
+		any = true;
 		snprintf(head, sizeof(head), "--%s%s%s", o->name, o->argh ? " " : "",
 		         o->argh ? o->argh : "");
 		printf("  %-24s %s\n", head, o->help ? o->help : "");
+	}
+	any = false;
+	for (const struct cli_option *o = opts; o->type != CLI_OPT_END; o++) {
+		if (o->type != CLI_OPT_EXAMPLE)
+			continue;
+		if (!any)
+			fputs("\nexamples:\n", stdout);
+		any = true;
+		printf("  %s\n", o->help);
 	}
 	exit(0);
 }
@@ -51,7 +65,7 @@ static const struct cli_option *find_long(const struct cli_option *opts, const c
 
 	*ambiguous = false;
 	for (const struct cli_option *o = opts; o->type != CLI_OPT_END; o++) {
-		if (strncmp(o->name, name, len))
+		if (o->type == CLI_OPT_EXAMPLE || strncmp(o->name, name, len))
 			continue;
 		if (!o->name[len])
 			return o;
@@ -110,6 +124,7 @@ static void store(const struct cli_option *o, const char *arg, const char *usage
 		list->items = xreallocarray(list->items, list->n + 1, sizeof(*list->items));
 		list->items[list->n++] = arg;
 		return;
+	case CLI_OPT_EXAMPLE:
 	case CLI_OPT_END:
 		break;
 	}

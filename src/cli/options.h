@@ -10,13 +10,14 @@
 
 enum cli_opt_type {
 	CLI_OPT_END,
-	CLI_OPT_BOOL,   /* bool *: set to true */
-	CLI_OPT_STRING, /* const char **: the argument itself */
-	CLI_OPT_BUF,    /* char[size]: a copy of the argument */
-	CLI_OPT_SIZE,   /* uint64_t *: "2G", "512M", "4096" (cli_parse_size) */
-	CLI_OPT_UINT,   /* unsigned *: a decimal number */
-	CLI_OPT_LIMIT,  /* unsigned *: a decimal number from 1 to size */
-	CLI_OPT_LIST,   /* struct cli_strings *: every argument of a repeated option, in order */
+	CLI_OPT_BOOL,    /* bool *: set to true */
+	CLI_OPT_STRING,  /* const char **: the argument itself */
+	CLI_OPT_BUF,     /* char[size]: a copy of the argument */
+	CLI_OPT_SIZE,    /* uint64_t *: "2G", "512M", "4096" (cli_parse_size) */
+	CLI_OPT_UINT,    /* unsigned *: a decimal number */
+	CLI_OPT_LIMIT,   /* unsigned *: a decimal number from 1 to size */
+	CLI_OPT_LIST,    /* struct cli_strings *: every argument of a repeated option, in order */
+	CLI_OPT_EXAMPLE, /* no option: a command line shown under "examples:" in --help */
 };
 
 /* The values of a CLI_OPT_LIST option; items is malloc'd (cli_strings_release). */
@@ -44,6 +45,7 @@ struct cli_option {
 #define OPT_UINT(n, a, v, h)   {CLI_OPT_UINT, (n), 0, (a), (v), 0, (h)}
 #define OPT_LIMIT(n, a, v, max, h) {CLI_OPT_LIMIT, (n), 0, (a), (v), (max), (h)}
 #define OPT_LIST(n, a, v, h)   {CLI_OPT_LIST, (n), 0, (a), (v), 0, (h)}
+#define OPT_EXAMPLE(line)      {CLI_OPT_EXAMPLE, NULL, 0, NULL, NULL, 0, (line)}
 #define OPT_END()              {CLI_OPT_END, NULL, 0, NULL, NULL, 0, NULL}
 /* clang-format on */
 

@@ -14,9 +14,10 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void progress_bar_init(struct progress_bar *p, const char *label)
+void progress_bar_init(struct progress_bar *p, const char *label, const char *unit)
 {
 	p->label = label;
+	p->unit = unit;
 	p->enabled = isatty(STDERR_FILENO);
 	p->started_ns = now_ns();
 	p->last_ns = 0;
@@ -37,9 +38,11 @@ void progress_bar_update(void *ctx, uint64_t done, uint64_t total)
 	for (unsigned i = 0; i < 30; i++)
 		bar[i] = i < fill ? '#' : '.';
 	bar[30] = '\0';
-	fprintf(stderr, "\r%s [%s] %3u%% %llu/%llu chunks %.1fs", p->label, bar, pct,
-	        (unsigned long long)done, (unsigned long long)total,
-	        (double)(t - p->started_ns) / 1e9);
+	fprintf(stderr, "\r%s [%s] %3u%%", p->label, bar, pct);
+	if (p->unit)
+		fprintf(stderr, " %llu/%llu %s", (unsigned long long)done,
+		        (unsigned long long)total, p->unit);
+	fprintf(stderr, " %.1fs", (double)(t - p->started_ns) / 1e9);
 	fflush(stderr);
 }
 

@@ -64,8 +64,42 @@ static char *aws_file(const char *env, const struct remote_opts *o, const char *
 	return home ? xasprintf("%s/.aws/%s", home, name) : NULL;
 }
 
-int remote_connect(const struct remote_opts *o, struct api_client **out, struct kerr **err)
+static const char *first_set(const char *const *names, size_t n)
 {
+	for (size_t i = 0; i < n; i++)
+		if (getenv(names[i]) && *getenv(names[i]))
+			return getenv(names[i]);
+	return NULL;
+}
+
+static int output_format(struct remote_opts *o, struct kerr **err)
+{
+	static const char *const names[] = {
+	    [REMOTE_TABLE] = "table",
+	    [REMOTE_JSON] = "json",
+	    [REMOTE_TEXT] = "text",
+	};
+
+	o->format = o->json ? REMOTE_JSON : REMOTE_TABLE;
+	if (!o->output)
+		return 0;
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (!strcmp(o->output, names[i])) {
+			if (o->json && i != REMOTE_JSON)
+				return kerr_set(err, KERR_INVALID,
+				                "--json and --output %s contradict each other",
+				                o->output);
+			o->format = (enum remote_format)i;
+			return 0;
+		}
+	return kerr_set(err, KERR_INVALID, "--output takes table, json or text, not '%s'",
+	                o->output);
+}
+
+int remote_connect(struct remote_opts *o, struct api_client **out, struct kerr **err)
+{
+	static const char *const endpoints[] = {"KILN_ENDPOINT", "AWS_ENDPOINT_URL_EC2",
+	                                        "AWS_ENDPOINT_URL"};
 	const char *profile = o->profile              ? o->profile
 	                      : getenv("AWS_PROFILE") ? getenv("AWS_PROFILE")
 	                                              : "default";
@@ -76,6 +110,8 @@ int remote_connect(const struct remote_opts *o, struct api_client **out, struct 
 	_cleanup_free_ char *key = NULL, *secret = NULL, *region = NULL;
 	struct api_client_config cfg = {0};
 
+	if (output_format(o, err) < 0)
+		return -1;
 	if (getenv("AWS_ACCESS_KEY_ID") && getenv("AWS_SECRET_ACCESS_KEY")) {
 		key = xstrdup(getenv("AWS_ACCESS_KEY_ID"));
 		secret = xstrdup(getenv("AWS_SECRET_ACCESS_KEY"));
@@ -97,10 +133,11 @@ int remote_connect(const struct remote_opts *o, struct api_client **out, struct 
 		cfg.region = region = ini_get(config, config_section, "region");
 	if (!cfg.region)
 		cfg.region = "us-east-1";
-	cfg.endpoint = o->endpoint ? o->endpoint
-	               : getenv("KILN_ENDPOINT") && *getenv("KILN_ENDPOINT")
-	                   ? getenv("KILN_ENDPOINT")
-	                   : DEFAULT_ENDPOINT;
+	cfg.endpoint = o->endpoint;
+	if (!cfg.endpoint)
+		cfg.endpoint = first_set(endpoints, ARRAY_SIZE(endpoints));
+	if (!cfg.endpoint)
+		cfg.endpoint = DEFAULT_ENDPOINT;
 	cfg.access_key = key;
 	cfg.secret_key = secret;
 	/* A daemon that closes a kept-alive connection must not kill the command (libcurl runs
@@ -120,12 +157,11 @@ int remote_call(struct api_client *c, const struct api_args *a, struct xml_node 
 	return 0;
 }
 
-void table_init(struct table *t, size_t ncols, const char *const *heads, const char *const *keys)
+void table_init(struct table *t, const struct table_col *cols, size_t ncols)
 {
 	memset(t, 0, sizeof(*t));
 	t->ncols = ncols;
-	t->heads = heads;
-	t->keys = keys;
+	t->cols = cols;
 }
 
 void table_add(struct table *t, ...)
@@ -156,36 +192,71 @@ static void json_string(const char *s)
 	putchar('"');
 }
 
-void table_print(const struct table *t, bool json)
+/* A cell as its column's JSON type: what is not a number or a boolean stays a string. */
+static void json_value(enum table_type type, const char *v)
+{
+	char *end;
+
+	if (type != TABLE_STRING && !*v) {
+		fputs("null", stdout);
+		return;
+	}
+	if (type == TABLE_BOOL && (!strcmp(v, "true") || !strcmp(v, "false"))) {
+		fputs(v, stdout);
+		return;
+	}
+	if (type == TABLE_NUMBER) {
+		(void)strtod(v, &end);
+		if (end != v && !*end && *v != '+' && *v != '.') {
+			fputs(v, stdout);
+			return;
+		}
+	}
+	json_string(v);
+}
+
+static void print_json(const struct table *t)
+{
+	fputs("[", stdout);
+	for (size_t r = 0; r < t->nrows; r++) {
+		fputs(r ? ",\n {" : "\n {", stdout);
+		for (size_t i = 0; i < t->ncols; i++) {
+			if (i)
+				fputs(", ", stdout);
+			json_string(t->cols[i].key);
+			fputs(": ", stdout);
+			json_value(t->cols[i].type, t->cells[r * t->ncols + i]);
+		}
+		fputs("}", stdout);
+	}
+	fputs(t->nrows ? "\n]\n" : "]\n", stdout);
+}
+
+void table_print(const struct table *t, enum remote_format format)
 {
 	size_t *width;
 
-	if (json) {
-		fputs("[", stdout);
-		for (size_t r = 0; r < t->nrows; r++) {
-			fputs(r ? ",\n {" : "\n {", stdout);
-			for (size_t i = 0; i < t->ncols; i++) {
-				if (i)
-					fputs(", ", stdout);
-				json_string(t->keys[i]);
-				fputs(": ", stdout);
-				json_string(t->cells[r * t->ncols + i]);
-			}
-			fputs("}", stdout);
-		}
-		fputs(t->nrows ? "\n]\n" : "]\n", stdout);
+	if (format == REMOTE_JSON) {
+		print_json(t);
+		return;
+	}
+	if (format == REMOTE_TEXT) {
+		for (size_t r = 0; r < t->nrows; r++)
+			for (size_t i = 0; i < t->ncols; i++)
+				printf("%s%c", t->cells[r * t->ncols + i],
+				       i + 1 < t->ncols ? '\t' : '\n');
 		return;
 	}
 	width = xcalloc(t->ncols, sizeof(*width));
 	for (size_t i = 0; i < t->ncols; i++) {
-		width[i] = strlen(t->heads[i]);
+		width[i] = strlen(t->cols[i].head);
 		for (size_t r = 0; r < t->nrows; r++)
 			if (strlen(t->cells[r * t->ncols + i]) > width[i])
 				width[i] = strlen(t->cells[r * t->ncols + i]);
 	}
 	for (size_t r = 0; r <= t->nrows; r++)
 		for (size_t i = 0; i < t->ncols; i++) {
-			const char *v = r ? t->cells[(r - 1) * t->ncols + i] : t->heads[i];
+			const char *v = r ? t->cells[(r - 1) * t->ncols + i] : t->cols[i].head;
 			if (i + 1 < t->ncols)
 				printf("%-*s  ", (int)width[i], v);
 			else

@@ -430,12 +430,15 @@ void cloud_close(struct cloud *c)
 	if (!c)
 		return;
 	cloud_watch_stop(c);
+	cloud_gc_stop(c);
 	cloud_jobs_stop(c);
 	cloud_jobs_free(c);
 	runtime_close(c->rt);
 	pthread_mutex_destroy(&c->volumes_lock);
 	pthread_mutex_destroy(&c->regions_lock);
 	db_close(c->db);
+	free(c->vpc_hook);
+	cloud_identity_free(c);
 	free(c->data_dir);
 	free(c);
 }

@@ -25,11 +25,14 @@ struct runtime;
 struct cloud {
 	char *data_dir;
 	struct db *db;
-	struct runtime *rt;           /* for instances; see cloud_attach_runtime */
-	pthread_mutex_t volumes_lock; /* making pools, bases and root volumes */
-	struct cloud_jobs *jobs;      /* the background jobs running (jobs.c) */
-	pthread_mutex_t regions_lock; /* serving a region for the first time (regions.c) */
-	struct cloud_watch *watch;    /* the watcher of running instances (watch.c) */
+	struct runtime *rt;              /* for instances; see cloud_attach_runtime */
+	pthread_mutex_t volumes_lock;    /* making pools, bases and root volumes */
+	struct cloud_jobs *jobs;         /* the background jobs running (jobs.c) */
+	pthread_mutex_t regions_lock;    /* serving a region for the first time (regions.c) */
+	struct cloud_watch *watch;       /* the watcher of running instances (watch.c) */
+	struct cloud_gc *gc;             /* the stores' automatic garbage collection (gc.c) */
+	struct cloud_vpc_hook *vpc_hook; /* the daemon's, or NULL (vpc_filter.c) */
+	struct cloud_identity *identity; /* the regions' identity keys read so far (identity.c) */
 };
 
 struct zone {
@@ -327,6 +330,14 @@ enum instance_state instance_state_parse(const char *name);
 bool instance_state_stable(enum instance_state s);
 #define SG_PER_INSTANCE 5 /* EC2's security groups per network interface */
 
+/* An instance's metadata options, as EC2 names their values. */
+struct metadata_options {
+	char http_tokens[16];   /* optional, required */
+	char http_endpoint[16]; /* enabled, disabled */
+	int hop_limit;          /* 1..64: the IP TTL of the token's answer */
+	char tags[16];          /* enabled, disabled: tags/instance served */
+};
+
 struct instance {
 	char id[ID_MAX];
 	char region[32];
@@ -355,6 +366,14 @@ struct instance {
 	/* Its instance profile (credentials.c): "" when launched without one. */
 	char iam_profile[IAM_PROFILE_NAME_MAX + 1], iam_profile_id[IAM_PROFILE_ID_LEN + 1];
 	char iam_profile_arn[IAM_PROFILE_NAME_MAX + 64];
+	struct metadata_options md; /* what its metadata service answers */
+};
+
+/* A change of metadata options: NULL or has_hop_limit false where nothing changes. */
+struct metadata_change {
+	const char *http_tokens, *http_endpoint, *tags, *protocol_ipv6;
+	bool has_hop_limit;
+	long long hop_limit;
 };
 
 struct run_request {
@@ -380,6 +399,7 @@ struct run_request {
 	const char *shutdown_behavior; /* NULL: stop */
 	/* IamInstanceProfile: a name, or an ARN of the caller's account; "" or NULL: none */
 	const char *iam_profile_name, *iam_profile_arn;
+	struct metadata_change md;     /* MetadataOptions: what is not given keeps EC2's default */
 };
 
 struct state_change {
@@ -391,6 +411,63 @@ struct state_change {
 /* The private DNS name of an address, as EC2 names it: ip-172-31-0-4.ec2.internal in
  * us-east-1, ip-….REGION.compute.internal elsewhere. */
 void cloud_private_dns_name(const char *region, const char *ip, char *out, size_t size);
+/* Metadata options (metadata.c). KERR_INVALID for a value EC2 does not take, and for
+ * HttpProtocolIpv6 other than disabled (kiln's instances have no IPv6). */
+int cloud_metadata_change_check(const struct metadata_change *m, struct kerr **err);
+/* What a launch gets: m's values, EC2's defaults (optional, enabled, 1, disabled) elsewhere. */
+void cloud_metadata_defaults(const struct metadata_change *m, struct metadata_options *out);
+/* ModifyInstanceMetadataOptions: *out is the instance as it now is. */
+int cloud_instance_metadata_modify(struct cloud *c, const char *owner, const char *region,
+                                   const char *id, const struct metadata_change *m,
+                                   struct instance *out, struct kerr **err);
+/* The MAC of an instance's interface ("02:…", 18 bytes with the NUL), and its id ("eni-" and
+ * the instance id's digits: an instance has one interface, made and gone with it). */
+void cloud_instance_mac(const char *id, char out[18]);
+void cloud_instance_interface_id(const char *id, char out[ID_MAX]);
+
+/* What the metadata service tells an instance. */
+struct instance_metadata {
+	struct instance in;
+	char mac[18];
+	char hostname[80]; /* its private DNS name */
+	char zone_id[32];
+	char vpc_cidr[24];
+	char group_names[SG_PER_INSTANCE][256]; /* in.groups' names */
+	char architecture[16];
+	char *public_key;   /* the key pair's OpenSSH line it was launched with, or NULL */
+	uint8_t *user_data; /* as given at launch, or NULL */
+	size_t user_data_len;
+	struct tag *tags; /* its tags, by key */
+	size_t ntags;
+	char (*devices)[32]; /* its volumes' devices but the root's */
+	size_t ndevices;
+};
+/* The running (or booting: pending) instance at private address addr of the VPC numbered vpc_net
+ * (the VPCs' ranges overlap: the address alone names none); KERR_NOT_FOUND when there is none. */
+int cloud_metadata_find(struct cloud *c, unsigned vpc_net, const char *addr,
+                        struct instance_metadata *m, struct kerr **err);
+void instance_metadata_release(struct instance_metadata *m);
+
+/* The signatures of an identity document made for region (identity.c): RSA SHA-256 and a
+ * detached PKCS #7 SignedData, both base64 (malloc'd), with the region's key, made on first use
+ * with its self-signed certificate at cloud_identity_cert_path. */
+int cloud_identity_sign(struct cloud *c, const char *region, const char *doc, size_t len,
+                        char **signature, char **pkcs7, struct kerr **err);
+char *cloud_identity_cert_path(const struct cloud *c, const char *region);
+
+/* The daemon's hook on VPC namespaces (vpc_filter.c): up after a VPC's namespace is made or
+ * brought back (every launch in it: the hook ignores what it knows), down before it goes. Both
+ * run with cloud's locks held: they may not call back into cloud. */
+struct cloud_vpc_hook {
+	void (*up)(void *ctx, unsigned net, const char *pin);
+	void (*down)(void *ctx, unsigned net);
+	void *ctx;
+};
+void cloud_vpc_hook_set(struct cloud *c, const struct cloud_vpc_hook *h);
+/* At the daemon's start: each VPC namespace there is brought up to date (net_vpc_ensure), then
+ * hook->up for it. */
+int cloud_vpc_networks_up(struct cloud *c, struct kerr **err);
+
 /* EC2's numeric state codes (pending 0, running 16, ...; states.c). */
 int cloud_instance_state_code(const char *state);
 /* Instances need the runtime: kiln-shim and kiln-init, and DIR/run for their state. */
@@ -441,6 +518,12 @@ int cloud_instance_user_data(struct cloud *c, const char *owner, const char *reg
  * instance, as its shutdown behaviour says. The daemon starts it after cloud_reconcile. */
 int cloud_watch_start(struct cloud *c, struct kerr **err);
 void cloud_watch_stop(struct cloud *c);
+/* The stores' automatic gc (gc.c): a region's store is collected once its deletions have been
+ * quiet for interval_s, and at most once per interval_s; 0: never (kiln store gc by hand). */
+int cloud_gc_start(struct cloud *c, unsigned interval_s, struct kerr **err);
+/* A snapshot of region's store was deleted: its chunks may be garbage now. */
+void cloud_gc_request(struct cloud *c, const char *region);
+void cloud_gc_stop(struct cloud *c);
 int cloud_instance_modify(struct cloud *c, const char *owner, const char *region, const char *id,
                           const char *type, const uint8_t *user_data, size_t user_data_len,
                           struct kerr **err);

@@ -62,8 +62,12 @@ static void instance_from_row(sqlite3_stmt *st, struct instance *in)
 	str_copy(in->subnet_cidr, db_text(st, 22), sizeof(in->subnet_cidr));
 	in->vpc_net = (unsigned)sqlite3_column_int64(st, 23);
 	in->subnet_net = (unsigned)sqlite3_column_int64(st, 24);
-	str_copy(in->iam_profile, db_text(st, 25), sizeof(in->iam_profile));
-	str_copy(in->iam_profile_id, db_text(st, 26), sizeof(in->iam_profile_id));
+	str_copy(in->md.http_tokens, db_text(st, 25), sizeof(in->md.http_tokens));
+	str_copy(in->md.http_endpoint, db_text(st, 26), sizeof(in->md.http_endpoint));
+	in->md.hop_limit = sqlite3_column_int(st, 27);
+	str_copy(in->md.tags, db_text(st, 28), sizeof(in->md.tags));
+	str_copy(in->iam_profile, db_text(st, 29), sizeof(in->iam_profile));
+	str_copy(in->iam_profile_id, db_text(st, 30), sizeof(in->iam_profile_id));
 	if (in->iam_profile[0])
 		cloud_instance_profile_arn(in->owner, in->iam_profile, in->iam_profile_arn,
 		                           sizeof(in->iam_profile_arn));
@@ -77,7 +81,7 @@ static void instance_from_row(sqlite3_stmt *st, struct instance *in)
 	"COALESCE((SELECT s.cidr FROM subnets s WHERE s.id = instances.subnet), ''), "             \
 	"COALESCE((SELECT v.net FROM vpcs v WHERE v.id = instances.vpc), 0), "                     \
 	"COALESCE((SELECT s.net FROM subnets s WHERE s.id = instances.subnet), 0), "               \
-	"iam_profile, iam_profile_id "                                                             \
+	"http_tokens, http_endpoint, http_hop_limit, metadata_tags, iam_profile, iam_profile_id "  \
 	"FROM instances "
 
 /* Terminated instances stay visible for an hour, as in EC2. */
@@ -595,6 +599,8 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 	if (!type)
 		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_INSTANCE_TYPE, req->type,
 		                  "instance type '%s' not found", req->type);
+	if (cloud_metadata_change_check(&req->md, err) < 0)
+		return -1;
 	if (req->shutdown_behavior && !cloud_shutdown_behavior_valid(req->shutdown_behavior))
 		return kerr_set(err, KERR_INVALID,
 		                "Value (%s) for parameter instanceInitiatedShutdownBehavior is "
@@ -641,10 +647,10 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 	        "INSERT INTO instances (id, region, zone, owner, image, type, state, private_ip, "
 	        "reservation, launch_index, launch_ms, key_name, root_volume, root_size, "
 	        "delete_on_termination, client_token, public_key, disable_api_termination, "
-	        "disable_api_stop, shutdown_behavior, vpc, subnet, wants_public_ip, iam_profile, "
-	        "iam_profile_id) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-	        "?, "
-	        "?, ?, ?, ?, ?, ?, ?, ?)",
+	        "disable_api_stop, shutdown_behavior, vpc, subnet, wants_public_ip, http_tokens, "
+	        "http_endpoint, http_hop_limit, metadata_tags, iam_profile, iam_profile_id) VALUES "
+	        "(?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+	        "?, ?, ?, ?)",
 	        &ins, err) < 0)
 		goto on_error;
 	v = xcalloc((size_t)req->max_count, sizeof(*v));
@@ -708,8 +714,13 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 		db_bind_text(ins, 20, net.subnet.vpc);
 		db_bind_text(ins, 21, net.subnet.id);
 		sqlite3_bind_int(ins, 22, net.public_ip);
-		db_bind_text(ins, 23, in->iam_profile);
-		db_bind_text(ins, 24, in->iam_profile_id);
+		cloud_metadata_defaults(&req->md, &in->md);
+		db_bind_text(ins, 23, in->md.http_tokens);
+		db_bind_text(ins, 24, in->md.http_endpoint);
+		sqlite3_bind_int(ins, 25, in->md.hop_limit);
+		db_bind_text(ins, 26, in->md.tags);
+		db_bind_text(ins, 27, in->iam_profile);
+		db_bind_text(ins, 28, in->iam_profile_id);
 		str_copy(in->vpc, net.subnet.vpc, sizeof(in->vpc));
 		str_copy(in->subnet, net.subnet.id, sizeof(in->subnet));
 		str_copy(in->subnet_cidr, net.subnet.cidr, sizeof(in->subnet_cidr));
@@ -897,6 +908,7 @@ int cloud_reconcile(struct cloud *c, struct kerr **err)
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
 
+	cloud_leftovers_clean(c);
 	if (adopt_instances(c, err) < 0)
 		return -1;
 	if (db_prepare(c->db,

@@ -108,6 +108,8 @@ void cloud_image_prewarm(struct cloud *c, const char *image);
 /* A snapshot of an image just stored from copy (a file of the pool in dir): copy becomes the
  * zone's base of it, a reflink. */
 void cloud_base_keep(struct cloud *c, const char *id, const char *dir, const char *copy);
+/* At start, before any job: the temporaries a killed daemon left in the zones' pools. */
+void cloud_leftovers_clean(struct cloud *c);
 /* A deleted snapshot: its base goes from every zone pool of region. */
 void cloud_bases_remove(struct cloud *c, const char *region, const char *id);
 /* The volume file of an id in its zone's pool: "<id>.img" (paths.c). */
@@ -230,6 +232,8 @@ int vpc_filter_changed(struct cloud *c, const char *vpc_id, struct kerr **err);
 /* The network of in's VPC up for its launch (vpc_filter.c): the VPC's namespace made or brought
  * back, and its filter written with in as a member; *pin (malloc'd) names the namespace. */
 int vpc_network_up(struct cloud *c, const struct instance *in, char **pin, struct kerr **err);
+/* The identity keys kept in memory go (cloud_close). */
+void cloud_identity_free(struct cloud *c);
 /* A deleted VPC's namespace and transit link go. */
 int vpc_network_delete(struct cloud *c, unsigned net, struct kerr **err);
 /* Inside the caller's transaction: a VPC's default group "default" (with its rules). */

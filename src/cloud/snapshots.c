@@ -484,6 +484,7 @@ int cloud_snapshot_delete(struct cloud *c, const char *owner, const char *region
 		store_close(s);
 		if (r < 0 && why->kind != KERR_NOT_FOUND)
 			return kerr_pass(err, steal_ptr(why));
+		cloud_gc_request(c, region);
 	}
 	/* A volume whose newest snapshot this was starts a new chain (and loses the shadow). */
 	if (db_prepare(c->db, "SELECT id, zone FROM volumes WHERE last_snapshot = ?", &vols, err) <

@@ -244,6 +244,8 @@ int vpc_network_up(struct cloud *c, const struct instance *in, char **pin, struc
 	r = net_vpc_ensure(*pin, in->vpc_net, db_text(st, 0), err);
 	if (r == 0)
 		r = filter_write(c, in->vpc, err);
+	if (r == 0 && c->vpc_hook)
+		c->vpc_hook->up(c->vpc_hook->ctx, in->vpc_net, *pin);
 	pthread_mutex_unlock(&filter_lock);
 	db_release(c->db);
 	if (r < 0) {
@@ -260,6 +262,8 @@ int vpc_network_delete(struct cloud *c, unsigned net, struct kerr **err)
 
 	db_hold(c->db);
 	pthread_mutex_lock(&filter_lock);
+	if (c->vpc_hook)
+		c->vpc_hook->down(c->vpc_hook->ctx, net);
 	r = net_vpc_delete(pin, net, err);
 	pthread_mutex_unlock(&filter_lock);
 	db_release(c->db);
@@ -276,5 +280,46 @@ int cloud_networks_down(struct cloud *c, struct kerr **err)
 	while ((r = db_step_row(c->db, st, err)) > 0)
 		if (vpc_network_delete(c, (unsigned)sqlite3_column_int64(st, 0), err) < 0)
 			return -1;
+	return r;
+}
+
+void cloud_vpc_hook_set(struct cloud *c, const struct cloud_vpc_hook *h)
+{
+	pthread_mutex_lock(&filter_lock);
+	free(c->vpc_hook);
+	c->vpc_hook = NULL;
+	if (h) {
+		c->vpc_hook = xmalloc(sizeof(*h));
+		*c->vpc_hook = *h;
+	}
+	pthread_mutex_unlock(&filter_lock);
+}
+
+int cloud_vpc_networks_up(struct cloud *c, struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r;
+
+	if (db_prepare(c->db, "SELECT net, cidr FROM vpcs ORDER BY net", &st, err) < 0)
+		return -1;
+	db_hold(c->db);
+	pthread_mutex_lock(&filter_lock);
+	while ((r = db_step_row(c->db, st, err)) > 0) {
+		unsigned net = (unsigned)sqlite3_column_int64(st, 0);
+		_cleanup_free_ char *pin = pin_path(c, net);
+		_cleanup_close_ int nsfd = -1;
+		_cleanup_kerr_ struct kerr *why = NULL;
+
+		if (net_vpc_open(pin, &nsfd, NULL) < 0)
+			continue; /* none yet: its first launch makes it */
+		/* Its base set-up as this kiln writes it (a namespace an older one made lacks the
+		 * newer parts), then the daemon's hook. */
+		if (net_vpc_ensure(pin, net, db_text(st, 1), &why) < 0)
+			cloud_log_failure(pin, why, "cannot bring the VPC's namespace up to date");
+		if (c->vpc_hook)
+			c->vpc_hook->up(c->vpc_hook->ctx, net, pin);
+	}
+	pthread_mutex_unlock(&filter_lock);
+	db_release(c->db);
 	return r;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "api/exec.h"
+#include "api/imds.h"
 #include "api/server.h"
 #include "cloud/cloud.h"
 #include "net/net.h"
@@ -18,6 +19,7 @@ struct daemon {
 	struct cloud *cloud;
 	struct api_server *srv;
 	struct api_exec_server *exec; /* kiln exec's socket */
+	struct api_imds *imds;        /* the metadata service inside every VPC */
 	sigset_t stop;
 };
 
@@ -27,6 +29,31 @@ int daemon_host_up(const char *public_range, bool nat, struct kerr **err)
 	    net_firewall_set(public_range, nat, err) < 0)
 		return -1;
 	return 0;
+}
+
+/* A VPC's namespace is up (cloud's hook): the metadata service listens inside it, once. */
+static void vpc_up(void *ctx, unsigned net, const char *pin)
+{
+	struct daemon *d = ctx;
+	struct kerr *err = NULL;
+	int fd;
+
+	if (api_imds_serves(d->imds, net))
+		return;
+	if (net_vpc_listen(pin, NET_VPC_SERVICE_ADDR, API_IMDS_PORT, &fd, &err) < 0) {
+		log_event(LOG_LEVEL_ERROR, NULL, "no metadata service in VPC %u: %s", net,
+		          err->msg);
+		kerr_free(err);
+		return;
+	}
+	api_imds_add(d->imds, net, fd);
+}
+
+static void vpc_down(void *ctx, unsigned net)
+{
+	struct daemon *d = ctx;
+
+	api_imds_remove(d->imds, net);
 }
 
 int daemon_start(const struct daemon_config *cfg, struct daemon **out, struct kerr **err)
@@ -54,23 +81,36 @@ int daemon_start(const struct daemon_config *cfg, struct daemon **out, struct ke
 	 * whatever was in flight when the daemon last stopped. */
 	if (cloud_public_range(d->cloud, public_range, err) < 0 ||
 	    daemon_host_up(public_range, true, err) < 0 ||
-	    cloud_attach_runtime(d->cloud, cfg->shim, cfg->init, err) < 0 ||
-	    cloud_reconcile(d->cloud, err) < 0 || cloud_watch_start(d->cloud, err) < 0 ||
-	    api_server_start(d->cloud, &cfg->http, &d->srv, err) < 0)
+	    cloud_attach_runtime(d->cloud, cfg->shim, cfg->init, err) < 0)
+		goto on_error;
+	/* The metadata service before any instance boots: every VPC namespace that is up, and
+	 * each one as it comes. */
+	if (api_imds_start(d->cloud, &d->imds, err) < 0)
+		goto on_error;
+	cloud_vpc_hook_set(d->cloud, &(struct cloud_vpc_hook){vpc_up, vpc_down, d});
+	if (cloud_vpc_networks_up(d->cloud, err) < 0 || cloud_reconcile(d->cloud, err) < 0 ||
+	    cloud_watch_start(d->cloud, err) < 0 ||
+	    cloud_gc_start(d->cloud, cfg->gc_interval_s, err) < 0)
 		goto on_error;
 	exec_path = xasprintf("%s/run/" API_EXEC_SOCKET, cfg->data_dir);
 	if (api_exec_start(d->cloud, exec_path, &d->exec, err) < 0) {
 		free(exec_path);
-		api_server_stop(d->srv);
 		goto on_error;
 	}
 	free(exec_path);
+	if (api_server_start(d->cloud, &cfg->http, d->exec, &d->srv, err) < 0) {
+		api_exec_stop(d->exec);
+		goto on_error;
+	}
 	log_event(LOG_LEVEL_INFO, NULL, "serving %s on port %u", cfg->data_dir,
 	          (unsigned)api_server_port(d->srv));
 	*out = d;
 	return 0;
 
 on_error:
+	if (d->cloud)
+		cloud_vpc_hook_set(d->cloud, NULL);
+	api_imds_stop(d->imds);
 	cloud_close(d->cloud);
 	free(d);
 	return -1;
@@ -87,11 +127,16 @@ void daemon_wait(struct daemon *d)
 
 	sigwait(&d->stop, &sig);
 	log_event(LOG_LEVEL_INFO, NULL, "stopping on signal %d", sig);
-	/* No new request, then no new job; the running ones stop at their next checkpoint. */
+	/* No new request, then no new job; the running ones stop at their next checkpoint. The
+	 * commands of kiln exec run in the API server's threads too: they end first. */
+	api_exec_shutdown(d->exec);
 	api_server_stop(d->srv);
 	api_exec_stop(d->exec);
 	cloud_watch_stop(d->cloud);
+	cloud_gc_stop(d->cloud);
 	cloud_jobs_stop(d->cloud);
+	cloud_vpc_hook_set(d->cloud, NULL);
+	api_imds_stop(d->imds);
 	cloud_close(d->cloud);
 	log_event(LOG_LEVEL_INFO, NULL, "stopped");
 	free(d);

@@ -20,12 +20,16 @@
 int daemon_host_up(const char *public_range, bool nat, struct kerr **err)
     __attribute__((warn_unused_result));
 
+/* How long after a region's last DeleteSnapshot its store's garbage is collected (seconds). */
+#define DAEMON_GC_INTERVAL_DEFAULT 60
+
 struct daemon_config {
 	const char *data_dir;
 	const char *shim; /* the runtime's shim and kiln-init binaries */
 	const char *init;
 	struct api_http_config http; /* handle and ctx are the daemon's */
 	int log_level;               /* an enum log_level, or -1 for log_setup's choice */
+	unsigned gc_interval_s;      /* the stores' automatic gc (cloud_gc_start); 0: never */
 };
 
 struct daemon;

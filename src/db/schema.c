@@ -173,7 +173,13 @@ const char *const db_migrations[] = {
     "  SELECT name, region, zone_id, subnet, bridge FROM zones;\n"
     "DROP TABLE zones;\n"
     "ALTER TABLE zones_new RENAME TO zones;\n",
-    /* 14: instance profiles (a name only: kiln has no IAM) and the temporary credentials of
+    /* 14: each instance's metadata options (RunInstances MetadataOptions,
+     * ModifyInstanceMetadataOptions) */
+    "ALTER TABLE instances ADD COLUMN http_tokens TEXT NOT NULL DEFAULT 'optional';\n"
+    "ALTER TABLE instances ADD COLUMN http_endpoint TEXT NOT NULL DEFAULT 'enabled';\n"
+    "ALTER TABLE instances ADD COLUMN http_hop_limit INTEGER NOT NULL DEFAULT 1;\n"
+    "ALTER TABLE instances ADD COLUMN metadata_tags TEXT NOT NULL DEFAULT 'disabled';\n",
+    /* 15: instance profiles (a name only: kiln has no IAM) and the temporary credentials of
      * the instances launched with one, which act as the launching account until they expire
      * or the instance terminates. The secret is kept as account keys' are: SigV4 needs it. */
     "ALTER TABLE instances ADD COLUMN iam_profile TEXT NOT NULL DEFAULT '';\n"

@@ -152,6 +152,11 @@ static int group_create(const struct net_instance *ni, const struct port *p, con
 	return 0;
 }
 
+void net_port_mac(const char *host_if, uint8_t mac[NET_MAC_LEN])
+{
+	net_name_mac("port", host_if, mac);
+}
+
 int net_instance_attach(const struct net_instance *ni, uint8_t mac[NET_MAC_LEN], struct kerr **err)
 {
 	_cleanup_nl_ struct nl nl = {.fd = -1};

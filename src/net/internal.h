@@ -128,9 +128,10 @@ int nl_bridge_ensure(struct nl *nl, const char *name, const struct net_prefix *g
 void net_name_mac(const char *kind, const char *name, uint8_t mac[NET_MAC_LEN]);
 
 /* nftables (nat.c): kiln's tables and the names inside them that attach and detach use. */
-#define NFT_TABLE  "kiln"
-#define NFT_GROUPS "groups" /* ip kiln: bridge name -> jump to the chain of its group */
-#define NFT_PORTS  "ports"  /* bridge kiln: host_if . MAC . address an instance may send from */
+#define NFT_TABLE    "kiln"
+#define NFT_SERVICES "services" /* ip kiln of a VPC: the ports the daemon serves inside */
+#define NFT_GROUPS   "groups"   /* ip kiln: bridge name -> jump to the chain of its group */
+#define NFT_PORTS    "ports"    /* bridge kiln: host_if . MAC . address an instance may send from */
 /* Run script in one transaction; on success *out (when asked) gets nft's output, malloc'd. On
  * failure the message is what, then the first line of nft's complaint; a missing table, chain
  * or element is KERR_NOT_FOUND. */

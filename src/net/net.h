@@ -159,6 +159,17 @@ int net_port_isolate(const char *name, struct kerr **err);
 /* Create the VPC numbered n (from 1; names its transit link) pinned at pin, or bring one that
  * exists back to its full set-up. cidr: the VPC's range. Idempotent. */
 int net_vpc_ensure(const char *pin, unsigned n, const char *cidr, struct kerr **err);
+/* The services the daemon offers inside every VPC (the instance metadata service, ...) listen
+ * on this address, on the router's lo. */
+#define NET_VPC_SERVICE_ADDR "169.254.169.254"
+/* A listening TCP socket (non-blocking, O_CLOEXEC) on addr:port made inside the VPC pinned at
+ * pin, with addr on the router's lo and port open to the VPC's bridges in its filter: the
+ * daemon accepts on it from the host's namespace. Instances reach no other link-local address
+ * of the router, and the router forwards nothing to 169.254.0.0/16. */
+int net_vpc_listen(const char *pin, const char *addr, uint16_t port, int *fd, struct kerr **err);
+/* The MAC of an instance's port whose host end is named host_if (as net_instance_attach gives
+ * it when ni->mac is empty). */
+void net_port_mac(const char *host_if, uint8_t mac[NET_MAC_LEN]);
 /* The transit link and the pin go; the namespace with them once no instance holds it. Missing
  * parts are no error. */
 int net_vpc_delete(const char *pin, unsigned n, struct kerr **err);

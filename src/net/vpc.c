@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -78,6 +79,63 @@ static int vpc_create(void *ctx, struct kerr **err)
 	return 0;
 }
 
+/* A VPC's service port: its listening socket, made in the namespace. */
+struct listen_job {
+	struct net_prefix addr;
+	uint16_t port;
+	int fd;
+};
+
+/* On a thread in the VPC's namespace: the address on lo, the port open in the filter, the
+ * socket. The socket stays bound to the namespace it was made in. */
+static int vpc_listen(void *ctx, struct kerr **err)
+{
+	struct listen_job *j = ctx;
+	_cleanup_nl_ struct nl nl = {.fd = -1};
+	_cleanup_buf_ struct buf script = BUF_INIT;
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(j->port)};
+	struct net_link lo;
+	int one = 1, rc;
+
+	if (nl_open_kerr(&nl, err) < 0)
+		return -1;
+	rc = nl_link_get(&nl, "lo", &lo);
+	if (rc == 0)
+		rc = nl_addr_add(&nl, lo.index, &j->addr);
+	if (rc < 0 && rc != -EEXIST)
+		return nl_fail(&nl, err, rc, "cannot put the service address on 'lo'");
+	buf_addf(&script, "add set ip " NFT_TABLE " " NFT_SERVICES " { type inet_service; }\n");
+	buf_addf(&script, "add element ip " NFT_TABLE " " NFT_SERVICES " { %u }\n", j->port);
+	if (nft_run(script.data, NULL, "cannot open the service port", err) < 0)
+		return -1;
+	sa.sin_addr = j->addr.addr;
+	j->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (j->fd < 0)
+		return kerr_errno(err, errno, "cannot open a socket");
+	if (setsockopt(j->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(j->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(j->fd, 128) < 0) {
+		rc = errno;
+		close(j->fd);
+		j->fd = -1;
+		return kerr_errno(err, rc, "cannot listen on port %u", j->port);
+	}
+	return 0;
+}
+
+int net_vpc_listen(const char *pin, const char *addr, uint16_t port, int *fd, struct kerr **err)
+{
+	struct listen_job j = {.addr.len = 32, .port = port, .fd = -1};
+	_cleanup_close_ int nsfd = -1;
+
+	*fd = -1;
+	if (net_addr_parse(addr, &j.addr.addr, err) < 0)
+		return -1;
+	if (net_vpc_open(pin, &nsfd, err) < 0 || net_ns_run(nsfd, vpc_listen, &j, err) < 0)
+		return kerr_wrap(err, "cannot serve %s:%u in '%s'", addr, port, pin);
+	*fd = j.fd;
+	return 0;
+}
+
 /* On a thread in the VPC's namespace: lo, the base tables, the range routed nowhere. */
 static int vpc_base(void *ctx, struct kerr **err)
 {
@@ -96,6 +154,7 @@ static int vpc_base(void *ctx, struct kerr **err)
 		return nl_fail(&nl, err, rc, "cannot route the VPC's range nowhere");
 	buf_addstr(&script,
 	           "add table ip " NFT_TABLE "\n"
+	           "add set ip " NFT_TABLE " " NFT_SERVICES " { type inet_service; }\n"
 	           "add map ip " NFT_TABLE " " NFT_GROUPS " { type ifname : verdict; }\n"
 	           "add chain ip " NFT_TABLE " forward"
 	           " { type filter hook forward priority filter; policy accept; }\n"
@@ -104,13 +163,20 @@ static int vpc_base(void *ctx, struct kerr **err)
 	           "add rule ip " NFT_TABLE " forward iifname \"" BR "\" oifname \"" BR "\""
 	           " iifname vmap @" NFT_GROUPS "\n"
 	           "add rule ip " NFT_TABLE " forward iifname \"" BR "\" oifname \"" BR "\" drop\n"
+	           /* Link-local addresses are the router's own: never forwarded to (the transit
+	            * link's far end is the host). */
+	           "add rule ip " NFT_TABLE " forward iifname \"" BR "\" ip daddr 169.254.0.0/16"
+	           " drop\n"
 	           "add chain ip " NFT_TABLE " input"
 	           " { type filter hook input priority filter; policy accept; }\n"
 	           "flush chain ip " NFT_TABLE " input\n"
 	           "add rule ip " NFT_TABLE " input ct state established,related accept\n"
 	           /* The router: a ping to the gateway, nothing else. */
 	           "add rule ip " NFT_TABLE " input iifname \"" BR "\" icmp type echo-request"
-	           " accept\n"
+	           " ip daddr != 169.254.0.0/16 accept\n"
+	           /* and the services the daemon serves inside (net_vpc_listen) */
+	           "add rule ip " NFT_TABLE " input iifname \"" BR
+	           "\" ip daddr " NET_VPC_SERVICE_ADDR " tcp dport @" NFT_SERVICES " accept\n"
 	           "add rule ip " NFT_TABLE " input iifname \"" BR "\" drop\n"
 	           "add rule ip " NFT_TABLE " input iifname \"" NET_VPC_UPLINK "\" drop\n");
 	nft_bridge_ports(&script);

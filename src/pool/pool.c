@@ -2,6 +2,7 @@
 #include "pool.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <stdio.h>
@@ -160,12 +161,16 @@ bool pool_exists(const struct pool *p, const char *name)
 	return faccessat(p->dirfd, name, F_OK, 0) == 0;
 }
 
+#define TMP_MARK    ".tmp-"
+#define IMPORT_MARK ".import-"
+#define OLD_RESTORE ".kiln-restore-" /* restores of kiln before 2026-12 */
+
 static char *tmp_name(const char *name)
 {
 	char hex[9];
 
 	id_random_hex(hex, 8);
-	return xasprintf(".%s.tmp-%s", name, hex);
+	return xasprintf(".%s" TMP_MARK "%s", name, hex);
 }
 
 int pool_create_volume(struct pool *p, const char *name, uint64_t size, const char *populate_dir,
@@ -389,7 +394,7 @@ int pool_import(struct pool *p, const char *name, const char *source, uint64_t s
 	if (!S_ISDIR(st.st_mode)) {
 		char hex[9];
 		id_random_hex(hex, 8);
-		tmp = xasprintf("%s/.import-%s", p->dir, hex);
+		tmp = xasprintf("%s/" IMPORT_MARK "%s", p->dir, hex);
 		char *tar[] = {"tar", "--numeric-owner", "-xpf", (char *)source, "-C", tmp, NULL};
 		if (fs_mkdir_p(tmp, 0755, err) < 0 || spawn_run(tar, err) < 0) {
 			kerr_wrap(err, "cannot unpack '%s'", source);
@@ -407,5 +412,36 @@ int pool_import(struct pool *p, const char *name, const char *source, uint64_t s
 out:
 	if (tmp)
 		fs_remove_tree(tmp, NULL);
+	return r;
+}
+
+int pool_clean(struct pool *p, size_t *removed, struct kerr **err)
+{
+	struct dirent *de;
+	int fd = dup(p->dirfd), r = 0;
+	DIR *d;
+
+	*removed = 0;
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return kerr_errno(err, errno, "cannot read pool '%s'", p->dir);
+	}
+	while (r == 0 && (de = readdir(d))) {
+		const char *n = de->d_name;
+		if (n[0] != '.' || !strcmp(n, ".") || !strcmp(n, ".."))
+			continue;
+		if (!strncmp(n, IMPORT_MARK, strlen(IMPORT_MARK))) {
+			_cleanup_free_ char *path = pool_path(p, n);
+			r = fs_remove_tree(path, err);
+		} else if (strstr(n, TMP_MARK) || strstr(n, OLD_RESTORE)) {
+			if (unlinkat(p->dirfd, n, 0) < 0 && errno != ENOENT)
+				r = kerr_errno(err, errno, "cannot remove '%s/%s'", p->dir, n);
+		} else {
+			continue;
+		}
+		*removed += r == 0;
+	}
+	closedir(d);
 	return r;
 }

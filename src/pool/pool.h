@@ -5,6 +5,7 @@
 #define KILN_POOL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "util/kerr.h"
@@ -46,6 +47,9 @@ int pool_clone(struct pool *p, const char *src_path, const char *dst, struct ker
 /* Grow the file to size bytes and its ext4 filesystem with it (never shrinks). */
 int pool_grow(struct pool *p, const char *name, uint64_t size, struct kerr **err);
 int pool_remove(struct pool *p, const char *name, struct kerr **err);
+/* Remove what a killed writer left half made: ".NAME.tmp-HEX" files (volumes, clones, shadows,
+ * restores) and ".import-HEX" trees. Only while nothing writes to the pool (at start). */
+int pool_clean(struct pool *p, size_t *removed, struct kerr **err);
 /* Take the reflink shadow of a volume that the block store compares against at the next
  * snapshot (store_snapshot's shadow): "<name>.shadow", replaced atomically. Needs reflinks. */
 char *pool_shadow_name(const char *name);

@@ -165,10 +165,10 @@ int confine_seccomp(struct kerr **err)
 	/* The kernel's crypto API and host vsock are no instance's business. */
 	if (r == 0)
 		r = rule(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), "socket", 1,
-		         (struct scmp_arg_cmp[]){SCMP_A0(SCMP_CMP_EQ, AF_ALG)});
+		         (struct scmp_arg_cmp[]){SCMP_A0(SCMP_CMP_EQ, AF_ALG, 0)});
 	if (r == 0)
 		r = rule(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), "socket", 1,
-		         (struct scmp_arg_cmp[]){SCMP_A0(SCMP_CMP_EQ, AF_VSOCK)});
+		         (struct scmp_arg_cmp[]){SCMP_A0(SCMP_CMP_EQ, AF_VSOCK, 0)});
 	if (r < 0)
 		return kerr_errno(err, -r, "cannot build the seccomp filter");
 	r = seccomp_load(ctx);

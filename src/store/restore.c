@@ -15,6 +15,7 @@
 #include "util/fs.h"
 #include "util/par.h"
 #include "util/xalloc.h"
+#include "util/fault.h"
 #include "util/banned.h"
 
 struct restore_job {
@@ -85,10 +86,12 @@ int store_restore(struct store *s, const char *snap_id, const char *out,
 	if (index_open_packs(s, &idx, &j.pack_fds, err) < 0)
 		goto out;
 	{
-		_cleanup_free_ char *copy = xstrdup(out);
+		/* ".NAME.tmp-HEX" beside out: the name a pool gives its half-made files, so that
+		 * pool_clean removes what a killed restore left. */
+		_cleanup_free_ char *dir = xstrdup(out), *base = xstrdup(out);
 		char suffix[9];
 		id_random_hex(suffix, 8);
-		tmp = xasprintf("%s/.%s.kiln-restore-%s", dirname(copy), snap_id, suffix);
+		tmp = xasprintf("%s/.%s.tmp-%s", dirname(dir), basename(base), suffix);
 	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0) {
@@ -111,6 +114,7 @@ int store_restore(struct store *s, const char *snap_id, const char *out,
 		kerr_wrap(err, "cannot restore snapshot '%s'", snap_id);
 		goto out;
 	}
+	fault_point("restore.written");
 	if (rename(tmp, out) < 0) {
 		kerr_errno(err, errno, "cannot rename the restored volume to '%s'", out);
 		goto out;

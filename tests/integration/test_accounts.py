@@ -121,7 +121,11 @@ def test_a_data_directory_of_host_wide_zone_subnets_is_migrated(tmp_path):
         " zone_id TEXT NOT NULL UNIQUE, subnet TEXT NOT NULL UNIQUE, bridge TEXT NOT NULL UNIQUE);"
         "INSERT INTO old SELECT name, region, zone_id, CASE name WHEN 'eu-west-1a' THEN "
         "'172.31.48.0/20' WHEN 'eu-west-1b' THEN '172.31.64.0/20' ELSE subnet END, bridge FROM zones;"
-        "DROP TABLE zones; ALTER TABLE old RENAME TO zones; PRAGMA user_version = 12;")
+        "DROP TABLE zones; ALTER TABLE old RENAME TO zones; "
+        # and without what later schemas added
+        "ALTER TABLE instances DROP COLUMN http_tokens; ALTER TABLE instances DROP COLUMN http_endpoint; "
+        "ALTER TABLE instances DROP COLUMN http_hop_limit; ALTER TABLE instances DROP COLUMN metadata_tags; "
+        "PRAGMA user_version = 12;")
     before = db.execute("SELECT * FROM zones ORDER BY name").fetchall()
     db.close()
     kiln("account", "create", "later", "--data", data)  # opens the database: migrates it

@@ -1,6 +1,8 @@
 """`kiln exec` goes through the daemon: its socket (DATA/run/exec.sock) takes a request signed with
 the caller's keys, as an API request, and the caller's stdio; the daemon checks the account and
-the instance, runs the command, passes signals on and answers its status."""
+the instance, runs the command, passes signals on and answers its status. Without a data
+directory named, the same request goes to the API's own listener (HTTP Upgrade) and the daemon
+relays the command's stdio: every test runs both ways."""
 import os
 import signal
 import stat
@@ -35,12 +37,37 @@ def env(tmp_path_factory):
     next(daemon, None)
 
 
+@pytest.fixture(params=["socket", "api"])
+def via(request, env):
+    """The transport of the test's kiln exec: the commands of the test use it (env["via"])."""
+    env["via"] = request.param
+    yield request.param
+    env["via"] = "socket"
+
+
+def environment(e, env=None):
+    """KILN_DATA names the daemon's data directory (its socket) only for the socket."""
+    full = dict(os.environ, KILN_ENDPOINT=e["url"], **(env or {}))
+    full.pop("KILN_DATA", None)
+    if e.get("via", "socket") == "socket":
+        full["KILN_DATA"] = e["data"]
+    return full
+
+
+def credentials(e, full):
+    """Through the API, as from another machine: the keys of the data directory's credentials
+    file, named as the aws CLI names one."""
+    if e.get("via", "socket") == "api":
+        full.setdefault("AWS_SHARED_CREDENTIALS_FILE", os.path.join(e["data"], "credentials"))
+
+
 def cli(e, *args, check=True, env=None, **kw):
-    full = dict(os.environ, KILN_ENDPOINT=e["url"], KILN_DATA=e["data"], **(env or {}))
+    full = environment(e, env)
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SHARED_CREDENTIALS_FILE", "AWS_PROFILE",
                 "AWS_REGION", "AWS_DEFAULT_REGION"):
         if var not in (env or {}):
             full.pop(var, None)
+    credentials(e, full)
     r = subprocess.run([KILN, *args], capture_output=True, text=True, env=full, timeout=60, **kw)
     if check:
         assert r.returncode == 0, r.stderr
@@ -48,9 +75,10 @@ def cli(e, *args, check=True, env=None, **kw):
 
 
 def popen(e, *args):
-    full = dict(os.environ, KILN_ENDPOINT=e["url"], KILN_DATA=e["data"])
+    full = environment(e)
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
         full.pop(var, None)
+    credentials(e, full)
     return subprocess.Popen([KILN, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full)
 
 
@@ -76,7 +104,7 @@ def test_only_root_peers(env):
     assert r.stdout == "error AuthFailure: only root on the daemon's host runs commands in instances\n", r.stderr
 
 
-def test_output_and_exit_status(env):
+def test_output_and_exit_status(env, via):
     r = cli(env, "exec", env["iid"], "--", "sh", "-c", "echo out; echo err >&2; hostname; exit 3", check=False)
     assert r.returncode == 3, r.stderr
     assert r.stdout.splitlines()[0] == "out" and r.stderr == "err\n"
@@ -87,27 +115,28 @@ def test_output_and_exit_status(env):
     assert r.returncode == 127 and "no-such-command" in r.stderr
 
 
-def test_stdin_is_passed(env):
+def test_stdin_is_passed(env, via):
     r = cli(env, "exec", env["iid"], "--", "cat", input="data from the caller\n")
     assert r.stdout == "data from the caller\n"
     r = cli(env, "exec", env["iid"], "--", "sh", "-c", "wc -c", input="x" * 300000)
     assert r.stdout.strip() == "300000"
 
 
-def test_long_commands_and_closed_stdin(env):
+def test_long_commands_and_closed_stdin(env, via):
     args = ["x" * 1000] * 100  # 100 kB of arguments
     r = cli(env, "exec", env["iid"], "--", "sh", "-c", 'echo $#', "sh", *args)
     assert r.stdout == "100\n"
     r = cli(env, "exec", env["iid"], "--", "echo", *(["x" * 1000] * 200), check=False)
     assert r.returncode == 1 and r.stderr.startswith("kiln: the command is too long"), r.stderr
     # a closed stdin is /dev/null for the command
-    full = dict(os.environ, KILN_ENDPOINT=env["url"], KILN_DATA=env["data"])
+    full = environment(env)
+    credentials(env, full)
     r = subprocess.run(f"exec 0<&-; {KILN} exec {env['iid']} -- cat; echo rc=$?", shell=True,
                        capture_output=True, text=True, env=full, timeout=60)
     assert r.stdout == "rc=0\n", r.stderr
 
 
-def test_another_account_gets_not_found_and_nothing_runs(env):
+def test_another_account_gets_not_found_and_nothing_runs(env, via):
     iid = env["iid"]
     r = cli(env, "exec", iid, "--", "touch", "/root/pwned", check=False, env=OTHER)
     assert r.returncode == 1 and r.stderr == (
@@ -134,7 +163,7 @@ def test_another_account_gets_not_found_and_nothing_runs(env):
     assert cli(env, "exec", iid, "--", "test", "-e", "/root/pwned", check=False).returncode == 1
 
 
-def test_sigint_ends_the_command(env):
+def test_sigint_ends_the_command(env, via):
     iid = env["iid"]
     p = popen(env, "exec", iid, "--", "sh", "-c", "echo started; exec sleep 100")
     assert p.stdout.readline() == "started\n"
@@ -152,7 +181,7 @@ def test_sigint_ends_the_command(env):
     assert "sleep 101" not in ps and "sleep 102" not in ps
 
 
-def test_stopped_instance_is_refused(env):
+def test_stopped_instance_is_refused(env, via):
     r = cli(env, "run", "kiln-busybox", "--type", "t2.nano", "--json")
     import json
     iid = json.loads(r.stdout)[0]["id"]
@@ -167,10 +196,19 @@ def test_without_the_daemon_it_fails(env):
     no longer reaches anything, and does not go around the daemon."""
     p = popen(env, "exec", env["iid"], "--", "sh", "-c", "echo started; exec sleep 103")
     assert p.stdout.readline() == "started\n"
+    env["via"] = "api"
+    q = popen(env, "exec", env["iid"], "--", "sh", "-c", "echo started; exec sleep 104")
+    env["via"] = "socket"
+    assert q.stdout.readline() == "started\n"
     next(env["daemon"], None)  # stops the daemon (and its instances)
     assert p.wait(timeout=30) == 128 + signal.SIGHUP
+    assert q.wait(timeout=30) == 128 + signal.SIGHUP
     sock = os.path.join(env["data"], "run", "exec.sock")
     assert not os.path.exists(sock)
     r = cli(env, "exec", env["iid"], "--", "true", check=False)
     assert r.returncode == 1 and r.stderr == (
         f"kiln: cannot reach the daemon at {sock} (is `kiln serve` running?): No such file or directory\n"), r.stderr
+    env["via"] = "api"
+    r = cli(env, "exec", env["iid"], "--", "true", check=False)
+    env["via"] = "socket"
+    assert r.returncode == 1 and r.stderr.startswith(f"kiln: cannot reach {env['url']}"), r.stderr

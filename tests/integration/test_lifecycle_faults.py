@@ -132,7 +132,9 @@ def test_create_image_survives_a_killed_daemon(data, fault):
     assert_stores_clean(data)
 
 
-def test_copy_image_survives_a_killed_daemon(data):
+def image_of_a_stopped_instance(data, name):
+    """With a daemon of its own (stopped again): a busybox instance, stopped, and an image of
+    it; (instance, image)."""
     proc, url = start(data)
     ec2 = ec2_for(data, url)
     base = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": ["kiln-busybox"]}])
@@ -141,10 +143,15 @@ def test_copy_image_survives_a_killed_daemon(data):
     until(lambda: instance_state(ec2, iid) == "running", "the instance to run")
     ec2.stop_instances(InstanceIds=[iid])
     until(lambda: instance_state(ec2, iid) == "stopped", "the instance to stop")
-    ami = ec2.create_image(InstanceId=iid, Name="to-copy-1")["ImageId"]
+    ami = ec2.create_image(InstanceId=iid, Name=name)["ImageId"]
     until(lambda: image_state(ec2, ami) == "available", "the image")
     proc.terminate()
     assert proc.wait(timeout=30) == 0
+    return iid, ami
+
+
+def test_copy_image_survives_a_killed_daemon(data):
+    iid, ami = image_of_a_stopped_instance(data, "to-copy-1")
     proc, url = start(data, "copy.commit")
     eu = ec2_for(data, url, "eu-west-1")
     copied = eu.copy_image(SourceRegion="us-east-1", SourceImageId=ami, Name="copied-1")["ImageId"]
@@ -162,3 +169,36 @@ def test_copy_image_survives_a_killed_daemon(data):
         proc.terminate()
         proc.wait(timeout=30)
     assert_stores_clean(data)
+
+
+def test_restore_temporaries_are_removed_at_start(data):
+    """A daemon killed while it restores an image's base into a zone's pool leaves the
+    half-written file; the next daemon removes it before any job runs."""
+    iid, ami = image_of_a_stopped_instance(data, "restore-crash-1")
+    # the copy's bases are restored into eu-west-1's zones: killed before the first is renamed
+    proc, url = start(data, "restore.written")
+    eu = ec2_for(data, url, "eu-west-1")
+    copied = eu.copy_image(SourceRegion="us-east-1", SourceImageId=ami, Name="copied-2")["ImageId"]
+    assert proc.wait(timeout=120) == -9
+    pools = os.path.join(data, "regions", "eu-west-1", "pools")
+
+    def temporaries():
+        return [os.path.join(r, f) for r, _, files in os.walk(pools) for f in files if ".tmp-" in f]
+
+    assert temporaries(), "the fault point comes after the base was written"
+    proc, url = start(data)
+    try:
+        eu = ec2_for(data, url, "eu-west-1")
+        until(lambda: image_state(eu, copied) == "available", "the copy")
+        eid = eu.run_instances(ImageId=copied, InstanceType="t2.nano", MinCount=1,
+                               MaxCount=1)["Instances"][0]["InstanceId"]
+        until(lambda: instance_state(eu, eid) == "running", "the copy's instance to run")
+        eu.terminate_instances(InstanceIds=[eid])
+        ec2 = ec2_for(data, url)
+        ec2.terminate_instances(InstanceIds=[iid])
+        until(lambda: instance_state(eu, eid) == "terminated", "the copy's instance to go")
+        until(lambda: instance_state(ec2, iid) == "terminated", "the instance to go")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert temporaries() == []
