@@ -650,7 +650,7 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 	        "disable_api_stop, shutdown_behavior, vpc, subnet, wants_public_ip, http_tokens, "
 	        "http_endpoint, http_hop_limit, metadata_tags, iam_profile, iam_profile_id) VALUES "
 	        "(?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-	        "?, ?, ?, ?, ?, ?)",
+	        "?, ?, ?, ?, ?, ?, ?)",
 	        &ins, err) < 0)
 		goto on_error;
 	v = xcalloc((size_t)req->max_count, sizeof(*v));
