@@ -73,6 +73,9 @@ int api_server_start(struct cloud *cloud, const struct api_http_config *http,
                      struct api_exec_server *exec, struct api_server **out, struct kerr **err)
     __attribute__((warn_unused_result));
 uint16_t api_server_port(const struct api_server *s);
+/* A connection accepted elsewhere (a VPC's listener), served as the listener's own. */
+void api_server_add_connection(struct api_server *s, int fd, const struct sockaddr *sa,
+                               socklen_t len);
 void api_server_stop(struct api_server *s);
 
 /* Shared steps of handlers. Each sets e and returns -1 on failure. */

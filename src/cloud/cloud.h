@@ -167,11 +167,11 @@ struct instance_credentials {
 	char token[SESSION_TOKEN_LEN + 1];
 	int64_t issued_ms, expires_ms; /* unix milliseconds */
 };
-/* The credentials of a running instance launched with a profile: the current set while more
- * than SESSION_RENEW_MS of it remains, else a fresh one (SESSION_LIFETIME_MS; the older stays
- * valid until it expires, as EC2 rotates them). KERR_NOT_FOUND about KERR_SUBJECT_INSTANCE_PROFILE
- * when the instance has no profile, about KERR_SUBJECT_INSTANCE when there is no such
- * instance; KERR_CONFLICT when it is not running. */
+/* The credentials of a pending or running instance launched with a profile: the current set
+ * while more than SESSION_RENEW_MS of it remains, else a fresh one (SESSION_LIFETIME_MS; the
+ * older stays valid until it expires, as EC2 rotates them). KERR_NOT_FOUND about
+ * KERR_SUBJECT_INSTANCE_PROFILE when the instance has no profile, about KERR_SUBJECT_INSTANCE
+ * when there is no such instance; KERR_CONFLICT when it is neither pending nor running. */
 int cloud_instance_credentials(struct cloud *c, const char *instance_id,
                                struct instance_credentials *out, struct kerr **err);
 /* The ARN of an account's instance profile, "arn:aws:iam::ACCOUNT:instance-profile/NAME". */
@@ -399,7 +399,7 @@ struct run_request {
 	const char *shutdown_behavior; /* NULL: stop */
 	/* IamInstanceProfile: a name, or an ARN of the caller's account; "" or NULL: none */
 	const char *iam_profile_name, *iam_profile_arn;
-	struct metadata_change md;     /* MetadataOptions: what is not given keeps EC2's default */
+	struct metadata_change md; /* MetadataOptions: what is not given keeps EC2's default */
 };
 
 struct state_change {

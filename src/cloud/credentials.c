@@ -235,7 +235,9 @@ int cloud_instance_credentials(struct cloud *c, const char *instance_id,
 		           "instance '%s' has no instance profile", instance_id);
 		goto on_error;
 	}
-	if (instance_state_parse(db_text(st, 1)) != INSTANCE_RUNNING) {
+	/* The metadata service answers a booting instance too. */
+	if (instance_state_parse(db_text(st, 1)) != INSTANCE_RUNNING &&
+	    instance_state_parse(db_text(st, 1)) != INSTANCE_PENDING) {
 		kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_INSTANCE, instance_id,
 		           "instance '%s' is %s, not running", instance_id, db_text(st, 1));
 		goto on_error;

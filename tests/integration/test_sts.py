@@ -223,3 +223,141 @@ def test_instance_profile_and_session_credentials(server):
         "InvalidClientTokenId", 403)
     db = sqlite3.connect(os.path.join(server["data"], "kiln.db"))
     assert db.execute("SELECT COUNT(*) FROM session_keys WHERE instance = ?", (iid,)).fetchone()[0] == 0
+
+
+# ---- from inside: the metadata service's credentials, the EC2 API and STS at 169.254.169.254 ----
+
+INSIDE = r"""
+import json, sys
+import boto3, botocore
+from botocore.config import Config
+endpoint = sys.argv[1]
+cfg = Config(retries={"max_attempts": 1})
+s = boto3.Session(region_name="us-east-1")
+c = s.get_credentials()
+if c is None:
+    print(json.dumps({"method": None}))
+    sys.exit(0)
+out = {"method": c.method, "key": c.access_key, "token": c.token}
+out["arn"] = s.client("sts", endpoint_url=endpoint, config=cfg).get_caller_identity()["Arn"]
+r = s.client("ec2", endpoint_url=endpoint, config=cfg).describe_instances(InstanceIds=[sys.argv[2]])
+out["seen"] = [i["InstanceId"] for x in r["Reservations"] for i in x["Instances"]]
+print(json.dumps(out))
+"""
+
+
+def inside_env():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+    return env
+
+
+def init_pid(server, iid):
+    with open(os.path.join(server["data"], "run", iid, "state")) as f:
+        return int(dict(l.strip().split("=", 1) for l in f if "=" in l)["init-pid"])
+
+
+def in_netns(server, iid, *cmd, env=None):
+    return subprocess.run(["nsenter", "-t", str(init_pid(server, iid)), "-n", *cmd], capture_output=True,
+                          text=True, timeout=60, env=env or inside_env())
+
+
+def imds_get(server, iid, path):
+    """GET path from the instance's metadata service, with an IMDSv2 token (from its network)."""
+    script = r"""
+import sys, urllib.request
+t = urllib.request.urlopen(urllib.request.Request("http://169.254.169.254/latest/api/token", method="PUT",
+    headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"}), timeout=5).read().decode()
+try:
+    r = urllib.request.urlopen(urllib.request.Request("http://169.254.169.254" + sys.argv[1],
+        headers={"X-aws-ec2-metadata-token": t}), timeout=5)
+    print(r.status); print(r.read().decode(), end="")
+except urllib.error.HTTPError as e:
+    print(e.code)
+"""
+    r = in_netns(server, iid, "/usr/bin/python3", "-c", script, path)
+    assert r.returncode == 0, r.stderr
+    status, _, body = r.stdout.partition("\n")
+    return int(status), body
+
+
+@needs_root
+def test_credentials_from_inside(server):
+    """An instance launched with a profile: its metadata service hands out its credentials, and
+    software inside reaches the EC2 API and STS at 169.254.169.254:PORT with them and nothing
+    configured but the endpoint (boto3's and the aws CLI's instance credential providers)."""
+    ec2 = client(server)
+    acct = account_id(server)
+    ami = busybox(ec2)
+    port = server["url"].rsplit(":", 1)[1]
+    endpoint = f"http://169.254.169.254:{port}"
+    iid = ec2.run_instances(ImageId=ami, InstanceType="t2.nano", MinCount=1, MaxCount=1,
+                            IamInstanceProfile={"Name": "builder"})["Instances"][0]["InstanceId"]
+    plain = ec2.run_instances(ImageId=ami, InstanceType="t2.nano", MinCount=1,
+                              MaxCount=1)["Instances"][0]["InstanceId"]
+    wait(ec2, "instance_running", iid)
+    wait(ec2, "instance_running", plain)
+    prof = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["IamInstanceProfile"]
+
+    # the tree: iam/ only with a profile
+    status, listing = imds_get(server, iid, "/latest/meta-data/")
+    assert status == 200 and "iam/" in listing.split("\n")
+    status, listing = imds_get(server, plain, "/latest/meta-data/")
+    assert status == 200 and "iam/" not in listing.split("\n")
+    assert imds_get(server, plain, "/latest/meta-data/iam/info")[0] == 404
+    status, info = imds_get(server, iid, "/latest/meta-data/iam/info")
+    info = json.loads(info)
+    assert status == 200 and info["Code"] == "Success"
+    assert (info["InstanceProfileArn"], info["InstanceProfileId"]) == (prof["Arn"], prof["Id"])
+    assert imds_get(server, iid, "/latest/meta-data/iam/security-credentials/") == (200, "builder")
+    status, cred = imds_get(server, iid, "/latest/meta-data/iam/security-credentials/builder")
+    cred = json.loads(cred)
+    assert status == 200 and (cred["Code"], cred["Type"]) == ("Success", "AWS-HMAC")
+    assert cred["AccessKeyId"].startswith("ASIA") and len(cred["AccessKeyId"]) == 20
+    assert cred["Expiration"] > cred["LastUpdated"]
+    assert imds_get(server, iid, "/latest/meta-data/iam/security-credentials/other")[0] == 404
+    # the same set while it is fresh
+    again = json.loads(imds_get(server, iid, "/latest/meta-data/iam/security-credentials/builder")[1])
+    assert again["AccessKeyId"] == cred["AccessKeyId"]
+
+    # boto3 inside: credentials from the metadata service, the API at the router
+    r = in_netns(server, iid, "/usr/bin/python3", "-c", INSIDE, endpoint, iid)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["method"] == "iam-role" and out["key"] == cred["AccessKeyId"]
+    assert out["arn"] == f"arn:aws:sts::{acct}:assumed-role/builder/{iid}"
+    assert out["seen"] == [iid]
+    # the aws CLI inside, the same way
+    r = in_netns(server, iid, AWS, "--endpoint-url", endpoint, "--region", "us-east-1", "sts",
+                 "get-caller-identity", "--output", "json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["Arn"] == out["arn"]
+    # an instance without a profile has no credentials to find
+    r = in_netns(server, plain, "/usr/bin/python3", "-c", INSIDE, endpoint, plain)
+    assert r.returncode == 0 and json.loads(r.stdout) == {"method": None}, r.stderr
+
+    # a wrong token, from inside: refused
+    bad = r"""
+import sys, boto3, botocore
+from botocore.config import Config
+c = boto3.client("ec2", endpoint_url=sys.argv[1], region_name="us-east-1", aws_access_key_id=sys.argv[2],
+                 aws_secret_access_key=sys.argv[3], aws_session_token=sys.argv[4],
+                 config=Config(retries={"max_attempts": 1}))
+try:
+    c.describe_instances()
+    print("ok")
+except botocore.exceptions.ClientError as e:
+    print(e.response["Error"]["Code"])
+"""
+    r = in_netns(server, iid, "/usr/bin/python3", "-c", bad, endpoint, cred["AccessKeyId"],
+                 cred["SecretAccessKey"], cred["Token"][::-1])
+    assert r.stdout.strip() == "AuthFailure", r.stderr
+    r = in_netns(server, iid, "/usr/bin/python3", "-c", bad, endpoint, cred["AccessKeyId"],
+                 cred["SecretAccessKey"], cred["Token"])
+    assert r.stdout.strip() == "ok", r.stderr
+
+    # terminated: the credentials go with it
+    ec2.terminate_instances(InstanceIds=[iid, plain])
+    wait(ec2, "instance_terminated", iid)
+    assert error_of(lambda: boto(server, "ec2", cred["AccessKeyId"], cred["SecretAccessKey"],
+                                 cred["Token"]).describe_regions()) == ("AuthFailure", 401)
