@@ -40,12 +40,14 @@ int daemon_host_up(const char *public_range, bool nat, struct kerr **err)
  * http://169.254.169.254:PORT with nothing configured but that endpoint. */
 static void vpc_api_up(struct daemon *d, unsigned net, const char *pin)
 {
-	uint16_t port = api_server_port(d->srv);
 	struct kerr *err = NULL;
+	uint16_t port;
 	int fd;
 
+	/* Before the API serves (the VPCs brought up at start), d->srv is not there yet. */
 	if (!d->api_in_vpcs || api_listeners_has(d->vpc_api, net))
 		return;
+	port = api_server_port(d->srv);
 	if (port == API_IMDS_PORT) {
 		log_event(LOG_LEVEL_WARNING, NULL,
 		          "the API is not served inside VPC %u: its port %u is the metadata "
