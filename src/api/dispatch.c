@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "api/sigv4.h"
+#include "api/sts.h"
 #include "util/cleanup.h"
 #include "util/str.h"
 #include "util/banned.h"
@@ -149,6 +150,32 @@ static const struct api_action actions[] = {
      IDS(ID_LIST("InstanceId", "i"))},
 };
 
+static const size_t actions_count = ARRAY_SIZE(actions);
+
+/* The services on kiln's one listener, told apart by the service of the signature's credential
+ * scope: each has its action table and its envelope (the members a handler writes go between
+ * begin and end). */
+static const struct api_service {
+	const char *name;
+	enum api_protocol protocol;
+	const struct api_action *actions;
+	const size_t *nactions;
+	void (*begin)(struct api_xml *x, const char *action, const char *request_id);
+	void (*end)(struct api_xml *x, const char *action, const char *request_id); /* or NULL */
+} services[] = {
+    {"ec2", API_PROTOCOL_EC2, actions, &actions_count, api_xml_begin, NULL},
+    {"sts", API_PROTOCOL_STS, api_sts_actions, &api_sts_actions_count, api_sts_begin, api_sts_end},
+};
+static const char *const service_names[] = {"ec2", "sts", NULL};
+
+static const struct api_service *find_service(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(services); i++)
+		if (!strcmp(services[i].name, name))
+			return &services[i];
+	return NULL;
+}
+
 /* The checks a's row declares, in its order, then DryRun. */
 static int check_declared(const struct api_action *a, struct api_call *c, struct api_error *e)
 {
@@ -208,33 +235,33 @@ static char *cache_key(const struct api_call *call, const struct api_params *p)
 	return buf_detach(&key);
 }
 
-static const struct api_action *find_action(const char *name)
+static const struct api_action *find_action(const struct api_service *svc, const char *name)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(actions); i++)
-		if (!strcmp(actions[i].name, name))
-			return &actions[i];
+	for (size_t i = 0; i < *svc->nactions; i++)
+		if (!strcmp(svc->actions[i].name, name))
+			return &svc->actions[i];
 	return NULL;
 }
 
-struct key_lookup {
-	struct cloud *cloud;
-	struct account *account;
-};
-
-static int lookup_secret(void *ctx, const char *access_key, char *secret, size_t size,
-                         struct kerr **err)
+static enum api_sigv4_status lookup_secret(void *ctx, const char *access_key, const char *token,
+                                           char *secret, size_t size, struct kerr **err)
 {
-	struct key_lookup *k = ctx;
+	struct api_call *call = ctx;
 	_cleanup_kerr_ struct kerr *why = NULL;
 	char s[SECRET_KEY_LEN + 1];
 
-	if (cloud_account_by_key(k->cloud, access_key, k->account, s, &why) < 0) {
+	if (cloud_caller_by_key(call->cloud, access_key, token, &call->account, &call->session, s,
+	                        &why) < 0) {
 		if (why->kind == KERR_NOT_FOUND)
-			return 0;
-		return kerr_pass(err, steal_ptr(why));
+			return API_SIGV4_UNKNOWN_KEY;
+		if (why->subject == KERR_SUBJECT_SESSION_TOKEN)
+			return why->kind == KERR_LIMIT ? API_SIGV4_TOKEN_EXPIRED
+			                               : API_SIGV4_TOKEN_INVALID;
+		kerr_pass(err, steal_ptr(why));
+		return API_SIGV4_INTERNAL;
 	}
 	str_copy(secret, s, size);
-	return 1;
+	return API_SIGV4_OK;
 }
 
 static int decode_params(const struct api_http_request *req, struct api_params *params,
@@ -253,12 +280,14 @@ static int decode_params(const struct api_http_request *req, struct api_params *
 }
 
 int api_authenticate(struct cloud *cloud, const struct api_http_request *req,
-                     struct api_params *params, struct api_sigv4_result *auth,
-                     struct api_call *call, struct api_error *e)
+                     const char *const *accept, struct api_params *params,
+                     struct api_sigv4_result *auth, struct api_call *call, struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
-	struct key_lookup k = {cloud, &call->account};
-	struct api_sigv4_params sp = {.now = time(NULL), .lookup = lookup_secret, .lookup_ctx = &k};
+	struct api_sigv4_params sp = {
+	    .services = accept, .now = time(NULL), .lookup = lookup_secret, .lookup_ctx = call};
+	const struct api_service *svc;
+	int r;
 
 	call->cloud = cloud;
 	if (decode_params(req, params, &err) < 0) {
@@ -267,7 +296,11 @@ int api_authenticate(struct cloud *cloud, const struct api_http_request *req,
 		                                            : "InvalidParameterValue");
 		return -1;
 	}
-	if (api_sigv4_verify(req, &sp, auth, &err) < 0) {
+	r = api_sigv4_verify(req, &sp, auth, &err);
+	/* Errors are told in the protocol of the service the request was signed for. */
+	svc = find_service(auth->auth.service);
+	e->protocol = svc ? svc->protocol : API_PROTOCOL_EC2;
+	if (r < 0) {
 		api_error_from_sigv4(e, auth->status, err);
 		return -1;
 	}
@@ -297,6 +330,7 @@ int api_dispatch(struct cloud *cloud, struct api_cache *cache, const struct api_
 	struct api_params params;
 	struct api_call call = {.cloud = cloud};
 	struct api_sigv4_result auth;
+	const struct api_service *svc;
 	const struct api_action *a;
 	struct api_xml x;
 	char *key = NULL;
@@ -304,9 +338,10 @@ int api_dispatch(struct cloud *cloud, struct api_cache *cache, const struct api_
 	int r = -1;
 
 	api_params_init(&params);
-	if (api_authenticate(cloud, req, &params, &auth, &call, e) < 0)
+	if (api_authenticate(cloud, req, service_names, &params, &auth, &call, e) < 0)
 		goto out;
-	a = find_action(call.action);
+	svc = find_service(auth.auth.service);
+	a = svc ? find_action(svc, call.action) : NULL;
 	if (!a) {
 		api_error_invalid_action(e, call.action);
 		goto out;
@@ -328,12 +363,14 @@ int api_dispatch(struct cloud *cloud, struct api_cache *cache, const struct api_
 	}
 	api_xml_init(&x, out);
 	call.xml = &x;
-	api_xml_begin(&x, a->name, request_id);
+	svc->begin(&x, a->name, request_id);
 	if (a->fn(&call, e) < 0) {
 		api_xml_release(&x);
 		buf_reset(out);
 		goto out;
 	}
+	if (svc->end)
+		svc->end(&x, a->name, request_id);
 	if (api_xml_end(&x, &err) < 0) {
 		api_xml_release(&x);
 		buf_reset(out);

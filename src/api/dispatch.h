@@ -8,11 +8,13 @@
 #include "api/sigv4.h"
 
 /* The first steps of every request, whatever its transport: its parameters decoded into params
- * (which the caller initialized and releases), its signature verified, its account, region (made
- * on first use) and Action in call (pointing into auth and params). -1 with e set. */
+ * (which the caller initialized and releases), its signature verified for one of services
+ * (NULL-terminated; NULL: "ec2" alone), its account, region (made on first use) and Action in
+ * call (pointing into auth and params). -1 with e set, in the protocol of the service the
+ * request was signed for. */
 int api_authenticate(struct cloud *cloud, const struct api_http_request *req,
-                     struct api_params *params, struct api_sigv4_result *auth,
-                     struct api_call *call, struct api_error *e);
+                     const char *const *services, struct api_params *params,
+                     struct api_sigv4_result *auth, struct api_call *call, struct api_error *e);
 
 /* 0 with the response body in out (from the cache when the action allows it); -1 with e set. */
 int api_dispatch(struct cloud *cloud, struct api_cache *cache, const struct api_http_request *req,

@@ -166,18 +166,38 @@ static const struct {
     {"ServiceUnavailable", 503},    {"RequestLimitExceeded", 503},
 };
 
+/* Signature failures as each service tells them: EC2's codes, and STS's (as botocore and the
+ * aws CLI see them from sts.amazonaws.com). */
 static const struct {
 	const char *code;
 	int status;
-} sigv4_map[API_SIGV4__COUNT] = {
-    [API_SIGV4_OK] = {"InternalError", 500}, /* not an error: a caller bug */
-    [API_SIGV4_MISSING] = {"MissingAuthenticationToken", 401},
-    [API_SIGV4_INCOMPLETE] = {"IncompleteSignature", 400},
-    [API_SIGV4_MALFORMED] = {"AuthFailure", 401},
-    [API_SIGV4_UNKNOWN_KEY] = {"AuthFailure", 401},
-    [API_SIGV4_MISMATCH] = {"SignatureDoesNotMatch", 403},
-    [API_SIGV4_EXPIRED] = {"RequestExpired", 400},
-    [API_SIGV4_INTERNAL] = {"InternalError", 500},
+} sigv4_map[API_PROTOCOL__COUNT][API_SIGV4__COUNT] = {
+    [API_PROTOCOL_EC2] =
+        {
+            [API_SIGV4_OK] = {"InternalError", 500}, /* not an error: a caller bug */
+            [API_SIGV4_MISSING] = {"MissingAuthenticationToken", 401},
+            [API_SIGV4_INCOMPLETE] = {"IncompleteSignature", 400},
+            [API_SIGV4_MALFORMED] = {"AuthFailure", 401},
+            [API_SIGV4_UNKNOWN_KEY] = {"AuthFailure", 401},
+            [API_SIGV4_MISMATCH] = {"SignatureDoesNotMatch", 403},
+            [API_SIGV4_EXPIRED] = {"RequestExpired", 400},
+            [API_SIGV4_INTERNAL] = {"InternalError", 500},
+            [API_SIGV4_TOKEN_INVALID] = {"AuthFailure", 401},
+            [API_SIGV4_TOKEN_EXPIRED] = {"RequestExpired", 400},
+        },
+    [API_PROTOCOL_STS] =
+        {
+            [API_SIGV4_OK] = {"InternalFailure", 500},
+            [API_SIGV4_MISSING] = {"MissingAuthenticationToken", 403},
+            [API_SIGV4_INCOMPLETE] = {"IncompleteSignature", 400},
+            [API_SIGV4_MALFORMED] = {"IncompleteSignature", 400},
+            [API_SIGV4_UNKNOWN_KEY] = {"InvalidClientTokenId", 403},
+            [API_SIGV4_MISMATCH] = {"SignatureDoesNotMatch", 403},
+            [API_SIGV4_EXPIRED] = {"SignatureDoesNotMatch", 403},
+            [API_SIGV4_INTERNAL] = {"InternalFailure", 500},
+            [API_SIGV4_TOKEN_INVALID] = {"InvalidClientTokenId", 403},
+            [API_SIGV4_TOKEN_EXPIRED] = {"ExpiredToken", 400},
+        },
 };
 
 int api_error_status_of(const char *code)
@@ -289,9 +309,11 @@ void api_error_from_cloud(struct api_error *e, const char *action, const struct 
 
 void api_error_from_sigv4(struct api_error *e, enum api_sigv4_status s, const struct kerr *k)
 {
+	unsigned p = (unsigned)e->protocol < API_PROTOCOL__COUNT ? e->protocol : API_PROTOCOL_EC2;
+
 	if ((unsigned)s >= API_SIGV4__COUNT)
 		s = API_SIGV4_OK;
-	api_error_full(e, sigv4_map[s].status, sigv4_map[s].code, "%s",
+	api_error_full(e, sigv4_map[p][s].status, sigv4_map[p][s].code, "%s",
 	               k ? k->msg : api_sigv4_status_name(s));
 }
 
@@ -316,5 +338,8 @@ void api_error_dry_run(struct api_error *e)
 int api_error_render(const struct api_error *e, const char *request_id, struct buf *out,
                      struct kerr **err)
 {
+	if (e->protocol == API_PROTOCOL_STS)
+		return api_xml_query_error(out, API_STS_NAMESPACE, e->status, e->code, e->message,
+		                           request_id, err);
 	return api_xml_error(out, e->code, e->message, request_id, err);
 }

@@ -7,10 +7,20 @@
 #include "util/buf.h"
 #include "util/kerr.h"
 
+/* The protocol an error is told in: the service the request was signed for. */
+enum api_protocol {
+	API_PROTOCOL_EC2 = 0, /* <Response><Errors><Error>… */
+	API_PROTOCOL_STS,     /* the Query protocol's <ErrorResponse><Error><Type>… */
+	API_PROTOCOL__COUNT
+};
+
+#define API_STS_NAMESPACE "https://sts.amazonaws.com/doc/2011-06-15/"
+
 struct api_error {
-	int status;        /* HTTP status */
-	char code[64];     /* EC2 code: "InvalidInstanceID.NotFound" */
-	char message[512]; /* shown to the client */
+	int status;                 /* HTTP status */
+	char code[64];              /* EC2 code: "InvalidInstanceID.NotFound" */
+	char message[512];          /* shown to the client */
+	enum api_protocol protocol; /* EC2's when left zero */
 };
 
 /* A specific code; the status comes from the code (api_error_status_of). */
@@ -26,7 +36,8 @@ void api_error_from_kerr(struct api_error *e, const struct kerr *k, const char *
 /* From an error of the cloud in action (its name, "RunInstances"): the code and status from the
  * table of (kind, subject, action) in errors.c, EC2's wording when the table has it. */
 void api_error_from_cloud(struct api_error *e, const char *action, const struct kerr *k);
-/* From a failed signature check (status and message from the verifier). */
+/* From a failed signature check (status and message from the verifier), in the codes of
+ * e->protocol's service. */
 void api_error_from_sigv4(struct api_error *e, enum api_sigv4_status s, const struct kerr *k);
 
 /* The common ones, with AWS's wording. */
@@ -39,7 +50,7 @@ int api_error_status_of(const char *code);
 /* Default code and status for a kind. */
 const char *api_error_code_of_kind(enum kerr_kind kind, int *status);
 
-/* The EC2 error document for e (api_xml_error). */
+/* The error document for e in its protocol (api_xml_error, api_xml_query_error). */
 int api_error_render(const struct api_error *e, const char *request_id, struct buf *out,
                      struct kerr **err) __attribute__((warn_unused_result));
 

@@ -185,7 +185,7 @@ int exec_request_check(struct cloud *cloud, const struct api_http_request *req,
 
 	memset(rq, 0, sizeof(*rq));
 	api_params_init(&params);
-	if (api_authenticate(cloud, req, &params, &auth, &call, e) < 0)
+	if (api_authenticate(cloud, req, NULL, &params, &auth, &call, e) < 0)
 		goto out;
 	if (strcmp(call.action, "ExecInstance")) {
 		api_error_invalid_action(e, call.action);

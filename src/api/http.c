@@ -566,6 +566,14 @@ uint16_t api_http_port(const struct api_http_server *s)
 	return s->port;
 }
 
+void api_http_add_connection(struct api_http_server *s, int fd, const struct sockaddr *sa,
+                             socklen_t len)
+{
+	/* On failure (a limit reached) MHD closes fd. */
+	if (MHD_add_connection(s->daemon, fd, sa, len) != MHD_YES)
+		log_event(LOG_LEVEL_WARNING, NULL, "a connection was refused: too many");
+}
+
 void api_http_stop(struct api_http_server *s, unsigned grace_ms)
 {
 	struct timespec deadline;

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "util/buf.h"
 #include "util/kerr.h"
@@ -78,6 +79,10 @@ int api_http_start(const struct api_http_config *cfg, struct api_http_server **o
                    struct kerr **err) __attribute__((warn_unused_result));
 /* The port actually bound (the chosen one when the config said 0). */
 uint16_t api_http_port(const struct api_http_server *s);
+/* Serve a connection accepted elsewhere (a listener inside a VPC: api/listeners.h) as the
+ * listener's own, with the same limits; fd is closed when it cannot be. */
+void api_http_add_connection(struct api_http_server *s, int fd, const struct sockaddr *sa,
+                             socklen_t len);
 /* Graceful stop: stop accepting, let requests in progress finish (up to grace_ms), then close
  * every connection and free s. NULL is fine. */
 void api_http_stop(struct api_http_server *s, unsigned grace_ms);

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@
 #include <unistd.h>
 
 #include "api/imds_token.h"
+#include "api/instance_credentials.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/log.h"
@@ -186,9 +188,33 @@ static void interface_tree(struct node *macs, const struct instance_metadata *m)
 	leaf(i, "vpc-ipv4-cidr-blocks", "%s", m->vpc_cidr);
 }
 
-/* meta-data/: one entry per line of EC2's list that kiln has. iam/ joins it when instance
- * profiles do. */
-static void meta_data_tree(struct node *md, const struct instance_metadata *m)
+/* meta-data/iam/, for an instance launched with a profile: info and
+ * security-credentials/PROFILE, the instance's current credentials (minted when none is fresh).
+ * They are looked up only when the request asks under iam/ (creds); else the leaves stay empty,
+ * for listings. */
+static int iam_tree(struct api_imds *s, struct node *md, const struct instance_metadata *m,
+                    bool creds, struct kerr **err)
+{
+	struct node *iam = dir(md, "iam"), *info, *n;
+	struct instance_credentials c;
+
+	node_add(iam, "info", false);
+	n = node_add(dir(iam, "security-credentials"), m->in.iam_profile, false);
+	info = &iam->kids[0]; /* after iam's last kid: the array moved */
+
+	if (!creds)
+		return 0;
+	if (cloud_instance_credentials(s->cloud, m->in.id, &c, err) < 0 ||
+	    api_iam_info_json(&c, &info->value, err) < 0 ||
+	    api_iam_credentials_json(&c, &n->value, err) < 0)
+		return -1;
+	OPENSSL_cleanse(&c, sizeof(c));
+	return 0;
+}
+
+/* meta-data/: one entry per line of EC2's list that kiln has. */
+static int meta_data_tree(struct api_imds *s, struct node *md, const struct instance_metadata *m,
+                          bool creds, struct kerr **err)
 {
 	struct node *n;
 
@@ -206,6 +232,8 @@ static void meta_data_tree(struct node *md, const struct instance_metadata *m)
 	}
 	leaf(n, "root", "%s", "/dev/xvda");
 	leaf(md, "hostname", "%s", m->hostname);
+	if (m->in.iam_profile[0] && iam_tree(s, md, m, creds, err) < 0)
+		return -1;
 	leaf(md, "instance-action", "none");
 	leaf(md, "instance-id", "%s", m->in.id);
 	leaf(md, "instance-life-cycle", "on-demand");
@@ -243,6 +271,7 @@ static void meta_data_tree(struct node *md, const struct instance_metadata *m)
 			    strcmp(m->tags[t].key, ".."))
 				leaf(n, m->tags[t].key, "%s", m->tags[t].value);
 	}
+	return 0;
 }
 
 /* dynamic/instance-identity/: the document, and its signatures when sign (asked for: they
@@ -273,13 +302,13 @@ static int identity_tree(struct api_imds *s, struct node *n, const struct instan
 }
 
 static int version_tree(struct api_imds *s, struct node *root, const struct instance_metadata *m,
-                        bool sign, struct kerr **err)
+                        bool sign, bool creds, struct kerr **err)
 {
 	struct node *n = dir(dir(root, "dynamic"), "instance-identity");
 
-	if (identity_tree(s, n, m, sign, err) < 0)
+	if (identity_tree(s, n, m, sign, err) < 0 ||
+	    meta_data_tree(s, dir(root, "meta-data"), m, creds, err) < 0)
 		return -1;
-	meta_data_tree(dir(root, "meta-data"), m);
 	if (m->user_data) {
 		n = node_add(root, "user-data", false);
 		if (buf_add(&n->value, m->user_data, m->user_data_len, NULL) < 0)
@@ -435,10 +464,11 @@ static void imds_answer(struct api_imds *s, const struct instance_metadata *m,
 		struct node root = {.dir = true};
 		bool sign = strstr(rest, "instance-identity/signature") ||
 		            strstr(rest, "instance-identity/pkcs7");
+		bool creds = strstr(rest, "meta-data/iam/") != NULL;
 		struct kerr *err = NULL;
 
 		buf_init(&root.value, 1);
-		if (version_tree(s, &root, m, sign, &err) < 0) {
+		if (version_tree(s, &root, m, sign, creds, &err) < 0) {
 			log_event(LOG_LEVEL_ERROR, NULL, "metadata service: %s", err->msg);
 			kerr_free(err);
 			answer_error(a, 500);

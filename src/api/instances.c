@@ -195,6 +195,12 @@ static void write_instance(struct api_xml *x, const struct instance *in,
 		api_xml_elem(x, "vpcId", in->vpc);
 	}
 	write_groups(x, in, ex);
+	if (in->iam_profile[0]) {
+		api_xml_open(x, "iamInstanceProfile");
+		api_xml_elem(x, "arn", in->iam_profile_arn);
+		api_xml_elem(x, "id", in->iam_profile_id);
+		api_xml_close(x);
+	}
 	api_xml_elem(x, "architecture", "x86_64");
 	api_xml_elem(x, "rootDeviceType", "ebs");
 	api_xml_elem(x, "rootDeviceName", "/dev/xvda");
@@ -382,6 +388,8 @@ int api_run_instances(struct api_call *c, struct api_error *e)
 	req.type = api_node_str(&c->root, "InstanceType");
 	req.zone = api_node_str(&c->root, "Placement.AvailabilityZone");
 	req.key_name = api_node_str(&c->root, "KeyName");
+	req.iam_profile_name = api_node_str(&c->root, "IamInstanceProfile.Name");
+	req.iam_profile_arn = api_node_str(&c->root, "IamInstanceProfile.Arn");
 	if (!req.type)
 		req.type = "t2.micro";
 	if (api_node_int(&c->root, "MinCount", 1, 20, &min, &err) < 0 ||
@@ -489,6 +497,7 @@ static const struct api_filter_field instance_fields[] = {
     API_FIELD_TEXT_OF("private-ip-address", struct instance, private_ip),
     API_FIELD_TEXT_OF("reservation-id", struct instance, reservation),
     API_FIELD_TEXT_OF("key-name", struct instance, key_name),
+    API_FIELD_TEXT_OF("iam-instance-profile.arn", struct instance, iam_profile_arn),
 };
 
 /* instance.group-id, instance.group-name (and group-id, group-name): any of its groups. */

@@ -77,6 +77,12 @@ uint16_t api_server_port(const struct api_server *s)
 	return api_http_port(s->http);
 }
 
+void api_server_add_connection(struct api_server *s, int fd, const struct sockaddr *sa,
+                               socklen_t len)
+{
+	api_http_add_connection(s->http, fd, sa, len);
+}
+
 void api_server_stop(struct api_server *s)
 {
 	if (!s)

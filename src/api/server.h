@@ -18,7 +18,9 @@
 struct api_call {
 	struct cloud *cloud;
 	struct account account; /* the caller */
-	const char *region;     /* from the credential scope, known to the topology */
+	/* for an instance's temporary credentials, the instance and its profile; else "" */
+	struct key_session session;
+	const char *region; /* from the credential scope, known to the topology */
 	const char *action;
 	const char *host;     /* the Host header: where the client reached us */
 	struct api_node root; /* the parameters */
@@ -71,6 +73,9 @@ int api_server_start(struct cloud *cloud, const struct api_http_config *http,
                      struct api_exec_server *exec, struct api_server **out, struct kerr **err)
     __attribute__((warn_unused_result));
 uint16_t api_server_port(const struct api_server *s);
+/* A connection accepted elsewhere (a VPC's listener), served as the listener's own. */
+void api_server_add_connection(struct api_server *s, int fd, const struct sockaddr *sa,
+                               socklen_t len);
 void api_server_stop(struct api_server *s);
 
 /* Shared steps of handlers. Each sets e and returns -1 on failure. */

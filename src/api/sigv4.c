@@ -32,6 +32,8 @@ static const char *const status_names[API_SIGV4__COUNT] = {
     [API_SIGV4_MISMATCH] = "mismatch",
     [API_SIGV4_EXPIRED] = "expired",
     [API_SIGV4_INTERNAL] = "internal",
+    [API_SIGV4_TOKEN_INVALID] = "token-invalid",
+    [API_SIGV4_TOKEN_EXPIRED] = "token-expired",
 };
 
 const char *api_sigv4_status_name(enum api_sigv4_status s)
@@ -404,11 +406,11 @@ static bool header_char(char c)
 }
 
 /* AKID/YYYYMMDD/region/service/aws4_request */
-static int parse_credential(const char *cred, const char *service, struct api_sigv4_auth *a,
+static int parse_credential(const char *cred, const char *const *services, struct api_sigv4_auth *a,
                             enum api_sigv4_status *why, struct kerr **err)
 {
 	const char *part[5];
-	size_t len[5], n = 0;
+	size_t len[5], n = 0, s = 0;
 	const char *p = cred;
 
 	while (n < 5) {
@@ -434,9 +436,12 @@ static int parse_credential(const char *cred, const char *service, struct api_si
 	if (!token_ok(part[2], len[2], API_SIGV4_SCOPE_PART_MAX, scope_char))
 		return fail(why, API_SIGV4_MALFORMED, err, KERR_INVALID,
 		            "credential has an invalid region");
-	if (len[3] != strlen(service) || memcmp(part[3], service, len[3]))
+	while (services[s] &&
+	       (len[3] != strlen(services[s]) || memcmp(part[3], services[s], len[3])))
+		s++;
+	if (!services[s])
 		return fail(why, API_SIGV4_MALFORMED, err, KERR_INVALID,
-		            "credential should be scoped to correct service: '%s'", service);
+		            "credential should be scoped to correct service: '%s'", services[0]);
 	if (len[4] != strlen(TERMINATOR) || memcmp(part[4], TERMINATOR, len[4]))
 		return fail(why, API_SIGV4_MALFORMED, err, KERR_INVALID,
 		            "credential should be scoped with a valid terminator: 'aws4_request'");
@@ -556,9 +561,23 @@ static int parse_date_into(const char *date, struct api_sigv4_auth *a, enum api_
 	return 0;
 }
 
+/* The session token as sent (NULL: none); longer than any kiln mints is malformed. */
+static int set_token(struct api_sigv4_auth *a, const char *token, enum api_sigv4_status *why,
+                     struct kerr **err)
+{
+	size_t n = token ? strlen(token) : 0;
+
+	if (n > API_SIGV4_TOKEN_MAX)
+		return fail(why, API_SIGV4_MALFORMED, err, KERR_INVALID,
+		            "the security token is longer than %d bytes", API_SIGV4_TOKEN_MAX);
+	memcpy(a->token, token ? token : "", n);
+	a->token[n] = '\0';
+	return 0;
+}
+
 /* "AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=..." */
 static int parse_header_form(const struct api_http_request *req, const char *hdr,
-                             const char *service, struct api_sigv4_auth *a,
+                             const char *const *services, struct api_sigv4_auth *a,
                              enum api_sigv4_status *why, struct kerr **err)
 {
 	static const char *const keys[3] = {"Credential", "SignedHeaders", "Signature"};
@@ -617,11 +636,15 @@ static int parse_header_form(const struct api_http_request *req, const char *hdr
 	if (header_count(req, "X-Amz-Date") > 1)
 		return fail(why, API_SIGV4_MALFORMED, err, KERR_INVALID,
 		            "more than one x-amz-date header");
-	if (parse_credential(val[0], service, a, why, err) < 0 ||
+	if (parse_credential(val[0], services, a, why, err) < 0 ||
 	    parse_signed_headers(val[1], true, a, why, err) < 0 ||
 	    parse_date_into(date, a, why, err) < 0)
 		return -1;
 	set_signature(a, val[2], strlen(val[2]));
+	if (header_count(req, "X-Amz-Security-Token") > 1)
+		return fail(why, API_SIGV4_MALFORMED, err, KERR_INVALID,
+		            "more than one x-amz-security-token header");
+	return set_token(a, api_http_header(req, "X-Amz-Security-Token"), why, err);
 	return 0;
 }
 
@@ -631,12 +654,13 @@ static bool has_presign_params(const struct api_params *q)
 	       api_params_find(q, "X-Amz-Signature");
 }
 
-static int parse_query_form(const struct api_params *q, const char *service,
+static int parse_query_form(const struct api_params *q, const char *const *services,
                             struct api_sigv4_auth *a, enum api_sigv4_status *why, struct kerr **err)
 {
 	static const char *const keys[6] = {"X-Amz-Algorithm", "X-Amz-Credential",
 	                                    "X-Amz-Date",      "X-Amz-SignedHeaders",
 	                                    "X-Amz-Signature", "X-Amz-Expires"};
+	const struct api_param *tok;
 	const char *val[6];
 	char *end;
 	long expires;
@@ -653,7 +677,7 @@ static int parse_query_form(const struct api_params *q, const char *service,
 		return fail(why, API_SIGV4_INCOMPLETE, err, KERR_INVALID,
 		            "unsupported X-Amz-Algorithm: only AWS4-HMAC-SHA256 is accepted");
 	a->presigned = true;
-	if (parse_credential(val[1], service, a, why, err) < 0 ||
+	if (parse_credential(val[1], services, a, why, err) < 0 ||
 	    parse_signed_headers(val[3], false, a, why, err) < 0 ||
 	    parse_date_into(val[2], a, why, err) < 0)
 		return -1;
@@ -665,20 +689,22 @@ static int parse_query_form(const struct api_params *q, const char *service,
 		            API_SIGV4_MAX_EXPIRES);
 	a->expires = expires;
 	set_signature(a, val[4], strlen(val[4]));
-	return 0;
+	tok = api_params_find(q, "X-Amz-Security-Token");
+	return set_token(a, tok ? tok->value : NULL, why, err);
 }
 
-int api_sigv4_parse(const struct api_http_request *req, const char *service,
+int api_sigv4_parse(const struct api_http_request *req, const char *const *services,
                     struct api_sigv4_auth *out, enum api_sigv4_status *why, struct kerr **err)
 {
+	static const char *const ec2_only[] = {"ec2", NULL};
 	struct api_params q;
 	const char *hdr = api_http_header(req, "Authorization");
 	bool presign;
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	if (!service)
-		service = "ec2";
+	if (!services)
+		services = ec2_only;
 	api_params_init(&q);
 	if (req->query && *req->query &&
 	    api_params_decode(&q, req->query, strlen(req->query), NULL, NULL) < 0) {
@@ -694,9 +720,9 @@ int api_sigv4_parse(const struct api_http_request *req, const char *service,
 		         "only one auth mechanism allowed: the authorization header or the X-Amz-* "
 		         "query parameters");
 	else if (hdr)
-		r = parse_header_form(req, hdr, service, out, why, err);
+		r = parse_header_form(req, hdr, services, out, why, err);
 	else if (presign)
-		r = parse_query_form(&q, service, out, why, err);
+		r = parse_query_form(&q, services, out, why, err);
 	else
 		r = fail(
 		    why, API_SIGV4_MISSING, err, KERR_INVALID,
@@ -797,10 +823,10 @@ int api_sigv4_verify(const struct api_http_request *req, const struct api_sigv4_
 	const char *payload, *declared;
 	struct kerr *lookup_err = NULL;
 	_cleanup_buf_ struct buf canon = BUF_INIT, sts = BUF_INIT;
-	int r;
+	enum api_sigv4_status r;
 
 	memset(out, 0, sizeof(*out));
-	if (api_sigv4_parse(req, p->service, a, why, err) < 0)
+	if (api_sigv4_parse(req, p->services, a, why, err) < 0)
 		return -1;
 	if (check_time(a, p->now, why, err) < 0)
 		return -1;
@@ -821,8 +847,26 @@ int api_sigv4_verify(const struct api_http_request *req, const struct api_sigv4_
 		            "x-amz-content-sha256 does not match the SHA-256 of the body (unsigned "
 		            "payloads are refused)");
 
-	r = p->lookup(p->lookup_ctx, a->access_key, secret, sizeof(secret), &lookup_err);
-	if (r < 0) {
+	r = p->lookup(p->lookup_ctx, a->access_key, a->token[0] ? a->token : NULL, secret,
+	              sizeof(secret), &lookup_err);
+	switch (r) {
+	case API_SIGV4_OK:
+		break;
+	case API_SIGV4_UNKNOWN_KEY:
+		kerr_free(lookup_err);
+		return fail(why, API_SIGV4_UNKNOWN_KEY, err, KERR_AUTH,
+		            "AWS was not able to validate the provided access credentials: unknown "
+		            "access key '%s'",
+		            a->access_key);
+	case API_SIGV4_TOKEN_INVALID:
+		kerr_free(lookup_err);
+		return fail(why, API_SIGV4_TOKEN_INVALID, err, KERR_AUTH,
+		            "The security token included in the request is invalid");
+	case API_SIGV4_TOKEN_EXPIRED:
+		kerr_free(lookup_err);
+		return fail(why, API_SIGV4_TOKEN_EXPIRED, err, KERR_AUTH,
+		            "The security token included in the request is expired");
+	default:
 		*why = API_SIGV4_INTERNAL;
 		if (!lookup_err)
 			return kerr_set(err, KERR_INTERNAL, "cannot look up access key '%s'",
@@ -831,11 +875,6 @@ int api_sigv4_verify(const struct api_http_request *req, const struct api_sigv4_
 		return kerr_pass(err, lookup_err);
 	}
 	kerr_free(lookup_err);
-	if (r == 0)
-		return fail(why, API_SIGV4_UNKNOWN_KEY, err, KERR_AUTH,
-		            "AWS was not able to validate the provided access credentials: unknown "
-		            "access key '%s'",
-		            a->access_key);
 	secret[sizeof(secret) - 1] = '\0';
 
 	buf_init(&canon, 1 << 20);

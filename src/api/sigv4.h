@@ -29,6 +29,11 @@ enum api_sigv4_status {
 	API_SIGV4_EXPIRED,
 	/* the key lookup failed: InternalError 500 */
 	API_SIGV4_INTERNAL,
+	/* a temporary key without its session token, with another one, or a token with a key
+	 * that takes none: AuthFailure 401 (STS: InvalidClientTokenId 403) */
+	API_SIGV4_TOKEN_INVALID,
+	/* a temporary key past its expiration: RequestExpired 400 (STS: ExpiredToken 400) */
+	API_SIGV4_TOKEN_EXPIRED,
 	API_SIGV4__COUNT
 };
 
@@ -38,15 +43,20 @@ enum api_sigv4_status {
 #define API_SIGV4_SECRET_MAX         128
 #define API_SIGV4_SCOPE_PART_MAX     63 /* region, service */
 #define API_SIGV4_SIGNED_HEADERS_MAX 1024
+#define API_SIGV4_TOKEN_MAX          2048 /* X-Amz-Security-Token */
 
-/* Secret for an access key id: 1 and secret (NUL-terminated, at most size-1 bytes) when known,
- * 0 when the key is unknown, -1 with err when the lookup itself failed. */
-typedef int (*api_sigv4_lookup_fn)(void *ctx, const char *access_key, char *secret, size_t size,
-                                   struct kerr **err);
+/* Secret for an access key id and the session token the request carries (NULL when none):
+ * API_SIGV4_OK and secret (NUL-terminated, at most size-1 bytes) when the key is known and the
+ * token is the one it takes, API_SIGV4_UNKNOWN_KEY, API_SIGV4_TOKEN_INVALID or
+ * API_SIGV4_TOKEN_EXPIRED when not, API_SIGV4_INTERNAL with err when the lookup itself failed. */
+typedef enum api_sigv4_status (*api_sigv4_lookup_fn)(void *ctx, const char *access_key,
+                                                     const char *token, char *secret, size_t size,
+                                                     struct kerr **err);
 
 struct api_sigv4_params {
-	const char *service; /* the scope's service must be this; NULL = "ec2" */
-	time_t now;          /* the server's clock */
+	/* the scope's service must be one of these (NULL-terminated); NULL = "ec2" alone */
+	const char *const *services;
+	time_t now; /* the server's clock */
 	/* lowercase hex of the body's SHA-256, or NULL to hash req->body */
 	const char *payload_sha256;
 	api_sigv4_lookup_fn lookup;
@@ -65,6 +75,8 @@ struct api_sigv4_auth {
 	long expires;      /* X-Amz-Expires (presigned), else 0 */
 	char signed_headers[API_SIGV4_SIGNED_HEADERS_MAX + 1]; /* canonical: sorted, ';'-joined */
 	char signature[65]; /* as sent ("" when not 64 characters) */
+	/* X-Amz-Security-Token (the header, or the query parameter when presigned); "" when none */
+	char token[API_SIGV4_TOKEN_MAX + 1];
 };
 
 struct api_sigv4_result {
@@ -73,15 +85,16 @@ struct api_sigv4_result {
 };
 
 /* Verify req's signature. 0: out->status is API_SIGV4_OK and out->auth names the access key,
- * region, service and date. -1: out->status says why, err says what (KERR_AUTH for unknown key
- * and mismatch, KERR_INVALID otherwise, the lookup's kind for API_SIGV4_INTERNAL). */
+ * region, service and date. -1: out->status says why, err says what (KERR_AUTH for unknown key,
+ * mismatch and a refused token, KERR_INVALID otherwise, the lookup's kind for API_SIGV4_INTERNAL).
+ */
 int api_sigv4_verify(const struct api_http_request *req, const struct api_sigv4_params *p,
                      struct api_sigv4_result *out, struct kerr **err)
     __attribute__((warn_unused_result));
 
-/* Find and parse the Authorization header or the presigned query parameters (service NULL =
- * "ec2"). Checks form, not time or signature. -1 sets *why. */
-int api_sigv4_parse(const struct api_http_request *req, const char *service,
+/* Find and parse the Authorization header or the presigned query parameters (services as in
+ * struct api_sigv4_params). Checks form, not time or signature. -1 sets *why. */
+int api_sigv4_parse(const struct api_http_request *req, const char *const *services,
                     struct api_sigv4_auth *out, enum api_sigv4_status *why, struct kerr **err)
     __attribute__((warn_unused_result));
 

@@ -354,6 +354,25 @@ void api_xml_begin(struct api_xml *x, const char *action, const char *request_id
 	api_xml_elem(x, "requestId", request_id);
 }
 
+void api_xml_begin_query(struct api_xml *x, const char *action, const char *xmlns)
+{
+	char root[API_XML_NAME_MAX + 1];
+	int n = snprintf(root, sizeof(root), "%s%s", action, "Response");
+
+	if (!ok(x))
+		return;
+	if (n < 0 || (size_t)n >= sizeof(root) || x->depth || x->tag_open) {
+		kerr_set(&x->err, KERR_INTERNAL, "xml: cannot begin a response for action '%.64s'",
+		         action);
+		return;
+	}
+	puts_(x, XML_DECL);
+	api_xml_open(x, root);
+	puts_(x, " xmlns=\"");
+	puts_(x, xmlns);
+	puts_(x, "\"");
+}
+
 int api_xml_end(struct api_xml *x, struct kerr **err)
 {
 	if (ok(x) && x->depth != 1)
@@ -375,6 +394,29 @@ int api_xml_error(struct buf *out, const char *code, const char *message, const 
 	    ADD("</Message></Error></Errors><RequestID>") < 0 ||
 	    escape(out, request_id, strlen(request_id), true, err) < 0 ||
 	    ADD("</RequestID></Response>") < 0) {
+#undef ADD
+		out->len = start;
+		if (out->cap)
+			out->data[start] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+int api_xml_query_error(struct buf *out, const char *xmlns, int status, const char *code,
+                        const char *message, const char *request_id, struct kerr **err)
+{
+	size_t start = out->len;
+
+#define ADD(lit) buf_add(out, lit, strlen(lit), err)
+	if (ADD(XML_DECL "<ErrorResponse xmlns=\"") < 0 ||
+	    escape(out, xmlns, strlen(xmlns), true, err) < 0 || ADD("\"><Error><Type>") < 0 ||
+	    ADD(status >= 500 ? "Receiver" : "Sender") < 0 || ADD("</Type><Code>") < 0 ||
+	    escape(out, code, strlen(code), true, err) < 0 || ADD("</Code><Message>") < 0 ||
+	    escape(out, message, strlen(message), true, err) < 0 ||
+	    ADD("</Message></Error><RequestId>") < 0 ||
+	    escape(out, request_id, strlen(request_id), true, err) < 0 ||
+	    ADD("</RequestId></ErrorResponse>") < 0) {
 #undef ADD
 		out->len = start;
 		if (out->cap)

@@ -80,6 +80,17 @@ int api_xml_end(struct api_xml *x, struct kerr **err) __attribute__((warn_unused
 int api_xml_error(struct buf *out, const char *code, const char *message, const char *request_id,
                   struct kerr **err) __attribute__((warn_unused_result));
 
+/* The Query protocol's envelope (STS): `<?xml …?>\n<{action}Response xmlns="{xmlns}">`; the
+ * handler writes `<{action}Result>` and `<ResponseMetadata>`, api_xml_end closes the root. */
+void api_xml_begin_query(struct api_xml *x, const char *action, const char *xmlns);
+
+/* The Query protocol's error document (STS), appended to out, as api_xml_error does:
+ * <ErrorResponse xmlns="{xmlns}"><Error><Type>Sender|Receiver</Type><Code>c</Code><Message>m
+ * </Message></Error><RequestId>id</RequestId></ErrorResponse>; Receiver when status >= 500. */
+int api_xml_query_error(struct buf *out, const char *xmlns, int status, const char *code,
+                        const char *message, const char *request_id, struct kerr **err)
+    __attribute__((warn_unused_result));
+
 /* A random UUID version 4, lowercase: out holds API_REQUEST_ID_LEN + 1 bytes. */
 void api_request_id(char out[API_REQUEST_ID_LEN + 1]);
 

@@ -131,6 +131,52 @@ int cloud_account_list(struct cloud *c, struct account **out, size_t *n, struct 
 int cloud_account_by_key(struct cloud *c, const char *access_key, struct account *acct,
                          char secret[SECRET_KEY_LEN + 1], struct kerr **err);
 
+/* Instance profiles and their temporary credentials (credentials.c). kiln has no IAM: a profile
+ * is a name the launch records, and its credentials act as the launching account, with all its
+ * rights, until they expire or the instance terminates. */
+#define IAM_PROFILE_NAME_MAX 128
+#define IAM_PROFILE_ID_LEN   21 /* AIPA and 17 characters, as IAM's ids */
+#define SESSION_KEY_LEN      20 /* ASIA and 16 */
+#define SESSION_TOKEN_LEN    128
+#define SESSION_LIFETIME_MS  ((int64_t)6 * 3600 * 1000)
+#define SESSION_RENEW_MS     ((int64_t)15 * 60 * 1000) /* a fresh set when less remains */
+
+/* Who temporary credentials speak for, besides the account: "" for an account's own keys. */
+struct key_session {
+	char instance[32];
+	char profile[IAM_PROFILE_NAME_MAX + 1];
+	char profile_id[IAM_PROFILE_ID_LEN + 1];
+};
+
+/* The caller behind an access key presented with a session token (NULL: none), and the secret
+ * to check the signature with. KERR_NOT_FOUND: no such key (or its instance is gone).
+ * KERR_AUTH about KERR_SUBJECT_SESSION_TOKEN: a temporary key without its token or with
+ * another, or a token with an account's own key. KERR_LIMIT about KERR_SUBJECT_SESSION_TOKEN:
+ * the temporary key has expired. */
+int cloud_caller_by_key(struct cloud *c, const char *access_key, const char *token,
+                        struct account *acct, struct key_session *session,
+                        char secret[SECRET_KEY_LEN + 1], struct kerr **err);
+
+/* An instance's profile and its current credentials, as its metadata service serves them. */
+struct instance_credentials {
+	char owner[ACCOUNT_ID_LEN + 1];
+	char profile[IAM_PROFILE_NAME_MAX + 1];
+	char profile_id[IAM_PROFILE_ID_LEN + 1];
+	char access_key[SESSION_KEY_LEN + 1];
+	char secret[SECRET_KEY_LEN + 1];
+	char token[SESSION_TOKEN_LEN + 1];
+	int64_t issued_ms, expires_ms; /* unix milliseconds */
+};
+/* The credentials of a pending or running instance launched with a profile: the current set
+ * while more than SESSION_RENEW_MS of it remains, else a fresh one (SESSION_LIFETIME_MS; the
+ * older stays valid until it expires, as EC2 rotates them). KERR_NOT_FOUND about
+ * KERR_SUBJECT_INSTANCE_PROFILE when the instance has no profile, about KERR_SUBJECT_INSTANCE
+ * when there is no such instance; KERR_CONFLICT when it is neither pending nor running. */
+int cloud_instance_credentials(struct cloud *c, const char *instance_id,
+                               struct instance_credentials *out, struct kerr **err);
+/* The ARN of an account's instance profile, "arn:aws:iam::ACCOUNT:instance-profile/NAME". */
+void cloud_instance_profile_arn(const char *owner, const char *profile, char *out, size_t size);
+
 /* Where things live in the data directory (paths.c); malloc'd. */
 char *cloud_zone_pool_dir(const struct cloud *c, const char *region, const char *zone);
 char *cloud_store_dir(const struct cloud *c, const char *region);
@@ -317,6 +363,9 @@ struct instance {
 	unsigned vpc_net, subnet_net;         /* the VPC's and the subnet's net numbers */
 	char groups[SG_PER_INSTANCE][ID_MAX]; /* its security groups */
 	size_t ngroups;
+	/* Its instance profile (credentials.c): "" when launched without one. */
+	char iam_profile[IAM_PROFILE_NAME_MAX + 1], iam_profile_id[IAM_PROFILE_ID_LEN + 1];
+	char iam_profile_arn[IAM_PROFILE_NAME_MAX + 64];
 	struct metadata_options md; /* what its metadata service answers */
 };
 
@@ -348,7 +397,9 @@ struct run_request {
 	size_t ninstance_tags, nvolume_tags;
 	bool disable_api_termination, disable_api_stop;
 	const char *shutdown_behavior; /* NULL: stop */
-	struct metadata_change md;     /* MetadataOptions: what is not given keeps EC2's default */
+	/* IamInstanceProfile: a name, or an ARN of the caller's account; "" or NULL: none */
+	const char *iam_profile_name, *iam_profile_arn;
+	struct metadata_change md; /* MetadataOptions: what is not given keeps EC2's default */
 };
 
 struct state_change {

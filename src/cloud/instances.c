@@ -66,6 +66,11 @@ static void instance_from_row(sqlite3_stmt *st, struct instance *in)
 	str_copy(in->md.http_endpoint, db_text(st, 26), sizeof(in->md.http_endpoint));
 	in->md.hop_limit = sqlite3_column_int(st, 27);
 	str_copy(in->md.tags, db_text(st, 28), sizeof(in->md.tags));
+	str_copy(in->iam_profile, db_text(st, 29), sizeof(in->iam_profile));
+	str_copy(in->iam_profile_id, db_text(st, 30), sizeof(in->iam_profile_id));
+	if (in->iam_profile[0])
+		cloud_instance_profile_arn(in->owner, in->iam_profile, in->iam_profile_arn,
+		                           sizeof(in->iam_profile_arn));
 }
 
 #define INSTANCE_COLUMNS                                                                           \
@@ -76,7 +81,7 @@ static void instance_from_row(sqlite3_stmt *st, struct instance *in)
 	"COALESCE((SELECT s.cidr FROM subnets s WHERE s.id = instances.subnet), ''), "             \
 	"COALESCE((SELECT v.net FROM vpcs v WHERE v.id = instances.vpc), 0), "                     \
 	"COALESCE((SELECT s.net FROM subnets s WHERE s.id = instances.subnet), 0), "               \
-	"http_tokens, http_endpoint, http_hop_limit, metadata_tags "                               \
+	"http_tokens, http_endpoint, http_hop_limit, metadata_tags, iam_profile, iam_profile_id "  \
 	"FROM instances "
 
 /* Terminated instances stay visible for an hour, as in EC2. */
@@ -213,6 +218,9 @@ static int set_state(struct cloud *c, const char *id, enum instance_state state,
 	sqlite3_bind_int64(st, 4, cloud_now_ms());
 	db_bind_text(st, 5, id);
 	if (db_step_done(c->db, st, err) < 0)
+		return -1;
+	/* Its temporary credentials go with it. */
+	if (state == INSTANCE_TERMINATED && cloud_instance_credentials_drop(c, id, err) < 0)
 		return -1;
 	if (state == INSTANCE_STOPPED || state == INSTANCE_TERMINATED)
 		network_gone(c, id);
@@ -584,7 +592,7 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 	struct launch_net net;
 	struct image im;
 	struct zone z;
-	char reservation[ID_MAX];
+	char reservation[ID_MAX], profile[IAM_PROFILE_NAME_MAX + 1];
 	int64_t now = cloud_now_ms();
 
 	*n = 0;
@@ -611,6 +619,9 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 		                  "volume of %llu GiB is smaller than snapshot '%s' (%llu GiB)",
 		                  (unsigned long long)req->root_size_gib, im.root_snapshot,
 		                  (unsigned long long)im.root_size_gib);
+	if (cloud_iam_profile_resolve(owner, req->iam_profile_name, req->iam_profile_arn, profile,
+	                              err) < 0)
+		return -1;
 	if (req->client_token && token_replay(c, owner, req, out, n, err) != 0)
 		return *n ? 0 : -1;
 	if (req->key_name) {
@@ -637,8 +648,9 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 	        "reservation, launch_index, launch_ms, key_name, root_volume, root_size, "
 	        "delete_on_termination, client_token, public_key, disable_api_termination, "
 	        "disable_api_stop, shutdown_behavior, vpc, subnet, wants_public_ip, http_tokens, "
-	        "http_endpoint, http_hop_limit, metadata_tags) VALUES (?, ?, ?, ?, ?, ?, "
-	        "'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	        "http_endpoint, http_hop_limit, metadata_tags, iam_profile, iam_profile_id) VALUES "
+	        "(?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+	        "?, ?, ?, ?, ?, ?, ?)",
 	        &ins, err) < 0)
 		goto on_error;
 	v = xcalloc((size_t)req->max_count, sizeof(*v));
@@ -663,6 +675,14 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 		         sizeof(in->shutdown_behavior));
 		id_new("i", in->id);
 		id_new("vol", in->root_volume);
+		if (profile[0]) {
+			str_copy(in->iam_profile, profile, sizeof(in->iam_profile));
+			cloud_instance_profile_arn(owner, profile, in->iam_profile_arn,
+			                           sizeof(in->iam_profile_arn));
+			memcpy(in->iam_profile_id, "AIPA", 4);
+			cloud_random_string(CLOUD_KEY_ALPHABET, in->iam_profile_id + 4,
+			                    IAM_PROFILE_ID_LEN - 4);
+		}
 		if (cloud_quota_check(c, owner, req->region, need, err) < 0 ||
 		    cloud_subnet_address(c, &net.subnet, req->private_ip, in->private_ip, err) <
 		        0) {
@@ -699,6 +719,8 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 		db_bind_text(ins, 24, in->md.http_endpoint);
 		sqlite3_bind_int(ins, 25, in->md.hop_limit);
 		db_bind_text(ins, 26, in->md.tags);
+		db_bind_text(ins, 27, in->iam_profile);
+		db_bind_text(ins, 28, in->iam_profile_id);
 		str_copy(in->vpc, net.subnet.vpc, sizeof(in->vpc));
 		str_copy(in->subnet, net.subnet.id, sizeof(in->subnet));
 		str_copy(in->subnet_cidr, net.subnet.cidr, sizeof(in->subnet_cidr));

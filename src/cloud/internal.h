@@ -11,6 +11,18 @@ struct store_progress;
 #define ROOT_DEVICE          "/dev/xvda"
 #define PUBLIC_RANGE_DEFAULT "198.18.0.0/15"
 
+/* n random characters of alphabet into out (n+1 bytes); unbiased by rejection (cloud.c). */
+void cloud_random_string(const char *alphabet, char *out, size_t n);
+#define CLOUD_KEY_ALPHABET    "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+#define CLOUD_SECRET_ALPHABET "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+/* RunInstances' IamInstanceProfile (Name, or Arn in owner's account; NULL or "" for none) to
+ * the profile's name in out ("" for none); KERR_INVALID about KERR_SUBJECT_INSTANCE_PROFILE. */
+int cloud_iam_profile_resolve(const char *owner, const char *name, const char *arn,
+                              char out[IAM_PROFILE_NAME_MAX + 1], struct kerr **err);
+/* The instance's temporary credentials go with it (credentials.c): at termination. */
+int cloud_instance_credentials_drop(struct cloud *c, const char *instance_id, struct kerr **err);
+
 /* A region's default VPC is 172.31.0.0/16 with one /20 per zone, in the zones' order, as EC2's
  * is: each region numbers its own from 172.31.0.0/20 (each VPC is a network namespace of its
  * own, so they repeat across regions), and at most VPC_ZONES_MAX zones fit a region. */

@@ -8,6 +8,7 @@
 
 #include "api/exec.h"
 #include "api/imds.h"
+#include "api/listeners.h"
 #include "api/server.h"
 #include "cloud/cloud.h"
 #include "net/net.h"
@@ -20,6 +21,10 @@ struct daemon {
 	struct api_server *srv;
 	struct api_exec_server *exec; /* kiln exec's socket */
 	struct api_imds *imds;        /* the metadata service inside every VPC */
+	/* The EC2 API inside every VPC too, at the service address and the API's port, once it
+	 * serves (api_in_vpcs, read and written under cloud's hook lock: cloud_vpc_hook_set). */
+	struct api_listeners *vpc_api;
+	bool api_in_vpcs;
 	sigset_t stop;
 };
 
@@ -31,13 +36,42 @@ int daemon_host_up(const char *public_range, bool nat, struct kerr **err)
 	return 0;
 }
 
-/* A VPC's namespace is up (cloud's hook): the metadata service listens inside it, once. */
+/* The EC2 API inside a VPC: software in its instances reaches it at
+ * http://169.254.169.254:PORT with nothing configured but that endpoint. */
+static void vpc_api_up(struct daemon *d, unsigned net, const char *pin)
+{
+	struct kerr *err = NULL;
+	uint16_t port;
+	int fd;
+
+	/* Before the API serves (the VPCs brought up at start), d->srv is not there yet. */
+	if (!d->api_in_vpcs || api_listeners_has(d->vpc_api, net))
+		return;
+	port = api_server_port(d->srv);
+	if (port == API_IMDS_PORT) {
+		log_event(LOG_LEVEL_WARNING, NULL,
+		          "the API is not served inside VPC %u: its port %u is the metadata "
+		          "service's",
+		          net, (unsigned)port);
+		return;
+	}
+	if (net_vpc_listen(pin, NET_VPC_SERVICE_ADDR, port, &fd, &err) < 0) {
+		log_event(LOG_LEVEL_ERROR, NULL, "no API in VPC %u: %s", net, err->msg);
+		kerr_free(err);
+		return;
+	}
+	api_listeners_add(d->vpc_api, net, fd);
+}
+
+/* A VPC's namespace is up (cloud's hook): the metadata service listens inside it, once, and
+ * the API once it serves. */
 static void vpc_up(void *ctx, unsigned net, const char *pin)
 {
 	struct daemon *d = ctx;
 	struct kerr *err = NULL;
 	int fd;
 
+	vpc_api_up(d, net, pin);
 	if (api_imds_serves(d->imds, net))
 		return;
 	if (net_vpc_listen(pin, NET_VPC_SERVICE_ADDR, API_IMDS_PORT, &fd, &err) < 0) {
@@ -53,7 +87,27 @@ static void vpc_down(void *ctx, unsigned net)
 {
 	struct daemon *d = ctx;
 
+	if (d->api_in_vpcs)
+		api_listeners_remove(d->vpc_api, net);
 	api_imds_remove(d->imds, net);
+}
+
+/* A connection to the API inside a VPC: served as the API listener's own. */
+static void vpc_api_accepted(void *ctx, unsigned net, int fd, const struct sockaddr *sa,
+                             socklen_t len)
+{
+	struct daemon *d = ctx;
+
+	(void)net;
+	api_server_add_connection(d->srv, fd, sa, len);
+}
+
+/* Turn the API inside VPCs on or off; cloud_vpc_hook_set takes the hooks' lock, so no hook runs
+ * meanwhile and the next ones see it. */
+static void api_in_vpcs(struct daemon *d, bool on)
+{
+	d->api_in_vpcs = on;
+	cloud_vpc_hook_set(d->cloud, &(struct cloud_vpc_hook){vpc_up, vpc_down, d});
 }
 
 int daemon_start(const struct daemon_config *cfg, struct daemon **out, struct kerr **err)
@@ -102,6 +156,20 @@ int daemon_start(const struct daemon_config *cfg, struct daemon **out, struct ke
 		api_exec_stop(d->exec);
 		goto on_error;
 	}
+	/* The API inside every VPC that is up, and each one as it comes. */
+	if (api_listeners_start("the API inside VPCs", vpc_api_accepted, d, &d->vpc_api, err) < 0) {
+		api_server_stop(d->srv);
+		api_exec_stop(d->exec);
+		goto on_error;
+	}
+	api_in_vpcs(d, true);
+	if (cloud_vpc_networks_up(d->cloud, err) < 0) {
+		api_in_vpcs(d, false);
+		api_listeners_stop(d->vpc_api);
+		api_server_stop(d->srv);
+		api_exec_stop(d->exec);
+		goto on_error;
+	}
 	log_event(LOG_LEVEL_INFO, NULL, "serving %s on port %u", cfg->data_dir,
 	          (unsigned)api_server_port(d->srv));
 	*out = d;
@@ -130,6 +198,8 @@ void daemon_wait(struct daemon *d)
 	/* No new request, then no new job; the running ones stop at their next checkpoint. The
 	 * commands of kiln exec run in the API server's threads too: they end first. */
 	api_exec_shutdown(d->exec);
+	api_in_vpcs(d, false);
+	api_listeners_stop(d->vpc_api);
 	api_server_stop(d->srv);
 	api_exec_stop(d->exec);
 	cloud_watch_stop(d->cloud);

@@ -179,6 +179,15 @@ const char *const db_migrations[] = {
     "ALTER TABLE instances ADD COLUMN http_endpoint TEXT NOT NULL DEFAULT 'enabled';\n"
     "ALTER TABLE instances ADD COLUMN http_hop_limit INTEGER NOT NULL DEFAULT 1;\n"
     "ALTER TABLE instances ADD COLUMN metadata_tags TEXT NOT NULL DEFAULT 'disabled';\n",
+    /* 15: instance profiles (a name only: kiln has no IAM) and the temporary credentials of
+     * the instances launched with one, which act as the launching account until they expire
+     * or the instance terminates. The secret is kept as account keys' are: SigV4 needs it. */
+    "ALTER TABLE instances ADD COLUMN iam_profile TEXT NOT NULL DEFAULT '';\n"
+    "ALTER TABLE instances ADD COLUMN iam_profile_id TEXT NOT NULL DEFAULT '';\n"
+    "CREATE TABLE session_keys (access_key TEXT PRIMARY KEY, secret TEXT NOT NULL,\n"
+    "  token TEXT NOT NULL, account TEXT NOT NULL REFERENCES accounts(id),\n"
+    "  instance TEXT NOT NULL, issued_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL);\n"
+    "CREATE INDEX session_keys_instance ON session_keys (instance);\n",
 };
 
 const size_t db_migrations_count = ARRAY_SIZE(db_migrations);

@@ -45,13 +45,15 @@ enum kerr_subject {
 	KERR_SUBJECT_VPC_RANGE,   /* a VPC's CIDR block */
 	KERR_SUBJECT_DEFAULT_VPC, /* the account's default VPC of the region */
 	KERR_SUBJECT_SUBNET,
-	KERR_SUBJECT_SUBNET_RANGE,  /* a subnet's CIDR block: outside its VPC, or overlapping */
-	KERR_SUBJECT_GROUP,         /* a security group */
-	KERR_SUBJECT_GROUP_NAME,    /* a security group's name in its VPC */
-	KERR_SUBJECT_DEFAULT_GROUP, /* the default group of a VPC */
-	KERR_SUBJECT_PERMISSION,    /* a rule of a security group */
-	KERR_SUBJECT_GROUP_RULE,    /* a rule by its sgr- id */
-	KERR_SUBJECT_COMBINATION,   /* parameters that do not go together */
+	KERR_SUBJECT_SUBNET_RANGE,     /* a subnet's CIDR block: outside its VPC, or overlapping */
+	KERR_SUBJECT_GROUP,            /* a security group */
+	KERR_SUBJECT_GROUP_NAME,       /* a security group's name in its VPC */
+	KERR_SUBJECT_DEFAULT_GROUP,    /* the default group of a VPC */
+	KERR_SUBJECT_PERMISSION,       /* a rule of a security group */
+	KERR_SUBJECT_GROUP_RULE,       /* a rule by its sgr- id */
+	KERR_SUBJECT_COMBINATION,      /* parameters that do not go together */
+	KERR_SUBJECT_INSTANCE_PROFILE, /* an instance profile, by name or ARN */
+	KERR_SUBJECT_SESSION_TOKEN,    /* the session token of temporary credentials */
 	/* The quotas of the topology, one each. */
 	KERR_SUBJECT_QUOTA_VCPUS,
 	KERR_SUBJECT_QUOTA_VOLUMES,

@@ -12,17 +12,22 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static int lookup(void *ctx, const char *key, char *secret, size_t n, struct kerr **err)
+static enum api_sigv4_status lookup(void *ctx, const char *key, const char *token, char *secret,
+                                    size_t n, struct kerr **err)
 {
 	(void)ctx;
 	(void)err;
 	if (key[0] == 'X')
-		return 0;
-	if (key[0] == 'E')
-		return kerr_set(err, KERR_IO, "lookup failed");
+		return API_SIGV4_UNKNOWN_KEY;
+	if (key[0] == 'E') {
+		kerr_set(err, KERR_IO, "lookup failed");
+		return API_SIGV4_INTERNAL;
+	}
+	if (key[0] == 'T' && !token)
+		return API_SIGV4_TOKEN_INVALID;
 	memcpy(secret, "secret", n < 7 ? n : 7);
 	secret[n - 1] = '\0';
-	return 1;
+	return API_SIGV4_OK;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

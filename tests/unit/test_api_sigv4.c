@@ -17,15 +17,29 @@
 #define T0     1704110400 /* 2024-01-01T12:00:00Z */
 #define FORM   "application/x-www-form-urlencoded; charset=utf-8"
 
-static int lookup(void *ctx, const char *key, char *secret, size_t size, struct kerr **err)
+/* When set, AKIDEXAMPLE is a temporary key that takes this session token (expired when
+ * token_expired); otherwise it takes none. The token of the last lookup is in seen_token. */
+static const char *want_token;
+static bool token_expired;
+static char seen_token[64];
+
+static enum api_sigv4_status lookup(void *ctx, const char *key, const char *token, char *secret,
+                                    size_t size, struct kerr **err)
 {
 	(void)ctx;
-	if (!strcmp(key, "AKIDBROKEN"))
-		return kerr_set(err, KERR_IO, "database is locked");
+	snprintf(seen_token, sizeof(seen_token), "%s", token ? token : "(none)");
+	if (!strcmp(key, "AKIDBROKEN")) {
+		kerr_set(err, KERR_IO, "database is locked");
+		return API_SIGV4_INTERNAL;
+	}
 	if (strcmp(key, "AKIDEXAMPLE"))
-		return 0;
+		return API_SIGV4_UNKNOWN_KEY;
+	if (!!want_token != !!token || (token && strcmp(token, want_token)))
+		return API_SIGV4_TOKEN_INVALID;
+	if (token && token_expired)
+		return API_SIGV4_TOKEN_EXPIRED;
 	snprintf(secret, size, "%s", SECRET);
-	return 1;
+	return API_SIGV4_OK;
 }
 
 struct req {
@@ -64,7 +78,9 @@ static void req_set(struct req *q, const char *name, const char *value)
 static enum api_sigv4_status verify_at(const struct req *q, time_t now, const char *service,
                                        struct api_sigv4_result *res)
 {
-	struct api_sigv4_params p = {.service = service, .now = now, .lookup = lookup};
+	const char *services[] = {service, NULL};
+	struct api_sigv4_params p = {
+	    .services = service ? services : NULL, .now = now, .lookup = lookup};
 	struct kerr *err = NULL;
 	int r = api_sigv4_verify(&q->r, &p, res, &err);
 
@@ -76,7 +92,9 @@ static enum api_sigv4_status verify_at(const struct req *q, time_t now, const ch
 		assert_non_null(err);
 		assert_int_not_equal(res->status, API_SIGV4_OK);
 		/* the kerr kind follows the status */
-		if (res->status == API_SIGV4_MISMATCH || res->status == API_SIGV4_UNKNOWN_KEY)
+		if (res->status == API_SIGV4_MISMATCH || res->status == API_SIGV4_UNKNOWN_KEY ||
+		    res->status == API_SIGV4_TOKEN_INVALID ||
+		    res->status == API_SIGV4_TOKEN_EXPIRED)
 			assert_int_equal(err->kind, KERR_AUTH);
 		else if (res->status != API_SIGV4_INTERNAL)
 			assert_int_equal(err->kind, KERR_INVALID);
@@ -571,6 +589,79 @@ static void test_presigned(void **state)
 	assert_int_equal(verify(&q), API_SIGV4_MALFORMED);
 }
 
+/* X-Amz-Security-Token in the header (signed or not) or the presigned query goes to the
+ * lookup, which decides; a token with a key that takes none is refused. */
+static void test_session_token(void **state)
+{
+	struct req q;
+	struct api_sigv4_result res;
+
+	(void)state;
+	cli_request(&q);
+	req_header(&q, "X-Amz-Security-Token", "tok-1");
+	assert_int_equal(verify(&q), API_SIGV4_TOKEN_INVALID); /* the key takes no token */
+	assert_string_equal(seen_token, "tok-1");
+	want_token = "tok-1";
+	assert_int_equal(verify_at(&q, T0, NULL, &res), API_SIGV4_OK);
+	assert_string_equal(res.auth.token, "tok-1");
+	req_set(&q, "X-Amz-Security-Token", "tok-2");
+	assert_int_equal(verify(&q), API_SIGV4_TOKEN_INVALID);
+	cli_request(&q);
+	assert_int_equal(verify(&q), API_SIGV4_TOKEN_INVALID); /* no token at all */
+	assert_string_equal(seen_token, "(none)");
+	req_header(&q, "X-Amz-Security-Token", "tok-1");
+	token_expired = true;
+	assert_int_equal(verify(&q), API_SIGV4_TOKEN_EXPIRED);
+	token_expired = false;
+	req_header(&q, "X-Amz-Security-Token", "tok-1");
+	assert_int_equal(verify(&q), API_SIGV4_MALFORMED); /* twice */
+
+	/* presigned: the token is a query parameter, part of what is signed */
+	presigned_request(
+	    &q, "Action=DescribeRegions&Version=2016-11-15&X-Amz-Algorithm=AWS4-HMAC-SHA256&"
+	        "X-Amz-Credential=AKIDEXAMPLE%2F20240101%2Fus-east-1%2Fec2%2Faws4_request&"
+	        "X-Amz-Date=20240101T120000Z&X-Amz-Expires=300&X-Amz-SignedHeaders=host&"
+	        "X-Amz-Security-Token=tok%2B1&"
+	        "X-Amz-Signature=5b7998f521ec242ede6000e6bd26ae8c7bc8f07d6c187824413473adbe213825");
+	assert_int_equal(verify(&q), API_SIGV4_TOKEN_INVALID);
+	assert_string_equal(seen_token, "tok+1");
+	want_token = "tok+1";
+	assert_int_equal(verify(&q), API_SIGV4_MISMATCH); /* the token was not signed */
+	want_token = NULL;
+}
+
+/* A scope's service must be one of those accepted; which one is reported. */
+static void iam_request(struct req *q)
+{
+	req_init(q, "GET", "/", "Action=ListUsers&Version=2010-05-08", "");
+	req_header(q, "Host", "iam.amazonaws.com");
+	req_header(q, "Content-Type", FORM);
+	req_header(q, "X-Amz-Date", "20150830T123600Z");
+	req_header(q, "Authorization",
+	           "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, "
+	           "SignedHeaders=content-type;host;x-amz-date, "
+	           "Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7");
+}
+
+static void test_services(void **state)
+{
+	const char *const other[] = {"ec2", "sts", NULL}, *const with_iam[] = {"sts", "iam", NULL};
+	struct api_sigv4_params p = {.services = other, .now = 1440938160, .lookup = lookup};
+	struct api_sigv4_result res;
+	struct kerr *err = NULL;
+	struct req q;
+
+	(void)state;
+	iam_request(&q);
+	assert_int_equal(api_sigv4_verify(&q.r, &p, &res, &err), -1);
+	assert_int_equal(res.status, API_SIGV4_MALFORMED);
+	kerr_free(err);
+	err = NULL;
+	p.services = with_iam;
+	assert_int_equal(api_sigv4_verify(&q.r, &p, &res, &err), 0);
+	assert_string_equal(res.auth.service, "iam");
+}
+
 static void test_iam_example(void **state)
 {
 	struct req q;
@@ -658,6 +749,7 @@ int main(void)
 	    cmocka_unit_test(test_get_query),         cmocka_unit_test(test_presigned),
 	    cmocka_unit_test(test_iam_example),       cmocka_unit_test(test_canonical_uri),
 	    cmocka_unit_test(test_canonical_headers), cmocka_unit_test(test_sign),
+	    cmocka_unit_test(test_session_token),     cmocka_unit_test(test_services),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

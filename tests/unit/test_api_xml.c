@@ -365,6 +365,31 @@ static void test_errors(void **state)
 	         "<Message>Invalid id: &quot;foo&quot; (expecting &quot;ami-...&quot;)</Message>"
 	         "</Error></Errors><RequestID>id-1</RequestID></Response>");
 	buf_release(&b);
+
+	/* a request signed for STS is answered in STS's codes and its Query protocol envelope */
+	e.protocol = API_PROTOCOL_STS;
+	api_error_from_sigv4(&e, API_SIGV4_UNKNOWN_KEY, NULL);
+	assert_int_equal(e.status, 403);
+	assert_string_equal(e.code, "InvalidClientTokenId");
+	api_error_from_sigv4(&e, API_SIGV4_TOKEN_EXPIRED, NULL);
+	assert_int_equal(e.status, 400);
+	assert_string_equal(e.code, "ExpiredToken");
+	api_error_invalid_action(&e, "AssumeRole");
+	assert_int_equal(api_error_render(&e, "id-2", &b, &err), 0);
+	assert_string_equal(
+	    b.data, DECL "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"
+	                 "<Error><Type>Sender</Type><Code>InvalidAction</Code><Message>The action "
+	                 "AssumeRole is not valid for this web service.</Message></Error>"
+	                 "<RequestId>id-2</RequestId></ErrorResponse>");
+	buf_release(&b);
+	api_error_from_sigv4(&e, API_SIGV4_INTERNAL, NULL);
+	assert_int_equal(api_error_render(&e, "id-3", &b, &err), 0);
+	assert_non_null(strstr(b.data, "<Type>Receiver</Type>"));
+	buf_release(&b);
+	e.protocol = API_PROTOCOL_EC2;
+	api_error_from_sigv4(&e, API_SIGV4_TOKEN_INVALID, NULL);
+	assert_int_equal(e.status, 401);
+	assert_string_equal(e.code, "AuthFailure");
 }
 
 int main(void)
