@@ -51,5 +51,9 @@ int cmd_copy_image(int argc, char **argv);
 int cmd_share(int argc, char **argv);
 int cmd_exec(int argc, char **argv);
 int cmd_pool(int argc, char **argv);
+/* The marketplace's operator commands, bills and the test clock (cmd_marketplace.c). */
+int cmd_marketplace(int argc, char **argv);
+int cmd_bill(int argc, char **argv);
+int cmd_clock(int argc, char **argv);
 
 #endif

@@ -11,7 +11,8 @@
 
 #define USAGE_SERVE                                                                                \
 	"kiln serve [--data DIR] [--listen 127.0.0.1:8773] [--max-connections N]\n"                \
-	"       [--max-connections-per-ip N] [--timeout SECONDS] [--log-level LEVEL]"
+	"       [--max-connections-per-ip N] [--timeout SECONDS] [--log-level LEVEL] "             \
+	"[--test-clock]"
 
 int cmd_serve(int argc, char **argv)
 {
@@ -31,6 +32,8 @@ int cmd_serve(int argc, char **argv)
 	    OPT_LIMIT("timeout", "SECONDS", &cfg.http.timeout_s, 86400,
 	              "how long a connection may idle or a request take to arrive"),
 	    OPT_STRING("log-level", "LEVEL", &level, "error, warning, info or debug"),
+	    OPT_BOOL("test-clock", &cfg.test_clock,
+	             "for tests only: let 'kiln clock advance' move the metering clock forward"),
 	    OPT_END(),
 	};
 	struct daemon *d;

@@ -31,7 +31,7 @@ int64_t cloud_now_ms(void)
 }
 
 /* n random characters of alphabet into out (n+1 bytes); unbiased by rejection. */
-static void random_string(const char *alphabet, char *out, size_t n)
+void cloud_random_string(const char *alphabet, char *out, size_t n)
 {
 	size_t k = strlen(alphabet), i = 0;
 	unsigned limit = 256 - 256 % (unsigned)k;
@@ -124,15 +124,17 @@ int cloud_account_create(struct cloud *c, const char *name, const char *id, cons
 		                "invalid secret key: 1 to %d printable characters, no spaces",
 		                SECRET_KEY_LEN);
 	if (!id) {
-		random_string("0123456789", gen_id, ACCOUNT_ID_LEN);
+		cloud_random_string("0123456789", gen_id, ACCOUNT_ID_LEN);
 		gen_id[0] = (char)('1' + gen_id[0] % 9); /* no leading zero, to read well */
 		id = gen_id;
 	}
 	if (!access_key) {
 		memcpy(gen_key, "AKIA", 4);
-		random_string("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", gen_key + 4, ACCESS_KEY_LEN - 4);
-		random_string("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
-		              gen_secret, SECRET_KEY_LEN);
+		cloud_random_string("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", gen_key + 4,
+		                    ACCESS_KEY_LEN - 4);
+		cloud_random_string(
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", gen_secret,
+		    SECRET_KEY_LEN);
 		access_key = gen_key;
 		secret = gen_secret;
 	}

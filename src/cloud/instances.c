@@ -62,6 +62,7 @@ static void instance_from_row(sqlite3_stmt *st, struct instance *in)
 	str_copy(in->subnet_cidr, db_text(st, 22), sizeof(in->subnet_cidr));
 	in->vpc_net = (unsigned)sqlite3_column_int64(st, 23);
 	in->subnet_net = (unsigned)sqlite3_column_int64(st, 24);
+	cloud_product_codes_split(db_text(st, 25), in->product_codes, &in->nproduct_codes);
 }
 
 #define INSTANCE_COLUMNS                                                                           \
@@ -71,8 +72,9 @@ static void instance_from_row(sqlite3_stmt *st, struct instance *in)
 	"COALESCE(vpc, ''), COALESCE(subnet, ''), public_ip, "                                     \
 	"COALESCE((SELECT s.cidr FROM subnets s WHERE s.id = instances.subnet), ''), "             \
 	"COALESCE((SELECT v.net FROM vpcs v WHERE v.id = instances.vpc), 0), "                     \
-	"COALESCE((SELECT s.net FROM subnets s WHERE s.id = instances.subnet), 0) "                \
-	"FROM instances "
+	"COALESCE((SELECT s.net FROM subnets s WHERE s.id = instances.subnet), "                   \
+	"0), " CLOUD_CODES_OF("instances.id") " "                                                  \
+	                                      "FROM instances "
 
 /* Terminated instances stay visible for an hour, as in EC2. */
 #define TERMINATED_VISIBLE_MS (3600 * 1000)
@@ -606,6 +608,8 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 		                  (unsigned long long)im.root_size_gib);
 	if (req->client_token && token_replay(c, owner, req, out, n, err) != 0)
 		return *n ? 0 : -1;
+	if (cloud_marketplace_launch_check(c, owner, &im, req->type, err) < 0)
+		return -1;
 	if (req->key_name) {
 		public_key = xmalloc(KEY_PUBLIC_MAX);
 		if (cloud_key_pair_public_key(c, owner, req->region, req->key_name, public_key,

@@ -26,6 +26,7 @@ struct daemon_config {
 	const char *init;
 	struct api_http_config http; /* handle and ctx are the daemon's */
 	int log_level;               /* an enum log_level, or -1 for log_setup's choice */
+	bool test_clock; /* for tests: 'kiln clock advance' may move the metering clock forward */
 };
 
 struct daemon;

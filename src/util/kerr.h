@@ -52,6 +52,8 @@ enum kerr_subject {
 	KERR_SUBJECT_PERMISSION,    /* a rule of a security group */
 	KERR_SUBJECT_GROUP_RULE,    /* a rule by its sgr- id */
 	KERR_SUBJECT_COMBINATION,   /* parameters that do not go together */
+	KERR_SUBJECT_PRODUCT_CODE,  /* a marketplace product, by its code (the id is the code) */
+	KERR_SUBJECT_PRODUCT_IMAGE, /* an image (or snapshot) with a product code */
 	/* The quotas of the topology, one each. */
 	KERR_SUBJECT_QUOTA_VCPUS,
 	KERR_SUBJECT_QUOTA_VOLUMES,
