@@ -283,6 +283,8 @@ int cmd_marketplace(int argc, char **argv)
 	if (argc < 2)
 		return cli_usage(USAGE_MARKETPLACE, "'marketplace' needs a subcommand");
 	sub = argv[1];
+	if (sub[0] == '-') /* --help: the usage and the options */
+		cli_parse_options(argc, argv, opts, USAGE_MARKETPLACE, 0);
 	nargs = cli_parse_options(argc - 1, argv + 1, opts, USAGE_MARKETPLACE, 0);
 	if (strcmp(sub, "publish") && strcmp(sub, "products") && strcmp(sub, "subscribe") &&
 	    strcmp(sub, "unsubscribe") && strcmp(sub, "ls") && strcmp(sub, "report")) {

@@ -645,6 +645,8 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 		str_copy(in->zone, z.name, sizeof(in->zone));
 		str_copy(in->owner, owner, sizeof(in->owner));
 		str_copy(in->image, im.id, sizeof(in->image));
+		memcpy(in->product_codes, im.product_codes, sizeof(in->product_codes));
+		in->nproduct_codes = im.nproduct_codes; /* the row's trigger records them */
 		str_copy(in->type, req->type, sizeof(in->type));
 		str_copy(in->state, instance_state_name(INSTANCE_PENDING), sizeof(in->state));
 		str_copy(in->reservation, reservation, sizeof(in->reservation));

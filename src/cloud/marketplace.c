@@ -300,7 +300,7 @@ int cloud_product_create(struct cloud *c, const struct product_request *req, str
 	    db_prepare(c->db,
 	               "INSERT INTO product_types (product, type, price_micros) VALUES (?, ?, ?)",
 	               &type, err) < 0)
-		return -1;
+		goto on_copy;
 	db_bind_text(prod, 1, code);
 	db_bind_text(prod, 2, id);
 	db_bind_text(prod, 3, req->seller);
@@ -308,7 +308,7 @@ int cloud_product_create(struct cloud *c, const struct product_request *req, str
 	db_bind_text(prod, 5, req->pricing);
 	sqlite3_bind_int64(prod, 6, cloud_now_ms());
 	if (db_begin(c->db, err) < 0)
-		return -1;
+		goto on_copy;
 	if (db_step_done(c->db, prod, err) < 0)
 		goto on_error;
 	for (size_t i = 0; i < req->ntypes; i++) {
@@ -334,11 +334,17 @@ int cloud_product_create(struct cloud *c, const struct product_request *req, str
 	    cloud_sql_run(c, err, "UPDATE images SET public = 1 WHERE id = ?", 1, copy.id) < 0)
 		goto on_error;
 	if (db_commit(c->db, err) < 0)
-		return -1;
+		goto on_copy;
 	return cloud_product_get(c, code, out, err);
 
 on_error:
 	db_rollback(c->db);
+on_copy : /* the copy goes (its snapshots stay, as after any DeregisterImage) */
+{
+	_cleanup_kerr_ struct kerr *why = NULL;
+	if (cloud_image_deregister(c, MARKETPLACE_ACCOUNT_ID, copy.region, copy.id, &why) < 0)
+		cloud_log_failure(copy.id, why, "cannot remove the copy of a failed product");
+}
 	return -1;
 }
 

@@ -145,11 +145,12 @@ def test_public_and_foreign_copies_are_refused(server, product):
 
 def test_run_bill_derive_and_unsubscribe(server, product):
     ec2, sell = buyer(server), seller(server)
-    iid = ec2.run_instances(ImageId=product["image"], MinCount=1, MaxCount=1,
-                            InstanceType="t3.micro")["Instances"][0]["InstanceId"]
+    run = ec2.run_instances(ImageId=product["image"], MinCount=1, MaxCount=1, InstanceType="t3.micro")
+    iid = run["Instances"][0]["InstanceId"]
+    codes = [{"ProductCodeId": product["code"], "ProductCodeType": "marketplace"}]
+    assert run["Instances"][0]["ProductCodes"] == codes
     wait(ec2, "instance_running", iid)
     inst = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
-    codes = [{"ProductCodeId": product["code"], "ProductCodeType": "marketplace"}]
     assert inst["ProductCodes"] == codes
     found = ec2.describe_instances(Filters=[{"Name": "product-code", "Values": [product["code"]]}])
     assert [i["InstanceId"] for r in found["Reservations"] for i in r["Instances"]] == [iid]
@@ -225,6 +226,29 @@ def test_run_bill_derive_and_unsubscribe(server, product):
     assert json.loads(kiln("bill", "--account", "seller", "--json", "--data", server["data"]).stdout)["total"] == "0.00"
     table = kiln("bill", "--account", "buyer", "--data", server["data"]).stdout
     assert "total: 4 instance-hours, USD 0.60" in table
+
+
+def test_byol_bills_nothing(server, product):
+    ec2, sell = buyer(server), seller(server)
+    pub = sell.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": ["kiln-busybox"]}])
+    ami = sell.copy_image(SourceRegion="us-east-1", SourceImageId=pub["Images"][0]["ImageId"],
+                          Name="widget-byol")["ImageId"]
+    wait_image(sell, ami)
+    byol = json.loads(market(server, "publish", ami, "--seller", "seller", "--title", "Widget BYOL",
+                             "--byol", "--json").stdout)
+    assert byol["pricing"] == "byol" and byol["instance_types"] == {}
+    market(server, "subscribe", byol["code"], "--account", "buyer")
+    iid = ec2.run_instances(ImageId=byol["image"], MinCount=1, MaxCount=1,
+                            InstanceType="t2.small")["Instances"][0]["InstanceId"]  # any type
+    wait(ec2, "instance_running", iid)
+    kiln("clock", "advance", "1h", "--data", server["data"])
+    bill = json.loads(kiln("bill", "--account", "buyer", "--json", "--data", server["data"]).stdout)
+    line = [l for l in bill["lines"] if l["instance"] == iid]
+    assert [(l["product"], l["pricing"], l["hours"], l["amount"]) for l in line] == [
+        (byol["code"], "byol", 2, "0.00")]  # 1 hour and some seconds: 2 started hours, free
+    assert bill["total"] == "0.60"
+    ec2.terminate_instances(InstanceIds=[iid])
+    wait(ec2, "instance_terminated", iid)
 
 
 def test_clock_only_moves_with_the_option(tmp_path):
