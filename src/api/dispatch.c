@@ -42,6 +42,8 @@ static const struct api_action actions[] = {
      TAGS("launch-template")},
     {ACTION("CreateLaunchTemplateVersion", api_create_launch_template_version, MUT),
      IDS(ID("LaunchTemplateId", "lt"))},
+    {ACTION("ConfirmProductInstance", api_confirm_product_instance, API_READ),
+     REQ("InstanceId", "ProductCode"), IDS(ID("InstanceId", "i"))},
     {ACTION("CopySnapshot", api_copy_snapshot, MUT | API_DESCRIPTION | API_UNENCRYPTED),
      REQ("SourceRegion", "SourceSnapshotId"), IDS(ID("SourceSnapshotId", "snap")),
      TAGS("snapshot")},

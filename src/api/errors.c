@@ -120,6 +120,18 @@ static const struct ec2_code {
      "Value (%s) for parameter availabilityZone is invalid. Subnets can currently only be "
      "created in the following availability zones: see DescribeAvailabilityZones."},
 
+    /* The marketplace (research/marketplace.md: the codes and wording AWS answers). */
+    {KERR_AUTH, KERR_SUBJECT_PRODUCT_CODE, NULL, "OptInRequired",
+     "In order to use this AWS Marketplace product you need to accept terms and subscribe. To "
+     "do so please visit https://aws.amazon.com/marketplace/pp?sku=%s"},
+    {KERR_INVALID, KERR_SUBJECT_PRODUCT_CODE, NULL, "UnsupportedOperation",
+     "The instance configuration for this AWS Marketplace product is not supported. Please see "
+     "http://aws.amazon.com/marketplace/pp?sku=%s for more information about supported "
+     "instance types, regions, and operating systems."},
+    {KERR_INVALID, KERR_SUBJECT_PRODUCT_IMAGE, NULL, "InvalidParameter", NULL},
+    {KERR_INVALID, KERR_SUBJECT_PRODUCT_IMAGE, "ModifyImageAttribute", "InvalidParameter",
+     "Images with an AWS Marketplace product code cannot be made public."},
+
     /* Where an action names the same error otherwise. */
     {KERR_NOT_FOUND, ANY_SUBJECT, "RunInstances", "InvalidAMIID.NotFound", NULL},
     {KERR_INVALID, KERR_SUBJECT_ZONE, "RunInstances", "InvalidParameterValue",

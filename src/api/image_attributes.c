@@ -112,8 +112,9 @@ int api_describe_image_attribute(struct api_call *c, struct api_error *e)
 		api_write_image_mappings(c->xml, &im);
 		api_xml_close(c->xml);
 	} else if (!strcmp(attr, "productCodes")) {
-		api_xml_open(c->xml, "productCodes");
-		api_xml_close(c->xml);
+		api_write_product_codes(c->xml,
+		                        (const char(*)[PRODUCT_CODE_LEN + 1]) im.product_codes,
+		                        im.nproduct_codes);
 	} else if (!strcmp(attr, "bootMode")) {
 		api_xml_open(c->xml, "bootMode");
 		api_xml_elem(c->xml, "value", "uefi-preferred");

@@ -31,12 +31,34 @@ static const char *image_created(const void *obj, char *buf, size_t size)
 	return buf;
 }
 
-static const char *no_product_code(const void *obj, char *buf, size_t size)
+/* An image has at most one code in practice (the product it came from); the filter reads the
+ * first. */
+static const char *image_product_code(const void *obj, char *buf, size_t size)
 {
-	(void)obj;
+	const struct image *im = obj;
+
 	(void)buf;
 	(void)size;
-	return NULL; /* no image has one until the marketplace exists: nothing matches */
+	return im->nproduct_codes ? im->product_codes[0] : NULL;
+}
+
+static const char *image_product_code_type(const void *obj, char *buf, size_t size)
+{
+	(void)buf;
+	(void)size;
+	return ((const struct image *)obj)->nproduct_codes ? "marketplace" : NULL;
+}
+
+void api_write_product_codes(struct api_xml *x, const char (*codes)[PRODUCT_CODE_LEN + 1], size_t n)
+{
+	api_xml_open(x, "productCodes");
+	for (size_t i = 0; i < n; i++) {
+		api_xml_item(x);
+		api_xml_elem(x, "productCode", codes[i]);
+		api_xml_elem(x, "type", "marketplace");
+		api_xml_close(x);
+	}
+	api_xml_close(x);
 }
 
 static const char *image_root_device(const void *obj, char *buf, size_t size)
@@ -67,8 +89,8 @@ static const struct api_filter_field image_fields[] = {
     API_FIELD_COMPUTED_OF("block-device-mapping.device-name", image_root_device),
     API_FIELD_CONST_OF("hypervisor", "xen"),
     API_FIELD_CONST_OF("boot-mode", "uefi-preferred"),
-    API_FIELD_COMPUTED_OF("product-code", no_product_code),
-    API_FIELD_COMPUTED_OF("product-code.type", no_product_code),
+    API_FIELD_COMPUTED_OF("product-code", image_product_code),
+    API_FIELD_COMPUTED_OF("product-code.type", image_product_code_type),
 };
 
 /* Owners: self, amazon (the provider's alias), aws-marketplace, or account ids. */
@@ -135,6 +157,9 @@ static void write_image(struct api_xml *x, const void *item, const struct tag_se
 	api_xml_bool(x, "isPublic", im->public);
 	api_xml_elem(x, "architecture", im->architecture);
 	api_xml_elem(x, "imageType", "machine");
+	if (im->nproduct_codes)
+		api_write_product_codes(x, (const char(*)[PRODUCT_CODE_LEN + 1]) im->product_codes,
+		                        im->nproduct_codes);
 	if (im->owner_alias[0])
 		api_xml_elem(x, "imageOwnerAlias", im->owner_alias);
 	api_xml_elem(x, "name", im->name);

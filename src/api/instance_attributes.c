@@ -108,6 +108,10 @@ int api_describe_instance_attribute(struct api_call *c, struct api_error *e)
 		attr_value(c->xml, "rootDeviceName", "/dev/xvda");
 	else if (!strcmp(attr, "blockDeviceMapping"))
 		return write_mappings(c, id, e);
+	else if (!strcmp(attr, "productCodes"))
+		api_write_product_codes(c->xml,
+		                        (const char(*)[PRODUCT_CODE_LEN + 1]) in->product_codes,
+		                        in->nproduct_codes);
 	else if (!strcmp(attr, "groupSet")) {
 		api_xml_open(c->xml, "groupSet");
 		for (size_t i = 0; i < in->ngroups; i++) {

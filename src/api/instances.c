@@ -178,6 +178,8 @@ static void write_instance(struct api_xml *x, const struct instance *in,
 	if (in->key_name[0])
 		api_xml_elem(x, "keyName", in->key_name);
 	api_xml_int(x, "amiLaunchIndex", in->launch_index);
+	api_write_product_codes(x, (const char(*)[PRODUCT_CODE_LEN + 1]) in->product_codes,
+	                        in->nproduct_codes);
 	api_xml_elem(x, "instanceType", in->type);
 	api_xml_time(x, "launchTime", in->launch_ms);
 	api_xml_open(x, "placement");
@@ -483,6 +485,23 @@ int api_run_instances(struct api_call *c, struct api_error *e)
 	return 0;
 }
 
+/* The code of the product its image had (the first, as for images). */
+static const char *instance_product_code(const void *obj, char *buf, size_t size)
+{
+	const struct instance *in = obj;
+
+	(void)buf;
+	(void)size;
+	return in->nproduct_codes ? in->product_codes[0] : NULL;
+}
+
+static const char *instance_product_code_type(const void *obj, char *buf, size_t size)
+{
+	(void)buf;
+	(void)size;
+	return ((const struct instance *)obj)->nproduct_codes ? "marketplace" : NULL;
+}
+
 static const struct api_filter_field instance_fields[] = {
     API_FIELD_TEXT_OF("vpc-id", struct instance, vpc),
     API_FIELD_TEXT_OF("subnet-id", struct instance, subnet),
@@ -498,6 +517,8 @@ static const struct api_filter_field instance_fields[] = {
     API_FIELD_TEXT_OF("reservation-id", struct instance, reservation),
     API_FIELD_TEXT_OF("key-name", struct instance, key_name),
     API_FIELD_TEXT_OF("iam-instance-profile.arn", struct instance, iam_profile_arn),
+    API_FIELD_COMPUTED_OF("product-code", instance_product_code),
+    API_FIELD_COMPUTED_OF("product-code.type", instance_product_code_type),
 };
 
 /* instance.group-id, instance.group-name (and group-id, group-name): any of its groups. */

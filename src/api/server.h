@@ -202,6 +202,9 @@ int api_disable_image(struct api_call *c, struct api_error *e);
 int api_enable_image(struct api_call *c, struct api_error *e);
 /* The items of an image's blockDeviceMapping: the root, then the other volumes. */
 void api_write_image_mappings(struct api_xml *x, const struct image *im);
+/* productCodes: each code with its type (marketplace). */
+void api_write_product_codes(struct api_xml *x, const char (*codes)[PRODUCT_CODE_LEN + 1],
+                             size_t n);
 int api_deregister_image(struct api_call *c, struct api_error *e);
 int api_run_instances(struct api_call *c, struct api_error *e);
 int api_describe_instances(struct api_call *c, struct api_error *e);
@@ -214,6 +217,7 @@ int api_describe_availability_zones(struct api_call *c, struct api_error *e);
 int api_describe_instance_types(struct api_call *c, struct api_error *e);
 int api_describe_instance_status(struct api_call *c, struct api_error *e);
 int api_describe_instance_attribute(struct api_call *c, struct api_error *e);
+int api_confirm_product_instance(struct api_call *c, struct api_error *e);
 int api_describe_instance_type_offerings(struct api_call *c, struct api_error *e);
 int api_describe_volume_status(struct api_call *c, struct api_error *e);
 int api_describe_volume_attribute(struct api_call *c, struct api_error *e);

@@ -235,7 +235,18 @@ int api_describe_snapshot_attribute(struct api_call *c, struct api_error *e)
 		return -1;
 	}
 	api_xml_elem(c->xml, "snapshotId", id);
-	api_xml_open(c->xml, attr ? "productCodes" : "createVolumePermission");
+	if (attr) {
+		char codes[PRODUCT_CODES_MAX][PRODUCT_CODE_LEN + 1];
+		size_t ncodes;
+		if (cloud_product_codes(c->cloud, id, codes, &ncodes, &err) < 0) {
+			api_error_from_cloud(e, c->action, err);
+			return -1;
+		}
+		api_write_product_codes(c->xml, (const char(*)[PRODUCT_CODE_LEN + 1]) codes,
+		                        ncodes);
+		return 0;
+	}
+	api_xml_open(c->xml, "createVolumePermission");
 	for (size_t i = 0; i < n && !attr; i++) {
 		api_xml_item(c->xml);
 		api_xml_elem(c->xml, strcmp(who[i], "all") ? "userId" : "group", who[i]);

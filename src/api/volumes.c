@@ -282,7 +282,7 @@ int api_describe_volume_status(struct api_call *c, struct api_error *e)
 }
 
 /* DescribeVolumeAttribute: autoEnableIO (kiln never suspends a volume's I/O, so it is false, as
- * EC2's default) and productCodes (none: kiln's volumes carry none). */
+ * EC2's default) and productCodes (those of the snapshot it was restored from). */
 int api_describe_volume_attribute(struct api_call *c, struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
@@ -305,8 +305,11 @@ int api_describe_volume_attribute(struct api_call *c, struct api_error *e)
 		api_xml_bool(c->xml, "value", false);
 		api_xml_close(c->xml);
 	} else {
-		api_xml_open(c->xml, "productCodes");
-		api_xml_close(c->xml);
+		char codes[PRODUCT_CODES_MAX][PRODUCT_CODE_LEN + 1];
+		size_t n;
+		if (cloud_product_codes(c->cloud, v.id, codes, &n, &err) < 0)
+			return api_error_from_cloud(e, c->action, err), -1;
+		api_write_product_codes(c->xml, (const char(*)[PRODUCT_CODE_LEN + 1]) codes, n);
 	}
 	return 0;
 }

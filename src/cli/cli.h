@@ -55,5 +55,9 @@ int cmd_snapshot(int argc, char **argv);
 int cmd_key(int argc, char **argv);
 int cmd_ssh(int argc, char **argv);
 int cmd_pool(int argc, char **argv);
+/* The marketplace's operator commands, bills and the test clock (cmd_marketplace.c). */
+int cmd_marketplace(int argc, char **argv);
+int cmd_bill(int argc, char **argv);
+int cmd_clock(int argc, char **argv);
 
 #endif

@@ -12,7 +12,7 @@
 #define USAGE_SERVE                                                                                \
 	"kiln serve [--data DIR] [--listen 127.0.0.1:8773] [--max-connections N]\n"                \
 	"       [--max-connections-per-ip N] [--timeout SECONDS] [--log-level LEVEL]\n"            \
-	"       [--gc-interval SECONDS]"
+	"       [--gc-interval SECONDS] [--test-clock]"
 
 int cmd_serve(int argc, char **argv)
 {
@@ -38,6 +38,8 @@ int cmd_serve(int argc, char **argv)
 	    OPT_UINT("gc-interval", "SECONDS", &cfg.gc_interval_s,
 	             "collect a store's garbage this long after its last deletion, and at most "
 	             "this often (60; 0: never)"),
+	    OPT_BOOL("test-clock", &cfg.test_clock,
+	             "for tests only: let 'kiln clock advance' move the metering clock forward"),
 	    OPT_END(),
 	};
 	struct daemon *d;

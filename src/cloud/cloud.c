@@ -30,6 +30,7 @@ int64_t cloud_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* n random characters of alphabet into out (n+1 bytes); unbiased by rejection. */
 void cloud_random_string(const char *alphabet, char *out, size_t n)
 {
 	size_t k = strlen(alphabet), i = 0;

@@ -19,6 +19,14 @@
 #define PROVIDER_ACCOUNT_NAME     "provider"
 #define CLOUD_PROVIDER_ACCOUNT_ID "100000000001"
 #define PROVIDER_ALIAS            "amazon"
+/* The marketplace's system account (made by migration 14): it owns the products' images,
+ * which clients find with Owners=aws-marketplace. The id is the one AWS Marketplace's images
+ * have, which public Packer and Terraform configurations name. */
+#define MARKETPLACE_ACCOUNT_ID "679593333241"
+#define MARKETPLACE_ALIAS      "aws-marketplace"
+/* A product code: 25 lowercase letters and digits, as AWS's; an image has at most a few. */
+#define PRODUCT_CODE_LEN  25
+#define PRODUCT_CODES_MAX 4
 
 struct runtime;
 
@@ -227,6 +235,8 @@ struct image {
 	size_t nvolumes;
 	bool granted;           /* launch permission given to the caller by account id */
 	int64_t deprecation_ms; /* when it is (or was) deprecated, 0: never */
+	char product_codes[PRODUCT_CODES_MAX][PRODUCT_CODE_LEN + 1]; /* marketplace.c */
+	size_t nproduct_codes;
 };
 
 /* Import a root filesystem (directory or tarball) as a public image of the provider account in
@@ -367,6 +377,8 @@ struct instance {
 	char iam_profile[IAM_PROFILE_NAME_MAX + 1], iam_profile_id[IAM_PROFILE_ID_LEN + 1];
 	char iam_profile_arn[IAM_PROFILE_NAME_MAX + 64];
 	struct metadata_options md; /* what its metadata service answers */
+	char product_codes[PRODUCT_CODES_MAX][PRODUCT_CODE_LEN + 1]; /* its image's */
+	size_t nproduct_codes;
 };
 
 /* A change of metadata options: NULL or has_hop_limit false where nothing changes. */
@@ -857,5 +869,99 @@ int cloud_key_pairs_list(struct cloud *c, const char *owner, const char *region,
  * the key keep it. */
 int cloud_key_pair_delete(struct cloud *c, const char *owner, const char *region, const char *name,
                           const char *id, char deleted[ID_MAX], struct kerr **err);
+
+/* The marketplace (marketplace.c). A product is a seller's image published by the operator
+ * (until the Catalog API exists): the marketplace account gets its own copy of the image, made
+ * public, with the product's code on it and its snapshots, and the product's one public offer
+ * is its pricing with a price per allowed instance type. */
+#define PRODUCT_TYPES_MAX 16
+#define PRODUCT_ID_MAX    32
+#define AGREEMENT_ID_MAX  40
+/* Money is kept in millionths of a dollar (integers: no binary floating point in money). */
+struct product_type {
+	char type[32];
+	int64_t price_micros; /* per instance-hour (0 for free and BYOL) */
+};
+struct product {
+	char code[PRODUCT_CODE_LEN + 1];
+	char id[PRODUCT_ID_MAX]; /* prod-… */
+	char seller[ACCOUNT_ID_LEN + 1];
+	char title[256];
+	char pricing[8];                              /* free, byol or hourly */
+	struct product_type types[PRODUCT_TYPES_MAX]; /* none: every instance type */
+	size_t ntypes;
+	int64_t created_ms;
+	char image[ID_MAX]; /* the marketplace's image of the product, in region */
+	char region[32];
+};
+struct product_request {
+	const char *seller, *region, *image, *title;
+	const char *pricing; /* free, byol or hourly (which needs a price for every type) */
+	const struct product_type *types;
+	size_t ntypes;
+};
+/* Publish the seller's available image as a product: the marketplace account copies it
+ * (the seller's image is shared with it for that, as AWS's ingestion reads it through the
+ * seller's role), the copy is made public with a new product code on it and its snapshots,
+ * and the product and its prices are recorded. Waits for the copy. */
+int cloud_product_create(struct cloud *c, const struct product_request *req, struct product *out,
+                         struct kerr **err);
+/* Every product, oldest first; by code or prod- id (KERR_NOT_FOUND). */
+int cloud_products_list(struct cloud *c, struct product **out, size_t *n, struct kerr **err);
+int cloud_product_get(struct cloud *c, const char *code_or_id, struct product *out,
+                      struct kerr **err);
+/* The product codes of an image, snapshot, volume or instance. */
+int cloud_product_codes(struct cloud *c, const char *resource, char (*codes)[PRODUCT_CODE_LEN + 1],
+                        size_t *n, struct kerr **err);
+/* A price "0.15" (at most 6 decimals) to micro-dollars, and back ("0.15", at least 2
+ * decimals). */
+int cloud_money_parse(const char *s, int64_t *micros, struct kerr **err);
+void cloud_money_format(int64_t micros, char out[32]);
+/* Subscriptions of an account to products: one active at most per product. Subscribing again
+ * while subscribed answers the active one; cancelling stops new launches (running instances
+ * keep running and keep being billed). */
+struct subscription {
+	char id[AGREEMENT_ID_MAX]; /* agmt-… */
+	char account[ACCOUNT_ID_LEN + 1];
+	char product[PRODUCT_CODE_LEN + 1];
+	char title[256];
+	int64_t start_ms, end_ms; /* end_ms 0: active */
+};
+int cloud_subscribe(struct cloud *c, const char *account, const char *product,
+                    struct subscription *out, struct kerr **err);
+int cloud_unsubscribe(struct cloud *c, const char *account, const char *product, struct kerr **err);
+/* The account's subscriptions, cancelled ones included, oldest first. */
+int cloud_subscriptions_list(struct cloud *c, const char *account, struct subscription **out,
+                             size_t *n, struct kerr **err);
+/* ConfirmProductInstance: *ok when caller is the seller of code and the instance (of any
+ * account, in region) carries it; then owner is the instance's owner. */
+int cloud_product_instance_confirm(struct cloud *c, const char *caller, const char *region,
+                                   const char *instance, const char *code, bool *ok,
+                                   char owner[ACCOUNT_ID_LEN + 1], struct kerr **err);
+/* The metering clock: the wall clock plus the test clock's offset. The test clock can only be
+ * moved forward while the daemon runs with --test-clock (cloud_test_clock_enable). */
+int64_t cloud_meter_now_ms(struct cloud *c);
+int cloud_test_clock_enable(struct cloud *c, bool on, struct kerr **err);
+int cloud_test_clock_advance(struct cloud *c, int64_t ms, struct kerr **err);
+/* Bills from the recorded state changes: per instance of a product, its hours of running, each
+ * run rounded up to whole started hours, at its offer's price for the instance type (free and
+ * BYOL: 0). buyer and seller (NULL: any) select the lines. */
+struct bill_line {
+	char product[PRODUCT_CODE_LEN + 1];
+	char title[256];
+	char seller[ACCOUNT_ID_LEN + 1];
+	char buyer[ACCOUNT_ID_LEN + 1];
+	char instance[ID_MAX];
+	char region[32];
+	char type[32];
+	char pricing[8];
+	uint64_t hours;
+	int64_t price_micros, amount_micros;
+};
+int cloud_bill(struct cloud *c, const char *buyer, const char *seller, struct bill_line **out,
+               size_t *n, struct kerr **err);
+/* An account by id or name (KERR_NOT_FOUND about KERR_SUBJECT_ACCOUNT). */
+int cloud_account_find(struct cloud *c, const char *id_or_name, struct account *out,
+                       struct kerr **err);
 
 #endif

@@ -67,6 +67,31 @@ int cloud_copy_store(struct cloud *c, const char *id, const char *region, const 
 	return r;
 }
 
+/* A snapshot with a product code is copied by its owner only (AWS: copies of marketplace
+ * images within the account keep their codes; to another account they are refused). */
+static int foreign_product_check(struct cloud *c, const char *owner, const char *snapshot,
+                                 struct kerr **err)
+{
+	char codes[PRODUCT_CODES_MAX][PRODUCT_CODE_LEN + 1];
+	size_t n;
+	int r;
+
+	if (cloud_product_codes(c, snapshot, codes, &n, err) < 0)
+		return -1;
+	if (!n)
+		return 0;
+	r = cloud_sql_exists(c, err, "SELECT 1 FROM snapshots WHERE id = ? AND owner = ?", 2,
+	                     snapshot, owner);
+	if (r < 0)
+		return -1;
+	if (r == 0)
+		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_PRODUCT_IMAGE, snapshot,
+		                  "snapshot '%s' has product code '%s': another account cannot "
+		                  "copy it",
+		                  snapshot, codes[0]);
+	return 0;
+}
+
 static int snapshot_copy_job(struct cloud *c, const char *id, int kind, bool force,
                              struct kerr **err)
 {
@@ -85,7 +110,8 @@ int cloud_snapshot_copy_from(struct cloud *c, const char *owner, const char *reg
 	if (!cloud_region_known(c, src_region))
 		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_REGION, src_region,
 		                  "source region '%s' is not served here", src_region);
-	if (cloud_snapshot_usable(c, owner, src_region, src, false, &size, err) < 0)
+	if (cloud_snapshot_usable(c, owner, src_region, src, false, &size, err) < 0 ||
+	    foreign_product_check(c, owner, src, err) < 0)
 		return -1;
 	if (db_begin(c->db, err) < 0)
 		return -1;
@@ -183,6 +209,11 @@ int cloud_image_copy(struct cloud *c, const char *owner, const struct copy_image
 	if (image_state_parse(src.state) != IMAGE_AVAILABLE)
 		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_IMAGE, src.id,
 		                  "image '%s' is %s, not available", src.id, src.state);
+	if (src.nproduct_codes && strcmp(src.owner, owner))
+		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_PRODUCT_IMAGE, src.id,
+		                  "image '%s' has product code '%s': another account cannot copy "
+		                  "it; launch it and create an image of the instance instead",
+		                  src.id, src.product_codes[0]);
 	*out = src;
 	id_new("ami", out->id);
 	str_copy(out->region, req->region, sizeof(out->region));

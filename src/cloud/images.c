@@ -130,6 +130,7 @@ static void image_from_row(sqlite3_stmt *st, struct image *im)
 	str_copy(im->state_reason, db_text(st, 14), sizeof(im->state_reason));
 	im->granted = sqlite3_column_int(st, 15) != 0;
 	im->deprecation_ms = sqlite3_column_int64(st, 16);
+	cloud_product_codes_split(db_text(st, 17), im->product_codes, &im->nproduct_codes);
 }
 
 /* ?2 may see the image: its own, public, or launch permission given to it. */
@@ -144,9 +145,9 @@ static void image_from_row(sqlite3_stmt *st, struct image *im)
 	"i.architecture, i.root_device_name, i.root_snapshot, i.root_size, i.creation_ms, "        \
 	"i.source_instance, i.state_reason, "                                                      \
 	"EXISTS (SELECT 1 FROM image_permissions g WHERE g.image = i.id AND g.grantee = ?2), "     \
-	"i.deprecation_ms "                                                                        \
-	"FROM images i "                                                                           \
-	"JOIN accounts a ON a.id = i.owner "
+	"i.deprecation_ms, " CLOUD_CODES_OF("i.id") " "                                            \
+	                                            "FROM images i "                               \
+	                                            "JOIN accounts a ON a.id = i.owner "
 
 /* The mappings beside the root of the images of v: one query for the region (or the one id). */
 static int load_volumes(struct cloud *c, const char *region, const char *account, const char *id,
@@ -483,6 +484,12 @@ int cloud_image_permit(struct cloud *c, const char *owner, const char *region, c
 
 	if (image_owned(c, owner, region, id, &im, err) < 0)
 		return -1;
+	for (size_t i = 0; i < nadd && im.nproduct_codes; i++)
+		if (!strcmp(add[i], "all"))
+			return kerr_about(
+			    err, KERR_INVALID, KERR_SUBJECT_PRODUCT_IMAGE, id,
+			    "image '%s' has product code '%s': it cannot be made public", id,
+			    im.product_codes[0]);
 	return cloud_grants_change(c, &image_grants, id, add, nadd, remove, nremove, reset, err);
 }
 

@@ -71,6 +71,7 @@ static void instance_from_row(sqlite3_stmt *st, struct instance *in)
 	if (in->iam_profile[0])
 		cloud_instance_profile_arn(in->owner, in->iam_profile, in->iam_profile_arn,
 		                           sizeof(in->iam_profile_arn));
+	cloud_product_codes_split(db_text(st, 31), in->product_codes, &in->nproduct_codes);
 }
 
 #define INSTANCE_COLUMNS                                                                           \
@@ -81,8 +82,8 @@ static void instance_from_row(sqlite3_stmt *st, struct instance *in)
 	"COALESCE((SELECT s.cidr FROM subnets s WHERE s.id = instances.subnet), ''), "             \
 	"COALESCE((SELECT v.net FROM vpcs v WHERE v.id = instances.vpc), 0), "                     \
 	"COALESCE((SELECT s.net FROM subnets s WHERE s.id = instances.subnet), 0), "               \
-	"http_tokens, http_endpoint, http_hop_limit, metadata_tags, iam_profile, iam_profile_id "  \
-	"FROM instances "
+	"http_tokens, http_endpoint, http_hop_limit, metadata_tags, iam_profile, "                 \
+	"iam_profile_id, " CLOUD_CODES_OF("instances.id") " FROM instances "
 
 /* Terminated instances stay visible for an hour, as in EC2. */
 #define TERMINATED_VISIBLE_MS (3600 * 1000)
@@ -624,6 +625,8 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 		return -1;
 	if (req->client_token && token_replay(c, owner, req, out, n, err) != 0)
 		return *n ? 0 : -1;
+	if (cloud_marketplace_launch_check(c, owner, &im, req->type, err) < 0)
+		return -1;
 	if (req->key_name) {
 		public_key = xmalloc(KEY_PUBLIC_MAX);
 		if (cloud_key_pair_public_key(c, owner, req->region, req->key_name, public_key,
@@ -660,6 +663,8 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 		str_copy(in->zone, z.name, sizeof(in->zone));
 		str_copy(in->owner, owner, sizeof(in->owner));
 		str_copy(in->image, im.id, sizeof(in->image));
+		memcpy(in->product_codes, im.product_codes, sizeof(in->product_codes));
+		in->nproduct_codes = im.nproduct_codes; /* the row's trigger records them */
 		str_copy(in->type, req->type, sizeof(in->type));
 		str_copy(in->state, instance_state_name(INSTANCE_PENDING), sizeof(in->state));
 		str_copy(in->reservation, reservation, sizeof(in->reservation));

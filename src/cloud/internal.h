@@ -213,6 +213,19 @@ int cloud_key_pair_public_key(struct cloud *c, const char *owner, const char *re
  * about subject naming what. */
 int cloud_under_limit(struct cloud *c, const char *sql, const char *arg1, const char *arg2,
                       long max, enum kerr_subject subject, const char *what, struct kerr **err);
+/* n random characters of alphabet into out (n+1 bytes); unbiased by rejection. */
+void cloud_random_string(const char *alphabet, char *out, size_t n);
+/* The product codes of a resource, as the row readers select them (space-separated, from
+ * CLOUD_CODES_OF), into codes (marketplace.c). */
+#define CLOUD_CODES_OF(id)                                                                         \
+	"COALESCE((SELECT group_concat(pc.code, ' ') FROM product_codes pc WHERE pc.resource "     \
+	"= " id "), '')"
+void cloud_product_codes_split(const char *text, char (*codes)[PRODUCT_CODE_LEN + 1], size_t *n);
+/* RunInstances of im by owner with instance type: every product code of the image needs the
+ * owner's subscription to its product (KERR_AUTH about KERR_SUBJECT_PRODUCT_CODE) and a type
+ * the product allows (KERR_INVALID about it). */
+int cloud_marketplace_launch_check(struct cloud *c, const char *owner, const struct image *im,
+                                   const char *type, struct kerr **err);
 /* Run sql with nargs text parameters (const char *, NULL binds NULL): db_step_done's result,
  * or db_step_row's (1: a row) for cloud_sql_exists. */
 int cloud_sql_run(struct cloud *c, struct kerr **err, const char *sql, int nargs, ...);

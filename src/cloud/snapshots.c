@@ -529,8 +529,18 @@ int cloud_snapshot_permit(struct cloud *c, const char *owner, const char *region
 {
 	struct snapshot snap;
 
-	if (snapshot_owned(c, owner, region, id, &snap, err) < 0)
+	char codes[PRODUCT_CODES_MAX][PRODUCT_CODE_LEN + 1];
+	size_t ncodes;
+
+	if (snapshot_owned(c, owner, region, id, &snap, err) < 0 ||
+	    cloud_product_codes(c, id, codes, &ncodes, err) < 0)
 		return -1;
+	/* Another account could copy it, and the copy would be its own: refused, as AWS refuses
+	 * copies of marketplace images to other accounts. */
+	if (ncodes && nadd)
+		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_PRODUCT_IMAGE, id,
+		                  "snapshot '%s' has product code '%s': it cannot be shared", id,
+		                  codes[0]);
 	return cloud_grants_change(c, &snapshot_grants, id, add, nadd, remove, nremove, false, err);
 }
 

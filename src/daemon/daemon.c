@@ -129,7 +129,8 @@ int daemon_start(const struct daemon_config *cfg, struct daemon **out, struct ke
 	 * instead of mapping (and faulting in) fresh pages for each. */
 	mallopt(M_MMAP_THRESHOLD, 64 << 20);
 	mallopt(M_TRIM_THRESHOLD, 256 << 20);
-	if (cloud_open(cfg->data_dir, &d->cloud, err) < 0)
+	if (cloud_open(cfg->data_dir, &d->cloud, err) < 0 ||
+	    cloud_test_clock_enable(d->cloud, cfg->test_clock, err) < 0)
 		goto on_error;
 	/* The host first (the public range routed nowhere before any instance exists), then
 	 * whatever was in flight when the daemon last stopped. */

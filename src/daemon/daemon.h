@@ -30,6 +30,7 @@ struct daemon_config {
 	struct api_http_config http; /* handle and ctx are the daemon's */
 	int log_level;               /* an enum log_level, or -1 for log_setup's choice */
 	unsigned gc_interval_s;      /* the stores' automatic gc (cloud_gc_start); 0: never */
+	bool test_clock; /* for tests: 'kiln clock advance' may move the metering clock forward */
 };
 
 struct daemon;

@@ -188,6 +188,69 @@ const char *const db_migrations[] = {
     "  token TEXT NOT NULL, account TEXT NOT NULL REFERENCES accounts(id),\n"
     "  instance TEXT NOT NULL, issued_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL);\n"
     "CREATE INDEX session_keys_instance ON session_keys (instance);\n",
+    /* 16: the marketplace. Its system account (alias aws-marketplace, as the provider's is
+     * amazon) owns the products' images. Product codes sit on images, snapshots, volumes and
+     * instances; the triggers carry them to every row made from one that has them (a snapshot
+     * of a volume, a copy, a volume restored from a snapshot, an image registered from
+     * snapshots or created from an instance, an instance launched from an image), so no path
+     * that makes a row can forget them. Products, their price per instance type (the public
+     * offer) and subscriptions; each instance's state changes, with the metering clock's
+     * time (the wall clock plus the test clock's offset, see cloud_meter_now_ms), which bills
+     * are computed from. Each statement may run again (a database set back to an older
+     * user_version, as the migration tests do, keeps what it has). */
+    "INSERT OR IGNORE INTO accounts (id, name, alias, created_ms) VALUES ('679593333241',\n"
+    "  'aws-marketplace', 'aws-marketplace', 0);\n"
+    "CREATE TABLE IF NOT EXISTS product_codes (resource TEXT NOT NULL, code TEXT NOT NULL,\n"
+    "  PRIMARY KEY (resource, code));\n"
+    "CREATE TRIGGER IF NOT EXISTS codes_snapshots AFTER INSERT ON snapshots BEGIN\n"
+    "  INSERT OR IGNORE INTO product_codes (resource, code) SELECT NEW.id, code FROM\n"
+    "  product_codes WHERE resource IN (NEW.volume_id, NEW.copy_of); END;\n"
+    "CREATE TRIGGER IF NOT EXISTS codes_volumes AFTER INSERT ON volumes WHEN NEW.snapshot != '' "
+    "BEGIN\n"
+    "  INSERT OR IGNORE INTO product_codes (resource, code) SELECT NEW.id, code FROM\n"
+    "  product_codes WHERE resource = NEW.snapshot; END;\n"
+    "CREATE TRIGGER IF NOT EXISTS codes_images AFTER INSERT ON images BEGIN\n"
+    "  INSERT OR IGNORE INTO product_codes (resource, code) SELECT NEW.id, code FROM\n"
+    "  product_codes WHERE resource IN (NEW.root_snapshot, NEW.copy_of, NEW.source_instance);\n"
+    "  END;\n"
+    "CREATE TRIGGER IF NOT EXISTS codes_image_volumes AFTER INSERT ON image_volumes BEGIN\n"
+    "  INSERT OR IGNORE INTO product_codes (resource, code) SELECT NEW.image, code FROM\n"
+    "  product_codes WHERE resource = NEW.snapshot; END;\n"
+    "CREATE TRIGGER IF NOT EXISTS codes_instances AFTER INSERT ON instances BEGIN\n"
+    "  INSERT OR IGNORE INTO product_codes (resource, code) SELECT NEW.id, code FROM\n"
+    "  product_codes WHERE resource = NEW.image; END;\n"
+    "CREATE TRIGGER IF NOT EXISTS codes_images_gone AFTER DELETE ON images BEGIN\n"
+    "  DELETE FROM product_codes WHERE resource = OLD.id; END;\n"
+    "CREATE TRIGGER IF NOT EXISTS codes_snapshots_gone AFTER DELETE ON snapshots BEGIN\n"
+    "  DELETE FROM product_codes WHERE resource = OLD.id; END;\n"
+    "CREATE TRIGGER IF NOT EXISTS codes_volumes_gone AFTER DELETE ON volumes BEGIN\n"
+    "  DELETE FROM product_codes WHERE resource = OLD.id; END;\n"
+    "CREATE TABLE IF NOT EXISTS products (code TEXT PRIMARY KEY, id TEXT NOT NULL UNIQUE,\n"
+    "  seller TEXT NOT NULL REFERENCES accounts(id), title TEXT NOT NULL,\n"
+    "  pricing TEXT NOT NULL, created_ms INTEGER NOT NULL);\n"
+    "CREATE TABLE IF NOT EXISTS product_types (product TEXT NOT NULL REFERENCES products(code),\n"
+    "  type TEXT NOT NULL, price_micros INTEGER NOT NULL DEFAULT 0,\n"
+    "  PRIMARY KEY (product, type));\n"
+    "CREATE TABLE IF NOT EXISTS subscriptions (id TEXT PRIMARY KEY, account TEXT NOT NULL "
+    "REFERENCES\n"
+    "  accounts(id), product TEXT NOT NULL REFERENCES products(code), start_ms INTEGER NOT\n"
+    "  NULL, end_ms INTEGER);\n"
+    "CREATE UNIQUE INDEX IF NOT EXISTS subscriptions_active ON subscriptions (account, product)\n"
+    "  WHERE end_ms IS NULL;\n"
+    "CREATE TABLE IF NOT EXISTS instance_states (instance TEXT NOT NULL, at_ms INTEGER NOT NULL,\n"
+    "  state TEXT NOT NULL);\n"
+    "CREATE INDEX IF NOT EXISTS instance_states_instance ON instance_states (instance, at_ms);\n"
+    "CREATE TRIGGER IF NOT EXISTS states_new AFTER INSERT ON instances BEGIN\n"
+    "  INSERT INTO instance_states (instance, at_ms, state) VALUES (NEW.id,\n"
+    "  CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + COALESCE((SELECT\n"
+    "  CAST(value AS INTEGER) FROM settings WHERE name = 'test-clock-offset-ms'), 0),\n"
+    "  NEW.state); END;\n"
+    "CREATE TRIGGER IF NOT EXISTS states_change AFTER UPDATE OF state ON instances\n"
+    "  WHEN NEW.state != OLD.state BEGIN\n"
+    "  INSERT INTO instance_states (instance, at_ms, state) VALUES (NEW.id,\n"
+    "  CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + COALESCE((SELECT\n"
+    "  CAST(value AS INTEGER) FROM settings WHERE name = 'test-clock-offset-ms'), 0),\n"
+    "  NEW.state); END;\n",
 };
 
 const size_t db_migrations_count = ARRAY_SIZE(db_migrations);

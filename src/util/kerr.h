@@ -54,6 +54,8 @@ enum kerr_subject {
 	KERR_SUBJECT_COMBINATION,      /* parameters that do not go together */
 	KERR_SUBJECT_INSTANCE_PROFILE, /* an instance profile, by name or ARN */
 	KERR_SUBJECT_SESSION_TOKEN,    /* the session token of temporary credentials */
+	KERR_SUBJECT_PRODUCT_CODE,     /* a marketplace product, by its code (the id is the code) */
+	KERR_SUBJECT_PRODUCT_IMAGE,    /* an image (or snapshot) with a product code */
 	/* The quotas of the topology, one each. */
 	KERR_SUBJECT_QUOTA_VCPUS,
 	KERR_SUBJECT_QUOTA_VOLUMES,

@@ -125,6 +125,8 @@ def test_a_data_directory_of_host_wide_zone_subnets_is_migrated(tmp_path):
         # and without what later schemas added
         "ALTER TABLE instances DROP COLUMN http_tokens; ALTER TABLE instances DROP COLUMN http_endpoint; "
         "ALTER TABLE instances DROP COLUMN http_hop_limit; ALTER TABLE instances DROP COLUMN metadata_tags; "
+        "ALTER TABLE instances DROP COLUMN iam_profile; ALTER TABLE instances DROP COLUMN iam_profile_id; "
+        "DROP TABLE session_keys; "
         "PRAGMA user_version = 12;")
     before = db.execute("SELECT * FROM zones ORDER BY name").fetchall()
     db.close()
