@@ -336,24 +336,6 @@ void api_xml_string_set(struct api_xml *x, const char *set, const char *member,
 	api_xml_close(x);
 }
 
-void api_xml_begin(struct api_xml *x, const char *action, const char *request_id)
-{
-	char root[API_XML_NAME_MAX + 1];
-	int n = snprintf(root, sizeof(root), "%s%s", action, "Response");
-
-	if (!ok(x))
-		return;
-	if (n < 0 || (size_t)n >= sizeof(root) || x->depth || x->tag_open) {
-		kerr_set(&x->err, KERR_INTERNAL, "xml: cannot begin a response for action '%.64s'",
-		         action);
-		return;
-	}
-	puts_(x, XML_DECL);
-	api_xml_open(x, root);
-	puts_(x, " xmlns=\"" API_XML_NAMESPACE "\"");
-	api_xml_elem(x, "requestId", request_id);
-}
-
 void api_xml_begin_query(struct api_xml *x, const char *action, const char *xmlns)
 {
 	char root[API_XML_NAME_MAX + 1];
@@ -371,6 +353,12 @@ void api_xml_begin_query(struct api_xml *x, const char *action, const char *xmln
 	puts_(x, " xmlns=\"");
 	puts_(x, xmlns);
 	puts_(x, "\"");
+}
+
+void api_xml_begin(struct api_xml *x, const char *action, const char *request_id)
+{
+	api_xml_begin_query(x, action, API_XML_NAMESPACE);
+	api_xml_elem(x, "requestId", request_id);
 }
 
 int api_xml_end(struct api_xml *x, struct kerr **err)

@@ -24,6 +24,8 @@ void progress_bar_init(struct progress_bar *p, const char *label, const char *un
 void progress_bar_update(void *ctx, uint64_t done, uint64_t total);
 void progress_bar_finish(struct progress_bar *p);
 
+/* s as a JSON string on stdout, quoted and escaped. */
+void cli_json_string(const char *s);
 /* "2G", "512M", "4096": bytes; -1 when it is not a size. */
 int cli_parse_size(const char *s, uint64_t *out);
 /* This binary's path, and kiln-init's (beside it, or $KILN_INIT); malloc'd. */

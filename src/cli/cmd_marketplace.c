@@ -22,20 +22,6 @@
 #define USAGE_BILL  "kiln bill --account ACCOUNT [--data DIR] [--json]"
 #define USAGE_CLOCK "kiln clock advance DURATION [--data DIR]   (DURATION: 90m, 2h, 3600s, 1h30m)"
 
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			printf("\\%c", *p);
-		else if (*p < 0x20)
-			printf("\\u%04x", *p);
-		else
-			putchar(*p);
-	}
-	putchar('"');
-}
-
 static void print_product(const struct product *p, bool json, bool first)
 {
 	char price[32];
@@ -50,26 +36,26 @@ static void print_product(const struct product *p, bool json, bool first)
 		return;
 	}
 	printf("%s{\"code\": ", first ? "" : ", ");
-	json_str(p->code);
+	cli_json_string(p->code);
 	printf(", \"id\": ");
-	json_str(p->id);
+	cli_json_string(p->id);
 	printf(", \"seller\": ");
-	json_str(p->seller);
+	cli_json_string(p->seller);
 	printf(", \"title\": ");
-	json_str(p->title);
+	cli_json_string(p->title);
 	printf(", \"pricing\": ");
-	json_str(p->pricing);
+	cli_json_string(p->pricing);
 	printf(", \"image\": ");
-	json_str(p->image);
+	cli_json_string(p->image);
 	printf(", \"region\": ");
-	json_str(p->region);
+	cli_json_string(p->region);
 	printf(", \"instance_types\": {");
 	for (size_t i = 0; i < p->ntypes; i++) {
 		cloud_money_format(p->types[i].price_micros, price);
 		printf("%s", i ? ", " : "");
-		json_str(p->types[i].type);
+		cli_json_string(p->types[i].type);
 		printf(": ");
-		json_str(price);
+		cli_json_string(price);
 	}
 	printf("}}");
 }
@@ -167,13 +153,13 @@ static int do_subscriptions(struct cloud *cl, const char *account, bool json, st
 			continue;
 		}
 		printf("%s{\"agreement\": ", i ? ", " : "");
-		json_str(v[i].id);
+		cli_json_string(v[i].id);
 		printf(", \"product\": ");
-		json_str(v[i].product);
+		cli_json_string(v[i].product);
 		printf(", \"title\": ");
-		json_str(v[i].title);
+		cli_json_string(v[i].title);
 		printf(", \"status\": ");
-		json_str(status);
+		cli_json_string(status);
 		printf("}");
 	}
 	if (json)
@@ -213,31 +199,31 @@ static int print_bill(struct cloud *cl, const char *buyer, const char *seller, b
 			continue;
 		}
 		printf("%s{\"product\": ", i ? ", " : "");
-		json_str(v[i].product);
+		cli_json_string(v[i].product);
 		printf(", \"title\": ");
-		json_str(v[i].title);
+		cli_json_string(v[i].title);
 		printf(", \"pricing\": ");
-		json_str(v[i].pricing);
+		cli_json_string(v[i].pricing);
 		printf(", \"seller\": ");
-		json_str(v[i].seller);
+		cli_json_string(v[i].seller);
 		printf(", \"buyer\": ");
-		json_str(v[i].buyer);
+		cli_json_string(v[i].buyer);
 		printf(", \"instance\": ");
-		json_str(v[i].instance);
+		cli_json_string(v[i].instance);
 		printf(", \"region\": ");
-		json_str(v[i].region);
+		cli_json_string(v[i].region);
 		printf(", \"instance_type\": ");
-		json_str(v[i].type);
+		cli_json_string(v[i].type);
 		printf(", \"hours\": %llu, \"price\": ", (unsigned long long)v[i].hours);
-		json_str(price);
+		cli_json_string(price);
 		printf(", \"amount\": ");
-		json_str(amount);
+		cli_json_string(amount);
 		printf("}");
 	}
 	cloud_money_format(total, amount);
 	if (json) {
 		printf("], \"hours\": %llu, \"total\": ", (unsigned long long)hours);
-		json_str(amount);
+		cli_json_string(amount);
 		puts(", \"currency\": \"USD\"}");
 	} else {
 		printf("total: %llu instance-hours, USD %s\n", (unsigned long long)hours, amount);

@@ -178,20 +178,6 @@ void table_add(struct table *t, ...)
 	t->nrows++;
 }
 
-static void json_string(const char *s)
-{
-	putchar('"');
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			printf("\\%c", *p);
-		else if (*p < 0x20)
-			printf("\\u%04x", *p);
-		else
-			putchar(*p);
-	}
-	putchar('"');
-}
-
 /* A cell as its column's JSON type: what is not a number or a boolean stays a string. */
 static void json_value(enum table_type type, const char *v)
 {
@@ -212,7 +198,7 @@ static void json_value(enum table_type type, const char *v)
 			return;
 		}
 	}
-	json_string(v);
+	cli_json_string(v);
 }
 
 static void print_json(const struct table *t)
@@ -223,7 +209,7 @@ static void print_json(const struct table *t)
 		for (size_t i = 0; i < t->ncols; i++) {
 			if (i)
 				fputs(", ", stdout);
-			json_string(t->cols[i].key);
+			cli_json_string(t->cols[i].key);
 			fputs(": ", stdout);
 			json_value(t->cols[i].type, t->cells[r * t->ncols + i]);
 		}

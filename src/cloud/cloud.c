@@ -222,6 +222,14 @@ int cloud_account_list(struct cloud *c, struct account **out, size_t *n, struct 
 	return 0;
 }
 
+void cloud_account_from_row(sqlite3_stmt *st, struct account *acct)
+{
+	memset(acct, 0, sizeof(*acct));
+	str_copy(acct->id, db_text(st, 0), sizeof(acct->id));
+	str_copy(acct->name, db_text(st, 1), sizeof(acct->name));
+	str_copy(acct->alias, db_text(st, 2), sizeof(acct->alias));
+}
+
 int cloud_account_by_key(struct cloud *c, const char *access_key, struct account *acct,
                          char secret[SECRET_KEY_LEN + 1], struct kerr **err)
 {
@@ -240,10 +248,7 @@ int cloud_account_by_key(struct cloud *c, const char *access_key, struct account
 	if (r == 0)
 		return kerr_about(err, KERR_NOT_FOUND, KERR_SUBJECT_KEY, access_key,
 		                  "access key '%s' is not known", access_key);
-	memset(acct, 0, sizeof(*acct));
-	str_copy(acct->id, db_text(st, 0), sizeof(acct->id));
-	str_copy(acct->name, db_text(st, 1), sizeof(acct->name));
-	str_copy(acct->alias, db_text(st, 2), sizeof(acct->alias));
+	cloud_account_from_row(st, acct);
 	str_copy(acct->access_key, access_key, sizeof(acct->access_key));
 	str_copy(secret, db_text(st, 3), SECRET_KEY_LEN + 1);
 	return 0;

@@ -88,10 +88,7 @@ static int account_row(struct cloud *c, const char *id, struct account *acct, st
 	if (r == 0)
 		return kerr_about(err, KERR_NOT_FOUND, KERR_SUBJECT_ACCOUNT, id,
 		                  "account '%s' is not known", id);
-	memset(acct, 0, sizeof(*acct));
-	str_copy(acct->id, db_text(st, 0), sizeof(acct->id));
-	str_copy(acct->name, db_text(st, 1), sizeof(acct->name));
-	str_copy(acct->alias, db_text(st, 2), sizeof(acct->alias));
+	cloud_account_from_row(st, acct);
 	return 0;
 }
 

@@ -108,6 +108,8 @@ void cloud_image_prewarm(struct cloud *c, const char *image);
 /* A snapshot of an image just stored from copy (a file of the pool in dir): copy becomes the
  * zone's base of it, a reflink. */
 void cloud_base_keep(struct cloud *c, const char *id, const char *dir, const char *copy);
+/* An account from a row whose first columns are id, name, COALESCE(alias, ''). */
+void cloud_account_from_row(sqlite3_stmt *st, struct account *acct);
 /* At start, before any job: the temporaries a killed daemon left in the zones' pools. */
 void cloud_leftovers_clean(struct cloud *c);
 /* A deleted snapshot: its base goes from every zone pool of region. */
