@@ -3,8 +3,9 @@
  * dynamic/) rendered from what cloud_metadata_find gathers.
  *
  * Threading: libmicrohttpd with a thread per connection (handlers read the database) and no
- * listening socket; one thread accepts on every VPC's listener and hands each connection over
- * with MHD_add_connection, after noting which VPC's listener it came from, by its descriptor:
+ * listening socket; the VPCs' listeners are an api_listeners set (listeners.c), whose thread
+ * hands each connection over with MHD_add_connection after noting which VPC's listener it came
+ * from, by its descriptor:
  * the handler reads it back from the connection's descriptor, which stays the same while the
  * connection lives. */
 #include "api/imds.h"
@@ -14,17 +15,16 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "api/imds_token.h"
+#include "api/listeners.h"
 #include "api/instance_credentials.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
@@ -33,26 +33,14 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-#define LISTENERS_MAX  1024
 #define IP_TTL_DEFAULT 64
-
-struct listener {
-	unsigned net;
-	int fd;
-};
 
 struct api_imds {
 	struct cloud *cloud;
 	struct MHD_Daemon *daemon;
 	struct imds_token_key key;
-	pthread_t thread;
-	int wake; /* eventfd: the listeners changed, or stop */
-	pthread_mutex_t lock;
-	struct listener *listeners;
-	size_t nlisteners;
-	int *closing; /* removed listeners' descriptors: the accept thread closes them */
-	size_t nclosing;
-	bool stopping;
+	struct api_listeners *listeners; /* tagged with their VPC's net number */
+	pthread_mutex_t lock;            /* net_of_fd */
 	unsigned *net_of_fd; /* the VPC of each accepted connection, by its descriptor */
 	size_t nfds;
 };
@@ -598,89 +586,25 @@ static void note_fd(struct api_imds *s, int fd, unsigned net)
 	pthread_mutex_unlock(&s->lock);
 }
 
-static void *accept_loop(void *arg)
+/* A connection on the listener of VPC net (the listeners' thread). */
+static void accepted(void *ctx, unsigned net, int fd, const struct sockaddr *sa, socklen_t len)
 {
-	struct api_imds *s = arg;
-	struct pollfd *pfd = NULL;
-	unsigned *nets = NULL;
+	struct api_imds *s = ctx;
 
-	for (;;) {
-		size_t n = 0;
-
-		pthread_mutex_lock(&s->lock);
-		for (size_t i = 0; i < s->nclosing; i++)
-			close(s->closing[i]);
-		s->nclosing = 0;
-		if (s->stopping) {
-			pthread_mutex_unlock(&s->lock);
-			break;
-		}
-		pfd = xreallocarray(pfd, s->nlisteners + 1, sizeof(*pfd));
-		nets = xreallocarray(nets, s->nlisteners + 1, sizeof(*nets));
-		pfd[n++] = (struct pollfd){.fd = s->wake, .events = POLLIN};
-		for (size_t i = 0; i < s->nlisteners; i++) {
-			nets[n] = s->listeners[i].net;
-			pfd[n++] = (struct pollfd){.fd = s->listeners[i].fd, .events = POLLIN};
-		}
-		pthread_mutex_unlock(&s->lock);
-		if (poll(pfd, n, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			log_event(LOG_LEVEL_ERROR, NULL, "metadata service: poll: %s",
-			          strerror(errno));
-			break;
-		}
-		if (pfd[0].revents) {
-			uint64_t v;
-
-			if (read(s->wake, &v, sizeof(v)) < 0 && errno != EAGAIN)
-				break;
-		}
-		for (size_t i = 1; i < n; i++) {
-			struct sockaddr_storage ss;
-			socklen_t len = sizeof(ss);
-			int fd;
-
-			if (!(pfd[i].revents & POLLIN))
-				continue;
-			fd = accept4(pfd[i].fd, (struct sockaddr *)&ss, &len,
-			             SOCK_CLOEXEC | SOCK_NONBLOCK);
-			if (fd < 0)
-				continue;
-			note_fd(s, fd, nets[i]);
-			/* On failure MHD closes the socket. */
-			MHD_add_connection(s->daemon, fd, (struct sockaddr *)&ss, len);
-		}
-	}
-	free(pfd);
-	free(nets);
-	return NULL;
-}
-
-static void wake(struct api_imds *s)
-{
-	uint64_t one = 1;
-
-	if (write(s->wake, &one, sizeof(one)) < 0)
-		log_event(LOG_LEVEL_WARNING, NULL, "metadata service: cannot wake its thread: %s",
-		          strerror(errno));
+	note_fd(s, fd, net);
+	/* On failure MHD closes the socket. */
+	MHD_add_connection(s->daemon, fd, sa, len);
 }
 
 int api_imds_start(struct cloud *cloud, struct api_imds **out, struct kerr **err)
 {
 	struct api_imds *s = xcalloc(1, sizeof(*s));
-	int rc;
 
 	*out = NULL;
 	s->cloud = cloud;
 	pthread_mutex_init(&s->lock, NULL);
 	if (imds_token_key_init(&s->key, err) < 0)
 		goto on_error;
-	s->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (s->wake < 0) {
-		kerr_errno(err, errno, "cannot make an eventfd");
-		goto on_error;
-	}
 	s->daemon = MHD_start_daemon(MHD_USE_NO_LISTEN_SOCKET | MHD_USE_INTERNAL_POLLING_THREAD |
 	                                 MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL | MHD_USE_ITC,
 	                             0, NULL, NULL, on_request, s, MHD_OPTION_CONNECTION_LIMIT,
@@ -691,18 +615,14 @@ int api_imds_start(struct cloud *cloud, struct api_imds **out, struct kerr **err
 		kerr_set(err, KERR_INTERNAL, "cannot start the metadata service's HTTP server");
 		goto on_error;
 	}
-	rc = pthread_create(&s->thread, NULL, accept_loop, s);
-	if (rc != 0) {
+	if (api_listeners_start("metadata service", accepted, s, &s->listeners, err) < 0) {
 		MHD_stop_daemon(s->daemon);
-		kerr_errno(err, rc, "cannot start the metadata service's thread");
 		goto on_error;
 	}
 	*out = s;
 	return 0;
 
 on_error:
-	if (s->wake > 0)
-		close(s->wake);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 	return -1;
@@ -710,59 +630,25 @@ on_error:
 
 bool api_imds_serves(struct api_imds *s, unsigned net)
 {
-	bool found = false;
-
-	pthread_mutex_lock(&s->lock);
-	for (size_t i = 0; i < s->nlisteners && !found; i++)
-		found = s->listeners[i].net == net;
-	pthread_mutex_unlock(&s->lock);
-	return found;
+	return api_listeners_has(s->listeners, net);
 }
 
 void api_imds_add(struct api_imds *s, unsigned net, int fd)
 {
-	pthread_mutex_lock(&s->lock);
-	if (s->nlisteners >= LISTENERS_MAX) {
-		pthread_mutex_unlock(&s->lock);
-		close(fd);
-		log_event(LOG_LEVEL_WARNING, NULL, "metadata service: too many VPCs to serve");
-		return;
-	}
-	s->listeners = xreallocarray(s->listeners, s->nlisteners + 1, sizeof(*s->listeners));
-	s->listeners[s->nlisteners++] = (struct listener){.net = net, .fd = fd};
-	pthread_mutex_unlock(&s->lock);
-	wake(s);
+	api_listeners_add(s->listeners, net, fd);
 }
 
 void api_imds_remove(struct api_imds *s, unsigned net)
 {
-	pthread_mutex_lock(&s->lock);
-	for (size_t i = 0; i < s->nlisteners; i++) {
-		if (s->listeners[i].net != net)
-			continue;
-		s->closing = xreallocarray(s->closing, s->nclosing + 1, sizeof(*s->closing));
-		s->closing[s->nclosing++] = s->listeners[i].fd;
-		s->listeners[i--] = s->listeners[--s->nlisteners];
-	}
-	pthread_mutex_unlock(&s->lock);
-	wake(s);
+	api_listeners_remove(s->listeners, net);
 }
 
 void api_imds_stop(struct api_imds *s)
 {
 	if (!s)
 		return;
-	pthread_mutex_lock(&s->lock);
-	s->stopping = true;
-	pthread_mutex_unlock(&s->lock);
-	wake(s);
-	pthread_join(s->thread, NULL);
-	for (size_t i = 0; i < s->nlisteners; i++)
-		close(s->listeners[i].fd);
+	api_listeners_stop(s->listeners);
 	MHD_stop_daemon(s->daemon);
-	close(s->wake);
-	free(s->listeners);
-	free(s->closing);
 	free(s->net_of_fd);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
