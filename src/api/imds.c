@@ -7,7 +7,8 @@
  * hands each connection over with MHD_add_connection after noting which VPC's listener it came
  * from, by its descriptor:
  * the handler reads it back from the connection's descriptor, which stays the same while the
- * connection lives. */
+ * connection lives. The same notes count each instance's open connections (its VPC and address):
+ * one instance cannot take the service's connections from the others. */
 #include "api/imds.h"
 
 #include <arpa/inet.h>
@@ -34,14 +35,24 @@
 #include "util/banned.h"
 
 #define IP_TTL_DEFAULT 64
+/* Connections the service takes, and of those, how many one instance (address in a VPC) may hold
+ * open at once; more are closed as they are accepted. */
+#define IMDS_MAX_CONNECTIONS  512u
+#define IMDS_MAX_PER_INSTANCE 32u
+
+/* Who is at the other end of an open connection, by its descriptor. */
+struct imds_peer {
+	unsigned net; /* its VPC's number; 0: no connection on this descriptor */
+	struct in_addr addr;
+};
 
 struct api_imds {
 	struct cloud *cloud;
 	struct MHD_Daemon *daemon;
 	struct imds_token_key key;
 	struct api_listeners *listeners; /* tagged with their VPC's net number */
-	pthread_mutex_t lock;            /* net_of_fd */
-	unsigned *net_of_fd; /* the VPC of each accepted connection, by its descriptor */
+	pthread_mutex_t lock;            /* peer_of_fd */
+	struct imds_peer *peer_of_fd;    /* each open connection's peer, by its descriptor */
 	size_t nfds;
 };
 
@@ -479,7 +490,7 @@ static unsigned conn_net(struct api_imds *s, struct MHD_Connection *c, bool *kno
 		return 0;
 	pthread_mutex_lock(&s->lock);
 	if (ci->connect_fd >= 0 && (size_t)ci->connect_fd < s->nfds) {
-		net = s->net_of_fd[ci->connect_fd];
+		net = s->peer_of_fd[ci->connect_fd].net;
 		*known = net != 0;
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -572,28 +583,64 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	return ret;
 }
 
-static void note_fd(struct api_imds *s, int fd, unsigned net)
+/* Note the connection on fd as one of (net, addr)'s, unless that peer holds its share already. */
+static bool note_fd(struct api_imds *s, int fd, unsigned net, struct in_addr addr)
 {
+	unsigned open = 0;
+
 	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->nfds; i++)
+		if (s->peer_of_fd[i].net == net && s->peer_of_fd[i].addr.s_addr == addr.s_addr)
+			open++;
+	if (open >= IMDS_MAX_PER_INSTANCE) {
+		pthread_mutex_unlock(&s->lock);
+		return false;
+	}
 	if ((size_t)fd >= s->nfds) {
 		size_t n = (size_t)fd + 64;
 
-		s->net_of_fd = xreallocarray(s->net_of_fd, n, sizeof(*s->net_of_fd));
-		memset(s->net_of_fd + s->nfds, 0, (n - s->nfds) * sizeof(*s->net_of_fd));
+		s->peer_of_fd = xreallocarray(s->peer_of_fd, n, sizeof(*s->peer_of_fd));
+		memset(s->peer_of_fd + s->nfds, 0, (n - s->nfds) * sizeof(*s->peer_of_fd));
 		s->nfds = n;
 	}
-	s->net_of_fd[fd] = net;
+	s->peer_of_fd[fd] = (struct imds_peer){.net = net, .addr = addr};
 	pthread_mutex_unlock(&s->lock);
+	return true;
+}
+
+static void forget_fd(struct api_imds *s, int fd)
+{
+	pthread_mutex_lock(&s->lock);
+	if (fd >= 0 && (size_t)fd < s->nfds)
+		s->peer_of_fd[fd] = (struct imds_peer){0};
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* libmicrohttpd tells of a connection's end before it closes the descriptor, so no new
+ * connection can have the same descriptor yet. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+	(void)socket_context;
+	if (code == MHD_CONNECTION_NOTIFY_CLOSED)
+		forget_fd(cls, conn_fd(c));
 }
 
 /* A connection on the listener of VPC net (the listeners' thread). */
 static void accepted(void *ctx, unsigned net, int fd, const struct sockaddr *sa, socklen_t len)
 {
 	struct api_imds *s = ctx;
+	struct in_addr addr = {0};
 
-	note_fd(s, fd, net);
-	/* On failure MHD closes the socket. */
-	MHD_add_connection(s->daemon, fd, sa, len);
+	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in))
+		addr = ((const struct sockaddr_in *)sa)->sin_addr;
+	if (!note_fd(s, fd, net, addr)) {
+		close(fd);
+		return;
+	}
+	/* On failure MHD closes the socket, and this thread accepts nothing meanwhile. */
+	if (MHD_add_connection(s->daemon, fd, sa, len) != MHD_YES)
+		forget_fd(s, fd);
 }
 
 int api_imds_start(struct cloud *cloud, struct api_imds **out, struct kerr **err)
@@ -605,12 +652,12 @@ int api_imds_start(struct cloud *cloud, struct api_imds **out, struct kerr **err
 	pthread_mutex_init(&s->lock, NULL);
 	if (imds_token_key_init(&s->key, err) < 0)
 		goto on_error;
-	s->daemon = MHD_start_daemon(MHD_USE_NO_LISTEN_SOCKET | MHD_USE_INTERNAL_POLLING_THREAD |
-	                                 MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL | MHD_USE_ITC,
-	                             0, NULL, NULL, on_request, s, MHD_OPTION_CONNECTION_LIMIT,
-	                             (unsigned)512, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
-	                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 << 10),
-	                             MHD_OPTION_END);
+	s->daemon = MHD_start_daemon(
+	    MHD_USE_NO_LISTEN_SOCKET | MHD_USE_INTERNAL_POLLING_THREAD |
+	        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL | MHD_USE_ITC,
+	    0, NULL, NULL, on_request, s, MHD_OPTION_CONNECTION_LIMIT, IMDS_MAX_CONNECTIONS,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)10, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 << 10), MHD_OPTION_END);
 	if (!s->daemon) {
 		kerr_set(err, KERR_INTERNAL, "cannot start the metadata service's HTTP server");
 		goto on_error;
@@ -649,7 +696,7 @@ void api_imds_stop(struct api_imds *s)
 		return;
 	api_listeners_stop(s->listeners);
 	MHD_stop_daemon(s->daemon);
-	free(s->net_of_fd);
+	free(s->peer_of_fd);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }

@@ -158,6 +158,8 @@ def test_first_boot_cloud_config(ec2, debian, key, tmp_path):
                 "sudo -n cat /var/lib/cloud/data/instance-id; sudo -n cloud-init query v1.instance_id; "
                 "test -e /var/lib/cloud/instance/boot-finished && echo finished")
         assert r.returncode == 0, r.stderr
+        # the host name resolves (/etc/hosts from cloud-init), so sudo does not warn
+        assert "unable to resolve host" not in r.stderr, r.stderr
         lines = r.stdout.split("\n")
         assert lines[:10] == ["admin", "root", "admin 700", "admin 600", "640 21",
                               "written by cloud-init", "ran as root", iid, iid, "finished"], r.stdout

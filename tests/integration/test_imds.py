@@ -166,9 +166,11 @@ def test_token_flow_and_errors(world):
     assert a.get("/latest/meta-data/instance-id", "x" * 64)[0] == 401
     assert a.get("/latest/meta-data/instance-id", b.token())[0] == 401
     assert b.get("/latest/meta-data/instance-id", tok)[0] == 401
-    short = a.token(ttl=1)
+    # (a few seconds of life: each request here starts a python in the instance's namespace,
+    # which takes more than a second on a loaded machine)
+    short = a.token(ttl=4)
     assert a.get("/latest/meta-data/instance-id", short)[0] == 200
-    time.sleep(2.1)
+    time.sleep(5.1)
     assert a.get("/latest/meta-data/instance-id", short)[0] == 401
     # v1 where tokens are optional, not where they are required
     assert a.get("/latest/meta-data/instance-id")[0] == 200
@@ -387,6 +389,43 @@ def test_no_other_link_local_address(world):
         assert a.sh(f"timeout 5 nc -w 2 {addr} 80 </dev/null").returncode != 0
         assert a.sh(f"ping -c 1 -W 1 {addr}").returncode != 0
     assert a.sh(f"timeout 5 nc -w 2 {IMDS} 22 </dev/null").returncode != 0
+
+
+HOG = r"""
+import socket, sys, time
+def ask(s):
+    try:
+        s.sendall(b"GET /latest/meta-data/instance-id HTTP/1.1\r\nHost: x\r\n\r\n")
+        return s.recv(64).split(b" ")[1].decode()
+    except (OSError, IndexError):
+        return "closed"
+held = [socket.create_connection((sys.argv[1], 80), timeout=5) for _ in range(40)]
+time.sleep(0.5)
+print(" ".join(ask(s) for s in held), flush=True)
+sys.stdin.readline()  # held open until the test has asked from the other VPC
+for s in held:
+    s.close()
+time.sleep(0.5)
+print(ask(socket.create_connection((sys.argv[1], 80), timeout=5)), flush=True)
+"""
+
+
+def test_connections_per_instance_are_bounded(world):
+    """One instance holds at most 32 connections to the service (more are closed as they come);
+    b, with the same address in another VPC, is served meanwhile; a again once it lets go."""
+    a, b = world["a"], world["b"]
+    p = subprocess.Popen(["nsenter", "-t", str(a.init_pid()), "-n", "/usr/bin/python3", "-c", HOG, IMDS],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        answers = p.stdout.readline().split()
+        assert answers.count("200") == 32 and answers.count("closed") == 8, answers
+        assert b.get("/latest/meta-data/instance-id", b.token())[0] == 200
+        p.stdin.write("\n")
+        p.stdin.flush()
+        assert p.stdout.readline().strip() == "200"
+        assert p.wait(timeout=30) == 0
+    finally:
+        p.kill()
 
 
 def test_instance_restart_and_daemon_restart(world):
