@@ -126,6 +126,11 @@ def hosts(tmp_path):
                 print(f"--- {h.ns} log (tail)\n{h.log.read_text()[-3000:]}")
 
 
+def regions_key(h):
+    text = (h.data.parent / "regions").read_text()
+    return next(line.split()[1] for line in text.splitlines() if line.startswith("internal-key"))
+
+
 def wait_for(fn, what, timeout=180):
     end = time.time() + timeout
     while time.time() < end:
@@ -134,6 +139,32 @@ def wait_for(fn, what, timeout=180):
             return v
         time.sleep(1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+SIGNED_CALL = """
+import sys, urllib.request
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+url, region, service, key, secret, body = sys.argv[1:]
+req = AWSRequest(method="POST", url=url, data=body,
+                 headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+SigV4Auth(Credentials(key, secret), service, region).add_auth(req)
+try:
+    with urllib.request.urlopen(urllib.request.Request(url, data=body.encode(),
+                                headers=dict(req.headers.items()), method="POST")) as r:
+        print(r.status, r.read()[:200])
+except urllib.error.HTTPError as e:
+    print(e.code, e.read().decode())
+"""
+
+
+def signed_call(h, service, key, secret, body):
+    """A request signed by hand (botocore's SigV4) from inside h's namespace: status, body."""
+    out = h.run("/usr/bin/python3", "-c", SIGNED_CALL, h.url, h.region, service, key, secret,
+                body).stdout
+    status, _, rest = out.partition(" ")
+    return int(status), rest
 
 
 def image_state(h, image, key=None):
@@ -153,6 +184,18 @@ def test_copy_between_deployments(hosts, tmp_path):
     r = b.aws("ec2", "describe-images", "--owners", "self", key=bob, region="us-east-1",
               check=False)
     assert r.returncode != 0 and "AuthFailure" in r.stderr and a.url in r.stderr, r.stderr
+
+    # The deployments' key signs their calls to each other only, and only it signs them.
+    peer_key = regions_key(b)
+    status, body = signed_call(a, "ec2", "KILNPEERDEPLOYMENT00", peer_key,
+                               "Action=DescribeImages&Version=2016-11-15")
+    assert status == 403 and "AuthFailure" in body, body
+    status, body = signed_call(a, "kiln-peer", BOB_KEY, BOB_SECRET,
+                               "Action=DescribeCopySource&Account=555566667777&ImageId=ami-1")
+    assert status in (401, 403), body
+    status, body = signed_call(a, "kiln-peer", "KILNPEERDEPLOYMENT00", "x" * 64,
+                               "Action=DescribeCopySource&Account=555566667777&ImageId=ami-1")
+    assert status == 403 and "SignatureDoesNotMatch" in body, body
 
     # On A: a busybox instance writes a file; its image is the source.
     base = a.aws("ec2", "describe-images", "--owners", "amazon", "--filters",
