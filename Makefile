@@ -3,7 +3,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build demo demo-store demo-packer images check check-asan fuzz format format-check clean bench-store
+.PHONY: all deps build demo demo-regions demo-store demo-packer images check check-asan fuzz format format-check clean bench-store
 
 all: build
 
@@ -17,6 +17,9 @@ build: deps
 # The README's first command: the main job end to end.
 demo: build images
 	scripts/demo.sh
+
+demo-regions: build images
+	scripts/demo-regions.sh
 
 demo-store: build images
 	scripts/demo-store.sh

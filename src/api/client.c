@@ -22,7 +22,7 @@
 
 struct api_client {
 	CURL *curl;
-	char *endpoint, *host, *region, *access_key, *secret_key;
+	char *endpoint, *host, *region, *access_key, *secret_key, *service;
 };
 
 static void add_encoded(struct buf *b, const char *s)
@@ -111,6 +111,7 @@ int api_client_open(const struct api_client_config *cfg, struct api_client **out
 	c->region = xstrdup(cfg->region);
 	c->access_key = xstrdup(cfg->access_key);
 	c->secret_key = xstrdup(cfg->secret_key);
+	c->service = xstrdup(cfg->service ? cfg->service : "ec2");
 	*out = c;
 	return 0;
 }
@@ -135,6 +136,7 @@ void api_client_close(struct api_client *c)
 	free(c->region);
 	free(c->access_key);
 	free(c->secret_key);
+	free(c->service);
 	free(c);
 }
 
@@ -163,7 +165,7 @@ static int sign(struct api_client *c, const struct buf *body, char amz_date[17],
 	req.body_len = body->len;
 	str_copy(auth.date, amz_date, sizeof(auth.date));
 	str_copy(auth.region, c->region, sizeof(auth.region));
-	str_copy(auth.service, "ec2", sizeof(auth.service));
+	str_copy(auth.service, c->service, sizeof(auth.service));
 	str_copy(auth.amz_date, amz_date, sizeof(auth.amz_date));
 	str_copy(auth.signed_headers, "content-type;host;x-amz-date", sizeof(auth.signed_headers));
 	hash_sha256(body->data, body->len, digest);
@@ -172,13 +174,13 @@ static int sign(struct api_client *c, const struct buf *body, char amz_date[17],
 		return -1;
 	hash_sha256(canonical.data, canonical.len, digest);
 	hash_hex(digest, HASH_LEN, canon_hash);
-	to_sign = xasprintf("AWS4-HMAC-SHA256\n%s\n%s/%s/ec2/aws4_request\n%s", amz_date, auth.date,
-	                    c->region, canon_hash);
-	api_sigv4_sign(c->secret_key, auth.date, c->region, "ec2", to_sign, signature);
-	*authorization =
-	    xasprintf("Authorization: AWS4-HMAC-SHA256 Credential=%s/%s/%s/ec2/aws4_request, "
-	              "SignedHeaders=%s, Signature=%s",
-	              c->access_key, auth.date, c->region, auth.signed_headers, signature);
+	to_sign = xasprintf("AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n%s", amz_date, auth.date,
+	                    c->region, c->service, canon_hash);
+	api_sigv4_sign(c->secret_key, auth.date, c->region, c->service, to_sign, signature);
+	*authorization = xasprintf(
+	    "Authorization: AWS4-HMAC-SHA256 Credential=%s/%s/%s/%s/aws4_request, "
+	    "SignedHeaders=%s, Signature=%s",
+	    c->access_key, auth.date, c->region, c->service, auth.signed_headers, signature);
 	return 0;
 }
 

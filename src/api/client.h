@@ -15,6 +15,7 @@ struct api_client_config {
 	const char *region;
 	const char *access_key;
 	const char *secret_key;
+	const char *service; /* the signature's service; NULL: "ec2" */
 };
 
 struct api_client;

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "api/sigv4.h"
+#include "api/peer.h"
 #include "api/sts.h"
 #include "util/cleanup.h"
 #include "util/str.h"
@@ -168,7 +169,7 @@ static const struct api_service {
     {"ec2", API_PROTOCOL_EC2, actions, &actions_count, api_xml_begin, NULL},
     {"sts", API_PROTOCOL_STS, api_sts_actions, &api_sts_actions_count, api_sts_begin, api_sts_end},
 };
-static const char *const service_names[] = {"ec2", "sts", NULL};
+static const char *const service_names[] = {"ec2", "sts", CLOUD_PEER_SERVICE, NULL};
 
 static const struct api_service *find_service(const char *name)
 {
@@ -251,7 +252,14 @@ static enum api_sigv4_status lookup_secret(void *ctx, const char *access_key, co
 	struct api_call *call = ctx;
 	_cleanup_kerr_ struct kerr *why = NULL;
 	char s[SECRET_KEY_LEN + 1];
+	const char *peer_key = cloud_peer_key(call->cloud);
 
+	/* Another deployment's call (api/peer.c): its key is none of an account's. */
+	if (peer_key && !token && !strcmp(access_key, CLOUD_PEER_ACCESS_KEY)) {
+		call->peer = true;
+		str_copy(secret, peer_key, size);
+		return API_SIGV4_OK;
+	}
 	if (cloud_caller_by_key(call->cloud, access_key, token, &call->account, &call->session, s,
 	                        &why) < 0) {
 		if (why->kind == KERR_NOT_FOUND)
@@ -306,6 +314,14 @@ int api_authenticate(struct cloud *cloud, const struct api_http_request *req,
 		api_error_from_sigv4(e, auth->status, err);
 		return -1;
 	}
+	/* The deployments' key signs their calls to each other, and nothing else does. */
+	if (call->peer != !strcmp(auth->auth.service, CLOUD_PEER_SERVICE)) {
+		api_error_full(e, 403, "AuthFailure",
+		               call->peer
+		                   ? "the deployments' key signs only their calls to each other"
+		                   : "only the deployments' key signs calls between them");
+		return -1;
+	}
 	api_params_root(params, &call->root);
 	call->action = api_node_str(&call->root, "Action");
 	if (!call->action) {
@@ -342,6 +358,12 @@ int api_dispatch(struct cloud *cloud, struct api_cache *cache, const struct api_
 	api_params_init(&params);
 	if (api_authenticate(cloud, req, service_names, &params, &auth, &call, e) < 0)
 		goto out;
+	if (call.peer) {
+		r = api_peer_dispatch(&call, out, e);
+		if (r < 0)
+			buf_reset(out);
+		goto out;
+	}
 	svc = find_service(auth.auth.service);
 	a = svc ? find_action(svc, call.action) : NULL;
 	if (!a) {

@@ -70,7 +70,14 @@ int api_describe_regions(struct api_call *c, struct api_error *e)
 		if (!api_selected(names, nnames, v[i].name) || (!all && !nnames && !v[i].enabled))
 			continue;
 		str_copy(rv.name, v[i].name, sizeof(rv.name));
-		str_copy(rv.endpoint, c->host ? c->host : "", sizeof(rv.endpoint));
+		/* The host that serves it, as the caller's Host header names this one. */
+		if (v[i].endpoint[0]) {
+			const char *h = strstr(v[i].endpoint, "://");
+			str_copy(rv.endpoint, h ? h + 3 : v[i].endpoint, sizeof(rv.endpoint));
+			rv.endpoint[strcspn(rv.endpoint, "/")] = '\0';
+		} else {
+			str_copy(rv.endpoint, c->host ? c->host : "", sizeof(rv.endpoint));
+		}
 		str_copy(rv.opt_in_status, v[i].opt_in_status, sizeof(rv.opt_in_status));
 		m = api_call_filter_match(&filters, region_fields, ARRAY_SIZE(region_fields), &rv,
 		                          NULL, e);

@@ -25,6 +25,7 @@ struct api_call {
 	const char *host;     /* the Host header: where the client reached us */
 	struct api_node root; /* the parameters */
 	struct api_xml *xml;  /* the response body, inside the envelope */
+	bool peer;            /* signed with the deployments' key (api/peer.c), not an account's */
 };
 
 /* 0 with the response members written, or -1 with e set (nothing of xml is sent). */

@@ -12,7 +12,7 @@
 #define USAGE_SERVE                                                                                \
 	"kiln serve [--data DIR] [--listen 127.0.0.1:8773] [--max-connections N]\n"                \
 	"       [--max-connections-per-ip N] [--timeout SECONDS] [--log-level LEVEL]\n"            \
-	"       [--gc-interval SECONDS] [--test-clock]"
+	"       [--gc-interval SECONDS] [--test-clock] [--region NAME --regions FILE]"
 
 int cmd_serve(int argc, char **argv)
 {
@@ -38,6 +38,10 @@ int cmd_serve(int argc, char **argv)
 	    OPT_UINT("gc-interval", "SECONDS", &cfg.gc_interval_s,
 	             "collect a store's garbage this long after its last deletion, and at most "
 	             "this often (60; 0: never)"),
+	    OPT_STRING("region", "NAME", &cfg.region,
+	               "serve this region only: one of several deployments"),
+	    OPT_STRING("regions", "FILE", &cfg.regions_file,
+	               "with --region: every region's endpoint and the deployments' key"),
 	    OPT_BOOL("test-clock", &cfg.test_clock,
 	             "for tests only: let 'kiln clock advance' move the metering clock forward"),
 	    OPT_END(),
@@ -50,6 +54,8 @@ int cmd_serve(int argc, char **argv)
 		return cli_usage(USAGE_SERVE,
 		                 "bad value '%s' for '--log-level' (error, warning, info, debug)",
 		                 level);
+	if (!cfg.region != !cfg.regions_file)
+		return cli_usage(USAGE_SERVE, "'--region' and '--regions' go together");
 	cfg.data_dir = cli_data_dir(data);
 	if (daemon_start(&cfg, &d, &err) < 0)
 		return cli_fail(err);

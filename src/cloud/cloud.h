@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "db/db.h"
+#include "util/buf.h"
 #include "util/id.h"
 #include "util/kerr.h"
 
@@ -30,6 +31,8 @@
 
 struct runtime;
 
+struct cloud_peer;
+
 struct cloud {
 	char *data_dir;
 	struct db *db;
@@ -41,7 +44,58 @@ struct cloud {
 	struct cloud_gc *gc;             /* the stores' automatic garbage collection (gc.c) */
 	struct cloud_vpc_hook *vpc_hook; /* the daemon's, or NULL (vpc_filter.c) */
 	struct cloud_identity *identity; /* the regions' identity keys read so far (identity.c) */
+	struct cloud_deployment *deploy; /* serving one region of several deployments, or NULL */
+	struct cloud_peer_ops {
+		/* POST action with params (name, value, ..., NULL) to the deployment p, signed
+		 * with key under the service CLOUD_PEER_SERVICE: its answer into out, or its
+		 * refusal as err (the api's transport, set by the daemon: peers.c). */
+		int (*call)(void *ctx, const struct cloud_peer *p, const char *key,
+		            const char *action, const char *const *params, struct buf *out,
+		            struct kerr **err);
+		void *ctx;
+	} peer_ops;
 };
+
+/* Regions as separate deployments (peers.c). A regions file lists every region's endpoint,
+ * "region us-east-1 http://10.250.0.1:8773", and the key the deployments sign their calls to
+ * each other with, "internal-key SECRET" (32 to 128 printable characters; '#' comments). */
+#define CLOUD_PEER_SERVICE    "kiln-peer"
+#define CLOUD_PEER_ACCESS_KEY "KILNPEERDEPLOYMENT00"
+struct cloud_peer {
+	char region[32];
+	char endpoint[256];
+};
+struct cloud_deployment {
+	char region[32]; /* the one this daemon serves */
+	struct cloud_peer *peers;
+	size_t npeers;
+	char key[129];
+};
+int cloud_deployment_parse(const char *text, const char *region, struct cloud_deployment *d,
+                           struct kerr **err);
+int cloud_deployment_load(const char *path, const char *region, struct cloud_deployment *d,
+                          struct kerr **err);
+void cloud_deployment_release(struct cloud_deployment *d);
+/* From now on c serves d's region only (it must be in the topology), and reaches the others
+ * with ops; before any request or job. */
+int cloud_deployment_set(struct cloud *c, const struct cloud_deployment *d,
+                         const struct cloud_peer_ops *ops, struct kerr **err);
+/* The deployment serving region when another one does, else NULL. */
+const struct cloud_peer *cloud_peer_find(const struct cloud *c, const char *region);
+/* The deployments' key, or NULL when c is the only deployment. */
+const char *cloud_peer_key(const struct cloud *c);
+/* The source's side of a copy to another deployment, for account (checked here: it may copy the
+ * image, or use the snapshot; product codes copy to their owner only). Describe: the image's
+ * fields, or a snapshot's size, as "key value" lines; a snapshot's manifest; chunks of it. */
+int cloud_copy_source_describe(struct cloud *c, const char *account, const char *region,
+                               const char *image, const char *snapshot, struct buf *out,
+                               struct kerr **err);
+int cloud_copy_source_manifest(struct cloud *c, const char *account, const char *region,
+                               const char *image, const char *snapshot, struct buf *out,
+                               struct kerr **err);
+int cloud_copy_source_chunks(struct cloud *c, const char *account, const char *region,
+                             const char *image, const char *snapshot, const uint8_t (*hashes)[32],
+                             size_t n, struct buf *out, struct kerr **err);
 
 struct zone {
 	char name[32];    /* us-east-1a */
@@ -118,8 +172,10 @@ struct region_status {
 	const char *opt_in_status; /* opt-in-not-required, opted-in, not-opted-in */
 	bool enabled;              /* requests signed for it are served */
 	bool served;               /* its zones, store and public images exist */
+	char endpoint[256];        /* served by another deployment: its endpoint; else "" */
 };
-/* The topology's regions, then the rest of EC2's commercial regions. */
+/* The topology's regions, then the rest of EC2's commercial regions; serving one region of
+ * several deployments, the regions file's, in its order. */
 int cloud_regions_all(struct cloud *c, struct region_status **out, size_t *n, struct kerr **err);
 /* Ready to serve requests signed for region: at once when it is served; a region of EC2's that
  * needs no opt-in is made now (its zones, its store, a store copy of the public base images

@@ -53,10 +53,26 @@ int cloud_copy_store(struct cloud *c, const char *id, const char *region, const 
 {
 	_cleanup_free_ char *src_dir = cloud_store_dir(c, src_region);
 	_cleanup_free_ char *dst_dir = cloud_store_dir(c, region);
+	const struct cloud_peer *peer = cloud_peer_find(c, src_region);
 	struct store_copy_result res;
 	struct store *src = NULL, *dst = NULL;
 	int r = -1;
 
+	if (peer) {
+		/* The account and the image it copies: the source deployment checks them. */
+		_cleanup_stmt_ sqlite3_stmt *st = NULL;
+		if (db_prepare(c->db,
+		               "SELECT s.owner, COALESCE(i.copy_of, '') FROM snapshots s LEFT JOIN "
+		               "images i ON i.id = s.for_image WHERE s.id = ?",
+		               &st, err) < 0)
+			return -1;
+		db_bind_text(st, 1, id);
+		if ((r = db_step_row(c->db, st, err)) <= 0)
+			return r < 0 ? -1
+			             : kerr_set(err, KERR_NOT_FOUND, "snapshot '%s' not found", id);
+		return cloud_peer_copy_store(c, peer, db_text(st, 0), db_text(st, 1), src_id, id,
+		                             region, progress, bytes_sent, err);
+	}
 	if (store_open(src_dir, false, &src, err) == 0 &&
 	    store_open(dst_dir, false, &dst, err) == 0)
 		r = store_copy(src, dst, src_id, id, progress, &res, err);
@@ -105,14 +121,19 @@ int cloud_snapshot_copy_from(struct cloud *c, const char *owner, const char *reg
                              const struct tag *tags, size_t ntags, char id[ID_MAX],
                              struct kerr **err)
 {
+	const struct cloud_peer *peer = cloud_peer_find(c, src_region);
 	uint64_t size;
 
-	if (!cloud_region_known(c, src_region))
+	if (peer) {
+		if (cloud_peer_snapshot_size(c, peer, owner, src, &size, err) < 0)
+			return -1;
+	} else if (!cloud_region_known(c, src_region)) {
 		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_REGION, src_region,
 		                  "source region '%s' is not served here", src_region);
-	if (cloud_snapshot_usable(c, owner, src_region, src, false, &size, err) < 0 ||
-	    foreign_product_check(c, owner, src, err) < 0)
+	} else if (cloud_snapshot_usable(c, owner, src_region, src, false, &size, err) < 0 ||
+	           foreign_product_check(c, owner, src, err) < 0) {
 		return -1;
+	}
 	if (db_begin(c->db, err) < 0)
 		return -1;
 	if (copy_insert(c, owner, region, src_region, src, size, description, NULL, id, err) < 0 ||
@@ -187,11 +208,12 @@ static char *copy_description(const char *ami, const struct image *src, const ch
 int cloud_image_copy(struct cloud *c, const char *owner, const struct copy_image_request *req,
                      struct image *out, struct kerr **err)
 {
+	const struct cloud_peer *peer = cloud_peer_find(c, req->src_region);
 	struct image src;
 	char root[ID_MAX];
 	int r;
 
-	if (!cloud_region_known(c, req->src_region))
+	if (!peer && !cloud_region_known(c, req->src_region))
 		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_REGION, req->src_region,
 		                  "source region '%s' is not served here", req->src_region);
 	if (cloud_image_name_check(req->name, err) < 0)
@@ -204,7 +226,8 @@ int cloud_image_copy(struct cloud *c, const char *owner, const struct copy_image
 		if (r == 1)
 			return cloud_image_get(c, owner, req->region, done, out, err);
 	}
-	if (cloud_image_get(c, owner, req->src_region, req->src_image, &src, err) < 0)
+	if (peer ? cloud_peer_image(c, peer, owner, req->src_image, &src, err) < 0
+	         : cloud_image_get(c, owner, req->src_region, req->src_image, &src, err) < 0)
 		return -1;
 	if (image_state_parse(src.state) != IMAGE_AVAILABLE)
 		return kerr_about(err, KERR_CONFLICT, KERR_SUBJECT_IMAGE, src.id,

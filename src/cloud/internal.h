@@ -161,6 +161,17 @@ char *cloud_shadow_file(const char *volume, const char *snapshot);
 
 /* Cross-region copies (copies.c): store the pending copy id of src_region's snapshot src_id
  * into region's store; *bytes_sent is what moved. */
+/* The destination's side of a copy from another deployment (peers.c): the source image as that
+ * deployment describes it to account, a snapshot's size, and the store work (only missing
+ * chunks asked for, checked, manifest last; src_image: the image the copy is of, or NULL). */
+int cloud_peer_image(struct cloud *c, const struct cloud_peer *p, const char *account,
+                     const char *image, struct image *out, struct kerr **err);
+int cloud_peer_snapshot_size(struct cloud *c, const struct cloud_peer *p, const char *account,
+                             const char *snapshot, uint64_t *size_gib, struct kerr **err);
+int cloud_peer_copy_store(struct cloud *c, const struct cloud_peer *p, const char *account,
+                          const char *src_image, const char *src_id, const char *id,
+                          const char *region, const struct store_progress *progress,
+                          uint64_t *bytes_sent, struct kerr **err);
 int cloud_copy_store(struct cloud *c, const char *id, const char *region, const char *src_region,
                      const char *src_id, const struct store_progress *progress,
                      uint64_t *bytes_sent, struct kerr **err);

@@ -76,6 +76,22 @@ int cloud_regions_all(struct cloud *c, struct region_status **out, size_t *n, st
 	struct region_status *v;
 	size_t count = 0;
 
+	if (c->deploy) {
+		v = xcalloc(c->deploy->npeers, sizeof(*v));
+		for (size_t i = 0; i < c->deploy->npeers; i++) {
+			const struct cloud_peer *p = &c->deploy->peers[i];
+			const struct region_info *r = catalog_find(p->region);
+			bool here = !strcmp(p->region, c->deploy->region);
+			str_copy(v[i].name, p->region, sizeof(v->name));
+			v[i].opt_in_status = r && r->opt_in ? "opted-in" : "opt-in-not-required";
+			v[i].enabled = v[i].served = true;
+			if (!here)
+				str_copy(v[i].endpoint, p->endpoint, sizeof(v->endpoint));
+		}
+		*out = v;
+		*n = c->deploy->npeers;
+		return 0;
+	}
 	if (cloud_regions(c, &t, err) < 0)
 		return -1;
 	v = xcalloc(t.nregions + ARRAY_SIZE(catalog), sizeof(*v));
@@ -309,8 +325,20 @@ static int materialize(struct cloud *c, const struct region_info *r, struct kerr
 int cloud_region_open(struct cloud *c, const char *region, struct kerr **err)
 {
 	const struct region_info *r;
-	int rc = served(c, region, err);
+	const struct cloud_peer *peer = cloud_peer_find(c, region);
+	int rc;
 
+	/* One region of several deployments: requests for another go to its own. */
+	if (peer)
+		return kerr_about(err, KERR_NOT_FOUND, KERR_SUBJECT_REGION, region,
+		                  "the region '%s' is served by another deployment: %s", region,
+		                  peer->endpoint);
+	if (c->deploy && strcmp(region, c->deploy->region))
+		return kerr_about(
+		    err, KERR_NOT_FOUND, KERR_SUBJECT_REGION, region,
+		    "the region '%s' is not served here (this deployment serves '%s')", region,
+		    c->deploy->region);
+	rc = served(c, region, err);
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
 	r = catalog_find(region);

@@ -176,6 +176,8 @@ bool cloud_region_known(struct cloud *c, const char *region)
 	struct topology t;
 	bool found = false;
 
+	if (c->deploy) /* the others are served elsewhere, if at all */
+		return !strcmp(region, c->deploy->region);
 	if (cloud_regions(c, &t, NULL) < 0)
 		return false;
 	for (size_t i = 0; i < t.nregions && !found; i++)

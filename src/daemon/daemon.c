@@ -9,6 +9,7 @@
 #include "api/exec.h"
 #include "api/imds.h"
 #include "api/listeners.h"
+#include "api/peer.h"
 #include "api/server.h"
 #include "cloud/cloud.h"
 #include "net/net.h"
@@ -110,6 +111,21 @@ static void api_in_vpcs(struct daemon *d, bool on)
 	cloud_vpc_hook_set(d->cloud, &(struct cloud_vpc_hook){vpc_up, vpc_down, d});
 }
 
+static int deployment_set(struct cloud *c, const struct daemon_config *cfg, struct kerr **err)
+{
+	const struct cloud_peer_ops ops = {api_peer_call, NULL};
+	struct cloud_deployment dep;
+	int r;
+
+	if (!cfg->regions_file)
+		return kerr_set(err, KERR_INVALID, "serving one region takes a regions file");
+	if (cloud_deployment_load(cfg->regions_file, cfg->region, &dep, err) < 0)
+		return -1;
+	r = cloud_deployment_set(c, &dep, &ops, err);
+	cloud_deployment_release(&dep);
+	return r;
+}
+
 int daemon_start(const struct daemon_config *cfg, struct daemon **out, struct kerr **err)
 {
 	struct daemon *d = xcalloc(1, sizeof(*d));
@@ -131,6 +147,9 @@ int daemon_start(const struct daemon_config *cfg, struct daemon **out, struct ke
 	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 	if (cloud_open(cfg->data_dir, &d->cloud, err) < 0 ||
 	    cloud_test_clock_enable(d->cloud, cfg->test_clock, err) < 0)
+		goto on_error;
+	/* Before anything resumes: a copy in flight may be from another deployment. */
+	if (cfg->region && deployment_set(d->cloud, cfg, err) < 0)
 		goto on_error;
 	/* The host first (the public range routed nowhere before any instance exists), then
 	 * whatever was in flight when the daemon last stopped. */

@@ -31,6 +31,11 @@ struct daemon_config {
 	int log_level;               /* an enum log_level, or -1 for log_setup's choice */
 	unsigned gc_interval_s;      /* the stores' automatic gc (cloud_gc_start); 0: never */
 	bool test_clock; /* for tests: 'kiln clock advance' may move the metering clock forward */
+	/* One region of several deployments: the region served here and the regions file that
+	 * names every region's endpoint and the deployments' key (both NULL: every region of
+	 * the topology, the default). */
+	const char *region;
+	const char *regions_file;
 };
 
 struct daemon;

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/buf.h"
 #include "util/id.h"
 #include "util/kerr.h"
 
@@ -58,6 +59,27 @@ struct store_copy_result {
 int store_copy(struct store *src, struct store *dst, const char *id, const char *new_id,
                const struct store_progress *progress, struct store_copy_result *res,
                struct kerr **err);
+
+/* Copies between hosts (remote.c). The source's side: a snapshot's manifest, and chunks of it
+ * by hash, as stored and checked, each as hash, flags, ulen, clen (u32 LE) then the payload;
+ * a hash the snapshot does not use is KERR_NOT_FOUND. */
+int store_export_manifest(struct store *s, const char *id, struct buf *out, struct kerr **err);
+int store_export_chunks(struct store *s, const char *id, const uint8_t (*hashes)[32], size_t n,
+                        struct buf *out, struct kerr **err);
+/* The destination's: where those come from (another host's store_export_*, over a transport
+ * of the caller's), and store_copy from it: the same promises as store_copy (only missing
+ * chunks asked for, at most STORE_REMOTE_BATCH at a time, each checked against its hash;
+ * manifest last), and packs indexed as they seal, so a copy that stops resumes. */
+#define STORE_REMOTE_BATCH 64
+struct store_source {
+	int (*manifest)(void *ctx, const char *id, struct buf *out, struct kerr **err);
+	int (*chunks)(void *ctx, const char *id, const uint8_t (*hashes)[32], size_t n,
+	              struct buf *out, struct kerr **err);
+	void *ctx;
+};
+int store_copy_remote(struct store *dst, const struct store_source *src, const char *id,
+                      const char *new_id, const struct store_progress *progress,
+                      struct store_copy_result *res, struct kerr **err);
 
 struct store_snap_info {
 	char id[ID_MAX];

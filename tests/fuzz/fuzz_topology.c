@@ -1,4 +1,5 @@
-/* libFuzzer target: topology_parse must refuse, never crash on, any topology file. */
+/* libFuzzer target: topology_parse and the regions file's parser (cloud_deployment_parse) must
+ * refuse, never crash on, any file. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -21,6 +22,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (topology_parse(text, &t, &err) == 0)
 		topology_release(&t);
 	kerr_free(err);
+	err = NULL;
+	{
+		struct cloud_deployment d;
+		if (cloud_deployment_parse(text, "us-east-1", &d, &err) == 0)
+			cloud_deployment_release(&d);
+		kerr_free(err);
+	}
 	free(text);
 	return 0;
 }

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "store/internal.h"
+#include "util/cleanup.h"
 #include "util/fs.h"
 
 #define CS STORE_CHUNK_SIZE
@@ -183,12 +184,111 @@ static void test_bad_input(void **state)
 	store_close(s);
 }
 
+/* A source store reached through store_export_* (as another host's daemon serves it), that
+ * can damage a chunk or fail a call, and counts the chunks asked for. */
+struct remote {
+	struct store *s;
+	size_t asked;
+	int fail_chunks_after; /* calls of chunks that succeed before one fails; -1: never */
+	bool damage;
+};
+
+static int remote_manifest(void *ctx, const char *id, struct buf *out, struct kerr **err)
+{
+	struct remote *r = ctx;
+
+	return store_export_manifest(r->s, id, out, err);
+}
+
+static int remote_chunks(void *ctx, const char *id, const uint8_t (*hashes)[32], size_t n,
+                         struct buf *out, struct kerr **err)
+{
+	struct remote *r = ctx;
+
+	if (r->fail_chunks_after == 0)
+		return kerr_set(err, KERR_IO, "the network went away");
+	if (r->fail_chunks_after > 0)
+		r->fail_chunks_after--;
+	r->asked += n;
+	if (store_export_chunks(r->s, id, hashes, n, out, err) < 0)
+		return -1;
+	if (r->damage)
+		out->data[out->len - 1] ^= 1;
+	return 0;
+}
+
+static void test_remote_copy(void **state)
+{
+	struct fixture *f = *state;
+	struct store_snapshot_result r1, r2;
+	struct store_copy_result cr;
+	struct kerr *err = NULL;
+	struct store *src, *dst;
+	char dst_dir[128];
+	struct remote rem = {.fail_chunks_after = -1};
+	const struct store_source source = {remote_manifest, remote_chunks, &rem};
+	_cleanup_buf_ struct buf junk = BUF_INIT;
+	const uint8_t zero[1][32] = {{0}};
+
+	snprintf(dst_dir, sizeof(dst_dir), "%s/dst", f->dir);
+	assert_int_equal(store_init(dst_dir, NULL), 0);
+	set_size(f->vol, 200 * CS);
+	for (int c = 0; c < 150; c++) /* more than two batches */
+		write_chunk(f->vol, (uint64_t)c, c + 1, CS);
+	assert_int_equal(store_open(f->store, false, &src, &err), 0);
+	assert_int_equal(store_open(dst_dir, false, &dst, &err), 0);
+	rem.s = src;
+	snapshot(src, f->vol, NULL, &r1);
+
+	/* A chunk the snapshot does not use is not given out. */
+	assert_int_equal(store_export_chunks(src, r1.id, zero, 1, &junk, &err), -1);
+	assert_int_equal(err->kind, KERR_NOT_FOUND);
+
+	/* Damage on the way is caught (in the last chunk of the first batch), and nothing is
+	 * committed; the checked chunks before it stay. */
+	rem.damage = true;
+	assert_int_equal(
+	    store_copy_remote(dst, &source, r1.id, "snap-00000000000000001", NULL, &cr, &err), -1);
+	assert_int_equal(err->kind, KERR_CORRUPT);
+	rem.damage = false;
+
+	/* Cut off after the first batch: the next try asks only for the rest. */
+	rem.fail_chunks_after = 1;
+	assert_int_equal(
+	    store_copy_remote(dst, &source, r1.id, "snap-00000000000000001", NULL, &cr, &err), -1);
+	assert_int_equal(err->kind, KERR_IO);
+	rem.fail_chunks_after = -1;
+	rem.asked = 0;
+	assert_int_equal(
+	    store_copy_remote(dst, &source, r1.id, "snap-00000000000000001", NULL, &cr, &err), 0);
+	assert_int_equal(cr.chunks, 150);
+	assert_int_equal(cr.chunks_sent, 150 - (STORE_REMOTE_BATCH - 1) - STORE_REMOTE_BATCH);
+	assert_int_equal(rem.asked, cr.chunks_sent);
+	assert_int_equal(store_restore(dst, "snap-00000000000000001", f->out, NULL, &err), 0);
+	assert_true(same_files(f->vol, f->out));
+
+	/* A related snapshot: only the changed chunk moves. */
+	write_chunk(f->vol, 7, 999, CS);
+	snapshot(src, f->vol, r1.id, &r2);
+	rem.asked = 0;
+	assert_int_equal(
+	    store_copy_remote(dst, &source, r2.id, "snap-00000000000000002", NULL, &cr, &err), 0);
+	assert_int_equal(cr.chunks_sent, 1);
+	assert_int_equal(rem.asked, 1);
+	assert_int_equal(store_restore(dst, "snap-00000000000000002", f->out, NULL, &err), 0);
+	assert_true(same_files(f->vol, f->out));
+	kerr_free(err);
+	store_close(src);
+	store_close(dst);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_round_trip_and_dedup, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_delete_gc_verify, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_remote_copy, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

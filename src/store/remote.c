@@ -1,0 +1,282 @@
+/* Copies between stores of different hosts: the source's read side (a snapshot's manifest, and
+ * chunks of it by hash as stored, checked on the way out) as byte strings, and the destination's
+ * copy from such a source, asking for only the chunks it lacks, each checked against its hash,
+ * packs indexed as they seal and when the copy fails (the next try asks for the rest only),
+ * manifest last. */
+#define ZSTD_STATIC_LINKING_ONLY
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "internal.h"
+#include "util/cleanup.h"
+#include "util/endian.h"
+#include "util/fault.h"
+#include "util/str.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+/* A chunk on the wire: hash, flags, ulen, clen (little-endian u32 each), then clen bytes. */
+#define WIRE_CHUNK_HEADER (HASH_LEN + 12)
+
+int store_export_manifest(struct store *s, const char *id, struct buf *out, struct kerr **err)
+{
+	struct manifest m = {0};
+	_cleanup_free_ uint8_t *data = NULL;
+	size_t len = 0;
+	int r = -1;
+
+	if (manifest_load(s, id, &m, err) == 0 && manifest_encode(&m, &data, &len, err) == 0)
+		r = buf_add(out, data, len, err);
+	manifest_release(&m);
+	return r;
+}
+
+int store_export_chunks(struct store *s, const char *id, const uint8_t (*hashes)[HASH_LEN],
+                        size_t n, struct buf *out, struct kerr **err)
+{
+	struct manifest m = {0};
+	struct index idx = {0};
+	struct chunk_reader reader = {0};
+	struct hashset uses;
+	int *fds = NULL;
+	int r = -1;
+
+	hashset_init(&uses);
+	if (manifest_load(s, id, &m, err) < 0 || index_load(s, &idx, err) < 0 ||
+	    index_open_packs(s, &idx, &fds, err) < 0)
+		goto out;
+	for (size_t i = 0; i < m.n; i++)
+		hashset_add(&uses, m.e[i].hash);
+	for (size_t i = 0; i < n; i++) {
+		const struct chunk_loc *loc;
+		struct pack_entry pe;
+		uint8_t head[WIRE_CHUNK_HEADER];
+		char hex[HASH_HEX_LEN + 1];
+
+		hash_hex(hashes[i], HASH_LEN, hex);
+		/* Only the chunks of the snapshot the caller may read. */
+		if (!hashset_has(&uses, hashes[i])) {
+			kerr_set(err, KERR_NOT_FOUND, "snapshot '%s' has no chunk %s", id, hex);
+			goto out;
+		}
+		loc = index_find(&idx, hashes[i]);
+		if (!loc) {
+			kerr_set(err, KERR_CORRUPT,
+			         "snapshot '%s' uses chunk %s, which its store does not have", id,
+			         hex);
+			goto out;
+		}
+		chunk_loc_entry(loc, &pe);
+		if (chunk_read(&reader, s->chunk_size, fds[loc->pack], &pe, CHUNK_CHECK_FAST, err) <
+		    0)
+			goto out;
+		memcpy(head, pe.hash, HASH_LEN);
+		put_le32(head + HASH_LEN, pe.flags);
+		put_le32(head + HASH_LEN + 4, pe.ulen);
+		put_le32(head + HASH_LEN + 8, pe.clen);
+		if (buf_add(out, head, sizeof(head), err) < 0 ||
+		    buf_add(out,
+		            pe.flags & PACK_FLAG_ZSTD ? (const void *)reader.cbuf
+		                                      : (const void *)reader.buf,
+		            pe.clen, err) < 0)
+			goto out;
+	}
+	r = 0;
+out:
+	hashset_release(&uses);
+	chunk_reader_release(&reader);
+	if (fds)
+		index_close_packs(&idx, fds);
+	index_release(&idx);
+	manifest_release(&m);
+	return r;
+}
+
+/* A received chunk is the one asked for: decompressed (when stored so) and hashed. */
+static int check_chunk(ZSTD_DCtx *dctx, uint8_t *buf, uint32_t chunk_size, const uint8_t *hash,
+                       uint32_t flags, uint32_t ulen, const uint8_t *payload, uint32_t clen,
+                       struct kerr **err)
+{
+	char hex[HASH_HEX_LEN + 1];
+	uint8_t sum[HASH_LEN];
+	const uint8_t *data = payload;
+
+	hash_hex(hash, HASH_LEN, hex);
+	if (ulen > chunk_size || (flags & ~PACK_FLAG_ZSTD) ||
+	    (!(flags & PACK_FLAG_ZSTD) && clen != ulen))
+		return kerr_set(err, KERR_CORRUPT, "chunk %s came with an impossible size", hex);
+	if (flags & PACK_FLAG_ZSTD) {
+		size_t got = ZSTD_decompressDCtx(dctx, buf, chunk_size, payload, clen);
+		if (ZSTD_isError(got) || got != ulen)
+			return kerr_set(err, KERR_CORRUPT,
+			                "chunk %s came damaged: it does not "
+			                "decompress",
+			                hex);
+		data = buf;
+	}
+	hash_sha256(data, ulen, sum);
+	if (memcmp(sum, hash, HASH_LEN))
+		return kerr_set(err, KERR_CORRUPT,
+		                "chunk %s came damaged: its content does not match its hash", hex);
+	return 0;
+}
+
+/* Index the packs sealed since the last call: what they hold is kept if the copy stops. */
+static int index_sealed(struct store *dst, struct pack_writer *pw, size_t *done, bool *indexed,
+                        struct kerr **err)
+{
+	size_t n;
+
+	pthread_mutex_lock(&pw->lock);
+	n = pw->nsealed;
+	pthread_mutex_unlock(&pw->lock);
+	for (; *done < n; (*done)++) {
+		/* Durable before its index names it. */
+		bool failed;
+
+		pthread_mutex_lock(&pw->lock);
+		while (pw->synced <= *done && !pw->sync_err)
+			pthread_cond_wait(&pw->cond, &pw->lock);
+		failed = pw->sync_err != NULL;
+		pthread_mutex_unlock(&pw->lock);
+		if (failed) /* pack_writer_finish tells why */
+			return pack_writer_finish(pw, err) < 0
+			           ? -1
+			           : kerr_set(err, KERR_IO, "cannot sync a pack");
+		if (index_write(dst, pw->sealed[*done].id, pw->sealed[*done].e, pw->sealed[*done].n,
+		                err) < 0)
+			return -1;
+		*indexed = true;
+	}
+	return 0;
+}
+
+int store_copy_remote(struct store *dst, const struct store_source *src, const char *id,
+                      const char *new_id, const struct store_progress *progress,
+                      struct store_copy_result *res, struct kerr **err)
+{
+	_cleanup_buf_ struct buf got = BUF_INIT;
+	struct manifest m = {0};
+	struct index didx = {0};
+	struct pack_writer pw;
+	struct hashset wanted;
+	uint8_t(*batch)[HASH_LEN] = NULL;
+	uint8_t *buf = NULL;
+	ZSTD_DCtx *dctx = NULL;
+	size_t nbatch = 0, done_packs = 0;
+	bool indexed = false;
+	int r = -1;
+
+	memset(res, 0, sizeof(*res));
+	pack_writer_init(&pw, dst->packs_fd, dst->chunk_size);
+	hashset_init(&wanted);
+	if (!id_valid("snap", new_id)) {
+		kerr_set(err, KERR_INVALID, "invalid snapshot id '%s'", new_id);
+		goto out;
+	}
+	if (src->manifest(src->ctx, id, &got, err) < 0 ||
+	    manifest_decode((const uint8_t *)got.data, got.len, &m, err) < 0)
+		goto out;
+	if (m.chunk_size != dst->chunk_size) {
+		kerr_set(err, KERR_INVALID, "the stores have different chunk sizes (%u, %u)",
+		         m.chunk_size, dst->chunk_size);
+		goto out;
+	}
+	if (index_load(dst, &didx, err) < 0)
+		goto out;
+	res->chunks = m.n;
+	batch = xcalloc(STORE_REMOTE_BATCH, HASH_LEN);
+	buf = xmalloc(dst->chunk_size);
+	dctx = ZSTD_createDCtx();
+	if (!dctx)
+		abort();
+	for (size_t i = 0; i <= m.n; i++) {
+		if (i < m.n) {
+			if (progress && (i % 64 == 0))
+				progress->fn(progress->ctx, i, m.n);
+			if (index_find(&didx, m.e[i].hash) || !hashset_add(&wanted, m.e[i].hash))
+				continue; /* here already, or asked for in this copy */
+			memcpy(batch[nbatch++], m.e[i].hash, HASH_LEN);
+			if (nbatch < STORE_REMOTE_BATCH)
+				continue;
+		}
+		if (!nbatch)
+			continue;
+		buf_reset(&got);
+		if (src->chunks(src->ctx, id, (const uint8_t(*)[HASH_LEN])batch, nbatch, &got,
+		                err) < 0)
+			goto out;
+		{
+			const uint8_t *p = (const uint8_t *)got.data, *end = p + got.len;
+			for (size_t k = 0; k < nbatch; k++) {
+				uint32_t flags, ulen, clen;
+				if ((size_t)(end - p) < WIRE_CHUNK_HEADER) {
+					kerr_set(
+					    err, KERR_CORRUPT,
+					    "the source's answer for snapshot '%s' is truncated",
+					    id);
+					goto out;
+				}
+				flags = get_le32(p + HASH_LEN);
+				ulen = get_le32(p + HASH_LEN + 4);
+				clen = get_le32(p + HASH_LEN + 8);
+				if (memcmp(p, batch[k], HASH_LEN) ||
+				    (size_t)(end - p - WIRE_CHUNK_HEADER) < clen) {
+					kerr_set(err, KERR_CORRUPT,
+					         "the source's answer for snapshot '%s' is not the "
+					         "chunks asked for",
+					         id);
+					goto out;
+				}
+				if (check_chunk(dctx, buf, dst->chunk_size, batch[k], flags, ulen,
+				                p + WIRE_CHUNK_HEADER, clen, err) < 0 ||
+				    pack_writer_add(&pw, batch[k], p + WIRE_CHUNK_HEADER, clen,
+				                    ulen, flags, err) < 0)
+					goto out;
+				res->chunks_sent++;
+				res->bytes_sent += clen;
+				p += WIRE_CHUNK_HEADER + clen;
+			}
+			if (p != end) {
+				kerr_set(
+				    err, KERR_CORRUPT,
+				    "the source's answer for snapshot '%s' has more than asked",
+				    id);
+				goto out;
+			}
+		}
+		nbatch = 0;
+		if (index_sealed(dst, &pw, &done_packs, &indexed, err) < 0)
+			goto out;
+	}
+	if (pack_writer_finish(&pw, err) < 0 ||
+	    index_sealed(dst, &pw, &done_packs, &indexed, err) < 0)
+		goto out;
+	str_copy(m.id, new_id, sizeof(m.id));
+	m.parent[0] = '\0'; /* its parent lives in the other store */
+	fault_point("copy.commit");
+	if (manifest_save(dst, &m, err) < 0)
+		goto out;
+	if (progress)
+		progress->fn(progress->ctx, m.n, m.n);
+	r = 0;
+out:
+	if (r < 0) {
+		/* Every chunk written is checked: keep them, so that the next try asks for the
+		 * rest only. What no snapshot comes to use, gc removes. */
+		_cleanup_kerr_ struct kerr *why = NULL;
+		if (pack_writer_finish(&pw, &why) == 0)
+			index_sealed(dst, &pw, &done_packs, &indexed, &why);
+		if (!indexed)
+			pack_writer_discard(&pw);
+	}
+	pack_writer_release(&pw);
+	hashset_release(&wanted);
+	ZSTD_freeDCtx(dctx);
+	free(buf);
+	free(batch);
+	index_release(&didx);
+	manifest_release(&m);
+	return r;
+}
