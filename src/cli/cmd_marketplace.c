@@ -1,7 +1,7 @@
 /* kiln marketplace, kiln bill and kiln clock: the marketplace's operator commands on a data
- * directory (publishing products until the Catalog API exists, subscriptions until the
- * Agreement API exists), the bills and reports computed from the recorded state changes of
- * instances, and the test clock. */
+ * directory (publishing products until the Catalog API exists; subscriptions, which buyers also
+ * make with the Agreement API), the bills and reports computed from the recorded state changes
+ * of instances and the metered usage, and the test clock. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
