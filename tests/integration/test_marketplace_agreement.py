@@ -348,3 +348,22 @@ def test_metering_from_inside_and_the_bill(server, product):
     assert report["total"] == b["total"] and report["lines"] == b["lines"]
     table = kiln("bill", "--account", "buyer", "--data", server["data"]).stdout
     assert "USAGE" in table and "14 users" in table
+
+
+def test_console_subscribes_and_cancels(server, product):
+    """The console's Marketplace page: the products and the account's agreements, subscribe and
+    cancel from the browser (the Agreement API signed by the page)."""
+    from test_console import need_browser
+    node, chromium, module = need_browser(None)
+    agr = svc(server, "marketplace-agreement", BUYER_KEYS)
+    for a in agr.search_agreements(filters=[{"name": "Status", "values": ["ACTIVE"]}])["agreementViewSummaries"]:
+        agr.cancel_agreement(agreementId=a["agreementId"])
+    before = {a["agreementId"] for a in agr.search_agreements()["agreementViewSummaries"]}
+    env = dict(os.environ, PLAYWRIGHT=module, CHROMIUM=chromium, KILN_URL=server["url"], AK=BUYER_KEYS[0],
+               SK=BUYER_KEYS[1], TITLE="Metered Widget", CODE=product["code"])
+    r = subprocess.run([node, os.path.join(os.path.dirname(__file__), "console_marketplace.mjs")],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, f"{r.stdout}\n{r.stderr}"
+    new = [a for a in agr.search_agreements()["agreementViewSummaries"] if a["agreementId"] not in before]
+    assert [a["status"] for a in new] == ["CANCELLED"]
+    assert f"cancelled: {new[0]['agreementId']}" in r.stdout
