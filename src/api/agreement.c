@@ -214,7 +214,11 @@ static bool filter_matches(const struct subscription *s, const char *caller, con
 	char offer[PRODUCT_CODE_LEN + 8];
 
 	snprintf(offer, sizeof(offer), "offer-%s", s->product);
-	*ok = true;
+	*ok = json_is_array(values) && json_array_size(values);
+	if (!*ok) {
+		api_error_full(e, 400, "ValidationException", "filter %.64s needs values", name);
+		return false;
+	}
 	json_array_foreach(values, i, v)
 	{
 		const char *x = json_string_value(v);

@@ -213,17 +213,28 @@ static void product_not_found(const char *code, struct kerr **err)
 }
 
 /* The record of (product, dimension, account, instance, hour): 1 with id when made or the same
- * again, 0 when that hour has another quantity, -1 on error. */
+ * again, 0 when that hour has another quantity, -1 on error. The insert is made or ignored
+ * first, so two callers of the same hour at once find one record. */
 static int record(struct cloud *c, const char *account, const char *instance, const char *region,
                   const struct meter_request *r, char id[METERING_RECORD_ID_MAX], struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	char hour[24], qty[24], now[24];
+	char hour[24], qty[24], now[24], fresh[METERING_RECORD_ID_MAX];
 	int found;
 
 	snprintf(hour, sizeof(hour), "%lld", (long long)(r->timestamp_ms / HOUR_MS * HOUR_MS));
 	snprintf(qty, sizeof(qty), "%lld", (long long)r->quantity);
 	snprintf(now, sizeof(now), "%lld", (long long)cloud_meter_now_ms(c));
+	/* A UUID's shape, as AWS's record ids. */
+	cloud_random_string(HEX, fresh, 36);
+	fresh[8] = fresh[13] = fresh[18] = fresh[23] = '-';
+	if (cloud_sql_run(
+	        c, err,
+	        "INSERT OR IGNORE INTO metering_records (id, product, dimension, account, "
+	        "instance, region, hour_ms, quantity, at_ms) VALUES (?, ?, ?, ?, ?, ?, "
+	        "CAST(? AS INTEGER), CAST(? AS INTEGER), CAST(? AS INTEGER))",
+	        9, fresh, r->product, r->dimension, account, instance, region, hour, qty, now) < 0)
+		return -1;
 	if (db_prepare(c->db,
 	               "SELECT id, quantity FROM metering_records WHERE product = ? AND "
 	               "dimension = ? AND account = ? AND instance = ? AND hour_ms = CAST(? AS "
@@ -238,23 +249,11 @@ static int record(struct cloud *c, const char *account, const char *instance, co
 	found = db_step_row(c->db, st, err);
 	if (found < 0)
 		return -1;
-	if (found == 1) {
-		if (sqlite3_column_int64(st, 1) != r->quantity)
-			return 0;
-		str_copy(id, db_text(st, 0), METERING_RECORD_ID_MAX);
-		return 1;
-	}
-	/* A UUID's shape, as AWS's record ids. */
-	cloud_random_string(HEX, id, 36);
-	id[8] = id[13] = id[18] = id[23] = '-';
-	id[36] = '\0';
-	if (cloud_sql_run(c, err,
-	                  "INSERT INTO metering_records (id, product, dimension, account, "
-	                  "instance, region, hour_ms, quantity, at_ms) VALUES (?, ?, ?, ?, ?, ?, "
-	                  "CAST(? AS INTEGER), CAST(? AS INTEGER), CAST(? AS INTEGER))",
-	                  9, id, r->product, r->dimension, account, instance, region, hour, qty,
-	                  now) < 0)
-		return -1;
+	if (found == 0)
+		return kerr_set(err, KERR_INTERNAL, "the metering record just made is gone");
+	if (sqlite3_column_int64(st, 1) != r->quantity)
+		return 0;
+	str_copy(id, db_text(st, 0), METERING_RECORD_ID_MAX);
 	return 1;
 }
 
