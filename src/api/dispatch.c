@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "api/json_proto.h"
 #include "api/sigv4.h"
 #include "api/peer.h"
 #include "api/sts.h"
@@ -165,11 +166,17 @@ static const struct api_service {
 	const size_t *nactions;
 	void (*begin)(struct api_xml *x, const char *action, const char *request_id);
 	void (*end)(struct api_xml *x, const char *action, const char *request_id); /* or NULL */
+	/* A service of another protocol than Query takes the authenticated request whole. */
+	int (*serve)(struct api_call *call, const struct api_http_request *req, struct buf *out,
+	             struct api_error *e);
 } services[] = {
-    {"ec2", API_PROTOCOL_EC2, actions, &actions_count, api_xml_begin, NULL},
-    {"sts", API_PROTOCOL_STS, api_sts_actions, &api_sts_actions_count, api_sts_begin, api_sts_end},
+    {"ec2", API_PROTOCOL_EC2, actions, &actions_count, api_xml_begin, NULL, NULL},
+    {"sts", API_PROTOCOL_STS, api_sts_actions, &api_sts_actions_count, api_sts_begin, api_sts_end,
+     NULL},
+    {"aws-marketplace", API_PROTOCOL_JSON, NULL, NULL, NULL, NULL, api_marketplace_serve},
 };
-static const char *const service_names[] = {"ec2", "sts", CLOUD_PEER_SERVICE, NULL};
+static const char *const service_names[] = {"ec2", "sts", CLOUD_PEER_SERVICE, "aws-marketplace",
+                                            NULL};
 
 static const struct api_service *find_service(const char *name)
 {
@@ -324,7 +331,7 @@ int api_authenticate(struct cloud *cloud, const struct api_http_request *req,
 	}
 	api_params_root(params, &call->root);
 	call->action = api_node_str(&call->root, "Action");
-	if (!call->action) {
+	if (!call->action && !(svc && svc->serve)) {
 		api_error_set(e, "MissingAction", "The request must contain the parameter Action");
 		return -1;
 	}
@@ -365,6 +372,11 @@ int api_dispatch(struct cloud *cloud, struct api_cache *cache, const struct api_
 		goto out;
 	}
 	svc = find_service(auth.auth.service);
+	call.host = api_http_header(req, "Host");
+	if (svc && svc->serve) {
+		r = svc->serve(&call, req, out, e);
+		goto out;
+	}
 	a = svc ? find_action(svc, call.action) : NULL;
 	if (!a) {
 		api_error_invalid_action(e, call.action);
@@ -376,7 +388,6 @@ int api_dispatch(struct cloud *cloud, struct api_cache *cache, const struct api_
 		goto out;
 	if (check_declared(a, &call, e) < 0)
 		goto out;
-	call.host = api_http_header(req, "Host");
 	if (a->flags & API_CACHED) {
 		key = cache_key(&call, &params);
 		gen = db_generation(cloud->db); /* before the query: see db_generation */

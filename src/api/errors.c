@@ -2,8 +2,11 @@
 #include "api/errors.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "api/xml.h"
 #include "util/str.h"
@@ -132,6 +135,35 @@ static const struct ec2_code {
     {KERR_INVALID, KERR_SUBJECT_PRODUCT_IMAGE, "ModifyImageAttribute", "InvalidParameter",
      "Images with an AWS Marketplace product code cannot be made public."},
 
+/* The Agreement API and the Metering Service (awsJson): their action is the X-Amz-Target,
+ * and a row for "Prefix.*" is a row for each operation of the service. */
+#define AGREEMENT "AWSMPCommerceService_v20200301.*"
+#define METERING  "AWSMPMeteringService.*"
+    {KERR_INTERNAL, ANY_SUBJECT, AGREEMENT, "InternalServerException", NULL},
+    {KERR_IO, ANY_SUBJECT, AGREEMENT, "InternalServerException", NULL},
+    {KERR_INVALID, ANY_SUBJECT, AGREEMENT, "ValidationException", NULL},
+    {KERR_NOT_FOUND, ANY_SUBJECT, AGREEMENT, "ResourceNotFoundException", NULL},
+    {KERR_CONFLICT, ANY_SUBJECT, AGREEMENT, "ConflictException", NULL},
+    {KERR_LIMIT, ANY_SUBJECT, AGREEMENT, "ServiceQuotaExceededException", NULL},
+    {KERR_AUTH, ANY_SUBJECT, AGREEMENT, "AccessDeniedException", NULL},
+    {KERR_INTERNAL, ANY_SUBJECT, METERING, "InternalServiceErrorException", NULL},
+    {KERR_IO, ANY_SUBJECT, METERING, "InternalServiceErrorException", NULL},
+    {KERR_INVALID, ANY_SUBJECT, METERING, "ValidationException", NULL},
+    {KERR_NOT_FOUND, ANY_SUBJECT, METERING, "ValidationException", NULL},
+    {KERR_NOT_FOUND, KERR_SUBJECT_PRODUCT_CODE, METERING, "InvalidProductCodeException",
+     "The product code passed does not match the product code used for publishing the "
+     "product: %s"},
+    {KERR_AUTH, KERR_SUBJECT_PRODUCT_CODE, METERING, "CustomerNotEntitledException", NULL},
+    {KERR_INVALID, KERR_SUBJECT_USAGE_DIMENSION, METERING, "InvalidUsageDimensionException", NULL},
+    {KERR_INVALID, KERR_SUBJECT_USAGE_TIME, METERING, "TimestampOutOfBoundsException", NULL},
+    {KERR_INVALID, KERR_SUBJECT_USAGE_ALLOCATION, METERING, "InvalidUsageAllocationsException",
+     NULL},
+    {KERR_CONFLICT, KERR_SUBJECT_USAGE_RECORD, METERING, "DuplicateRequestException", NULL},
+    {KERR_INVALID, KERR_SUBJECT_REGION, METERING, "InvalidEndpointRegionException", NULL},
+    {KERR_NOT_FOUND, KERR_SUBJECT_INSTANCE, METERING, "CustomerNotEntitledException", NULL},
+#undef AGREEMENT
+#undef METERING
+
     /* Where an action names the same error otherwise. */
     {KERR_NOT_FOUND, ANY_SUBJECT, "RunInstances", "InvalidAMIID.NotFound", NULL},
     {KERR_INVALID, KERR_SUBJECT_ZONE, "RunInstances", "InvalidParameterValue",
@@ -171,11 +203,23 @@ static const struct {
 	const char *code;
 	int status;
 } code_status[] = {
-    {"AuthFailure", 401},           {"MissingAuthenticationToken", 401},   {"OptInRequired", 401},
-    {"SignatureDoesNotMatch", 403}, {"UnauthorizedOperation", 403},        {"Blocked", 403},
-    {"DryRunOperation", 412},       {"RequestEntityTooLarge", 413},        {"InternalError", 500},
-    {"InsufficientCapacity", 500},  {"InsufficientInstanceCapacity", 500}, {"Unavailable", 503},
-    {"ServiceUnavailable", 503},    {"RequestLimitExceeded", 503},
+    {"AuthFailure", 401},
+    {"MissingAuthenticationToken", 401},
+    {"OptInRequired", 401},
+    {"SignatureDoesNotMatch", 403},
+    {"UnauthorizedOperation", 403},
+    {"Blocked", 403},
+    {"DryRunOperation", 412},
+    {"RequestEntityTooLarge", 413},
+    {"InternalError", 500},
+    {"InsufficientCapacity", 500},
+    {"InsufficientInstanceCapacity", 500},
+    {"Unavailable", 503},
+    {"ServiceUnavailable", 503},
+    {"RequestLimitExceeded", 503},
+    {"InternalServerException", 500},
+    {"InternalServiceErrorException", 500},
+    {"InternalFailure", 500},
 };
 
 /* Signature failures as each service tells them: EC2's codes, and STS's (as botocore and the
@@ -210,6 +254,19 @@ static const struct {
             [API_SIGV4_TOKEN_INVALID] = {"InvalidClientTokenId", 403},
             [API_SIGV4_TOKEN_EXPIRED] = {"ExpiredToken", 400},
         },
+    [API_PROTOCOL_JSON] =
+        {
+            [API_SIGV4_OK] = {"InternalFailure", 500},
+            [API_SIGV4_MISSING] = {"MissingAuthenticationTokenException", 403},
+            [API_SIGV4_INCOMPLETE] = {"IncompleteSignatureException", 400},
+            [API_SIGV4_MALFORMED] = {"IncompleteSignatureException", 400},
+            [API_SIGV4_UNKNOWN_KEY] = {"UnrecognizedClientException", 403},
+            [API_SIGV4_MISMATCH] = {"InvalidSignatureException", 403},
+            [API_SIGV4_EXPIRED] = {"InvalidSignatureException", 403},
+            [API_SIGV4_INTERNAL] = {"InternalFailure", 500},
+            [API_SIGV4_TOKEN_INVALID] = {"UnrecognizedClientException", 403},
+            [API_SIGV4_TOKEN_EXPIRED] = {"ExpiredTokenException", 400},
+        },
 };
 
 int api_error_status_of(const char *code)
@@ -218,6 +275,18 @@ int api_error_status_of(const char *code)
 		if (!strcmp(code_status[i].code, code))
 			return code_status[i].status;
 	return 400;
+}
+
+/* A row's action: the action's name, or "Prefix.*" for every "Prefix.Operation". */
+static bool action_matches(const char *row, const char *action)
+{
+	size_t n = strlen(row);
+
+	if (!action)
+		return false;
+	if (n >= 2 && !strcmp(row + n - 2, ".*"))
+		return !strncmp(row, action, n - 1);
+	return !strcmp(row, action);
 }
 
 /* The row for an error of kind about subject in action (NULL: no action's own rows). */
@@ -234,7 +303,7 @@ static const struct ec2_code *ec2_code_of(enum kerr_kind kind, enum kerr_subject
 		int score;
 
 		if (r->kind != kind || (r->subject != ANY_SUBJECT && r->subject != subject) ||
-		    (r->action && (!action || strcmp(r->action, action))))
+		    (r->action && !action_matches(r->action, action)))
 			continue;
 		score = (r->subject != ANY_SUBJECT ? 2 : 0) + (r->action ? 1 : 0);
 		if (score > best_score) {
@@ -347,9 +416,25 @@ void api_error_dry_run(struct api_error *e)
 	               "Request would have succeeded, but DryRun flag is set.");
 }
 
+/* awsJson's error document: {"__type": code, "message": message}. */
+static int json_error(const struct api_error *e, struct buf *out, struct kerr **err)
+{
+	json_t *doc = json_pack("{s:s, s:s}", "__type", e->code, "message", e->message);
+	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+
+	json_decref(doc);
+	if (!text)
+		return kerr_set(err, KERR_INTERNAL, "cannot write the error document");
+	buf_addstr(out, text);
+	free(text);
+	return 0;
+}
+
 int api_error_render(const struct api_error *e, const char *request_id, struct buf *out,
                      struct kerr **err)
 {
+	if (e->protocol == API_PROTOCOL_JSON)
+		return json_error(e, out, err);
 	if (e->protocol == API_PROTOCOL_STS)
 		return api_xml_query_error(out, API_STS_NAMESPACE, e->status, e->code, e->message,
 		                           request_id, err);

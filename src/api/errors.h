@@ -11,6 +11,7 @@
 enum api_protocol {
 	API_PROTOCOL_EC2 = 0, /* <Response><Errors><Error>… */
 	API_PROTOCOL_STS,     /* the Query protocol's <ErrorResponse><Error><Type>… */
+	API_PROTOCOL_JSON,    /* awsJson's {"__type": …, "message": …} (json_proto.c) */
 	API_PROTOCOL__COUNT
 };
 

@@ -132,8 +132,18 @@ static void format_time(int64_t ms, char out[32])
 static void identity_document(const struct instance_metadata *m, struct buf *b)
 {
 	char pending[32];
+	struct buf codes = BUF_INIT;
 
 	format_time(m->in.launch_ms, pending);
+	/* Product codes are [a-z0-9]: no JSON escaping needed. */
+	if (m->in.nproduct_codes) {
+		buf_addstr(&codes, "[ ");
+		for (size_t i = 0; i < m->in.nproduct_codes; i++)
+			buf_addf(&codes, "%s\"%s\"", i ? ", " : "", m->in.product_codes[i]);
+		buf_addstr(&codes, " ]");
+	} else {
+		buf_addstr(&codes, "null");
+	}
 	buf_addf(b,
 	         "{\n"
 	         "  \"accountId\" : \"%s\",\n"
@@ -141,7 +151,7 @@ static void identity_document(const struct instance_metadata *m, struct buf *b)
 	         "  \"availabilityZone\" : \"%s\",\n"
 	         "  \"billingProducts\" : null,\n"
 	         "  \"devpayProductCodes\" : null,\n"
-	         "  \"marketplaceProductCodes\" : null,\n"
+	         "  \"marketplaceProductCodes\" : %s,\n"
 	         "  \"imageId\" : \"%s\",\n"
 	         "  \"instanceId\" : \"%s\",\n"
 	         "  \"instanceType\" : \"%s\",\n"
@@ -152,8 +162,9 @@ static void identity_document(const struct instance_metadata *m, struct buf *b)
 	         "  \"region\" : \"%s\",\n"
 	         "  \"version\" : \"2017-09-30\"\n"
 	         "}",
-	         m->in.owner, m->architecture, m->in.zone, m->in.image, m->in.id, m->in.type,
-	         pending, m->in.private_ip, m->in.region);
+	         m->in.owner, m->architecture, m->in.zone, codes.data, m->in.image, m->in.id,
+	         m->in.type, pending, m->in.private_ip, m->in.region);
+	buf_release(&codes);
 }
 
 static void interface_tree(struct node *macs, const struct instance_metadata *m)
@@ -247,6 +258,11 @@ static int meta_data_tree(struct api_imds *s, struct node *md, const struct inst
 	if (m->zone_id[0])
 		leaf(n, "availability-zone-id", "%s", m->zone_id);
 	leaf(n, "region", "%s", m->in.region);
+	if (m->in.nproduct_codes) {
+		n = node_add(md, "product-codes", false);
+		for (size_t i = 0; i < m->in.nproduct_codes; i++)
+			buf_addf(&n->value, "%s%s", i ? "\n" : "", m->in.product_codes[i]);
+	}
 	if (m->in.public_ip[0])
 		leaf(md, "public-ipv4", "%s", m->in.public_ip);
 	if (m->public_key) {

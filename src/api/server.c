@@ -10,6 +10,8 @@
 #include "api/dispatch.h"
 #include "api/exec.h"
 #include "api/http.h"
+#include "api/json_proto.h"
+#include "util/str.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
@@ -28,6 +30,7 @@ static int handle(void *ctx, const struct api_http_request *req, struct api_http
 	struct api_server *s = ctx;
 	struct api_error e = {0};
 	char request_id[API_REQUEST_ID_LEN + 1];
+	int r;
 
 	api_request_id(request_id);
 	switch (api_console_serve(req, resp)) {
@@ -42,7 +45,10 @@ static int handle(void *ctx, const struct api_http_request *req, struct api_http
 		api_exec_http(s->exec, req, resp, request_id);
 		return 0;
 	}
-	if (api_dispatch(s->cloud, s->cache, req, &resp->body, request_id, &e) == 0) {
+	r = api_dispatch(s->cloud, s->cache, req, &resp->body, request_id, &e);
+	if (e.protocol == API_PROTOCOL_JSON)
+		str_copy(resp->content_type, API_JSON_CONTENT_TYPE, sizeof(resp->content_type));
+	if (r == 0) {
 		resp->status = 200;
 		return 0;
 	}

@@ -1,7 +1,7 @@
 /* kiln marketplace, kiln bill and kiln clock: the marketplace's operator commands on a data
- * directory (publishing products until the Catalog API exists, subscriptions until the
- * Agreement API exists), the bills and reports computed from the recorded state changes of
- * instances, and the test clock. */
+ * directory (publishing products until the Catalog API exists; subscriptions, which buyers also
+ * make with the Agreement API), the bills and reports computed from the recorded state changes
+ * of instances and the metered usage, and the test clock. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +14,8 @@
 
 #define USAGE_MARKETPLACE                                                                          \
 	"kiln marketplace publish IMAGE --seller ACCOUNT --title TITLE [--region REGION]\n"        \
-	"         [--price TYPE=USD]... | [--type TYPE]... [--byol] [--data DIR] [--json]\n"       \
+	"         [--price TYPE=USD]... | [--type TYPE]... [--byol] [--dimension NAME=USD]...\n"   \
+	"         [--data DIR] [--json]\n"                                                         \
 	"       kiln marketplace products [--data DIR] [--json]\n"                                 \
 	"       kiln marketplace subscribe|unsubscribe PRODUCT --account ACCOUNT [--data DIR]\n"   \
 	"       kiln marketplace ls --account ACCOUNT [--data DIR] [--json]\n"                     \
@@ -32,6 +33,10 @@ static void print_product(const struct product *p, bool json, bool first)
 		for (size_t i = 0; i < p->ntypes; i++) {
 			cloud_money_format(p->types[i].price_micros, price);
 			printf("  %-12s %s/hour\n", p->types[i].type, price);
+		}
+		for (size_t i = 0; i < p->ndims; i++) {
+			cloud_money_format(p->dims[i].price_micros, price);
+			printf("  %-12s %s/unit (metered)\n", p->dims[i].key, price);
 		}
 		return;
 	}
@@ -57,14 +62,24 @@ static void print_product(const struct product *p, bool json, bool first)
 		printf(": ");
 		cli_json_string(price);
 	}
+	printf("}, \"dimensions\": {");
+	for (size_t i = 0; i < p->ndims; i++) {
+		cloud_money_format(p->dims[i].price_micros, price);
+		printf("%s", i ? ", " : "");
+		cli_json_string(p->dims[i].key);
+		printf(": ");
+		cli_json_string(price);
+	}
 	printf("}}");
 }
 
 static int do_publish(struct cloud *cl, const char *image, const char *seller, const char *title,
                       const char *region, const struct cli_strings *prices,
-                      const struct cli_strings *types, bool byol, bool json, struct kerr **err)
+                      const struct cli_strings *types, const struct cli_strings *dims, bool byol,
+                      bool json, struct kerr **err)
 {
 	_cleanup_free_ struct product_type *t = NULL;
+	_cleanup_free_ struct usage_dimension *d = NULL;
 	struct product_request req = {.image = image, .title = title};
 	struct account a;
 	struct product p;
@@ -92,6 +107,21 @@ static int do_publish(struct cloud *cl, const char *image, const char *seller, c
 			                types->items[i]);
 		memcpy(t[n].type, types->items[i], strlen(types->items[i]));
 	}
+	d = calloc(dims->n + 1, sizeof(*d));
+	if (!d)
+		return kerr_set(err, KERR_INTERNAL, "out of memory");
+	for (size_t i = 0; i < dims->n; i++) {
+		const char *eq = strchr(dims->items[i], '=');
+		if (!eq || eq == dims->items[i] ||
+		    (size_t)(eq - dims->items[i]) >= sizeof(d[i].key))
+			return kerr_set(err, KERR_INVALID, "--dimension '%s' is not NAME=USD",
+			                dims->items[i]);
+		memcpy(d[i].key, dims->items[i], (size_t)(eq - dims->items[i]));
+		if (cloud_money_parse(eq + 1, &d[i].price_micros, err) < 0)
+			return -1;
+	}
+	req.dims = d;
+	req.ndims = dims->n;
 	if (cloud_account_find(cl, seller, &a, err) < 0)
 		return -1;
 	if (!region) {
@@ -175,6 +205,7 @@ static int print_bill(struct cloud *cl, const char *buyer, const char *seller, b
 	char price[32], amount[32];
 	int64_t total = 0;
 	uint64_t hours = 0;
+	bool usage = false;
 	size_t n;
 
 	if (cloud_bill(cl, buyer, seller, &v, &n, err) < 0)
@@ -183,15 +214,25 @@ static int print_bill(struct cloud *cl, const char *buyer, const char *seller, b
 		if (__builtin_add_overflow(total, v[i].amount_micros, &total))
 			return kerr_set(err, KERR_LIMIT, "the total overflows");
 		hours += v[i].hours;
+		usage = usage || v[i].dimension[0];
 	}
 	if (json)
 		printf("{\"lines\": [");
 	else
-		printf("%-25s %-12s %-12s %-21s %-10s %6s %10s %10s\n", "PRODUCT", "SELLER",
-		       "BUYER", "INSTANCE", "TYPE", "HOURS", "PRICE", "AMOUNT");
+		printf("%-25s %-12s %-12s %-21s %-10s %6s %10s %10s%s\n", "PRODUCT", "SELLER",
+		       "BUYER", "INSTANCE", "TYPE", "HOURS", "PRICE", "AMOUNT",
+		       usage ? "  USAGE" : "");
 	for (size_t i = 0; i < n; i++) {
 		cloud_money_format(v[i].price_micros, price);
 		cloud_money_format(v[i].amount_micros, amount);
+		if (!json && v[i].dimension[0]) {
+			printf("%-25s %-12s %-12s %-21s %-10s %6s %10s %10s  %llu %s\n",
+			       v[i].product, v[i].seller, v[i].buyer,
+			       v[i].instance[0] ? v[i].instance : "-",
+			       v[i].type[0] ? v[i].type : "-", "-", price, amount,
+			       (unsigned long long)v[i].quantity, v[i].dimension);
+			continue;
+		}
 		if (!json) {
 			printf("%-25s %-12s %-12s %-21s %-10s %6llu %10s %10s\n", v[i].product,
 			       v[i].seller, v[i].buyer, v[i].instance, v[i].type,
@@ -218,6 +259,11 @@ static int print_bill(struct cloud *cl, const char *buyer, const char *seller, b
 		cli_json_string(price);
 		printf(", \"amount\": ");
 		cli_json_string(amount);
+		if (v[i].dimension[0]) {
+			printf(", \"dimension\": ");
+			cli_json_string(v[i].dimension);
+			printf(", \"quantity\": %llu", (unsigned long long)v[i].quantity);
+		}
 		printf("}");
 	}
 	cloud_money_format(total, amount);
@@ -245,7 +291,7 @@ static int account_id(struct cloud *cl, const char *name, char id[ACCOUNT_ID_LEN
 int cmd_marketplace(int argc, char **argv)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
-	struct cli_strings prices = {0}, types = {0};
+	struct cli_strings prices = {0}, types = {0}, dims = {0};
 	const char *data = NULL, *seller = NULL, *account = NULL, *title = NULL, *region = NULL;
 	bool json = false, byol = false;
 	const struct cli_option opts[] = {
@@ -257,6 +303,8 @@ int cmd_marketplace(int argc, char **argv)
 	             "hourly: an allowed instance type and its price per hour"),
 	    OPT_LIST("type", "TYPE", &types, "free or BYOL: an allowed instance type (else all)"),
 	    OPT_BOOL("byol", &byol, "bring your own license: the marketplace bills nothing"),
+	    OPT_LIST("dimension", "NAME=USD", &dims,
+	             "a usage dimension (MeterUsage) and its price per unit"),
 	    OPT_STRING("data", "DIR", &data, "the data directory"),
 	    OPT_BOOL("json", &json, "print JSON"),
 	    OPT_END(),
@@ -276,19 +324,21 @@ int cmd_marketplace(int argc, char **argv)
 	    strcmp(sub, "unsubscribe") && strcmp(sub, "ls") && strcmp(sub, "report")) {
 		cli_strings_release(&prices);
 		cli_strings_release(&types);
+		cli_strings_release(&dims);
 		return cli_usage(USAGE_MARKETPLACE, "unknown marketplace subcommand '%s'", sub);
 	}
 	if (cloud_open(cli_data_dir(data), &cl, &err) < 0) {
 		cli_strings_release(&prices);
 		cli_strings_release(&types);
+		cli_strings_release(&dims);
 		return cli_fail(err);
 	}
 	if (!strcmp(sub, "publish")) {
 		if (nargs != 1 || !seller || !title)
 			kerr_set(&err, KERR_INVALID, "publish takes IMAGE, --seller and --title");
 		else
-			r = do_publish(cl, argv[2], seller, title, region, &prices, &types, byol,
-			               json, &err);
+			r = do_publish(cl, argv[2], seller, title, region, &prices, &types, &dims,
+			               byol, json, &err);
 	} else if (!strcmp(sub, "products")) {
 		r = do_products(cl, json, &err);
 	} else if (!strcmp(sub, "subscribe") || !strcmp(sub, "unsubscribe")) {
@@ -314,6 +364,7 @@ int cmd_marketplace(int argc, char **argv)
 	cloud_close(cl);
 	cli_strings_release(&prices);
 	cli_strings_release(&types);
+	cli_strings_release(&dims);
 	return r < 0 ? cli_fail(err) : 0;
 }
 

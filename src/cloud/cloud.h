@@ -938,6 +938,13 @@ struct product_type {
 	char type[32];
 	int64_t price_micros; /* per instance-hour (0 for free and BYOL) */
 };
+/* A usage dimension: what MeterUsage reports, at a price per unit. */
+#define PRODUCT_DIMENSIONS_MAX 24
+#define USAGE_DIMENSION_MAX    256
+struct usage_dimension {
+	char key[USAGE_DIMENSION_MAX];
+	int64_t price_micros; /* per unit */
+};
 struct product {
 	char code[PRODUCT_CODE_LEN + 1];
 	char id[PRODUCT_ID_MAX]; /* prod-… */
@@ -949,12 +956,16 @@ struct product {
 	int64_t created_ms;
 	char image[ID_MAX]; /* the marketplace's image of the product, in region */
 	char region[32];
+	struct usage_dimension dims[PRODUCT_DIMENSIONS_MAX];
+	size_t ndims;
 };
 struct product_request {
 	const char *seller, *region, *image, *title;
 	const char *pricing; /* free, byol or hourly (which needs a price for every type) */
 	const struct product_type *types;
 	size_t ntypes;
+	const struct usage_dimension *dims; /* metered with MeterUsage, any pricing */
+	size_t ndims;
 };
 /* Publish the seller's available image as a product: the marketplace account copies it
  * (the seller's image is shared with it for that, as AWS's ingestion reads it through the
@@ -980,6 +991,8 @@ struct subscription {
 	char id[AGREEMENT_ID_MAX]; /* agmt-… */
 	char account[ACCOUNT_ID_LEN + 1];
 	char product[PRODUCT_CODE_LEN + 1];
+	char product_id[PRODUCT_ID_MAX];
+	char seller[ACCOUNT_ID_LEN + 1];
 	char title[256];
 	int64_t start_ms, end_ms; /* end_ms 0: active */
 };
@@ -989,6 +1002,62 @@ int cloud_unsubscribe(struct cloud *c, const char *account, const char *product,
 /* The account's subscriptions, cancelled ones included, oldest first. */
 int cloud_subscriptions_list(struct cloud *c, const char *account, struct subscription **out,
                              size_t *n, struct kerr **err);
+/* The Agreement API's view of subscriptions (metering.c). A product's one public offer is
+ * offer-CODE, its one term (its pricing) term-CODE. CreateAgreementRequest: a request of
+ * account for the offer (or the product's code or prod- id) with those terms, idempotent by
+ * client_token; KERR_NOT_FOUND about KERR_SUBJECT_AGREEMENT for an unknown offer, KERR_INVALID
+ * for a term that is not the offer's. */
+#define AGREEMENT_REQUEST_ID_MAX 40
+int cloud_agreement_request_create(struct cloud *c, const char *account, const char *proposal,
+                                   const char *const *terms, size_t nterms,
+                                   const char *client_token, char id[AGREEMENT_REQUEST_ID_MAX],
+                                   struct kerr **err);
+/* AcceptAgreementRequest: the account's request becomes a subscription (its agreement).
+ * KERR_CONFLICT about KERR_SUBJECT_AGREEMENT when the request was accepted already or the
+ * account has an active agreement for the product. */
+int cloud_agreement_request_accept(struct cloud *c, const char *account, const char *request,
+                                   struct subscription *out, struct kerr **err);
+/* An agreement the caller is a party to (acceptor or the product's seller), else
+ * KERR_NOT_FOUND about KERR_SUBJECT_AGREEMENT. */
+int cloud_agreement_get(struct cloud *c, const char *caller, const char *id,
+                        struct subscription *out, struct kerr **err);
+/* Every agreement the caller is a party to, newest first. */
+int cloud_agreements_of(struct cloud *c, const char *caller, struct subscription **out, size_t *n,
+                        struct kerr **err);
+/* CancelAgreement by its acceptor: as cloud_unsubscribe (KERR_CONFLICT when not active). */
+int cloud_agreement_cancel(struct cloud *c, const char *caller, const char *id, struct kerr **err);
+
+/* Metering (metering.c): usage of a product's dimension, one record per hour (the timestamp
+ * rounded down) per dimension and per instance (MeterUsage) or customer (BatchMeterUsage).
+ * The same record again answers the same id; another quantity for the same hour is
+ * KERR_CONFLICT about KERR_SUBJECT_USAGE_RECORD. Timestamps more than 6 hours before the
+ * metering clock, or in a later hour, are KERR_INVALID about KERR_SUBJECT_USAGE_TIME; an
+ * unknown product KERR_NOT_FOUND about KERR_SUBJECT_PRODUCT_CODE; a dimension the product does
+ * not have KERR_INVALID about KERR_SUBJECT_USAGE_DIMENSION. */
+#define METERING_RECORD_ID_MAX 48
+#define METERING_MAX_AGE_MS    ((int64_t)6 * 3600 * 1000)
+struct meter_request {
+	const char *product, *dimension;
+	int64_t timestamp_ms;
+	int64_t quantity; /* 0 .. 2147483647 */
+};
+/* MeterUsage from caller in region: with an instance's credentials (instance not ""), the
+ * instance is the customer's (its owner's) and must carry the product's code (else KERR_AUTH
+ * about KERR_SUBJECT_PRODUCT_CODE) and be in region (else KERR_INVALID about
+ * KERR_SUBJECT_REGION); with an account's keys, the account needs an active subscription.
+ * dry_run: every check, nothing recorded, id left "". */
+int cloud_meter_usage(struct cloud *c, const char *caller, const char *instance, const char *region,
+                      const struct meter_request *req, bool dry_run,
+                      char id[METERING_RECORD_ID_MAX], struct kerr **err);
+/* BatchMeterUsage by the product's seller (else KERR_NOT_FOUND about the product code): one
+ * status per record, customers[i] the account; every timestamp and dimension is checked before
+ * any record is made (one bad: the whole batch refused). */
+enum meter_status { METER_SUCCESS, METER_NOT_SUBSCRIBED, METER_DUPLICATE };
+int cloud_batch_meter_usage(struct cloud *c, const char *caller, const char *region,
+                            const char *product, const struct meter_request *records,
+                            const char *const *customers, size_t n, enum meter_status *status,
+                            char (*ids)[METERING_RECORD_ID_MAX], struct kerr **err);
+
 /* ConfirmProductInstance: *ok when caller is the seller of code and the instance (of any
  * account, in region) carries it; then owner is the instance's owner. */
 int cloud_product_instance_confirm(struct cloud *c, const char *caller, const char *region,
@@ -1013,6 +1082,10 @@ struct bill_line {
 	char pricing[8];
 	uint64_t hours;
 	int64_t price_micros, amount_micros;
+	/* A line of metered usage (else ""): its dimension and units, at price_micros each;
+	 * instance is "" for usage metered per customer. */
+	char dimension[USAGE_DIMENSION_MAX];
+	uint64_t quantity;
 };
 int cloud_bill(struct cloud *c, const char *buyer, const char *seller, struct bill_line **out,
                size_t *n, struct kerr **err);

@@ -286,4 +286,11 @@ int cloud_launch_network(struct cloud *c, const char *owner, const struct run_re
 /* The groups of an instance, filled into in->groups. */
 int cloud_instance_load_groups(struct cloud *c, struct instance *in, struct kerr **err);
 
+/* Subscriptions' rows (marketplace.c): "SELECT " CLOUD_SUBSCRIPTION_COLUMNS "WHERE …", read by
+ * cloud_subscription_from_row into a struct subscription. */
+#define CLOUD_SUBSCRIPTION_COLUMNS                                                                 \
+	"s.id, s.account, s.product, p.title, s.start_ms, COALESCE(s.end_ms, 0), p.id, p.seller "  \
+	"FROM subscriptions s JOIN products p ON p.code = s.product "
+void cloud_subscription_from_row(sqlite3_stmt *st, void *element);
+
 #endif

@@ -154,6 +154,20 @@ static int load_types(struct cloud *c, struct product *p, struct kerr **err)
 		str_copy(p->types[p->ntypes].type, db_text(st, 0), sizeof(p->types[0].type));
 		p->types[p->ntypes++].price_micros = sqlite3_column_int64(st, 1);
 	}
+	if (r < 0)
+		return -1;
+	sqlite3_finalize(steal_ptr(st));
+	if (db_prepare(c->db,
+	               "SELECT dimension, price_micros FROM product_dimensions WHERE product = ? "
+	               "ORDER BY dimension",
+	               &st, err) < 0)
+		return -1;
+	db_bind_text(st, 1, p->code);
+	p->ndims = 0;
+	while ((r = db_step_row(c->db, st, err)) == 1 && p->ndims < PRODUCT_DIMENSIONS_MAX) {
+		str_copy(p->dims[p->ndims].key, db_text(st, 0), sizeof(p->dims[0].key));
+		p->dims[p->ndims++].price_micros = sqlite3_column_int64(st, 1);
+	}
 	return r < 0 ? -1 : 0;
 }
 
@@ -224,6 +238,19 @@ static int product_request_check(const struct product_request *req, struct kerr 
 				return kerr_set(err, KERR_INVALID, "instance type '%s' given twice",
 				                req->types[i].type);
 	}
+	if (req->ndims > PRODUCT_DIMENSIONS_MAX)
+		return kerr_set(err, KERR_LIMIT, "a product has at most %d usage dimensions",
+		                PRODUCT_DIMENSIONS_MAX);
+	for (size_t i = 0; i < req->ndims; i++) {
+		if (!req->dims[i].key[0] || req->dims[i].price_micros < 0)
+			return kerr_set(err, KERR_INVALID,
+			                "a usage dimension needs a name and a price");
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(req->dims[i].key, req->dims[j].key))
+				return kerr_set(err, KERR_INVALID,
+				                "usage dimension '%s' given twice",
+				                req->dims[i].key);
+	}
 	return 0;
 }
 
@@ -270,7 +297,7 @@ static int code_attach(struct cloud *c, const char *resource, const char *code, 
 int cloud_product_create(struct cloud *c, const struct product_request *req, struct product *out,
                          struct kerr **err)
 {
-	_cleanup_stmt_ sqlite3_stmt *prod = NULL, *type = NULL;
+	_cleanup_stmt_ sqlite3_stmt *prod = NULL, *type = NULL, *dim = NULL;
 	struct image src, copy;
 	char code[PRODUCT_CODE_LEN + 1], id[PRODUCT_ID_MAX];
 
@@ -299,7 +326,11 @@ int cloud_product_create(struct cloud *c, const struct product_request *req, str
 	               &prod, err) < 0 ||
 	    db_prepare(c->db,
 	               "INSERT INTO product_types (product, type, price_micros) VALUES (?, ?, ?)",
-	               &type, err) < 0)
+	               &type, err) < 0 ||
+	    db_prepare(c->db,
+	               "INSERT INTO product_dimensions (product, dimension, price_micros) VALUES "
+	               "(?, ?, ?)",
+	               &dim, err) < 0)
 		goto on_copy;
 	db_bind_text(prod, 1, code);
 	db_bind_text(prod, 2, id);
@@ -317,6 +348,14 @@ int cloud_product_create(struct cloud *c, const struct product_request *req, str
 		db_bind_text(type, 2, req->types[i].type);
 		sqlite3_bind_int64(type, 3, req->types[i].price_micros);
 		if (db_step_done(c->db, type, err) < 0)
+			goto on_error;
+	}
+	for (size_t i = 0; i < req->ndims; i++) {
+		sqlite3_reset(dim);
+		db_bind_text(dim, 1, code);
+		db_bind_text(dim, 2, req->dims[i].key);
+		sqlite3_bind_int64(dim, 3, req->dims[i].price_micros);
+		if (db_step_done(c->db, dim, err) < 0)
 			goto on_error;
 	}
 	/* The code on the image and its snapshots, then public: the marketplace's images are
@@ -389,11 +428,9 @@ int cloud_marketplace_launch_check(struct cloud *c, const char *owner, const str
 	return 0;
 }
 
-#define SUBSCRIPTION_COLUMNS                                                                       \
-	"s.id, s.account, s.product, p.title, s.start_ms, COALESCE(s.end_ms, 0) "                  \
-	"FROM subscriptions s JOIN products p ON p.code = s.product "
+#define SUBSCRIPTION_COLUMNS CLOUD_SUBSCRIPTION_COLUMNS
 
-static void subscription_from_row(sqlite3_stmt *st, void *element)
+void cloud_subscription_from_row(sqlite3_stmt *st, void *element)
 {
 	struct subscription *s = element;
 
@@ -404,6 +441,8 @@ static void subscription_from_row(sqlite3_stmt *st, void *element)
 	str_copy(s->title, db_text(st, 3), sizeof(s->title));
 	s->start_ms = sqlite3_column_int64(st, 4);
 	s->end_ms = sqlite3_column_int64(st, 5);
+	str_copy(s->product_id, db_text(st, 6), sizeof(s->product_id));
+	str_copy(s->seller, db_text(st, 7), sizeof(s->seller));
 }
 
 static int active_subscription(struct cloud *c, const char *account, const char *code,
@@ -421,7 +460,7 @@ static int active_subscription(struct cloud *c, const char *account, const char 
 	db_bind_text(st, 2, code);
 	r = db_step_row(c->db, st, err);
 	if (r == 1)
-		subscription_from_row(st, out);
+		cloud_subscription_from_row(st, out);
 	return r;
 }
 
@@ -482,7 +521,7 @@ int cloud_subscriptions_list(struct cloud *c, const char *account, struct subscr
 	               &st, err) < 0)
 		return -1;
 	db_bind_text(st, 1, account);
-	return cloud_rows(c, st, sizeof(**out), subscription_from_row, (void **)out, n, err);
+	return cloud_rows(c, st, sizeof(**out), cloud_subscription_from_row, (void **)out, n, err);
 }
 
 int cloud_product_instance_confirm(struct cloud *c, const char *caller, const char *region,
@@ -612,6 +651,43 @@ static void bill_from_row(sqlite3_stmt *st, void *element)
 	b->price_micros = sqlite3_column_int64(st, 8);
 }
 
+/* The metered usage: one line per product, customer, instance and dimension, its units summed,
+ * at the dimension's price per unit. */
+static int usage_lines(struct cloud *c, const char *buyer, const char *seller, struct bill_line **v,
+                       size_t *n, struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r;
+
+	if (db_prepare(c->db,
+	               "SELECT m.instance, m.account, COALESCE(n.type, ''), m.region, p.code, "
+	               "p.title, p.seller, p.pricing, COALESCE(d.price_micros, 0), m.dimension, "
+	               "SUM(m.quantity) FROM metering_records m JOIN products p ON p.code = "
+	               "m.product LEFT JOIN product_dimensions d ON d.product = p.code AND "
+	               "d.dimension = m.dimension LEFT JOIN instances n ON n.id = m.instance WHERE "
+	               "(?1 IS NULL OR m.account = ?1) AND (?2 IS NULL OR p.seller = ?2) GROUP BY "
+	               "p.code, m.account, m.instance, m.dimension ORDER BY p.code, m.account, "
+	               "m.instance, m.dimension",
+	               &st, err) < 0)
+		return -1;
+	db_bind_text(st, 1, buyer);
+	db_bind_text(st, 2, seller);
+	while ((r = db_step_row(c->db, st, err)) == 1) {
+		struct bill_line *b;
+		int64_t qty = sqlite3_column_int64(st, 10);
+
+		*v = xreallocarray(*v, *n + 1, sizeof(**v));
+		b = &(*v)[(*n)++];
+		bill_from_row(st, b);
+		str_copy(b->dimension, db_text(st, 9), sizeof(b->dimension));
+		b->quantity = (uint64_t)qty;
+		if (__builtin_mul_overflow(qty, b->price_micros, &b->amount_micros))
+			return kerr_set(err, KERR_LIMIT, "the usage of product '%s' overflows",
+			                b->product);
+	}
+	return r < 0 ? -1 : 0;
+}
+
 int cloud_bill(struct cloud *c, const char *buyer, const char *seller, struct bill_line **out,
                size_t *n, struct kerr **err)
 {
@@ -643,6 +719,10 @@ int cloud_bill(struct cloud *c, const char *buyer, const char *seller, struct bi
 			return kerr_set(err, KERR_LIMIT, "the bill of instance '%s' overflows",
 			                v[i].instance);
 		}
+	}
+	if (usage_lines(c, buyer, seller, &v, n, err) < 0) {
+		free(v);
+		return -1;
 	}
 	*out = v;
 	return 0;

@@ -77,6 +77,43 @@ export async function call(session, action, params = {}, region = session.region
   return root;
 }
 
+// Call an operation of an awsJson service signed "aws-marketplace" (target
+// "AWSMPCommerceService_v20200301.SearchAgreements") with input; returns the answer's object.
+export async function jsonCall(session, target, input = {}, region = session.region) {
+  const body = JSON.stringify(input);
+  const headers = await signedHeaders({
+    accessKey: session.accessKey,
+    secretKey: session.secretKey,
+    region,
+    host: location.host,
+    body,
+    service: "aws-marketplace",
+  });
+  let resp;
+  try {
+    resp = await fetch("/", {
+      method: "POST",
+      headers: { "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": target, ...headers },
+      body,
+      cache: "no-store",
+      credentials: "omit",
+    });
+  } catch (e) {
+    throw new ApiError("NetworkError", `The daemon did not answer: ${e.message}`, 0);
+  }
+  let out = null;
+  try {
+    out = await resp.json();
+  } catch (e) {
+    out = null;
+  }
+  if (!resp.ok || !out) {
+    const code = out && out.__type ? out.__type.split("#").pop() : `HTTP${resp.status}`;
+    throw new ApiError(code, (out && (out.message || out.Message)) || `the endpoint answered HTTP ${resp.status}`, resp.status);
+  }
+  return out;
+}
+
 // Every page of a Describe action (NextToken), the items of its set concatenated.
 export async function describe(session, action, params, set, region) {
   let out = [];

@@ -1,6 +1,6 @@
 // The kiln console: sign-in, the region switcher, the pages. Each page is a function that builds
 // its view and returns {refresh, stop}; lists refresh on a timer while their page is shown.
-import { ApiError, call, describe, filters, items, list, loadSession, saveSession, tags, text } from "./api.js";
+import { ApiError, call, child, describe, filters, items, jsonCall, list, loadSession, saveSession, tags, text } from "./api.js";
 import { Table, badge, clearNotice, dialog, field, fillSelect, fmtTime, h, notify } from "./ui.js";
 
 let session = loadSession();
@@ -554,6 +554,80 @@ function groupsPage(root) {
   return { refresh: timer.now, stop: timer.stop };
 }
 
+// ---- Marketplace ----
+
+const AGREEMENT = "AWSMPCommerceService_v20200301";
+
+// The marketplace's products (their images, owner aws-marketplace, with a product code) and the
+// account's agreements (the Agreement API): subscribe, cancel, launch. Bills are `kiln bill`.
+function marketplacePage(root) {
+  let agreements = [];
+  const active = (code) => agreements.find((a) => a.role === "buyer" && a.status === "ACTIVE" && a.proposalSummary.offerId === `offer-${code}`);
+  const codeOf = (im) => text(child(child(im, "productCodes"), "item"), "productCode");
+  const products = new Table({
+    caption: "Products", name: (im) => text(im, "description") || text(im, "name"), key: (im) => text(im, "imageId"),
+    empty: "No products in this region.",
+    columns: [
+      { label: "Product", cls: "c-name", value: (im) => text(im, "description") || text(im, "name") },
+      { label: "Product code", cls: "c-id", value: (im) => codeOf(im) },
+      { label: "Image ID", cls: "c-id wide", value: (im) => text(im, "imageId") },
+      { label: "Subscription", cls: "c-state", value: (im) => badge(active(codeOf(im)) ? "active" : "none") },
+    ],
+  });
+  const subscribeB = btn("Subscribe", () => {
+    const code = codeOf(products.item());
+    act(`Subscribed to ${code}`, async () => {
+      const req = await jsonCall(session, `${AGREEMENT}.CreateAgreementRequest`, {
+        intent: "NEW", agreementProposalIdentifier: `offer-${code}`, requestedTerms: [{ id: `term-${code}` }] });
+      await jsonCall(session, `${AGREEMENT}.AcceptAgreementRequest`, { agreementRequestId: req.agreementRequestId });
+    });
+  }, { cls: "primary" });
+  const launchB = btn("Launch", () => launchDialog(text(products.item(), "imageId")));
+  bindSelection(products, [[subscribeB, (im) => !active(codeOf(im))], [launchB, (im) => !!active(codeOf(im))]]);
+
+  const table = new Table({
+    caption: "Agreements", name: (a) => a.agreementId, key: (a) => `${a.agreementId}/${a.role}`, empty: "No agreements.",
+    columns: [
+      { label: "Agreement", cls: "c-id", value: (a) => a.agreementId },
+      { label: "Offer", cls: "c-id", value: (a) => a.proposalSummary.offerId },
+      { label: "Role", cls: "c-owner mid", value: (a) => a.role },
+      { label: "Status", cls: "c-state", value: (a) => badge(a.status.toLowerCase()) },
+      { label: "Since", cls: "c-time wide", value: (a) => fmtTime(new Date(a.startTime * 1000).toISOString()) },
+      { label: "Until", cls: "c-time wide", value: (a) => (a.endTime ? fmtTime(new Date(a.endTime * 1000).toISOString()) : "") },
+    ],
+  });
+  const cancelB = btn("Cancel agreement", () => {
+    const a = table.item();
+    dialog({
+      title: `Cancel ${a.agreementId}?`, submitLabel: "Cancel agreement", danger: true,
+      fields: [h("p", {}, "New launches of the product are refused; running instances keep running and keep being billed until they stop.")],
+      submit: () => jsonCall(session, `${AGREEMENT}.CancelAgreement`, { agreementId: a.agreementId }),
+      after: () => { notify(`Cancelled ${a.agreementId}`); current.refresh(); },
+    });
+  }, { cls: "danger" });
+  bindSelection(table, [[cancelB, (a) => a.status === "ACTIVE" && a.role === "buyer"]]);
+  root.append(pageHead("Marketplace"), toolbar(subscribeB, launchB), products.el, toolbar(cancelB), table.el,
+    h("p", {}, "Bills and sellers' reports: kiln bill --account ACCOUNT and kiln marketplace report --seller ACCOUNT on the host."));
+  const timer = every(10000, async () => {
+    let all = [];
+    for (const [party, role] of [["Acceptor", "buyer"], ["Proposer", "seller"]]) {
+      let token;
+      do {
+        const input = { catalog: "AWSMarketplace", filters: [{ name: "PartyType", values: [party] }] };
+        const r = await jsonCall(session, `${AGREEMENT}.SearchAgreements`, token ? { ...input, nextToken: token } : input);
+        all = all.concat((r.agreementViewSummaries || []).map((a) => ({ ...a, role })));
+        token = r.nextToken;
+      } while (token);
+    }
+    agreements = all;
+    table.update(agreements);
+    const ims = await describe(session, "DescribeImages", { "Owner.1": "aws-marketplace" }, "imagesSet");
+    products.update(ims);
+    products.onselect(products.item());
+  });
+  return { refresh: timer.now, stop: timer.stop };
+}
+
 // ---- Frame: sign-in, regions, routing ----
 
 let carried = null; // a notice for the page navigate() goes to
@@ -568,7 +642,7 @@ function navigate(name, message) {
   location.hash = `#${name}`;
 }
 
-const pages = { images: imagesPage, instances: instancesPage, volumes: volumesPage, snapshots: snapshotsPage, keypairs: keypairsPage, groups: groupsPage };
+const pages = { images: imagesPage, instances: instancesPage, volumes: volumesPage, snapshots: snapshotsPage, keypairs: keypairsPage, groups: groupsPage, marketplace: marketplacePage };
 let regions = [];
 
 function route() {

@@ -93,16 +93,17 @@ export function amzDate(d) {
   return d.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
 }
 
-// The headers that sign a POST of body (form-encoded text) to "/" of host.
-export async function signedHeaders({ accessKey, secretKey, region, host, body, now = new Date() }) {
+// The headers that sign a POST of body to "/" of host for service (EC2's form-encoded Query by
+// default; "aws-marketplace" for the marketplace's JSON services).
+export async function signedHeaders({ accessKey, secretKey, region, host, body, service = "ec2", now = new Date() }) {
   const date = amzDate(now);
   const day = date.slice(0, 8);
-  const scope = `${day}/${region}/ec2/aws4_request`;
+  const scope = `${day}/${region}/${service}/aws4_request`;
   const payloadHash = hex(await sha256(enc.encode(body)));
   const canonical = ["POST", "/", "", `host:${host}`, `x-amz-date:${date}`, "", "host;x-amz-date", payloadHash].join("\n");
   const toSign = ["AWS4-HMAC-SHA256", date, scope, hex(await sha256(enc.encode(canonical)))].join("\n");
   let key = enc.encode("AWS4" + secretKey);
-  for (const part of [day, region, "ec2", "aws4_request"]) key = await hmac(key, part);
+  for (const part of [day, region, service, "aws4_request"]) key = await hmac(key, part);
   const signature = hex(await hmac(key, toSign));
   return {
     "X-Amz-Date": date,

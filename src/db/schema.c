@@ -251,6 +251,20 @@ const char *const db_migrations[] = {
     "  CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + COALESCE((SELECT\n"
     "  CAST(value AS INTEGER) FROM settings WHERE name = 'test-clock-offset-ms'), 0),\n"
     "  NEW.state); END;\n",
+    /* 17: usage dimensions of products (a price per unit), the usage metered for them
+     * (MeterUsage: per instance, instance ''  for BatchMeterUsage's per customer; one record per
+     * hour, the hour being the timestamp rounded down) and the buyers' agreement requests
+     * (CreateAgreementRequest; accepting one makes the subscription, its agreement). */
+    "CREATE TABLE IF NOT EXISTS product_dimensions (product TEXT NOT NULL REFERENCES\n"
+    "  products(code), dimension TEXT NOT NULL, price_micros INTEGER NOT NULL DEFAULT 0,\n"
+    "  PRIMARY KEY (product, dimension));\n"
+    "CREATE TABLE IF NOT EXISTS metering_records (id TEXT PRIMARY KEY, product TEXT NOT NULL,\n"
+    "  dimension TEXT NOT NULL, account TEXT NOT NULL, instance TEXT NOT NULL, region TEXT NOT\n"
+    "  NULL, hour_ms INTEGER NOT NULL, quantity INTEGER NOT NULL, at_ms INTEGER NOT NULL,\n"
+    "  UNIQUE (product, dimension, account, instance, hour_ms));\n"
+    "CREATE TABLE IF NOT EXISTS agreement_requests (id TEXT PRIMARY KEY, account TEXT NOT NULL,\n"
+    "  product TEXT NOT NULL REFERENCES products(code), client_token TEXT NOT NULL,\n"
+    "  created_ms INTEGER NOT NULL, agreement TEXT NOT NULL DEFAULT '');\n",
 };
 
 const size_t db_migrations_count = ARRAY_SIZE(db_migrations);

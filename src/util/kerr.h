@@ -56,6 +56,11 @@ enum kerr_subject {
 	KERR_SUBJECT_SESSION_TOKEN,    /* the session token of temporary credentials */
 	KERR_SUBJECT_PRODUCT_CODE,     /* a marketplace product, by its code (the id is the code) */
 	KERR_SUBJECT_PRODUCT_IMAGE,    /* an image (or snapshot) with a product code */
+	KERR_SUBJECT_USAGE_DIMENSION,  /* a product's usage dimension (metering) */
+	KERR_SUBJECT_USAGE_TIME,       /* a metering record's timestamp */
+	KERR_SUBJECT_USAGE_RECORD,     /* a metering record of the same hour */
+	KERR_SUBJECT_USAGE_ALLOCATION, /* the allocations of a metered quantity */
+	KERR_SUBJECT_AGREEMENT,        /* a marketplace agreement or agreement request */
 	/* The quotas of the topology, one each. */
 	KERR_SUBJECT_QUOTA_VCPUS,
 	KERR_SUBJECT_QUOTA_VOLUMES,
