@@ -167,6 +167,8 @@ static const struct api_service {
 } services[] = {
     {"ec2", API_PROTOCOL_EC2, actions, &actions_count, api_xml_begin, NULL},
     {"sts", API_PROTOCOL_STS, api_sts_actions, &api_sts_actions_count, api_sts_begin, api_sts_end},
+    /* The Marketplace Catalog (rest-json, no X-Amz-Target): routed by path in catalog.c. */
+    {"aws-marketplace", API_PROTOCOL_REST_JSON, NULL, NULL, NULL, NULL},
 };
 static const char *const service_names[] = {"ec2", "sts", NULL};
 
@@ -239,6 +241,8 @@ static char *cache_key(const struct api_call *call, const struct api_params *p)
 
 static const struct api_action *find_action(const struct api_service *svc, const char *name)
 {
+	if (!svc->actions || !name)
+		return NULL; /* a service routed by path (catalog.c) */
 	for (size_t i = 0; i < *svc->nactions; i++)
 		if (!strcmp(svc->actions[i].name, name))
 			return &svc->actions[i];
@@ -308,7 +312,7 @@ int api_authenticate(struct cloud *cloud, const struct api_http_request *req,
 	}
 	api_params_root(params, &call->root);
 	call->action = api_node_str(&call->root, "Action");
-	if (!call->action) {
+	if (!call->action && (!svc || svc->actions)) { /* rest-json services have none */
 		api_error_set(e, "MissingAction", "The request must contain the parameter Action");
 		return -1;
 	}

@@ -210,6 +210,20 @@ static const struct {
             [API_SIGV4_TOKEN_INVALID] = {"InvalidClientTokenId", 403},
             [API_SIGV4_TOKEN_EXPIRED] = {"ExpiredToken", 400},
         },
+    /* The JSON services' (the Marketplace Catalog): AWS's common errors of those protocols. */
+    [API_PROTOCOL_REST_JSON] =
+        {
+            [API_SIGV4_OK] = {"InternalServiceException", 500},
+            [API_SIGV4_MISSING] = {"MissingAuthenticationTokenException", 403},
+            [API_SIGV4_INCOMPLETE] = {"IncompleteSignatureException", 400},
+            [API_SIGV4_MALFORMED] = {"IncompleteSignatureException", 400},
+            [API_SIGV4_UNKNOWN_KEY] = {"UnrecognizedClientException", 403},
+            [API_SIGV4_MISMATCH] = {"InvalidSignatureException", 403},
+            [API_SIGV4_EXPIRED] = {"InvalidSignatureException", 403},
+            [API_SIGV4_INTERNAL] = {"InternalServiceException", 500},
+            [API_SIGV4_TOKEN_INVALID] = {"UnrecognizedClientException", 403},
+            [API_SIGV4_TOKEN_EXPIRED] = {"ExpiredTokenException", 403},
+        },
 };
 
 int api_error_status_of(const char *code)

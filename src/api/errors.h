@@ -9,8 +9,9 @@
 
 /* The protocol an error is told in: the service the request was signed for. */
 enum api_protocol {
-	API_PROTOCOL_EC2 = 0, /* <Response><Errors><Error>… */
-	API_PROTOCOL_STS,     /* the Query protocol's <ErrorResponse><Error><Type>… */
+	API_PROTOCOL_EC2 = 0,   /* <Response><Errors><Error>… */
+	API_PROTOCOL_STS,       /* the Query protocol's <ErrorResponse><Error><Type>… */
+	API_PROTOCOL_REST_JSON, /* x-amzn-ErrorType and {"message": …} (api/catalog.c) */
 	API_PROTOCOL__COUNT
 };
 

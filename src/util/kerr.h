@@ -56,6 +56,8 @@ enum kerr_subject {
 	KERR_SUBJECT_SESSION_TOKEN,    /* the session token of temporary credentials */
 	KERR_SUBJECT_PRODUCT_CODE,     /* a marketplace product, by its code (the id is the code) */
 	KERR_SUBJECT_PRODUCT_IMAGE,    /* an image (or snapshot) with a product code */
+	KERR_SUBJECT_CATALOG_ENTITY,   /* a Marketplace Catalog entity (prod-, offer-) */
+	KERR_SUBJECT_CHANGE_SET,       /* a Marketplace Catalog change set */
 	/* The quotas of the topology, one each. */
 	KERR_SUBJECT_QUOTA_VCPUS,
 	KERR_SUBJECT_QUOTA_VOLUMES,
