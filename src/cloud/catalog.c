@@ -1997,3 +1997,29 @@ int cloud_catalog_reconcile(struct cloud *c, struct kerr **err)
 	                     "status IN ('PREPARING', 'APPLYING')",
 	                     0);
 }
+
+int cloud_catalog_subscribable(struct cloud *c, const char *product_id, const char *account,
+                               struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r;
+
+	if (db_prepare(c->db,
+	               "SELECT visibility, account, EXISTS (SELECT 1 FROM catalog_entities o WHERE "
+	               "o.type = 'Offer' AND o.product = p.id AND o.visibility = 'Released') FROM "
+	               "catalog_entities p WHERE p.id = ? AND p.type = 'AmiProduct'",
+	               &st, err) < 0)
+		return -1;
+	db_bind_text(st, 1, product_id);
+	r = db_step_row(c->db, st, err);
+	if (r <= 0)
+		return r; /* none: a product the operator published */
+	if (!sqlite3_column_int(st, 2))
+		return kerr_about(err, KERR_NOT_FOUND, KERR_SUBJECT_PRODUCT_CODE, product_id,
+		                  "product '%s' has no released offer", product_id);
+	if (!strcmp(db_text(st, 0), "Public") || !strcmp(db_text(st, 1), account))
+		return 0;
+	return kerr_about(err, KERR_NOT_FOUND, KERR_SUBJECT_PRODUCT_CODE, product_id,
+	                  "product '%s' is %s: not open to new subscribers", product_id,
+	                  db_text(st, 0));
+}

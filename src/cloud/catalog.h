@@ -88,6 +88,12 @@ int cloud_catalog_entities(struct cloud *c, const char *account,
                            const struct catalog_entity_filter *f, struct catalog_entity **out,
                            size_t *n, struct kerr **err);
 
+/* Whether account may subscribe to the product (its prod- id) now: one made by the Catalog
+ * needs a released offer and is Public (Limited, Draft and Restricted ones only for their
+ * seller), KERR_NOT_FOUND otherwise; products the operator published always. */
+int cloud_catalog_subscribable(struct cloud *c, const char *product_id, const char *account,
+                               struct kerr **err);
+
 /* At start: change sets a stopped daemon left running fail (SERVER_FAULT), their locks go. */
 int cloud_catalog_reconcile(struct cloud *c, struct kerr **err);
 

@@ -341,3 +341,34 @@ def test_an_entity_is_locked_while_its_change_set_runs(server, product, images):
     # One image per region per version, each with the code.
     rows = [r for r in marketplace_images(server)]
     assert len(rows) == 4 and all(r[2] for r in rows)
+
+
+def test_a_limited_free_product_is_the_sellers_alone(server, images):
+    cat = catalog(server)
+    p, o = "$P.Entity.Identifier", "$O.Entity.Identifier"
+    source = {"AmiId": images["widget-1.0"], "UserName": "root", "OperatingSystemName": "OTHERLINUX",
+              "OperatingSystemVersion": "busybox"}
+    csid = cat.start_change_set(Catalog=CATALOG, ChangeSet=[
+        change("CreateProduct", "AmiProduct@1.0", {"ProductTitle": "Widget Lite"}, name="P"),
+        change("AddRegions", "AmiProduct@1.0", {"Regions": ["us-east-1"]}, p),
+        change("AddInstanceTypes", "AmiProduct@1.0", {"InstanceTypes": ["t3.micro"]}, p),
+        change("AddDeliveryOptions", "AmiProduct@1.0", {"Version": {"VersionTitle": "lite-1"},
+               "DeliveryOptions": [{"Details": {"AmiDeliveryOptionDetails": {"AmiSource": source}}}]}, p),
+        change("ReleaseProduct", "AmiProduct@1.0", {}, p),
+        change("CreateOffer", "Offer@1.0", {"ProductId": p}, name="O"),
+        change("UpdatePricingTerms", "Offer@1.0", {"PricingModel": "Free", "Terms": []}, o),
+        change("ReleaseOffer", "Offer@1.0", {}, o)])["ChangeSetId"]
+    d = wait_change_set(cat, csid)
+    assert d["Status"] == "SUCCEEDED", d
+    pid = d["ChangeSet"][0]["Entity"]["Identifier"]
+    listed = {x["id"]: x for x in json.loads(kiln("marketplace", "products", "--json", "--data",
+                                                  server["data"]).stdout)}
+    assert listed[pid]["pricing"] == "free" and listed[pid]["instance_types"] == {"t3.micro": "0.00"}
+    time.sleep(1.1)
+    seller_sees = client(server, key=SELLER_KEYS[0], secret=SELLER_KEYS[1]).describe_images(
+        Owners=["aws-marketplace"], Filters=[{"Name": "name", "Values": [f"{pid}-*"]}])["Images"]
+    assert len(seller_sees) == 1 and seller_sees[0]["Public"] is False
+    assert client(server, key=BUYER_KEYS[0], secret=BUYER_KEYS[1]).describe_images(
+        Owners=["aws-marketplace"], Filters=[{"Name": "name", "Values": [f"{pid}-*"]}])["Images"] == []
+    r = kiln("marketplace", "subscribe", pid, "--account", "buyer", "--data", server["data"], check=False)
+    assert r.returncode == 1 and "Limited" in r.stderr
