@@ -1167,7 +1167,7 @@ static int scan_ssh_dir(const char *file, const char *home, struct buf *why, str
 
 /* 0 with why empty when the image passes; reasons in why otherwise. SSH host keys are not
  * looked for: kiln-init deletes the ones an image inherits at its first boot. */
-static int scan_root(const char *file, struct buf *why, struct kerr **err)
+int catalog_scan_root(const char *file, struct buf *why, struct kerr **err)
 {
 	_cleanup_json_ json_t *homes = json_array();
 	struct buf out = BUF_INIT;
@@ -1240,7 +1240,7 @@ static int scan_image(struct cloud *c, const struct image *im, struct buf *why, 
 		r = cloud_zone_base(c, p, im->region, im->root_snapshot, &base, err);
 	pthread_mutex_unlock(&c->volumes_lock);
 	if (r == 0)
-		r = scan_root(base, why, err);
+		r = catalog_scan_root(base, why, err);
 	pool_close(p);
 	return r;
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "cloud/cloud.h"
+#include "util/buf.h"
 
 static inline void catalog_json_decrefp(json_t **j)
 {
@@ -93,6 +94,10 @@ int cloud_catalog_entities(struct cloud *c, const char *account,
  * seller), KERR_NOT_FOUND otherwise; products the operator published always. */
 int cloud_catalog_subscribable(struct cloud *c, const char *product_id, const char *account,
                                struct kerr **err);
+
+/* The ingestion's scan of an ext4 image file (read with debugfs, never mounted): 0 with why
+ * empty when it passes, with the reasons in why ("; "-separated) when it fails. */
+int catalog_scan_root(const char *file, struct buf *why, struct kerr **err);
 
 /* At start: change sets a stopped daemon left running fail (SERVER_FAULT), their locks go. */
 int cloud_catalog_reconcile(struct cloud *c, struct kerr **err);
