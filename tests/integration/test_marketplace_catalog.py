@@ -372,3 +372,12 @@ def test_a_limited_free_product_is_the_sellers_alone(server, images):
         Owners=["aws-marketplace"], Filters=[{"Name": "name", "Values": [f"{pid}-*"]}])["Images"] == []
     r = kiln("marketplace", "subscribe", pid, "--account", "buyer", "--data", server["data"], check=False)
     assert r.returncode == 1 and "Limited" in r.stderr
+    # A region added later gets a copy of every version, with the code.
+    before = [r for r in marketplace_images(server) if r[1] == "eu-west-1"]
+    csid = cat.start_change_set(Catalog=CATALOG, ChangeSet=[
+        change("AddRegions", "AmiProduct@1.0", {"Regions": ["eu-west-1"]}, pid)])["ChangeSetId"]
+    assert wait_change_set(cat, csid)["Status"] == "SUCCEEDED"
+    after = [r for r in marketplace_images(server) if r[1] == "eu-west-1"]
+    [new] = [r for r in after if r not in before]
+    code = json.loads(cat.describe_entity(Catalog=CATALOG, EntityId=pid)["Details"])["Description"]["ProductCode"]
+    assert new[2] == code
