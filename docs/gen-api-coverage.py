@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Regenerate the list of refused actions in docs/api-coverage.md from botocore's EC2 model and
-kiln's action table (src/api/dispatch.c). Run: python3 docs/gen-api-coverage.py"""
+"""Regenerate the lists of refused actions in docs/api-coverage.md from botocore's models and
+kiln's tables: EC2's action table (src/api/dispatch.c) and the Marketplace Catalog's routes
+(src/api/catalog.c). Run: python3 docs/gen-api-coverage.py"""
 import os
 import re
 
@@ -21,4 +22,13 @@ with open(path, "w") as f:
             f"{model.api_version}\n\n")
     f.write("Each answers HTTP 400 `InvalidAction` (\"The action X is not valid for this web "
             "service.\"), after authentication, never a 5xx.\n\n")
+    f.write(", ".join(f"`{op}`" for op in refused) + "\n")
+    routes = set(re.findall(r'\{"(?:GET|POST|PATCH|PUT|DELETE)", "/(\w+)"',
+                            open(os.path.join(ROOT, "src", "api", "catalog.c")).read()))
+    cat = botocore.session.get_session().get_service_model("marketplace-catalog")
+    refused = [op for op in cat.operation_names if op not in routes]
+    f.write(f"\n## Refused: {len(refused)} of the {len(cat.operation_names)} operations of the "
+            f"Marketplace Catalog {cat.api_version}\n\n")
+    f.write("Each answers HTTP 404 `UnknownOperationException` in rest-json, after "
+            "authentication.\n\n")
     f.write(", ".join(f"`{op}`" for op in refused) + "\n")

@@ -247,6 +247,8 @@ static char *cache_key(const struct api_call *call, const struct api_params *p)
 
 static const struct api_action *find_action(const struct api_service *svc, const char *name)
 {
+	if (!svc->actions || !name)
+		return NULL; /* a service routed by path (catalog.c) */
 	for (size_t i = 0; i < *svc->nactions; i++)
 		if (!strcmp(svc->actions[i].name, name))
 			return &svc->actions[i];

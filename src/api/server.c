@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "api/cache.h"
+#include "api/catalog.h"
 #include "api/console.h"
 #include "api/dispatch.h"
 #include "api/exec.h"
@@ -43,6 +44,10 @@ static int handle(void *ctx, const struct api_http_request *req, struct api_http
 	}
 	if (api_http_header(req, "Upgrade")) {
 		api_exec_http(s->exec, req, resp, request_id);
+		return 0;
+	}
+	if (api_catalog_request(req)) {
+		api_catalog_serve(s->cloud, req, resp);
 		return 0;
 	}
 	r = api_dispatch(s->cloud, s->cache, req, &resp->body, request_id, &e);

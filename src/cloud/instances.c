@@ -3,6 +3,8 @@
  * records the end state, which is how EC2's pending/stopping/shutting-down states arise. */
 #include "internal.h"
 
+#include "cloud/catalog.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -947,7 +949,8 @@ int cloud_reconcile(struct cloud *c, struct kerr **err)
 			return -1;
 	}
 	if (r < 0 || cloud_volumes_reconcile(c, err) < 0 || cloud_snapshots_reconcile(c, err) < 0 ||
-	    cloud_images_reconcile(c, err) < 0 || cloud_copies_reconcile(c, err) < 0)
+	    cloud_images_reconcile(c, err) < 0 || cloud_copies_reconcile(c, err) < 0 ||
+	    cloud_catalog_reconcile(c, err) < 0)
 		return -1;
 	return 0;
 }

@@ -98,16 +98,20 @@ static void *job_run(void *arg)
 {
 	struct job *j = arg;
 	struct cloud_jobs *jobs = j->c->jobs;
-	pthread_mutex_t *lock = cloud_job_lock(j->lock_id);
+	/* No lock for a job whose lock_id is "": one that waits for other jobs (a change set waits
+	 * for its copies) must not hold a stripe they may need. */
+	pthread_mutex_t *lock = j->lock_id[0] ? cloud_job_lock(j->lock_id) : NULL;
 	struct kerr *err = NULL;
 	const struct log_ctx ctx = {.action = j->name, .resource = j->id};
 
-	pthread_mutex_lock(lock);
+	if (lock)
+		pthread_mutex_lock(lock);
 	if (j->fn(j->c, j->id, j->kind, j->force, &err) < 0)
 		log_kerr(LOG_LEVEL_ERROR, &ctx, err, "job failed");
 	else
 		log_event(LOG_LEVEL_DEBUG, &ctx, "job done");
-	pthread_mutex_unlock(lock);
+	if (lock)
+		pthread_mutex_unlock(lock);
 	kerr_free(err);
 	pthread_mutex_lock(&jobs->lock);
 	j->done = true;

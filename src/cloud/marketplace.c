@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cloud/catalog.h"
 #include "runtime/runtime.h"
 #include "util/cleanup.h"
 #include "util/str.h"
@@ -476,6 +477,8 @@ int cloud_subscribe(struct cloud *c, const char *account, const char *product,
 	r = active_subscription(c, account, p.code, out, err);
 	if (r != 0)
 		return r < 0 ? -1 : 0;
+	if (cloud_catalog_subscribable(c, p.id, account, err) < 0)
+		return -1;
 	memcpy(id, "agmt-", 5);
 	cloud_random_string(LOWER_ALNUM, id + 5, 26);
 	snprintf(start, sizeof(start), "%lld", (long long)cloud_meter_now_ms(c));

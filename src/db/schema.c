@@ -265,6 +265,27 @@ const char *const db_migrations[] = {
     "CREATE TABLE IF NOT EXISTS agreement_requests (id TEXT PRIMARY KEY, account TEXT NOT NULL,\n"
     "  product TEXT NOT NULL REFERENCES products(code), client_token TEXT NOT NULL,\n"
     "  created_ms INTEGER NOT NULL, agreement TEXT NOT NULL DEFAULT '');\n",
+    /* 18: the Marketplace Catalog (cloud/catalog.c): change sets with their request, the
+     * summaries of their changes and the entities they touched; entities (AmiProduct, Offer)
+     * with their details in AWS's JSON shape, the change set that holds their lock, and for
+     * a product its code (for an offer, its product's id); and the marketplace's image of each
+     * version of a product in each region. */
+    "CREATE TABLE IF NOT EXISTS catalog_change_sets (id TEXT PRIMARY KEY, account TEXT NOT\n"
+    "  NULL REFERENCES accounts(id), name TEXT NOT NULL DEFAULT '', token TEXT NOT NULL\n"
+    "  DEFAULT '', intent TEXT NOT NULL, status TEXT NOT NULL, failure_code TEXT NOT NULL\n"
+    "  DEFAULT '', failure TEXT NOT NULL DEFAULT '', start_ms INTEGER NOT NULL, end_ms\n"
+    "  INTEGER NOT NULL DEFAULT 0, request TEXT NOT NULL, changes TEXT NOT NULL, entities\n"
+    "  TEXT NOT NULL DEFAULT '[]');\n"
+    "CREATE UNIQUE INDEX IF NOT EXISTS catalog_change_sets_token ON catalog_change_sets\n"
+    "  (account, token) WHERE token != '';\n"
+    "CREATE TABLE IF NOT EXISTS catalog_entities (id TEXT PRIMARY KEY, type TEXT NOT NULL,\n"
+    "  account TEXT NOT NULL REFERENCES accounts(id), name TEXT NOT NULL DEFAULT '',\n"
+    "  visibility TEXT NOT NULL, revision INTEGER NOT NULL DEFAULT 1, modified_ms INTEGER NOT\n"
+    "  NULL, details TEXT NOT NULL, product TEXT NOT NULL DEFAULT '', locked_by TEXT NOT NULL\n"
+    "  DEFAULT '');\n"
+    "CREATE TABLE IF NOT EXISTS catalog_version_images (product TEXT NOT NULL, version TEXT\n"
+    "  NOT NULL, region TEXT NOT NULL, image TEXT NOT NULL, PRIMARY KEY (product, version,\n"
+    "  region));\n",
 };
 
 const size_t db_migrations_count = ARRAY_SIZE(db_migrations);

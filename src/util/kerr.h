@@ -61,6 +61,8 @@ enum kerr_subject {
 	KERR_SUBJECT_USAGE_RECORD,     /* a metering record of the same hour */
 	KERR_SUBJECT_USAGE_ALLOCATION, /* the allocations of a metered quantity */
 	KERR_SUBJECT_AGREEMENT,        /* a marketplace agreement or agreement request */
+	KERR_SUBJECT_CATALOG_ENTITY,   /* a Marketplace Catalog entity (prod-, offer-) */
+	KERR_SUBJECT_CHANGE_SET,       /* a Marketplace Catalog change set */
 	/* The quotas of the topology, one each. */
 	KERR_SUBJECT_QUOTA_VCPUS,
 	KERR_SUBJECT_QUOTA_VOLUMES,

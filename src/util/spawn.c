@@ -1,4 +1,5 @@
-/* posix_spawn with stdout discarded and stderr captured into the error message. */
+/* posix_spawn with stdout discarded (or kept: spawn_output) and stderr captured into the error
+ * message. */
 #include "spawn.h"
 
 #include <errno.h>
@@ -14,6 +15,52 @@
 #include "banned.h"
 
 extern char **environ;
+
+/* Read fd to its end into out (at most max bytes kept; the rest is read and dropped). */
+static void drain(int fd, struct buf *out, size_t max)
+{
+	char chunk[4096];
+
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (out->len + (size_t)n <= max && buf_add(out, chunk, (size_t)n, NULL) < 0)
+			max = 0; /* full: the rest is dropped */
+	}
+}
+
+int spawn_output(char *const argv[], struct buf *out, size_t max, struct kerr **err)
+{
+	_cleanup_close_ int rd = -1, wr = -1;
+	posix_spawn_file_actions_t fa;
+	int pipefd[2], status, r;
+	pid_t pid;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return kerr_errno(err, errno, "cannot run '%s'", argv[0]);
+	rd = pipefd[0];
+	wr = pipefd[1];
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, wr, STDOUT_FILENO);
+	posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+	r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (r != 0)
+		return kerr_errno(err, r, "cannot run '%s'", argv[0]);
+	close(steal_fd(&wr));
+	drain(rd, out, max);
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return kerr_errno(err, errno, "cannot wait for '%s'", argv[0]);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	return kerr_set(err, KERR_IO, "'%s' failed with status %d", argv[0],
+	                WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+}
 
 int spawn_run(char *const argv[], struct kerr **err)
 {

@@ -127,6 +127,8 @@ def test_a_data_directory_of_host_wide_zone_subnets_is_migrated(tmp_path):
         "ALTER TABLE instances DROP COLUMN http_hop_limit; ALTER TABLE instances DROP COLUMN metadata_tags; "
         "ALTER TABLE instances DROP COLUMN iam_profile; ALTER TABLE instances DROP COLUMN iam_profile_id; "
         "DROP TABLE session_keys; "
+        "DROP TABLE catalog_version_images; DROP TABLE catalog_entities; "
+        "DROP TABLE catalog_change_sets; "
         "PRAGMA user_version = 12;")
     before = db.execute("SELECT * FROM zones ORDER BY name").fetchall()
     db.close()
@@ -134,6 +136,8 @@ def test_a_data_directory_of_host_wide_zone_subnets_is_migrated(tmp_path):
     db = sqlite3.connect(data / "kiln.db")
     assert db.execute("PRAGMA user_version").fetchone() == (version,)
     assert db.execute("SELECT * FROM zones ORDER BY name").fetchall() == before
+    assert db.execute("SELECT count(*) FROM sqlite_master WHERE name LIKE 'catalog_%' AND "
+                      "type = 'table'").fetchone() == (3,)
     assert "172.31.48.0/20" in [z[3] for z in before]
     schema = db.execute("SELECT sql FROM sqlite_master WHERE name = 'zones'").fetchone()[0]
     assert "subnet TEXT NOT NULL," in schema and "UNIQUE (region, subnet)" in schema
