@@ -325,8 +325,9 @@ int api_authenticate(struct cloud *cloud, const struct api_http_request *req,
 	return 0;
 }
 
-int api_dispatch(struct cloud *cloud, struct api_cache *cache, const struct api_http_request *req,
-                 struct buf *out, const char *request_id, struct api_error *e)
+int api_dispatch(struct cloud *cloud, struct api_cache *cache, struct api_ratelimit *limits,
+                 const struct api_http_request *req, struct buf *out, const char *request_id,
+                 struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct api_params params;
@@ -346,6 +347,13 @@ int api_dispatch(struct cloud *cloud, struct api_cache *cache, const struct api_
 	a = svc ? find_action(svc, call.action) : NULL;
 	if (!a) {
 		api_error_invalid_action(e, call.action);
+		goto out;
+	}
+	/* Throttled as EC2 does: per account, mutating actions apart from the others. */
+	if (!api_ratelimit_take(limits, call.account.id,
+	                        (a->flags & API_MUTATING) ? API_RATE_MUTATING
+	                                                  : API_RATE_DESCRIBE)) {
+		api_error_full(e, 503, "RequestLimitExceeded", "Request limit exceeded.");
 		goto out;
 	}
 	/* A launch template's parameters join the request's first: the checks see them all

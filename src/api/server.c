@@ -9,6 +9,7 @@
 #include "api/console.h"
 #include "api/dispatch.h"
 #include "api/exec.h"
+#include "api/ratelimit.h"
 #include "api/http.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -18,6 +19,7 @@ struct api_server {
 	struct api_exec_server *exec; /* kiln exec's upgrades go there */
 	struct api_http_server *http;
 	struct api_cache *cache;
+	struct api_ratelimit *limits; /* NULL: none */
 };
 
 #define CACHE_BYTES      ((size_t)64 << 20)
@@ -42,7 +44,7 @@ static int handle(void *ctx, const struct api_http_request *req, struct api_http
 		api_exec_http(s->exec, req, resp, request_id);
 		return 0;
 	}
-	if (api_dispatch(s->cloud, s->cache, req, &resp->body, request_id, &e) == 0) {
+	if (api_dispatch(s->cloud, s->cache, s->limits, req, &resp->body, request_id, &e) == 0) {
 		resp->status = 200;
 		return 0;
 	}
@@ -52,7 +54,8 @@ static int handle(void *ctx, const struct api_http_request *req, struct api_http
 }
 
 int api_server_start(struct cloud *cloud, const struct api_http_config *http,
-                     struct api_exec_server *exec, struct api_server **out, struct kerr **err)
+                     const struct api_rate_limits *limits, struct api_exec_server *exec,
+                     struct api_server **out, struct kerr **err)
 {
 	struct api_server *s = xcalloc(1, sizeof(*s));
 	struct api_http_config cfg = *http;
@@ -63,7 +66,9 @@ int api_server_start(struct cloud *cloud, const struct api_http_config *http,
 	s->cloud = cloud;
 	s->exec = exec;
 	s->cache = api_cache_new(CACHE_BYTES, CACHE_MAX_AGE_MS);
+	s->limits = limits ? api_ratelimit_new(limits) : NULL;
 	if (api_http_start(&cfg, &s->http, err) < 0) {
+		api_ratelimit_free(s->limits);
 		api_cache_free(s->cache);
 		free(s);
 		return -1;
@@ -89,5 +94,6 @@ void api_server_stop(struct api_server *s)
 		return;
 	api_http_stop(s->http, 5000);
 	api_cache_free(s->cache);
+	api_ratelimit_free(s->limits);
 	free(s);
 }

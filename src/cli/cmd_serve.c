@@ -12,7 +12,8 @@
 #define USAGE_SERVE                                                                                \
 	"kiln serve [--data DIR] [--listen 127.0.0.1:8773] [--max-connections N]\n"                \
 	"       [--max-connections-per-ip N] [--timeout SECONDS] [--log-level LEVEL]\n"            \
-	"       [--gc-interval SECONDS] [--test-clock]"
+	"       [--gc-interval SECONDS] [--rate-limit RATE[:BURST]]\n"                             \
+	"       [--rate-limit-mutating RATE[:BURST]] [--test-clock]"
 
 int cmd_serve(int argc, char **argv)
 {
@@ -24,7 +25,7 @@ int cmd_serve(int argc, char **argv)
 	                            .init = init,
 	                            .log_level = -1,
 	                            .gc_interval_s = DAEMON_GC_INTERVAL_DEFAULT};
-	const char *data = NULL, *level = NULL;
+	const char *data = NULL, *level = NULL, *rate[API_RATE_CLASSES] = {NULL};
 	const struct cli_option opts[] = {
 	    OPT_STRING("data", "DIR", &data, "the data directory"),
 	    OPT_STRING("listen", "ADDR:PORT", &cfg.http.listen, "where to listen (127.0.0.1:8773)"),
@@ -38,6 +39,12 @@ int cmd_serve(int argc, char **argv)
 	    OPT_UINT("gc-interval", "SECONDS", &cfg.gc_interval_s,
 	             "collect a store's garbage this long after its last deletion, and at most "
 	             "this often (60; 0: never)"),
+	    OPT_STRING("rate-limit", "RATE[:BURST]", &rate[API_RATE_DESCRIBE],
+	               "per account, requests per second of actions that change nothing, and "
+	               "how many may come at once (RATE); beyond: 503 RequestLimitExceeded "
+	               "(0: no limit, the default)"),
+	    OPT_STRING("rate-limit-mutating", "RATE[:BURST]", &rate[API_RATE_MUTATING],
+	               "the same for actions that change something (0: no limit, the default)"),
 	    OPT_BOOL("test-clock", &cfg.test_clock,
 	             "for tests only: let 'kiln clock advance' move the metering clock forward"),
 	    OPT_END(),
@@ -50,6 +57,9 @@ int cmd_serve(int argc, char **argv)
 		return cli_usage(USAGE_SERVE,
 		                 "bad value '%s' for '--log-level' (error, warning, info, debug)",
 		                 level);
+	for (size_t c = 0; c < API_RATE_CLASSES; c++)
+		if (rate[c] && api_rate_limit_parse(rate[c], &cfg.rate.cls[c], &err) < 0)
+			return cli_usage(USAGE_SERVE, "%s", err->msg);
 	cfg.data_dir = cli_data_dir(data);
 	if (daemon_start(&cfg, &d, &err) < 0)
 		return cli_fail(err);
