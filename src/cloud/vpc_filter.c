@@ -27,6 +27,39 @@
  * hold the database in a transaction (a state change) when it asks for a write. */
 static pthread_mutex_t filter_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* Writes are coalesced: a write reads the records as they are when it begins, so it covers
+ * every request asked (with its records committed) before then. A storm of twenty launches in
+ * one VPC waits for one or two writes instead of queueing twenty, each over all the members.
+ * filter_asked counts requests; filter_last (under filter_lock) is what the last write covered. */
+static uint64_t filter_asked;
+static struct {
+	char vpc[ID_MAX];
+	uint64_t upto;
+} filter_last;
+
+static uint64_t filter_ask(void)
+{
+	return __atomic_add_fetch(&filter_asked, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Under filter_lock: whether a write of vpc that began after request my was asked succeeded. */
+static bool filter_covered(const char *vpc, uint64_t my)
+{
+	return filter_last.upto >= my && !strcmp(filter_last.vpc, vpc);
+}
+
+/* Under filter_lock, before reading the records for vpc: what the write will cover. */
+static uint64_t filter_begin(void)
+{
+	return __atomic_load_n(&filter_asked, __ATOMIC_SEQ_CST);
+}
+
+static void filter_done(const char *vpc, uint64_t upto)
+{
+	str_copy(filter_last.vpc, vpc, sizeof(filter_last.vpc));
+	filter_last.upto = upto;
+}
+
 static char *pin_path(const struct cloud *c, unsigned net)
 {
 	return xasprintf("%s/run/net/vpc-%u", c->data_dir, net);
@@ -209,13 +242,19 @@ static int filter_write(struct cloud *c, const char *vpc, struct kerr **err)
 
 int vpc_filter_changed(struct cloud *c, const char *vpc_id, struct kerr **err)
 {
-	int r;
+	uint64_t my, upto;
+	int r = 0;
 
 	if (!vpc_id || !vpc_id[0])
 		return 0;
+	my = filter_ask();
 	db_hold(c->db);
 	pthread_mutex_lock(&filter_lock);
-	r = filter_write(c, vpc_id, err);
+	if (!filter_covered(vpc_id, my)) {
+		upto = filter_begin();
+		if ((r = filter_write(c, vpc_id, err)) == 0)
+			filter_done(vpc_id, upto);
+	}
 	pthread_mutex_unlock(&filter_lock);
 	db_release(c->db);
 	return r < 0 ? kerr_wrap(err, "cannot write the filter of '%s'", vpc_id) : 0;
@@ -225,6 +264,7 @@ int vpc_network_up(struct cloud *c, const struct instance *in, char **pin, struc
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	_cleanup_free_ char *dir = xasprintf("%s/run/net", c->data_dir);
+	uint64_t my, upto;
 	int r;
 
 	*pin = NULL;
@@ -239,13 +279,20 @@ int vpc_network_up(struct cloud *c, const struct instance *in, char **pin, struc
 	if (fs_mkdir_p(dir, 0700, err) < 0)
 		return -1;
 	*pin = pin_path(c, in->vpc_net);
+	my = filter_ask();
 	db_hold(c->db);
 	pthread_mutex_lock(&filter_lock);
-	r = net_vpc_ensure(*pin, in->vpc_net, db_text(st, 0), err);
-	if (r == 0)
-		r = filter_write(c, in->vpc, err);
-	if (r == 0 && c->vpc_hook)
-		c->vpc_hook->up(c->vpc_hook->ctx, in->vpc_net, *pin);
+	/* A write that began after this launch asked made the namespace and counted it. */
+	if (!filter_covered(in->vpc, my)) {
+		upto = filter_begin();
+		r = net_vpc_ensure(*pin, in->vpc_net, db_text(st, 0), err);
+		if (r == 0)
+			r = filter_write(c, in->vpc, err);
+		if (r == 0 && c->vpc_hook)
+			c->vpc_hook->up(c->vpc_hook->ctx, in->vpc_net, *pin);
+		if (r == 0)
+			filter_done(in->vpc, upto);
+	}
 	pthread_mutex_unlock(&filter_lock);
 	db_release(c->db);
 	if (r < 0) {
@@ -265,6 +312,7 @@ int vpc_network_delete(struct cloud *c, unsigned net, struct kerr **err)
 	if (c->vpc_hook)
 		c->vpc_hook->down(c->vpc_hook->ctx, net);
 	r = net_vpc_delete(pin, net, err);
+	filter_last.upto = 0; /* its namespace is gone: the next launch makes it again */
 	pthread_mutex_unlock(&filter_lock);
 	db_release(c->db);
 	return r;
