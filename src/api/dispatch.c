@@ -326,8 +326,8 @@ int api_authenticate(struct cloud *cloud, const struct api_http_request *req,
 }
 
 int api_dispatch(struct cloud *cloud, struct api_cache *cache, struct api_ratelimit *limits,
-                 const struct api_http_request *req, struct buf *out, const char *request_id,
-                 struct api_error *e)
+                 const struct api_http_request *req, struct buf *out, struct api_cache_answer **hit,
+                 const char *request_id, struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct api_params params;
@@ -340,6 +340,7 @@ int api_dispatch(struct cloud *cloud, struct api_cache *cache, struct api_rateli
 	uint64_t gen = 0;
 	int r = -1;
 
+	*hit = NULL;
 	api_params_init(&params);
 	if (api_authenticate(cloud, req, service_names, &params, &auth, &call, e) < 0)
 		goto out;
@@ -366,7 +367,8 @@ int api_dispatch(struct cloud *cloud, struct api_cache *cache, struct api_rateli
 	if (a->flags & API_CACHED) {
 		key = cache_key(&call, &params);
 		gen = db_generation(cloud->db); /* before the query: see db_generation */
-		if (api_cache_get(cache, key, gen, request_id, out)) {
+		if ((*hit = api_cache_get(cache, key, gen))) {
+			free(steal_ptr(key)); /* kept: nothing to make */
 			r = 0;
 			goto out;
 		}
@@ -390,12 +392,14 @@ int api_dispatch(struct cloud *cloud, struct api_cache *cache, struct api_rateli
 	api_xml_release(&x);
 	if (key) {
 		const char *at = strstr(out->data, request_id);
-		if (at)
-			api_cache_put(cache, key, gen, out->data, out->len,
-			              (size_t)(at - out->data));
+		api_cache_put(cache, key, gen, out->data, out->len,
+		              at ? (size_t)(at - out->data) : out->len);
+		free(steal_ptr(key));
 	}
 	r = 0;
 out:
+	if (key) /* made by nobody: those waiting for it make their own */
+		api_cache_abandon(cache, key, gen);
 	free(key);
 	api_params_release(&params);
 	return r;

@@ -4,6 +4,7 @@
 #include "api/server.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "api/cache.h"
 #include "api/console.h"
@@ -25,10 +26,44 @@ struct api_server {
 #define CACHE_BYTES      ((size_t)64 << 20)
 #define CACHE_MAX_AGE_MS 1000
 
+/* A kept answer goes out as it is kept, shared by every request that gets it: the bytes before
+ * and after its request id, and this request's id between them. */
+struct kept {
+	struct api_cache_answer *answer;
+	char request_id[API_REQUEST_ID_LEN];
+};
+
+static void kept_release(void *ctx)
+{
+	struct kept *k = ctx;
+
+	api_cache_answer_release(k->answer);
+	free(k);
+}
+
+static void send_kept(struct api_http_response *resp, struct api_cache_answer *a,
+                      const char *request_id)
+{
+	struct kept *k = xmalloc(sizeof(*k));
+	size_t len, at;
+	const char *body = api_cache_answer_body(a, &len, &at);
+
+	k->answer = a;
+	memcpy(k->request_id, request_id, API_REQUEST_ID_LEN);
+	resp->pieces[0] = (struct api_http_piece){body, at};
+	resp->pieces[1] = (struct api_http_piece){k->request_id, API_REQUEST_ID_LEN};
+	resp->pieces[2] =
+	    (struct api_http_piece){body + at + API_REQUEST_ID_LEN, len - at - API_REQUEST_ID_LEN};
+	resp->npieces = 3;
+	resp->release = kept_release;
+	resp->release_ctx = k;
+}
+
 static int handle(void *ctx, const struct api_http_request *req, struct api_http_response *resp)
 {
 	struct api_server *s = ctx;
 	struct api_error e = {0};
+	struct api_cache_answer *hit;
 	char request_id[API_REQUEST_ID_LEN + 1];
 
 	api_request_id(request_id);
@@ -44,8 +79,11 @@ static int handle(void *ctx, const struct api_http_request *req, struct api_http
 		api_exec_http(s->exec, req, resp, request_id);
 		return 0;
 	}
-	if (api_dispatch(s->cloud, s->cache, s->limits, req, &resp->body, request_id, &e) == 0) {
+	if (api_dispatch(s->cloud, s->cache, s->limits, req, &resp->body, &hit, request_id, &e) ==
+	    0) {
 		resp->status = 200;
+		if (hit)
+			send_kept(resp, hit, request_id);
 		return 0;
 	}
 	buf_reset(&resp->body);
