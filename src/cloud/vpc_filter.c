@@ -200,9 +200,13 @@ static int load_rules(struct cloud *c, struct policy *p, struct kerr **err)
 	return 0;
 }
 
-static int filter_write(struct cloud *c, const char *vpc, struct kerr **err)
+/* Called with the database held once by the caller (db_hold) and filter_lock: the records are
+ * read, then that hold is let go (*held false) before the nftables transaction, which takes a
+ * while; filter_lock alone keeps the writes in the order of their reads. The caller must not
+ * hold the database again before it lets filter_lock go. */
+static int filter_write(struct cloud *c, const char *vpc, bool *held, struct kerr **err)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st = NULL;
 	_cleanup_free_ char *pin = NULL;
 	_cleanup_free_ struct net_sg *groups = NULL;
 	_cleanup_close_ int nsfd = -1;
@@ -215,9 +219,11 @@ static int filter_write(struct cloud *c, const char *vpc, struct kerr **err)
 		return -1;
 	db_bind_text(st, 1, vpc);
 	r = db_step_row(c->db, st, err);
+	if (r > 0)
+		net = (unsigned)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
 	if (r <= 0)
 		return r; /* a VPC that is gone has no filter to write */
-	net = (unsigned)sqlite3_column_int64(st, 0);
 	pin = pin_path(c, net);
 	/* No namespace yet: its first instance's launch makes it, then writes the filter. */
 	if (net_vpc_open(pin, &nsfd, NULL) < 0)
@@ -234,6 +240,8 @@ static int filter_write(struct cloud *c, const char *vpc, struct kerr **err)
 			p.members[i].ngroups = p.mgroups[i].ngroups;
 		}
 		np = (struct net_vpc_policy){groups, p.ngroups, p.members, p.nmembers};
+		db_release(c->db);
+		*held = false;
 		r = net_vpc_policy_set(pin, net, &np, err);
 	}
 	policy_release(&p);
@@ -243,6 +251,7 @@ static int filter_write(struct cloud *c, const char *vpc, struct kerr **err)
 int vpc_filter_changed(struct cloud *c, const char *vpc_id, struct kerr **err)
 {
 	uint64_t my, upto;
+	bool held = true;
 	int r = 0;
 
 	if (!vpc_id || !vpc_id[0])
@@ -252,11 +261,12 @@ int vpc_filter_changed(struct cloud *c, const char *vpc_id, struct kerr **err)
 	pthread_mutex_lock(&filter_lock);
 	if (!filter_covered(vpc_id, my)) {
 		upto = filter_begin();
-		if ((r = filter_write(c, vpc_id, err)) == 0)
+		if ((r = filter_write(c, vpc_id, &held, err)) == 0)
 			filter_done(vpc_id, upto);
 	}
 	pthread_mutex_unlock(&filter_lock);
-	db_release(c->db);
+	if (held)
+		db_release(c->db);
 	return r < 0 ? kerr_wrap(err, "cannot write the filter of '%s'", vpc_id) : 0;
 }
 
@@ -264,6 +274,8 @@ int vpc_network_up(struct cloud *c, const struct instance *in, char **pin, struc
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	_cleanup_free_ char *dir = xasprintf("%s/run/net", c->data_dir);
+	char cidr[64];
+	bool covered, held = true;
 	uint64_t my, upto;
 	int r;
 
@@ -276,25 +288,31 @@ int vpc_network_up(struct cloud *c, const struct instance *in, char **pin, struc
 		return r < 0 ? -1
 		             : kerr_about(err, KERR_NOT_FOUND, KERR_SUBJECT_VPC, in->vpc,
 		                          "vpc '%s' not found", in->vpc);
+	str_copy(cidr, db_text(st, 0), sizeof(cidr));
 	if (fs_mkdir_p(dir, 0700, err) < 0)
 		return -1;
 	*pin = pin_path(c, in->vpc_net);
 	my = filter_ask();
-	db_hold(c->db);
+	/* The namespace first, under filter_lock alone: it needs no records. A write that began
+	 * after this launch asked made the namespace and counted it. */
 	pthread_mutex_lock(&filter_lock);
-	/* A write that began after this launch asked made the namespace and counted it. */
-	if (!filter_covered(in->vpc, my)) {
-		upto = filter_begin();
-		r = net_vpc_ensure(*pin, in->vpc_net, db_text(st, 0), err);
-		if (r == 0)
-			r = filter_write(c, in->vpc, err);
-		if (r == 0 && c->vpc_hook)
-			c->vpc_hook->up(c->vpc_hook->ctx, in->vpc_net, *pin);
-		if (r == 0)
-			filter_done(in->vpc, upto);
-	}
+	covered = filter_covered(in->vpc, my);
+	r = covered ? 0 : net_vpc_ensure(*pin, in->vpc_net, cidr, err);
+	if (r == 0 && !covered && c->vpc_hook)
+		c->vpc_hook->up(c->vpc_hook->ctx, in->vpc_net, *pin);
 	pthread_mutex_unlock(&filter_lock);
-	db_release(c->db);
+	if (r == 0 && !covered) {
+		db_hold(c->db);
+		pthread_mutex_lock(&filter_lock);
+		if (!filter_covered(in->vpc, my)) {
+			upto = filter_begin();
+			if ((r = filter_write(c, in->vpc, &held, err)) == 0)
+				filter_done(in->vpc, upto);
+		}
+		pthread_mutex_unlock(&filter_lock);
+		if (held)
+			db_release(c->db);
+	}
 	if (r < 0) {
 		free(*pin);
 		*pin = NULL;
