@@ -350,8 +350,9 @@ int api_authenticate(struct cloud *cloud, const struct api_http_request *req,
 	return 0;
 }
 
-int api_dispatch(struct cloud *cloud, struct api_cache *cache, const struct api_http_request *req,
-                 struct buf *out, const char *request_id, struct api_error *e)
+int api_dispatch(struct cloud *cloud, struct api_cache *cache, struct api_ratelimit *limits,
+                 const struct api_http_request *req, struct buf *out, struct api_cache_answer **hit,
+                 const char *request_id, struct api_error *e)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct api_params params;
@@ -364,6 +365,7 @@ int api_dispatch(struct cloud *cloud, struct api_cache *cache, const struct api_
 	uint64_t gen = 0;
 	int r = -1;
 
+	*hit = NULL;
 	api_params_init(&params);
 	if (api_authenticate(cloud, req, service_names, &params, &auth, &call, e) < 0)
 		goto out;
@@ -384,6 +386,13 @@ int api_dispatch(struct cloud *cloud, struct api_cache *cache, const struct api_
 		api_error_invalid_action(e, call.action);
 		goto out;
 	}
+	/* Throttled as EC2 does: per account, mutating actions apart from the others. */
+	if (!api_ratelimit_take(limits, call.account.id,
+	                        (a->flags & API_MUTATING) ? API_RATE_MUTATING
+	                                                  : API_RATE_DESCRIBE)) {
+		api_error_full(e, 503, "RequestLimitExceeded", "Request limit exceeded.");
+		goto out;
+	}
 	/* A launch template's parameters join the request's first: the checks see them all
 	 * (ImageId may come from the template; MissingParameter when neither gives it). */
 	if ((a->flags & API_LAUNCH_TEMPLATE) && api_call_launch_template(&call, &params, e) < 0)
@@ -393,7 +402,8 @@ int api_dispatch(struct cloud *cloud, struct api_cache *cache, const struct api_
 	if (a->flags & API_CACHED) {
 		key = cache_key(&call, &params);
 		gen = db_generation(cloud->db); /* before the query: see db_generation */
-		if (api_cache_get(cache, key, gen, request_id, out)) {
+		if ((*hit = api_cache_get(cache, key, gen))) {
+			free(steal_ptr(key)); /* kept: nothing to make */
 			r = 0;
 			goto out;
 		}
@@ -417,12 +427,14 @@ int api_dispatch(struct cloud *cloud, struct api_cache *cache, const struct api_
 	api_xml_release(&x);
 	if (key) {
 		const char *at = strstr(out->data, request_id);
-		if (at)
-			api_cache_put(cache, key, gen, out->data, out->len,
-			              (size_t)(at - out->data));
+		api_cache_put(cache, key, gen, out->data, out->len,
+		              at ? (size_t)(at - out->data) : out->len);
+		free(steal_ptr(key));
 	}
 	r = 0;
 out:
+	if (key) /* made by nobody: those waiting for it make their own */
+		api_cache_abandon(cache, key, gen);
 	free(key);
 	api_params_release(&params);
 	return r;

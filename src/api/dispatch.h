@@ -4,6 +4,7 @@
 #define KILN_API_DISPATCH_H
 
 #include "api/cache.h"
+#include "api/ratelimit.h"
 #include "api/server.h"
 #include "api/sigv4.h"
 
@@ -16,8 +17,11 @@ int api_authenticate(struct cloud *cloud, const struct api_http_request *req,
                      const char *const *services, struct api_params *params,
                      struct api_sigv4_result *auth, struct api_call *call, struct api_error *e);
 
-/* 0 with the response body in out (from the cache when the action allows it); -1 with e set. */
-int api_dispatch(struct cloud *cloud, struct api_cache *cache, const struct api_http_request *req,
-                 struct buf *out, const char *request_id, struct api_error *e);
+/* 0 with the response body in out, or in *hit: a kept answer (when the action allows one) whose
+ * request id the caller replaces with request_id and releases once sent; -1 with e set (503
+ * RequestLimitExceeded when the caller's bucket in limits, which may be NULL, is empty). */
+int api_dispatch(struct cloud *cloud, struct api_cache *cache, struct api_ratelimit *limits,
+                 const struct api_http_request *req, struct buf *out, struct api_cache_answer **hit,
+                 const char *request_id, struct api_error *e);
 
 #endif

@@ -113,8 +113,9 @@ static void form_word(const char *data, size_t len, const char *name, char *out,
 /* What the log line of a request says beside its status: method, action, the caller's access
  * key (from SigV4's Authorization header) and the request id the answer carries. */
 static void note_request(struct http_req *r, const struct api_http_request *req,
-                         const struct buf *answer)
+                         const struct api_http_response *resp)
 {
+	const struct buf *answer = &resp->body;
 	static const char *const id_tags[] = {"<requestId>", "<RequestID>", "<RequestId>"};
 	const char *auth = api_http_header(req, "Authorization");
 	const char *cred = auth ? strstr(auth, "Credential=") : NULL;
@@ -135,6 +136,18 @@ static void note_request(struct http_req *r, const struct api_http_request *req,
 		     at++)
 			r->request_id[k++] = *at;
 		r->request_id[k] = '\0';
+	}
+	/* Shared pieces: the request id is the piece after the one ending in its tag. */
+	for (size_t i = 0; i + 1 < resp->npieces && !r->request_id[0]; i++) {
+		const struct api_http_piece *p = &resp->pieces[i], *next = &resp->pieces[i + 1];
+		if (p->len >= 11 &&
+		    !memcmp((const char *)p->data + p->len - 11, "<requestId>", 11)) {
+			size_t k = next->len < sizeof(r->request_id) - 1
+			               ? next->len
+			               : sizeof(r->request_id) - 1;
+			memcpy(r->request_id, next->data, k);
+			r->request_id[k] = '\0';
+		}
 	}
 }
 
@@ -176,22 +189,44 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* Queue body (taken over) with status, content type and the further headers; close the
- * connection after it when asked. */
-static enum MHD_Result send_buf_with(struct MHD_Connection *c, int status, const char *type,
-                                     struct buf *body, bool close_after,
-                                     const struct api_header *headers, size_t nheaders)
+/* The answer's body: body (taken over), or the handler's shared pieces (then released by MHD
+ * once sent, or here when no response can be made). */
+static struct MHD_Response *make_response(struct buf *body, struct api_http_response *from)
 {
+	struct MHD_Response *resp;
+
+	if (from && from->npieces) {
+		struct MHD_IoVec iov[ARRAY_SIZE(from->pieces)];
+		for (size_t i = 0; i < from->npieces; i++)
+			iov[i] = (struct MHD_IoVec){from->pieces[i].data, from->pieces[i].len};
+		resp = MHD_create_response_from_iovec(iov, (unsigned)from->npieces, from->release,
+		                                      from->release_ctx);
+		if (!resp && from->release)
+			from->release(from->release_ctx);
+		from->npieces = 0;
+		from->release = NULL;
+		return resp;
+	}
 	size_t len = body->len;
 	char *data = buf_detach(body);
-	struct MHD_Response *resp =
-	    MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+	resp = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+	if (!resp)
+		free(data);
+	return resp;
+}
+
+/* Queue body (taken over, or from's pieces) with status, content type and the further headers;
+ * close the connection after it when asked. */
+static enum MHD_Result send_buf_with(struct MHD_Connection *c, int status, const char *type,
+                                     struct buf *body, struct api_http_response *from,
+                                     bool close_after, const struct api_header *headers,
+                                     size_t nheaders)
+{
+	struct MHD_Response *resp = make_response(body, from);
 	enum MHD_Result ret;
 
-	if (!resp) {
-		free(data);
+	if (!resp)
 		return MHD_NO;
-	}
 	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type) != MHD_YES ||
 	    (close_after &&
 	     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES)) {
@@ -213,7 +248,7 @@ static enum MHD_Result send_buf_with(struct MHD_Connection *c, int status, const
 static enum MHD_Result send_buf(struct MHD_Connection *c, int status, const char *type,
                                 struct buf *body, bool close_after)
 {
-	return send_buf_with(c, status, type, body, close_after, NULL, 0);
+	return send_buf_with(c, status, type, body, NULL, close_after, NULL, 0);
 }
 
 static enum MHD_Result send_error(struct MHD_Connection *c, int status, const char *code,
@@ -359,8 +394,14 @@ static enum MHD_Result dispatch(struct api_http_server *s, struct MHD_Connection
 	}
 	r->status = rc != 0 || resp.status < 100 || resp.status > 599 ? 500 : resp.status;
 	if (log_enabled(LOG_LEVEL_INFO))
-		note_request(r, &req, &resp.body);
+		note_request(r, &req, &resp);
 	free(h.v);
+	if ((rc != 0 || resp.status < 100 || resp.status > 599 ||
+	     (resp.status == MHD_HTTP_SWITCHING_PROTOCOLS && resp.upgrade)) &&
+	    resp.npieces && resp.release) {
+		resp.release(resp.release_ctx);
+		resp.npieces = 0;
+	}
 	if (rc != 0 || resp.status < 100 || resp.status > 599) {
 		buf_release(&resp.body);
 		return send_error(c, 500, "InternalError", "An internal error has occurred.",
@@ -375,7 +416,7 @@ static enum MHD_Result dispatch(struct api_http_server *s, struct MHD_Connection
 	}
 	ret = send_buf_with(
 	    c, resp.status, resp.content_type[0] ? resp.content_type : API_XML_CONTENT_TYPE,
-	    &resp.body, false, resp.headers,
+	    &resp.body, &resp, false, resp.headers,
 	    resp.nheaders < API_HTTP_RESPONSE_HEADERS_MAX ? resp.nheaders
 	                                                  : API_HTTP_RESPONSE_HEADERS_MAX);
 	buf_release(&resp.body);

@@ -33,6 +33,16 @@ struct api_http_response {
 	int status;             /* 200 when the handler leaves it */
 	char content_type[128]; /* "text/xml;charset=UTF-8" when the handler leaves it */
 	struct buf body;
+	/* Instead of body, when npieces: bytes shared with other answers, sent in this order
+	 * without a copy; release(release_ctx) is called once they are no longer needed (sent,
+	 * or the connection gone), also when the answer cannot be sent at all. */
+	struct api_http_piece {
+		const void *data;
+		size_t len;
+	} pieces[3];
+	size_t npieces;
+	void (*release)(void *ctx);
+	void *release_ctx;
 	/* Further headers of the answer (static strings: names and values must outlive the call),
 	 * e.g. the console's Cache-Control, ETag and Content-Security-Policy. */
 	struct api_header headers[API_HTTP_RESPONSE_HEADERS_MAX];

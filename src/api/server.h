@@ -68,10 +68,14 @@ struct api_server;
 
 struct api_exec_server;
 
-/* Serve on http->listen with its limits (its handler and context are the server's own); a
- * request asking for an upgrade goes to exec (kiln exec over the API, exec.h). */
+struct api_rate_limits;
+
+/* Serve on http->listen with its limits (its handler and context are the server's own), each
+ * account's requests within limits (ratelimit.h; NULL: none); a request asking for an upgrade
+ * goes to exec (kiln exec over the API, exec.h). */
 int api_server_start(struct cloud *cloud, const struct api_http_config *http,
-                     struct api_exec_server *exec, struct api_server **out, struct kerr **err)
+                     const struct api_rate_limits *limits, struct api_exec_server *exec,
+                     struct api_server **out, struct kerr **err)
     __attribute__((warn_unused_result));
 uint16_t api_server_port(const struct api_server *s);
 /* A connection accepted elsewhere (a VPC's listener), served as the listener's own. */

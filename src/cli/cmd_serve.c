@@ -12,7 +12,9 @@
 #define USAGE_SERVE                                                                                \
 	"kiln serve [--data DIR] [--listen 127.0.0.1:8773] [--max-connections N]\n"                \
 	"       [--max-connections-per-ip N] [--timeout SECONDS] [--log-level LEVEL]\n"            \
-	"       [--gc-interval SECONDS] [--test-clock] [--region NAME --regions FILE]"
+	"       [--gc-interval SECONDS] [--rate-limit RATE[:BURST]]\n"                             \
+	"       [--rate-limit-mutating RATE[:BURST]] [--test-clock]\n"                             \
+	"       [--region NAME --regions FILE]"
 
 int cmd_serve(int argc, char **argv)
 {
@@ -24,7 +26,7 @@ int cmd_serve(int argc, char **argv)
 	                            .init = init,
 	                            .log_level = -1,
 	                            .gc_interval_s = DAEMON_GC_INTERVAL_DEFAULT};
-	const char *data = NULL, *level = NULL;
+	const char *data = NULL, *level = NULL, *rate[API_RATE_CLASSES] = {NULL};
 	const struct cli_option opts[] = {
 	    OPT_STRING("data", "DIR", &data, "the data directory"),
 	    OPT_STRING("listen", "ADDR:PORT", &cfg.http.listen, "where to listen (127.0.0.1:8773)"),
@@ -42,6 +44,12 @@ int cmd_serve(int argc, char **argv)
 	               "serve this region only: one of several deployments"),
 	    OPT_STRING("regions", "FILE", &cfg.regions_file,
 	               "with --region: every region's endpoint and the deployments' key"),
+	    OPT_STRING("rate-limit", "RATE[:BURST]", &rate[API_RATE_DESCRIBE],
+	               "per account, requests per second of actions that change nothing, and "
+	               "how many may come at once (RATE); beyond: 503 RequestLimitExceeded "
+	               "(0: no limit, the default)"),
+	    OPT_STRING("rate-limit-mutating", "RATE[:BURST]", &rate[API_RATE_MUTATING],
+	               "the same for actions that change something (0: no limit, the default)"),
 	    OPT_BOOL("test-clock", &cfg.test_clock,
 	             "for tests only: let 'kiln clock advance' move the metering clock forward"),
 	    OPT_END(),
@@ -56,6 +64,9 @@ int cmd_serve(int argc, char **argv)
 		                 level);
 	if (!cfg.region != !cfg.regions_file)
 		return cli_usage(USAGE_SERVE, "'--region' and '--regions' go together");
+	for (size_t c = 0; c < API_RATE_CLASSES; c++)
+		if (rate[c] && api_rate_limit_parse(rate[c], &cfg.rate.cls[c], &err) < 0)
+			return cli_usage(USAGE_SERVE, "%s", err->msg);
 	cfg.data_dir = cli_data_dir(data);
 	if (daemon_start(&cfg, &d, &err) < 0)
 		return cli_fail(err);

@@ -333,9 +333,10 @@ static int do_launch(struct cloud *c, const struct instance *in, struct kerr **e
 	if (!in->subnet_cidr[0] || net_prefix_parse(in->subnet_cidr, &net, NULL) < 0)
 		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_SUBNET, in->subnet,
 		                  "instance '%s' has no subnet", in->id);
-	/* One launch at a time makes a zone's pool, an image's base in it and the root volume: the
-	 * first launches of an image in a new zone would race for all three. The clone itself is
-	 * constant time, so this costs little. */
+	/* One launch at a time makes a zone's pool and an image's base in it (and the data
+	 * volumes' bases, cloud_instance_make_volumes): the first launches of an image in a new
+	 * zone would race for them. The root volume is this instance's own: its clone (and
+	 * resize2fs when it grows) runs beside the other launches of a storm. */
 	pthread_mutex_lock(&c->volumes_lock);
 	if (pool_open(pool_dir, NULL, &p, err) < 0) {
 		pthread_mutex_unlock(&c->volumes_lock);
@@ -343,6 +344,8 @@ static int do_launch(struct cloud *c, const struct instance *in, struct kerr **e
 	}
 	if (cloud_zone_base(c, p, in->region, im.root_snapshot, &base_path, err) < 0)
 		goto out;
+	pthread_mutex_unlock(&c->volumes_lock);
+	locked = false;
 	if (!pool_exists(p, vol_name) && pool_clone(p, base_path, vol_name, err) < 0)
 		goto out;
 	if (in->root_size_gib > im.root_size_gib &&
@@ -350,8 +353,6 @@ static int do_launch(struct cloud *c, const struct instance *in, struct kerr **e
 		goto out;
 	if (cloud_instance_make_volumes(c, in, p, err) < 0)
 		goto out;
-	pthread_mutex_unlock(&c->volumes_lock);
-	locked = false;
 	{
 		struct in_addr gw = {.s_addr = htonl(ntohl(net.addr.s_addr) + 1)};
 		_cleanup_free_ char *vol_path = pool_path(p, vol_name);

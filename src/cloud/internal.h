@@ -198,7 +198,7 @@ int cloud_volume_insert_attached(struct cloud *c, const struct instance *in, con
                                  bool delete_on_termination, const struct tag *tags, size_t ntags,
                                  struct kerr **err);
 /* The files of an instance's mapped data volumes that do not exist yet: clones of the zone's
- * bases of their snapshots (caller holds volumes_lock). */
+ * bases of their snapshots (each made under volumes_lock, which the caller must not hold). */
 int cloud_instance_make_volumes(struct cloud *c, const struct instance *in, struct pool *p,
                                 struct kerr **err);
 /* The volumes attached to an instance, the root among them. */

@@ -166,12 +166,19 @@ int cloud_instance_make_volumes(struct cloud *c, const struct instance *in, stru
 
 	if (cloud_instance_volumes(c, in->id, &v, &n, err) < 0)
 		return -1;
+	/* The records are read without the lock: a launch with no mapping (most) never takes it. */
 	for (size_t i = 0; i < n; i++) {
 		_cleanup_free_ char *file = cloud_volume_file(v[i].id), *base = NULL, *path = NULL;
+		int r;
 		if (!strcmp(v[i].device, ROOT_DEVICE) || pool_exists(p, file) || !v[i].snapshot[0])
 			continue;
-		if (cloud_zone_base(c, p, v[i].region, v[i].snapshot, &base, err) < 0 ||
-		    pool_clone(p, base, file, err) < 0)
+		pthread_mutex_lock(&c->volumes_lock);
+		r = cloud_zone_base(c, p, v[i].region, v[i].snapshot, &base, err) < 0 ||
+		            pool_clone(p, base, file, err) < 0
+		        ? -1
+		        : 0;
+		pthread_mutex_unlock(&c->volumes_lock);
+		if (r < 0)
 			return -1;
 		path = pool_path(p, file);
 		if (truncate(path, (off_t)(v[i].size_gib * GIB)) < 0)

@@ -27,6 +27,39 @@
  * hold the database in a transaction (a state change) when it asks for a write. */
 static pthread_mutex_t filter_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* Writes are coalesced: a write reads the records as they are when it begins, so it covers
+ * every request asked (with its records committed) before then. A storm of twenty launches in
+ * one VPC waits for one or two writes instead of queueing twenty, each over all the members.
+ * filter_asked counts requests; filter_last (under filter_lock) is what the last write covered. */
+static uint64_t filter_asked;
+static struct {
+	char vpc[ID_MAX];
+	uint64_t upto;
+} filter_last;
+
+static uint64_t filter_ask(void)
+{
+	return __atomic_add_fetch(&filter_asked, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Under filter_lock: whether a write of vpc that began after request my was asked succeeded. */
+static bool filter_covered(const char *vpc, uint64_t my)
+{
+	return filter_last.upto >= my && !strcmp(filter_last.vpc, vpc);
+}
+
+/* Under filter_lock, before reading the records for vpc: what the write will cover. */
+static uint64_t filter_begin(void)
+{
+	return __atomic_load_n(&filter_asked, __ATOMIC_SEQ_CST);
+}
+
+static void filter_done(const char *vpc, uint64_t upto)
+{
+	str_copy(filter_last.vpc, vpc, sizeof(filter_last.vpc));
+	filter_last.upto = upto;
+}
+
 static char *pin_path(const struct cloud *c, unsigned net)
 {
 	return xasprintf("%s/run/net/vpc-%u", c->data_dir, net);
@@ -167,9 +200,13 @@ static int load_rules(struct cloud *c, struct policy *p, struct kerr **err)
 	return 0;
 }
 
-static int filter_write(struct cloud *c, const char *vpc, struct kerr **err)
+/* Called with the database held once by the caller (db_hold) and filter_lock: the records are
+ * read, then that hold is let go (*held false) before the nftables transaction, which takes a
+ * while; filter_lock alone keeps the writes in the order of their reads. The caller must not
+ * hold the database again before it lets filter_lock go. */
+static int filter_write(struct cloud *c, const char *vpc, bool *held, struct kerr **err)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st = NULL;
 	_cleanup_free_ char *pin = NULL;
 	_cleanup_free_ struct net_sg *groups = NULL;
 	_cleanup_close_ int nsfd = -1;
@@ -182,9 +219,11 @@ static int filter_write(struct cloud *c, const char *vpc, struct kerr **err)
 		return -1;
 	db_bind_text(st, 1, vpc);
 	r = db_step_row(c->db, st, err);
+	if (r > 0)
+		net = (unsigned)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
 	if (r <= 0)
 		return r; /* a VPC that is gone has no filter to write */
-	net = (unsigned)sqlite3_column_int64(st, 0);
 	pin = pin_path(c, net);
 	/* No namespace yet: its first instance's launch makes it, then writes the filter. */
 	if (net_vpc_open(pin, &nsfd, NULL) < 0)
@@ -201,6 +240,8 @@ static int filter_write(struct cloud *c, const char *vpc, struct kerr **err)
 			p.members[i].ngroups = p.mgroups[i].ngroups;
 		}
 		np = (struct net_vpc_policy){groups, p.ngroups, p.members, p.nmembers};
+		db_release(c->db);
+		*held = false;
 		r = net_vpc_policy_set(pin, net, &np, err);
 	}
 	policy_release(&p);
@@ -209,15 +250,23 @@ static int filter_write(struct cloud *c, const char *vpc, struct kerr **err)
 
 int vpc_filter_changed(struct cloud *c, const char *vpc_id, struct kerr **err)
 {
-	int r;
+	uint64_t my, upto;
+	bool held = true;
+	int r = 0;
 
 	if (!vpc_id || !vpc_id[0])
 		return 0;
+	my = filter_ask();
 	db_hold(c->db);
 	pthread_mutex_lock(&filter_lock);
-	r = filter_write(c, vpc_id, err);
+	if (!filter_covered(vpc_id, my)) {
+		upto = filter_begin();
+		if ((r = filter_write(c, vpc_id, &held, err)) == 0)
+			filter_done(vpc_id, upto);
+	}
 	pthread_mutex_unlock(&filter_lock);
-	db_release(c->db);
+	if (held)
+		db_release(c->db);
 	return r < 0 ? kerr_wrap(err, "cannot write the filter of '%s'", vpc_id) : 0;
 }
 
@@ -225,6 +274,9 @@ int vpc_network_up(struct cloud *c, const struct instance *in, char **pin, struc
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	_cleanup_free_ char *dir = xasprintf("%s/run/net", c->data_dir);
+	char cidr[64];
+	bool covered, held = true;
+	uint64_t my, upto;
 	int r;
 
 	*pin = NULL;
@@ -236,18 +288,31 @@ int vpc_network_up(struct cloud *c, const struct instance *in, char **pin, struc
 		return r < 0 ? -1
 		             : kerr_about(err, KERR_NOT_FOUND, KERR_SUBJECT_VPC, in->vpc,
 		                          "vpc '%s' not found", in->vpc);
+	str_copy(cidr, db_text(st, 0), sizeof(cidr));
 	if (fs_mkdir_p(dir, 0700, err) < 0)
 		return -1;
 	*pin = pin_path(c, in->vpc_net);
-	db_hold(c->db);
+	my = filter_ask();
+	/* The namespace first, under filter_lock alone: it needs no records. A write that began
+	 * after this launch asked made the namespace and counted it. */
 	pthread_mutex_lock(&filter_lock);
-	r = net_vpc_ensure(*pin, in->vpc_net, db_text(st, 0), err);
-	if (r == 0)
-		r = filter_write(c, in->vpc, err);
-	if (r == 0 && c->vpc_hook)
+	covered = filter_covered(in->vpc, my);
+	r = covered ? 0 : net_vpc_ensure(*pin, in->vpc_net, cidr, err);
+	if (r == 0 && !covered && c->vpc_hook)
 		c->vpc_hook->up(c->vpc_hook->ctx, in->vpc_net, *pin);
 	pthread_mutex_unlock(&filter_lock);
-	db_release(c->db);
+	if (r == 0 && !covered) {
+		db_hold(c->db);
+		pthread_mutex_lock(&filter_lock);
+		if (!filter_covered(in->vpc, my)) {
+			upto = filter_begin();
+			if ((r = filter_write(c, in->vpc, &held, err)) == 0)
+				filter_done(in->vpc, upto);
+		}
+		pthread_mutex_unlock(&filter_lock);
+		if (held)
+			db_release(c->db);
+	}
 	if (r < 0) {
 		free(*pin);
 		*pin = NULL;
@@ -265,6 +330,7 @@ int vpc_network_delete(struct cloud *c, unsigned net, struct kerr **err)
 	if (c->vpc_hook)
 		c->vpc_hook->down(c->vpc_hook->ctx, net);
 	r = net_vpc_delete(pin, net, err);
+	filter_last.upto = 0; /* its namespace is gone: the next launch makes it again */
 	pthread_mutex_unlock(&filter_lock);
 	db_release(c->db);
 	return r;

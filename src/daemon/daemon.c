@@ -172,7 +172,7 @@ int daemon_start(const struct daemon_config *cfg, struct daemon **out, struct ke
 		goto on_error;
 	}
 	free(exec_path);
-	if (api_server_start(d->cloud, &cfg->http, d->exec, &d->srv, err) < 0) {
+	if (api_server_start(d->cloud, &cfg->http, &cfg->rate, d->exec, &d->srv, err) < 0) {
 		api_exec_stop(d->exec);
 		goto on_error;
 	}

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "api/http.h"
+#include "api/ratelimit.h"
 #include "util/kerr.h"
 
 /* The range of instances' public addresses unless the topology names another: the only
@@ -28,6 +29,7 @@ struct daemon_config {
 	const char *shim; /* the runtime's shim and kiln-init binaries */
 	const char *init;
 	struct api_http_config http; /* handle and ctx are the daemon's */
+	struct api_rate_limits rate; /* per account (api/ratelimit.h); zero: none */
 	int log_level;               /* an enum log_level, or -1 for log_setup's choice */
 	unsigned gc_interval_s;      /* the stores' automatic gc (cloud_gc_start); 0: never */
 	bool test_clock; /* for tests: 'kiln clock advance' may move the metering clock forward */

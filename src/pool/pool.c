@@ -2,6 +2,7 @@
 #include "pool.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -11,6 +12,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "util/cleanup.h"
@@ -23,7 +25,7 @@
 #include "util/banned.h"
 
 /* Two scratch files and one FICLONE tell whether this filesystem shares extents. */
-static bool probe_reflink(int dirfd)
+static bool probe_reflink_now(int dirfd)
 {
 	char a[40], b[40], hex[9];
 	char block[4096];
@@ -44,6 +46,43 @@ static bool probe_reflink(int dirfd)
 		close(fb);
 	unlinkat(dirfd, a, 0);
 	unlinkat(dirfd, b, 0);
+	return ok;
+}
+
+/* Directories known to reflink, by device, mount and inode: the probe writes and flushes a
+ * block, and a daemon opens a zone's pool for every launch, so a boot storm of twenty would
+ * queue twenty flushes. Only a yes is kept (a no mounts a loop-backed pool there). */
+#define REFLINK_KNOWN 64
+static struct reflink_dir {
+	dev_t dev;
+	uint64_t mnt, ino;
+} reflink_known[REFLINK_KNOWN];
+static size_t reflink_nknown;
+static pthread_mutex_t reflink_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool probe_reflink(int dirfd)
+{
+	struct statx sx;
+	struct reflink_dir d;
+	bool ok, known = false;
+
+	if (statx(dirfd, "", AT_EMPTY_PATH, STATX_INO | STATX_MNT_ID, &sx) < 0 ||
+	    !(sx.stx_mask & STATX_MNT_ID))
+		return probe_reflink_now(dirfd);
+	d = (struct reflink_dir){makedev(sx.stx_dev_major, sx.stx_dev_minor), sx.stx_mnt_id,
+	                         sx.stx_ino};
+	pthread_mutex_lock(&reflink_lock);
+	for (size_t i = 0; i < reflink_nknown && i < REFLINK_KNOWN && !known; i++)
+		known = reflink_known[i].dev == d.dev && reflink_known[i].mnt == d.mnt &&
+		        reflink_known[i].ino == d.ino;
+	pthread_mutex_unlock(&reflink_lock);
+	if (known)
+		return true;
+	ok = probe_reflink_now(dirfd);
+	pthread_mutex_lock(&reflink_lock);
+	if (ok)
+		reflink_known[reflink_nknown++ % REFLINK_KNOWN] = d;
+	pthread_mutex_unlock(&reflink_lock);
 	return ok;
 }
 
