@@ -21,12 +21,12 @@ int store_copy(struct store *src, struct store *dst, const char *id, const char 
 	struct chunk_reader reader = {0};
 	struct pack_writer pw;
 	struct hashset sent;
-	int *fds = NULL;
+	struct blob_file *fds = NULL;
 	bool indexed = false;
 	int r = -1;
 
 	memset(res, 0, sizeof(*res));
-	pack_writer_init(&pw, dst->packs_fd, dst->chunk_size);
+	pack_writer_init(&pw, dst->blob, dst->chunk_size);
 	hashset_init(&sent);
 	if (!id_valid("snap", new_id)) {
 		kerr_set(err, KERR_INVALID, "invalid snapshot id '%s'", new_id);
@@ -62,7 +62,7 @@ int store_copy(struct store *src, struct store *dst, const char *id, const char 
 		}
 		chunk_loc_entry(loc, &pe);
 		/* Checked on the way out: damage is not carried to another region. */
-		if (chunk_read(&reader, src->chunk_size, fds[loc->pack], &pe, CHUNK_CHECK_FAST,
+		if (chunk_read(&reader, src->chunk_size, &fds[loc->pack], &pe, CHUNK_CHECK_FAST,
 		               err) < 0)
 			goto out;
 		payload = pe.flags & PACK_FLAG_ZSTD ? (const void *)reader.cbuf
