@@ -15,7 +15,18 @@ int blob_new(const char *where, struct blob **out, struct kerr **err)
 	struct blob *b = xcalloc(1, sizeof(*b));
 
 	b->where = xstrdup(where);
-	if (strstr(where, "://")) {
+	if (!strncmp(where, "s3://", 5)) {
+		struct blob_s3_url u;
+		if (blob_s3_parse_url(where, &u, err) < 0) {
+			blob_free(b);
+			return -1;
+		}
+		b->ops = &blob_s3_ops;
+		b->pack_target = S3_PACK_TARGET;
+		b->pack_writers = 4;
+		b->gc_grace = u.gc_grace;
+		blob_s3_url_release(&u);
+	} else if (strstr(where, "://")) {
 		blob_free(b);
 		return kerr_set(err, KERR_INVALID,
 		                "unknown store location '%s' (a directory or s3://)", where);
