@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
@@ -25,6 +26,12 @@ int blob_new(const char *where, struct blob **out, struct kerr **err)
 		b->pack_target = S3_PACK_TARGET;
 		b->pack_writers = 4;
 		b->gc_grace = u.gc_grace;
+		b->read_threads = 16; /* ranged GETs wait on the network, not the CPU */
+		if (u.cache_dir && chunk_cache_open(u.cache_dir, u.cache_max, &b->cache, err) < 0) {
+			blob_s3_url_release(&u);
+			blob_free(b);
+			return -1;
+		}
 		blob_s3_url_release(&u);
 	} else if (strstr(where, "://")) {
 		blob_free(b);
@@ -46,6 +53,7 @@ void blob_free(struct blob *b)
 		return;
 	if (b->ops && b->priv)
 		b->ops->close(b);
+	chunk_cache_close(b->cache);
 	free(b->where);
 	free(b);
 }

@@ -69,10 +69,12 @@ struct blob_ops {
 
 struct blob {
 	const struct blob_ops *ops;
-	char *where;           /* the directory or URL, for messages */
-	uint64_t pack_target;  /* bytes per pack */
-	unsigned pack_writers; /* packs committed in parallel */
-	uint64_t gc_grace;     /* seconds an unindexed pack may belong to a running writer */
+	char *where;               /* the directory or URL, for messages */
+	uint64_t pack_target;      /* bytes per pack */
+	unsigned pack_writers;     /* packs committed in parallel */
+	uint64_t gc_grace;         /* seconds an unindexed pack may belong to a running writer */
+	unsigned read_threads;     /* readers in flight worth having (0: one per CPU) */
+	struct chunk_cache *cache; /* the host's chunk cache, or NULL */
 	void *priv;
 };
 
@@ -97,6 +99,8 @@ struct blob_s3_url {
 	char *endpoint;
 	char *region;
 	uint64_t gc_grace;
+	char *cache_dir;    /* the host's chunk cache, or NULL */
+	uint64_t cache_max; /* its bound in bytes */
 };
 int blob_s3_parse_url(const char *url, struct blob_s3_url *u, struct kerr **err);
 void blob_s3_url_release(struct blob_s3_url *u);

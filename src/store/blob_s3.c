@@ -87,6 +87,7 @@ void blob_s3_url_release(struct blob_s3_url *u)
 	free(u->prefix);
 	free(u->endpoint);
 	free(u->region);
+	free(u->cache_dir);
 	memset(u, 0, sizeof(*u));
 }
 
@@ -149,6 +150,25 @@ int blob_s3_parse_url(const char *url, struct blob_s3_url *u, struct kerr **err)
 				return kerr_set(err, KERR_INVALID,
 				                "store URL '%s': invalid gc_grace", url);
 			}
+		} else if (eq - a == 5 && !strncmp(a, "cache", 5) && *val) {
+			free(u->cache_dir);
+			u->cache_dir = steal_ptr(val);
+		} else if (eq - a == 9 && !strncmp(a, "cache_max", 9)) {
+			char *end;
+			unsigned long long v;
+			errno = 0;
+			v = strtoull(val, &end, 10);
+			int shift = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
+			if (shift)
+				end++;
+			if (errno || *end || !*val || !v || v > (UINT64_MAX >> shift)) {
+				blob_s3_url_release(u);
+				return kerr_set(
+				    err, KERR_INVALID,
+				    "store URL '%s': invalid cache_max (bytes, or with K, M, G)",
+				    url);
+			}
+			u->cache_max = (uint64_t)v << shift;
 		} else if ((eq - a == 14 && !strncmp(a, "aws_secret_key", 14)) ||
 		           strstr(a, "secret") || strstr(a, "access")) {
 			blob_s3_url_release(u);
@@ -180,6 +200,8 @@ int blob_s3_parse_url(const char *url, struct blob_s3_url *u, struct kerr **err)
 		return kerr_set(err, KERR_INVALID,
 		                "store URL '%s': the endpoint must be http(s)://", url);
 	}
+	if (!u->cache_max)
+		u->cache_max = (uint64_t)1 << 30;
 	if (!u->region) {
 		env = getenv("AWS_REGION");
 		if (!env || !*env)

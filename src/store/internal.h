@@ -18,6 +18,9 @@ struct store {
 	uint32_t chunk_size;
 };
 
+/* Workers for reading chunks: one per CPU, more where reads wait on the network. */
+unsigned store_read_threads(const struct store *s);
+
 /* ---- packs (pack.c) ----
  * header "KILNPACK" u32 version u32 chunk_size; records back to back, each the first 8 bytes
  * of its chunk's hash then the payload; footer: one pack_entry per record, then count, footer

@@ -15,6 +15,7 @@
 #define ZSTD_STATIC_LINKING_ONLY /* ZSTD_getFrameHeader */
 #include <zstd.h>
 
+#include "cache.h"
 #include "util/cleanup.h"
 #include "util/endian.h"
 #include "util/fault.h"
@@ -152,8 +153,8 @@ static void *pack_syncer(void *arg)
  * being committed. */
 #define PACK_SYNC_BACKLOG 3
 
-/* Footer; the pack joins the sealed list and the syncer's queue (its index is written
- * later, after pack_writer_finish). Called with the lock held. */
+/* Footer; the pack joins the sealed list and the syncers' queue (its index is written
+ * later, after pack_writer_finish). Called with the lock held, which it never releases. */
 static int pack_seal(struct pack_writer *w, struct kerr **err)
 {
 	_cleanup_free_ uint8_t *footer = NULL;
@@ -179,8 +180,6 @@ static int pack_seal(struct pack_writer *w, struct kerr **err)
 			return kerr_set(err, KERR_INTERNAL, "cannot start a thread");
 		w->nsyncers++;
 	}
-	while (w->nsealed - w->synced >= PACK_SYNC_BACKLOG + w->nsyncers)
-		pthread_cond_wait(&w->cond, &w->lock);
 	w->sealed = xreallocarray(w->sealed, w->nsealed + 1, sizeof(*w->sealed));
 	w->sealed[w->nsealed++] =
 	    (struct pack_sealed){.id = w->id, .fd = w->fd, .e = w->e, .n = w->n};
@@ -216,9 +215,16 @@ int pack_writer_add(struct pack_writer *w, const uint8_t hash[HASH_LEN], const v
 	int r = -1;
 
 	pthread_mutex_lock(&w->lock);
-	if (w->fd >= 0 && w->off + PACK_RECORD_HEADER + clen > w->blob->pack_target &&
-	    pack_seal(w, err) < 0)
-		goto out;
+	/* Wait for room in the backlog before sealing, not in the middle of it: the lock is
+	 * released while waiting, and another adder must not find a half-sealed pack open. */
+	while (w->fd >= 0 && w->off + PACK_RECORD_HEADER + clen > w->blob->pack_target) {
+		if (w->nsealed - w->synced >= PACK_SYNC_BACKLOG + w->nsyncers) {
+			pthread_cond_wait(&w->cond, &w->lock);
+			continue;
+		}
+		if (pack_seal(w, err) < 0)
+			goto out;
+	}
 	if (w->fd < 0 && pack_start(w, err) < 0)
 		goto out;
 	if (fs_pwrite_full(w->fd, hash, PACK_RECORD_HEADER, (off_t)w->off) < 0 ||
@@ -383,12 +389,39 @@ int pack_read_payload(struct blob_file *pack, const struct pack_entry *e, uint8_
 	return 0;
 }
 
+/* Check a payload read into r (cbuf when compressed, else buf): 0, or why it is damaged. */
+static int check_payload(struct chunk_reader *r, const struct pack_entry *e, enum chunk_check check,
+                         struct kerr **why)
+{
+	bool zstd = e->flags & PACK_FLAG_ZSTD;
+	uint8_t sum[HASH_LEN];
+
+	if (zstd) {
+		/* The frame carries a checksum of its content: decompression checks it. */
+		size_t got = ZSTD_decompressDCtx(r->dctx, r->buf, r->chunk_size, r->cbuf, e->clen);
+		ZSTD_frameHeader fh;
+		if (ZSTD_isError(got) || got != e->ulen)
+			return kerr_set(why, KERR_CORRUPT, "it does not decompress");
+		/* Trust the frame's checksum only if the (possibly damaged) header still has one.
+		 */
+		if (check == CHUNK_CHECK_FAST && ZSTD_getFrameHeader(&fh, r->cbuf, e->clen) == 0 &&
+		    fh.checksumFlag)
+			return 0;
+	}
+	hash_sha256(r->buf, e->ulen, sum);
+	if (memcmp(sum, e->hash, HASH_LEN) == 0)
+		return 0;
+	return kerr_set(why, KERR_CORRUPT, "its content does not match its hash");
+}
+
 int chunk_read(struct chunk_reader *r, uint32_t chunk_size, struct blob_file *pack,
                const struct pack_entry *e, enum chunk_check check, struct kerr **err)
 {
 	_cleanup_kerr_ struct kerr *why = NULL;
 	bool zstd = e->flags & PACK_FLAG_ZSTD;
-	uint8_t sum[HASH_LEN];
+	/* verify (CHUNK_CHECK_HASH) judges the store itself: never through the cache */
+	struct chunk_cache *cache = check == CHUNK_CHECK_FAST ? pack->b->cache : NULL;
+	uint8_t *payload;
 	char hex[HASH_HEX_LEN + 1];
 
 	if (!r->buf) {
@@ -403,27 +436,20 @@ int chunk_read(struct chunk_reader *r, uint32_t chunk_size, struct blob_file *pa
 		kerr_set(&why, KERR_CORRUPT, "its record has an impossible size");
 		goto damaged;
 	}
-	if (pack_read_payload(pack, e, zstd ? r->cbuf : r->buf, RECORD_MAX(r->chunk_size), &why) <
-	    0)
-		goto damaged;
-	if (zstd) {
-		/* The frame carries a checksum of its content: decompression checks it. */
-		size_t got = ZSTD_decompressDCtx(r->dctx, r->buf, r->chunk_size, r->cbuf, e->clen);
-		ZSTD_frameHeader fh;
-		if (ZSTD_isError(got) || got != e->ulen) {
-			kerr_set(&why, KERR_CORRUPT, "it does not decompress");
-			goto damaged;
-		}
-		/* Trust the frame's checksum only if the (possibly damaged) header still has one.
-		 */
-		if (check == CHUNK_CHECK_FAST && ZSTD_getFrameHeader(&fh, r->cbuf, e->clen) == 0 &&
-		    fh.checksumFlag)
+	payload = zstd ? r->cbuf : r->buf;
+	if (cache && e->clen <= RECORD_MAX(r->chunk_size) &&
+	    chunk_cache_get(cache, e->hash, payload, e->clen) == 0) {
+		if (check_payload(r, e, check, NULL) == 0)
 			return 0;
+		chunk_cache_drop(cache, e->hash); /* damaged in the cache: fetch it again */
 	}
-	hash_sha256(r->buf, e->ulen, sum);
-	if (memcmp(sum, e->hash, HASH_LEN) == 0)
-		return 0;
-	kerr_set(&why, KERR_CORRUPT, "its content does not match its hash");
+	if (pack_read_payload(pack, e, payload, RECORD_MAX(r->chunk_size), &why) < 0)
+		goto damaged;
+	if (check_payload(r, e, check, &why) < 0)
+		goto damaged;
+	if (cache)
+		chunk_cache_put(cache, e->hash, payload, e->clen);
+	return 0;
 damaged:
 	hash_hex(e->hash, HASH_LEN, hex);
 	if (why->kind != KERR_CORRUPT)

@@ -110,7 +110,7 @@ int store_restore(struct store *s, const char *snap_id, const char *out,
 	pthread_mutex_init(&j.progress_lock, NULL);
 	if (progress)
 		progress->fn(progress->ctx, 0, m.n);
-	if (par_for(m.n, par_threads(), restore_chunk, &j, err) < 0) {
+	if (par_for(m.n, store_read_threads(s), restore_chunk, &j, err) < 0) {
 		kerr_wrap(err, "cannot restore snapshot '%s'", snap_id);
 		goto out;
 	}

@@ -14,6 +14,7 @@
 #include "util/cleanup.h"
 #include "util/fault.h"
 #include "util/fs.h"
+#include "util/par.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
@@ -101,6 +102,15 @@ int store_delete(struct store *s, const char *snap_id, struct kerr **err)
 	fault_point("delete.unlinked");
 	/* The chunks stay until gc: other snapshots may share them. */
 	return s->blob->ops->sync(s->blob, BLOB_SNAPS, err);
+}
+
+unsigned store_read_threads(const struct store *s)
+{
+	unsigned n = par_threads();
+
+	if (getenv("KILN_THREADS") || s->blob->read_threads <= n)
+		return n;
+	return s->blob->read_threads < PAR_MAX_THREADS ? s->blob->read_threads : PAR_MAX_THREADS;
 }
 
 static int by_created(const void *a, const void *b)

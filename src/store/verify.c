@@ -145,7 +145,7 @@ int store_verify(struct store *s, void (*report)(void *ctx, const char *line), v
 	j.idx = &idx;
 	j.damaged = xcalloc(idx.n + 1, 1);
 	verify_packs(&j);
-	if (par_for(idx.n, par_threads(), verify_chunk, &j, err) < 0)
+	if (par_for(idx.n, store_read_threads(s), verify_chunk, &j, err) < 0)
 		goto out;
 	verify_manifests(&j, ids, nids);
 	res->chunks_checked = idx.n;
