@@ -104,5 +104,18 @@ struct blob_s3_url {
 };
 int blob_s3_parse_url(const char *url, struct blob_s3_url *u, struct kerr **err);
 void blob_s3_url_release(struct blob_s3_url *u);
+/* One page of ListObjectsV2: appends the objects whose key is the prefix (strip bytes) and a
+ * name without '/'; sets truncated and token (the next page's) for the page. */
+struct blob_s3_listing {
+	size_t strip;
+	struct blob_obj *v;
+	size_t n;
+	size_t seen; /* keys of any shape */
+	bool truncated;
+	char *token;
+};
+int blob_s3_parse_listing(struct blob_s3_listing *l, const char *xml, size_t len,
+                          struct kerr **err);
+void blob_s3_listing_release(struct blob_s3_listing *l);
 
 #endif

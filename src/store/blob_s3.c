@@ -560,16 +560,10 @@ static char *key_of(struct s3 *s, enum blob_ns ns, const char *name)
 
 struct list_parse {
 	struct buf text;
-	int depth;
 	bool in_contents;
 	struct blob_obj cur;
 	bool cur_ok;
-	size_t strip; /* prefix length to drop from keys */
-	struct blob_obj *v;
-	size_t n;
-	size_t seen; /* keys of any shape */
-	bool truncated;
-	char *token;
+	struct blob_s3_listing *l;
 };
 
 static void on_start(void *arg, const XML_Char *name, const XML_Char **attrs)
@@ -577,7 +571,6 @@ static void on_start(void *arg, const XML_Char *name, const XML_Char **attrs)
 	struct list_parse *p = arg;
 
 	(void)attrs;
-	p->depth++;
 	buf_reset(&p->text);
 	if (!strcmp(name, "Contents")) {
 		p->in_contents = true;
@@ -603,13 +596,14 @@ static void on_end(void *arg, const XML_Char *name)
 	struct list_parse *p = arg;
 	const char *t = p->text.data ? p->text.data : "";
 
-	p->depth--;
+	struct blob_s3_listing *l = p->l;
+
 	if (p->in_contents && !strcmp(name, "Key")) {
 		size_t len = strlen(t);
-		p->seen++;
-		if (len > p->strip && len - p->strip < sizeof(p->cur.name) &&
-		    !strchr(t + p->strip, '/')) {
-			memcpy(p->cur.name, t + p->strip, len - p->strip + 1);
+		l->seen++;
+		if (len > l->strip && len - l->strip < sizeof(p->cur.name) &&
+		    !strchr(t + l->strip, '/')) {
+			memcpy(p->cur.name, t + l->strip, len - l->strip + 1);
 			p->cur_ok = true;
 		}
 	} else if (p->in_contents && !strcmp(name, "Size")) {
@@ -619,14 +613,14 @@ static void on_end(void *arg, const XML_Char *name)
 	} else if (!strcmp(name, "Contents")) {
 		p->in_contents = false;
 		if (p->cur_ok) {
-			p->v = xreallocarray(p->v, p->n + 1, sizeof(*p->v));
-			p->v[p->n++] = p->cur;
+			l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
+			l->v[l->n++] = p->cur;
 		}
 	} else if (!strcmp(name, "IsTruncated")) {
-		p->truncated = !strcmp(t, "true");
+		l->truncated = !strcmp(t, "true");
 	} else if (!strcmp(name, "NextContinuationToken")) {
-		free(p->token);
-		p->token = xstrdup(t);
+		free(l->token);
+		l->token = xstrdup(t);
 	}
 	buf_reset(&p->text);
 }
@@ -639,22 +633,55 @@ static void on_text(void *arg, const XML_Char *s, int len)
 		buf_reset(&p->text);
 }
 
+int blob_s3_parse_listing(struct blob_s3_listing *l, const char *xml, size_t len, struct kerr **err)
+{
+	struct list_parse p = {.text = BUF_INIT, .l = l};
+	XML_Parser x;
+	int r = 0;
+
+	free(l->token);
+	l->token = NULL;
+	l->truncated = false;
+	if (len > INT32_MAX)
+		return kerr_set(err, KERR_LIMIT, "listing is too large");
+	x = XML_ParserCreate(NULL);
+	if (!x)
+		abort();
+	XML_SetUserData(x, &p);
+	XML_SetElementHandler(x, on_start, on_end);
+	XML_SetCharacterDataHandler(x, on_text);
+	if (XML_Parse(x, xml, (int)len, 1) != XML_STATUS_OK)
+		r = kerr_set(err, KERR_IO, "cannot parse a listing: %s",
+		             XML_ErrorString(XML_GetErrorCode(x)));
+	else if (l->truncated && !l->token)
+		r = kerr_set(err, KERR_IO, "a listing is truncated without a token");
+	XML_ParserFree(x);
+	buf_release(&p.text);
+	return r;
+}
+
+void blob_s3_listing_release(struct blob_s3_listing *l)
+{
+	free(l->v);
+	free(l->token);
+	memset(l, 0, sizeof(*l));
+}
+
 /* Every object whose key is prefix + a name without '/'. */
 static int list_prefix(struct s3 *s, const char *prefix, size_t max_keys, bool delimit,
                        struct blob_obj **out, size_t *n, size_t *seen, struct kerr **err)
 {
-	struct list_parse p = {.text = BUF_INIT, .strip = strlen(prefix)};
+	struct blob_s3_listing l = {.strip = strlen(prefix)};
 	int r = -1;
 
 	do {
 		_cleanup_buf_ struct buf q = BUF_INIT, body = BUF_INIT;
-		XML_Parser x;
 
 		buf_init(&body, S3_LIST_MAX);
 		/* Sorted by name, values encoded (the canonical query is the query sent). */
-		if (p.token) {
+		if (l.token) {
 			buf_addstr(&q, "continuation-token=");
-			if (sigv4_uri_encode(&q, p.token, strlen(p.token), false, err) < 0)
+			if (sigv4_uri_encode(&q, l.token, strlen(l.token), false, err) < 0)
 				goto out;
 			buf_addstr(&q, "&");
 		}
@@ -667,34 +694,18 @@ static int list_prefix(struct s3 *s, const char *prefix, size_t max_keys, bool d
 		struct s3_req rq = {.method = "GET", .query = q.data, .resp = &body};
 		if (s3_do(s, &rq, err) < 0)
 			goto out;
-		p.truncated = false;
-		x = XML_ParserCreate(NULL);
-		if (!x)
-			abort();
-		XML_SetUserData(x, &p);
-		XML_SetElementHandler(x, on_start, on_end);
-		XML_SetCharacterDataHandler(x, on_text);
-		if (XML_Parse(x, body.data ? body.data : "", (int)body.len, 1) != XML_STATUS_OK) {
-			XML_ParserFree(x);
-			kerr_set(err, KERR_IO, "cannot parse the listing of '%s'", prefix);
+		if (blob_s3_parse_listing(&l, body.data ? body.data : "", body.len, err) < 0) {
+			kerr_wrap(err, "cannot list '%s'", prefix);
 			goto out;
 		}
-		XML_ParserFree(x);
-		if (p.truncated && !p.token) {
-			kerr_set(err, KERR_IO, "listing of '%s' is truncated without a token",
-			         prefix);
-			goto out;
-		}
-	} while (p.truncated && !max_keys);
-	*out = steal_ptr(p.v);
-	*n = p.n;
+	} while (l.truncated && !max_keys);
+	*out = steal_ptr(l.v);
+	*n = l.n;
 	if (seen)
-		*seen = p.seen;
+		*seen = l.seen;
 	r = 0;
 out:
-	free(p.v);
-	free(p.token);
-	buf_release(&p.text);
+	blob_s3_listing_release(&l);
 	return r;
 }
 
