@@ -11,6 +11,7 @@
 
 #include "api/http.h"
 #include "api/sigv4.h"
+#include "util/sigv4.h"
 #include "util/cleanup.h"
 #include "util/hash.h"
 #include "util/str.h"
@@ -176,7 +177,7 @@ static int sign(struct api_client *c, const struct buf *body, char amz_date[17],
 	hash_hex(digest, HASH_LEN, canon_hash);
 	to_sign = xasprintf("AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n%s", amz_date, auth.date,
 	                    c->region, c->service, canon_hash);
-	api_sigv4_sign(c->secret_key, auth.date, c->region, c->service, to_sign, signature);
+	sigv4_sign(c->secret_key, auth.date, c->region, c->service, to_sign, signature);
 	*authorization = xasprintf(
 	    "Authorization: AWS4-HMAC-SHA256 Credential=%s/%s/%s/%s/aws4_request, "
 	    "SignedHeaders=%s, Signature=%s",

@@ -16,12 +16,13 @@
 #include "api/query.h"
 #include "util/cleanup.h"
 #include "util/hash.h"
+#include "util/sigv4.h"
 #include "util/str.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-#define ALGORITHM  "AWS4-HMAC-SHA256"
-#define TERMINATOR "aws4_request"
+#define ALGORITHM  SIGV4_ALGORITHM
+#define TERMINATOR SIGV4_TERMINATOR
 
 static const char *const status_names[API_SIGV4__COUNT] = {
     [API_SIGV4_OK] = "ok",
@@ -54,41 +55,6 @@ __attribute__((format(printf, 5, 6))) static int fail(enum api_sigv4_status *why
 	va_end(ap);
 	*why = s;
 	return kerr_set(err, kind, "%s", msg);
-}
-
-static bool is_unreserved(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-	       c == '-' || c == '_' || c == '.' || c == '~';
-}
-
-/* AWS's UriEncode: every byte but the unreserved ones (and '/' when keep_slash) as %XX. */
-static int uri_encode(struct buf *out, const char *s, size_t len, bool keep_slash,
-                      struct kerr **err)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t run = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char esc[3];
-
-		if (is_unreserved(c) || (keep_slash && c == '/')) {
-			run++;
-			continue;
-		}
-		if (run && buf_add(out, s + i - run, run, err) < 0)
-			return -1;
-		run = 0;
-		esc[0] = '%';
-		esc[1] = hex[c >> 4];
-		esc[2] = hex[c & 15];
-		if (buf_add(out, esc, 3, err) < 0)
-			return -1;
-	}
-	if (run && buf_add(out, s + len - run, run, err) < 0)
-		return -1;
-	return 0;
 }
 
 struct seg {
@@ -127,7 +93,7 @@ int api_sigv4_canonical_uri(const char *raw_path, struct buf *out, struct kerr *
 	for (size_t k = 0; k < n; k++) {
 		if (k && buf_add(out, "/", 1, err) < 0)
 			return -1;
-		if (uri_encode(out, raw_path + segs[k].off, segs[k].len, false, err) < 0)
+		if (sigv4_uri_encode(out, raw_path + segs[k].off, segs[k].len, false, err) < 0)
 			return -1;
 	}
 	if (n && raw_path[len - 1] == '/' && buf_add(out, "/", 1, err) < 0)
@@ -176,7 +142,7 @@ static char *encode_dup(const char *s, size_t len)
 	struct buf b;
 
 	buf_init(&b, BUF_MAX_DEFAULT);
-	if (uri_encode(&b, s, len, false, NULL) < 0)
+	if (sigv4_uri_encode(&b, s, len, false, NULL) < 0)
 		abort(); /* at most 3x an HTTP request line: far below the buffer's maximum */
 	return buf_detach(&b);
 }
@@ -731,34 +697,6 @@ int api_sigv4_parse(const struct api_http_request *req, const char *const *servi
 	return r;
 }
 
-static void hmac(const void *key, size_t keylen, const char *msg, uint8_t out[32])
-{
-	unsigned int n = 32;
-
-	if (!HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)msg, strlen(msg), out, &n))
-		abort();
-}
-
-void api_sigv4_sign(const char *secret, const char *date, const char *region, const char *service,
-                    const char *string_to_sign, char out[65])
-{
-	size_t slen = strlen(secret);
-	char *k = xmalloc(slen + 5);
-	uint8_t a[32], b[32];
-
-	memcpy(k, "AWS4", 4);
-	memcpy(k + 4, secret, slen + 1);
-	hmac(k, slen + 4, date, a);
-	hmac(a, 32, region, b);
-	hmac(b, 32, service, a);
-	hmac(a, 32, TERMINATOR, b);
-	hmac(b, 32, string_to_sign, a);
-	hash_hex(a, 32, out);
-	OPENSSL_cleanse(k, slen + 4);
-	OPENSSL_cleanse(b, sizeof(b));
-	free(k);
-}
-
 static void fmt_time(time_t t, char out[32])
 {
 	struct tm tm;
@@ -887,7 +825,7 @@ int api_sigv4_verify(const struct api_http_request *req, const struct api_sigv4_
 	hash_hex(h, HASH_LEN, sts_hash);
 	buf_addf(&sts, ALGORITHM "\n%s\n%s/%s/%s/" TERMINATOR "\n%s", a->amz_date, a->date,
 	         a->region, a->service, sts_hash);
-	api_sigv4_sign(secret, a->date, a->region, a->service, sts.data, sig);
+	sigv4_sign(secret, a->date, a->region, a->service, sts.data, sig);
 	OPENSSL_cleanse(secret, sizeof(secret));
 	if (strlen(a->signature) != 64 || CRYPTO_memcmp(sig, a->signature, 64))
 		return fail(why, API_SIGV4_MISMATCH, err, KERR_AUTH,

@@ -111,10 +111,6 @@ int api_sigv4_canonical_uri(const char *raw_path, struct buf *out, struct kerr *
 int api_sigv4_canonical_query(const char *raw_query, bool presigned, struct buf *out,
                               struct kerr **err) __attribute__((warn_unused_result));
 
-/* The signature (64 lowercase hex digits + NUL) of string_to_sign under secret and the scope. */
-void api_sigv4_sign(const char *secret, const char *date, const char *region, const char *service,
-                    const char *string_to_sign, char out[65]);
-
 const char *api_sigv4_status_name(enum api_sigv4_status s);
 
 #endif

@@ -1,4 +1,5 @@
-/* kiln store: operate a block store directory directly (operators, benchmarks, tests). */
+/* kiln store: operate a block store directly (operators, benchmarks, tests). A store is a
+ * directory or an S3 URL (s3://bucket/prefix?endpoint=http://host:port). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,20 +12,24 @@
 #include "util/banned.h"
 
 #define USAGE_STORE                                                                                \
-	"kiln store init DIR\n"                                                                    \
-	"       kiln store snapshot DIR VOLUME_FILE [--parent SNAP_ID] [--shadow FILE]\n"          \
-	"       kiln store restore DIR SNAP_ID OUT_FILE\n"                                         \
-	"       kiln store delete DIR SNAP_ID\n"                                                   \
-	"       kiln store ls DIR [--json]\n"                                                      \
-	"       kiln store gc DIR\n"                                                               \
-	"       kiln store verify DIR\n"                                                           \
-	"       kiln store stats DIR [--json]"
+	"kiln store init STORE\n"                                                                  \
+	"       kiln store snapshot STORE VOLUME_FILE [--parent SNAP_ID] [--shadow FILE]\n"        \
+	"       kiln store restore STORE SNAP_ID OUT_FILE\n"                                       \
+	"       kiln store copy STORE SNAP_ID DEST_STORE [--as NEW_SNAP_ID]\n"                     \
+	"       kiln store delete STORE SNAP_ID\n"                                                 \
+	"       kiln store ls STORE [--json]\n"                                                    \
+	"       kiln store gc STORE\n"                                                             \
+	"       kiln store verify STORE\n"                                                         \
+	"       kiln store stats STORE [--json]\n"                                                 \
+	"STORE is a directory or s3://BUCKET/PREFIX?endpoint=http://HOST:PORT (credentials from\n" \
+	"AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or ~/.aws/credentials)"
 
 /* What a subcommand was given: its arguments (DIR first) and options. */
 struct store_args {
 	char **pos;
 	const char *parent;
 	const char *shadow;
+	const char *as;
 	bool json;
 };
 
@@ -97,6 +102,39 @@ static int do_restore(const struct store_args *a)
 	progress_bar_finish(&bar);
 	store_close(s);
 	return r < 0 ? cli_fail(err) : 0;
+}
+
+static int do_copy(const struct store_args *a)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	struct progress_bar bar;
+	struct store_progress prog = {progress_bar_update, &bar};
+	struct store_copy_result res;
+	struct store *src, *dst;
+	char id[ID_MAX];
+	int r;
+
+	if (a->as)
+		snprintf(id, sizeof(id), "%s", a->as);
+	else
+		snprintf(id, sizeof(id), "%s", a->pos[1]);
+	if ((r = open_store(a->pos[0], false, &src)))
+		return r;
+	if ((r = open_store(a->pos[2], false, &dst))) {
+		store_close(src);
+		return r;
+	}
+	progress_bar_init(&bar, "copy", "chunks");
+	r = store_copy(src, dst, a->pos[1], id, &prog, &res, &err);
+	progress_bar_finish(&bar);
+	store_close(src);
+	store_close(dst);
+	if (r < 0)
+		return cli_fail(err);
+	printf("%s: sent %llu of %llu chunks, %llu bytes\n", id,
+	       (unsigned long long)res.chunks_sent, (unsigned long long)res.chunks,
+	       (unsigned long long)res.bytes_sent);
+	return 0;
 }
 
 static int do_delete(const struct store_args *a)
@@ -273,6 +311,10 @@ int cmd_store(int argc, char **argv)
 	               "a reflink copy of the volume taken at --parent: read only moved extents"),
 	    OPT_END(),
 	};
+	const struct cli_option copy_opts[] = {
+	    OPT_STRING("as", "NEW_SNAP_ID", &a.as, "the copy's id (default: the same id)"),
+	    OPT_END(),
+	};
 	const struct cli_option json_opts[] = {
 	    OPT_BOOL("json", &a.json, "print JSON"),
 	    OPT_END(),
@@ -283,13 +325,10 @@ int cmd_store(int argc, char **argv)
 		int nargs;
 		const struct cli_option *opts;
 	} subcommands[] = {
-	    {"init", do_init, 1, cli_no_options},
-	    {"snapshot", do_snapshot, 2, snapshot_opts},
-	    {"restore", do_restore, 3, cli_no_options},
-	    {"delete", do_delete, 2, cli_no_options},
-	    {"ls", do_ls, 1, json_opts},
-	    {"gc", do_gc, 1, cli_no_options},
-	    {"verify", do_verify, 1, cli_no_options},
+	    {"init", do_init, 1, cli_no_options},       {"snapshot", do_snapshot, 2, snapshot_opts},
+	    {"restore", do_restore, 3, cli_no_options}, {"copy", do_copy, 3, copy_opts},
+	    {"delete", do_delete, 2, cli_no_options},   {"ls", do_ls, 1, json_opts},
+	    {"gc", do_gc, 1, cli_no_options},           {"verify", do_verify, 1, cli_no_options},
 	    {"stats", do_stats, 1, json_opts},
 	};
 

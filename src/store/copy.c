@@ -2,15 +2,60 @@
  * lacks: each missing chunk is read as stored (still compressed) and checked, appended to the
  * destination's packs, indexed, and the manifest is written last under the new id (the commit
  * point, as for a snapshot). A second copy of a related snapshot moves only what changed. */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 #include "util/cleanup.h"
 #include "util/fault.h"
+#include "util/par.h"
 #include "util/str.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
+
+struct copy_job {
+	struct store *src;
+	const struct index *sidx;
+	struct blob_file *fds;
+	struct pack_writer *pw;
+	const uint8_t (*hash)[HASH_LEN]; /* the chunks to send */
+	struct chunk_reader r[PAR_MAX_THREADS];
+	atomic_uint_fast64_t bytes;
+	atomic_uint_fast64_t done;
+	pthread_mutex_t progress_lock;
+	const struct store_progress *progress;
+	size_t total; /* the snapshot's chunks, for progress */
+	size_t skipped;
+};
+
+static int copy_chunk(void *ctx, size_t i, unsigned tid, struct kerr **err)
+{
+	struct copy_job *j = ctx;
+	const struct chunk_loc *loc = index_find(j->sidx, j->hash[i]);
+	struct chunk_reader *r = &j->r[tid];
+	struct pack_entry pe;
+	const void *payload;
+
+	chunk_loc_entry(loc, &pe);
+	/* Checked on the way out: damage is not carried to another region. */
+	if (chunk_read(r, j->src->chunk_size, &j->fds[loc->pack], &pe, CHUNK_CHECK_FAST, err) < 0)
+		return -1;
+	payload = pe.flags & PACK_FLAG_ZSTD ? (const void *)r->cbuf : (const void *)r->buf;
+	if (pack_writer_add(j->pw, j->hash[i], payload, pe.clen, pe.ulen, pe.flags, err) < 0)
+		return -1;
+	atomic_fetch_add(&j->bytes, pe.clen);
+	if (j->progress) {
+		uint64_t d = atomic_fetch_add(&j->done, 1) + 1 + j->skipped;
+		if (d % 64 == 0) {
+			pthread_mutex_lock(&j->progress_lock);
+			j->progress->fn(j->progress->ctx, d, j->total);
+			pthread_mutex_unlock(&j->progress_lock);
+		}
+	}
+	return 0;
+}
 
 int store_copy(struct store *src, struct store *dst, const char *id, const char *new_id,
                const struct store_progress *progress, struct store_copy_result *res,
@@ -18,16 +63,19 @@ int store_copy(struct store *src, struct store *dst, const char *id, const char 
 {
 	struct manifest m = {0};
 	struct index sidx = {0}, didx = {0};
-	struct chunk_reader reader = {0};
+	struct copy_job j = {0};
 	struct pack_writer pw;
 	struct hashset sent;
-	int *fds = NULL;
+	struct blob_file *fds = NULL;
+	uint8_t(*send)[HASH_LEN] = NULL;
+	size_t nsend = 0;
 	bool indexed = false;
 	int r = -1;
 
 	memset(res, 0, sizeof(*res));
-	pack_writer_init(&pw, dst->packs_fd, dst->chunk_size);
+	pack_writer_init(&pw, dst->blob, dst->chunk_size);
 	hashset_init(&sent);
+	pthread_mutex_init(&j.progress_lock, NULL);
 	if (!id_valid("snap", new_id)) {
 		kerr_set(err, KERR_INVALID, "invalid snapshot id '%s'", new_id);
 		goto out;
@@ -41,18 +89,14 @@ int store_copy(struct store *src, struct store *dst, const char *id, const char 
 	    index_load(dst, &didx, err) < 0 || index_open_packs(src, &sidx, &fds, err) < 0)
 		goto out;
 	res->chunks = m.n;
+	/* What to send: the chunks the destination lacks, once each. */
+	send = xreallocarray(NULL, m.n ? m.n : 1, HASH_LEN);
 	for (size_t i = 0; i < m.n; i++) {
 		const uint8_t *hash = m.e[i].hash;
-		const struct chunk_loc *loc;
-		struct pack_entry pe;
-		const void *payload;
 
-		if (progress && (i % 64 == 0 || i + 1 == m.n))
-			progress->fn(progress->ctx, i, m.n);
 		if (index_find(&didx, hash) || !hashset_add(&sent, hash))
-			continue; /* the destination has it, or this copy sent it already */
-		loc = index_find(&sidx, hash);
-		if (!loc) {
+			continue; /* the destination has it, or this copy sends it already */
+		if (!index_find(&sidx, hash)) {
 			char hex[HASH_HEX_LEN + 1];
 			hash_hex(hash, HASH_LEN, hex);
 			kerr_set(err, KERR_CORRUPT,
@@ -60,18 +104,25 @@ int store_copy(struct store *src, struct store *dst, const char *id, const char 
 			         hex);
 			goto out;
 		}
-		chunk_loc_entry(loc, &pe);
-		/* Checked on the way out: damage is not carried to another region. */
-		if (chunk_read(&reader, src->chunk_size, fds[loc->pack], &pe, CHUNK_CHECK_FAST,
-		               err) < 0)
-			goto out;
-		payload = pe.flags & PACK_FLAG_ZSTD ? (const void *)reader.cbuf
-		                                    : (const void *)reader.buf;
-		if (pack_writer_add(&pw, hash, payload, pe.clen, pe.ulen, pe.flags, err) < 0)
-			goto out;
-		res->chunks_sent++;
-		res->bytes_sent += pe.clen;
+		memcpy(send[nsend++], hash, HASH_LEN);
 	}
+	if (progress)
+		progress->fn(progress->ctx, m.n - nsend, m.n);
+	/* Read on several threads: from object storage each read is a round trip. */
+	j.src = src;
+	j.sidx = &sidx;
+	j.fds = fds;
+	j.pw = &pw;
+	j.hash = (const uint8_t(*)[HASH_LEN])send;
+	j.progress = progress;
+	j.total = m.n;
+	j.skipped = m.n - nsend;
+	atomic_init(&j.bytes, 0);
+	atomic_init(&j.done, 0);
+	if (par_for(nsend, store_read_threads(src), copy_chunk, &j, err) < 0)
+		goto out;
+	res->chunks_sent = nsend;
+	res->bytes_sent = atomic_load(&j.bytes);
 	if (pack_writer_finish(&pw, err) < 0)
 		goto out;
 	for (size_t i = 0; i < pw.nsealed; i++) {
@@ -92,7 +143,10 @@ out:
 		pack_writer_discard(&pw); /* indexed packs stay: gc removes what no snapshot uses */
 	pack_writer_release(&pw);
 	hashset_release(&sent);
-	chunk_reader_release(&reader);
+	for (size_t t = 0; t < PAR_MAX_THREADS; t++)
+		chunk_reader_release(&j.r[t]);
+	pthread_mutex_destroy(&j.progress_lock);
+	free(send);
 	if (fds)
 		index_close_packs(&sidx, fds);
 	index_release(&sidx);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/cleanup.h"
@@ -17,34 +18,48 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-/* Remove what interrupted writers left: temp files, and packs that never got an index. */
+static int has_name(const struct blob_obj *v, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(v[i].name, name))
+			return 1;
+	return 0;
+}
+
+/* Remove what interrupted writers left: temp files, and packs that never got an index. Where
+ * gc cannot keep writers out (S3), only leftovers older than the grace time go: a younger one
+ * may be a running writer's. */
 static int remove_leftovers(struct store *s, uint64_t *removed, struct kerr **err)
 {
-	int dirs[] = {s->packs_fd, s->index_fd, s->snaps_fd};
+	static const enum blob_ns spaces[] = {BLOB_PACKS, BLOB_INDEX, BLOB_SNAPS};
+	_cleanup_free_ struct blob_obj *idx = NULL;
+	size_t nidx;
+	uint64_t now = (uint64_t)time(NULL);
 
-	for (size_t k = 0; k < ARRAY_SIZE(dirs); k++) {
-		struct dirent *de;
-		DIR *d = fdopendir(dup(dirs[k]));
+	if (s->blob->ops->list(s->blob, BLOB_INDEX, &idx, &nidx, err) < 0)
+		return -1;
+	for (size_t k = 0; k < ARRAY_SIZE(spaces); k++) {
+		_cleanup_free_ struct blob_obj *v = NULL;
+		size_t n;
 
-		if (!d)
-			return kerr_errno(err, errno, "cannot read store '%s'", s->path);
-		rewinddir(d);
-		while ((de = readdir(d))) {
+		if (s->blob->ops->list(s->blob, spaces[k], &v, &n, err) < 0)
+			return kerr_wrap(err, "cannot read store '%s'", s->path);
+		for (size_t i = 0; i < n; i++) {
 			uint64_t id;
 			char idx_name[32];
-			bool leftover = strstr(de->d_name, ".tmp.") != NULL;
+			bool leftover = strstr(v[i].name, ".tmp.") != NULL;
 
-			if (!leftover && dirs[k] == s->packs_fd &&
-			    pack_parse_name(de->d_name, ".pack", &id) == 0) {
+			if (!leftover && spaces[k] == BLOB_PACKS &&
+			    pack_parse_name(v[i].name, ".pack", &id) == 0) {
 				snprintf(idx_name, sizeof(idx_name), "%016" PRIx64 ".idx", id);
-				leftover = faccessat(s->index_fd, idx_name, F_OK, 0) < 0 &&
-				           errno == ENOENT;
+				leftover = !has_name(idx, nidx, idx_name);
 			}
-			if (leftover && unlinkat(dirs[k], de->d_name, 0) == 0)
+			if (leftover && v[i].mtime + s->blob->gc_grace > now)
+				continue;
+			if (leftover && s->blob->ops->del(s->blob, spaces[k], v[i].name, NULL) == 0)
 				(*removed)++;
 		}
-		closedir(d);
-		if (fs_fsync_dir(dirs[k], err) < 0)
+		if (s->blob->ops->sync(s->blob, spaces[k], err) < 0)
 			return -1;
 	}
 	return 0;
@@ -77,37 +92,36 @@ static int drop_pack(struct store *s, uint64_t id, struct kerr **err)
 	pack_name(id, pname);
 	snprintf(iname, sizeof(iname), "%016" PRIx64 ".idx", id);
 	/* Index first: a pack without an index is a leftover, never a half-deleted pack. */
-	if (unlinkat(s->index_fd, iname, 0) < 0)
-		return kerr_errno(err, errno, "cannot remove index '%s'", iname);
-	if (fs_fsync_dir(s->index_fd, err) < 0)
+	if (s->blob->ops->del(s->blob, BLOB_INDEX, iname, err) < 0)
+		return kerr_wrap(err, "cannot remove index '%s'", iname);
+	if (s->blob->ops->sync(s->blob, BLOB_INDEX, err) < 0)
 		return -1;
 	fault_point("gc.index.unlinked");
-	if (unlinkat(s->packs_fd, pname, 0) < 0)
-		return kerr_errno(err, errno, "cannot remove pack '%s'", pname);
+	if (s->blob->ops->del(s->blob, BLOB_PACKS, pname, err) < 0)
+		return kerr_wrap(err, "cannot remove pack '%s'", pname);
 	fault_point("gc.pack.unlinked");
-	return fs_fsync_dir(s->packs_fd, err);
+	return s->blob->ops->sync(s->blob, BLOB_PACKS, err);
 }
 
 /* Copy the live records of one pack into a new pack, as stored (no recompression). */
 static int rewrite_pack(struct store *s, const struct index *idx, uint32_t pack, const size_t *live,
                         size_t nlive, struct kerr **err)
 {
-	_cleanup_close_ int fd = -1;
 	_cleanup_free_ uint8_t *buf = xmalloc(s->chunk_size + 4096);
+	struct blob_file f;
 	struct pack_writer w;
 	char name[32];
 	int r = -1;
 
 	pack_name(idx->pack_ids[pack], name);
-	fd = openat(s->packs_fd, name, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return kerr_errno(err, errno, "cannot open pack '%s'", name);
-	pack_writer_init(&w, s->packs_fd, s->chunk_size);
+	if (blob_file_open(s->blob, BLOB_PACKS, name, &f, err) < 0)
+		return kerr_wrap(err, "cannot open pack '%s'", name);
+	pack_writer_init(&w, s->blob, s->chunk_size);
 	for (size_t i = 0; i < nlive; i++) {
 		struct pack_entry e;
 
 		chunk_loc_entry(&idx->v[live[i]], &e);
-		if (pack_read_payload(fd, &e, buf, s->chunk_size + 4096u, err) < 0) {
+		if (pack_read_payload(&f, &e, buf, s->chunk_size + 4096u, err) < 0) {
 			kerr_wrap(err, "cannot rewrite pack '%s'", name);
 			goto out;
 		}
@@ -125,6 +139,7 @@ out:
 	if (r < 0 && !w.nsealed)
 		pack_writer_discard(&w);
 	pack_writer_release(&w);
+	blob_file_close(&f);
 	return r;
 }
 

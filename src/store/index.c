@@ -47,7 +47,7 @@ int index_write(struct store *s, uint64_t pack_id, struct pack_entry *e, size_t 
 		pack_entry_encode(&e[i], data + IDX_HEADER_SIZE + i * PACK_ENTRY_SIZE);
 	hash_sha256(data, len - HASH_LEN, data + len - HASH_LEN);
 	snprintf(name, sizeof(name), "%016" PRIx64 ".idx", pack_id);
-	return fs_write_atomic(s->index_fd, name, data, len, "index", err);
+	return s->blob->ops->put(s->blob, BLOB_INDEX, name, data, len, BLOB_REPLACE, "index", err);
 }
 
 int index_read_file(struct store *s, const char *name, uint64_t *pack_id, struct pack_entry **out,
@@ -59,7 +59,7 @@ int index_read_file(struct store *s, const char *name, uint64_t *pack_id, struct
 	uint64_t count, want;
 	size_t len;
 
-	if (fs_read_file(s->index_fd, name, IDX_MAX_BYTES, &data, &len, err) < 0)
+	if (s->blob->ops->get(s->blob, BLOB_INDEX, name, IDX_MAX_BYTES, &data, &len, err) < 0)
 		return -1;
 	if (len < IDX_HEADER_SIZE + HASH_LEN || memcmp(data, idx_magic, 8) != 0)
 		return kerr_set(err, KERR_CORRUPT, "index file '%s' is not an index", name);
@@ -101,28 +101,25 @@ static int u64_cmp(const void *a, const void *b)
 
 int index_load(struct store *s, struct index *idx, struct kerr **err)
 {
-	struct dirent *de;
-	DIR *d;
-	size_t cap = 0;
+	_cleanup_free_ struct blob_obj *objs = NULL;
+	size_t nobjs = 0, cap = 0;
 	int r = -1;
 
 	memset(idx, 0, sizeof(*idx));
-	d = fdopendir(dup(s->index_fd));
-	if (!d)
-		return kerr_errno(err, errno, "cannot read '%s/index'", s->path);
-	rewinddir(d);
-	while ((de = readdir(d))) {
+	if (s->blob->ops->list(s->blob, BLOB_INDEX, &objs, &nobjs, err) < 0)
+		return kerr_wrap(err, "cannot read the index of '%s'", s->path);
+	for (size_t k = 0; k < nobjs; k++) {
 		_cleanup_free_ struct pack_entry *e = NULL;
+		const char *fname = objs[k].name;
 		uint64_t id, named;
 		size_t n;
 
-		if (pack_parse_name(de->d_name, ".idx", &named) < 0)
+		if (pack_parse_name(fname, ".idx", &named) < 0)
 			continue;
-		if (index_read_file(s, de->d_name, &id, &e, &n, err) < 0)
+		if (index_read_file(s, fname, &id, &e, &n, err) < 0)
 			goto out;
 		if (id != named) {
-			kerr_set(err, KERR_CORRUPT, "index file '%s' names another pack",
-			         de->d_name);
+			kerr_set(err, KERR_CORRUPT, "index file '%s' names another pack", fname);
 			goto out;
 		}
 		idx->pack_ids = xreallocarray(idx->pack_ids, idx->npacks + 1, sizeof(uint64_t));
@@ -135,7 +132,7 @@ int index_load(struct store *s, struct index *idx, struct kerr **err)
 			struct chunk_loc *l = &idx->v[idx->n++];
 			if (e[i].off > UINT32_MAX || e[i].ulen > (UINT32_MAX >> 1)) {
 				kerr_set(err, KERR_CORRUPT,
-				         "index file '%s' has an impossible entry", de->d_name);
+				         "index file '%s' has an impossible entry", fname);
 				goto out;
 			}
 			memcpy(l->hash, e[i].hash, HASH_LEN);
@@ -146,7 +143,7 @@ int index_load(struct store *s, struct index *idx, struct kerr **err)
 		}
 		idx->npacks++;
 	}
-	/* Sort packs by id so that duplicate resolution does not depend on readdir order. */
+	/* Sort packs by id so that duplicate resolution does not depend on listing order. */
 	{
 		_cleanup_free_ uint64_t *sorted =
 		    xreallocarray(NULL, idx->npacks, sizeof(uint64_t));
@@ -168,7 +165,6 @@ int index_load(struct store *s, struct index *idx, struct kerr **err)
 		qsort(idx->v, idx->n, sizeof(*idx->v), loc_cmp);
 	r = 0;
 out:
-	closedir(d);
 	if (r < 0)
 		index_release(idx);
 	return r;
@@ -207,32 +203,31 @@ void index_release(struct index *idx)
 	memset(idx, 0, sizeof(*idx));
 }
 
-int index_open_packs(struct store *s, const struct index *idx, int **fds, struct kerr **err)
+int index_open_packs(struct store *s, const struct index *idx, struct blob_file **files,
+                     struct kerr **err)
 {
-	int *v = xreallocarray(NULL, idx->npacks ? idx->npacks : 1, sizeof(int));
+	struct blob_file *v = xcalloc(idx->npacks ? idx->npacks : 1, sizeof(*v));
 
 	for (size_t i = 0; i < idx->npacks; i++) {
 		char name[32];
 
 		pack_name(idx->pack_ids[i], name);
-		v[i] = openat(s->packs_fd, name, O_RDONLY | O_CLOEXEC);
-		if (v[i] < 0) {
-			int e = errno;
+		if (blob_file_open(s->blob, BLOB_PACKS, name, &v[i], err) < 0) {
 			for (size_t j = 0; j < i; j++)
-				close(v[j]);
+				blob_file_close(&v[j]);
 			free(v);
-			return kerr_errno(err, e, "cannot open pack '%s'", name);
+			return kerr_wrap(err, "cannot open pack '%s'", name);
 		}
 	}
-	*fds = v;
+	*files = v;
 	return 0;
 }
 
-void index_close_packs(const struct index *idx, int *fds)
+void index_close_packs(const struct index *idx, struct blob_file *files)
 {
-	if (!fds)
+	if (!files)
 		return;
 	for (size_t i = 0; i < idx->npacks; i++)
-		close(fds[i]);
-	free(fds);
+		blob_file_close(&files[i]);
+	free(files);
 }

@@ -6,21 +6,20 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "blob.h"
 #include "store.h"
 #include "util/hash.h"
 
-#define STORE_MARKER     "KILNSTORE"
-#define PACK_TARGET_SIZE (64u << 20)
+#define STORE_MARKER "KILNSTORE"
 
 struct store {
-	char *path;
-	int dirfd;
-	int lockfd;
-	int packs_fd;
-	int index_fd;
-	int snaps_fd;
+	char *path; /* the location, for messages */
+	struct blob *blob;
 	uint32_t chunk_size;
 };
+
+/* Workers for reading chunks: one per CPU, more where reads wait on the network. */
+unsigned store_read_threads(const struct store *s);
 
 /* ---- packs (pack.c) ----
  * header "KILNPACK" u32 version u32 chunk_size; records back to back, each the first 8 bytes
@@ -47,17 +46,19 @@ void pack_name(uint64_t id, char out[32]); /* "<16 hex>.pack" */
 int pack_parse_name(const char *name, const char *suffix, uint64_t *id);
 
 /* Appends records to packs of about PACK_TARGET_SIZE, starting a new one when full;
- * safe to call from several threads. A sealed pack is fsynced by a thread of the writer's own
- * while the callers go on adding, so no caller waits for the disk until finish. */
+ * safe to call from several threads. A sealed pack is committed (fsynced, or uploaded) by
+ * threads of the writer's own while the callers go on adding, so no caller waits for the disk
+ * or the network until finish. */
 struct pack_writer {
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* a pack sealed, or one synced */
-	pthread_t syncer;
-	bool syncer_running;
-	bool stop;             /* finish or discard: the syncer ends once it has caught up */
-	size_t synced;         /* sealed[0 .. synced) are durable and closed */
-	struct kerr *sync_err; /* the first fsync that failed */
-	int packs_fd;
+	pthread_t syncer[8];
+	unsigned nsyncers;     /* running */
+	bool stop;             /* finish or discard: the syncers end once they have caught up */
+	size_t next;           /* sealed[next] is the next one to commit */
+	size_t synced;         /* how many sealed packs are durable and closed */
+	struct kerr *sync_err; /* the first commit that failed */
+	struct blob *blob;
 	uint32_t chunk_size;
 	int fd;      /* current pack, or -1 */
 	uint64_t id; /* current pack */
@@ -75,7 +76,7 @@ struct pack_writer {
 	uint64_t bytes; /* record bytes written, all packs */
 };
 
-void pack_writer_init(struct pack_writer *w, int packs_fd, uint32_t chunk_size);
+void pack_writer_init(struct pack_writer *w, struct blob *b, uint32_t chunk_size);
 int pack_writer_add(struct pack_writer *w, const uint8_t hash[HASH_LEN], const void *data,
                     uint32_t clen, uint32_t ulen, uint32_t flags, struct kerr **err);
 /* Seal the open pack and make every pack durable. */
@@ -85,11 +86,11 @@ void pack_writer_discard(struct pack_writer *w);
 void pack_writer_release(struct pack_writer *w);
 
 /* Read a pack's footer; fails with KERR_CORRUPT when it is missing or damaged. */
-int pack_read_footer(int fd, uint64_t *data_end, struct pack_entry **out, size_t *n,
+int pack_read_footer(struct blob_file *f, uint64_t *data_end, struct pack_entry **out, size_t *n,
                      struct kerr **err);
 /* Read a record's stored payload (clen bytes, as written) into out, checking that the record
  * is the entry's chunk. */
-int pack_read_payload(int pack_fd, const struct pack_entry *e, uint8_t *out, size_t cap,
+int pack_read_payload(struct blob_file *pack, const struct pack_entry *e, uint8_t *out, size_t cap,
                       struct kerr **err);
 /* Per-thread state for reading records; a zeroed one is ready, set up on first use. */
 struct chunk_reader {
@@ -103,8 +104,8 @@ enum chunk_check {
 	CHUNK_CHECK_HASH, /* SHA-256 of every chunk against its id */
 };
 /* Read a record into r->buf and check it; damage is a KERR_CORRUPT error naming the chunk. */
-int chunk_read(struct chunk_reader *r, uint32_t chunk_size, int pack_fd, const struct pack_entry *e,
-               enum chunk_check check, struct kerr **err);
+int chunk_read(struct chunk_reader *r, uint32_t chunk_size, struct blob_file *pack,
+               const struct pack_entry *e, enum chunk_check check, struct kerr **err);
 void chunk_reader_release(struct chunk_reader *r);
 
 /* ---- the chunk index (index.c) ----
@@ -133,9 +134,10 @@ int index_write(struct store *s, uint64_t pack_id, struct pack_entry *e, size_t 
                 struct kerr **err);
 int index_read_file(struct store *s, const char *name, uint64_t *pack_id, struct pack_entry **out,
                     size_t *n, struct kerr **err);
-/* Open every pack of the index, read-only. fds[i] matches idx->pack_ids[i]. */
-int index_open_packs(struct store *s, const struct index *idx, int **fds, struct kerr **err);
-void index_close_packs(const struct index *idx, int *fds);
+/* Open every pack of the index, read-only. files[i] matches idx->pack_ids[i]. */
+int index_open_packs(struct store *s, const struct index *idx, struct blob_file **files,
+                     struct kerr **err);
+void index_close_packs(const struct index *idx, struct blob_file *files);
 
 /* ---- manifests (manifest.c) ---- */
 struct manifest_entry {
@@ -156,7 +158,9 @@ struct manifest {
 int manifest_encode(const struct manifest *m, uint8_t **out, size_t *len, struct kerr **err);
 int manifest_decode(const uint8_t *data, size_t len, struct manifest *m, struct kerr **err);
 int manifest_load(struct store *s, const char *id, struct manifest *m, struct kerr **err);
-/* The commit point of a snapshot: write-temp, fsync, rename, fsync-dir. */
+/* The commit point of a snapshot: put-if-absent (write-temp, fsync, rename without replace,
+ * fsync-dir; or S3's If-None-Match). Saving the same manifest again succeeds; another one under
+ * the same id is KERR_CONFLICT. */
 int manifest_save(struct store *s, const struct manifest *m, struct kerr **err);
 void manifest_release(struct manifest *m);
 /* All snapshot ids in the store, malloc'd array of ID_MAX strings. */

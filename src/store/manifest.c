@@ -111,7 +111,7 @@ int manifest_load(struct store *s, const char *id, struct manifest *m, struct ke
 	memset(m, 0, sizeof(*m));
 	if (!id_valid("snap", id))
 		return kerr_set(err, KERR_INVALID, "invalid snapshot id '%s'", id);
-	if (fs_read_file(s->snaps_fd, id, MANIFEST_MAX_BYTES, &data, &len, &e) < 0) {
+	if (s->blob->ops->get(s->blob, BLOB_SNAPS, id, MANIFEST_MAX_BYTES, &data, &len, &e) < 0) {
 		if (e->kind == KERR_NOT_FOUND)
 			return kerr_set(err, KERR_NOT_FOUND, "snapshot '%s' not found", id);
 		kerr_pass(err, steal_ptr(e));
@@ -125,12 +125,23 @@ int manifest_load(struct store *s, const char *id, struct manifest *m, struct ke
 
 int manifest_save(struct store *s, const struct manifest *m, struct kerr **err)
 {
-	_cleanup_free_ uint8_t *data = NULL;
-	size_t len;
+	_cleanup_free_ uint8_t *data = NULL, *old = NULL;
+	_cleanup_kerr_ struct kerr *e = NULL;
+	size_t len, old_len;
 
 	if (manifest_encode(m, &data, &len, err) < 0)
 		return -1;
-	return fs_write_atomic(s->snaps_fd, m->id, data, len, "manifest", err);
+	if (s->blob->ops->put(s->blob, BLOB_SNAPS, m->id, data, len, BLOB_CREATE, "manifest", &e) ==
+	    0)
+		return 0;
+	if (e->kind != KERR_CONFLICT)
+		return kerr_pass(err, steal_ptr(e));
+	/* A writer that resumes after its commit finds its own manifest there: that is success. */
+	if (s->blob->ops->get(s->blob, BLOB_SNAPS, m->id, MANIFEST_MAX_BYTES, &old, &old_len,
+	                      NULL) == 0 &&
+	    old_len == len && memcmp(old, data, len) == 0)
+		return 0;
+	return kerr_set(err, KERR_CONFLICT, "snapshot '%s' exists already", m->id);
 }
 
 void manifest_release(struct manifest *m)
@@ -142,22 +153,18 @@ void manifest_release(struct manifest *m)
 
 int manifest_list(struct store *s, char (**ids)[ID_MAX], size_t *n, struct kerr **err)
 {
+	_cleanup_free_ struct blob_obj *objs = NULL;
 	char(*v)[ID_MAX] = NULL;
-	struct dirent *de;
-	size_t count = 0;
-	DIR *d;
+	size_t count = 0, nobjs;
 
-	d = fdopendir(dup(s->snaps_fd));
-	if (!d)
-		return kerr_errno(err, errno, "cannot read '%s/snaps'", s->path);
-	rewinddir(d);
-	while ((de = readdir(d))) {
-		if (!id_valid("snap", de->d_name))
+	if (s->blob->ops->list(s->blob, BLOB_SNAPS, &objs, &nobjs, err) < 0)
+		return kerr_wrap(err, "cannot list the snapshots of '%s'", s->path);
+	for (size_t i = 0; i < nobjs; i++) {
+		if (!id_valid("snap", objs[i].name))
 			continue; /* temp files of writers, which may still be running */
 		v = xreallocarray(v, count + 1, sizeof(*v));
-		str_copy(v[count++], de->d_name, ID_MAX);
+		str_copy(v[count++], objs[i].name, ID_MAX);
 	}
-	closedir(d);
 	*ids = v;
 	*n = count;
 	return 0;

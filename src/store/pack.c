@@ -15,6 +15,7 @@
 #define ZSTD_STATIC_LINKING_ONLY /* ZSTD_getFrameHeader */
 #include <zstd.h>
 
+#include "cache.h"
 #include "util/cleanup.h"
 #include "util/endian.h"
 #include "util/fault.h"
@@ -67,12 +68,12 @@ int pack_parse_name(const char *name, const char *suffix, uint64_t *id)
 	return 0;
 }
 
-void pack_writer_init(struct pack_writer *w, int packs_fd, uint32_t chunk_size)
+void pack_writer_init(struct pack_writer *w, struct blob *b, uint32_t chunk_size)
 {
 	memset(w, 0, sizeof(*w));
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
-	w->packs_fd = packs_fd;
+	w->blob = b;
 	w->chunk_size = chunk_size;
 	w->fd = -1;
 }
@@ -90,11 +91,12 @@ static int pack_start(struct pack_writer *w, struct kerr **err)
 		for (int i = 0; i < 8; i++)
 			w->id = w->id << 8 | raw[i];
 		pack_name(w->id, name);
-		w->fd = openat(w->packs_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		if (w->fd >= 0)
+		_cleanup_kerr_ struct kerr *e = NULL;
+		if (w->blob->ops->pack_create(w->blob, name, &w->fd, &e) == 0)
 			break;
-		if (errno != EEXIST)
-			return kerr_errno(err, errno, "cannot create pack '%s'", name);
+		w->fd = -1;
+		if (e->kind != KERR_CONFLICT)
+			return kerr_pass(err, steal_ptr(e));
 	}
 	memcpy(header, pack_magic, 8);
 	put_le32(header + 8, 1);
@@ -107,28 +109,28 @@ static int pack_start(struct pack_writer *w, struct kerr **err)
 	return 0;
 }
 
-/* Make sealed packs durable in seal order: fsync, then close. */
+/* Make sealed packs durable, taken in seal order: commit (fsync or upload), then close. */
 static void *pack_syncer(void *arg)
 {
 	struct pack_writer *w = arg;
 
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
-		while (w->synced == w->nsealed && !w->stop)
+		while (w->next == w->nsealed && !w->stop)
 			pthread_cond_wait(&w->cond, &w->lock);
-		if (w->synced == w->nsealed)
+		if (w->next == w->nsealed)
 			break;
-		size_t i = w->synced;
+		size_t i = w->next++;
 		int fd = w->sealed[i].fd;
 		uint64_t id = w->sealed[i].id;
 		bool failed = w->sync_err != NULL;
 		pthread_mutex_unlock(&w->lock);
 
 		struct kerr *err = NULL;
-		if (!failed && fsync(fd) < 0) {
+		if (!failed) {
 			char name[32];
 			pack_name(id, name);
-			kerr_errno(&err, errno, "cannot sync pack '%s'", name);
+			w->blob->ops->pack_commit(w->blob, name, fd, &err);
 		}
 		if (!failed && !err)
 			fault_point("pack.synced");
@@ -147,11 +149,12 @@ static void *pack_syncer(void *arg)
 	return NULL;
 }
 
-/* How many sealed packs may wait for their fsync (open files, dirty memory). */
-#define PACK_SYNC_BACKLOG 4
+/* How many sealed packs may wait for their commit (open files, dirty memory), beyond those
+ * being committed. */
+#define PACK_SYNC_BACKLOG 3
 
-/* Footer; the pack joins the sealed list and the syncer's queue (its index is written
- * later, after pack_writer_finish). Called with the lock held. */
+/* Footer; the pack joins the sealed list and the syncers' queue (its index is written
+ * later, after pack_writer_finish). Called with the lock held, which it never releases. */
 static int pack_seal(struct pack_writer *w, struct kerr **err)
 {
 	_cleanup_free_ uint8_t *footer = NULL;
@@ -172,13 +175,11 @@ static int pack_seal(struct pack_writer *w, struct kerr **err)
 		return kerr_errno(err, errno, "cannot write pack '%s'", name);
 	sync_file_range(w->fd, (off_t)w->flushed, 0, SYNC_FILE_RANGE_WRITE);
 	fault_point("pack.sealed");
-	if (!w->syncer_running) {
-		if (pthread_create(&w->syncer, NULL, pack_syncer, w) != 0)
+	while (w->nsyncers < w->blob->pack_writers && w->nsyncers < ARRAY_SIZE(w->syncer)) {
+		if (pthread_create(&w->syncer[w->nsyncers], NULL, pack_syncer, w) != 0)
 			return kerr_set(err, KERR_INTERNAL, "cannot start a thread");
-		w->syncer_running = true;
+		w->nsyncers++;
 	}
-	while (w->nsealed - w->synced >= PACK_SYNC_BACKLOG)
-		pthread_cond_wait(&w->cond, &w->lock);
 	w->sealed = xreallocarray(w->sealed, w->nsealed + 1, sizeof(*w->sealed));
 	w->sealed[w->nsealed++] =
 	    (struct pack_sealed){.id = w->id, .fd = w->fd, .e = w->e, .n = w->n};
@@ -198,10 +199,9 @@ static int pack_syncer_stop(struct pack_writer *w, struct kerr **err)
 	w->stop = true;
 	pthread_cond_broadcast(&w->cond);
 	pthread_mutex_unlock(&w->lock);
-	if (w->syncer_running) {
-		pthread_join(w->syncer, NULL);
-		w->syncer_running = false;
-	}
+	for (unsigned i = 0; i < w->nsyncers; i++)
+		pthread_join(w->syncer[i], NULL);
+	w->nsyncers = 0;
 	e = w->sync_err;
 	w->sync_err = NULL;
 	if (e)
@@ -215,9 +215,16 @@ int pack_writer_add(struct pack_writer *w, const uint8_t hash[HASH_LEN], const v
 	int r = -1;
 
 	pthread_mutex_lock(&w->lock);
-	if (w->fd >= 0 && w->off + PACK_RECORD_HEADER + clen > PACK_TARGET_SIZE &&
-	    pack_seal(w, err) < 0)
-		goto out;
+	/* Wait for room in the backlog before sealing, not in the middle of it: the lock is
+	 * released while waiting, and another adder must not find a half-sealed pack open. */
+	while (w->fd >= 0 && w->off + PACK_RECORD_HEADER + clen > w->blob->pack_target) {
+		if (w->nsealed - w->synced >= PACK_SYNC_BACKLOG + w->nsyncers) {
+			pthread_cond_wait(&w->cond, &w->lock);
+			continue;
+		}
+		if (pack_seal(w, err) < 0)
+			goto out;
+	}
 	if (w->fd < 0 && pack_start(w, err) < 0)
 		goto out;
 	if (fs_pwrite_full(w->fd, hash, PACK_RECORD_HEADER, (off_t)w->off) < 0 ||
@@ -264,7 +271,7 @@ int pack_writer_finish(struct pack_writer *w, struct kerr **err)
 	if (pack_syncer_stop(w, err) < 0)
 		return -1;
 	if (w->nsealed)
-		return fs_fsync_dir(w->packs_fd, err);
+		return w->blob->ops->sync(w->blob, BLOB_PACKS, err);
 	return 0;
 }
 
@@ -277,11 +284,11 @@ void pack_writer_discard(struct pack_writer *w)
 		close(w->fd);
 		w->fd = -1;
 		pack_name(w->id, name);
-		unlinkat(w->packs_fd, name, 0);
+		w->blob->ops->pack_discard(w->blob, name);
 	}
 	for (size_t i = 0; i < w->nsealed; i++) {
 		pack_name(w->sealed[i].id, name);
-		unlinkat(w->packs_fd, name, 0);
+		w->blob->ops->pack_discard(w->blob, name);
 	}
 }
 
@@ -298,29 +305,43 @@ void pack_writer_release(struct pack_writer *w)
 	pthread_mutex_destroy(&w->lock);
 }
 
-int pack_read_footer(int fd, uint64_t *data_end, struct pack_entry **out, size_t *n,
+static ssize_t file_pread(struct blob_file *f, void *buf, size_t len, uint64_t off,
+                          struct kerr **err)
+{
+	struct iovec iov = {buf, len};
+
+	return blob_file_preadv(f, &iov, 1, off, err);
+}
+
+int pack_read_footer(struct blob_file *f, uint64_t *data_end, struct pack_entry **out, size_t *n,
                      struct kerr **err)
 {
 	_cleanup_free_ uint8_t *raw = NULL;
 	_cleanup_free_ struct pack_entry *e = NULL;
 	uint8_t t[PACK_TRAILER_SIZE], sum[HASH_LEN];
-	uint64_t count, foff, flen;
-	struct stat st;
+	uint64_t count, foff, flen, size;
+	ssize_t got;
 
-	if (fstat(fd, &st) < 0)
-		return kerr_errno(err, errno, "cannot stat pack");
-	if (st.st_size < PACK_HEADER_SIZE + PACK_TRAILER_SIZE ||
-	    fs_pread_full(fd, t, sizeof(t), st.st_size - PACK_TRAILER_SIZE) != sizeof(t) ||
-	    memcmp(t + 48, pack_end_magic, 8) != 0)
+	if (blob_file_size(f, &size, err) < 0)
+		return -1;
+	if (size < PACK_HEADER_SIZE + PACK_TRAILER_SIZE)
+		return kerr_set(err, KERR_CORRUPT, "pack has no footer");
+	got = file_pread(f, t, sizeof(t), size - PACK_TRAILER_SIZE, err);
+	if (got < 0)
+		return -1;
+	if (got != sizeof(t) || memcmp(t + 48, pack_end_magic, 8) != 0)
 		return kerr_set(err, KERR_CORRUPT, "pack has no footer");
 	count = get_le64(t);
 	foff = get_le64(t + 8);
 	if (__builtin_mul_overflow(count, PACK_ENTRY_SIZE, &flen) || foff < PACK_HEADER_SIZE ||
-	    foff + flen + PACK_TRAILER_SIZE != (uint64_t)st.st_size)
+	    foff + flen + PACK_TRAILER_SIZE != size)
 		return kerr_set(err, KERR_CORRUPT, "pack footer has an impossible size");
-	raw = xmalloc(flen);
-	if (fs_pread_full(fd, raw, flen, (off_t)foff) != (ssize_t)flen)
-		return kerr_errno(err, errno ? errno : EIO, "cannot read pack footer");
+	raw = xmalloc(flen ? flen : 1);
+	got = file_pread(f, raw, flen, foff, err);
+	if (got < 0)
+		return kerr_wrap(err, "cannot read pack footer");
+	if (got != (ssize_t)flen)
+		return kerr_set(err, KERR_CORRUPT, "pack footer is truncated");
 	hash_sha256(raw, flen, sum);
 	if (memcmp(sum, t + 16, HASH_LEN) != 0)
 		return kerr_set(err, KERR_CORRUPT, "pack footer checksum does not match");
@@ -348,7 +369,7 @@ void chunk_reader_release(struct chunk_reader *r)
 /* Records hold at most a chunk, plus zstd's framing for a compressed one. */
 #define RECORD_MAX(cs) ((size_t)(cs) + 1024)
 
-int pack_read_payload(int pack_fd, const struct pack_entry *e, uint8_t *out, size_t cap,
+int pack_read_payload(struct blob_file *pack, const struct pack_entry *e, uint8_t *out, size_t cap,
                       struct kerr **err)
 {
 	uint8_t head[PACK_RECORD_HEADER];
@@ -357,11 +378,9 @@ int pack_read_payload(int pack_fd, const struct pack_entry *e, uint8_t *out, siz
 
 	if (e->clen > cap)
 		return kerr_set(err, KERR_CORRUPT, "its record has an impossible size");
-	do
-		n = preadv(pack_fd, iov, 2, (off_t)e->off);
-	while (n < 0 && errno == EINTR);
+	n = blob_file_preadv(pack, iov, 2, e->off, err);
 	if (n < 0)
-		return kerr_errno(err, errno, "cannot read its record");
+		return kerr_wrap(err, "cannot read its record");
 	if ((size_t)n != PACK_RECORD_HEADER + e->clen)
 		return kerr_set(err, KERR_CORRUPT, "its record is truncated");
 	/* The record names its chunk: an index entry pointing at another record is caught here. */
@@ -370,12 +389,39 @@ int pack_read_payload(int pack_fd, const struct pack_entry *e, uint8_t *out, siz
 	return 0;
 }
 
-int chunk_read(struct chunk_reader *r, uint32_t chunk_size, int pack_fd, const struct pack_entry *e,
-               enum chunk_check check, struct kerr **err)
+/* Check a payload read into r (cbuf when compressed, else buf): 0, or why it is damaged. */
+static int check_payload(struct chunk_reader *r, const struct pack_entry *e, enum chunk_check check,
+                         struct kerr **why)
+{
+	bool zstd = e->flags & PACK_FLAG_ZSTD;
+	uint8_t sum[HASH_LEN];
+
+	if (zstd) {
+		/* The frame carries a checksum of its content: decompression checks it. */
+		size_t got = ZSTD_decompressDCtx(r->dctx, r->buf, r->chunk_size, r->cbuf, e->clen);
+		ZSTD_frameHeader fh;
+		if (ZSTD_isError(got) || got != e->ulen)
+			return kerr_set(why, KERR_CORRUPT, "it does not decompress");
+		/* Trust the frame's checksum only if the (possibly damaged) header still has one.
+		 */
+		if (check == CHUNK_CHECK_FAST && ZSTD_getFrameHeader(&fh, r->cbuf, e->clen) == 0 &&
+		    fh.checksumFlag)
+			return 0;
+	}
+	hash_sha256(r->buf, e->ulen, sum);
+	if (memcmp(sum, e->hash, HASH_LEN) == 0)
+		return 0;
+	return kerr_set(why, KERR_CORRUPT, "its content does not match its hash");
+}
+
+int chunk_read(struct chunk_reader *r, uint32_t chunk_size, struct blob_file *pack,
+               const struct pack_entry *e, enum chunk_check check, struct kerr **err)
 {
 	_cleanup_kerr_ struct kerr *why = NULL;
 	bool zstd = e->flags & PACK_FLAG_ZSTD;
-	uint8_t sum[HASH_LEN];
+	/* verify (CHUNK_CHECK_HASH) judges the store itself: never through the cache */
+	struct chunk_cache *cache = check == CHUNK_CHECK_FAST ? pack->b->cache : NULL;
+	uint8_t *payload;
 	char hex[HASH_HEX_LEN + 1];
 
 	if (!r->buf) {
@@ -390,27 +436,20 @@ int chunk_read(struct chunk_reader *r, uint32_t chunk_size, int pack_fd, const s
 		kerr_set(&why, KERR_CORRUPT, "its record has an impossible size");
 		goto damaged;
 	}
-	if (pack_read_payload(pack_fd, e, zstd ? r->cbuf : r->buf, RECORD_MAX(r->chunk_size),
-	                      &why) < 0)
-		goto damaged;
-	if (zstd) {
-		/* The frame carries a checksum of its content: decompression checks it. */
-		size_t got = ZSTD_decompressDCtx(r->dctx, r->buf, r->chunk_size, r->cbuf, e->clen);
-		ZSTD_frameHeader fh;
-		if (ZSTD_isError(got) || got != e->ulen) {
-			kerr_set(&why, KERR_CORRUPT, "it does not decompress");
-			goto damaged;
-		}
-		/* Trust the frame's checksum only if the (possibly damaged) header still has one.
-		 */
-		if (check == CHUNK_CHECK_FAST && ZSTD_getFrameHeader(&fh, r->cbuf, e->clen) == 0 &&
-		    fh.checksumFlag)
+	payload = zstd ? r->cbuf : r->buf;
+	if (cache && e->clen <= RECORD_MAX(r->chunk_size) &&
+	    chunk_cache_get(cache, e->hash, payload, e->clen) == 0) {
+		if (check_payload(r, e, check, NULL) == 0)
 			return 0;
+		chunk_cache_drop(cache, e->hash); /* damaged in the cache: fetch it again */
 	}
-	hash_sha256(r->buf, e->ulen, sum);
-	if (memcmp(sum, e->hash, HASH_LEN) == 0)
-		return 0;
-	kerr_set(&why, KERR_CORRUPT, "its content does not match its hash");
+	if (pack_read_payload(pack, e, payload, RECORD_MAX(r->chunk_size), &why) < 0)
+		goto damaged;
+	if (check_payload(r, e, check, &why) < 0)
+		goto damaged;
+	if (cache)
+		chunk_cache_put(cache, e->hash, payload, e->clen);
+	return 0;
 damaged:
 	hash_hex(e->hash, HASH_LEN, hex);
 	if (why->kind != KERR_CORRUPT)

@@ -39,12 +39,12 @@ int store_export_chunks(struct store *s, const char *id, const uint8_t (*hashes)
 	struct index idx = {0};
 	struct chunk_reader reader = {0};
 	struct hashset uses;
-	int *fds = NULL;
+	struct blob_file *files = NULL;
 	int r = -1;
 
 	hashset_init(&uses);
 	if (manifest_load(s, id, &m, err) < 0 || index_load(s, &idx, err) < 0 ||
-	    index_open_packs(s, &idx, &fds, err) < 0)
+	    index_open_packs(s, &idx, &files, err) < 0)
 		goto out;
 	for (size_t i = 0; i < m.n; i++)
 		hashset_add(&uses, m.e[i].hash);
@@ -68,8 +68,8 @@ int store_export_chunks(struct store *s, const char *id, const uint8_t (*hashes)
 			goto out;
 		}
 		chunk_loc_entry(loc, &pe);
-		if (chunk_read(&reader, s->chunk_size, fds[loc->pack], &pe, CHUNK_CHECK_FAST, err) <
-		    0)
+		if (chunk_read(&reader, s->chunk_size, &files[loc->pack], &pe, CHUNK_CHECK_FAST,
+		               err) < 0)
 			goto out;
 		memcpy(head, pe.hash, HASH_LEN);
 		put_le32(head + HASH_LEN, pe.flags);
@@ -86,8 +86,8 @@ int store_export_chunks(struct store *s, const char *id, const uint8_t (*hashes)
 out:
 	hashset_release(&uses);
 	chunk_reader_release(&reader);
-	if (fds)
-		index_close_packs(&idx, fds);
+	if (files)
+		index_close_packs(&idx, files);
 	index_release(&idx);
 	manifest_release(&m);
 	return r;
@@ -169,7 +169,7 @@ int store_copy_remote(struct store *dst, const struct store_source *src, const c
 	int r = -1;
 
 	memset(res, 0, sizeof(*res));
-	pack_writer_init(&pw, dst->packs_fd, dst->chunk_size);
+	pack_writer_init(&pw, dst->blob, dst->chunk_size);
 	hashset_init(&wanted);
 	if (!id_valid("snap", new_id)) {
 		kerr_set(err, KERR_INVALID, "invalid snapshot id '%s'", new_id);

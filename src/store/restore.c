@@ -21,7 +21,7 @@
 struct restore_job {
 	const struct manifest *m;
 	const struct index *idx;
-	int *pack_fds;
+	struct blob_file *pack_fds;
 	int out_fd;
 	struct chunk_reader r[PAR_MAX_THREADS];
 	atomic_uint_fast64_t done;
@@ -53,7 +53,7 @@ static int restore_chunk(void *ctx, size_t i, unsigned tid, struct kerr **err)
 		                "chunk %s has %u bytes where the volume needs %llu", hex, e.ulen,
 		                (unsigned long long)want);
 	}
-	if (chunk_read(&j->r[tid], j->m->chunk_size, j->pack_fds[loc->pack], &e, CHUNK_CHECK_FAST,
+	if (chunk_read(&j->r[tid], j->m->chunk_size, &j->pack_fds[loc->pack], &e, CHUNK_CHECK_FAST,
 	               err) < 0)
 		return kerr_wrap(err, "volume offset %llu", (unsigned long long)off);
 	if (fs_pwrite_full(j->out_fd, j->r[tid].buf, e.ulen, (off_t)off) < 0)
@@ -110,7 +110,7 @@ int store_restore(struct store *s, const char *snap_id, const char *out,
 	pthread_mutex_init(&j.progress_lock, NULL);
 	if (progress)
 		progress->fn(progress->ctx, 0, m.n);
-	if (par_for(m.n, par_threads(), restore_chunk, &j, err) < 0) {
+	if (par_for(m.n, store_read_threads(s), restore_chunk, &j, err) < 0) {
 		kerr_wrap(err, "cannot restore snapshot '%s'", snap_id);
 		goto out;
 	}

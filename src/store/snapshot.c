@@ -244,7 +244,7 @@ int store_snapshot(struct store *s, const char *volume, const struct store_snaps
 
 	memset(res, 0, sizeof(*res));
 	memset(&j, 0, sizeof(j));
-	pack_writer_init(&j.pw, s->packs_fd, s->chunk_size);
+	pack_writer_init(&j.pw, s->blob, s->chunk_size);
 	pthread_mutex_init(&j.new_lock, NULL);
 	pthread_mutex_init(&j.progress_lock, NULL);
 	hashset_init(&j.fresh);

@@ -14,19 +14,14 @@
 
 static int pack_bytes(struct store *s, uint64_t *total, struct kerr **err)
 {
-	struct dirent *de;
-	DIR *d = fdopendir(dup(s->packs_fd));
+	_cleanup_free_ struct blob_obj *v = NULL;
+	size_t n;
 
 	*total = 0;
-	if (!d)
-		return kerr_errno(err, errno, "cannot read '%s/packs'", s->path);
-	rewinddir(d);
-	while ((de = readdir(d))) {
-		struct stat st;
-		if (de->d_name[0] != '.' && fstatat(s->packs_fd, de->d_name, &st, 0) == 0)
-			*total += (uint64_t)st.st_size;
-	}
-	closedir(d);
+	if (s->blob->ops->list(s->blob, BLOB_PACKS, &v, &n, err) < 0)
+		return kerr_wrap(err, "cannot list the packs of '%s'", s->path);
+	for (size_t i = 0; i < n; i++)
+		*total += v[i].size;
 	return 0;
 }
 

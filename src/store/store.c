@@ -14,57 +14,45 @@
 #include "util/cleanup.h"
 #include "util/fault.h"
 #include "util/fs.h"
+#include "util/par.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
 #define MARKER_MAX 256
 
-static const char *const subdirs[] = {"packs", "index", "snaps"};
-
-int store_init(const char *dir, struct kerr **err)
+int store_init(const char *where, struct kerr **err)
 {
-	_cleanup_close_ int dfd = -1;
 	_cleanup_free_ char *marker = NULL;
-	struct dirent *de;
-	DIR *d;
+	struct blob *b;
+	int r;
 
-	if (fs_mkdir_p(dir, 0755, err) < 0)
+	if (blob_new(where, &b, err) < 0)
 		return -1;
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return kerr_errno(err, errno, "cannot open '%s'", dir);
-	d = fdopendir(dup(dfd));
-	if (!d)
-		return kerr_errno(err, errno, "cannot read '%s'", dir);
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		closedir(d);
-		if (faccessat(dfd, STORE_MARKER, F_OK, 0) == 0)
-			return kerr_set(err, KERR_CONFLICT, "'%s' is a store already", dir);
-		return kerr_set(err, KERR_CONFLICT,
-		                "cannot create a store in '%s': directory is not empty", dir);
-	}
-	closedir(d);
-	for (size_t i = 0; i < ARRAY_SIZE(subdirs); i++)
-		if (mkdirat(dfd, subdirs[i], 0755) < 0)
-			return kerr_errno(err, errno, "cannot create '%s/%s'", dir, subdirs[i]);
+	r = b->ops->init(b, err);
 	marker = xasprintf("kiln-store 1\nchunk-size %u\n", STORE_CHUNK_SIZE);
-	/* The marker comes last: a directory without it is not a store. */
-	if (fs_write_atomic(dfd, STORE_MARKER, marker, strlen(marker), "init", err) < 0)
-		return kerr_wrap(err, "cannot create store '%s'", dir);
-	return 0;
+	/* The marker comes last: a location without it is not a store. */
+	if (r == 0 && b->ops->put(b, BLOB_ROOT, STORE_MARKER, marker, strlen(marker), BLOB_CREATE,
+	                          "init", err) < 0)
+		r = kerr_wrap(err, "cannot create store '%s'", where);
+	blob_free(b);
+	return r;
 }
 
 static int read_marker(struct store *s, struct kerr **err)
 {
 	_cleanup_free_ uint8_t *data = NULL;
+	_cleanup_kerr_ struct kerr *e = NULL;
 	unsigned version, chunk;
 	size_t len;
 
-	if (fs_read_file(s->dirfd, STORE_MARKER, MARKER_MAX, &data, &len, NULL) < 0)
-		return kerr_set(err, KERR_INVALID, "'%s' is not a kiln store (no %s file)", s->path,
-		                STORE_MARKER);
+	if (s->blob->ops->get(s->blob, BLOB_ROOT, STORE_MARKER, MARKER_MAX, &data, &len, &e) < 0) {
+		if (e->kind == KERR_NOT_FOUND)
+			return kerr_set(err, KERR_INVALID, "'%s' is not a kiln store (no %s file)",
+			                s->path, STORE_MARKER);
+		return kerr_pass(err, steal_ptr(e));
+	}
+	data = xreallocarray(data, len + 1, 1);
+	data[len] = '\0';
 	if (sscanf((char *)data, "kiln-store %u\nchunk-size %u\n", &version, &chunk) != 2 ||
 	    version != 1)
 		return kerr_set(err, KERR_CORRUPT, "'%s/%s' is not a store marker kiln understands",
@@ -76,74 +64,53 @@ static int read_marker(struct store *s, struct kerr **err)
 	return 0;
 }
 
-static int open_sub(struct store *s, const char *name, int *fd, struct kerr **err)
-{
-	*fd = openat(s->dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (*fd < 0)
-		return kerr_errno(err, errno, "cannot open '%s/%s'", s->path, name);
-	return 0;
-}
-
-int store_open(const char *dir, bool exclusive, struct store **out, struct kerr **err)
+int store_open(const char *where, bool exclusive, struct store **out, struct kerr **err)
 {
 	struct store *s = xcalloc(1, sizeof(*s));
 
-	s->path = xstrdup(dir);
-	s->dirfd = s->lockfd = s->packs_fd = s->index_fd = s->snaps_fd = -1;
-	s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (s->dirfd < 0) {
-		kerr_errno(err, errno, "cannot open store '%s'", dir);
-		goto on_error;
-	}
-	if (read_marker(s, err) < 0)
-		goto on_error;
-	if (open_sub(s, "packs", &s->packs_fd, err) < 0 ||
-	    open_sub(s, "index", &s->index_fd, err) < 0 ||
-	    open_sub(s, "snaps", &s->snaps_fd, err) < 0)
-		goto on_error;
-	s->lockfd = openat(s->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (s->lockfd < 0) {
-		kerr_errno(err, errno, "cannot open '%s/lock'", dir);
-		goto on_error;
-	}
-	while (flock(s->lockfd, exclusive ? LOCK_EX : LOCK_SH) < 0) {
-		if (errno != EINTR) {
-			kerr_errno(err, errno, "cannot lock store '%s'", dir);
-			goto on_error;
-		}
+	s->path = xstrdup(where);
+	if (blob_new(where, &s->blob, err) < 0 || s->blob->ops->open(s->blob, exclusive, err) < 0 ||
+	    read_marker(s, err) < 0) {
+		store_close(s);
+		return -1;
 	}
 	*out = s;
 	return 0;
-
-on_error:
-	store_close(s);
-	return -1;
 }
 
 void store_close(struct store *s)
 {
 	if (!s)
 		return;
-	int *fds[] = {&s->dirfd, &s->lockfd, &s->packs_fd, &s->index_fd, &s->snaps_fd};
-	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
-		if (*fds[i] >= 0)
-			close(*fds[i]);
+	blob_free(s->blob);
 	free(s->path);
 	free(s);
 }
 
 int store_delete(struct store *s, const char *snap_id, struct kerr **err)
 {
+	_cleanup_kerr_ struct kerr *e = NULL;
+
 	if (!id_valid("snap", snap_id))
 		return kerr_set(err, KERR_INVALID, "invalid snapshot id '%s'", snap_id);
-	if (unlinkat(s->snaps_fd, snap_id, 0) < 0) {
-		if (errno == ENOENT)
+	if (s->blob->ops->del(s->blob, BLOB_SNAPS, snap_id, &e) < 0) {
+		if (e->kind == KERR_NOT_FOUND)
 			return kerr_set(err, KERR_NOT_FOUND, "snapshot '%s' not found", snap_id);
-		return kerr_errno(err, errno, "cannot delete snapshot '%s'", snap_id);
+		kerr_pass(err, steal_ptr(e));
+		return kerr_wrap(err, "cannot delete snapshot '%s'", snap_id);
 	}
 	fault_point("delete.unlinked");
 	/* The chunks stay until gc: other snapshots may share them. */
-	return fs_fsync_dir(s->snaps_fd, err);
+	return s->blob->ops->sync(s->blob, BLOB_SNAPS, err);
+}
+
+unsigned store_read_threads(const struct store *s)
+{
+	unsigned n = par_threads();
+
+	if (getenv("KILN_THREADS") || s->blob->read_threads <= n)
+		return n;
+	return s->blob->read_threads < PAR_MAX_THREADS ? s->blob->read_threads : PAR_MAX_THREADS;
 }
 
 static int by_created(const void *a, const void *b)

@@ -19,7 +19,7 @@
 struct verify_job {
 	struct store *s;
 	const struct index *idx;
-	int *pack_fds;
+	struct blob_file *pack_fds;
 	uint8_t *damaged; /* per index entry */
 	struct chunk_reader r[PAR_MAX_THREADS];
 	pthread_mutex_t lock;
@@ -57,7 +57,7 @@ static int verify_chunk(void *ctx, size_t i, unsigned tid, struct kerr **err)
 
 	(void)err;
 	chunk_loc_entry(l, &e);
-	if (chunk_read(&j->r[tid], j->s->chunk_size, j->pack_fds[l->pack], &e, CHUNK_CHECK_HASH,
+	if (chunk_read(&j->r[tid], j->s->chunk_size, &j->pack_fds[l->pack], &e, CHUNK_CHECK_HASH,
 	               &bad) < 0) {
 		j->damaged[i] = 1;
 		hash_hex(l->hash, HASH_LEN, hex);
@@ -78,7 +78,7 @@ static void verify_packs(struct verify_job *j)
 
 		for (size_t i = 0; i < j->idx->n; i++)
 			want += j->idx->v[i].pack == p;
-		if (pack_read_footer(j->pack_fds[p], &end, &e, &n, &bad) < 0)
+		if (pack_read_footer(&j->pack_fds[p], &end, &e, &n, &bad) < 0)
 			problem(j, "pack %016" PRIx64 " is damaged: %s", j->idx->pack_ids[p],
 			        bad->msg);
 		else if (n != want)
@@ -145,7 +145,7 @@ int store_verify(struct store *s, void (*report)(void *ctx, const char *line), v
 	j.idx = &idx;
 	j.damaged = xcalloc(idx.n + 1, 1);
 	verify_packs(&j);
-	if (par_for(idx.n, par_threads(), verify_chunk, &j, err) < 0)
+	if (par_for(idx.n, store_read_threads(s), verify_chunk, &j, err) < 0)
 		goto out;
 	verify_manifests(&j, ids, nids);
 	res->chunks_checked = idx.n;

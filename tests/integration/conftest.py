@@ -55,6 +55,85 @@ def store(tmp_path):
     return d
 
 
+# ---- Ceph RGW for the store's S3 backend ----
+
+REPO = os.path.join(os.path.dirname(__file__), "..", "..")
+S3_BUCKET = "kiln-tests"
+
+
+def _free_port_pair():
+    """A loopback port P with P+1 free too (radosgw on P, the mon on P+1)."""
+    import socket
+    for _ in range(50):
+        p = random.randrange(20000, 30000)
+        socks = []
+        try:
+            for q in (p, p + 1):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", q))
+            return p
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free loopback port pair")
+
+
+@pytest.fixture(scope="session")
+def ceph(tmp_path_factory):
+    """A one-node Ceph (mon, OSD on a file, radosgw on 127.0.0.1) started once per run by
+    scripts/ceph-up.sh, stopped by pid at the end; its S3 keys are put into os.environ for the
+    kiln processes. Tests that need it skip with the reason when it cannot start."""
+    up = os.path.join(REPO, "scripts", "ceph-up.sh")
+    down = os.path.join(REPO, "scripts", "ceph-down.sh")
+    d = tmp_path_factory.mktemp("ceph")
+    port = _free_port_pair()
+    try:
+        r = subprocess.run([up, str(d), str(port)], capture_output=True, text=True, timeout=900)
+    except subprocess.TimeoutExpired:
+        subprocess.run([down, str(d)])
+        pytest.skip("Ceph did not start within 15 minutes")
+    if r.returncode != 0:
+        subprocess.run([down, str(d)])
+        why = (r.stderr.strip().splitlines() or ["no output"])[-1]
+        pytest.skip(f"Ceph cannot start here: {why}")
+    env = dict(line.split("=", 1) for line in (d / "env").read_text().split())
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield {"dir": d, "endpoint": env["KILN_S3_ENDPOINT"], "key": env["AWS_ACCESS_KEY_ID"],
+               "secret": env["AWS_SECRET_ACCESS_KEY"]}
+    finally:
+        subprocess.run([down, str(d)])
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def s3_url(ceph, prefix, **params):
+    q = "&".join([f"endpoint={ceph['endpoint']}"] + [f"{k}={v}" for k, v in params.items()])
+    return f"s3://{S3_BUCKET}/{prefix}?{q}"
+
+
+def new_s3_store(ceph, **params):
+    """An initialized store under a fresh prefix of the test bucket; returns its URL."""
+    url = s3_url(ceph, "t" + os.urandom(6).hex(), **params)
+    kiln("store", "init", url)
+    return url
+
+
+def s3_client(ceph):
+    import boto3
+    from botocore.config import Config
+    return boto3.client("s3", endpoint_url=ceph["endpoint"], aws_access_key_id=ceph["key"],
+                        aws_secret_access_key=ceph["secret"], region_name="us-east-1",
+                        config=Config(s3={"addressing_style": "path"}))
+
+
 # ---- helpers shared by the fault and crash tests ----
 
 PACK_HEADER = 16

@@ -12,6 +12,7 @@
 
 #include "api/errors.h"
 #include "api/sigv4.h"
+#include "util/sigv4.h"
 
 #define SECRET "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 #define T0     1704110400 /* 2024-01-01T12:00:00Z */
@@ -731,10 +732,10 @@ static void test_sign(void **state)
 
 	(void)state;
 	/* AWS's "examples of how to derive a signing key" string-to-sign for the IAM example */
-	api_sigv4_sign(SECRET, "20150830", "us-east-1", "iam",
-	               "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/iam/aws4_request\n"
-	               "f536975d06c0309214f805bb90ccff089219ecd68b2577efef23edd43b7e1a59",
-	               sig);
+	sigv4_sign(SECRET, "20150830", "us-east-1", "iam",
+	           "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/iam/aws4_request\n"
+	           "f536975d06c0309214f805bb90ccff089219ecd68b2577efef23edd43b7e1a59",
+	           sig);
 	assert_string_equal(sig,
 	                    "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7");
 	assert_string_equal(api_sigv4_status_name(API_SIGV4_MISMATCH), "mismatch");
