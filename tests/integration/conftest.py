@@ -81,11 +81,12 @@ def _free_port_pair():
     raise RuntimeError("no free loopback port pair")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ceph(tmp_path_factory):
-    """A one-node Ceph (mon, OSD on a file, radosgw on 127.0.0.1) started once per run by
-    scripts/ceph-up.sh, stopped by pid at the end; its S3 keys are put into os.environ for the
-    kiln processes. Tests that need it skip with the reason when it cannot start."""
+    """A one-node Ceph (mon, OSD on a file, radosgw on 127.0.0.1) started once per module (CTest
+    runs each module on its own) by scripts/ceph-up.sh, stopped by pid at the end; its S3 keys
+    are put into os.environ for the kiln processes while the module runs, and taken out after,
+    so that the modules after it (in one pytest run) sign with their own keys. Tests that need it skip with the reason when it cannot start."""
     up = os.path.join(REPO, "scripts", "ceph-up.sh")
     down = os.path.join(REPO, "scripts", "ceph-down.sh")
     d = tmp_path_factory.mktemp("ceph")
