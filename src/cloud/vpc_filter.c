@@ -201,7 +201,10 @@ static int filter_write(struct cloud *c, const char *vpc, struct kerr **err)
 			p.members[i].ngroups = p.mgroups[i].ngroups;
 		}
 		np = (struct net_vpc_policy){groups, p.ngroups, p.members, p.nmembers};
-		r = net_vpc_policy_set(pin, net, &np, err);
+		char transit[NET_IFNAME_MAX];
+
+		cloud_transit_name(c, net, transit);
+		r = net_vpc_policy_set(pin, transit, &np, err);
 	}
 	policy_release(&p);
 	return r;
@@ -225,9 +228,11 @@ int vpc_network_up(struct cloud *c, const struct instance *in, char **pin, struc
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	_cleanup_free_ char *dir = xasprintf("%s/run/net", c->data_dir);
+	char transit[NET_IFNAME_MAX];
 	int r;
 
 	*pin = NULL;
+	cloud_transit_name(c, in->vpc_net, transit);
 	if (db_prepare(c->db, "SELECT cidr FROM vpcs WHERE id = ?", &st, err) < 0)
 		return -1;
 	db_bind_text(st, 1, in->vpc);
@@ -241,7 +246,7 @@ int vpc_network_up(struct cloud *c, const struct instance *in, char **pin, struc
 	*pin = pin_path(c, in->vpc_net);
 	db_hold(c->db);
 	pthread_mutex_lock(&filter_lock);
-	r = net_vpc_ensure(*pin, in->vpc_net, db_text(st, 0), err);
+	r = net_vpc_ensure(*pin, transit, db_text(st, 0), err);
 	if (r == 0)
 		r = filter_write(c, in->vpc, err);
 	if (r == 0 && c->vpc_hook)
@@ -258,13 +263,15 @@ int vpc_network_up(struct cloud *c, const struct instance *in, char **pin, struc
 int vpc_network_delete(struct cloud *c, unsigned net, struct kerr **err)
 {
 	_cleanup_free_ char *pin = pin_path(c, net);
+	char transit[NET_IFNAME_MAX];
 	int r;
 
+	cloud_transit_name(c, net, transit);
 	db_hold(c->db);
 	pthread_mutex_lock(&filter_lock);
 	if (c->vpc_hook)
 		c->vpc_hook->down(c->vpc_hook->ctx, net);
-	r = net_vpc_delete(pin, net, err);
+	r = net_vpc_delete(pin, transit, err);
 	pthread_mutex_unlock(&filter_lock);
 	db_release(c->db);
 	return r;
@@ -309,12 +316,14 @@ int cloud_vpc_networks_up(struct cloud *c, struct kerr **err)
 		_cleanup_free_ char *pin = pin_path(c, net);
 		_cleanup_close_ int nsfd = -1;
 		_cleanup_kerr_ struct kerr *why = NULL;
+		char transit[NET_IFNAME_MAX];
 
 		if (net_vpc_open(pin, &nsfd, NULL) < 0)
 			continue; /* none yet: its first launch makes it */
+		cloud_transit_name(c, net, transit);
 		/* Its base set-up as this kiln writes it (a namespace an older one made lacks the
 		 * newer parts), then the daemon's hook. */
-		if (net_vpc_ensure(pin, net, db_text(st, 1), &why) < 0)
+		if (net_vpc_ensure(pin, transit, db_text(st, 1), &why) < 0)
 			cloud_log_failure(pin, why, "cannot bring the VPC's namespace up to date");
 		if (c->vpc_hook)
 			c->vpc_hook->up(c->vpc_hook->ctx, net, pin);
