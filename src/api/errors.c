@@ -139,6 +139,10 @@ static const struct ec2_code {
     {KERR_CONFLICT, ANY_SUBJECT, "RunInstances", "InvalidAMIID.Unavailable", NULL},
     {KERR_CONFLICT, KERR_SUBJECT_IMAGE, "RunInstances", "InvalidAMIID.Unavailable", NULL},
     {KERR_LIMIT, ANY_SUBJECT, "RunInstances", "InsufficientInstanceCapacity", NULL},
+    /* A full disk: the host's capacity, as EC2 says it. */
+    {KERR_NOSPACE, ANY_SUBJECT, "RunInstances", "InsufficientInstanceCapacity", NULL},
+    {KERR_NOSPACE, ANY_SUBJECT, "StartInstances", "InsufficientInstanceCapacity", NULL},
+    {KERR_NOSPACE, ANY_SUBJECT, "CreateVolume", "InsufficientVolumeCapacity", NULL},
     {KERR_INVALID, KERR_SUBJECT_INSTANCE_TYPE, "RunInstances", "InvalidParameterValue",
      "Invalid value '%s' for InstanceType."},
     {KERR_INVALID, ANY_SUBJECT, "ModifyInstanceAttribute", "InvalidInstanceAttributeValue", NULL},
@@ -171,11 +175,21 @@ static const struct {
 	const char *code;
 	int status;
 } code_status[] = {
-    {"AuthFailure", 401},           {"MissingAuthenticationToken", 401},   {"OptInRequired", 401},
-    {"SignatureDoesNotMatch", 403}, {"UnauthorizedOperation", 403},        {"Blocked", 403},
-    {"DryRunOperation", 412},       {"RequestEntityTooLarge", 413},        {"InternalError", 500},
-    {"InsufficientCapacity", 500},  {"InsufficientInstanceCapacity", 500}, {"Unavailable", 503},
-    {"ServiceUnavailable", 503},    {"RequestLimitExceeded", 503},
+    {"AuthFailure", 401},
+    {"MissingAuthenticationToken", 401},
+    {"OptInRequired", 401},
+    {"SignatureDoesNotMatch", 403},
+    {"UnauthorizedOperation", 403},
+    {"Blocked", 403},
+    {"DryRunOperation", 412},
+    {"RequestEntityTooLarge", 413},
+    {"InternalError", 500},
+    {"InsufficientCapacity", 500},
+    {"InsufficientInstanceCapacity", 500},
+    {"Unavailable", 503},
+    {"InsufficientVolumeCapacity", 500},
+    {"ServiceUnavailable", 503},
+    {"RequestLimitExceeded", 503},
 };
 
 /* Signature failures as each service tells them: EC2's codes, and STS's (as botocore and the

@@ -190,6 +190,12 @@ void cloud_instance_profile_arn(const char *owner, const char *profile, char *ou
 
 /* Where things live in the data directory (paths.c); malloc'd. */
 char *cloud_zone_pool_dir(const struct cloud *c, const char *region, const char *zone);
+/* KERR_NOSPACE (about the zone) when the zone's pool has less than CLOUD_POOL_SPACE_MIN
+ * free: a launch or a new volume there would fail on its first writes, so RunInstances and
+ * CreateVolume refuse at once (InsufficientInstanceCapacity, InsufficientVolumeCapacity). */
+#define CLOUD_POOL_SPACE_MIN (64ull << 20)
+int cloud_zone_space_check(const struct cloud *c, const char *region, const char *zone,
+                           struct kerr **err);
 char *cloud_store_dir(const struct cloud *c, const char *region);
 /* The pool file that holds a snapshot's content, for reflink launches. */
 char *cloud_base_name(const char *snapshot_id);
