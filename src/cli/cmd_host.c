@@ -106,7 +106,8 @@ static int data_host_down(struct cloud *cl)
 	failed = links_delete(prefixes);
 	if (net_firewall_delete(id, &err) < 0 || cloud_public_range(cl, range, &err) < 0 ||
 	    daemon_claim_release(id, &err) < 0 ||
-	    (!daemon_range_claimed(range) && net_route_unreachable(range, false, &err) < 0)) {
+	    (range[0] && !daemon_range_claimed(range) &&
+	     net_route_unreachable(range, false, &err) < 0)) {
 		cli_fail(err);
 		failed = 1;
 	}

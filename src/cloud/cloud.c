@@ -319,7 +319,7 @@ static int save_topology(struct cloud *c, const struct topology *t, struct kerr 
 		if (db_step_done(c->db, zs, err) < 0)
 			return -1;
 	}
-	{
+	if (t->public_named) {
 		_cleanup_stmt_ sqlite3_stmt *ps = NULL;
 		if (db_prepare(c->db,
 		               "INSERT INTO settings (name, value) VALUES ('public-addresses', ?)",

@@ -70,6 +70,7 @@ struct topology {
 	uint64_t quotas[QUOTA__COUNT];
 	char public_range[24]; /* "public-addresses CIDR": instances' public addresses */
 	char host_id[8];       /* "host-id ID", or "" for one derived from the data directory */
+	bool public_named;     /* public_range is the topology's, not the default */
 };
 
 /* The default: us-east-1 (a, b, c) and eu-west-1 (a, b). A topology file has one line per
@@ -738,9 +739,12 @@ int cloud_subnet_delete(struct cloud *c, const char *owner, const char *region, 
                         struct kerr **err);
 int cloud_subnet_map_public(struct cloud *c, const char *owner, const char *region, const char *id,
                             bool map, struct kerr **err);
-/* The host-wide range of instances' public addresses (topology line "public-addresses CIDR",
- * default 198.18.0.0/15). */
+/* The range of instances' public addresses of the data directory (topology line
+ * "public-addresses CIDR"); "" when the topology named none and no daemon has chosen one yet
+ * (the daemon picks a /20 of 198.18.0.0/15 that no other data directory of the host uses, and
+ * records it with cloud_public_range_set). */
 int cloud_public_range(struct cloud *c, char out[24], struct kerr **err);
+int cloud_public_range_set(struct cloud *c, const char *range, struct kerr **err);
 /* The data directory's host id (settings 'host-id': the topology's, or made from a hash of the
  * directory's real path when it is first opened): its transit links and its table of the
  * host's filter are named after it (net.h), so that data directories on one host never touch

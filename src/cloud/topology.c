@@ -116,6 +116,7 @@ int topology_parse(const char *text, struct topology *t, struct kerr **err)
 				                lineno);
 			}
 			net_prefix_format(&p, t->public_range, sizeof(t->public_range));
+			t->public_named = true;
 			continue;
 		}
 		if (!valid_region(tok) || strlen(tok) >= sizeof(region)) {

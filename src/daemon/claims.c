@@ -4,6 +4,7 @@
  * addresses instead of quietly breaking its instances. */
 #include "daemon/daemon.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -108,7 +109,44 @@ static int claims_open(int *dfd, int *lockfd, struct kerr **err)
 	return 0;
 }
 
-int daemon_claim(const char *data_dir, const char *host_id, const char *public_range, int *hold,
+/* The first /20 of the default range that no live claim of another data directory overlaps. */
+static int range_pick(int dfd, const char *real, char out[24], struct kerr **err)
+{
+	struct net_prefix all, slice;
+
+	if (net_prefix_parse(DAEMON_PUBLIC_DEFAULT, &all, err) < 0)
+		return -1;
+	for (uint32_t k = 0; k < (1u << (DAEMON_PUBLIC_SLICE - all.len)); k++) {
+		struct dirent *de;
+		DIR *d;
+		bool taken = false;
+		char cand[24];
+
+		slice.len = DAEMON_PUBLIC_SLICE;
+		slice.addr.s_addr =
+		    htonl(ntohl(all.addr.s_addr) + (k << (32 - DAEMON_PUBLIC_SLICE)));
+		net_prefix_format(&slice, cand, sizeof(cand));
+		d = fdopendir(dup(dfd));
+		while (d && !taken && (de = readdir(d))) {
+			struct claim c;
+
+			taken = claim_read(dfd, de->d_name, &c) && strcmp(c.data, real) &&
+			        ranges_overlap(c.range, cand) && claim_live(dfd, &c);
+		}
+		if (d)
+			closedir(d);
+		if (!taken) {
+			str_copy(out, cand, 24);
+			return 0;
+		}
+	}
+	return kerr_set(err, KERR_LIMIT,
+	                "every /%u of %s is another data directory's: give this one a range "
+	                "with a 'public-addresses' line in its topology",
+	                DAEMON_PUBLIC_SLICE, DAEMON_PUBLIC_DEFAULT);
+}
+
+int daemon_claim(const char *data_dir, const char *host_id, char public_range[24], int *hold,
                  struct kerr **err)
 {
 	_cleanup_close_ int dfd = -1, lockfd = -1;
@@ -122,6 +160,8 @@ int daemon_claim(const char *data_dir, const char *host_id, const char *public_r
 	if (!real)
 		return kerr_errno(err, errno, "cannot resolve '%s'", data_dir);
 	if (claims_open(&dfd, &lockfd, err) < 0)
+		return -1;
+	if (!public_range[0] && range_pick(dfd, real, public_range, err) < 0)
 		return -1;
 	d = fdopendir(dup(dfd));
 	if (!d)

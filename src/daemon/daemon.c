@@ -140,6 +140,7 @@ int daemon_start(const struct daemon_config *cfg, struct daemon **out, struct ke
 	if (cloud_public_range(d->cloud, public_range, err) < 0 ||
 	    daemon_claim(cfg->data_dir, cloud_host_id(d->cloud), public_range, &d->claim, err) <
 	        0 ||
+	    cloud_public_range_set(d->cloud, public_range, err) < 0 ||
 	    daemon_host_up(cloud_host_id(d->cloud), public_range, true, err) < 0 ||
 	    cloud_attach_runtime(d->cloud, cfg->shim, cfg->init, err) < 0)
 		goto on_error;

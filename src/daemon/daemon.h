@@ -10,9 +10,11 @@
 #include "api/http.h"
 #include "util/kerr.h"
 
-/* The range of instances' public addresses unless the topology names another: the only
- * addresses of instances the host routes (each VPC's own range stays inside its namespace). */
+/* Where the ranges of instances' public addresses come from unless the topology names one: a
+ * /20 of it per data directory (kiln host up takes it whole). The only addresses of instances
+ * the host routes (each VPC's own range stays inside its namespace). */
 #define DAEMON_PUBLIC_DEFAULT "198.18.0.0/15"
+#define DAEMON_PUBLIC_SLICE   20
 
 /* The host's part, idempotent: the public range routed nowhere first (no packet for an
  * instance's address may ever take the default route), forwarding on, the filter (and NAT of
@@ -27,7 +29,9 @@ int daemon_host_up(const char *host_id, const char *public_range, bool nat, stru
  * of another data directory has its host id or a range overlapping its own. KILN_CLAIMS_DIR
  * moves the directory (tests). */
 #define DAEMON_CLAIMS_DIR "/run/kiln/claims"
-int daemon_claim(const char *data_dir, const char *host_id, const char *public_range, int *hold,
+/* public_range "" (none chosen yet): the first /20 of DAEMON_PUBLIC_DEFAULT that no live claim
+ * overlaps is chosen and written there. */
+int daemon_claim(const char *data_dir, const char *host_id, char public_range[24], int *hold,
                  struct kerr **err) __attribute__((warn_unused_result));
 int daemon_claim_release(const char *host_id, struct kerr **err);
 /* Does a live claim hold addresses of range (kiln host down leaves such a route alone)? */

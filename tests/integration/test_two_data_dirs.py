@@ -95,7 +95,7 @@ def launch_web(env):
 
 
 def test_two_daemons_side_by_side(tmp_path):
-    a, b, c, d = (tmp_path / n for n in "abcd")
+    a, b, c, d, e = (tmp_path / n for n in "abcde")
     (tmp_path / "ta").write_text("us-east-1 a\n")
     (tmp_path / "tb").write_text("us-east-1 a\npublic-addresses 203.0.113.0/24\n")
     kiln("init", "--data", a, "--topology", tmp_path / "ta")
@@ -105,7 +105,9 @@ def test_two_daemons_side_by_side(tmp_path):
     # a copy of a's host id, and a's public range: refused at start while a serves
     (tmp_path / "tc").write_text(f"us-east-1 a\nhost-id {ida}\npublic-addresses 192.0.2.0/24\n")
     kiln("init", "--data", c, "--topology", tmp_path / "tc", "--no-images")
-    kiln("init", "--data", d, "--topology", tmp_path / "ta", "--no-images")
+    (tmp_path / "td").write_text("us-east-1 a\npublic-addresses 198.18.0.0/15\n")
+    kiln("init", "--data", d, "--topology", tmp_path / "td", "--no-images")
+    kiln("init", "--data", e, "--topology", tmp_path / "ta", "--no-images")
     pa = pb = None
     try:
         pa, ea = start(a)
@@ -114,6 +116,16 @@ def test_two_daemons_side_by_side(tmp_path):
             assert p.wait(timeout=30) != 0 and "serving" not in line
             err = p.stderr.read()
             assert why in err and str(a) in err, err
+        # a default range is a /20 of 198.18.0.0/15 no other data directory uses
+        pe, _ = start(e)
+        stop(pe)
+        kiln("down", "--data", e)
+        with sqlite3.connect(os.path.join(a, "kiln.db")) as db:
+            assert db.execute("SELECT value FROM settings WHERE name = 'public-addresses'").fetchone()[0] == \
+                "198.18.0.0/20"
+        with sqlite3.connect(os.path.join(e, "kiln.db")) as db:
+            assert db.execute("SELECT value FROM settings WHERE name = 'public-addresses'").fetchone()[0] == \
+                "198.18.16.0/20"
         pb, eb = start(b)
         ia, puba = launch_web(ea)
         ib, pubb = launch_web(eb)
@@ -131,7 +143,7 @@ def test_two_daemons_side_by_side(tmp_path):
         assert host_fetch(pubb, tb) == ib
         st = client(eb).describe_instances(InstanceIds=[ib])["Reservations"][0]["Instances"][0]["State"]
         assert st["Name"] == "running"
-        # a's range is free now: d (the same range as a) starts
+        # a's range is free now: d (overlapping a's) starts
         pd, _ = start(d)
         stop(pd)
         kiln("down", "--data", d)
@@ -141,6 +153,6 @@ def test_two_daemons_side_by_side(tmp_path):
             if p:
                 p.terminate()
                 p.wait(timeout=30)
-        for data in (a, b, c, d):
+        for data in (a, b, c, d, e):
             kiln("down", "--data", data, check=False)
     assert not any(l.startswith((f"kt{ida}-", f"kt{idb}-")) for l in links())
