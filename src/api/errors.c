@@ -171,6 +171,10 @@ static const struct ec2_code {
     {KERR_CONFLICT, ANY_SUBJECT, "RunInstances", "InvalidAMIID.Unavailable", NULL},
     {KERR_CONFLICT, KERR_SUBJECT_IMAGE, "RunInstances", "InvalidAMIID.Unavailable", NULL},
     {KERR_LIMIT, ANY_SUBJECT, "RunInstances", "InsufficientInstanceCapacity", NULL},
+    /* A full disk: the host's capacity, as EC2 says it. */
+    {KERR_NOSPACE, ANY_SUBJECT, "RunInstances", "InsufficientInstanceCapacity", NULL},
+    {KERR_NOSPACE, ANY_SUBJECT, "StartInstances", "InsufficientInstanceCapacity", NULL},
+    {KERR_NOSPACE, ANY_SUBJECT, "CreateVolume", "InsufficientVolumeCapacity", NULL},
     {KERR_INVALID, KERR_SUBJECT_INSTANCE_TYPE, "RunInstances", "InvalidParameterValue",
      "Invalid value '%s' for InstanceType."},
     {KERR_INVALID, ANY_SUBJECT, "ModifyInstanceAttribute", "InvalidInstanceAttributeValue", NULL},
@@ -215,6 +219,7 @@ static const struct {
     {"InsufficientCapacity", 500},
     {"InsufficientInstanceCapacity", 500},
     {"Unavailable", 503},
+    {"InsufficientVolumeCapacity", 500},
     {"ServiceUnavailable", 503},
     {"RequestLimitExceeded", 503},
     {"InternalServerException", 500},

@@ -35,7 +35,7 @@ static int host_up(int argc, char **argv)
 
 	if (cli_parse_options(argc, argv, opts, USAGE_HOST, 0) != 0)
 		return cli_usage(USAGE_HOST, "'host up' takes no arguments");
-	if (daemon_host_up(vpc, !no_nat, &err) < 0)
+	if (daemon_host_up(NULL, vpc, !no_nat, &err) < 0)
 		return cli_fail(err);
 	return 0;
 }
@@ -66,7 +66,56 @@ static int stop_all(const char *run_dir)
 	return failed;
 }
 
-/* A data directory's instances (first pass) or pools (second pass, after the links are gone). */
+/* Delete the host's links whose names start with one of the prefixes (NULL-terminated). */
+static int links_delete(const char *const *prefixes)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	struct dirent *de;
+	int failed = 0;
+	DIR *d = opendir("/sys/class/net");
+
+	while (d && (de = readdir(d))) {
+		bool ours = false;
+
+		for (const char *const *p = prefixes; *p && !ours; p++)
+			ours = !strncmp(de->d_name, *p, strlen(*p));
+		if (ours && net_link_delete(de->d_name, &err) < 0) {
+			cli_fail(err);
+			kerr_free(err);
+			err = NULL;
+			failed = 1;
+		}
+	}
+	if (d)
+		closedir(d);
+	return failed;
+}
+
+/* What a data directory's daemon put on the host and nothing else: its transit links, its
+ * table of the host's filter, its range routed nowhere (unless another data directory's live
+ * claim shares it), its claim. */
+static int data_host_down(struct cloud *cl)
+{
+	_cleanup_kerr_ struct kerr *err = NULL;
+	const char *id = cloud_host_id(cl);
+	char prefix[NET_IFNAME_MAX], range[24];
+	const char *prefixes[] = {prefix, NULL};
+	int failed;
+
+	net_transit_prefix(id, prefix);
+	failed = links_delete(prefixes);
+	if (net_firewall_delete(id, &err) < 0 || cloud_public_range(cl, range, &err) < 0 ||
+	    daemon_claim_release(id, &err) < 0 ||
+	    (range[0] && !daemon_range_claimed(range) &&
+	     net_route_unreachable(range, false, &err) < 0)) {
+		cli_fail(err);
+		failed = 1;
+	}
+	return failed;
+}
+
+/* A data directory's instances (first pass) or pools and host set-up (second pass, after the
+ * links are gone). */
 static int data_down(const char *data, bool pools)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
@@ -83,8 +132,11 @@ static int data_down(const char *data, bool pools)
 	/* The VPCs' namespaces (their transit links went with the host's links). */
 	if (cloud_networks_down(cl, &err) < 0) {
 		cli_fail(err);
+		kerr_free(err);
+		err = NULL;
 		failed = 1;
 	}
+	failed |= data_host_down(cl);
 	if (cloud_regions(cl, &t, &err) < 0) {
 		cloud_close(cl);
 		return cli_fail(err);
@@ -114,38 +166,35 @@ static int host_down(int argc, char **argv)
 	    OPT_LIST("pool", "DIR", &pools, "a pool to unmount"),
 	    OPT_END(),
 	};
-	struct dirent *de;
+	static const char *const runtime_links[] = {NET_BRIDGE_PREFIX, NET_PORT_PREFIX, NULL};
+	bool runtime;
 	int failed = 0;
-	DIR *d;
 
 	if (cli_parse_options(argc, argv, opts, USAGE_HOST, 0) != 0)
 		return cli_usage(USAGE_HOST, "'host down' takes no arguments");
+	/* kiln host up's own (the runtime's bridges, its tables and route) only when asked for
+	 * runs or pools, or with nothing named: --data alone touches that directory's alone. */
+	runtime = runs.n || pools.n || !datas.n;
 	for (size_t i = 0; i < runs.n; i++)
 		failed |= stop_all(runs.items[i]);
 	for (size_t i = 0; i < datas.n; i++)
 		failed |= data_down(datas.items[i], false);
 	/* Bridges (with the routes to instances through them), and any veth a crashed shim left.
 	 * The filter and the VPC route go last of all. */
-	d = opendir("/sys/class/net");
-	while (d && (de = readdir(d))) {
-		if (strncmp(de->d_name, NET_BRIDGE_PREFIX, strlen(NET_BRIDGE_PREFIX)) &&
-		    strncmp(de->d_name, NET_PORT_PREFIX, strlen(NET_PORT_PREFIX)))
-			continue;
-		if (net_link_delete(de->d_name, &err) < 0) {
-			cli_fail(err);
-			failed = 1;
-		}
-	}
-	if (d)
-		closedir(d);
+	if (runtime)
+		failed |= links_delete(runtime_links);
 	for (size_t i = 0; i < pools.n; i++)
 		if (pool_unmount(pools.items[i], &err) < 0) {
 			cli_fail(err);
+			kerr_free(err);
+			err = NULL;
 			failed = 1;
 		}
 	for (size_t i = 0; i < datas.n; i++)
 		failed |= data_down(datas.items[i], true);
-	if (net_firewall_delete(&err) < 0 || net_route_unreachable(vpc, false, &err) < 0) {
+	if (runtime &&
+	    (net_firewall_delete(NULL, &err) < 0 ||
+	     (!daemon_range_claimed(vpc) && net_route_unreachable(vpc, false, &err) < 0))) {
 		cli_fail(err);
 		failed = 1;
 	}

@@ -11,11 +11,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "net/net.h"
 #include "runtime/runtime.h"
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include "util/hash.h"
 #include "util/str.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -317,7 +319,7 @@ static int save_topology(struct cloud *c, const struct topology *t, struct kerr 
 		if (db_step_done(c->db, zs, err) < 0)
 			return -1;
 	}
-	{
+	if (t->public_named) {
 		_cleanup_stmt_ sqlite3_stmt *ps = NULL;
 		if (db_prepare(c->db,
 		               "INSERT INTO settings (name, value) VALUES ('public-addresses', ?)",
@@ -327,7 +329,50 @@ static int save_topology(struct cloud *c, const struct topology *t, struct kerr 
 		if (db_step_done(c->db, ps, err) < 0)
 			return -1;
 	}
+	if (t->host_id[0] && cloud_sql_run(c, err,
+	                                   "INSERT INTO settings (name, value) VALUES "
+	                                   "('host-id', ?)",
+	                                   1, t->host_id) < 0)
+		return -1;
 	return 0;
+}
+
+/* The data directory's host id: recorded, or made once from a hash of its real path (two
+ * directories rarely share one; a daemon refuses to start when they do, see src/daemon). */
+static int host_id_load(struct cloud *c, struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	_cleanup_free_ char *real = NULL;
+	uint8_t h[HASH_LEN];
+	int r;
+
+	if (db_prepare(c->db, "SELECT value FROM settings WHERE name = 'host-id'", &st, err) < 0)
+		return -1;
+	r = db_step_row(c->db, st, err);
+	if (r < 0)
+		return -1;
+	if (r > 0 && net_host_id_valid(db_text(st, 0))) {
+		str_copy(c->host_id, db_text(st, 0), sizeof(c->host_id));
+		return 0;
+	}
+	real = realpath(c->data_dir, NULL);
+	if (!real)
+		return kerr_errno(err, errno, "cannot resolve '%s'", c->data_dir);
+	hash_sha256(real, strlen(real), h);
+	snprintf(c->host_id, sizeof(c->host_id), "%02x%02x", h[0], h[1]);
+	return cloud_sql_run(c, err,
+	                     "INSERT OR REPLACE INTO settings (name, value) VALUES ('host-id', ?)",
+	                     1, c->host_id);
+}
+
+const char *cloud_host_id(const struct cloud *c)
+{
+	return c->host_id;
+}
+
+void cloud_transit_name(const struct cloud *c, unsigned net, char out[16])
+{
+	net_transit_name(c->host_id, net, out);
 }
 
 /* DIR/credentials and DIR/config in the aws CLI's formats, readable by the owner only (from
@@ -373,7 +418,8 @@ int cloud_init(const char *data_dir, const char *topology_text, const char *imag
 		goto out;
 	if (db_begin(c.db, err) < 0)
 		goto out;
-	if (save_topology(&c, &t, err) < 0 || cloud_quota_save(&c, t.quotas, err) < 0) {
+	if (save_topology(&c, &t, err) < 0 || host_id_load(&c, err) < 0 ||
+	    cloud_quota_save(&c, t.quotas, err) < 0) {
 		db_rollback(c.db);
 		goto out;
 	}
@@ -423,7 +469,7 @@ int cloud_open(const char *data_dir, struct cloud **out, struct kerr **err)
 	pthread_mutex_init(&c->volumes_lock, NULL);
 	pthread_mutex_init(&c->regions_lock, NULL);
 	cloud_jobs_init(c);
-	if (db_open(dbpath, &c->db, err) < 0) {
+	if (db_open(dbpath, &c->db, err) < 0 || host_id_load(c, err) < 0) {
 		cloud_close(c);
 		return -1;
 	}

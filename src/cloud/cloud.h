@@ -35,6 +35,7 @@ struct cloud_peer;
 
 struct cloud {
 	char *data_dir;
+	char host_id[8]; /* names what it makes on the host (cloud_host_id) */
 	struct db *db;
 	struct runtime *rt;              /* for instances; see cloud_attach_runtime */
 	pthread_mutex_t volumes_lock;    /* making pools, bases and root volumes */
@@ -122,6 +123,8 @@ struct topology {
 	size_t nzones;
 	uint64_t quotas[QUOTA__COUNT];
 	char public_range[24]; /* "public-addresses CIDR": instances' public addresses */
+	char host_id[8];       /* "host-id ID", or "" for one derived from the data directory */
+	bool public_named;     /* public_range is the topology's, not the default */
 };
 
 /* The default: us-east-1 (a, b, c) and eu-west-1 (a, b). A topology file has one line per
@@ -129,7 +132,8 @@ struct topology {
  * starts a comment. A region's zones get /20 subnets of 172.31.0.0/16 in order from
  * 172.31.0.0/20, as EC2's default VPC in each region has (at most 16 zones in a region).
  * Quotas not named keep EC2's defaults (see quotas.c). A line "public-addresses CIDR" sets the
- * range of instances' public addresses (default 198.18.0.0/15). */
+ * range of instances' public addresses (default 198.18.0.0/15); "host-id ID" (4 lowercase hex
+ * digits) the data directory's host id (cloud_host_id). */
 int topology_default(struct topology *t, struct kerr **err);
 int topology_parse(const char *text, struct topology *t, struct kerr **err);
 void topology_release(struct topology *t);
@@ -243,6 +247,12 @@ void cloud_instance_profile_arn(const char *owner, const char *profile, char *ou
 
 /* Where things live in the data directory (paths.c); malloc'd. */
 char *cloud_zone_pool_dir(const struct cloud *c, const char *region, const char *zone);
+/* KERR_NOSPACE (about the zone) when the zone's pool has less than CLOUD_POOL_SPACE_MIN
+ * free: a launch or a new volume there would fail on its first writes, so RunInstances and
+ * CreateVolume refuse at once (InsufficientInstanceCapacity, InsufficientVolumeCapacity). */
+#define CLOUD_POOL_SPACE_MIN (64ull << 20)
+int cloud_zone_space_check(const struct cloud *c, const char *region, const char *zone,
+                           struct kerr **err);
 char *cloud_store_dir(const struct cloud *c, const char *region);
 /* The pool file that holds a snapshot's content, for reflink launches. */
 char *cloud_base_name(const char *snapshot_id);
@@ -785,9 +795,19 @@ int cloud_subnet_delete(struct cloud *c, const char *owner, const char *region, 
                         struct kerr **err);
 int cloud_subnet_map_public(struct cloud *c, const char *owner, const char *region, const char *id,
                             bool map, struct kerr **err);
-/* The host-wide range of instances' public addresses (topology line "public-addresses CIDR",
- * default 198.18.0.0/15). */
+/* The range of instances' public addresses of the data directory (topology line
+ * "public-addresses CIDR"); "" when the topology named none and no daemon has chosen one yet
+ * (the daemon picks a /20 of 198.18.0.0/15 that no other data directory of the host uses, and
+ * records it with cloud_public_range_set). */
 int cloud_public_range(struct cloud *c, char out[24], struct kerr **err);
+int cloud_public_range_set(struct cloud *c, const char *range, struct kerr **err);
+/* The data directory's host id (settings 'host-id': the topology's, or made from a hash of the
+ * directory's real path when it is first opened): its transit links and its table of the
+ * host's filter are named after it (net.h), so that data directories on one host never touch
+ * each other's. */
+const char *cloud_host_id(const struct cloud *c);
+/* The host's end of the transit link of VPC net. */
+void cloud_transit_name(const struct cloud *c, unsigned net, char out[16]);
 /* kiln host down: every VPC's namespace goes (with the instances' ports in it). */
 int cloud_networks_down(struct cloud *c, struct kerr **err);
 

@@ -24,6 +24,7 @@
 #include "util/log.h"
 #include "util/str.h"
 #include "util/xalloc.h"
+#include "util/fault.h"
 #include "util/banned.h"
 
 #define INSTANCE_STOP_TIMEOUT 10
@@ -353,6 +354,7 @@ static int do_launch(struct cloud *c, const struct instance *in, struct kerr **e
 		goto out;
 	if (cloud_instance_make_volumes(c, in, p, err) < 0)
 		goto out;
+	fault_point("launch.volumes");
 	{
 		struct in_addr gw = {.s_addr = htonl(ntohl(net.addr.s_addr) + 1)};
 		_cleanup_free_ char *vol_path = pool_path(p, vol_name);
@@ -392,8 +394,12 @@ static int do_terminate(struct cloud *c, const struct instance *in, struct kerr 
 	_cleanup_free_ char *ud = user_data_path(c, in->id), *key = public_key_path(c, in->id);
 	_cleanup_kerr_ struct kerr *why = NULL;
 
-	if (c->rt->ops->stop(c->rt, in->id, false, INSTANCE_STOP_TIMEOUT, err) < 0)
-		return -1;
+	/* Resumed after a restart, the runtime may have forgotten it already. */
+	if (c->rt->ops->stop(c->rt, in->id, false, INSTANCE_STOP_TIMEOUT, &why) < 0 &&
+	    why->kind != KERR_NOT_FOUND)
+		return kerr_pass(err, steal_ptr(why));
+	kerr_free(steal_ptr(why));
+	fault_point("terminate.stopped");
 	if (runtime_remove(c->rt, in->id, &why) < 0 && why->kind != KERR_NOT_FOUND)
 		return kerr_pass(err, steal_ptr(why));
 	unlink(ud);
@@ -454,6 +460,7 @@ static int job_run(struct cloud *c, const char *id, int kind, bool force, struct
 	case JOB_LAUNCH:
 	case JOB_START:
 		if ((r = do_launch(c, &in, err)) == 0) {
+			fault_point("launch.started");
 			r = set_state(c, in.id, INSTANCE_RUNNING, NULL, false, err);
 		} else if (kind == JOB_START) {
 			if (set_state(c, in.id, INSTANCE_STOPPED, (*err)->msg, false, &why) < 0)
@@ -462,7 +469,10 @@ static int job_run(struct cloud *c, const char *id, int kind, bool force, struct
 			/* A launch that cannot boot ends terminated, as in EC2, and leaves nothing.
 			 */
 			char reason[1100];
-			snprintf(reason, sizeof(reason), "Server.InternalError: %s", (*err)->msg);
+			snprintf(reason, sizeof(reason), "Server.%s: %s",
+			         (*err)->kind == KERR_NOSPACE ? "InsufficientInstanceCapacity"
+			                                      : "InternalError",
+			         (*err)->msg);
 			if (do_terminate(c, &in, &why) < 0)
 				cloud_log_failure(in.id, why, "cannot clean up the failed launch");
 			kerr_free(steal_ptr(why));
@@ -483,8 +493,10 @@ static int job_run(struct cloud *c, const char *id, int kind, bool force, struct
 			r = set_state(c, in.id, INSTANCE_STOPPED, end_reason(&in), false, err);
 		break;
 	case JOB_TERMINATE:
-		if ((r = do_terminate(c, &in, err)) == 0)
+		if ((r = do_terminate(c, &in, err)) == 0) {
+			fault_point("terminate.released");
 			r = set_state(c, in.id, INSTANCE_TERMINATED, end_reason(&in), true, err);
+		}
 		break;
 	}
 	return r;
@@ -637,7 +649,8 @@ int cloud_run_instances(struct cloud *c, const char *owner, const struct run_req
 			return -1;
 	}
 	if (cloud_launch_network(c, owner, req, &net, err) < 0 ||
-	    cloud_find_zone(c, req->region, net.subnet.zone, &z, err) < 0)
+	    cloud_find_zone(c, req->region, net.subnet.zone, &z, err) < 0 ||
+	    cloud_zone_space_check(c, req->region, z.name, err) < 0)
 		return -1;
 	/* What each instance takes of the quotas: its vCPUs, its root and mapped volumes. */
 	need[QUOTA_VCPUS] = type->vcpus;

@@ -17,6 +17,8 @@
 #include "util/cleanup.h"
 #include "util/str.h"
 #include "util/xalloc.h"
+#include "util/fault.h"
+#include "util/log.h"
 #include "util/banned.h"
 
 static void snapshot_from_row(sqlite3_stmt *st, void *element)
@@ -171,6 +173,7 @@ int cloud_snapshot_usable(struct cloud *c, const char *owner, const char *region
 }
 
 static int snapshot_job(struct cloud *c, const char *id, int kind, bool force, struct kerr **err);
+static int snapshot_forget(struct cloud *c, const char *region, const char *id, struct kerr **err);
 static int store_pending(struct cloud *c, const char *id, struct kerr **err);
 
 /* The row of a pending snapshot of v (in the caller's transaction, if any). */
@@ -391,6 +394,7 @@ static int store_pending(struct cloud *c, const char *id, struct kerr **err)
 	}
 	if (snapshot_set(c, id, "state = 'completed', progress = 100", 0, NULL, err) < 0)
 		return -1;
+	fault_point("snapshot.completed");
 	cloud_base_keep(c, id, dir, dest);
 	/* The copy becomes the volume's shadow when this snapshot continues its chain; otherwise
 	 * (the volume is gone, or another snapshot moved on) it goes. */
@@ -434,10 +438,62 @@ void cloud_snapshot_abandon(struct cloud *c, const char *id, const char *reason)
 	cloud_point_in_time_drop(c, region, zone, volume, id);
 }
 
+/* A DeleteSnapshot the daemon did not finish: completed snapshots of the region whose manifest
+ * the store no longer has (removing it is the delete's commit point) are forgotten. */
+static int deletes_finish(struct cloud *c, const char *region, struct kerr **err)
+{
+	_cleanup_free_ char *dir = cloud_store_dir(c, region);
+	_cleanup_free_ struct store_snap_info *have = NULL;
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	char(*gone)[ID_MAX] = NULL;
+	size_t nhave = 0, ngone = 0;
+	struct store *s;
+	int r;
+
+	if (access(dir, F_OK) < 0)
+		return 0;
+	if (store_open(dir, false, &s, err) < 0)
+		return -1;
+	r = store_list(s, &have, &nhave, err);
+	store_close(s);
+	if (r < 0 ||
+	    db_prepare(c->db, "SELECT id FROM snapshots WHERE region = ? AND state = 'completed'",
+	               &st, err) < 0)
+		return -1;
+	db_bind_text(st, 1, region);
+	while ((r = db_step_row(c->db, st, err)) == 1) {
+		bool found = false;
+
+		for (size_t i = 0; i < nhave && !found; i++)
+			found = !strcmp(have[i].id, db_text(st, 0));
+		if (found)
+			continue;
+		gone = xreallocarray(gone, ngone + 1, sizeof(*gone));
+		str_copy(gone[ngone++], db_text(st, 0), ID_MAX);
+	}
+	for (size_t i = 0; r == 0 && i < ngone; i++) {
+		log_event(LOG_LEVEL_INFO, &(struct log_ctx){.resource = gone[i]},
+		          "finishing the deletion of the snapshot");
+		r = snapshot_forget(c, region, gone[i], err);
+	}
+	free(gone);
+	return r < 0 ? -1 : 0;
+}
+
 int cloud_snapshots_reconcile(struct cloud *c, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	struct topology t;
 	int r;
+
+	if (cloud_regions(c, &t, err) < 0)
+		return -1;
+	r = 0;
+	for (size_t i = 0; i < t.nregions && r == 0; i++)
+		r = deletes_finish(c, t.regions[i], err);
+	topology_release(&t);
+	if (r < 0)
+		return -1;
 
 	/* Those of CreateImage are its job's to finish (cloud_images_reconcile). */
 	if (db_prepare(c->db, "SELECT id FROM snapshots WHERE state = 'pending' AND for_image = ''",
@@ -453,7 +509,7 @@ int cloud_snapshots_reconcile(struct cloud *c, struct kerr **err)
 int cloud_snapshot_delete(struct cloud *c, const char *owner, const char *region, const char *id,
                           struct kerr **err)
 {
-	_cleanup_stmt_ sqlite3_stmt *img = NULL, *del = NULL, *tags = NULL, *vols = NULL;
+	_cleanup_stmt_ sqlite3_stmt *img = NULL;
 	_cleanup_free_ char *store_dir = cloud_store_dir(c, region);
 	_cleanup_kerr_ struct kerr *why = NULL;
 	struct snapshot snap;
@@ -484,8 +540,17 @@ int cloud_snapshot_delete(struct cloud *c, const char *owner, const char *region
 		store_close(s);
 		if (r < 0 && why->kind != KERR_NOT_FOUND)
 			return kerr_pass(err, steal_ptr(why));
+		fault_point("snapshot.unstored");
 		cloud_gc_request(c, region);
 	}
+	return snapshot_forget(c, region, id, err);
+}
+
+/* The rest of DeleteSnapshot once the store no longer has it: its chain, bases, row, tags. */
+static int snapshot_forget(struct cloud *c, const char *region, const char *id, struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *del = NULL, *tags = NULL, *vols = NULL;
+
 	/* A volume whose newest snapshot this was starts a new chain (and loses the shadow). */
 	if (db_prepare(c->db, "SELECT id, zone FROM volumes WHERE last_snapshot = ?", &vols, err) <
 	    0)

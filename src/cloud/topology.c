@@ -90,6 +90,19 @@ int topology_parse(const char *text, struct topology *t, struct kerr **err)
 			}
 			continue;
 		}
+		if (!strcmp(tok, "host-id")) {
+			const char *id = strtok_r(NULL, " \t\r", &tsave);
+			if (!id || strtok_r(NULL, " \t\r", &tsave) || !net_host_id_valid(id)) {
+				topology_release(t);
+				return kerr_set(
+				    err, KERR_INVALID,
+				    "topology line %d: 'host-id ID' takes 4 lowercase hex "
+				    "digits",
+				    lineno);
+			}
+			str_copy(t->host_id, id, sizeof(t->host_id));
+			continue;
+		}
 		if (!strcmp(tok, "public-addresses")) {
 			const char *cidr = strtok_r(NULL, " \t\r", &tsave);
 			struct net_prefix p;
@@ -103,6 +116,7 @@ int topology_parse(const char *text, struct topology *t, struct kerr **err)
 				                lineno);
 			}
 			net_prefix_format(&p, t->public_range, sizeof(t->public_range));
+			t->public_named = true;
 			continue;
 		}
 		if (!valid_region(tok) || strlen(tok) >= sizeof(region)) {

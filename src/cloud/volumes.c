@@ -16,6 +16,7 @@
 #include "util/kv.h"
 #include "util/str.h"
 #include "util/xalloc.h"
+#include "util/fault.h"
 #include "util/banned.h"
 
 enum volume_job { VOLUME_CREATE, VOLUME_ATTACH, VOLUME_DETACH, VOLUME_DELETE };
@@ -263,7 +264,8 @@ int cloud_volume_create(struct cloud *c, const char *owner, const struct volume_
 		if (r == 1)
 			return cloud_volume_get(c, owner, req->region, id, out, err);
 	}
-	if (cloud_find_zone(c, req->region, req->zone, &z, err) < 0)
+	if (cloud_find_zone(c, req->region, req->zone, &z, err) < 0 ||
+	    cloud_zone_space_check(c, req->region, z.name, err) < 0)
 		return -1;
 	if (req->snapshot &&
 	    cloud_snapshot_usable(c, owner, req->region, req->snapshot, false, &snap_size, err) < 0)
@@ -467,14 +469,16 @@ static int volume_job(struct cloud *c, const char *id, int kind, bool force, str
 		return -1;
 	switch ((enum volume_job)kind) {
 	case VOLUME_CREATE:
-		if ((r = make_volume(c, &v, err)) == 0)
+		if ((r = make_volume(c, &v, err)) == 0) {
+			fault_point("volume.made");
 			r = volume_update(c, id, "state = 'available'", NULL, NULL, err);
-		else if (volume_update(c, id, "state = 'error', state_reason = ?1", (*err)->msg,
-		                       NULL, &why) < 0)
+		} else if (volume_update(c, id, "state = 'error', state_reason = ?1", (*err)->msg,
+		                         NULL, &why) < 0)
 			cloud_log_failure(id, why, "cannot record the failure of the volume");
 		break;
 	case VOLUME_ATTACH:
 		if ((r = cloud_instance_sync_volumes(c, v.instance, err)) == 0) {
+			fault_point("volume.attached");
 			r = volume_update(c, id, "attach_state = 'attached'", NULL, NULL, err);
 		} else {
 			if (volume_update(c, id,
@@ -490,12 +494,14 @@ static int volume_job(struct cloud *c, const char *id, int kind, bool force, str
 		}
 		break;
 	case VOLUME_DETACH:
-		if ((r = cloud_instance_sync_volumes(c, v.instance, err)) == 0)
+		if ((r = cloud_instance_sync_volumes(c, v.instance, err)) == 0) {
+			fault_point("volume.detached");
 			r = volume_update(c, id,
 			                  "state = 'available', instance = NULL, device = NULL, "
 			                  "attach_state = NULL, "
 			                  "attach_ms = NULL",
 			                  NULL, NULL, err);
+		}
 		break;
 	case VOLUME_DELETE: {
 		_cleanup_free_ char *dir = cloud_zone_pool_dir(c, v.region, v.zone);

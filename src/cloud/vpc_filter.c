@@ -240,9 +240,12 @@ static int filter_write(struct cloud *c, const char *vpc, bool *held, struct ker
 			p.members[i].ngroups = p.mgroups[i].ngroups;
 		}
 		np = (struct net_vpc_policy){groups, p.ngroups, p.members, p.nmembers};
+		char transit[NET_IFNAME_MAX];
+
+		cloud_transit_name(c, net, transit);
 		db_release(c->db);
 		*held = false;
-		r = net_vpc_policy_set(pin, net, &np, err);
+		r = net_vpc_policy_set(pin, transit, &np, err);
 	}
 	policy_release(&p);
 	return r;
@@ -274,12 +277,13 @@ int vpc_network_up(struct cloud *c, const struct instance *in, char **pin, struc
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	_cleanup_free_ char *dir = xasprintf("%s/run/net", c->data_dir);
-	char cidr[64];
+	char cidr[64], transit[NET_IFNAME_MAX];
 	bool covered, held = true;
 	uint64_t my, upto;
 	int r;
 
 	*pin = NULL;
+	cloud_transit_name(c, in->vpc_net, transit);
 	if (db_prepare(c->db, "SELECT cidr FROM vpcs WHERE id = ?", &st, err) < 0)
 		return -1;
 	db_bind_text(st, 1, in->vpc);
@@ -297,7 +301,7 @@ int vpc_network_up(struct cloud *c, const struct instance *in, char **pin, struc
 	 * after this launch asked made the namespace and counted it. */
 	pthread_mutex_lock(&filter_lock);
 	covered = filter_covered(in->vpc, my);
-	r = covered ? 0 : net_vpc_ensure(*pin, in->vpc_net, cidr, err);
+	r = covered ? 0 : net_vpc_ensure(*pin, transit, cidr, err);
 	if (r == 0 && !covered && c->vpc_hook)
 		c->vpc_hook->up(c->vpc_hook->ctx, in->vpc_net, *pin);
 	pthread_mutex_unlock(&filter_lock);
@@ -323,13 +327,15 @@ int vpc_network_up(struct cloud *c, const struct instance *in, char **pin, struc
 int vpc_network_delete(struct cloud *c, unsigned net, struct kerr **err)
 {
 	_cleanup_free_ char *pin = pin_path(c, net);
+	char transit[NET_IFNAME_MAX];
 	int r;
 
+	cloud_transit_name(c, net, transit);
 	db_hold(c->db);
 	pthread_mutex_lock(&filter_lock);
 	if (c->vpc_hook)
 		c->vpc_hook->down(c->vpc_hook->ctx, net);
-	r = net_vpc_delete(pin, net, err);
+	r = net_vpc_delete(pin, transit, err);
 	filter_last.upto = 0; /* its namespace is gone: the next launch makes it again */
 	pthread_mutex_unlock(&filter_lock);
 	db_release(c->db);
@@ -375,12 +381,14 @@ int cloud_vpc_networks_up(struct cloud *c, struct kerr **err)
 		_cleanup_free_ char *pin = pin_path(c, net);
 		_cleanup_close_ int nsfd = -1;
 		_cleanup_kerr_ struct kerr *why = NULL;
+		char transit[NET_IFNAME_MAX];
 
 		if (net_vpc_open(pin, &nsfd, NULL) < 0)
 			continue; /* none yet: its first launch makes it */
+		cloud_transit_name(c, net, transit);
 		/* Its base set-up as this kiln writes it (a namespace an older one made lacks the
 		 * newer parts), then the daemon's hook. */
-		if (net_vpc_ensure(pin, net, db_text(st, 1), &why) < 0)
+		if (net_vpc_ensure(pin, transit, db_text(st, 1), &why) < 0)
 			cloud_log_failure(pin, why, "cannot bring the VPC's namespace up to date");
 		if (c->vpc_hook)
 			c->vpc_hook->up(c->vpc_hook->ctx, net, pin);

@@ -646,8 +646,16 @@ int cloud_public_range(struct cloud *c, char out[24], struct kerr **err)
 	r = db_step_row(c->db, st, err);
 	if (r < 0)
 		return -1;
-	str_copy(out, r ? db_text(st, 0) : PUBLIC_RANGE_DEFAULT, 24);
+	str_copy(out, r ? db_text(st, 0) : "", 24);
 	return 0;
+}
+
+int cloud_public_range_set(struct cloud *c, const char *range, struct kerr **err)
+{
+	return cloud_sql_run(c, err,
+	                     "INSERT OR REPLACE INTO settings (name, value) VALUES "
+	                     "('public-addresses', ?)",
+	                     1, range);
 }
 
 int cloud_public_address_assign(struct cloud *c, const char *id, struct kerr **err)
@@ -656,7 +664,11 @@ int cloud_public_address_assign(struct cloud *c, const char *id, struct kerr **e
 	char range[24];
 	uint32_t base, count;
 
-	if (cloud_public_range(c, range, err) < 0 || net_prefix_parse(range, &p, err) < 0)
+	if (cloud_public_range(c, range, err) < 0)
+		return -1;
+	if (!range[0])
+		return kerr_set(err, KERR_LIMIT, "no range of public addresses chosen yet");
+	if (net_prefix_parse(range, &p, err) < 0)
 		return -1;
 	base = ntohl(p.addr.s_addr);
 	count = p.len >= 32 ? 1 : (uint32_t)(1ull << (32 - p.len));

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "api/exec.h"
 #include "api/imds.h"
@@ -27,12 +28,13 @@ struct daemon {
 	struct api_listeners *vpc_api;
 	bool api_in_vpcs;
 	sigset_t stop;
+	int claim; /* held while the daemon runs (daemon_claim) */
 };
 
-int daemon_host_up(const char *public_range, bool nat, struct kerr **err)
+int daemon_host_up(const char *host_id, const char *public_range, bool nat, struct kerr **err)
 {
 	if (net_route_unreachable(public_range, true, err) < 0 || net_forwarding_enable(err) < 0 ||
-	    net_firewall_set(public_range, nat, err) < 0)
+	    net_firewall_set(host_id, public_range, nat, err) < 0)
 		return -1;
 	return 0;
 }
@@ -132,6 +134,7 @@ int daemon_start(const struct daemon_config *cfg, struct daemon **out, struct ke
 	char public_range[24], *exec_path;
 
 	*out = NULL;
+	d->claim = -1;
 	/* Block the stop signals before any thread starts, so that only sigwait sees them. */
 	sigemptyset(&d->stop);
 	sigaddset(&d->stop, SIGINT);
@@ -154,7 +157,10 @@ int daemon_start(const struct daemon_config *cfg, struct daemon **out, struct ke
 	/* The host first (the public range routed nowhere before any instance exists), then
 	 * whatever was in flight when the daemon last stopped. */
 	if (cloud_public_range(d->cloud, public_range, err) < 0 ||
-	    daemon_host_up(public_range, true, err) < 0 ||
+	    daemon_claim(cfg->data_dir, cloud_host_id(d->cloud), public_range, &d->claim, err) <
+	        0 ||
+	    cloud_public_range_set(d->cloud, public_range, err) < 0 ||
+	    daemon_host_up(cloud_host_id(d->cloud), public_range, true, err) < 0 ||
 	    cloud_attach_runtime(d->cloud, cfg->shim, cfg->init, err) < 0)
 		goto on_error;
 	/* The metadata service before any instance boots: every VPC namespace that is up, and
@@ -200,6 +206,8 @@ on_error:
 		cloud_vpc_hook_set(d->cloud, NULL);
 	api_imds_stop(d->imds);
 	cloud_close(d->cloud);
+	if (d->claim >= 0)
+		close(d->claim);
 	free(d);
 	return -1;
 }
@@ -228,6 +236,8 @@ void daemon_wait(struct daemon *d)
 	cloud_vpc_hook_set(d->cloud, NULL);
 	api_imds_stop(d->imds);
 	cloud_close(d->cloud);
+	if (d->claim >= 0)
+		close(d->claim);
 	log_event(LOG_LEVEL_INFO, NULL, "stopped");
 	free(d);
 }

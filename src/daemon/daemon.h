@@ -11,15 +11,32 @@
 #include "api/ratelimit.h"
 #include "util/kerr.h"
 
-/* The range of instances' public addresses unless the topology names another: the only
- * addresses of instances the host routes (each VPC's own range stays inside its namespace). */
+/* Where the ranges of instances' public addresses come from unless the topology names one: a
+ * /20 of it per data directory (kiln host up takes it whole). The only addresses of instances
+ * the host routes (each VPC's own range stays inside its namespace). */
 #define DAEMON_PUBLIC_DEFAULT "198.18.0.0/15"
+#define DAEMON_PUBLIC_SLICE   20
 
 /* The host's part, idempotent: the public range routed nowhere first (no packet for an
  * instance's address may ever take the default route), forwarding on, the filter (and NAT of
- * the public range when asked). */
-int daemon_host_up(const char *public_range, bool nat, struct kerr **err)
+ * the public range when asked): a data directory's (host_id, net.h) or kiln host up's (NULL). */
+int daemon_host_up(const char *host_id, const char *public_range, bool nat, struct kerr **err)
     __attribute__((warn_unused_result));
+
+/* Claims on the host (claims.c): a file per host id naming its data directory and its range
+ * of public addresses, from the daemon's start to kiln down. A claim is live while its data
+ * directory exists and its daemon runs (holding *hold, a lock on the claim, until it closes
+ * it) or its transit links exist. A daemon refuses to start (KERR_CONFLICT) where a live claim
+ * of another data directory has its host id or a range overlapping its own. KILN_CLAIMS_DIR
+ * moves the directory (tests). */
+#define DAEMON_CLAIMS_DIR "/run/kiln/claims"
+/* public_range "" (none chosen yet): the first /20 of DAEMON_PUBLIC_DEFAULT that no live claim
+ * overlaps is chosen and written there. */
+int daemon_claim(const char *data_dir, const char *host_id, char public_range[24], int *hold,
+                 struct kerr **err) __attribute__((warn_unused_result));
+int daemon_claim_release(const char *host_id, struct kerr **err);
+/* Does a live claim hold addresses of range (kiln host down leaves such a route alone)? */
+bool daemon_range_claimed(const char *range);
 
 /* How long after a region's last DeleteSnapshot its store's garbage is collected (seconds). */
 #define DAEMON_GC_INTERVAL_DEFAULT 60

@@ -162,14 +162,36 @@ void nft_bridge_ports(struct buf *script)
 	           "add rule bridge " NFT_TABLE " prerouting drop\n");
 }
 
-int net_firewall_set(const char *vpc_cidr, bool nat, struct kerr **err)
+/* The names of host_id's tables and links (net.h): "kiln" and "kb-*" for NULL. */
+struct host_names {
+	char table[NET_HOST_TABLE_MAX];
+	char links[NET_IFNAME_MAX + 1]; /* an nft wildcard: "kb-*", "kt1a2b-*" */
+};
+
+static int host_names(const char *host_id, struct host_names *h, struct kerr **err)
+{
+	if (!host_id) {
+		str_copy(h->table, NFT_TABLE, sizeof(h->table));
+		str_copy(h->links, BR, sizeof(h->links));
+		return 0;
+	}
+	if (!net_host_id_valid(host_id))
+		return kerr_set(err, KERR_INVALID, "'%s' is not a host id", host_id);
+	snprintf(h->table, sizeof(h->table), NFT_TABLE "_%s", host_id);
+	snprintf(h->links, sizeof(h->links), NET_TRANSIT_PREFIX "%s-*", host_id);
+	return 0;
+}
+
+int net_firewall_set(const char *host_id, const char *vpc_cidr, bool nat, struct kerr **err)
 {
 	_cleanup_buf_ struct buf script = BUF_INIT, dns = BUF_INIT, never = BUF_INIT;
 	char what[128], cidr[32];
+	struct host_names h;
+	const char *t, *l;
 	struct net_prefix p;
 
 	snprintf(what, sizeof(what), "cannot set up the host's filter for '%.64s'", vpc_cidr);
-	if (net_prefix_parse(vpc_cidr, &p, err) < 0)
+	if (host_names(host_id, &h, err) < 0 || net_prefix_parse(vpc_cidr, &p, err) < 0)
 		return kerr_wrap(err, "%s", what);
 	if (!net_prefix_is_network(&p) || p.len == 0)
 		return kerr_set(err, KERR_INVALID, "%s: not a network prefix", what);
@@ -178,59 +200,72 @@ int net_firewall_set(const char *vpc_cidr, bool nat, struct kerr **err)
 	if (forbidden(&never, err) < 0)
 		return kerr_wrap(err, "%s", what);
 	resolvers(&dns);
+	t = h.table;
+	l = h.links;
 
 	/* "add" leaves what exists (the set's elements, the groups' chains and the map that leads
 	 * to them: the state of running instances); each hook's chain is flushed and written anew
 	 * in the same transaction, so no packet sees it half done. */
-	buf_addstr(&script, "add table ip " NFT_TABLE "\n"
-	                    "add map ip " NFT_TABLE " " NFT_GROUPS " { type ifname : verdict; }\n"
-	                    "add chain ip " NFT_TABLE " postrouting"
-	                    " { type nat hook postrouting priority srcnat; policy accept; }\n"
-	                    "flush chain ip " NFT_TABLE " postrouting\n");
+	buf_addf(&script,
+	         "add table ip %s\n"
+	         "add map ip %s " NFT_GROUPS " { type ifname : verdict; }\n"
+	         "add chain ip %s postrouting"
+	         " { type nat hook postrouting priority srcnat; policy accept; }\n"
+	         "flush chain ip %s postrouting\n",
+	         t, t, t, t);
 	if (nat)
 		buf_addf(&script,
-		         "add rule ip " NFT_TABLE " postrouting"
+		         "add rule ip %s postrouting"
 		         " ip saddr %s ip daddr != %s masquerade\n",
-		         cidr, cidr);
-	buf_addstr(&script,
-	           "add chain ip " NFT_TABLE " forward"
-	           " { type filter hook forward priority filter; policy accept; }\n"
-	           "flush chain ip " NFT_TABLE " forward\n"
-	           "add rule ip " NFT_TABLE " forward ct state established,related accept\n"
-	           /* Between bridges: within a group (its chain accepts), else nothing. */
-	           "add rule ip " NFT_TABLE " forward iifname \"" BR "\" oifname \"" BR "\""
-	           " iifname vmap @" NFT_GROUPS "\n"
-	           "add rule ip " NFT_TABLE " forward iifname \"" BR "\" oifname \"" BR "\""
-	           " drop\n");
+		         t, cidr, cidr);
+	buf_addf(&script,
+	         "add chain ip %s forward"
+	         " { type filter hook forward priority filter; policy accept; }\n"
+	         "flush chain ip %s forward\n"
+	         "add rule ip %s forward ct state established,related accept\n"
+	         /* Between bridges: within a group (its chain accepts), else nothing. */
+	         "add rule ip %s forward iifname \"%s\" oifname \"%s\""
+	         " iifname vmap @" NFT_GROUPS "\n"
+	         "add rule ip %s forward iifname \"%s\" oifname \"%s\" drop\n",
+	         t, t, t, t, l, l, t, l, l);
 	if (dns.len)
 		buf_addf(&script,
-		         "add rule ip " NFT_TABLE " forward iifname \"" BR "\" ip daddr { %s }"
+		         "add rule ip %s forward iifname \"%s\" ip daddr { %s }"
 		         " meta l4proto { tcp, udp } th dport 53 accept\n",
-		         dns.data);
+		         t, l, dns.data);
 	buf_addf(&script,
-	         "add rule ip " NFT_TABLE " forward iifname \"" BR "\" ip daddr { %s } drop\n"
+	         "add rule ip %s forward iifname \"%s\" ip daddr { %s } drop\n"
 	         /* Instances' own connections out (masqueraded), unless NAT is off. */
-	         "add rule ip " NFT_TABLE " forward iifname \"" BR "\" %s\n"
+	         "add rule ip %s forward iifname \"%s\" %s\n"
 	         /* Like EC2 private addresses: nothing outside the host opens a connection in. */
-	         "add rule ip " NFT_TABLE " forward oifname \"" BR "\" drop\n"
-	         "add chain ip " NFT_TABLE " input"
+	         "add rule ip %s forward oifname \"%s\" drop\n"
+	         "add chain ip %s input"
 	         " { type filter hook input priority filter; policy accept; }\n"
-	         "flush chain ip " NFT_TABLE " input\n"
+	         "flush chain ip %s input\n"
 	         /* Replies to what the host opened (ssh to an instance), and nothing else. */
-	         "add rule ip " NFT_TABLE " input iifname \"" BR "\" ct state established,related"
+	         "add rule ip %s input iifname \"%s\" ct state established,related"
 	         " accept\n"
-	         "add rule ip " NFT_TABLE " input iifname \"" BR "\" drop\n",
-	         never.data, nat ? "accept" : "drop");
-	nft_bridge_ports(&script);
+	         "add rule ip %s input iifname \"%s\" drop\n",
+	         t, l, never.data, t, l, nat ? "accept" : "drop", t, l, t, t, t, l, t, l);
+	/* Instance ports on the host's own bridges are the runtime's alone (kiln host up). */
+	if (!host_id)
+		nft_bridge_ports(&script);
 	return nft_run(script.data, NULL, what, err);
 }
 
-int net_firewall_delete(struct kerr **err)
+int net_firewall_delete(const char *host_id, struct kerr **err)
 {
+	_cleanup_buf_ struct buf script = BUF_INIT;
+	struct host_names h;
+
+	if (host_names(host_id, &h, err) < 0)
+		return -1;
 	/* "add" then "delete" makes the delete succeed whether or not the table was there. */
-	return nft_run("add table ip " NFT_TABLE "\ndelete table ip " NFT_TABLE "\n"
-	               "add table bridge " NFT_TABLE "\ndelete table bridge " NFT_TABLE "\n",
-	               NULL, "cannot delete the host's filter", err);
+	buf_addf(&script, "add table ip %s\ndelete table ip %s\n", h.table, h.table);
+	if (!host_id)
+		buf_addstr(&script,
+		           "add table bridge " NFT_TABLE "\ndelete table bridge " NFT_TABLE "\n");
+	return nft_run(script.data, NULL, "cannot delete the host's filter", err);
 }
 
 static bool has_line(const char *text, const char *want)
@@ -249,23 +284,26 @@ static bool has_line(const char *text, const char *want)
 	return false;
 }
 
-int net_firewall_dump(char **ruleset, struct kerr **err)
+int net_firewall_dump(const char *host_id, char **ruleset, struct kerr **err)
 {
 	static const char *const families[] = {"ip", "bridge"};
 	_cleanup_free_ char *tables = NULL;
 	_cleanup_buf_ struct buf all = BUF_INIT;
+	struct host_names h;
 
 	*ruleset = NULL;
+	if (host_names(host_id, &h, err) < 0)
+		return -1;
 	if (nft_run("list tables", &tables, "cannot list nftables tables", err) < 0)
 		return -1;
 	for (size_t i = 0; i < ARRAY_SIZE(families); i++) {
 		_cleanup_free_ char *one = NULL;
 		char want[64], cmd[64];
 
-		snprintf(want, sizeof(want), "table %s " NFT_TABLE, families[i]);
+		snprintf(want, sizeof(want), "table %s %s", families[i], h.table);
 		if (!has_line(tables, want))
 			continue;
-		snprintf(cmd, sizeof(cmd), "list table %s " NFT_TABLE, families[i]);
+		snprintf(cmd, sizeof(cmd), "list table %s %s", families[i], h.table);
 		if (nft_run(cmd, &one, "cannot list kiln's nftables tables", err) < 0)
 			return -1;
 		buf_addstr(&all, one);

@@ -20,6 +20,20 @@
 #define NET_BRIDGE_PREFIX "kb-"
 #define NET_PORT_PREFIX   "kv"
 
+/* What a data directory's daemon makes in the host's namespace is named after the directory's
+ * host id (4 lowercase hex digits), so that two data directories on one host never touch each
+ * other's: its VPCs' transit links "kt<ID>-<N>" and its table `ip kiln_<ID>` of the host's
+ * filter. NULL as a host id means `kiln host up`'s own: the tables `ip kiln`, `bridge kiln`
+ * and the links "kb-*", "kv*" of the runtime's bridges. */
+#define NET_HOST_ID_LEN    4
+#define NET_TRANSIT_PREFIX "kt"
+#define NET_HOST_TABLE_MAX 16
+bool net_host_id_valid(const char *id);
+/* "kt<ID>-<N>", the host's end of the transit link of VPC n of data directory id. */
+void net_transit_name(const char *id, unsigned n, char out[NET_IFNAME_MAX]);
+/* "kt<ID>-": the prefix of every transit link of data directory id. */
+void net_transit_prefix(const char *id, char out[NET_IFNAME_MAX]);
+
 /* An IPv4 address with a prefix length, "172.31.0.1/20"; addr in network byte order. */
 struct net_prefix {
 	struct in_addr addr;
@@ -103,7 +117,8 @@ int net_route_unreachable(const char *cidr, bool add, struct kerr **err);
 /* net.ipv4.ip_forward = 1 in the caller's network namespace. */
 int net_forwarding_enable(struct kerr **err);
 /* The host's filter, in the nftables tables `ip kiln` and `bridge kiln`, for bridges "kb-*" and
- * instance ports "kv*":
+ * instance ports "kv*" (host_id NULL); or for a data directory's daemon (host_id its id), the
+ * table `ip kiln_<ID>` alone for its transit links "kt<ID>-*", which carry no instance port:
  * - forward: established traffic passes; between bridges only within a group (the rules that
  *   net_instance_attach adds); from the bridges, never to 169.254.0.0/16 or to the networks of
  *   the host's own addresses (read now, on every link but kiln's; the DNS servers of
@@ -114,11 +129,12 @@ int net_forwarding_enable(struct kerr **err);
  *   element in the set `ports`.
  * Set again (a restart), it rewrites its chains but keeps the set's elements and the groups'
  * rules, so that running instances stay as they were. One transaction; idempotent. */
-int net_firewall_set(const char *vpc_cidr, bool nat, struct kerr **err);
-/* Delete both tables (absence is fine). */
-int net_firewall_delete(struct kerr **err);
-/* Both tables as `nft list` prints them, malloc'd; *ruleset is NULL when neither exists. */
-int net_firewall_dump(char **ruleset, struct kerr **err);
+int net_firewall_set(const char *host_id, const char *vpc_cidr, bool nat, struct kerr **err);
+/* Delete the tables of host_id (absence is fine). */
+int net_firewall_delete(const char *host_id, struct kerr **err);
+/* The tables of host_id as `nft list` prints them, malloc'd; *ruleset is NULL when none
+ * exists. */
+int net_firewall_dump(const char *host_id, char **ruleset, struct kerr **err);
 
 /* An instance's port on a bridge of kiln's, as the host sees it. Strings, as an instance spec
  * has them. */
@@ -148,7 +164,8 @@ int net_port_isolate(const char *name, struct kerr **err);
  * subnet's gateway as a /32, instances' ports isolated on them (the router answers ARP for the
  * whole subnet, so instance to instance traffic is routed, and filtered, like any other), the
  * same `ip kiln` and `bridge kiln` tables as the host's (anti-spoofing), the VPC's range routed
- * `unreachable`, and a veth pair to the host: NET_VPC_UPLINK inside, "kb-t<N>" on the host
+ * `unreachable`, and a veth pair to the host: NET_VPC_UPLINK inside, transit (net_transit_name)
+ * on the host
  * (NET_TRANSIT_HOST there, NET_TRANSIT_VPC inside). Public addresses are the instances' by 1:1
  * NAT inside the VPC, /32 routes through the transit link on the host. */
 #define NET_VPC_UPLINK   "up0"
@@ -156,9 +173,9 @@ int net_port_isolate(const char *name, struct kerr **err);
 #define NET_TRANSIT_VPC  "169.254.0.2"
 #define NET_VPC_BRIDGE   NET_BRIDGE_PREFIX "v-" /* + the subnet's number: "kb-v-12" */
 
-/* Create the VPC numbered n (from 1; names its transit link) pinned at pin, or bring one that
- * exists back to its full set-up. cidr: the VPC's range. Idempotent. */
-int net_vpc_ensure(const char *pin, unsigned n, const char *cidr, struct kerr **err);
+/* Create the VPC pinned at pin whose host end of the transit link is named transit, or bring
+ * one that exists back to its full set-up. cidr: the VPC's range. Idempotent. */
+int net_vpc_ensure(const char *pin, const char *transit, const char *cidr, struct kerr **err);
 /* The services the daemon offers inside every VPC (the instance metadata service, ...) listen
  * on this address, on the router's lo (net_vpc_listen takes any address). */
 #define NET_VPC_SERVICE_ADDR "169.254.169.254"
@@ -172,7 +189,7 @@ int net_vpc_listen(const char *pin, const char *addr, uint16_t port, int *fd, st
 void net_port_mac(const char *host_if, uint8_t mac[NET_MAC_LEN]);
 /* The transit link and the pin go; the namespace with them once no instance holds it. Missing
  * parts are no error. */
-int net_vpc_delete(const char *pin, unsigned n, struct kerr **err);
+int net_vpc_delete(const char *pin, const char *transit, struct kerr **err);
 /* Open the namespace pinned at pin (O_CLOEXEC): KERR_NOT_FOUND when there is none. */
 int net_vpc_open(const char *pin, int *nsfd, struct kerr **err);
 
@@ -210,12 +227,12 @@ struct net_vpc_policy {
 	const struct net_vpc_member *members; /* the instances whose network is up or coming up */
 	size_t nmembers;
 };
-/* Write the policy of VPC n in one transaction (table `ip kiln_vpc` of its namespace): stateful;
- * a member's traffic out must match one of its groups' egress rules, traffic to it one of their
- * ingress rules; an address no member has neither sends nor receives; a member without a public
- * address sends nothing out of the VPC. Then the host's /32 routes of the public addresses
- * through the transit link are made to match. */
-int net_vpc_policy_set(const char *pin, unsigned n, const struct net_vpc_policy *policy,
+/* Write the policy of the VPC pinned at pin (transit: its link on the host) in one transaction
+ * (table `ip kiln_vpc` of its namespace): stateful; a member's traffic out must match one of its
+ * groups' egress rules, traffic to it one of their ingress rules; an address no member has neither
+ * sends nor receives; a member without a public address sends nothing out of the VPC. Then the
+ * host's /32 routes of the public addresses through the transit link are made to match. */
+int net_vpc_policy_set(const char *pin, const char *transit, const struct net_vpc_policy *policy,
                        struct kerr **err);
 
 #endif

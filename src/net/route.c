@@ -351,7 +351,8 @@ struct host_networks {
 static bool kiln_link(const char *name)
 {
 	return !strncmp(name, NET_BRIDGE_PREFIX, strlen(NET_BRIDGE_PREFIX)) ||
-	       !strncmp(name, NET_PORT_PREFIX, strlen(NET_PORT_PREFIX));
+	       !strncmp(name, NET_PORT_PREFIX, strlen(NET_PORT_PREFIX)) ||
+	       !strncmp(name, NET_TRANSIT_PREFIX, strlen(NET_TRANSIT_PREFIX));
 }
 
 static int host_network_add(const struct nlmsghdr *h, void *ctx)

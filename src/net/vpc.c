@@ -6,6 +6,7 @@
 #include "net.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
@@ -28,9 +29,33 @@
 /* The daemon's services inside: address and TCP port (net_vpc_listen). */
 #define SERVICES_TYPE "{ type ipv4_addr . inet_service; }"
 
-static void transit_name(unsigned n, char out[NET_IFNAME_MAX])
+bool net_host_id_valid(const char *id)
 {
-	snprintf(out, NET_IFNAME_MAX, NET_BRIDGE_PREFIX "t%u", n);
+	if (!id || strlen(id) != NET_HOST_ID_LEN)
+		return false;
+	for (const char *c = id; *c; c++)
+		if (!isdigit((unsigned char)*c) && (*c < 'a' || *c > 'f'))
+			return false;
+	return true;
+}
+
+void net_transit_prefix(const char *id, char out[NET_IFNAME_MAX])
+{
+	snprintf(out, NET_IFNAME_MAX, NET_TRANSIT_PREFIX "%.4s-", id);
+}
+
+void net_transit_name(const char *id, unsigned n, char out[NET_IFNAME_MAX])
+{
+	/* "kt" + 4 + "-" leave 8 digits of the 15 characters Linux allows. */
+	snprintf(out, NET_IFNAME_MAX, NET_TRANSIT_PREFIX "%.4s-%u", id, n);
+}
+
+static int transit_check(const char *transit, struct kerr **err)
+{
+	if (!transit || !net_ifname_valid(transit))
+		return kerr_set(err, KERR_INVALID, "'%s' is not a transit link's name",
+		                transit ? transit : "");
+	return 0;
 }
 
 int net_vpc_open(const char *pin, int *nsfd, struct kerr **err)
@@ -214,21 +239,22 @@ static int vpc_uplink(void *ctx, struct kerr **err)
 	return 0;
 }
 
-int net_vpc_ensure(const char *pin, unsigned n, const char *cidr, struct kerr **err)
+int net_vpc_ensure(const char *pin, const char *transit, const char *cidr, struct kerr **err)
 {
 	_cleanup_nl_ struct nl nl = {.fd = -1};
 	_cleanup_close_ int nsfd = -1;
 	struct net_prefix range;
 	struct net_prefix host = {.len = 32};
-	char transit[NET_IFNAME_MAX];
 	struct net_link link;
 	int rc;
 
+	if (transit_check(transit, err) < 0)
+		return -1;
 	if (net_prefix_parse(cidr, &range, err) < 0)
-		return kerr_wrap(err, "cannot set up VPC %u", n);
-	if (!net_prefix_is_network(&range) || n == 0)
-		return kerr_set(err, KERR_INVALID, "cannot set up VPC %u: bad range '%s'", n, cidr);
-	transit_name(n, transit);
+		return kerr_wrap(err, "cannot set up the VPC of '%s'", transit);
+	if (!net_prefix_is_network(&range))
+		return kerr_set(err, KERR_INVALID, "cannot set up the VPC of '%s': bad range '%s'",
+		                transit, cidr);
 	if (net_vpc_open(pin, &nsfd, NULL) < 0) {
 		/* Made anew: whatever transit link an earlier namespace had is stale. */
 		_cleanup_close_ int fd = open(pin, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
@@ -237,11 +263,11 @@ int net_vpc_ensure(const char *pin, unsigned n, const char *cidr, struct kerr **
 			return kerr_errno(err, errno, "cannot create the pin '%s'", pin);
 		if (net_ns_run(-1, vpc_create, (void *)pin, err) < 0 ||
 		    net_vpc_open(pin, &nsfd, err) < 0)
-			return kerr_wrap(err, "cannot create VPC %u", n);
+			return kerr_wrap(err, "cannot create the VPC of '%s'", transit);
 		net_link_delete(transit, NULL);
 	}
 	if (net_ns_run(nsfd, vpc_base, &range, err) < 0 || nl_open_kerr(&nl, err) < 0)
-		return kerr_wrap(err, "cannot set up VPC %u", n);
+		return kerr_wrap(err, "cannot set up the VPC of '%s'", transit);
 	rc = nl_link_get(&nl, transit, &link);
 	if (rc == -ENODEV) {
 		rc = nl_veth_pair(&nl, transit, NET_VPC_UPLINK, nsfd);
@@ -256,16 +282,13 @@ int net_vpc_ensure(const char *pin, unsigned n, const char *cidr, struct kerr **
 	if (rc < 0)
 		return nl_fail(&nl, err, rc, "cannot set up the transit link '%s'", transit);
 	if (net_ns_run(nsfd, vpc_uplink, NULL, err) < 0)
-		return kerr_wrap(err, "cannot set up VPC %u", n);
+		return kerr_wrap(err, "cannot set up the VPC of '%s'", transit);
 	return 0;
 }
 
-int net_vpc_delete(const char *pin, unsigned n, struct kerr **err)
+int net_vpc_delete(const char *pin, const char *transit, struct kerr **err)
 {
-	char transit[NET_IFNAME_MAX];
-
-	transit_name(n, transit);
-	if (net_link_delete(transit, err) < 0)
+	if (transit_check(transit, err) < 0 || net_link_delete(transit, err) < 0)
 		return -1;
 	if (umount2(pin, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
 		return kerr_errno(err, errno, "cannot unpin the VPC namespace '%s'", pin);
@@ -408,17 +431,15 @@ static int policy_write(void *ctx, struct kerr **err)
 }
 
 /* The host's /32 routes through the transit link: one per public address, no others. */
-static int public_routes(unsigned n, const struct net_vpc_policy *p, struct kerr **err)
+static int public_routes(const char *transit, const struct net_vpc_policy *p, struct kerr **err)
 {
 	_cleanup_nl_ struct nl nl = {.fd = -1};
 	_cleanup_free_ struct in_addr *have = NULL;
-	char transit[NET_IFNAME_MAX];
 	struct in_addr gw;
 	struct net_link link;
 	size_t nhave = 0;
 	int rc;
 
-	transit_name(n, transit);
 	inet_pton(AF_INET, NET_TRANSIT_VPC, &gw);
 	if (nl_open_kerr(&nl, err) < 0)
 		return -1;
@@ -448,21 +469,23 @@ static int public_routes(unsigned n, const struct net_vpc_policy *p, struct kerr
 	return 0;
 }
 
-int net_vpc_policy_set(const char *pin, unsigned n, const struct net_vpc_policy *policy,
+int net_vpc_policy_set(const char *pin, const char *transit, const struct net_vpc_policy *policy,
                        struct kerr **err)
 {
 	_cleanup_buf_ struct buf script = BUF_INIT;
 	_cleanup_close_ int nsfd = -1;
 
+	if (transit_check(transit, err) < 0)
+		return -1;
 	if (!policy_valid(policy))
-		return kerr_set(err, KERR_INVALID, "cannot write the policy of VPC %u: malformed",
-		                n);
+		return kerr_set(err, KERR_INVALID,
+		                "cannot write the policy of the VPC of '%s': malformed", transit);
 	if (net_vpc_open(pin, &nsfd, err) < 0)
 		return -1;
 	policy_script(&script, policy);
 	if (net_ns_run(nsfd, policy_write, script.data, err) < 0)
-		return kerr_wrap(err, "VPC %u", n);
-	return public_routes(n, policy, err);
+		return kerr_wrap(err, "the VPC of '%s'", transit);
+	return public_routes(transit, policy, err);
 }
 
 struct port_job {

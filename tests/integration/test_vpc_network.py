@@ -93,7 +93,7 @@ def routed_to_kiln(addr):
     r = subprocess.run(["ip", "-j", "route", "get", addr], capture_output=True, text=True)
     if r.returncode != 0 or not r.stdout.strip():
         return False  # unreachable: the public range with no instance behind the address
-    return json.loads(r.stdout)[0].get("dev", "").startswith("kb-t")
+    return json.loads(r.stdout)[0].get("dev", "").startswith("kt")
 
 
 def host_fetch(addr, timeout=3):

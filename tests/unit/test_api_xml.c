@@ -324,6 +324,11 @@ static void test_errors(void **state)
 	kerr_about(&k, KERR_NOSPACE, KERR_SUBJECT_VOLUME, "vol-1", "no space for 'vol-1'");
 	api_error_from_cloud(&e, "CreateVolume", k);
 	assert_int_equal(e.status, 500);
+	assert_string_equal(e.code, "InsufficientVolumeCapacity");
+	api_error_from_cloud(&e, "RunInstances", k);
+	assert_int_equal(e.status, 500);
+	assert_string_equal(e.code, "InsufficientInstanceCapacity");
+	api_error_from_cloud(&e, "CreateImage", k);
 	assert_string_equal(e.code, "InsufficientCapacity");
 	kerr_free(k);
 	k = NULL;

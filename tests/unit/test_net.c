@@ -561,7 +561,7 @@ static void test_firewall(void **state)
 
 	(void)state;
 	assert_false(in_host_netns());
-	OK(net_firewall_dump(&rules, &err));
+	OK(net_firewall_dump(NULL, &rules, &err));
 	assert_null(rules);
 	/* A link of the host's own (not kiln's) whose network instances must never reach. */
 	OK(net_bridge_ensure("up0", "192.0.2.2/24", &err));
@@ -570,9 +570,9 @@ static void test_firewall(void **state)
 	OK(net_bridge_ensure("up1", "169.254.7.1/24", &err));
 	OK(net_bridge_ensure("up2", "192.0.2.130/25", &err));
 
-	OK(net_firewall_set(VPC, true, &err));
-	OK(net_firewall_set(VPC, true, &err));
-	OK(net_firewall_dump(&rules, &err));
+	OK(net_firewall_set(NULL, VPC, true, &err));
+	OK(net_firewall_set(NULL, VPC, true, &err));
+	OK(net_firewall_dump(NULL, &rules, &err));
 	assert_non_null(rules);
 	assert_non_null(strstr(rules, "table ip kiln"));
 	assert_non_null(strstr(rules, "type nat hook postrouting"));
@@ -601,22 +601,22 @@ static void test_firewall(void **state)
 	free(rules);
 
 	/* Set again for another range, without NAT: replaced, not added to; nothing leaves. */
-	OK(net_firewall_set("10.200.0.0/16", false, &err));
-	OK(net_firewall_dump(&rules, &err));
+	OK(net_firewall_set(NULL, "10.200.0.0/16", false, &err));
+	OK(net_firewall_dump(NULL, &rules, &err));
 	assert_non_null(rules);
 	assert_null(strstr(rules, "masquerade"));
 	assert_null(strstr(rules, "iifname \"kb-*\" accept"));
 	free(rules);
 
-	OK(net_firewall_delete(&err));
-	OK(net_firewall_dump(&rules, &err));
+	OK(net_firewall_delete(NULL, &err));
+	OK(net_firewall_dump(NULL, &rules, &err));
 	assert_null(rules);
-	OK(net_firewall_delete(&err));
+	OK(net_firewall_delete(NULL, &err));
 
-	FAILS(net_firewall_set("172.31.0.1/16", true, &err), KERR_INVALID);
-	FAILS(net_firewall_set("172.31.0.0/16; flush ruleset", true, &err), KERR_INVALID);
-	FAILS(net_firewall_set("0.0.0.0/0", true, &err), KERR_INVALID);
-	OK(net_firewall_dump(&rules, &err));
+	FAILS(net_firewall_set(NULL, "172.31.0.1/16", true, &err), KERR_INVALID);
+	FAILS(net_firewall_set(NULL, "172.31.0.0/16; flush ruleset", true, &err), KERR_INVALID);
+	FAILS(net_firewall_set(NULL, "0.0.0.0/0", true, &err), KERR_INVALID);
+	OK(net_firewall_dump(NULL, &rules, &err));
 	assert_null(rules);
 	kerr_free(err);
 }
@@ -746,7 +746,7 @@ static void test_instances_isolated(void **state)
 	OK(net_route_get("172.31.0.11/32", &route, &exists, &err));
 	assert_false(exists);
 
-	OK(net_firewall_set(VPC, true, &err));
+	OK(net_firewall_set(NULL, VPC, true, &err));
 	attach(&a1, INST_PORT);
 	attach(&a2, INST_PORT);
 	attach(&b1, INST_PORT);
@@ -796,14 +796,14 @@ static void test_instances_isolated(void **state)
 	assert_false(exists);
 	OK(net_link_exists("kv-a2", &exists, &err));
 	assert_false(exists);
-	OK(net_firewall_dump(&rules, &err));
+	OK(net_firewall_dump(NULL, &rules, &err));
 	assert_null(strstr(rules, "\"kv-a2\""));
 	assert_non_null(strstr(rules, "\"kv-a1\""));
 	assert_non_null(strstr(rules, "jump kb-1-"));
 	free(rules);
 	/* A restart of the daemon sets the filter again: running instances keep theirs. */
-	OK(net_firewall_set(VPC, true, &err));
-	OK(net_firewall_dump(&rules, &err));
+	OK(net_firewall_set(NULL, VPC, true, &err));
+	OK(net_firewall_dump(NULL, &rules, &err));
 	assert_non_null(strstr(rules, "\"kv-b1\""));
 	/* The group's rule once, however many instances attached. */
 	once = strstr(rules, "oifname \"kb-1-*\" accept");
@@ -860,13 +860,13 @@ static void test_instances_go_out_by_nat(void **state)
 	assert_int_equal(tcp_probe("169.254.1.1", INST_PORT, got, sizeof(got)), 0);
 	assert_int_equal(tcp_probe("192.0.2.1", INST_PORT, got, sizeof(got)), 0);
 
-	OK(net_firewall_set(VPC, true, &err));
+	OK(net_firewall_set(NULL, VPC, true, &err));
 	attach(&a1, INST_PORT);
 	assert_true(reaches(a1.pid, NULL, "198.51.100.7", INST_PORT));
 	assert_false(reaches(a1.pid, NULL, "192.0.2.1", INST_PORT));
 	assert_false(reaches(a1.pid, NULL, "169.254.1.1", INST_PORT));
 	/* Without NAT nothing leaves (not even unmasqueraded). */
-	OK(net_firewall_set(VPC, false, &err));
+	OK(net_firewall_set(NULL, VPC, false, &err));
 	assert_false(reaches(a1.pid, NULL, "198.51.100.7", INST_PORT));
 	assert_int_equal(tcp_probe(a1.addr, INST_PORT, got, sizeof(got)), 0);
 	kerr_free(err);
@@ -875,9 +875,53 @@ static void test_instances_go_out_by_nat(void **state)
 /* VPCs: namespaces of their own pinned under /tmp; the test's teardown unpins them whatever
  * happened. (Not in a mount namespace of the test's own: that would hold a copy of every mount
  * of the host, other tests' pools included, until the test ends.) */
+/* The host's end of test VPC n's transit link, as a data directory with host id 0fff has it. */
+static const char *transit(unsigned n)
+{
+	static char names[3][NET_IFNAME_MAX];
+
+	net_transit_name("0fff", n, names[n % 3]);
+	return names[n % 3];
+}
+
 static void vpc_pin(char *out, size_t size, unsigned n)
 {
 	snprintf(out, size, "/tmp/kiln-test-vpc-%d-%u", (int)getpid(), n);
+}
+
+/* Two data directories' filters side by side: each its own table for its own links; deleting
+ * one leaves the other whole. */
+static void test_firewall_per_host(void **state)
+{
+	char *a = NULL, *b = NULL, *gone = NULL;
+	char name[NET_IFNAME_MAX];
+	struct kerr *err = NULL;
+
+	(void)state;
+	net_transit_name("0aaa", 12345678, name);
+	assert_string_equal(name, "kt0aaa-12345678");
+	OK(net_firewall_set("0aaa", "198.18.0.0/16", true, &err));
+	OK(net_firewall_set("0bbb", "198.19.0.0/16", true, &err));
+	OK(net_firewall_dump("0aaa", &a, &err));
+	OK(net_firewall_dump("0bbb", &b, &err));
+	assert_non_null(strstr(a, "table ip kiln_0aaa"));
+	assert_non_null(strstr(a, "\"kt0aaa-*\""));
+	assert_null(strstr(a, "kt0bbb"));
+	assert_null(strstr(a, "table bridge"));
+	assert_non_null(strstr(b, "198.19.0.0/16"));
+	OK(net_firewall_delete("0aaa", &err));
+	OK(net_firewall_delete("0aaa", &err));
+	OK(net_firewall_dump("0aaa", &gone, &err));
+	assert_null(gone);
+	free(b);
+	OK(net_firewall_dump("0bbb", &b, &err));
+	assert_non_null(b);
+	FAILS(net_firewall_set("KILN", "198.18.0.0/16", true, &err), KERR_INVALID);
+	FAILS(net_firewall_set("0aa; flush ruleset", "198.18.0.0/16", true, &err), KERR_INVALID);
+	OK(net_firewall_delete("0bbb", &err));
+	free(a);
+	free(b);
+	kerr_free(err);
 }
 
 static int vpc_teardown(void **state)
@@ -887,7 +931,7 @@ static int vpc_teardown(void **state)
 	stop_instances(state);
 	for (unsigned n = 1; n <= 2; n++) {
 		vpc_pin(pin, sizeof(pin), n);
-		net_vpc_delete(pin, n, NULL);
+		net_vpc_delete(pin, transit(n), NULL);
 	}
 	return 0;
 }
@@ -957,10 +1001,10 @@ static void test_vpc_security_groups(void **state)
 	vpc_pin(pin2, sizeof(pin2), 2);
 	OK(net_route_unreachable("198.18.0.0/15", true, &err));
 	OK(net_forwarding_enable(&err));
-	OK(net_firewall_set("198.18.0.0/15", true, &err));
-	OK(net_vpc_ensure(pin1, 1, "10.0.0.0/16", &err));
-	OK(net_vpc_ensure(pin1, 1, "10.0.0.0/16", &err)); /* idempotent */
-	OK(net_vpc_ensure(pin2, 2, "10.0.0.0/16", &err));
+	OK(net_firewall_set("0fff", "198.18.0.0/15", true, &err));
+	OK(net_vpc_ensure(pin1, transit(1), "10.0.0.0/16", &err));
+	OK(net_vpc_ensure(pin1, transit(1), "10.0.0.0/16", &err)); /* idempotent */
+	OK(net_vpc_ensure(pin2, transit(2), "10.0.0.0/16", &err));
 	vpc_attach(pin1, &a);
 	vpc_attach(pin1, &b);
 	vpc_attach(pin1, &c);
@@ -968,7 +1012,7 @@ static void test_vpc_security_groups(void **state)
 	members[0] = vpc_member(&a, g_def, 1);
 	members[1] = vpc_member(&b, g_def, 1);
 	members[2] = vpc_member(&c, g_web, 1);
-	OK(net_vpc_policy_set(pin1, 1, &policy, &err));
+	OK(net_vpc_policy_set(pin1, transit(1), &policy, &err));
 
 	/* The default group: its members reach each other, across subnets and on one. */
 	assert_true(reaches(a.pid, NULL, "10.0.2.10", INST_PORT));
@@ -988,7 +1032,7 @@ static void test_vpc_security_groups(void **state)
 	members[0].groups = (const size_t[]){0, 1};
 	members[0].ngroups = 2;
 	members[2].has_pub = false;
-	OK(net_vpc_policy_set(pin1, 1, &policy, &err));
+	OK(net_vpc_policy_set(pin1, transit(1), &policy, &err));
 	assert_true(host_reaches("198.18.0.5"));
 	assert_false(host_reaches("198.18.0.7"));
 	assert_true(reaches(c.pid, NULL, "10.0.1.10", INST_PORT));
@@ -1002,7 +1046,7 @@ static void test_vpc_security_groups(void **state)
 		struct net_vpc_member dm = vpc_member(&d, g0, 1);
 		struct net_vpc_policy p2 = {open, 1, &dm, 1};
 
-		OK(net_vpc_policy_set(pin2, 2, &p2, &err));
+		OK(net_vpc_policy_set(pin2, transit(2), &p2, &err));
 	}
 	assert_true(host_reaches("198.18.0.9"));
 	assert_false(reaches(d.pid, NULL, "198.18.0.5", INST_PORT));
@@ -1017,10 +1061,10 @@ static void test_vpc_security_groups(void **state)
 		OK(net_vpc_port_detach(pin2, &ni, &err));
 		OK(net_vpc_port_detach(pin2, &ni, &err));
 	}
-	OK(net_vpc_delete(pin2, 2, &err));
-	OK(net_vpc_delete(pin2, 2, &err));
+	OK(net_vpc_delete(pin2, transit(2), &err));
+	OK(net_vpc_delete(pin2, transit(2), &err));
 	assert_false(host_reaches("198.18.0.9"));
-	OK(net_vpc_delete(pin1, 1, &err));
+	OK(net_vpc_delete(pin1, transit(1), &err));
 	kerr_free(err);
 }
 
@@ -1037,6 +1081,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_forwarding, fresh_netns, stop_instances),
 	    cmocka_unit_test_setup_teardown(test_firewall, fresh_netns, stop_instances),
 	    cmocka_unit_test_setup_teardown(test_instances_isolated, fresh_netns, stop_instances),
+	    cmocka_unit_test_setup_teardown(test_firewall_per_host, fresh_netns, stop_instances),
 	    cmocka_unit_test_setup_teardown(test_vpc_security_groups, fresh_netns, vpc_teardown),
 	    cmocka_unit_test_setup_teardown(test_instances_go_out_by_nat, fresh_netns,
 	                                    stop_instances),
