@@ -439,7 +439,9 @@ void cloud_snapshot_abandon(struct cloud *c, const char *id, const char *reason)
 }
 
 /* A DeleteSnapshot the daemon did not finish: completed snapshots of the region whose manifest
- * the store no longer has (removing it is the delete's commit point) are forgotten. */
+ * the store no longer has (removing it is the delete's commit point) are forgotten. Only those
+ * DeleteSnapshot could have been deleting: none an image uses (it refuses those), whose missing
+ * manifest is damage for verify to report, not a deletion to finish. */
 static int deletes_finish(struct cloud *c, const char *region, struct kerr **err)
 {
 	_cleanup_free_ char *dir = cloud_store_dir(c, region);
@@ -457,8 +459,12 @@ static int deletes_finish(struct cloud *c, const char *region, struct kerr **err
 	r = store_list(s, &have, &nhave, err);
 	store_close(s);
 	if (r < 0 ||
-	    db_prepare(c->db, "SELECT id FROM snapshots WHERE region = ? AND state = 'completed'",
-	               &st, err) < 0)
+	    db_prepare(
+	        c->db,
+	        "SELECT id FROM snapshots WHERE region = ?1 AND state = 'completed' AND id NOT "
+	        "IN (SELECT root_snapshot FROM images WHERE root_snapshot IS NOT NULL UNION "
+	        "SELECT snapshot FROM image_volumes WHERE snapshot IS NOT NULL)",
+	        &st, err) < 0)
 		return -1;
 	db_bind_text(st, 1, region);
 	while ((r = db_step_row(c->db, st, err)) == 1) {
