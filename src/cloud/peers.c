@@ -310,6 +310,12 @@ static int peer_call(struct cloud *c, const struct cloud_peer *p, const char *ac
 		return kerr_set(err, KERR_INTERNAL, "no transport to other deployments");
 	if (c->peer_ops.call(c->peer_ops.ctx, p, c->deploy->key, action, params, out, &why) == 0)
 		return 0;
+	/* The source's own error (kind, subject, id) when it told it: the caller's code is the
+	 * one the source's refusal has in this deployment's table. */
+	if (why->subject != KERR_SUBJECT_NONE) {
+		subject = why->subject;
+		id = why->id;
+	}
 	return kerr_about(err, why->kind, subject, id, "region '%s' (%s): %s", p->region,
 	                  p->endpoint, why->msg);
 }

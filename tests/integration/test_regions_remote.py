@@ -40,12 +40,17 @@ class Host:
     def run(self, *args, **kw):
         return sh("nsenter", f"--net=/run/netns/{self.ns}", *args, **kw)
 
-    def serve(self, regions_file):
-        self.logf = open(self.log, "w")
+    def serve(self, regions_file, fault=None):
+        self.regions_file = regions_file
+        self.logf = open(self.log, "a")
+        env = dict(os.environ)
+        env.pop("KILN_FAULT", None)
+        if fault:
+            env["KILN_FAULT"] = fault
         self.proc = subprocess.Popen(
             ["nsenter", f"--net=/run/netns/{self.ns}", KILN, "serve", "--data", str(self.data),
              "--listen", f"{self.addr}:{PORT}", "--region", self.region, "--regions",
-             str(regions_file)], stdout=subprocess.PIPE, stderr=self.logf, text=True)
+             str(regions_file)], stdout=subprocess.PIPE, stderr=self.logf, text=True, env=env)
         line = self.proc.stdout.readline()
         assert "serving" in line, self.log.read_text()[-4000:]
 
@@ -81,7 +86,7 @@ class Host:
 
 
 @pytest.fixture
-def hosts(tmp_path):
+def hosts(tmp_path, request):
     need_root()
     if not shutil.which("nsenter") or not shutil.which("ip") or not os.path.exists(AWS):
         pytest.skip("needs nsenter, ip and the aws CLI")
@@ -101,17 +106,22 @@ def hosts(tmp_path):
             h.run("ip", "addr", "add", f"{h.addr}/30", "dev", f"ve{h.ns}")
             h.run("ip", "link", "set", f"ve{h.ns}", "up")
         regions = tmp_path / "regions"
+        # ap-south-1: a deployment that does not answer (nothing listens there)
         regions.write_text(f"# the two deployments\nregion us-east-1 {a.url}\n"
-                           f"region eu-west-1 {b.url}\ninternal-key {secrets.token_hex(32)}\n")
+                           f"region eu-west-1 {b.url}\n"
+                           f"region ap-south-1 http://{a.addr}:{PORT + 1}\n"
+                           f"internal-key {secrets.token_hex(32)}\n")
         regions.chmod(0o600)
         for h in (a, b):
             topo = tmp_path / f"{h.ns}.topology"
             topo.write_text(f"{h.region} a\n")
             kiln("init", "--data", h.data, "--topology", topo)
-        kiln("account", "create", "bob", "--account-id", BOB_ID, "--access-key", BOB_KEY,
-             "--secret-key", BOB_SECRET, "--data", b.data)
+        for h in (a, b):  # bob has an account in both deployments
+            kiln("account", "create", "bob", "--account-id", BOB_ID, "--access-key", BOB_KEY,
+                 "--secret-key", BOB_SECRET, "--data", h.data)
         for h in (a, b):
-            h.serve(regions)
+            h.serve(regions, fault=request.param.get(h.ns[:3]) if hasattr(request, "param")
+                    else None)
         yield a, b
     finally:
         for h in (a, b):
@@ -179,7 +189,8 @@ def test_copy_between_deployments(hosts, tmp_path):
     # DescribeRegions on B: both regions, each with its own deployment's endpoint.
     regions = {r["RegionName"]: r["Endpoint"]
                for r in b.aws("ec2", "describe-regions", key=bob)["Regions"]}
-    assert regions == {"us-east-1": f"{a.addr}:{PORT}", "eu-west-1": f"{b.addr}:{PORT}"}
+    assert regions == {"us-east-1": f"{a.addr}:{PORT}", "eu-west-1": f"{b.addr}:{PORT}",
+                       "ap-south-1": f"{a.addr}:{PORT + 1}"}
     # A request for the region served elsewhere is refused, naming where it is served.
     r = b.aws("ec2", "describe-images", "--owners", "self", key=bob, region="us-east-1",
               check=False)
@@ -257,3 +268,36 @@ def test_copy_between_deployments(hosts, tmp_path):
     b.aws("ec2", "terminate-instances", "--instance-ids", inst_b, key=bob)
     # B's store is sound.
     kiln("store", "verify", b.data / "regions" / "eu-west-1" / "store")
+
+
+# A's local copies stop 40 s before they commit: an image of A stays pending that long.
+@pytest.mark.parametrize("hosts", [{"kra": "copy.commit@40000"}], indirect=True)
+def test_source_errors_carried(hosts):
+    """The source's refusal reaches the destination's caller as the error itself (its kind and
+    subject, carried structured, mapped by the destination's table), and a source that does
+    not answer is named with its endpoint."""
+    a, b = hosts
+    bob = (BOB_KEY, BOB_SECRET)
+    base = a.aws("ec2", "describe-images", "--owners", "amazon", "--filters",
+                 "Name=name,Values=kiln-busybox", key=bob)["Images"][0]["ImageId"]
+    pending = a.aws("ec2", "copy-image", "--source-region", "us-east-1", "--source-image-id",
+                    base, "--name", "slow", key=bob)["ImageId"]
+    assert image_state(a, pending, key=bob) == "pending"
+    # Bob's own image on A, pending there: the same refusal a copy within A has.
+    r = b.aws("ec2", "copy-image", "--source-region", "us-east-1", "--source-image-id", pending,
+              "--name", "copy", key=bob, check=False)
+    assert r.returncode != 0 and "(IncorrectState)" in r.stderr, r.stderr
+    assert "pending" in r.stderr and pending in r.stderr, r.stderr
+    # An image A does not have: A's NotFound, with EC2's wording for the id.
+    r = b.aws("ec2", "copy-image", "--source-region", "us-east-1", "--source-image-id",
+              "ami-0123456789abcdef0", "--name", "copy", key=bob, check=False)
+    assert r.returncode != 0 and "(InvalidAMIID.NotFound)" in r.stderr, r.stderr
+    assert "ami-0123456789abcdef0" in r.stderr, r.stderr
+    r = b.aws("ec2", "copy-snapshot", "--source-region", "us-east-1", "--source-snapshot-id",
+              "snap-0123456789abcdef0", key=bob, check=False)
+    assert r.returncode != 0 and "(InvalidSnapshot.NotFound)" in r.stderr, r.stderr
+    # A deployment that does not answer: its region and endpoint are named.
+    r = b.aws("ec2", "copy-image", "--source-region", "ap-south-1", "--source-image-id", base,
+              "--name", "copy", key=bob, check=False)
+    assert r.returncode != 0 and "ap-south-1" in r.stderr, r.stderr
+    assert f"http://{a.addr}:{PORT + 1}" in r.stderr, r.stderr
