@@ -92,6 +92,7 @@ def hosts(tmp_path, request):
         pytest.skip("needs nsenter, ip and the aws CLI")
     tag = f"{os.getpid() % 10000}"
     net = 1 + os.getpid() % 250
+    params = getattr(request, "param", {})
     a = Host(tmp_path, f"kra{tag}", "us-east-1", f"10.250.{net}.1")
     b = Host(tmp_path, f"krb{tag}", "eu-west-1", f"10.250.{net}.2")
     made = []
@@ -115,13 +116,19 @@ def hosts(tmp_path, request):
         for h in (a, b):
             topo = tmp_path / f"{h.ns}.topology"
             topo.write_text(f"{h.region} a\n")
-            kiln("init", "--data", h.data, "--topology", topo)
+            extra = []
+            if params.get(f"{h.ns[:3]}-busybox-only"):  # no debian-12 to share chunks with
+                imgs = tmp_path / f"{h.ns}.images"
+                imgs.mkdir()
+                (imgs / "busybox.tar").symlink_to(
+                    os.path.join(os.path.dirname(KILN), "images", "busybox.tar"))
+                extra = ["--images", imgs]
+            kiln("init", "--data", h.data, "--topology", topo, *extra)
         for h in (a, b):  # bob has an account in both deployments
             kiln("account", "create", "bob", "--account-id", BOB_ID, "--access-key", BOB_KEY,
                  "--secret-key", BOB_SECRET, "--data", h.data)
         for h in (a, b):
-            h.serve(regions, fault=request.param.get(h.ns[:3]) if hasattr(request, "param")
-                    else None)
+            h.serve(regions, fault=params.get(h.ns[:3]))
         yield a, b
     finally:
         for h in (a, b):
@@ -301,3 +308,58 @@ def test_source_errors_carried(hosts):
               "--name", "copy", key=bob, check=False)
     assert r.returncode != 0 and "ap-south-1" in r.stderr, r.stderr
     assert f"http://{a.addr}:{PORT + 1}" in r.stderr, r.stderr
+
+
+@pytest.mark.skipif(not os.environ.get("KILN_BENCH"), reason="a measurement: KILN_BENCH=1")
+@pytest.mark.parametrize("hosts", [{"krb-busybox-only": True}], indirect=True)
+def test_bench_copy_debian(hosts):
+    """The time of a copy of kiln-debian-12 (about 1 GiB) from A's deployment to B's (B has no
+    debian-12 of its own, so every chunk moves); printed for bench/RESULTS.md."""
+    a, b = hosts
+    bob = (BOB_KEY, BOB_SECRET)
+    base = a.aws("ec2", "describe-images", "--owners", "amazon", "--filters",
+                 "Name=name,Values=kiln-debian-12", key=bob)["Images"][0]["ImageId"]
+    for name, h, region in (("peer", b, "us-east-1"),):
+        t = time.time()
+        copy = h.aws("ec2", "copy-image", "--source-region", region, "--source-image-id", base,
+                     "--name", f"bench-{name}", key=bob)["ImageId"]
+        wait_for(lambda: image_state(h, copy, key=bob) in ("available", "failed"), "the copy",
+                 timeout=900)
+        assert image_state(h, copy, key=bob) == "available"
+        print(f"\nBENCH {name} copy of kiln-debian-12: {time.time() - t:.1f} s")
+
+
+# B dies by SIGKILL (KILN_FAULT) right after it indexes the first pack (64 MiB) of the copy.
+@pytest.mark.parametrize("hosts", [{"krb-busybox-only": True, "krb": "index.renamed"}],
+                         indirect=True)
+def test_copy_resumes_after_kill(hosts):
+    """B killed (SIGKILL) in the middle of a copy from A and started again: the pending copy
+    resumes, asks A only for the chunks B did not keep (its bytes sent fall short of the
+    image's), completes, and B's store verifies clean."""
+    import sqlite3
+    a, b = hosts
+    bob = (BOB_KEY, BOB_SECRET)
+    base = a.aws("ec2", "describe-images", "--owners", "amazon", "--filters",
+                 "Name=name,Values=kiln-debian-12", key=bob)["Images"][0]["ImageId"]
+    copy = b.aws("ec2", "copy-image", "--source-region", "us-east-1", "--source-image-id", base,
+                 "--name", "resumed", key=bob)["ImageId"]
+
+    # B's first pack of the copy sealed and indexed, B is killed (SIGKILL, as kill -9 does).
+    b.proc.wait(timeout=600)
+    assert b.proc.returncode == -9, b.proc.returncode
+    b.proc = None
+    b.serve(b.regions_file)
+    wait_for(lambda: image_state(b, copy, key=bob) in ("available", "failed"), "the resumed copy",
+             timeout=900)
+    assert image_state(b, copy, key=bob) == "available"
+    snap = b.aws("ec2", "describe-images", "--image-ids", copy, key=bob)["Images"][0][
+        "BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    db = sqlite3.connect(b.data / "kiln.db")
+    sent = db.execute("SELECT bytes_sent FROM snapshots WHERE id = ?", (snap,)).fetchone()[0]
+    db.close()
+    # Only the rest came after the restart: well short of all A holds (debian-12, most of it).
+    stored = json.loads(kiln("store", "stats", a.data / "regions" / "us-east-1" / "store",
+                             "--json").stdout)["total"]["stored_bytes"]
+    print(f"\nresumed copy: {sent} of A's {stored} bytes after the restart")
+    assert 0 < sent < 0.5 * stored, (sent, stored)
+    kiln("store", "verify", b.data / "regions" / "eu-west-1" / "store")
