@@ -332,6 +332,7 @@ __attribute__((format(printf, 4, 0))) static void
 verror(struct api_error *e, int status, const char *code, const char *fmt, va_list ap)
 {
 	e->status = status;
+	e->has_cause = false;
 	str_copy(e->code, code, sizeof(e->code));
 	vsnprintf(e->message, sizeof(e->message), fmt, ap);
 }
@@ -386,6 +387,7 @@ void api_error_from_cloud(struct api_error *e, const char *action, const struct 
 	if (r->message && k->id[0]) {
 		/* The row's wording takes the subject's id, and only that. */
 		e->status = api_error_status_of(r->code);
+		e->has_cause = false;
 		str_copy(e->code, r->code, sizeof(e->code));
 		format_message(e, r->message, k->id);
 		return;
@@ -443,5 +445,6 @@ int api_error_render(const struct api_error *e, const char *request_id, struct b
 	if (e->protocol == API_PROTOCOL_STS)
 		return api_xml_query_error(out, API_STS_NAMESPACE, e->status, e->code, e->message,
 		                           request_id, err);
-	return api_xml_error(out, e->code, e->message, request_id, err);
+	return api_xml_error_cause(out, e->code, e->message, e->has_cause ? &e->cause : NULL,
+	                           request_id, err);
 }

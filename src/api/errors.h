@@ -22,6 +22,10 @@ struct api_error {
 	char code[64];              /* EC2 code: "InvalidInstanceID.NotFound" */
 	char message[512];          /* shown to the client */
 	enum api_protocol protocol; /* EC2's when left zero */
+	/* The cloud's error behind it, told to the caller as well when has_cause (calls between
+	 * deployments: api/peer.c). */
+	bool has_cause;
+	struct kerr cause;
 };
 
 /* A specific code; the status comes from the code (api_error_status_of). */

@@ -14,6 +14,12 @@
 int api_peer_dispatch(struct api_call *c, struct buf *out, struct api_error *e);
 
 /* cloud_peer_ops.call: a POST with libcurl, signed as SigV4 under "kiln-peer". */
+/* The same over one connection kept for many calls (a copy's): open, send..., close. */
+int api_peer_open(void *ctx, const struct cloud_peer *p, const char *key, void **session,
+                  struct kerr **err);
+int api_peer_send(void *session, const char *action, const char *const *params, struct buf *out,
+                  struct kerr **err);
+void api_peer_close(void *session);
 int api_peer_call(void *ctx, const struct cloud_peer *p, const char *key, const char *action,
                   const char *const *params, struct buf *out, struct kerr **err);
 

@@ -373,15 +373,26 @@ int api_xml_end(struct api_xml *x, struct kerr **err)
 int api_xml_error(struct buf *out, const char *code, const char *message, const char *request_id,
                   struct kerr **err)
 {
+	return api_xml_error_cause(out, code, message, NULL, request_id, err);
+}
+
+int api_xml_error_cause(struct buf *out, const char *code, const char *message,
+                        const struct kerr *cause, const char *request_id, struct kerr **err)
+{
 	size_t start = out->len;
 
 #define ADD(lit) buf_add(out, lit, strlen(lit), err)
-	if (ADD(XML_DECL "<Response><Errors><Error><Code>") < 0 ||
-	    escape(out, code, strlen(code), true, err) < 0 || ADD("</Code><Message>") < 0 ||
-	    escape(out, message, strlen(message), true, err) < 0 ||
-	    ADD("</Message></Error></Errors><RequestID>") < 0 ||
-	    escape(out, request_id, strlen(request_id), true, err) < 0 ||
+#define ESC(s)   escape(out, s, strlen(s), true, err)
+	if (ADD(XML_DECL "<Response><Errors><Error><Code>") < 0 || ESC(code) < 0 ||
+	    ADD("</Code><Message>") < 0 || ESC(message) < 0 || ADD("</Message>") < 0 ||
+	    (cause &&
+	     (ADD("<Kind>") < 0 || ESC(kerr_kind_name(cause->kind)) < 0 ||
+	      ADD("</Kind><Subject>") < 0 || ESC(kerr_subject_name(cause->subject)) < 0 ||
+	      ADD("</Subject><SubjectId>") < 0 || ESC(cause->id) < 0 ||
+	      ADD("</SubjectId><Cause>") < 0 || ESC(cause->msg) < 0 || ADD("</Cause>") < 0)) ||
+	    ADD("</Error></Errors><RequestID>") < 0 || ESC(request_id) < 0 ||
 	    ADD("</RequestID></Response>") < 0) {
+#undef ESC
 #undef ADD
 		out->len = start;
 		if (out->cap)

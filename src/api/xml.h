@@ -80,6 +80,12 @@ int api_xml_end(struct api_xml *x, struct kerr **err) __attribute__((warn_unused
 int api_xml_error(struct buf *out, const char *code, const char *message, const char *request_id,
                   struct kerr **err) __attribute__((warn_unused_result));
 
+/* api_xml_error with the kiln error behind it (kind, subject, its id, kiln's message) as
+ * <Kind>, <Subject>, <SubjectId>, <Cause> in <Error>: what calls between deployments answer, so
+ * that the caller has the error itself, not only its EC2 code (api/peer.c). */
+int api_xml_error_cause(struct buf *out, const char *code, const char *message,
+                        const struct kerr *cause, const char *request_id, struct kerr **err)
+    __attribute__((warn_unused_result));
 /* The Query protocol's envelope (STS): `<?xml …?>\n<{action}Response xmlns="{xmlns}">`; the
  * handler writes `<{action}Result>` and `<ResponseMetadata>`, api_xml_end closes the root. */
 void api_xml_begin_query(struct api_xml *x, const char *action, const char *xmlns);

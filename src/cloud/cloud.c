@@ -491,8 +491,10 @@ void cloud_close(struct cloud *c)
 	db_close(c->db);
 	free(c->vpc_hook);
 	cloud_identity_free(c);
-	if (c->deploy)
+	if (c->deploy) {
+		cloud_copy_sources_close();
 		cloud_deployment_release(c->deploy);
+	}
 	free(c->deploy);
 	free(c->data_dir);
 	free(c);

@@ -53,6 +53,12 @@ struct cloud {
 		int (*call)(void *ctx, const struct cloud_peer *p, const char *key,
 		            const char *action, const char *const *params, struct buf *out,
 		            struct kerr **err);
+		/* The same over one connection for many calls (a copy's chunks). */
+		int (*open)(void *ctx, const struct cloud_peer *p, const char *key, void **session,
+		            struct kerr **err);
+		int (*send)(void *session, const char *action, const char *const *params,
+		            struct buf *out, struct kerr **err);
+		void (*close)(void *session);
 		void *ctx;
 	} peer_ops;
 };
@@ -94,6 +100,8 @@ int cloud_copy_source_describe(struct cloud *c, const char *account, const char 
 int cloud_copy_source_manifest(struct cloud *c, const char *account, const char *region,
                                const char *image, const char *snapshot, struct buf *out,
                                struct kerr **err);
+/* Close the snapshots cloud_copy_source_chunks keeps open between calls (at shutdown). */
+void cloud_copy_sources_close(void);
 int cloud_copy_source_chunks(struct cloud *c, const char *account, const char *region,
                              const char *image, const char *snapshot, const uint8_t (*hashes)[32],
                              size_t n, struct buf *out, struct kerr **err);

@@ -6,9 +6,12 @@
 
 #include <ctype.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "store/store.h"
 #include "util/cleanup.h"
@@ -276,12 +279,91 @@ int cloud_copy_source_manifest(struct cloud *c, const char *account, const char 
 	return r;
 }
 
+/* The source's snapshots being copied, kept open between the destination's calls (a copy of
+ * 1 GiB is thousands of chunks): the store, its index and packs are read once per snapshot
+ * rather than once per call. Each call is still checked for its account first; an entry no
+ * call used for EXPORT_IDLE seconds is closed at the next call. */
+#define EXPORTS_MAX 8
+#define EXPORT_IDLE 60
+static struct open_export {
+	char dir[PATH_MAX];
+	char id[ID_MAX];
+	struct store *s;
+	struct store_export *ex;
+	time_t used;
+	int refs;
+} exports[EXPORTS_MAX];
+static pthread_mutex_t exports_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void export_drop(struct open_export *e)
+{
+	store_export_close(e->ex);
+	store_close(e->s);
+	memset(e, 0, sizeof(*e));
+}
+
+/* The open export of snapshot in dir, opened when not yet: held (refs) until export_put. */
+static struct open_export *export_get(const char *dir, const char *id, struct kerr **err)
+{
+	struct open_export *e = NULL, *free_slot = NULL;
+	time_t now = time(NULL);
+
+	pthread_mutex_lock(&exports_lock);
+	for (size_t i = 0; i < EXPORTS_MAX; i++) {
+		struct open_export *x = &exports[i];
+		if (x->ex && !strcmp(x->dir, dir) && !strcmp(x->id, id)) {
+			e = x;
+			continue;
+		}
+		if (x->ex && !x->refs && now - x->used > EXPORT_IDLE)
+			export_drop(x);
+		if (!x->ex && !free_slot)
+			free_slot = x;
+	}
+	if (!e) {
+		/* Full of busy ones: the oldest idle one makes room, else none is kept. */
+		for (size_t i = 0; i < EXPORTS_MAX && !free_slot; i++)
+			if (!exports[i].refs)
+				free_slot = &exports[i];
+		if (!free_slot) {
+			pthread_mutex_unlock(&exports_lock);
+			kerr_set(err, KERR_LIMIT, "too many snapshots being copied at once");
+			return NULL;
+		}
+		if (free_slot->ex)
+			export_drop(free_slot);
+		if (store_open(dir, false, &free_slot->s, err) < 0 ||
+		    store_export_open(free_slot->s, id, &free_slot->ex, err) < 0) {
+			store_close(free_slot->s);
+			memset(free_slot, 0, sizeof(*free_slot));
+			pthread_mutex_unlock(&exports_lock);
+			return NULL;
+		}
+		str_copy(free_slot->dir, dir, sizeof(free_slot->dir));
+		str_copy(free_slot->id, id, sizeof(free_slot->id));
+		e = free_slot;
+	}
+	e->refs++;
+	e->used = now;
+	pthread_mutex_unlock(&exports_lock);
+	return e;
+}
+
+static void export_put(struct open_export *e)
+{
+	pthread_mutex_lock(&exports_lock);
+	e->refs--;
+	e->used = time(NULL);
+	pthread_mutex_unlock(&exports_lock);
+}
+
 int cloud_copy_source_chunks(struct cloud *c, const char *account, const char *region,
                              const char *image, const char *snapshot, const uint8_t (*hashes)[32],
                              size_t n, struct buf *out, struct kerr **err)
 {
+	_cleanup_free_ char *dir = NULL;
+	struct open_export *e;
 	struct image img;
-	struct store *s = NULL;
 	uint64_t size;
 	int r;
 
@@ -289,18 +371,30 @@ int cloud_copy_source_chunks(struct cloud *c, const char *account, const char *r
 		return kerr_set(err, KERR_INVALID, "chunks are a snapshot's");
 	if (n > STORE_REMOTE_BATCH)
 		return kerr_set(err, KERR_LIMIT, "at most %d chunks a call", STORE_REMOTE_BATCH);
-	if (source_check(c, account, region, image, snapshot, &img, &size, err) < 0 ||
-	    with_store(c, region, &s, err) < 0)
+	if (source_check(c, account, region, image, snapshot, &img, &size, err) < 0)
 		return -1;
-	r = store_export_chunks(s, snapshot, hashes, n, out, err);
-	store_close(s);
+	dir = cloud_store_dir(c, region);
+	e = export_get(dir, snapshot, err);
+	if (!e)
+		return -1;
+	r = store_export_read(e->ex, hashes, n, out, err);
+	export_put(e);
 	return r;
+}
+
+void cloud_copy_sources_close(void)
+{
+	pthread_mutex_lock(&exports_lock);
+	for (size_t i = 0; i < EXPORTS_MAX; i++)
+		if (exports[i].ex && !exports[i].refs)
+			export_drop(&exports[i]);
+	pthread_mutex_unlock(&exports_lock);
 }
 
 /* ---- the destination's side ---- */
 
 /* Call the deployment of region: its answer in out, or its refusal (with the subject). */
-static int peer_call(struct cloud *c, const struct cloud_peer *p, const char *action,
+static int peer_call(struct cloud *c, const struct cloud_peer *p, void *session, const char *action,
                      const char *const *params, struct buf *out, enum kerr_subject subject,
                      const char *id, struct kerr **err)
 {
@@ -308,8 +402,16 @@ static int peer_call(struct cloud *c, const struct cloud_peer *p, const char *ac
 
 	if (!c->peer_ops.call)
 		return kerr_set(err, KERR_INTERNAL, "no transport to other deployments");
-	if (c->peer_ops.call(c->peer_ops.ctx, p, c->deploy->key, action, params, out, &why) == 0)
+	if ((session ? c->peer_ops.send(session, action, params, out, &why)
+	             : c->peer_ops.call(c->peer_ops.ctx, p, c->deploy->key, action, params, out,
+	                                &why)) == 0)
 		return 0;
+	/* The source's own error (kind, subject, id) when it told it: the caller's code is the
+	 * one the source's refusal has in this deployment's table. */
+	if (why->subject != KERR_SUBJECT_NONE) {
+		subject = why->subject;
+		id = why->id;
+	}
 	return kerr_about(err, why->kind, subject, id, "region '%s' (%s): %s", p->region,
 	                  p->endpoint, why->msg);
 }
@@ -349,7 +451,8 @@ int cloud_peer_image(struct cloud *c, const struct cloud_peer *p, const char *ac
 	const char *params[] = {"Account", account, "ImageId", image, NULL};
 	char *cursor, *key, *value;
 
-	if (peer_call(c, p, "DescribeCopySource", params, &b, KERR_SUBJECT_IMAGE, image, err) < 0)
+	if (peer_call(c, p, NULL, "DescribeCopySource", params, &b, KERR_SUBJECT_IMAGE, image,
+	              err) < 0)
 		return -1;
 	memset(out, 0, sizeof(*out));
 	str_copy(out->region, p->region, sizeof(out->region));
@@ -404,7 +507,7 @@ int cloud_peer_snapshot_size(struct cloud *c, const struct cloud_peer *p, const 
 	const char *params[] = {"Account", account, "SnapshotId", snapshot, NULL};
 	char *cursor, *key, *value;
 
-	if (peer_call(c, p, "DescribeCopySource", params, &b, KERR_SUBJECT_SNAPSHOT, snapshot,
+	if (peer_call(c, p, NULL, "DescribeCopySource", params, &b, KERR_SUBJECT_SNAPSHOT, snapshot,
 	              err) < 0)
 		return -1;
 	cursor = b.data;
@@ -422,6 +525,7 @@ struct peer_source {
 	struct cloud *c;
 	const struct cloud_peer *p;
 	const char *account, *image; /* image: the source image the copy is of, or "" */
+	void *session;               /* one connection for the copy's calls, or NULL */
 };
 
 static int source_manifest(void *ctx, const char *id, struct buf *out, struct kerr **err)
@@ -429,8 +533,8 @@ static int source_manifest(void *ctx, const char *id, struct buf *out, struct ke
 	struct peer_source *s = ctx;
 	const char *params[] = {"Account", s->account, "ImageId", s->image, "SnapshotId", id, NULL};
 
-	return peer_call(s->c, s->p, "GetSnapshotManifest", params, out, KERR_SUBJECT_SNAPSHOT, id,
-	                 err);
+	return peer_call(s->c, s->p, s->session, "GetSnapshotManifest", params, out,
+	                 KERR_SUBJECT_SNAPSHOT, id, err);
 }
 
 static int source_chunks(void *ctx, const char *id, const uint8_t (*hashes)[32], size_t n,
@@ -448,8 +552,8 @@ static int source_chunks(void *ctx, const char *id, const uint8_t (*hashes)[32],
 		buf_addf(&list, "%s%s", i ? "," : "", hex);
 	}
 	params[7] = list.data ? list.data : "";
-	return peer_call(s->c, s->p, "GetSnapshotChunks", params, out, KERR_SUBJECT_SNAPSHOT, id,
-	                 err);
+	return peer_call(s->c, s->p, s->session, "GetSnapshotChunks", params, out,
+	                 KERR_SUBJECT_SNAPSHOT, id, err);
 }
 
 int cloud_peer_copy_store(struct cloud *c, const struct cloud_peer *p, const char *account,
@@ -458,7 +562,7 @@ int cloud_peer_copy_store(struct cloud *c, const struct cloud_peer *p, const cha
                           uint64_t *bytes_sent, struct kerr **err)
 {
 	_cleanup_free_ char *dst_dir = cloud_store_dir(c, region);
-	struct peer_source ps = {c, p, account, src_image ? src_image : ""};
+	struct peer_source ps = {c, p, account, src_image ? src_image : "", NULL};
 	const struct store_source src = {source_manifest, source_chunks, &ps};
 	struct store_copy_result res;
 	struct store *dst = NULL;
@@ -466,7 +570,15 @@ int cloud_peer_copy_store(struct cloud *c, const struct cloud_peer *p, const cha
 
 	if (store_open(dst_dir, false, &dst, err) < 0)
 		return -1;
+	/* One connection for the whole copy (kept alive); without one, a call each. */
+	if (c->peer_ops.open) {
+		_cleanup_kerr_ struct kerr *why = NULL;
+		if (c->peer_ops.open(c->peer_ops.ctx, p, c->deploy->key, &ps.session, &why) < 0)
+			ps.session = NULL;
+	}
 	r = store_copy_remote(dst, &src, src_id, id, progress, &res, err);
+	if (ps.session)
+		c->peer_ops.close(ps.session);
 	store_close(dst);
 	if (r == 0)
 		*bytes_sent = res.bytes_sent;

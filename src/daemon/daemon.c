@@ -115,7 +115,8 @@ static void api_in_vpcs(struct daemon *d, bool on)
 
 static int deployment_set(struct cloud *c, const struct daemon_config *cfg, struct kerr **err)
 {
-	const struct cloud_peer_ops ops = {api_peer_call, NULL};
+	const struct cloud_peer_ops ops = {api_peer_call, api_peer_open, api_peer_send,
+	                                   api_peer_close, NULL};
 	struct cloud_deployment dep;
 	int r;
 

@@ -32,22 +32,54 @@ int store_export_manifest(struct store *s, const char *id, struct buf *out, stru
 	return r;
 }
 
-int store_export_chunks(struct store *s, const char *id, const uint8_t (*hashes)[HASH_LEN],
-                        size_t n, struct buf *out, struct kerr **err)
+struct store_export {
+	char id[ID_MAX];
+	uint32_t chunk_size;
+	struct manifest m;
+	struct index idx;
+	struct hashset uses;     /* the chunks of the snapshot: only these are handed out */
+	struct blob_file *files; /* the packs of idx, open: a pack gc unlinks from a directory
+	                          * stays readable */
+};
+
+void store_export_close(struct store_export *ex)
 {
-	struct manifest m = {0};
-	struct index idx = {0};
+	if (!ex)
+		return;
+	hashset_release(&ex->uses);
+	if (ex->files)
+		index_close_packs(&ex->idx, ex->files);
+	index_release(&ex->idx);
+	manifest_release(&ex->m);
+	free(ex);
+}
+
+int store_export_open(struct store *s, const char *id, struct store_export **out, struct kerr **err)
+{
+	struct store_export *ex = xcalloc(1, sizeof(*ex));
+
+	hashset_init(&ex->uses);
+	str_copy(ex->id, id, sizeof(ex->id));
+	ex->chunk_size = s->chunk_size;
+	/* The manifest names only chunks the index had when it was written: the index loaded
+	 * after it has every one of them, whatever is written or collected later. */
+	if (manifest_load(s, id, &ex->m, err) < 0 || index_load(s, &ex->idx, err) < 0 ||
+	    index_open_packs(s, &ex->idx, &ex->files, err) < 0) {
+		store_export_close(ex);
+		return -1;
+	}
+	for (size_t i = 0; i < ex->m.n; i++)
+		hashset_add(&ex->uses, ex->m.e[i].hash);
+	*out = ex;
+	return 0;
+}
+
+int store_export_read(const struct store_export *ex, const uint8_t (*hashes)[HASH_LEN], size_t n,
+                      struct buf *out, struct kerr **err)
+{
 	struct chunk_reader reader = {0};
-	struct hashset uses;
-	struct blob_file *files = NULL;
 	int r = -1;
 
-	hashset_init(&uses);
-	if (manifest_load(s, id, &m, err) < 0 || index_load(s, &idx, err) < 0 ||
-	    index_open_packs(s, &idx, &files, err) < 0)
-		goto out;
-	for (size_t i = 0; i < m.n; i++)
-		hashset_add(&uses, m.e[i].hash);
 	for (size_t i = 0; i < n; i++) {
 		const struct chunk_loc *loc;
 		struct pack_entry pe;
@@ -56,20 +88,20 @@ int store_export_chunks(struct store *s, const char *id, const uint8_t (*hashes)
 
 		hash_hex(hashes[i], HASH_LEN, hex);
 		/* Only the chunks of the snapshot the caller may read. */
-		if (!hashset_has(&uses, hashes[i])) {
-			kerr_set(err, KERR_NOT_FOUND, "snapshot '%s' has no chunk %s", id, hex);
+		if (!hashset_has(&ex->uses, hashes[i])) {
+			kerr_set(err, KERR_NOT_FOUND, "snapshot '%s' has no chunk %s", ex->id, hex);
 			goto out;
 		}
-		loc = index_find(&idx, hashes[i]);
+		loc = index_find(&ex->idx, hashes[i]);
 		if (!loc) {
 			kerr_set(err, KERR_CORRUPT,
-			         "snapshot '%s' uses chunk %s, which its store does not have", id,
-			         hex);
+			         "snapshot '%s' uses chunk %s, which its store does not have",
+			         ex->id, hex);
 			goto out;
 		}
 		chunk_loc_entry(loc, &pe);
-		if (chunk_read(&reader, s->chunk_size, &files[loc->pack], &pe, CHUNK_CHECK_FAST,
-		               err) < 0)
+		if (chunk_read(&reader, ex->chunk_size, &ex->files[loc->pack], &pe,
+		               CHUNK_CHECK_FAST, err) < 0)
 			goto out;
 		memcpy(head, pe.hash, HASH_LEN);
 		put_le32(head + HASH_LEN, pe.flags);
@@ -84,12 +116,19 @@ int store_export_chunks(struct store *s, const char *id, const uint8_t (*hashes)
 	}
 	r = 0;
 out:
-	hashset_release(&uses);
 	chunk_reader_release(&reader);
-	if (files)
-		index_close_packs(&idx, files);
-	index_release(&idx);
-	manifest_release(&m);
+	return r;
+}
+
+int store_export_chunks(struct store *s, const char *id, const uint8_t (*hashes)[HASH_LEN],
+                        size_t n, struct buf *out, struct kerr **err)
+{
+	struct store_export *ex = NULL;
+	int r = store_export_open(s, id, &ex, err);
+
+	if (r == 0)
+		r = store_export_read(ex, hashes, n, out, err);
+	store_export_close(ex);
 	return r;
 }
 

@@ -66,6 +66,16 @@ int store_copy(struct store *src, struct store *dst, const char *id, const char 
 int store_export_manifest(struct store *s, const char *id, struct buf *out, struct kerr **err);
 int store_export_chunks(struct store *s, const char *id, const uint8_t (*hashes)[32], size_t n,
                         struct buf *out, struct kerr **err);
+/* The same, kept open across calls (a copy's many): the snapshot's manifest, the index and its
+ * packs open, read by any number of threads at once (store_export_read does not change it).
+ * Safe across gc and writers: a snapshot's chunks stay where its index said while a pack is
+ * open (an unlinked pack is still read through its descriptor). */
+struct store_export;
+int store_export_open(struct store *s, const char *id, struct store_export **out,
+                      struct kerr **err);
+int store_export_read(const struct store_export *ex, const uint8_t (*hashes)[32], size_t n,
+                      struct buf *out, struct kerr **err);
+void store_export_close(struct store_export *ex);
 /* The destination's: where those come from (another host's store_export_*, over a transport
  * of the caller's), and store_copy from it: the same promises as store_copy (only missing
  * chunks asked for, at most STORE_REMOTE_BATCH at a time, each checked against its hash;

@@ -81,6 +81,22 @@ const char *kerr_subject_name(enum kerr_subject subject)
 	return subject < KERR_SUBJECT__COUNT ? subject_names[subject] : "unknown";
 }
 
+enum kerr_kind kerr_kind_parse(const char *name)
+{
+	for (unsigned k = 0; name && k < KERR__COUNT; k++)
+		if (!strcmp(name, kind_names[k]))
+			return (enum kerr_kind)k;
+	return KERR_INTERNAL;
+}
+
+enum kerr_subject kerr_subject_parse(const char *name)
+{
+	for (unsigned s = 0; name && s < KERR_SUBJECT__COUNT; s++)
+		if (subject_names[s] && !strcmp(name, subject_names[s]))
+			return (enum kerr_subject)s;
+	return KERR_SUBJECT_NONE;
+}
+
 __attribute__((format(printf, 4, 0))) static int kerr_vset(struct kerr **err, enum kerr_kind kind,
                                                            int errnum, const char *fmt, va_list ap)
 {

@@ -97,6 +97,9 @@ int kerr_pass(struct kerr **err, struct kerr *e);
 void kerr_free(struct kerr *err);
 const char *kerr_kind_name(enum kerr_kind kind);
 const char *kerr_subject_name(enum kerr_subject subject);
+/* The names back (errors carried between processes): internal / none when unknown. */
+enum kerr_kind kerr_kind_parse(const char *name);
+enum kerr_subject kerr_subject_parse(const char *name);
 
 static inline void kerr_freep(struct kerr **err)
 {

@@ -8,6 +8,7 @@
 
 #include "api/errors.h"
 #include "api/xml.h"
+#include "util/str.h"
 
 #define DECL "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 
@@ -370,6 +371,24 @@ static void test_errors(void **state)
 	         "<Message>Invalid id: &quot;foo&quot; (expecting &quot;ami-...&quot;)</Message>"
 	         "</Error></Errors><RequestID>id-1</RequestID></Response>");
 	buf_release(&b);
+
+	/* a deployment's refusal carries the error behind it, for the destination's table */
+	{
+		struct kerr cause = {.kind = KERR_CONFLICT, .subject = KERR_SUBJECT_IMAGE};
+		str_copy(cause.id, "ami-1", sizeof(cause.id));
+		str_copy(cause.msg, "image 'ami-1' is pending", sizeof(cause.msg));
+		e.has_cause = true;
+		e.cause = cause;
+		assert_int_equal(api_error_render(&e, "id-1", &b, &err), 0);
+		assert_non_null(strstr(b.data, "<Kind>conflict</Kind><Subject>image</Subject>"
+		                               "<SubjectId>ami-1</SubjectId><Cause>image "
+		                               "&apos;ami-1&apos; is pending</Cause></Error>"));
+		assert_int_equal(kerr_kind_parse("conflict"), KERR_CONFLICT);
+		assert_int_equal(kerr_subject_parse("image"), KERR_SUBJECT_IMAGE);
+		assert_int_equal(kerr_subject_parse("bogus"), KERR_SUBJECT_NONE);
+		buf_release(&b);
+		e.has_cause = false;
+	}
 
 	/* a request signed for STS is answered in STS's codes and its Query protocol envelope */
 	e.protocol = API_PROTOCOL_STS;
