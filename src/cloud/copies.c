@@ -85,8 +85,8 @@ int cloud_copy_store(struct cloud *c, const char *id, const char *region, const 
 
 /* A snapshot with a product code is copied by its owner only (AWS: copies of marketplace
  * images within the account keep their codes; to another account they are refused). */
-static int foreign_product_check(struct cloud *c, const char *owner, const char *snapshot,
-                                 struct kerr **err)
+int cloud_copy_product_check(struct cloud *c, const char *owner, const char *snapshot,
+                             struct kerr **err)
 {
 	char codes[PRODUCT_CODES_MAX][PRODUCT_CODE_LEN + 1];
 	size_t n;
@@ -131,7 +131,7 @@ int cloud_snapshot_copy_from(struct cloud *c, const char *owner, const char *reg
 		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_REGION, src_region,
 		                  "source region '%s' is not served here", src_region);
 	} else if (cloud_snapshot_usable(c, owner, src_region, src, false, &size, err) < 0 ||
-	           foreign_product_check(c, owner, src, err) < 0) {
+	           cloud_copy_product_check(c, owner, src, err) < 0) {
 		return -1;
 	}
 	if (db_begin(c->db, err) < 0)

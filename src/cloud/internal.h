@@ -172,6 +172,9 @@ int cloud_peer_copy_store(struct cloud *c, const struct cloud_peer *p, const cha
                           const char *src_image, const char *src_id, const char *id,
                           const char *region, const struct store_progress *progress,
                           uint64_t *bytes_sent, struct kerr **err);
+/* A snapshot with a product code is copied by its owner only (copies.c). */
+int cloud_copy_product_check(struct cloud *c, const char *owner, const char *snapshot,
+                             struct kerr **err);
 int cloud_copy_store(struct cloud *c, const char *id, const char *region, const char *src_region,
                      const char *src_id, const struct store_progress *progress,
                      uint64_t *bytes_sent, struct kerr **err);

@@ -179,25 +179,7 @@ static int source_check(struct cloud *c, const char *account, const char *region
 		return kerr_set(err, KERR_INVALID, "a copy source names an image or a snapshot");
 	if (cloud_snapshot_usable(c, account, region, snapshot, false, size_gib, err) < 0)
 		return -1;
-	{
-		char codes[PRODUCT_CODES_MAX][PRODUCT_CODE_LEN + 1];
-		size_t n;
-		int r;
-		if (cloud_product_codes(c, snapshot, codes, &n, err) < 0)
-			return -1;
-		if (!n)
-			return 0;
-		r = cloud_sql_exists(c, err, "SELECT 1 FROM snapshots WHERE id = ? AND owner = ?",
-		                     2, snapshot, account);
-		if (r < 0)
-			return -1;
-		if (r == 0)
-			return kerr_about(err, KERR_INVALID, KERR_SUBJECT_PRODUCT_IMAGE, snapshot,
-			                  "snapshot '%s' has product code '%s': another account "
-			                  "cannot copy it",
-			                  snapshot, codes[0]);
-	}
-	return 0;
+	return cloud_copy_product_check(c, account, snapshot, err);
 }
 
 /* One "key value" line, the value with \, newline and tab escaped. */

@@ -32,30 +32,52 @@ static void drain(int fd, struct buf *out, size_t max)
 	}
 }
 
-int spawn_output(char *const argv[], struct buf *out, size_t max, struct kerr **err)
+/* Start argv with stdin from /dev/null, the descriptor keep (stdout or stderr) into a pipe whose
+ * reading end is *rd, and the other of the two to /dev/null. */
+static int start(char *const argv[], int keep, pid_t *pid, int *rd, struct kerr **err)
 {
-	_cleanup_close_ int rd = -1, wr = -1;
+	_cleanup_close_ int wr = -1;
 	posix_spawn_file_actions_t fa;
-	int pipefd[2], status, r;
-	pid_t pid;
+	int pipefd[2], r;
 
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		return kerr_errno(err, errno, "cannot run '%s'", argv[0]);
-	rd = pipefd[0];
+	*rd = pipefd[0];
 	wr = pipefd[1];
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, wr, STDOUT_FILENO);
-	posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
-	r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_adddup2(&fa, wr, keep);
+	posix_spawn_file_actions_addopen(&fa, keep == STDOUT_FILENO ? STDERR_FILENO : STDOUT_FILENO,
+	                                 "/dev/null", O_WRONLY, 0);
+	r = posix_spawnp(pid, argv[0], &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
-	if (r != 0)
+	if (r != 0) {
+		close(*rd);
+		*rd = -1;
 		return kerr_errno(err, r, "cannot run '%s'", argv[0]);
-	close(steal_fd(&wr));
-	drain(rd, out, max);
-	while (waitpid(pid, &status, 0) < 0)
+	}
+	return 0;
+}
+
+static int reap(char *const argv[], pid_t pid, int *status, struct kerr **err)
+{
+	while (waitpid(pid, status, 0) < 0)
 		if (errno != EINTR)
 			return kerr_errno(err, errno, "cannot wait for '%s'", argv[0]);
+	return 0;
+}
+
+int spawn_output(char *const argv[], struct buf *out, size_t max, struct kerr **err)
+{
+	_cleanup_close_ int rd = -1;
+	int status;
+	pid_t pid;
+
+	if (start(argv, STDOUT_FILENO, &pid, &rd, err) < 0)
+		return -1;
+	drain(rd, out, max);
+	if (reap(argv, pid, &status, err) < 0)
+		return -1;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
 	return kerr_set(err, KERR_IO, "'%s' failed with status %d", argv[0],
@@ -64,26 +86,14 @@ int spawn_output(char *const argv[], struct buf *out, size_t max, struct kerr **
 
 int spawn_run(char *const argv[], struct kerr **err)
 {
-	_cleanup_close_ int rd = -1, wr = -1;
-	posix_spawn_file_actions_t fa;
+	_cleanup_close_ int rd = -1;
 	char out[2048];
 	size_t len = 0;
-	int pipefd[2], status, r;
+	int status;
 	pid_t pid;
 
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return kerr_errno(err, errno, "cannot run '%s'", argv[0]);
-	rd = pipefd[0];
-	wr = pipefd[1];
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, wr, STDERR_FILENO);
-	r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	if (r != 0)
-		return kerr_errno(err, r, "cannot run '%s'", argv[0]);
-	close(steal_fd(&wr));
+	if (start(argv, STDERR_FILENO, &pid, &rd, err) < 0)
+		return -1;
 	for (;;) {
 		ssize_t n = read(rd, out + len, sizeof(out) - 1 - len);
 		if (n < 0 && errno == EINTR)
@@ -97,9 +107,8 @@ int spawn_run(char *const argv[], struct kerr **err)
 		}
 	}
 	out[len] = '\0';
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return kerr_errno(err, errno, "cannot wait for '%s'", argv[0]);
+	if (reap(argv, pid, &status, err) < 0)
+		return -1;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
 	while (len && (out[len - 1] == '\n' || out[len - 1] == ' '))
