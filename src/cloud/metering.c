@@ -262,6 +262,7 @@ int cloud_meter_usage(struct cloud *c, const char *caller, const char *instance,
                       char id[METERING_RECORD_ID_MAX], struct kerr **err)
 {
 	_cleanup_kerr_ struct kerr *none = NULL;
+	struct instance in; /* its owner is the caller's account when an instance meters */
 	struct product p;
 	int r;
 
@@ -275,7 +276,6 @@ int cloud_meter_usage(struct cloud *c, const char *caller, const char *instance,
 	if (time_check(c, req, err) < 0 || dimension_check(&p, req->dimension, err) < 0)
 		return -1;
 	if (instance[0]) {
-		struct instance in;
 		bool carries = false;
 
 		if (cloud_instance_get(c, instance, &in, err) < 0)
