@@ -239,8 +239,10 @@ def serving(data, *options):
     yield {"url": f"http://127.0.0.1:{port}", "data": str(data)}
     proc.terminate()
     rc = proc.wait(timeout=30)
+    # Down first, even when the daemon died: its instances and links must not outlive the test.
+    down = kiln("down", "--data", data, check=False)
     assert rc == 0, f"kiln serve ended with {rc}: {proc.stderr.read()[-6000:]}"
-    kiln("down", "--data", data)
+    assert down.returncode == 0, down.stderr
 
 
 @pytest.fixture(scope="module")
