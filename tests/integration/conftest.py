@@ -275,3 +275,21 @@ def error_of(call):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         call()
     return e.value.response["Error"]["Code"], e.value.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def inside_env():
+    """The environment of a client inside an instance: no AWS_ setting or file of the host's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+    return env
+
+
+def init_pid(server, iid):
+    with open(os.path.join(server["data"], "run", iid, "state")) as f:
+        return int(dict(l.strip().split("=", 1) for l in f if "=" in l)["init-pid"])
+
+
+def in_netns(server, iid, *cmd, env=None):
+    """cmd run on the host in the instance's network namespace (nsenter -n)."""
+    return subprocess.run(["nsenter", "-t", str(init_pid(server, iid)), "-n", *cmd], capture_output=True,
+                          text=True, timeout=60, env=env or inside_env())

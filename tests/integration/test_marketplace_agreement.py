@@ -21,7 +21,7 @@ import botocore
 import pytest
 from botocore.config import Config
 
-from conftest import client, error_of, kiln, serving
+from conftest import client, error_of, in_netns, kiln, serving
 
 os.environ["AWS_DATA_PATH"] = os.path.join(os.path.dirname(__file__), "models")
 
@@ -260,20 +260,6 @@ print(json.dumps(out))
 """
 
 
-def inside_env():
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
-    return env
-
-
-def init_pid(server, iid):
-    with open(os.path.join(server["data"], "run", iid, "state")) as f:
-        return int(dict(l.strip().split("=", 1) for l in f if "=" in l)["init-pid"])
-
-
-def in_netns(server, iid, *cmd):
-    return subprocess.run(["nsenter", "-t", str(init_pid(server, iid)), "-n", *cmd],
-                          capture_output=True, text=True, timeout=60, env=inside_env())
 
 
 def imds_get(server, iid, path):

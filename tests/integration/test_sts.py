@@ -12,7 +12,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from conftest import AWS, client, error_of
+from conftest import AWS, client, error_of, in_netns
 
 OTHER = ("AKIAOTHEROTHEROTHER1", "other-secret-other-secret")
 
@@ -246,20 +246,6 @@ print(json.dumps(out))
 """
 
 
-def inside_env():
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
-    return env
-
-
-def init_pid(server, iid):
-    with open(os.path.join(server["data"], "run", iid, "state")) as f:
-        return int(dict(l.strip().split("=", 1) for l in f if "=" in l)["init-pid"])
-
-
-def in_netns(server, iid, *cmd, env=None):
-    return subprocess.run(["nsenter", "-t", str(init_pid(server, iid)), "-n", *cmd], capture_output=True,
-                          text=True, timeout=60, env=env or inside_env())
 
 
 def imds_get(server, iid, path):
