@@ -45,30 +45,36 @@ def main():
     import shutil
     shutil.rmtree(bench.BENCH, ignore_errors=True)
     os.makedirs(bench.BENCH)
-    data = os.path.join(bench.BENCH, "data")
     topo = os.path.join(bench.BENCH, "topology")
     with open(topo, "w") as f:
         f.write("us-east-1 a b c\neu-west-1 a b\n")
-    subprocess.run([bench.KILN, "init", "--data", data, "--topology", topo], check=True, stdout=subprocess.DEVNULL)
-    cred = configparser.ConfigParser()
-    cred.read(os.path.join(data, "credentials"))
-    key, secret = cred["default"]["aws_access_key_id"], cred["default"]["aws_secret_access_key"]
-    url = f"http://127.0.0.1:{bench.KILN_PORT}"
     log = os.path.join(bench.BENCH, "kiln.log")
+    url = f"http://127.0.0.1:{bench.KILN_PORT}"
     binaries = {"kiln": bench.KILN}
     if a.before:
         binaries["before"] = a.before
-    p = serve(bench.KILN, data, log)
-    try:
-        t_inst, t_img = bench.load(bench.client(url, key, secret), True)
-        counts = bench.counts(bench.client(url, key, secret))
-        print(f"describe_p99: loaded {counts} in {t_inst:.0f} s + {t_img:.0f} s", flush=True)
-    finally:
-        stop(p)
+    # Each binary serves a data directory it made and loaded itself: an older kiln refuses a
+    # database a newer one has migrated. The records are the same calls, so the same lists.
+    setups = {}
+    for name, binary in binaries.items():
+        data = os.path.join(bench.BENCH, "data-" + name)
+        subprocess.run([binary, "init", "--data", data, "--topology", topo], check=True, stdout=subprocess.DEVNULL)
+        cred = configparser.ConfigParser()
+        cred.read(os.path.join(data, "credentials"))
+        key, secret = cred["default"]["aws_access_key_id"], cred["default"]["aws_secret_access_key"]
+        p = serve(binary, data, log)
+        try:
+            t_inst, t_img = bench.load(bench.client(url, key, secret), True)
+            counts = bench.counts(bench.client(url, key, secret))
+            print(f"describe_p99: {name} loaded {counts} in {t_inst:.0f} s + {t_img:.0f} s", flush=True)
+        finally:
+            stop(p)
+        setups[name] = (data, key, secret)
     cases = [("DescribeImages", ["Owner.1=self"]), ("DescribeInstances", [])]
     samples = {}
     for run in range(bench.RUNS):
         for name, binary in binaries.items():
+            data, key, secret = setups[name]
             p = serve(binary, data, log)
             try:
                 for action, params in cases:
@@ -79,7 +85,8 @@ def main():
                               f"p50 {m['p50_ms']:.2f} ms p99 {m['p99_ms']:.2f} ms", flush=True)
             finally:
                 stop(p)
-    subprocess.run([bench.KILN, "down", "--data", data], stdout=subprocess.DEVNULL)
+    for name, binary in binaries.items():
+        subprocess.run([binary, "down", "--data", setups[name][0]], stdout=subprocess.DEVNULL)
     med = lambda k, f: statistics.median(m[f] for m in samples[k])  # noqa: E731
     rows = []
     for name in binaries:
