@@ -28,6 +28,7 @@ struct chunk_cache {
 	uint64_t max;
 	pthread_mutex_t lock;
 	uint64_t bytes; /* what the files hold, as far as this process knows */
+	uint64_t added; /* put while an eviction scans: its count may have missed them */
 	bool evicting;
 };
 
@@ -178,21 +179,31 @@ static int by_age(const void *a, const void *b)
  * eviction, a scan of the whole cache, runs once per quarter of it filled). */
 static void evict(struct chunk_cache *c)
 {
-	struct scan s = {0};
-	uint64_t total = 0, goal = c->max / 4 * 3;
+	bool again;
 
-	each_entry(c, collect, &s);
-	for (size_t i = 0; i < s.n; i++)
-		total += s.v[i].size;
-	qsort(s.v, s.n, sizeof(*s.v), by_age);
-	for (size_t i = 0; i < s.n && total > goal; i++)
-		if (unlinkat(c->dirfd, s.v[i].name, 0) == 0)
-			total -= s.v[i].size;
-	free(s.v);
-	pthread_mutex_lock(&c->lock);
-	c->bytes = total;
-	c->evicting = false;
-	pthread_mutex_unlock(&c->lock);
+	do {
+		struct scan s = {0};
+		uint64_t total = 0, goal = c->max / 4 * 3;
+
+		pthread_mutex_lock(&c->lock);
+		c->added = 0;
+		pthread_mutex_unlock(&c->lock);
+		each_entry(c, collect, &s);
+		for (size_t i = 0; i < s.n; i++)
+			total += s.v[i].size;
+		qsort(s.v, s.n, sizeof(*s.v), by_age);
+		for (size_t i = 0; i < s.n && total > goal; i++)
+			if (unlinkat(c->dirfd, s.v[i].name, 0) == 0)
+				total -= s.v[i].size;
+		free(s.v);
+		/* Entries put while the scan ran count again, whether it saw them or not: the
+		 * count may run high (an early eviction), never low (a cache past its bound). */
+		pthread_mutex_lock(&c->lock);
+		c->bytes = total + c->added;
+		again = c->bytes > c->max;
+		c->evicting = again;
+		pthread_mutex_unlock(&c->lock);
+	} while (again);
 }
 
 void chunk_cache_put(struct chunk_cache *c, const uint8_t hash[HASH_LEN], const void *data,
@@ -212,6 +223,7 @@ void chunk_cache_put(struct chunk_cache *c, const uint8_t hash[HASH_LEN], const 
 		return;
 	pthread_mutex_lock(&c->lock);
 	c->bytes += len;
+	c->added += len;
 	full = c->bytes > c->max && !c->evicting;
 	if (full)
 		c->evicting = true;

@@ -228,6 +228,21 @@ def read_pack_footer(path):
     return entries
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_pools_left(tmp_path_factory):
+    """Housekeeping after the session: `kiln init` mounts a data directory's pools (on loop
+    devices) and only `kiln down` unmounts them; a test that stopped before its own `kiln down`
+    (a daemon that did not start, an assertion first) must not leave them to pile up run after
+    run."""
+    yield
+    base = str(tmp_path_factory.getbasetemp()) + "/"
+    with open("/proc/self/mounts") as f:
+        left = {m.split("/regions/")[0] for m in (line.split()[1] for line in f)
+                if m.startswith(base) and "/regions/" in m}
+    for data in sorted(left):
+        kiln("down", "--data", data, check=False)
+
+
 def serving(data, *options):
     """`kiln serve` (with options) on a free loopback port over an initialized data directory:
     a generator that yields {"url", "data"} and stops the daemon and its instances after."""

@@ -254,7 +254,10 @@ def test_byol_bills_nothing(server, product):
 def test_clock_only_moves_with_the_option(tmp_path):
     data = tmp_path / "data"
     kiln("init", "--data", data)
-    r = kiln("clock", "advance", "1h", "--data", data, check=False)
-    assert r.returncode == 1 and "--test-clock" in r.stderr
-    r = kiln("clock", "advance", "soon", "--data", data, check=False)
-    assert r.returncode == 2
+    try:
+        r = kiln("clock", "advance", "1h", "--data", data, check=False)
+        assert r.returncode == 1 and "--test-clock" in r.stderr
+        r = kiln("clock", "advance", "soon", "--data", data, check=False)
+        assert r.returncode == 2
+    finally:
+        kiln("down", "--data", data)
