@@ -41,6 +41,7 @@ def stop(p):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--before", help="another kiln binary measured on the same records")
+    ap.add_argument("--before-label", help="its name in the table (default: its path)")
     a = ap.parse_args()
     import shutil
     shutil.rmtree(bench.BENCH, ignore_errors=True)
@@ -93,7 +94,7 @@ def main():
         for action, _ in cases:
             for clients in (1, 16):
                 k = (name, action, clients)
-                rows.append(f"| {name if name == 'kiln' else a.before} | {action} | {clients} | {med(k, 'rps'):.1f} | "
+                rows.append(f"| {name if name == 'kiln' else (a.before_label or a.before)} | {action} | {clients} | {med(k, 'rps'):.1f} | "
                             f"{med(k, 'p50_ms'):.2f} ms | {med(k, 'p99_ms'):.2f} ms | "
                             f"{' / '.join('%.1f' % m['p99_ms'] for m in samples[k])} |")
     git = subprocess.run(["git", "-C", bench.ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
