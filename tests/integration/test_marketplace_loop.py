@@ -57,6 +57,14 @@ def wait(ec2, waiter, **kw):
     ec2.get_waiter(waiter).wait(**kw, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
 
 
+def launch(ec2, image):
+    """A t3.micro of image, once it runs."""
+    iid = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
+                            InstanceType="t3.micro")["Instances"][0]["InstanceId"]
+    wait(ec2, "instance_running", InstanceIds=[iid])
+    return iid
+
+
 def test_sell_buy_bill_and_cancel(server, tmp_path):
     sell = client(server, key=SELLER_KEYS[0], secret=SELLER_KEYS[1])
     buy = client(server, key=BUYER_KEYS[0], secret=BUYER_KEYS[1])
@@ -121,9 +129,7 @@ def test_sell_buy_bill_and_cancel(server, tmp_path):
                     UsageDimension="requests", UsageQuantity=200)
 
     # 2.5 hours running (3 started hours), stopped, 10 minutes running again (1): 4 hours.
-    iid = buy.run_instances(ImageId=image, MinCount=1, MaxCount=1,
-                            InstanceType="t3.micro")["Instances"][0]["InstanceId"]
-    wait(buy, "instance_running", InstanceIds=[iid])
+    iid = launch(buy, image)
     kiln("clock", "advance", "2h30m", "--data", server["data"])
     buy.stop_instances(InstanceIds=[iid])
     wait(buy, "instance_stopped", InstanceIds=[iid])
@@ -134,9 +140,7 @@ def test_sell_buy_bill_and_cancel(server, tmp_path):
     derived = buy.create_image(InstanceId=iid, Name="my-widget", NoReboot=True)["ImageId"]
     wait(buy, "image_available", ImageIds=[derived])
     assert buy.describe_images(ImageIds=[derived])["Images"][0]["ProductCodes"][0]["ProductCodeId"] == code
-    iid2 = buy.run_instances(ImageId=derived, MinCount=1, MaxCount=1,
-                             InstanceType="t3.micro")["Instances"][0]["InstanceId"]
-    wait(buy, "instance_running", InstanceIds=[iid2])
+    iid2 = launch(buy, derived)
     kiln("clock", "advance", "10m", "--data", server["data"])
     buy.terminate_instances(InstanceIds=[iid, iid2])
     wait(buy, "instance_terminated", InstanceIds=[iid, iid2])
@@ -161,9 +165,7 @@ def test_sell_buy_bill_and_cancel(server, tmp_path):
     year, mon = map(int, month.split("-"))
     boundary = calendar.timegm((year + mon // 12, mon % 12 + 1, 1, 0, 0, 0))
     kiln("clock", "advance", f"{int(boundary - now) - 30 * 60}s", "--data", server["data"])
-    iid3 = buy.run_instances(ImageId=image, MinCount=1, MaxCount=1,
-                             InstanceType="t3.micro")["Instances"][0]["InstanceId"]
-    wait(buy, "instance_running", InstanceIds=[iid3])
+    iid3 = launch(buy, image)
     kiln("clock", "advance", "1h", "--data", server["data"])
     buy.terminate_instances(InstanceIds=[iid3])
     wait(buy, "instance_terminated", InstanceIds=[iid3])
