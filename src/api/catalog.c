@@ -17,9 +17,10 @@
 #include "util/str.h"
 #include "util/banned.h"
 
-#define SERVICE       "aws-marketplace"
-#define LIST_MAX      20
-#define ERROR_MESSAGE 512
+#define SERVICE        "aws-marketplace"
+#define LIST_MAX       20
+#define ERROR_MESSAGE  512
+#define CATALOG_REGION "us-east-1" /* the Catalog's one endpoint's region */
 
 /* The errors of the model, with their statuses; every code sent is one of these (static
  * strings: the header outlives the handler). */
@@ -465,6 +466,16 @@ void api_catalog_serve(struct cloud *cloud, const struct api_http_request *req,
 	api_params_init(&params);
 	if (api_authenticate(cloud, req, services, &params, &auth, &cc.call, &e) < 0) {
 		render_error(resp, auth_code(&e), e.message);
+		goto done;
+	}
+	/* AWS's Catalog has one endpoint, in us-east-1 (botocore's endpoint data): a request
+	 * signed for another region is refused there for its credential scope. */
+	if (strcmp(cc.call.region, CATALOG_REGION)) {
+		char text[160];
+		snprintf(text, sizeof(text),
+		         "Credential should be scoped to a valid region, not '%s'. ",
+		         cc.call.region);
+		render_error(resp, "InvalidSignatureException", text);
 		goto done;
 	}
 	if (req->body_len) {

@@ -19,9 +19,16 @@
 	"       kiln marketplace products [--data DIR] [--json]\n"                                 \
 	"       kiln marketplace subscribe|unsubscribe PRODUCT --account ACCOUNT [--data DIR]\n"   \
 	"       kiln marketplace ls --account ACCOUNT [--data DIR] [--json]\n"                     \
-	"       kiln marketplace report --seller ACCOUNT [--data DIR] [--json]"
-#define USAGE_BILL  "kiln bill --account ACCOUNT [--data DIR] [--json]"
+	"       kiln marketplace report --seller ACCOUNT [--month YYYY-MM] [--data DIR] [--json]"
+#define USAGE_BILL  "kiln bill --account ACCOUNT [--month YYYY-MM] [--data DIR] [--json]"
 #define USAGE_CLOCK "kiln clock advance DURATION [--data DIR]   (DURATION: 90m, 2h, 3600s, 1h30m)"
+
+/* A JSON object's string member after its first: , "name": "value". */
+static void json_member(const char *name, const char *value)
+{
+	printf(", \"%s\": ", name);
+	cli_json_string(value);
+}
 
 static void print_product(const struct product *p, bool json, bool first)
 {
@@ -42,18 +49,12 @@ static void print_product(const struct product *p, bool json, bool first)
 	}
 	printf("%s{\"code\": ", first ? "" : ", ");
 	cli_json_string(p->code);
-	printf(", \"id\": ");
-	cli_json_string(p->id);
-	printf(", \"seller\": ");
-	cli_json_string(p->seller);
-	printf(", \"title\": ");
-	cli_json_string(p->title);
-	printf(", \"pricing\": ");
-	cli_json_string(p->pricing);
-	printf(", \"image\": ");
-	cli_json_string(p->image);
-	printf(", \"region\": ");
-	cli_json_string(p->region);
+	json_member("id", p->id);
+	json_member("seller", p->seller);
+	json_member("title", p->title);
+	json_member("pricing", p->pricing);
+	json_member("image", p->image);
+	json_member("region", p->region);
 	printf(", \"instance_types\": {");
 	for (size_t i = 0; i < p->ntypes; i++) {
 		cloud_money_format(p->types[i].price_micros, price);
@@ -184,12 +185,9 @@ static int do_subscriptions(struct cloud *cl, const char *account, bool json, st
 		}
 		printf("%s{\"agreement\": ", i ? ", " : "");
 		cli_json_string(v[i].id);
-		printf(", \"product\": ");
-		cli_json_string(v[i].product);
-		printf(", \"title\": ");
-		cli_json_string(v[i].title);
-		printf(", \"status\": ");
-		cli_json_string(status);
+		json_member("product", v[i].product);
+		json_member("title", v[i].title);
+		json_member("status", status);
 		printf("}");
 	}
 	if (json)
@@ -197,75 +195,116 @@ static int do_subscriptions(struct cloud *cl, const char *account, bool json, st
 	return 0;
 }
 
-/* The lines of a bill (buyer) or a report (seller), and their total. */
-static int print_bill(struct cloud *cl, const char *buyer, const char *seller, bool json,
-                      struct kerr **err)
+/* The lines of a bill (buyer) or a report (seller): text, or the JSON list's members. */
+static void print_lines(const struct bill_line *v, size_t n, bool json)
 {
-	_cleanup_free_ struct bill_line *v = NULL;
 	char price[32], amount[32];
-	int64_t total = 0;
-	uint64_t hours = 0;
 	bool usage = false;
-	size_t n;
 
-	if (cloud_bill(cl, buyer, seller, &v, &n, err) < 0)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		if (__builtin_add_overflow(total, v[i].amount_micros, &total))
-			return kerr_set(err, KERR_LIMIT, "the total overflows");
-		hours += v[i].hours;
+	for (size_t i = 0; i < n; i++)
 		usage = usage || v[i].dimension[0];
-	}
-	if (json)
-		printf("{\"lines\": [");
-	else
-		printf("%-25s %-12s %-12s %-21s %-10s %6s %10s %10s%s\n", "PRODUCT", "SELLER",
-		       "BUYER", "INSTANCE", "TYPE", "HOURS", "PRICE", "AMOUNT",
+	if (!json)
+		printf("%-7s %-25s %-12s %-12s %-21s %-10s %6s %10s %10s%s\n", "MONTH", "PRODUCT",
+		       "SELLER", "BUYER", "INSTANCE", "TYPE", "HOURS", "PRICE", "AMOUNT",
 		       usage ? "  USAGE" : "");
 	for (size_t i = 0; i < n; i++) {
 		cloud_money_format(v[i].price_micros, price);
 		cloud_money_format(v[i].amount_micros, amount);
 		if (!json && v[i].dimension[0]) {
-			printf("%-25s %-12s %-12s %-21s %-10s %6s %10s %10s  %llu %s\n",
-			       v[i].product, v[i].seller, v[i].buyer,
+			printf("%-7s %-25s %-12s %-12s %-21s %-10s %6s %10s %10s  %llu %s\n",
+			       v[i].month, v[i].product, v[i].seller, v[i].buyer,
 			       v[i].instance[0] ? v[i].instance : "-",
 			       v[i].type[0] ? v[i].type : "-", "-", price, amount,
 			       (unsigned long long)v[i].quantity, v[i].dimension);
 			continue;
 		}
 		if (!json) {
-			printf("%-25s %-12s %-12s %-21s %-10s %6llu %10s %10s\n", v[i].product,
-			       v[i].seller, v[i].buyer, v[i].instance, v[i].type,
+			printf("%-7s %-25s %-12s %-12s %-21s %-10s %6llu %10s %10s\n", v[i].month,
+			       v[i].product, v[i].seller, v[i].buyer, v[i].instance, v[i].type,
 			       (unsigned long long)v[i].hours, price, amount);
 			continue;
 		}
-		printf("%s{\"product\": ", i ? ", " : "");
-		cli_json_string(v[i].product);
-		printf(", \"title\": ");
-		cli_json_string(v[i].title);
-		printf(", \"pricing\": ");
-		cli_json_string(v[i].pricing);
-		printf(", \"seller\": ");
-		cli_json_string(v[i].seller);
-		printf(", \"buyer\": ");
-		cli_json_string(v[i].buyer);
-		printf(", \"instance\": ");
-		cli_json_string(v[i].instance);
-		printf(", \"region\": ");
-		cli_json_string(v[i].region);
-		printf(", \"instance_type\": ");
-		cli_json_string(v[i].type);
-		printf(", \"hours\": %llu, \"price\": ", (unsigned long long)v[i].hours);
-		cli_json_string(price);
-		printf(", \"amount\": ");
-		cli_json_string(amount);
+		printf("%s{\"month\": ", i ? ", " : "");
+		cli_json_string(v[i].month);
+		json_member("product", v[i].product);
+		json_member("title", v[i].title);
+		json_member("pricing", v[i].pricing);
+		json_member("seller", v[i].seller);
+		json_member("buyer", v[i].buyer);
+		json_member("instance", v[i].instance);
+		json_member("region", v[i].region);
+		json_member("instance_type", v[i].type);
+		printf(", \"hours\": %llu", (unsigned long long)v[i].hours);
+		json_member("price", price);
+		json_member("amount", amount);
 		if (v[i].dimension[0]) {
-			printf(", \"dimension\": ");
-			cli_json_string(v[i].dimension);
+			json_member("dimension", v[i].dimension);
 			printf(", \"quantity\": %llu", (unsigned long long)v[i].quantity);
 		}
 		printf("}");
 	}
+}
+
+/* The rows of a seller's report, per month and product. */
+static void print_report_rows(const struct report_row *v, size_t n, bool json)
+{
+	char revenue[32];
+
+	if (!json)
+		printf("%-7s %-25s %-24s %11s %6s %8s %10s\n", "MONTH", "PRODUCT", "TITLE",
+		       "SUBSCRIBERS", "HOURS", "USAGE", "REVENUE");
+	for (size_t i = 0; i < n; i++) {
+		cloud_money_format(v[i].revenue_micros, revenue);
+		if (!json) {
+			printf("%-7s %-25s %-24.24s %11llu %6llu %8llu %10s\n", v[i].month,
+			       v[i].product, v[i].title, (unsigned long long)v[i].subscribers,
+			       (unsigned long long)v[i].hours, (unsigned long long)v[i].usage,
+			       revenue);
+			continue;
+		}
+		printf("%s{\"month\": ", i ? ", " : "");
+		cli_json_string(v[i].month);
+		json_member("product", v[i].product);
+		json_member("title", v[i].title);
+		printf(", \"subscribers\": %llu, \"hours\": %llu, \"usage\": %llu",
+		       (unsigned long long)v[i].subscribers, (unsigned long long)v[i].hours,
+		       (unsigned long long)v[i].usage);
+		json_member("revenue", revenue);
+		printf("}");
+	}
+}
+
+/* A buyer's bill (seller NULL) or a seller's report (buyer NULL, with its rows per month and
+ * product first), and the total. */
+static int print_bill(struct cloud *cl, const char *buyer, const char *seller, const char *month,
+                      bool json, struct kerr **err)
+{
+	_cleanup_free_ struct bill_line *v = NULL;
+	_cleanup_free_ struct report_row *rows = NULL;
+	char amount[32];
+	int64_t total = 0;
+	uint64_t hours = 0;
+	size_t n, nrows = 0;
+
+	if (cloud_bill(cl, buyer, seller, month, &v, &n, err) < 0 ||
+	    (seller && cloud_marketplace_report(cl, seller, month, v, n, &rows, &nrows, err) < 0))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (__builtin_add_overflow(total, v[i].amount_micros, &total))
+			return kerr_set(err, KERR_LIMIT, "the total overflows");
+		hours += v[i].hours;
+	}
+	if (json)
+		printf("{");
+	if (seller) {
+		if (json)
+			printf("\"months\": [");
+		print_report_rows(rows, nrows, json);
+		printf(json ? "], " : "\n");
+	}
+	if (json)
+		printf("\"lines\": [");
+	print_lines(v, n, json);
 	cloud_money_format(total, amount);
 	if (json) {
 		printf("], \"hours\": %llu, \"total\": ", (unsigned long long)hours);
@@ -292,7 +331,8 @@ int cmd_marketplace(int argc, char **argv)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct cli_strings prices = {0}, types = {0}, dims = {0};
-	const char *data = NULL, *seller = NULL, *account = NULL, *title = NULL, *region = NULL;
+	const char *data = NULL, *seller = NULL, *account = NULL, *title = NULL, *region = NULL,
+	           *month = NULL;
 	bool json = false, byol = false;
 	const struct cli_option opts[] = {
 	    OPT_STRING("seller", "ACCOUNT", &seller, "the selling account (id or name)"),
@@ -305,6 +345,7 @@ int cmd_marketplace(int argc, char **argv)
 	    OPT_BOOL("byol", &byol, "bring your own license: the marketplace bills nothing"),
 	    OPT_LIST("dimension", "NAME=USD", &dims,
 	             "a usage dimension (MeterUsage) and its price per unit"),
+	    OPT_STRING("month", "YYYY-MM", &month, "report: that month only (UTC)"),
 	    OPT_STRING("data", "DIR", &data, "the data directory"),
 	    OPT_BOOL("json", &json, "print JSON"),
 	    OPT_END(),
@@ -359,7 +400,7 @@ int cmd_marketplace(int argc, char **argv)
 		if (!seller)
 			kerr_set(&err, KERR_INVALID, "report takes --seller");
 		else if (account_id(cl, seller, id, &err) == 0)
-			r = print_bill(cl, NULL, id, json, &err);
+			r = print_bill(cl, NULL, id, month, json, &err);
 	}
 	cloud_close(cl);
 	cli_strings_release(&prices);
@@ -371,10 +412,11 @@ int cmd_marketplace(int argc, char **argv)
 int cmd_bill(int argc, char **argv)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
-	const char *data = NULL, *account = NULL;
+	const char *data = NULL, *account = NULL, *month = NULL;
 	bool json = false;
 	const struct cli_option opts[] = {
 	    OPT_STRING("account", "ACCOUNT", &account, "the buying account (id or name)"),
+	    OPT_STRING("month", "YYYY-MM", &month, "that month only (UTC)"),
 	    OPT_STRING("data", "DIR", &data, "the data directory"),
 	    OPT_BOOL("json", &json, "print JSON"),
 	    OPT_END(),
@@ -388,7 +430,7 @@ int cmd_bill(int argc, char **argv)
 	if (cloud_open(cli_data_dir(data), &cl, &err) < 0)
 		return cli_fail(err);
 	if (account_id(cl, account, id, &err) == 0)
-		r = print_bill(cl, id, NULL, json, &err);
+		r = print_bill(cl, id, NULL, month, json, &err);
 	cloud_close(cl);
 	return r < 0 ? cli_fail(err) : 0;
 }

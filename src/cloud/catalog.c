@@ -9,6 +9,7 @@
 
 #include "internal.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -519,30 +520,37 @@ static int add_regions(struct work *w, size_t index, const char *id, json_t *e, 
 	return 0;
 }
 
+/* Restricting: each name of the change's list key (what) moves from the product's list from to
+ * its list to (made when absent) under parent; a name not in from is an error. */
+static int restrict_names(const json_t *d, const char *key, const char *what, json_t *parent,
+                          const char *from, const char *to, struct kerr **err)
+{
+	json_t *names = json_object_get(d, key), *have = json_object_get(parent, from);
+	size_t i;
+	json_t *n;
+
+	if (strings_of(names, key, err) < 0)
+		return -1;
+	if (!json_object_get(parent, to))
+		json_object_set_new(parent, to, json_array());
+	json_array_foreach(names, i, n)
+	{
+		if (!array_has(have, json_string_value(n)))
+			return kerr_set(err, KERR_INVALID, "%s '%s' is not one of the product's",
+			                what, json_string_value(n));
+		array_remove(have, json_string_value(n));
+		json_array_append(json_object_get(parent, to), n);
+	}
+	return 0;
+}
+
 static int restrict_regions(struct work *w, size_t index, const char *id, json_t *e, json_t *d,
                             struct kerr **err)
 {
-	json_t *regions = json_object_get(d, "Regions");
-	json_t *avail = json_object_get(json_object_get(e, "Details"), "RegionAvailability");
-	json_t *have = json_object_get(avail, "Regions");
-	size_t i;
-	json_t *r;
-
 	(void)w, (void)index, (void)id;
-	if (strings_of(regions, "Regions", err) < 0)
-		return -1;
-	json_array_foreach(regions, i, r)
-	{
-		if (!array_has(have, json_string_value(r)))
-			return kerr_set(err, KERR_INVALID,
-			                "region '%s' is not one of the product's",
-			                json_string_value(r));
-		array_remove(have, json_string_value(r));
-		if (!json_object_get(avail, "Restrict"))
-			json_object_set_new(avail, "Restrict", json_array());
-		json_array_append(json_object_get(avail, "Restrict"), r);
-	}
-	return 0;
+	return restrict_names(d, "Regions", "region",
+	                      json_object_get(json_object_get(e, "Details"), "RegionAvailability"),
+	                      "Regions", "Restrict", err);
 }
 
 static int add_instance_types(struct work *w, size_t index, const char *id, json_t *e, json_t *d,
@@ -576,25 +584,10 @@ static int add_instance_types(struct work *w, size_t index, const char *id, json
 static int restrict_instance_types(struct work *w, size_t index, const char *id, json_t *e,
                                    json_t *d, struct kerr **err)
 {
-	json_t *types = json_object_get(d, "InstanceTypes");
-	json_t *comp = json_object_get(json_object_get(e, "Details"), "Compatibility");
-	size_t i;
-	json_t *t;
-
 	(void)w, (void)index, (void)id;
-	if (strings_of(types, "InstanceTypes", err) < 0)
-		return -1;
-	json_array_foreach(types, i, t)
-	{
-		if (!array_has(json_object_get(comp, "AvailableInstanceTypes"),
-		               json_string_value(t)))
-			return kerr_set(err, KERR_INVALID,
-			                "instance type '%s' is not one of the product's",
-			                json_string_value(t));
-		array_remove(json_object_get(comp, "AvailableInstanceTypes"), json_string_value(t));
-		json_array_append(json_object_get(comp, "RestrictedInstanceTypes"), t);
-	}
-	return 0;
+	return restrict_names(d, "InstanceTypes", "instance type",
+	                      json_object_get(json_object_get(e, "Details"), "Compatibility"),
+	                      "AvailableInstanceTypes", "RestrictedInstanceTypes", err);
 }
 
 /* The delivery option of a change: {Details|DetailsDocument: {AmiDeliveryOptionDetails}}. */
@@ -740,28 +733,116 @@ static int restrict_delivery_options(struct work *w, size_t index, const char *i
 	return 0;
 }
 
+/* The units AddDimensions takes (AWS's list), and Hrs, the unit of AMI products' hourly
+ * (Metered) dimensions. */
+static const char *const dimension_units[] = {
+    "GB", "Gbps",    "HostHrs", "Hosts", "MB",      "Mbps",  "Requests", "TaskHrs",
+    "TB", "TierHrs", "UnitHrs", "Units", "UserHrs", "Users", "Hrs",      NULL};
+
+static bool dimension_key_ok(const char *key)
+{
+	size_t len = key ? strlen(key) : 0;
+
+	return len && len <= 100 &&
+	       strspn(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") ==
+	           len;
+}
+
+/* An AMI product's dimensions: Metered ones are its instance types (priced per hour), each
+ * ExternallyMetered one a usage dimension MeterUsage reports (priced per unit). */
+static int dimension_check(const json_t *dim, const json_t *have, struct kerr **err)
+{
+	const char *key = jstr(dim, "Key"), *unit = jstr(dim, "Unit"), *name = jstr(dim, "Name"),
+	           *desc = jstr(dim, "Description");
+	const json_t *types = json_object_get(dim, "Types");
+	const char *type = json_string_value(json_array_get(types, 0));
+	size_t k;
+	json_t *h;
+
+	if (!key || !unit || !name || !*unit || !*name || !json_is_array(types))
+		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_USAGE_DIMENSION, key ? key : "",
+		                  "provide non-empty fields (Key, Unit, Name, Types) for each "
+		                  "dimension");
+	if (!dimension_key_ok(key))
+		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_USAGE_DIMENSION, key,
+		                  "dimension key '%s' is not 1 to 100 of A-Z a-z 0-9 _ . -", key);
+	if (strlen(name) > 500 || (desc && strlen(desc) > 1000))
+		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_USAGE_DIMENSION, key,
+		                  "dimension '%s': Name is at most 500 characters, Description "
+		                  "1000",
+		                  key);
+	if (!in_list(dimension_units, unit))
+		return kerr_about(
+		    err, KERR_INVALID, KERR_SUBJECT_USAGE_DIMENSION, key,
+		    "dimension '%s': invalid Unit '%s' (GB, Gbps, HostHrs, Hosts, "
+		    "MB, Mbps, Requests, TaskHrs, TB, TierHrs, UnitHrs, Units, UserHrs, "
+		    "Users; Hrs for Metered)",
+		    key, unit);
+	if (json_array_size(types) != 1 || !type ||
+	    (strcmp(type, "Metered") && strcmp(type, "ExternallyMetered")))
+		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_USAGE_DIMENSION, key,
+		                  "dimension '%s': Types of an AMI product's dimension are "
+		                  "[\"Metered\"] (an instance type's hours) or "
+		                  "[\"ExternallyMetered\"] (usage reported with MeterUsage)",
+		                  key);
+	if (!strcmp(type, "Metered") && !instance_type_find(key))
+		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_USAGE_DIMENSION, key,
+		                  "invalid dimension key '%s' for a Metered dimension: it is an "
+		                  "instance type",
+		                  key);
+	if (!strcmp(type, "ExternallyMetered") && instance_type_find(key))
+		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_USAGE_DIMENSION, key,
+		                  "dimension key '%s' is an instance type: a usage dimension needs "
+		                  "another key",
+		                  key);
+	json_array_foreach(have, k, h)
+	{
+		if (!strcmp(jstr(h, "Key"), key))
+			return kerr_about(err, KERR_INVALID, KERR_SUBJECT_USAGE_DIMENSION, key,
+			                  "dimension '%s' is the product's already", key);
+		if (jstr(h, "Name") && !strcmp(jstr(h, "Name"), name))
+			return kerr_about(err, KERR_INVALID, KERR_SUBJECT_USAGE_DIMENSION, key,
+			                  "dimension Name '%s' is another dimension's already",
+			                  name);
+	}
+	return 0;
+}
+
+static size_t usage_dimensions_count(const json_t *dims)
+{
+	size_t i, n = 0;
+	json_t *d;
+
+	json_array_foreach(dims, i, d) n +=
+	    array_has(json_object_get(d, "Types"), "ExternallyMetered");
+	return n;
+}
+
 static int add_dimensions(struct work *w, size_t index, const char *id, json_t *e, json_t *d,
                           struct kerr **err)
 {
 	json_t *dims = json_object_get(json_object_get(e, "Details"), "Dimensions");
-	size_t i, k;
-	json_t *dim, *have;
+	size_t i;
+	json_t *dim;
 
 	(void)w, (void)index, (void)id;
 	if (!json_is_array(d) || !json_array_size(d))
-		return kerr_set(err, KERR_INVALID,
-		                "AddDimensions' details are a list of dimensions");
+		return kerr_about(err, KERR_INVALID, KERR_SUBJECT_USAGE_DIMENSION, "",
+		                  "AddDimensions' details are a list of at least 1 dimension");
 	json_array_foreach(d, i, dim)
 	{
-		const char *key = jstr(dim, "Key");
-		if (!key || !jstr(dim, "Name") || !json_is_array(json_object_get(dim, "Types")))
-			return kerr_set(err, KERR_INVALID, "a dimension needs Key, Name and Types");
-		json_array_foreach(dims, k, have) if (
-		    !strcmp(jstr(have, "Key"),
-		            key)) return kerr_set(err, KERR_INVALID,
-		                                  "dimension '%s' is the product's already", key);
-		json_array_append(dims, dim);
+		if (dimension_check(dim, dims, err) < 0)
+			return -1;
+		json_array_append_new(dims, json_pack("{s:s, s:s, s:s, s:O, s:s?}", "Key",
+		                                      jstr(dim, "Key"), "Name", jstr(dim, "Name"),
+		                                      "Unit", jstr(dim, "Unit"), "Types",
+		                                      json_object_get(dim, "Types"), "Description",
+		                                      jstr(dim, "Description")));
 	}
+	if (usage_dimensions_count(dims) > PRODUCT_DIMENSIONS_MAX)
+		return kerr_about(err, KERR_LIMIT, KERR_SUBJECT_USAGE_DIMENSION, "",
+		                  "a product has at most %d usage (ExternallyMetered) dimensions",
+		                  PRODUCT_DIMENSIONS_MAX);
 	return 0;
 }
 
@@ -826,21 +907,78 @@ static int create_offer(struct work *w, size_t index, const char *id, json_t *e,
 	return 0;
 }
 
-/* An offer's pricing as marketplace.c keeps it: free, byol or hourly with a price per type. */
-static int offer_pricing(const json_t *offer, char pricing[8], struct product_type *types,
-                         size_t *ntypes, struct kerr **err)
+/* An offer's prices as marketplace.c keeps them. */
+struct offer_prices {
+	char pricing[8]; /* free, byol or hourly */
+	struct product_type types[PRODUCT_TYPES_MAX];
+	size_t ntypes;
+	struct usage_dimension dims[PRODUCT_DIMENSIONS_MAX];
+	size_t ndims;
+};
+
+/* A rate's key and price into the next of max slots (count of them used). */
+static int rate_put(const char *key, const char *price, char *slot_key, size_t key_size,
+                    int64_t *slot_price, size_t *count, size_t max, const char *what,
+                    struct kerr **err)
+{
+	if (*count == max)
+		return kerr_set(err, KERR_LIMIT, "an offer prices at most %zu %s", max, what);
+	if (cloud_money_parse(price, slot_price, err) < 0)
+		return -1;
+	str_copy(slot_key, key, key_size);
+	++*count;
+	return 0;
+}
+
+/* One rate of a rate card: the hourly price of an instance type or the price per unit of one
+ * of the product's usage (ExternallyMetered) dimensions; any other key is an error. */
+static int offer_rate(const json_t *rate, const char *pid, const json_t *dims,
+                      struct offer_prices *o, struct kerr **err)
+{
+	const char *key = jstr(rate, "DimensionKey"), *price = jstr(rate, "Price");
+	size_t i;
+	json_t *d;
+
+	if (!key || !price)
+		return kerr_set(err, KERR_INVALID,
+		                "a rate needs DimensionKey and Price (a string)");
+	if (instance_type_find(key)) {
+		struct product_type *t = &o->types[o->ntypes < PRODUCT_TYPES_MAX ? o->ntypes : 0];
+		return rate_put(key, price, t->type, sizeof(t->type), &t->price_micros, &o->ntypes,
+		                PRODUCT_TYPES_MAX, "instance types", err);
+	}
+	json_array_foreach(dims, i, d)
+	{
+		struct usage_dimension *u =
+		    &o->dims[o->ndims < PRODUCT_DIMENSIONS_MAX ? o->ndims : 0];
+		if (!strcmp(jstr(d, "Key"), key) &&
+		    array_has(json_object_get(d, "Types"), "ExternallyMetered"))
+			return rate_put(key, price, u->key, sizeof(u->key), &u->price_micros,
+			                &o->ndims, PRODUCT_DIMENSIONS_MAX, "usage dimensions", err);
+	}
+	return kerr_about(err, KERR_INVALID, KERR_SUBJECT_USAGE_DIMENSION, key,
+	                  "DimensionKey '%s' is neither an instance type nor a usage dimension of "
+	                  "product '%s' (AddDimensions with Types [\"ExternallyMetered\"] adds "
+	                  "one)",
+	                  key, pid);
+}
+
+/* An offer's pricing from its terms: free, byol or hourly with the prices of its rate card.
+ * dims are the Dimensions of product pid, the offer's. */
+static int offer_pricing(const json_t *offer, const char *pid, const json_t *dims,
+                         struct offer_prices *o, struct kerr **err)
 {
 	const json_t *terms = json_object_get(offer, "Terms");
 	size_t i;
 	json_t *t;
 
-	str_copy(pricing, "free", 8);
-	*ntypes = 0;
+	memset(o, 0, sizeof(*o));
+	str_copy(o->pricing, "free", sizeof(o->pricing));
 	json_array_foreach(terms, i, t)
 	{
 		const char *type = jstr(t, "Type");
 		if (type && !strcmp(type, "ByolPricingTerm")) {
-			str_copy(pricing, "byol", 8);
+			str_copy(o->pricing, "byol", sizeof(o->pricing));
 		} else if (type && !strcmp(type, "UsageBasedPricingTerm")) {
 			const json_t *card = json_object_get(
 			    json_array_get(json_object_get(t, "RateCards"), 0), "RateCard");
@@ -853,27 +991,9 @@ static int offer_pricing(const json_t *offer, char pricing[8], struct product_ty
 				return kerr_set(
 				    err, KERR_INVALID,
 				    "UsageBasedPricingTerm needs RateCards[0].RateCard");
-			str_copy(pricing, "hourly", 8);
-			json_array_foreach(card, k, rate)
-			{
-				const char *key = jstr(rate, "DimensionKey"),
-				           *price = jstr(rate, "Price");
-				if (*ntypes == PRODUCT_TYPES_MAX)
-					return kerr_set(err, KERR_LIMIT,
-					                "an offer prices at most %d instance types",
-					                PRODUCT_TYPES_MAX);
-				if (!key || !price)
-					return kerr_set(err, KERR_INVALID,
-					                "a rate needs DimensionKey and Price");
-				if (!instance_type_find(key))
-					return kerr_about(err, KERR_INVALID,
-					                  KERR_SUBJECT_INSTANCE_TYPE, key,
-					                  "instance type '%s' not found", key);
-				str_copy(types[*ntypes].type, key, sizeof(types[0].type));
-				if (cloud_money_parse(price, &types[*ntypes].price_micros, err) < 0)
-					return -1;
-				++*ntypes;
-			}
+			str_copy(o->pricing, "hourly", sizeof(o->pricing));
+			json_array_foreach(card, k, rate) if (offer_rate(rate, pid, dims, o, err) <
+			                                      0) return -1;
 		} else if (!type || (strcmp(type, "LegalTerm") && strcmp(type, "SupportTerm") &&
 		                     strcmp(type, "FreeTrialPricingTerm"))) {
 			return kerr_set(err, KERR_INVALID,
@@ -912,13 +1032,12 @@ static int update_terms(json_t *e, json_t *d, const char *keep, struct kerr **er
 static int update_pricing_terms(struct work *w, size_t index, const char *id, json_t *e, json_t *d,
                                 struct kerr **err)
 {
-	struct product_type types[PRODUCT_TYPES_MAX];
 	const char *model = jstr(d, "PricingModel");
-	char pricing[8];
-	size_t n, i;
-	json_t *t;
+	struct offer_prices o;
+	json_t *product, *t;
+	size_t i;
 
-	(void)w, (void)index, (void)id;
+	(void)index, (void)id;
 	json_array_foreach(
 	    json_object_get(d, "Terms"), i,
 	    t) if (jstr(t, "Type") &&
@@ -926,12 +1045,17 @@ static int update_pricing_terms(struct work *w, size_t index, const char *id, js
 	               jstr(t, "Type"),
 	               "LegalTerm")) return kerr_set(err, KERR_INVALID,
 	                                             "legal terms are changed by UpdateLegalTerms");
-	if (update_terms(e, d, "legal", err) < 0 ||
-	    offer_pricing(json_object_get(e, "Details"), pricing, types, &n, err) < 0)
+	product = entity_load(w, jstr(e, "Product"), "AmiProduct", err);
+	if (!product)
 		return -1;
-	if (model && !((!strcmp(model, "Usage") && !strcmp(pricing, "hourly")) ||
-	               (!strcmp(model, "Free") && !strcmp(pricing, "free")) ||
-	               (!strcmp(model, "Byol") && !strcmp(pricing, "byol"))))
+	if (update_terms(e, d, "legal", err) < 0 ||
+	    offer_pricing(json_object_get(e, "Details"), jstr(e, "Product"),
+	                  json_object_get(json_object_get(product, "Details"), "Dimensions"), &o,
+	                  err) < 0)
+		return -1;
+	if (model && !((!strcmp(model, "Usage") && !strcmp(o.pricing, "hourly")) ||
+	               (!strcmp(model, "Free") && !strcmp(o.pricing, "free")) ||
+	               (!strcmp(model, "Byol") && !strcmp(o.pricing, "byol"))))
 		return kerr_set(err, KERR_INVALID,
 		                "PricingModel '%s' does not match the terms (Usage: a "
 		                "UsageBasedPricingTerm, Byol: a ByolPricingTerm, Free: neither)",
@@ -1031,6 +1155,9 @@ static void change_error(struct work *w, size_t index, const char *code, const c
 
 static const char *error_code_of(const struct kerr *k)
 {
+	/* AWS's code for the errors of a dimension (AddDimensions, or a rate card's key). */
+	if (k->subject == KERR_SUBJECT_USAGE_DIMENSION && k->kind != KERR_INTERNAL)
+		return "INVALID_DIMENSION";
 	switch (k->kind) {
 	case KERR_NOT_FOUND:
 		return "RESOURCE_NOT_FOUND";
@@ -1410,16 +1537,18 @@ static json_t *entity_details_db(struct cloud *c, const char *id, char product[C
 	return json_loads(db_text(st, 0), 0, NULL);
 }
 
-/* The product's pricing and instance types, as marketplace.c keeps them, from its released
- * offer (none: free) and its instance types. */
+/* The product's pricing, instance types and usage dimensions, as marketplace.c keeps them,
+ * from its released offer (none: free) and its Compatibility and Dimensions. Instance types
+ * the rate card does not price (all of them for free, BYOL and an offer of usage dimensions
+ * only) are allowed at 0; usage dimensions it does not price cost 0 per unit. */
 static int prices_sync(struct cloud *c, const char *pid, struct kerr **err)
 {
 	_cleanup_json_ json_t *pd = NULL, *od = NULL;
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	struct product_type types[PRODUCT_TYPES_MAX];
-	char code[CATALOG_ID_MAX], pricing[8] = "free", price[24];
-	const json_t *comp;
-	size_t n = 0, i;
+	_cleanup_free_ struct offer_prices *o = xcalloc(1, sizeof(*o));
+	char code[CATALOG_ID_MAX], price[24];
+	const json_t *comp, *dims;
+	size_t i, k;
 	json_t *t;
 	int r;
 
@@ -1427,6 +1556,8 @@ static int prices_sync(struct cloud *c, const char *pid, struct kerr **err)
 	if (!pd)
 		return -1;
 	comp = json_object_get(pd, "Compatibility");
+	dims = json_object_get(pd, "Dimensions");
+	str_copy(o->pricing, "free", sizeof(o->pricing));
 	if (db_prepare(c->db,
 	               "SELECT details FROM catalog_entities WHERE type = 'Offer' AND product = ? "
 	               "AND visibility = 'Released'",
@@ -1438,30 +1569,47 @@ static int prices_sync(struct cloud *c, const char *pid, struct kerr **err)
 		return -1;
 	if (r == 1) {
 		od = json_loads(db_text(st, 0), 0, NULL);
-		if (offer_pricing(od, pricing, types, &n, err) < 0)
+		if (offer_pricing(od, pid, dims, o, err) < 0)
 			return -1;
 	}
-	if (strcmp(pricing, "hourly")) {
-		n = 0;
+	if (!o->ntypes)
 		json_array_foreach(json_object_get(comp, "AvailableInstanceTypes"), i,
-		                   t) if (n < PRODUCT_TYPES_MAX)
+		                   t) if (o->ntypes < PRODUCT_TYPES_MAX)
 		{
-			str_copy(types[n].type, json_string_value(t), sizeof(types[0].type));
-			types[n++].price_micros = 0;
+			str_copy(o->types[o->ntypes].type, json_string_value(t),
+			         sizeof(o->types[0].type));
+			o->types[o->ntypes++].price_micros = 0;
 		}
-	}
-	if (cloud_sql_run(c, err, "UPDATE products SET pricing = ? WHERE code = ?", 2, pricing,
+	if (cloud_sql_run(c, err, "UPDATE products SET pricing = ? WHERE code = ?", 2, o->pricing,
 	                  code) < 0 ||
-	    cloud_sql_run(c, err, "DELETE FROM product_types WHERE product = ?", 1, code) < 0)
+	    cloud_sql_run(c, err, "DELETE FROM product_types WHERE product = ?", 1, code) < 0 ||
+	    cloud_sql_run(c, err, "DELETE FROM product_dimensions WHERE product = ?", 1, code) < 0)
 		return -1;
-	for (i = 0; i < n; i++) {
-		if (array_has(json_object_get(comp, "RestrictedInstanceTypes"), types[i].type))
+	for (i = 0; i < o->ntypes; i++) {
+		if (array_has(json_object_get(comp, "RestrictedInstanceTypes"), o->types[i].type))
 			continue;
-		snprintf(price, sizeof(price), "%lld", (long long)types[i].price_micros);
+		snprintf(price, sizeof(price), "%lld", (long long)o->types[i].price_micros);
 		if (cloud_sql_run(c, err,
 		                  "INSERT INTO product_types (product, type, price_micros) VALUES "
 		                  "(?, ?, CAST(? AS INTEGER))",
-		                  3, code, types[i].type, price) < 0)
+		                  3, code, o->types[i].type, price) < 0)
+			return -1;
+	}
+	json_array_foreach(dims, i, t)
+	{
+		int64_t micros = 0;
+
+		if (!array_has(json_object_get(t, "Types"), "ExternallyMetered"))
+			continue;
+		for (k = 0; k < o->ndims; k++)
+			if (!strcmp(o->dims[k].key, jstr(t, "Key")))
+				micros = o->dims[k].price_micros;
+		snprintf(price, sizeof(price), "%lld", (long long)micros);
+		if (cloud_sql_run(
+		        c, err,
+		        "INSERT INTO product_dimensions (product, dimension, price_micros) "
+		        "VALUES (?, ?, CAST(? AS INTEGER))",
+		        3, code, jstr(t, "Key"), price) < 0)
 			return -1;
 	}
 	return 0;
@@ -1801,39 +1949,85 @@ void catalog_entity_release(struct catalog_entity *e)
 	e->details = NULL;
 }
 
+/* The columns of a row reader, in the order its SELECT names them: where each goes in the
+ * struct. JSON columns that do not parse read as an empty array or object. */
+enum column_kind { COL_TEXT, COL_INT64, COL_INT, COL_JSON_ARRAY, COL_JSON_OBJECT };
+struct column {
+	enum column_kind kind;
+	size_t offset, size;
+};
+#define TEXT_COLUMN(type, field)                                                                   \
+	{                                                                                          \
+		COL_TEXT, offsetof(type, field), sizeof(((type *)0)->field)                        \
+	}
+#define OTHER_COLUMN(kind, type, field)                                                            \
+	{                                                                                          \
+		kind, offsetof(type, field), 0                                                     \
+	}
+
+static void columns_read(sqlite3_stmt *st, void *out, size_t size, const struct column *cols,
+                         size_t n)
+{
+	char *base = out;
+
+	memset(out, 0, size);
+	for (size_t i = 0; i < n; i++) {
+		void *at = base + cols[i].offset;
+		json_t *j;
+
+		switch (cols[i].kind) {
+		case COL_TEXT:
+			str_copy(at, db_text(st, (int)i), cols[i].size);
+			break;
+		case COL_INT64:
+			*(int64_t *)at = sqlite3_column_int64(st, (int)i);
+			break;
+		case COL_INT:
+			*(int *)at = sqlite3_column_int(st, (int)i);
+			break;
+		case COL_JSON_ARRAY:
+		case COL_JSON_OBJECT:
+			j = json_loads(db_text(st, (int)i), 0, NULL);
+			if (!j)
+				j = cols[i].kind == COL_JSON_ARRAY ? json_array() : json_object();
+			*(json_t **)at = j;
+			break;
+		}
+	}
+}
+
 #define CHANGE_SET_COLUMNS                                                                         \
 	"id, account, name, status, failure_code, failure, start_ms, end_ms, changes, entities "   \
 	"FROM catalog_change_sets "
 
 static void change_set_from_row(sqlite3_stmt *st, void *element)
 {
-	struct catalog_change_set *cs = element;
+	static const struct column cols[] = {
+	    TEXT_COLUMN(struct catalog_change_set, id),
+	    TEXT_COLUMN(struct catalog_change_set, account),
+	    TEXT_COLUMN(struct catalog_change_set, name),
+	    TEXT_COLUMN(struct catalog_change_set, status),
+	    TEXT_COLUMN(struct catalog_change_set, failure_code),
+	    TEXT_COLUMN(struct catalog_change_set, failure),
+	    OTHER_COLUMN(COL_INT64, struct catalog_change_set, start_ms),
+	    OTHER_COLUMN(COL_INT64, struct catalog_change_set, end_ms),
+	    OTHER_COLUMN(COL_JSON_ARRAY, struct catalog_change_set, changes),
+	    OTHER_COLUMN(COL_JSON_ARRAY, struct catalog_change_set, entity_ids),
+	};
 
-	memset(cs, 0, sizeof(*cs));
-	str_copy(cs->id, db_text(st, 0), sizeof(cs->id));
-	str_copy(cs->account, db_text(st, 1), sizeof(cs->account));
-	str_copy(cs->name, db_text(st, 2), sizeof(cs->name));
-	str_copy(cs->status, db_text(st, 3), sizeof(cs->status));
-	str_copy(cs->failure_code, db_text(st, 4), sizeof(cs->failure_code));
-	str_copy(cs->failure, db_text(st, 5), sizeof(cs->failure));
-	cs->start_ms = sqlite3_column_int64(st, 6);
-	cs->end_ms = sqlite3_column_int64(st, 7);
-	cs->changes = json_loads(db_text(st, 8), 0, NULL);
-	cs->entity_ids = json_loads(db_text(st, 9), 0, NULL);
-	if (!cs->changes)
-		cs->changes = json_array();
-	if (!cs->entity_ids)
-		cs->entity_ids = json_array();
+	columns_read(st, element, sizeof(struct catalog_change_set), cols, ARRAY_SIZE(cols));
 }
 
-int cloud_catalog_change_set(struct cloud *c, const char *account, const char *id,
-                             struct catalog_change_set *out, struct kerr **err)
+/* The row of the account's change set or entity id (select ends in "WHERE id = ? AND account =
+ * ?"), read by from_row into out; KERR_NOT_FOUND about subject when there is none. */
+static int row_of(struct cloud *c, const char *select, const char *account, const char *id,
+                  enum kerr_subject subject, const char *what,
+                  void (*from_row)(sqlite3_stmt *, void *), void *out, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
 
-	if (db_prepare(c->db, "SELECT " CHANGE_SET_COLUMNS "WHERE id = ? AND account = ?", &st,
-	               err) < 0)
+	if (db_prepare(c->db, select, &st, err) < 0)
 		return -1;
 	db_bind_text(st, 1, id);
 	db_bind_text(st, 2, account);
@@ -1841,10 +2035,16 @@ int cloud_catalog_change_set(struct cloud *c, const char *account, const char *i
 	if (r < 0)
 		return -1;
 	if (r == 0)
-		return kerr_about(err, KERR_NOT_FOUND, KERR_SUBJECT_CHANGE_SET, id,
-		                  "change set '%s' not found", id);
-	change_set_from_row(st, out);
+		return kerr_about(err, KERR_NOT_FOUND, subject, id, "%s '%s' not found", what, id);
+	from_row(st, out);
 	return 0;
+}
+
+int cloud_catalog_change_set(struct cloud *c, const char *account, const char *id,
+                             struct catalog_change_set *out, struct kerr **err)
+{
+	return row_of(c, "SELECT " CHANGE_SET_COLUMNS "WHERE id = ? AND account = ?", account, id,
+	              KERR_SUBJECT_CHANGE_SET, "change set", change_set_from_row, out, err);
 }
 
 int cloud_catalog_change_sets(struct cloud *c, const char *account,
@@ -1909,40 +2109,25 @@ out:
 
 static void entity_from_row(sqlite3_stmt *st, void *element)
 {
-	struct catalog_entity *e = element;
+	static const struct column cols[] = {
+	    TEXT_COLUMN(struct catalog_entity, id),
+	    TEXT_COLUMN(struct catalog_entity, type),
+	    TEXT_COLUMN(struct catalog_entity, account),
+	    TEXT_COLUMN(struct catalog_entity, name),
+	    TEXT_COLUMN(struct catalog_entity, visibility),
+	    OTHER_COLUMN(COL_INT, struct catalog_entity, revision),
+	    OTHER_COLUMN(COL_INT64, struct catalog_entity, modified_ms),
+	    OTHER_COLUMN(COL_JSON_OBJECT, struct catalog_entity, details),
+	};
 
-	memset(e, 0, sizeof(*e));
-	str_copy(e->id, db_text(st, 0), sizeof(e->id));
-	str_copy(e->type, db_text(st, 1), sizeof(e->type));
-	str_copy(e->account, db_text(st, 2), sizeof(e->account));
-	str_copy(e->name, db_text(st, 3), sizeof(e->name));
-	str_copy(e->visibility, db_text(st, 4), sizeof(e->visibility));
-	e->revision = sqlite3_column_int(st, 5);
-	e->modified_ms = sqlite3_column_int64(st, 6);
-	e->details = json_loads(db_text(st, 7), 0, NULL);
-	if (!e->details)
-		e->details = json_object();
+	columns_read(st, element, sizeof(struct catalog_entity), cols, ARRAY_SIZE(cols));
 }
 
 int cloud_catalog_entity(struct cloud *c, const char *account, const char *id,
                          struct catalog_entity *out, struct kerr **err)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r;
-
-	if (db_prepare(c->db, "SELECT " ENTITY_COLUMNS "WHERE id = ? AND account = ?", &st, err) <
-	    0)
-		return -1;
-	db_bind_text(st, 1, id);
-	db_bind_text(st, 2, account);
-	r = db_step_row(c->db, st, err);
-	if (r < 0)
-		return -1;
-	if (r == 0)
-		return kerr_about(err, KERR_NOT_FOUND, KERR_SUBJECT_CATALOG_ENTITY, id,
-		                  "entity '%s' not found", id);
-	entity_from_row(st, out);
-	return 0;
+	return row_of(c, "SELECT " ENTITY_COLUMNS "WHERE id = ? AND account = ?", account, id,
+	              KERR_SUBJECT_CATALOG_ENTITY, "entity", entity_from_row, out, err);
 }
 
 static bool selected(const json_t *values, const char *v)

@@ -1096,9 +1096,12 @@ int cloud_product_instance_confirm(struct cloud *c, const char *caller, const ch
 int64_t cloud_meter_now_ms(struct cloud *c);
 int cloud_test_clock_enable(struct cloud *c, bool on, struct kerr **err);
 int cloud_test_clock_advance(struct cloud *c, int64_t ms, struct kerr **err);
-/* Bills from the recorded state changes: per instance of a product, its hours of running, each
- * run rounded up to whole started hours, at its offer's price for the instance type (free and
- * BYOL: 0). buyer and seller (NULL: any) select the lines. */
+/* Bills from the recorded state changes: per instance of a product and month, its hours of
+ * running, each run rounded up to whole started hours, at its offer's price for the instance
+ * type (free and BYOL: 0). A run's started hours are counted from its start, each billed in
+ * the (UTC) month in which it starts: a run over a month's end is split there without adding
+ * an hour. buyer and seller (NULL: any) select the lines, month ("2026-12", NULL: all) their
+ * month. */
 struct bill_line {
 	char product[PRODUCT_CODE_LEN + 1];
 	char title[256];
@@ -1108,15 +1111,39 @@ struct bill_line {
 	char region[32];
 	char type[32];
 	char pricing[8];
+	char month[8]; /* 2026-12 */
 	uint64_t hours;
 	int64_t price_micros, amount_micros;
 	/* A line of metered usage (else ""): its dimension and units, at price_micros each;
-	 * instance is "" for usage metered per customer. */
+	 * instance is "" for usage metered per customer. Usage is in the month of its hour. */
 	char dimension[USAGE_DIMENSION_MAX];
 	uint64_t quantity;
 };
-int cloud_bill(struct cloud *c, const char *buyer, const char *seller, struct bill_line **out,
-               size_t *n, struct kerr **err);
+int cloud_bill(struct cloud *c, const char *buyer, const char *seller, const char *month,
+               struct bill_line **out, size_t *n, struct kerr **err);
+/* A run from since to until: its started hours (the first from since, each next one an hour
+ * later), each added to the month in which it starts (v grows). The total is the run rounded
+ * up to whole hours, as without months. */
+struct month_hours {
+	char month[8];
+	uint64_t hours;
+};
+void cloud_run_hours(int64_t since, int64_t until, struct month_hours **v, size_t *n);
+/* "2026-12" to the first millisecond of that month (UTC); KERR_INVALID when it is no month. */
+int cloud_month_parse(const char *s, int64_t *start_ms, struct kerr **err);
+/* A seller's report: per month and product, the accounts subscribed at any time in the month,
+ * and the instance-hours, usage units and revenue of the seller's bill lines (cloud_bill with
+ * seller and month); months with subscribers and no use are rows too. Oldest month first. */
+struct report_row {
+	char month[8];
+	char product[PRODUCT_CODE_LEN + 1];
+	char title[256];
+	uint64_t subscribers, hours, usage;
+	int64_t revenue_micros;
+};
+int cloud_marketplace_report(struct cloud *c, const char *seller, const char *month,
+                             const struct bill_line *lines, size_t nlines, struct report_row **out,
+                             size_t *n, struct kerr **err);
 /* An account by id or name (KERR_NOT_FOUND about KERR_SUBJECT_ACCOUNT). */
 int cloud_account_find(struct cloud *c, const char *id_or_name, struct account *out,
                        struct kerr **err);

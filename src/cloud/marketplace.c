@@ -20,6 +20,11 @@
 #define MICROS      1000000
 #define HOUR_MS     ((int64_t)3600 * 1000)
 
+static int atoi_month(const char *two)
+{
+	return (two[0] - '0') * 10 + (two[1] - '0');
+}
+
 void cloud_product_codes_split(const char *text, char (*codes)[PRODUCT_CODE_LEN + 1], size_t *n)
 {
 	*n = 0;
@@ -604,16 +609,90 @@ int cloud_test_clock_advance(struct cloud *c, int64_t ms, struct kerr **err)
 
 /* Bills. */
 
-/* The whole hours billed for instance: each run (from running to its next state, or now) is
- * rounded up to the hours it started. */
-static int running_hours(struct cloud *c, const char *instance, int64_t now, uint64_t *hours,
-                         struct kerr **err)
+/* Months are UTC calendar months, "2026-12". */
+static void month_of(int64_t ms, char out[8])
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	char text[32];
+
+	gmtime_r(&t, &tm);
+	snprintf(text, sizeof(text), "%04d-%02d", (tm.tm_year + 1900) % 10000, tm.tm_mon + 1);
+	str_copy(out, text, 8);
+}
+
+/* The first millisecond of the month ms is in, shifted by months. */
+static int64_t month_start_ms(int64_t ms, int months)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	tm.tm_mday = 1;
+	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+	tm.tm_mon += months; /* timegm carries into the year */
+	return (int64_t)timegm(&tm) * 1000;
+}
+
+int cloud_month_parse(const char *s, int64_t *start_ms, struct kerr **err)
+{
+	struct tm tm = {0};
+	char round[8];
+
+	if (!s || strlen(s) != 7 || s[4] != '-' || strspn(s, "0123456789") != 4 ||
+	    strspn(s + 5, "0123456789") != 2 || atoi_month(s + 5) < 1 || atoi_month(s + 5) > 12)
+		return kerr_set(err, KERR_INVALID, "invalid month '%s': YYYY-MM", s ? s : "");
+	tm.tm_year =
+	    (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0') - 1900;
+	tm.tm_mon = atoi_month(s + 5) - 1;
+	tm.tm_mday = 1;
+	*start_ms = (int64_t)timegm(&tm) * 1000;
+	month_of(*start_ms, round);
+	if (tm.tm_year < 70 || strcmp(round, s))
+		return kerr_set(err, KERR_INVALID, "invalid month '%s': YYYY-MM from 1970", s);
+	return 0;
+}
+
+static void hours_add(struct month_hours **v, size_t *n, int64_t at, uint64_t hours)
+{
+	char month[8];
+
+	month_of(at, month);
+	for (size_t i = 0; i < *n; i++)
+		if (!strcmp((*v)[i].month, month)) {
+			(*v)[i].hours += hours;
+			return;
+		}
+	*v = xreallocarray(*v, *n + 1, sizeof(**v));
+	memcpy((*v)[*n].month, month, sizeof(month));
+	(*v)[(*n)++].hours = hours;
+}
+
+void cloud_run_hours(int64_t since, int64_t until, struct month_hours **v, size_t *n)
+{
+	while (since < until) {
+		int64_t boundary = month_start_ms(since, 1);
+		int64_t end = until < boundary ? until : boundary;
+		uint64_t hours = (uint64_t)((end - since + HOUR_MS - 1) / HOUR_MS);
+
+		hours_add(v, n, since, hours);
+		since += (int64_t)hours * HOUR_MS;
+	}
+}
+
+/* The hours billed for instance, per month: each run (from running to its next state, or
+ * now) is rounded up to the hours it started; first is when the instance was made. */
+static int running_hours(struct cloud *c, const char *instance, int64_t now, struct month_hours **v,
+                         size_t *n, int64_t *first, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int64_t since = -1;
 	int r;
 
-	*hours = 0;
+	*v = NULL;
+	*n = 0;
+	*first = now;
 	if (db_prepare(
 	        c->db,
 	        "SELECT at_ms, state FROM instance_states WHERE instance = ? ORDER BY at_ms, "
@@ -624,17 +703,22 @@ static int running_hours(struct cloud *c, const char *instance, int64_t now, uin
 	while ((r = db_step_row(c->db, st, err)) == 1) {
 		int64_t at = sqlite3_column_int64(st, 0);
 		bool running = !strcmp(db_text(st, 1), "running");
+		if (at < *first)
+			*first = at;
 		if (running && since < 0)
 			since = at;
 		else if (!running && since >= 0) {
-			*hours += (uint64_t)((at - since + HOUR_MS - 1) / HOUR_MS);
+			cloud_run_hours(since, at, v, n);
 			since = -1;
 		}
 	}
-	if (r < 0)
+	if (r < 0) {
+		free(*v);
+		*v = NULL;
 		return -1;
+	}
 	if (since >= 0 && now > since)
-		*hours += (uint64_t)((now - since + HOUR_MS - 1) / HOUR_MS);
+		cloud_run_hours(since, now, v, n);
 	return 0;
 }
 
@@ -654,27 +738,30 @@ static void bill_from_row(sqlite3_stmt *st, void *element)
 	b->price_micros = sqlite3_column_int64(st, 8);
 }
 
-/* The metered usage: one line per product, customer, instance and dimension, its units summed,
- * at the dimension's price per unit. */
-static int usage_lines(struct cloud *c, const char *buyer, const char *seller, struct bill_line **v,
-                       size_t *n, struct kerr **err)
+/* The metered usage: one line per product, customer, instance, dimension and month (of the
+ * hours metered), its units summed, at the dimension's price per unit. */
+static int usage_lines(struct cloud *c, const char *buyer, const char *seller, const char *month,
+                       struct bill_line **v, size_t *n, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
 
-	if (db_prepare(c->db,
-	               "SELECT m.instance, m.account, COALESCE(n.type, ''), m.region, p.code, "
-	               "p.title, p.seller, p.pricing, COALESCE(d.price_micros, 0), m.dimension, "
-	               "SUM(m.quantity) FROM metering_records m JOIN products p ON p.code = "
-	               "m.product LEFT JOIN product_dimensions d ON d.product = p.code AND "
-	               "d.dimension = m.dimension LEFT JOIN instances n ON n.id = m.instance WHERE "
-	               "(?1 IS NULL OR m.account = ?1) AND (?2 IS NULL OR p.seller = ?2) GROUP BY "
-	               "p.code, m.account, m.instance, m.dimension ORDER BY p.code, m.account, "
-	               "m.instance, m.dimension",
-	               &st, err) < 0)
+	if (db_prepare(
+	        c->db,
+	        "SELECT m.instance, m.account, COALESCE(n.type, ''), m.region, p.code, "
+	        "p.title, p.seller, p.pricing, COALESCE(d.price_micros, 0), m.dimension, "
+	        "SUM(m.quantity), strftime('%Y-%m', m.hour_ms / 1000, 'unixepoch') AS "
+	        "month FROM metering_records m JOIN products p ON p.code = m.product LEFT "
+	        "JOIN product_dimensions d ON d.product = p.code AND d.dimension = "
+	        "m.dimension LEFT JOIN instances n ON n.id = m.instance WHERE (?1 IS NULL OR "
+	        "m.account = ?1) AND (?2 IS NULL OR p.seller = ?2) GROUP BY p.code, "
+	        "m.account, m.instance, m.dimension, month HAVING ?3 IS NULL OR month = ?3 "
+	        "ORDER BY p.code, m.account, m.instance, m.dimension, month",
+	        &st, err) < 0)
 		return -1;
 	db_bind_text(st, 1, buyer);
 	db_bind_text(st, 2, seller);
+	db_bind_text(st, 3, month);
 	while ((r = db_step_row(c->db, st, err)) == 1) {
 		struct bill_line *b;
 		int64_t qty = sqlite3_column_int64(st, 10);
@@ -683,6 +770,7 @@ static int usage_lines(struct cloud *c, const char *buyer, const char *seller, s
 		b = &(*v)[(*n)++];
 		bill_from_row(st, b);
 		str_copy(b->dimension, db_text(st, 9), sizeof(b->dimension));
+		str_copy(b->month, db_text(st, 11), sizeof(b->month));
 		b->quantity = (uint64_t)qty;
 		if (__builtin_mul_overflow(qty, b->price_micros, &b->amount_micros))
 			return kerr_set(err, KERR_LIMIT, "the usage of product '%s' overflows",
@@ -691,13 +779,54 @@ static int usage_lines(struct cloud *c, const char *buyer, const char *seller, s
 	return r < 0 ? -1 : 0;
 }
 
-int cloud_bill(struct cloud *c, const char *buyer, const char *seller, struct bill_line **out,
-               size_t *n, struct kerr **err)
+/* Each instance's lines: one per month with hours (or one of 0 hours in the month it was
+ * made), at its price. */
+static int hour_lines(struct cloud *c, const struct bill_line *inst, size_t ninst,
+                      const char *month, int64_t now, struct bill_line **v, size_t *n,
+                      struct kerr **err)
+{
+	for (size_t i = 0; i < ninst; i++) {
+		_cleanup_free_ struct month_hours *h = NULL;
+		struct month_hours none = {.hours = 0};
+		size_t nh;
+		int64_t first;
+
+		if (running_hours(c, inst[i].instance, now, &h, &nh, &first, err) < 0)
+			return -1;
+		if (!nh)
+			month_of(first, none.month);
+		for (size_t k = 0; k < (nh ? nh : 1); k++) {
+			const struct month_hours *m = nh ? &h[k] : &none;
+			struct bill_line *b;
+
+			if (month && strcmp(month, m->month))
+				continue;
+			*v = xreallocarray(*v, *n + 1, sizeof(**v));
+			b = &(*v)[(*n)++];
+			*b = inst[i];
+			memcpy(b->month, m->month, sizeof(b->month));
+			b->hours = m->hours;
+			if (__builtin_mul_overflow((int64_t)b->hours, b->price_micros,
+			                           &b->amount_micros))
+				return kerr_set(err, KERR_LIMIT,
+				                "the bill of instance '%s' overflows", b->instance);
+		}
+	}
+	return 0;
+}
+
+int cloud_bill(struct cloud *c, const char *buyer, const char *seller, const char *month,
+               struct bill_line **out, size_t *n, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	_cleanup_free_ struct bill_line *inst = NULL;
 	struct bill_line *v = NULL;
-	int64_t now = cloud_meter_now_ms(c);
+	int64_t now = cloud_meter_now_ms(c), start;
+	size_t ninst;
 
+	*n = 0;
+	if (month && cloud_month_parse(month, &start, err) < 0)
+		return -1;
 	if (db_prepare(c->db,
 	               "SELECT n.id, n.owner, n.type, n.region, p.code, p.title, p.seller, "
 	               "p.pricing, CASE p.pricing WHEN 'hourly' THEN COALESCE(t.price_micros, 0) "
@@ -709,24 +838,117 @@ int cloud_bill(struct cloud *c, const char *buyer, const char *seller, struct bi
 		return -1;
 	db_bind_text(st, 1, buyer);
 	db_bind_text(st, 2, seller);
-	if (cloud_rows(c, st, sizeof(*v), bill_from_row, (void **)&v, n, err) < 0)
+	if (cloud_rows(c, st, sizeof(*inst), bill_from_row, (void **)&inst, &ninst, err) < 0)
 		return -1;
-	for (size_t i = 0; i < *n; i++) {
-		if (running_hours(c, v[i].instance, now, &v[i].hours, err) < 0) {
-			free(v);
-			return -1;
-		}
-		if (__builtin_mul_overflow((int64_t)v[i].hours, v[i].price_micros,
-		                           &v[i].amount_micros)) {
-			free(v);
-			return kerr_set(err, KERR_LIMIT, "the bill of instance '%s' overflows",
-			                v[i].instance);
-		}
-	}
-	if (usage_lines(c, buyer, seller, &v, n, err) < 0) {
+	if (hour_lines(c, inst, ninst, month, now, &v, n, err) < 0 ||
+	    usage_lines(c, buyer, seller, month, &v, n, err) < 0) {
 		free(v);
 		return -1;
 	}
 	*out = v;
 	return 0;
+}
+
+/* Reports. */
+
+static struct report_row *report_row_of(struct report_row **v, size_t *n, const char *month,
+                                        const char *product, const char *title)
+{
+	struct report_row *r;
+
+	for (size_t i = 0; i < *n; i++)
+		if (!strcmp((*v)[i].month, month) && !strcmp((*v)[i].product, product))
+			return &(*v)[i];
+	*v = xreallocarray(*v, *n + 1, sizeof(**v));
+	r = &(*v)[(*n)++];
+	memset(r, 0, sizeof(*r));
+	str_copy(r->month, month, sizeof(r->month));
+	str_copy(r->product, product, sizeof(r->product));
+	str_copy(r->title, title, sizeof(r->title));
+	return r;
+}
+
+static int report_row_cmp(const void *a, const void *b)
+{
+	const struct report_row *x = a, *y = b;
+	int d = strcmp(x->month, y->month);
+
+	return d ? d : strcmp(x->product, y->product);
+}
+
+/* The subscribers of each row: the accounts subscribed at any time in its month. */
+static int report_subscribers(struct cloud *c, struct report_row *v, size_t n, struct kerr **err)
+{
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_stmt_ sqlite3_stmt *st = NULL;
+		int64_t start;
+
+		if (cloud_month_parse(v[i].month, &start, err) < 0 ||
+		    db_prepare(
+		        c->db,
+		        "SELECT COUNT(DISTINCT account) FROM subscriptions WHERE product = ? "
+		        "AND start_ms < ? AND (end_ms IS NULL OR end_ms >= ?)",
+		        &st, err) < 0)
+			return -1;
+		db_bind_text(st, 1, v[i].product);
+		sqlite3_bind_int64(st, 2, month_start_ms(start, 1));
+		sqlite3_bind_int64(st, 3, start);
+		if (db_step_row(c->db, st, err) < 0)
+			return -1;
+		v[i].subscribers = (uint64_t)sqlite3_column_int64(st, 0);
+	}
+	return 0;
+}
+
+int cloud_marketplace_report(struct cloud *c, const char *seller, const char *month,
+                             const struct bill_line *lines, size_t nlines, struct report_row **out,
+                             size_t *n, struct kerr **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	struct report_row *v = NULL;
+	int64_t now = cloud_meter_now_ms(c);
+	int r;
+
+	*n = 0;
+	for (size_t i = 0; i < nlines; i++) {
+		struct report_row *row =
+		    report_row_of(&v, n, lines[i].month, lines[i].product, lines[i].title);
+		row->hours += lines[i].hours;
+		row->usage += lines[i].quantity;
+		if (__builtin_add_overflow(row->revenue_micros, lines[i].amount_micros,
+		                           &row->revenue_micros)) {
+			free(v);
+			return kerr_set(err, KERR_LIMIT, "the revenue of product '%s' overflows",
+			                lines[i].product);
+		}
+	}
+	/* The months in which the products had subscribers, with or without use. */
+	if (db_prepare(c->db,
+	               "SELECT p.code, p.title, s.start_ms, COALESCE(s.end_ms, ?2) FROM "
+	               "subscriptions s JOIN products p ON p.code = s.product WHERE p.seller = ?1",
+	               &st, err) < 0)
+		goto on_error;
+	db_bind_text(st, 1, seller);
+	sqlite3_bind_int64(st, 2, now);
+	while ((r = db_step_row(c->db, st, err)) == 1) {
+		int64_t from = sqlite3_column_int64(st, 2), to = sqlite3_column_int64(st, 3);
+
+		for (int64_t m = month_start_ms(from, 0); m <= to; m = month_start_ms(m, 1)) {
+			char name[8];
+
+			month_of(m, name);
+			if (!month || !strcmp(month, name))
+				report_row_of(&v, n, name, db_text(st, 0), db_text(st, 1));
+		}
+	}
+	if (r < 0 || report_subscribers(c, v, *n, err) < 0)
+		goto on_error;
+	if (*n)
+		qsort(v, *n, sizeof(*v), report_row_cmp);
+	*out = v;
+	return 0;
+on_error:
+	free(v);
+	*n = 0;
+	return -1;
 }

@@ -74,8 +74,16 @@ def change(ctype, etype, details, ident=None, name=None):
     return c
 
 
-def product_changes(ami, title="Widget Server", regions=("us-east-1", "eu-west-1")):
+def product_changes(ami, title="Widget Server", regions=("us-east-1", "eu-west-1"),
+                    dimensions=(), usage_prices=None):
+    """The change set of a product and its public hourly offer; with dimensions, the product's
+    AddDimensions comes after AddInstanceTypes and usage_prices {key: price} join the rate
+    card."""
     p = "$CreateProduct.Entity.Identifier"
+    rates = [{"DimensionKey": "t3.micro", "Price": "0.15"},
+             {"DimensionKey": "t3.small", "Price": "0.30"}]
+    rates += [{"DimensionKey": k, "Price": v} for k, v in (usage_prices or {}).items()]
+    added = [change("AddDimensions", "AmiProduct@1.0", list(dimensions), p)] if dimensions else []
     option = {"Details": {"AmiDeliveryOptionDetails": {
         "AmiSource": {"AmiId": ami, "AccessRoleArn": f"arn:aws:iam::{SELLER}:role/ingest",
                       "UserName": "root", "OperatingSystemName": "OTHERLINUX",
@@ -89,6 +97,7 @@ def product_changes(ami, title="Widget Server", regions=("us-east-1", "eu-west-1
                {"ProductTitle": title, "ShortDescription": "a widget", "Sku": "WIDGET-1"}, p),
         change("AddRegions", "AmiProduct@1.0", {"Regions": list(regions)}, p),
         change("AddInstanceTypes", "AmiProduct@1.0", {"InstanceTypes": ["t3.micro", "t3.small"]}, p),
+        *added,
         change("AddDeliveryOptions", "AmiProduct@1.0",
                {"Version": {"VersionTitle": "1.0", "ReleaseNotes": "first"},
                 "DeliveryOptions": [option]}, p),
@@ -98,8 +107,7 @@ def product_changes(ami, title="Widget Server", regions=("us-east-1", "eu-west-1
         change("UpdatePricingTerms", "Offer@1.0", {
             "PricingModel": "Usage",
             "Terms": [{"Type": "UsageBasedPricingTerm", "CurrencyCode": "USD", "RateCards": [
-                {"RateCard": [{"DimensionKey": "t3.micro", "Price": "0.15"},
-                              {"DimensionKey": "t3.small", "Price": "0.30"}]}]}]},
+                {"RateCard": rates}]}]},
                "$CreateOffer.Entity.Identifier"),
         change("UpdateLegalTerms", "Offer@1.0", {"Terms": [
             {"Type": "LegalTerm", "Documents": [{"Type": "StandardEula", "Version": "2022-07-14"}]}]},
@@ -381,3 +389,66 @@ def test_a_limited_free_product_is_the_sellers_alone(server, images):
     [new] = [r for r in after if r not in before]
     code = json.loads(cat.describe_entity(Catalog=CATALOG, EntityId=pid)["Details"])["Description"]["ProductCode"]
     assert new[2] == code
+
+
+REQUESTS = {"Key": "requests", "Name": "API requests", "Unit": "Requests",
+            "Types": ["ExternallyMetered"], "Description": "requests served, per request"}
+
+
+def pricing(rates):
+    return {"PricingModel": "Usage", "Terms": [{"Type": "UsageBasedPricingTerm", "CurrencyCode": "USD",
+                                                "RateCards": [{"RateCard": rates}]}]}
+
+
+def test_usage_dimensions_are_priced_by_the_offer(server, product):
+    """AddDimensions' ExternallyMetered dimension, priced by UpdatePricingTerms' rate card,
+    becomes the product's metering dimension at that price; rate card keys that are neither
+    instance types nor usage dimensions, and dimensions AWS refuses, fail the change set."""
+    cat = catalog(server)
+    csid = cat.start_change_set(Catalog=CATALOG, ChangeSet=[
+        change("AddDimensions", "AmiProduct@1.0", [REQUESTS], product["id"]),
+        change("UpdatePricingTerms", "Offer@1.0", pricing([
+            {"DimensionKey": "t3.micro", "Price": "0.15"}, {"DimensionKey": "t3.small", "Price": "0.30"},
+            {"DimensionKey": "requests", "Price": "0.0025"}]), product["offer"])])["ChangeSetId"]
+    d = wait_change_set(cat, csid)
+    assert d["Status"] == "SUCCEEDED", d
+    details = json.loads(cat.describe_entity(Catalog=CATALOG, EntityId=product["id"])["Details"])
+    assert [x for x in details["Dimensions"] if x["Key"] == "requests"] == [REQUESTS]
+    [p] = [p for p in json.loads(kiln("marketplace", "products", "--json", "--data", server["data"]).stdout)
+           if p["id"] == product["id"]]
+    assert p["dimensions"] == {"requests": "0.0025"}
+    assert p["instance_types"] == {"t3.micro": "0.15", "t3.small": "0.30"}
+
+    def failed(changes, index=0):
+        d = wait_change_set(cat, cat.start_change_set(Catalog=CATALOG, ChangeSet=changes)["ChangeSetId"])
+        assert d["Status"] == "FAILED" and d["FailureCode"] == "CLIENT_ERROR", d
+        [err] = d["ChangeSet"][index]["ErrorDetailList"]
+        return err["ErrorCode"], err["ErrorMessage"]
+
+    code, message = failed([change("UpdatePricingTerms", "Offer@1.0", pricing([
+        {"DimensionKey": "t3.micro", "Price": "0.15"}, {"DimensionKey": "bogus", "Price": "1"}]),
+        product["offer"])])
+    assert code == "INVALID_DIMENSION" and "'bogus'" in message and product["id"] in message
+    for bad in (dict(REQUESTS, Key="seats", Name="Seats", Types=["Entitled"]),
+                dict(REQUESTS, Key="seats", Name="Seats", Unit="Parsecs"),
+                dict(REQUESTS, Key="seats", Name="Seats", Types=["Metered"]),  # not an instance type
+                dict(REQUESTS, Key="bad key!", Name="Seats"),
+                dict(REQUESTS, Name="Again")):  # its key is the product's already
+        code, message = failed([change("AddDimensions", "AmiProduct@1.0", [bad], product["id"])])
+        assert code == "INVALID_DIMENSION", message
+    # Nothing of the failed change sets stayed: the price is the one the offer set.
+    [p] = [p for p in json.loads(kiln("marketplace", "products", "--json", "--data", server["data"]).stdout)
+           if p["id"] == product["id"]]
+    assert p["dimensions"] == {"requests": "0.0025"}
+
+
+def test_the_catalog_answers_in_us_east_1_only(server, product):
+    elsewhere = boto3.client("marketplace-catalog", region_name="eu-west-1", endpoint_url=server["url"],
+                             aws_access_key_id=SELLER_KEYS[0], aws_secret_access_key=SELLER_KEYS[1],
+                             config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        elsewhere.describe_entity(Catalog=CATALOG, EntityId=product["id"])
+    assert e.value.response["Error"]["Code"] == "InvalidSignatureException"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert "not 'eu-west-1'" in e.value.response["Error"]["Message"]
+    assert catalog(server).describe_entity(Catalog=CATALOG, EntityId=product["id"])["EntityType"] == "AmiProduct@1.0"

@@ -4,8 +4,12 @@ CLI; the change set succeeds and the marketplace's copies exist in two regions; 
 the image, is refused with OptInRequired, subscribes through the Agreement API, launches, runs
 2.5 hours (test clock), stops, runs 10 minutes more, makes an image of the instance and launches
 that (billed to the same product), terminates: the bill is the product's hours at the offer's
-price, and the seller's report says the same; once the agreement is cancelled no new launch
-goes through."""
+price, plus the usage the buyer metered on the product's Catalog usage dimension at the offer's
+price per unit, and the seller's report says the same; a run over the month's end (test clock)
+bills one hour in each month, and the report has a row per month; once the agreement is
+cancelled no new launch goes through."""
+import calendar
+import datetime
 import json
 import os
 import subprocess
@@ -16,8 +20,9 @@ import pytest
 from botocore.config import Config
 
 from conftest import client, error_of, kiln, serving
-from test_marketplace_catalog import (BUYER, BUYER_KEYS, CATALOG, MARKETPLACE, SELLER,
+from test_marketplace_catalog import (BUYER, BUYER_KEYS, CATALOG, MARKETPLACE, REQUESTS, SELLER,
                                       SELLER_KEYS, product_changes)
+from test_marketplace_agreement import meter_now
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="instances need root")
 
@@ -52,6 +57,14 @@ def wait(ec2, waiter, **kw):
     ec2.get_waiter(waiter).wait(**kw, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
 
 
+def launch(ec2, image):
+    """A t3.micro of image, once it runs."""
+    iid = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
+                            InstanceType="t3.micro")["Instances"][0]["InstanceId"]
+    wait(ec2, "instance_running", InstanceIds=[iid])
+    return iid
+
+
 def test_sell_buy_bill_and_cancel(server, tmp_path):
     sell = client(server, key=SELLER_KEYS[0], secret=SELLER_KEYS[1])
     buy = client(server, key=BUYER_KEYS[0], secret=BUYER_KEYS[1])
@@ -70,7 +83,8 @@ def test_sell_buy_bill_and_cancel(server, tmp_path):
 
     # ... and publishes it with the aws CLI: a product and a public hourly offer.
     changes = tmp_path / "changes.json"
-    changes.write_text(json.dumps(product_changes(ami)))
+    changes.write_text(json.dumps(product_changes(ami, dimensions=[REQUESTS],
+                                                  usage_prices={"requests": "0.0025"})))
     started = aws(server, SELLER_KEYS, "marketplace-catalog", "start-change-set", "--catalog", CATALOG,
                   "--change-set", f"file://{changes}")
     csid = started["ChangeSetId"]
@@ -105,11 +119,17 @@ def test_sell_buy_bill_and_cancel(server, tmp_path):
                                        requestedTerms=[{"id": "term-" + code}])
     agreement = agr.accept_agreement_request(agreementRequestId=req["agreementRequestId"])["agreementId"]
     assert agr.describe_agreement(agreementId=agreement)["status"] == "ACTIVE"
+    month = datetime.datetime.fromtimestamp(meter_now(server), datetime.timezone.utc).strftime("%Y-%m")
+
+    # Usage of the Catalog's dimension, metered with the buyer's keys: 200 requests at 0.0025.
+    met = boto3.client("meteringmarketplace", region_name="us-east-1", endpoint_url=server["url"],
+                       aws_access_key_id=BUYER_KEYS[0], aws_secret_access_key=BUYER_KEYS[1],
+                       config=Config(retries={"max_attempts": 1}))
+    met.meter_usage(ProductCode=code, Timestamp=int(meter_now(server)) - 60,
+                    UsageDimension="requests", UsageQuantity=200)
 
     # 2.5 hours running (3 started hours), stopped, 10 minutes running again (1): 4 hours.
-    iid = buy.run_instances(ImageId=image, MinCount=1, MaxCount=1,
-                            InstanceType="t3.micro")["Instances"][0]["InstanceId"]
-    wait(buy, "instance_running", InstanceIds=[iid])
+    iid = launch(buy, image)
     kiln("clock", "advance", "2h30m", "--data", server["data"])
     buy.stop_instances(InstanceIds=[iid])
     wait(buy, "instance_stopped", InstanceIds=[iid])
@@ -120,22 +140,53 @@ def test_sell_buy_bill_and_cancel(server, tmp_path):
     derived = buy.create_image(InstanceId=iid, Name="my-widget", NoReboot=True)["ImageId"]
     wait(buy, "image_available", ImageIds=[derived])
     assert buy.describe_images(ImageIds=[derived])["Images"][0]["ProductCodes"][0]["ProductCodeId"] == code
-    iid2 = buy.run_instances(ImageId=derived, MinCount=1, MaxCount=1,
-                             InstanceType="t3.micro")["Instances"][0]["InstanceId"]
-    wait(buy, "instance_running", InstanceIds=[iid2])
+    iid2 = launch(buy, derived)
     kiln("clock", "advance", "10m", "--data", server["data"])
     buy.terminate_instances(InstanceIds=[iid, iid2])
     wait(buy, "instance_terminated", InstanceIds=[iid, iid2])
     kiln("clock", "advance", "3h", "--data", server["data"])  # terminated: not billed
 
     bill = json.loads(kiln("bill", "--account", "buyer", "--json", "--data", server["data"]).stdout)
-    lines = sorted((l["instance"], l["product"], l["hours"], l["price"], l["amount"])
+    lines = sorted((l["month"], l["instance"], l["product"], l["hours"], l["price"], l["amount"])
                    for l in bill["lines"] if l.get("instance"))
-    assert lines == sorted([(iid, code, 4, "0.15", "0.60"), (iid2, code, 1, "0.15", "0.15")]), bill
-    assert bill["total"] == "0.75" and bill["currency"] == "USD"
+    assert lines == sorted([(month, iid, code, 4, "0.15", "0.60"),
+                            (month, iid2, code, 1, "0.15", "0.15")]), bill
+    usage = [(l["month"], l["dimension"], l["quantity"], l["price"], l["amount"])
+             for l in bill["lines"] if l.get("dimension")]
+    assert usage == [(month, "requests", 200, "0.0025", "0.50")], bill
+    assert bill["total"] == "1.25" and bill["currency"] == "USD"
     report = json.loads(kiln("marketplace", "report", "--seller", "seller", "--json", "--data",
                              server["data"]).stdout)
-    assert report["total"] == "0.75" and report["lines"] == bill["lines"], report
+    assert report["total"] == "1.25" and report["lines"] == bill["lines"], report
+
+    # A run over the month's end: from 30 minutes before it to 30 minutes after, a little over
+    # an hour of running: two started hours, the first in this month, the second in the next.
+    now = meter_now(server)
+    year, mon = map(int, month.split("-"))
+    boundary = calendar.timegm((year + mon // 12, mon % 12 + 1, 1, 0, 0, 0))
+    kiln("clock", "advance", f"{int(boundary - now) - 30 * 60}s", "--data", server["data"])
+    iid3 = launch(buy, image)
+    kiln("clock", "advance", "1h", "--data", server["data"])
+    buy.terminate_instances(InstanceIds=[iid3])
+    wait(buy, "instance_terminated", InstanceIds=[iid3])
+    following = f"{year + mon // 12:04d}-{mon % 12 + 1:02d}"
+    bill = json.loads(kiln("bill", "--account", "buyer", "--json", "--data", server["data"]).stdout)
+    assert sorted((l["month"], l["hours"], l["amount"]) for l in bill["lines"]
+                  if l["instance"] == iid3) == [(month, 1, "0.15"), (following, 1, "0.15")], bill
+    assert bill["total"] == "1.55"
+    only = json.loads(kiln("bill", "--account", "buyer", "--month", following, "--json", "--data",
+                           server["data"]).stdout)
+    assert [(l["instance"], l["hours"]) for l in only["lines"]] == [(iid3, 1)] and only["total"] == "0.15"
+    report = json.loads(kiln("marketplace", "report", "--seller", "seller", "--json", "--data",
+                             server["data"]).stdout)
+    assert [(m["month"], m["product"], m["subscribers"], m["hours"], m["usage"], m["revenue"])
+            for m in report["months"]] == [(month, code, 1, 6, 200, "1.40"),
+                                           (following, code, 1, 1, 0, "0.15")], report
+    assert report["total"] == "1.55"
+    table = kiln("marketplace", "report", "--seller", "seller", "--data", server["data"]).stdout
+    assert "SUBSCRIBERS" in table and following in table
+    assert kiln("bill", "--account", "buyer", "--month", "2026-13", "--data", server["data"],
+                check=False).returncode != 0
 
     # Cancelled: no new launch, of the product's image or of the buyer's own.
     agr.cancel_agreement(agreementId=agreement)
