@@ -17,7 +17,6 @@ import configparser
 import glob
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import threading
@@ -136,6 +135,8 @@ def main():
     a = ap.parse_args()
     os.makedirs(WORK, exist_ok=True)
     data = os.path.join(WORK, f"data-{a.clients}")
+    if os.path.exists(os.path.join(data, "kiln.db")):  # a run that died: its instances go first
+        subprocess.run([a.kiln, "down", "--data", data], capture_output=True)
     shutil.rmtree(data, ignore_errors=True)
     topo = os.path.join(WORK, "topology")
     with open(topo, "w") as f:
@@ -168,8 +169,9 @@ def main():
         while not done.wait(5):
             try:
                 with open(f"/proc/{proc.pid}/status") as f:
-                    kb = next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
-                rss.append((time.monotonic() - t0, kb / 1024))
+                    kb = next((int(l.split()[1]) for l in f if l.startswith("VmRSS:")), None)
+                if kb is not None:  # None: the daemon has exited
+                    rss.append((time.monotonic() - t0, kb / 1024, len(os.listdir(f"/proc/{proc.pid}/fd"))))
             except OSError:
                 pass
 
@@ -185,20 +187,25 @@ def main():
     done.set()
     sampler.join()
 
-    # Final states: every instance terminated, no image of ours registered, no snapshot left.
-    ec2, eu = client("us-east-1"), client("eu-west-1")
-    stuck = []
-    ids = sorted(created["instances"])
-    for k in range(0, len(ids), 100):
-        for r in ec2.describe_instances(InstanceIds=ids[k:k + 100])["Reservations"]:
-            stuck += [(i["InstanceId"], i["State"]["Name"]) for i in r["Instances"] if i["State"]["Name"] != "terminated"]
-    left = {}
-    for region, cl in (("us-east-1", ec2), ("eu-west-1", eu)):
-        left[region] = {
-            "images": [(i["ImageId"], i["State"]) for i in cl.describe_images(Owners=["self"])["Images"]],
-            "snapshots": [(s["SnapshotId"], s["State"]) for s in cl.describe_snapshots(OwnerIds=["self"])["Snapshots"]],
-            "volumes": [(v["VolumeId"], v["State"]) for v in cl.describe_volumes()["Volumes"]],
-        }
+    try:
+        # Final states: every instance terminated, no image of ours registered, no snapshot left.
+        ec2, eu = client("us-east-1"), client("eu-west-1")
+        stuck = []
+        ids = sorted(created["instances"])
+        for k in range(0, len(ids), 100):
+            for r in ec2.describe_instances(InstanceIds=ids[k:k + 100])["Reservations"]:
+                stuck += [(i["InstanceId"], i["State"]["Name"]) for i in r["Instances"] if i["State"]["Name"] != "terminated"]
+        left = {}
+        for region, cl in (("us-east-1", ec2), ("eu-west-1", eu)):
+            left[region] = {
+                "images": [(i["ImageId"], i["State"]) for i in cl.describe_images(Owners=["self"])["Images"]],
+                "snapshots": [(s["SnapshotId"], s["State"]) for s in cl.describe_snapshots(OwnerIds=["self"])["Snapshots"]],
+                "volumes": [(v["VolumeId"], v["State"]) for v in cl.describe_volumes()["Volumes"]],
+            }
+    except Exception:  # the daemon died: nothing of the run may outlive the bench
+        proc.kill()
+        subprocess.run([a.kiln, "down", "--data", data], capture_output=True)
+        raise
     proc.terminate()
     rc = proc.wait(timeout=120)
     log.close()
@@ -212,7 +219,8 @@ def main():
     new_ns = sorted(netns() - netns0)
     lat = sorted(st.lat) or [0]
     p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000  # noqa: E731
-    rss_line = ", ".join(f"{t:.0f}s {m:.1f}" for t, m in rss[::max(1, len(rss) // 12)])
+    rss_line = ", ".join(f"{t:.0f}s {m:.1f}" for t, m, _ in rss[::max(1, len(rss) // 12)])
+    fds_line = ", ".join(f"{t:.0f}s {n}" for t, _, n in rss[::max(1, len(rss) // 12)])
     leftover = sum(len(v) for r in left.values() for v in r.values())
     load1 = open("/proc/loadavg").read().strip()
     git = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
@@ -232,7 +240,8 @@ def main():
             f"| other errors | {sum(st.errors.values()) - st.e5xx}{': ' + '; '.join(f'{k} ×{v}' for k, v in sorted(st.errors.items())) if st.errors else ''} |\n"
             f"| instances not terminated at the end | {len(stuck)}{' ' + str(stuck[:5]) if stuck else ''} |\n"
             f"| images, snapshots, volumes of the account left | {leftover}{' ' + str(left)[:300] if leftover else ''} |\n"
-            f"| daemon RSS, MiB (time: value) | {rss_line or '–'}; max {max((m for _, m in rss), default=0):.1f} |\n"
+            f"| daemon RSS, MiB (time: value) | {rss_line or '–'}; max {max((m for _, m, _ in rss), default=0):.1f} |\n"
+            f"| daemon open descriptors (time: value) | {fds_line or '–'}; max {max((n for _, _, n in rss), default=0)} |\n"
             f"| daemon exit on SIGTERM | {rc} |\n"
             f"| after `kiln down`: mounts, loop devices, instance cgroups of the data directory | "
             f"{len(hs['mounts'])}, {len(hs['loops'])}, {len(hs['cgroups'])}{' ' + str(hs)[:300] if any(hs.values()) else ''} |\n"

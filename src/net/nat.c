@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <nftables/libnftables.h>
+#include <pthread.h>
+#include <sys/select.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,13 +60,48 @@ static void nft_ctx_freep(struct nft_ctx **ctx)
 		nft_ctx_free(*ctx);
 }
 
-int nft_run(const char *script, char **out, const char *what, struct kerr **err)
+/* libnftables waits for the kernel's answer with select(), which aborts the process when the
+ * context's netlink socket is past FD_SETSIZE (1024): a daemon serving many clients and
+ * instances can have that many descriptors open (bench/load with 32 clients did abort). A few
+ * descriptors below it are kept, from the first script on (the daemon's start), and given up
+ * just before a context opens its socket, which takes the lowest free one. Contexts are made
+ * per script, in the caller's network namespace (a VPC's filter is written from inside its
+ * namespace), one at a time: libnftables also keeps process-wide state (its interface cache)
+ * that two threads would share unguarded. */
+#define NFT_LOW_FDS 4
+static pthread_mutex_t nft_lock = PTHREAD_MUTEX_INITIALIZER;
+static int nft_low[NFT_LOW_FDS] = {-1, -1, -1, -1};
+
+static void low_fds_give_up(void)
 {
-	__attribute__((cleanup(nft_ctx_freep))) struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
+	for (size_t i = 0; i < NFT_LOW_FDS; i++) {
+		if (nft_low[i] >= 0)
+			close(nft_low[i]);
+		nft_low[i] = -1;
+	}
+}
+
+static void low_fds_keep(void)
+{
+	for (size_t i = 0; i < NFT_LOW_FDS; i++) {
+		nft_low[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (nft_low[i] >= FD_SETSIZE) { /* too late to help: keep nothing */
+			close(nft_low[i]);
+			nft_low[i] = -1;
+		}
+	}
+}
+
+static int nft_run_locked(const char *script, char **out, const char *what, struct kerr **err)
+{
+	__attribute__((cleanup(nft_ctx_freep))) struct nft_ctx *nft = NULL;
 	const char *msg, *eol;
 	enum kerr_kind kind = KERR_IO;
 	size_t n;
 
+	low_fds_give_up();
+	nft = nft_ctx_new(NFT_CTX_DEFAULT);
+	low_fds_keep();
 	if (!nft)
 		return kerr_set(err, KERR_INTERNAL, "%s: cannot create an nftables context", what);
 	if (nft_ctx_buffer_output(nft) != 0 || nft_ctx_buffer_error(nft) != 0)
@@ -89,6 +126,16 @@ int nft_run(const char *script, char **out, const char *what, struct kerr **err)
 		*out = xstrdup(msg ? msg : "");
 	}
 	return 0;
+}
+
+int nft_run(const char *script, char **out, const char *what, struct kerr **err)
+{
+	int r;
+
+	pthread_mutex_lock(&nft_lock);
+	r = nft_run_locked(script, out, what, err);
+	pthread_mutex_unlock(&nft_lock);
+	return r;
 }
 
 /* The IPv4 name servers of the host's resolv.conf but loopback ones, as "a.b.c.d, …" (empty
