@@ -9,7 +9,6 @@
 
 #include "internal.h"
 #include "util/cleanup.h"
-#include "util/fault.h"
 #include "util/par.h"
 #include "util/str.h"
 #include "util/xalloc.h"
@@ -69,7 +68,6 @@ int store_copy(struct store *src, struct store *dst, const char *id, const char 
 	struct blob_file *fds = NULL;
 	uint8_t(*send)[HASH_LEN] = NULL;
 	size_t nsend = 0;
-	bool indexed = false;
 	int r = -1;
 
 	memset(res, 0, sizeof(*res));
@@ -123,24 +121,16 @@ int store_copy(struct store *src, struct store *dst, const char *id, const char 
 		goto out;
 	res->chunks_sent = nsend;
 	res->bytes_sent = atomic_load(&j.bytes);
-	if (pack_writer_finish(&pw, err) < 0)
-		goto out;
-	for (size_t i = 0; i < pw.nsealed; i++) {
-		if (index_write(dst, pw.sealed[i].id, pw.sealed[i].e, pw.sealed[i].n, err) < 0)
-			goto out;
-		indexed = true;
-	}
 	str_copy(m.id, new_id, sizeof(m.id));
 	m.parent[0] = '\0'; /* its parent lives in the other store */
-	fault_point("copy.commit");
-	if (manifest_save(dst, &m, err) < 0)
+	if (commit_write(dst, &pw, &m, "copy.commit", err) < 0)
 		goto out;
 	if (progress)
 		progress->fn(progress->ctx, m.n, m.n);
 	r = 0;
 out:
-	if (r < 0 && !indexed)
-		pack_writer_discard(&pw); /* indexed packs stay: gc removes what no snapshot uses */
+	if (r < 0)
+		commit_abandon(dst, &pw, false);
 	pack_writer_release(&pw);
 	hashset_release(&sent);
 	for (size_t t = 0; t < PAR_MAX_THREADS; t++)

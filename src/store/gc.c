@@ -128,16 +128,12 @@ static int rewrite_pack(struct store *s, const struct index *idx, uint32_t pack,
 		if (pack_writer_add(&w, e.hash, buf, e.clen, e.ulen, e.flags, err) < 0)
 			goto out;
 	}
-	if (pack_writer_finish(&w, err) < 0)
+	if (commit_write(s, &w, NULL, "gc.repacked", err) < 0)
 		goto out;
-	for (size_t i = 0; i < w.nsealed; i++)
-		if (index_write(s, w.sealed[i].id, w.sealed[i].e, w.sealed[i].n, err) < 0)
-			goto out;
-	fault_point("gc.repacked");
 	r = drop_pack(s, idx->pack_ids[pack], err);
 out:
-	if (r < 0 && !w.nsealed)
-		pack_writer_discard(&w);
+	if (r < 0)
+		commit_abandon(s, &w, false);
 	pack_writer_release(&w);
 	blob_file_close(&f);
 	return r;

@@ -57,6 +57,7 @@ struct pack_writer {
 	bool stop;             /* finish or discard: the syncers end once they have caught up */
 	size_t next;           /* sealed[next] is the next one to commit */
 	size_t synced;         /* how many sealed packs are durable and closed */
+	size_t nindexed;       /* sealed[0..nindexed) have their index (commit_index_sealed) */
 	struct kerr *sync_err; /* the first commit that failed */
 	struct blob *blob;
 	uint32_t chunk_size;
@@ -81,7 +82,8 @@ int pack_writer_add(struct pack_writer *w, const uint8_t hash[HASH_LEN], const v
                     uint32_t clen, uint32_t ulen, uint32_t flags, struct kerr **err);
 /* Seal the open pack and make every pack durable. */
 int pack_writer_finish(struct pack_writer *w, struct kerr **err);
-/* Remove every pack this writer created (only before their index is written). */
+/* Remove the packs of this writer that no index names yet (packs whose index exists may
+ * already serve another writer's dedup: gc owns them). */
 void pack_writer_discard(struct pack_writer *w);
 void pack_writer_release(struct pack_writer *w);
 
@@ -165,6 +167,19 @@ int manifest_save(struct store *s, const struct manifest *m, struct kerr **err);
 void manifest_release(struct manifest *m);
 /* All snapshot ids in the store, malloc'd array of ID_MAX strings. */
 int manifest_list(struct store *s, char (**ids)[ID_MAX], size_t *n, struct kerr **err);
+
+/* ---- the commit point (commit.c) ----
+ * Index the packs sealed since the last call (from pw->nindexed on), each once it is durable:
+ * what they hold serves dedup from then on, and is kept if the writer stops. */
+int commit_index_sealed(struct store *s, struct pack_writer *pw, struct kerr **err);
+/* Commit what pw wrote: every pack durable (pack_writer_finish), their indexes, the fault
+ * point named fault, then m's manifest (manifest_save; none when m is NULL, as for gc's
+ * repack). On failure the packs no index names are removed; indexed ones stay (gc's). */
+int commit_write(struct store *s, struct pack_writer *pw, const struct manifest *m,
+                 const char *fault, struct kerr **err);
+/* A write that will not commit: with keep, the sealed packs are made durable and indexed
+ * first, so a retry finds their chunks; the packs no index names are removed. */
+void commit_abandon(struct store *s, struct pack_writer *pw, bool keep);
 
 /* ---- a set of hashes (hashset.c) ---- */
 struct hashset {

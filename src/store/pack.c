@@ -209,6 +209,38 @@ static int pack_syncer_stop(struct pack_writer *w, struct kerr **err)
 	return 0;
 }
 
+/* The record's name (the first bytes of its hash) and its payload in one write: the lock is
+ * held for one system call instead of two. */
+static int write_record(int fd, const uint8_t *hash, const void *data, uint32_t clen, off_t off)
+{
+	struct iovec iov[2] = {{(void *)hash, PACK_RECORD_HEADER}, {(void *)data, clen}};
+	size_t left = PACK_RECORD_HEADER + (size_t)clen;
+	int k = 0;
+
+	while (left) {
+		ssize_t n = pwritev(fd, iov + k, 2 - k, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0) {
+			errno = EIO;
+			return -1;
+		}
+		off += n;
+		left -= (size_t)n;
+		while (k < 2 && (size_t)n >= iov[k].iov_len) {
+			n -= (ssize_t)iov[k].iov_len;
+			k++;
+		}
+		if (k < 2) {
+			iov[k].iov_base = (uint8_t *)iov[k].iov_base + n;
+			iov[k].iov_len -= (size_t)n;
+		}
+	}
+	return 0;
+}
+
 int pack_writer_add(struct pack_writer *w, const uint8_t hash[HASH_LEN], const void *data,
                     uint32_t clen, uint32_t ulen, uint32_t flags, struct kerr **err)
 {
@@ -227,8 +259,7 @@ int pack_writer_add(struct pack_writer *w, const uint8_t hash[HASH_LEN], const v
 	}
 	if (w->fd < 0 && pack_start(w, err) < 0)
 		goto out;
-	if (fs_pwrite_full(w->fd, hash, PACK_RECORD_HEADER, (off_t)w->off) < 0 ||
-	    fs_pwrite_full(w->fd, data, clen, (off_t)(w->off + PACK_RECORD_HEADER)) < 0) {
+	if (write_record(w->fd, hash, data, clen, (off_t)w->off) < 0) {
 		char name[32];
 		pack_name(w->id, name);
 		kerr_errno(err, errno, "cannot write pack '%s'", name);
@@ -286,10 +317,17 @@ void pack_writer_discard(struct pack_writer *w)
 		pack_name(w->id, name);
 		w->blob->ops->pack_discard(w->blob, name);
 	}
-	for (size_t i = 0; i < w->nsealed; i++) {
+	for (size_t i = w->nindexed; i < w->nsealed; i++) {
 		pack_name(w->sealed[i].id, name);
 		w->blob->ops->pack_discard(w->blob, name);
+		free(w->sealed[i].e);
 	}
+	/* Gone: nothing may index them later (commit_abandon after a failed commit_write). */
+	w->nsealed = w->nindexed;
+	if (w->synced > w->nsealed)
+		w->synced = w->nsealed;
+	if (w->next > w->nsealed)
+		w->next = w->nsealed;
 }
 
 void pack_writer_release(struct pack_writer *w)

@@ -11,7 +11,6 @@
 #include "internal.h"
 #include "util/cleanup.h"
 #include "util/endian.h"
-#include "util/fault.h"
 #include "util/str.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -161,36 +160,6 @@ static int check_chunk(ZSTD_DCtx *dctx, uint8_t *buf, uint32_t chunk_size, const
 	return 0;
 }
 
-/* Index the packs sealed since the last call: what they hold is kept if the copy stops. */
-static int index_sealed(struct store *dst, struct pack_writer *pw, size_t *done, bool *indexed,
-                        struct kerr **err)
-{
-	size_t n;
-
-	pthread_mutex_lock(&pw->lock);
-	n = pw->nsealed;
-	pthread_mutex_unlock(&pw->lock);
-	for (; *done < n; (*done)++) {
-		/* Durable before its index names it. */
-		bool failed;
-
-		pthread_mutex_lock(&pw->lock);
-		while (pw->synced <= *done && !pw->sync_err)
-			pthread_cond_wait(&pw->cond, &pw->lock);
-		failed = pw->sync_err != NULL;
-		pthread_mutex_unlock(&pw->lock);
-		if (failed) /* pack_writer_finish tells why */
-			return pack_writer_finish(pw, err) < 0
-			           ? -1
-			           : kerr_set(err, KERR_IO, "cannot sync a pack");
-		if (index_write(dst, pw->sealed[*done].id, pw->sealed[*done].e, pw->sealed[*done].n,
-		                err) < 0)
-			return -1;
-		*indexed = true;
-	}
-	return 0;
-}
-
 int store_copy_remote(struct store *dst, const struct store_source *src, const char *id,
                       const char *new_id, const struct store_progress *progress,
                       struct store_copy_result *res, struct kerr **err)
@@ -203,8 +172,7 @@ int store_copy_remote(struct store *dst, const struct store_source *src, const c
 	uint8_t(*batch)[HASH_LEN] = NULL;
 	uint8_t *buf = NULL;
 	ZSTD_DCtx *dctx = NULL;
-	size_t nbatch = 0, done_packs = 0;
-	bool indexed = false;
+	size_t nbatch = 0;
 	int r = -1;
 
 	memset(res, 0, sizeof(*res));
@@ -286,30 +254,21 @@ int store_copy_remote(struct store *dst, const struct store_source *src, const c
 			}
 		}
 		nbatch = 0;
-		if (index_sealed(dst, &pw, &done_packs, &indexed, err) < 0)
+		if (commit_index_sealed(dst, &pw, err) < 0) /* kept if the copy stops */
 			goto out;
 	}
-	if (pack_writer_finish(&pw, err) < 0 ||
-	    index_sealed(dst, &pw, &done_packs, &indexed, err) < 0)
-		goto out;
 	str_copy(m.id, new_id, sizeof(m.id));
 	m.parent[0] = '\0'; /* its parent lives in the other store */
-	fault_point("copy.commit");
-	if (manifest_save(dst, &m, err) < 0)
+	if (commit_write(dst, &pw, &m, "copy.commit", err) < 0)
 		goto out;
 	if (progress)
 		progress->fn(progress->ctx, m.n, m.n);
 	r = 0;
 out:
-	if (r < 0) {
-		/* Every chunk written is checked: keep them, so that the next try asks for the
-		 * rest only. What no snapshot comes to use, gc removes. */
-		_cleanup_kerr_ struct kerr *why = NULL;
-		if (pack_writer_finish(&pw, &why) == 0)
-			index_sealed(dst, &pw, &done_packs, &indexed, &why);
-		if (!indexed)
-			pack_writer_discard(&pw);
-	}
+	/* Every chunk written is checked: keep them, so that the next try asks for the rest
+	 * only. What no snapshot comes to use, gc removes. */
+	if (r < 0)
+		commit_abandon(dst, &pw, true);
 	pack_writer_release(&pw);
 	hashset_release(&wanted);
 	ZSTD_freeDCtx(dctx);

@@ -239,7 +239,6 @@ int store_snapshot(struct store *s, const char *volume, const struct store_snaps
 	struct timespec now;
 	uint64_t shadow_size = 0;
 	bool have_parent = opts->parent && opts->parent[0];
-	bool indexed = false;
 	int r = -1;
 
 	memset(res, 0, sizeof(*res));
@@ -306,14 +305,6 @@ int store_snapshot(struct store *s, const char *volume, const struct store_snaps
 	if (par_for(cand.n, par_threads(), snap_chunk, &j, err) < 0)
 		goto out;
 
-	/* Commit: packs durable, then their index, then the manifest (the commit point). */
-	if (pack_writer_finish(&j.pw, err) < 0)
-		goto out;
-	for (size_t i = 0; i < j.pw.nsealed; i++) {
-		if (index_write(s, j.pw.sealed[i].id, j.pw.sealed[i].e, j.pw.sealed[i].n, err) < 0)
-			goto out;
-		indexed = true;
-	}
 	if (opts->id)
 		str_copy(m.id, opts->id, sizeof(m.id));
 	else
@@ -324,8 +315,7 @@ int store_snapshot(struct store *s, const char *volume, const struct store_snaps
 	clock_gettime(CLOCK_REALTIME, &now);
 	m.created_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 	merge_manifest(&m, opts->shadow ? &parent : NULL, &j);
-	fault_point("snapshot.commit");
-	if (manifest_save(s, &m, err) < 0)
+	if (commit_write(s, &j.pw, &m, "snapshot.commit", err) < 0)
 		goto out;
 
 	memcpy(res->id, m.id, ID_MAX);
@@ -335,9 +325,8 @@ int store_snapshot(struct store *s, const char *volume, const struct store_snaps
 	res->bytes_stored = j.pw.bytes;
 	r = 0;
 out:
-	/* Packs whose index exists may already serve another writer's dedup: gc owns them. */
-	if (r < 0 && !indexed)
-		pack_writer_discard(&j.pw);
+	if (r < 0)
+		commit_abandon(s, &j.pw, false);
 	snap_job_release(&j);
 	chunk_list_release(&cand);
 	index_release(&idx);
