@@ -22,8 +22,6 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-#define SLOT_MAX (PATH_MAX + ID_MAX + 2)
-
 struct slot {
 	char run[PATH_MAX];
 	char id[ID_MAX];
@@ -44,45 +42,14 @@ unsigned runtime_ids_slot(unsigned id_base)
 	           : UINT32_MAX;
 }
 
-/* The directory, and its lock held: every change of a slot happens under it. */
-static int ids_open(int *dfd, int *lockfd, struct kerr **err)
-{
-	const char *dir = runtime_ids_dir();
-
-	*dfd = *lockfd = -1;
-	if (fs_mkdir_p(dir, 0700, err) < 0)
-		return -1;
-	*dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (*dfd < 0)
-		return kerr_errno(err, errno, "cannot open '%s'", dir);
-	*lockfd = openat(*dfd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (*lockfd < 0)
-		return kerr_errno(err, errno, "cannot open '%s/.lock'", dir);
-	while (flock(*lockfd, LOCK_EX) < 0)
-		if (errno != EINTR)
-			return kerr_errno(err, errno, "cannot lock '%s/.lock'", dir);
-	return 0;
-}
-
 /* "RUN\nID\n" of slot n; false when there is none or it is malformed. */
 static bool slot_read(int dfd, unsigned n, struct slot *s)
 {
-	_cleanup_free_ uint8_t *text = NULL;
-	char name[16], *nl1, *nl2;
-	size_t len;
+	char name[16];
 
 	snprintf(name, sizeof(name), "%u", n);
-	if (n >= CONFINE_ID_SLOTS || fs_read_file(dfd, name, SLOT_MAX, &text, &len, NULL) < 0)
-		return false;
-	nl1 = strchr((char *)text, '\n');
-	nl2 = nl1 ? strchr(nl1 + 1, '\n') : NULL;
-	if (!nl2 || (size_t)(nl1 - (char *)text) >= sizeof(s->run) ||
-	    (size_t)(nl2 - nl1 - 1) >= sizeof(s->id))
-		return false;
-	*nl1 = *nl2 = '\0';
-	str_copy(s->run, (char *)text, sizeof(s->run));
-	str_copy(s->id, nl1 + 1, sizeof(s->id));
-	return true;
+	return n < CONFINE_ID_SLOTS &&
+	       fs_read_two_lines(dfd, name, s->run, sizeof(s->run), s->id, sizeof(s->id)) == 0;
 }
 
 static bool slot_is(int dfd, unsigned n, const char *run, const char *id)
@@ -173,7 +140,7 @@ int runtime_ids_assign(struct runtime *rt, struct instance_spec *spec, struct ke
 	struct instance_spec saved;
 	unsigned first;
 
-	if (!real || ids_open(&dfd, &lockfd, err) < 0)
+	if (!real || fs_dir_lock(runtime_ids_dir(), &dfd, &lockfd, err) < 0)
 		return -1;
 	if (runtime_spec_load(rt, spec->id, &saved, NULL) == 0 &&
 	    slot_is(dfd, runtime_ids_slot(saved.id_base), real, spec->id)) {
@@ -209,7 +176,7 @@ int runtime_ids_release(struct runtime *rt, const char *id, struct kerr **err)
 	_cleanup_close_ int dfd = -1, lockfd = -1;
 	struct instance_spec spec;
 
-	if (!real || ids_open(&dfd, &lockfd, err) < 0)
+	if (!real || fs_dir_lock(runtime_ids_dir(), &dfd, &lockfd, err) < 0)
 		return -1;
 	if (runtime_spec_load(rt, id, &spec, NULL) == 0 &&
 	    slot_is(dfd, runtime_ids_slot(spec.id_base), real, id))
@@ -236,7 +203,7 @@ int runtime_ids_recover(struct runtime *rt, bool keep_stopped, struct kerr **err
 	int r = 0;
 	DIR *d;
 
-	if (!real || ids_open(&dfd, &lockfd, err) < 0)
+	if (!real || fs_dir_lock(runtime_ids_dir(), &dfd, &lockfd, err) < 0)
 		return -1;
 	d = fdopendir(dup(dfd));
 	if (!d)
@@ -300,7 +267,7 @@ int runtime_ids_hold(const char *run_dir, const char *id, unsigned id_base, int 
 	*hold = -1;
 	if (!real)
 		return kerr_errno(err, errno, "cannot resolve '%s'", run_dir);
-	if (ids_open(&dfd, &lockfd, err) < 0)
+	if (fs_dir_lock(runtime_ids_dir(), &dfd, &lockfd, err) < 0)
 		return -1;
 	if (n == UINT32_MAX || !slot_is(dfd, n, real, id))
 		return kerr_set(err, KERR_CONFLICT,
