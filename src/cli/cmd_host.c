@@ -40,7 +40,8 @@ static int host_up(int argc, char **argv)
 	return 0;
 }
 
-/* Stop every instance of a run directory; forced after its stop timeout. */
+/* Stop every instance of a run directory, forced after its stop timeout, and release their
+ * host id ranges. */
 static int stop_all(const char *run_dir)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
@@ -59,8 +60,15 @@ static int stop_all(const char *run_dir)
 	for (size_t i = 0; i < n; i++) {
 		if (rt->ops->stop(rt, ids[i], false, 10, &err) < 0) {
 			cli_fail(err);
+			kerr_free(err);
+			err = NULL;
 			failed = 1;
 		}
+	}
+	/* The host id ranges of the stopped ones go back (each takes one at its next start). */
+	if (runtime_ids_recover(rt, false, &err) < 0) {
+		cli_fail(err);
+		failed = 1;
 	}
 	runtime_close(rt);
 	return failed;

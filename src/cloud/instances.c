@@ -33,8 +33,18 @@ int cloud_attach_runtime(struct cloud *c, const char *shim_path, const char *ini
                          struct kerr **err)
 {
 	_cleanup_free_ char *run = xasprintf("%s/run", c->data_dir);
+	_cleanup_kerr_ struct kerr *why = NULL;
 
-	return runtime_open(run, shim_path, init_path, &c->rt, err);
+	if (runtime_open(run, shim_path, init_path, &c->rt, err) < 0)
+		return -1;
+	/* Before any instance starts: the host id ranges this data directory's instances hold
+	 * (a killed daemon's included), and none of another's. */
+	if (runtime_ids_recover(c->rt, true, &why) < 0) {
+		if (why->kind != KERR_CONFLICT)
+			return kerr_pass(err, steal_ptr(why));
+		log_event(LOG_LEVEL_WARNING, NULL, "%s", why->msg);
+	}
+	return 0;
 }
 
 static void instance_from_row(sqlite3_stmt *st, struct instance *in)

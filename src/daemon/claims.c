@@ -22,8 +22,6 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-#define CLAIM_MAX (PATH_MAX + 64)
-
 struct claim {
 	char id[NET_HOST_ID_LEN + 1];
 	char data[PATH_MAX];
@@ -40,21 +38,10 @@ static const char *claims_dir(void)
 /* "DATA\nRANGE\n" of the claim named id; false when there is none or it is malformed. */
 static bool claim_read(int dfd, const char *id, struct claim *c)
 {
-	_cleanup_free_ uint8_t *text = NULL;
-	char *nl1, *nl2;
-	size_t len;
-
-	if (!net_host_id_valid(id) || fs_read_file(dfd, id, CLAIM_MAX, &text, &len, NULL) < 0)
+	if (!net_host_id_valid(id) ||
+	    fs_read_two_lines(dfd, id, c->data, sizeof(c->data), c->range, sizeof(c->range)) < 0)
 		return false;
-	nl1 = strchr((char *)text, '\n');
-	nl2 = nl1 ? strchr(nl1 + 1, '\n') : NULL;
-	if (!nl2 || (size_t)(nl1 - (char *)text) >= sizeof(c->data) ||
-	    (size_t)(nl2 - nl1 - 1) >= sizeof(c->range))
-		return false;
-	*nl1 = *nl2 = '\0';
 	str_copy(c->id, id, sizeof(c->id));
-	str_copy(c->data, (char *)text, sizeof(c->data));
-	str_copy(c->range, nl1 + 1, sizeof(c->range));
 	return true;
 }
 
@@ -95,18 +82,7 @@ static bool ranges_overlap(const char *a, const char *b)
 
 static int claims_open(int *dfd, int *lockfd, struct kerr **err)
 {
-	const char *dir = claims_dir();
-
-	*dfd = *lockfd = -1;
-	if (fs_mkdir_p(dir, 0700, err) < 0)
-		return -1;
-	*dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (*dfd < 0)
-		return kerr_errno(err, errno, "cannot open '%s'", dir);
-	*lockfd = openat(*dfd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (*lockfd < 0 || flock(*lockfd, LOCK_EX) < 0)
-		return kerr_errno(err, errno, "cannot lock '%s/.lock'", dir);
-	return 0;
+	return fs_dir_lock(claims_dir(), dfd, lockfd, err);
 }
 
 /* The first /20 of the default range that no live claim of another data directory overlaps. */

@@ -109,7 +109,7 @@ static int container_start(struct runtime *rt, const struct instance_spec *spec,
 		                instance_run_state_names[st.state]);
 	{
 		struct instance_spec own = *spec;
-		if (runtime_ids_assign(rt, &own, err) < 0 || runtime_spec_save(rt, &own, err) < 0)
+		if (runtime_ids_assign(rt, &own, err) < 0)
 			return -1;
 	}
 	if (pipe2(pipefd, O_CLOEXEC) < 0)

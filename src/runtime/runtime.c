@@ -20,7 +20,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "confine.h"
 #include "util/kv.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -174,80 +173,6 @@ int runtime_spec_load(struct runtime *rt, const char *id, struct instance_spec *
 	return 0;
 }
 
-/* Host id ranges: slot n is <run_dir>/ids/<n>, created exclusively and naming the instance that
- * holds it, from its first start until it is removed. No two instances share one. */
-static char *slot_path(const struct runtime *rt, unsigned slot)
-{
-	return slot == UINT32_MAX ? xasprintf("%s/ids", rt->run_dir)
-	                          : xasprintf("%s/ids/%u", rt->run_dir, slot);
-}
-
-static unsigned slot_of(unsigned id_base)
-{
-	return id_base >= CONFINE_ID_FIRST ? (id_base - CONFINE_ID_FIRST) / CONFINE_ID_RANGE
-	                                   : UINT32_MAX;
-}
-
-static bool slot_held_by(const struct runtime *rt, unsigned slot, const char *id)
-{
-	_cleanup_free_ char *path = slot_path(rt, slot);
-	_cleanup_free_ uint8_t *owner = NULL;
-	size_t len;
-
-	return slot < CONFINE_ID_SLOTS &&
-	       fs_read_file(AT_FDCWD, path, ID_MAX, &owner, &len, NULL) == 0 &&
-	       !strcmp((char *)owner, id);
-}
-
-int runtime_ids_assign(struct runtime *rt, struct instance_spec *spec, struct kerr **err)
-{
-	_cleanup_free_ char *dir = slot_path(rt, UINT32_MAX);
-	struct instance_spec saved;
-	unsigned first;
-
-	if (runtime_spec_load(rt, spec->id, &saved, NULL) == 0 &&
-	    slot_held_by(rt, slot_of(saved.id_base), spec->id)) {
-		spec->id_base = saved.id_base;
-		return 0;
-	}
-	if (fs_mkdir_p(dir, 0700, err) < 0)
-		return -1;
-	/* Ids are random: their last digits spread the first tries over the slots. */
-	first = (unsigned)strtoul(spec->id + strlen(spec->id) - 4, NULL, 16) % CONFINE_ID_SLOTS;
-	for (unsigned i = 0; i < CONFINE_ID_SLOTS; i++) {
-		unsigned slot = (first + i) % CONFINE_ID_SLOTS;
-		_cleanup_free_ char *path = slot_path(rt, slot);
-		_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-
-		if (fd < 0) {
-			if (errno == EEXIST)
-				continue;
-			return kerr_errno(err, errno, "cannot record the id range of '%s'",
-			                  spec->id);
-		}
-		if (fs_write_full(fd, spec->id, strlen(spec->id)) < 0) {
-			int e = errno;
-			unlink(path);
-			return kerr_errno(err, e, "cannot record the id range of '%s'", spec->id);
-		}
-		spec->id_base = CONFINE_ID_FIRST + slot * CONFINE_ID_RANGE;
-		return 0;
-	}
-	return kerr_set(err, KERR_LIMIT, "every host id range is taken (%u instances)",
-	                CONFINE_ID_SLOTS);
-}
-
-static void ids_release(struct runtime *rt, const char *id)
-{
-	struct instance_spec spec;
-
-	if (runtime_spec_load(rt, id, &spec, NULL) == 0 &&
-	    slot_held_by(rt, slot_of(spec.id_base), id)) {
-		_cleanup_free_ char *path = slot_path(rt, slot_of(spec.id_base));
-		unlink(path);
-	}
-}
-
 int runtime_remove(struct runtime *rt, const char *id, struct kerr **err)
 {
 	_cleanup_free_ char *dir = runtime_instance_path(rt, id, NULL);
@@ -264,7 +189,10 @@ int runtime_remove(struct runtime *rt, const char *id, struct kerr **err)
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return kerr_errno(err, errno, "cannot open '%s'", dir);
-	ids_release(rt, id);
+	if (runtime_ids_release(rt, id, err) < 0) {
+		close(dfd);
+		return -1;
+	}
 	d = fdopendir(dfd);
 	if (!d) {
 		close(dfd);

@@ -121,8 +121,31 @@ int runtime_open_instance(const struct runtime *rt, const char *id, int *dfd, st
 int runtime_spec_save(struct runtime *rt, const struct instance_spec *spec, struct kerr **err);
 int runtime_spec_load(struct runtime *rt, const char *id, struct instance_spec *spec,
                       struct kerr **err);
-/* Give spec the host uid/gid range it keeps until runtime_remove (the one it had, if any). */
+
+/* Host uid/gid ranges (ids.c), host-wide so that the instances of two data directories never
+ * share one: slot n (host ids CONFINE_ID_FIRST + n * CONFINE_ID_RANGE on) is the file
+ * RUNTIME_IDS_DIR/<n>, "RUN_DIR\nINSTANCE_ID\n" (the run directory's real path: DATA/run for
+ * a daemon), created whole and exclusively. /run is a tmpfs: after a reboot no instance runs
+ * and each takes a slot again at its next start. KILN_IDS_DIR moves the directory (tests). */
+#define RUNTIME_IDS_DIR "/run/kiln/ids"
+const char *runtime_ids_dir(void);
+/* The slot of a first host id, UINT32_MAX when it is none. */
+unsigned runtime_ids_slot(unsigned id_base);
+/* Give spec the host uid/gid range it keeps until runtime_remove or kiln down (the one it
+ * had, if it still holds it; else a free slot, or one whose instance directory is gone and
+ * whose lock no shim holds), and save spec. */
 int runtime_ids_assign(struct runtime *rt, struct instance_spec *spec, struct kerr **err);
+/* Give back the slot of instance id (runtime_remove does). */
+int runtime_ids_release(struct runtime *rt, const char *id, struct kerr **err);
+/* At a daemon's start (keep_stopped) and at kiln down (not): of this run directory's slots,
+ * keep those its instances hold (only the running ones without keep_stopped) and remove the
+ * others; take again the slot of a running instance that lost its file. Never touches a slot
+ * of another run directory. KERR_CONFLICT when a running instance's slot is another's. */
+int runtime_ids_recover(struct runtime *rt, bool keep_stopped, struct kerr **err);
+/* The shim's check before a boot: the slot of id_base names run_dir and id; *hold is a shared
+ * lock on it for as long as the instance runs (a slot whose lock is held is never taken). */
+int runtime_ids_hold(const char *run_dir, const char *id, unsigned id_base, int *hold,
+                     struct kerr **err);
 /* Forget a stopped instance: its run directory (console log included) goes. */
 int runtime_remove(struct runtime *rt, const char *id, struct kerr **err);
 /* Ids of every instance the run directory knows; malloc'd array. */

@@ -383,8 +383,9 @@ static void shim_release(struct shim *s)
 int runtime_shim_main(const char *dir, const char *init_path, int ready_fd)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
-	_cleanup_close_ int loopfd = -1, initfd = -1;
+	_cleanup_close_ int loopfd = -1, initfd = -1, idsfd = -1;
 	_cleanup_free_ char *copy = xstrdup(dir);
+	char *run_dir;
 	struct shim s = {
 	    .dir = dir, .rootfd = -1, .console = -1, .console_in = -1, .ns = {-1, -1, -1, -1}};
 	const struct instance_type *type;
@@ -404,8 +405,9 @@ int runtime_shim_main(const char *dir, const char *init_path, int ready_fd)
 		ready(ready_fd, "error: cannot open the instance directory");
 		return 1;
 	}
+	run_dir = dirname(copy);
 	{
-		struct runtime rt = {.run_dir = dirname(copy)};
+		struct runtime rt = {.run_dir = run_dir};
 		const char *id = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
 		if (runtime_spec_load(&rt, id, &s.spec, &err) < 0)
 			goto boot_failed;
@@ -422,10 +424,9 @@ int runtime_shim_main(const char *dir, const char *init_path, int ready_fd)
 		kerr_set(&err, KERR_INVALID, "unknown instance type '%s'", s.spec.type);
 		goto boot_failed;
 	}
-	if (s.spec.id_base < CONFINE_ID_FIRST) {
-		kerr_set(&err, KERR_INVALID, "the instance has no host id range of its own");
+	/* Held until the shim ends: while the instance runs, nobody takes its host ids. */
+	if (runtime_ids_hold(run_dir, s.spec.id, s.spec.id_base, &idsfd, &err) < 0)
 		goto boot_failed;
-	}
 	s.console = openat(s.dirfd, "console.log", O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (s.console < 0) {
 		kerr_errno(&err, errno, "cannot open the console log");

@@ -7,11 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cleanup.h"
 #include "fault.h"
+#include "str.h"
 #include "xalloc.h"
 #include "banned.h"
 
@@ -140,6 +142,41 @@ int fs_read_file(int dirfd, const char *name, size_t max, uint8_t **out, size_t 
 	data[n] = 0;
 	*len = (size_t)n;
 	*out = steal_ptr(data);
+	return 0;
+}
+
+int fs_dir_lock(const char *path, int *dfd, int *lockfd, struct kerr **err)
+{
+	*dfd = *lockfd = -1;
+	if (fs_mkdir_p(path, 0700, err) < 0)
+		return -1;
+	*dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*dfd < 0)
+		return kerr_errno(err, errno, "cannot open '%s'", path);
+	*lockfd = openat(*dfd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (*lockfd < 0)
+		return kerr_errno(err, errno, "cannot open '%s/.lock'", path);
+	while (flock(*lockfd, LOCK_EX) < 0)
+		if (errno != EINTR)
+			return kerr_errno(err, errno, "cannot lock '%s/.lock'", path);
+	return 0;
+}
+
+int fs_read_two_lines(int dirfd, const char *name, char *a, size_t asize, char *b, size_t bsize)
+{
+	_cleanup_free_ uint8_t *text = NULL;
+	char *nl1, *nl2;
+	size_t len;
+
+	if (fs_read_file(dirfd, name, asize + bsize + 2, &text, &len, NULL) < 0)
+		return -1;
+	nl1 = strchr((char *)text, '\n');
+	nl2 = nl1 ? strchr(nl1 + 1, '\n') : NULL;
+	if (!nl2 || (size_t)(nl1 - (char *)text) >= asize || (size_t)(nl2 - nl1 - 1) >= bsize)
+		return -1;
+	*nl1 = *nl2 = '\0';
+	str_copy(a, (char *)text, asize);
+	str_copy(b, nl1 + 1, bsize);
 	return 0;
 }
 

@@ -25,6 +25,12 @@ int fs_write_replace(int dirfd, const char *name, const void *data, size_t len, 
 /* Read a whole file of at most max bytes; *out is malloc'd. */
 int fs_read_file(int dirfd, const char *name, size_t max, uint8_t **out, size_t *len,
                  struct kerr **err);
+/* Open the directory path (made 0700, with its parents, when missing) and wait for an exclusive
+ * lock on its file ".lock": for files of a host-wide directory changed by several processes. */
+int fs_dir_lock(const char *path, int *dfd, int *lockfd, struct kerr **err);
+/* A file that is two lines "A\nB\n": a and b (NUL-terminated); -1 when it is missing, is
+ * not so, or a line does not fit. */
+int fs_read_two_lines(int dirfd, const char *name, char *a, size_t asize, char *b, size_t bsize);
 /* Make a directory and its parents; existing ones are fine. */
 int fs_mkdir_p(const char *path, mode_t mode, struct kerr **err);
 /* Remove a directory tree without following links; a missing path is fine. */

@@ -4,9 +4,11 @@ import json
 import os
 import random
 import shutil
+import socket
 import struct
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -308,3 +310,44 @@ def in_netns(server, iid, *cmd, env=None):
     """cmd run on the host in the instance's network namespace (nsenter -n)."""
     return subprocess.run(["nsenter", "-t", str(init_pid(server, iid)), "-n", *cmd], capture_output=True,
                           text=True, timeout=60, env=env or inside_env())
+
+
+def until(fn, what, seconds=15):
+    """Poll fn until it is true; fail naming what did not happen within seconds."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if fn():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def route_dev(addr):
+    """The host's link for addr: "" when the host does not route it (unreachable)."""
+    r = subprocess.run(["ip", "-j", "route", "get", addr], capture_output=True, text=True)
+    if r.returncode != 0 or not r.stdout.strip():
+        return ""
+    return json.loads(r.stdout)[0].get("dev", "")
+
+
+def routed_to_kiln(addr, prefix="kt"):
+    """The host routes addr to a VPC's transit link (of one data directory: its prefix), so a
+    probe of it stays on the host."""
+    return route_dev(addr).startswith(prefix)
+
+
+def host_fetch(addr, prefix="kt", timeout=3, port=7070):
+    """GET /who from the httpd an instance serves on port, from the host: the answer's body, or
+    None. Only when the host routes addr to a transit link whose name starts with prefix."""
+    if not addr or not routed_to_kiln(addr, prefix):
+        return None
+    try:
+        with socket.create_connection((addr, port), timeout=timeout) as s:
+            s.sendall(b"GET /who HTTP/1.0\r\n\r\n")
+            s.settimeout(timeout)
+            data = b""
+            while chunk := s.recv(4096):
+                data += chunk
+        return data.decode(errors="replace").split("\r\n\r\n", 1)[-1].strip()
+    except OSError:
+        return None

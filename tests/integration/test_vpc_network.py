@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import KILN, client, kiln
+from conftest import KILN, client, host_fetch, kiln, routed_to_kiln, until
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="instances need root")
 
@@ -86,38 +86,6 @@ class Box:
     def connects_from(self, src, addr, port=PORT):
         r = self.in_netns("python3", "-c", CONNECT, addr, port, src or "")
         return r.stdout.startswith("open")
-
-
-def routed_to_kiln(addr):
-    """The host routes addr to a VPC's transit link (so a probe of it stays on the host)."""
-    r = subprocess.run(["ip", "-j", "route", "get", addr], capture_output=True, text=True)
-    if r.returncode != 0 or not r.stdout.strip():
-        return False  # unreachable: the public range with no instance behind the address
-    return json.loads(r.stdout)[0].get("dev", "").startswith("kt")
-
-
-def host_fetch(addr, timeout=3):
-    if not addr or not routed_to_kiln(addr):
-        return None
-    try:
-        with socket.create_connection((addr, PORT), timeout=timeout) as s:
-            s.sendall(b"GET /who HTTP/1.0\r\n\r\n")
-            s.settimeout(timeout)
-            data = b""
-            while chunk := s.recv(4096):
-                data += chunk
-        return data.decode(errors="replace").split("\r\n\r\n", 1)[-1].strip()
-    except OSError:
-        return None
-
-
-def until(fn, what, seconds=15):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if fn():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def start_daemon(data):

@@ -1,4 +1,4 @@
-/* Unit tests of src/util: buffers, errors, hex, ids, the log. */
+/* Unit tests of src/util: buffers, errors, hex, ids, the log, two-line files. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "util/buf.h"
+#include "util/fs.h"
 #include "util/hash.h"
 #include "util/id.h"
 #include "util/kerr.h"
@@ -130,12 +131,36 @@ static void test_log(void **state)
 	unsetenv("KILN_LOG_LEVEL");
 }
 
+static void test_two_lines(void **state)
+{
+	char dir[] = "/tmp/kiln-util-XXXXXX", a[8], b[4];
+	int dfd, lockfd;
+	struct kerr *err = NULL;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(fs_dir_lock(dir, &dfd, &lockfd, &err), 0);
+	assert_int_equal(faccessat(dfd, ".lock", F_OK, 0), 0);
+	assert_int_equal(fs_write_replace(dfd, "ok", "abc\nde\n", 7, &err), 0);
+	assert_int_equal(fs_read_two_lines(dfd, "ok", a, sizeof(a), b, sizeof(b)), 0);
+	assert_string_equal(a, "abc");
+	assert_string_equal(b, "de");
+	assert_int_equal(fs_write_replace(dfd, "one", "abc\n", 4, &err), 0);
+	assert_int_equal(fs_read_two_lines(dfd, "one", a, sizeof(a), b, sizeof(b)), -1);
+	assert_int_equal(fs_write_replace(dfd, "long", "abc\ndefg\n", 9, &err), 0);
+	assert_int_equal(fs_read_two_lines(dfd, "long", a, sizeof(a), b, sizeof(b)), -1);
+	assert_int_equal(fs_read_two_lines(dfd, "none", a, sizeof(a), b, sizeof(b)), -1);
+	close(lockfd);
+	close(dfd);
+	assert_int_equal(fs_remove_tree(dir, NULL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_buf_limit), cmocka_unit_test(test_kerr_wrap),
 	    cmocka_unit_test(test_hash),      cmocka_unit_test(test_ids),
-	    cmocka_unit_test(test_log),
+	    cmocka_unit_test(test_log),       cmocka_unit_test(test_two_lines),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
