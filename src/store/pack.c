@@ -439,8 +439,10 @@ int chunk_read(struct chunk_reader *r, uint32_t chunk_size, struct blob_file *pa
 	payload = zstd ? r->cbuf : r->buf;
 	if (cache && e->clen <= RECORD_MAX(r->chunk_size) &&
 	    chunk_cache_get(cache, e->hash, payload, e->clen) == 0) {
-		if (check_payload(r, e, check, NULL) == 0)
+		if (check_payload(r, e, check, NULL) == 0) {
+			atomic_fetch_add(&pack->b->io.cache_hits, 1);
 			return 0;
+		}
 		chunk_cache_drop(cache, e->hash); /* damaged in the cache: fetch it again */
 	}
 	if (pack_read_payload(pack, e, payload, RECORD_MAX(r->chunk_size), &why) < 0)
