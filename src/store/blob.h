@@ -87,6 +87,8 @@ struct blob {
 	unsigned pack_writers;     /* packs committed in parallel */
 	uint64_t gc_grace;         /* seconds an unindexed pack may belong to a running writer */
 	unsigned read_threads;     /* readers in flight worth having (0: one per CPU) */
+	uint64_t read_span;        /* restores read neighbouring records of a pack at once, up
+	                            * to this many bytes (0: one record a read) */
 	struct chunk_cache *cache; /* the host's chunk cache, or NULL */
 	void *priv;
 };
