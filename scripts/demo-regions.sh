@@ -52,6 +52,19 @@ wait_page() {
 		sleep 0.5
 	done
 }
+# Launch image in zone with the CLI function cli, wait for its page from inside its host (ns),
+# record the time as what; the instance id in $launched.
+launch_to_page() {
+	local cli=$1 ns=$2 image=$3 zone=$4 what=$5 t0 ip
+	t0=$(now)
+	launched=$($cli run-instances --image-id "$image" --instance-type t3.micro --count 1 \
+		--placement AvailabilityZone="$zone" --query 'Instances[0].InstanceId' --output text)
+	$cli wait instance-running --instance-ids "$launched"
+	ip=$($cli describe-instances --instance-ids "$launched" --query 'Reservations[0].Instances[0].PublicIpAddress' --output text)
+	wait_page "$ns" "$ip"
+	record "$what" "$(since "$t0")"
+	echo "http://$ip/ ($zone) says: $(cat "$work/page")"
+}
 
 step "two hosts: network namespaces $nsa ($addr_a) and $nsb ($addr_b), joined by a veth pair"
 ip netns add $nsa
@@ -141,14 +154,8 @@ record "create-image to available (us-east-1)" "$(since "$t0")"
 echo "image: $ami"
 
 step "launch it in us-east-1b: restored from Ceph (through the host's chunk cache)"
-t0=$(now)
-i3=$(use1 run-instances --image-id "$ami" --instance-type t3.micro --count 1 \
-	--placement AvailabilityZone=us-east-1b --query 'Instances[0].InstanceId' --output text)
-use1 wait instance-running --instance-ids "$i3"
-ip3=$(use1 describe-instances --instance-ids "$i3" --query 'Reservations[0].Instances[0].PublicIpAddress' --output text)
-wait_page $nsa "$ip3"
-record "launch from the image in us-east-1b (to page)" "$(since "$t0")"
-echo "http://$ip3/ (us-east-1b) says: $(cat "$work/page")"
+launch_to_page use1 $nsa "$ami" us-east-1b "launch from the image in us-east-1b (to page)"
+i3=$launched
 
 step "copy it to eu-west-1: asked of eu-west-1's deployment, which pulls the chunks from us-east-1's"
 t0=$(now)
@@ -159,14 +166,8 @@ record "copy-image between deployments (to available)" "$(since "$t0")"
 echo "image in eu-west-1: $ami_eu"
 
 step "launch it in eu-west-1b: the page is there"
-t0=$(now)
-i2=$(euw1 run-instances --image-id "$ami_eu" --instance-type t3.micro --count 1 \
-	--placement AvailabilityZone=eu-west-1b --query 'Instances[0].InstanceId' --output text)
-euw1 wait instance-running --instance-ids "$i2"
-ip2=$(euw1 describe-instances --instance-ids "$i2" --query 'Reservations[0].Instances[0].PublicIpAddress' --output text)
-wait_page $nsb "$ip2"
-record "launch in eu-west-1 (to page)" "$(since "$t0")"
-echo "http://$ip2/ (eu-west-1) says: $(cat "$work/page")"
+launch_to_page euw1 $nsb "$ami_eu" eu-west-1b "launch in eu-west-1 (to page)"
+i2=$launched
 
 print_timings
 

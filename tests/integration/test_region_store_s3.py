@@ -8,11 +8,10 @@ a restore of it once the zone's base is gone takes every chunk from the host's c
 import os
 import re
 import subprocess
-import time
 
 import pytest
 
-from conftest import KILN, client, kiln, need_root, s3_client, s3_url
+from conftest import KILN, client, kiln, need_root, s3_client, s3_url, wait_for
 
 IO_LINE = re.compile(r"store io \((?P<what>[^)]*)\): (?P<req>\d+) requests, (?P<gets>\d+) GETs "
                      r"of (?P<inb>\d+) bytes, (?P<puts>\d+) PUTs of (?P<outb>\d+) bytes, "
@@ -23,16 +22,6 @@ IO_LINE = re.compile(r"store io \((?P<what>[^)]*)\): (?P<req>\d+) requests, (?P<
 def io_lines(log):
     return [m.groupdict() | {"line": line} for line in log.read_text().splitlines()
             for m in [IO_LINE.search(line)] if m]
-
-
-def wait_for(fn, what, timeout=180):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def s3_keys(ceph, prefix):
