@@ -155,6 +155,8 @@ def test_image_workflow_on_s3(ceph, region, tmp_path):
     again = [l for l in io_lines(region["log"])[mark:] if l["what"] == restore_b]
     assert len(again) == 1, io_lines(region["log"])[mark:]
     assert int(again[0]["hits"]) > 0, again
+    print(f"\nfirst restore into us-east-1b: {first['line'].split(': ', 1)[1]}"
+          f"\nafter its base was removed: {again[0]['line'].split(': ', 1)[1]}")
     assert int(again[0]["gets"]) < int(first["gets"]), (first, again)
     assert int(again[0]["inb"]) < int(first["inb"]) // 4, (first, again)
     ec2.terminate_instances(InstanceIds=[i3])
