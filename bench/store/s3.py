@@ -41,12 +41,15 @@ def out(*args, env=None):
 
 
 def make_inputs():
-    """run.sh's vol0 and vol1, built by run.sh itself when missing."""
+    """run.sh's vol0 and vol1 (in its XFS pool, mounted by run.sh itself and built there when
+    missing); True when this run mounted the pool (and so unmounts it at the end)."""
     vol0, vol1 = f"{BENCH}/pool/vol0.img", f"{BENCH}/pool/vol1.img"
+    mounted = False
     if not (os.path.exists(vol0) and os.path.exists(vol1)):
         subprocess.run([f"{HERE}/run.sh"], check=True,
-                       env=dict(os.environ, INPUTS_ONLY="1", NO_REPORT="1"))
-    return vol0, vol1
+                       env=dict(os.environ, INPUTS_ONLY="1", NO_REPORT="1", KEEP_MOUNTED="1"))
+        mounted = True
+    return vol0, vol1, mounted
 
 
 def data_bytes(path):
@@ -172,7 +175,7 @@ def kiln_run(env, vol0, vol1, url_base, n):
 def main():
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     os.makedirs(WORK, exist_ok=True)
-    vol0, vol1 = make_inputs()
+    vol0, vol1, mounted = make_inputs()
     ceph = f"{WORK}/ceph"
     port = free_port()
     t = time.monotonic()
@@ -190,6 +193,8 @@ def main():
             kilns.append(kiln_run(env, vol0, vol1, url_base, n))
     finally:
         subprocess.run([f"{REPO}/scripts/ceph-down.sh", ceph, "--purge"])
+        if mounted:
+            subprocess.run(["umount", f"{BENCH}/pool"])
     report(raws, kilns, up, runs, data_bytes(vol0))
 
 
