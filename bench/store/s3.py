@@ -11,6 +11,7 @@ Inputs: run.sh's own vol0 and vol1 (BENCH_DIR, default /var/tmp/kiln-bench; buil
 filesystem. Each run's S3 stores are removed after it (the OSD is a 10 GiB file)."""
 import concurrent.futures as cf
 import datetime
+import json
 import os
 import random
 import shutil
@@ -176,6 +177,7 @@ def main():
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     os.makedirs(WORK, exist_ok=True)
     vol0, vol1, mounted = make_inputs()
+    data0 = data_bytes(vol0)
     ceph = f"{WORK}/ceph"
     port = free_port()
     t = time.monotonic()
@@ -195,7 +197,9 @@ def main():
         subprocess.run([f"{REPO}/scripts/ceph-down.sh", ceph, "--purge"])
         if mounted:
             subprocess.run(["umount", f"{BENCH}/pool"])
-    report(raws, kilns, up, runs, data_bytes(vol0))
+    with open(f"{WORK}/results.json", "w") as f:  # kept whatever the report does
+        json.dump({"raws": raws, "kilns": kilns, "up": up, "data0": data0}, f)
+    report(raws, kilns, up, runs, data0)
 
 
 def med(xs):
