@@ -1,24 +1,25 @@
 #!/usr/bin/env bash
 # The machine-image workflow across two deployments: us-east-1 and eu-west-1 each served by its
 # own `kiln serve --region` with its own data directory, on two "hosts" (network namespaces
-# joined by a veth pair, 10.250.0.0/30), sharing a regions file. With the aws CLI (v2): launch
-# busybox in us-east-1 with user data that writes a page and starts a web server at every boot,
-# bake an image, copy it to eu-west-1 (asked of eu-west-1's deployment, which pulls the chunks
-# from us-east-1's), launch it there and fetch the page; print the timings; clean up.
-# Needs root. `make demo-regions` builds what it needs first.
+# joined by a veth pair, 10.250.0.0/30), sharing a regions file. us-east-1's block store is in
+# object storage: a one-node Ceph (scripts/ceph-up.sh, its RADOS Gateway speaking S3) on host A;
+# eu-west-1's is a directory. With the aws CLI (v2): launch busybox in us-east-1 with user data
+# that writes a page and starts a web server at every boot, bake an image (stored in Ceph),
+# launch it in us-east-1b (restored from Ceph through the host's chunk cache), copy it to
+# eu-west-1 (asked of eu-west-1's deployment, which pulls the chunks from us-east-1's), launch it
+# there and fetch the page; print the timings and what us-east-1 asked of Ceph; clean up.
+# Needs root and Ceph's Debian packages (installed by ceph-up.sh when missing): refuses in one
+# line when Ceph cannot start. `make demo-regions` builds what it needs first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-KILN=${KILN:-$PWD/build/kiln}
-AWS_BIN=/usr/bin/aws
-[ "$(id -u)" = 0 ] || { echo "demo-regions: run as root (instances are real)" >&2; exit 1; }
-[ -x "$KILN" ] || { echo "demo-regions: $KILN is missing; run 'make build'" >&2; exit 1; }
-[ -x "$AWS_BIN" ] || { echo "demo-regions: $AWS_BIN (Debian's awscli) is missing" >&2; exit 1; }
-[ -f build/images/busybox.tar ] || { echo "demo-regions: build/images/busybox.tar is missing ('make images')" >&2; exit 1; }
+DEMO=demo-regions KILN=${KILN:-$PWD/build/kiln} AWS_BIN=/usr/bin/aws
+. scripts/demo-lib.sh
+demo_need busybox.tar
 
 work=$(mktemp -d /var/tmp/kiln-demo-regions.XXXXXX)
 net=${KILN_DEMO_NET:-10.250.0}
 nsa=kdemo-use1 nsb=kdemo-euw1
-addr_a=$net.1 addr_b=$net.2 port=8773
+addr_a=$net.1 addr_b=$net.2 port=8773 s3_port=7480
 pids=()
 cleanup() {
 	set +e
@@ -26,6 +27,7 @@ cleanup() {
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
 	nsenter --net=/run/netns/$nsa "$KILN" down --data "$work/use1" >/dev/null 2>&1
 	nsenter --net=/run/netns/$nsb "$KILN" down --data "$work/euw1" >/dev/null 2>&1
+	scripts/ceph-down.sh "$work/ceph" >/dev/null 2>&1
 	ip netns del $nsa 2>/dev/null
 	ip netns del $nsb 2>/dev/null
 	rm -rf "$work"
@@ -36,11 +38,6 @@ if ip netns list | grep -qw "$nsa\|$nsb"; then
 	exit 1
 fi
 
-step() { printf '\n== %s\n' "$*"; }
-now() { date +%s.%N; }
-since() { printf '%.1f' "$(echo "$(now) - $1" | bc -l)"; }
-declare -a timings=()
-record() { timings+=("$(printf '%-52s %8s s' "$1" "$2")"); }
 in_ns() { local ns=$1; shift; nsenter --net=/run/netns/"$ns" "$@"; }
 export AWS_SHARED_CREDENTIALS_FILE=$work/credentials AWS_CONFIG_FILE=/dev/null AWS_PAGER=""
 # The aws CLI against a region's own deployment, from inside that "host".
@@ -55,6 +52,19 @@ wait_page() {
 		sleep 0.5
 	done
 }
+# Launch image in zone with the CLI function cli, wait for its page from inside its host (ns),
+# record the time as what; the instance id in $launched.
+launch_to_page() {
+	local cli=$1 ns=$2 image=$3 zone=$4 what=$5 t0 ip
+	t0=$(now)
+	launched=$($cli run-instances --image-id "$image" --instance-type t3.micro --count 1 \
+		--placement AvailabilityZone="$zone" --query 'Instances[0].InstanceId' --output text)
+	$cli wait instance-running --instance-ids "$launched"
+	ip=$($cli describe-instances --instance-ids "$launched" --query 'Reservations[0].Instances[0].PublicIpAddress' --output text)
+	wait_page "$ns" "$ip"
+	record "$what" "$(since "$t0")"
+	echo "http://$ip/ ($zone) says: $(cat "$work/page")"
+}
 
 step "two hosts: network namespaces $nsa ($addr_a) and $nsb ($addr_b), joined by a veth pair"
 ip netns add $nsa
@@ -64,6 +74,18 @@ in_ns $nsa ip addr add $addr_a/30 dev ve-$nsa
 in_ns $nsb ip addr add $addr_b/30 dev ve-$nsb
 for ns in $nsa $nsb; do in_ns $ns ip link set lo up; in_ns $ns ip link set ve-$ns up; done
 
+step "object storage for us-east-1's store: a one-node Ceph on host A (radosgw on 127.0.0.1:$s3_port)"
+t0=$(now)
+if ! in_ns $nsa scripts/ceph-up.sh "$work/ceph" $s3_port 2>"$work/ceph-up.log"; then
+	echo "demo-regions: Ceph cannot start here: $(tail -1 "$work/ceph-up.log")" >&2
+	exit 1
+fi
+record "Ceph up (mon, OSD on a file, radosgw)" "$(since "$t0")"
+# Its S3 keys go to us-east-1's kiln only (the aws CLI keeps kiln's own keys).
+mapfile -t s3_env <"$work/ceph/env"
+store_url="s3://kiln-demo/use1?endpoint=http://127.0.0.1:$s3_port"
+echo "us-east-1's store: $store_url (keys from the environment, never in the URL)"
+
 step "a data directory per region, one regions file, one account on both"
 cat >"$work/regions" <<EOF
 region us-east-1 http://$addr_a:$port
@@ -71,9 +93,9 @@ region eu-west-1 http://$addr_b:$port
 internal-key $(od -An -tx1 -N32 /dev/urandom | tr -d " \n")
 EOF
 chmod 600 "$work/regions"
-echo "us-east-1 a b" >"$work/use1.topology"
+printf 'us-east-1 a b\nstore us-east-1 %s\n' "$store_url" >"$work/use1.topology"
 echo "eu-west-1 a b" >"$work/euw1.topology"
-"$KILN" init --data "$work/use1" --topology "$work/use1.topology" >/dev/null
+in_ns $nsa env "${s3_env[@]}" "$KILN" init --data "$work/use1" --topology "$work/use1.topology" >/dev/null
 "$KILN" init --data "$work/euw1" --topology "$work/euw1.topology" >/dev/null
 cat "$work/regions" | sed 's/internal-key .*/internal-key …/'
 # The same user on both deployments: an account with the same id and keys.
@@ -81,8 +103,9 @@ key=$(awk '/aws_access_key_id/ {print $3}' "$work/use1/credentials")
 secret=$(awk '/aws_secret_access_key/ {print $3}' "$work/use1/credentials")
 cp "$work/use1/credentials" "$work/credentials"
 # nsenter execs the daemon (it forks only for a PID namespace): $! is the daemon itself.
-nsenter --net=/run/netns/$nsa "$KILN" serve --data "$work/use1" --listen "$addr_a:$port" \
-	--region us-east-1 --regions "$work/regions" >"$work/use1.log" 2>&1 &
+nsenter --net=/run/netns/$nsa env "${s3_env[@]}" KILN_LOG_LEVEL=info "$KILN" serve \
+	--data "$work/use1" --listen "$addr_a:$port" --region us-east-1 --regions "$work/regions" \
+	>"$work/use1.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do in_ns $nsa curl -s "http://$addr_a:$port" >/dev/null 2>&1 && break; sleep 0.1; done
 account=$(in_ns $nsa "$AWS_BIN" --region us-east-1 --endpoint-url "http://$addr_a:$port" sts \
@@ -130,6 +153,10 @@ use1 wait image-available --image-ids "$ami"
 record "create-image to available (us-east-1)" "$(since "$t0")"
 echo "image: $ami"
 
+step "launch it in us-east-1b: restored from Ceph (through the host's chunk cache)"
+launch_to_page use1 $nsa "$ami" us-east-1b "launch from the image in us-east-1b (to page)"
+i3=$launched
+
 step "copy it to eu-west-1: asked of eu-west-1's deployment, which pulls the chunks from us-east-1's"
 t0=$(now)
 ami_eu=$(euw1 copy-image --source-region us-east-1 --source-image-id "$ami" --name web-v1 \
@@ -139,21 +166,17 @@ record "copy-image between deployments (to available)" "$(since "$t0")"
 echo "image in eu-west-1: $ami_eu"
 
 step "launch it in eu-west-1b: the page is there"
-t0=$(now)
-i2=$(euw1 run-instances --image-id "$ami_eu" --instance-type t3.micro --count 1 \
-	--placement AvailabilityZone=eu-west-1b --query 'Instances[0].InstanceId' --output text)
-euw1 wait instance-running --instance-ids "$i2"
-ip2=$(euw1 describe-instances --instance-ids "$i2" --query 'Reservations[0].Instances[0].PublicIpAddress' --output text)
-wait_page $nsb "$ip2"
-record "launch in eu-west-1 (to page)" "$(since "$t0")"
-echo "http://$ip2/ (eu-west-1) says: $(cat "$work/page")"
+launch_to_page euw1 $nsb "$ami_eu" eu-west-1b "launch in eu-west-1 (to page)"
+i2=$launched
 
-step "timings"
-printf '%s\n' "${timings[@]}"
+print_timings
+
+step "what us-east-1's deployment asked of Ceph (its log's 'store io' lines)"
+grep -o 'store io (.*' "$work/use1.log" | sed 's/; since start.*//' | tail -8
 
 step "clean up"
-use1 terminate-instances --instance-ids "$i1" >/dev/null
+use1 terminate-instances --instance-ids "$i1" "$i3" >/dev/null
 euw1 terminate-instances --instance-ids "$i2" >/dev/null
-use1 wait instance-terminated --instance-ids "$i1"
+use1 wait instance-terminated --instance-ids "$i1" "$i3"
 euw1 wait instance-terminated --instance-ids "$i2"
 echo "done"

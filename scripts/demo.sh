@@ -7,12 +7,9 @@
 # Needs root (instances are real). `make demo` builds and installs what it needs first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-KILN=${KILN:-$PWD/build/kiln}
-AWS_BIN=/usr/bin/aws
-[ "$(id -u)" = 0 ] || { echo "demo: run as root (instances are real)" >&2; exit 1; }
-[ -x "$KILN" ] || { echo "demo: $KILN is missing; run 'make build'" >&2; exit 1; }
-[ -x "$AWS_BIN" ] || { echo "demo: $AWS_BIN (Debian's awscli) is missing" >&2; exit 1; }
-[ -f build/images/debian-12.tar ] || { echo "demo: build/images/debian-12.tar is missing ('make images' needs Debian's mirror)" >&2; exit 1; }
+DEMO=demo KILN=${KILN:-$PWD/build/kiln} AWS_BIN=/usr/bin/aws
+. scripts/demo-lib.sh
+demo_need debian-12.tar "'make images' needs Debian's mirror"
 
 work=$(mktemp -d /var/tmp/kiln-demo.XXXXXX)
 data=$work/data
@@ -39,11 +36,6 @@ trap cleanup EXIT
 export AWS_SHARED_CREDENTIALS_FILE=$data/credentials AWS_CONFIG_FILE=$data/config AWS_PAGER=""
 aws_as() { local profile=$1 region=$2; shift 2; "$AWS_BIN" --profile "$profile" --region "$region" --endpoint-url "$url" "$@"; }
 ec2() { aws_as default us-east-1 ec2 "$@"; }
-step() { printf '\n== %s\n' "$*"; }
-now() { date +%s.%N; }
-since() { printf '%.1f' "$(echo "$(now) - $1" | bc -l)"; }
-declare -a timings=()
-record() { timings+=("$(printf '%-52s %8s s' "$1" "$2")"); }
 # Wait until the page answers at an address (the instance's web server is up); give up at once
 # when the instance's user data failed (its console says so).
 wait_page() {
@@ -167,8 +159,7 @@ wait_page "$ip4" "$i4"
 record "the other account's launch (to page)" "$(since "$t0")"
 echo "http://$ip4/ (account 222233334444) says: $(cat "$work/page")"
 
-step "timings"
-printf '%s\n' "${timings[@]}"
+print_timings
 printf '\nthe image saves %.1f s per machine: %.1f s from the base image, %.1f s from the baked one\n' \
 	"$(echo "$t_custom - $t_baked" | bc -l)" "$t_custom" "$t_baked"
 

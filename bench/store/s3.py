@@ -5,10 +5,13 @@ the raw PUT/GET rate of RGW measured in the same run (the physical limit here).
 Usage (as root, under the bench lock): flock /tmp/kiln-instances.lock bench/store/s3.py [RUNS]
 Starts a one-node Ceph with scripts/ceph-up.sh under /var/tmp/kiln-s3-bench, stops it by pid at
 the end, and writes the section "Block store on S3" of bench/RESULTS.md (between its markers).
-Inputs: vol0, 512 MiB (256 MiB seeded random, 128 MiB of compressible text, 128 MiB hole);
-vol1, vol0 with 1% of its 4 KiB blocks overwritten (inputs.py scatter)."""
+Inputs: run.sh's own vol0 and vol1 (BENCH_DIR, default /var/tmp/kiln-bench; built by
+`INPUTS_ONLY=1 bench/store/run.sh` when missing): vol0, a 2 GiB ext4 volume (Debian minbase,
+/usr trees, 200 MiB random, 100 MiB zeros), vol1, vol0 with about 1% changed through the
+filesystem. Each run's S3 stores are removed after it (the OSD is a 10 GiB file)."""
 import concurrent.futures as cf
 import datetime
+import json
 import os
 import random
 import shutil
@@ -22,6 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
 KILN = os.environ.get("KILN_BIN") or os.path.join(REPO, "build", "kiln")
 WORK = "/var/tmp/kiln-s3-bench"
+BENCH = os.environ.get("BENCH_DIR", "/var/tmp/kiln-bench")
 MiB = 1 << 20
 BEGIN, END = "<!-- s3 bench begin -->", "<!-- s3 bench end -->"
 
@@ -38,24 +42,34 @@ def out(*args, env=None):
 
 
 def make_inputs():
-    vol0, vol1 = f"{WORK}/vol0.img", f"{WORK}/vol1.img"
-    if not os.path.exists(vol1):
-        rnd = random.Random(20261206)
-        words = ["".join(rnd.choice("abcdefghijklmnopqrstuvwxyz")
-                         for _ in range(rnd.randint(2, 9))).encode() for _ in range(5000)]
-        with open(vol0, "wb") as f:
-            for _ in range(256):
-                f.write(rnd.randbytes(MiB))
-            for _ in range(128):
-                block = bytearray()
-                while len(block) < MiB:
-                    block += b" ".join(rnd.choice(words) for _ in range(12)) + b"\n"
-                f.write(bytes(block[:MiB]))
-            f.truncate(512 * MiB)
-        shutil.copyfile(vol0, vol1)
-        subprocess.run([sys.executable, f"{HERE}/inputs.py", "scatter", vol1, "1", "2"],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return vol0, vol1
+    """run.sh's vol0 and vol1 (in its XFS pool, mounted by run.sh itself and built there when
+    missing); True when this run mounted the pool (and so unmounts it at the end)."""
+    vol0, vol1 = f"{BENCH}/pool/vol0.img", f"{BENCH}/pool/vol1.img"
+    mounted = False
+    if not (os.path.exists(vol0) and os.path.exists(vol1)):
+        subprocess.run([f"{HERE}/run.sh"], check=True,
+                       env=dict(os.environ, INPUTS_ONLY="1", NO_REPORT="1", KEEP_MOUNTED="1"))
+        mounted = True
+    return vol0, vol1, mounted
+
+
+def data_bytes(path):
+    """Bytes of the volume that are not holes (what a snapshot reads)."""
+    return os.stat(path).st_blocks * 512
+
+
+def s3_remove(env, prefix):
+    """Every object of the bench bucket under prefix (a run's stores)."""
+    import boto3
+    from botocore.config import Config
+    c = boto3.client("s3", endpoint_url=env["KILN_S3_ENDPOINT"],
+                     aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                     aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"], region_name="us-east-1",
+                     config=Config(s3={"addressing_style": "path"}))
+    for page in c.get_paginator("list_objects_v2").paginate(Bucket="kiln-bench", Prefix=prefix):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            c.delete_objects(Bucket="kiln-bench", Delete={"Objects": keys})
 
 
 def free_port():
@@ -116,7 +130,7 @@ def kiln_run(env, vol0, vol1, url_base, n):
             store = f"{WORK}/dir{n}"
             shutil.rmtree(store, ignore_errors=True)
         else:
-            store = f"s3://kiln-bench/r{n}x{random.randrange(1 << 30):x}?{url_base}"
+            store = f"s3://kiln-bench/run{n}/a?{url_base}"
         run(KILN, "store", "init", store, env=env)
         t = time.monotonic()
         s0 = out(KILN, "store", "snapshot", store, vol0, env=env)
@@ -138,7 +152,13 @@ def kiln_run(env, vol0, vol1, url_base, n):
         if backend == "dir":
             dir_store, d0, d1 = store, s0, s1
         else:
-            dst = f"s3://kiln-bench/c{n}x{random.randrange(1 << 30):x}?{url_base}"
+            # Another region's store in the same object store: CopyImage between two regions
+            # on S3 moves the chunks the destination lacks, read and written as stored.
+            other = f"s3://kiln-bench/run{n}/b?{url_base}"
+            run(KILN, "store", "init", other, env=env)
+            res["copy s3->s3 full"] = run(KILN, "store", "copy", store, s0, other, env=env)
+            res["copy s3->s3 incr"] = run(KILN, "store", "copy", store, s1, other, env=env)
+            dst = f"s3://kiln-bench/run{n}/c?{url_base}"
             run(KILN, "store", "init", dst, env=env)
             res["copy dir->s3 full"] = run(KILN, "store", "copy", dir_store, d0, dst, env=env)
             res["copy dir->s3 incr"] = run(KILN, "store", "copy", dir_store, d1, dst, env=env)
@@ -147,6 +167,7 @@ def kiln_run(env, vol0, vol1, url_base, n):
             run(KILN, "store", "init", d2)
             res["copy s3->dir full"] = run(KILN, "store", "copy", dst, d0, d2, env=env)
             shutil.rmtree(d2, ignore_errors=True)
+            s3_remove(env, f"run{n}/")
     shutil.rmtree(f"{WORK}/dir{n}", ignore_errors=True)
     res["size0"] = size0
     return res
@@ -155,7 +176,8 @@ def kiln_run(env, vol0, vol1, url_base, n):
 def main():
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     os.makedirs(WORK, exist_ok=True)
-    vol0, vol1 = make_inputs()
+    vol0, vol1, mounted = make_inputs()
+    data0 = data_bytes(vol0)
     ceph = f"{WORK}/ceph"
     port = free_port()
     t = time.monotonic()
@@ -173,22 +195,28 @@ def main():
             kilns.append(kiln_run(env, vol0, vol1, url_base, n))
     finally:
         subprocess.run([f"{REPO}/scripts/ceph-down.sh", ceph, "--purge"])
-    report(raws, kilns, up, runs, os.path.getsize(vol0))
+        if mounted:
+            subprocess.run(["umount", f"{BENCH}/pool"])
+    with open(f"{WORK}/results.json", "w") as f:  # kept whatever the report does
+        json.dump({"raws": raws, "kilns": kilns, "up": up, "data0": data0}, f)
+    report(raws, kilns, up, runs, data0)
 
 
 def med(xs):
     return statistics.median(xs)
 
 
-def report(raws, kilns, up, runs, size0):
-    alloc = 384  # MiB of data in vol0 (the rest is a hole)
+def report(raws, kilns, up, runs, data0):
     lines = [BEGIN, "## Block store on S3 (bench/store/s3.py)", "",
              f"Generated by `bench/store/s3.py` on "
              f"{datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC; do not edit by hand. Medians of "
              f"{runs} runs. Ceph RGW 16.2 (one mon, one OSD on a bluestore file, radosgw on "
-             f"127.0.0.1; started in {up:.0f} s) on the same 2 cores as kiln. vol0: 512 MiB "
-             f"(256 MiB random, 128 MiB of text, a 128 MiB hole, so 384 MiB of data); vol1: "
-             f"vol0 with 1% of its 4 KiB blocks overwritten. MB/s are of the 384 MiB of data.",
+             f"127.0.0.1; started in {up:.0f} s) on the same 2 cores as kiln. Inputs: "
+             f"bench/store/run.sh's own: vol0, a 2 GiB ext4 volume (Debian minbase, /usr trees, "
+             f"200 MiB random, 100 MiB zeros; {data0 / MiB:.0f} MiB not holes), vol1, vol0 "
+             f"with about 1% changed through the filesystem. MB/s are of vol0's "
+             f"{data0 / MiB:.0f} MiB. Restores on S3 read neighbouring records of a pack with "
+             f"one ranged GET (up to 4 MiB).",
              "", "### Raw RGW (boto3, the physical limit here)", "",
              "| PUT 8 MiB x8 MB/s | GET 8 MiB x8 MB/s | ranged GET 128 KiB x16 MB/s |",
              "|---|---|---|",
@@ -196,15 +224,16 @@ def report(raws, kilns, up, runs, size0):
              f"{med([r['range_get'] for r in raws]):.0f} |", "",
              "### kiln store, directory vs S3", "",
              "| step | directory s (MB/s) | S3 s (MB/s) | S3 / directory |", "|---|---|---|---|"]
-    mb = alloc * MiB / 1e6
+    mb = data0 / 1e6
     for step in ("full", "incr", "restore"):
         d = med([k[f"dir {step}"] for k in kilns])
         s = med([k[f"s3 {step}"] for k in kilns])
         rate = lambda x: f"{x:.2f} ({mb / x:.0f})" if step != "incr" else f"{x:.2f}"
         lines.append(f"| {step} | {rate(d)} | {rate(s)} | {s / d:.1f}x |")
     lines += ["", "| S3 step | s (MB/s) |", "|---|---|"]
-    for step in ("s3 restore cache cold", "s3 restore cache warm", "copy dir->s3 full",
-                 "copy dir->s3 incr", "copy s3->dir full"):
+    for step in ("s3 restore cache cold", "s3 restore cache warm", "copy s3->s3 full",
+                 "copy s3->s3 incr", "copy dir->s3 full", "copy dir->s3 incr",
+                 "copy s3->dir full"):
         x = med([k[step] for k in kilns])
         lines.append(f"| {step} | {x:.2f}" + (f" ({mb / x:.0f})" if "incr" not in step else "")
                      + " |")

@@ -16,8 +16,7 @@
 int cloud_zone_base(struct cloud *c, struct pool *p, const char *region, const char *snapshot,
                     char **path, struct kerr **err)
 {
-	_cleanup_free_ char *base = cloud_base_name(snapshot);
-	_cleanup_free_ char *store_dir = NULL;
+	_cleanup_free_ char *base = cloud_base_name(snapshot), *what = NULL;
 	struct store *s;
 	int r;
 
@@ -25,11 +24,13 @@ int cloud_zone_base(struct cloud *c, struct pool *p, const char *region, const c
 	if (pool_exists(p, base))
 		return 0;
 	/* The first use of this snapshot in this zone: restore it once from the store. */
-	store_dir = cloud_store_dir(c, region);
-	if (store_open(store_dir, false, &s, err) < 0)
+	if (cloud_store_open(c, region, false, &s, err) < 0)
 		return -1;
 	r = store_restore(s, snapshot, *path, NULL, err);
-	store_close(s);
+	/* A pool's directory is named after its zone. */
+	what = xasprintf("restore %s into zone %s", snapshot,
+	                 strrchr(p->dir, '/') ? strrchr(p->dir, '/') + 1 : p->dir);
+	cloud_store_close(s, region, what);
 	return r;
 }
 

@@ -334,6 +334,12 @@ static int save_topology(struct cloud *c, const struct topology *t, struct kerr 
 	                                   "('host-id', ?)",
 	                                   1, t->host_id) < 0)
 		return -1;
+	for (size_t i = 0; i < t->nstores; i++) {
+		_cleanup_free_ char *name = xasprintf("store:%s", t->stores[i].region);
+		if (cloud_sql_run(c, err, "INSERT INTO settings (name, value) VALUES (?, ?)", 2,
+		                  name, t->stores[i].url) < 0)
+			return -1;
+	}
 	return 0;
 }
 
@@ -426,10 +432,11 @@ int cloud_init(const char *data_dir, const char *topology_text, const char *imag
 	if (db_commit(c.db, err) < 0)
 		goto out;
 	for (size_t i = 0; i < t.nregions; i++) {
-		_cleanup_free_ char *store =
-		    xasprintf("%s/regions/%s/store", data_dir, t.regions[i]);
-		if (store_init(store, err) < 0)
+		_cleanup_free_ char *store = cloud_store_dir(&c, t.regions[i]);
+		if (cloud_store_make(store, err) < 0) {
+			kerr_wrap(err, "cannot make the store of region '%s'", t.regions[i]);
 			goto out;
+		}
 	}
 	if (cloud_account_create(&c, PROVIDER_ACCOUNT_NAME, CLOUD_PROVIDER_ACCOUNT_ID, NULL, NULL,
 	                         NULL, NULL, err) < 0 ||

@@ -124,9 +124,16 @@ enum quota {
 	QUOTA__COUNT
 };
 
+struct topology_store {
+	char region[32];
+	char *url; /* s3://bucket/prefix?endpoint=... */
+};
+
 struct topology {
 	char (*regions)[32];
 	size_t nregions;
+	struct topology_store *stores; /* regions whose store is not the data directory's */
+	size_t nstores;
 	struct zone *zones;
 	size_t nzones;
 	uint64_t quotas[QUOTA__COUNT];
@@ -141,7 +148,11 @@ struct topology {
  * 172.31.0.0/20, as EC2's default VPC in each region has (at most 16 zones in a region).
  * Quotas not named keep EC2's defaults (see quotas.c). A line "public-addresses CIDR" sets the
  * range of instances' public addresses (default 198.18.0.0/15); "host-id ID" (4 lowercase hex
- * digits) the data directory's host id (cloud_host_id). */
+ * digits) the data directory's host id (cloud_host_id). "store REGION
+ * s3://bucket/prefix?endpoint=URL" puts a region of the topology's block store in object storage
+ * (S3, as Ceph's RADOS Gateway speaks it) instead of DIR/regions/REGION/store; its credentials come
+ * from the environment or the shared credentials file (AWS_ACCESS_KEY_ID...,
+ * AWS_SHARED_CREDENTIALS_FILE, AWS_PROFILE), never from the URL. */
 int topology_default(struct topology *t, struct kerr **err);
 int topology_parse(const char *text, struct topology *t, struct kerr **err);
 void topology_release(struct topology *t);
@@ -261,7 +272,15 @@ char *cloud_zone_pool_dir(const struct cloud *c, const char *region, const char 
 #define CLOUD_POOL_SPACE_MIN (64ull << 20)
 int cloud_zone_space_check(const struct cloud *c, const char *region, const char *zone,
                            struct kerr **err);
+/* Where region's block store is: DIR/regions/REGION/store, or the topology's s3:// URL with
+ * the host's chunk cache of the region (DIR/regions/REGION/chunk-cache) added. */
 char *cloud_store_dir(const struct cloud *c, const char *region);
+/* Make a region's store: a new directory, or in object storage a store made there before
+ * (by another host or data directory of the region) as it is, else a new one. */
+int cloud_store_make(const char *where, struct kerr **err);
+/* Open the stores in object storage of the regions served here: a store that cannot be reached
+ * or read (no credentials, refused, not a store) fails the daemon's start, not a request. */
+int cloud_stores_check(struct cloud *c, struct kerr **err);
 /* The pool file that holds a snapshot's content, for reflink launches. */
 char *cloud_base_name(const char *snapshot_id);
 /* The wall clock in milliseconds since the epoch (cloud.c). */

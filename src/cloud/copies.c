@@ -76,8 +76,8 @@ int cloud_copy_store(struct cloud *c, const char *id, const char *region, const 
 	if (store_open(src_dir, false, &src, err) == 0 &&
 	    store_open(dst_dir, false, &dst, err) == 0)
 		r = store_copy(src, dst, src_id, id, progress, &res, err);
-	store_close(src);
-	store_close(dst);
+	cloud_store_close(src, src_region, id);
+	cloud_store_close(dst, region, id);
 	if (r == 0)
 		*bytes_sent = res.bytes_sent;
 	return r;

@@ -57,7 +57,7 @@ static void collect(struct cloud *c, const char *region)
 		return;
 	}
 	r = store_gc(s, &res, &err);
-	store_close(s);
+	cloud_store_close(s, region, "gc");
 	if (r < 0)
 		log_kerr(LOG_LEVEL_WARNING, &ctx, err, "cannot collect the store's garbage");
 	else

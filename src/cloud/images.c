@@ -39,7 +39,7 @@ int cloud_import_public_image(struct cloud *c, const char *region, const char *n
 {
 	_cleanup_stmt_ sqlite3_stmt *snap = NULL;
 	_cleanup_stmt_ sqlite3_stmt *img = NULL;
-	_cleanup_free_ char *pool_dir = NULL, *store_dir = cloud_store_dir(c, region), *vol = NULL;
+	_cleanup_free_ char *pool_dir = NULL, *vol = NULL;
 	_cleanup_free_ char *base = NULL, *tmpname = NULL;
 	struct store_snapshot_opts o = {0};
 	struct store_snapshot_result res;
@@ -59,7 +59,8 @@ int cloud_import_public_image(struct cloud *c, const char *region, const char *n
 	if (pool_import(p, tmpname, source, 0, err) < 0)
 		goto out;
 	vol = pool_path(p, tmpname);
-	if (store_open(store_dir, false, &s, err) < 0 || store_snapshot(s, vol, &o, &res, err) < 0)
+	if (cloud_store_open(c, region, false, &s, err) < 0 ||
+	    store_snapshot(s, vol, &o, &res, err) < 0)
 		goto out;
 	/* The imported volume stays as the zone's base file: launches there are reflink clones. */
 	base = cloud_base_name(res.id);
@@ -105,7 +106,7 @@ int cloud_import_public_image(struct cloud *c, const char *region, const char *n
 out:
 	if (r < 0 && tmpname)
 		pool_remove(p, tmpname, NULL);
-	store_close(s);
+	cloud_store_close(s, region, "import of a public image");
 	pool_close(p);
 	return r;
 }

@@ -5,6 +5,7 @@
 #include "cloud.h"
 
 struct pool;
+struct store;
 struct store_progress;
 
 #define GIB                  ((uint64_t)1 << 30)
@@ -49,6 +50,12 @@ void cloud_jobs_free(struct cloud *c);
 bool cloud_jobs_stopping(struct cloud *c);
 /* A job of the background that fails where nobody waits for it: log what failed (resource id
  * and error), for calls whose failure is not otherwise recorded. */
+/* Open region's block store (cloud_store_dir); close it with cloud_store_close, which logs
+ * what it asked of object storage (nothing for a directory) for what it was opened for, and
+ * the totals since the daemon started: a store in S3 shows what each use fetched. */
+int cloud_store_open(struct cloud *c, const char *region, bool exclusive, struct store **s,
+                     struct kerr **err);
+void cloud_store_close(struct store *s, const char *region, const char *what);
 void cloud_log_failure(const char *resource, const struct kerr *e, const char *what);
 
 /* The watcher saw instance id's PID 1 end while it is running: stop or terminate it, as its

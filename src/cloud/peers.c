@@ -257,7 +257,7 @@ int cloud_copy_source_manifest(struct cloud *c, const char *account, const char 
 	    with_store(c, region, &s, err) < 0)
 		return -1;
 	r = store_export_manifest(s, snapshot, out, err);
-	store_close(s);
+	cloud_store_close(s, region, snapshot);
 	return r;
 }
 
@@ -280,7 +280,7 @@ static pthread_mutex_t exports_lock = PTHREAD_MUTEX_INITIALIZER;
 static void export_drop(struct open_export *e)
 {
 	store_export_close(e->ex);
-	store_close(e->s);
+	cloud_store_close(e->s, NULL, e->id);
 	memset(e, 0, sizeof(*e));
 }
 
@@ -561,7 +561,7 @@ int cloud_peer_copy_store(struct cloud *c, const struct cloud_peer *p, const cha
 	r = store_copy_remote(dst, &src, src_id, id, progress, &res, err);
 	if (ps.session)
 		c->peer_ops.close(ps.session);
-	store_close(dst);
+	cloud_store_close(dst, region, id);
 	if (r == 0)
 		*bytes_sent = res.bytes_sent;
 	return r;

@@ -210,8 +210,10 @@ static int copy_bases(struct cloud *c, const char *region, struct base_copy *b, 
 	struct store *dst = NULL;
 	int r = 0;
 
-	if (fs_remove_tree(dir, err) < 0 || store_init(dir, err) < 0 ||
-	    store_open(dir, false, &dst, err) < 0)
+	if (store_location_is_s3(dir) ? cloud_store_make(dir, err) < 0
+	                              : fs_remove_tree(dir, err) < 0 || store_init(dir, err) < 0)
+		return -1;
+	if (store_open(dir, false, &dst, err) < 0)
 		return -1;
 	for (size_t i = 0; i < n && r == 0; i++) {
 		_cleanup_free_ char *src_dir = cloud_store_dir(c, b[i].region);
@@ -221,12 +223,12 @@ static int copy_bases(struct cloud *c, const char *region, struct base_copy *b, 
 		r = store_open(src_dir, false, &src, err);
 		if (r == 0)
 			r = store_copy(src, dst, b[i].snapshot, b[i].new_snapshot, NULL, &res, err);
-		store_close(src);
+		cloud_store_close(src, b[i].region, b[i].new_snapshot);
 		if (r < 0)
 			kerr_wrap(err, "cannot copy public image '%s' into region '%s'", b[i].name,
 			          region);
 	}
-	store_close(dst);
+	cloud_store_close(dst, region, "public images");
 	return r;
 }
 

@@ -313,7 +313,7 @@ static int store_point_in_time(struct cloud *c, const char *id, const char *volu
 		goto out;
 	r = store_snapshot(s, copy, &o, &res, err);
 out:
-	store_close(s);
+	cloud_store_close(s, region, id);
 	pool_close(p);
 	return r;
 }
@@ -458,12 +458,12 @@ static int deletes_finish(struct cloud *c, const char *region, struct kerr **err
 	struct store *s;
 	int r;
 
-	if (access(dir, F_OK) < 0)
+	if (!store_location_is_s3(dir) && access(dir, F_OK) < 0)
 		return 0;
 	if (store_open(dir, false, &s, err) < 0)
 		return -1;
 	r = store_list(s, &have, &nhave, err);
-	store_close(s);
+	cloud_store_close(s, region, "finishing deletes");
 	if (r < 0 ||
 	    db_prepare(
 	        c->db,
@@ -549,7 +549,7 @@ int cloud_snapshot_delete(struct cloud *c, const char *owner, const char *region
 		if (store_open(store_dir, false, &s, err) < 0)
 			return -1;
 		r = store_delete(s, id, &why);
-		store_close(s);
+		cloud_store_close(s, region, id);
 		if (r < 0 && why->kind != KERR_NOT_FOUND)
 			return kerr_pass(err, steal_ptr(why));
 		fault_point("snapshot.unstored");

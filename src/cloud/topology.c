@@ -8,12 +8,14 @@
 #include <string.h>
 
 #include "net/net.h"
+#include "store/store.h"
 #include "util/cleanup.h"
 #include "util/str.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-#define DEFAULT_TOPOLOGY "us-east-1 a b c\neu-west-1 a b\n"
+#define TOPOLOGY_STORE_URL_MAX 1024
+#define DEFAULT_TOPOLOGY       "us-east-1 a b c\neu-west-1 a b\n"
 
 void cloud_zone_subnet(size_t index, char *out, size_t size)
 {
@@ -22,6 +24,9 @@ void cloud_zone_subnet(size_t index, char *out, size_t size)
 
 void topology_release(struct topology *t)
 {
+	for (size_t i = 0; i < t->nstores; i++)
+		free(t->stores[i].url);
+	free(t->stores);
 	free(t->regions);
 	free(t->zones);
 	memset(t, 0, sizeof(*t));
@@ -88,6 +93,39 @@ int topology_parse(const char *text, struct topology *t, struct kerr **err)
 				topology_release(t);
 				return kerr_wrap(err, "topology line %d", lineno);
 			}
+			continue;
+		}
+		if (!strcmp(tok, "store")) {
+			const char *name = strtok_r(NULL, " \t\r", &tsave);
+			const char *url = strtok_r(NULL, " \t\r", &tsave);
+			int r = 0;
+			if (!name || !url || strtok_r(NULL, " \t\r", &tsave))
+				r = kerr_set(err, KERR_INVALID,
+				             "a store line is 'store REGION "
+				             "s3://BUCKET/PREFIX?endpoint=URL'");
+			else if (strlen(name) >= sizeof(t->stores->region) || !valid_region(name))
+				r = kerr_set(err, KERR_INVALID, "'%s' is not a region name", name);
+			else if (!store_location_is_s3(url))
+				r = kerr_set(err, KERR_INVALID,
+				             "the store of region '%s' must be an s3:// URL (its "
+				             "directory store needs no line)",
+				             name);
+			else if (strlen(url) > TOPOLOGY_STORE_URL_MAX)
+				r = kerr_set(err, KERR_INVALID,
+				             "the store URL of region '%s' is too long", name);
+			else if (store_location_check(url, err) < 0)
+				r = -1;
+			for (size_t i = 0; r == 0 && i < t->nstores; i++)
+				if (!strcmp(t->stores[i].region, name))
+					r = kerr_set(err, KERR_INVALID,
+					             "two stores for region '%s'", name);
+			if (r < 0) {
+				topology_release(t);
+				return kerr_wrap(err, "topology line %d", lineno);
+			}
+			t->stores = xreallocarray(t->stores, t->nstores + 1, sizeof(*t->stores));
+			str_copy(t->stores[t->nstores].region, name, sizeof(t->stores->region));
+			t->stores[t->nstores++].url = xstrdup(url);
 			continue;
 		}
 		if (!strcmp(tok, "host-id")) {
@@ -175,8 +213,22 @@ int topology_parse(const char *text, struct topology *t, struct kerr **err)
 			                region);
 		}
 	}
-	if (!t->nregions)
+	if (!t->nregions) {
+		topology_release(t);
 		return kerr_set(err, KERR_INVALID, "topology names no region");
+	}
+	for (size_t i = 0; i < t->nstores; i++) {
+		bool known = false;
+		for (size_t k = 0; k < t->nregions && !known; k++)
+			known = !strcmp(t->regions[k], t->stores[i].region);
+		if (!known) {
+			kerr_set(err, KERR_INVALID,
+			         "topology: a store for region '%s', which it does not list",
+			         t->stores[i].region);
+			topology_release(t);
+			return -1;
+		}
+	}
 	return 0;
 }
 

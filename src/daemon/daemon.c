@@ -155,6 +155,8 @@ int daemon_start(const struct daemon_config *cfg, struct daemon **out, struct ke
 	/* Before anything resumes: a copy in flight may be from another deployment. */
 	if (cfg->region && deployment_set(d->cloud, cfg, err) < 0)
 		goto on_error;
+	if (cloud_stores_check(d->cloud, err) < 0)
+		goto on_error;
 	/* The host first (the public range routed nowhere before any instance exists), then
 	 * whatever was in flight when the daemon last stopped. */
 	if (cloud_public_range(d->cloud, public_range, err) < 0 ||

@@ -4,6 +4,7 @@
 #ifndef KILN_STORE_BLOB_H
 #define KILN_STORE_BLOB_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -67,13 +68,27 @@ struct blob_ops {
 	void (*close_file)(struct blob_file *f);
 };
 
+/* What a store asked of object storage while open, counted as it goes (S3 only: a directory
+ * counts nothing), and the chunks its reads found in the host's cache instead. */
+struct blob_io {
+	atomic_uint_fast64_t requests;   /* HTTP requests, retries included */
+	atomic_uint_fast64_t gets;       /* GETs, whole or ranged */
+	atomic_uint_fast64_t bytes_in;   /* response bytes of those */
+	atomic_uint_fast64_t puts;       /* PUTs */
+	atomic_uint_fast64_t bytes_out;  /* request bytes of those */
+	atomic_uint_fast64_t cache_hits; /* chunks read from the host's cache */
+};
+
 struct blob {
 	const struct blob_ops *ops;
+	struct blob_io io;
 	char *where;               /* the directory or URL, for messages */
 	uint64_t pack_target;      /* bytes per pack */
 	unsigned pack_writers;     /* packs committed in parallel */
 	uint64_t gc_grace;         /* seconds an unindexed pack may belong to a running writer */
 	unsigned read_threads;     /* readers in flight worth having (0: one per CPU) */
+	uint64_t read_span;        /* restores read neighbouring records of a pack at once, up
+	                            * to this many bytes (0: one record a read) */
 	struct chunk_cache *cache; /* the host's chunk cache, or NULL */
 	void *priv;
 };

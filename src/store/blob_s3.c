@@ -46,6 +46,7 @@ struct s3 {
 	char *base; /* endpoint without a trailing '/' */
 	char *access_key;
 	char *secret;
+	struct blob_io *io; /* the blob's counters */
 	pthread_mutex_t lock;
 	CURL *pool[S3_POOL_MAX];
 	size_t npool;
@@ -331,6 +332,7 @@ struct s3_req {
 struct sink {
 	struct s3_req *r;
 	bool overflow;
+	size_t bytes; /* of the body, whatever became of them */
 };
 
 static size_t on_data(char *data, size_t size, size_t n, void *arg)
@@ -339,6 +341,7 @@ static size_t on_data(char *data, size_t size, size_t n, void *arg)
 	struct s3_req *r = k->r;
 	size_t len = size * n, done = 0;
 
+	k->bytes += len;
 	if (r->iov && r->status / 100 == 2) {
 		size_t at = r->got;
 		for (int i = 0; i < r->niov && done < len; i++) {
@@ -505,6 +508,14 @@ static int s3_do(struct s3 *s, struct s3_req *r, struct kerr **err)
 		cc = curl_easy_perform(h);
 		if (cc == CURLE_OK)
 			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+		atomic_fetch_add(&s->io->requests, 1);
+		if (!strcmp(r->method, "GET")) {
+			atomic_fetch_add(&s->io->gets, 1);
+			atomic_fetch_add(&s->io->bytes_in, sink.bytes);
+		} else if (!strcmp(r->method, "PUT")) {
+			atomic_fetch_add(&s->io->puts, 1);
+			atomic_fetch_add(&s->io->bytes_out, r->body_len);
+		}
 		curl_slist_free_all(hdrs);
 		handle_put(s, h);
 		if (r->resp == &errbody)
@@ -718,6 +729,7 @@ static int s3_connect(struct blob *b, struct kerr **err)
 	size_t hl;
 
 	b->priv = s;
+	s->io = &b->io;
 	pthread_mutex_init(&s->lock, NULL);
 	if (blob_s3_parse_url(b->where, &s->u, err) < 0)
 		return -1;

@@ -109,6 +109,15 @@ enum chunk_check {
 int chunk_read(struct chunk_reader *r, uint32_t chunk_size, struct blob_file *pack,
                const struct pack_entry *e, enum chunk_check check, struct kerr **err);
 void chunk_reader_release(struct chunk_reader *r);
+/* The chunk of e from the host's cache into r->buf, checked (false: not there, or damaged and
+ * dropped from it). */
+bool chunk_read_cached(struct chunk_reader *r, uint32_t chunk_size, struct blob *b,
+                       const struct pack_entry *e);
+/* The chunk of e from its record (header and payload, len bytes read from the pack at e->off)
+ * into r->buf, checked as chunk_read does (CHUNK_CHECK_FAST), and into the host's cache. */
+int chunk_take_record(struct chunk_reader *r, uint32_t chunk_size, struct blob *b,
+                      const struct pack_entry *e, const uint8_t *record, size_t len,
+                      struct kerr **err);
 
 /* ---- the chunk index (index.c) ----
  * One immutable <pack>.idx per pack, sorted by hash; in memory, one sorted array of all. */

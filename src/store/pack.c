@@ -452,6 +452,82 @@ static int check_payload(struct chunk_reader *r, const struct pack_entry *e, enu
 	return kerr_set(why, KERR_CORRUPT, "its content does not match its hash");
 }
 
+static void reader_setup(struct chunk_reader *r, uint32_t chunk_size)
+{
+	if (r->buf)
+		return;
+	r->chunk_size = chunk_size;
+	r->buf = xmalloc(chunk_size);
+	r->cbuf = xmalloc(RECORD_MAX(chunk_size));
+	r->dctx = ZSTD_createDCtx();
+	if (!r->dctx)
+		abort();
+}
+
+static int chunk_damaged(const struct pack_entry *e, struct kerr *why, struct kerr **err)
+{
+	char hex[HASH_HEX_LEN + 1];
+
+	hash_hex(e->hash, HASH_LEN, hex);
+	if (why->kind != KERR_CORRUPT)
+		return kerr_set(err, why->kind, "cannot read chunk %s: %s", hex, why->msg);
+	return kerr_set(err, KERR_CORRUPT, "chunk %s is damaged: %s", hex, why->msg);
+}
+
+bool chunk_read_cached(struct chunk_reader *r, uint32_t chunk_size, struct blob *b,
+                       const struct pack_entry *e)
+{
+	bool zstd = e->flags & PACK_FLAG_ZSTD;
+	uint8_t *payload;
+
+	if (!b->cache)
+		return false;
+	reader_setup(r, chunk_size);
+	if (e->ulen > r->chunk_size || (!zstd && e->clen != e->ulen) ||
+	    e->clen > RECORD_MAX(r->chunk_size))
+		return false;
+	payload = zstd ? r->cbuf : r->buf;
+	if (chunk_cache_get(b->cache, e->hash, payload, e->clen) < 0)
+		return false;
+	if (check_payload(r, e, CHUNK_CHECK_FAST, NULL) == 0) {
+		atomic_fetch_add(&b->io.cache_hits, 1);
+		return true;
+	}
+	chunk_cache_drop(b->cache, e->hash); /* damaged in the cache: fetch it again */
+	return false;
+}
+
+int chunk_take_record(struct chunk_reader *r, uint32_t chunk_size, struct blob *b,
+                      const struct pack_entry *e, const uint8_t *record, size_t len,
+                      struct kerr **err)
+{
+	_cleanup_kerr_ struct kerr *why = NULL;
+	bool zstd = e->flags & PACK_FLAG_ZSTD;
+	uint8_t *payload;
+
+	reader_setup(r, chunk_size);
+	if (e->ulen > r->chunk_size || (!zstd && e->clen != e->ulen) ||
+	    e->clen > RECORD_MAX(r->chunk_size)) {
+		kerr_set(&why, KERR_CORRUPT, "its record has an impossible size");
+		return chunk_damaged(e, why, err);
+	}
+	if (len < PACK_RECORD_HEADER + (size_t)e->clen) {
+		kerr_set(&why, KERR_CORRUPT, "its record is truncated");
+		return chunk_damaged(e, why, err);
+	}
+	if (memcmp(record, e->hash, PACK_RECORD_HEADER) != 0) {
+		kerr_set(&why, KERR_CORRUPT, "its record belongs to another chunk");
+		return chunk_damaged(e, why, err);
+	}
+	payload = zstd ? r->cbuf : r->buf;
+	memcpy(payload, record + PACK_RECORD_HEADER, e->clen);
+	if (check_payload(r, e, CHUNK_CHECK_FAST, &why) < 0)
+		return chunk_damaged(e, why, err);
+	if (b->cache)
+		chunk_cache_put(b->cache, e->hash, payload, e->clen);
+	return 0;
+}
+
 int chunk_read(struct chunk_reader *r, uint32_t chunk_size, struct blob_file *pack,
                const struct pack_entry *e, enum chunk_check check, struct kerr **err)
 {
@@ -460,37 +536,19 @@ int chunk_read(struct chunk_reader *r, uint32_t chunk_size, struct blob_file *pa
 	/* verify (CHUNK_CHECK_HASH) judges the store itself: never through the cache */
 	struct chunk_cache *cache = check == CHUNK_CHECK_FAST ? pack->b->cache : NULL;
 	uint8_t *payload;
-	char hex[HASH_HEX_LEN + 1];
 
-	if (!r->buf) {
-		r->chunk_size = chunk_size;
-		r->buf = xmalloc(chunk_size);
-		r->cbuf = xmalloc(RECORD_MAX(chunk_size));
-		r->dctx = ZSTD_createDCtx();
-		if (!r->dctx)
-			abort();
-	}
+	reader_setup(r, chunk_size);
 	if (e->ulen > r->chunk_size || (!zstd && e->clen != e->ulen)) {
 		kerr_set(&why, KERR_CORRUPT, "its record has an impossible size");
-		goto damaged;
+		return chunk_damaged(e, why, err);
 	}
+	if (cache && chunk_read_cached(r, chunk_size, pack->b, e))
+		return 0;
 	payload = zstd ? r->cbuf : r->buf;
-	if (cache && e->clen <= RECORD_MAX(r->chunk_size) &&
-	    chunk_cache_get(cache, e->hash, payload, e->clen) == 0) {
-		if (check_payload(r, e, check, NULL) == 0)
-			return 0;
-		chunk_cache_drop(cache, e->hash); /* damaged in the cache: fetch it again */
-	}
-	if (pack_read_payload(pack, e, payload, RECORD_MAX(r->chunk_size), &why) < 0)
-		goto damaged;
-	if (check_payload(r, e, check, &why) < 0)
-		goto damaged;
+	if (pack_read_payload(pack, e, payload, RECORD_MAX(r->chunk_size), &why) < 0 ||
+	    check_payload(r, e, check, &why) < 0)
+		return chunk_damaged(e, why, err);
 	if (cache)
 		chunk_cache_put(cache, e->hash, payload, e->clen);
 	return 0;
-damaged:
-	hash_hex(e->hash, HASH_LEN, hex);
-	if (why->kind != KERR_CORRUPT)
-		return kerr_set(err, why->kind, "cannot read chunk %s: %s", hex, why->msg);
-	return kerr_set(err, KERR_CORRUPT, "chunk %s is damaged: %s", hex, why->msg);
 }

@@ -78,6 +78,35 @@ int store_open(const char *where, bool exclusive, struct store **out, struct ker
 	return 0;
 }
 
+bool store_location_is_s3(const char *where)
+{
+	return !strncmp(where, "s3://", 5);
+}
+
+int store_location_check(const char *where, struct kerr **err)
+{
+	struct blob_s3_url u;
+
+	if (!store_location_is_s3(where))
+		return 0;
+	if (blob_s3_parse_url(where, &u, err) < 0)
+		return -1;
+	blob_s3_url_release(&u);
+	return 0;
+}
+
+void store_io(const struct store *s, struct store_io *out)
+{
+	const struct blob_io *io = &s->blob->io;
+
+	out->requests = atomic_load(&io->requests);
+	out->gets = atomic_load(&io->gets);
+	out->bytes_in = atomic_load(&io->bytes_in);
+	out->puts = atomic_load(&io->puts);
+	out->bytes_out = atomic_load(&io->bytes_out);
+	out->cache_hits = atomic_load(&io->cache_hits);
+}
+
 void store_close(struct store *s)
 {
 	if (!s)

@@ -21,10 +21,27 @@ struct store_progress {
 	void *ctx;
 };
 
+/* A store lives in a directory or in object storage, "s3://bucket/prefix?endpoint=URL" (see
+ * blob.h; credentials from the environment or the shared credentials file, never the URL). */
+bool store_location_is_s3(const char *where);
+/* Is where a location kiln can open (without touching it)? */
+int store_location_check(const char *where, struct kerr **err);
 int store_init(const char *dir, struct kerr **err);
 /* exclusive: keep every other user of the store out (gc); others share. */
 int store_open(const char *dir, bool exclusive, struct store **out, struct kerr **err);
 void store_close(struct store *s);
+
+/* What an open store asked of object storage so far (all zero for a directory), and the chunks
+ * its reads took from the host's chunk cache instead. */
+struct store_io {
+	uint64_t requests; /* HTTP requests, retries included */
+	uint64_t gets;
+	uint64_t bytes_in;
+	uint64_t puts;
+	uint64_t bytes_out;
+	uint64_t cache_hits;
+};
+void store_io(const struct store *s, struct store_io *out);
 
 struct store_snapshot_opts {
 	const char *parent; /* snapshot id the volume descends from, or NULL */

@@ -145,6 +145,18 @@ PACK_TRAILER = 56
 THREADS_ENV = {"KILN_THREADS": "2"}
 
 
+def wait_for(fn, what, timeout=180, step=1.0):
+    """fn's first true answer, asked every step seconds; fails after timeout seconds."""
+    import time
+    end = time.time() + timeout
+    while time.time() < end:
+        v = fn()
+        if v:
+            return v
+        time.sleep(step)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def need_root():
     if os.geteuid() != 0:
         pytest.skip("needs root")

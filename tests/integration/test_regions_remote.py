@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import AWS, KILN, kiln, need_root
+from conftest import AWS, KILN, kiln, need_root, wait_for
 
 PORT = 8773
 BOB_ID = "555566667777"
@@ -146,16 +146,6 @@ def hosts(tmp_path, request):
 def regions_key(h):
     text = (h.data.parent / "regions").read_text()
     return next(line.split()[1] for line in text.splitlines() if line.startswith("internal-key"))
-
-
-def wait_for(fn, what, timeout=180):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = fn()
-        if v:
-            return v
-        time.sleep(1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 SIGNED_CALL = """

@@ -1,4 +1,5 @@
-/* Unit tests of the regions file of separate deployments (cloud/peers.c). */
+/* Unit tests of the regions file of separate deployments (cloud/peers.c) and of the
+ * topology's stores in object storage (cloud/topology.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -58,11 +59,51 @@ static void test_refused(void **state)
 	}
 }
 
+static void test_topology_stores(void **state)
+{
+	static const struct {
+		const char *text, *says;
+	} bad[] = {
+	    {"us-east-1 a\nstore us-east-1 /srv/store\n", "must be an s3:// URL"},
+	    {"us-east-1 a\nstore us-east-1\n", "a store line is"},
+	    {"us-east-1 a\nstore eu-west-1 s3://kiln/x?endpoint=http://h:1\n",
+	     "which it does not list"},
+	    {"us-east-1 a\nstore us-east-1 s3://kiln/x?endpoint=http://h:1\n"
+	     "store us-east-1 s3://kiln/y?endpoint=http://h:1\n",
+	     "two stores"},
+	    {"us-east-1 a\nstore us-east-1 s3://kiln/x?endpoint=http://h:1&secret=s\n",
+	     "credentials never go in the URL"},
+	    {"us-east-1 a\nstore us-east-1 s3://kiln/x?endpoint=ftp://h:1\n", "http(s)://"},
+	};
+	struct topology t;
+	struct kerr *err = NULL;
+
+	(void)state;
+	assert_int_equal(topology_parse("us-east-1 a b\neu-west-1 a\n"
+	                                "store eu-west-1 s3://kiln/eu-west-1?endpoint=http://"
+	                                "127.0.0.1:7480  # Ceph\n",
+	                                &t, &err),
+	                 0);
+	assert_int_equal(t.nstores, 1);
+	assert_string_equal(t.stores[0].region, "eu-west-1");
+	assert_string_equal(t.stores[0].url, "s3://kiln/eu-west-1?endpoint=http://127.0.0.1:7480");
+	topology_release(&t);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err = NULL;
+		assert_int_equal(topology_parse(bad[i].text, &t, &err), -1);
+		assert_int_equal(err->kind, KERR_INVALID);
+		if (!strstr(err->msg, bad[i].says))
+			fail_msg("'%s' says '%s'", bad[i].text, err->msg);
+		kerr_free(err);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_parse),
 	    cmocka_unit_test(test_refused),
+	    cmocka_unit_test(test_topology_stores),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
