@@ -9,7 +9,8 @@
 #include <fcntl.h>
 #include <nftables/libnftables.h>
 #include <pthread.h>
-#include <sys/select.h>
+#include <sched.h>
+#include <sys/syscall.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,53 +62,43 @@ static void nft_ctx_freep(struct nft_ctx **ctx)
 }
 
 /* libnftables waits for the kernel's answer with select(), which aborts the process when the
- * context's netlink socket is past FD_SETSIZE (1024): a daemon serving many clients and
- * instances can have that many descriptors open (bench/load with 32 clients did abort). A few
- * descriptors below it are kept, from the first script on (the daemon's start), and given up
- * just before a context opens its socket, which takes the lowest free one. Contexts are made
- * per script, in the caller's network namespace (a VPC's filter is written from inside its
- * namespace), one at a time: libnftables also keeps process-wide state (its interface cache)
- * that two threads would share unguarded. This did not stop the abort: a later 10-minute
- * bench/load run with 32 clients aborted the same way (issue 15: find the real caller). */
-#define NFT_LOW_FDS 4
+ * context's netlink socket is past FD_SETSIZE (1024), and a daemon serving many clients and
+ * instances can have that many descriptors open (bench/load with 32 clients did abort). So each
+ * script runs on a thread of its own with a descriptor table of its own (unshare(CLONE_FILES)),
+ * emptied but for 0-2: its sockets are the lowest numbers there, whatever the rest of the
+ * process holds, and die with the thread. A new thread is in its creator's network namespace,
+ * so the script acts where the caller is (a VPC's filter is written from inside its namespace).
+ * Scripts run one at a time: libnftables keeps process-wide state (its interface cache) that
+ * two threads would share unguarded. */
 static pthread_mutex_t nft_lock = PTHREAD_MUTEX_INITIALIZER;
-static int nft_low[NFT_LOW_FDS] = {-1, -1, -1, -1};
 
-static void low_fds_give_up(void)
-{
-	for (size_t i = 0; i < NFT_LOW_FDS; i++) {
-		if (nft_low[i] >= 0)
-			close(nft_low[i]);
-		nft_low[i] = -1;
-	}
-}
+struct nft_job {
+	const char *script, *what;
+	char **out;
+	struct kerr *err;
+	int r;
+};
 
-static void low_fds_keep(void)
-{
-	for (size_t i = 0; i < NFT_LOW_FDS; i++) {
-		nft_low[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		if (nft_low[i] >= FD_SETSIZE) { /* too late to help: keep nothing */
-			close(nft_low[i]);
-			nft_low[i] = -1;
-		}
-	}
-}
-
-static int nft_run_locked(const char *script, char **out, const char *what, struct kerr **err)
+static int nft_job_run(struct nft_job *j)
 {
 	__attribute__((cleanup(nft_ctx_freep))) struct nft_ctx *nft = NULL;
 	const char *msg, *eol;
 	enum kerr_kind kind = KERR_IO;
 	size_t n;
 
-	low_fds_give_up();
+	if (unshare(CLONE_FILES) < 0)
+		return kerr_errno(&j->err, errno, "%s: cannot separate the descriptor table",
+		                  j->what);
+	if (syscall(SYS_close_range, 3, ~0U, 0) < 0)
+		return kerr_errno(&j->err, errno, "%s: cannot close descriptors", j->what);
 	nft = nft_ctx_new(NFT_CTX_DEFAULT);
-	low_fds_keep();
 	if (!nft)
-		return kerr_set(err, KERR_INTERNAL, "%s: cannot create an nftables context", what);
+		return kerr_set(&j->err, KERR_INTERNAL, "%s: cannot create an nftables context",
+		                j->what);
 	if (nft_ctx_buffer_output(nft) != 0 || nft_ctx_buffer_error(nft) != 0)
-		return kerr_set(err, KERR_INTERNAL, "%s: cannot buffer nftables output", what);
-	if (nft_run_cmd_from_buffer(nft, script) != 0) {
+		return kerr_set(&j->err, KERR_INTERNAL, "%s: cannot buffer nftables output",
+		                j->what);
+	if (nft_run_cmd_from_buffer(nft, j->script) != 0) {
 		msg = nft_ctx_get_error_buffer(nft);
 		msg = msg ? msg : "";
 		if (!strncmp(msg, "Error: ", 7))
@@ -120,23 +111,38 @@ static int nft_run_locked(const char *script, char **out, const char *what, stru
 			kind = KERR_AUTH;
 		else if (strstr(msg, "No such file or directory"))
 			kind = KERR_NOT_FOUND;
-		return kerr_set(err, kind, "%s: %.*s", what, (int)n, n ? msg : "nftables failed");
+		return kerr_set(&j->err, kind, "%s: %.*s", j->what, (int)n,
+		                n ? msg : "nftables failed");
 	}
-	if (out) {
+	if (j->out) {
 		msg = nft_ctx_get_output_buffer(nft);
-		*out = xstrdup(msg ? msg : "");
+		*j->out = xstrdup(msg ? msg : "");
 	}
 	return 0;
 }
 
+static void *nft_thread(void *arg)
+{
+	struct nft_job *j = arg;
+
+	j->r = nft_job_run(j);
+	return NULL;
+}
+
 int nft_run(const char *script, char **out, const char *what, struct kerr **err)
 {
-	int r;
+	struct nft_job j = {.script = script, .what = what, .out = out, .r = -1};
+	pthread_t t;
+	int rc;
 
 	pthread_mutex_lock(&nft_lock);
-	r = nft_run_locked(script, out, what, err);
+	rc = pthread_create(&t, NULL, nft_thread, &j);
+	if (rc == 0)
+		pthread_join(t, NULL);
 	pthread_mutex_unlock(&nft_lock);
-	return r;
+	if (rc != 0)
+		return kerr_errno(err, rc, "%s: cannot start a thread", what);
+	return j.r < 0 ? kerr_pass(err, j.err) : 0;
 }
 
 /* The IPv4 name servers of the host's resolv.conf but loopback ones, as "a.b.c.d, …" (empty

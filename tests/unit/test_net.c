@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -621,6 +622,40 @@ static void test_firewall(void **state)
 	kerr_free(err);
 }
 
+/* libnftables select()s on its netlink socket, which aborts the process past descriptor 1024:
+ * scripts must work however many descriptors the process holds (a busy daemon holds many). */
+static void test_firewall_many_descriptors(void **state)
+{
+	struct rlimit old, lim;
+	struct kerr *err = NULL;
+	char *rules = NULL;
+	int fds[1100], n = 0;
+
+	(void)state;
+	assert_false(in_host_netns());
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	lim = old;
+	if (lim.rlim_cur < 2048)
+		lim.rlim_cur = lim.rlim_max < 2048 ? lim.rlim_max : 2048;
+	if (lim.rlim_cur < 1200)
+		skip(); /* the hard limit does not allow it here */
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+	while (n < 1100 && (fds[n] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+		if (fds[n++] >= 1050)
+			break;
+	assert_true(n > 0 && fds[n - 1] >= 1024);
+	OK(net_firewall_set(NULL, VPC, true, &err));
+	OK(net_firewall_dump(NULL, &rules, &err));
+	assert_non_null(rules);
+	assert_non_null(strstr(rules, "table ip kiln"));
+	free(rules);
+	OK(net_firewall_delete(NULL, &err));
+	while (n > 0)
+		close(fds[--n]);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	kerr_free(err);
+}
+
 /* Work inside the network namespace of pid, on a thread of its own (setns changes only the
  * calling thread), as an instance would. */
 struct inside_job {
@@ -1080,6 +1115,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_veth_into_namespace, fresh_netns, stop_instances),
 	    cmocka_unit_test_setup_teardown(test_forwarding, fresh_netns, stop_instances),
 	    cmocka_unit_test_setup_teardown(test_firewall, fresh_netns, stop_instances),
+	    cmocka_unit_test_setup_teardown(test_firewall_many_descriptors, fresh_netns,
+	                                    stop_instances),
 	    cmocka_unit_test_setup_teardown(test_instances_isolated, fresh_netns, stop_instances),
 	    cmocka_unit_test_setup_teardown(test_firewall_per_host, fresh_netns, stop_instances),
 	    cmocka_unit_test_setup_teardown(test_vpc_security_groups, fresh_netns, vpc_teardown),
