@@ -84,7 +84,7 @@ int store_copy(struct store *src, struct store *dst, const char *id, const char 
 		goto out;
 	}
 	if (manifest_load(src, id, &m, err) < 0 || index_load(src, &sidx, err) < 0 ||
-	    index_load(dst, &didx, err) < 0 || index_open_packs(src, &sidx, &fds, err) < 0)
+	    index_load(dst, &didx, err) < 0)
 		goto out;
 	res->chunks = m.n;
 	/* What to send: the chunks the destination lacks, once each. */
@@ -104,6 +104,8 @@ int store_copy(struct store *src, struct store *dst, const char *id, const char 
 		}
 		memcpy(send[nsend++], hash, HASH_LEN);
 	}
+	if (index_open_packs(src, &sidx, send[0], HASH_LEN, nsend, &fds, err) < 0)
+		goto out;
 	if (progress)
 		progress->fn(progress->ctx, m.n - nsend, m.n);
 	/* Read on several threads: from object storage each read is a round trip. */

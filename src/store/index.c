@@ -203,24 +203,47 @@ void index_release(struct index *idx)
 	memset(idx, 0, sizeof(*idx));
 }
 
-int index_open_packs(struct store *s, const struct index *idx, struct blob_file **files,
-                     struct kerr **err)
+static int open_packs(struct store *s, const struct index *idx, const bool *used,
+                      struct blob_file **files, struct kerr **err)
 {
 	struct blob_file *v = xcalloc(idx->npacks ? idx->npacks : 1, sizeof(*v));
 
 	for (size_t i = 0; i < idx->npacks; i++) {
 		char name[32];
 
+		if (!used[i])
+			continue;
 		pack_name(idx->pack_ids[i], name);
 		if (blob_file_open(s->blob, BLOB_PACKS, name, &v[i], err) < 0) {
-			for (size_t j = 0; j < i; j++)
-				blob_file_close(&v[j]);
-			free(v);
+			index_close_packs(idx, v);
 			return kerr_wrap(err, "cannot open pack '%s'", name);
 		}
 	}
 	*files = v;
 	return 0;
+}
+
+int index_open_packs(struct store *s, const struct index *idx, const uint8_t *hashes, size_t stride,
+                     size_t n, struct blob_file **files, struct kerr **err)
+{
+	_cleanup_free_ bool *used = xcalloc(idx->npacks ? idx->npacks : 1, sizeof(*used));
+
+	for (size_t i = 0; i < n; i++) {
+		const struct chunk_loc *loc = index_find(idx, hashes + i * stride);
+		if (loc)
+			used[loc->pack] = true;
+	}
+	return open_packs(s, idx, used, files, err);
+}
+
+int index_open_all_packs(struct store *s, const struct index *idx, struct blob_file **files,
+                         struct kerr **err)
+{
+	_cleanup_free_ bool *used = xcalloc(idx->npacks ? idx->npacks : 1, sizeof(*used));
+
+	for (size_t i = 0; i < idx->npacks; i++)
+		used[i] = true;
+	return open_packs(s, idx, used, files, err);
 }
 
 void index_close_packs(const struct index *idx, struct blob_file *files)

@@ -145,9 +145,15 @@ int index_write(struct store *s, uint64_t pack_id, struct pack_entry *e, size_t 
                 struct kerr **err);
 int index_read_file(struct store *s, const char *name, uint64_t *pack_id, struct pack_entry **out,
                     size_t *n, struct kerr **err);
-/* Open every pack of the index, read-only. files[i] matches idx->pack_ids[i]. */
-int index_open_packs(struct store *s, const struct index *idx, struct blob_file **files,
-                     struct kerr **err);
+/* Open, read-only, the packs holding the n chunks whose hashes start at hashes, stride bytes
+ * apart (a manifest's entries, a list of hashes). files[i] matches idx->pack_ids[i]; a pack
+ * none of them needs stays closed (a store has many packs, and a busy daemon restores many
+ * snapshots at once). Chunks the index lacks are skipped: the caller reports them. */
+int index_open_packs(struct store *s, const struct index *idx, const uint8_t *hashes, size_t stride,
+                     size_t n, struct blob_file **files, struct kerr **err);
+/* Every pack of the index (verify). */
+int index_open_all_packs(struct store *s, const struct index *idx, struct blob_file **files,
+                         struct kerr **err);
 void index_close_packs(const struct index *idx, struct blob_file *files);
 
 /* ---- manifests (manifest.c) ---- */

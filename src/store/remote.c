@@ -63,7 +63,8 @@ int store_export_open(struct store *s, const char *id, struct store_export **out
 	/* The manifest names only chunks the index had when it was written: the index loaded
 	 * after it has every one of them, whatever is written or collected later. */
 	if (manifest_load(s, id, &ex->m, err) < 0 || index_load(s, &ex->idx, err) < 0 ||
-	    index_open_packs(s, &ex->idx, &ex->files, err) < 0) {
+	    index_open_packs(s, &ex->idx, ex->m.n ? ex->m.e[0].hash : NULL, sizeof(*ex->m.e),
+	                     ex->m.n, &ex->files, err) < 0) {
 		store_export_close(ex);
 		return -1;
 	}

@@ -223,7 +223,8 @@ int store_restore(struct store *s, const char *snap_id, const char *out,
 		return -1;
 	if (index_load(s, &idx, err) < 0)
 		goto out;
-	if (index_open_packs(s, &idx, &j.pack_fds, err) < 0)
+	if (index_open_packs(s, &idx, m.n ? m.e[0].hash : NULL, sizeof(*m.e), m.n, &j.pack_fds,
+	                     err) < 0)
 		goto out;
 	{
 		/* ".NAME.tmp-HEX" beside out: the name a pool gives its half-made files, so that

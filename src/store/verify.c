@@ -140,7 +140,7 @@ int store_verify(struct store *s, void (*report)(void *ctx, const char *line), v
 		kerr_wrap(err, "cannot load the chunk index");
 		goto out;
 	}
-	if (index_open_packs(s, &idx, &j.pack_fds, err) < 0)
+	if (index_open_all_packs(s, &idx, &j.pack_fds, err) < 0)
 		goto out;
 	j.idx = &idx;
 	j.damaged = xcalloc(idx.n + 1, 1);

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -282,6 +283,68 @@ static void test_remote_copy(void **state)
 	store_close(dst);
 }
 
+/* Descriptors the process holds now. */
+static int open_fds(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n - 1; /* the directory's own */
+}
+
+static void count_fds(void *ctx, uint64_t done, uint64_t total)
+{
+	int *most = ctx, n = open_fds();
+
+	(void)done;
+	(void)total;
+	*most = n > *most ? n : *most;
+}
+
+/* A restore or copy opens the packs its snapshot needs, not the store's every pack: a busy
+ * daemon restores many snapshots at once from a store of many packs. */
+static void test_restore_opens_its_packs(void **state)
+{
+	struct fixture *f = *state;
+	struct store_snapshot_result r[8];
+	struct kerr *err = NULL;
+	struct store *s, *dst;
+	int before, most = 0;
+	struct store_progress p = {count_fds, &most};
+	struct store_copy_result cr;
+	char dst_dir[128];
+
+	set_size(f->vol, 4 * CS);
+	assert_int_equal(store_open(f->store, false, &s, &err), 0);
+	for (int i = 0; i < 8; i++) { /* each new content: packs of its own */
+		write_chunk(f->vol, 0, 10 + i, CS);
+		write_chunk(f->vol, 3, 30 + i, CS);
+		snapshot(s, f->vol, NULL, &r[i]);
+	}
+	before = open_fds();
+	assert_int_equal(store_restore(s, r[7].id, f->out, &p, &err), 0);
+	assert_true(same_files(f->vol, f->out));
+	assert_true(most > before);      /* the output and its pack(s) */
+	assert_true(most <= before + 3); /* not eight packs */
+
+	snprintf(dst_dir, sizeof(dst_dir), "%s/dst", f->dir);
+	assert_int_equal(store_init(dst_dir, NULL), 0);
+	assert_int_equal(store_open(dst_dir, false, &dst, &err), 0);
+	most = 0;
+	before = open_fds();
+	assert_int_equal(store_copy(s, dst, r[0].id, "snap-00000000000000009", &p, &cr, &err), 0);
+	assert_int_equal(cr.chunks_sent, 2);
+	assert_true(most <= before + 3);
+	store_close(dst);
+	store_close(s);
+	kerr_free(err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -289,6 +352,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_delete_gc_verify, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_remote_copy, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_restore_opens_its_packs, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
