@@ -9,6 +9,7 @@
 #include "pool/pool.h"
 #include "store/store.h"
 #include "util/cleanup.h"
+#include "util/fault.h"
 #include "util/str.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -74,6 +75,7 @@ static int prewarm_job(struct cloud *c, const char *id, int kind, bool force, st
 
 	(void)kind;
 	(void)force;
+	fault_point("prewarm.start");
 	if (db_prepare(
 	        c->db,
 	        "SELECT region, root_snapshot FROM images WHERE id = ?1 UNION ALL "
@@ -90,9 +92,20 @@ static int prewarm_job(struct cloud *c, const char *id, int kind, bool force, st
 	if (r < 0)
 		return -1;
 	/* Best effort: a launch restores what is not warm. */
-	for (size_t i = 0; i < n && !cloud_jobs_stopping(c); i++)
-		if (cloud_zone_prewarm(c, region, snaps[i], err) < 0)
-			return -1;
+	for (size_t i = 0; i < n && !cloud_jobs_stopping(c); i++) {
+		if (cloud_zone_prewarm(c, region, snaps[i], err) == 0)
+			continue;
+		/* Deleted since the job was queued (an image deregistered and its snapshot deleted
+		 * at once): nothing to warm, and nothing wrong. */
+		if (err && *err && (*err)->kind == KERR_NOT_FOUND &&
+		    cloud_sql_exists(c, NULL, "SELECT 1 FROM snapshots WHERE id = ?", 1,
+		                     snaps[i]) == 0) {
+			kerr_free(*err);
+			*err = NULL;
+			continue;
+		}
+		return -1;
+	}
 	return 0;
 }
 

@@ -14,12 +14,12 @@ from test_lifecycle_faults import data, ec2_for, image_state, until  # noqa: F40
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the daemon sets up the host network")
 
 
-def start(data, log, fault=None):
+def start(data, log, fault=None, level="info"):
     env = dict(os.environ)
     env.pop("KILN_FAULT", None)
     if fault:
         env["KILN_FAULT"] = fault
-    env["KILN_LOG_LEVEL"] = "info"
+    env["KILN_LOG_LEVEL"] = level
     proc = subprocess.Popen([KILN, "serve", "--data", str(data), "--listen", "127.0.0.1:0"], env=env,
                             stdout=subprocess.PIPE, stderr=open(log, "a"), text=True)
     line = proc.stdout.readline()
@@ -87,3 +87,24 @@ def test_a_failing_copy_shows_its_reason_and_is_logged(data, tmp_path):
         assert proc.wait(timeout=30) == 0
     lines = [line for line in open(log) if copied in line and "image_copy_job" in line]
     assert lines and (" error " in lines[0] or lines[0].startswith("<3>")), open(log).read()
+
+
+def test_warming_an_image_deleted_meanwhile_is_not_an_error(data, tmp_path):
+    log = tmp_path / "serve.log"
+    # every pre-warm waits 3 s before it starts: the image and its snapshot go in between
+    proc, url = start(data, log, "prewarm.start@3000", level="debug")
+    try:
+        eu = ec2_for(data, url, "eu-west-1")
+        src = busybox(ec2_for(data, url))["ImageId"]
+        copied = eu.copy_image(SourceRegion="us-east-1", SourceImageId=src, Name="short-lived")["ImageId"]
+        until(lambda: image_state(eu, copied) != "pending", "the copy")
+        im = eu.describe_images(ImageIds=[copied])["Images"][0]
+        assert im["State"] == "available", im
+        eu.deregister_image(ImageId=copied)
+        eu.delete_snapshot(SnapshotId=im["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"])
+        time.sleep(4)  # the pre-warm of the copy has run by now
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=30) == 0
+    warm = [line for line in open(log) if copied in line and "prewarm" in line]
+    assert warm and all("job done" in line for line in warm), warm
