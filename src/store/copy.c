@@ -1,8 +1,8 @@
 /* Copy a snapshot into another store (another region's) sending only the chunks that store
  * lacks: each missing chunk is read as stored (still compressed; from object storage with its
- * neighbours in one read, spans.c) and checked, appended to the
- * destination's packs, indexed, and the manifest is written last under the new id (the commit
- * point, as for a snapshot). A second copy of a related snapshot moves only what changed. */
+ * neighbours in one read, spans.c) and checked, appended to the destination's packs, indexed,
+ * and the manifest is written last under the new id (the commit point, as for a snapshot). A
+ * second copy of a related snapshot moves only what changed. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
