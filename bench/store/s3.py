@@ -215,8 +215,8 @@ def report(raws, kilns, up, runs, data0):
              f"bench/store/run.sh's own: vol0, a 2 GiB ext4 volume (Debian minbase, /usr trees, "
              f"200 MiB random, 100 MiB zeros; {data0 / MiB:.0f} MiB not holes), vol1, vol0 "
              f"with about 1% changed through the filesystem. MB/s are of vol0's "
-             f"{data0 / MiB:.0f} MiB. Restores on S3 read neighbouring records of a pack with "
-             f"one ranged GET (up to 4 MiB).",
+             f"{data0 / MiB:.0f} MiB. Restores and copies out of S3 read neighbouring records of a "
+             f"pack with one ranged GET (up to 4 MiB).",
              "", "### Raw RGW (boto3, the physical limit here)", "",
              "| PUT 8 MiB x8 MB/s | GET 8 MiB x8 MB/s | ranged GET 128 KiB x16 MB/s |",
              "|---|---|---|",

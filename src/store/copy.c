@@ -1,7 +1,8 @@
 /* Copy a snapshot into another store (another region's) sending only the chunks that store
- * lacks: each missing chunk is read as stored (still compressed) and checked, appended to the
- * destination's packs, indexed, and the manifest is written last under the new id (the commit
- * point, as for a snapshot). A second copy of a related snapshot moves only what changed. */
+ * lacks: each missing chunk is read as stored (still compressed; from object storage with its
+ * neighbours in one read, spans.c) and checked, appended to the destination's packs, indexed,
+ * and the manifest is written last under the new id (the commit point, as for a snapshot). A
+ * second copy of a related snapshot moves only what changed. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -21,6 +22,9 @@ struct copy_job {
 	struct pack_writer *pw;
 	const uint8_t (*hash)[HASH_LEN]; /* the chunks to send */
 	struct chunk_reader r[PAR_MAX_THREADS];
+	struct span_reader sr[PAR_MAX_THREADS];
+	struct span_item *items; /* grouped reads (blob read_span) */
+	struct span_group *groups;
 	atomic_uint_fast64_t bytes;
 	atomic_uint_fast64_t done;
 	pthread_mutex_t progress_lock;
@@ -29,22 +33,13 @@ struct copy_job {
 	size_t skipped;
 };
 
-static int copy_chunk(void *ctx, size_t i, unsigned tid, struct kerr **err)
+/* A chunk read and checked into r goes to the destination as stored (still compressed). */
+static int copy_send(struct copy_job *j, const uint8_t hash[HASH_LEN], const struct pack_entry *e,
+                     const struct chunk_reader *r, struct kerr **err)
 {
-	struct copy_job *j = ctx;
-	const struct chunk_loc *loc = index_find(j->sidx, j->hash[i]);
-	struct chunk_reader *r = &j->r[tid];
-	struct pack_entry pe;
-	const void *payload;
-
-	chunk_loc_entry(loc, &pe);
-	/* Checked on the way out: damage is not carried to another region. */
-	if (chunk_read(r, j->src->chunk_size, &j->fds[loc->pack], &pe, CHUNK_CHECK_FAST, err) < 0)
+	if (pack_writer_add(j->pw, hash, chunk_stored(r, e), e->clen, e->ulen, e->flags, err) < 0)
 		return -1;
-	payload = pe.flags & PACK_FLAG_ZSTD ? (const void *)r->cbuf : (const void *)r->buf;
-	if (pack_writer_add(j->pw, j->hash[i], payload, pe.clen, pe.ulen, pe.flags, err) < 0)
-		return -1;
-	atomic_fetch_add(&j->bytes, pe.clen);
+	atomic_fetch_add(&j->bytes, e->clen);
 	if (j->progress) {
 		uint64_t d = atomic_fetch_add(&j->done, 1) + 1 + j->skipped;
 		if (d % 64 == 0) {
@@ -54,6 +49,42 @@ static int copy_chunk(void *ctx, size_t i, unsigned tid, struct kerr **err)
 		}
 	}
 	return 0;
+}
+
+/* One chunk a read (a directory's preadv). */
+static int copy_chunk(void *ctx, size_t i, unsigned tid, struct kerr **err)
+{
+	struct copy_job *j = ctx;
+	const struct chunk_loc *loc = index_find(j->sidx, j->hash[i]);
+	struct pack_entry pe;
+
+	chunk_loc_entry(loc, &pe);
+	/* Checked on the way out: damage is not carried to another region. */
+	if (chunk_read(&j->r[tid], j->src->chunk_size, &j->fds[loc->pack], &pe, CHUNK_CHECK_FAST,
+	               err) < 0)
+		return -1;
+	return copy_send(j, j->hash[i], &pe, &j->r[tid], err);
+}
+
+static int copy_take(void *ctx, const struct span_item *it, struct chunk_reader *r,
+                     struct kerr **err)
+{
+	struct copy_job *j = ctx;
+
+	return copy_send(j, j->hash[it->entry], &it->e, r, err);
+}
+
+/* One group of neighbouring records of a source pack (object storage): those the host's cache
+ * lacks in one read, each checked as chunk_read does. Not kept in the cache: a copy reads each
+ * chunk once for another region, and would push out the chunks this host's restores reuse. */
+static int copy_group(void *ctx, size_t g, unsigned tid, struct kerr **err)
+{
+	struct copy_job *j = ctx;
+	const struct span_group *grp = &j->groups[g];
+	const struct span_item *it = &j->items[grp->first];
+
+	return span_read_group(&j->sr[tid], j->src->chunk_size, &j->fds[it->pack], it, grp->n,
+	                       false, copy_take, j, err);
 }
 
 int store_copy(struct store *src, struct store *dst, const char *id, const char *new_id,
@@ -119,8 +150,25 @@ int store_copy(struct store *src, struct store *dst, const char *id, const char 
 	j.skipped = m.n - nsend;
 	atomic_init(&j.bytes, 0);
 	atomic_init(&j.done, 0);
-	if (par_for(nsend, store_read_threads(src), copy_chunk, &j, err) < 0)
+	if (src->blob->read_span) {
+		size_t ng;
+		j.items = xcalloc(nsend ? nsend : 1, sizeof(*j.items));
+		j.groups = xcalloc(nsend ? nsend : 1, sizeof(*j.groups));
+		for (size_t i = 0; i < nsend; i++) {
+			const struct chunk_loc *loc = index_find(&sidx, send[i]);
+			chunk_loc_entry(loc, &j.items[i].e);
+			j.items[i].pack = loc->pack;
+			j.items[i].entry = i;
+		}
+		ng = span_plan(j.items, nsend, src->blob->read_span, j.groups);
+		if (par_for(ng, store_read_threads(src), copy_group, &j, err) < 0) {
+			kerr_wrap(err, "cannot copy snapshot '%s'", id);
+			goto out;
+		}
+	} else if (par_for(nsend, store_read_threads(src), copy_chunk, &j, err) < 0) {
+		kerr_wrap(err, "cannot copy snapshot '%s'", id);
 		goto out;
+	}
 	res->chunks_sent = nsend;
 	res->bytes_sent = atomic_load(&j.bytes);
 	str_copy(m.id, new_id, sizeof(m.id));
@@ -135,8 +183,12 @@ out:
 		commit_abandon(dst, &pw, false);
 	pack_writer_release(&pw);
 	hashset_release(&sent);
-	for (size_t t = 0; t < PAR_MAX_THREADS; t++)
+	for (size_t t = 0; t < PAR_MAX_THREADS; t++) {
 		chunk_reader_release(&j.r[t]);
+		span_reader_release(&j.sr[t]);
+	}
+	free(j.items);
+	free(j.groups);
 	pthread_mutex_destroy(&j.progress_lock);
 	free(send);
 	if (fds)

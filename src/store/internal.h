@@ -109,15 +109,57 @@ enum chunk_check {
 int chunk_read(struct chunk_reader *r, uint32_t chunk_size, struct blob_file *pack,
                const struct pack_entry *e, enum chunk_check check, struct kerr **err);
 void chunk_reader_release(struct chunk_reader *r);
+/* The stored payload (clen bytes, as in the pack) of the chunk of e last read into r. */
+static inline const void *chunk_stored(const struct chunk_reader *r, const struct pack_entry *e)
+{
+	return e->flags & PACK_FLAG_ZSTD ? (const void *)r->cbuf : (const void *)r->buf;
+}
 /* The chunk of e from the host's cache into r->buf, checked (false: not there, or damaged and
  * dropped from it). */
 bool chunk_read_cached(struct chunk_reader *r, uint32_t chunk_size, struct blob *b,
                        const struct pack_entry *e);
 /* The chunk of e from its record (header and payload, len bytes read from the pack at e->off)
- * into r->buf, checked as chunk_read does (CHUNK_CHECK_FAST), and into the host's cache. */
+ * into r->buf (its stored payload in r->cbuf when compressed), checked as chunk_read does
+ * (CHUNK_CHECK_FAST), and with keep into the host's cache. */
 int chunk_take_record(struct chunk_reader *r, uint32_t chunk_size, struct blob *b,
-                      const struct pack_entry *e, const uint8_t *record, size_t len,
+                      const struct pack_entry *e, const uint8_t *record, size_t len, bool keep,
                       struct kerr **err);
+
+/* ---- reading neighbouring records together (spans.c) ----
+ * Where a read is a round trip (a blob with read_span: object storage), one read of many
+ * neighbouring records costs about as much as a read of one. */
+struct span_item {
+	struct pack_entry e;
+	uint32_t pack; /* position in index.pack_ids */
+	size_t entry;  /* the caller's: a manifest entry, a chunk to send */
+};
+struct span_group {
+	size_t first, n; /* items */
+};
+/* Bytes between two records of one pack worth reading rather than asking twice. */
+#define SPAN_GAP (256u << 10)
+/* Sort items by place and group neighbouring records of one pack (at most SPAN_GAP apart, a
+ * group at most span bytes, or one record when that is larger); groups has room for n.
+ * Returns the number of groups. */
+size_t span_plan(struct span_item *items, size_t n, uint64_t span, struct span_group *groups);
+/* Per-thread state for span_read_group; a zeroed one is ready. */
+struct span_reader {
+	struct chunk_reader r;
+	uint8_t *buf;
+	bool *cached;
+	size_t ncached;
+	const struct span_item *bad; /* whose chunk failed its checks in the last call, or NULL */
+};
+/* Hand each chunk of the group it[0..n) (one pack's, from span_plan), checked, in sr->r as
+ * chunk_read leaves it, to fn: those the host's cache has from there, the others from one read
+ * of pack (and with keep into the cache). Damage is a KERR_CORRUPT error naming the chunk,
+ * with sr->bad its item. */
+int span_read_group(struct span_reader *sr, uint32_t chunk_size, struct blob_file *pack,
+                    const struct span_item *it, size_t n, bool keep,
+                    int (*fn)(void *ctx, const struct span_item *it, struct chunk_reader *r,
+                              struct kerr **err),
+                    void *ctx, struct kerr **err);
+void span_reader_release(struct span_reader *sr);
 
 /* ---- the chunk index (index.c) ----
  * One immutable <pack>.idx per pack, sorted by hash; in memory, one sorted array of all. */

@@ -498,7 +498,7 @@ bool chunk_read_cached(struct chunk_reader *r, uint32_t chunk_size, struct blob 
 }
 
 int chunk_take_record(struct chunk_reader *r, uint32_t chunk_size, struct blob *b,
-                      const struct pack_entry *e, const uint8_t *record, size_t len,
+                      const struct pack_entry *e, const uint8_t *record, size_t len, bool keep,
                       struct kerr **err)
 {
 	_cleanup_kerr_ struct kerr *why = NULL;
@@ -523,7 +523,7 @@ int chunk_take_record(struct chunk_reader *r, uint32_t chunk_size, struct blob *
 	memcpy(payload, record + PACK_RECORD_HEADER, e->clen);
 	if (check_payload(r, e, CHUNK_CHECK_FAST, &why) < 0)
 		return chunk_damaged(e, why, err);
-	if (b->cache)
+	if (keep && b->cache)
 		chunk_cache_put(b->cache, e->hash, payload, e->clen);
 	return 0;
 }

@@ -18,34 +18,19 @@
 #include "util/fault.h"
 #include "util/banned.h"
 
-/* Where a chunk of the manifest is, for reading neighbours together. */
-struct restore_item {
-	uint32_t pack, off, end; /* its record: [off, end) of the pack */
-	size_t entry;            /* in the manifest */
-};
-
-struct restore_group {
-	size_t first, n; /* items */
-};
-
-/* Bytes between two records of one pack worth reading rather than asking twice. */
-#define RESTORE_GAP (256u << 10)
-
 struct restore_job {
 	const struct manifest *m;
 	const struct index *idx;
 	struct blob_file *pack_fds;
 	int out_fd;
 	struct chunk_reader r[PAR_MAX_THREADS];
+	struct span_reader sr[PAR_MAX_THREADS];
 	atomic_uint_fast64_t done;
 	pthread_mutex_t progress_lock;
 	const struct store_progress *progress;
 	/* grouped reads (blob read_span) */
-	struct blob *b;
-	struct restore_item *items;
-	struct restore_group *groups;
-	uint8_t *span[PAR_MAX_THREADS];
-	bool *cached[PAR_MAX_THREADS];
+	struct span_item *items;
+	struct span_group *groups;
 };
 
 static void restore_progress(struct restore_job *j)
@@ -88,13 +73,13 @@ static int restore_locate(const struct restore_job *j, size_t i, struct pack_ent
 	return 0;
 }
 
-static int restore_write(struct restore_job *j, unsigned tid, size_t i, struct kerr **err)
+static int restore_write(struct restore_job *j, size_t i, const uint8_t *data, struct kerr **err)
 {
 	uint64_t off = j->m->e[i].chunk * j->m->chunk_size;
 	uint64_t len =
 	    j->m->volume_size - off < j->m->chunk_size ? j->m->volume_size - off : j->m->chunk_size;
 
-	if (fs_pwrite_full(j->out_fd, j->r[tid].buf, len, (off_t)off) < 0)
+	if (fs_pwrite_full(j->out_fd, data, len, (off_t)off) < 0)
 		return kerr_errno(err, errno, "cannot write the restored volume");
 	restore_progress(j);
 	return 0;
@@ -113,99 +98,45 @@ static int restore_chunk(void *ctx, size_t i, unsigned tid, struct kerr **err)
 	               err) < 0)
 		return kerr_wrap(err, "volume offset %llu",
 		                 (unsigned long long)(j->m->e[i].chunk * j->m->chunk_size));
-	return restore_write(j, tid, i, err);
+	return restore_write(j, i, j->r[tid].buf, err);
+}
+
+static int restore_take(void *ctx, const struct span_item *it, struct chunk_reader *r,
+                        struct kerr **err)
+{
+	return restore_write(ctx, it->entry, r->buf, err);
 }
 
 /* One group of neighbouring records of a pack: those the host's cache lacks in one read. */
 static int restore_group(void *ctx, size_t g, unsigned tid, struct kerr **err)
 {
 	struct restore_job *j = ctx;
-	const struct restore_group *grp = &j->groups[g];
-	const struct restore_item *it = &j->items[grp->first];
-	bool *cached = j->cached[tid];
-	uint32_t lo = UINT32_MAX, hi = 0;
-	struct pack_entry e;
-	uint32_t pack;
-	ssize_t got;
+	const struct span_group *grp = &j->groups[g];
+	const struct span_item *it = &j->items[grp->first];
+	struct span_reader *sr = &j->sr[tid];
 
-	for (size_t k = 0; k < grp->n; k++) {
-		if (restore_locate(j, it[k].entry, &e, &pack, err) < 0)
-			return -1;
-		cached[k] = chunk_read_cached(&j->r[tid], j->m->chunk_size, j->b, &e);
-		if (cached[k]) {
-			if (restore_write(j, tid, it[k].entry, err) < 0)
-				return -1;
-			continue;
-		}
-		lo = it[k].off < lo ? it[k].off : lo;
-		hi = it[k].end > hi ? it[k].end : hi;
-	}
-	if (hi == 0)
+	if (span_read_group(sr, j->m->chunk_size, &j->pack_fds[it->pack], it, grp->n, true,
+	                    restore_take, j, err) == 0)
 		return 0;
-	struct iovec iov = {j->span[tid], hi - lo};
-	got = blob_file_preadv(&j->pack_fds[it[0].pack], &iov, 1, lo, err);
-	if (got < 0)
-		return kerr_wrap(err, "cannot read records %u-%u of a pack", lo, hi);
-	for (size_t k = 0; k < grp->n; k++) {
-		uint64_t voff = j->m->e[it[k].entry].chunk * j->m->chunk_size;
-		if (cached[k])
-			continue;
-		restore_locate(j, it[k].entry, &e, &pack, NULL);
-		if (chunk_take_record(
-		        &j->r[tid], j->m->chunk_size, j->b, &e, j->span[tid] + (it[k].off - lo),
-		        (uint64_t)got > it[k].off - lo ? (size_t)got - (it[k].off - lo) : 0,
-		        err) < 0)
-			return kerr_wrap(err, "volume offset %llu", (unsigned long long)voff);
-		if (restore_write(j, tid, it[k].entry, err) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-static int by_place(const void *a, const void *b)
-{
-	const struct restore_item *x = a, *y = b;
-
-	if (x->pack != y->pack)
-		return x->pack < y->pack ? -1 : 1;
-	if (x->off != y->off)
-		return x->off < y->off ? -1 : 1;
-	return x->entry < y->entry ? -1 : x->entry > y->entry;
+	if (!sr->bad)
+		return -1;
+	return kerr_wrap(err, "volume offset %llu",
+	                 (unsigned long long)(j->m->e[sr->bad->entry].chunk * j->m->chunk_size));
 }
 
 /* The manifest's chunks as groups of neighbouring records, each at most span bytes. */
 static int restore_plan(struct restore_job *j, uint64_t span, size_t *ngroups, struct kerr **err)
 {
-	size_t n = j->m->n, ng = 0;
-	uint64_t gstart = 0, gend = 0;
+	size_t n = j->m->n;
 
 	j->items = xcalloc(n ? n : 1, sizeof(*j->items));
 	j->groups = xcalloc(n ? n : 1, sizeof(*j->groups));
 	for (size_t i = 0; i < n; i++) {
-		struct pack_entry e;
-		uint32_t pack;
-		if (restore_locate(j, i, &e, &pack, err) < 0)
+		if (restore_locate(j, i, &j->items[i].e, &j->items[i].pack, err) < 0)
 			return -1;
-		j->items[i] =
-		    (struct restore_item){.pack = pack,
-		                          .off = (uint32_t)e.off,
-		                          .end = (uint32_t)(e.off + PACK_RECORD_HEADER + e.clen),
-		                          .entry = i};
+		j->items[i].entry = i;
 	}
-	qsort(j->items, n, sizeof(*j->items), by_place);
-	for (size_t i = 0; i < n; i++) {
-		const struct restore_item *it = &j->items[i];
-		bool join = ng && it->pack == j->items[i - 1].pack &&
-		            it->off <= gend + RESTORE_GAP && (uint64_t)it->end - gstart <= span;
-		if (!join) {
-			j->groups[ng++] = (struct restore_group){i, 0};
-			gstart = it->off;
-			gend = 0;
-		}
-		j->groups[ng - 1].n++;
-		gend = it->end > gend ? it->end : gend;
-	}
-	*ngroups = ng;
+	*ngroups = span_plan(j->items, n, span, j->groups);
 	return 0;
 }
 
@@ -251,23 +182,10 @@ int store_restore(struct store *s, const char *snap_id, const char *out,
 	pthread_mutex_init(&j.progress_lock, NULL);
 	if (progress)
 		progress->fn(progress->ctx, 0, m.n);
-	j.b = s->blob;
 	if (s->blob->read_span) {
-		size_t ng, most = 1;
-		unsigned threads = store_read_threads(s);
-		if (restore_plan(&j, s->blob->read_span, &ng, err) < 0) {
-			kerr_wrap(err, "cannot restore snapshot '%s'", snap_id);
-			goto out;
-		}
-		for (size_t g = 0; g < ng; g++)
-			most = j.groups[g].n > most ? j.groups[g].n : most;
-		for (unsigned t = 0; t < threads; t++) {
-			/* a group spans at most read_span, or one record when that is larger */
-			j.span[t] =
-			    xmalloc(s->blob->read_span + PACK_RECORD_HEADER + m.chunk_size + 1024);
-			j.cached[t] = xcalloc(most, sizeof(bool));
-		}
-		if (par_for(ng, threads, restore_group, &j, err) < 0) {
+		size_t ng;
+		if (restore_plan(&j, s->blob->read_span, &ng, err) < 0 ||
+		    par_for(ng, store_read_threads(s), restore_group, &j, err) < 0) {
 			kerr_wrap(err, "cannot restore snapshot '%s'", snap_id);
 			goto out;
 		}
@@ -286,8 +204,7 @@ out:
 		unlink(tmp);
 	for (size_t t = 0; t < PAR_MAX_THREADS; t++) {
 		chunk_reader_release(&j.r[t]);
-		free(j.span[t]);
-		free(j.cached[t]);
+		span_reader_release(&j.sr[t]);
 	}
 	free(j.items);
 	free(j.groups);

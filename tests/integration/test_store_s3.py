@@ -129,6 +129,46 @@ def test_copy_between_dir_and_s3_sends_only_missing(ceph, s3, tmp):
     assert_verify_ok(other)
 
 
+def rgw_pack_gets(ceph, url):
+    """GETs of the store's packs in RGW's own access log (a line a request, written a moment
+    after the answer)."""
+    prefix = url.split("/", 3)[3].split("?")[0]
+    log = ceph["dir"] / "log" / "client.rgw.a.log"
+    return sum(1 for line in log.read_text(errors="replace").splitlines()
+               if f'"GET /kiln-tests/{prefix}/packs/' in line)
+
+
+def test_copy_out_of_s3_reads_neighbours_together(ceph, s3, tmp):
+    vol = tmp / "vol.img"
+    random_volume(vol, 16 << 20, seed=31)  # 128 chunks in two packs
+    snap = snapshot(s3, vol)
+    other = new_s3_store(ceph)
+    before = rgw_pack_gets(ceph, s3)
+    r = kiln("store", "copy", s3, snap, other)
+    assert "sent 128 of 128 chunks" in r.stdout
+    time.sleep(2)
+    gets = rgw_pack_gets(ceph, s3) - before
+    print(f"\ncopy of 128 chunks out of S3: {gets} GETs of packs")
+    assert 0 < gets <= 128 // 8, gets
+    assert_restores(other, snap, vol, tmp / "out.img")
+    assert_verify_ok(other)
+    # A damaged chunk in the source fails the copy, naming it; the destination has no snapshot.
+    c = s3_client(ceph)
+    prefix = s3.split("/", 3)[3].split("?")[0] + "/"
+    key = prefix + next(k for k in objects(ceph, s3) if k.endswith(".pack"))
+    body = bytearray(c.get_object(Bucket="kiln-tests", Key=key)["Body"].read())
+    head8 = bytes(body[PACK_HEADER:PACK_HEADER + 8]).hex()
+    body[PACK_HEADER + 8 + 100] ^= 0xFF
+    c.put_object(Bucket="kiln-tests", Key=key, Body=bytes(body))
+    third = new_s3_store(ceph)
+    r = kiln("store", "copy", s3, snap, third, check=False)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"cannot copy snapshot '{snap}'" in r.stderr and "damaged" in r.stderr, r.stderr
+    assert head8 in r.stderr, r.stderr
+    assert snap not in snapshot_ids(third)
+    assert_verify_ok(third)
+
+
 def test_manifests_are_put_if_absent(ceph, s3, tmp):
     vol_a, vol_b = tmp / "a.img", tmp / "b.img"
     write_volume(vol_a, 8 * CHUNK, range(8), seed=1)

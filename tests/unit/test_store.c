@@ -345,6 +345,188 @@ static void test_restore_opens_its_packs(void **state)
 	kerr_free(err);
 }
 
+/* Planning reads of neighbouring records: by pack and offset, a new group past the gap, past
+ * the span, or in another pack; a record larger than the span alone. */
+static void test_span_plan(void **state)
+{
+	struct span_item it[] = {
+	    {.e = {.off = 16 + 3 * 1000, .clen = 992}, .pack = 0, .entry = 0},
+	    {.e = {.off = 16, .clen = 992}, .pack = 0, .entry = 1},
+	    {.e = {.off = 16 + 1000, .clen = 992}, .pack = 0, .entry = 2},
+	    {.e = {.off = 16, .clen = 992}, .pack = 1, .entry = 3},
+	    {.e = {.off = 16 + 4000 + SPAN_GAP + 1, .clen = 992}, .pack = 0, .entry = 4},
+	    {.e = {.off = 16 + 8000 + SPAN_GAP, .clen = 9000}, .pack = 0, .entry = 5},
+	};
+	struct span_group g[6];
+	size_t ng;
+
+	(void)state;
+	ng = span_plan(it, 6, 8000, g);
+	assert_int_equal(ng, 4);
+	/* pack 0: [1 2 0] neighbours, [4] past the gap, [5] past the span (and alone); pack 1 */
+	assert_int_equal(g[0].first, 0);
+	assert_int_equal(g[0].n, 3);
+	assert_int_equal(it[0].entry, 1);
+	assert_int_equal(it[1].entry, 2);
+	assert_int_equal(it[2].entry, 0);
+	assert_int_equal(g[1].n, 1);
+	assert_int_equal(it[g[1].first].entry, 4);
+	assert_int_equal(g[2].n, 1);
+	assert_int_equal(it[g[2].first].entry, 5);
+	assert_int_equal(g[3].n, 1);
+	assert_int_equal(it[g[3].first].entry, 3);
+}
+
+/* A directory store's reads counted, as an S3 store counts its GETs; with read_span set it
+ * reads as object storage does. */
+static const struct blob_ops *dir_ops;
+static struct blob_ops counted_ops;
+static size_t preads;
+
+static ssize_t counted_preadv(struct blob_file *f, const struct iovec *iov, int n, uint64_t off,
+                              struct kerr **err)
+{
+	__atomic_add_fetch(&preads, 1, __ATOMIC_RELAXED);
+	return dir_ops->preadv(f, iov, n, off, err);
+}
+
+static void count_reads(struct store *s)
+{
+	dir_ops = s->blob->ops;
+	counted_ops = *dir_ops;
+	counted_ops.preadv = counted_preadv;
+	s->blob->ops = &counted_ops;
+}
+
+struct seen {
+	uint64_t calls, done, total;
+};
+
+static void seen_progress(void *ctx, uint64_t done, uint64_t total)
+{
+	struct seen *p = ctx;
+
+	p->calls++;
+	p->done = done;
+	p->total = total;
+}
+
+/* Flip a byte inside the stored payload of the chunk of snapshot id at volume chunk 0. */
+static void damage_first_chunk(struct store *s, const char *id)
+{
+	struct manifest m = {0};
+	struct index idx = {0};
+	const struct chunk_loc *loc;
+	char path[512], name[32];
+	uint8_t b;
+	int fd;
+
+	assert_int_equal(manifest_load(s, id, &m, NULL), 0);
+	assert_int_equal(index_load(s, &idx, NULL), 0);
+	assert_int_equal(m.e[0].chunk, 0);
+	loc = index_find(&idx, m.e[0].hash);
+	assert_non_null(loc);
+	pack_name(idx.pack_ids[loc->pack], name);
+	snprintf(path, sizeof(path), "%s/packs/%s", s->path, name);
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &b, 1, loc->off + PACK_RECORD_HEADER + 20), 1);
+	b ^= 0xff;
+	assert_int_equal(pwrite(fd, &b, 1, loc->off + PACK_RECORD_HEADER + 20), 1);
+	close(fd);
+	index_release(&idx);
+	manifest_release(&m);
+}
+
+/* store_copy from object storage reads neighbouring records with one read each, not a read a
+ * chunk; a damaged chunk still fails the copy, and the destination has no snapshot. Copies
+ * between hosts (store_export_read) read the same way. */
+static void test_copy_reads_neighbours_together(void **state)
+{
+	struct fixture *f = *state;
+	struct store_snapshot_result r1, r2;
+	struct store_copy_result cr;
+	struct kerr *err = NULL;
+	struct store *src, *plain, *dst, *far;
+	char plain_dir[128], dst_dir[128], far_dir[128];
+	struct seen seen = {0};
+	const struct store_progress prog = {seen_progress, &seen};
+	struct remote rem = {.fail_chunks_after = -1};
+	const struct store_source source = {remote_manifest, remote_chunks, &rem};
+	size_t one_a_chunk;
+
+	snprintf(plain_dir, sizeof(plain_dir), "%s/plain", f->dir);
+	snprintf(dst_dir, sizeof(dst_dir), "%s/dst", f->dir);
+	snprintf(far_dir, sizeof(far_dir), "%s/far", f->dir);
+	assert_int_equal(store_init(plain_dir, NULL), 0);
+	assert_int_equal(store_init(dst_dir, NULL), 0);
+	assert_int_equal(store_init(far_dir, NULL), 0);
+	set_size(f->vol, 300 * CS);
+	for (int c = 0; c < 300; c++)
+		write_chunk(f->vol, (uint64_t)c, c + 1, CS);
+	assert_int_equal(store_open(f->store, false, &src, &err), 0);
+	snapshot(src, f->vol, NULL, &r1);
+	store_close(src);
+
+	/* A directory: one read a chunk. */
+	assert_int_equal(store_open(f->store, false, &src, &err), 0);
+	assert_int_equal(store_open(plain_dir, false, &plain, &err), 0);
+	count_reads(src);
+	preads = 0;
+	assert_int_equal(store_copy(src, plain, r1.id, r1.id, NULL, &cr, &err), 0);
+	assert_int_equal(cr.chunks_sent, 300);
+	one_a_chunk = preads;
+	assert_true(one_a_chunk >= 300);
+	store_close(plain);
+
+	/* Object storage: far fewer reads than chunks, the same chunks, progress to the end. */
+	src->blob->read_span = 4u << 20;
+	assert_int_equal(store_open(dst_dir, false, &dst, &err), 0);
+	preads = 0;
+	assert_int_equal(store_copy(src, dst, r1.id, r1.id, &prog, &cr, &err), 0);
+	assert_int_equal(cr.chunks_sent, 300);
+	assert_true(preads * 10 < cr.chunks_sent);
+	print_message("copy of %zu chunks: %zu reads one a chunk, %zu grouped\n",
+	              (size_t)cr.chunks_sent, one_a_chunk, preads);
+	assert_int_equal(seen.done, 300);
+	assert_int_equal(seen.total, 300);
+	assert_true(seen.calls >= 300 / 64);
+	assert_int_equal(store_restore(dst, r1.id, f->out, NULL, &err), 0);
+	assert_true(same_files(f->vol, f->out));
+
+	/* Another host's copy reads the source the same way: a batch in a few reads. */
+	rem.s = src;
+	preads = 0;
+	assert_int_equal(store_open(far_dir, false, &far, &err), 0);
+	assert_int_equal(store_copy_remote(far, &source, r1.id, r1.id, NULL, &cr, &err), 0);
+	assert_int_equal(cr.chunks_sent, 300);
+	assert_true(preads * 10 < cr.chunks_sent);
+	assert_int_equal(store_restore(far, r1.id, f->out, NULL, &err), 0);
+	assert_true(same_files(f->vol, f->out));
+	store_close(far);
+
+	/* A damaged chunk in the source fails the copy, naming it; nothing is committed. */
+	for (int c = 0; c < 40; c++)
+		write_chunk(f->vol, (uint64_t)c, c + 1000, CS);
+	snapshot(src, f->vol, r1.id, &r2);
+	damage_first_chunk(src, r2.id);
+	assert_int_equal(store_copy(src, dst, r2.id, r2.id, NULL, &cr, &err), -1);
+	assert_int_equal(err->kind, KERR_CORRUPT);
+	assert_non_null(strstr(err->msg, "cannot copy snapshot"));
+	assert_non_null(strstr(err->msg, "is damaged"));
+	kerr_free(err);
+	err = NULL;
+	assert_int_equal(store_restore(dst, r2.id, f->out, NULL, &err), -1);
+	assert_int_equal(err->kind, KERR_NOT_FOUND);
+	/* and a restore from it names the chunk's place in the volume */
+	assert_int_equal(store_restore(src, r2.id, f->out, NULL, &err), -1);
+	assert_int_equal(err->kind, KERR_CORRUPT);
+	assert_non_null(strstr(err->msg, "volume offset"));
+	kerr_free(err);
+	store_close(src);
+	store_close(dst);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -353,6 +535,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_remote_copy, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_restore_opens_its_packs, setup, teardown),
+	    cmocka_unit_test(test_span_plan),
+	    cmocka_unit_test_setup_teardown(test_copy_reads_neighbours_together, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
