@@ -50,7 +50,7 @@ check-asan: images
 # libFuzzer targets, run briefly.
 FUZZ_SECONDS ?= 20
 # Every parser of outside input: one libFuzzer target each (tests/fuzz), seeded from tests/fuzz/seeds.
-FUZZ_TARGETS = manifest pack query sigv4 sshkey xmlread topology exec_frame s3
+FUZZ_TARGETS = manifest pack query sigv4 sshkey xmlread topology exec_frame s3 userdata
 
 fuzz: deps
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DKILN_FUZZ=ON -DKILN_WERROR=ON >/dev/null

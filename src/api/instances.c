@@ -6,11 +6,10 @@
 #include <openssl/evp.h>
 
 #include "server.h"
+#include "api/user_data.h"
 #include "util/cleanup.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
-
-#define USER_DATA_MAX (16 << 10) /* EC2's limit, decoded */
 
 static void write_state(struct api_xml *x, const char *name, const char *state)
 {
@@ -251,34 +250,6 @@ static void write_reservation_head(struct api_xml *x, const struct instance *in)
 static int instance_ids(struct api_call *c, const char ***ids, size_t *n, struct api_error *e)
 {
 	return api_call_id_list(c, "InstanceId", "i", ids, n, e);
-}
-
-/* UserData: base64 of at most 16 KiB. */
-static int user_data_decode(const char *b64, uint8_t **out, size_t *n, struct api_error *e)
-{
-	size_t len = strlen(b64);
-	int got;
-
-	if (len > (USER_DATA_MAX / 3 + 1) * 4) {
-		api_error_set(e, "InvalidParameterValue", "User data is limited to %d bytes",
-		              USER_DATA_MAX);
-		return -1;
-	}
-	*out = xmalloc(len / 4 * 3 + 3);
-	got = EVP_DecodeBlock(*out, (const unsigned char *)b64, (int)len);
-	if (got < 0 || len % 4) {
-		free(*out);
-		*out = NULL;
-		api_error_set(e, "InvalidParameterValue", "Invalid BASE64 encoding of user data");
-		return -1;
-	}
-	/* EVP_DecodeBlock counts the padding as data: take it back off. */
-	while (len && b64[len - 1] == '=' && got > 0) {
-		len--;
-		got--;
-	}
-	*n = (size_t)got;
-	return 0;
 }
 
 /* What RunInstances says of the network: SubnetId, PrivateIpAddress, SecurityGroupId.N,

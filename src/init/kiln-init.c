@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "init/user_data.h"
 #include "util/cleanup.h"
 #include "util/banned.h"
 
@@ -729,7 +730,8 @@ static int kiln_copy_exec(int src)
 static bool kiln_user_data(void)
 {
 	char *argv[3] = {"/bin/sh", KILN_USER_DATA, NULL};
-	char head[16] = {0};
+	char head[USER_DATA_HEAD];
+	enum user_data_kind kind;
 	ssize_t n;
 	int st;
 
@@ -740,15 +742,16 @@ static bool kiln_user_data(void)
 				kiln_log("cannot open user-data: %s", strerror(errno));
 			return true;
 		}
-		n = kiln_read_full(fd, head, sizeof(head) - 1);
+		n = kiln_read_full(fd, head, sizeof(head));
 		if (n <= 0)
 			return true;
-		if (!strncmp(head, "#cloud-config", 13)) {
-			kiln_log("user-data is #cloud-config, which kiln-init does not interpret: "
-			         "skipped");
+		kind = user_data_kind(head, (size_t)n);
+		if (user_data_kind_name(kind)) {
+			kiln_log("user-data is %s, which kiln-init does not interpret: skipped",
+			         user_data_kind_name(kind));
 			return true;
 		}
-		if (head[0] == '#' && head[1] == '!') {
+		if (kind == USER_DATA_SCRIPT) {
 			if (kiln_copy_exec(fd) < 0) {
 				kiln_log("cannot copy user-data to '%s': %s", KILN_USER_DATA_EXEC,
 				         strerror(errno));

@@ -2,6 +2,7 @@
 runs it: metadata, user data once per instance, host keys, rc.d, reaping, what children inherit,
 and stopping on SIGTERM (SIGKILL after the timeout). Every mount lives in the instance's private
 mount namespace and goes with it."""
+import gzip
 import os
 import shutil
 import signal
@@ -323,6 +324,39 @@ def test_stop_signals(root, boot, sig):
     assert rc == 0
     assert "kiln-init: shutting down" in inst.console()
     assert "killing" not in inst.console()  # the service went on SIGTERM, well before 30 s
+
+
+def test_user_data_only_cloud_init_understands_is_skipped(root, boot, tmp_path):
+    """kiln-init runs #! scripts and shell; cloud-init's other formats would only fail in
+    /bin/sh: skipped with a line naming them (init/user_data.h)."""
+    ud = tmp_path / "user-data"
+    cases = [
+        (b"#cloud-config\nruncmd: [[touch, /root/ran]]\n", "#cloud-config"),
+        (gzip.compress(b"#!/bin/sh\ntouch /root/ran\n"), "gzip-compressed"),
+        (b'Content-Type: multipart/mixed; boundary="B"\nMIME-Version: 1.0\n\n--B\n'
+         b"Content-Type: text/x-shellscript\n\n#!/bin/sh\ntouch /root/ran\n--B--\n",
+         "a MIME message"),
+        (b"#include\nhttps://example.com/setup.sh\n", "#include"),
+    ]
+    ids = [ID_A, ID_B]  # a new instance each boot, so that the user data has its chance
+    for i, (data, name) in enumerate(cases):
+        ud.write_bytes(data)
+        inst = boot(root, ids[i % 2], user_data=ud)
+        inst.wait_for("kiln-init: ready")
+        assert inst.stop()[0] == 0
+        console = inst.console()
+        assert f"kiln-init: user-data is {name}, which kiln-init does not interpret: skipped" \
+            in console
+        assert "user-data exited" not in console
+        assert not (root / "root/ran").exists()
+
+    # a #cloud-boothook is a shell script, to cloud-init as here
+    ud.write_bytes(b"#cloud-boothook\ntouch /root/ran\n")
+    inst = boot(root, ids[len(cases) % 2], user_data=ud)
+    inst.wait_for("kiln-init: ready")
+    assert inst.stop()[0] == 0
+    assert "kiln-init: user-data exited with status 0" in inst.console()
+    assert (root / "root/ran").exists()
 
 
 def test_failing_or_shell_less_user_data_is_not_fatal(root, boot, tmp_path):

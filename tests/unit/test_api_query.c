@@ -1,4 +1,6 @@
-/* Unit tests of src/api/query: decoding, limits, the node accessors, filters, globs. */
+/* Unit tests of src/api/query: decoding, limits, the node accessors, filters, globs; and of the
+ * user data: the API's decoder (api/user_data.c) and kiln-init's header check (init/user_data.h).
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,7 +9,11 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <openssl/evp.h>
+
 #include "api/query.h"
+#include "api/user_data.h"
+#include "init/user_data.h"
 
 static int decode(struct api_params *p, const char *s, struct kerr **err)
 {
@@ -452,14 +458,149 @@ static void test_glob(void **state)
 	assert_true(api_glob_match("[ab]", "[ab]"));
 }
 
+/* Decodes s; on success returns the bytes (the caller frees), on failure NULL with *code set. */
+static uint8_t *ud_decode(const char *s, size_t *n, struct api_error *e)
+{
+	uint8_t *out = (uint8_t *)"not touched";
+
+	memset(e, 0, sizeof(*e));
+	if (user_data_decode(s, &out, n, e) < 0) {
+		assert_null(out);
+		assert_string_equal(e->code, "InvalidParameterValue");
+		return NULL;
+	}
+	assert_non_null(out);
+	return out;
+}
+
+static void test_user_data_decode(void **state)
+{
+	struct api_error e;
+	uint8_t *out;
+	size_t n;
+
+	(void)state;
+	out = ud_decode("", &n, &e); /* empty: no bytes */
+	assert_non_null(out);
+	assert_int_equal(n, 0);
+	free(out);
+	out = ud_decode("IyEvYmluL3NoCg==", &n, &e);
+	assert_int_equal(n, 10);
+	assert_memory_equal(out, "#!/bin/sh\n", 10);
+	free(out);
+	out = ud_decode("QUI=", &n, &e);
+	assert_int_equal(n, 2);
+	free(out);
+	out = ud_decode("AAAA", &n, &e); /* zeros are data */
+	assert_int_equal(n, 3);
+	assert_memory_equal(out, "\0\0\0", 3);
+	free(out);
+
+	/* Not base64: a length not a multiple of 4 (no padding), characters outside the alphabet,
+	 * blanks, '=' anywhere but the last one or two. */
+	const char *bad[] = {
+	    "QQ",       "QUJ",  "QU-D", "QU_D", "QUJ\n",    " QUJD  ",         "QUJD\n\n\n\n",
+	    "QQ==QUJD", "Q===", "====", "QU=D", "QUJD====", "\xc3\xa9\xc3\xa9"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_null(ud_decode(bad[i], &n, &e));
+		assert_string_equal(e.message, "Invalid BASE64 encoding of user data");
+	}
+}
+
+static void test_user_data_limit(void **state)
+{
+	size_t len = (USER_DATA_MAX + 1 + 2) / 3 * 4;
+	uint8_t *raw = calloc(1, USER_DATA_MAX + 1), *out;
+	char *b64 = malloc(len + 5);
+	struct api_error e;
+	size_t n;
+
+	(void)state;
+	memset(raw, 'x', USER_DATA_MAX + 1);
+	/* Exactly 16 KiB: accepted. */
+	EVP_EncodeBlock((unsigned char *)b64, raw, USER_DATA_MAX);
+	out = ud_decode(b64, &n, &e);
+	assert_int_equal(n, USER_DATA_MAX);
+	assert_memory_equal(out, raw, USER_DATA_MAX);
+	free(out);
+	/* One byte more (the same base64 length as 16 KiB + 2), two more, or a longer string. */
+	for (int extra = 1; extra <= 3; extra++) {
+		EVP_EncodeBlock((unsigned char *)b64, raw, USER_DATA_MAX + (extra < 3 ? extra : 1));
+		if (extra == 3)
+			memcpy(b64 + strlen(b64), "QUJD", 5);
+		assert_null(ud_decode(b64, &n, &e));
+		assert_string_equal(e.message, "User data is limited to 16384 bytes");
+	}
+	free(raw);
+	free(b64);
+}
+
+static void test_user_data_kind(void **state)
+{
+	static const struct {
+		const char *head;
+		size_t n;
+		enum user_data_kind kind;
+	} cases[] = {
+	    {"", 0, USER_DATA_EMPTY},
+	    {"#!/bin/sh\necho hi\n", 18, USER_DATA_SCRIPT},
+	    {"#!", 2, USER_DATA_SCRIPT},
+	    {"#", 1, USER_DATA_SHELL},
+	    {"#!", 1, USER_DATA_SHELL}, /* only the bytes given */
+	    {"echo hi\n", 8, USER_DATA_SHELL},
+	    {"#cloud-boothook\necho hi\n", 24,
+	     USER_DATA_SHELL}, /* a shell script to cloud-init too */
+	    {"# comment\n#!/bin/sh\n", 20, USER_DATA_SHELL},
+	    {" #!/bin/sh\n", 11, USER_DATA_SHELL},
+	    {"#cloud-config\nusers: []\n", 24, USER_DATA_CLOUD_CONFIG},
+	    {"#cloud-config", 13, USER_DATA_CLOUD_CONFIG},
+	    {"#cloud-confi", 12, USER_DATA_SHELL},
+	    {"#cloud-config-archive\n", 22, USER_DATA_CLOUD_CONFIG},
+	    {"#Cloud-Config\n", 14, USER_DATA_SHELL}, /* as kiln-init always did */
+	    {"#include\nhttps://example.com/a\n", 31, USER_DATA_INCLUDE},
+	    {"#include-once\n", 14, USER_DATA_INCLUDE},
+	    {"#part-handler\n", 14, USER_DATA_PART_HANDLER},
+	    {"#upstart-job\n", 13, USER_DATA_UPSTART_JOB},
+	    {"## template: jinja\n#!/bin/sh\n", 29, USER_DATA_TEMPLATE},
+	    {"\x1f\x8b\x08\x00", 4, USER_DATA_GZIP},
+	    {"\x1f", 1, USER_DATA_SHELL},
+	    {"Content-Type: multipart/mixed; boundary=\"x\"\n", 44, USER_DATA_MIME},
+	    {"MIME-Version: 1.0\n", 18, USER_DATA_MIME},
+	    {"content-TYPE: text/x-shellscript\n", 33, USER_DATA_MIME},
+	    {"Content-Type", 12, USER_DATA_SHELL},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		enum user_data_kind k = user_data_kind(cases[i].head, cases[i].n);
+		if (k != cases[i].kind)
+			fail_msg("'%s' (%zu bytes): kind %d, not %d", cases[i].head, cases[i].n, k,
+			         cases[i].kind);
+	}
+	/* Named (in kiln-init's log) exactly when kiln-init does not run it. */
+	for (int k = 0; k < USER_DATA_KIND__COUNT; k++)
+		assert_int_equal(user_data_kind_name(k) != NULL, k != USER_DATA_EMPTY &&
+		                                                     k != USER_DATA_SHELL &&
+		                                                     k != USER_DATA_SCRIPT);
+	assert_string_equal(user_data_kind_name(USER_DATA_CLOUD_CONFIG), "#cloud-config");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_decode_basic),  cmocka_unit_test(test_decode_invalid),
-	    cmocka_unit_test(test_decode_limits), cmocka_unit_test(test_scalars),
-	    cmocka_unit_test(test_lists),         cmocka_unit_test(test_nested),
-	    cmocka_unit_test(test_node_overflow), cmocka_unit_test(test_filters),
-	    cmocka_unit_test(test_glob),          cmocka_unit_test(test_append),
+	    cmocka_unit_test(test_decode_basic),
+	    cmocka_unit_test(test_decode_invalid),
+	    cmocka_unit_test(test_decode_limits),
+	    cmocka_unit_test(test_scalars),
+	    cmocka_unit_test(test_lists),
+	    cmocka_unit_test(test_nested),
+	    cmocka_unit_test(test_node_overflow),
+	    cmocka_unit_test(test_filters),
+	    cmocka_unit_test(test_glob),
+	    cmocka_unit_test(test_append),
+	    cmocka_unit_test(test_user_data_decode),
+	    cmocka_unit_test(test_user_data_limit),
+	    cmocka_unit_test(test_user_data_kind),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
