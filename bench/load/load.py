@@ -52,14 +52,19 @@ class Stats:
             self.errors[key] = self.errors.get(key, 0) + 1
 
 
-def host_state(data):
-    """What of this data directory the host holds: mounts, loop devices, cgroups (the zones'
-    loop-backed XFS pools, which stay mounted by design, are not counted)."""
+def instance_cgroups():
+    return set(glob.glob("/sys/fs/cgroup/*/kiln/i-*") + glob.glob("/sys/fs/cgroup/kiln/i-*"))
+
+
+def host_state(data, cgroups0):
+    """What of this data directory the host holds: mounts, loop devices, instance cgroups made
+    since the start (the zones' loop-backed XFS pools, which stay mounted by design, are not
+    counted; another data directory's instances are not this run's)."""
     mounts = [l.split()[4] for l in open("/proc/self/mountinfo")
               if data in l and "/pools/" not in l.split()[4]]
     loops = subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout
     loops = [l for l in loops.splitlines() if data in l and not l.rstrip(")").endswith(".xfs")]
-    cgroups = [p for p in glob.glob("/sys/fs/cgroup/*/kiln/i-*") + glob.glob("/sys/fs/cgroup/kiln/i-*")]
+    cgroups = sorted(instance_cgroups() - cgroups0)
     return {"mounts": mounts, "loops": loops, "cgroups": cgroups}
 
 
@@ -142,7 +147,7 @@ def main():
     with open(topo, "w") as f:
         f.write("us-east-1 a b c\neu-west-1 a b\nquota running-vcpus 512\n")
     subprocess.run([a.kiln, "init", "--data", data, "--topology", topo], check=True, capture_output=True)
-    links0, netns0 = links(), netns()
+    links0, netns0, cgroups0 = links(), netns(), instance_cgroups()
     log = open(os.path.join(WORK, f"serve-{a.clients}.log"), "w")
     proc = subprocess.Popen([a.kiln, "serve", "--data", data, "--listen", "127.0.0.1:0",
                              "--max-connections-per-ip", "1024", "--max-connections", "2048"],
@@ -214,7 +219,7 @@ def main():
         r = subprocess.run([a.kiln, "store", "verify", store], capture_output=True, text=True)
         verify[store.split("/")[-2]] = "clean" if r.returncode == 0 else (r.stdout + r.stderr).strip()[-300:]
     subprocess.run([a.kiln, "down", "--data", data], capture_output=True)
-    hs = host_state(data)
+    hs = host_state(data, cgroups0)
     new_links = sorted(links() - links0)
     new_ns = sorted(netns() - netns0)
     lat = sorted(st.lat) or [0]
@@ -243,7 +248,7 @@ def main():
             f"| daemon RSS, MiB (time: value) | {rss_line or '–'}; max {max((m for _, m, _ in rss), default=0):.1f} |\n"
             f"| daemon open descriptors (time: value) | {fds_line or '–'}; max {max((n for _, _, n in rss), default=0)} |\n"
             f"| daemon exit on SIGTERM | {rc} |\n"
-            f"| after `kiln down`: mounts, loop devices, instance cgroups of the data directory | "
+            f"| after `kiln down`: mounts, loop devices, instance cgroups new since the start | "
             f"{len(hs['mounts'])}, {len(hs['loops'])}, {len(hs['cgroups'])}{' ' + str(hs)[:300] if any(hs.values()) else ''} |\n"
             f"| links, network namespaces new since the start | {len(new_links)}, {len(new_ns)}"
             f"{' ' + str(new_links[:8] + new_ns[:8]) if new_links or new_ns else ''} |\n"
