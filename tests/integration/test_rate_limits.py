@@ -2,6 +2,9 @@
 that empties its bucket gets EC2's 503 RequestLimitExceeded, which boto3 and the aws CLI retry
 as throttling, while another account is still served; mutating actions have their own bucket."""
 import subprocess
+import threading
+
+import botocore.exceptions
 
 import pytest
 
@@ -71,8 +74,28 @@ def test_the_aws_cli_tells_it_and_retries_it(limited):
         return subprocess.run(["/usr/bin/aws", "--endpoint-url", limited["url"], "ec2",
                                "describe-regions"], env=env, capture_output=True, text=True)
 
+    # The bucket refills a token every 10 s, in fractions: emptied once, it may hold a whole
+    # token again by the time the aws CLI (a Python program) has started. Kept empty until the
+    # CLI is done, its one request finds nothing.
     drain(client(limited).describe_regions)
-    once = aws(1)
+    stop = threading.Event()
+
+    def keep_empty():
+        busy = client(limited)
+        while not stop.is_set():
+            try:
+                busy.describe_regions()
+            except botocore.exceptions.ClientError:
+                pass
+            stop.wait(0.05)
+
+    emptier = threading.Thread(target=keep_empty)
+    emptier.start()
+    try:
+        once = aws(1)
+    finally:
+        stop.set()
+        emptier.join()
     assert once.returncode != 0 and "RequestLimitExceeded" in once.stderr, once.stderr
     drain(client(limited).describe_regions)
     patient = aws(10)
