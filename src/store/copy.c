@@ -154,12 +154,8 @@ int store_copy(struct store *src, struct store *dst, const char *id, const char 
 		size_t ng;
 		j.items = xcalloc(nsend ? nsend : 1, sizeof(*j.items));
 		j.groups = xcalloc(nsend ? nsend : 1, sizeof(*j.groups));
-		for (size_t i = 0; i < nsend; i++) {
-			const struct chunk_loc *loc = index_find(&sidx, send[i]);
-			chunk_loc_entry(loc, &j.items[i].e);
-			j.items[i].pack = loc->pack;
-			j.items[i].entry = i;
-		}
+		for (size_t i = 0; i < nsend; i++)
+			span_item_set(&j.items[i], index_find(&sidx, send[i]), i);
 		ng = span_plan(j.items, nsend, src->blob->read_span, j.groups);
 		if (par_for(ng, store_read_threads(src), copy_group, &j, err) < 0) {
 			kerr_wrap(err, "cannot copy snapshot '%s'", id);

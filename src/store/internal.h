@@ -94,6 +94,9 @@ int pack_read_footer(struct blob_file *f, uint64_t *data_end, struct pack_entry 
  * is the entry's chunk. */
 int pack_read_payload(struct blob_file *pack, const struct pack_entry *e, uint8_t *out, size_t cap,
                       struct kerr **err);
+/* A record's payload holds at most a chunk, plus zstd's framing for a compressed one: a footer
+ * that says more is damage. */
+#define RECORD_PAYLOAD_MAX(cs) ((size_t)(cs) + 1024)
 /* Per-thread state for reading records; a zeroed one is ready, set up on first use. */
 struct chunk_reader {
 	void *dctx;
@@ -142,6 +145,9 @@ struct span_group {
  * group at most span bytes, or one record when that is larger); groups has room for n.
  * Returns the number of groups. */
 size_t span_plan(struct span_item *items, size_t n, uint64_t span, struct span_group *groups);
+/* The item of the caller's chunk number entry, found at loc (index.c's). */
+struct chunk_loc;
+void span_item_set(struct span_item *it, const struct chunk_loc *loc, size_t entry);
 /* Per-thread state for span_read_group; a zeroed one is ready. */
 struct span_reader {
 	struct chunk_reader r;

@@ -404,9 +404,6 @@ void chunk_reader_release(struct chunk_reader *r)
 	memset(r, 0, sizeof(*r));
 }
 
-/* Records hold at most a chunk, plus zstd's framing for a compressed one. */
-#define RECORD_MAX(cs) ((size_t)(cs) + 1024)
-
 int pack_read_payload(struct blob_file *pack, const struct pack_entry *e, uint8_t *out, size_t cap,
                       struct kerr **err)
 {
@@ -458,7 +455,7 @@ static void reader_setup(struct chunk_reader *r, uint32_t chunk_size)
 		return;
 	r->chunk_size = chunk_size;
 	r->buf = xmalloc(chunk_size);
-	r->cbuf = xmalloc(RECORD_MAX(chunk_size));
+	r->cbuf = xmalloc(RECORD_PAYLOAD_MAX(chunk_size));
 	r->dctx = ZSTD_createDCtx();
 	if (!r->dctx)
 		abort();
@@ -484,7 +481,7 @@ bool chunk_read_cached(struct chunk_reader *r, uint32_t chunk_size, struct blob 
 		return false;
 	reader_setup(r, chunk_size);
 	if (e->ulen > r->chunk_size || (!zstd && e->clen != e->ulen) ||
-	    e->clen > RECORD_MAX(r->chunk_size))
+	    e->clen > RECORD_PAYLOAD_MAX(r->chunk_size))
 		return false;
 	payload = zstd ? r->cbuf : r->buf;
 	if (chunk_cache_get(b->cache, e->hash, payload, e->clen) < 0)
@@ -507,7 +504,7 @@ int chunk_take_record(struct chunk_reader *r, uint32_t chunk_size, struct blob *
 
 	reader_setup(r, chunk_size);
 	if (e->ulen > r->chunk_size || (!zstd && e->clen != e->ulen) ||
-	    e->clen > RECORD_MAX(r->chunk_size)) {
+	    e->clen > RECORD_PAYLOAD_MAX(r->chunk_size)) {
 		kerr_set(&why, KERR_CORRUPT, "its record has an impossible size");
 		return chunk_damaged(e, why, err);
 	}
@@ -545,7 +542,7 @@ int chunk_read(struct chunk_reader *r, uint32_t chunk_size, struct blob_file *pa
 	if (cache && chunk_read_cached(r, chunk_size, pack->b, e))
 		return 0;
 	payload = zstd ? r->cbuf : r->buf;
-	if (pack_read_payload(pack, e, payload, RECORD_MAX(r->chunk_size), &why) < 0 ||
+	if (pack_read_payload(pack, e, payload, RECORD_PAYLOAD_MAX(r->chunk_size), &why) < 0 ||
 	    check_payload(r, e, check, &why) < 0)
 		return chunk_damaged(e, why, err);
 	if (cache)

@@ -119,7 +119,7 @@ static int export_read_spans(const struct store_export *ex, struct span_item *it
 
 	for (size_t k = 0; k < n; k++) {
 		/* bounded before it sizes the answer: a record holds at most a chunk and framing */
-		if (items[k].e.clen > ex->chunk_size + 1024u) {
+		if (items[k].e.clen > RECORD_PAYLOAD_MAX(ex->chunk_size)) {
 			char hex[HASH_HEX_LEN + 1];
 			hash_hex(items[k].e.hash, HASH_LEN, hex);
 			return kerr_set(err, KERR_CORRUPT,
@@ -165,9 +165,7 @@ int store_export_read(const struct store_export *ex, const uint8_t (*hashes)[HAS
 			    err, KERR_CORRUPT,
 			    "snapshot '%s' uses chunk %s, which its store does not have", ex->id,
 			    hex);
-		chunk_loc_entry(loc, &items[i].e);
-		items[i].pack = loc->pack;
-		items[i].entry = i;
+		span_item_set(&items[i], loc, i);
 	}
 	if (ex->read_span)
 		return export_read_spans(ex, items, n, out, err);

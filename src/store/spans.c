@@ -8,8 +8,7 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-/* Records hold at most a chunk, plus zstd's framing for a compressed one. */
-#define SPAN_RECORD_MAX(cs) (PACK_RECORD_HEADER + (size_t)(cs) + 1024)
+#define SPAN_RECORD_MAX(cs) (PACK_RECORD_HEADER + RECORD_PAYLOAD_MAX(cs))
 
 static uint64_t item_end(const struct span_item *it)
 {
@@ -46,6 +45,13 @@ size_t span_plan(struct span_item *items, size_t n, uint64_t span, struct span_g
 		gend = item_end(it) > gend ? item_end(it) : gend;
 	}
 	return ng;
+}
+
+void span_item_set(struct span_item *it, const struct chunk_loc *loc, size_t entry)
+{
+	chunk_loc_entry(loc, &it->e);
+	it->pack = loc->pack;
+	it->entry = entry;
 }
 
 void span_reader_release(struct span_reader *sr)
