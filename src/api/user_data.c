@@ -27,33 +27,30 @@ int user_data_decode(const char *b64, uint8_t **out, size_t *n, struct api_error
 
 	*out = NULL;
 	/* Anything longer decodes to more than the limit: no need to decode it to say so. */
-	if (len > (USER_DATA_MAX + 2) / 3 * 4) {
-		api_error_set(e, "InvalidParameterValue", "User data is limited to %d bytes",
-		              USER_DATA_MAX);
-		return -1;
-	}
-	if (!user_data_is_base64(b64, len)) {
-		api_error_set(e, "InvalidParameterValue", "Invalid BASE64 encoding of user data");
-		return -1;
-	}
+	if (len > (USER_DATA_MAX + 2) / 3 * 4)
+		goto too_long;
+	if (!user_data_is_base64(b64, len))
+		goto not_base64;
 	*out = xmalloc(len / 4 * 3 + 1);
 	got = EVP_DecodeBlock(*out, (const unsigned char *)b64, (int)len);
-	if (got < 0) {
-		free(*out);
-		*out = NULL;
-		api_error_set(e, "InvalidParameterValue", "Invalid BASE64 encoding of user data");
-		return -1;
-	}
+	if (got < 0)
+		goto not_base64;
 	/* EVP_DecodeBlock counts the padding as data: take it back off. */
 	for (size_t i = len; i && b64[i - 1] == '='; i--)
 		got--;
-	if (got > USER_DATA_MAX) {
-		free(*out);
-		*out = NULL;
-		api_error_set(e, "InvalidParameterValue", "User data is limited to %d bytes",
-		              USER_DATA_MAX);
-		return -1;
-	}
+	if (got > USER_DATA_MAX)
+		goto too_long;
 	*n = (size_t)got;
 	return 0;
+
+too_long:
+	api_error_set(e, "InvalidParameterValue", "User data is limited to %d bytes",
+	              USER_DATA_MAX);
+	goto fail;
+not_base64:
+	api_error_set(e, "InvalidParameterValue", "Invalid BASE64 encoding of user data");
+fail:
+	free(*out);
+	*out = NULL;
+	return -1;
 }

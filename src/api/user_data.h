@@ -7,8 +7,7 @@
 #include <stdint.h>
 
 #include "api/errors.h"
-
-#define USER_DATA_MAX (16 << 10) /* EC2's limit, decoded */
+#include "runtime/runtime.h" /* USER_DATA_MAX */
 
 /* Decodes b64 (canonical base64: A-Z a-z 0-9 + /, '=' only as the last one or two of a length
  * that is a multiple of 4) into *out (malloc'd, *n bytes; an empty string gives 0 bytes). On error

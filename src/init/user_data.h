@@ -48,26 +48,25 @@ static inline enum user_data_kind user_data_kind(const void *head, size_t n)
 	 * Content-Type). No prefix begins another. */
 	static const struct {
 		const char *prefix;
-		size_t len;
 		bool anycase;
 		enum user_data_kind kind;
 	} prefixes[] = {
-	    {"#cloud-config", 13, false, USER_DATA_CLOUD_CONFIG},
-	    {"#include", 8, false, USER_DATA_INCLUDE},
-	    {"#part-handler", 13, false, USER_DATA_PART_HANDLER},
-	    {"#upstart-job", 12, false, USER_DATA_UPSTART_JOB},
-	    {"## template: jinja", 18, false, USER_DATA_TEMPLATE},
-	    {"\x1f\x8b", 2, false, USER_DATA_GZIP},
-	    {"content-type:", 13, true, USER_DATA_MIME},
-	    {"mime-version:", 13, true, USER_DATA_MIME},
-	    {"#!", 2, false, USER_DATA_SCRIPT},
+	    {"#cloud-config", false, USER_DATA_CLOUD_CONFIG},
+	    {"#include", false, USER_DATA_INCLUDE},
+	    {"#part-handler", false, USER_DATA_PART_HANDLER},
+	    {"#upstart-job", false, USER_DATA_UPSTART_JOB},
+	    {"## template: jinja", false, USER_DATA_TEMPLATE},
+	    {"\x1f\x8b", false, USER_DATA_GZIP},
+	    {"content-type:", true, USER_DATA_MIME},
+	    {"mime-version:", true, USER_DATA_MIME},
+	    {"#!", false, USER_DATA_SCRIPT},
 	};
 	const char *s = head;
 
 	if (!n)
 		return USER_DATA_EMPTY;
 	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
-		size_t len = prefixes[i].len;
+		size_t len = strlen(prefixes[i].prefix);
 		if (n >= len && !(prefixes[i].anycase ? strncasecmp(s, prefixes[i].prefix, len)
 		                                      : memcmp(s, prefixes[i].prefix, len)))
 			return prefixes[i].kind;

@@ -27,7 +27,6 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-#define USER_DATA_MAX  (16u << 10) /* EC2's limit on user data */
 #define PUBLIC_KEY_MAX (16u << 10)
 
 __attribute__((noreturn, format(printf, 2, 3))) static void fail(const struct boot_config *c,

@@ -11,6 +11,9 @@
 #include "util/id.h"
 #include "util/kerr.h"
 
+/* EC2's limit on user data, decoded: the most an instance is given. */
+#define USER_DATA_MAX (16 << 10)
+
 struct instance_type {
 	const char *name;
 	unsigned vcpus;
