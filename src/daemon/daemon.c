@@ -142,13 +142,18 @@ int daemon_start(const struct daemon_config *cfg, struct daemon **out, struct ke
 	sigaddset(&d->stop, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &d->stop, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* The daemon's live heap is a few megabytes; what grew under load was memory freed but
+	 * kept by malloc: every thread's arena held its high-water mark (glibc trims an arena
+	 * only past the trim threshold, and a freed megabyte answer raises that threshold to
+	 * twice its size). Bound it: blocks of a megabyte and more are mapped and given back
+	 * when freed, an arena gives back a free top past 2 MiB, and four arenas serve all
+	 * threads. bench/load's RSS column shows the effect (bench/RESULTS.md). */
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
+	mallopt(M_TRIM_THRESHOLD, 2 << 20);
+	mallopt(M_ARENA_MAX, 4);
 	log_setup();
 	if (cfg->log_level >= 0)
 		log_set_level((enum log_level)cfg->log_level);
-	/* Answers of a megabyte come and go all the time: keep such blocks in the heap for reuse
-	 * instead of mapping (and faulting in) fresh pages for each. */
-	mallopt(M_MMAP_THRESHOLD, 64 << 20);
-	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 	if (cloud_open(cfg->data_dir, &d->cloud, err) < 0 ||
 	    cloud_test_clock_enable(d->cloud, cfg->test_clock, err) < 0)
 		goto on_error;
