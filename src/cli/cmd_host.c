@@ -123,42 +123,43 @@ static int data_host_down(struct cloud *cl)
 }
 
 /* A data directory's instances (first pass) or pools and host set-up (second pass, after the
- * links are gone). */
+ * links are gone). The pools go whatever else fails, even with no database to read: they are
+ * found in the mount table. */
 static int data_down(const char *data, bool pools)
 {
 	_cleanup_kerr_ struct kerr *err = NULL;
 	struct cloud *cl;
-	struct topology t;
 	int failed = 0;
 
 	if (!pools) {
 		_cleanup_free_ char *run = xasprintf("%s/run", data);
 		return access(run, F_OK) == 0 ? stop_all(run) : 0;
 	}
-	if (cloud_open(data, &cl, &err) < 0)
-		return cli_fail(err);
-	/* The VPCs' namespaces (their transit links went with the host's links). */
-	if (cloud_networks_down(cl, &err) < 0) {
+	if (cloud_open(data, &cl, &err) < 0) {
 		cli_fail(err);
 		kerr_free(err);
 		err = NULL;
 		failed = 1;
-	}
-	failed |= data_host_down(cl);
-	if (cloud_regions(cl, &t, &err) < 0) {
+	} else {
+		/* The VPCs' namespaces (their transit links went with the host's links). */
+		if (cloud_networks_down(cl, &err) < 0) {
+			cli_fail(err);
+			kerr_free(err);
+			err = NULL;
+			failed = 1;
+		}
+		failed |= data_host_down(cl);
 		cloud_close(cl);
-		return cli_fail(err);
 	}
-	for (size_t i = 0; i < t.nzones; i++) {
-		_cleanup_free_ char *dir =
-		    cloud_zone_pool_dir(cl, t.zones[i].region, t.zones[i].name);
-		if (pool_unmount(dir, &err) < 0) {
+	{
+		/* DIR/regions/REGION/pools/ZONE: under regions, so that another data directory
+		 * inside this one (DIR/sub) keeps its own. */
+		_cleanup_free_ char *regions = xasprintf("%s/regions", data);
+		if (pool_unmount_under(regions, &err) < 0) {
 			cli_fail(err);
 			failed = 1;
 		}
 	}
-	topology_release(&t);
-	cloud_close(cl);
 	return failed;
 }
 

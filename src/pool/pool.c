@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <mntent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,6 +189,39 @@ int pool_unmount(const char *dir, struct kerr **err)
 	if (umount2(dir, 0) < 0)
 		return kerr_errno(err, errno, "cannot unmount pool '%s'", dir);
 	return loop_wait_released(file, 5000, err);
+}
+
+int pool_unmount_under(const char *root, struct kerr **err)
+{
+	_cleanup_free_ char *real = realpath(root, NULL);
+	_cleanup_free_ char *prefix = NULL;
+	char **dirs = NULL;
+	size_t n = 0;
+	struct mntent *m;
+	FILE *f;
+	int r = 0;
+
+	if (!real)
+		return errno == ENOENT ? 0 : kerr_errno(err, errno, "cannot resolve '%s'", root);
+	prefix = xasprintf("%s/", real);
+	f = setmntent("/proc/self/mounts", "re");
+	if (!f)
+		return kerr_errno(err, errno, "cannot read the mount table");
+	while ((m = getmntent(f)))
+		if (!strncmp(m->mnt_dir, prefix, strlen(prefix))) {
+			dirs = xreallocarray(dirs, n + 1, sizeof(*dirs));
+			dirs[n++] = xstrdup(m->mnt_dir);
+		}
+	endmntent(f);
+	/* Last mounted first: a mount on top of another goes before it. Every one is tried; the
+	 * first failure is the one told. */
+	while (n--) {
+		if (pool_unmount(dirs[n], r == 0 ? err : NULL) < 0)
+			r = -1;
+		free(dirs[n]);
+	}
+	free(dirs);
+	return r;
 }
 
 char *pool_path(const struct pool *p, const char *name)

@@ -28,6 +28,9 @@ int pool_open(const char *dir, const struct pool_opts *opts, struct pool **out, 
 void pool_close(struct pool *p);
 /* Unmount a loop-backed pool (its loop device goes with it); a plain directory is left. */
 int pool_unmount(const char *dir, struct kerr **err);
+/* Unmount every loop-backed pool mounted anywhere under root, as the mount table has them (not
+ * as a database says: one that a killed process mounted before recording it goes too). */
+int pool_unmount_under(const char *root, struct kerr **err);
 
 /* Files of the pool are named by the caller: "vol-….img", "base-snap-….img", "vol-….shadow". */
 char *pool_path(const struct pool *p, const char *name);

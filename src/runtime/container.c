@@ -93,6 +93,51 @@ static int container_status(struct runtime *rt, const char *id, struct instance_
 	return 0;
 }
 
+/* Wait until the shim of the instance has exited (it writes the end state first). */
+static bool wait_shim(pid_t pid, const char *id, unsigned timeout_ms)
+{
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+	if (pfd < 0)
+		return !shim_alive(id, pid);
+	struct pollfd p = {.fd = pfd, .events = POLLIN};
+	int r;
+	while ((r = poll(&p, 1, (int)timeout_ms)) < 0 && errno == EINTR)
+		;
+	close(pfd);
+	return r > 0;
+}
+
+/* Wait for a boot under way to end (the shim goes on alone when the process that started it
+ * dies, a daemon killed with -9): st is the instance's status after it. A boot that has not
+ * ended within the start timeout is ended by killing its shim (the instance, its child, dies
+ * with it; its loop devices, mounts and cgroup go as after any shim's death). */
+static int wait_boot(struct runtime *rt, const char *id, struct instance_status *st,
+                     struct kerr **err)
+{
+	const struct timespec step = {0, 50 * 1000000L};
+	int pidfd;
+
+	for (unsigned waited = 0; waited < START_TIMEOUT_MS; waited += 50) {
+		if (st->state != RUN_STARTING)
+			return 0;
+		nanosleep(&step, NULL);
+		if (container_status(rt, id, st, err) < 0)
+			return -1;
+	}
+	if (st->state != RUN_STARTING)
+		return 0;
+	/* The pidfd pins the pid: checked after it is taken, it cannot be another process. */
+	pidfd = (int)syscall(SYS_pidfd_open, st->shim_pid, 0);
+	if (pidfd >= 0 && shim_alive(id, st->shim_pid))
+		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+	if (pidfd >= 0)
+		close(pidfd);
+	if (!wait_shim(st->shim_pid, id, 10000))
+		return kerr_set(err, KERR_IO, "the boot of instance '%s' did not end", id);
+	return container_status(rt, id, st, err);
+}
+
 static int container_start(struct runtime *rt, const struct instance_spec *spec, struct kerr **err)
 {
 	_cleanup_free_ char *dir = runtime_instance_path(rt, spec->id, NULL);
@@ -103,6 +148,13 @@ static int container_start(struct runtime *rt, const struct instance_spec *spec,
 	size_t len = 0;
 	pid_t pid;
 
+	/* A boot of this instance under way (a daemon restarted during it) is this start. */
+	if (container_status(rt, spec->id, &st, NULL) == 0 && st.state == RUN_STARTING) {
+		if (wait_boot(rt, spec->id, &st, err) < 0)
+			return -1;
+		if (st.state == RUN_RUNNING)
+			return 0;
+	}
 	if (container_status(rt, spec->id, &st, NULL) == 0 &&
 	    (st.state == RUN_RUNNING || st.state == RUN_STARTING || st.state == RUN_STOPPING))
 		return kerr_set(err, KERR_CONFLICT, "instance '%s' is %s", spec->id,
@@ -175,21 +227,6 @@ static int container_start(struct runtime *rt, const struct instance_spec *spec,
 	return kerr_set(err, KERR_IO, "instance '%s' failed to boot (see %s)", spec->id, log);
 }
 
-/* Wait until the shim of the instance has exited (it writes the end state first). */
-static bool wait_shim(pid_t pid, const char *id, unsigned timeout_ms)
-{
-	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
-
-	if (pfd < 0)
-		return !shim_alive(id, pid);
-	struct pollfd p = {.fd = pfd, .events = POLLIN};
-	int r;
-	while ((r = poll(&p, 1, (int)timeout_ms)) < 0 && errno == EINTR)
-		;
-	close(pfd);
-	return r > 0;
-}
-
 static int container_stop(struct runtime *rt, const char *id, bool force, unsigned timeout_s,
                           struct kerr **err)
 {
@@ -197,12 +234,11 @@ static int container_stop(struct runtime *rt, const char *id, bool force, unsign
 	struct instance_status st;
 	int fd;
 
-	if (container_status(rt, id, &st, err) < 0)
+	/* A boot under way is let end first: its PID 1 does not exist before. */
+	if (container_status(rt, id, &st, err) < 0 || wait_boot(rt, id, &st, err) < 0)
 		return -1;
 	if (st.state == RUN_STOPPED || st.state == RUN_FAILED)
 		return 0;
-	if (st.state == RUN_STARTING)
-		return kerr_set(err, KERR_CONFLICT, "instance '%s' is still starting", id);
 	fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 	if (fd >= 0)
 		close(fd);

@@ -30,6 +30,7 @@
 #include "net/net.h"
 #include "runtime.h"
 #include "util/cleanup.h"
+#include "util/fault.h"
 #include "util/fs.h"
 #include "util/kv.h"
 #include "util/loop.h"
@@ -514,6 +515,7 @@ int runtime_shim_main(const char *dir, const char *init_path, int ready_fd)
 	close(steal_fd(&loopfd)); /* the mount holds the device now; autoclear at unmount */
 	shim_signals(&blocked);
 	sigprocmask(SIG_BLOCK, &blocked, NULL);
+	fault_point("shim.booted"); /* the crash tests' boot still under way */
 	shim_state(&s, RUN_RUNNING, pid, -1, NULL);
 	shim_volumes_sync(&s.volumes, s.dirfd);
 	ready(ready_fd, "ok");
