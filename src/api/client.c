@@ -18,8 +18,9 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-#define API_VERSION  "2016-11-15"
-#define RESPONSE_MAX ((size_t)64 << 20)
+#define API_VERSION       "2016-11-15"
+#define RESPONSE_MAX      ((size_t)64 << 20)
+#define CLIENT_READ_BYTES (512L << 10) /* libcurl reads at most this much a call */
 
 struct api_client {
 	CURL *curl;
@@ -230,6 +231,9 @@ int api_client_send(struct api_client *c, const struct api_args *a, long *status
 	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, (long)a->body.len);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, body);
+	/* A whole-list answer is megabytes: with libcurl's 16 KiB a read, one answer costs a few
+	 * hundred recv and poll calls; 512 KiB reads take what the socket holds at once. */
+	curl_easy_setopt(c->curl, CURLOPT_BUFFERSIZE, CLIENT_READ_BYTES);
 	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, 120L);
 	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
 	rc = curl_easy_perform(c->curl);

@@ -107,6 +107,7 @@ int cloud_instances_list(struct cloud *c, const char *owner, const char *region,
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	struct instance *v = NULL;
 	size_t count = 0;
+	int64_t ended_after = cloud_now_ms() - TERMINATED_VISIBLE_MS;
 	int r;
 
 	/* The instances recorded before VPCs existed join the default VPC now. */
@@ -120,13 +121,13 @@ int cloud_instances_list(struct cloud *c, const char *owner, const char *region,
 		return -1;
 	db_bind_text(st, 1, owner);
 	db_bind_text(st, 2, region);
-	sqlite3_bind_int64(st, 3, cloud_now_ms() - TERMINATED_VISIBLE_MS);
+	sqlite3_bind_int64(st, 3, ended_after);
 	while ((r = db_step_row(c->db, st, err)) == 1) {
 		v = xreallocarray(v, count + 1, sizeof(*v));
 		instance_from_row(st, &v[count++]);
 	}
-	for (size_t i = 0; i < count && r == 0; i++)
-		r = cloud_instance_load_groups(c, &v[i], err);
+	if (r == 0)
+		r = cloud_instances_load_groups(c, owner, region, ended_after, v, count, err);
 	if (r < 0) {
 		free(v);
 		return -1;

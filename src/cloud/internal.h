@@ -295,6 +295,11 @@ int cloud_launch_network(struct cloud *c, const char *owner, const struct run_re
                          struct launch_net *out, struct kerr **err);
 /* The groups of an instance, filled into in->groups. */
 int cloud_instance_load_groups(struct cloud *c, struct instance *in, struct kerr **err);
+/* The groups of every instance of v (the owner's in region not ended by ended_after, unix ms),
+ * in one query. */
+int cloud_instances_load_groups(struct cloud *c, const char *owner, const char *region,
+                                int64_t ended_after, struct instance *v, size_t n,
+                                struct kerr **err);
 
 /* Subscriptions' rows (marketplace.c): "SELECT " CLOUD_SUBSCRIPTION_COLUMNS "WHERE …", read by
  * cloud_subscription_from_row into a struct subscription. */
