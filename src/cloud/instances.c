@@ -101,6 +101,14 @@ static void instance_from_row(sqlite3_stmt *st, struct instance *in)
 /* Terminated instances stay visible for an hour, as in EC2. */
 #define TERMINATED_VISIBLE_MS (3600 * 1000)
 
+void cloud_instances_bind_listed(sqlite3_stmt *st, const char *owner, const char *region,
+                                 int64_t ended_after)
+{
+	db_bind_text(st, 1, owner);
+	db_bind_text(st, 2, region);
+	sqlite3_bind_int64(st, 3, ended_after);
+}
+
 int cloud_instances_list(struct cloud *c, const char *owner, const char *region,
                          struct instance **out, size_t *n, struct kerr **err)
 {
@@ -113,15 +121,12 @@ int cloud_instances_list(struct cloud *c, const char *owner, const char *region,
 	/* The instances recorded before VPCs existed join the default VPC now. */
 	if (cloud_vpc_default_ensure(c, owner, region, err) < 0)
 		return -1;
-	if (db_prepare(
-	        c->db,
-	        "SELECT " INSTANCE_COLUMNS "WHERE owner = ? AND region = ? AND "
-	        "(ended_ms IS NULL OR ended_ms > ?) ORDER BY launch_ms, reservation, launch_index",
-	        &st, err) < 0)
+	if (db_prepare(c->db,
+	               "SELECT " INSTANCE_COLUMNS "WHERE " CLOUD_INSTANCES_LISTED
+	               " ORDER BY launch_ms, reservation, launch_index",
+	               &st, err) < 0)
 		return -1;
-	db_bind_text(st, 1, owner);
-	db_bind_text(st, 2, region);
-	sqlite3_bind_int64(st, 3, ended_after);
+	cloud_instances_bind_listed(st, owner, region, ended_after);
 	while ((r = db_step_row(c->db, st, err)) == 1) {
 		v = xreallocarray(v, count + 1, sizeof(*v));
 		instance_from_row(st, &v[count++]);

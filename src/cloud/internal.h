@@ -295,8 +295,15 @@ int cloud_launch_network(struct cloud *c, const char *owner, const struct run_re
                          struct launch_net *out, struct kerr **err);
 /* The groups of an instance, filled into in->groups. */
 int cloud_instance_load_groups(struct cloud *c, struct instance *in, struct kerr **err);
-/* The groups of every instance of v (the owner's in region not ended by ended_after, unix ms),
- * in one query. */
+/* The instances a list shows: the owner's in the region, ended ones until ended_after (unix
+ * ms). The condition on table `instances`; its three parameters bound by
+ * cloud_instances_bind_listed from parameter 1. */
+#define CLOUD_INSTANCES_LISTED                                                                     \
+	"instances.owner = ? AND instances.region = ? AND "                                        \
+	"(instances.ended_ms IS NULL OR instances.ended_ms > ?)"
+void cloud_instances_bind_listed(sqlite3_stmt *st, const char *owner, const char *region,
+                                 int64_t ended_after);
+/* The groups of every instance of v (those CLOUD_INSTANCES_LISTED selects), in one query. */
 int cloud_instances_load_groups(struct cloud *c, const char *owner, const char *region,
                                 int64_t ended_after, struct instance *v, size_t n,
                                 struct kerr **err);

@@ -495,14 +495,12 @@ int cloud_instances_load_groups(struct cloud *c, const char *owner, const char *
 	}
 	qsort(by, n, sizeof(*by), by_id);
 	if (db_prepare(c->db,
-	               "SELECT g.instance, g.grp FROM instance_groups g JOIN instances i ON i.id = "
-	               "g.instance WHERE i.owner = ? AND i.region = ? AND (i.ended_ms IS NULL OR "
-	               "i.ended_ms > ?) ORDER BY g.instance, g.rowid",
+	               "SELECT g.instance, g.grp FROM instance_groups g JOIN instances ON "
+	               "instances.id = g.instance WHERE " CLOUD_INSTANCES_LISTED
+	               " ORDER BY g.instance, g.rowid",
 	               &st, err) < 0)
 		return -1;
-	db_bind_text(st, 1, owner);
-	db_bind_text(st, 2, region);
-	sqlite3_bind_int64(st, 3, ended_after);
+	cloud_instances_bind_listed(st, owner, region, ended_after);
 	while ((r = db_step_row(c->db, st, err)) == 1) {
 		const char *id = db_text(st, 0);
 		struct instance *in;

@@ -257,15 +257,25 @@ def _no_pools_left(tmp_path_factory):
         kiln("down", "--data", data, check=False)
 
 
-def serving(data, *options):
-    """`kiln serve` (with options) on a free loopback port over an initialized data directory:
-    a generator that yields {"url", "data"} and stops the daemon and its instances after."""
+def start_daemon(data, *options, fault=None):
+    """`kiln serve` (with options, and KILN_FAULT=fault if given) on a free loopback port over an
+    initialized data directory: (the process, {"url", "data"}); the caller stops it."""
+    env = dict(os.environ)
+    env.pop("KILN_FAULT", None)
+    if fault:
+        env["KILN_FAULT"] = fault
     proc = subprocess.Popen([KILN, "serve", "--data", str(data), "--listen", "127.0.0.1:0", *options],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     assert "serving" in line, proc.stderr.read()
-    port = int(line.split()[-1])
-    yield {"url": f"http://127.0.0.1:{port}", "data": str(data)}
+    return proc, {"url": f"http://127.0.0.1:{int(line.split()[-1])}", "data": str(data)}
+
+
+def serving(data, *options):
+    """start_daemon as a generator that yields {"url", "data"} and stops the daemon and its
+    instances after."""
+    proc, where = start_daemon(data, *options)
+    yield where
     proc.terminate()
     rc = proc.wait(timeout=30)
     # Down first, even when the daemon died: its instances and links must not outlive the test.

@@ -13,23 +13,11 @@ import time
 
 import pytest
 
-from conftest import KILN, client, kiln, until
+from conftest import client, kiln, start_daemon, until
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="instances need root")
 
 IDS = os.environ.get("KILN_IDS_DIR") or "/run/kiln/ids"
-
-
-def start(data, fault=None):
-    env = dict(os.environ)
-    env.pop("KILN_FAULT", None)
-    if fault:
-        env["KILN_FAULT"] = fault
-    proc = subprocess.Popen([KILN, "serve", "--data", str(data), "--listen", "127.0.0.1:0"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()
-    assert "serving" in line, proc.stderr.read()
-    return proc, {"url": f"http://127.0.0.1:{int(line.split()[-1])}", "data": str(data)}
 
 
 def busybox(ec2):
@@ -99,12 +87,12 @@ def test_down_after_kill_9_leaves_nothing(tmp_path):
     kiln("init", "--data", b, "--topology", tmp_path / "tb")
     pa = pb = None
     try:
-        pb, eb = start(b)
+        pb, eb = start_daemon(b)
         ecb = client(eb)
         ib = ecb.run_instances(ImageId=busybox(ecb), InstanceType="t2.nano", MinCount=1,
                                MaxCount=1)["Instances"][0]["InstanceId"]
         # every boot of a's daemon stays 'starting' for 4 s at the end of its boot
-        pa, ea = start(a, "shim.booted@4000")
+        pa, ea = start_daemon(a, fault="shim.booted@4000")
         eca = client(ea)
         ami = busybox(eca)
         iids = [i["InstanceId"] for i in eca.run_instances(ImageId=ami, InstanceType="t2.nano", MinCount=2,
@@ -166,7 +154,7 @@ def test_a_boot_under_way_at_kill_9_is_the_restarted_daemons_launch(tmp_path):
     kiln("init", "--data", data, "--topology", tmp_path / "topo")
     proc = None
     try:
-        proc, env = start(data, "shim.booted@3000")
+        proc, env = start_daemon(data, fault="shim.booted@3000")
         ec2 = client(env)
         iid = ec2.run_instances(ImageId=busybox(ec2), InstanceType="t2.nano", MinCount=1,
                                 MaxCount=1)["Instances"][0]["InstanceId"]
@@ -174,7 +162,7 @@ def test_a_boot_under_way_at_kill_9_is_the_restarted_daemons_launch(tmp_path):
         proc.kill()
         proc.wait(timeout=30)
         # the restarted daemon's launch job finds the boot under way and takes it as its own
-        proc, env = start(data)
+        proc, env = start_daemon(data)
         ec2 = client(env)
         until(lambda: state_of(ec2, iid) == "running", "the instance to run", 60)
         assert run_state(data, iid) == "running" and shims_of(iid) == 1

@@ -9,21 +9,14 @@ import time
 
 import pytest
 
-from conftest import KILN, kiln
+from conftest import kiln, start_daemon
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="instances need root")
 
 
 def start(data, fault=None):
-    env = dict(os.environ)
-    env.pop("KILN_FAULT", None)
-    if fault:
-        env["KILN_FAULT"] = fault
-    proc = subprocess.Popen([KILN, "serve", "--data", str(data), "--listen", "127.0.0.1:0"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()
-    assert "serving" in line, proc.stderr.read()
-    return proc, f"http://127.0.0.1:{int(line.split()[-1])}"
+    proc, where = start_daemon(data, fault=fault)
+    return proc, where["url"]
 
 
 def ec2_for(data, url, region="us-east-1"):
