@@ -2,9 +2,6 @@
 that empties its bucket gets EC2's 503 RequestLimitExceeded, which boto3 and the aws CLI retry
 as throttling, while another account is still served; mutating actions have their own bucket."""
 import subprocess
-import threading
-
-import botocore.exceptions
 
 import pytest
 
@@ -22,6 +19,15 @@ def limited(tmp_path_factory):
          "--secret-key", OTHER[1], "--data", data)
     # Slow refills, so that a burst empties a bucket whatever the machine's speed.
     yield from serving(data, "--rate-limit", "0.1:5", "--rate-limit-mutating", "0.1:3")
+
+
+@pytest.fixture(scope="module")
+def frozen(tmp_path_factory):
+    """A bucket that does not refill within a test: three requests, then one in 1,000 s."""
+    need_root()
+    data = tmp_path_factory.mktemp("frozen") / "data"
+    kiln("init", "--data", data)
+    yield from serving(data, "--rate-limit", "0.001:3")
 
 
 def drain(call, tries=30):
@@ -60,45 +66,28 @@ def test_clients_retry_throttling_and_get_through(limited):
         assert patient.describe_availability_zones()["AvailabilityZones"]
 
 
-def test_the_aws_cli_tells_it_and_retries_it(limited):
+def test_the_aws_cli_tells_it_and_retries_it(limited, frozen):
     import configparser
     import os
-    cred = configparser.ConfigParser()
-    cred.read(os.path.join(limited["data"], "credentials"))
 
-    def aws(attempts):
+    def aws(server, attempts):
+        cred = configparser.ConfigParser()
+        cred.read(os.path.join(server["data"], "credentials"))
         env = dict(os.environ, AWS_ACCESS_KEY_ID=cred["default"]["aws_access_key_id"],
                    AWS_SECRET_ACCESS_KEY=cred["default"]["aws_secret_access_key"],
                    AWS_DEFAULT_REGION="us-east-1", AWS_RETRY_MODE="standard",
                    AWS_MAX_ATTEMPTS=str(attempts))
-        return subprocess.run(["/usr/bin/aws", "--endpoint-url", limited["url"], "ec2",
+        return subprocess.run(["/usr/bin/aws", "--endpoint-url", server["url"], "ec2",
                                "describe-regions"], env=env, capture_output=True, text=True)
 
-    # The bucket refills a token every 10 s, in fractions: emptied once, it may hold a whole
-    # token again by the time the aws CLI (a Python program) has started. Kept empty until the
-    # CLI is done, its one request finds nothing.
-    drain(client(limited).describe_regions)
-    stop = threading.Event()
-
-    def keep_empty():
-        busy = client(limited)
-        while not stop.is_set():
-            try:
-                busy.describe_regions()
-            except botocore.exceptions.ClientError:
-                pass
-            stop.wait(0.05)
-
-    emptier = threading.Thread(target=keep_empty)
-    emptier.start()
-    try:
-        once = aws(1)
-    finally:
-        stop.set()
-        emptier.join()
+    # Without retries, on a bucket that stays empty (one that refills every 10 s can hold a
+    # whole token again by the time the aws CLI, a Python program, has started): told.
+    drain(client(frozen).describe_regions)
+    once = aws(frozen, 1)
     assert once.returncode != 0 and "RequestLimitExceeded" in once.stderr, once.stderr
+    # With retries, on a bucket that refills every 10 s: served, after its backoff.
     drain(client(limited).describe_regions)
-    patient = aws(10)
+    patient = aws(limited, 10)
     assert patient.returncode == 0, patient.stderr
 
 
