@@ -271,6 +271,17 @@ def start_daemon(data, *options, fault=None):
     return proc, {"url": f"http://127.0.0.1:{int(line.split()[-1])}", "data": str(data)}
 
 
+def two_data_dirs(tmp_path):
+    """Data directories tmp_path/a and tmp_path/b, initialized with public ranges of their own
+    (198.51.100.0/24, 203.0.113.0/24): what a test of the two asks does not depend on the ranges
+    other data directories on the host hold."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d, net in ((a, "198.51.100.0/24"), (b, "203.0.113.0/24")):
+        (tmp_path / f"t{d.name}").write_text(f"us-east-1 a\npublic-addresses {net}\n")
+        kiln("init", "--data", d, "--topology", tmp_path / f"t{d.name}")
+    return a, b
+
+
 def serving(data, *options):
     """start_daemon as a generator that yields {"url", "data"} and stops the daemon and its
     instances after."""

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import client, kiln, start_daemon, until
+from conftest import client, kiln, start_daemon, two_data_dirs, until
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="instances need root")
 
@@ -80,11 +80,7 @@ def left_of(data, hid, iids):
 
 
 def test_down_after_kill_9_leaves_nothing(tmp_path):
-    a, b = tmp_path / "a", tmp_path / "b"
-    (tmp_path / "ta").write_text("us-east-1 a\npublic-addresses 198.51.100.0/24\n")
-    (tmp_path / "tb").write_text("us-east-1 a\npublic-addresses 203.0.113.0/24\n")
-    kiln("init", "--data", a, "--topology", tmp_path / "ta")
-    kiln("init", "--data", b, "--topology", tmp_path / "tb")
+    a, b = two_data_dirs(tmp_path)
     pa = pb = None
     try:
         pb, eb = start_daemon(b)

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import KILN, client, host_fetch, init_pid, kiln, until
+from conftest import KILN, client, host_fetch, init_pid, kiln, two_data_dirs, until
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="instances need root")
 
@@ -167,13 +167,7 @@ def disjoint(*ranges):
 
 
 def test_host_id_ranges_are_host_wide(tmp_path):
-    a, b = tmp_path / "a", tmp_path / "b"
-    # ranges of their own: what is asked here does not depend on the /20s other data
-    # directories on the host hold
-    (tmp_path / "ta").write_text("us-east-1 a\npublic-addresses 198.51.100.0/24\n")
-    (tmp_path / "tb").write_text("us-east-1 a\npublic-addresses 203.0.113.0/24\n")
-    kiln("init", "--data", a, "--topology", tmp_path / "ta")
-    kiln("init", "--data", b, "--topology", tmp_path / "tb")
+    a, b = two_data_dirs(tmp_path)
     runa, runb = (os.path.realpath(os.path.join(x, "run")) for x in (a, b))
     pa = pb = None
     try:
