@@ -76,7 +76,7 @@ def launch_web(env):
 
 
 def test_two_daemons_side_by_side(tmp_path):
-    a, b, c, d, e = (tmp_path / n for n in "abcde")
+    a, b, c, d, e, f = (tmp_path / n for n in "abcdef")
     (tmp_path / "ta").write_text("us-east-1 a\n")
     (tmp_path / "tb").write_text("us-east-1 a\npublic-addresses 203.0.113.0/24\n")
     kiln("init", "--data", a, "--topology", tmp_path / "ta")
@@ -89,6 +89,7 @@ def test_two_daemons_side_by_side(tmp_path):
     (tmp_path / "td").write_text("us-east-1 a\npublic-addresses 198.18.0.0/15\n")
     kiln("init", "--data", d, "--topology", tmp_path / "td", "--no-images")
     kiln("init", "--data", e, "--topology", tmp_path / "ta", "--no-images")
+    kiln("init", "--data", f, "--topology", tmp_path / "ta", "--no-images")
     pa = pb = None
     try:
         pa, ea = start(a)
@@ -97,16 +98,17 @@ def test_two_daemons_side_by_side(tmp_path):
             assert p.wait(timeout=30) != 0 and "serving" not in line
             err = p.stderr.read()
             assert why in err and str(a) in err, err
-        # a default range is a /20 of 198.18.0.0/15 no other data directory uses
+        # a default range is a /20 of 198.18.0.0/15 no other data directory uses; with two
+        # taken, the third (every candidate checked against every claim)
         pe, _ = start(e)
+        pf, _ = start(f)
+        stop(pf)
         stop(pe)
+        for data, net in ((a, "198.18.0.0/20"), (e, "198.18.16.0/20"), (f, "198.18.32.0/20")):
+            with sqlite3.connect(os.path.join(data, "kiln.db")) as db:
+                assert db.execute("SELECT value FROM settings WHERE name = 'public-addresses'").fetchone()[0] == net
         kiln("down", "--data", e)
-        with sqlite3.connect(os.path.join(a, "kiln.db")) as db:
-            assert db.execute("SELECT value FROM settings WHERE name = 'public-addresses'").fetchone()[0] == \
-                "198.18.0.0/20"
-        with sqlite3.connect(os.path.join(e, "kiln.db")) as db:
-            assert db.execute("SELECT value FROM settings WHERE name = 'public-addresses'").fetchone()[0] == \
-                "198.18.16.0/20"
+        kiln("down", "--data", f)
         pb, eb = start(b)
         ia, puba = launch_web(ea)
         ib, pubb = launch_web(eb)
@@ -134,7 +136,7 @@ def test_two_daemons_side_by_side(tmp_path):
             if p:
                 p.terminate()
                 p.wait(timeout=30)
-        for data in (a, b, c, d, e):
+        for data in (a, b, c, d, e, f):
             kiln("down", "--data", data, check=False)
     assert not any(l.startswith((f"kt{ida}-", f"kt{idb}-")) for l in links())
 
