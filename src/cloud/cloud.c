@@ -236,8 +236,11 @@ int cloud_account_by_key(struct cloud *c, const char *access_key, struct account
                          char secret[SECRET_KEY_LEN + 1], struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	uint64_t gen = db_generation(c->db); /* before the query: see memo.c */
 	int r;
 
+	if (cloud_memo_key(c, gen, access_key, acct, secret))
+		return 0;
 	if (db_prepare(c->db,
 	               "SELECT a.id, a.name, COALESCE(a.alias, ''), k.secret FROM access_keys k "
 	               "JOIN accounts a ON a.id = k.account WHERE k.access_key = ?",
@@ -253,6 +256,7 @@ int cloud_account_by_key(struct cloud *c, const char *access_key, struct account
 	cloud_account_from_row(st, acct);
 	str_copy(acct->access_key, access_key, sizeof(acct->access_key));
 	str_copy(secret, db_text(st, 3), SECRET_KEY_LEN + 1);
+	cloud_memo_put_key(c, gen, access_key, acct, secret);
 	return 0;
 }
 
@@ -475,6 +479,7 @@ int cloud_open(const char *data_dir, struct cloud **out, struct kerr **err)
 	c->data_dir = xstrdup(data_dir);
 	pthread_mutex_init(&c->volumes_lock, NULL);
 	pthread_mutex_init(&c->regions_lock, NULL);
+	cloud_memo_init(c);
 	cloud_jobs_init(c);
 	if (db_open(dbpath, &c->db, err) < 0 || host_id_load(c, err) < 0) {
 		cloud_close(c);
@@ -498,6 +503,7 @@ void cloud_close(struct cloud *c)
 	db_close(c->db);
 	free(c->vpc_hook);
 	cloud_identity_free(c);
+	cloud_memo_free(c);
 	if (c->deploy) {
 		cloud_copy_sources_close();
 		cloud_deployment_release(c->deploy);

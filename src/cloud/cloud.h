@@ -45,6 +45,7 @@ struct cloud {
 	struct cloud_gc *gc;             /* the stores' automatic garbage collection (gc.c) */
 	struct cloud_vpc_hook *vpc_hook; /* the daemon's, or NULL (vpc_filter.c) */
 	struct cloud_identity *identity; /* the regions' identity keys read so far (identity.c) */
+	struct cloud_memo *memo;         /* keys and regions found, per generation (memo.c) */
 	struct cloud_deployment *deploy; /* serving one region of several deployments, or NULL */
 	struct cloud_peer_ops {
 		/* POST action with params (name, value, ..., NULL) to the deployment p, signed

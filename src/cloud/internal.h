@@ -270,6 +270,17 @@ int vpc_filter_changed(struct cloud *c, const char *vpc_id, struct kerr **err);
 int vpc_network_up(struct cloud *c, const struct instance *in, char **pin, struct kerr **err);
 /* The identity keys kept in memory go (cloud_close). */
 void cloud_identity_free(struct cloud *c);
+/* Keys and regions found, kept while the database generation gen is the current one (memo.c):
+ * the lookups are true when the entry is kept, and the puts keep what a query under gen (read
+ * before it) found. */
+void cloud_memo_init(struct cloud *c);
+void cloud_memo_free(struct cloud *c);
+bool cloud_memo_key(struct cloud *c, uint64_t gen, const char *access_key, struct account *acct,
+                    char secret[SECRET_KEY_LEN + 1]);
+void cloud_memo_put_key(struct cloud *c, uint64_t gen, const char *access_key,
+                        const struct account *acct, const char *secret);
+bool cloud_memo_region(struct cloud *c, uint64_t gen, const char *region);
+void cloud_memo_put_region(struct cloud *c, uint64_t gen, const char *region);
 /* A deleted VPC's namespace and transit link go. */
 int vpc_network_delete(struct cloud *c, unsigned net, struct kerr **err);
 /* Inside the caller's transaction: a VPC's default group "default" (with its rules). */

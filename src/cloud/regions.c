@@ -63,11 +63,18 @@ bool cloud_region_short_name(const char *region, char *out, size_t size)
 static int served(struct cloud *c, const char *region, struct kerr **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	uint64_t gen = db_generation(c->db); /* before the query: see memo.c */
+	int r;
 
+	if (cloud_memo_region(c, gen, region))
+		return 1;
 	if (db_prepare(c->db, "SELECT 1 FROM regions WHERE name = ?", &st, err) < 0)
 		return -1;
 	db_bind_text(st, 1, region);
-	return db_step_row(c->db, st, err);
+	r = db_step_row(c->db, st, err);
+	if (r == 1)
+		cloud_memo_put_region(c, gen, region);
+	return r;
 }
 
 int cloud_regions_all(struct cloud *c, struct region_status **out, size_t *n, struct kerr **err)
