@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,16 +202,34 @@ int api_client_signed_headers(struct api_client *c, const struct api_args *a, st
 	return 0;
 }
 
+/* Where an answer's bytes go: the first keep into body, all of them counted. */
+struct sink {
+	struct buf *body;
+	size_t keep;
+	size_t received;
+};
+
 static size_t on_data(char *data, size_t size, size_t n, void *ctx)
 {
-	struct buf *b = ctx;
+	struct sink *s = ctx;
+	size_t len = size * n, room = s->keep > s->body->len ? s->keep - s->body->len : 0;
 
-	return buf_add(b, data, size * n, NULL) < 0 ? 0 : size * n;
+	s->received += len;
+	if (room && buf_add(s->body, data, len < room ? len : room, NULL) < 0)
+		return 0;
+	return len;
 }
 
 int api_client_send(struct api_client *c, const struct api_args *a, long *status, struct buf *body,
                     struct kerr **err)
 {
+	return api_client_send_head(c, a, SIZE_MAX, status, body, NULL, err);
+}
+
+int api_client_send_head(struct api_client *c, const struct api_args *a, size_t keep, long *status,
+                         struct buf *body, size_t *received, struct kerr **err)
+{
+	struct sink sink = {.body = body, .keep = keep};
 	_cleanup_free_ char *authorization = NULL, *date_header = NULL;
 	struct curl_slist *headers = NULL;
 	char amz_date[17];
@@ -230,7 +249,7 @@ int api_client_send(struct api_client *c, const struct api_args *a, long *status
 	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, a->body.data);
 	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, (long)a->body.len);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, body);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &sink);
 	/* A whole-list answer is megabytes: with libcurl's 16 KiB a read, one answer costs a few
 	 * hundred recv and poll calls; 512 KiB reads take what the socket holds at once. */
 	curl_easy_setopt(c->curl, CURLOPT_BUFFERSIZE, CLIENT_READ_BYTES);
@@ -238,6 +257,8 @@ int api_client_send(struct api_client *c, const struct api_args *a, long *status
 	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
 	rc = curl_easy_perform(c->curl);
 	curl_slist_free_all(headers);
+	if (received)
+		*received = sink.received;
 	if (rc != CURLE_OK)
 		return kerr_set(err, KERR_IO, "cannot reach %s: %s (is `kiln serve` running?)",
 		                c->endpoint, curl_easy_strerror(rc));

@@ -54,6 +54,10 @@ int api_client_signed_headers(struct api_client *c, const struct api_args *a, st
 /* Send and keep the raw answer: 0 with *status and body (appended), -1 when no answer came. */
 int api_client_send(struct api_client *c, const struct api_args *a, long *status, struct buf *body,
                     struct kerr **err);
+/* The same, keeping only the answer's first keep bytes in body (enough for an error document)
+ * and its whole length in *received: a load generator's call, which copies no answer. */
+int api_client_send_head(struct api_client *c, const struct api_args *a, size_t keep, long *status,
+                         struct buf *body, size_t *received, struct kerr **err);
 /* Send; 0 with *doc the response (the caller frees it with xml_free), -1 with err (and, for an
  * EC2 error answer, ec filled when not NULL). */
 int api_client_call(struct api_client *c, const struct api_args *a, struct xml_node **doc,
