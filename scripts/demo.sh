@@ -51,6 +51,24 @@ wait_page() {
 		sleep 0.5
 	done
 }
+# Wait until an instance or an image reaches a state, polling every half second: the aws CLI's
+# waiters poll every 15 s, which would time their own sleep rather than kiln's work.
+# wait_state PROFILE REGION instance|image ID STATE
+wait_state() {
+	local query state t=0
+	case $3 in
+	instance) query=(describe-instances --instance-ids "$4" --query 'Reservations[0].Instances[0].State.Name') ;;
+	image) query=(describe-images --image-ids "$4" --query 'Images[0].State') ;;
+	esac
+	while :; do
+		state=$(aws_as "$1" "$2" ec2 "${query[@]}" --output text) || return 1
+		[ "$state" != "$5" ] || return 0
+		case $state in pending | stopping) ;; *) echo "demo: $4 is $state, not $5" >&2; return 1 ;; esac
+		t=$((t + 1))
+		[ $t -lt 600 ] || { echo "demo: $4 not $5 after 5 minutes" >&2; return 1; }
+		sleep 0.5
+	done
+}
 ip_of() { aws_as "$1" "$2" ec2 describe-instances --instance-ids "$3" --query 'Reservations[0].Instances[0].PublicIpAddress' --output text; }
 
 step "a data directory, a second account, and the daemon"
@@ -101,7 +119,7 @@ i1=$(ec2 run-instances --image-id "$base" --instance-type t3.small --count 1 \
 	--placement AvailabilityZone=us-east-1a --user-data "file://$work/user-data" \
 	--tag-specifications 'ResourceType=instance,Tags=[{Key=Name,Value=builder}]' \
 	--query 'Instances[0].InstanceId' --output text)
-ec2 wait instance-running --instance-ids "$i1"
+wait_state default us-east-1 instance "$i1" running
 ip1=$(ip_of default us-east-1 "$i1")
 echo "$i1 runs at $ip1; waiting for the customization"
 wait_page "$ip1" "$i1"
@@ -112,12 +130,12 @@ echo "page: $(cat "$work/page")"
 step "stop it and create the image"
 t0=$(now)
 ec2 stop-instances --instance-ids "$i1" >/dev/null
-ec2 wait instance-stopped --instance-ids "$i1"
+wait_state default us-east-1 instance "$i1" stopped
 record "stop the instance" "$(since "$t0")"
 t0=$(now)
 ami=$(ec2 create-image --instance-id "$i1" --name web-server-v1 --description "debian-12 with a web server" \
 	--query ImageId --output text)
-ec2 wait image-available --image-ids "$ami"
+wait_state default us-east-1 image "$ami" available
 record "create-image to available" "$(since "$t0")"
 echo "image: $ami"
 
@@ -125,7 +143,7 @@ step "launch the image in us-east-1b: the customization is there"
 t0=$(now)
 i2=$(ec2 run-instances --image-id "$ami" --instance-type t3.small --count 1 \
 	--placement AvailabilityZone=us-east-1b --query 'Instances[0].InstanceId' --output text)
-ec2 wait instance-running --instance-ids "$i2"
+wait_state default us-east-1 instance "$i2" running
 record "run-instances from the image to running (us-east-1b)" "$(since "$t0")"
 ip2=$(ip_of default us-east-1 "$i2")
 wait_page "$ip2" "$i2"
@@ -137,12 +155,12 @@ step "copy the image to eu-west-1 and launch it there"
 t0=$(now)
 ami_eu=$(aws_as default eu-west-1 ec2 copy-image --source-region us-east-1 --source-image-id "$ami" \
 	--name web-server-v1 --query ImageId --output text)
-aws_as default eu-west-1 ec2 wait image-available --image-ids "$ami_eu"
+wait_state default eu-west-1 image "$ami_eu" available
 record "copy-image to eu-west-1 (to available)" "$(since "$t0")"
 t0=$(now)
 i3=$(aws_as default eu-west-1 ec2 run-instances --image-id "$ami_eu" --instance-type t3.small --count 1 \
 	--placement AvailabilityZone=eu-west-1a --query 'Instances[0].InstanceId' --output text)
-aws_as default eu-west-1 ec2 wait instance-running --instance-ids "$i3"
+wait_state default eu-west-1 instance "$i3" running
 ip3=$(ip_of default eu-west-1 "$i3")
 wait_page "$ip3" "$i3"
 record "launch in eu-west-1 (to page)" "$(since "$t0")"
@@ -153,7 +171,7 @@ ec2 modify-image-attribute --image-id "$ami" --launch-permission 'Add=[{UserId=2
 t0=$(now)
 i4=$(aws_as friend us-east-1 ec2 run-instances --image-id "$ami" --instance-type t3.small --count 1 \
 	--placement AvailabilityZone=us-east-1c --query 'Instances[0].InstanceId' --output text)
-aws_as friend us-east-1 ec2 wait instance-running --instance-ids "$i4"
+wait_state friend us-east-1 instance "$i4" running
 ip4=$(ip_of friend us-east-1 "$i4")
 wait_page "$ip4" "$i4"
 record "the other account's launch (to page)" "$(since "$t0")"
