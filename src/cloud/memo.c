@@ -74,16 +74,29 @@ static bool lock_for(struct cloud_memo *m, uint64_t gen)
 	return true;
 }
 
+/* The memo, locked, when it holds what generation gen found; else NULL. */
+static struct cloud_memo *current(struct cloud *c, uint64_t gen)
+{
+	struct cloud_memo *m = c->memo;
+
+	if (!m)
+		return NULL;
+	pthread_mutex_lock(&m->lock);
+	if (m->made && m->gen == gen)
+		return m;
+	pthread_mutex_unlock(&m->lock);
+	return NULL;
+}
+
 bool cloud_memo_key(struct cloud *c, uint64_t gen, const char *access_key, struct account *acct,
                     char secret[SECRET_KEY_LEN + 1])
 {
-	struct cloud_memo *m = c->memo;
+	struct cloud_memo *m = current(c, gen);
 	bool found = false;
 
 	if (!m)
 		return false;
-	pthread_mutex_lock(&m->lock);
-	for (size_t i = 0; m->made && m->gen == gen && i < m->nkeys && !found; i++)
+	for (size_t i = 0; i < m->nkeys && !found; i++)
 		if (!strcmp(m->keys[i].access_key, access_key)) {
 			*acct = m->keys[i].acct;
 			memcpy(secret, m->keys[i].secret, SECRET_KEY_LEN + 1);
@@ -117,13 +130,12 @@ void cloud_memo_put_key(struct cloud *c, uint64_t gen, const char *access_key,
 
 bool cloud_memo_region(struct cloud *c, uint64_t gen, const char *region)
 {
-	struct cloud_memo *m = c->memo;
+	struct cloud_memo *m = current(c, gen);
 	bool found = false;
 
 	if (!m)
 		return false;
-	pthread_mutex_lock(&m->lock);
-	for (size_t i = 0; m->made && m->gen == gen && i < m->nregions && !found; i++)
+	for (size_t i = 0; i < m->nregions && !found; i++)
 		found = !strcmp(m->regions[i], region);
 	pthread_mutex_unlock(&m->lock);
 	return found;
