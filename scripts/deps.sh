@@ -2,7 +2,7 @@
 # Install what kiln needs to build and test, from Debian's packages, when any of it is missing.
 set -eu
 pkgs="build-essential cmake pkg-config libssl-dev libzstd-dev libsqlite3-dev libcmocka-dev libnftables-dev
-libmicrohttpd-dev libseccomp-dev libcap-dev libcurl4-openssl-dev libexpat1-dev libjansson-dev clang clang-format python3 python3-pytest python3-boto3 awscli xfsprogs e2fsprogs util-linux bc busybox-static mmdebstrap openssh-client putty-tools iproute2 curl dpkg-dev packer
+libmicrohttpd-dev libseccomp-dev libcap-dev libcurl4-openssl-dev libexpat1-dev libjansson-dev clang clang-format python3 python3-pytest python3-boto3 awscli xfsprogs e2fsprogs util-linux bc busybox-static mmdebstrap openssh-client putty-tools iproute2 nftables curl dpkg-dev packer
 chromium nodejs"
 missing=""
 for p in $pkgs; do
