@@ -66,6 +66,25 @@ def test_authentication_errors(server):
     assert e.value.code == 401 and b"<Code>MissingAuthenticationToken</Code>" in e.value.read()
 
 
+def test_a_key_made_while_serving_signs_at_once(server):
+    """The daemon keeps the keys it found in memory (src/cloud/memo.c), never one it did not
+    find: a key refused a moment ago signs the next call once `kiln account create` beside the
+    running daemon made it, and a wrong secret for a kept key is still refused."""
+    key, secret = "AKIALATERLATERLATER1", "later-secret-later-secret-later-secret-1"
+    late = client(server, key=key, secret=secret)
+    assert error_of(lambda: late.describe_regions()) == ("AuthFailure", 401)
+    kiln("account", "create", "later", "--account-id", "333344445555", "--access-key", key,
+         "--secret-key", secret, "--data", server["data"])
+    assert [r["RegionName"] for r in late.describe_regions()["Regions"]][:1] == ["us-east-1"]
+    import boto3
+    sts = boto3.client("sts", region_name="us-east-1", endpoint_url=server["url"],
+                       aws_access_key_id=key, aws_secret_access_key=secret)
+    assert sts.get_caller_identity()["Account"] == "333344445555"
+    wrong = client(server, key=key, secret="z" * 40)
+    assert error_of(lambda: wrong.describe_regions()) == ("SignatureDoesNotMatch", 403)
+    assert late.describe_regions()["Regions"]
+
+
 def test_unimplemented_actions_and_dry_run(server):
     ec2 = client(server)
     assert error_of(lambda: ec2.describe_regions(DryRun=True)) == ("DryRunOperation", 412)
