@@ -85,18 +85,6 @@ static int claims_open(int *dfd, int *lockfd, struct kerr **err)
 	return fs_dir_lock(claims_dir(), dfd, lockfd, err);
 }
 
-/* The claims from the first: a duplicate of dfd shares its offset with every other, so a
- * listing that follows one read to the end (range_pick reads once per candidate range) would
- * otherwise see none. */
-static DIR *claims_list(int dfd)
-{
-	DIR *d = fdopendir(dup(dfd));
-
-	if (d)
-		rewinddir(d);
-	return d;
-}
-
 /* The first /20 of the default range that no live claim of another data directory overlaps. */
 static int range_pick(int dfd, const char *real, char out[24], struct kerr **err)
 {
@@ -114,7 +102,7 @@ static int range_pick(int dfd, const char *real, char out[24], struct kerr **err
 		slice.addr.s_addr =
 		    htonl(ntohl(all.addr.s_addr) + (k << (32 - DAEMON_PUBLIC_SLICE)));
 		net_prefix_format(&slice, cand, sizeof(cand));
-		d = claims_list(dfd);
+		d = fs_opendir_dup(dfd);
 		while (d && !taken && (de = readdir(d))) {
 			struct claim c;
 
@@ -151,7 +139,7 @@ int daemon_claim(const char *data_dir, const char *host_id, char public_range[24
 		return -1;
 	if (!public_range[0] && range_pick(dfd, real, public_range, err) < 0)
 		return -1;
-	d = claims_list(dfd);
+	d = fs_opendir_dup(dfd);
 	if (!d)
 		return kerr_errno(err, errno, "cannot read '%s'", claims_dir());
 	while (r == 0 && (de = readdir(d))) {
@@ -212,7 +200,7 @@ bool daemon_range_claimed(const char *range)
 
 	if (claims_open(&dfd, &lockfd, NULL) < 0)
 		return false;
-	d = claims_list(dfd);
+	d = fs_opendir_dup(dfd);
 	while (d && !claimed && (de = readdir(d))) {
 		struct claim c;
 

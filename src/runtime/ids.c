@@ -205,7 +205,7 @@ int runtime_ids_recover(struct runtime *rt, bool keep_stopped, struct kerr **err
 
 	if (!real || fs_dir_lock(runtime_ids_dir(), &dfd, &lockfd, err) < 0)
 		return -1;
-	d = fdopendir(dup(dfd));
+	d = fs_opendir_dup(dfd);
 	if (!d)
 		return kerr_errno(err, errno, "cannot read '%s'", runtime_ids_dir());
 	/* Only this run directory's slots: another's are its daemon's to recover. */

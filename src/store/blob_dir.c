@@ -39,7 +39,7 @@ static int dir_init(struct blob *b, struct kerr **err)
 	dfd = open(b->where, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return kerr_errno(err, errno, "cannot open '%s'", b->where);
-	d = fdopendir(dup(dfd));
+	d = fs_opendir_dup(dfd);
 	if (!d)
 		return kerr_errno(err, errno, "cannot read '%s'", b->where);
 	while ((de = readdir(d))) {
@@ -174,10 +174,9 @@ static int dir_list(struct blob *b, enum blob_ns ns, struct blob_obj **out, size
 	struct dirent *de;
 	DIR *d;
 
-	d = fdopendir(dup(dir_fd(b, ns)));
+	d = fs_opendir_dup(dir_fd(b, ns));
 	if (!d)
 		return kerr_errno(err, errno, "cannot read '%s/%s'", b->where, ns_dir[ns]);
-	rewinddir(d);
 	while ((de = readdir(d))) {
 		struct stat st;
 

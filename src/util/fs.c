@@ -180,6 +180,22 @@ int fs_read_two_lines(int dirfd, const char *name, char *a, size_t asize, char *
 	return 0;
 }
 
+DIR *fs_opendir_dup(int dirfd)
+{
+	int fd = dup(dirfd);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+
+	if (!d) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		errno = e;
+		return NULL;
+	}
+	rewinddir(d);
+	return d;
+}
+
 int fs_mkdir_p(const char *path, mode_t mode, struct kerr **err)
 {
 	_cleanup_free_ char *p = xstrdup(path);

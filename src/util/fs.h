@@ -2,6 +2,7 @@
 #ifndef KILN_FS_H
 #define KILN_FS_H
 
+#include <dirent.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -31,6 +32,10 @@ int fs_dir_lock(const char *path, int *dfd, int *lockfd, struct kerr **err);
 /* A file that is two lines "A\nB\n": a and b (NUL-terminated); -1 when it is missing, is
  * not so, or a line does not fit. */
 int fs_read_two_lines(int dirfd, const char *name, char *a, size_t asize, char *b, size_t bsize);
+/* A listing of the directory dirfd from its first entry, on a duplicate of dirfd (closedir
+ * leaves dirfd open); NULL with errno when it cannot be made. Duplicates share one offset, so
+ * without the rewind a listing after another that read to the end would see nothing. */
+DIR *fs_opendir_dup(int dirfd);
 /* Make a directory and its parents; existing ones are fine. */
 int fs_mkdir_p(const char *path, mode_t mode, struct kerr **err);
 /* Remove a directory tree without following links; a missing path is fine. */
