@@ -20,9 +20,13 @@ IDS = os.environ.get("KILN_IDS_DIR") or "/run/kiln/ids"
 ID_FIRST, ID_RANGE = 0x40000000, 65536  # src/runtime/confine.h
 
 
-def host_id(data):
+def setting(data, name):
     with sqlite3.connect(os.path.join(data, "kiln.db")) as db:
-        return db.execute("SELECT value FROM settings WHERE name = 'host-id'").fetchone()[0]
+        return db.execute("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()[0]
+
+
+def host_id(data):
+    return setting(data, "host-id")
 
 
 def start(data, check=True):
@@ -105,8 +109,7 @@ def test_two_daemons_side_by_side(tmp_path):
         stop(pf)
         stop(pe)
         for data, net in ((a, "198.18.0.0/20"), (e, "198.18.16.0/20"), (f, "198.18.32.0/20")):
-            with sqlite3.connect(os.path.join(data, "kiln.db")) as db:
-                assert db.execute("SELECT value FROM settings WHERE name = 'public-addresses'").fetchone()[0] == net
+            assert setting(data, "public-addresses") == net
         kiln("down", "--data", e)
         kiln("down", "--data", f)
         pb, eb = start(b)
